@@ -1,0 +1,21 @@
+# Sourced by the wasm build and test scripts only (never for native builds).
+# With rustup's wasm32 target it only puts the tools on PATH; otherwise it selects Debian's
+# rustc-web and builds std for wasm32 with -Z build-std (../shared/toolchain.md).
+source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
+export PATH="$FENNEC_TOOLS/bin:$PATH"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  WASM_PACK_MODE=()
+else
+  mkdir -p "$FENNEC_TOOLS/wasm-rust/bin"
+  for t in cargo rustc rustdoc; do ln -sf "/usr/bin/$t" "$FENNEC_TOOLS/wasm-rust/bin/$t"; done
+  export PATH="$FENNEC_TOOLS/wasm-rust/bin:$PATH"   # wasm-pack calls plain `cargo`
+  export RUSTC_BOOTSTRAP=1
+  export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="/usr/lib/llvm-$LLVM_MAJOR/bin/wasm-ld"
+  # wasm-pack's sysroot check fails with Debian's toolchain; skip only that.
+  WASM_PACK_MODE=(--mode no-install)
+fi
+# wasm-pack picks the target dir; keep wasm artefacts apart from the native ones so the two
+# toolchains (rustup's and Debian's) never invalidate each other's cache.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/wasm}"
