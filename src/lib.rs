@@ -10,3 +10,6 @@ pub mod time;
 
 pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
 pub use time::Timestamp;
+
+#[cfg(target_arch = "wasm32")]
+pub mod js;
