@@ -6,10 +6,14 @@
 #![deny(missing_docs)]
 
 pub mod id;
+pub mod op;
 pub mod time;
+pub mod wire;
 
 pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
+pub use op::{MAX_OP_BYTES, Op, OpError, StoredOp, verify_op};
 pub use time::Timestamp;
+pub use wire::{FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireError, WireMessage};
 
 #[cfg(target_arch = "wasm32")]
 pub mod js;
