@@ -5,8 +5,17 @@
 
 #![deny(missing_docs)]
 
+pub mod agent;
+pub mod arc;
 pub mod id;
 pub mod time;
+pub mod url;
 
+pub use agent::{
+    AGENT_INFO_EXPIRY_US, AgentError, AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier,
+    MAX_AGENT_INFO_BYTES, RE_SIGN_MARGIN_US, Signer, Verifier,
+};
+pub use arc::DhtArc;
 pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
 pub use time::Timestamp;
+pub use url::{Url, UrlError};
