@@ -23,6 +23,11 @@ impl DhtArc {
         }
     }
 
+    /// Whether this is `Empty`.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, DhtArc::Empty)
+    }
+
     /// Whether the arcs share a location.
     pub fn overlaps(&self, other: &DhtArc) -> bool {
         match (*self, *other) {

@@ -5,7 +5,10 @@
 
 #![deny(missing_docs)]
 
+pub mod arc;
 pub mod id;
+pub mod op;
+pub mod store;
 pub mod time;
 
 pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
