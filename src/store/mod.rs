@@ -41,7 +41,7 @@ use crate::time::Timestamp;
 #[doc(hidden)]
 pub mod conformance;
 #[cfg(target_arch = "wasm32")]
-mod idb;
+pub mod idb;
 mod mem;
 
 #[cfg(target_arch = "wasm32")]
@@ -344,17 +344,25 @@ pub(crate) fn dedup_ids(ids: Vec<OpId>) -> Vec<OpId> {
 
 /// The store's stored-at clock: wall-clock µs, but strictly increasing, so every op gets its
 /// own stamp and bookmarks are exact.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StoredAtClock {
     last: Cell<i64>,
 }
 
-impl StoredAtClock {
-    /// Starts after `last`, the largest stamp already in the store (if any).
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub fn starting_after(last: Option<Timestamp>) -> Self {
+impl Default for StoredAtClock {
+    fn default() -> Self {
         StoredAtClock {
-            last: Cell::new(last.map_or(i64::MIN, Timestamp::as_micros)),
+            last: Cell::new(i64::MIN),
+        }
+    }
+}
+
+impl StoredAtClock {
+    /// Continues after `last`, the largest stamp already in the store (if any).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn observe(&self, last: Option<Timestamp>) {
+        if let Some(t) = last {
+            self.last.set(self.last.get().max(t.as_micros()));
         }
     }
 
@@ -448,7 +456,9 @@ mod tests {
 
     #[test]
     fn stamps_strictly_increase_even_if_the_clock_stands_or_goes_back() {
-        let c = StoredAtClock::starting_after(Some(Timestamp(100)));
+        let c = StoredAtClock::default();
+        c.observe(Some(Timestamp(100)));
+        c.observe(None);
         assert_eq!(c.stamp(Timestamp(50)), Timestamp(101));
         assert_eq!(c.stamp(Timestamp(101)), Timestamp(102));
         assert_eq!(c.stamp(Timestamp(500)), Timestamp(500));
@@ -462,7 +472,8 @@ mod tests {
         let c = StoredAtClock::default();
         let b = c.bookmark(Timestamp(1000));
         assert_eq!(c.stamp(Timestamp(999)), b);
-        let c = StoredAtClock::starting_after(Some(Timestamp(i64::MAX)));
+        let c = StoredAtClock::default();
+        c.observe(Some(Timestamp(i64::MAX)));
         assert_eq!(c.stamp(Timestamp(0)), Timestamp(i64::MAX));
         assert_eq!(c.bookmark(Timestamp(0)), Timestamp(i64::MAX));
     }
