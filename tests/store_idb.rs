@@ -1,7 +1,7 @@
 //! The op store conformance suite against `IdbOpStore` in a real browser, plus the
 //! browser-only behaviours (versionchange, blocked, DOMException mapping, persistence).
 //!
-//! Run: `source scripts/wasm-env.sh && wasm-pack test --headless --chrome "${WASM_PACK_MODE[@]}" --test store_idb`
+//! Run: `source scripts/wasm-env.sh && wasm-pack test --headless --chrome "${WASM_PACK_TEST_MODE[@]}" --test store_idb`
 
 #![cfg(target_arch = "wasm32")]
 
