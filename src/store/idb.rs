@@ -490,7 +490,7 @@ impl IdbOpStore {
             let sectors = arc_sectors(arc);
             let mut cursors = Vec::new();
             if sectors.len() == SECTORS as usize {
-                // The arc misses at most part of one sector: walk the time index.
+                // The arc misses at most parts of two sectors: walk the time index.
                 let idx = meta.index(IDX_TIME).map_err(js_error)?;
                 cursors.push(Req::new(idx.open_cursor().map_err(js_error)?));
             } else {
@@ -781,16 +781,20 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
     req.set_onblocked(Some(on_blocked.as_ref().unchecked_ref()));
 
     let result = stream.next().await;
-    req.set_onupgradeneeded(None);
     req.set_onblocked(None);
     drop(stream);
     match result {
-        Ok(v) => v
-            .dyn_into::<IdbDatabase>()
-            .map_err(|_| corrupt("open result")),
+        Ok(v) => {
+            req.set_onupgradeneeded(None);
+            v.dyn_into::<IdbDatabase>()
+                .map_err(|_| corrupt("open result"))
+        }
         Err(e @ StoreError::Blocked { .. }) => {
-            // If the other tab gives way later, the open still succeeds: close that
-            // connection at once instead of leaking it.
+            // The request stays pending: if the other tab gives way later, the upgrade still
+            // runs (so the version is never bumped without the schema; the handler must stay
+            // alive for that) and the open succeeds, and that connection is closed at once
+            // instead of leaking. One small closure pair is leaked per blocked open.
+            on_upgrade.forget();
             let r = req.clone();
             let late = Closure::once_into_js(move || {
                 if let Ok(db) = r.result().map(JsCast::unchecked_into::<IdbDatabase>) {
@@ -800,7 +804,10 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
             req.set_onsuccess(Some(late.unchecked_ref()));
             Err(e)
         }
-        Err(e) => Err(upgrade_error.borrow_mut().take().unwrap_or(e)),
+        Err(e) => {
+            req.set_onupgradeneeded(None);
+            Err(upgrade_error.borrow_mut().take().unwrap_or(e))
+        }
     }
 }
 
