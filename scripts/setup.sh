@@ -29,7 +29,7 @@ apt_install() {
     || die "apt-get install ${missing[*]} failed"
 }
 
-debs=(binaryen chromium chromium-driver)
+debs=(chromium chromium-driver)
 if has_rustup_wasm; then
   say "using rustup's wasm32-unknown-unknown target"
 else

@@ -7,7 +7,7 @@
 //!   failure, 400 for bad base64, 413 for an oversized body).
 //! - `GET /bootstrap/<b64 space>` → `200 [AgentInfoSigned, …]`; each entry is verified here.
 
-use crate::agent::{AgentError, AgentInfoSigned, Verifier, decode_list};
+use crate::agent::{AgentError, AgentInfoSigned, Verifier};
 use crate::id::SpaceId;
 use crate::time::Timestamp;
 
@@ -67,7 +67,9 @@ impl BootstrapClient {
             .strip_prefix("http://")
             .or_else(|| base.strip_prefix("https://"));
         match rest {
-            Some(host) if !host.is_empty() => Ok(Self { base: base.to_string() }),
+            Some(host) if !host.is_empty() => Ok(Self {
+                base: base.to_string(),
+            }),
             _ => Err(BootstrapError::BadServerUrl(server_url.to_string())),
         }
     }
@@ -82,11 +84,11 @@ impl BootstrapClient {
     /// # Errors
     /// [`BootstrapError::TooLarge`] if the JSON exceeds [`MAX_PUT_BODY_BYTES`].
     pub fn put_request(&self, info: &AgentInfoSigned) -> Result<HttpRequest, BootstrapError> {
-        let body = info.encode();
+        let body = info.encode().to_string();
         if body.len() > MAX_PUT_BODY_BYTES {
             return Err(BootstrapError::TooLarge(body.len()));
         }
-        let inner = info.agent_info();
+        let inner = info.info();
         Ok(HttpRequest {
             method: "PUT",
             url: format!(
@@ -129,25 +131,17 @@ pub fn parse_put_response(status: u16, body: &str) -> Result<(), BootstrapError>
 pub fn parse_get_response(
     status: u16,
     body: &str,
-    verifier: &dyn Verifier,
+    verifier: &impl Verifier,
     now: Timestamp,
 ) -> Result<Vec<Result<AgentInfoSigned, AgentError>>, BootstrapError> {
     if !(200..300).contains(&status) {
         return Err(rejected(status, body));
     }
-    let entries =
-        decode_list(body, verifier).map_err(|e| BootstrapError::BadResponse(e.to_string()))?;
+    let entries = AgentInfoSigned::decode_list(verifier, body)
+        .map_err(|e| BootstrapError::BadResponse(e.to_string()))?;
     Ok(entries
         .into_iter()
-        .map(|r| {
-            r.and_then(|info| {
-                if info.agent_info().is_expired(now) {
-                    Err(AgentError::Expired)
-                } else {
-                    Ok(info)
-                }
-            })
-        })
+        .map(|r| r.and_then(|info| info.info().check_not_expired(now).map(|()| info)))
         .collect())
 }
 
@@ -180,7 +174,9 @@ pub mod fetch {
         if let Some(body) = &req.body {
             init.set_body(&JsValue::from_str(body));
             let headers = web_sys::Headers::new().map_err(js_err)?;
-            headers.set("content-type", "application/json").map_err(js_err)?;
+            headers
+                .set("content-type", "application/json")
+                .map_err(js_err)?;
             init.set_headers(&headers);
         }
         let request = web_sys::Request::new_with_str_and_init(&req.url, &init).map_err(js_err)?;
@@ -190,7 +186,9 @@ pub mod fetch {
             .map_err(js_err)?
             .dyn_into()
             .map_err(js_err)?;
-        let text = JsFuture::from(resp.text().map_err(js_err)?).await.map_err(js_err)?;
+        let text = JsFuture::from(resp.text().map_err(js_err)?)
+            .await
+            .map_err(js_err)?;
         Ok((resp.status(), text.as_string().unwrap_or_default()))
     }
 
@@ -198,7 +196,10 @@ pub mod fetch {
     ///
     /// # Errors
     /// As [`BootstrapClient::put_request`], [`send`] and [`parse_put_response`].
-    pub async fn put(client: &BootstrapClient, info: &AgentInfoSigned) -> Result<(), BootstrapError> {
+    pub async fn put(
+        client: &BootstrapClient,
+        info: &AgentInfoSigned,
+    ) -> Result<(), BootstrapError> {
         let (status, body) = send(&client.put_request(info)?).await?;
         parse_put_response(status, &body)
     }
@@ -210,7 +211,7 @@ pub mod fetch {
     pub async fn get(
         client: &BootstrapClient,
         space: &SpaceId,
-        verifier: &dyn Verifier,
+        verifier: &impl Verifier,
     ) -> Result<Vec<Result<AgentInfoSigned, AgentError>>, BootstrapError> {
         let (status, body) = send(&client.get_request(space)).await?;
         parse_get_response(status, &body, verifier, Timestamp::now())
@@ -223,7 +224,9 @@ pub mod fetch {
         }
         match global.dyn_ref::<web_sys::WorkerGlobalScope>() {
             Some(w) => Ok(w.fetch_with_request(request)),
-            None => Err(BootstrapError::Network("no fetch() in this global scope".into())),
+            None => Err(BootstrapError::Network(
+                "no fetch() in this global scope".into(),
+            )),
         }
     }
 
@@ -234,5 +237,124 @@ pub mod fetch {
             .or_else(|| e.as_string())
             .unwrap_or_else(|| format!("{e:?}"));
         BootstrapError::Network(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::{AgentInfo, AgentKey, Ed25519Verifier};
+    use crate::arc::DhtArc;
+    use crate::url::Url;
+
+    fn signed(key: &AgentKey, created_at: Timestamp) -> AgentInfoSigned {
+        let url = Url::parse("ws://127.0.0.1:4000/peer").unwrap();
+        let info = AgentInfo::new(
+            key.agent_id(),
+            SpaceId::from_bytes(b"space".to_vec()),
+            created_at,
+            Some(url),
+            DhtArc::FULL,
+        );
+        AgentInfoSigned::sign(key, info).unwrap()
+    }
+
+    #[test]
+    fn server_url_must_be_http() {
+        assert!(BootstrapClient::new("http://127.0.0.1:1/").is_ok());
+        assert_eq!(
+            BootstrapClient::new("https://boot.example:443")
+                .unwrap()
+                .server_url(),
+            "https://boot.example:443"
+        );
+        for bad in ["ws://a:1", "127.0.0.1:1", "http://", ""] {
+            assert!(
+                matches!(
+                    BootstrapClient::new(bad),
+                    Err(BootstrapError::BadServerUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn put_request_targets_space_and_agent_with_the_signed_json() {
+        let key = AgentKey::generate().unwrap();
+        let info = signed(&key, Timestamp::now());
+        let req = BootstrapClient::new("http://h:1/")
+            .unwrap()
+            .put_request(&info)
+            .unwrap();
+        assert_eq!(req.method, "PUT");
+        assert_eq!(
+            req.url,
+            format!("http://h:1/bootstrap/c3BhY2U/{}", key.agent_id().to_b64())
+        );
+        assert_eq!(req.body.as_deref(), Some(info.encode()));
+    }
+
+    #[test]
+    fn get_request_targets_the_space() {
+        let req = BootstrapClient::new("http://h:1")
+            .unwrap()
+            .get_request(&SpaceId::from_bytes(b"space".to_vec()));
+        assert_eq!(
+            (req.method, req.url.as_str(), req.body),
+            ("GET", "http://h:1/bootstrap/c3BhY2U", None)
+        );
+    }
+
+    #[test]
+    fn error_status_carries_the_server_reason() {
+        let err = parse_put_response(500, r#"{"error":"InvalidSignature"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            BootstrapError::Rejected {
+                status: 500,
+                message: "InvalidSignature".into()
+            }
+        );
+        assert!(err.to_string().contains("HTTP 500: InvalidSignature"));
+        let err = parse_put_response(413, "too big").unwrap_err();
+        assert_eq!(
+            err,
+            BootstrapError::Rejected {
+                status: 413,
+                message: "too big".into()
+            }
+        );
+        assert_eq!(parse_put_response(200, "{}"), Ok(()));
+    }
+
+    #[test]
+    fn get_response_verifies_each_entry_and_drops_expired_ones() {
+        let now = Timestamp::now();
+        let fresh = signed(&AgentKey::generate().unwrap(), now);
+        let old = signed(
+            &AgentKey::generate().unwrap(),
+            now.add_micros(-3_600_000_000),
+        );
+        let tampered = fresh
+            .encode()
+            .replacen("\"signature\":\"", "\"signature\":\"AA", 1);
+        let body = format!("[{},{},{}]", fresh.encode(), old.encode(), tampered);
+        let got = parse_get_response(200, &body, &Ed25519Verifier, now).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().unwrap().encode(), fresh.encode());
+        assert!(matches!(got[1], Err(AgentError::Expired { .. })));
+        assert!(got[2].is_err());
+    }
+
+    #[test]
+    fn get_response_that_is_not_an_array_is_a_clear_error() {
+        let err = parse_get_response(200, "{}", &Ed25519Verifier, Timestamp::now()).unwrap_err();
+        assert!(matches!(err, BootstrapError::BadResponse(_)));
+        let err = parse_get_response(502, "bad gateway", &Ed25519Verifier, Timestamp::now());
+        assert!(matches!(
+            err,
+            Err(BootstrapError::Rejected { status: 502, .. })
+        ));
     }
 }

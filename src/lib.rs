@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod arc;
+pub mod bootstrap;
 pub mod id;
 pub mod op;
 pub mod store;
