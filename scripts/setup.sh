@@ -34,7 +34,7 @@ if has_rustup_wasm; then
   say "using rustup's wasm32-unknown-unknown target"
 else
   say "no rustup wasm32 target: using Debian's rustc-web with -Z build-std"
-  debs+=(rustc-web cargo-web rust-web-src "lld-$LLVM_MAJOR")
+  debs+=(rustc-web cargo-web rust-web-src rust-web-clippy "lld-$LLVM_MAJOR")
 fi
 apt_install "${debs[@]}"
 

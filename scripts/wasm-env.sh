@@ -9,7 +9,9 @@ if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | 
   WASM_PACK_TEST_MODE=()
 else
   mkdir -p "$FENNEC_TOOLS/wasm-rust/bin"
-  for t in cargo rustc rustdoc; do ln -sf "/usr/bin/$t" "$FENNEC_TOOLS/wasm-rust/bin/$t"; done
+  for t in cargo rustc rustdoc cargo-clippy clippy-driver; do
+    if [ -e "/usr/bin/$t" ]; then ln -sf "/usr/bin/$t" "$FENNEC_TOOLS/wasm-rust/bin/$t"; fi
+  done
   export PATH="$FENNEC_TOOLS/wasm-rust/bin:$PATH"   # wasm-pack calls plain `cargo`
   export RUSTC_BOOTSTRAP=1
   export CARGO_UNSTABLE_BUILD_STD=std,panic_abort

@@ -10,6 +10,7 @@ pub mod arc;
 pub mod bootstrap;
 pub mod id;
 pub mod op;
+pub mod store;
 pub mod time;
 pub mod url;
 pub mod wire;
@@ -21,6 +22,7 @@ pub use agent::{
 pub use arc::DhtArc;
 pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
 pub use op::{MAX_OP_BYTES, Op, OpError, StoredOp, verify_op};
+pub use store::{MemOpStore, MetaOp, OpStore, StoreError};
 pub use time::Timestamp;
 pub use url::{Url, UrlError};
 pub use wire::{FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireError, WireMessage};
