@@ -10,6 +10,7 @@ pub mod arc;
 pub mod bootstrap;
 pub mod id;
 pub mod op;
+pub mod peer_store;
 pub mod store;
 pub mod time;
 pub mod url;
