@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod id;
 pub mod op;
 pub mod peer_store;
+pub mod publish;
 pub mod store;
 pub mod time;
 pub mod url;
