@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod arc;
 pub mod bootstrap;
+pub mod catchup;
 pub mod fetch;
 pub mod id;
 pub mod op;
