@@ -14,8 +14,10 @@ pub mod id;
 pub mod op;
 pub mod peer_store;
 pub mod publish;
+pub mod space;
 pub mod store;
 pub mod time;
+pub mod transport_api;
 pub mod url;
 pub mod wire;
 

@@ -194,6 +194,14 @@ impl BroadcastPool {
         }
     }
 
+    /// Stops every broadcast (see [`stop`](Self::stop)).
+    pub fn stop_all(&mut self) {
+        let ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
+        for id in ids {
+            self.stop(&id);
+        }
+    }
+
     /// The driver's verdict on sending `batch`: `ok` means the transport took the message.
     pub fn send_result(&mut self, now: Timestamp, batch: BatchId, ok: bool) {
         let Some(b) = self.batches.remove(&batch) else {
