@@ -55,8 +55,8 @@ pub struct CatchUpConfig {
     /// Pause between rounds we initiate once caught up. Default 60 s (Kitsune2: 120 s).
     pub initiate_interval_us: i64,
     /// Pause between rounds while catching up: until rounds with [`Self::fast_rounds`] distinct
-    /// peers are done, and after any round that brought new op ids. Default 1 s (Kitsune2
-    /// `initialInitiateIntervalMs`).
+    /// peers are done, and after any round that brought op ids we lacked
+    /// ([`CatchUp::hurry`]). Default 1 s (Kitsune2 `initialInitiateIntervalMs`).
     pub initial_initiate_interval_us: i64,
     /// Random extra pause in `[0, jitter)` after [`Self::initiate_interval_us`]. Default 5 s.
     pub initiate_jitter_us: i64,
@@ -273,13 +273,7 @@ pub struct CatchUp {
 impl CatchUp {
     /// Catch-up for `agent` holding `arc`, starting at `now`; `seed` feeds session ids,
     /// tie-breakers and jitter. The first round is due at once.
-    pub fn new(
-        cfg: CatchUpConfig,
-        agent: AgentId,
-        arc: DhtArc,
-        now: Timestamp,
-        seed: u64,
-    ) -> Self {
+    pub fn new(cfg: CatchUpConfig, agent: AgentId, arc: DhtArc, now: Timestamp, seed: u64) -> Self {
         CatchUp {
             cfg,
             agent,
@@ -430,9 +424,11 @@ impl CatchUp {
         }
         if self.accepted.len() >= self.cfg.max_concurrent_accepted {
             self.stats.refused += 1;
-            return Ok(InitiateVerdict::Busy(GossipMsg::Busy(K2GossipBusyMessage {
-                session_id: msg.session_id,
-            })));
+            return Ok(InitiateVerdict::Busy(GossipMsg::Busy(
+                K2GossipBusyMessage {
+                    session_id: msg.session_id,
+                },
+            )));
         }
         times.push_back(now);
         let arc = intersect_cover(self.arc, theirs);
@@ -543,9 +539,7 @@ impl CatchUp {
     }
 
     /// The initiator's reply, once the ids for [`AcceptIn::request`] were looked up; ends the
-    /// round. `productive`: the accept brought ids, so the next round comes soon. `None` if
-    /// the round is gone.
-    #[allow(clippy::too_many_arguments)]
+    /// round. `None` if the round is gone.
     pub fn respond(
         &mut self,
         now: Timestamp,
@@ -554,7 +548,6 @@ impl CatchUp {
         bookmark: Timestamp,
         missing_agents: Vec<AgentId>,
         provided_agents: Vec<Bytes>,
-        productive: bool,
     ) -> Option<GossipMsg> {
         let i = self.initiated.as_ref()?;
         if &i.peer != to || i.stage != IStage::Responding {
@@ -565,7 +558,7 @@ impl CatchUp {
         self.stats.completed += 1;
         self.stats.ids_sent += found.len() as u64;
         self.done_with.insert(to.clone());
-        let fast = productive || self.done_with.len() < self.cfg.fast_rounds;
+        let fast = self.done_with.len() < self.cfg.fast_rounds;
         self.schedule_next(now, fast);
         Some(GossipMsg::NoDiff(K2GossipNoDiffMessage {
             session_id: session,
@@ -577,6 +570,15 @@ impl CatchUp {
             }),
             cannot_compare: true,
         }))
+    }
+
+    /// A round brought op ids we lacked: we are behind, so the next round we initiate comes
+    /// after the short interval (Kitsune2 initiates fast while below its target arc).
+    pub fn hurry(&mut self, now: Timestamp) {
+        let soon = now.add_micros(self.cfg.initial_initiate_interval_us);
+        if soon < self.next_initiate {
+            self.next_initiate = soon;
+        }
     }
 
     /// Handles the initiator's reply to our `Accept`: `NoDiff`, or a Kitsune2 diff message
@@ -945,11 +947,16 @@ mod tests {
         let InitiateVerdict::Accept(req) = a.on_initiate(T, &url(1), init).unwrap() else {
             panic!()
         };
-        assert_eq!((req.arc, req.since, req.agents.clone()), (DhtArc::FULL, T0, vec![agent(1)]));
+        assert_eq!(
+            (req.arc, req.since, req.agents.clone()),
+            (DhtArc::FULL, T0, vec![agent(1)])
+        );
         let acc = a
             .accept(T, &url(1), vec![oid(1), oid(2)], Timestamp(500), vec![])
             .unwrap();
-        let GossipMsg::Accept(acc) = acc else { panic!() };
+        let GossipMsg::Accept(acc) = acc else {
+            panic!()
+        };
         let got = i.on_accept(T, &url(2), acc).unwrap();
         assert_eq!(got.new_ops, vec![oid(1), oid(2)]);
         assert_eq!(got.updated_new_since, Timestamp(500));
@@ -957,17 +964,20 @@ mod tests {
         i.set_bookmark(T, url(2), got.updated_new_since);
         assert_eq!(i.new_since(T, &url(2)), Timestamp(500));
         let reply = i
-            .respond(T, &url(2), vec![oid(3)], Timestamp(700), vec![], vec![], true)
+            .respond(T, &url(2), vec![oid(3)], Timestamp(700), vec![], vec![])
             .unwrap();
+        i.hurry(T);
         assert!(!i.is_initiating());
-        let GossipMsg::NoDiff(nd) = reply else { panic!() };
+        let GossipMsg::NoDiff(nd) = reply else {
+            panic!()
+        };
         let r = a
             .on_reply(T, &url(1), &nd.session_id, nd.accept_response, false)
             .unwrap();
         assert_eq!(r.new_ops, vec![oid(3)]);
         assert_eq!(r.updated_new_since, Timestamp(700));
         assert!(r.reply.is_none());
-        // Productive round: the next one comes after the short interval.
+        // A round that brought news: the next one comes after the short interval.
         assert_eq!(i.poll_timeout(), Some(T.add_micros(1_000_000)));
         // A second reply is a behaviour error.
         assert!(a.on_reply(T, &url(1), &nd.session_id, None, false).is_err());

@@ -265,10 +265,7 @@ impl FetchQueue {
                 if p.sources.len() < self.cfg.max_sources_per_op {
                     p.sources.push(source.clone());
                     if p.state == State::Queued {
-                        self.queues
-                            .entry(source.clone())
-                            .or_default()
-                            .push_back(id);
+                        self.queues.entry(source.clone()).or_default().push_back(id);
                     }
                 }
                 continue;
@@ -286,10 +283,7 @@ impl FetchQueue {
                     state: State::Queued,
                 },
             );
-            self.queues
-                .entry(source.clone())
-                .or_default()
-                .push_back(id);
+            self.queues.entry(source.clone()).or_default().push_back(id);
         }
         self.stats.refused += refused as u64;
         self.fill(now);
@@ -746,7 +740,10 @@ mod tests {
         // The wrong op goes to peer 2, the other source; c is still in flight with peer 1.
         let r = requests(&drain(&mut q));
         assert_eq!(r.len(), 1);
-        assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(2), vec![b.0.clone()]));
+        assert_eq!(
+            (r[0].1.clone(), r[0].2.clone()),
+            (url(2), vec![b.0.clone()])
+        );
         // Peer 2 cannot answer for c: it was not asked for c.
         assert_eq!(q.receive(T, &url(2), vec![c.clone()]).unsolicited, 1);
         assert_eq!(q.receive(T, &url(1), vec![c.clone()]).valid.len(), 1);

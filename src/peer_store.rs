@@ -369,13 +369,7 @@ mod tests {
     }
     fn info(n: u8, created: i64, arc: DhtArc) -> AgentInfoSigned {
         let k = key(n);
-        let i = AgentInfo::new(
-            k.agent_id(),
-            space(),
-            Timestamp(created),
-            Some(url(n)),
-            arc,
-        );
+        let i = AgentInfo::new(k.agent_id(), space(), Timestamp(created), Some(url(n)), arc);
         AgentInfoSigned::sign(&k, i).unwrap()
     }
     fn tomb(n: u8, created: i64) -> AgentInfoSigned {
@@ -403,7 +397,10 @@ mod tests {
             s.insert(now, info(1, T0 - 1, DhtArc::FULL)),
             Insert::Ignored(Ignored::NotNewer)
         );
-        assert_eq!(s.insert(now, info(1, T0 + 5, DhtArc::Empty)), Insert::Updated);
+        assert_eq!(
+            s.insert(now, info(1, T0 + 5, DhtArc::Empty)),
+            Insert::Updated
+        );
         assert_eq!(
             s.get(now, &key(1).agent_id()).unwrap().storage_arc,
             DhtArc::Empty
@@ -438,7 +435,10 @@ mod tests {
         let old = AgentInfoSigned::sign(&key(1), old).unwrap();
         assert_eq!(s.insert(later, old), Insert::Ignored(Ignored::NotNewer));
         // A genuinely newer info (the agent rejoined) is accepted.
-        assert_eq!(s.insert(later, info(1, T0 + 20 * MIN, DhtArc::FULL)), Insert::Joined);
+        assert_eq!(
+            s.insert(later, info(1, T0 + 20 * MIN, DhtArc::FULL)),
+            Insert::Joined
+        );
     }
 
     #[test]
@@ -513,7 +513,10 @@ mod tests {
         s.set_unresponsive(url(2), Timestamp(T0 + MIN));
         assert!(s.is_unresponsive(now, &url(2)));
         assert!(s.reachable(now, &key(9).agent_id()).is_empty());
-        assert!(!s.is_unresponsive(Timestamp(T0 + MIN), &url(2)), "mark expires");
+        assert!(
+            !s.is_unresponsive(Timestamp(T0 + MIN), &url(2)),
+            "mark expires"
+        );
         assert!(s.clear_unresponsive(&url(2)));
         assert_eq!(s.reachable(now, &key(9).agent_id()).len(), 1);
         assert!(
@@ -540,12 +543,18 @@ mod tests {
         s.insert(now, info(2, T0 + 1, DhtArc::FULL));
         assert_eq!(s.insert(now, info(3, T0 + 2, DhtArc::FULL)), Insert::Joined);
         assert_eq!(s.len(), 2);
-        assert!(s.get(now, &key(1).agent_id()).is_none(), "soonest expiry evicted");
+        assert!(
+            s.get(now, &key(1).agent_id()).is_none(),
+            "soonest expiry evicted"
+        );
         assert_eq!(
             s.insert(now, info(4, T0, DhtArc::FULL)),
             Insert::Ignored(Ignored::Full)
         );
         // Updates of held agents always fit.
-        assert_eq!(s.insert(now, info(2, T0 + 3, DhtArc::FULL)), Insert::Updated);
+        assert_eq!(
+            s.insert(now, info(2, T0 + 3, DhtArc::FULL)),
+            Insert::Updated
+        );
     }
 }

@@ -33,7 +33,10 @@ use crate::url::Url;
 /// Limits of a [`BroadcastPool`]. Times in µs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishConfig {
-    /// Peers contacted per op. Default 5.
+    /// Peers contacted per op. Default 8: in a small swarm of full-arc tabs every peer is a
+    /// target and sees a new op within a round trip, instead of waiting for catch-up; in a
+    /// larger one the rest is left to catch-up (data is pulled from the author by each target,
+    /// so this bounds the author's upload to 8 copies).
     pub target_count: usize,
     /// Most op ids in one `PublishOps` message. Default 1 024 (about 36 KiB).
     pub max_ids_per_message: usize,
@@ -52,7 +55,7 @@ pub struct PublishConfig {
 impl Default for PublishConfig {
     fn default() -> Self {
         PublishConfig {
-            target_count: 5,
+            target_count: 8,
             max_ids_per_message: 1024,
             linger_us: 10_000,
             send_timeout_us: 30_000_000,
@@ -583,9 +586,15 @@ mod tests {
     fn candidates_cover_the_location_and_spread_by_rendezvous() {
         let space = SpaceId::from_bytes(vec![1u8; 32]);
         let mut s = PeerStore::new(space.clone(), PeerStoreConfig::default());
-        let keys: Vec<AgentKey> = (1..=6).map(|n| AgentKey::from_secret_bytes(&[n; 32])).collect();
+        let keys: Vec<AgentKey> = (1..=6)
+            .map(|n| AgentKey::from_secret_bytes(&[n; 32]))
+            .collect();
         for (i, k) in keys.iter().enumerate() {
-            let arc = if i == 5 { DhtArc::Arc(0, 10) } else { DhtArc::FULL };
+            let arc = if i == 5 {
+                DhtArc::Arc(0, 10)
+            } else {
+                DhtArc::FULL
+            };
             let info = AgentInfo::new(k.agent_id(), space.clone(), T, Some(url(i as u8)), arc);
             s.insert(T, AgentInfoSigned::sign(k, info).unwrap());
         }

@@ -7,8 +7,8 @@ use std::pin::pin;
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::future::LocalBoxFuture;
-use futures::stream::FuturesUnordered;
 use futures::stream::FusedStream;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use super::{Output, Space, SpaceEvent, StoreRequest, StoreResponse};
@@ -89,7 +89,11 @@ where
                     );
                 }
                 Output::Store { ticket, request } => {
-                    stores.push(perform(store, request).map(move |r| (ticket, r)).boxed_local());
+                    stores.push(
+                        perform(store, request)
+                            .map(move |r| (ticket, r))
+                            .boxed_local(),
+                    );
                 }
                 Output::Close { peer, reason } => transport.close(&peer, &reason),
                 Output::Event(e) => {

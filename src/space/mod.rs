@@ -318,7 +318,6 @@ enum Pending {
         to: Url,
         agents: Vec<AgentId>,
         missing: Vec<AgentId>,
-        productive: bool,
         arc: DhtArc,
         since: Timestamp,
         limit: u32,
@@ -514,6 +513,12 @@ impl Space {
     /// [`OpError::TooLarge`] if the payload exceeds [`crate::op::MAX_OP_PAYLOAD_BYTES`].
     pub fn publish(&mut self, now: Timestamp, payload: impl Into<Bytes>) -> Result<OpId, OpError> {
         let op = Op::new(now, payload)?;
+        Ok(self.publish_op(op))
+    }
+
+    /// As [`publish`](Self::publish), for an op built by the caller (e.g. with the
+    /// `created_at` of imported data). Build it with [`Op::new`] so its size is checked.
+    pub fn publish_op(&mut self, op: Op) -> OpId {
         let data = op.encode();
         let op_id = crate::op::op_id_of(&data);
         self.stats.ops_published += 1;
@@ -526,7 +531,7 @@ impl Space {
                 op_id: op_id.clone(),
             },
         );
-        Ok(op_id)
+        op_id
     }
 
     /// Leaves the space: signs a tombstone, sends it to every reachable peer, emits it as
@@ -727,8 +732,12 @@ impl Space {
                             .collect(),
                         None => Vec::new(),
                     };
+                    let news = !missing.is_empty();
                     let refused = self.fetch.add(now, missing, &from);
                     if let Some((apply, previous)) = bookmark {
+                        if news {
+                            self.catchup.hurry(now);
+                        }
                         for id in before {
                             if self.fetch.is_pending(&id) {
                                 self.origin.insert(id, (from.clone(), previous));
@@ -801,7 +810,6 @@ impl Space {
                     to,
                     agents,
                     missing,
-                    productive,
                     arc,
                     since,
                     limit,
@@ -820,7 +828,6 @@ impl Space {
                                 to,
                                 agents,
                                 missing,
-                                productive,
                                 arc,
                                 since,
                                 limit: l,
@@ -830,15 +837,10 @@ impl Space {
                         let found = self.unknown_to(&to, ids.op_ids);
                         let want = self.missing_agents(now, &agents);
                         let provided = self.provide_agents(&missing);
-                        if let Some(m) = self.catchup.respond(
-                            now,
-                            &to,
-                            found,
-                            ids.next_bookmark,
-                            want,
-                            provided,
-                            productive,
-                        ) {
+                        if let Some(m) =
+                            self.catchup
+                                .respond(now, &to, found, ids.next_bookmark, want, provided)
+                        {
                             self.send_gossip(&to, &m);
                         }
                     }
@@ -1086,7 +1088,6 @@ impl Space {
                 let Ok(a) = self.catchup.on_accept(now, from, m) else {
                     return;
                 };
-                let productive = !a.new_ops.is_empty();
                 self.on_announced(
                     now,
                     from,
@@ -1104,14 +1105,15 @@ impl Space {
                         to: from.clone(),
                         agents: req.agents,
                         missing: a.missing_agents,
-                        productive,
                         arc: req.arc,
                         since: req.since,
                         limit: req.limit_bytes,
                     },
                 );
             }
-            GossipMsg::NoDiff(m) => self.on_reply(now, from, m.session_id, m.accept_response, false),
+            GossipMsg::NoDiff(m) => {
+                self.on_reply(now, from, m.session_id, m.accept_response, false)
+            }
             GossipMsg::DiscSectorsDiff(m) => {
                 self.on_reply(now, from, m.session_id, m.accept_response, true)
             }
@@ -1288,11 +1290,17 @@ impl Space {
                         op_id,
                         reached,
                         failed,
-                    } => self.emit(SpaceEvent::Published {
-                        op_id,
-                        reached,
-                        failed,
-                    }),
+                    } => {
+                        // They got the announcement: do not offer the op to them again.
+                        for u in &reached {
+                            self.known.add(u, [&op_id]);
+                        }
+                        self.emit(SpaceEvent::Published {
+                            op_id,
+                            reached,
+                            failed,
+                        })
+                    }
                 }
             }
             if !progressed {

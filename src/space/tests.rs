@@ -166,7 +166,10 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     let published = a
         .iter()
         .position(|e| matches!(e, SpaceEvent::Published { op_id, reached, .. } if op_id == &id && reached == &vec![url(2)]));
-    assert!(stored.is_some() && published.is_some() && stored < published, "{a:?}");
+    assert!(
+        stored.is_some() && published.is_some() && stored < published,
+        "{a:?}"
+    );
     let b = &net.nodes[1];
     assert!(b.events.iter().any(|e| matches!(e,
         SpaceEvent::OpReceived { op_id, op, from } if op_id == &id && &op.payload[..] == b"hello" && from == &url(1))));
@@ -218,11 +221,18 @@ fn a_peer_sending_wrong_op_data_is_blocked_and_disconnected() {
     net.nodes[1].space.handle_frame(T0, url(1), f);
     net.drain(1);
     let b = &net.nodes[1];
-    assert!(b.events.iter().any(
-        |e| matches!(e, SpaceEvent::PeerMisbehaved { peer, .. } if peer == &url(1))
-    ));
-    assert!(b.events.iter().any(|e| matches!(e,
-        SpaceEvent::FetchFailed { reason: FailReason::NoSource, .. })));
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, SpaceEvent::PeerMisbehaved { peer, .. } if peer == &url(1)))
+    );
+    assert!(b.events.iter().any(|e| matches!(
+        e,
+        SpaceEvent::FetchFailed {
+            reason: FailReason::NoSource,
+            ..
+        }
+    )));
     assert_eq!(b.closed, vec![url(1)]);
     assert!(!b.space.peer_store().admits(T0, &url(1)));
     assert_eq!(block_on(b.store.query_totals()).unwrap().op_count, 0);
@@ -238,7 +248,12 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
     let now = net.now;
     let mut ids = Vec::new();
     for i in 0..50u32 {
-        ids.push(net.nodes[0].space.publish(now, i.to_le_bytes().to_vec()).unwrap());
+        ids.push(
+            net.nodes[0]
+                .space
+                .publish(now, i.to_le_bytes().to_vec())
+                .unwrap(),
+        );
     }
     net.settle();
     net.advance(now.add_micros(20_000));
@@ -255,7 +270,9 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
         block_on(b.store.filter_out_existing_ops(ids)).unwrap(),
         Vec::<OpId>::new()
     );
-    assert!(b.space.catch_up_stats().completed + net.nodes[0].space.catch_up_stats().completed >= 1);
+    assert!(
+        b.space.catch_up_stats().completed + net.nodes[0].space.catch_up_stats().completed >= 1
+    );
 }
 
 #[test]
@@ -285,9 +302,11 @@ fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     net.advance(T0.add_micros(1_000_000));
     let b = &net.nodes[1];
     assert_eq!(b.received(), 1);
-    assert!(b.events.iter().any(
-        |e| matches!(e, SpaceEvent::PeerUnresponsive { peer } if peer == &url(1))
-    ));
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, SpaceEvent::PeerUnresponsive { peer } if peer == &url(1)))
+    );
     assert_eq!(b.space.fetch_stats().timeouts, 1);
 }
 
@@ -302,7 +321,11 @@ fn leaving_spreads_a_tombstone_and_store_failures_are_reported() {
     assert!(net.nodes[0].events.iter().any(|e| matches!(e,
         SpaceEvent::LocalAgentInfo(i) if i.is_tombstone)));
     let b = &net.nodes[1];
-    assert!(b.events.iter().any(|e| matches!(e, SpaceEvent::PeerLeft { .. })));
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, SpaceEvent::PeerLeft { .. }))
+    );
     assert!(!b.space.peer_store().admits(now, &url(1)));
     // A store that refuses writes: the op is reported, not announced.
     let mut n = Node::new(3, cfg());
@@ -311,8 +334,12 @@ fn leaving_spreads_a_tombstone_and_store_failures_are_reported() {
     net.nodes[0].space.publish(now, &b"x"[..]).unwrap();
     net.settle();
     let e = &net.nodes[0].events;
-    assert!(e.iter().any(|e| matches!(e,
-        SpaceEvent::StoreFailed { error: StoreError::QuotaExceeded(_) })));
+    assert!(e.iter().any(|e| matches!(
+        e,
+        SpaceEvent::StoreFailed {
+            error: StoreError::QuotaExceeded(_)
+        }
+    )));
     assert!(!e.iter().any(|e| matches!(e, SpaceEvent::OpStored { .. })));
 }
 
