@@ -598,7 +598,7 @@ impl CatchUp {
         let ok = self
             .accepted
             .get(from)
-            .is_some_and(|a| &a.session == session_id && a.stage == AStage::AwaitReply);
+            .is_some_and(|a| a.session == *session_id && a.stage == AStage::AwaitReply);
         if !ok {
             self.stats.behaviour_errors += 1;
             return Err(RoundError::Unexpected("NoDiff"));
@@ -641,7 +641,7 @@ impl CatchUp {
         if self
             .initiated
             .as_ref()
-            .is_some_and(|i| &i.peer == from && &i.session == session_id)
+            .is_some_and(|i| &i.peer == from && i.session == *session_id)
         {
             self.initiated = None;
             self.schedule_next(now, true);
@@ -650,7 +650,7 @@ impl CatchUp {
         if self
             .accepted
             .get(from)
-            .is_some_and(|a| &a.session == session_id)
+            .is_some_and(|a| a.session == *session_id)
         {
             self.accepted.remove(from);
             return true;

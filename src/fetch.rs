@@ -736,7 +736,7 @@ mod tests {
         assert_eq!(rec.invalid.len(), 1);
         assert!(matches!(rec.invalid[0].1, OpError::IdMismatch { .. }));
         assert_eq!(rec.unsolicited, 1);
-        q.stored(T, &[a.0.clone()]);
+        q.stored(T, std::slice::from_ref(&a.0));
         // The wrong op goes to peer 2, the other source; c is still in flight with peer 1.
         let r = requests(&drain(&mut q));
         assert_eq!(r.len(), 1);
