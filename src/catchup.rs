@@ -818,15 +818,28 @@ fn intersect_cover(ours: DhtArc, theirs: DhtArc) -> DhtArc {
 }
 
 /// Per peer, op ids it is known to hold, so catch-up and publish do not offer them again:
-/// ids it announced to us, ids we fetched from it, ids we served it. Each peer's set is a
-/// FIFO of at most `per_peer` ids; at most `max_peers` peers are tracked (the least recently
-/// updated is dropped).
+/// ids it announced to us, ids we fetched from it, ids we served it, ids whose publish
+/// announcement we delivered to it.
+///
+/// Memory is bounded: each peer's set is a FIFO of at most `per_peer` ids, at most
+/// `max_peers` peers are tracked (the least recently updated is dropped), and ids are kept as
+/// 64-bit fingerprints (8 bytes of the id; op ids are hashes), about 32 bytes per entry. A
+/// fingerprint collision only means an op is not offered to one peer by catch-up; other peers
+/// and later rounds still offer it.
 #[derive(Debug, Clone)]
 pub struct KnownOps {
     per_peer: usize,
     max_peers: usize,
-    peers: HashMap<Url, (HashSet<OpId>, VecDeque<OpId>, u64)>,
+    peers: HashMap<Url, (HashSet<u64>, VecDeque<u64>, u64)>,
     tick: u64,
+}
+
+fn fingerprint(id: &OpId) -> u64 {
+    let mut b = [0u8; 8];
+    let src = id.as_bytes();
+    let n = src.len().min(8);
+    b[..n].copy_from_slice(&src[..n]);
+    u64::from_le_bytes(b)
 }
 
 impl KnownOps {
@@ -842,6 +855,9 @@ impl KnownOps {
 
     /// Records that `peer` holds `ids`.
     pub fn add<'a>(&mut self, peer: &Url, ids: impl IntoIterator<Item = &'a OpId>) {
+        if self.per_peer == 0 || self.max_peers == 0 {
+            return;
+        }
         self.tick += 1;
         if !self.peers.contains_key(peer) && self.peers.len() >= self.max_peers {
             let oldest = self
@@ -856,8 +872,9 @@ impl KnownOps {
         let (set, fifo, t) = self.peers.entry(peer.clone()).or_default();
         *t = self.tick;
         for id in ids {
-            if set.insert(id.clone()) {
-                fifo.push_back(id.clone());
+            let f = fingerprint(id);
+            if set.insert(f) {
+                fifo.push_back(f);
                 if fifo.len() > self.per_peer
                     && let Some(old) = fifo.pop_front()
                 {
@@ -869,7 +886,9 @@ impl KnownOps {
 
     /// Whether `peer` is known to hold `id`.
     pub fn holds(&self, peer: &Url, id: &OpId) -> bool {
-        self.peers.get(peer).is_some_and(|(s, _, _)| s.contains(id))
+        self.peers
+            .get(peer)
+            .is_some_and(|(s, _, _)| s.contains(&fingerprint(id)))
     }
 
     /// Forgets `peer`.

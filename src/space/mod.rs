@@ -34,6 +34,11 @@
 //! A peer that sends op data that does not hash to its id, or a frame that does not decode,
 //! is reported ([`SpaceEvent::PeerMisbehaved`]), its agents are blocked in this space and its
 //! connection is closed ([`Output::Close`]).
+//!
+//! # Drivers
+//! [`run_space`] is a complete async driver over a [`crate::transport_api::Transport`], an
+//! [`crate::store::OpStore`] and a [`Clock`] (one task, `futures` only). Simulations drive
+//! the core by hand (`tests/sim.rs`). NOTIFY messages are ignored (no host handler yet).
 
 mod driver;
 
@@ -50,7 +55,7 @@ use crate::fetch::{FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats,
 use crate::id::{AgentId, Locator, OpId, SpaceId};
 use crate::op::{Op, OpError};
 use crate::peer_store::{Insert, PeerStore, PeerStoreConfig};
-use crate::publish::{self, BatchId, BroadcastPool, PublishConfig, PublishOutput};
+use crate::publish::{self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput};
 use crate::store::{BoundedOpIds, MetaOp, StoreError};
 use crate::time::Timestamp;
 use crate::url::Url;
@@ -85,9 +90,10 @@ pub struct SpaceConfig {
     pub max_request_ids: usize,
     /// Incoming fetch requests looked up at once per peer; more are dropped. Default 4.
     pub max_serving_per_peer: usize,
-    /// Op ids remembered as held, per peer ([`KnownOps`]). Default 100 000.
+    /// Op ids remembered as held, per peer ([`KnownOps`]). Default 16 384.
     pub known_ops_per_peer: usize,
-    /// Peers tracked in [`KnownOps`]. Default 256.
+    /// Peers tracked in [`KnownOps`] (worst case about 32 bytes × this × the above: 16 MiB
+    /// with the defaults). Default 32.
     pub known_ops_peers: usize,
     /// Recently stored op ids remembered to stop refetching races. Default 10 000.
     pub recently_stored: usize,
@@ -110,8 +116,8 @@ impl SpaceConfig {
             max_response_frame_bytes: 256 * 1024,
             max_request_ids: 4096,
             max_serving_per_peer: 4,
-            known_ops_per_peer: 100_000,
-            known_ops_peers: 256,
+            known_ops_per_peer: 16_384,
+            known_ops_peers: 32,
             recently_stored: 10_000,
             prune_interval_us: 10_000_000,
         }
@@ -346,6 +352,7 @@ pub struct Space {
     pool: BroadcastPool,
     catchup: CatchUp,
     known: KnownOps,
+    tally: PeerTally,
     pending: HashMap<StoreTicket, Pending>,
     sends: HashMap<SendTicket, (Url, SendKind)>,
     serving: HashMap<Url, usize>,
@@ -395,6 +402,7 @@ impl Space {
             pool: BroadcastPool::new(cfg.publish.clone()),
             catchup: CatchUp::new(cfg.catch_up.clone(), agent.clone(), arc, now, seed),
             known: KnownOps::new(cfg.known_ops_per_peer, cfg.known_ops_peers),
+            tally: PeerTally::default(),
             next_prune: now.add_micros(cfg.prune_interval_us),
             cfg,
             signer,
@@ -447,6 +455,11 @@ impl Space {
     /// Counters of the space.
     pub fn stats(&self) -> SpaceStats {
         self.stats
+    }
+
+    /// Per-peer counts of announcements delivered and failed.
+    pub fn publish_tally(&self) -> &PeerTally {
+        &self.tally
     }
 
     /// Counters of the fetch queue.
@@ -939,7 +952,7 @@ impl Space {
             return Ok(());
         }
         // created_at must grow even if the clock stands still.
-        let at = Timestamp(now.0.max(self.info.created_at.0 + 1));
+        let at = Timestamp(now.0.max(self.info.created_at.0.saturating_add(1)));
         let info = AgentInfo::new(
             self.agent.clone(),
             self.cfg.space.clone(),
@@ -955,7 +968,7 @@ impl Space {
     /// Signs `info`, makes it ours, stores it, spreads it.
     fn adopt_info(&mut self, now: Timestamp, mut info: AgentInfo) -> Result<(), AgentError> {
         if info.created_at <= self.info.created_at {
-            let at = Timestamp(self.info.created_at.0 + 1);
+            let at = Timestamp(self.info.created_at.0.saturating_add(1));
             info.expires_at = at.add_micros(info.expires_at.micros_since(info.created_at));
             info.created_at = at;
         }
@@ -1291,6 +1304,7 @@ impl Space {
                         reached,
                         failed,
                     } => {
+                        self.tally.record(&reached, &failed);
                         // They got the announcement: do not offer the op to them again.
                         for u in &reached {
                             self.known.add(u, [&op_id]);
