@@ -14,6 +14,7 @@ pub mod id;
 pub mod op;
 pub mod peer_store;
 pub mod publish;
+pub mod runtime;
 pub mod space;
 pub mod store;
 pub mod time;
