@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod id;
+pub mod net;
 pub mod time;
 
 pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
