@@ -8,6 +8,10 @@
 //! peers can reach us), `CMD/RECV/<id>/<hex from>/<hex msg>` and `CMD/CLOSE/<id>`.
 //! Diagnostics go to stderr.
 //!
+//! `sbd_o_bahn_runner soak <ip:port> <count>` is a second mode for a real sbd server with rate
+//! limiting on: two connections, `count` full-size (19 968-byte) forwards from one to the
+//! other, checked in order. A client that ignored `lbrt` would be dropped by the server.
+//!
 //! Why `tungstenite`: it is a small, blocking WebSocket with no async runtime, which fits a
 //! thread per connection: each thread owns its socket and its `SbdClient`, reads with a
 //! socket timeout no longer than the core's next wake-up (tungstenite resumes cleanly after a
@@ -17,13 +21,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use fennec::Timestamp;
 use fennec::net::sbd::{
-    CloseReason, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig, SbdEvent,
-    SendError,
+    CloseReason, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig,
+    SbdEvent, SendError,
 };
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
@@ -36,7 +43,29 @@ enum Cmd {
     Close,
 }
 
-fn main() {
+/// What a connection thread reports.
+enum Out {
+    /// `srdy` arrived: our key and the server's `lbrt` (ns per byte) at that moment.
+    Ready(PubKey, u64),
+    /// A forward from a peer.
+    Recv(PubKey, Bytes),
+    /// The connection is over.
+    Closed(String),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, addr, count] = args.as_slice()
+        && mode == "soak"
+    {
+        return soak(addr, count.parse().unwrap_or(20));
+    }
+    o_bahn();
+    ExitCode::SUCCESS
+}
+
+/// The tester's line protocol.
+fn o_bahn() {
     println!("CMD/READY");
     let mut conns: HashMap<u64, Sender<Cmd>> = HashMap::new();
     for line in std::io::stdin().lock().lines() {
@@ -51,7 +80,18 @@ fn main() {
                 let (tx, rx) = mpsc::channel();
                 conns.insert(id, tx);
                 let addrs: Vec<String> = addrs.iter().map(|s| s.to_string()).collect();
-                std::thread::spawn(move || run_connection(id, addrs, rx));
+                std::thread::spawn(move || {
+                    run_connection(&addrs, rx, |out| match out {
+                        Out::Ready(pk, _) => println!("CMD/CONNECT/{id}/{}", to_hex(&pk.0)),
+                        Out::Recv(from, msg) => {
+                            println!("CMD/RECV/{id}/{}/{}", to_hex(&from.0), to_hex(&msg))
+                        }
+                        Out::Closed(reason) => {
+                            eprintln!("runner {id}: closed: {reason}");
+                            println!("CMD/CLOSE/{id}");
+                        }
+                    })
+                });
             }
             ["CMD", "SEND", id, pk, msg] => {
                 let parsed = (
@@ -78,11 +118,13 @@ fn main() {
     }
 }
 
-/// One connection: connect, then loop feeding the core until it closes.
-fn run_connection(id: u64, addrs: Vec<String>, rx: Receiver<Cmd>) {
-    let Some((mut ws, mut core)) = connect(&addrs) else {
-        eprintln!("runner {id}: could not connect to any of {addrs:?}");
-        println!("CMD/CLOSE/{id}");
+/// One connection: connect, then loop feeding the core until it closes; `emit` gets what
+/// happens, ending with exactly one [`Out::Closed`].
+fn run_connection(addrs: &[String], rx: Receiver<Cmd>, mut emit: impl FnMut(Out)) {
+    let Some((mut ws, mut core)) = connect(addrs) else {
+        emit(Out::Closed(format!(
+            "could not connect to any of {addrs:?}"
+        )));
         return;
     };
     let mut pending: VecDeque<(PubKey, Vec<u8>)> = VecDeque::new();
@@ -99,7 +141,7 @@ fn run_connection(id: u64, addrs: Vec<String>, rx: Receiver<Cmd>) {
             match core.send(to, msg) {
                 Ok(()) => {}
                 Err(SendError::Full { .. }) => break,
-                Err(e) => eprintln!("runner {id}: send refused: {e}"),
+                Err(e) => eprintln!("runner: send refused: {e}"),
             }
             pending.pop_front();
         }
@@ -116,22 +158,13 @@ fn run_connection(id: u64, addrs: Vec<String>, rx: Receiver<Cmd>) {
 
         while let Some(ev) = core.poll_event() {
             match ev {
-                SbdEvent::Ready => {
-                    println!("CMD/CONNECT/{id}/{}", to_hex(core.pub_key().as_bytes()))
-                }
-                SbdEvent::Message { from, payload } => {
-                    println!(
-                        "CMD/RECV/{id}/{}/{}",
-                        to_hex(from.as_bytes()),
-                        to_hex(&payload)
-                    )
-                }
+                SbdEvent::Ready => emit(Out::Ready(*core.pub_key(), core.limit_byte_nanos())),
+                SbdEvent::Message { from, payload } => emit(Out::Recv(from, payload)),
                 SbdEvent::Writable => {}
                 SbdEvent::Closed { reason } => {
-                    eprintln!("runner {id}: closed: {reason}");
                     let _ = ws.close(None);
                     let _ = ws.flush();
-                    println!("CMD/CLOSE/{id}");
+                    emit(Out::Closed(reason.to_string()));
                     return;
                 }
             }
@@ -160,6 +193,82 @@ fn run_connection(id: u64, addrs: Vec<String>, rx: Receiver<Cmd>) {
             Err(e) => core.close(CloseReason::Transport(format!("read: {e}"))),
         }
     }
+}
+
+/// Soak mode: `count` full-size forwards from connection A to connection B on one server.
+fn soak(addr: &str, count: usize) -> ExitCode {
+    let addrs = vec![addr.to_string()];
+    let mut conns = Vec::new();
+    for _ in 0..2 {
+        let (ctx, crx) = mpsc::channel();
+        let (otx, orx) = mpsc::channel();
+        let a = addrs.clone();
+        std::thread::spawn(move || {
+            run_connection(&a, crx, |o| {
+                let _ = otx.send(o);
+            })
+        });
+        conns.push((ctx, orx));
+    }
+    let mut keys = Vec::new();
+    for (_, orx) in &conns {
+        match orx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Out::Ready(pk, lbrt)) => {
+                eprintln!("soak: {pk} ready, lbrt {lbrt} ns/B");
+                keys.push(pk);
+            }
+            Ok(Out::Closed(r)) => return fail(&format!("connect: {r}")),
+            _ => return fail("connect: no srdy within 20 s"),
+        }
+    }
+    let (a, b) = (&conns[0], &conns[1]);
+    let start = Instant::now();
+    for i in 0..count {
+        let mut payload = vec![(i % 251) as u8; MAX_PAYLOAD_BYTES];
+        payload[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let _ = a.0.send(Cmd::Send(keys[1], payload));
+    }
+    for i in 0..count {
+        match b.1.recv_timeout(Duration::from_secs(30)) {
+            Ok(Out::Recv(from, msg)) => {
+                let ok = from == keys[0]
+                    && msg.len() == MAX_PAYLOAD_BYTES
+                    && msg[..8] == (i as u64).to_be_bytes()
+                    && msg[8..].iter().all(|x| *x == (i % 251) as u8);
+                if !ok {
+                    return fail(&format!("message {i} wrong or out of order"));
+                }
+            }
+            Ok(Out::Closed(r)) => return fail(&format!("receiver closed: {r}")),
+            Ok(Out::Ready(..)) => {}
+            Err(_) => {
+                let why = match a.1.try_recv() {
+                    Ok(Out::Closed(r)) => format!("sender closed: {r}"),
+                    _ => "timeout".to_string(),
+                };
+                return fail(&format!("message {i} of {count} missing: {why}"));
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if let Ok(Out::Closed(r)) = a.1.try_recv() {
+        return fail(&format!("sender closed: {r}"));
+    }
+    let bytes = count * MAX_MESSAGE_BYTES;
+    println!(
+        "soak: {count} messages ({bytes} B) relayed in order in {secs:.2} s ({:.0} kB/s), \
+         sender never dropped",
+        bytes as f64 / secs / 1000.0
+    );
+    for (ctx, _) in &conns {
+        let _ = ctx.send(Cmd::Close);
+    }
+    ExitCode::SUCCESS
+}
+
+fn fail(why: &str) -> ExitCode {
+    eprintln!("soak: FAILED: {why}");
+    ExitCode::FAILURE
 }
 
 /// Opens a WebSocket with a fresh core (fresh key) to the first address that answers.
