@@ -29,12 +29,12 @@ apt_install() {
     || die "apt-get install ${missing[*]} failed"
 }
 
-debs=(binaryen chromium chromium-driver)
+debs=(chromium chromium-driver)
 if has_rustup_wasm; then
   say "using rustup's wasm32-unknown-unknown target"
 else
   say "no rustup wasm32 target: using Debian's rustc-web with -Z build-std"
-  debs+=(rustc-web cargo-web rust-web-src "lld-$LLVM_MAJOR")
+  debs+=(rustc-web cargo-web rust-web-src rust-web-clippy "lld-$LLVM_MAJOR")
 fi
 apt_install "${debs[@]}"
 

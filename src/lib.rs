@@ -5,9 +5,28 @@
 
 #![deny(missing_docs)]
 
+pub mod agent;
+pub mod arc;
+pub mod bootstrap;
 pub mod id;
 pub mod net;
+pub mod op;
+pub mod store;
 pub mod time;
+pub mod url;
+pub mod wire;
 
+pub use agent::{
+    AGENT_INFO_EXPIRY_US, AgentError, AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier,
+    MAX_AGENT_INFO_BYTES, RE_SIGN_MARGIN_US, Signer, Verifier,
+};
+pub use arc::DhtArc;
 pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
+pub use op::{MAX_OP_BYTES, Op, OpError, StoredOp, verify_op};
+pub use store::{MemOpStore, MetaOp, OpStore, StoreError};
 pub use time::Timestamp;
+pub use url::{Url, UrlError};
+pub use wire::{FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireError, WireMessage};
+
+#[cfg(target_arch = "wasm32")]
+pub mod js;

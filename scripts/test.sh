@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `npm test`: every test of the project, in pyramid order (docs/testing in README.md).
+#   1. native unit + simulation tests      cargo test
+#   2. lints                               cargo clippy (native and wasm32) -D warnings
+#   3. sbd client conformance              scripts/sbd-conformance.sh (when present)
+#   4. browser tests in headless Chromium  wasm-pack test, against the real bootstrap/sbd server
+#   5. end to end                          wasm-pack build, node --test tests/e2e/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+step() { printf '\n\033[1m=== %s ===\033[0m\n' "$*"; }
+
+step "native tests: cargo test"
+cargo test
+
+step "lints: cargo fmt --check, cargo clippy -D warnings (native)"
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+
+if [ -f scripts/sbd-conformance.sh ]; then
+  step "sbd client conformance: sbd-o-bahn-client-tester"
+  bash scripts/sbd-conformance.sh
+fi
+
+(
+  source scripts/wasm-env.sh
+  step "lints: cargo clippy -D warnings (wasm32)"
+  cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
+  step "browser tests: wasm-pack test --headless --chrome (real bootstrap/sbd server)"
+  node scripts/devnet.mjs -- wasm-pack test --headless --chrome "${WASM_PACK_TEST_MODE[@]}"
+)
+
+step "build pkg/: wasm-pack build --target web"
+bash scripts/build.sh
+
+step "end to end: node --test tests/e2e/"
+node --test --test-concurrency=1 tests/e2e/*.test.mjs

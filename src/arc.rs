@@ -1,0 +1,284 @@
+//! `DhtArc`: a range of locations on the u32 DHT ring, as Kitsune2 defines it
+//! (`crates/api/src/arc.rs`). An agent's *storage arc* is the range it claims to hold.
+
+use serde::{Deserialize, Serialize};
+
+/// An inclusive range of ring locations, or nothing.
+///
+/// `Arc(start, end)` holds `start..=end`; when `start > end` it wraps past `u32::MAX` to 0.
+/// JSON (serde untagged, like Kitsune2): `[start, end]`, or `null` for [`DhtArc::Empty`]; a
+/// missing `storageArc` field means `Empty` via [`Default`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DhtArc {
+    /// Holds no location.
+    #[default]
+    Empty,
+    /// Holds `start..=end`, wrapping when `start > end`.
+    Arc(u32, u32),
+}
+
+impl DhtArc {
+    /// The whole ring, `[0, u32::MAX]`.
+    pub const FULL: DhtArc = DhtArc::Arc(0, u32::MAX);
+
+    /// Shortest ring distance from `loc` to the nearest location of the arc.
+    ///
+    /// 0 exactly when the arc contains `loc`; `u32::MAX` for [`DhtArc::Empty`]. Distances go
+    /// both ways round the ring, so a location just "below" 0 is 1 away from an arc at 0.
+    pub fn dist(&self, loc: u32) -> u32 {
+        let DhtArc::Arc(s, e) = *self else {
+            return u32::MAX;
+        };
+        if self.contains(loc) {
+            return 0;
+        }
+        // Outside: the nearest point is either the start (walking up from loc) or the end
+        // (walking down from loc). Wrapping arithmetic covers the wrapped and the plain case
+        // alike; neither distance is 0 here.
+        let to_start = s.wrapping_sub(loc);
+        let from_end = loc.wrapping_sub(e);
+        to_start.min(from_end)
+    }
+
+    /// Whether the arc holds `loc` (bounds included).
+    pub fn contains(&self, loc: u32) -> bool {
+        match *self {
+            DhtArc::Empty => false,
+            DhtArc::Arc(s, e) if s <= e => s <= loc && loc <= e,
+            DhtArc::Arc(s, e) => loc >= s || loc <= e,
+        }
+    }
+
+    /// Whether the two arcs share at least one location. `Empty` overlaps nothing.
+    pub fn overlaps(&self, other: &DhtArc) -> bool {
+        match (*self, *other) {
+            // Two ring intervals share a point iff one holds the other's start (walk back
+            // from a shared point: the first start met lies inside the other interval).
+            (DhtArc::Arc(a, _), DhtArc::Arc(b, _)) => self.contains(b) || other.contains(a),
+            _ => false,
+        }
+    }
+
+    /// Length of the arc minus one (`end - start` round the ring), so [`DhtArc::FULL`] fits in
+    /// a u32. Both `Empty` and a one-location arc give 0: match on the variant to tell them
+    /// apart.
+    pub fn arc_span(&self) -> u32 {
+        match *self {
+            DhtArc::Empty => 0,
+            DhtArc::Arc(s, e) => e.wrapping_sub(s),
+        }
+    }
+
+    /// Whether this is [`DhtArc::Empty`]. (A one-location arc is not empty.)
+    pub fn is_empty(&self) -> bool {
+        matches!(self, DhtArc::Empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const M: u32 = u32::MAX;
+
+    #[test]
+    fn arc_span_kitsune2_fixtures() {
+        for (expected, arc) in [
+            (0, DhtArc::Empty),
+            (0, DhtArc::Arc(0, 0)),
+            (1, DhtArc::Arc(0, 1)),
+            (1, DhtArc::Arc(M, 0)),
+            (2, DhtArc::Arc(42, 44)),
+            (M, DhtArc::Arc(42, 41)),
+            (M, DhtArc::Arc(0, M)),
+            (M, DhtArc::Arc(M, M - 1)),
+        ] {
+            assert_eq!(expected, arc.arc_span(), "{arc:?}");
+        }
+    }
+
+    #[test]
+    fn contains_kitsune2_fixtures() {
+        // Full arc: bounds and middle.
+        for loc in [0, M, M / 2] {
+            assert!(DhtArc::FULL.contains(loc));
+        }
+        // Bounds are inclusive.
+        assert!(DhtArc::Arc(32, 64).contains(32));
+        assert!(DhtArc::Arc(32, 64).contains(64));
+        // Wrapping.
+        let arc = DhtArc::Arc(M - 32, 32);
+        for (inside, loc) in [
+            (false, M - 33),
+            (true, M - 32),
+            (true, M - 1),
+            (true, M),
+            (true, 0),
+            (true, 20),
+            (true, 32),
+            (false, 33),
+        ] {
+            assert_eq!(inside, arc.contains(loc), "{loc}");
+        }
+        // Empty holds nothing.
+        for loc in [0, M, M / 2] {
+            assert!(!DhtArc::Empty.contains(loc));
+        }
+    }
+
+    #[test]
+    fn dist_kitsune2_edge_cases() {
+        // (dist, loc, arc), from `arc_dist_edge_cases`.
+        const F: &[(u32, u32, DhtArc)] = &[
+            (M, 0, DhtArc::Empty),
+            (M, M / 2, DhtArc::Empty),
+            (M, M, DhtArc::Empty),
+            (1, 0, DhtArc::Arc(M, M)),
+            (M / 2 + 1, M / 2, DhtArc::Arc(M, M)),
+            (1, M, DhtArc::Arc(0, 0)),
+            (M / 2, M / 2, DhtArc::Arc(0, 0)),
+            (0, 0, DhtArc::Arc(0, 1)),
+            (0, M - 1, DhtArc::Arc(M - 1, M)),
+            (1, 0, DhtArc::Arc(1, 2)),
+            (1, M, DhtArc::Arc(0, 1)),
+            (1, 0, DhtArc::Arc(M - 1, M)),
+            (0, 0, DhtArc::Arc(M, 0)),
+            (1, 1, DhtArc::Arc(M, 0)),
+            (1, M - 1, DhtArc::Arc(M, 0)),
+            (1, M - 1, DhtArc::Arc(M, 1)),
+            (0, 0, DhtArc::Arc(M, 1)),
+        ];
+        for (dist, loc, arc) in F {
+            assert_eq!(*dist, arc.dist(*loc), "dist from {loc} to {arc:?}");
+        }
+    }
+
+    #[test]
+    fn overlaps_kitsune2_edge_cases() {
+        const F: &[(bool, DhtArc, DhtArc)] = &[
+            (false, DhtArc::Arc(0, 0), DhtArc::Arc(1, 1)),
+            (false, DhtArc::Arc(0, 0), DhtArc::Arc(M, M)),
+            (true, DhtArc::Arc(0, 0), DhtArc::Arc(0, 0)),
+            (true, DhtArc::Arc(M, M), DhtArc::Arc(M, M)),
+            (true, DhtArc::Arc(M, 0), DhtArc::Arc(0, 0)),
+            (true, DhtArc::Arc(M, 0), DhtArc::Arc(M, M)),
+            (true, DhtArc::Arc(0, 3), DhtArc::Arc(1, 2)),
+            (true, DhtArc::Arc(1, 2), DhtArc::Arc(0, 3)),
+            (true, DhtArc::Arc(1, 3), DhtArc::Arc(2, 4)),
+            (true, DhtArc::Arc(2, 4), DhtArc::Arc(1, 3)),
+            (true, DhtArc::Arc(M - 1, 1), DhtArc::Arc(M, 0)),
+            (true, DhtArc::Arc(M, 0), DhtArc::Arc(M - 1, 1)),
+            (true, DhtArc::Arc(M - 1, 0), DhtArc::Arc(M, 1)),
+            (true, DhtArc::Arc(M, 1), DhtArc::Arc(M - 1, 0)),
+        ];
+        for (overlap, a, b) in F {
+            assert_eq!(*overlap, a.overlaps(b), "{a:?} overlaps {b:?}");
+        }
+    }
+
+    #[test]
+    fn empty_overlaps_nothing() {
+        for a in [
+            DhtArc::Empty,
+            DhtArc::FULL,
+            DhtArc::Arc(5, 5),
+            DhtArc::Arc(9, 3),
+        ] {
+            assert!(!a.overlaps(&DhtArc::Empty));
+            assert!(!DhtArc::Empty.overlaps(&a));
+        }
+        assert!(DhtArc::Empty.is_empty());
+        assert!(!DhtArc::Arc(0, 0).is_empty());
+    }
+
+    /// The closed forms above agree with Kitsune2's case-by-case definitions on a grid of
+    /// edge values (both wrapped and plain arcs, bounds, neighbours of bounds).
+    #[test]
+    fn agrees_with_kitsune2_reference_definitions() {
+        fn k2_dist(arc: DhtArc, loc: u32) -> u32 {
+            let DhtArc::Arc(s, e) = arc else {
+                return u32::MAX;
+            };
+            let (d1, d2) = if s > e {
+                if loc >= s || loc <= e {
+                    return 0;
+                }
+                (s - loc, loc - e)
+            } else if loc >= s && loc <= e {
+                return 0;
+            } else if loc < s {
+                (s - loc, u32::MAX - e + loc + 1)
+            } else {
+                (u32::MAX - loc + s + 1, loc - e)
+            };
+            d1.min(d2)
+        }
+        fn k2_overlaps(a: DhtArc, b: DhtArc) -> bool {
+            match (a, b) {
+                (DhtArc::Arc(a0, a1), DhtArc::Arc(b0, b1)) => {
+                    k2_dist(a, b0) == 0
+                        || k2_dist(a, b1) == 0
+                        || k2_dist(b, a0) == 0
+                        || k2_dist(b, a1) == 0
+                }
+                _ => false,
+            }
+        }
+        let pts = [
+            0,
+            1,
+            2,
+            100,
+            M / 2 - 1,
+            M / 2,
+            M / 2 + 1,
+            M - 100,
+            M - 2,
+            M - 1,
+            M,
+        ];
+        let mut arcs = vec![DhtArc::Empty];
+        for s in pts {
+            for e in pts {
+                arcs.push(DhtArc::Arc(s, e));
+            }
+        }
+        for a in &arcs {
+            for loc in pts {
+                assert_eq!(k2_dist(*a, loc), a.dist(loc), "dist {loc} {a:?}");
+                assert_eq!(k2_dist(*a, loc) == 0, a.contains(loc));
+            }
+            for b in &arcs {
+                assert_eq!(k2_overlaps(*a, *b), a.overlaps(b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_is_pair_or_null() {
+        assert_eq!(
+            serde_json::to_string(&DhtArc::Arc(42, 330382099)).unwrap(),
+            "[42,330382099]"
+        );
+        assert_eq!(serde_json::to_string(&DhtArc::Empty).unwrap(), "null");
+        assert_eq!(
+            serde_json::from_str::<DhtArc>("null").unwrap(),
+            DhtArc::Empty
+        );
+        assert_eq!(
+            serde_json::from_str::<DhtArc>("[7, 3]").unwrap(),
+            DhtArc::Arc(7, 3)
+        );
+        for bad in [
+            "[1]",
+            "[1,2,3]",
+            "[-1,2]",
+            "[1,4294967296]",
+            "\"x\"",
+            "{}",
+            "[1.5,2]",
+        ] {
+            assert!(serde_json::from_str::<DhtArc>(bad).is_err(), "{bad}");
+        }
+    }
+}

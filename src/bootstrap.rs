@@ -1,0 +1,360 @@
+//! Client of Kitsune2's bootstrap HTTP API (`crates/bootstrap_srv/src/lib.rs`, `spec` module;
+//! ../shared/reference/kitsune2.md §6.1). The request/response rules are sans-IO and tested
+//! natively; [`fetch`] (wasm32) sends them with the browser's `fetch()`.
+//!
+//! - `PUT /bootstrap/<b64 space>/<b64 agent>`, body = the signed agent info JSON, at most
+//!   1 024 bytes; `200 {}` or an error status with `{"error":"…"}` (500 for every validation
+//!   failure, 400 for bad base64, 413 for an oversized body).
+//! - `GET /bootstrap/<b64 space>` → `200 [AgentInfoSigned, …]`; each entry is verified here.
+
+use crate::agent::{AgentError, AgentInfoSigned, Verifier};
+use crate::id::SpaceId;
+use crate::time::Timestamp;
+
+/// The bootstrap server's request body limit in bytes (axum `DefaultBodyLimit` there).
+pub const MAX_PUT_BODY_BYTES: usize = 1024;
+
+/// An HTTP request for the platform layer to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `"GET"` or `"PUT"`.
+    pub method: &'static str,
+    /// Absolute URL.
+    pub url: String,
+    /// JSON body for PUT.
+    pub body: Option<String>,
+}
+
+/// What went wrong talking to the bootstrap server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BootstrapError {
+    /// The server URL is not `http(s)://host[:port][/path]`.
+    #[error("invalid bootstrap server url {0:?}: expected http:// or https://")]
+    BadServerUrl(String),
+    /// The signed info is larger than the server accepts.
+    #[error("agent info is {0} bytes; the bootstrap server accepts at most {MAX_PUT_BODY_BYTES}")]
+    TooLarge(usize),
+    /// The server answered with an error status; `message` is its `error` field.
+    #[error("bootstrap server rejected the request: HTTP {status}: {message}")]
+    Rejected {
+        /// HTTP status code.
+        status: u16,
+        /// The server's error text (or the raw body).
+        message: String,
+    },
+    /// The response was not the JSON the API promises.
+    #[error("bootstrap server sent an unexpected response: {0}")]
+    BadResponse(String),
+    /// The request did not complete (network error, CORS, aborted).
+    #[error("bootstrap request failed: {0}")]
+    Network(String),
+}
+
+/// The bootstrap API of one server, e.g. `http://127.0.0.1:40123`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapClient {
+    base: String,
+}
+
+impl BootstrapClient {
+    /// A client for `server_url` (`http://` or `https://`; a trailing `/` is dropped).
+    ///
+    /// # Errors
+    /// [`BootstrapError::BadServerUrl`] for any other scheme.
+    pub fn new(server_url: &str) -> Result<Self, BootstrapError> {
+        let base = server_url.trim_end_matches('/');
+        let rest = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"));
+        match rest {
+            Some(host) if !host.is_empty() => Ok(Self {
+                base: base.to_string(),
+            }),
+            _ => Err(BootstrapError::BadServerUrl(server_url.to_string())),
+        }
+    }
+
+    /// The server URL without a trailing `/`.
+    pub fn server_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `PUT /bootstrap/<space>/<agent>` with the info's outer JSON as body.
+    ///
+    /// # Errors
+    /// [`BootstrapError::TooLarge`] if the JSON exceeds [`MAX_PUT_BODY_BYTES`].
+    pub fn put_request(&self, info: &AgentInfoSigned) -> Result<HttpRequest, BootstrapError> {
+        let body = info.encode().to_string();
+        if body.len() > MAX_PUT_BODY_BYTES {
+            return Err(BootstrapError::TooLarge(body.len()));
+        }
+        let inner = info.info();
+        Ok(HttpRequest {
+            method: "PUT",
+            url: format!(
+                "{}/bootstrap/{}/{}",
+                self.base,
+                inner.space.to_b64(),
+                inner.agent.to_b64()
+            ),
+            body: Some(body),
+        })
+    }
+
+    /// `GET /bootstrap/<space>`.
+    pub fn get_request(&self, space: &SpaceId) -> HttpRequest {
+        HttpRequest {
+            method: "GET",
+            url: format!("{}/bootstrap/{}", self.base, space.to_b64()),
+            body: None,
+        }
+    }
+}
+
+/// Reads a PUT response: 2xx is success; anything else carries the server's reason.
+///
+/// # Errors
+/// [`BootstrapError::Rejected`] with the status and the server's `error` text.
+pub fn parse_put_response(status: u16, body: &str) -> Result<(), BootstrapError> {
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    Err(rejected(status, body))
+}
+
+/// Reads a GET response into verified agent infos. Entries that fail to decode or verify, and
+/// expired ones, come back as individual errors so the caller can count and drop them.
+///
+/// # Errors
+/// [`BootstrapError::Rejected`] on a non-2xx status; [`BootstrapError::BadResponse`] if the
+/// body is not a JSON array.
+pub fn parse_get_response(
+    status: u16,
+    body: &str,
+    verifier: &impl Verifier,
+    now: Timestamp,
+) -> Result<Vec<Result<AgentInfoSigned, AgentError>>, BootstrapError> {
+    if !(200..300).contains(&status) {
+        return Err(rejected(status, body));
+    }
+    let entries = AgentInfoSigned::decode_list(verifier, body)
+        .map_err(|e| BootstrapError::BadResponse(e.to_string()))?;
+    Ok(entries
+        .into_iter()
+        .map(|r| r.and_then(|info| info.info().check_not_expired(now).map(|()| info)))
+        .collect())
+}
+
+fn rejected(status: u16, body: &str) -> BootstrapError {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    let message = serde_json::from_str::<ErrorBody>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| body.chars().take(300).collect());
+    BootstrapError::Rejected { status, message }
+}
+
+/// Sends bootstrap requests with the browser's `fetch()` (window or worker).
+#[cfg(target_arch = "wasm32")]
+pub mod fetch {
+    use super::*;
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+
+    /// Sends `req`; resolves to (HTTP status, body text).
+    ///
+    /// # Errors
+    /// [`BootstrapError::Network`] when `fetch` rejects (offline, CORS, bad URL).
+    pub async fn send(req: &HttpRequest) -> Result<(u16, String), BootstrapError> {
+        let init = web_sys::RequestInit::new();
+        init.set_method(req.method);
+        init.set_mode(web_sys::RequestMode::Cors);
+        if let Some(body) = &req.body {
+            init.set_body(&JsValue::from_str(body));
+            let headers = web_sys::Headers::new().map_err(js_err)?;
+            headers
+                .set("content-type", "application/json")
+                .map_err(js_err)?;
+            init.set_headers(&headers);
+        }
+        let request = web_sys::Request::new_with_str_and_init(&req.url, &init).map_err(js_err)?;
+        let promise = fetch_in_global(&request)?;
+        let resp: web_sys::Response = JsFuture::from(promise)
+            .await
+            .map_err(js_err)?
+            .dyn_into()
+            .map_err(js_err)?;
+        let text = JsFuture::from(resp.text().map_err(js_err)?)
+            .await
+            .map_err(js_err)?;
+        Ok((resp.status(), text.as_string().unwrap_or_default()))
+    }
+
+    /// PUTs a signed agent info.
+    ///
+    /// # Errors
+    /// As [`BootstrapClient::put_request`], [`send`] and [`parse_put_response`].
+    pub async fn put(
+        client: &BootstrapClient,
+        info: &AgentInfoSigned,
+    ) -> Result<(), BootstrapError> {
+        let (status, body) = send(&client.put_request(info)?).await?;
+        parse_put_response(status, &body)
+    }
+
+    /// GETs and verifies the agent infos of a space.
+    ///
+    /// # Errors
+    /// As [`send`] and [`parse_get_response`].
+    pub async fn get(
+        client: &BootstrapClient,
+        space: &SpaceId,
+        verifier: &impl Verifier,
+    ) -> Result<Vec<Result<AgentInfoSigned, AgentError>>, BootstrapError> {
+        let (status, body) = send(&client.get_request(space)).await?;
+        parse_get_response(status, &body, verifier, Timestamp::now())
+    }
+
+    fn fetch_in_global(request: &web_sys::Request) -> Result<js_sys::Promise, BootstrapError> {
+        let global = js_sys::global();
+        if let Some(w) = global.dyn_ref::<web_sys::Window>() {
+            return Ok(w.fetch_with_request(request));
+        }
+        match global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+            Some(w) => Ok(w.fetch_with_request(request)),
+            None => Err(BootstrapError::Network(
+                "no fetch() in this global scope".into(),
+            )),
+        }
+    }
+
+    fn js_err(e: JsValue) -> BootstrapError {
+        let text = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| e.as_string())
+            .unwrap_or_else(|| format!("{e:?}"));
+        BootstrapError::Network(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::{AgentInfo, AgentKey, Ed25519Verifier};
+    use crate::arc::DhtArc;
+    use crate::url::Url;
+
+    fn signed(key: &AgentKey, created_at: Timestamp) -> AgentInfoSigned {
+        let url = Url::parse("ws://127.0.0.1:4000/peer").unwrap();
+        let info = AgentInfo::new(
+            key.agent_id(),
+            SpaceId::from_bytes(b"space".to_vec()),
+            created_at,
+            Some(url),
+            DhtArc::FULL,
+        );
+        AgentInfoSigned::sign(key, info).unwrap()
+    }
+
+    #[test]
+    fn server_url_must_be_http() {
+        assert!(BootstrapClient::new("http://127.0.0.1:1/").is_ok());
+        assert_eq!(
+            BootstrapClient::new("https://boot.example:443")
+                .unwrap()
+                .server_url(),
+            "https://boot.example:443"
+        );
+        for bad in ["ws://a:1", "127.0.0.1:1", "http://", ""] {
+            assert!(
+                matches!(
+                    BootstrapClient::new(bad),
+                    Err(BootstrapError::BadServerUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn put_request_targets_space_and_agent_with_the_signed_json() {
+        let key = AgentKey::generate().unwrap();
+        let info = signed(&key, Timestamp::now());
+        let req = BootstrapClient::new("http://h:1/")
+            .unwrap()
+            .put_request(&info)
+            .unwrap();
+        assert_eq!(req.method, "PUT");
+        assert_eq!(
+            req.url,
+            format!("http://h:1/bootstrap/c3BhY2U/{}", key.agent_id().to_b64())
+        );
+        assert_eq!(req.body.as_deref(), Some(info.encode()));
+    }
+
+    #[test]
+    fn get_request_targets_the_space() {
+        let req = BootstrapClient::new("http://h:1")
+            .unwrap()
+            .get_request(&SpaceId::from_bytes(b"space".to_vec()));
+        assert_eq!(
+            (req.method, req.url.as_str(), req.body),
+            ("GET", "http://h:1/bootstrap/c3BhY2U", None)
+        );
+    }
+
+    #[test]
+    fn error_status_carries_the_server_reason() {
+        let err = parse_put_response(500, r#"{"error":"InvalidSignature"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            BootstrapError::Rejected {
+                status: 500,
+                message: "InvalidSignature".into()
+            }
+        );
+        assert!(err.to_string().contains("HTTP 500: InvalidSignature"));
+        let err = parse_put_response(413, "too big").unwrap_err();
+        assert_eq!(
+            err,
+            BootstrapError::Rejected {
+                status: 413,
+                message: "too big".into()
+            }
+        );
+        assert_eq!(parse_put_response(200, "{}"), Ok(()));
+    }
+
+    #[test]
+    fn get_response_verifies_each_entry_and_drops_expired_ones() {
+        let now = Timestamp::now();
+        let fresh = signed(&AgentKey::generate().unwrap(), now);
+        let old = signed(
+            &AgentKey::generate().unwrap(),
+            now.add_micros(-3_600_000_000),
+        );
+        let tampered = fresh
+            .encode()
+            .replacen("\"signature\":\"", "\"signature\":\"AA", 1);
+        let body = format!("[{},{},{}]", fresh.encode(), old.encode(), tampered);
+        let got = parse_get_response(200, &body, &Ed25519Verifier, now).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().unwrap().encode(), fresh.encode());
+        assert!(matches!(got[1], Err(AgentError::Expired { .. })));
+        assert!(got[2].is_err());
+    }
+
+    #[test]
+    fn get_response_that_is_not_an_array_is_a_clear_error() {
+        let err = parse_get_response(200, "{}", &Ed25519Verifier, Timestamp::now()).unwrap_err();
+        assert!(matches!(err, BootstrapError::BadResponse(_)));
+        let err = parse_get_response(502, "bad gateway", &Ed25519Verifier, Timestamp::now());
+        assert!(matches!(
+            err,
+            Err(BootstrapError::Rejected { status: 502, .. })
+        ));
+    }
+}

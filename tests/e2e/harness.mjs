@@ -1,0 +1,31 @@
+// Shared pieces of the end-to-end tests: the devnet and Debian's Chromium driven by
+// playwright-core (never a downloaded browser; ../shared/toolchain.md).
+import { chromium } from 'playwright-core';
+export { startDevnet, startStaticServer, startBootstrapServer } from '../../scripts/devnet.mjs';
+
+export const CHROMIUM = process.env.FENNEC_CHROMIUM || '/usr/bin/chromium';
+
+/** Launches headless Chromium with flags that keep it off the (closed) network. */
+export function launchBrowser(extraArgs = []) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      ...extraArgs],
+  });
+}
+
+/** Opens a page of the static server and loads pkg/ in it; `window.fennec` is the module. */
+export async function openFennecPage(context, staticUrl, pagePath = '/blank.html') {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(staticUrl + pagePath);
+  await page.evaluate(async () => {
+    const m = await import('/pkg/fennec.js');
+    await m.default();
+    window.fennec = m;
+  });
+  page.fennecErrors = errors;
+  return page;
+}

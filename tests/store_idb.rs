@@ -1,0 +1,239 @@
+//! The op store conformance suite against `IdbOpStore` in a real browser, plus the
+//! browser-only behaviours (versionchange, blocked, DOMException mapping, persistence).
+//!
+//! Run: `source scripts/wasm-env.sh && wasm-pack test --headless --chrome "${WASM_PACK_TEST_MODE[@]}" --test store_idb`
+
+#![cfg(target_arch = "wasm32")]
+
+use bytes::Bytes;
+use fennec::id::{AgentId, SpaceId};
+use fennec::store::conformance::{StoreFactory, op};
+use fennec::store::idb::{SCHEMA_VERSION, database_name, dom_error};
+use fennec::store::{Durability, IdbOpStore, IdbOptions, OpStore, StoreError};
+use fennec::time::Timestamp;
+use futures::future::LocalBoxFuture;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Opens `IdbOpStore`s named after the case, with a per-test nonce so runs never share data.
+struct IdbFactory {
+    nonce: String,
+}
+
+fn ids(nonce: &str, name: &str) -> (SpaceId, AgentId) {
+    (
+        SpaceId::from_bytes(format!("{name}-{nonce}").into_bytes()),
+        AgentId::from_bytes(b"conformance-agent".to_vec()),
+    )
+}
+
+fn factory() -> IdbFactory {
+    IdbFactory {
+        nonce: format!(
+            "{}-{}",
+            Timestamp::now().as_micros(),
+            js_sys::Math::random()
+        ),
+    }
+}
+
+impl StoreFactory for IdbFactory {
+    type Store = IdbOpStore;
+
+    fn open<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<IdbOpStore, StoreError>> {
+        Box::pin(async move {
+            let (space, agent) = ids(&self.nonce, name);
+            IdbOpStore::open(&space, &agent, IdbOptions::default()).await
+        })
+    }
+}
+
+fennec::op_store_conformance_tests!(browser, factory());
+
+fn idb() -> web_sys::IdbFactory {
+    js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .unwrap()
+        .unchecked_into()
+}
+
+/// Resolves with the request's `success` or `error`/`blocked` event name.
+async fn settle(req: &web_sys::IdbRequest, extra: Option<&web_sys::IdbOpenDbRequest>) -> String {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        let r = resolve.clone();
+        let ok = wasm_bindgen::closure::Closure::once_into_js(move || {
+            r.call1(&wasm_bindgen::JsValue::NULL, &"success".into())
+                .unwrap();
+        });
+        req.set_onsuccess(Some(ok.unchecked_ref()));
+        let r = resolve.clone();
+        let err = wasm_bindgen::closure::Closure::once_into_js(move || {
+            r.call1(&wasm_bindgen::JsValue::NULL, &"error".into())
+                .unwrap();
+        });
+        req.set_onerror(Some(err.unchecked_ref()));
+        if let Some(o) = extra {
+            let r = resolve.clone();
+            let b = wasm_bindgen::closure::Closure::once_into_js(move || {
+                r.call1(&wasm_bindgen::JsValue::NULL, &"blocked".into())
+                    .unwrap();
+            });
+            o.set_onblocked(Some(b.unchecked_ref()));
+        }
+    });
+    wasm_bindgen_futures::JsFuture::from(p)
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+async fn sleep_ms(ms: i32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        let g = js_sys::global();
+        let set_timeout: js_sys::Function = js_sys::Reflect::get(&g, &"setTimeout".into())
+            .unwrap()
+            .unchecked_into();
+        set_timeout.call2(&g, &resolve, &ms.into()).unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn database_is_per_agent_and_space() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "per_agent");
+    let other_agent = AgentId::from_bytes(b"someone-else".to_vec());
+    assert_ne!(
+        database_name(&space, &agent),
+        database_name(&space, &other_agent)
+    );
+    let a = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    let b = IdbOpStore::open(&space, &other_agent, IdbOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        a.process_incoming_ops(vec![op(1, "x")])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(b.query_totals().await.unwrap().op_count, 0);
+    assert!(a.name().contains(&space.to_b64()) && a.name().contains(&agent.to_b64()));
+}
+
+#[wasm_bindgen_test]
+async fn another_tab_upgrading_closes_this_handle_with_a_clear_error() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "versionchange");
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    s.process_incoming_ops(vec![op(1, "x")]).await.unwrap();
+    // "Another tab" with newer code opens the database at a higher version.
+    let req = idb()
+        .open_with_u32(&database_name(&space, &agent), SCHEMA_VERSION + 1)
+        .unwrap();
+    assert_eq!(
+        settle(&req, Some(&req)).await,
+        "success",
+        "we stepped aside"
+    );
+    let newer: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    let err = s.query_totals().await.unwrap_err();
+    assert!(matches!(err, StoreError::VersionChange { .. }), "{err}");
+    assert!(err.to_string().contains("reload"), "{err}");
+    let err = s.process_incoming_ops(vec![op(2, "y")]).await.unwrap_err();
+    assert!(matches!(err, StoreError::VersionChange { .. }), "{err}");
+    newer.close();
+    // Old code meeting the newer database says so.
+    let err = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("newer than this code"), "{err}");
+}
+
+#[wasm_bindgen_test]
+async fn a_connection_that_does_not_close_blocks_with_a_clear_error() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "blocked");
+    // A connection (another tab) that ignores versionchange.
+    let req = idb()
+        .open_with_u32(&database_name(&space, &agent), 1)
+        .unwrap();
+    assert_eq!(settle(&req, Some(&req)).await, "success");
+    let stubborn: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    let err = IdbOpStore::delete(&space, &agent).await.unwrap_err();
+    assert!(matches!(err, StoreError::Blocked { .. }), "{err}");
+    assert!(err.to_string().contains("another tab"), "{err}");
+    stubborn.close();
+}
+
+#[wasm_bindgen_test]
+async fn delete_removes_everything() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "delete");
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    s.process_incoming_ops(vec![op(1, "x")]).await.unwrap();
+    drop(s);
+    IdbOpStore::delete(&space, &agent).await.unwrap();
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.query_totals().await.unwrap().op_count, 0);
+}
+
+#[wasm_bindgen_test]
+async fn relaxed_durability_still_stores() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "relaxed");
+    let opts = IdbOptions {
+        durability: Durability::Relaxed,
+        ..IdbOptions::default()
+    };
+    let s = IdbOpStore::open(&space, &agent, opts).await.unwrap();
+    let m = op(1, "relaxed");
+    s.process_incoming_ops(vec![m.clone()]).await.unwrap();
+    s.store_slice_hash(fennec::arc::DhtArc::FULL, 1, Bytes::from_static(b"h"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.retrieve_ops(vec![m.op_id.clone()]).await.unwrap(),
+        vec![m]
+    );
+}
+
+#[wasm_bindgen_test]
+fn dom_exceptions_become_clear_errors() {
+    let q = web_sys::DomException::new_with_message_and_name("full", "QuotaExceededError").unwrap();
+    assert!(matches!(dom_error(&q), StoreError::QuotaExceeded(m) if m == "full"));
+    let v = web_sys::DomException::new_with_message_and_name("v", "VersionError").unwrap();
+    assert!(dom_error(&v).to_string().contains("newer than this code"));
+    let o = web_sys::DomException::new_with_message_and_name("boom", "UnknownError").unwrap();
+    assert_eq!(
+        dom_error(&o),
+        StoreError::Backend("UnknownError: boom".into())
+    );
+}
+
+#[wasm_bindgen_test]
+async fn persistent_storage_is_requested() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "persist");
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        if s.persisted().is_some() {
+            return;
+        }
+        sleep_ms(20).await;
+    }
+    panic!("navigator.storage.persist() was not answered within 1 s");
+}
