@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod catchup;
 pub mod fetch;
 pub mod id;
+pub mod net;
 pub mod op;
 pub mod peer_store;
 pub mod publish;
