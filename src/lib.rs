@@ -9,6 +9,7 @@ pub mod agent;
 pub mod arc;
 pub mod bootstrap;
 pub mod id;
+pub mod net;
 pub mod op;
 pub mod store;
 pub mod time;
