@@ -12,7 +12,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use fennec::net::conn::{NetConfig, Path};
 use fennec::net::signal::LoopbackHub;
-use fennec::net::webrtc::{NetEvent, NetEvents, WebRtcTransport};
+use fennec::net::webrtc::{NetError, NetEvent, NetEvents, WebRtcTransport, page_peer_connections};
 use fennec::wire::{encode_notify, encode_publish_ops};
 use fennec::{AgentInfo, AgentInfoSigned, AgentKey, DhtArc, SpaceId, Timestamp, Url, WireMessage};
 use futures::StreamExt;
@@ -442,4 +442,50 @@ async fn a_malformed_frame_closes_the_connection_with_a_reason() {
         "{at_a}"
     );
     assert_eq!(b.net.stats().protocol_closes, 1);
+}
+
+#[wasm_bindgen_test]
+async fn unreachable_peers_and_oversize_messages_are_clear_errors() {
+    let hub = LoopbackHub::new(LoopbackHub::SBD_LIKE);
+    let space = random_space();
+    let a = peer(&hub, &[&space], NetConfig::default());
+    let nobody = Url::parse("ws://127.0.0.1:1/nobody").unwrap();
+    let before = page_peer_connections();
+    let err = a
+        .net
+        .send(&nobody, encode_notify(&space, Bytes::new()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, NetError::Closed { reason, .. } if reason.contains("not reachable")),
+        "{err}"
+    );
+    assert_eq!(a.net.connection_count(), 0);
+    assert_eq!(
+        page_peer_connections(),
+        before + 1,
+        "the page-wide count grows"
+    );
+
+    let relay_only = peer(
+        &hub,
+        &[&space],
+        NetConfig {
+            webrtc: false,
+            ..NetConfig::default()
+        },
+    );
+    let err = relay_only.net.connect(&nobody).await.unwrap_err();
+    assert!(
+        matches!(&err, NetError::Closed { reason, .. } if reason.contains("not reachable")),
+        "{err}"
+    );
+
+    let max = a.net.config().max_message_bytes;
+    let err = a
+        .net
+        .send(&relay_only.url, Bytes::from(vec![0u8; max + 1]))
+        .await
+        .unwrap_err();
+    assert_eq!(err, NetError::TooLarge { len: max + 1, max });
 }

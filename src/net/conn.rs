@@ -45,7 +45,11 @@
 //! - Open connections without traffic for [`NetConfig::idle_timeout_ms`] close.
 //! - At most [`NetConfig::peer_connection_budget`] `RTCPeerConnection`s are ever created
 //!   (default 400, below Chromium's limit of 500 per page lifetime, closed ones included:
-//!   `libp2p/js-libp2p#2591`, chromium 41378764). After that every connection is relayed.
+//!   `libp2p/js-libp2p#2591`, chromium 41378764), and at most
+//!   [`NetConfig::peer_connections_per_peer`] with any one peer (default 8: a peer that keeps
+//!   re-offering cannot spend the budget). Beyond either, connections are relayed. The
+//!   browser glue also caps all transports of one page together
+//!   ([`ConnManager::set_page_budget_left`]).
 
 use std::collections::HashMap;
 
@@ -91,6 +95,8 @@ pub struct NetConfig {
     /// Most `RTCPeerConnection`s ever created by this transport, closed ones included.
     /// Default 400: Chromium refuses the 501st of a page's lifetime.
     pub peer_connection_budget: u32,
+    /// Most `RTCPeerConnection`s ever created with one peer (ours and its offers). Default 8.
+    pub peer_connections_per_peer: u32,
     /// Largest message (one encoded `K2Proto`) sent or accepted. Default
     /// [`MAX_FRAME_BYTES`] (4 MiB); the receive side closes a connection that announces more.
     pub max_message_bytes: usize,
@@ -120,6 +126,7 @@ impl Default for NetConfig {
             max_connections: 32,
             idle_timeout_ms: 60_000,
             peer_connection_budget: 400,
+            peer_connections_per_peer: 8,
             max_message_bytes: MAX_FRAME_BYTES,
             chunk_bytes: 16 * 1024,
             send_high_water_bytes: 1024 * 1024,
@@ -273,6 +280,10 @@ pub struct ConnManager {
     config: NetConfig,
     conns: HashMap<Url, ConnInfo>,
     stats: ConnStats,
+    /// Peer connections created per peer (at most `peer_connection_budget` entries).
+    per_peer: HashMap<Url, u32>,
+    /// What the platform says is left of a budget shared with other transports.
+    page_left: u32,
 }
 
 impl ConnManager {
@@ -283,6 +294,8 @@ impl ConnManager {
             config,
             conns: HashMap::new(),
             stats: ConnStats::default(),
+            per_peer: HashMap::new(),
+            page_left: u32::MAX,
         }
     }
 
@@ -321,11 +334,20 @@ impl ConnManager {
         &self.stats
     }
 
-    /// Peer connections that may still be created.
+    /// Peer connections that may still be created (this manager's budget, capped by the
+    /// page's).
     pub fn peer_connections_left(&self) -> u32 {
         self.config
             .peer_connection_budget
             .saturating_sub(self.stats.peer_connections_created)
+            .min(self.page_left)
+    }
+
+    /// Caps new peer connections by a budget shared with other transports of the same page
+    /// (Chromium's limit is per page, not per transport). The platform glue sets it before
+    /// each input that may start a connection.
+    pub fn set_page_budget_left(&mut self, left: u32) {
+        self.page_left = left;
     }
 
     /// We want to talk to `peer`: the existing connection (any phase) is reused, otherwise a
@@ -352,7 +374,7 @@ impl ConnManager {
             return Ok((c.conn, Vec::new()));
         }
         let mut actions = self.make_room(now);
-        let path = self.choose_path();
+        let path = self.choose_path(peer);
         self.insert(peer, fresh, Role::Initiator, path, now, &mut actions);
         Ok((fresh, actions))
     }
@@ -469,7 +491,7 @@ impl ConnManager {
                 self.stats.relay_only += 1;
                 Path::Relay
             }
-            _ => self.choose_path(),
+            _ => self.choose_path(peer),
         };
         self.insert(peer, id, Role::Acceptor, path, now, &mut actions);
         if path == Path::Relay && matches!(frame, SignalFrame::Offer { .. }) {
@@ -483,9 +505,15 @@ impl ConnManager {
         actions
     }
 
-    fn choose_path(&mut self) -> Path {
-        if self.config.webrtc && self.peer_connections_left() > 0 {
+    fn choose_path(&mut self, peer: &Url) -> Path {
+        let with_peer = self.per_peer.get(peer).copied().unwrap_or(0);
+        if self.config.webrtc
+            && self.peer_connections_left() > 0
+            && with_peer < self.config.peer_connections_per_peer
+        {
             self.stats.peer_connections_created += 1;
+            self.page_left = self.page_left.saturating_sub(1);
+            self.per_peer.insert(peer.clone(), with_peer + 1);
             Path::WebRtc
         } else {
             self.stats.relay_only += 1;
@@ -1093,6 +1121,50 @@ mod tests {
             }
         );
         assert_eq!(m.stats().peer_connections_created, 2);
+    }
+
+    #[test]
+    fn one_peer_cannot_spend_the_budget_and_the_page_cap_applies() {
+        let mut m = ConnManager::new(
+            url("a"),
+            NetConfig {
+                peer_connections_per_peer: 2,
+                ..NetConfig::default()
+            },
+        );
+        // A hostile peer re-offers with fresh ids: each replaces the last, two get WebRTC.
+        let paths: Vec<Action> = (0..4)
+            .map(|i| {
+                m.handle_signal(&url("evil"), offer(i), t(i as i64))
+                    .pop()
+                    .unwrap()
+            })
+            .collect();
+        assert!(matches!(paths[0], Action::Route { .. }));
+        assert!(matches!(paths[1], Action::Route { .. }));
+        assert!(matches!(
+            paths[2],
+            Action::Reply {
+                frame: SignalFrame::NoRtc { conn: 2 },
+                ..
+            }
+        ));
+        assert_eq!(m.stats().peer_connections_created, 2);
+        // Other peers are unaffected, until the page says its budget is spent.
+        let start_path = |acts: Vec<Action>| match acts.last() {
+            Some(Action::Start { path, .. }) => *path,
+            a => panic!("{a:?}"),
+        };
+        assert_eq!(
+            start_path(m.connect(&url("b"), 10, t(9)).unwrap().1),
+            Path::WebRtc
+        );
+        m.set_page_budget_left(0);
+        assert_eq!(m.peer_connections_left(), 0);
+        assert_eq!(
+            start_path(m.connect(&url("c"), 11, t(9)).unwrap().1),
+            Path::Relay
+        );
     }
 
     #[test]

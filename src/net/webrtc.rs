@@ -77,6 +77,26 @@ pub const DATA_CHANNEL_LABEL: &str = "fennec";
 /// The stream id of fennec's pre-negotiated data channel.
 pub const DATA_CHANNEL_ID: u16 = 0;
 
+/// Most `RTCPeerConnection`s all transports of one page create together: 450, below
+/// Chromium's 500 per page lifetime (closed ones count; chromium 41378764,
+/// `libp2p/js-libp2p#2591`), leaving room for the application's own. Beyond it every new
+/// connection is relayed.
+pub const PAGE_PEER_CONNECTION_LIMIT: u32 = 450;
+
+thread_local! {
+    /// `RTCPeerConnection`s created in this page (this wasm instance) so far.
+    static PAGE_PEER_CONNECTIONS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// `RTCPeerConnection`s created by all fennec transports of this page so far.
+pub fn page_peer_connections() -> u32 {
+    PAGE_PEER_CONNECTIONS.with(Cell::get)
+}
+
+fn page_budget_left() -> u32 {
+    PAGE_PEER_CONNECTION_LIMIT.saturating_sub(page_peer_connections())
+}
+
 /// What the transport reports, in order per peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetEvent {
@@ -451,6 +471,7 @@ impl Shared {
             if st.closed {
                 return Err(NetError::TransportClosed);
             }
+            st.mgr.set_page_budget_left(page_budget_left());
             let (_, actions) = st.mgr.connect(peer, random_id(), Timestamp::now())?;
             actions
         };
@@ -666,6 +687,7 @@ impl Shared {
         }
         cfg.set_ice_servers(&servers);
         let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_text(&e))?;
+        PAGE_PEER_CONNECTIONS.with(|n| n.set(n.get() + 1));
         let init = RtcDataChannelInit::new();
         init.set_negotiated(true);
         init.set_id(DATA_CHANNEL_ID);
@@ -914,7 +936,11 @@ impl Shared {
             Ev::Signal(from, bytes) => {
                 let max = self.signal.max_message_bytes();
                 let actions = match SignalFrame::decode(bytes, max) {
-                    Ok(frame) => self.state.borrow_mut().mgr.handle_signal(&from, frame, now),
+                    Ok(frame) => {
+                        let mut st = self.state.borrow_mut();
+                        st.mgr.set_page_budget_left(page_budget_left());
+                        st.mgr.handle_signal(&from, frame, now)
+                    }
                     Err(_) => {
                         self.state.borrow_mut().stats.malformed_signals += 1;
                         Vec::new()
