@@ -51,6 +51,7 @@ cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli
 cargo_tool wasm-pack "$WASM_PACK_VERSION" wasm-pack
 cargo_tool kitsune2-bootstrap-srv "$BOOTSTRAP_SRV_VERSION" kitsune2_bootstrap_srv \
   --no-default-features --features sbd
+cargo_tool sbd-o-bahn-client-tester-bin "$SBD_CLIENT_TESTER_VERSION" sbd-o-bahn-client-tester
 
 if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"

@@ -156,6 +156,69 @@ fn rejected(status: u16, body: &str) -> BootstrapError {
     BootstrapError::Rejected { status, message }
 }
 
+/// When to poll `GET /bootstrap/<space>` and when to retry a failed PUT: fast while a space is
+/// young, slower once it is known, and exponential back-off on errors. Kitsune2's
+/// `CoreBootstrap` starts polling at 5 s and doubles after every poll up to 5 min, and backs
+/// off from 5 s to 5 min on errors; a tab that opens a page wants peers within a second, so
+/// the first polls are faster here. All durations in µs. Sans-IO: time is an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSchedule {
+    /// First poll interval (default 500 ms).
+    pub fast_us: i64,
+    /// Interval cap once the space is known (default 60 s).
+    pub slow_us: i64,
+    /// First retry after an error (default 1 s).
+    pub backoff_min_us: i64,
+    /// Retry cap after repeated errors (default 5 min, as Kitsune2).
+    pub backoff_max_us: i64,
+    interval_us: i64,
+    backoff_us: i64,
+}
+
+impl Default for PollSchedule {
+    fn default() -> Self {
+        Self::new(500_000, 60_000_000, 1_000_000, 300_000_000)
+    }
+}
+
+impl PollSchedule {
+    /// A schedule with the given bounds (µs); values below 1 ms are raised to 1 ms and each
+    /// maximum to at least its minimum, so a bad option cannot make a busy loop.
+    pub fn new(fast_us: i64, slow_us: i64, backoff_min_us: i64, backoff_max_us: i64) -> Self {
+        let fast_us = fast_us.max(1_000);
+        let backoff_min_us = backoff_min_us.max(1_000);
+        Self {
+            fast_us,
+            slow_us: slow_us.max(fast_us),
+            backoff_min_us,
+            backoff_max_us: backoff_max_us.max(backoff_min_us),
+            interval_us: fast_us,
+            backoff_us: backoff_min_us,
+        }
+    }
+
+    /// After a successful request at `now`: the time of the next poll. The interval doubles
+    /// up to `slow_us`; it drops back to `fast_us` when the poll found new agents, so a
+    /// growing space is discovered quickly.
+    pub fn on_success(&mut self, now: Timestamp, found_new: bool) -> Timestamp {
+        self.backoff_us = self.backoff_min_us;
+        let next = now.add_micros(self.interval_us);
+        self.interval_us = if found_new {
+            self.fast_us
+        } else {
+            self.interval_us.saturating_mul(2).min(self.slow_us)
+        };
+        next
+    }
+
+    /// After a failed request at `now`: when to try again (doubling back-off, capped).
+    pub fn on_error(&mut self, now: Timestamp) -> Timestamp {
+        let next = now.add_micros(self.backoff_us);
+        self.backoff_us = self.backoff_us.saturating_mul(2).min(self.backoff_max_us);
+        next
+    }
+}
+
 /// Sends bootstrap requests with the browser's `fetch()` (window or worker).
 #[cfg(target_arch = "wasm32")]
 pub mod fetch {
@@ -257,6 +320,44 @@ mod tests {
             DhtArc::FULL,
         );
         AgentInfoSigned::sign(key, info).unwrap()
+    }
+
+    #[test]
+    fn polls_fast_then_slow_and_fast_again_on_news() {
+        let mut p = PollSchedule::new(500_000, 4_000_000, 1_000_000, 8_000_000);
+        let t = Timestamp(0);
+        let gaps: Vec<i64> = (0..5).map(|_| p.on_success(t, false).0).collect();
+        assert_eq!(gaps, [500_000, 1_000_000, 2_000_000, 4_000_000, 4_000_000]);
+        assert_eq!(
+            p.on_success(t, true).0,
+            4_000_000,
+            "this gap was already scheduled"
+        );
+        assert_eq!(
+            p.on_success(t, false).0,
+            500_000,
+            "news brings fast polling back"
+        );
+    }
+
+    #[test]
+    fn errors_back_off_exponentially_and_success_resets() {
+        let mut p = PollSchedule::new(500_000, 4_000_000, 1_000_000, 8_000_000);
+        let t = Timestamp(10);
+        let gaps: Vec<i64> = (0..5).map(|_| p.on_error(t).0 - 10).collect();
+        assert_eq!(
+            gaps,
+            [1_000_000, 2_000_000, 4_000_000, 8_000_000, 8_000_000]
+        );
+        p.on_success(t, false);
+        assert_eq!(p.on_error(t).0 - 10, 1_000_000);
+    }
+
+    #[test]
+    fn nonsense_bounds_cannot_make_a_busy_loop() {
+        let mut p = PollSchedule::new(-5, -9, 0, 0);
+        assert_eq!(p.on_success(Timestamp(0), false), Timestamp(1_000));
+        assert_eq!(p.on_error(Timestamp(0)), Timestamp(1_000));
     }
 
     #[test]

@@ -8,11 +8,18 @@
 pub mod agent;
 pub mod arc;
 pub mod bootstrap;
+pub mod catchup;
+pub mod fetch;
 pub mod id;
 pub mod net;
 pub mod op;
+pub mod peer_store;
+pub mod publish;
+pub mod runtime;
+pub mod space;
 pub mod store;
 pub mod time;
+pub mod transport_api;
 pub mod url;
 pub mod wire;
 

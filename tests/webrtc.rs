@@ -58,7 +58,7 @@ fn peer(hub: &LoopbackHub, spaces: &[&SpaceId], config: NetConfig) -> Peer {
 async fn next_message(events: &mut NetEvents) -> (Url, WireMessage) {
     loop {
         match events.next().await.expect("event stream ended") {
-            NetEvent::Message { peer, msg } => return (peer, msg),
+            NetEvent::Message { peer, msg, .. } => return (peer, msg),
             _ => continue,
         }
     }

@@ -115,6 +115,9 @@ pub enum NetEvent {
         peer: Url,
         /// The decoded message (NOTIFY or a module message).
         msg: WireMessage,
+        /// The message as received (one encoded `K2Proto`); `msg`'s byte fields are
+        /// slices of it.
+        frame: Bytes,
     },
     /// A connection that had reported [`NetEvent::Connected`] is gone.
     Disconnected {
@@ -818,7 +821,7 @@ impl Shared {
         let inbound = {
             let st = self.state.borrow();
             let known = st.known.get(&conn.peer).map_or(&[][..], Vec::as_slice);
-            conn.admission.borrow_mut().handle(msg, known, now)
+            conn.admission.borrow_mut().handle(msg.clone(), known, now)
         };
         let mut st = self.state.borrow_mut();
         st.mgr.activity(&conn.peer, conn.id, now);
@@ -831,11 +834,12 @@ impl Shared {
                 }
                 self.check_ready(conn);
             }
-            Ok(Inbound::Message(msg)) => {
+            Ok(Inbound::Message(decoded)) => {
                 st.stats.messages_received += 1;
                 let _ = self.events.unbounded_send(NetEvent::Message {
                     peer: conn.peer.clone(),
-                    msg,
+                    msg: decoded,
+                    frame: msg,
                 });
             }
             Ok(Inbound::Dropped(why)) => match why {
@@ -1064,6 +1068,72 @@ impl Drop for Shared {
             }
         }
         let _ = self.inbox.unbounded_send(Ev::Shutdown);
+    }
+}
+
+/// A [`WebRtcTransport`] with its event stream, as the space driver's
+/// [`Transport`](crate::transport_api::Transport) ([`crate::space::run_space`]).
+///
+/// Events map one to one: `Connected` (its preflight agents are dropped here: read them from
+/// [`NetEvent::Connected`] on a transport you drive yourself, or feed the space its peers'
+/// infos from bootstrap), `Message` as the raw frame, `Disconnected`. `close` tells the peer
+/// the reason through the signal path.
+pub struct SpaceTransport {
+    net: WebRtcTransport,
+    events: RefCell<NetEvents>,
+}
+
+impl SpaceTransport {
+    /// Wraps a transport and the events [`WebRtcTransport::new`] returned with it.
+    pub fn new(net: WebRtcTransport, events: NetEvents) -> Self {
+        SpaceTransport {
+            net,
+            events: RefCell::new(events),
+        }
+    }
+
+    /// The transport.
+    pub fn net(&self) -> &WebRtcTransport {
+        &self.net
+    }
+}
+
+impl crate::transport_api::Transport for SpaceTransport {
+    fn send(
+        &self,
+        to: &Url,
+        frame: Bytes,
+    ) -> futures::future::LocalBoxFuture<'_, Result<(), crate::transport_api::TransportError>> {
+        let to = to.clone();
+        Box::pin(async move {
+            self.net
+                .send(&to, frame)
+                .await
+                .map_err(|e| crate::transport_api::TransportError(e.to_string()))
+        })
+    }
+
+    fn close(&self, peer: &Url, reason: &str) {
+        self.net.close(peer, reason);
+    }
+
+    fn next_event(
+        &self,
+    ) -> futures::future::LocalBoxFuture<'_, Option<crate::transport_api::TransportEvent>> {
+        use crate::transport_api::TransportEvent;
+        Box::pin(async move {
+            // Borrowed only while polling: cancel-safe, never held across a suspension.
+            let ev = poll_fn(|cx| self.events.borrow_mut().poll_next_unpin(cx)).await?;
+            Some(match ev {
+                NetEvent::Connected { peer, .. } => TransportEvent::Connected(peer),
+                NetEvent::Message { peer, frame, .. } => {
+                    TransportEvent::Frame { from: peer, frame }
+                }
+                NetEvent::Disconnected { peer, reason } => {
+                    TransportEvent::Disconnected { peer, reason }
+                }
+            })
+        })
     }
 }
 

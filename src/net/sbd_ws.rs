@@ -1,0 +1,266 @@
+//! Browser glue for the sbd client: drives one [`SbdClient`] over a `web_sys::WebSocket`
+//! (wasm32 only). All protocol rules live in [`super::sbd`]; this file only moves bytes,
+//! events and timer wake-ups.
+//!
+//! - The socket uses `binaryType = "arraybuffer"`; each binary message is fed to the core
+//!   (oversize ones are rejected before copying), a text message closes the connection.
+//! - After every input (message, app send, close, timer) the core is *pumped*: its
+//!   transmits go to `WebSocket.send`, its events to an unbounded futures channel, and a
+//!   single `setTimeout` is (re)armed for [`SbdClient::poll_timeout`].
+//! - The event channel is unbounded because a browser WebSocket cannot be paused; inbound
+//!   volume is bounded by the server's rate limit on the senders.
+//! - Single-threaded: the JS callbacks hold a `Weak` to the shared state and borrow it only
+//!   while the core runs; nothing the pump calls dispatches JS events synchronously.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use futures::channel::mpsc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+use super::sbd::{
+    CloseReason, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig, SbdEvent,
+    SendError,
+};
+use crate::time::Timestamp;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `setTimeout` (windows, workers, Node, edge runtimes alike).
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, timeout_ms: i32) -> JsValue;
+
+    /// The global `clearTimeout`.
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(handle: &JsValue);
+}
+
+/// The receiving side of a connection's events, in order; [`SbdEvent::Closed`] is last,
+/// then the stream ends.
+pub type SbdEvents = mpsc::UnboundedReceiver<SbdEvent>;
+
+/// Why [`SbdWs::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SbdWsError {
+    /// No random source for the connection key.
+    #[error("no random source for the sbd key: {0}")]
+    Random(getrandom::Error),
+    /// `new WebSocket(url)` threw (e.g. a malformed URL); the text is the JS error.
+    #[error("cannot open websocket: {0}")]
+    WebSocket(String),
+}
+
+/// One sbd connection in the browser: a fresh ed25519 key, a WebSocket to the server, the
+/// [`SbdClient`] core between them. Dropping it closes the socket.
+pub struct SbdWs {
+    inner: Rc<RefCell<Inner>>,
+    pub_key: PubKey,
+    url: String,
+}
+
+struct Inner {
+    core: SbdClient,
+    ws: WebSocket,
+    events: mpsc::UnboundedSender<SbdEvent>,
+    /// The armed `setTimeout` handle and the time it fires for.
+    timer: Option<(JsValue, Timestamp)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+    on_timer: Closure<dyn FnMut()>,
+    detached: bool,
+}
+
+impl SbdWs {
+    /// Opens `ws[s]://…/<pubkey>` on the sbd server at `server_url` (`ws://host:port`) with a
+    /// fresh key and returns at once; [`SbdEvent::Ready`] on the returned stream says the
+    /// handshake completed. Sends before that are queued.
+    ///
+    /// # Errors
+    /// [`SbdWsError::Random`] without a random source, [`SbdWsError::WebSocket`] if the
+    /// browser refuses the URL. Later failures arrive as [`SbdEvent::Closed`].
+    pub fn connect(server_url: &str, config: SbdConfig) -> Result<(Self, SbdEvents), SbdWsError> {
+        let core = SbdClient::generate(config, Timestamp::now()).map_err(SbdWsError::Random)?;
+        let pub_key = *core.pub_key();
+        let url = core.url(server_url);
+        let ws = WebSocket::new(&url).map_err(|e| SbdWsError::WebSocket(format!("{e:?}")))?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let (tx, rx) = mpsc::unbounded();
+
+        let inner = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
+            let w = weak.clone();
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+                with_core(&w, |core| {
+                    match e.data().dyn_into::<js_sys::ArrayBuffer>() {
+                        Ok(buf) => {
+                            let len = buf.byte_length() as usize;
+                            if len > MAX_MESSAGE_BYTES {
+                                core.close(ProtocolError::Oversize { len }.into());
+                            } else {
+                                core.handle_message(js_sys::Uint8Array::new(&buf).to_vec());
+                            }
+                        }
+                        Err(_) => core.close(ProtocolError::TextMessage.into()),
+                    }
+                })
+            });
+            let w = weak.clone();
+            let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+                with_core(&w, |core| {
+                    core.close(CloseReason::Transport(format!(
+                        "websocket closed, code {} {:?}",
+                        e.code(),
+                        e.reason()
+                    )))
+                })
+            });
+            let w = weak.clone();
+            let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                with_core(&w, |core| {
+                    core.close(CloseReason::Transport("websocket error".into()))
+                })
+            });
+            let w = weak.clone();
+            let on_timer = Closure::<dyn FnMut()>::new(move || {
+                if let Some(rc) = w.upgrade() {
+                    rc.borrow_mut().timer = None;
+                }
+                with_core(&w, |_| {})
+            });
+            ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+            ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+            RefCell::new(Inner {
+                core,
+                ws,
+                events: tx,
+                timer: None,
+                _on_message: on_message,
+                _on_close: on_close,
+                _on_error: on_error,
+                on_timer,
+                detached: false,
+            })
+        });
+        inner.borrow_mut().pump();
+        Ok((
+            SbdWs {
+                inner,
+                pub_key,
+                url,
+            },
+            rx,
+        ))
+    }
+
+    /// This connection's public key (what peers see as `from`).
+    pub fn pub_key(&self) -> PubKey {
+        self.pub_key
+    }
+
+    /// The connect URL, `<server_url>/<b64url pubkey>`: also this client's peer URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Queue `payload` for `to` and send what pacing allows now (see [`SbdClient::send`]).
+    ///
+    /// # Errors
+    /// As [`SbdClient::send`]: too large, command-like key, [`SendError::Full`]
+    /// (back-pressure: wait for [`SbdEvent::Writable`]) or closed.
+    pub fn send(&self, to: &PubKey, payload: &[u8]) -> Result<(), SendError> {
+        let mut inner = self.inner.borrow_mut();
+        inner.core.send(to, payload)?;
+        inner.pump();
+        Ok(())
+    }
+
+    /// Bytes waiting in the send queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.borrow().core.queued_bytes()
+    }
+
+    /// Close the connection ([`CloseReason::Local`]); the event stream ends with `Closed`.
+    pub fn close(&self) {
+        let mut inner = self.inner.borrow_mut();
+        inner.core.close(CloseReason::Local);
+        inner.pump();
+    }
+}
+
+impl Drop for SbdWs {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Run `f` on the core behind `w` (if the connection still exists), then pump.
+fn with_core(w: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut SbdClient)) {
+    if let Some(rc) = w.upgrade() {
+        let mut inner = rc.borrow_mut();
+        f(&mut inner.core);
+        inner.pump();
+    }
+}
+
+impl Inner {
+    /// Move everything the core has for us: transmits to the socket, events to the channel,
+    /// and arm the timer for its next wake-up.
+    fn pump(&mut self) {
+        if self.detached {
+            return;
+        }
+        let now = Timestamp::now();
+        self.core.handle_timeout(now);
+        while let Some(msg) = self.core.poll_transmit(now) {
+            if let Err(e) = self.ws.send_with_u8_array(&msg) {
+                self.core
+                    .close(CloseReason::Transport(format!("websocket send: {e:?}")));
+                break;
+            }
+        }
+        while let Some(ev) = self.core.poll_event() {
+            let _ = self.events.unbounded_send(ev);
+        }
+        if self.core.is_closed() {
+            self.detach();
+            return;
+        }
+        let next = self.core.poll_timeout();
+        if self.timer.as_ref().map(|t| t.1) != next {
+            if let Some((handle, _)) = self.timer.take() {
+                clear_timeout(&handle);
+            }
+            if let Some(at) = next {
+                let delay_ms = at.micros_since(now).max(0).saturating_add(999) / 1000;
+                let delay_ms = i32::try_from(delay_ms).unwrap_or(i32::MAX);
+                let handle = set_timeout(self.on_timer.as_ref().unchecked_ref(), delay_ms);
+                self.timer = Some((handle, at));
+            }
+        }
+    }
+
+    /// Done: unhook the JS callbacks, stop the timer, close the socket, end the stream.
+    fn detach(&mut self) {
+        if self.detached {
+            return;
+        }
+        self.detached = true;
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+        if let Some((handle, _)) = self.timer.take() {
+            clear_timeout(&handle);
+        }
+        let _ = self.ws.close();
+        self.events.close_channel();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}

@@ -1,0 +1,615 @@
+//! Publishing: telling the peers responsible for an op that we hold it, so they fetch it.
+//!
+//! Kitsune2's `CorePublish` (`crates/core/src/factories/core_publish.rs`, report §5.2) sends a
+//! `PublishOps` message of op ids to targets the host picked, skipping unresponsive ones, with
+//! no retry; the receivers pull the data through their fetch queue. fennec keeps that wire
+//! behaviour and runs it as a pool of per-op broadcast state machines after zikade's `brdcst`
+//! (`internal/coord/brdcst/{pool,static}.go`, membership report §3):
+//!
+//! - [`BroadcastPool::start`] begins a **Static** broadcast of one op to a known target list:
+//!   the first [`PublishConfig::target_count`] candidates are contacted, the rest are a reserve;
+//! - each `(op, peer)` pair moves `todo → waiting → success | failed`, as in `static.go`;
+//! - pairs are **batched per peer**: after [`PublishConfig::linger_us`], every pending pair is
+//!   grouped into one `PublishOps` per peer (at most [`PublishConfig::max_ids_per_message`] ids);
+//! - the driver reports each batch's send result; a failure, or no result within
+//!   [`PublishConfig::send_timeout_us`], fails the pairs and (for timeouts) reports the peer as
+//!   unresponsive; a failed target is replaced from the reserve, at most
+//!   [`PublishConfig::max_retries`] times per op (brdcst has no retries);
+//! - when nothing is left to do, [`PublishOutput::Finished`] says who was reached.
+//!
+//! [`candidates`] picks the targets: live peers whose storage arc holds the op's location
+//! (Kitsune2 §2.6 / Holochain's `get_near_location`), ordered by rendezvous hashing of
+//! `(op id, peer URL)`, so load spreads evenly over peers with equal arcs and every publisher
+//! picks the same order. [`agent_targets`] lists every reachable peer, for `PublishAgent`
+//! (Kitsune2 `CoreSpace` sends each newly signed local info to every known peer).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::id::{AgentId, OpId};
+use crate::peer_store::PeerStore;
+use crate::time::Timestamp;
+use crate::url::Url;
+
+/// Limits of a [`BroadcastPool`]. Times in µs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishConfig {
+    /// Peers contacted per op. Default 8: in a small swarm of full-arc tabs every peer is a
+    /// target and sees a new op within a round trip, instead of waiting for catch-up; in a
+    /// larger one the rest is left to catch-up (data is pulled from the author by each target,
+    /// so this bounds the author's upload to 8 copies).
+    pub target_count: usize,
+    /// Most op ids in one `PublishOps` message. Default 1 024 (about 36 KiB).
+    pub max_ids_per_message: usize,
+    /// How long a pending `(op, peer)` pair waits for others to the same peer before the
+    /// batch goes out. Default 10 ms.
+    pub linger_us: i64,
+    /// A batch without a send result after this long has failed. Default 30 s.
+    pub send_timeout_us: i64,
+    /// Failed targets replaced from the reserve, per op. Default 2.
+    pub max_retries: usize,
+    /// Most broadcasts running at once; [`BroadcastPool::start`] refuses more. Default
+    /// 100 000.
+    pub max_broadcasts: usize,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            target_count: 8,
+            max_ids_per_message: 1024,
+            linger_us: 10_000,
+            send_timeout_us: 30_000_000,
+            max_retries: 2,
+            max_broadcasts: 100_000,
+        }
+    }
+}
+
+/// Identifies one `PublishOps` message sent by the pool.
+pub type BatchId = u64;
+
+/// What the pool asks of its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutput {
+    /// Send `PublishOps(op_ids)` to `peer` ([`crate::wire::encode_publish_ops`]) and report the
+    /// outcome with [`BroadcastPool::send_result`].
+    SendOps {
+        /// The batch, for [`BroadcastPool::send_result`].
+        batch: BatchId,
+        /// Where to send it.
+        peer: Url,
+        /// The announced op ids.
+        op_ids: Vec<OpId>,
+    },
+    /// A batch to `peer` got no send result in time: treat the peer as unresponsive.
+    Timeout {
+        /// The silent peer.
+        peer: Url,
+    },
+    /// The broadcast of `op_id` is over.
+    Finished {
+        /// The op.
+        op_id: OpId,
+        /// Peers the announcement was delivered to.
+        reached: Vec<Url>,
+        /// Peers it failed for.
+        failed: Vec<Url>,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct Broadcast {
+    todo: Vec<Url>,
+    waiting: Vec<(Url, BatchId)>,
+    reached: Vec<Url>,
+    failed: Vec<Url>,
+    reserve: VecDeque<Url>,
+    retries_left: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Batch {
+    peer: Url,
+    op_ids: Vec<OpId>,
+    deadline: Timestamp,
+}
+
+/// A pool of Static broadcasts, one per op (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct BroadcastPool {
+    cfg: PublishConfig,
+    broadcasts: BTreeMap<OpId, Broadcast>,
+    batches: BTreeMap<BatchId, Batch>,
+    flush_at: Option<Timestamp>,
+    out: VecDeque<PublishOutput>,
+    next_batch: BatchId,
+}
+
+impl BroadcastPool {
+    /// An empty pool.
+    pub fn new(cfg: PublishConfig) -> Self {
+        BroadcastPool {
+            cfg,
+            broadcasts: BTreeMap::new(),
+            batches: BTreeMap::new(),
+            flush_at: None,
+            out: VecDeque::new(),
+            next_batch: 1,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PublishConfig {
+        &self.cfg
+    }
+
+    /// Number of broadcasts running.
+    pub fn len(&self) -> usize {
+        self.broadcasts.len()
+    }
+
+    /// Whether no broadcast is running.
+    pub fn is_empty(&self) -> bool {
+        self.broadcasts.is_empty()
+    }
+
+    /// Starts broadcasting `op_id` to `candidates` (best first, e.g. from [`candidates`]).
+    /// Returns `false`, doing nothing, if the op is already being broadcast or the pool is
+    /// full. With no candidates the broadcast finishes at once, having reached nobody.
+    pub fn start(&mut self, now: Timestamp, op_id: OpId, candidates: Vec<Url>) -> bool {
+        if self.broadcasts.contains_key(&op_id) || self.broadcasts.len() >= self.cfg.max_broadcasts
+        {
+            return false;
+        }
+        let mut reserve: VecDeque<Url> = VecDeque::new();
+        for c in candidates {
+            if !reserve.contains(&c) {
+                reserve.push_back(c);
+            }
+        }
+        let n = self.cfg.target_count.min(reserve.len());
+        let todo: Vec<Url> = reserve.drain(..n).collect();
+        let b = Broadcast {
+            todo,
+            reserve,
+            retries_left: self.cfg.max_retries,
+            ..Default::default()
+        };
+        let has_todo = !b.todo.is_empty();
+        self.broadcasts.insert(op_id.clone(), b);
+        if has_todo {
+            self.schedule_flush(now);
+        } else {
+            self.check_finished(&op_id);
+        }
+        true
+    }
+
+    /// Stops the broadcast of `op_id`: pending targets count as failed, and it finishes.
+    pub fn stop(&mut self, op_id: &OpId) {
+        if let Some(b) = self.broadcasts.get_mut(op_id) {
+            let todo = std::mem::take(&mut b.todo);
+            b.failed.extend(todo);
+            let waiting = std::mem::take(&mut b.waiting);
+            b.failed.extend(waiting.into_iter().map(|(u, _)| u));
+            b.reserve.clear();
+            self.check_finished(op_id);
+        }
+    }
+
+    /// Stops every broadcast (see [`stop`](Self::stop)).
+    pub fn stop_all(&mut self) {
+        let ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
+        for id in ids {
+            self.stop(&id);
+        }
+    }
+
+    /// The driver's verdict on sending `batch`: `ok` means the transport took the message.
+    pub fn send_result(&mut self, now: Timestamp, batch: BatchId, ok: bool) {
+        let Some(b) = self.batches.remove(&batch) else {
+            return;
+        };
+        for id in b.op_ids {
+            self.settle(now, &id, &b.peer, batch, ok);
+        }
+    }
+
+    /// `peer` is unresponsive or gone: every pair with it fails (pending ones are replaced
+    /// from reserves), and it is removed from every reserve.
+    pub fn peer_failed(&mut self, now: Timestamp, peer: &Url) {
+        let batches: Vec<BatchId> = self
+            .batches
+            .iter()
+            .filter(|(_, b)| &b.peer == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in batches {
+            self.send_result(now, id, false);
+        }
+        let ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
+        for id in ids {
+            let Some(b) = self.broadcasts.get_mut(&id) else {
+                continue;
+            };
+            b.reserve.retain(|u| u != peer);
+            if let Some(pos) = b.todo.iter().position(|u| u == peer) {
+                b.todo.remove(pos);
+                b.failed.push(peer.clone());
+                self.replace(now, &id);
+            }
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) wants to run next.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let batch = self.batches.values().map(|b| b.deadline).min();
+        match (self.flush_at, batch) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sends the batches that are due and fails the batches whose send result is overdue.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let overdue: Vec<BatchId> = self
+            .batches
+            .iter()
+            .filter(|(_, b)| b.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in overdue {
+            if let Some(peer) = self.batches.get(&id).map(|b| b.peer.clone()) {
+                self.out.push_back(PublishOutput::Timeout { peer });
+                self.send_result(now, id, false);
+            }
+        }
+        if self.flush_at.is_some_and(|t| t <= now) {
+            self.flush(now);
+        }
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<PublishOutput> {
+        self.out.pop_front()
+    }
+
+    fn schedule_flush(&mut self, now: Timestamp) {
+        let at = now.add_micros(self.cfg.linger_us);
+        self.flush_at = Some(self.flush_at.map_or(at, |t| t.min(at)));
+    }
+
+    /// Groups every pending pair into per-peer batches.
+    fn flush(&mut self, now: Timestamp) {
+        self.flush_at = None;
+        let mut per_peer: BTreeMap<Url, Vec<OpId>> = BTreeMap::new();
+        for (id, b) in self.broadcasts.iter() {
+            for peer in &b.todo {
+                per_peer.entry(peer.clone()).or_default().push(id.clone());
+            }
+        }
+        let max = self.cfg.max_ids_per_message.max(1);
+        for (peer, ids) in per_peer {
+            for chunk in ids.chunks(max) {
+                let batch = self.next_batch;
+                self.next_batch += 1;
+                for id in chunk {
+                    if let Some(b) = self.broadcasts.get_mut(id) {
+                        b.todo.retain(|u| u != &peer);
+                        b.waiting.push((peer.clone(), batch));
+                    }
+                }
+                self.batches.insert(
+                    batch,
+                    Batch {
+                        peer: peer.clone(),
+                        op_ids: chunk.to_vec(),
+                        deadline: now.add_micros(self.cfg.send_timeout_us),
+                    },
+                );
+                self.out.push_back(PublishOutput::SendOps {
+                    batch,
+                    peer: peer.clone(),
+                    op_ids: chunk.to_vec(),
+                });
+            }
+        }
+    }
+
+    fn settle(&mut self, now: Timestamp, id: &OpId, peer: &Url, batch: BatchId, ok: bool) {
+        let Some(b) = self.broadcasts.get_mut(id) else {
+            return;
+        };
+        let Some(pos) = b.waiting.iter().position(|(u, n)| u == peer && *n == batch) else {
+            return;
+        };
+        b.waiting.remove(pos);
+        if ok {
+            b.reached.push(peer.clone());
+            self.check_finished(id);
+        } else {
+            b.failed.push(peer.clone());
+            self.replace(now, id);
+        }
+    }
+
+    /// After a failure: take the next reserve target if retries are left; else maybe finish.
+    fn replace(&mut self, now: Timestamp, id: &OpId) {
+        let Some(b) = self.broadcasts.get_mut(id) else {
+            return;
+        };
+        let mut scheduled = false;
+        if b.retries_left > 0 {
+            while let Some(next) = b.reserve.pop_front() {
+                if b.failed.contains(&next) || b.reached.contains(&next) {
+                    continue;
+                }
+                b.retries_left -= 1;
+                b.todo.push(next);
+                scheduled = true;
+                break;
+            }
+        }
+        if scheduled {
+            self.schedule_flush(now);
+        } else {
+            self.check_finished(id);
+        }
+    }
+
+    fn check_finished(&mut self, id: &OpId) {
+        let done = self
+            .broadcasts
+            .get(id)
+            .is_some_and(|b| b.todo.is_empty() && b.waiting.is_empty());
+        if done && let Some(b) = self.broadcasts.remove(id) {
+            self.out.push_back(PublishOutput::Finished {
+                op_id: id.clone(),
+                reached: b.reached,
+                failed: b.failed,
+            });
+        }
+    }
+}
+
+/// Rendezvous weight of `(op, peer)`: the first 8 bytes of BLAKE3 over both.
+fn weight(op_id: &OpId, url: &Url) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(op_id.as_bytes());
+    h.update(url.as_str().as_bytes());
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    u64::from_le_bytes(w)
+}
+
+/// Publish targets for an op at ring location `loc`: reachable peers (live info with a URL,
+/// not unresponsive, not `local`; [`PeerStore::reachable`]) whose storage arc holds `loc`,
+/// highest rendezvous weight of `(op_id, url)` first. Peers for which `skip` is true (e.g.
+/// known to hold the op already) are left out.
+pub fn candidates(
+    store: &PeerStore,
+    now: Timestamp,
+    local: &AgentId,
+    op_id: &OpId,
+    loc: u32,
+    skip: impl Fn(&Url) -> bool,
+) -> Vec<Url> {
+    let mut v: Vec<(u64, Url)> = store
+        .reachable(now, local)
+        .into_iter()
+        .filter(|a| a.storage_arc.contains(loc))
+        .filter_map(|a| a.url.clone())
+        .filter(|u| !skip(u))
+        .map(|u| (weight(op_id, &u), u))
+        .collect();
+    v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    v.into_iter().map(|(_, u)| u).collect()
+}
+
+/// Where a newly signed local agent info goes (`PublishAgent`): every reachable peer's URL
+/// ([`PeerStore::reachable`]), as Kitsune2's `CoreSpace` does.
+pub fn agent_targets(store: &PeerStore, now: Timestamp, local: &AgentId) -> Vec<Url> {
+    store
+        .reachable(now, local)
+        .into_iter()
+        .filter_map(|a| a.url.clone())
+        .collect()
+}
+
+/// Per-peer success and failure counts of publishing, for diagnostics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerTally {
+    /// Announcements delivered, per peer.
+    pub reached: HashMap<Url, u64>,
+    /// Announcements failed, per peer.
+    pub failed: HashMap<Url, u64>,
+}
+
+impl PeerTally {
+    /// Adds a finished broadcast.
+    pub fn record(&mut self, reached: &[Url], failed: &[Url]) {
+        for u in reached {
+            *self.reached.entry(u.clone()).or_default() += 1;
+        }
+        for u in failed {
+            *self.failed.entry(u.clone()).or_default() += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::{AgentInfo, AgentInfoSigned, AgentKey};
+    use crate::arc::DhtArc;
+    use crate::id::SpaceId;
+    use crate::peer_store::PeerStoreConfig;
+
+    fn url(n: u8) -> Url {
+        Url::parse(&format!("ws://peer.test:80/p{n}")).unwrap()
+    }
+    fn oid(n: u8) -> OpId {
+        OpId::from_bytes(vec![n; 32])
+    }
+    fn drain(p: &mut BroadcastPool) -> Vec<PublishOutput> {
+        std::iter::from_fn(|| p.poll_output()).collect()
+    }
+    const T: Timestamp = Timestamp(1_000_000);
+
+    fn cfg() -> PublishConfig {
+        PublishConfig {
+            target_count: 2,
+            linger_us: 10,
+            send_timeout_us: 1000,
+            max_retries: 1,
+            ..Default::default()
+        }
+    }
+
+    /// brdcst's `TestPool_*_lifecycle` style: one event at a time, exact outputs.
+    #[test]
+    fn static_lifecycle_batched_per_peer_with_a_failure_replaced_from_reserve() {
+        let mut p = BroadcastPool::new(cfg());
+        assert!(p.start(T, oid(1), vec![url(1), url(2), url(3)]));
+        assert!(p.start(T, oid(2), vec![url(1), url(3)]));
+        assert!(!p.start(T, oid(1), vec![url(9)]), "already running");
+        assert!(drain(&mut p).is_empty(), "lingering");
+        assert_eq!(p.poll_timeout(), Some(T.add_micros(10)));
+        let t1 = T.add_micros(10);
+        p.handle_timeout(t1);
+        let out = drain(&mut p);
+        assert_eq!(
+            out,
+            vec![
+                PublishOutput::SendOps {
+                    batch: 1,
+                    peer: url(1),
+                    op_ids: vec![oid(1), oid(2)]
+                },
+                PublishOutput::SendOps {
+                    batch: 2,
+                    peer: url(2),
+                    op_ids: vec![oid(1)]
+                },
+                PublishOutput::SendOps {
+                    batch: 3,
+                    peer: url(3),
+                    op_ids: vec![oid(2)]
+                },
+            ]
+        );
+        p.send_result(t1, 1, true);
+        p.send_result(t1, 3, true);
+        assert_eq!(
+            drain(&mut p),
+            vec![PublishOutput::Finished {
+                op_id: oid(2),
+                reached: vec![url(1), url(3)],
+                failed: vec![]
+            }]
+        );
+        // Peer 2 fails: op 1 moves on to its reserve, peer 3.
+        p.send_result(t1, 2, false);
+        assert!(drain(&mut p).is_empty());
+        p.handle_timeout(t1.add_micros(10));
+        assert_eq!(
+            drain(&mut p),
+            vec![PublishOutput::SendOps {
+                batch: 4,
+                peer: url(3),
+                op_ids: vec![oid(1)]
+            }]
+        );
+        // No send result: the batch times out, the peer is reported, retries are used up.
+        p.handle_timeout(t1.add_micros(10 + 1000));
+        assert_eq!(
+            drain(&mut p),
+            vec![
+                PublishOutput::Timeout { peer: url(3) },
+                PublishOutput::Finished {
+                    op_id: oid(1),
+                    reached: vec![url(1)],
+                    failed: vec![url(2), url(3)]
+                }
+            ]
+        );
+        assert!(p.is_empty());
+        assert_eq!(p.poll_timeout(), None);
+    }
+
+    #[test]
+    fn empty_seed_finishes_at_once_and_stop_cancels() {
+        let mut p = BroadcastPool::new(cfg());
+        p.start(T, oid(1), vec![]);
+        assert_eq!(
+            drain(&mut p),
+            vec![PublishOutput::Finished {
+                op_id: oid(1),
+                reached: vec![],
+                failed: vec![]
+            }]
+        );
+        p.start(T, oid(2), vec![url(1)]);
+        p.stop(&oid(2));
+        assert_eq!(
+            drain(&mut p),
+            vec![PublishOutput::Finished {
+                op_id: oid(2),
+                reached: vec![],
+                failed: vec![url(1)]
+            }]
+        );
+        p.handle_timeout(T.add_micros(100));
+        assert!(drain(&mut p).is_empty());
+    }
+
+    #[test]
+    fn peer_failure_fails_pending_pairs_and_chunks_respect_the_limit() {
+        let mut p = BroadcastPool::new(PublishConfig {
+            max_ids_per_message: 2,
+            ..cfg()
+        });
+        for n in 0..5 {
+            p.start(T, oid(n), vec![url(1)]);
+        }
+        p.handle_timeout(T.add_micros(10));
+        let out = drain(&mut p);
+        assert_eq!(out.len(), 3, "5 ids in chunks of 2");
+        p.peer_failed(T, &url(1));
+        let fin = drain(&mut p);
+        assert_eq!(fin.len(), 5);
+        assert!(fin.iter().all(|o| matches!(o,
+            PublishOutput::Finished { reached, failed, .. } if reached.is_empty() && failed == &vec![url(1)])));
+    }
+
+    #[test]
+    fn candidates_cover_the_location_and_spread_by_rendezvous() {
+        let space = SpaceId::from_bytes(vec![1u8; 32]);
+        let mut s = PeerStore::new(space.clone(), PeerStoreConfig::default());
+        let keys: Vec<AgentKey> = (1..=6)
+            .map(|n| AgentKey::from_secret_bytes(&[n; 32]))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            let arc = if i == 5 {
+                DhtArc::Arc(0, 10)
+            } else {
+                DhtArc::FULL
+            };
+            let info = AgentInfo::new(k.agent_id(), space.clone(), T, Some(url(i as u8)), arc);
+            s.insert(T, AgentInfoSigned::sign(k, info).unwrap());
+        }
+        let local = keys[0].agent_id();
+        let c = candidates(&s, T, &local, &oid(1), 1000, |_| false);
+        assert_eq!(c.len(), 4, "not local, not the peer whose arc misses 1000");
+        assert!(!c.contains(&url(0)) && !c.contains(&url(5)));
+        let c2 = candidates(&s, T, &local, &oid(1), 5, |u| u == &url(1));
+        assert_eq!(c2.len(), 4);
+        assert!(c2.contains(&url(5)) && !c2.contains(&url(1)));
+        // Different ops get different first targets among equal arcs.
+        let firsts: std::collections::HashSet<Url> = (0..40)
+            .map(|n| candidates(&s, T, &local, &oid(n), 1000, |_| false)[0].clone())
+            .collect();
+        assert!(firsts.len() >= 3, "{firsts:?}");
+        assert_eq!(agent_targets(&s, T, &local).len(), 5);
+    }
+}

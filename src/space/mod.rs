@@ -1,0 +1,1351 @@
+//! The sans-IO core of one joined space: one local agent, its peer store, publish pool, fetch
+//! queue and catch-up, wired together.
+//!
+//! [`Space`] owns no socket, clock, store or task. Its driver feeds it
+//! - app commands: [`Space::publish`], [`Space::leave`], [`Space::set_url`],
+//!   [`Space::set_storage_arc`];
+//! - agent infos from bootstrap or preflight: [`Space::insert_agent_infos`];
+//! - inbound messages: [`Space::handle_frame`] / [`Space::handle_message`] (from a peer URL);
+//! - transport outcomes: [`Space::handle_send_result`], [`Space::peer_disconnected`];
+//! - store results: [`Space::handle_store_response`];
+//! - time: every call takes `now` (µs); [`Space::poll_timeout`] says when to call
+//!   [`Space::handle_timeout`];
+//!
+//! and drains [`Space::poll_output`]: frames to send ([`Output::Send`]), store operations to
+//! perform ([`Output::Store`]), connections to close ([`Output::Close`]) and events for the app
+//! ([`Output::Event`]).
+//!
+//! # Store operations
+//! The op store is asynchronous (IndexedDB), the core is not. The core asks for a store
+//! operation with a ticket ([`StoreRequest`]), the driver performs it (for any
+//! [`crate::store::OpStore`]:
+//! [`perform`]) and hands the result back with the same ticket. Operations may complete in any
+//! order and run concurrently. The core never assumes an op is stored before the store said
+//! so: a local op is announced only after its write committed ([`SpaceEvent::OpStored`]), a
+//! fetched op is reported ([`SpaceEvent::OpReceived`]) only after it committed.
+//!
+//! # Admission (Kitsune2 §3.3)
+//! Module messages (fetch, publish, gossip) from a peer URL for which the peer store holds no
+//! unexpired, live, unblocked agent info with that URL are dropped and counted
+//! ([`SpaceStats::unadmitted`]). Agent infos come from bootstrap or preflight
+//! ([`Space::insert_agent_infos`]); a `PublishAgent` from an unknown URL is dropped too.
+//!
+//! # Misbehaviour
+//! A peer that sends op data that does not hash to its id, or a frame that does not decode,
+//! is reported ([`SpaceEvent::PeerMisbehaved`]), its agents are blocked in this space and its
+//! connection is closed ([`Output::Close`]).
+//!
+//! # Drivers
+//! [`run_space`] is a complete async driver over a [`crate::transport_api::Transport`], an
+//! [`crate::store::OpStore`] and a [`Clock`] (one task, `futures` only). Simulations drive
+//! the core by hand (`tests/sim.rs`). NOTIFY messages are ignored (no host handler yet).
+
+mod driver;
+
+pub use driver::{Clock, Command, perform, run_space};
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+
+use crate::agent::{AgentError, AgentInfo, AgentInfoSigned, Ed25519Verifier, Signer, Verifier};
+use crate::arc::DhtArc;
+use crate::catchup::{CatchUp, CatchUpConfig, CatchUpStats, Fit, InitiateVerdict, KnownOps, fit};
+use crate::fetch::{FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp};
+use crate::id::{AgentId, Locator, OpId, SpaceId};
+use crate::op::{Op, OpError};
+use crate::peer_store::{Insert, PeerStore, PeerStoreConfig};
+use crate::publish::{self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput};
+use crate::store::{BoundedOpIds, MetaOp, StoreError};
+use crate::time::Timestamp;
+use crate::url::Url;
+use crate::wire::{
+    FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireMessage, encode_disconnect,
+    encode_fetch_request, encode_gossip, encode_publish_agent, encode_publish_ops,
+};
+
+/// Settings of a [`Space`]. Times in µs, sizes in bytes.
+#[derive(Debug, Clone)]
+pub struct SpaceConfig {
+    /// The space.
+    pub space: SpaceId,
+    /// How the network places ids on the ring.
+    pub locator: Locator,
+    /// The local agent's storage arc: the ops it fetches and serves. Default full.
+    pub storage_arc: DhtArc,
+    /// Peer store limits.
+    pub peer_store: PeerStoreConfig,
+    /// Fetch queue limits.
+    pub fetch: FetchConfig,
+    /// Publish pool limits.
+    pub publish: PublishConfig,
+    /// Catch-up settings.
+    pub catch_up: CatchUpConfig,
+    /// How long a peer stays marked unresponsive after a failure, unless heard from. Default
+    /// 60 s (Kitsune2: until its agent info expires, up to 20 min).
+    pub unresponsive_for_us: i64,
+    /// Largest `FetchResponse` frame we send. Default 256 KiB.
+    pub max_response_frame_bytes: usize,
+    /// Op ids of one incoming `FetchRequest` we look up; the rest are ignored. Default 4 096.
+    pub max_request_ids: usize,
+    /// Incoming fetch requests looked up at once per peer; more are dropped. Default 4.
+    pub max_serving_per_peer: usize,
+    /// Op ids remembered as held, per peer ([`KnownOps`]). Default 16 384.
+    pub known_ops_per_peer: usize,
+    /// Peers tracked in [`KnownOps`] (worst case about 32 bytes × this × the above: 16 MiB
+    /// with the defaults). Default 32.
+    pub known_ops_peers: usize,
+    /// Recently stored op ids remembered to stop refetching races. Default 10 000.
+    pub recently_stored: usize,
+    /// Interval of peer store pruning. Default 10 s (Kitsune2 `prune_interval_s`).
+    pub prune_interval_us: i64,
+}
+
+impl SpaceConfig {
+    /// Defaults for `space`.
+    pub fn new(space: SpaceId) -> Self {
+        SpaceConfig {
+            space,
+            locator: Locator::default(),
+            storage_arc: DhtArc::FULL,
+            peer_store: PeerStoreConfig::default(),
+            fetch: FetchConfig::default(),
+            publish: PublishConfig::default(),
+            catch_up: CatchUpConfig::default(),
+            unresponsive_for_us: 60_000_000,
+            max_response_frame_bytes: 256 * 1024,
+            max_request_ids: 4096,
+            max_serving_per_peer: 4,
+            known_ops_per_peer: 16_384,
+            known_ops_peers: 32,
+            recently_stored: 10_000,
+            prune_interval_us: 10_000_000,
+        }
+    }
+}
+
+/// Identifies a store operation the core asked for.
+pub type StoreTicket = u64;
+/// Identifies a frame the core asked to send.
+pub type SendTicket = u64;
+
+/// A store operation for the driver to perform (see [`perform`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreRequest {
+    /// [`crate::store::OpStore::process_incoming_ops`]; answer [`StoreResponse::Written`].
+    Write(Vec<MetaOp>),
+    /// [`crate::store::OpStore::retrieve_ops`]; answer [`StoreResponse::Retrieved`].
+    Retrieve(Vec<OpId>),
+    /// [`crate::store::OpStore::filter_out_existing_ops`]; answer [`StoreResponse::Missing`].
+    FilterMissing(Vec<OpId>),
+    /// [`crate::store::OpStore::retrieve_op_ids_bounded`]; answer [`StoreResponse::NewOpIds`].
+    NewOpIds {
+        /// Arc to query.
+        arc: DhtArc,
+        /// Bookmark (stored-at µs), inclusive.
+        since: Timestamp,
+        /// Byte budget of op data.
+        limit_bytes: u32,
+    },
+}
+
+/// The result of a [`StoreRequest`], same variant order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreResponse {
+    /// Ops newly stored.
+    Written(Result<Vec<crate::op::StoredOp>, StoreError>),
+    /// Ops found.
+    Retrieved(Result<Vec<MetaOp>, StoreError>),
+    /// Ids not held.
+    Missing(Result<Vec<OpId>, StoreError>),
+    /// Ids stored since the bookmark.
+    NewOpIds(Result<BoundedOpIds, StoreError>),
+}
+
+/// What the core asks of its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `frame` (one encoded `K2Proto`) to `to`, connecting if needed, then report the
+    /// outcome with [`Space::handle_send_result`] and this ticket.
+    Send {
+        /// For [`Space::handle_send_result`].
+        ticket: SendTicket,
+        /// Peer URL.
+        to: Url,
+        /// The frame.
+        frame: Bytes,
+    },
+    /// Perform `request` on the op store and report with [`Space::handle_store_response`].
+    Store {
+        /// For [`Space::handle_store_response`].
+        ticket: StoreTicket,
+        /// The operation.
+        request: StoreRequest,
+    },
+    /// Close the connection to `peer` (after sending it a DISCONNECT frame with `reason`,
+    /// e.g. [`crate::wire::encode_disconnect`]).
+    Close {
+        /// Peer URL.
+        peer: Url,
+        /// Why.
+        reason: String,
+    },
+    /// Something the app may want to know.
+    Event(SpaceEvent),
+}
+
+/// Events of a space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpaceEvent {
+    /// A newly signed local agent info (join, re-sign, URL or arc change, leave): put it to
+    /// the bootstrap server.
+    LocalAgentInfo(AgentInfoSigned),
+    /// A locally published op was committed to the store (and is being announced).
+    OpStored {
+        /// The op.
+        op_id: OpId,
+    },
+    /// An op fetched from a peer was verified and committed to the store.
+    OpReceived {
+        /// The op.
+        op_id: OpId,
+        /// The op.
+        op: Op,
+        /// The peer it came from.
+        from: Url,
+    },
+    /// The announcement of a local op is over.
+    Published {
+        /// The op.
+        op_id: OpId,
+        /// Peers the announcement reached.
+        reached: Vec<Url>,
+        /// Peers it failed for.
+        failed: Vec<Url>,
+    },
+    /// A peer agent appeared (or came back).
+    PeerJoined {
+        /// The agent.
+        agent: AgentId,
+        /// Its URL.
+        url: Option<Url>,
+    },
+    /// A peer agent left (tombstone) or its info expired.
+    PeerLeft {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// A peer was marked unresponsive (send failure or timeout).
+    PeerUnresponsive {
+        /// The peer URL.
+        peer: Url,
+    },
+    /// The fetch queue gave up on an op.
+    FetchFailed {
+        /// The op.
+        op_id: OpId,
+        /// Requests made.
+        attempts: u32,
+        /// Why.
+        reason: FailReason,
+    },
+    /// A peer broke the protocol; it was blocked and disconnected.
+    PeerMisbehaved {
+        /// The peer URL.
+        peer: Url,
+        /// What it did.
+        reason: String,
+    },
+    /// A store operation failed.
+    StoreFailed {
+        /// The store's error.
+        error: StoreError,
+    },
+    /// The local agent left: its tombstone went out, the space does nothing more.
+    Left,
+}
+
+/// Counters of a space, for diagnostics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpaceStats {
+    /// Module messages dropped because the sender's URL is not admitted.
+    pub unadmitted: u64,
+    /// Messages for another space.
+    pub wrong_space: u64,
+    /// Frames that did not decode.
+    pub bad_frames: u64,
+    /// Agent infos received that failed to decode or verify.
+    pub bad_agent_infos: u64,
+    /// Peers reported for misbehaviour.
+    pub misbehaved: u64,
+    /// Incoming fetch requests dropped (too many at once).
+    pub requests_dropped: u64,
+    /// Ops sent in fetch responses.
+    pub ops_served: u64,
+    /// Frames asked to be sent.
+    pub frames_sent: u64,
+    /// Bytes of those frames.
+    pub bytes_sent: u64,
+    /// Store operations that failed.
+    pub store_errors: u64,
+    /// Peers marked unresponsive.
+    pub unresponsive_marks: u64,
+    /// Ops published locally.
+    pub ops_published: u64,
+    /// Ops fetched and stored.
+    pub ops_received: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    LocalWrite {
+        op_id: OpId,
+    },
+    FetchedWrite {
+        ops: Vec<VerifiedOp>,
+        from: Url,
+    },
+    Announced {
+        from: Url,
+        /// Catch-up: (bookmark to apply once queued, bookmark before the round).
+        bookmark: Option<(Timestamp, Timestamp)>,
+    },
+    Serve {
+        to: Url,
+    },
+    AcceptLookup {
+        from: Url,
+        agents: Vec<AgentId>,
+        arc: DhtArc,
+        since: Timestamp,
+        limit: u32,
+    },
+    RespondLookup {
+        to: Url,
+        agents: Vec<AgentId>,
+        missing: Vec<AgentId>,
+        arc: DhtArc,
+        since: Timestamp,
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum SendKind {
+    Publish(BatchId),
+    FetchRequest(crate::fetch::RequestId),
+    Other,
+}
+
+/// The core of one joined space (see the [module docs](self)).
+pub struct Space {
+    cfg: SpaceConfig,
+    signer: Box<dyn Signer>,
+    verifier: Box<dyn Verifier>,
+    agent: AgentId,
+    url: Option<Url>,
+    arc: DhtArc,
+    info: AgentInfoSigned,
+    left: bool,
+    peers: PeerStore,
+    fetch: FetchQueue,
+    pool: BroadcastPool,
+    catchup: CatchUp,
+    known: KnownOps,
+    tally: PeerTally,
+    pending: HashMap<StoreTicket, Pending>,
+    sends: HashMap<SendTicket, (Url, SendKind)>,
+    serving: HashMap<Url, usize>,
+    recent: (HashSet<OpId>, VecDeque<OpId>),
+    origin: HashMap<OpId, (Url, Timestamp)>,
+    next_ticket: u64,
+    next_prune: Timestamp,
+    out: VecDeque<Output>,
+    stats: SpaceStats,
+}
+
+impl std::fmt::Debug for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Space")
+            .field("space", &self.cfg.space)
+            .field("agent", &self.agent)
+            .field("url", &self.url)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Space {
+    /// Joins: signs the local agent's first info with `signer` (agent id `agent`, URL `url`,
+    /// arc from the config) and emits it as [`SpaceEvent::LocalAgentInfo`]. Infos from peers
+    /// are checked with ed25519 ([`Ed25519Verifier`]); see [`Space::with_verifier`]. `seed`
+    /// feeds session ids and jitter (use random bytes; fixed in tests).
+    ///
+    /// # Errors
+    /// The signer's error, or [`AgentError::TooLarge`] for a very long URL.
+    pub fn new(
+        cfg: SpaceConfig,
+        signer: Box<dyn Signer>,
+        agent: AgentId,
+        url: Option<Url>,
+        now: Timestamp,
+        seed: u64,
+    ) -> Result<Self, AgentError> {
+        let arc = cfg.storage_arc;
+        let info = AgentInfoSigned::sign(
+            &DynSigner(&*signer),
+            AgentInfo::new(agent.clone(), cfg.space.clone(), now, url.clone(), arc),
+        )?;
+        let mut s = Space {
+            peers: PeerStore::new(cfg.space.clone(), cfg.peer_store.clone()),
+            fetch: FetchQueue::new(cfg.fetch.clone()),
+            pool: BroadcastPool::new(cfg.publish.clone()),
+            catchup: CatchUp::new(cfg.catch_up.clone(), agent.clone(), arc, now, seed),
+            known: KnownOps::new(cfg.known_ops_per_peer, cfg.known_ops_peers),
+            tally: PeerTally::default(),
+            next_prune: now.add_micros(cfg.prune_interval_us),
+            cfg,
+            signer,
+            verifier: Box::new(Ed25519Verifier),
+            agent,
+            url,
+            arc,
+            info: info.clone(),
+            left: false,
+            pending: HashMap::new(),
+            sends: HashMap::new(),
+            serving: HashMap::new(),
+            recent: Default::default(),
+            origin: HashMap::new(),
+            next_ticket: 1,
+            out: VecDeque::new(),
+            stats: SpaceStats::default(),
+        };
+        s.peers.insert(now, info.clone());
+        s.emit(SpaceEvent::LocalAgentInfo(info));
+        Ok(s)
+    }
+
+    /// Uses `verifier` for peers' agent infos instead of ed25519.
+    pub fn with_verifier(mut self, verifier: Box<dyn Verifier>) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    /// The space id.
+    pub fn space_id(&self) -> &SpaceId {
+        &self.cfg.space
+    }
+
+    /// The local agent.
+    pub fn agent(&self) -> &AgentId {
+        &self.agent
+    }
+
+    /// The local agent's current signed info (send it in preflight).
+    pub fn local_agent_info(&self) -> &AgentInfoSigned {
+        &self.info
+    }
+
+    /// The peer store (read only).
+    pub fn peer_store(&self) -> &PeerStore {
+        &self.peers
+    }
+
+    /// Counters of the space.
+    pub fn stats(&self) -> SpaceStats {
+        self.stats
+    }
+
+    /// Per-peer counts of announcements delivered and failed.
+    pub fn publish_tally(&self) -> &PeerTally {
+        &self.tally
+    }
+
+    /// Counters of the fetch queue.
+    pub fn fetch_stats(&self) -> FetchStats {
+        self.fetch.stats()
+    }
+
+    /// Counters of catch-up.
+    pub fn catch_up_stats(&self) -> CatchUpStats {
+        self.catchup.stats()
+    }
+
+    /// Ops waiting to be fetched or stored.
+    pub fn fetch_pending(&self) -> usize {
+        self.fetch.len()
+    }
+
+    /// Store operations asked for and not yet answered.
+    pub fn store_pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether the local agent left.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// The next output, if any. Drain after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.left {
+            return [self.fetch.poll_timeout(), self.pool.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+        }
+        let resign = self
+            .info
+            .expires_at
+            .add_micros(-crate::agent::RE_SIGN_MARGIN_US);
+        [
+            self.fetch.poll_timeout(),
+            self.pool.poll_timeout(),
+            self.catchup.poll_timeout(),
+            Some(self.next_prune),
+            Some(resign),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ---------------------------------------------------------------- app commands
+
+    /// Publishes an op with `payload`, created now: stores it (an [`Output::Store`] write),
+    /// then, once committed, emits [`SpaceEvent::OpStored`] and announces it to the peers
+    /// whose arc holds its location. Returns its id.
+    ///
+    /// # Errors
+    /// [`OpError::TooLarge`] if the payload exceeds [`crate::op::MAX_OP_PAYLOAD_BYTES`].
+    pub fn publish(&mut self, now: Timestamp, payload: impl Into<Bytes>) -> Result<OpId, OpError> {
+        let op = Op::new(now, payload)?;
+        Ok(self.publish_op(op))
+    }
+
+    /// As [`publish`](Self::publish), for an op built by the caller (e.g. with the
+    /// `created_at` of imported data). Build it with [`Op::new`] so its size is checked.
+    pub fn publish_op(&mut self, op: Op) -> OpId {
+        let data = op.encode();
+        let op_id = crate::op::op_id_of(&data);
+        self.stats.ops_published += 1;
+        self.store(
+            StoreRequest::Write(vec![MetaOp {
+                op_id: op_id.clone(),
+                op_data: data,
+            }]),
+            Pending::LocalWrite {
+                op_id: op_id.clone(),
+            },
+        );
+        op_id
+    }
+
+    /// Leaves the space: signs a tombstone, sends it to every reachable peer, emits it as
+    /// [`SpaceEvent::LocalAgentInfo`] (put it to bootstrap) and [`SpaceEvent::Left`]. Module
+    /// messages are dropped from now on.
+    ///
+    /// # Errors
+    /// The signer's error.
+    pub fn leave(&mut self, now: Timestamp) -> Result<(), AgentError> {
+        if self.left {
+            return Ok(());
+        }
+        let tomb = AgentInfo::tombstone(self.agent.clone(), self.cfg.space.clone(), now);
+        self.adopt_info(now, tomb)?;
+        self.left = true;
+        self.pool.stop_all();
+        self.emit(SpaceEvent::Left);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// The local agent's URL changed (new transport address): signs and spreads a new info.
+    ///
+    /// # Errors
+    /// The signer's error.
+    pub fn set_url(&mut self, now: Timestamp, url: Option<Url>) -> Result<(), AgentError> {
+        self.url = url;
+        self.re_sign(now)
+    }
+
+    /// The local agent's storage arc changed: signs and spreads a new info.
+    ///
+    /// # Errors
+    /// The signer's error.
+    pub fn set_storage_arc(&mut self, now: Timestamp, arc: DhtArc) -> Result<(), AgentError> {
+        self.arc = arc;
+        self.catchup.set_arc(arc);
+        self.re_sign(now)
+    }
+
+    /// Verified agent infos from bootstrap or a peer's preflight.
+    pub fn insert_agent_infos(&mut self, now: Timestamp, infos: Vec<AgentInfoSigned>) {
+        for i in infos {
+            self.insert_info(now, i);
+        }
+        self.pump(now);
+    }
+
+    // ---------------------------------------------------------------- inbound
+
+    /// A frame from `from`: decoded ([`WireMessage::decode`]) and handled. A frame that does
+    /// not decode is misbehaviour.
+    pub fn handle_frame(&mut self, now: Timestamp, from: Url, frame: Bytes) {
+        match WireMessage::decode(frame) {
+            Ok(m) => self.handle_message(now, from, m),
+            Err(e) => {
+                self.stats.bad_frames += 1;
+                self.misbehaved(now, &from, format!("bad frame: {e}"));
+                self.pump(now);
+            }
+        }
+    }
+
+    /// A decoded message from `from`, applying the admission rule.
+    pub fn handle_message(&mut self, now: Timestamp, from: Url, msg: WireMessage) {
+        let space = match &msg {
+            WireMessage::Fetch { space, .. }
+            | WireMessage::Publish { space, .. }
+            | WireMessage::Gossip { space, .. }
+            | WireMessage::Notify { space, .. } => space,
+            WireMessage::Disconnect(_) => {
+                self.peer_disconnected(now, &from);
+                return;
+            }
+            WireMessage::Preflight(_) | WireMessage::Unspecified { .. } => return,
+        };
+        if space != &self.cfg.space {
+            self.stats.wrong_space += 1;
+            return;
+        }
+        if self.left || !self.peers.admits(now, &from) {
+            self.stats.unadmitted += 1;
+            return;
+        }
+        // Heard from: it is alive.
+        self.peers.clear_unresponsive(&from);
+        match msg {
+            WireMessage::Publish { msg, .. } => match msg {
+                PublishMsg::Ops(ids) => self.on_announced(now, &from, ids, None),
+                PublishMsg::Agent(json) => self.on_agent_json(now, json.as_bytes()),
+            },
+            WireMessage::Fetch { msg, .. } => match msg {
+                FetchMsg::Request(ids) => self.on_fetch_request(&from, ids),
+                FetchMsg::Response(ops) => self.on_fetch_response(now, &from, ops),
+            },
+            WireMessage::Gossip { msg, .. } => self.on_gossip(now, &from, msg),
+            _ => {}
+        }
+        self.pump(now);
+    }
+
+    /// The outcome of sending the frame of `ticket`. An error marks the peer unresponsive.
+    pub fn handle_send_result(
+        &mut self,
+        now: Timestamp,
+        ticket: SendTicket,
+        result: Result<(), String>,
+    ) {
+        let Some((to, kind)) = self.sends.remove(&ticket) else {
+            return;
+        };
+        let ok = result.is_ok();
+        match kind {
+            SendKind::Publish(b) => self.pool.send_result(now, b, ok),
+            SendKind::FetchRequest(r) if !ok => self.fetch.request_failed(now, r),
+            _ => {}
+        }
+        if !ok {
+            self.mark_unresponsive(now, &to);
+        }
+        self.pump(now);
+    }
+
+    /// The connection to `peer` closed: requests in flight to it fail over to other sources
+    /// and rounds with it end. (It is not marked unresponsive; we may reconnect.)
+    pub fn peer_disconnected(&mut self, now: Timestamp, peer: &Url) {
+        self.fetch.peer_failed(now, peer);
+        self.catchup.peer_gone(now, peer);
+        self.pump(now);
+    }
+
+    /// The result of the store operation of `ticket`.
+    pub fn handle_store_response(
+        &mut self,
+        now: Timestamp,
+        ticket: StoreTicket,
+        response: StoreResponse,
+    ) {
+        let Some(p) = self.pending.remove(&ticket) else {
+            return;
+        };
+        match (p, response) {
+            (Pending::LocalWrite { op_id }, StoreResponse::Written(r)) => match r {
+                Ok(_) => {
+                    self.remember_stored(&op_id);
+                    self.emit(SpaceEvent::OpStored {
+                        op_id: op_id.clone(),
+                    });
+                    if !self.left {
+                        let loc = self.cfg.locator.op_loc(&op_id);
+                        let known = &self.known;
+                        let targets =
+                            publish::candidates(&self.peers, now, &self.agent, &op_id, loc, |u| {
+                                known.holds(u, &op_id)
+                            });
+                        self.pool.start(now, op_id, targets);
+                    }
+                }
+                Err(e) => self.store_failed(e),
+            },
+            (Pending::FetchedWrite { ops, from }, StoreResponse::Written(r)) => {
+                let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
+                match r {
+                    Ok(stored) => {
+                        self.fetch.stored(now, &ids);
+                        self.known.add(&from, ids.iter());
+                        let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
+                        for o in ops {
+                            self.remember_stored(&o.op_id);
+                            self.origin.remove(&o.op_id);
+                            if new.contains(&o.op_id) {
+                                self.stats.ops_received += 1;
+                                self.emit(SpaceEvent::OpReceived {
+                                    op_id: o.op_id,
+                                    op: o.op,
+                                    from: from.clone(),
+                                });
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.fetch.store_failed(now, &ids);
+                        self.store_failed(e);
+                    }
+                }
+            }
+            (Pending::Announced { from, bookmark }, StoreResponse::Missing(r)) => match r {
+                Ok(missing) => {
+                    let missing: Vec<OpId> = missing
+                        .into_iter()
+                        .filter(|id| !self.recent.0.contains(id))
+                        .collect();
+                    let before: Vec<OpId> = match bookmark {
+                        Some(_) => missing
+                            .iter()
+                            .filter(|id| !self.fetch.is_pending(id))
+                            .cloned()
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    let news = !missing.is_empty();
+                    let refused = self.fetch.add(now, missing, &from);
+                    if let Some((apply, previous)) = bookmark {
+                        if news {
+                            self.catchup.hurry(now);
+                        }
+                        for id in before {
+                            if self.fetch.is_pending(&id) {
+                                self.origin.insert(id, (from.clone(), previous));
+                            }
+                        }
+                        if refused == 0 {
+                            self.catchup.set_bookmark(now, from, apply);
+                        }
+                    }
+                }
+                Err(e) => self.store_failed(e),
+            },
+            (Pending::Serve { to }, StoreResponse::Retrieved(r)) => {
+                if let Some(n) = self.serving.get_mut(&to) {
+                    *n = n.saturating_sub(1);
+                }
+                match r {
+                    Ok(ops) => {
+                        self.known.add(&to, ops.iter().map(|o| &o.op_id));
+                        self.stats.ops_served += ops.len() as u64;
+                        let max = self.cfg.max_response_frame_bytes.min(MAX_FRAME_BYTES);
+                        for f in crate::fetch::split_response(&self.cfg.space, ops, max) {
+                            self.send(to.clone(), f, SendKind::Other);
+                        }
+                    }
+                    Err(e) => self.store_failed(e),
+                }
+            }
+            (
+                Pending::AcceptLookup {
+                    from,
+                    agents,
+                    arc,
+                    since,
+                    limit,
+                },
+                StoreResponse::NewOpIds(r),
+            ) => match r {
+                Ok(ids) => {
+                    if let Fit::RetryWith(l) = fit(&ids, limit, self.cfg.catch_up.max_new_op_ids) {
+                        self.store(
+                            StoreRequest::NewOpIds {
+                                arc,
+                                since,
+                                limit_bytes: l,
+                            },
+                            Pending::AcceptLookup {
+                                from,
+                                agents,
+                                arc,
+                                since,
+                                limit: l,
+                            },
+                        );
+                    } else {
+                        let found = self.unknown_to(&from, ids.op_ids);
+                        let missing = self.missing_agents(now, &agents);
+                        if let Some(m) =
+                            self.catchup
+                                .accept(now, &from, found, ids.next_bookmark, missing)
+                        {
+                            self.send_gossip(&from, &m);
+                        }
+                    }
+                }
+                Err(e) => self.store_failed(e),
+            },
+            (
+                Pending::RespondLookup {
+                    to,
+                    agents,
+                    missing,
+                    arc,
+                    since,
+                    limit,
+                },
+                StoreResponse::NewOpIds(r),
+            ) => match r {
+                Ok(ids) => {
+                    if let Fit::RetryWith(l) = fit(&ids, limit, self.cfg.catch_up.max_new_op_ids) {
+                        self.store(
+                            StoreRequest::NewOpIds {
+                                arc,
+                                since,
+                                limit_bytes: l,
+                            },
+                            Pending::RespondLookup {
+                                to,
+                                agents,
+                                missing,
+                                arc,
+                                since,
+                                limit: l,
+                            },
+                        );
+                    } else {
+                        let found = self.unknown_to(&to, ids.op_ids);
+                        let want = self.missing_agents(now, &agents);
+                        let provided = self.provide_agents(&missing);
+                        if let Some(m) =
+                            self.catchup
+                                .respond(now, &to, found, ids.next_bookmark, want, provided)
+                        {
+                            self.send_gossip(&to, &m);
+                        }
+                    }
+                }
+                Err(e) => self.store_failed(e),
+            },
+            (_, _) => {
+                // A response of the wrong kind for its ticket: a driver bug. Counted.
+                self.stats.store_errors += 1;
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Runs timers: fetch and publish deadlines, catch-up rounds, pruning, re-signing.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.fetch.handle_timeout(now);
+        self.pool.handle_timeout(now);
+        if !self.left {
+            if let Some(peer) = self.catchup.handle_timeout(now) {
+                self.mark_unresponsive(now, &peer);
+            }
+            if self.next_prune <= now {
+                self.next_prune = now.add_micros(self.cfg.prune_interval_us);
+                for gone in self.peers.prune(now) {
+                    if gone.agent != self.agent {
+                        self.emit(SpaceEvent::PeerLeft {
+                            agent: gone.agent.clone(),
+                        });
+                    }
+                }
+            }
+            if self.info.needs_re_sign(now)
+                && let Err(e) = self.re_sign(now)
+            {
+                // Keep going with the old info; it is retried on the next timer.
+                let _ = e;
+            }
+            if self.catchup.due(now) {
+                self.initiate(now);
+            }
+        }
+        self.pump(now);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn emit(&mut self, e: SpaceEvent) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn ticket(&mut self) -> u64 {
+        let t = self.next_ticket;
+        self.next_ticket += 1;
+        t
+    }
+
+    fn store(&mut self, request: StoreRequest, p: Pending) {
+        let ticket = self.ticket();
+        self.pending.insert(ticket, p);
+        self.out.push_back(Output::Store { ticket, request });
+    }
+
+    fn send(&mut self, to: Url, frame: Bytes, kind: SendKind) {
+        let ticket = self.ticket();
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += frame.len() as u64;
+        self.sends.insert(ticket, (to.clone(), kind));
+        self.out.push_back(Output::Send { ticket, to, frame });
+    }
+
+    fn send_gossip(&mut self, to: &Url, msg: &GossipMsg) {
+        let f = encode_gossip(&self.cfg.space, msg);
+        self.send(to.clone(), f, SendKind::Other);
+    }
+
+    fn store_failed(&mut self, error: StoreError) {
+        self.stats.store_errors += 1;
+        self.emit(SpaceEvent::StoreFailed { error });
+    }
+
+    fn remember_stored(&mut self, id: &OpId) {
+        let (set, fifo) = &mut self.recent;
+        if set.insert(id.clone()) {
+            fifo.push_back(id.clone());
+            if fifo.len() > self.cfg.recently_stored
+                && let Some(old) = fifo.pop_front()
+            {
+                set.remove(&old);
+            }
+        }
+    }
+
+    fn re_sign(&mut self, now: Timestamp) -> Result<(), AgentError> {
+        if self.left {
+            return Ok(());
+        }
+        // created_at must grow even if the clock stands still.
+        let at = Timestamp(now.0.max(self.info.created_at.0.saturating_add(1)));
+        let info = AgentInfo::new(
+            self.agent.clone(),
+            self.cfg.space.clone(),
+            at,
+            self.url.clone(),
+            self.arc,
+        );
+        self.adopt_info(now, info)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Signs `info`, makes it ours, stores it, spreads it.
+    fn adopt_info(&mut self, now: Timestamp, mut info: AgentInfo) -> Result<(), AgentError> {
+        if info.created_at <= self.info.created_at {
+            let at = Timestamp(self.info.created_at.0.saturating_add(1));
+            info.expires_at = at.add_micros(info.expires_at.micros_since(info.created_at));
+            info.created_at = at;
+        }
+        let signed = AgentInfoSigned::sign(&DynSigner(&*self.signer), info)?;
+        self.info = signed.clone();
+        self.peers.insert(now, signed.clone());
+        let json = signed.encode().to_owned();
+        for to in publish::agent_targets(&self.peers, now, &self.agent) {
+            let f = encode_publish_agent(&self.cfg.space, &json);
+            self.send(to, f, SendKind::Other);
+        }
+        self.emit(SpaceEvent::LocalAgentInfo(signed));
+        Ok(())
+    }
+
+    fn insert_info(&mut self, now: Timestamp, info: AgentInfoSigned) {
+        if info.agent == self.agent {
+            return;
+        }
+        let agent = info.agent.clone();
+        let url = info.url.clone();
+        match self.peers.insert(now, info) {
+            Insert::Joined => self.emit(SpaceEvent::PeerJoined { agent, url }),
+            Insert::Left => self.emit(SpaceEvent::PeerLeft { agent }),
+            _ => {}
+        }
+    }
+
+    fn on_agent_json(&mut self, now: Timestamp, json: &[u8]) {
+        match AgentInfoSigned::decode(&DynVerifier(&*self.verifier), json) {
+            Ok(i) => self.insert_info(now, i),
+            Err(_) => self.stats.bad_agent_infos += 1,
+        }
+    }
+
+    /// Ids announced by `from` (publish, or catch-up with a bookmark to apply).
+    fn on_announced(
+        &mut self,
+        now: Timestamp,
+        from: &Url,
+        ids: Vec<OpId>,
+        bookmark: Option<(Timestamp, Timestamp)>,
+    ) {
+        self.known.add(from, ids.iter());
+        let (pending, ids): (Vec<OpId>, Vec<OpId>) = ids
+            .into_iter()
+            .filter(|id| {
+                self.arc.contains(self.cfg.locator.op_loc(id)) && !self.recent.0.contains(id)
+            })
+            .partition(|id| self.fetch.is_pending(id));
+        // Already being fetched: one more source, no store lookup needed.
+        if !pending.is_empty() {
+            self.fetch.add(now, pending, from);
+        }
+        if ids.is_empty() {
+            if let Some((apply, _)) = bookmark {
+                self.catchup.set_bookmark(now, from.clone(), apply);
+            }
+            return;
+        }
+        self.store(
+            StoreRequest::FilterMissing(ids),
+            Pending::Announced {
+                from: from.clone(),
+                bookmark,
+            },
+        );
+    }
+
+    fn on_fetch_request(&mut self, from: &Url, mut ids: Vec<OpId>) {
+        let n = self.serving.entry(from.clone()).or_default();
+        if *n >= self.cfg.max_serving_per_peer {
+            self.stats.requests_dropped += 1;
+            return;
+        }
+        *n += 1;
+        ids.truncate(self.cfg.max_request_ids);
+        self.store(
+            StoreRequest::Retrieve(ids),
+            Pending::Serve { to: from.clone() },
+        );
+    }
+
+    fn on_fetch_response(&mut self, now: Timestamp, from: &Url, ops: Vec<(OpId, Bytes)>) {
+        let r = self.fetch.receive(now, from, ops);
+        if !r.valid.is_empty() {
+            let metas = r
+                .valid
+                .iter()
+                .map(|o| MetaOp {
+                    op_id: o.op_id.clone(),
+                    op_data: o.data.clone(),
+                })
+                .collect();
+            self.store(
+                StoreRequest::Write(metas),
+                Pending::FetchedWrite {
+                    ops: r.valid,
+                    from: from.clone(),
+                },
+            );
+        }
+        if let Some((id, e)) = r.invalid.first() {
+            let reason = format!("sent wrong data for op {id}: {e}");
+            self.misbehaved(now, from, reason);
+        }
+    }
+
+    fn on_gossip(&mut self, now: Timestamp, from: &Url, msg: GossipMsg) {
+        match msg {
+            GossipMsg::Initiate(m) => match self.catchup.on_initiate(now, from, m) {
+                Ok(InitiateVerdict::Accept(req)) => self.store(
+                    StoreRequest::NewOpIds {
+                        arc: req.arc,
+                        since: req.since,
+                        limit_bytes: req.limit_bytes,
+                    },
+                    Pending::AcceptLookup {
+                        from: from.clone(),
+                        agents: req.agents,
+                        arc: req.arc,
+                        since: req.since,
+                        limit: req.limit_bytes,
+                    },
+                ),
+                Ok(InitiateVerdict::Busy(m)) => self.send_gossip(from, &m),
+                Ok(InitiateVerdict::Ignore) | Err(_) => {}
+            },
+            GossipMsg::Accept(m) => {
+                let Ok(a) = self.catchup.on_accept(now, from, m) else {
+                    return;
+                };
+                self.on_announced(
+                    now,
+                    from,
+                    a.new_ops,
+                    Some((a.updated_new_since, a.previous_new_since)),
+                );
+                let req = a.request;
+                self.store(
+                    StoreRequest::NewOpIds {
+                        arc: req.arc,
+                        since: req.since,
+                        limit_bytes: req.limit_bytes,
+                    },
+                    Pending::RespondLookup {
+                        to: from.clone(),
+                        agents: req.agents,
+                        missing: a.missing_agents,
+                        arc: req.arc,
+                        since: req.since,
+                        limit: req.limit_bytes,
+                    },
+                );
+            }
+            GossipMsg::NoDiff(m) => {
+                self.on_reply(now, from, m.session_id, m.accept_response, false)
+            }
+            GossipMsg::DiscSectorsDiff(m) => {
+                self.on_reply(now, from, m.session_id, m.accept_response, true)
+            }
+            GossipMsg::RingSectorDetailsDiff(m) => {
+                self.on_reply(now, from, m.session_id, m.accept_response, true)
+            }
+            GossipMsg::Agents(m) => {
+                for a in m.provided_agents {
+                    self.on_agent_json(now, &a);
+                }
+            }
+            GossipMsg::Busy(m) => {
+                self.catchup.on_end(now, from, &m.session_id);
+            }
+            GossipMsg::Terminate(m) => {
+                self.catchup.on_end(now, from, &m.session_id);
+            }
+            _ => {
+                // Sector diff messages we never ask for.
+            }
+        }
+    }
+
+    fn on_reply(
+        &mut self,
+        now: Timestamp,
+        from: &Url,
+        session: Bytes,
+        response: Option<crate::wire::AcceptResponseMessage>,
+        diff: bool,
+    ) {
+        let Ok(r) = self.catchup.on_reply(now, from, &session, response, diff) else {
+            return;
+        };
+        for a in &r.provided_agents {
+            self.on_agent_json(now, a);
+        }
+        if !r.missing_agents.is_empty() {
+            let provided = self.provide_agents(&r.missing_agents);
+            if !provided.is_empty() {
+                self.send_gossip(from, &CatchUp::agents_message(session, provided));
+            }
+        }
+        if let Some(m) = r.reply {
+            self.send_gossip(from, &m);
+        }
+        self.on_announced(
+            now,
+            from,
+            r.new_ops,
+            Some((r.updated_new_since, r.previous_new_since)),
+        );
+    }
+
+    fn initiate(&mut self, now: Timestamp) {
+        let peers: Vec<Url> = self
+            .peers
+            .reachable(now, &self.agent)
+            .into_iter()
+            .filter(|a| a.storage_arc.overlaps(&self.arc))
+            .filter_map(|a| a.url.clone())
+            .collect();
+        match self.catchup.pick_target(&peers) {
+            Some(peer) => {
+                let m = self.catchup.initiate(now, peer.clone());
+                self.send_gossip(&peer, &m);
+            }
+            None => self.catchup.idle(now),
+        }
+    }
+
+    /// Ids minus those `peer` is known to hold.
+    fn unknown_to(&self, peer: &Url, ids: Vec<OpId>) -> Vec<OpId> {
+        ids.into_iter()
+            .filter(|id| !self.known.holds(peer, id))
+            .collect()
+    }
+
+    fn missing_agents(&self, now: Timestamp, agents: &[AgentId]) -> Vec<AgentId> {
+        agents
+            .iter()
+            .filter(|a| **a != self.agent && self.peers.get(now, a).is_none())
+            .take(16)
+            .cloned()
+            .collect()
+    }
+
+    fn provide_agents(&self, wanted: &[AgentId]) -> Vec<Bytes> {
+        if wanted.contains(&self.agent) {
+            vec![Bytes::copy_from_slice(self.info.encode().as_bytes())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn mark_unresponsive(&mut self, now: Timestamp, peer: &Url) {
+        if !self.peers.is_unresponsive(now, peer) {
+            self.stats.unresponsive_marks += 1;
+            self.emit(SpaceEvent::PeerUnresponsive { peer: peer.clone() });
+        }
+        self.peers
+            .set_unresponsive(peer.clone(), now.add_micros(self.cfg.unresponsive_for_us));
+        self.fetch.peer_failed(now, peer);
+        self.pool.peer_failed(now, peer);
+        self.catchup.peer_gone(now, peer);
+    }
+
+    fn misbehaved(&mut self, now: Timestamp, peer: &Url, reason: String) {
+        self.stats.misbehaved += 1;
+        let agents: Vec<AgentId> = self
+            .peers
+            .by_url(now, peer)
+            .into_iter()
+            .map(|a| a.agent.clone())
+            .collect();
+        for a in agents {
+            self.peers.block(a);
+        }
+        self.fetch.peer_failed(now, peer);
+        self.pool.peer_failed(now, peer);
+        self.catchup.peer_gone(now, peer);
+        self.known.forget(peer);
+        self.emit(SpaceEvent::PeerMisbehaved {
+            peer: peer.clone(),
+            reason: reason.clone(),
+        });
+        self.out.push_back(Output::Close {
+            peer: peer.clone(),
+            reason,
+        });
+    }
+
+    /// Moves sub-machine outputs to ours until all are drained.
+    fn pump(&mut self, now: Timestamp) {
+        loop {
+            let mut progressed = false;
+            while let Some(o) = self.fetch.poll_output() {
+                progressed = true;
+                match o {
+                    FetchOutput::Request { id, peer, op_ids } => {
+                        let f = encode_fetch_request(&self.cfg.space, &op_ids);
+                        self.send(peer, f, SendKind::FetchRequest(id));
+                    }
+                    FetchOutput::Timeout { peer, .. } => self.mark_unresponsive(now, &peer),
+                    FetchOutput::Failed {
+                        op_id,
+                        attempts,
+                        reason,
+                    } => {
+                        if let Some((peer, to)) = self.origin.remove(&op_id) {
+                            self.catchup.rewind(now, &peer, to);
+                        }
+                        self.emit(SpaceEvent::FetchFailed {
+                            op_id,
+                            attempts,
+                            reason,
+                        });
+                    }
+                }
+            }
+            while let Some(o) = self.pool.poll_output() {
+                progressed = true;
+                match o {
+                    PublishOutput::SendOps {
+                        batch,
+                        peer,
+                        op_ids,
+                    } => {
+                        let f = encode_publish_ops(&self.cfg.space, &op_ids);
+                        self.send(peer, f, SendKind::Publish(batch));
+                    }
+                    PublishOutput::Timeout { peer } => self.mark_unresponsive(now, &peer),
+                    PublishOutput::Finished {
+                        op_id,
+                        reached,
+                        failed,
+                    } => {
+                        self.tally.record(&reached, &failed);
+                        // They got the announcement: do not offer the op to them again.
+                        for u in &reached {
+                            self.known.add(u, [&op_id]);
+                        }
+                        self.emit(SpaceEvent::Published {
+                            op_id,
+                            reached,
+                            failed,
+                        })
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+}
+
+/// `&dyn Signer` as a sized [`Signer`] (the agent API takes `&impl Signer`).
+struct DynSigner<'a>(&'a dyn Signer);
+
+impl Signer for DynSigner<'_> {
+    fn sign(&self, info: &AgentInfo, message: &[u8]) -> Result<Bytes, AgentError> {
+        self.0.sign(info, message)
+    }
+}
+
+/// `&dyn Verifier` as a sized [`Verifier`].
+struct DynVerifier<'a>(&'a dyn Verifier);
+
+impl Verifier for DynVerifier<'_> {
+    fn verify(&self, info: &AgentInfo, message: &[u8], signature: &[u8]) -> Result<(), AgentError> {
+        self.0.verify(info, message, signature)
+    }
+}
+
+/// Encodes the DISCONNECT frame for an [`Output::Close`] reason.
+pub fn close_frame(reason: &str) -> Bytes {
+    encode_disconnect(reason)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! Space core tests over a tiny in-process network: every store operation is performed at
+//! once on a [`MemOpStore`], every frame is delivered in order, time only moves when a test
+//! says so.
+
+use std::collections::VecDeque;
+
+use futures::executor::block_on;
+
+use super::*;
+use crate::agent::AgentKey;
+use crate::store::{MemOpStore, OpStore};
+use crate::wire::{encode_fetch_response, encode_publish_ops};
+
+const T0: Timestamp = Timestamp(1_700_000_000_000_000);
+
+fn space_id() -> SpaceId {
+    SpaceId::from_bytes(vec![5u8; 32])
+}
+
+fn url(n: u8) -> Url {
+    Url::parse(&format!("ws://peer.test:80/p{n}")).unwrap()
+}
+
+struct Node {
+    space: Space,
+    store: MemOpStore,
+    url: Url,
+    events: Vec<SpaceEvent>,
+    closed: Vec<Url>,
+}
+
+impl Node {
+    fn new(n: u8, cfg: SpaceConfig) -> Node {
+        let key = AgentKey::from_secret_bytes(&[n; 32]);
+        let agent = key.agent_id();
+        let space = Space::new(cfg, Box::new(key), agent, Some(url(n)), T0, n as u64).unwrap();
+        Node {
+            space,
+            store: MemOpStore::new().with_clock(|| T0),
+            url: url(n),
+            events: Vec::new(),
+            closed: Vec::new(),
+        }
+    }
+
+    fn received(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, SpaceEvent::OpReceived { .. }))
+            .count()
+    }
+}
+
+struct Net {
+    nodes: Vec<Node>,
+    wire: VecDeque<(Url, Url, Bytes)>,
+    now: Timestamp,
+    /// Frames to this URL are lost (the peer is dead) but sends "succeed".
+    dead: Vec<Url>,
+}
+
+impl Net {
+    fn new(nodes: Vec<Node>) -> Net {
+        Net {
+            nodes,
+            wire: VecDeque::new(),
+            now: T0,
+            dead: Vec::new(),
+        }
+    }
+
+    /// Every node learns every other node's info (bootstrap).
+    fn introduce(&mut self) {
+        let infos: Vec<AgentInfoSigned> = self
+            .nodes
+            .iter()
+            .map(|n| n.space.local_agent_info().clone())
+            .collect();
+        let now = self.now;
+        for n in &mut self.nodes {
+            n.space.insert_agent_infos(now, infos.clone());
+        }
+    }
+
+    fn drain(&mut self, i: usize) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        while let Some(o) = n.space.poll_output() {
+            match o {
+                Output::Send { ticket, to, frame } => {
+                    self.wire.push_back((n.url.clone(), to, frame));
+                    n.space.handle_send_result(now, ticket, Ok(()));
+                }
+                Output::Store { ticket, request } => {
+                    let r = block_on(perform(&n.store, request));
+                    n.space.handle_store_response(now, ticket, r);
+                }
+                Output::Close { peer, .. } => n.closed.push(peer),
+                Output::Event(e) => n.events.push(e),
+            }
+        }
+    }
+
+    /// Drains every node and delivers frames until nothing moves.
+    fn settle(&mut self) {
+        loop {
+            for i in 0..self.nodes.len() {
+                self.drain(i);
+            }
+            let Some((from, to, frame)) = self.wire.pop_front() else {
+                break;
+            };
+            if self.dead.contains(&to) {
+                continue;
+            }
+            let now = self.now;
+            if let Some(n) = self.nodes.iter_mut().find(|n| n.url == to) {
+                n.space.handle_frame(now, from, frame);
+            }
+        }
+    }
+
+    /// Advances to `t`, running timers.
+    fn advance(&mut self, t: Timestamp) {
+        self.now = t;
+        for n in &mut self.nodes {
+            n.space.handle_timeout(t);
+        }
+        self.settle();
+    }
+}
+
+fn cfg() -> SpaceConfig {
+    SpaceConfig::new(space_id())
+}
+
+#[test]
+fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
+    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    net.introduce();
+    net.settle();
+    let now = net.now;
+    let id = net.nodes[0].space.publish(now, &b"hello"[..]).unwrap();
+    // Nothing is announced before the store said the write committed.
+    let first = net.nodes[0].space.poll_output().unwrap();
+    assert!(matches!(
+        first,
+        Output::Store {
+            request: StoreRequest::Write(_),
+            ..
+        }
+    ));
+    assert!(net.nodes[0].space.poll_output().is_none());
+    let Output::Store { ticket, request } = first else {
+        unreachable!()
+    };
+    let r = block_on(perform(&net.nodes[0].store, request));
+    net.nodes[0].space.handle_store_response(now, ticket, r);
+    net.settle();
+    // Linger, then the batch goes out.
+    net.advance(now.add_micros(20_000));
+    let a = &net.nodes[0].events;
+    let stored = a
+        .iter()
+        .position(|e| e == &SpaceEvent::OpStored { op_id: id.clone() });
+    let published = a
+        .iter()
+        .position(|e| matches!(e, SpaceEvent::Published { op_id, reached, .. } if op_id == &id && reached == &vec![url(2)]));
+    assert!(
+        stored.is_some() && published.is_some() && stored < published,
+        "{a:?}"
+    );
+    let b = &net.nodes[1];
+    assert!(b.events.iter().any(|e| matches!(e,
+        SpaceEvent::OpReceived { op_id, op, from } if op_id == &id && &op.payload[..] == b"hello" && from == &url(1))));
+    assert_eq!(block_on(b.store.retrieve_ops(vec![id])).unwrap().len(), 1);
+}
+
+#[test]
+fn module_messages_from_unknown_urls_are_dropped_and_counted() {
+    let mut net = Net::new(vec![Node::new(1, cfg())]);
+    let f = encode_publish_ops(&space_id(), &[OpId::from_bytes(vec![1u8; 32])]);
+    net.nodes[0].space.handle_frame(T0, url(9), f);
+    net.settle();
+    assert_eq!(net.nodes[0].space.stats().unadmitted, 1);
+    assert_eq!(net.nodes[0].space.fetch_pending(), 0);
+    // A frame for another space is not ours either.
+    let f = encode_publish_ops(
+        &SpaceId::from_bytes(vec![6u8; 32]),
+        &[OpId::from_bytes(vec![1u8; 32])],
+    );
+    net.nodes[0].space.handle_frame(T0, url(9), f);
+    assert_eq!(net.nodes[0].space.stats().wrong_space, 1);
+    // Garbage is misbehaviour.
+    net.nodes[0]
+        .space
+        .handle_frame(T0, url(9), Bytes::from_static(&[0xff, 0xff]));
+    net.settle();
+    assert_eq!(net.nodes[0].space.stats().bad_frames, 1);
+    assert_eq!(net.nodes[0].closed, vec![url(9)]);
+}
+
+#[test]
+fn a_peer_sending_wrong_op_data_is_blocked_and_disconnected() {
+    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    net.introduce();
+    // Node 1 announces an op id it does not have; node 2 asks for it.
+    let op = Op::new(T0, &b"real"[..]).unwrap();
+    let f = encode_publish_ops(&space_id(), &[op.id()]);
+    net.nodes[1].space.handle_frame(T0, url(1), f);
+    net.drain(1);
+    let asked = net
+        .wire
+        .iter()
+        .any(|(from, to, _)| from == &url(2) && to == &url(1));
+    assert!(asked, "a fetch request went to node 1");
+    net.wire.clear();
+    // ... and node 1 answers with other bytes under that id.
+    let wrong = Op::new(T0, &b"fake"[..]).unwrap().encode();
+    let f = encode_fetch_response(&space_id(), &[(op.id(), wrong)]);
+    net.nodes[1].space.handle_frame(T0, url(1), f);
+    net.drain(1);
+    let b = &net.nodes[1];
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, SpaceEvent::PeerMisbehaved { peer, .. } if peer == &url(1)))
+    );
+    assert!(b.events.iter().any(|e| matches!(
+        e,
+        SpaceEvent::FetchFailed {
+            reason: FailReason::NoSource,
+            ..
+        }
+    )));
+    assert_eq!(b.closed, vec![url(1)]);
+    assert!(!b.space.peer_store().admits(T0, &url(1)));
+    assert_eq!(block_on(b.store.query_totals()).unwrap().op_count, 0);
+    // Later messages from it are dropped.
+    let f = encode_publish_ops(&space_id(), &[op.id()]);
+    net.nodes[1].space.handle_frame(T0, url(1), f);
+    assert_eq!(net.nodes[1].space.stats().unadmitted, 1);
+}
+
+#[test]
+fn catch_up_brings_a_late_joiner_everything_stored_before() {
+    let mut net = Net::new(vec![Node::new(1, cfg())]);
+    let now = net.now;
+    let mut ids = Vec::new();
+    for i in 0..50u32 {
+        ids.push(
+            net.nodes[0]
+                .space
+                .publish(now, i.to_le_bytes().to_vec())
+                .unwrap(),
+        );
+    }
+    net.settle();
+    net.advance(now.add_micros(20_000));
+    assert!(net.nodes[0].events.iter().any(|e| matches!(e,
+        SpaceEvent::Published { reached, .. } if reached.is_empty())));
+    // Node 2 joins later: no publish reaches it, catch-up does.
+    net.nodes.push(Node::new(2, cfg()));
+    net.introduce();
+    net.advance(now.add_micros(1_000_000));
+    net.advance(now.add_micros(2_000_000));
+    let b = &net.nodes[1];
+    assert_eq!(b.received(), 50);
+    assert_eq!(
+        block_on(b.store.filter_out_existing_ops(ids)).unwrap(),
+        Vec::<OpId>::new()
+    );
+    assert!(
+        b.space.catch_up_stats().completed + net.nodes[0].space.catch_up_stats().completed >= 1
+    );
+}
+
+#[test]
+fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
+    let mut c = cfg();
+    c.fetch.request_timeout_us = 1_000_000;
+    let mut net = Net::new(vec![
+        Node::new(1, c.clone()),
+        Node::new(2, c.clone()),
+        Node::new(3, c.clone()),
+    ]);
+    net.introduce();
+    // Node 3 holds an op; nodes 1 (dead) and 3 both announce it to node 2, node 1 first.
+    let op = Op::new(T0, &b"x"[..]).unwrap();
+    block_on(net.nodes[2].store.process_incoming_ops(vec![MetaOp {
+        op_id: op.id(),
+        op_data: op.encode(),
+    }]))
+    .unwrap();
+    net.dead.push(url(1));
+    let f = encode_publish_ops(&space_id(), &[op.id()]);
+    net.nodes[1].space.handle_frame(T0, url(1), f.clone());
+    net.settle();
+    net.nodes[1].space.handle_frame(T0, url(3), f);
+    net.settle();
+    assert_eq!(net.nodes[1].received(), 0, "asked the dead peer first");
+    net.advance(T0.add_micros(1_000_000));
+    let b = &net.nodes[1];
+    assert_eq!(b.received(), 1);
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, SpaceEvent::PeerUnresponsive { peer } if peer == &url(1)))
+    );
+    assert_eq!(b.space.fetch_stats().timeouts, 1);
+}
+
+#[test]
+fn leaving_spreads_a_tombstone_and_store_failures_are_reported() {
+    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    net.introduce();
+    let now = net.now.add_micros(5);
+    net.nodes[0].space.leave(now).unwrap();
+    net.settle();
+    assert!(net.nodes[0].events.contains(&SpaceEvent::Left));
+    assert!(net.nodes[0].events.iter().any(|e| matches!(e,
+        SpaceEvent::LocalAgentInfo(i) if i.is_tombstone)));
+    let b = &net.nodes[1];
+    assert!(
+        b.events
+            .iter()
+            .any(|e| matches!(e, SpaceEvent::PeerLeft { .. }))
+    );
+    assert!(!b.space.peer_store().admits(now, &url(1)));
+    // A store that refuses writes: the op is reported, not announced.
+    let mut n = Node::new(3, cfg());
+    n.store = MemOpStore::new().with_quota(0);
+    let mut net = Net::new(vec![n]);
+    net.nodes[0].space.publish(now, &b"x"[..]).unwrap();
+    net.settle();
+    let e = &net.nodes[0].events;
+    assert!(e.iter().any(|e| matches!(
+        e,
+        SpaceEvent::StoreFailed {
+            error: StoreError::QuotaExceeded(_)
+        }
+    )));
+    assert!(!e.iter().any(|e| matches!(e, SpaceEvent::OpStored { .. })));
+}
+
+#[test]
+fn agent_infos_are_re_signed_before_they_expire() {
+    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    net.introduce();
+    let first = net.nodes[0].space.local_agent_info().created_at;
+    let t = T0.add_micros(crate::agent::AGENT_INFO_EXPIRY_US - crate::agent::RE_SIGN_MARGIN_US);
+    assert!(net.nodes[0].space.poll_timeout().unwrap() <= t);
+    net.advance(t);
+    let info = net.nodes[0].space.local_agent_info().clone();
+    assert!(info.created_at > first);
+    // The peer got it through PublishAgent.
+    assert_eq!(
+        net.nodes[1]
+            .space
+            .peer_store()
+            .get(t, &info.agent)
+            .unwrap()
+            .created_at,
+        info.created_at
+    );
+}

@@ -1,0 +1,55 @@
+//! The minimal transport a space driver needs: send a frame to a peer URL, close a
+//! connection, and receive frames and connection events.
+//!
+//! Kept outside `src/net/` so the transport implementations (sbd relay, WebRTC, the simulated
+//! network) can implement it without this file and theirs colliding; `net` may re-export it.
+//! Single-threaded: futures are `!Send` ([`LocalBoxFuture`]), implementations use `Rc` and
+//! `RefCell` freely.
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+
+use crate::url::Url;
+
+/// Why a frame could not be sent. The message is for humans (logs); the space treats any
+/// error as "the peer is unresponsive" (Kitsune2 §5.3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("transport: {0}")]
+pub struct TransportError(pub String);
+
+/// Something that happened on the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportEvent {
+    /// A connection with `peer` is open (after preflight).
+    Connected(Url),
+    /// One whole frame (a reassembled `K2Proto` message) from `from`.
+    Frame {
+        /// The sender's peer URL.
+        from: Url,
+        /// The frame.
+        frame: Bytes,
+    },
+    /// The connection with `peer` closed or failed.
+    Disconnected {
+        /// The peer URL.
+        peer: Url,
+        /// Why, for humans.
+        reason: String,
+    },
+}
+
+/// A transport for one space (a multi-space peer hands each space a view that carries only
+/// that space's frames).
+pub trait Transport {
+    /// Sends one frame to `to`, connecting first if needed. Resolves once the transport took
+    /// the frame (queued within its back-pressure limit), or with an error if it cannot be
+    /// delivered (connect failed, connection closed). Frames to one peer arrive in order.
+    fn send(&self, to: &Url, frame: Bytes) -> LocalBoxFuture<'_, Result<(), TransportError>>;
+
+    /// Closes the connection to `peer`, sending `reason` in a DISCONNECT frame if possible.
+    fn close(&self, peer: &Url, reason: &str);
+
+    /// The next event; `None` once the transport is shut down. Must be cancel-safe: a driver
+    /// may drop the future and call again without losing an event.
+    fn next_event(&self) -> LocalBoxFuture<'_, Option<TransportEvent>>;
+}
