@@ -1,0 +1,1355 @@
+//! The browser transport: WebRTC data channels between peers, signalled (and relayed when
+//! WebRTC cannot connect) through a [`Signal`]. wasm32 only.
+//!
+//! All rules live in the sans-IO modules: [`super::conn`] decides which connections exist
+//! and over which path (glare tie-break by peer URL, LRU, idle, the peer connection budget,
+//! relay fallback), [`super::frame`] frames signalling and chunks messages,
+//! [`super::admission`] applies preflight and admission. This file creates the
+//! `RTCPeerConnection`s and data channels, moves bytes, and arms one timer.
+//!
+//! - One `RTCPeerConnection` per connection, with ONE data channel: label `"fennec"`,
+//!   ordered, reliable, binary (`arraybuffer`), pre-negotiated as stream id 0 on both sides
+//!   (`negotiated: true`), so no `datachannel` event is involved. ICE candidates trickle
+//!   through the signal path after the offer or answer they belong to.
+//! - Sending waits while `bufferedAmount` is above [`NetConfig::send_high_water_bytes`] and
+//!   resumes on `bufferedamountlow` (threshold [`NetConfig::send_low_water_bytes`]): memory
+//!   is bounded by the high-water mark plus one chunk per connection. Relayed chunks wait
+//!   for the signal path's own back-pressure. Nothing is dropped silently: a send either
+//!   completes or returns an error.
+//! - One message is sent at a time per connection (a fair async lock), so chunks never
+//!   interleave.
+//! - Events from JavaScript (`open`, `message`, `close`, ICE candidates, connection state,
+//!   `pagehide`, the timer) are queued to a single driver task; the only shared state they
+//!   touch directly is a waker. No Rust state is borrowed while JavaScript runs, so no
+//!   callback can re-enter it.
+//! - Every closure is owned by its connection and unhooked (`on* = null`) before
+//!   `RTCPeerConnection.close()` when the connection is dropped (no `Closure::forget`).
+//! - `pagehide` closes every connection cleanly (the peers are told through the signal
+//!   path and see the data channel close).
+//!
+//! The inbound event queue to the application ([`NetEvents`]) is unbounded: a data channel
+//! cannot be paused from the receiving side. Each message is bounded by
+//! [`NetConfig::max_message_bytes`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::{StreamExt, stream};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
+    RtcDataChannelType, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
+};
+
+use super::admission::{DropReason, Inbound, PeerAdmission, encode_preflight};
+use super::conn::{
+    Action, ConnError, ConnInfo, ConnManager, ConnStats, NetConfig, Path, Phase, Role,
+};
+use super::frame::{Candidate, ConnId, RELAY_OVERHEAD_BYTES, Reassembler, SignalFrame, chunks};
+use super::signal::{Signal, SignalError, SignalRx};
+use crate::agent::AgentInfoSigned;
+use crate::time::Timestamp;
+use crate::url::Url;
+use crate::wire::WireMessage;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `setTimeout` (windows, workers alike).
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, timeout_ms: i32) -> JsValue;
+
+    /// The global `clearTimeout`.
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(handle: &JsValue);
+}
+
+/// The label of fennec's data channel.
+pub const DATA_CHANNEL_LABEL: &str = "fennec";
+
+/// The stream id of fennec's pre-negotiated data channel.
+pub const DATA_CHANNEL_ID: u16 = 0;
+
+/// Most `RTCPeerConnection`s all transports of one page create together: 450, below
+/// Chromium's 500 per page lifetime (closed ones count; chromium 41378764,
+/// `libp2p/js-libp2p#2591`), leaving room for the application's own. Beyond it every new
+/// connection is relayed.
+pub const PAGE_PEER_CONNECTION_LIMIT: u32 = 450;
+
+thread_local! {
+    /// `RTCPeerConnection`s created in this page (this wasm instance) so far.
+    static PAGE_PEER_CONNECTIONS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// `RTCPeerConnection`s created by all fennec transports of this page so far.
+pub fn page_peer_connections() -> u32 {
+    PAGE_PEER_CONNECTIONS.with(Cell::get)
+}
+
+fn page_budget_left() -> u32 {
+    PAGE_PEER_CONNECTION_LIMIT.saturating_sub(page_peer_connections())
+}
+
+/// What the transport reports, in order per peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetEvent {
+    /// Both preflights were exchanged with `peer`; messages flow.
+    Connected {
+        /// The peer.
+        peer: Url,
+        /// How its messages travel.
+        path: Path,
+        /// Its agent infos that verified and name its URL (from its preflight).
+        agents: Vec<AgentInfoSigned>,
+    },
+    /// A message from an admitted peer.
+    Message {
+        /// The sender.
+        peer: Url,
+        /// The decoded message (NOTIFY or a module message).
+        msg: WireMessage,
+        /// The message as received (one encoded `K2Proto`); `msg`'s byte fields are
+        /// slices of it.
+        frame: Bytes,
+    },
+    /// A connection that had reported [`NetEvent::Connected`] is gone.
+    Disconnected {
+        /// The peer.
+        peer: Url,
+        /// Why (ours, or the peer's prefixed with "closed by peer").
+        reason: String,
+    },
+}
+
+/// The receiving end of a transport's events.
+pub type NetEvents = mpsc::UnboundedReceiver<NetEvent>;
+
+/// Why a send or connect failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// The peer URL is not usable ([`ConnError`]).
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    /// The message is larger than [`NetConfig::max_message_bytes`].
+    #[error("message of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Bytes offered.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection closed (before or while sending); the reason says why.
+    #[error("connection to {peer} closed: {reason}")]
+    Closed {
+        /// The peer.
+        peer: Url,
+        /// Why.
+        reason: String,
+    },
+    /// The transport was shut down.
+    #[error("transport closed")]
+    TransportClosed,
+}
+
+/// Counters of the transport; they only grow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// The connection manager's counters.
+    pub conn: ConnStats,
+    /// Messages (whole, reassembled) sent.
+    pub messages_sent: u64,
+    /// Messages delivered to the application.
+    pub messages_received: u64,
+    /// NOTIFY/MODULE frames dropped: no valid agent info of the peer for that space.
+    pub dropped_not_admitted: u64,
+    /// UNSPECIFIED/unknown-type frames dropped.
+    pub dropped_unspecified: u64,
+    /// MODULE frames for modules fennec does not run, dropped.
+    pub dropped_unknown_module: u64,
+    /// Preflight agent infos left out (bad signature, expired, tombstone, other URL).
+    pub preflight_agents_rejected: u64,
+    /// Connections closed because the peer broke the protocol (malformed chunk or frame,
+    /// no preflight first, a text data-channel message, …).
+    pub protocol_closes: u64,
+    /// Signal messages that did not decode, ignored.
+    pub malformed_signals: u64,
+}
+
+/// A fennec peer's connections to other peers over WebRTC, with the relay as fallback.
+/// Cheap to clone (all clones are the same transport); it shuts down when the last clone is
+/// dropped.
+#[derive(Clone)]
+pub struct WebRtcTransport {
+    shared: Rc<Shared>,
+}
+
+struct Shared {
+    local: Url,
+    config: NetConfig,
+    signal: Rc<dyn Signal>,
+    events: mpsc::UnboundedSender<NetEvent>,
+    inbox: mpsc::UnboundedSender<Ev>,
+    state: RefCell<State>,
+    on_timer: Closure<dyn FnMut()>,
+    on_pagehide: Option<Closure<dyn FnMut()>>,
+}
+
+struct State {
+    mgr: ConnManager,
+    conns: HashMap<Url, Rc<Conn>>,
+    known: HashMap<Url, Vec<AgentInfoSigned>>,
+    preflight: Bytes,
+    stats: NetStats,
+    timer: Option<(JsValue, Timestamp)>,
+    closed: bool,
+}
+
+/// Work for the driver task, queued by JavaScript callbacks and the signal stream.
+enum Ev {
+    Signal(Url, Bytes),
+    SignalEnded,
+    Timer,
+    PageHide,
+    DcOpen(Url, ConnId),
+    DcMessage(Url, ConnId, JsValue),
+    DcClosed(Url, ConnId, &'static str),
+    RtcFailed(Url, ConnId, String),
+    LocalCandidate(Url, ConnId, Candidate),
+    SignalSendFailed(Url, ConnId, SignalError),
+    Shutdown,
+}
+
+/// What waits on a connection becoming ready to carry app messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Ready,
+    Closed(String),
+}
+
+/// Commands for a connection's WebRTC task, handled strictly in order.
+enum RtcCmd {
+    MakeOffer,
+    Remote(SignalFrame),
+}
+
+/// One outgoing signal message; `ack` (if any) learns when the signal path took it.
+type Outgoing = (Bytes, Option<oneshot::Sender<Result<(), SignalError>>>);
+
+struct Conn {
+    peer: Url,
+    id: ConnId,
+    role: Role,
+    path: Cell<Path>,
+    rtc: RefCell<Option<Rtc>>,
+    status: RefCell<Status>,
+    status_wakers: RefCell<Vec<Waker>>,
+    /// Woken by `bufferedamountlow` (and on close).
+    low_waker: Rc<RefCell<Option<Waker>>>,
+    send_lock: futures::lock::Mutex<()>,
+    /// Our preflight is queued (it goes out once).
+    preflight_queued: Cell<bool>,
+    /// Our preflight has been handed to the path.
+    sent_preflight: Cell<bool>,
+    connected_emitted: Cell<bool>,
+    /// Our offer or answer has been queued: candidates may follow it.
+    local_sdp_sent: Cell<bool>,
+    pending_candidates: RefCell<Vec<Candidate>>,
+    admission: RefCell<PeerAdmission>,
+    reassembler: RefCell<Reassembler>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    rtc_cmds: mpsc::UnboundedSender<RtcCmd>,
+}
+
+/// A peer connection, its data channel and the closures they call. Dropping it unhooks
+/// the closures and closes both.
+struct Rtc {
+    pc: RtcPeerConnection,
+    dc: RtcDataChannel,
+    _closures: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+impl Drop for Rtc {
+    fn drop(&mut self) {
+        self.dc.set_onopen(None);
+        self.dc.set_onmessage(None);
+        self.dc.set_onclose(None);
+        self.dc.set_onerror(None);
+        self.dc.set_onbufferedamountlow(None);
+        self.pc.set_onicecandidate(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.dc.close();
+        self.pc.close();
+    }
+}
+
+impl WebRtcTransport {
+    /// A transport speaking for `signal.local_url()`, receiving signal messages from
+    /// `incoming` (the stream paired with `signal`). Returns the transport and its events.
+    ///
+    /// Registers a `pagehide` listener on the window (if there is one) that closes every
+    /// connection.
+    pub fn new(signal: Rc<dyn Signal>, incoming: SignalRx, config: NetConfig) -> (Self, NetEvents) {
+        let local = signal.local_url().clone();
+        let (events, events_rx) = mpsc::unbounded();
+        let (inbox, inbox_rx) = mpsc::unbounded();
+        let timer_tx = inbox.clone();
+        let on_timer = Closure::<dyn FnMut()>::new(move || {
+            let _ = timer_tx.unbounded_send(Ev::Timer);
+        });
+        let window = web_sys::window();
+        let on_pagehide = window.as_ref().map(|w| {
+            let tx = inbox.clone();
+            let c = Closure::<dyn FnMut()>::new(move || {
+                let _ = tx.unbounded_send(Ev::PageHide);
+            });
+            let _ = w.add_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
+            c
+        });
+        let shared = Rc::new(Shared {
+            local: local.clone(),
+            state: RefCell::new(State {
+                mgr: ConnManager::new(local, config.clone()),
+                conns: HashMap::new(),
+                known: HashMap::new(),
+                preflight: encode_preflight(&[]),
+                stats: NetStats::default(),
+                timer: None,
+                closed: false,
+            }),
+            config,
+            signal,
+            events,
+            inbox,
+            on_timer,
+            on_pagehide,
+        });
+        let weak = Rc::downgrade(&shared);
+        let signal_events = incoming
+            .map(|(from, bytes)| Ev::Signal(from, bytes))
+            .chain(stream::iter(std::iter::once(Ev::SignalEnded)));
+        spawn_local(drive(weak, stream::select(inbox_rx, signal_events)));
+        (WebRtcTransport { shared }, events_rx)
+    }
+
+    /// Our peer URL.
+    pub fn local_url(&self) -> &Url {
+        &self.shared.local
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NetConfig {
+        &self.shared.config
+    }
+
+    /// The agent infos sent in our preflight on connections opened from now on (those
+    /// already open keep what they got). Each should name [`local_url`](Self::local_url).
+    pub fn set_local_agents(&self, agents: &[AgentInfoSigned]) {
+        self.shared.state.borrow_mut().preflight = encode_preflight(agents);
+    }
+
+    /// An agent info learnt elsewhere (bootstrap, peer store): it admits traffic from the
+    /// peer at its URL for its space, like one received in a preflight. Replaces an older
+    /// info of the same agent; expired infos of that URL are pruned.
+    pub fn add_known_agent(&self, info: AgentInfoSigned) {
+        let Some(url) = info.url.clone() else {
+            return;
+        };
+        let now = Timestamp::now();
+        let mut st = self.shared.state.borrow_mut();
+        let list = st.known.entry(url).or_default();
+        list.retain(|a| a.agent != info.agent && !a.is_expired(now));
+        list.push(info);
+    }
+
+    /// The connection to `peer`, if any.
+    pub fn connection(&self, peer: &Url) -> Option<ConnInfo> {
+        self.shared.state.borrow().mgr.get(peer).cloned()
+    }
+
+    /// Number of connections (any phase).
+    pub fn connection_count(&self) -> usize {
+        self.shared.state.borrow().mgr.len()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> NetStats {
+        let st = self.shared.state.borrow();
+        NetStats {
+            conn: st.mgr.stats().clone(),
+            ..st.stats.clone()
+        }
+    }
+
+    /// Connects to `peer` (reusing a connection in any phase) and waits until both
+    /// preflights are exchanged. Returns the path used.
+    ///
+    /// # Errors
+    /// [`NetError::Conn`] for an unusable URL, [`NetError::Closed`] if the connection
+    /// failed (its reason says why: timeouts, limits, the peer closed),
+    /// [`NetError::TransportClosed`].
+    pub async fn connect(&self, peer: &Url) -> Result<Path, NetError> {
+        let conn = self.shared.ready_conn(peer).await?;
+        Ok(conn.path.get())
+    }
+
+    /// Sends one message (an encoded `K2Proto`, e.g. from [`crate::wire`]'s `encode_*`) to
+    /// `peer`, connecting on demand. Resolves when the last chunk was handed to the data
+    /// channel or the signal path, after waiting for buffer space as needed.
+    ///
+    /// # Errors
+    /// [`NetError::TooLarge`] over [`NetConfig::max_message_bytes`], otherwise as
+    /// [`connect`](Self::connect); a connection that fails mid-message is closed.
+    pub async fn send(&self, peer: &Url, msg: Bytes) -> Result<(), NetError> {
+        let max = self.shared.config.max_message_bytes;
+        if msg.len() > max {
+            return Err(NetError::TooLarge {
+                len: msg.len(),
+                max,
+            });
+        }
+        let conn = self.shared.ready_conn(peer).await?;
+        self.shared.send_message(&conn, msg).await?;
+        let mut st = self.shared.state.borrow_mut();
+        st.stats.messages_sent += 1;
+        st.mgr.activity(peer, conn.id, Timestamp::now());
+        Ok(())
+    }
+
+    /// Closes the connection to `peer`, telling it `reason`.
+    pub fn close(&self, peer: &Url, reason: &str) {
+        let actions = self.shared.state.borrow_mut().mgr.close(peer, reason);
+        self.shared.apply(actions);
+        self.shared.rearm();
+    }
+
+    /// Closes every connection, telling each peer `reason`. The transport stays usable.
+    pub fn close_all(&self, reason: &str) {
+        let actions = self.shared.state.borrow_mut().mgr.close_all(reason);
+        self.shared.apply(actions);
+        self.shared.rearm();
+    }
+}
+
+impl Shared {
+    /// The connection to `peer`, started if needed, once both preflights are exchanged. A
+    /// connection replaced while we waited (glare, the peer reconnected) is followed to its
+    /// replacement.
+    async fn ready_conn(self: &Rc<Self>, peer: &Url) -> Result<Rc<Conn>, NetError> {
+        let mut last_err = None;
+        for _ in 0..4 {
+            let conn = self.conn_for(peer)?;
+            match wait_ready(&conn).await {
+                Ok(()) => return Ok(conn),
+                Err(reason) => {
+                    let replaced = self
+                        .state
+                        .borrow()
+                        .conns
+                        .get(peer)
+                        .is_some_and(|c| c.id != conn.id);
+                    last_err = Some(NetError::Closed {
+                        peer: peer.clone(),
+                        reason,
+                    });
+                    if !replaced {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last_err.expect("the loop ran"))
+    }
+
+    fn conn_for(self: &Rc<Self>, peer: &Url) -> Result<Rc<Conn>, NetError> {
+        let actions = {
+            let mut st = self.state.borrow_mut();
+            if st.closed {
+                return Err(NetError::TransportClosed);
+            }
+            st.mgr.set_page_budget_left(page_budget_left());
+            let (_, actions) = st.mgr.connect(peer, random_id(), Timestamp::now())?;
+            actions
+        };
+        self.apply(actions);
+        self.rearm();
+        self.state
+            .borrow()
+            .conns
+            .get(peer)
+            .cloned()
+            .ok_or_else(|| NetError::Closed {
+                peer: peer.clone(),
+                reason: "connection could not start".into(),
+            })
+    }
+
+    /// Sends one message on `conn`'s current path, chunked. Fails the connection on error.
+    async fn send_message(self: &Rc<Self>, conn: &Rc<Conn>, msg: Bytes) -> Result<(), NetError> {
+        let r = self.send_raw(conn, msg).await;
+        if let Err(reason) = &r {
+            let actions = self
+                .state
+                .borrow_mut()
+                .mgr
+                .fail(&conn.peer, conn.id, reason, true);
+            self.apply(actions);
+        }
+        r.map_err(|reason| NetError::Closed {
+            peer: conn.peer.clone(),
+            reason,
+        })
+    }
+
+    async fn send_raw(&self, conn: &Rc<Conn>, msg: Bytes) -> Result<(), String> {
+        let _turn = conn.send_lock.lock().await;
+        if let Status::Closed(r) = &*conn.status.borrow() {
+            return Err(r.clone());
+        }
+        let max = self.config.max_message_bytes;
+        match conn.path.get() {
+            Path::WebRtc => {
+                for chunk in
+                    chunks(&msg, self.config.chunk_bytes, max).map_err(|e| e.to_string())?
+                {
+                    let dc = wait_buffer(conn, self.config.send_high_water_bytes).await?;
+                    dc.send_with_u8_array(&chunk)
+                        .map_err(|e| format!("data channel send failed: {}", js_text(&e)))?;
+                }
+            }
+            Path::Relay => {
+                let piece = self
+                    .signal
+                    .max_message_bytes()
+                    .checked_sub(RELAY_OVERHEAD_BYTES)
+                    .filter(|p| *p > 0)
+                    .ok_or("signal path too small to relay")?;
+                for chunk in chunks(&msg, piece, max).map_err(|e| e.to_string())? {
+                    let frame = SignalFrame::Data {
+                        conn: conn.id,
+                        chunk,
+                    }
+                    .encode()
+                    .map_err(|e| e.to_string())?;
+                    let (ack, done) = oneshot::channel();
+                    conn.outbox
+                        .unbounded_send((frame, Some(ack)))
+                        .map_err(|_| "connection closed".to_string())?;
+                    match done.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(format!("relay send failed: {e}")),
+                        Err(_) => return Err("connection closed".into()),
+                    }
+                    if let Status::Closed(r) = &*conn.status.borrow() {
+                        return Err(r.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out the manager's actions.
+    fn apply(self: &Rc<Self>, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Start {
+                    peer,
+                    conn,
+                    role,
+                    path,
+                } => self.start(peer, conn, role, path),
+                Action::Route { peer, conn, frame } => {
+                    let Some(c) = self.current(&peer, conn) else {
+                        continue;
+                    };
+                    match frame {
+                        SignalFrame::Data { chunk, .. } => self.receive_chunk(&c, chunk),
+                        other => {
+                            let _ = c.rtc_cmds.unbounded_send(RtcCmd::Remote(other));
+                        }
+                    }
+                }
+                Action::FallBack { peer, conn } => {
+                    let Some(c) = self.current(&peer, conn) else {
+                        continue;
+                    };
+                    c.path.set(Path::Relay);
+                    drop(c.rtc.borrow_mut().take());
+                    wake(&c.low_waker);
+                    if c.role == Role::Initiator {
+                        self.send_preflight(&c);
+                    }
+                }
+                Action::Close {
+                    peer,
+                    conn,
+                    reason,
+                    notify,
+                } => self.close_conn(&peer, conn, &reason, notify),
+                Action::Reply { peer, frame } => {
+                    if let Ok(bytes) = frame.encode() {
+                        let send = self.signal.send(&peer, bytes);
+                        spawn_local(async move {
+                            let _ = send.await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn current(&self, peer: &Url, id: ConnId) -> Option<Rc<Conn>> {
+        self.state
+            .borrow()
+            .conns
+            .get(peer)
+            .filter(|c| c.id == id)
+            .cloned()
+    }
+
+    fn start(self: &Rc<Self>, peer: Url, id: ConnId, role: Role, path: Path) {
+        let (outbox, outbox_rx) = mpsc::unbounded::<Outgoing>();
+        let (rtc_cmds, rtc_rx) = mpsc::unbounded::<RtcCmd>();
+        let conn = Rc::new(Conn {
+            peer: peer.clone(),
+            id,
+            role,
+            path: Cell::new(path),
+            rtc: RefCell::new(None),
+            status: RefCell::new(Status::Pending),
+            status_wakers: RefCell::new(Vec::new()),
+            low_waker: Rc::new(RefCell::new(None)),
+            send_lock: futures::lock::Mutex::new(()),
+            preflight_queued: Cell::new(false),
+            sent_preflight: Cell::new(false),
+            connected_emitted: Cell::new(false),
+            local_sdp_sent: Cell::new(false),
+            pending_candidates: RefCell::new(Vec::new()),
+            admission: RefCell::new(PeerAdmission::new(peer.clone(), &self.config)),
+            reassembler: RefCell::new(Reassembler::new(self.config.max_message_bytes)),
+            outbox,
+            rtc_cmds,
+        });
+        spawn_local(run_outbox(
+            self.signal.clone(),
+            peer.clone(),
+            id,
+            self.inbox.clone(),
+            outbox_rx,
+        ));
+        if path == Path::WebRtc {
+            match self.make_rtc(&peer, id, &conn.low_waker) {
+                Ok(rtc) => *conn.rtc.borrow_mut() = Some(rtc),
+                Err(e) => {
+                    let _ = self
+                        .inbox
+                        .unbounded_send(Ev::RtcFailed(peer.clone(), id, e));
+                }
+            }
+            spawn_local(run_rtc(Rc::downgrade(&conn), self.inbox.clone(), rtc_rx));
+            if role == Role::Initiator {
+                let _ = conn.rtc_cmds.unbounded_send(RtcCmd::MakeOffer);
+            }
+        }
+        let old = self.state.borrow_mut().conns.insert(peer, conn.clone());
+        if let Some(old) = old {
+            self.shut(&old, "replaced");
+        }
+        if path == Path::Relay && role == Role::Initiator {
+            self.send_preflight(&conn);
+        }
+    }
+
+    fn make_rtc(
+        &self,
+        peer: &Url,
+        id: ConnId,
+        low_waker: &Rc<RefCell<Option<Waker>>>,
+    ) -> Result<Rtc, String> {
+        let cfg = RtcConfiguration::new();
+        let servers = js_sys::Array::new();
+        for s in &self.config.ice_servers {
+            let server = RtcIceServer::new();
+            let urls: js_sys::Array = s.urls.iter().map(|u| JsValue::from_str(u)).collect();
+            server.set_urls(&urls);
+            if let Some(u) = &s.username {
+                server.set_username(u);
+            }
+            if let Some(c) = &s.credential {
+                server.set_credential(c);
+            }
+            servers.push(&server);
+        }
+        cfg.set_ice_servers(&servers);
+        let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_text(&e))?;
+        PAGE_PEER_CONNECTIONS.with(|n| n.set(n.get() + 1));
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(DATA_CHANNEL_ID);
+        init.set_ordered(true);
+        let dc = pc.create_data_channel_with_data_channel_dict(DATA_CHANNEL_LABEL, &init);
+        dc.set_binary_type(RtcDataChannelType::Arraybuffer);
+        dc.set_buffered_amount_low_threshold(self.config.send_low_water_bytes);
+
+        let mut closures = Vec::new();
+        let ev = |f: Box<dyn FnMut(JsValue)>| Closure::<dyn FnMut(JsValue)>::wrap(f);
+        let (tx, p) = (self.inbox.clone(), peer.clone());
+        let on_open = ev(Box::new(move |_| {
+            let _ = tx.unbounded_send(Ev::DcOpen(p.clone(), id));
+        }));
+        let (tx, p) = (self.inbox.clone(), peer.clone());
+        let on_message = ev(Box::new(move |e: JsValue| {
+            if let Ok(e) = e.dyn_into::<MessageEvent>() {
+                let _ = tx.unbounded_send(Ev::DcMessage(p.clone(), id, e.data()));
+            }
+        }));
+        let (tx, p) = (self.inbox.clone(), peer.clone());
+        let on_close = ev(Box::new(move |_| {
+            let _ = tx.unbounded_send(Ev::DcClosed(p.clone(), id, "data channel closed"));
+        }));
+        let (tx, p) = (self.inbox.clone(), peer.clone());
+        let on_error = ev(Box::new(move |_| {
+            let _ = tx.unbounded_send(Ev::DcClosed(p.clone(), id, "data channel error"));
+        }));
+        let w = low_waker.clone();
+        let on_low = ev(Box::new(move |_| wake(&w)));
+        let (tx, p) = (self.inbox.clone(), peer.clone());
+        let on_candidate = ev(Box::new(move |e: JsValue| {
+            let Ok(e) = e.dyn_into::<RtcPeerConnectionIceEvent>() else {
+                return;
+            };
+            // `null` marks the end of gathering; peers need no notice of it.
+            if let Some(c) = e.candidate() {
+                let cand = Candidate {
+                    candidate: c.candidate(),
+                    sdp_mid: c.sdp_mid(),
+                    sdp_m_line_index: c.sdp_m_line_index(),
+                };
+                let _ = tx.unbounded_send(Ev::LocalCandidate(p.clone(), id, cand));
+            }
+        }));
+        let (tx, p, pc2) = (self.inbox.clone(), peer.clone(), pc.clone());
+        let on_state = ev(Box::new(move |_| {
+            if pc2.connection_state() == RtcPeerConnectionState::Failed {
+                let _ = tx.unbounded_send(Ev::RtcFailed(p.clone(), id, "ICE failed".into()));
+            }
+        }));
+        dc.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        dc.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        dc.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        dc.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        dc.set_onbufferedamountlow(Some(on_low.as_ref().unchecked_ref()));
+        pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
+        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        closures.extend([
+            on_open,
+            on_message,
+            on_close,
+            on_error,
+            on_low,
+            on_candidate,
+            on_state,
+        ]);
+        Ok(Rtc {
+            pc,
+            dc,
+            _closures: closures,
+        })
+    }
+
+    /// Queues our preflight as the connection's first message (sent by a task; app
+    /// messages wait for it through the send lock and the ready status).
+    fn send_preflight(self: &Rc<Self>, conn: &Rc<Conn>) {
+        if conn.preflight_queued.replace(true) {
+            return;
+        }
+        let preflight = self.state.borrow().preflight.clone();
+        let (me, conn) = (self.clone(), conn.clone());
+        spawn_local(async move {
+            if me.send_message(&conn, preflight).await.is_ok() {
+                conn.sent_preflight.set(true);
+                me.check_ready(&conn);
+                me.rearm();
+            }
+        });
+    }
+
+    /// Ready once we sent our preflight and received theirs: mark it, report it.
+    fn check_ready(&self, conn: &Rc<Conn>) {
+        if !conn.sent_preflight.get()
+            || !conn.admission.borrow().got_preflight()
+            || *conn.status.borrow() != Status::Pending
+        {
+            return;
+        }
+        let ok = self
+            .state
+            .borrow_mut()
+            .mgr
+            .handshake_done(&conn.peer, conn.id, Timestamp::now());
+        if !ok {
+            return;
+        }
+        set_status(conn, Status::Ready);
+        conn.connected_emitted.set(true);
+        let _ = self.events.unbounded_send(NetEvent::Connected {
+            peer: conn.peer.clone(),
+            path: conn.path.get(),
+            agents: conn.admission.borrow().agents().to_vec(),
+        });
+    }
+
+    fn receive_chunk(self: &Rc<Self>, conn: &Rc<Conn>, chunk: Bytes) {
+        let r = conn.reassembler.borrow_mut().push(chunk);
+        match r {
+            Ok(Some(msg)) => self.receive_message(conn, msg),
+            Ok(None) => {}
+            Err(e) => self.violation(conn, &e.to_string()),
+        }
+    }
+
+    fn receive_message(self: &Rc<Self>, conn: &Rc<Conn>, msg: Bytes) {
+        let now = Timestamp::now();
+        let inbound = {
+            let st = self.state.borrow();
+            let known = st.known.get(&conn.peer).map_or(&[][..], Vec::as_slice);
+            conn.admission.borrow_mut().handle(msg.clone(), known, now)
+        };
+        let mut st = self.state.borrow_mut();
+        st.mgr.activity(&conn.peer, conn.id, now);
+        match inbound {
+            Ok(Inbound::Preflight { rejected, .. }) => {
+                st.stats.preflight_agents_rejected += rejected as u64;
+                drop(st);
+                if conn.role == Role::Acceptor {
+                    self.send_preflight(conn);
+                }
+                self.check_ready(conn);
+            }
+            Ok(Inbound::Message(decoded)) => {
+                st.stats.messages_received += 1;
+                let _ = self.events.unbounded_send(NetEvent::Message {
+                    peer: conn.peer.clone(),
+                    msg: decoded,
+                    frame: msg,
+                });
+            }
+            Ok(Inbound::Dropped(why)) => match why {
+                DropReason::NotAdmitted(_) => st.stats.dropped_not_admitted += 1,
+                DropReason::Unspecified => st.stats.dropped_unspecified += 1,
+                DropReason::UnknownModule(_) => st.stats.dropped_unknown_module += 1,
+            },
+            Ok(Inbound::Disconnect(reason)) => {
+                let actions = st.mgr.fail(
+                    &conn.peer,
+                    conn.id,
+                    &format!("closed by peer: {reason}"),
+                    false,
+                );
+                drop(st);
+                self.apply(actions);
+            }
+            Err(e) => {
+                drop(st);
+                self.violation(conn, &e.to_string());
+            }
+        }
+    }
+
+    /// The peer broke the protocol on `conn`: close it, telling the peer why.
+    fn violation(self: &Rc<Self>, conn: &Rc<Conn>, what: &str) {
+        let actions = {
+            let mut st = self.state.borrow_mut();
+            st.stats.protocol_closes += 1;
+            st.mgr.fail(
+                &conn.peer,
+                conn.id,
+                &format!("protocol violation: {what}"),
+                true,
+            )
+        };
+        self.apply(actions);
+    }
+
+    fn close_conn(&self, peer: &Url, id: ConnId, reason: &str, notify: bool) {
+        let Some(conn) = self.current(peer, id) else {
+            return;
+        };
+        self.state.borrow_mut().conns.remove(peer);
+        if notify
+            && let Ok(frame) = (SignalFrame::Close {
+                conn: id,
+                reason: reason.to_owned(),
+            })
+            .encode()
+        {
+            let _ = conn.outbox.unbounded_send((frame, None));
+        }
+        self.shut(&conn, reason);
+    }
+
+    /// Ends `conn`: closes its peer connection, fails its waiters, reports it.
+    fn shut(&self, conn: &Rc<Conn>, reason: &str) {
+        drop(conn.rtc.borrow_mut().take());
+        set_status(conn, Status::Closed(reason.to_owned()));
+        wake(&conn.low_waker);
+        conn.outbox.close_channel();
+        conn.rtc_cmds.close_channel();
+        if conn.connected_emitted.replace(false) {
+            let _ = self.events.unbounded_send(NetEvent::Disconnected {
+                peer: conn.peer.clone(),
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// Re-arms the single timer for the manager's next deadline.
+    fn rearm(&self) {
+        let mut st = self.state.borrow_mut();
+        let next = if st.closed {
+            None
+        } else {
+            st.mgr.poll_timeout()
+        };
+        if st.timer.as_ref().map(|t| t.1) == next {
+            return;
+        }
+        if let Some((handle, _)) = st.timer.take() {
+            clear_timeout(&handle);
+        }
+        if let Some(at) = next {
+            let delay_ms = at.micros_since(Timestamp::now()).max(0).saturating_add(999) / 1000;
+            let delay_ms = i32::try_from(delay_ms).unwrap_or(i32::MAX);
+            let handle = set_timeout(self.on_timer.as_ref().unchecked_ref(), delay_ms);
+            st.timer = Some((handle, at));
+        }
+    }
+
+    /// Handles one queued event (the driver task's body).
+    fn handle(self: &Rc<Self>, ev: Ev) {
+        let now = Timestamp::now();
+        match ev {
+            Ev::Signal(from, bytes) => {
+                let max = self.signal.max_message_bytes();
+                let actions = match SignalFrame::decode(bytes, max) {
+                    Ok(frame) => {
+                        let mut st = self.state.borrow_mut();
+                        st.mgr.set_page_budget_left(page_budget_left());
+                        st.mgr.handle_signal(&from, frame, now)
+                    }
+                    Err(_) => {
+                        self.state.borrow_mut().stats.malformed_signals += 1;
+                        Vec::new()
+                    }
+                };
+                self.apply(actions);
+            }
+            Ev::SignalEnded => {
+                // Relayed and still-negotiating connections cannot go on.
+                let actions = {
+                    let mut st = self.state.borrow_mut();
+                    let doomed: Vec<(Url, ConnId)> = st
+                        .mgr
+                        .iter()
+                        .filter(|(_, c)| c.path == Path::Relay || c.phase != Phase::Open)
+                        .map(|(u, c)| (u.clone(), c.conn))
+                        .collect();
+                    doomed
+                        .into_iter()
+                        .flat_map(|(u, id)| st.mgr.fail(&u, id, "signal connection closed", false))
+                        .collect()
+                };
+                self.apply(actions);
+            }
+            Ev::Timer => {
+                self.state.borrow_mut().timer = None;
+                let actions = self.state.borrow_mut().mgr.handle_timeout(now);
+                self.apply(actions);
+            }
+            Ev::PageHide => {
+                let actions = self.state.borrow_mut().mgr.close_all("page hidden");
+                self.apply(actions);
+            }
+            Ev::DcOpen(peer, id) => {
+                let Some(conn) = self.current(&peer, id) else {
+                    return;
+                };
+                let ok = self.state.borrow_mut().mgr.path_open(&peer, id, now);
+                if ok && conn.role == Role::Initiator && conn.path.get() == Path::WebRtc {
+                    self.send_preflight(&conn);
+                }
+            }
+            Ev::DcMessage(peer, id, data) => {
+                let Some(conn) = self.current(&peer, id) else {
+                    return;
+                };
+                if conn.path.get() != Path::WebRtc {
+                    return;
+                }
+                match data.dyn_into::<js_sys::ArrayBuffer>() {
+                    Ok(buf) => {
+                        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+                        self.receive_chunk(&conn, Bytes::from(bytes));
+                    }
+                    Err(_) => self.violation(&conn, "text data-channel message"),
+                }
+            }
+            Ev::DcClosed(peer, id, what) => {
+                let actions = self.state.borrow_mut().mgr.fail(&peer, id, what, false);
+                self.apply(actions);
+            }
+            Ev::RtcFailed(peer, id, _why) => {
+                let actions = self.state.borrow_mut().mgr.webrtc_failed(&peer, id, now);
+                self.apply(actions);
+            }
+            Ev::LocalCandidate(peer, id, cand) => {
+                let Some(conn) = self.current(&peer, id) else {
+                    return;
+                };
+                if conn.local_sdp_sent.get() {
+                    queue_candidate(&conn, cand);
+                } else {
+                    conn.pending_candidates.borrow_mut().push(cand);
+                }
+            }
+            Ev::SignalSendFailed(peer, id, e) => {
+                let actions = self.state.borrow_mut().mgr.fail(
+                    &peer,
+                    id,
+                    &format!("signal send failed: {e}"),
+                    false,
+                );
+                self.apply(actions);
+            }
+            Ev::Shutdown => {}
+        }
+        self.rearm();
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        st.closed = true;
+        if let Some((handle, _)) = st.timer.take() {
+            clear_timeout(&handle);
+        }
+        if let (Some(w), Some(c)) = (web_sys::window(), &self.on_pagehide) {
+            let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
+        }
+        let actions = st.mgr.close_all("transport shut down");
+        for a in actions {
+            if let Action::Close {
+                peer, conn, reason, ..
+            } = a
+                && let Some(c) = st.conns.remove(&peer).filter(|c| c.id == conn)
+            {
+                if let Ok(frame) = (SignalFrame::Close {
+                    conn,
+                    reason: reason.clone(),
+                })
+                .encode()
+                {
+                    let _ = c.outbox.unbounded_send((frame, None));
+                }
+                drop(c.rtc.borrow_mut().take());
+                set_status(&c, Status::Closed(reason));
+                wake(&c.low_waker);
+                c.outbox.close_channel();
+                c.rtc_cmds.close_channel();
+            }
+        }
+        let _ = self.inbox.unbounded_send(Ev::Shutdown);
+    }
+}
+
+/// A [`WebRtcTransport`] with its event stream, as the space driver's
+/// [`Transport`](crate::transport_api::Transport) ([`crate::space::run_space`]).
+///
+/// Events map one to one: `Connected` (its preflight agents are dropped here: read them from
+/// [`NetEvent::Connected`] on a transport you drive yourself, or feed the space its peers'
+/// infos from bootstrap), `Message` as the raw frame, `Disconnected`. `close` tells the peer
+/// the reason through the signal path.
+pub struct SpaceTransport {
+    net: WebRtcTransport,
+    events: RefCell<NetEvents>,
+}
+
+impl SpaceTransport {
+    /// Wraps a transport and the events [`WebRtcTransport::new`] returned with it.
+    pub fn new(net: WebRtcTransport, events: NetEvents) -> Self {
+        SpaceTransport {
+            net,
+            events: RefCell::new(events),
+        }
+    }
+
+    /// The transport.
+    pub fn net(&self) -> &WebRtcTransport {
+        &self.net
+    }
+}
+
+impl crate::transport_api::Transport for SpaceTransport {
+    fn send(
+        &self,
+        to: &Url,
+        frame: Bytes,
+    ) -> futures::future::LocalBoxFuture<'_, Result<(), crate::transport_api::TransportError>> {
+        let to = to.clone();
+        Box::pin(async move {
+            self.net
+                .send(&to, frame)
+                .await
+                .map_err(|e| crate::transport_api::TransportError(e.to_string()))
+        })
+    }
+
+    fn close(&self, peer: &Url, reason: &str) {
+        self.net.close(peer, reason);
+    }
+
+    fn next_event(
+        &self,
+    ) -> futures::future::LocalBoxFuture<'_, Option<crate::transport_api::TransportEvent>> {
+        use crate::transport_api::TransportEvent;
+        Box::pin(async move {
+            // Borrowed only while polling: cancel-safe, never held across a suspension.
+            let ev = poll_fn(|cx| self.events.borrow_mut().poll_next_unpin(cx)).await?;
+            Some(match ev {
+                NetEvent::Connected { peer, .. } => TransportEvent::Connected(peer),
+                NetEvent::Message { peer, frame, .. } => {
+                    TransportEvent::Frame { from: peer, frame }
+                }
+                NetEvent::Disconnected { peer, reason } => {
+                    TransportEvent::Disconnected { peer, reason }
+                }
+            })
+        })
+    }
+}
+
+/// The driver: handles queued events one at a time until the transport is gone.
+async fn drive(shared: Weak<Shared>, mut events: impl futures::Stream<Item = Ev> + Unpin) {
+    while let Some(ev) = events.next().await {
+        if matches!(ev, Ev::Shutdown) {
+            return;
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.handle(ev);
+    }
+}
+
+/// Sends a connection's signal messages in order; reports failures of un-acked sends.
+async fn run_outbox(
+    signal: Rc<dyn Signal>,
+    peer: Url,
+    id: ConnId,
+    inbox: mpsc::UnboundedSender<Ev>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    while let Some((bytes, ack)) = rx.next().await {
+        let r = signal.send(&peer, bytes).await;
+        match ack {
+            Some(ack) => {
+                let _ = ack.send(r);
+            }
+            None => {
+                if let Err(e) = r {
+                    let _ = inbox.unbounded_send(Ev::SignalSendFailed(peer.clone(), id, e));
+                }
+            }
+        }
+    }
+}
+
+/// Runs a connection's offer/answer/candidate steps strictly in order.
+async fn run_rtc(
+    conn: Weak<Conn>,
+    inbox: mpsc::UnboundedSender<Ev>,
+    mut rx: mpsc::UnboundedReceiver<RtcCmd>,
+) {
+    while let Some(cmd) = rx.next().await {
+        let Some(c) = conn.upgrade() else {
+            return;
+        };
+        let Some(pc) = c.rtc.borrow().as_ref().map(|r| r.pc.clone()) else {
+            continue;
+        };
+        let (peer, id) = (c.peer.clone(), c.id);
+        drop(c);
+        let r = match cmd {
+            RtcCmd::MakeOffer => make_local(&pc, RtcSdpType::Offer)
+                .await
+                .map(|sdp| Some(SignalFrame::Offer { conn: id, sdp })),
+            RtcCmd::Remote(SignalFrame::Offer { sdp, .. }) => {
+                if pc.remote_description().is_some() {
+                    Ok(None) // a repeated offer
+                } else {
+                    match set_remote(&pc, RtcSdpType::Offer, &sdp).await {
+                        Ok(()) => make_local(&pc, RtcSdpType::Answer)
+                            .await
+                            .map(|sdp| Some(SignalFrame::Answer { conn: id, sdp })),
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+            RtcCmd::Remote(SignalFrame::Answer { sdp, .. }) => {
+                if pc.remote_description().is_some() {
+                    Ok(None)
+                } else {
+                    set_remote(&pc, RtcSdpType::Answer, &sdp)
+                        .await
+                        .map(|()| None)
+                }
+            }
+            RtcCmd::Remote(SignalFrame::Candidate { candidate, .. }) => {
+                // A candidate the browser rejects only loses that route; ICE decides.
+                let _ = add_candidate(&pc, &candidate).await;
+                Ok(None)
+            }
+            RtcCmd::Remote(_) => Ok(None),
+        };
+        let Some(c) = conn.upgrade() else {
+            return;
+        };
+        match r {
+            Ok(Some(frame)) => {
+                if let Ok(bytes) = frame.encode() {
+                    let _ = c.outbox.unbounded_send((bytes, None));
+                }
+                c.local_sdp_sent.set(true);
+                let pending = std::mem::take(&mut *c.pending_candidates.borrow_mut());
+                for cand in pending {
+                    queue_candidate(&c, cand);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = inbox.unbounded_send(Ev::RtcFailed(peer, id, e));
+            }
+        }
+    }
+}
+
+fn queue_candidate(conn: &Conn, candidate: Candidate) {
+    if let Ok(bytes) = (SignalFrame::Candidate {
+        conn: conn.id,
+        candidate,
+    })
+    .encode()
+    {
+        let _ = conn.outbox.unbounded_send((bytes, None));
+    }
+}
+
+async fn make_local(pc: &RtcPeerConnection, ty: RtcSdpType) -> Result<String, String> {
+    let promise = match ty {
+        RtcSdpType::Offer => pc.create_offer(),
+        _ => pc.create_answer(),
+    };
+    let desc = JsFuture::from(promise).await.map_err(|e| js_text(&e))?;
+    let sdp = js_sys::Reflect::get(&desc, &JsValue::from_str("sdp"))
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or("session description without sdp")?;
+    let init = RtcSessionDescriptionInit::new(ty);
+    init.set_sdp(&sdp);
+    JsFuture::from(pc.set_local_description(&init))
+        .await
+        .map_err(|e| js_text(&e))?;
+    Ok(sdp)
+}
+
+async fn set_remote(pc: &RtcPeerConnection, ty: RtcSdpType, sdp: &str) -> Result<(), String> {
+    let init = RtcSessionDescriptionInit::new(ty);
+    init.set_sdp(sdp);
+    JsFuture::from(pc.set_remote_description(&init))
+        .await
+        .map(|_| ())
+        .map_err(|e| js_text(&e))
+}
+
+async fn add_candidate(pc: &RtcPeerConnection, c: &Candidate) -> Result<(), String> {
+    let init = RtcIceCandidateInit::new(&c.candidate);
+    init.set_sdp_mid(c.sdp_mid.as_deref());
+    init.set_sdp_m_line_index(c.sdp_m_line_index);
+    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)))
+        .await
+        .map(|_| ())
+        .map_err(|e| js_text(&e))
+}
+
+/// Waits until `conn` may carry app messages; `Err(reason)` if it closed first.
+async fn wait_ready(conn: &Rc<Conn>) -> Result<(), String> {
+    poll_fn(|cx| match &*conn.status.borrow() {
+        Status::Ready => Poll::Ready(Ok(())),
+        Status::Closed(r) => Poll::Ready(Err(r.clone())),
+        Status::Pending => {
+            conn.status_wakers.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Waits until the data channel's buffer is at or below `high`; returns the channel.
+async fn wait_buffer(conn: &Rc<Conn>, high: u32) -> Result<RtcDataChannel, String> {
+    poll_fn(|cx| {
+        if let Status::Closed(r) = &*conn.status.borrow() {
+            return Poll::Ready(Err(r.clone()));
+        }
+        let rtc = conn.rtc.borrow();
+        let Some(rtc) = rtc.as_ref() else {
+            return Poll::Ready(Err("connection left WebRTC".to_string()));
+        };
+        if rtc.dc.ready_state() != RtcDataChannelState::Open {
+            return Poll::Ready(Err("data channel not open".to_string()));
+        }
+        if rtc.dc.buffered_amount() <= high {
+            return Poll::Ready(Ok(rtc.dc.clone()));
+        }
+        *conn.low_waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+fn set_status(conn: &Conn, status: Status) {
+    *conn.status.borrow_mut() = status;
+    for w in conn.status_wakers.borrow_mut().drain(..) {
+        w.wake();
+    }
+}
+
+fn wake(w: &RefCell<Option<Waker>>) {
+    if let Some(w) = w.borrow_mut().take() {
+        w.wake();
+    }
+}
+
+fn random_id() -> ConnId {
+    let mut b = [0u8; 8];
+    // The browser's crypto.getRandomValues; it does not fail in a page or worker.
+    getrandom::fill(&mut b).expect("getrandom");
+    u64::from_be_bytes(b)
+}
+
+fn js_text(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
