@@ -134,22 +134,34 @@ where
                 Some(TransportEvent::Connected(_)) => {}
                 None => return space,
             },
-            c = commands.select_next_some() => match c {
-                Command::Publish(payload, reply) => {
-                    let _ = reply.send(space.publish(clock.now(), payload));
+            c = commands.select_next_some() => {
+                // Take every command already queued, so a burst of publishes becomes one
+                // store write.
+                let mut next = Some(c);
+                while let Some(c) = next {
+                    handle_command(&mut space, clock.now(), c);
+                    next = commands.try_next().ok().flatten();
                 }
-                Command::PublishOp(op, reply) => {
-                    let _ = reply.send(space.publish_op(op));
-                }
-                Command::AgentInfos(infos) => space.insert_agent_infos(clock.now(), infos),
-                Command::SetUrl(url) => {
-                    let _ = space.set_url(clock.now(), url);
-                }
-                Command::Leave => {
-                    let _ = space.leave(clock.now());
-                }
-            },
+            }
             () = sleep => space.handle_timeout(clock.now()),
+        }
+    }
+}
+
+fn handle_command(space: &mut Space, now: Timestamp, c: Command) {
+    match c {
+        Command::Publish(payload, reply) => {
+            let _ = reply.send(space.publish(now, payload));
+        }
+        Command::PublishOp(op, reply) => {
+            let _ = reply.send(space.publish_op(op));
+        }
+        Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
+        Command::SetUrl(url) => {
+            let _ = space.set_url(now, url);
+        }
+        Command::Leave => {
+            let _ = space.leave(now);
         }
     }
 }

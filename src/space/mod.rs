@@ -299,7 +299,7 @@ pub struct SpaceStats {
 #[derive(Debug, Clone)]
 enum Pending {
     LocalWrite {
-        op_id: OpId,
+        op_ids: Vec<OpId>,
     },
     FetchedWrite {
         ops: Vec<VerifiedOp>,
@@ -361,6 +361,8 @@ pub struct Space {
     next_ticket: u64,
     next_prune: Timestamp,
     out: VecDeque<Output>,
+    /// Local ops waiting to be written as one batch at the next [`Space::poll_output`].
+    local_batch: Vec<MetaOp>,
     stats: SpaceStats,
 }
 
@@ -419,6 +421,7 @@ impl Space {
             origin: HashMap::new(),
             next_ticket: 1,
             out: VecDeque::new(),
+            local_batch: Vec::new(),
             stats: SpaceStats::default(),
         };
         s.peers.insert(now, info.clone());
@@ -489,6 +492,7 @@ impl Space {
 
     /// The next output, if any. Drain after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
+        self.flush_local_writes();
         self.out.pop_front()
     }
 
@@ -535,16 +539,22 @@ impl Space {
         let data = op.encode();
         let op_id = crate::op::op_id_of(&data);
         self.stats.ops_published += 1;
-        self.store(
-            StoreRequest::Write(vec![MetaOp {
-                op_id: op_id.clone(),
-                op_data: data,
-            }]),
-            Pending::LocalWrite {
-                op_id: op_id.clone(),
-            },
-        );
+        // Ops published between two output drains go to the store as one write (one
+        // IndexedDB transaction per burst).
+        self.local_batch.push(MetaOp {
+            op_id: op_id.clone(),
+            op_data: data,
+        });
         op_id
+    }
+
+    fn flush_local_writes(&mut self) {
+        if self.local_batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.local_batch);
+        let op_ids = batch.iter().map(|m| m.op_id.clone()).collect();
+        self.store(StoreRequest::Write(batch), Pending::LocalWrite { op_ids });
     }
 
     /// Leaves the space: signs a tombstone, sends it to every reachable peer, emits it as
@@ -687,20 +697,10 @@ impl Space {
             return;
         };
         match (p, response) {
-            (Pending::LocalWrite { op_id }, StoreResponse::Written(r)) => match r {
+            (Pending::LocalWrite { op_ids }, StoreResponse::Written(r)) => match r {
                 Ok(_) => {
-                    self.remember_stored(&op_id);
-                    self.emit(SpaceEvent::OpStored {
-                        op_id: op_id.clone(),
-                    });
-                    if !self.left {
-                        let loc = self.cfg.locator.op_loc(&op_id);
-                        let known = &self.known;
-                        let targets =
-                            publish::candidates(&self.peers, now, &self.agent, &op_id, loc, |u| {
-                                known.holds(u, &op_id)
-                            });
-                        self.pool.start(now, op_id, targets);
+                    for op_id in op_ids {
+                        self.local_stored(now, op_id);
                     }
                 }
                 Err(e) => self.store_failed(e),
@@ -928,6 +928,23 @@ impl Space {
     fn send_gossip(&mut self, to: &Url, msg: &GossipMsg) {
         let f = encode_gossip(&self.cfg.space, msg);
         self.send(to.clone(), f, SendKind::Other);
+    }
+
+    /// A locally published op is committed: report it and announce it to the peers whose
+    /// arc holds its location.
+    fn local_stored(&mut self, now: Timestamp, op_id: OpId) {
+        self.remember_stored(&op_id);
+        self.emit(SpaceEvent::OpStored {
+            op_id: op_id.clone(),
+        });
+        if !self.left {
+            let loc = self.cfg.locator.op_loc(&op_id);
+            let known = &self.known;
+            let targets = publish::candidates(&self.peers, now, &self.agent, &op_id, loc, |u| {
+                known.holds(u, &op_id)
+            });
+            self.pool.start(now, op_id, targets);
+        }
     }
 
     fn store_failed(&mut self, error: StoreError) {

@@ -364,3 +364,29 @@ fn agent_infos_are_re_signed_before_they_expire() {
         info.created_at
     );
 }
+
+#[test]
+fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
+    let mut node = Node::new(1, cfg());
+    while node.space.poll_output().is_some() {}
+    let ids: Vec<OpId> = (0..3u8)
+        .map(|i| node.space.publish(T0, vec![i; 10]).unwrap())
+        .collect();
+    let Some(Output::Store { ticket, request }) = node.space.poll_output() else {
+        panic!("expected one store write");
+    };
+    let StoreRequest::Write(batch) = &request else {
+        panic!("expected a write, got {request:?}");
+    };
+    assert_eq!(batch.iter().map(|m| m.op_id.clone()).collect::<Vec<_>>(), ids);
+    assert!(node.space.poll_output().is_none(), "one write for the whole burst");
+    let r = block_on(perform(&node.store, request));
+    node.space.handle_store_response(T0, ticket, r);
+    let mut stored = Vec::new();
+    while let Some(o) = node.space.poll_output() {
+        if let Output::Event(SpaceEvent::OpStored { op_id }) = o {
+            stored.push(op_id);
+        }
+    }
+    assert_eq!(stored, ids);
+}
