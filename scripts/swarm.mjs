@@ -92,7 +92,6 @@ async function main() {
 
     const before = (await status(pages[0])).ops;
     await pages[0].reload();
-    await pages[0].evaluate(async () => { const m = await import('/pkg/fennec.js'); await m.default(); window.fennec = m; });
     await join(pages[0], net, space);
     const after = (await pages[0].evaluate(() => window.swarmStoredOps()));
     report.reload_ok = after >= before && before === records.length;

@@ -8,3 +8,8 @@ use wasm_bindgen::prelude::*;
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
+
+mod keystore;
+mod peer;
+
+pub use peer::{Peer, Space, space_id_of};

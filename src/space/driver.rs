@@ -50,6 +50,8 @@ pub enum Command {
     /// Publish a payload; the reply is the op id (or why not). The op is stored and announced
     /// afterwards ([`SpaceEvent::OpStored`], [`SpaceEvent::Published`]).
     Publish(Bytes, oneshot::Sender<Result<OpId, OpError>>),
+    /// Publish an op that carries its own `created_at` (imported data); the reply is its id.
+    PublishOp(crate::op::Op, oneshot::Sender<OpId>),
     /// Verified agent infos from bootstrap or preflight.
     AgentInfos(Vec<AgentInfoSigned>),
     /// The local URL changed.
@@ -135,6 +137,9 @@ where
             c = commands.select_next_some() => match c {
                 Command::Publish(payload, reply) => {
                     let _ = reply.send(space.publish(clock.now(), payload));
+                }
+                Command::PublishOp(op, reply) => {
+                    let _ = reply.send(space.publish_op(op));
                 }
                 Command::AgentInfos(infos) => space.insert_agent_infos(clock.now(), infos),
                 Command::SetUrl(url) => {

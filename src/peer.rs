@@ -1,0 +1,449 @@
+//! A browser peer: one agent identity (ed25519 key) that joins spaces. Each joined space gets
+//! its own sbd connection (its peer URL), WebRTC transport, op store and [`run_space`] task,
+//! plus a bootstrap task that PUTs the space's signed agent infos and polls for peers.
+//! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::future::LocalBoxFuture;
+use futures::{FutureExt, StreamExt};
+use wasm_bindgen_futures::spawn_local;
+
+use crate::agent::{AgentInfoSigned, AgentKey, Ed25519Verifier};
+use crate::arc::DhtArc;
+use crate::bootstrap::{BootstrapClient, PollSchedule, fetch};
+use crate::id::{AgentId, OpId, SpaceId};
+use crate::net::conn::NetConfig;
+use crate::net::sbd::SbdConfig;
+use crate::net::sbd_signal::SbdSignal;
+use crate::net::webrtc::{SpaceTransport, WebRtcTransport};
+use crate::op::Op;
+use crate::runtime::{BrowserClock, sleep_ms};
+use crate::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
+use crate::store::idb::{IdbOpStore, IdbOptions};
+use crate::store::{MemOpStore, OpStore, StoreError};
+use crate::time::Timestamp;
+use crate::transport_api::{Transport, TransportError, TransportEvent};
+use crate::url::Url;
+
+/// Where a peer keeps its ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    /// IndexedDB, one database per agent and space ([`IdbOpStore`]). The default.
+    #[default]
+    IndexedDb,
+    /// Memory only ([`MemOpStore`]); gone with the page.
+    Memory,
+}
+
+/// How a peer reaches the network.
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// Kitsune2 bootstrap server, `http(s)://host:port`.
+    pub bootstrap: BootstrapClient,
+    /// sbd signal/relay server, `ws(s)://host:port`.
+    pub signal_url: String,
+    /// Op storage.
+    pub storage: Storage,
+    /// WebRTC and connection limits.
+    pub net: NetConfig,
+    /// Bootstrap polling and back-off.
+    pub poll: PollSchedule,
+}
+
+/// One identity that joins spaces.
+pub struct BrowserPeer {
+    key: AgentKey,
+    options: PeerOptions,
+}
+
+impl BrowserPeer {
+    /// A peer with `key` (see `js::keystore` for the persisted per-origin key).
+    pub fn new(key: AgentKey, options: PeerOptions) -> Self {
+        Self { key, options }
+    }
+
+    /// This peer's agent id (its ed25519 public key).
+    pub fn agent(&self) -> AgentId {
+        self.key.agent_id()
+    }
+
+    /// Joins `space` with storage arc `arc`: connects to the sbd server, opens the store,
+    /// signs the agent info and starts syncing.
+    ///
+    /// # Errors
+    /// A message naming the step that failed (signal server, store, signing).
+    pub async fn join(&self, space: SpaceId, arc: DhtArc) -> Result<Rc<BrowserSpace>, String> {
+        let (signal, rx) = SbdSignal::connect(&self.options.signal_url, SbdConfig::default())
+            .await
+            .map_err(|e| format!("signal server {}: {e}", self.options.signal_url))?;
+        let (net, net_events) = WebRtcTransport::new(Rc::new(signal), rx, self.options.net.clone());
+        let url = net.local_url().clone();
+        let store: Rc<dyn OpStore> = match self.options.storage {
+            Storage::Memory => Rc::new(MemOpStore::new()),
+            Storage::IndexedDb => Rc::new(
+                IdbOpStore::open(&space, &self.agent(), IdbOptions::default())
+                    .await
+                    .map_err(|e| format!("op store: {e}"))?,
+            ),
+        };
+        let mut cfg = SpaceConfig::new(space.clone());
+        cfg.storage_arc = arc;
+        let core = Space::new(
+            cfg,
+            Box::new(self.key.clone()),
+            self.agent(),
+            Some(url.clone()),
+            Timestamp::now(),
+            random_seed(),
+        )
+        .map_err(|e| format!("signing the agent info: {e}"))?;
+        net.set_local_agents(std::slice::from_ref(core.local_agent_info()));
+        let transport = Rc::new(CountingTransport::new(SpaceTransport::new(
+            net.clone(),
+            net_events,
+        )));
+        let (commands, command_rx) = mpsc::unbounded();
+        let (event_tx, event_rx) = mpsc::unbounded();
+        let joined = Rc::new(BrowserSpace {
+            space,
+            agent: self.agent(),
+            url,
+            net,
+            commands,
+            store: store.clone(),
+            transport: transport.clone(),
+            listeners: RefCell::default(),
+            pending: RefCell::default(),
+            peers: RefCell::default(),
+            running: Cell::new(true),
+        });
+        spawn_local(async move {
+            run_space(
+                core,
+                &*store,
+                &*transport,
+                &BrowserClock,
+                command_rx,
+                event_tx,
+            )
+            .await;
+        });
+        spawn_local(dispatch_events(
+            joined.clone(),
+            event_rx,
+            self.options.bootstrap.clone(),
+        ));
+        spawn_local(poll_bootstrap(
+            joined.clone(),
+            self.options.bootstrap.clone(),
+            self.options.poll.clone(),
+        ));
+        Ok(joined)
+    }
+}
+
+/// Resolves a `publish` once its op is committed (or the store failed).
+type StoredReply = oneshot::Sender<Result<(), String>>;
+
+/// A callback for space events.
+pub type Listener = Rc<dyn Fn(&SpaceEvent)>;
+
+/// A joined space in this page.
+pub struct BrowserSpace {
+    space: SpaceId,
+    agent: AgentId,
+    url: Url,
+    net: WebRtcTransport,
+    commands: mpsc::UnboundedSender<Command>,
+    store: Rc<dyn OpStore>,
+    transport: Rc<CountingTransport<SpaceTransport>>,
+    listeners: RefCell<Vec<Listener>>,
+    pending: RefCell<HashMap<OpId, Vec<StoredReply>>>,
+    peers: RefCell<BTreeMap<AgentId, Option<Url>>>,
+    running: Cell<bool>,
+}
+
+/// Figures of a joined space.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BrowserSpaceStats {
+    /// Ops held in the store.
+    pub ops: u64,
+    /// Bytes of those ops (encoded).
+    pub op_bytes: u64,
+    /// K2 frame bytes sent to peers.
+    pub tx_bytes: u64,
+    /// K2 frame bytes received from peers.
+    pub rx_bytes: u64,
+    /// Known peer agents.
+    pub peers: usize,
+    /// Open or opening connections.
+    pub connections: usize,
+}
+
+impl BrowserSpace {
+    /// The space id.
+    pub fn space_id(&self) -> &SpaceId {
+        &self.space
+    }
+
+    /// Our agent in this space.
+    pub fn agent(&self) -> &AgentId {
+        &self.agent
+    }
+
+    /// Our peer URL in this space (`ws://host:port/<sbd pubkey>`).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Adds a listener for every [`SpaceEvent`].
+    pub fn subscribe(&self, listener: Listener) {
+        self.listeners.borrow_mut().push(listener);
+    }
+
+    /// Removes a listener added with [`Self::subscribe`] (same `Rc`).
+    pub fn unsubscribe(&self, listener: &Listener) {
+        self.listeners
+            .borrow_mut()
+            .retain(|l| !Rc::ptr_eq(l, listener));
+    }
+
+    /// Publishes `op`; resolves with its id once the store committed it (it is announced to
+    /// the peers responsible for it afterwards).
+    ///
+    /// # Errors
+    /// The space was left, or the store failed.
+    pub async fn publish(&self, op: Op) -> Result<OpId, String> {
+        let (reply, id_rx) = oneshot::channel();
+        self.command(Command::PublishOp(op, reply))?;
+        let id = id_rx.await.map_err(|_| "the space stopped".to_string())?;
+        let (done, stored) = oneshot::channel();
+        self.pending
+            .borrow_mut()
+            .entry(id.clone())
+            .or_default()
+            .push(done);
+        stored
+            .await
+            .map_err(|_| "the space stopped".to_string())??;
+        Ok(id)
+    }
+
+    /// The op with `id`, if the store holds it.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn get(&self, id: OpId) -> Result<Option<Op>, StoreError> {
+        let found = self.store.retrieve_ops(vec![id]).await?;
+        Ok(found
+            .into_iter()
+            .next()
+            .and_then(|m| Op::decode(&m.op_data).ok()))
+    }
+
+    /// Known peer agents and their URLs.
+    pub fn peers(&self) -> Vec<(AgentId, Option<Url>)> {
+        self.peers
+            .borrow()
+            .iter()
+            .map(|(a, u)| (a.clone(), u.clone()))
+            .collect()
+    }
+
+    /// Ops held, bytes moved, peers known.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn stats(&self) -> Result<BrowserSpaceStats, StoreError> {
+        let totals = self.store.query_totals().await?;
+        Ok(BrowserSpaceStats {
+            ops: totals.op_count,
+            op_bytes: totals.op_bytes,
+            tx_bytes: self.transport.tx.get(),
+            rx_bytes: self.transport.rx.get(),
+            peers: self.peers.borrow().len(),
+            connections: self.net.connection_count(),
+        })
+    }
+
+    /// Leaves: signs a tombstone (sent to peers and the bootstrap server), then stops.
+    pub async fn leave(&self) {
+        if self.command(Command::Leave).is_err() {
+            return;
+        }
+        // The dispatcher sees `Left` after the tombstone went out.
+        for _ in 0..100 {
+            if !self.running.get() {
+                break;
+            }
+            sleep_ms(50).await;
+        }
+        self.stop();
+    }
+
+    fn stop(&self) {
+        self.running.set(false);
+        self.commands.close_channel();
+        self.net.close_all("left the space");
+        self.store.close();
+    }
+
+    fn command(&self, c: Command) -> Result<(), String> {
+        if !self.running.get() {
+            return Err("the space was left".into());
+        }
+        self.commands
+            .unbounded_send(c)
+            .map_err(|_| "the space stopped".to_string())
+    }
+
+    fn emit(&self, e: &SpaceEvent) {
+        let listeners = self.listeners.borrow().clone();
+        for l in listeners {
+            l(e);
+        }
+    }
+}
+
+async fn dispatch_events(
+    space: Rc<BrowserSpace>,
+    mut events: mpsc::UnboundedReceiver<SpaceEvent>,
+    bootstrap: BootstrapClient,
+) {
+    while let Some(e) = events.next().await {
+        match &e {
+            SpaceEvent::LocalAgentInfo(info) => {
+                space.net.set_local_agents(std::slice::from_ref(info));
+                spawn_local(put_with_retry(bootstrap.clone(), info.clone()));
+            }
+            SpaceEvent::OpStored { op_id } => {
+                for w in space.pending.borrow_mut().remove(op_id).unwrap_or_default() {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            SpaceEvent::StoreFailed { error } => {
+                for (_, ws) in space.pending.borrow_mut().drain() {
+                    for w in ws {
+                        let _ = w.send(Err(format!("op store: {error}")));
+                    }
+                }
+            }
+            SpaceEvent::PeerJoined { agent, url } => {
+                space.peers.borrow_mut().insert(agent.clone(), url.clone());
+            }
+            SpaceEvent::PeerLeft { agent } => {
+                space.peers.borrow_mut().remove(agent);
+            }
+            SpaceEvent::Left => space.running.set(false),
+            _ => {}
+        }
+        space.emit(&e);
+    }
+    space.running.set(false);
+}
+
+async fn put_with_retry(bootstrap: BootstrapClient, info: AgentInfoSigned) {
+    let mut schedule = PollSchedule::default();
+    for _ in 0..8 {
+        match fetch::put(&bootstrap, &info).await {
+            Ok(()) => return,
+            Err(crate::bootstrap::BootstrapError::Rejected { .. }) => return,
+            Err(_) => {
+                let now = Timestamp::now();
+                let at = schedule.on_error(now);
+                sleep_ms(at.micros_since(now) / 1000).await;
+            }
+        }
+    }
+}
+
+async fn poll_bootstrap(
+    space: Rc<BrowserSpace>,
+    bootstrap: BootstrapClient,
+    mut schedule: PollSchedule,
+) {
+    let mut seen: HashMap<AgentId, Timestamp> = HashMap::new();
+    while space.running.get() {
+        let now = Timestamp::now();
+        let next = match fetch::get(&bootstrap, &space.space, &Ed25519Verifier).await {
+            Ok(entries) => {
+                let infos: Vec<AgentInfoSigned> = entries
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .filter(|i| i.info().agent != space.agent)
+                    .collect();
+                let mut found_new = false;
+                for i in &infos {
+                    let prev = seen.insert(i.info().agent.clone(), i.info().created_at);
+                    found_new |= prev != Some(i.info().created_at);
+                    space.net.add_known_agent(i.clone());
+                }
+                if !infos.is_empty() && space.command(Command::AgentInfos(infos)).is_err() {
+                    return;
+                }
+                schedule.on_success(now, found_new)
+            }
+            Err(_) => schedule.on_error(now),
+        };
+        sleep_ms(next.micros_since(Timestamp::now()) / 1000).await;
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    // A failure leaves zeros: the seed only varies jitter and session ids.
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+/// Counts the K2 frame bytes a transport sends and receives.
+pub struct CountingTransport<T> {
+    inner: T,
+    tx: Cell<u64>,
+    rx: Cell<u64>,
+}
+
+impl<T> CountingTransport<T> {
+    /// Wraps `inner` with zeroed counters.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            tx: Cell::new(0),
+            rx: Cell::new(0),
+        }
+    }
+}
+
+impl<T: Transport> Transport for CountingTransport<T> {
+    fn send(&self, to: &Url, frame: Bytes) -> LocalBoxFuture<'_, Result<(), TransportError>> {
+        let len = frame.len() as u64;
+        let sent = self.inner.send(to, frame);
+        async move {
+            sent.await?;
+            self.tx.set(self.tx.get() + len);
+            Ok(())
+        }
+        .boxed_local()
+    }
+
+    fn close(&self, peer: &Url, reason: &str) {
+        self.inner.close(peer, reason);
+    }
+
+    fn next_event(&self) -> LocalBoxFuture<'_, Option<TransportEvent>> {
+        let next = self.inner.next_event();
+        async move {
+            let e = next.await;
+            if let Some(TransportEvent::Frame { frame, .. }) = &e {
+                self.rx.set(self.rx.get() + frame.len() as u64);
+            }
+            e
+        }
+        .boxed_local()
+    }
+}
