@@ -23,3 +23,6 @@ fi
 # wasm-pack picks the target dir; keep wasm artefacts apart from the native ones so the two
 # toolchains (rustup's and Debian's) never invalidate each other's cache.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/wasm}"
+# wasm-bindgen-test-runner gives a whole test binary 20 s by default; on a loaded 2-core
+# machine the WebRTC suites (10 MiB transfers) can need more.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"

@@ -417,9 +417,7 @@ impl WebRtcTransport {
         }
         let conn = self.shared.ready_conn(peer).await?;
         self.shared.send_message(&conn, msg).await?;
-        let mut st = self.shared.state.borrow_mut();
-        st.stats.messages_sent += 1;
-        st.mgr.activity(peer, conn.id, Timestamp::now());
+        self.shared.state.borrow_mut().stats.messages_sent += 1;
         Ok(())
     }
 
@@ -522,6 +520,7 @@ impl Shared {
                     let dc = wait_buffer(conn, self.config.send_high_water_bytes).await?;
                     dc.send_with_u8_array(&chunk)
                         .map_err(|e| format!("data channel send failed: {}", js_text(&e)))?;
+                    self.touch(conn);
                 }
             }
             Path::Relay => {
@@ -550,6 +549,7 @@ impl Shared {
                     if let Status::Closed(r) = &*conn.status.borrow() {
                         return Err(r.clone());
                     }
+                    self.touch(conn);
                 }
             }
         }
@@ -807,7 +807,16 @@ impl Shared {
         });
     }
 
+    /// Traffic on `conn`: a long message in progress keeps it off the idle list.
+    fn touch(&self, conn: &Conn) {
+        self.state
+            .borrow_mut()
+            .mgr
+            .activity(&conn.peer, conn.id, Timestamp::now());
+    }
+
     fn receive_chunk(self: &Rc<Self>, conn: &Rc<Conn>, chunk: Bytes) {
+        self.touch(conn);
         let r = conn.reassembler.borrow_mut().push(chunk);
         match r {
             Ok(Some(msg)) => self.receive_message(conn, msg),
@@ -824,7 +833,6 @@ impl Shared {
             conn.admission.borrow_mut().handle(msg.clone(), known, now)
         };
         let mut st = self.state.borrow_mut();
-        st.mgr.activity(&conn.peer, conn.id, now);
         match inbound {
             Ok(Inbound::Preflight { rejected, .. }) => {
                 st.stats.preflight_agents_rejected += rejected as u64;
