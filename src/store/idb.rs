@@ -44,8 +44,8 @@
 //!
 //! # Transactions
 //! Every call is one transaction. Writes use `durability: "strict"` by default (the browser
-//! flushes to disk before `complete`); a call resolves only after `complete`, and any error
-//! aborts the whole transaction. The stored-at stamps of a write and the bookmark of a read are
+//! flushes to disk before `complete`); a call resolves only after `complete` (reads too, so
+//! nothing of a resolved call is still running), and any error aborts the whole transaction. The stored-at stamps of a write and the bookmark of a read are
 //! taken in the same synchronous step that creates their transaction, and IndexedDB runs
 //! overlapping transactions in creation order, so a bookmark never passes an op it did not see.
 //!
@@ -290,16 +290,36 @@ impl IdbOpStore {
 
     async fn last_stored_at(&self) -> Result<Option<Timestamp>, StoreError> {
         let tx = self.tx(&[OPS], false)?;
-        let idx = store(&tx, OPS)?.index(IDX_STORED).map_err(js_error)?;
-        let req = idx
-            .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
-            .map_err(js_error)?;
-        let v = Req::new(req).next().await?;
-        if v.is_null() || v.is_undefined() {
-            return Ok(None);
-        }
-        let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-        read_stamp(&cursor.key().map_err(js_error)?).map(Some)
+        let done = TxDone::new(&tx);
+        let body = async {
+            let idx = store(&tx, OPS)?.index(IDX_STORED).map_err(js_error)?;
+            let req = idx
+                .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
+                .map_err(js_error)?;
+            let v = Req::new(req).next().await?;
+            if v.is_null() || v.is_undefined() {
+                return Ok(None);
+            }
+            let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
+            read_stamp(&cursor.key().map_err(js_error)?).map(Some)
+        };
+        self.end_read(&tx, done, body.await).await
+    }
+
+    /// Ends a read: aborts its transaction on error, else waits for it to finish, so that
+    /// nothing of a call that resolved is still running (a `close` then takes effect at once,
+    /// and `delete` right after it is not blocked by our own connection).
+    async fn end_read<T>(
+        &self,
+        tx: &IdbTransaction,
+        done: TxDone,
+        r: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let v = abort_on_error(tx, r)?;
+        done.wait()
+            .await
+            .map_err(|e| self.check_open().err().unwrap_or(e))?;
+        Ok(v)
     }
 
     async fn process(&self, ops: Vec<MetaOp>) -> Result<Vec<StoredOp>, StoreError> {
@@ -404,6 +424,7 @@ impl IdbOpStore {
     async fn retrieve(&self, op_ids: Vec<OpId>) -> Result<Vec<MetaOp>, StoreError> {
         let op_ids = dedup_ids(op_ids);
         let tx = self.tx(&[OPS, INFO], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let ranges = self.id_ranges(&tx, &op_ids).await?;
             let got = JsFuture::from(read_id_ranges(&tx, &Uint8Array::from(&ranges[..]), false))
@@ -444,12 +465,13 @@ impl IdbOpStore {
                 })
                 .collect())
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn filter_out(&self, op_ids: Vec<OpId>) -> Result<Vec<OpId>, StoreError> {
         let op_ids = dedup_ids(op_ids);
         let tx = self.tx(&[OPS, INFO], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let ranges = self.id_ranges(&tx, &op_ids).await?;
             let keys = JsFuture::from(read_id_ranges(&tx, &Uint8Array::from(&ranges[..]), true))
@@ -462,7 +484,7 @@ impl IdbOpStore {
                 .filter(|id| !held.contains(id.as_bytes()))
                 .collect())
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn time_slice(
@@ -476,6 +498,7 @@ impl IdbOpStore {
             return Ok(TimeSliceOpIds::default());
         }
         let tx = self.tx(&[OPS], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let sectors = arc_sectors(arc);
             // Inclusive f64 bounds hold every exact value in [start, end); filtered below.
@@ -503,7 +526,7 @@ impl IdbOpStore {
                 total_bytes,
             })
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn bounded(
@@ -520,6 +543,7 @@ impl IdbOpStore {
             return Ok(acc.finish(bookmark));
         }
         let tx = self.tx(&[OPS], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let idx = store(&tx, OPS)?.index(IDX_STORED).map_err(js_error)?;
             // Stamps are exact f64s (module docs), so is this bound for any bookmark we issue.
@@ -542,7 +566,7 @@ impl IdbOpStore {
             }
             Ok(())
         };
-        abort_on_error(&tx, body.await)?;
+        self.end_read(&tx, done, body.await).await?;
         Ok(acc.finish(bookmark))
     }
 
@@ -552,6 +576,7 @@ impl IdbOpStore {
             return Ok(None);
         }
         let tx = self.tx(&[OPS], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let ops = store(&tx, OPS)?;
             let sectors = arc_sectors(arc);
@@ -591,7 +616,7 @@ impl IdbOpStore {
             }
             Ok(best)
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn put_slice(&self, arc: DhtArc, index: u64, hash: Bytes) -> Result<(), StoreError> {
@@ -616,6 +641,7 @@ impl IdbOpStore {
             return Ok(Vec::new());
         };
         let tx = self.tx(&[SLICES], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let st = store(&tx, SLICES)?;
             let range = slice_range(s, e)?;
@@ -632,7 +658,7 @@ impl IdbOpStore {
                 .map(|(k, v)| Ok((slice_index_of(&k)?, bytes_of(&v)?)))
                 .collect()
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn slice_count(&self, arc: DhtArc) -> Result<u64, StoreError> {
@@ -641,6 +667,7 @@ impl IdbOpStore {
             return Ok(0);
         };
         let tx = self.tx(&[SLICES], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let st = store(&tx, SLICES)?;
             let range: JsValue = slice_range(s, e)?.into();
@@ -655,7 +682,7 @@ impl IdbOpStore {
             let highest = slice_index_of(&cursor.key().map_err(js_error)?)?;
             Ok(highest.saturating_add(1))
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn slice(&self, arc: DhtArc, index: u64) -> Result<Option<Bytes>, StoreError> {
@@ -664,6 +691,7 @@ impl IdbOpStore {
             return Ok(None);
         };
         let tx = self.tx(&[SLICES], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let st = store(&tx, SLICES)?;
             let v = Req::new(st.get(&slice_id(s, e, index)).map_err(js_error)?)
@@ -674,11 +702,12 @@ impl IdbOpStore {
             }
             bytes_of(&v).map(Some)
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn totals(&self) -> Result<OpTotals, StoreError> {
         let tx = self.tx(&[INFO], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let info = store(&tx, INFO)?;
             let v = Req::new(info.get(&JsValue::from_str(TOTALS_KEY)).map_err(js_error)?)
@@ -686,7 +715,7 @@ impl IdbOpStore {
                 .await?;
             read_totals(&v)
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 }
 
