@@ -34,7 +34,7 @@
 //! by a read per op. Time slices read `sector_time` one range per sector the arc touches (512
 //! sectors of 2^23 locations, as in Kitsune2), all ranges in one round trip; the DHT model asks
 //! per sector, and a separate time index for wide arcs would cost every write another index
-//! entry. `stored` serves "new ops since". [`IdbOpStore::retrieve_ops`] reads runs of
+//! entry. `stored` serves "new ops since". [`OpStore::retrieve_ops`] reads runs of
 //! ids that lie close together in key order with one `getAll` over their id range (op ids are
 //! uniform hashes, so the op count predicts how many unrequested ops a range holds) and
 //! re-checks every op it returns against its id.
