@@ -187,6 +187,14 @@ impl IdbOpStore {
     ) -> Result<IdbOpStore, StoreError> {
         let name = database_name(space, agent);
         let db = open_database(&name).await?;
+        if db.object_store_names().contains("meta") {
+            // The layout of fennec before its first release (ops and meta in two stores).
+            db.close();
+            return Err(StoreError::Backend(format!(
+                "database {name} has a pre-release op store layout; delete it \
+                 (IdbOpStore::delete / OpStore.delete) and open again"
+            )));
+        }
         let shared = Rc::new(Shared {
             name,
             gone: RefCell::new(None),
