@@ -237,3 +237,32 @@ async fn persistent_storage_is_requested() {
     }
     panic!("navigator.storage.persist() was not answered within 1 s");
 }
+
+#[wasm_bindgen_test]
+async fn a_pre_release_layout_is_refused_with_a_clear_error() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "pre_release");
+    // A database as fennec laid it out before its first release: ops and meta stores.
+    let req = idb()
+        .open_with_u32(&database_name(&space, &agent), 1)
+        .unwrap();
+    let r = req.clone();
+    let upgrade = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let db: web_sys::IdbDatabase = r.result().unwrap().unchecked_into();
+        db.create_object_store("ops").unwrap();
+        db.create_object_store("meta").unwrap();
+    });
+    req.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+    assert_eq!(settle(&req, None).await, "success");
+    let old: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    old.close();
+    let err = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pre-release"), "{err}");
+    IdbOpStore::delete(&space, &agent).await.unwrap();
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(s.query_totals().await.unwrap().op_count, 0);
+}

@@ -3,6 +3,9 @@
 
 use wasm_bindgen::prelude::*;
 
+mod store;
+pub use store::{JsOpStore, op_id};
+
 /// The library version, e.g. `"0.1.0"` (the crate version).
 #[wasm_bindgen]
 pub fn version() -> String {

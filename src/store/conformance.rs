@@ -57,7 +57,8 @@ macro_rules! op_store_conformance_tests {
             totals_count_distinct_ops_and_bytes,
             closed_store_refuses_every_call,
             reopen_keeps_everything,
-            large_batch_in_one_call
+            large_batch_in_one_call,
+            bulk_reads_of_dense_and_sparse_ids
         );
     };
     (@cases native, $factory:expr; $($case:ident),* $(,)?) => {
@@ -76,6 +77,51 @@ macro_rules! op_store_conformance_tests {
             }
         )*
     };
+}
+
+/// Reading many ids at once (stores may read runs of ids as ranges): exactly the ops asked
+/// for come back, in the order asked, whether the ids are all of the store, a dense subset
+/// (unrequested ops lie between them) or a sparse one; unknown ids and repeats are handled.
+pub async fn bulk_reads_of_dense_and_sparse_ids<F: StoreFactory>(f: &F) {
+    let s = open(f, "bulk_reads").await;
+    let ops: Vec<MetaOp> = (0..400i64)
+        .map(|i| op(i % 37, format!("bulk-{i}")))
+        .collect();
+    let refs: Vec<&MetaOp> = ops.iter().collect();
+    put(&s, &refs).await;
+    let unknown: Vec<MetaOp> = (0..20).map(|i| op(i, format!("never-{i}"))).collect();
+    // Ids in an order unrelated to their keys: reversed, interleaved with unknown ones.
+    let cases: [(&str, Vec<&MetaOp>); 4] = [
+        ("all", refs.iter().rev().copied().collect()),
+        ("every 3rd", refs.iter().step_by(3).copied().collect()),
+        ("every 50th", refs.iter().step_by(50).copied().collect()),
+        ("one", vec![refs[7]]),
+    ];
+    for (name, want) in cases {
+        let mut asked: Vec<OpId> = Vec::new();
+        for (i, m) in want.iter().enumerate() {
+            asked.push(m.op_id.clone());
+            if i % 4 == 0 {
+                asked.push(unknown[i % unknown.len()].op_id.clone());
+            }
+            if i % 9 == 0 {
+                asked.push(m.op_id.clone());
+            }
+        }
+        let got = s.retrieve_ops(asked.clone()).await.unwrap();
+        let expect: Vec<MetaOp> = want.iter().map(|m| (*m).clone()).collect();
+        assert_eq!(got, expect, "retrieve {name}");
+        let missing = s.filter_out_existing_ops(asked).await.unwrap();
+        let mut expect_missing: Vec<OpId> = Vec::new();
+        for (i, _) in want.iter().enumerate() {
+            let id = &unknown[i % unknown.len()].op_id;
+            if i % 4 == 0 && !expect_missing.contains(id) {
+                expect_missing.push(id.clone());
+            }
+        }
+        assert_eq!(missing, expect_missing, "filter_out {name}");
+    }
+    s.close();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,23 +15,37 @@
 //!
 //! | object store | key | value | indexes |
 //! |---|---|---|---|
-//! | `ops`    | op id (binary) | the encoded op (`Uint8Array`) | – |
-//! | `meta`   | `i` (op id, binary) | `{i, l: loc, s: sector, h, o: created_at hi/lo, ah, al: stored_at hi/lo, n: bytes}` | `time [h,o]`, `sector_time [s,h,o]`, `stored [ah,al]` |
+//! | `ops`    | op id (32) ‖ encoded length u32 (4) ‖ `created_at` i64 (8), binary | `{d: the encoded op, t: created_at, s: sector, a: stored_at}` | `sector_time` on `[s, t]`, `stored` on `a` |
 //! | `slices` | `[arc start, arc end, index hi, index lo]` | the slice hash (`Uint8Array`) | – |
 //! | `info`   | `"totals"` | `{c: op count, b: op bytes}` | – |
 //!
-//! i64 µs timestamps and u64 slice indexes are split into a signed high and an unsigned low
-//! 32-bit half so that IndexedDB's number keys (f64) order them exactly over the whole range.
-//! Index entries with equal keys are ordered by primary key, the op id, so `time` yields
-//! `(created_at, op_id)` order directly. Queries use `sector_time` (one range per sector, 512
-//! sectors of 2^23 locations as in Kitsune2) for arcs of at most 64 sectors and `time` plus a
-//! location filter for wider arcs; `stored` serves "new ops since". Op data lives apart from the
-//! metadata so that index scans never load op bodies.
+//! Integers in the binary key are big-endian, and `created_at` has its sign bit flipped, so the
+//! key holds the exact i64 in byte order. Op ids are 32 bytes, so primary keys sort by op id.
+//! The index fields are plain numbers (µs as f64, cheap to store and to read back): exact up to
+//! 2^53 µs (the year 2255), and beyond that still monotonic, so range queries widen their
+//! bounds to the f64 neighbours and filter on the exact `created_at` from the key. Stored-at
+//! stamps are wall-clock µs and therefore exact.
+//!
+//! Why one object store with everything in the key: an op costs one record and two index
+//! entries to write, and the id-only queries (time slices, "new ops since", earliest) read
+//! *keys* only (`getAllKeys`, key cursors), which carry the id, location (computed from the id
+//! by the [`Locator`]), size and `created_at`, without loading op bodies. An op already held
+//! is detected by the `add` failing with `ConstraintError` (same id, same bytes, same key), not
+//! by a read per op. Time slices read `sector_time` one range per sector the arc touches (512
+//! sectors of 2^23 locations, as in Kitsune2), all ranges in one round trip; the DHT model asks
+//! per sector, and a separate time index for wide arcs would cost every write another index
+//! entry. `stored` serves "new ops since". [`OpStore::retrieve_ops`] reads runs of
+//! ids that lie close together in key order with one `getAll` over their id range (op ids are
+//! uniform hashes, so the op count predicts how many unrequested ops a range holds) and
+//! re-checks every op it returns against its id.
+//!
+//! The per-op loops of writes and bulk reads run in `idb_glue.js` (one JS↔wasm crossing per
+//! call, with packed buffers, instead of several per op); the rules stay here.
 //!
 //! # Transactions
 //! Every call is one transaction. Writes use `durability: "strict"` by default (the browser
-//! flushes to disk before `complete`); a call resolves only after `complete`, and any error
-//! aborts the whole transaction. The stored-at stamps of a write and the bookmark of a read are
+//! flushes to disk before `complete`); a call resolves only after `complete` (reads too, so
+//! nothing of a resolved call is still running), and any error aborts the whole transaction. The stored-at stamps of a write and the bookmark of a read are
 //! taken in the same synchronous step that creates their transaction, and IndexedDB runs
 //! overlapping transactions in creation order, so a bookmark never passes an op it did not see.
 //!
@@ -40,18 +54,18 @@
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Float64Array, Object, Promise, Reflect, Uint8Array, Uint32Array};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    DomException, IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbFactory, IdbKeyRange,
-    IdbObjectStore, IdbObjectStoreParameters, IdbOpenDbRequest, IdbRequest, IdbTransaction,
-    IdbVersionChangeEvent,
+    DomException, IdbCursor, IdbCursorDirection, IdbDatabase, IdbFactory, IdbKeyRange,
+    IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbVersionChangeEvent,
 };
 
 use super::{
@@ -60,24 +74,29 @@ use super::{
 };
 use crate::arc::DhtArc;
 use crate::id::{AgentId, Locator, OpId, SpaceId};
-use crate::op::StoredOp;
+use crate::op::{OP_ID_BYTES, StoredOp, op_id_of};
 use crate::time::Timestamp;
 
 /// Schema version this code writes; [`upgrade`] brings any older database up to it.
 pub const SCHEMA_VERSION: u32 = 1;
 
 const OPS: &str = "ops";
-const META: &str = "meta";
 const SLICES: &str = "slices";
 const INFO: &str = "info";
-const IDX_TIME: &str = "time";
 const IDX_SECTOR_TIME: &str = "sector_time";
 const IDX_STORED: &str = "stored";
 const TOTALS_KEY: &str = "totals";
-/// Arcs spanning at most this many sectors are queried one sector range at a time.
-const PER_SECTOR_MAX: usize = 64;
 const SECTOR_SHIFT: u32 = 23;
 const SECTORS: u32 = 512;
+/// Primary key: op id (32) ‖ encoded length (4) ‖ created_at (8).
+const PK_BYTES: usize = 44;
+/// Numbers per op handed to `writeOps`: sector, created_at, stored_at.
+const META_NUMS: usize = 3;
+/// `retrieve`/`filter_out` read ids in one range when fewer than this many unrequested ops are
+/// expected between neighbours (a range read costs about a tenth of a point read per op).
+const RANGE_GAP_OPS: f64 = 8.0;
+/// Up to this many ids are read point by point without looking at the totals first.
+const POINT_READS_MAX: usize = 4;
 
 /// How hard the browser works to make a committed write survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -168,6 +187,14 @@ impl IdbOpStore {
     ) -> Result<IdbOpStore, StoreError> {
         let name = database_name(space, agent);
         let db = open_database(&name).await?;
+        if db.object_store_names().contains("meta") {
+            // The layout of fennec before its first release (ops and meta in two stores).
+            db.close();
+            return Err(StoreError::Backend(format!(
+                "database {name} has a pre-release op store layout; delete it \
+                 (IdbOpStore::delete / OpStore.delete) and open again"
+            )));
+        }
         let shared = Rc::new(Shared {
             name,
             gone: RefCell::new(None),
@@ -270,18 +297,37 @@ impl IdbOpStore {
     }
 
     async fn last_stored_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let tx = self.tx(&[META], false)?;
-        let idx = store(&tx, META)?.index(IDX_STORED).map_err(js_error)?;
-        let req = idx
-            .open_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
-            .map_err(js_error)?;
-        let v = Req::new(req).next().await?;
-        if v.is_null() || v.is_undefined() {
-            return Ok(None);
-        }
-        let cursor: IdbCursorWithValue = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-        let m = MetaRec::read(&cursor.value().map_err(js_error)?)?;
-        Ok(Some(m.stored_at))
+        let tx = self.tx(&[OPS], false)?;
+        let done = TxDone::new(&tx);
+        let body = async {
+            let idx = store(&tx, OPS)?.index(IDX_STORED).map_err(js_error)?;
+            let req = idx
+                .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
+                .map_err(js_error)?;
+            let v = Req::new(req).next().await?;
+            if v.is_null() || v.is_undefined() {
+                return Ok(None);
+            }
+            let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
+            read_stamp(&cursor.key().map_err(js_error)?).map(Some)
+        };
+        self.end_read(&tx, done, body.await).await
+    }
+
+    /// Ends a read: aborts its transaction on error, else waits for it to finish, so that
+    /// nothing of a call that resolved is still running (a `close` then takes effect at once,
+    /// and `delete` right after it is not blocked by our own connection).
+    async fn end_read<T>(
+        &self,
+        tx: &IdbTransaction,
+        done: TxDone,
+        r: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let v = abort_on_error(tx, r)?;
+        done.wait()
+            .await
+            .map_err(|e| self.check_open().err().unwrap_or(e))?;
+        Ok(v)
     }
 
     async fn process(&self, ops: Vec<MetaOp>) -> Result<Vec<StoredOp>, StoreError> {
@@ -290,108 +336,163 @@ impl IdbOpStore {
         if prepared.is_empty() {
             return Ok(Vec::new());
         }
+        // Pack the batch for writeOps: data back to back, one key and one meta entry per op.
+        let n = prepared.len();
+        let mut data = Vec::with_capacity(prepared.iter().map(|p| p.data.len()).sum());
+        let mut offs = Vec::with_capacity(n + 1);
+        let mut keys = Vec::with_capacity(n * PK_BYTES);
+        let mut meta: Vec<f64> = Vec::with_capacity(n * META_NUMS);
+        offs.push(0u32);
         // Stamps and transaction in one synchronous step (see the module docs).
         let now = Timestamp::now();
-        let stamped: Vec<(PreparedOp, Timestamp)> = prepared
-            .into_iter()
-            .map(|p| {
-                let t = self.clock.stamp(now);
-                (p, t)
-            })
-            .collect();
-        let tx = self.tx(&[OPS, META, INFO], true)?;
+        for p in &prepared {
+            data.extend_from_slice(&p.data);
+            offs.push(u32::try_from(data.len()).map_err(|_| {
+                StoreError::Invalid("a batch of more than 4 GiB of op data".into())
+            })?);
+            keys.extend_from_slice(&primary_key(p));
+            meta.push(f64::from(p.loc >> SECTOR_SHIFT));
+            meta.push(p.created_at.as_micros() as f64);
+            meta.push(self.clock.stamp(now).as_micros() as f64);
+        }
+        let tx = self.tx(&[OPS, INFO], true)?;
         let done = TxDone::new(&tx);
-        let body = async {
-            let ops_store = store(&tx, OPS)?;
-            let meta = store(&tx, META)?;
-            let info = store(&tx, INFO)?;
-            let exists: Vec<Req> = stamped
-                .iter()
-                .map(|(p, _)| {
-                    meta.count_with_key(&id_key(&p.op_id))
-                        .map(Req::new)
-                        .map_err(js_error)
-                })
-                .collect::<Result<_, _>>()?;
-            let totals_req = Req::new(info.get(&JsValue::from_str(TOTALS_KEY)).map_err(js_error)?);
-            let mut new = Vec::new();
-            for ((p, t), req) in stamped.iter().zip(exists) {
-                if req.next().await?.as_f64().unwrap_or(0.0) == 0.0 {
-                    new.push((p, *t));
-                }
-            }
-            let mut totals = read_totals(&totals_req.next().await?)?;
-            for (p, t) in &new {
-                let key = id_key(&p.op_id);
-                ops_store
-                    .put_with_key(&Uint8Array::from(&p.data[..]), &key)
-                    .map_err(js_error)?;
-                let rec: JsValue = MetaRec::write(p, *t)?.into();
-                meta.put(&rec).map_err(js_error)?;
-                totals.op_count += 1;
-                totals.op_bytes = totals.op_bytes.saturating_add(u64::from(p.len()));
-            }
-            if !new.is_empty() {
-                let rec: JsValue = write_totals(&totals)?.into();
-                info.put_with_key(&rec, &JsValue::from_str(TOTALS_KEY))
-                    .map_err(js_error)?;
-            }
-            Ok::<_, StoreError>(new.iter().map(|(p, _)| p.stored()).collect::<Vec<_>>())
-        };
-        let out = abort_on_error(&tx, body.await)?;
-        done.wait()
+        let written = write_ops(
+            &tx,
+            &Uint8Array::from(&data[..]),
+            &Uint32Array::from(&offs[..]),
+            &Uint8Array::from(&keys[..]),
+            &Float64Array::from(&meta[..]),
+        );
+        drop((data, keys, meta));
+        let fresh = JsFuture::from(written).await;
+        let committed = done
+            .wait()
             .await
-            .map_err(|e| self.check_open().err().unwrap_or(e))?;
+            .map_err(|e| self.check_open().err().unwrap_or(e));
+        let fresh = match (fresh, committed) {
+            (Ok(f), Ok(())) => f.dyn_into::<Uint8Array>().map_err(|_| corrupt("flags"))?,
+            // Our own finding (a corrupt totals record) says more than the abort it caused.
+            (Err(e), _) if !e.is_instance_of::<DomException>() => return Err(js_error(e)),
+            (_, Err(e)) => return Err(e),
+            (Err(e), Ok(())) => return Err(js_error(e)),
+        };
+        if fresh.length() as usize != n {
+            return Err(corrupt("flags"));
+        }
+        let fresh = fresh.to_vec();
+        Ok(prepared
+            .iter()
+            .zip(fresh)
+            .filter(|(_, f)| *f == 1)
+            .map(|(p, _)| p.stored())
+            .collect())
+    }
+
+    /// The ranges of `retrieve`/`filter_out` over the distinct 32-byte ids in `ids`: runs of
+    /// ids (in key order) that are expected to have fewer than [`RANGE_GAP_OPS`] other ops
+    /// between neighbours share one range. Needs the op count for that, read in `tx`, unless
+    /// there are only a few ids. Packed as `readIdRanges` wants: lower id ‖ upper id.
+    async fn id_ranges(&self, tx: &IdbTransaction, ids: &[OpId]) -> Result<Vec<u8>, StoreError> {
+        let mut sorted: Vec<&[u8]> = ids
+            .iter()
+            .map(|id| id.as_bytes())
+            .filter(|b| b.len() == OP_ID_BYTES)
+            .collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let held = if sorted.len() <= POINT_READS_MAX {
+            0
+        } else {
+            let info = store(tx, INFO)?;
+            let v = Req::new(info.get(&JsValue::from_str(TOTALS_KEY)).map_err(js_error)?)
+                .next()
+                .await?;
+            read_totals(&v)?.op_count
+        };
+        // Expected ops strictly between two ids: held × (distance in the id space).
+        let prefix = |b: &[u8]| u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
+        let scale = held as f64 / 2f64.powi(64);
+        let mut out = Vec::with_capacity(sorted.len() * 64);
+        let mut i = 0;
+        while i < sorted.len() {
+            let mut j = i;
+            while j + 1 < sorted.len()
+                && ((prefix(sorted[j + 1]) - prefix(sorted[j])) as f64) * scale < RANGE_GAP_OPS
+            {
+                j += 1;
+            }
+            out.extend_from_slice(sorted[i]);
+            out.extend_from_slice(sorted[j]);
+            i = j + 1;
+        }
         Ok(out)
     }
 
     async fn retrieve(&self, op_ids: Vec<OpId>) -> Result<Vec<MetaOp>, StoreError> {
         let op_ids = dedup_ids(op_ids);
-        let tx = self.tx(&[OPS], false)?;
+        let tx = self.tx(&[OPS, INFO], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
-            let ops_store = store(&tx, OPS)?;
-            let reqs: Vec<Req> = op_ids
-                .iter()
-                .map(|id| ops_store.get(&id_key(id)).map(Req::new).map_err(js_error))
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::new();
-            for (op_id, req) in op_ids.into_iter().zip(reqs) {
-                let v = req.next().await?;
-                if v.is_undefined() {
-                    continue;
+            let ranges = self.id_ranges(&tx, &op_ids).await?;
+            let got = JsFuture::from(read_id_ranges(&tx, &Uint8Array::from(&ranges[..]), false))
+                .await
+                .map_err(js_error)?;
+            let got: Array = got.dyn_into().map_err(|_| corrupt("values"))?;
+            let data = Bytes::from(
+                got.get(0)
+                    .dyn_into::<Uint8Array>()
+                    .map_err(|_| corrupt("values"))?
+                    .to_vec(),
+            );
+            let offs = got
+                .get(1)
+                .dyn_into::<Uint32Array>()
+                .map_err(|_| corrupt("values"))?
+                .to_vec();
+            // Ranges also return ops nobody asked for; every op is re-identified by its hash,
+            // which also keeps a damaged record from being served under its id.
+            let wanted: HashSet<&OpId> = op_ids.iter().collect();
+            let mut found: HashMap<OpId, Bytes> = HashMap::with_capacity(op_ids.len());
+            for w in offs.windows(2) {
+                let (a, b) = (w[0] as usize, w[1] as usize);
+                if a > b || b > data.len() {
+                    return Err(corrupt("values"));
                 }
-                out.push(MetaOp {
-                    op_id,
-                    op_data: bytes_of(&v)?,
-                });
+                let op_data = data.slice(a..b);
+                let id = op_id_of(&op_data);
+                if wanted.contains(&id) {
+                    found.insert(id, op_data);
+                }
             }
-            Ok(out)
+            Ok(op_ids
+                .into_iter()
+                .filter_map(|op_id| {
+                    let op_data = found.remove(&op_id)?;
+                    Some(MetaOp { op_id, op_data })
+                })
+                .collect())
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn filter_out(&self, op_ids: Vec<OpId>) -> Result<Vec<OpId>, StoreError> {
         let op_ids = dedup_ids(op_ids);
-        let tx = self.tx(&[META], false)?;
+        let tx = self.tx(&[OPS, INFO], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
-            let meta = store(&tx, META)?;
-            let reqs: Vec<Req> = op_ids
-                .iter()
-                .map(|id| {
-                    meta.count_with_key(&id_key(id))
-                        .map(Req::new)
-                        .map_err(js_error)
-                })
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::new();
-            for (op_id, req) in op_ids.into_iter().zip(reqs) {
-                if req.next().await?.as_f64().unwrap_or(0.0) == 0.0 {
-                    out.push(op_id);
-                }
-            }
-            Ok(out)
+            let ranges = self.id_ranges(&tx, &op_ids).await?;
+            let keys = JsFuture::from(read_id_ranges(&tx, &Uint8Array::from(&ranges[..]), true))
+                .await
+                .map_err(js_error)?;
+            let keys = packed_keys(&keys)?;
+            let held: HashSet<&[u8]> = keys.chunks_exact(PK_BYTES).map(|k| &k[..32]).collect();
+            Ok(op_ids
+                .into_iter()
+                .filter(|id| !held.contains(id.as_bytes()))
+                .collect())
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn time_slice(
@@ -404,42 +505,36 @@ impl IdbOpStore {
         if arc.is_empty() || start >= end {
             return Ok(TimeSliceOpIds::default());
         }
-        let tx = self.tx(&[META], false)?;
+        let tx = self.tx(&[OPS], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
-            let meta = store(&tx, META)?;
             let sectors = arc_sectors(arc);
-            let (lo, hi) = (split_i64(start.as_micros()), split_i64(end.as_micros()));
-            let mut reqs = Vec::new();
-            if sectors.len() > PER_SECTOR_MAX {
-                let range = key_range(&arr(&[lo.0, lo.1]), &arr(&[hi.0, hi.1]))?;
-                let idx = meta.index(IDX_TIME).map_err(js_error)?;
-                reqs.push(Req::new(idx.get_all_with_key(&range).map_err(js_error)?));
-            } else {
-                let idx = meta.index(IDX_SECTOR_TIME).map_err(js_error)?;
-                for s in sectors {
-                    let s = f64::from(s);
-                    let range = key_range(&arr(&[s, lo.0, lo.1]), &arr(&[s, hi.0, hi.1]))?;
-                    reqs.push(Req::new(idx.get_all_with_key(&range).map_err(js_error)?));
+            // Inclusive f64 bounds hold every exact value in [start, end); filtered below.
+            let (lo, hi) = (start.as_micros() as f64, end.as_micros() as f64);
+            let lowers: Array = sectors.iter().map(|s| arr(&[f64::from(*s), lo])).collect();
+            let uppers: Array = sectors.iter().map(|s| arr(&[f64::from(*s), hi])).collect();
+            let keys = JsFuture::from(index_keys(&tx, IDX_SECTOR_TIME, &lowers, &uppers))
+                .await
+                .map_err(js_error)?;
+            let keys = packed_keys(&keys)?;
+            let mut recs: Vec<(Timestamp, OpId, u32)> = Vec::new();
+            for k in keys.chunks_exact(PK_BYTES) {
+                let (id, len, created_at) = parse_pk(k)?;
+                if arc.contains(self.options.locator.op_loc(&id))
+                    && created_at >= start
+                    && created_at < end
+                {
+                    recs.push((created_at, id, len));
                 }
             }
-            let mut recs = Vec::new();
-            for req in reqs {
-                let list: Array = req.next().await?.dyn_into().map_err(|_| corrupt("list"))?;
-                for v in list.iter() {
-                    let m = MetaRec::read(&v)?;
-                    if arc.contains(m.loc) {
-                        recs.push(m);
-                    }
-                }
-            }
-            recs.sort_by(|a, b| (a.created_at, &a.op_id).cmp(&(b.created_at, &b.op_id)));
-            let total_bytes = recs.iter().map(|m| u64::from(m.len)).sum();
+            recs.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            let total_bytes = recs.iter().map(|r| u64::from(r.2)).sum();
             Ok(TimeSliceOpIds {
-                op_ids: recs.into_iter().map(|m| m.op_id).collect(),
+                op_ids: recs.into_iter().map(|r| r.1).collect(),
                 total_bytes,
             })
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn bounded(
@@ -455,27 +550,31 @@ impl IdbOpStore {
         if arc.is_empty() {
             return Ok(acc.finish(bookmark));
         }
-        let tx = self.tx(&[META], false)?;
+        let tx = self.tx(&[OPS], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
-            let idx = store(&tx, META)?.index(IDX_STORED).map_err(js_error)?;
-            let (h, l) = split_i64(start.as_micros());
-            let range = IdbKeyRange::lower_bound(&arr(&[h, l])).map_err(js_error)?;
-            let req = Req::new(idx.open_cursor_with_range(&range).map_err(js_error)?);
+            let idx = store(&tx, OPS)?.index(IDX_STORED).map_err(js_error)?;
+            // Stamps are exact f64s (module docs), so is this bound for any bookmark we issue.
+            let range = IdbKeyRange::lower_bound(&JsValue::from_f64(start.as_micros() as f64))
+                .map_err(js_error)?;
+            let req = Req::new(idx.open_key_cursor_with_range(&range).map_err(js_error)?);
             loop {
                 let v = req.next().await?;
                 if v.is_null() || v.is_undefined() {
                     break;
                 }
-                let cursor: IdbCursorWithValue = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-                let m = MetaRec::read(&cursor.value().map_err(js_error)?)?;
-                if !acc.offer(&m.op_id, m.loc, m.len, m.stored_at) {
+                let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
+                let stored_at = read_stamp(&cursor.key().map_err(js_error)?)?;
+                let (id, len, _) = parse_pk(&key_bytes(&cursor.primary_key().map_err(js_error)?)?)?;
+                let loc = self.options.locator.op_loc(&id);
+                if !acc.offer(&id, loc, len, stored_at) {
                     break;
                 }
                 cursor.continue_().map_err(js_error)?;
             }
             Ok(())
         };
-        abort_on_error(&tx, body.await)?;
+        self.end_read(&tx, done, body.await).await?;
         Ok(acc.finish(bookmark))
     }
 
@@ -484,43 +583,48 @@ impl IdbOpStore {
         if arc.is_empty() {
             return Ok(None);
         }
-        let tx = self.tx(&[META], false)?;
+        let tx = self.tx(&[OPS], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
-            let meta = store(&tx, META)?;
+            let ops = store(&tx, OPS)?;
             let sectors = arc_sectors(arc);
+            let idx = ops.index(IDX_SECTOR_TIME).map_err(js_error)?;
             let mut cursors = Vec::new();
-            if sectors.len() == SECTORS as usize {
-                // The arc misses at most parts of two sectors: walk the time index.
-                let idx = meta.index(IDX_TIME).map_err(js_error)?;
-                cursors.push(Req::new(idx.open_cursor().map_err(js_error)?));
-            } else {
-                let idx = meta.index(IDX_SECTOR_TIME).map_err(js_error)?;
-                for s in sectors {
-                    let range = key_range(&arr(&[f64::from(s)]), &arr(&[f64::from(s) + 1.0]))?;
-                    cursors.push(Req::new(
-                        idx.open_cursor_with_range(&range).map_err(js_error)?,
-                    ));
-                }
+            for s in sectors {
+                let range = key_range(&arr(&[f64::from(s)]), &arr(&[f64::from(s) + 1.0]))?;
+                cursors.push(Req::new(
+                    idx.open_key_cursor_with_range(&range).map_err(js_error)?,
+                ));
             }
             let mut best: Option<Timestamp> = None;
             for req in cursors {
+                // The first op in the arc, and any after it under the same (rounded) f64 key,
+                // which can differ in the exact created_at beyond 2^53 µs.
+                let mut first_t: Option<f64> = None;
                 loop {
                     let v = req.next().await?;
                     if v.is_null() || v.is_undefined() {
                         break;
                     }
-                    let cursor: IdbCursorWithValue = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-                    let m = MetaRec::read(&cursor.value().map_err(js_error)?)?;
-                    if arc.contains(m.loc) {
-                        best = Some(best.map_or(m.created_at, |b| b.min(m.created_at)));
+                    let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
+                    // `sector_time` keys are [s, t].
+                    let key = cursor.key().map_err(js_error)?;
+                    let t = key.dyn_ref::<Array>().and_then(|a| a.get(1).as_f64());
+                    if first_t.is_some() && first_t != t {
                         break;
+                    }
+                    let (id, _, created_at) =
+                        parse_pk(&key_bytes(&cursor.primary_key().map_err(js_error)?)?)?;
+                    if arc.contains(self.options.locator.op_loc(&id)) {
+                        best = Some(best.map_or(created_at, |b| b.min(created_at)));
+                        first_t = first_t.or(t);
                     }
                     cursor.continue_().map_err(js_error)?;
                 }
             }
             Ok(best)
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn put_slice(&self, arc: DhtArc, index: u64, hash: Bytes) -> Result<(), StoreError> {
@@ -545,6 +649,7 @@ impl IdbOpStore {
             return Ok(Vec::new());
         };
         let tx = self.tx(&[SLICES], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let st = store(&tx, SLICES)?;
             let range = slice_range(s, e)?;
@@ -561,7 +666,7 @@ impl IdbOpStore {
                 .map(|(k, v)| Ok((slice_index_of(&k)?, bytes_of(&v)?)))
                 .collect()
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn slice_count(&self, arc: DhtArc) -> Result<u64, StoreError> {
@@ -570,6 +675,7 @@ impl IdbOpStore {
             return Ok(0);
         };
         let tx = self.tx(&[SLICES], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let st = store(&tx, SLICES)?;
             let range: JsValue = slice_range(s, e)?.into();
@@ -584,7 +690,7 @@ impl IdbOpStore {
             let highest = slice_index_of(&cursor.key().map_err(js_error)?)?;
             Ok(highest.saturating_add(1))
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn slice(&self, arc: DhtArc, index: u64) -> Result<Option<Bytes>, StoreError> {
@@ -593,6 +699,7 @@ impl IdbOpStore {
             return Ok(None);
         };
         let tx = self.tx(&[SLICES], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let st = store(&tx, SLICES)?;
             let v = Req::new(st.get(&slice_id(s, e, index)).map_err(js_error)?)
@@ -603,11 +710,12 @@ impl IdbOpStore {
             }
             bytes_of(&v).map(Some)
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 
     async fn totals(&self) -> Result<OpTotals, StoreError> {
         let tx = self.tx(&[INFO], false)?;
+        let done = TxDone::new(&tx);
         let body = async {
             let info = store(&tx, INFO)?;
             let v = Req::new(info.get(&JsValue::from_str(TOTALS_KEY)).map_err(js_error)?)
@@ -615,7 +723,7 @@ impl IdbOpStore {
                 .await?;
             read_totals(&v)
         };
-        abort_on_error(&tx, body.await)
+        self.end_read(&tx, done, body.await).await
     }
 }
 
@@ -735,13 +843,10 @@ pub fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32, new: u32) -> Res
 }
 
 fn schema_v1(db: &IdbDatabase) -> Result<(), JsValue> {
-    db.create_object_store(OPS)?;
-    let params = IdbObjectStoreParameters::new();
-    params.set_key_path(&JsValue::from_str("i"));
-    let meta = db.create_object_store_with_optional_parameters(META, &params)?;
-    meta.create_index_with_str_sequence(IDX_TIME, &str_array(&["h", "o"]))?;
-    meta.create_index_with_str_sequence(IDX_SECTOR_TIME, &str_array(&["s", "h", "o"]))?;
-    meta.create_index_with_str_sequence(IDX_STORED, &str_array(&["ah", "al"]))?;
+    let ops = db.create_object_store(OPS)?;
+    let st: Array = ["s", "t"].into_iter().map(JsValue::from_str).collect();
+    ops.create_index_with_str_sequence(IDX_SECTOR_TIME, &st)?;
+    ops.create_index_with_str(IDX_STORED, "a")?;
     db.create_object_store(SLICES)?;
     db.create_object_store(INFO)?;
     Ok(())
@@ -814,70 +919,69 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // records and keys
 
-/// The `meta` record of an op.
-struct MetaRec {
-    op_id: OpId,
-    loc: u32,
-    created_at: Timestamp,
-    stored_at: Timestamp,
-    len: u32,
+/// An i64 µs timestamp as an 8-byte key: big-endian with the sign bit flipped, so that byte
+/// order is numeric order.
+fn ts_key(t: Timestamp) -> [u8; 8] {
+    ((t.as_micros() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-impl MetaRec {
-    fn write(p: &PreparedOp, stored_at: Timestamp) -> Result<Object, StoreError> {
-        let o = Object::new();
-        let (h, l) = split_i64(p.created_at.as_micros());
-        let (ah, al) = split_i64(stored_at.as_micros());
-        set(&o, "i", &id_key(&p.op_id))?;
-        set(&o, "l", &JsValue::from(p.loc))?;
-        set(&o, "s", &JsValue::from(p.loc >> SECTOR_SHIFT))?;
-        set(&o, "h", &JsValue::from(h))?;
-        set(&o, "o", &JsValue::from(l))?;
-        set(&o, "ah", &JsValue::from(ah))?;
-        set(&o, "al", &JsValue::from(al))?;
-        set(&o, "n", &JsValue::from(p.len()))?;
-        Ok(o)
+fn ts_of_key(b: &[u8]) -> Result<Timestamp, StoreError> {
+    let b: [u8; 8] = b.try_into().map_err(|_| corrupt("timestamp key"))?;
+    Ok(Timestamp::from_micros(
+        (u64::from_be_bytes(b) ^ (1 << 63)) as i64,
+    ))
+}
+
+/// The primary key of an op: id (32) ‖ encoded length (4) ‖ created_at (8).
+fn primary_key(p: &PreparedOp) -> [u8; PK_BYTES] {
+    let mut k = [0u8; PK_BYTES];
+    k[..32].copy_from_slice(p.op_id.as_bytes());
+    k[32..36].copy_from_slice(&p.len().to_be_bytes());
+    k[36..].copy_from_slice(&ts_key(p.created_at));
+    k
+}
+
+/// `(op id, encoded length, created_at)` of a primary key.
+fn parse_pk(k: &[u8]) -> Result<(OpId, u32, Timestamp), StoreError> {
+    if k.len() != PK_BYTES {
+        return Err(corrupt("op key"));
     }
+    let len = u32::from_be_bytes([k[32], k[33], k[34], k[35]]);
+    Ok((
+        OpId::from_bytes(Bytes::copy_from_slice(&k[..32])),
+        len,
+        ts_of_key(&k[36..])?,
+    ))
+}
 
-    fn read(v: &JsValue) -> Result<MetaRec, StoreError> {
-        let num = |k: &str| -> Result<f64, StoreError> {
-            Reflect::get(v, &JsValue::from_str(k))
-                .ok()
-                .and_then(|x| x.as_f64())
-                .ok_or_else(|| corrupt("meta record"))
-        };
-        let op_id = Reflect::get(v, &JsValue::from_str("i"))
-            .ok()
-            .and_then(|x| x.dyn_into::<Uint8Array>().ok())
-            .map(|a| OpId::from_bytes(a.to_vec()))
-            .ok_or_else(|| corrupt("meta record id"))?;
-        let u32_of = |f: f64| to_u32(f).ok_or_else(|| corrupt("meta record number"));
-        Ok(MetaRec {
-            op_id,
-            loc: u32_of(num("l")?)?,
-            created_at: join_i64(num("h")?, num("o")?)?,
-            stored_at: join_i64(num("ah")?, num("al")?)?,
-            len: u32_of(num("n")?)?,
-        })
+/// The bytes of a binary key (IndexedDB returns binary keys as `ArrayBuffer`s).
+fn key_bytes(v: &JsValue) -> Result<Vec<u8>, StoreError> {
+    if let Some(b) = v.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Ok(Uint8Array::new(b).to_vec());
     }
+    v.dyn_ref::<Uint8Array>()
+        .map(Uint8Array::to_vec)
+        .ok_or_else(|| corrupt("binary key"))
 }
 
-fn id_key(id: &OpId) -> Uint8Array {
-    Uint8Array::from(id.as_bytes())
+/// A stored-at stamp from the `stored` index key (a number, see the module docs).
+fn read_stamp(v: &JsValue) -> Result<Timestamp, StoreError> {
+    v.as_f64()
+        .filter(|f| f.fract() == 0.0)
+        .map(|f| Timestamp::from_micros(f as i64))
+        .ok_or_else(|| corrupt("stored-at stamp"))
 }
 
-/// i64 as (signed high 32 bits, unsigned low 32 bits): exact and order-preserving as f64s.
-fn split_i64(v: i64) -> (f64, f64) {
-    (f64::from((v >> 32) as i32), f64::from(v as u32))
-}
-
-fn join_i64(h: f64, l: f64) -> Result<Timestamp, StoreError> {
-    let bad = || corrupt("timestamp");
-    if !(h.fract() == 0.0 && h >= f64::from(i32::MIN) && h <= f64::from(i32::MAX)) {
-        return Err(bad());
+/// Packed primary keys from the glue, checked to be whole keys.
+fn packed_keys(v: &JsValue) -> Result<Vec<u8>, StoreError> {
+    let keys = v
+        .dyn_ref::<Uint8Array>()
+        .ok_or_else(|| corrupt("keys"))?
+        .to_vec();
+    if keys.len() % PK_BYTES != 0 {
+        return Err(corrupt("keys"));
     }
-    let l = to_u32(l).ok_or_else(bad)?;
-    Ok(Timestamp::from_micros(((h as i64) << 32) | i64::from(l)))
+    Ok(keys)
 }
 
 fn to_u32(f: f64) -> Option<u32> {
@@ -930,13 +1034,6 @@ fn read_totals(v: &JsValue) -> Result<OpTotals, StoreError> {
     })
 }
 
-fn write_totals(t: &OpTotals) -> Result<Object, StoreError> {
-    let o = Object::new();
-    set(&o, "c", &JsValue::from(t.op_count as f64))?;
-    set(&o, "b", &JsValue::from(t.op_bytes as f64))?;
-    Ok(o)
-}
-
 fn bytes_of(v: &JsValue) -> Result<Bytes, StoreError> {
     v.dyn_ref::<Uint8Array>()
         .map(|a| Bytes::from(a.to_vec()))
@@ -962,13 +1059,6 @@ fn arc_sectors(arc: DhtArc) -> Vec<u32> {
 
 fn arr(xs: &[f64]) -> Array {
     xs.iter().map(|x| JsValue::from_f64(*x)).collect()
-}
-
-fn str_array(xs: &[&str]) -> JsValue {
-    xs.iter()
-        .map(|x| JsValue::from_str(x))
-        .collect::<Array>()
-        .into()
 }
 
 /// `[lower, upper)`.
@@ -1065,6 +1155,27 @@ fn abort_on_error<T>(tx: &IdbTransaction, r: Result<T, StoreError>) -> Result<T,
 
 // ---------------------------------------------------------------------------------------------
 // request and transaction futures
+
+#[wasm_bindgen(module = "/src/store/idb_glue.js")]
+extern "C" {
+    /// Adds a packed batch in `tx` and updates the totals; resolves to per-op "new" flags.
+    #[wasm_bindgen(js_name = writeOps)]
+    fn write_ops(
+        tx: &IdbTransaction,
+        data: &Uint8Array,
+        offs: &Uint32Array,
+        keys: &Uint8Array,
+        meta: &Float64Array,
+    ) -> Promise;
+
+    /// Reads op data (or keys) over packed id ranges.
+    #[wasm_bindgen(js_name = readIdRanges)]
+    fn read_id_ranges(tx: &IdbTransaction, ranges: &Uint8Array, keys_only: bool) -> Promise;
+
+    /// Packed primary keys of an index over `[lowers[i], uppers[i]]` ranges.
+    #[wasm_bindgen(js_name = indexKeys)]
+    fn index_keys(tx: &IdbTransaction, index: &str, lowers: &Array, uppers: &Array) -> Promise;
+}
 
 #[wasm_bindgen]
 extern "C" {

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// Benchmarks, measured side by side in one run (ours vs the raw browser primitive), never a
+// timed assertion in a test (docs/design.md, testing pyramid 5).
+//
+//   npm run bench -- <name> [options]     e.g. npm run bench -- store --rounds 5
+//
+// Each benchmark prints progress and, as the LAST stdout line, exactly one JSON object
+// {"bench":"<name>", ...}. Needs pkg/ (npm run build). Benchmarks live in scripts/bench/<name>.mjs
+// and export `run(args: string[], log: (line) => void) -> Promise<object>`.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCHES = {
+  store: () => import('./bench/store.mjs'),
+};
+
+async function main() {
+  const [name, ...args] = process.argv.slice(2);
+  if (!name || !(name in BENCHES)) {
+    console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]`);
+    process.exit(2);
+  }
+  const bench = await BENCHES[name]();
+  const result = await bench.run(args, (line) => console.log(`${name}: ${line}`));
+  console.log(JSON.stringify({ bench: name, ...result }));
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(`bench: ${e.stack || e.message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,88 @@
+// `npm run bench -- store [--ops N] [--rounds R] [--durability strict|relaxed|default]`
+//
+// In one headless Chromium page: N ops of the real dataset (default 10 000) written through
+// fennec's OpStore (IdbOpStore, one putOps call = one transaction) vs the same records written
+// with raw IndexedDB `put`s in one transaction; then a time-slice range read of all of them
+// both ways (ours: timeSlice + getOps; raw: one getAll over an index range). Both sides use the
+// same durability (default "strict", OpStore's default). R rounds (default 6) on fresh
+// databases, alternating which side goes first, with a pause before each step so that one
+// side's background work (IndexedDB compaction after a big commit) lands less on the other.
+// The ops/s figures are medians over rounds. A ratio is the geometric mean of each round's
+// ours/raw ratio: both sides of a round ran back to back under the same machine load, and with
+// an even number of rounds an advantage of going first or second cancels out.
+import { launchBrowser, openFennecPage, startStaticServer } from '../../tests/e2e/harness.mjs';
+
+function parseArgs(args) {
+  const o = { ops: 10_000, rounds: 6, durability: 'strict', pauseMs: 1000 };
+  for (let i = 0; i < args.length; i++) {
+    const [k, v] = [args[i], args[i + 1]];
+    if (k === '--ops') o.ops = Number(v);
+    else if (k === '--rounds') o.rounds = Number(v);
+    else if (k === '--durability') o.durability = v;
+    else if (k === '--pause-ms') o.pauseMs = Number(v);
+    else throw new Error(`unknown option ${k} (options: --ops N --rounds R --durability D --pause-ms P)`);
+    i++;
+  }
+  if (!(Number.isInteger(o.ops) && o.ops > 0)) throw new Error('--ops must be a positive integer');
+  if (!(Number.isInteger(o.rounds) && o.rounds > 0)) throw new Error('--rounds must be a positive integer');
+  if (!(Number.isFinite(o.pauseMs) && o.pauseMs >= 0)) throw new Error('--pause-ms must be >= 0');
+  if (!['strict', 'relaxed', 'default'].includes(o.durability)) {
+    throw new Error('--durability must be strict, relaxed or default');
+  }
+  return o;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export async function run(args, log) {
+  const opt = parseArgs(args);
+  const web = await startStaticServer();
+  const browser = await launchBrowser();
+  try {
+    const context = await browser.newContext();
+    const page = await openFennecPage(context, web.url);
+    await page.evaluate(async () => { window.bench = await import('/bench/store.js'); });
+    const data = await page.evaluate((n) => window.bench.prepare(n), opt.ops);
+    log(`${data.ops} dataset ops (${data.bytes} payload bytes), ${opt.rounds} rounds, durability ${opt.durability}`);
+    const rates = { ours_write: [], raw_write: [], ours_read: [], raw_read: [] };
+    const step = async (name, fn, tag) => {
+      await new Promise((r) => setTimeout(r, opt.pauseMs));
+      const ms = await page.evaluate(([f, t, d]) => window.bench[f](t, d), [fn, tag, opt.durability]);
+      const rate = (data.ops / ms) * 1000;
+      rates[name].push(rate);
+      return `${name.replace('_', ' ')} ${ms.toFixed(0)} ms (${rate.toFixed(0)} ops/s)`;
+    };
+    for (let r = 0; r < opt.rounds; r++) {
+      const tag = `${Date.now()}-${r}`;
+      const sides = [['ours', 'oursWrite', 'oursRead'], ['raw', 'rawWrite', 'rawRead']];
+      if (r % 2) sides.reverse();
+      const parts = [];
+      for (const [side, w] of sides) parts.push(await step(`${side}_write`, w, tag));
+      for (const [side, , rd] of sides) parts.push(await step(`${side}_read`, rd, tag));
+      await page.evaluate((t) => window.bench.cleanup(t), tag);
+      const ratio = (a, b) => (rates[a][r] / rates[b][r]).toFixed(2);
+      log(`round ${r + 1}/${opt.rounds}: ${parts.join(', ')}; ratios write ${ratio('ours_write', 'raw_write')} read ${ratio('ours_read', 'raw_read')}`);
+    }
+    if (page.fennecErrors.length) throw new Error(`page errors: ${page.fennecErrors.join('; ')}`);
+    const m = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, median(v)]));
+    const paired = (a, b) => {
+      const logs = rates[a].map((x, i) => Math.log(x / rates[b][i]));
+      return Math.exp(logs.reduce((s, x) => s + x, 0) / logs.length);
+    };
+    const round = (x, d = 0) => Number(x.toFixed(d));
+    return {
+      ours_write_ops_s: round(m.ours_write),
+      raw_write_ops_s: round(m.raw_write),
+      write_ratio: round(paired('ours_write', 'raw_write'), 3),
+      ours_read_ops_s: round(m.ours_read),
+      raw_read_ops_s: round(m.raw_read),
+      read_ratio: round(paired('ours_read', 'raw_read'), 3),
+    };
+  } finally {
+    await browser.close();
+    await web.stop();
+  }
+}
