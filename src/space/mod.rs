@@ -769,7 +769,8 @@ impl Space {
                 }
                 match r {
                     Ok(ops) => {
-                        self.known.add(&to, ops.iter().map(|o| &o.op_id));
+                        // Not recorded as held by `to`: it holds them only once it stored them,
+                        // and a response lost on the way must not hide them from catch-up.
                         self.stats.ops_served += ops.len() as u64;
                         let max = self.cfg.max_response_frame_bytes.min(MAX_FRAME_BYTES);
                         for f in crate::fetch::split_response(&self.cfg.space, ops, max) {
@@ -1322,10 +1323,8 @@ impl Space {
                         failed,
                     } => {
                         self.tally.record(&reached, &failed);
-                        // They got the announcement: do not offer the op to them again.
-                        for u in &reached {
-                            self.known.add(u, [&op_id]);
-                        }
+                        // An announcement that reached a peer is not proof it holds the op: if
+                        // its fetch gives up, catch-up must still offer the op to it.
                         self.emit(SpaceEvent::Published {
                             op_id,
                             reached,
