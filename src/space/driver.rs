@@ -140,7 +140,7 @@ where
                 let mut next = Some(c);
                 while let Some(c) = next {
                     handle_command(&mut space, clock.now(), c);
-                    next = commands.try_next().ok().flatten();
+                    next = commands.try_recv().ok();
                 }
             }
             () = sleep => space.handle_timeout(clock.now()),
