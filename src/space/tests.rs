@@ -378,8 +378,14 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
     let StoreRequest::Write(batch) = &request else {
         panic!("expected a write, got {request:?}");
     };
-    assert_eq!(batch.iter().map(|m| m.op_id.clone()).collect::<Vec<_>>(), ids);
-    assert!(node.space.poll_output().is_none(), "one write for the whole burst");
+    assert_eq!(
+        batch.iter().map(|m| m.op_id.clone()).collect::<Vec<_>>(),
+        ids
+    );
+    assert!(
+        node.space.poll_output().is_none(),
+        "one write for the whole burst"
+    );
     let r = block_on(perform(&node.store, request));
     node.space.handle_store_response(T0, ticket, r);
     let mut stored = Vec::new();
