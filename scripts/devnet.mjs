@@ -2,7 +2,8 @@
 // The local devnet: the real kitsune2-bootstrap-srv (bootstrap HTTP API + embedded sbd relay)
 // on a free loopback port, and a static server for www/ and pkg/.
 //
-//   node scripts/devnet.mjs                 start both, print URLs, stop on Ctrl-C
+//   node scripts/devnet.mjs                 start both, print URLs (and the demo page's), stop
+//                                           on Ctrl-C
 //   node scripts/devnet.mjs -- CMD ARGS...  start both, run CMD with FENNEC_BOOTSTRAP_URL,
 //                                           FENNEC_SIGNAL_URL and FENNEC_STATIC_URL set, stop,
 //                                           exit with CMD's status
@@ -109,6 +110,13 @@ export async function startDevnet(opts = {}) {
   };
 }
 
+/** The demo page (www/index.html) with the devnet's server URLs as query parameters. */
+export function demoUrl(net) {
+  // Readable: loopback URLs hold no '&', '#' or '+'; the page decodes with URLSearchParams.
+  const q = (u) => encodeURI(u).replace(/[&#+]/g, encodeURIComponent);
+  return `${net.staticUrl}/?bootstrap=${q(net.bootstrapUrl)}&signal=${q(net.signalUrl)}`;
+}
+
 async function main() {
   const sep = process.argv.indexOf('--');
   const cmd = sep >= 0 ? process.argv.slice(sep + 1) : [];
@@ -121,6 +129,7 @@ async function main() {
   };
   if (cmd.length === 0) {
     console.log(`devnet: bootstrap ${net.bootstrapUrl}  signal ${net.signalUrl}  static ${net.staticUrl}`);
+    console.log(`demo: ${demoUrl(net)}`);
     console.log('devnet: Ctrl-C stops it');
     const stop = async () => { await net.stop(); process.exit(0); };
     process.on('SIGINT', stop);
