@@ -396,3 +396,27 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
     }
     assert_eq!(stored, ids);
 }
+
+#[test]
+fn an_op_whose_announcement_was_lost_still_arrives_by_catch_up() {
+    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    net.introduce();
+    net.settle();
+    // The announcement "reaches" node 2 (the send succeeds) but is lost on the way.
+    net.dead.push(url(2));
+    let id = net.nodes[0].space.publish(T0, &b"lost"[..]).unwrap();
+    net.advance(T0.add_micros(100_000));
+    net.dead.clear();
+    assert_eq!(net.nodes[1].received(), 0);
+    // Catch-up rounds must still offer the op: a sent announcement is no proof it is held.
+    let mut t = T0;
+    for _ in 0..20 {
+        t = t.add_micros(10_000_000);
+        net.advance(t);
+    }
+    let got = net.nodes[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, SpaceEvent::OpReceived { op_id, .. } if *op_id == id));
+    assert!(got, "node 2 never received the op");
+}
