@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHES = {
   store: () => import('./bench/store.mjs'),
+  transport: () => import('./bench/transport.mjs'),
 };
 
 async function main() {

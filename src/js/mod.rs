@@ -13,6 +13,8 @@ pub fn version() -> String {
 }
 
 mod keystore;
+mod net;
 mod peer;
 
+pub use net::JsTransport;
 pub use peer::{Peer, Space, space_id_of};
