@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
+use crate::agent::AgentInfoSigned;
 use crate::url::Url;
 
 /// Why a frame could not be sent. The message is for humans (logs); the space treats any
@@ -20,8 +21,15 @@ pub struct TransportError(pub String);
 /// Something that happened on the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportEvent {
-    /// A connection with `peer` is open (after preflight).
-    Connected(Url),
+    /// A connection with `peer` is open (after preflight). `agents` are the agent infos its
+    /// preflight carried that the transport verified (signature, expiry, naming `peer`'s URL);
+    /// the space learns them at once instead of waiting for its next bootstrap poll.
+    Connected {
+        /// The peer URL.
+        peer: Url,
+        /// Its verified agent infos.
+        agents: Vec<AgentInfoSigned>,
+    },
     /// One whole frame (a reassembled `K2Proto` message) from `from`.
     Frame {
         /// The sender's peer URL.

@@ -1082,9 +1082,8 @@ impl Drop for Shared {
 /// A [`WebRtcTransport`] with its event stream, as the space driver's
 /// [`Transport`](crate::transport_api::Transport) ([`crate::space::run_space`]).
 ///
-/// Events map one to one: `Connected` (its preflight agents are dropped here: read them from
-/// [`NetEvent::Connected`] on a transport you drive yourself, or feed the space its peers'
-/// infos from bootstrap), `Message` as the raw frame, `Disconnected`. `close` tells the peer
+/// Events map one to one: `Connected` (with the preflight's verified agent infos, so the
+/// space learns a peer's current URL at once), `Message` as the raw frame, `Disconnected`. `close` tells the peer
 /// the reason through the signal path.
 pub struct SpaceTransport {
     net: WebRtcTransport,
@@ -1133,7 +1132,9 @@ impl crate::transport_api::Transport for SpaceTransport {
             // Borrowed only while polling: cancel-safe, never held across a suspension.
             let ev = poll_fn(|cx| self.events.borrow_mut().poll_next_unpin(cx)).await?;
             Some(match ev {
-                NetEvent::Connected { peer, .. } => TransportEvent::Connected(peer),
+                NetEvent::Connected { peer, agents, .. } => {
+                    TransportEvent::Connected { peer, agents }
+                }
                 NetEvent::Message { peer, frame, .. } => {
                     TransportEvent::Frame { from: peer, frame }
                 }

@@ -131,7 +131,9 @@ where
                 Some(TransportEvent::Disconnected { peer, .. }) => {
                     space.peer_disconnected(clock.now(), &peer);
                 }
-                Some(TransportEvent::Connected(_)) => {}
+                Some(TransportEvent::Connected { agents, .. }) => {
+                    space.insert_agent_infos(clock.now(), agents);
+                }
                 None => return space,
             },
             c = commands.select_next_some() => {

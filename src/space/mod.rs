@@ -1009,7 +1009,15 @@ impl Space {
         let agent = info.agent.clone();
         let url = info.url.clone();
         match self.peers.insert(now, info) {
-            Insert::Joined => self.emit(SpaceEvent::PeerJoined { agent, url }),
+            Insert::Joined => {
+                // Introduce ourselves at once: the peer may not poll bootstrap for a minute,
+                // and until it holds our info it drops our module messages.
+                if let Some(to) = url.clone() {
+                    let f = encode_publish_agent(&self.cfg.space, self.info.encode());
+                    self.send(to, f, SendKind::Other);
+                }
+                self.emit(SpaceEvent::PeerJoined { agent, url })
+            }
             Insert::Left => self.emit(SpaceEvent::PeerLeft { agent }),
             _ => {}
         }
