@@ -4,27 +4,39 @@
 //! transport sends that info in its preflight, so two such transports admit each other's
 //! messages like any two peers (nothing in admission is bypassed). A message is carried as a
 //! K2 NOTIFY frame for that space; the receiver gets its data back.
+//!
+//! **Protocol-level use** (e2e tests of misbehaving peers): `options.space` names the space
+//! the agent info is signed for (the same name → id rule as `peer.join`), so the transport is
+//! admitted by that space's peers; [`JsTransport::send_frame`] sends any encoded `K2Proto`
+//! frame as is, [`JsTransport::on_frame`] reports the module messages received, and
+//! [`encode_fetch_response_js`], [`encode_publish_ops_js`] and [`encode_publish_agent_js`]
+//! build frames from caller-chosen content — nothing is checked, so a caller can send op data
+//! that does not hash to its id, or a tampered agent info. Honest peers must cope with that.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use js_sys::{Function, Uint8Array};
+use js_sys::{Array, Function, Uint8Array};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::agent::{AgentInfo, AgentInfoSigned, AgentKey};
 use crate::arc::DhtArc;
-use crate::id::SpaceId;
+use crate::id::{OpId, SpaceId};
+use crate::js::peer::space_id_of;
 use crate::net::conn::{NetConfig, Path};
 use crate::net::sbd::SbdConfig;
 use crate::net::sbd_signal::SbdSignal;
 use crate::net::webrtc::{NetEvent, WebRtcTransport};
 use crate::time::Timestamp;
 use crate::url::Url;
-use crate::wire::{WireMessage, encode_notify};
+use crate::wire::{
+    FetchMsg, PublishMsg, WireMessage, encode_fetch_response, encode_notify, encode_publish_agent,
+    encode_publish_ops,
+};
 
 /// The space every `Transport`'s agent info names (32 bytes, "fennec-transport" padded).
 const TRANSPORT_SPACE: [u8; 32] = *b"fennec-transport\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
@@ -34,6 +46,28 @@ const TRANSPORT_SPACE: [u8; 32] = *b"fennec-transport\0\0\0\0\0\0\0\0\0\0\0\0\0\
 struct TransportOptions {
     #[serde(default)]
     relay_only: bool,
+    /// Space name (or 43-char base64url id) the agent info is signed for.
+    #[serde(default)]
+    space: Option<String>,
+    /// Largest message sent or accepted, bytes.
+    #[serde(default)]
+    max_message_bytes: Option<usize>,
+}
+
+/// What [`JsTransport::on_frame`] reports: the message kind and the op ids it names.
+fn frame_kind(msg: &WireMessage) -> Option<(&'static str, Vec<&OpId>)> {
+    Some(match msg {
+        WireMessage::Fetch { msg, .. } => match msg {
+            FetchMsg::Request(ids) => ("fetchRequest", ids.iter().collect()),
+            FetchMsg::Response(ops) => ("fetchResponse", ops.iter().map(|(i, _)| i).collect()),
+        },
+        WireMessage::Publish { msg, .. } => match msg {
+            PublishMsg::Ops(ids) => ("publishOps", ids.iter().collect()),
+            PublishMsg::Agent(_) => ("publishAgent", Vec::new()),
+        },
+        WireMessage::Gossip { .. } => ("gossip", Vec::new()),
+        _ => return None,
+    })
 }
 
 /// One WebRTC transport (sbd-signalled, relay fallback) with its own peer URL.
@@ -42,7 +76,9 @@ pub struct JsTransport {
     net: RefCell<Option<WebRtcTransport>>,
     url: String,
     space: SpaceId,
+    agent_info: String,
     on_message: Rc<RefCell<Option<Function>>>,
+    on_frame: Rc<RefCell<Option<Function>>>,
 }
 
 fn closed() -> JsError {
@@ -53,6 +89,9 @@ fn closed() -> JsError {
 impl JsTransport {
     /// Connects to the sbd server `signalUrl` (`ws://host:port`) with a fresh key.
     /// `options.relayOnly` (default false) sends everything through the sbd relay.
+    /// `options.space` (default a fixed benchmark space) is the space name, or 43-character
+    /// base64url space id, the agent info is signed for, as `peer.join` maps names.
+    /// `options.maxMessageBytes` (default 4 MiB) is the largest message sent or accepted.
     ///
     /// # Errors
     /// Bad options, an unreachable signal server, or signing failing.
@@ -71,11 +110,17 @@ impl JsTransport {
             .map_err(|e| JsError::new(&format!("signal server {signal_url}: {e}")))?;
         let config = NetConfig {
             webrtc: !o.relay_only,
+            max_message_bytes: o
+                .max_message_bytes
+                .unwrap_or(NetConfig::default().max_message_bytes),
             ..NetConfig::default()
         };
         let (net, mut events) = WebRtcTransport::new(Rc::new(signal), rx, config);
         let key = AgentKey::generate().map_err(|e| JsError::new(&format!("agent key: {e}")))?;
-        let space = SpaceId::from_bytes(TRANSPORT_SPACE.to_vec());
+        let space = o.space.as_deref().map_or_else(
+            || SpaceId::from_bytes(TRANSPORT_SPACE.to_vec()),
+            space_id_of,
+        );
         let info = AgentInfo::new(
             key.agent_id(),
             space.clone(),
@@ -85,22 +130,28 @@ impl JsTransport {
         );
         let signed = AgentInfoSigned::sign(&key, info)
             .map_err(|e| JsError::new(&format!("signing the agent info: {e}")))?;
+        let agent_info = signed.encode().to_string();
         net.set_local_agents(&[signed]);
         let on_message: Rc<RefCell<Option<Function>>> = Rc::default();
-        let cb = on_message.clone();
+        let on_frame: Rc<RefCell<Option<Function>>> = Rc::default();
+        let (cb, fcb) = (on_message.clone(), on_frame.clone());
         // Ends when the transport is dropped (its event sender goes with it).
         spawn_local(async move {
             while let Some(ev) = events.next().await {
-                if let NetEvent::Message {
-                    peer,
-                    msg: WireMessage::Notify { data, .. },
-                    ..
-                } = ev
-                {
+                let NetEvent::Message { peer, msg, .. } = ev else {
+                    continue;
+                };
+                if let WireMessage::Notify { data, .. } = &msg {
                     let f = cb.borrow().clone();
                     if let Some(f) = f {
                         let bytes = Uint8Array::from(&data[..]);
                         let _ = f.call2(&JsValue::NULL, &peer.as_str().into(), &bytes);
+                    }
+                } else if let Some((kind, ids)) = frame_kind(&msg) {
+                    let f = fcb.borrow().clone();
+                    if let Some(f) = f {
+                        let ids: Array = ids.iter().map(|i| JsValue::from(i.to_b64())).collect();
+                        let _ = f.call3(&JsValue::NULL, &peer.as_str().into(), &kind.into(), &ids);
                     }
                 }
             }
@@ -109,7 +160,9 @@ impl JsTransport {
             url: net.local_url().as_str().to_string(),
             net: RefCell::new(Some(net)),
             space,
+            agent_info,
             on_message,
+            on_frame,
         })
     }
 
@@ -117,6 +170,13 @@ impl JsTransport {
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// Our signed agent info, as JSON (`{"agentInfo":"…","signature":"…"}`), the one our
+    /// preflight carries.
+    #[wasm_bindgen(getter, js_name = agentInfo)]
+    pub fn agent_info(&self) -> String {
+        self.agent_info.clone()
     }
 
     fn net(&self) -> Result<WebRtcTransport, JsError> {
@@ -163,11 +223,38 @@ impl JsTransport {
         Ok(())
     }
 
+    /// Sends `frame`, one encoded `K2Proto` (e.g. from `encodeFetchResponse`), to `peerUrl`
+    /// as is (connecting on demand); resolves as [`send`](Self::send). Nothing about the frame
+    /// is checked but its size against `options.maxMessageBytes`.
+    ///
+    /// # Errors
+    /// A bad URL, a frame too large, or the connection failing.
+    #[wasm_bindgen(js_name = sendFrame)]
+    pub async fn send_frame(
+        &self,
+        #[wasm_bindgen(js_name = peerUrl)] peer_url: String,
+        frame: Uint8Array,
+    ) -> Result<(), JsError> {
+        let net = self.net()?;
+        net.send(&Self::peer(&peer_url)?, Bytes::from(frame.to_vec()))
+            .await?;
+        Ok(())
+    }
+
     /// Calls `cb(peerUrl, data: Uint8Array)` for each message received (replaces any
     /// earlier callback).
     #[wasm_bindgen(js_name = onMessage)]
     pub fn on_message(&self, cb: Function) {
         *self.on_message.borrow_mut() = Some(cb);
+    }
+
+    /// Calls `cb(peerUrl, kind, ids: string[])` for each module message received from an
+    /// admitted peer (any space), where `kind` is `"fetchRequest"`, `"fetchResponse"`,
+    /// `"publishOps"`, `"publishAgent"` or `"gossip"` and `ids` the base64url op ids it names
+    /// (empty for the last two). Replaces any earlier callback.
+    #[wasm_bindgen(js_name = onFrame)]
+    pub fn on_frame(&self, cb: Function) {
+        *self.on_frame.borrow_mut() = Some(cb);
     }
 
     /// Closes every connection and the sbd connection; the transport is unusable after.
@@ -176,5 +263,63 @@ impl JsTransport {
             net.close_all("transport closed");
         }
         *self.on_message.borrow_mut() = None;
+        *self.on_frame.borrow_mut() = None;
     }
+}
+
+fn op_id_arg(s: &str) -> Result<OpId, JsError> {
+    OpId::from_b64(s).map_err(|e| JsError::new(&format!("op id: {e}")))
+}
+
+/// One op of [`encode_fetch_response_js`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameOp {
+    id: String,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+/// A K2 Fetch RESPONSE frame for `space` (a name or base64url id, as `peer.join`) carrying
+/// `ops: {id: string (base64url), data: Uint8Array}[]` as given: `data` is not checked
+/// against `id`. For [`JsTransport::send_frame`].
+///
+/// # Errors
+/// `ops` not of that shape, or an id not base64url.
+#[wasm_bindgen(js_name = encodeFetchResponse)]
+pub fn encode_fetch_response_js(space: &str, ops: JsValue) -> Result<Uint8Array, JsError> {
+    let ops: Vec<FrameOp> = serde_wasm_bindgen::from_value(ops)
+        .map_err(|e| JsError::new(&format!("encodeFetchResponse ops: {e}")))?;
+    let ops = ops
+        .into_iter()
+        .map(|o| Ok((op_id_arg(&o.id)?, Bytes::from(o.data))))
+        .collect::<Result<Vec<_>, JsError>>()?;
+    let f = encode_fetch_response(&space_id_of(space), &ops);
+    Ok(Uint8Array::from(&f[..]))
+}
+
+/// A K2 Publish OPS frame for `space` announcing `ids` (base64url op ids). For
+/// [`JsTransport::send_frame`].
+///
+/// # Errors
+/// An id not base64url.
+#[wasm_bindgen(js_name = encodePublishOps)]
+pub fn encode_publish_ops_js(space: &str, ids: Vec<String>) -> Result<Uint8Array, JsError> {
+    let ids = ids
+        .iter()
+        .map(|s| op_id_arg(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let f = encode_publish_ops(&space_id_of(space), &ids);
+    Ok(Uint8Array::from(&f[..]))
+}
+
+/// A K2 Publish AGENT frame for `space` carrying `agentInfoJson` as given (not verified,
+/// so it may be unsigned or tampered). For [`JsTransport::send_frame`].
+#[wasm_bindgen(js_name = encodePublishAgent)]
+pub fn encode_publish_agent_js(
+    space: &str,
+    #[wasm_bindgen(js_name = agentInfoJson)] agent_info_json: &str,
+) -> Uint8Array {
+    let f = encode_publish_agent(&space_id_of(space), agent_info_json);
+    Uint8Array::from(&f[..])
 }
