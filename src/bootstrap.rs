@@ -294,12 +294,7 @@ pub mod fetch {
     }
 
     fn js_err(e: JsValue) -> BootstrapError {
-        let text = e
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| e.as_string())
-            .unwrap_or_else(|| format!("{e:?}"));
-        BootstrapError::Network(text)
+        BootstrapError::Network(crate::runtime::describe_js(&e))
     }
 }
 

@@ -3,7 +3,7 @@
 //! driver that re-arms its wake-up on every event leaves no stale timers behind.
 
 #[cfg(target_arch = "wasm32")]
-pub use browser::{BrowserClock, sleep_ms};
+pub use browser::{BrowserClock, describe_js, sleep_ms};
 
 #[cfg(target_arch = "wasm32")]
 mod browser {
@@ -28,6 +28,19 @@ mod browser {
             let ms = us / 1000 + i64::from(us % 1000 > 0);
             sleep_ms(ms).boxed_local()
         }
+    }
+
+    /// A thrown or rejected JavaScript value as text for error messages: `name: message` for a
+    /// `DOMException`, the message of an `Error`, a string as is, else its debug form.
+    pub fn describe_js(v: &wasm_bindgen::JsValue) -> String {
+        use wasm_bindgen::JsCast;
+        if let Some(e) = v.dyn_ref::<web_sys::DomException>() {
+            return format!("{}: {}", e.name(), e.message());
+        }
+        if let Some(e) = v.dyn_ref::<js_sys::Error>() {
+            return String::from(e.message());
+        }
+        v.as_string().unwrap_or_else(|| format!("{v:?}"))
     }
 
     /// Resolves after `ms` milliseconds (negative = at once; capped at `setTimeout`'s

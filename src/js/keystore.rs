@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
 use crate::agent::AgentKey;
+use crate::runtime::describe_js;
 
 const DB_NAME: &str = "fennec-keys";
 const STORE: &str = "keys";
@@ -44,15 +45,17 @@ pub async fn load_or_create_agent_key() -> Result<AgentKey, String> {
 fn store(db: &IdbDatabase, mode: IdbTransactionMode) -> Result<web_sys::IdbObjectStore, String> {
     db.transaction_with_str_and_mode(STORE, mode)
         .and_then(|tx| tx.object_store(STORE))
-        .map_err(describe)
+        .map_err(|e| describe_js(&e))
 }
 
 async fn open() -> Result<IdbDatabase, String> {
     let factory = js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into())
-        .map_err(describe)?
+        .map_err(|e| describe_js(&e))?
         .dyn_into::<web_sys::IdbFactory>()
         .map_err(|_| "IndexedDB is not available in this context".to_string())?;
-    let req: IdbOpenDbRequest = factory.open_with_u32(DB_NAME, 1).map_err(describe)?;
+    let req: IdbOpenDbRequest = factory
+        .open_with_u32(DB_NAME, 1)
+        .map_err(|e| describe_js(&e))?;
     let upgrading = req.clone();
     let on_upgrade = Closure::<dyn FnMut()>::new(move || {
         if let Ok(db) = upgrading
@@ -72,14 +75,14 @@ async fn open() -> Result<IdbDatabase, String> {
 
 /// Resolves with the request's result once `success` fires, or its error.
 async fn request(req: Result<IdbRequest, JsValue>) -> Result<JsValue, String> {
-    let req = req.map_err(describe)?;
+    let req = req.map_err(|e| describe_js(&e))?;
     let (tx, rx) = oneshot::channel::<Result<JsValue, String>>();
     let tx = Rc::new(RefCell::new(Some(tx)));
     let (t1, t2) = (tx.clone(), tx);
     let r1 = req.clone();
     let ok = Closure::<dyn FnMut()>::new(move || {
         if let Some(tx) = t1.borrow_mut().take() {
-            let _ = tx.send(r1.result().map_err(describe));
+            let _ = tx.send(r1.result().map_err(|e| describe_js(&e)));
         }
     });
     let r2 = req.clone();
@@ -97,11 +100,4 @@ async fn request(req: Result<IdbRequest, JsValue>) -> Result<JsValue, String> {
     req.set_onsuccess(None);
     req.set_onerror(None);
     out
-}
-
-fn describe(v: JsValue) -> String {
-    v.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| v.as_string())
-        .unwrap_or_else(|| format!("{v:?}"))
 }

@@ -56,6 +56,7 @@ use super::conn::{
 use super::frame::{Candidate, ConnId, RELAY_OVERHEAD_BYTES, Reassembler, SignalFrame, chunks};
 use super::signal::{Signal, SignalError, SignalRx};
 use crate::agent::AgentInfoSigned;
+use crate::runtime::describe_js;
 use crate::time::Timestamp;
 use crate::url::Url;
 use crate::wire::WireMessage;
@@ -519,7 +520,7 @@ impl Shared {
                 {
                     let dc = wait_buffer(conn, self.config.send_high_water_bytes).await?;
                     dc.send_with_u8_array(&chunk)
-                        .map_err(|e| format!("data channel send failed: {}", js_text(&e)))?;
+                        .map_err(|e| format!("data channel send failed: {}", describe_js(&e)))?;
                     self.touch(conn);
                 }
             }
@@ -689,7 +690,7 @@ impl Shared {
             servers.push(&server);
         }
         cfg.set_ice_servers(&servers);
-        let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_text(&e))?;
+        let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| describe_js(&e))?;
         PAGE_PEER_CONNECTIONS.with(|n| n.set(n.get() + 1));
         let init = RtcDataChannelInit::new();
         init.set_negotiated(true);
@@ -1267,7 +1268,7 @@ async fn make_local(pc: &RtcPeerConnection, ty: RtcSdpType) -> Result<String, St
         RtcSdpType::Offer => pc.create_offer(),
         _ => pc.create_answer(),
     };
-    let desc = JsFuture::from(promise).await.map_err(|e| js_text(&e))?;
+    let desc = JsFuture::from(promise).await.map_err(|e| describe_js(&e))?;
     let sdp = js_sys::Reflect::get(&desc, &JsValue::from_str("sdp"))
         .ok()
         .and_then(|s| s.as_string())
@@ -1276,7 +1277,7 @@ async fn make_local(pc: &RtcPeerConnection, ty: RtcSdpType) -> Result<String, St
     init.set_sdp(&sdp);
     JsFuture::from(pc.set_local_description(&init))
         .await
-        .map_err(|e| js_text(&e))?;
+        .map_err(|e| describe_js(&e))?;
     Ok(sdp)
 }
 
@@ -1286,7 +1287,7 @@ async fn set_remote(pc: &RtcPeerConnection, ty: RtcSdpType, sdp: &str) -> Result
     JsFuture::from(pc.set_remote_description(&init))
         .await
         .map(|_| ())
-        .map_err(|e| js_text(&e))
+        .map_err(|e| describe_js(&e))
 }
 
 async fn add_candidate(pc: &RtcPeerConnection, c: &Candidate) -> Result<(), String> {
@@ -1296,7 +1297,7 @@ async fn add_candidate(pc: &RtcPeerConnection, c: &Candidate) -> Result<(), Stri
     JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)))
         .await
         .map(|_| ())
-        .map_err(|e| js_text(&e))
+        .map_err(|e| describe_js(&e))
 }
 
 /// Waits until `conn` may carry app messages; `Err(reason)` if it closed first.
@@ -1352,13 +1353,4 @@ fn random_id() -> ConnId {
     // The browser's crypto.getRandomValues; it does not fail in a page or worker.
     getrandom::fill(&mut b).expect("getrandom");
     u64::from_be_bytes(b)
-}
-
-fn js_text(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
 }

@@ -870,7 +870,7 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
             if let Err(e) = res {
                 *ue.borrow_mut() = Some(StoreError::Backend(format!(
                     "upgrading op store schema {old} -> {new} failed: {}",
-                    describe(&e)
+                    crate::runtime::describe_js(&e)
                 )));
                 if let Some(tx) = tx {
                     let _ = tx.abort();
@@ -1131,18 +1131,8 @@ pub fn dom_error(e: &DomException) -> StoreError {
 fn js_error(v: JsValue) -> StoreError {
     match v.dyn_ref::<DomException>() {
         Some(e) => dom_error(e),
-        None => StoreError::Backend(describe(&v)),
+        None => StoreError::Backend(crate::runtime::describe_js(&v)),
     }
-}
-
-fn describe(v: &JsValue) -> String {
-    if let Some(e) = v.dyn_ref::<DomException>() {
-        return format!("{}: {}", e.name(), e.message());
-    }
-    if let Some(e) = v.dyn_ref::<js_sys::Error>() {
-        return String::from(e.message());
-    }
-    v.as_string().unwrap_or_else(|| format!("{v:?}"))
 }
 
 fn abort_on_error<T>(tx: &IdbTransaction, r: Result<T, StoreError>) -> Result<T, StoreError> {
