@@ -40,7 +40,6 @@ mod native {
 
     use bytes::Bytes;
 
-    use fennec::Timestamp;
     use fennec::net::sbd::{
         CloseReason, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, ProtocolError, PubKey, SbdClient,
         SbdConfig, SbdEvent, SendError,
@@ -162,7 +161,7 @@ mod native {
             }
 
             // Timers, then whatever the core wants on the wire.
-            let now = Timestamp::now();
+            let now = crate::native::now();
             core.handle_timeout(now);
             while let Some(out) = core.poll_transmit(now) {
                 if let Err(e) = ws.send(Message::Binary(out.into())) {
@@ -188,7 +187,9 @@ mod native {
             // Wait for input, no longer than the core's next wake-up.
             let wait = core
                 .poll_timeout()
-                .map(|t| Duration::from_micros(t.micros_since(Timestamp::now()).max(1_000) as u64))
+                .map(|t| {
+                    Duration::from_micros(t.micros_since(crate::native::now()).max(1_000) as u64)
+                })
                 .unwrap_or(MAX_WAIT)
                 .min(MAX_WAIT);
             let _ = ws.get_ref().set_read_timeout(Some(wait));
@@ -293,7 +294,7 @@ mod native {
                 eprintln!("runner: bad address {addr:?}");
                 continue;
             };
-            let core = match SbdClient::generate(SbdConfig::default(), Timestamp::now()) {
+            let core = match SbdClient::generate(SbdConfig::default(), crate::native::now()) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("runner: no randomness: {e}");
@@ -341,5 +342,10 @@ mod native {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
             .collect()
+    }
+
+    /// The wall clock (the library itself reads none).
+    pub fn now() -> fennec::Timestamp {
+        fennec::Timestamp::from_system_time(std::time::SystemTime::now())
     }
 }

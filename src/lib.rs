@@ -1,41 +1,41 @@
 //! fennec: a browser tab as a full peer of a Kitsune2-style DHT.
 //!
-//! The protocol core is sans-IO and compiles natively; browser glue lives under
-//! `cfg(target_arch = "wasm32")`. See `README.md` and `docs/design.md` for the map.
+//! Layers (see `docs/design.md` for the map and the data flow):
+//! - [`model`]: Kitsune2's data types; [`wire`]: its messages;
+//! - [`api`]: the traits the core is written against (Transport, OpStore, Clock, Signal);
+//! - [`core`]: the sans-IO protocol of a space; [`net`]: sans-IO networking (sbd, connection
+//!   policy and handshake, framing, admission); [`store`]: the in-memory op store;
+//! - `browser`: every wasm32-only part (timers, WebSocket, WebRTC, IndexedDB, the browser
+//!   peer); `js`: the wasm-bindgen API; `testing` (feature): test tooling.
+//!
+//! The two `cfg(target_arch = "wasm32")` gates below are the only ones in the crate.
 
 #![deny(missing_docs)]
 
-pub mod agent;
-pub mod arc;
-pub mod bootstrap;
-pub mod catchup;
-pub mod fetch;
-pub mod id;
+pub mod api;
+pub mod core;
+pub mod model;
 pub mod net;
-pub mod op;
-pub mod peer_store;
-pub mod publish;
-pub mod runtime;
-pub mod space;
 pub mod store;
-pub mod time;
-pub mod transport_api;
-pub mod url;
 pub mod wire;
 
-pub use agent::{
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
+#[cfg(target_arch = "wasm32")]
+pub mod js;
+
+pub use api::{Clock, MetaOp, OpStore, StoreError, Transport};
+pub use model::agent::{
     AGENT_INFO_EXPIRY_US, AgentError, AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier,
     MAX_AGENT_INFO_BYTES, RE_SIGN_MARGIN_US, Signer, Verifier,
 };
-pub use arc::DhtArc;
-pub use id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
-pub use op::{MAX_OP_BYTES, Op, OpError, StoredOp, verify_op};
-pub use store::{MemOpStore, MetaOp, OpStore, StoreError};
-pub use time::Timestamp;
-pub use url::{Url, UrlError};
+pub use model::arc::DhtArc;
+pub use model::id::{AgentId, Id, IdError, Locator, OpId, SpaceId};
+pub use model::op::{MAX_OP_BYTES, Op, OpError, StoredOp, verify_op};
+pub use model::time::Timestamp;
+pub use model::url::{Url, UrlError};
+pub use store::MemOpStore;
 pub use wire::{FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireError, WireMessage};
-
-#[cfg(target_arch = "wasm32")]
-pub mod js;
-#[cfg(target_arch = "wasm32")]
-pub mod peer;

@@ -6,7 +6,8 @@
 //! sets `FENNEC_BOOTSTRAP_URL` (read at compile time: the test page has no environment).
 #![cfg(target_arch = "wasm32")]
 
-use fennec::bootstrap::{BootstrapClient, BootstrapError, HttpRequest, fetch};
+use fennec::browser::bootstrap as fetch;
+use fennec::core::bootstrap::{BootstrapClient, BootstrapError, HttpRequest};
 use fennec::{
     AgentInfo, AgentInfoSigned, AgentKey, DhtArc, Ed25519Verifier, SpaceId, Timestamp, Url,
 };
@@ -44,7 +45,7 @@ async fn real_server_accepts_and_lists_our_signed_agent_info() {
     let client = client();
     let space = random_space();
     let key = AgentKey::generate().unwrap();
-    let info = signed_info(&key, &space, Timestamp::now());
+    let info = signed_info(&key, &space, fennec::browser::clock::now());
 
     fetch::put(&client, &info)
         .await
@@ -70,9 +71,9 @@ async fn real_server_rejects_a_tampered_signature() {
     let client = client();
     let space = random_space();
     let key = AgentKey::generate().unwrap();
-    let good = signed_info(&key, &space, Timestamp::now());
+    let good = signed_info(&key, &space, fennec::browser::clock::now());
     // Sign a different info with the same key and graft its signature onto `good`.
-    let other = signed_info(&key, &space, Timestamp::now().add_micros(1));
+    let other = signed_info(&key, &space, fennec::browser::clock::now().add_micros(1));
     let sig_of = |s: &AgentInfoSigned| {
         s.encode()
             .rsplit_once("\"signature\":")
@@ -100,9 +101,9 @@ async fn real_server_rejects_an_expired_agent_info() {
     let client = client();
     let space = random_space();
     let key = AgentKey::generate().unwrap();
-    let hour_ago = Timestamp::now().add_micros(-3_600_000_000);
+    let hour_ago = fennec::browser::clock::now().add_micros(-3_600_000_000);
     let expired = signed_info(&key, &space, hour_ago);
-    assert!(expired.info().is_expired(Timestamp::now()));
+    assert!(expired.info().is_expired(fennec::browser::clock::now()));
 
     let err = fetch::put(&client, &expired).await.unwrap_err();
     assert!(
@@ -127,5 +128,5 @@ async fn unreachable_server_is_a_network_error() {
 
 async fn put_raw(req: &HttpRequest) -> Result<(), BootstrapError> {
     let (status, body) = fetch::send(req).await?;
-    fennec::bootstrap::parse_put_response(status, &body)
+    fennec::core::bootstrap::parse_put_response(status, &body)
 }

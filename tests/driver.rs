@@ -15,13 +15,15 @@ use futures::future::{LocalBoxFuture, poll_fn};
 use futures::task::LocalSpawnExt;
 use futures::{FutureExt, StreamExt};
 
-use fennec::agent::AgentKey;
-use fennec::id::SpaceId;
-use fennec::space::{Clock, Command, Space, SpaceConfig, SpaceEvent, run_space};
-use fennec::store::{MemOpStore, OpStore};
-use fennec::time::Timestamp;
-use fennec::transport_api::{Transport, TransportError, TransportEvent};
-use fennec::url::Url;
+use fennec::api::Clock;
+use fennec::api::OpStore;
+use fennec::api::transport::{Transport, TransportError, TransportEvent};
+use fennec::core::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
+use fennec::model::agent::AgentKey;
+use fennec::model::id::SpaceId;
+use fennec::model::time::Timestamp;
+use fennec::model::url::Url;
+use fennec::store::MemOpStore;
 
 const T0: i64 = 1_700_000_000_000_000;
 
@@ -134,7 +136,7 @@ fn run_space_moves_an_op_between_two_spaces_on_virtual_time() {
             inbox: RefCell::new(rx),
         };
         let c = clock.clone();
-        let store = MemOpStore::new().with_clock(move || c.now());
+        let store = MemOpStore::new(move || c.now());
         stores.push(store.reopen());
         let (ctx, crx) = mpsc::unbounded();
         let (etx, erx) = mpsc::unbounded();

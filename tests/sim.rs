@@ -17,13 +17,14 @@ use std::rc::Rc;
 use bytes::Bytes;
 use futures::executor::block_on;
 
-use fennec::agent::{AgentInfoSigned, AgentKey};
-use fennec::id::{OpId, SpaceId};
-use fennec::op::Op;
-use fennec::space::{Output, Space, SpaceConfig, SpaceEvent, StoreRequest, perform};
-use fennec::store::{MemOpStore, OpStore};
-use fennec::time::Timestamp;
-use fennec::url::Url;
+use fennec::api::OpStore;
+use fennec::core::space::{Output, Space, SpaceConfig, SpaceEvent, StoreRequest, perform};
+use fennec::model::agent::{AgentInfoSigned, AgentKey};
+use fennec::model::id::{OpId, SpaceId};
+use fennec::model::op::Op;
+use fennec::model::time::Timestamp;
+use fennec::model::url::Url;
+use fennec::store::MemOpStore;
 use fennec::wire::{FetchMsg, WireMessage, encode_fetch_response};
 
 const T0: i64 = 1_700_000_000_000_000;
@@ -200,7 +201,7 @@ impl Sim {
         let clock = self.now.clone();
         self.nodes.push(Node {
             space,
-            store: MemOpStore::new().with_clock(move || Timestamp(clock.get())),
+            store: MemOpStore::new(move || Timestamp(clock.get())),
             url: url(i),
             bytes_in: 0,
             bytes_out: 0,
@@ -730,7 +731,7 @@ fn a_peer_sending_wrong_ops_is_disconnected_while_the_others_converge() {
                 .is_empty()
         );
         for m in block_on(n.store.retrieve_ops(ids.clone())).unwrap() {
-            assert!(fennec::op::verify_op(&m.op_id, &m.op_data).is_ok());
+            assert!(fennec::model::op::verify_op(&m.op_id, &m.op_data).is_ok());
         }
     }
     // Its messages are dropped from now on.

@@ -6,11 +6,11 @@
 #![cfg(target_arch = "wasm32")]
 
 use bytes::Bytes;
-use fennec::id::{AgentId, SpaceId};
-use fennec::store::conformance::{StoreFactory, op};
-use fennec::store::idb::{SCHEMA_VERSION, database_name, dom_error};
-use fennec::store::{Durability, IdbOpStore, IdbOptions, OpStore, StoreError};
-use fennec::time::Timestamp;
+use fennec::api::{OpStore, StoreError};
+use fennec::browser::idb::{Durability, IdbOpStore, IdbOptions};
+use fennec::browser::idb::{SCHEMA_VERSION, database_name, dom_error};
+use fennec::model::id::{AgentId, SpaceId};
+use fennec::testing::store_conformance::{StoreFactory, op};
 use futures::future::LocalBoxFuture;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -33,7 +33,7 @@ fn factory() -> IdbFactory {
     IdbFactory {
         nonce: format!(
             "{}-{}",
-            Timestamp::now().as_micros(),
+            fennec::browser::clock::now().as_micros(),
             js_sys::Math::random()
         ),
     }
@@ -200,9 +200,13 @@ async fn relaxed_durability_still_stores() {
     let s = IdbOpStore::open(&space, &agent, opts).await.unwrap();
     let m = op(1, "relaxed");
     s.process_incoming_ops(vec![m.clone()]).await.unwrap();
-    s.store_slice_hash(fennec::arc::DhtArc::FULL, 1, Bytes::from_static(b"h"))
-        .await
-        .unwrap();
+    s.store_slice_hash(
+        fennec::model::arc::DhtArc::FULL,
+        1,
+        Bytes::from_static(b"h"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.retrieve_ops(vec![m.op_id.clone()]).await.unwrap(),
         vec![m]

@@ -10,11 +10,13 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use fennec::browser::webrtc::{
+    NetError, NetEvent, NetEvents, WebRtcTransport, page_peer_connections,
+};
 use fennec::net::conn::{NetConfig, Path};
-use fennec::net::signal::LoopbackHub;
-use fennec::net::webrtc::{NetError, NetEvent, NetEvents, WebRtcTransport, page_peer_connections};
+use fennec::testing::LoopbackHub;
 use fennec::wire::{encode_notify, encode_publish_ops};
-use fennec::{AgentInfo, AgentInfoSigned, AgentKey, DhtArc, SpaceId, Timestamp, Url, WireMessage};
+use fennec::{AgentInfo, AgentInfoSigned, AgentKey, DhtArc, SpaceId, Url, WireMessage};
 use futures::StreamExt;
 use wasm_bindgen_test::*;
 
@@ -44,7 +46,7 @@ fn peer(hub: &LoopbackHub, spaces: &[&SpaceId], config: NetConfig) -> Peer {
             let info = AgentInfo::new(
                 key.agent_id(),
                 (*s).clone(),
-                Timestamp::now(),
+                fennec::browser::clock::now(),
                 Some(url.clone()),
                 DhtArc::FULL,
             );

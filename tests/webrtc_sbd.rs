@@ -10,13 +10,13 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
+use fennec::api::Signal;
+use fennec::browser::sbd_signal::SbdSignal;
+use fennec::browser::webrtc::{NetEvent, NetEvents, WebRtcTransport};
 use fennec::net::conn::{NetConfig, Path};
 use fennec::net::sbd::SbdConfig;
-use fennec::net::sbd_signal::SbdSignal;
-use fennec::net::signal::Signal;
-use fennec::net::webrtc::{NetEvent, NetEvents, WebRtcTransport};
 use fennec::wire::encode_notify;
-use fennec::{AgentInfo, AgentInfoSigned, AgentKey, DhtArc, SpaceId, Timestamp, Url, WireMessage};
+use fennec::{AgentInfo, AgentInfoSigned, AgentKey, DhtArc, SpaceId, Url, WireMessage};
 use futures::StreamExt;
 use wasm_bindgen_test::*;
 
@@ -51,7 +51,7 @@ async fn peer(space: &SpaceId, config: NetConfig) -> Peer {
     let info = AgentInfo::new(
         key.agent_id(),
         space.clone(),
-        Timestamp::now(),
+        fennec::browser::clock::now(),
         Some(url.clone()),
         DhtArc::FULL,
     );

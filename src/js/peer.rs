@@ -1,5 +1,5 @@
 //! `Peer` and `Space` for JavaScript: options validated with errors that name the option,
-//! events as plain objects, promises for everything that waits. Thin over [`crate::peer`].
+//! events as plain objects, promises for everything that waits. Thin over [`crate::browser::peer`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,15 +9,15 @@ use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use crate::agent::AgentKey;
-use crate::arc::DhtArc;
-use crate::bootstrap::{BootstrapClient, PollSchedule};
-use crate::id::{OpId, SpaceId};
+use crate::browser::peer::{BrowserPeer, BrowserSpace, Listener, PeerOptions, Storage};
+use crate::core::bootstrap::{BootstrapClient, PollSchedule};
+use crate::core::space::SpaceEvent;
+use crate::model::agent::AgentKey;
+use crate::model::arc::DhtArc;
+use crate::model::id::{OpId, SpaceId};
+use crate::model::op::Op;
+use crate::model::time::Timestamp;
 use crate::net::conn::{IceServer, NetConfig};
-use crate::op::Op;
-use crate::peer::{BrowserPeer, BrowserSpace, Listener, PeerOptions, Storage};
-use crate::space::SpaceEvent;
-use crate::time::Timestamp;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -203,7 +203,7 @@ impl Peer {
                 })?;
                 AgentKey::from_secret_bytes(&secret)
             }
-            None => super::keystore::load_or_create_agent_key()
+            None => crate::browser::keystore::load_or_create_agent_key()
                 .await
                 .map_err(|e| JsError::new(&format!("loading this origin's agent key: {e}")))?,
         };
@@ -341,7 +341,7 @@ impl Space {
     ) -> Result<String, JsError> {
         let o: PublishOptions = optional("space.publish options", options)?;
         let created_at = match o.created_at {
-            None => Timestamp::now(),
+            None => crate::browser::clock::now(),
             Some(t) if t.is_finite() && t.fract() == 0.0 && t.abs() < 9.007e15 => {
                 Timestamp(t as i64)
             }

@@ -15,11 +15,12 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::arc::DhtArc;
-use crate::id::{AgentId, Id, OpId, SpaceId};
-use crate::op::{MAX_OP_PAYLOAD_BYTES, OP_HEADER_BYTES, OP_ID_BYTES, Op, OpError};
-use crate::store::{Durability, IdbOpStore, IdbOptions, MetaOp, OpStore, StoreError};
-use crate::time::Timestamp;
+use crate::api::{MetaOp, OpStore, StoreError};
+use crate::browser::idb::{Durability, IdbOpStore, IdbOptions};
+use crate::model::arc::DhtArc;
+use crate::model::id::{AgentId, Id, OpId, SpaceId};
+use crate::model::op::{MAX_OP_PAYLOAD_BYTES, OP_HEADER_BYTES, OP_ID_BYTES, Op, OpError};
+use crate::model::time::Timestamp;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -469,7 +470,7 @@ fn parse_ops(v: &JsValue) -> Result<(Vec<MetaOp>, Array), JsValue> {
             e => type_error(format!("{F}: ops[{i}]: {e}")),
         })?;
         let op_data = op.encode();
-        let op_id = crate::op::op_id_of(&op_data);
+        let op_id = crate::model::op::op_id_of(&op_data);
         ids.set(i, JsValue::from_str(&op_id.to_b64()));
         metas.push(MetaOp { op_id, op_data });
     }

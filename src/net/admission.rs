@@ -27,11 +27,11 @@
 
 use bytes::Bytes;
 
-use crate::agent::{AgentInfoSigned, Ed25519Verifier};
-use crate::id::SpaceId;
+use crate::model::agent::{AgentInfoSigned, Ed25519Verifier};
+use crate::model::id::SpaceId;
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 use crate::net::conn::NetConfig;
-use crate::time::Timestamp;
-use crate::url::Url;
 use crate::wire::{WireError, WireMessage, decode_frame, encode_preflight as k2_preflight};
 
 /// The PREFLIGHT frame carrying `agents` as a JSON array of signed agent infos.
@@ -251,9 +251,9 @@ fn kind_name(m: &WireMessage) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::{AgentInfo, AgentKey};
-    use crate::arc::DhtArc;
-    use crate::id::OpId;
+    use crate::model::agent::{AgentInfo, AgentKey};
+    use crate::model::arc::DhtArc;
+    use crate::model::id::OpId;
     use crate::wire::{
         encode_disconnect, encode_fetch_request, encode_module, encode_notify, encode_publish_ops,
         proto::K2Proto,

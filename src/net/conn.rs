@@ -53,9 +53,9 @@
 
 use std::collections::HashMap;
 
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 use crate::net::frame::{ConnId, SignalFrame};
-use crate::time::Timestamp;
-use crate::url::Url;
 use crate::wire::MAX_FRAME_BYTES;
 
 /// A STUN or TURN server for ICE (`RTCIceServer`).

@@ -39,7 +39,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use ed25519_dalek::{Signer, SigningKey};
 
-use crate::time::Timestamp;
+use crate::model::time::Timestamp;
 
 /// Bytes in every sbd message header: a 32-byte ed25519 public key, or 28 zero bytes and a
 /// four-byte command (spec §3.2.1).

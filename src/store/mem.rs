@@ -6,14 +6,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
-use super::{
-    BoundedAcc, BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, StoredAtClock, TimeSliceOpIds,
-    check_slice_hash, dedup_ids, prepare_batch, slice_key,
-};
-use crate::arc::DhtArc;
-use crate::id::{Locator, OpId};
-use crate::op::StoredOp;
-use crate::time::Timestamp;
+use super::{BoundedAcc, StoredAtClock, check_slice_hash, dedup_ids, prepare_batch, slice_key};
+use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
+use crate::model::arc::DhtArc;
+use crate::model::id::{Locator, OpId};
+use crate::model::op::StoredOp;
+use crate::model::time::Timestamp;
 
 /// An [`OpStore`] in memory: same semantics as the IndexedDB store, no persistence.
 ///
@@ -45,12 +43,6 @@ struct Record {
     loc: u32,
 }
 
-impl Default for MemOpStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl std::fmt::Debug for MemOpStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let db = self.db.borrow();
@@ -62,13 +54,14 @@ impl std::fmt::Debug for MemOpStore {
 }
 
 impl MemOpStore {
-    /// An empty store with Kitsune2's default locations ([`Locator::XOR_FOLD`]), no quota, and
-    /// [`Timestamp::now`] as the stored-at clock.
-    pub fn new() -> Self {
+    /// An empty store with Kitsune2's default locations ([`Locator::XOR_FOLD`]) and no quota;
+    /// `now` is the stored-at clock (the platform's wall clock, or a simulation's virtual one;
+    /// this crate's model reads no clock itself).
+    pub fn new(now: impl Fn() -> Timestamp + 'static) -> Self {
         MemOpStore {
             db: Rc::new(RefCell::new(MemDb {
                 locator: Locator::default(),
-                now: Rc::new(Timestamp::now),
+                now: Rc::new(now),
                 quota_bytes: None,
                 ops: HashMap::new(),
                 by_time: BTreeSet::new(),
@@ -91,13 +84,6 @@ impl MemOpStore {
     /// [`StoreError::QuotaExceeded`].
     pub fn with_quota(self, quota_bytes: u64) -> Self {
         self.db.borrow_mut().quota_bytes = Some(quota_bytes);
-        self
-    }
-
-    /// Reads stored-at time from `now` (e.g. a simulation's virtual clock) instead of
-    /// [`Timestamp::now`].
-    pub fn with_clock(self, now: impl Fn() -> Timestamp + 'static) -> Self {
-        self.db.borrow_mut().now = Rc::new(now);
         self
     }
 
@@ -355,23 +341,29 @@ impl OpStore for MemOpStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::Op;
+    use crate::model::op::Op;
     use futures::executor::block_on;
 
     struct MemFactory {
         stores: RefCell<HashMap<String, MemOpStore>>,
     }
 
-    impl super::super::conformance::StoreFactory for MemFactory {
+    impl crate::testing::store_conformance::StoreFactory for MemFactory {
         type Store = MemOpStore;
 
         fn open<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<MemOpStore, StoreError>> {
             Box::pin(async move {
                 let mut stores = self.stores.borrow_mut();
-                let store = stores.entry(name.to_string()).or_default();
+                let store = stores
+                    .entry(name.to_string())
+                    .or_insert_with(|| MemOpStore::new(system_now));
                 Ok(store.reopen())
             })
         }
+    }
+
+    fn system_now() -> Timestamp {
+        Timestamp::from_system_time(std::time::SystemTime::now())
     }
 
     fn factory() -> MemFactory {
@@ -396,7 +388,7 @@ mod tests {
     #[test]
     fn quota_exceeded_writes_nothing_of_the_batch() {
         block_on(async {
-            let s = MemOpStore::new().with_quota(30);
+            let s = MemOpStore::new(system_now).with_quota(30);
             let a = meta(1, b"0123456789");
             assert_eq!(
                 s.process_incoming_ops(vec![a.clone()]).await.unwrap().len(),
@@ -419,7 +411,7 @@ mod tests {
         block_on(async {
             let now = Rc::new(Cell::new(1_000));
             let n = now.clone();
-            let s = MemOpStore::new().with_clock(move || Timestamp(n.get()));
+            let s = MemOpStore::new(move || Timestamp(n.get()));
             s.process_incoming_ops(vec![meta(1, b"a")]).await.unwrap();
             now.set(5_000);
             let b = s

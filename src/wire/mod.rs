@@ -26,7 +26,7 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::id::{OpId, SpaceId};
+use crate::model::id::{OpId, SpaceId};
 
 pub mod gossip;
 pub mod proto;
@@ -47,7 +47,7 @@ pub const MODULE_GOSSIP: &str = "k2gossip";
 /// Largest frame [`WireMessage::decode`] accepts: 4 MiB (4 194 304 bytes).
 ///
 /// A frame is one reassembled message. 4 MiB fits a fetch response with three ops of the
-/// maximum size ([`crate::op::MAX_OP_BYTES`], 1 MiB) or about 100 000 op ids. It is kept well
+/// maximum size ([`crate::model::op::MAX_OP_BYTES`], 1 MiB) or about 100 000 op ids. It is kept well
 /// below Kitsune2's 100 MiB because decoding can amplify memory: a frame of minimal repeated
 /// entries (2 bytes each) becomes a `Vec<Bytes>` of 16 (wasm32) to 32 bytes per entry, so
 /// 4 MiB of input can cost up to 64 MiB transiently in a tab. Senders must keep their own
@@ -151,7 +151,7 @@ pub enum WireMessage {
 pub enum FetchMsg {
     /// "Send me these ops."
     Request(Vec<OpId>),
-    /// `(op id, encoded op)` pairs. Unverified: check each with [`crate::op::verify_op`].
+    /// `(op id, encoded op)` pairs. Unverified: check each with [`crate::model::op::verify_op`].
     Response(Vec<(OpId, Bytes)>),
 }
 

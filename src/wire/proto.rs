@@ -40,13 +40,13 @@ pub enum K2WireType {
 }
 
 /// An op on the wire: id and data (`kitsune2.op_store.Op`, `op_store.proto`, 0.5+; 0.4 had
-/// only `data = 1`). Named `WireOp` so it does not clash with [`crate::op::Op`].
+/// only `data = 1`). Named `WireOp` so it does not clash with [`crate::model::op::Op`].
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct WireOp {
     /// The op id bytes.
     #[prost(bytes = "bytes", tag = "1")]
     pub op_id: Bytes,
-    /// The encoded op (for fennec: [`crate::op::Op::encode`]).
+    /// The encoded op (for fennec: [`crate::model::op::Op::encode`]).
     #[prost(bytes = "bytes", tag = "2")]
     pub data: Bytes,
 }

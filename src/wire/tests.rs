@@ -1,6 +1,6 @@
 use super::*;
-use crate::op::{Op, verify_op};
-use crate::time::Timestamp;
+use crate::model::op::{Op, verify_op};
+use crate::model::time::Timestamp;
 
 fn space() -> SpaceId {
     SpaceId::from_bytes(&b"sp"[..])

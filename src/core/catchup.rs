@@ -28,17 +28,17 @@
 //!   of what we send it.
 //!
 //! The store lookups in between (ids since a bookmark, filtering ids we hold) are done by the
-//! caller ([`crate::space`]); this module keeps the round state, bookmarks and timers.
+//! caller ([`crate::core::space`]); this module keeps the round state, bookmarks and timers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
-use crate::arc::DhtArc;
-use crate::id::{AgentId, OpId};
-use crate::store::BoundedOpIds;
-use crate::time::Timestamp;
-use crate::url::Url;
+use crate::api::BoundedOpIds;
+use crate::model::arc::DhtArc;
+use crate::model::id::{AgentId, OpId};
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 use crate::wire::{
     AcceptResponseMessage, ArcSetMessage, GossipMsg, K2GossipAcceptMessage, K2GossipAgentsMessage,
     K2GossipBusyMessage, K2GossipInitiateMessage, K2GossipNoDiffMessage, K2GossipTerminateMessage,

@@ -7,9 +7,9 @@
 //!   failure, 400 for bad base64, 413 for an oversized body).
 //! - `GET /bootstrap/<b64 space>` → `200 [AgentInfoSigned, …]`; each entry is verified here.
 
-use crate::agent::{AgentError, AgentInfoSigned, Verifier};
-use crate::id::SpaceId;
-use crate::time::Timestamp;
+use crate::model::agent::{AgentError, AgentInfoSigned, Verifier};
+use crate::model::id::SpaceId;
+use crate::model::time::Timestamp;
 
 /// The bootstrap server's request body limit in bytes (axum `DefaultBodyLimit` there).
 pub const MAX_PUT_BODY_BYTES: usize = 1024;
@@ -219,91 +219,12 @@ impl PollSchedule {
     }
 }
 
-/// Sends bootstrap requests with the browser's `fetch()` (window or worker).
-#[cfg(target_arch = "wasm32")]
-pub mod fetch {
-    use super::*;
-    use wasm_bindgen::{JsCast, JsValue};
-    use wasm_bindgen_futures::JsFuture;
-
-    /// Sends `req`; resolves to (HTTP status, body text).
-    ///
-    /// # Errors
-    /// [`BootstrapError::Network`] when `fetch` rejects (offline, CORS, bad URL).
-    pub async fn send(req: &HttpRequest) -> Result<(u16, String), BootstrapError> {
-        let init = web_sys::RequestInit::new();
-        init.set_method(req.method);
-        init.set_mode(web_sys::RequestMode::Cors);
-        if let Some(body) = &req.body {
-            init.set_body(&JsValue::from_str(body));
-            let headers = web_sys::Headers::new().map_err(js_err)?;
-            headers
-                .set("content-type", "application/json")
-                .map_err(js_err)?;
-            init.set_headers(&headers);
-        }
-        let request = web_sys::Request::new_with_str_and_init(&req.url, &init).map_err(js_err)?;
-        let promise = fetch_in_global(&request)?;
-        let resp: web_sys::Response = JsFuture::from(promise)
-            .await
-            .map_err(js_err)?
-            .dyn_into()
-            .map_err(js_err)?;
-        let text = JsFuture::from(resp.text().map_err(js_err)?)
-            .await
-            .map_err(js_err)?;
-        Ok((resp.status(), text.as_string().unwrap_or_default()))
-    }
-
-    /// PUTs a signed agent info.
-    ///
-    /// # Errors
-    /// As [`BootstrapClient::put_request`], [`send`] and [`parse_put_response`].
-    pub async fn put(
-        client: &BootstrapClient,
-        info: &AgentInfoSigned,
-    ) -> Result<(), BootstrapError> {
-        let (status, body) = send(&client.put_request(info)?).await?;
-        parse_put_response(status, &body)
-    }
-
-    /// GETs and verifies the agent infos of a space.
-    ///
-    /// # Errors
-    /// As [`send`] and [`parse_get_response`].
-    pub async fn get(
-        client: &BootstrapClient,
-        space: &SpaceId,
-        verifier: &impl Verifier,
-    ) -> Result<Vec<Result<AgentInfoSigned, AgentError>>, BootstrapError> {
-        let (status, body) = send(&client.get_request(space)).await?;
-        parse_get_response(status, &body, verifier, Timestamp::now())
-    }
-
-    fn fetch_in_global(request: &web_sys::Request) -> Result<js_sys::Promise, BootstrapError> {
-        let global = js_sys::global();
-        if let Some(w) = global.dyn_ref::<web_sys::Window>() {
-            return Ok(w.fetch_with_request(request));
-        }
-        match global.dyn_ref::<web_sys::WorkerGlobalScope>() {
-            Some(w) => Ok(w.fetch_with_request(request)),
-            None => Err(BootstrapError::Network(
-                "no fetch() in this global scope".into(),
-            )),
-        }
-    }
-
-    fn js_err(e: JsValue) -> BootstrapError {
-        BootstrapError::Network(crate::runtime::describe_js(&e))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::{AgentInfo, AgentKey, Ed25519Verifier};
-    use crate::arc::DhtArc;
-    use crate::url::Url;
+    use crate::model::agent::{AgentInfo, AgentKey, Ed25519Verifier};
+    use crate::model::arc::DhtArc;
+    use crate::model::url::Url;
 
     fn signed(key: &AgentKey, created_at: Timestamp) -> AgentInfoSigned {
         let url = Url::parse("ws://127.0.0.1:4000/peer").unwrap();
@@ -378,7 +299,10 @@ mod tests {
     #[test]
     fn put_request_targets_space_and_agent_with_the_signed_json() {
         let key = AgentKey::generate().unwrap();
-        let info = signed(&key, Timestamp::now());
+        let info = signed(
+            &key,
+            Timestamp::from_system_time(std::time::SystemTime::now()),
+        );
         let req = BootstrapClient::new("http://h:1/")
             .unwrap()
             .put_request(&info)
@@ -426,7 +350,7 @@ mod tests {
 
     #[test]
     fn get_response_verifies_each_entry_and_drops_expired_ones() {
-        let now = Timestamp::now();
+        let now = Timestamp::from_system_time(std::time::SystemTime::now());
         let fresh = signed(&AgentKey::generate().unwrap(), now);
         let old = signed(
             &AgentKey::generate().unwrap(),
@@ -445,9 +369,20 @@ mod tests {
 
     #[test]
     fn get_response_that_is_not_an_array_is_a_clear_error() {
-        let err = parse_get_response(200, "{}", &Ed25519Verifier, Timestamp::now()).unwrap_err();
+        let err = parse_get_response(
+            200,
+            "{}",
+            &Ed25519Verifier,
+            Timestamp::from_system_time(std::time::SystemTime::now()),
+        )
+        .unwrap_err();
         assert!(matches!(err, BootstrapError::BadResponse(_)));
-        let err = parse_get_response(502, "bad gateway", &Ed25519Verifier, Timestamp::now());
+        let err = parse_get_response(
+            502,
+            "bad gateway",
+            &Ed25519Verifier,
+            Timestamp::from_system_time(std::time::SystemTime::now()),
+        );
         assert!(matches!(
             err,
             Err(BootstrapError::Rejected { status: 502, .. })

@@ -1,6 +1,7 @@
 //! `Timestamp`: microseconds since the Unix epoch, as Kitsune2 counts time
-//! (`crates/api/src/timestamp.rs`). `now()` works in the browser, where
-//! `SystemTime::now()` panics on wasm32-unknown-unknown.
+//! (`crates/api/src/timestamp.rs`). This file reads no clock: the current time comes from a
+//! `Clock` (`crate::api::Clock`): `browser::clock::now` in the browser, where
+//! `SystemTime::now()` panics on wasm32-unknown-unknown, a virtual clock in tests.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,10 +29,14 @@ impl Timestamp {
         self.0
     }
 
-    /// The current wall-clock time. In the browser this is `Date.now()` (ms) refined by
-    /// `performance.now()` to µs; natively `SystemTime::now()`.
-    pub fn now() -> Self {
-        Timestamp(now_micros())
+    /// A `SystemTime` as µs since the epoch (saturating). Native callers pass
+    /// `SystemTime::now()`; never call that on wasm32-unknown-unknown, where it panics.
+    pub fn from_system_time(t: std::time::SystemTime) -> Self {
+        let us = |d: std::time::Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => Timestamp(us(d)),
+            Err(e) => Timestamp(-us(e.duration())),
+        }
     }
 
     /// `self + us` µs, saturating at the ends of the i64 range.
@@ -49,38 +54,6 @@ impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}µs", self.0)
     }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn now_micros() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-fn now_micros() -> i64 {
-    // Date.now() has ms resolution; performance.timeOrigin + now() gives sub-ms where
-    // the page allows it. Both are available in windows and workers.
-    let ms = match performance() {
-        Some(p) => p.time_origin() + p.now(),
-        None => js_sys::Date::now(),
-    };
-    (ms * 1000.0) as i64
-}
-
-#[cfg(target_arch = "wasm32")]
-fn performance() -> Option<web_sys::Performance> {
-    use wasm_bindgen::JsCast;
-    let global = js_sys::global();
-    if let Some(w) = global.dyn_ref::<web_sys::Window>() {
-        return w.performance();
-    }
-    global
-        .dyn_ref::<web_sys::WorkerGlobalScope>()?
-        .performance()
 }
 
 /// Serde helper for Kitsune2's agent-info timestamps: a decimal string such as
@@ -109,8 +82,8 @@ mod tests {
 
     #[test]
     fn now_is_after_2024_and_monotone_enough() {
-        let a = Timestamp::now();
-        let b = Timestamp::now();
+        let a = Timestamp::from_system_time(std::time::SystemTime::now());
+        let b = Timestamp::from_system_time(std::time::SystemTime::now());
         assert!(a.0 > 1_704_067_200_000_000, "now() = {a} is before 2024");
         assert!(b >= a);
     }

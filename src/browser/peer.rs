@@ -13,22 +13,24 @@ use futures::future::LocalBoxFuture;
 use futures::{FutureExt, StreamExt};
 use wasm_bindgen_futures::spawn_local;
 
-use crate::agent::{AgentInfoSigned, AgentKey, Ed25519Verifier};
-use crate::arc::DhtArc;
-use crate::bootstrap::{BootstrapClient, PollSchedule, fetch};
-use crate::id::{AgentId, OpId, SpaceId};
+use crate::api::transport::{Transport, TransportError, TransportEvent};
+use crate::api::{OpStore, StoreError};
+use crate::browser::bootstrap as fetch;
+use crate::browser::clock::{BrowserClock, sleep_ms};
+use crate::browser::idb::{IdbOpStore, IdbOptions};
+use crate::browser::sbd_signal::SbdSignal;
+use crate::browser::webrtc::{SpaceTransport, WebRtcTransport};
+use crate::core::bootstrap::{BootstrapClient, PollSchedule};
+use crate::core::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
+use crate::model::agent::{AgentInfoSigned, AgentKey, Ed25519Verifier};
+use crate::model::arc::DhtArc;
+use crate::model::id::{AgentId, OpId, SpaceId};
+use crate::model::op::Op;
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 use crate::net::conn::NetConfig;
 use crate::net::sbd::SbdConfig;
-use crate::net::sbd_signal::SbdSignal;
-use crate::net::webrtc::{SpaceTransport, WebRtcTransport};
-use crate::op::Op;
-use crate::runtime::{BrowserClock, sleep_ms};
-use crate::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
-use crate::store::idb::{IdbOpStore, IdbOptions};
-use crate::store::{MemOpStore, OpStore, StoreError};
-use crate::time::Timestamp;
-use crate::transport_api::{Transport, TransportError, TransportEvent};
-use crate::url::Url;
+use crate::store::MemOpStore;
 
 /// Where a peer keeps its ops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,7 +86,7 @@ impl BrowserPeer {
         let (net, net_events) = WebRtcTransport::new(Rc::new(signal), rx, self.options.net.clone());
         let url = net.local_url().clone();
         let store: Rc<dyn OpStore> = match self.options.storage {
-            Storage::Memory => Rc::new(MemOpStore::new()),
+            Storage::Memory => Rc::new(MemOpStore::new(crate::browser::clock::now)),
             Storage::IndexedDb => Rc::new(
                 IdbOpStore::open(&space, &self.agent(), IdbOptions::default())
                     .await
@@ -98,7 +100,7 @@ impl BrowserPeer {
             Box::new(self.key.clone()),
             self.agent(),
             Some(url.clone()),
-            Timestamp::now(),
+            crate::browser::clock::now(),
             random_seed(),
         )
         .map_err(|e| format!("signing the agent info: {e}"))?;
@@ -352,9 +354,9 @@ async fn put_with_retry(bootstrap: BootstrapClient, info: AgentInfoSigned) {
     for _ in 0..8 {
         match fetch::put(&bootstrap, &info).await {
             Ok(()) => return,
-            Err(crate::bootstrap::BootstrapError::Rejected { .. }) => return,
+            Err(crate::core::bootstrap::BootstrapError::Rejected { .. }) => return,
             Err(_) => {
-                let now = Timestamp::now();
+                let now = crate::browser::clock::now();
                 let at = schedule.on_error(now);
                 sleep_ms(at.micros_since(now) / 1000).await;
             }
@@ -369,7 +371,7 @@ async fn poll_bootstrap(
 ) {
     let mut seen: HashMap<AgentId, Timestamp> = HashMap::new();
     while space.running.get() {
-        let now = Timestamp::now();
+        let now = crate::browser::clock::now();
         let next = match fetch::get(&bootstrap, &space.space, &Ed25519Verifier).await {
             Ok(entries) => {
                 let infos: Vec<AgentInfoSigned> = entries
@@ -390,7 +392,7 @@ async fn poll_bootstrap(
             }
             Err(_) => schedule.on_error(now),
         };
-        sleep_ms(next.micros_since(Timestamp::now()) / 1000).await;
+        sleep_ms(next.micros_since(crate::browser::clock::now()) / 1000).await;
     }
 }
 

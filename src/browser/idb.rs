@@ -68,14 +68,14 @@ use web_sys::{
     IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbVersionChangeEvent,
 };
 
-use super::{
-    BoundedAcc, BoundedOpIds, MetaOp, OpStore, OpTotals, PreparedOp, StoreError, StoredAtClock,
-    TimeSliceOpIds, check_slice_hash, dedup_ids, prepare_batch, slice_key,
+use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
+use crate::model::arc::DhtArc;
+use crate::model::id::{AgentId, Locator, OpId, SpaceId};
+use crate::model::op::{OP_ID_BYTES, StoredOp, op_id_of};
+use crate::model::time::Timestamp;
+use crate::store::{
+    BoundedAcc, PreparedOp, StoredAtClock, check_slice_hash, dedup_ids, prepare_batch, slice_key,
 };
-use crate::arc::DhtArc;
-use crate::id::{AgentId, Locator, OpId, SpaceId};
-use crate::op::{OP_ID_BYTES, StoredOp, op_id_of};
-use crate::time::Timestamp;
 
 /// Schema version this code writes; [`upgrade`] brings any older database up to it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -344,7 +344,7 @@ impl IdbOpStore {
         let mut meta: Vec<f64> = Vec::with_capacity(n * META_NUMS);
         offs.push(0u32);
         // Stamps and transaction in one synchronous step (see the module docs).
-        let now = Timestamp::now();
+        let now = crate::browser::clock::now();
         for p in &prepared {
             data.extend_from_slice(&p.data);
             offs.push(u32::try_from(data.len()).map_err(|_| {
@@ -546,7 +546,7 @@ impl IdbOpStore {
         self.check_open()?;
         let mut acc = BoundedAcc::new(arc, limit_bytes);
         // Bookmark and transaction in one synchronous step (see the module docs).
-        let bookmark = self.clock.bookmark(Timestamp::now());
+        let bookmark = self.clock.bookmark(crate::browser::clock::now());
         if arc.is_empty() {
             return Ok(acc.finish(bookmark));
         }
@@ -870,7 +870,7 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
             if let Err(e) = res {
                 *ue.borrow_mut() = Some(StoreError::Backend(format!(
                     "upgrading op store schema {old} -> {new} failed: {}",
-                    crate::runtime::describe_js(&e)
+                    crate::browser::clock::describe_js(&e)
                 )));
                 if let Some(tx) = tx {
                     let _ = tx.abort();
@@ -1131,7 +1131,7 @@ pub fn dom_error(e: &DomException) -> StoreError {
 fn js_error(v: JsValue) -> StoreError {
     match v.dyn_ref::<DomException>() {
         Some(e) => dom_error(e),
-        None => StoreError::Backend(crate::runtime::describe_js(&v)),
+        None => StoreError::Backend(crate::browser::clock::describe_js(&v)),
     }
 }
 
@@ -1146,7 +1146,7 @@ fn abort_on_error<T>(tx: &IdbTransaction, r: Result<T, StoreError>) -> Result<T,
 // ---------------------------------------------------------------------------------------------
 // request and transaction futures
 
-#[wasm_bindgen(module = "/src/store/idb_glue.js")]
+#[wasm_bindgen(module = "/src/browser/idb_glue.js")]
 extern "C" {
     /// Adds a packed batch in `tx` and updates the totals; resolves to per-op "new" flags.
     #[wasm_bindgen(js_name = writeOps)]

@@ -23,11 +23,11 @@
 
 use std::collections::HashMap;
 
-use crate::agent::AgentInfoSigned;
-use crate::arc::DhtArc;
-use crate::id::{AgentId, SpaceId};
-use crate::time::Timestamp;
-use crate::url::Url;
+use crate::model::agent::AgentInfoSigned;
+use crate::model::arc::DhtArc;
+use crate::model::id::{AgentId, SpaceId};
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 
 /// Limits and lifetimes of a [`PeerStore`]. Times are µs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,7 +353,7 @@ impl PeerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::{AgentInfo, AgentKey};
+    use crate::model::agent::{AgentInfo, AgentKey};
 
     const T0: i64 = 1_700_000_000_000_000;
     const MIN: i64 = 60 * 1_000_000;

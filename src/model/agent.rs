@@ -8,10 +8,10 @@
 //! key and the signature plain ed25519 (RFC 8032): [`AgentKey`] signs, [`Ed25519Verifier`]
 //! checks.
 
-use crate::arc::DhtArc;
-use crate::id::{AgentId, SpaceId};
-use crate::time::{self, Timestamp};
-use crate::url::Url;
+use crate::model::arc::DhtArc;
+use crate::model::id::{AgentId, SpaceId};
+use crate::model::time::{self, Timestamp};
+use crate::model::url::Url;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;

@@ -23,10 +23,10 @@ use futures::future::LocalBoxFuture;
 use futures::{FutureExt, StreamExt};
 use wasm_bindgen_futures::spawn_local;
 
-use super::sbd::{CloseReason, MAX_PAYLOAD_BYTES, PubKey, SbdConfig, SbdEvent, SendError};
 use super::sbd_ws::{SbdWs, SbdWsError};
-use super::signal::{Signal, SignalError, SignalRx};
-use crate::url::Url;
+use crate::api::signal::{Signal, SignalError, SignalRx};
+use crate::model::url::Url;
+use crate::net::sbd::{CloseReason, MAX_PAYLOAD_BYTES, PubKey, SbdConfig, SbdEvent, SendError};
 
 /// Why [`SbdSignal::connect`] failed.
 #[derive(Debug, thiserror::Error)]

@@ -23,16 +23,15 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
-use crate::agent::{AgentInfo, AgentInfoSigned, AgentKey};
-use crate::arc::DhtArc;
-use crate::id::{OpId, SpaceId};
+use crate::browser::sbd_signal::SbdSignal;
+use crate::browser::webrtc::{NetEvent, WebRtcTransport};
 use crate::js::peer::space_id_of;
+use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey};
+use crate::model::arc::DhtArc;
+use crate::model::id::{OpId, SpaceId};
+use crate::model::url::Url;
 use crate::net::conn::{NetConfig, Path};
 use crate::net::sbd::SbdConfig;
-use crate::net::sbd_signal::SbdSignal;
-use crate::net::webrtc::{NetEvent, WebRtcTransport};
-use crate::time::Timestamp;
-use crate::url::Url;
 use crate::wire::{
     FetchMsg, PublishMsg, WireMessage, encode_fetch_response, encode_notify, encode_publish_agent,
     encode_publish_ops,
@@ -124,7 +123,7 @@ impl JsTransport {
         let info = AgentInfo::new(
             key.agent_id(),
             space.clone(),
-            Timestamp::now(),
+            crate::browser::clock::now(),
             Some(net.local_url().clone()),
             DhtArc::FULL,
         );

@@ -49,16 +49,18 @@ use web_sys::{
     RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
-use super::admission::{DropReason, Inbound, PeerAdmission, encode_preflight};
-use super::conn::{
+use crate::api::signal::{Signal, SignalError, SignalRx};
+use crate::browser::clock::describe_js;
+use crate::model::agent::AgentInfoSigned;
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
+use crate::net::admission::{DropReason, Inbound, PeerAdmission, encode_preflight};
+use crate::net::conn::{
     Action, ConnError, ConnInfo, ConnManager, ConnStats, NetConfig, Path, Phase, Role,
 };
-use super::frame::{Candidate, ConnId, RELAY_OVERHEAD_BYTES, Reassembler, SignalFrame, chunks};
-use super::signal::{Signal, SignalError, SignalRx};
-use crate::agent::AgentInfoSigned;
-use crate::runtime::describe_js;
-use crate::time::Timestamp;
-use crate::url::Url;
+use crate::net::frame::{
+    Candidate, ConnId, RELAY_OVERHEAD_BYTES, Reassembler, SignalFrame, chunks,
+};
 use crate::wire::WireMessage;
 
 #[wasm_bindgen]
@@ -363,7 +365,7 @@ impl WebRtcTransport {
         let Some(url) = info.url.clone() else {
             return;
         };
-        let now = Timestamp::now();
+        let now = crate::browser::clock::now();
         let mut st = self.shared.state.borrow_mut();
         let list = st.known.entry(url).or_default();
         list.retain(|a| a.agent != info.agent && !a.is_expired(now));
@@ -474,7 +476,9 @@ impl Shared {
                 return Err(NetError::TransportClosed);
             }
             st.mgr.set_page_budget_left(page_budget_left());
-            let (_, actions) = st.mgr.connect(peer, random_id(), Timestamp::now())?;
+            let (_, actions) = st
+                .mgr
+                .connect(peer, random_id(), crate::browser::clock::now())?;
             actions
         };
         self.apply(actions);
@@ -791,11 +795,11 @@ impl Shared {
         {
             return;
         }
-        let ok = self
-            .state
-            .borrow_mut()
-            .mgr
-            .handshake_done(&conn.peer, conn.id, Timestamp::now());
+        let ok = self.state.borrow_mut().mgr.handshake_done(
+            &conn.peer,
+            conn.id,
+            crate::browser::clock::now(),
+        );
         if !ok {
             return;
         }
@@ -813,7 +817,7 @@ impl Shared {
         self.state
             .borrow_mut()
             .mgr
-            .activity(&conn.peer, conn.id, Timestamp::now());
+            .activity(&conn.peer, conn.id, crate::browser::clock::now());
     }
 
     fn receive_chunk(self: &Rc<Self>, conn: &Rc<Conn>, chunk: Bytes) {
@@ -827,7 +831,7 @@ impl Shared {
     }
 
     fn receive_message(self: &Rc<Self>, conn: &Rc<Conn>, msg: Bytes) {
-        let now = Timestamp::now();
+        let now = crate::browser::clock::now();
         let inbound = {
             let st = self.state.borrow();
             let known = st.known.get(&conn.peer).map_or(&[][..], Vec::as_slice);
@@ -935,7 +939,11 @@ impl Shared {
             clear_timeout(&handle);
         }
         if let Some(at) = next {
-            let delay_ms = at.micros_since(Timestamp::now()).max(0).saturating_add(999) / 1000;
+            let delay_ms = at
+                .micros_since(crate::browser::clock::now())
+                .max(0)
+                .saturating_add(999)
+                / 1000;
             let delay_ms = i32::try_from(delay_ms).unwrap_or(i32::MAX);
             let handle = set_timeout(self.on_timer.as_ref().unchecked_ref(), delay_ms);
             st.timer = Some((handle, at));
@@ -944,7 +952,7 @@ impl Shared {
 
     /// Handles one queued event (the driver task's body).
     fn handle(self: &Rc<Self>, ev: Ev) {
-        let now = Timestamp::now();
+        let now = crate::browser::clock::now();
         match ev {
             Ev::Signal(from, bytes) => {
                 let max = self.signal.max_message_bytes();
@@ -1081,7 +1089,7 @@ impl Drop for Shared {
 }
 
 /// A [`WebRtcTransport`] with its event stream, as the space driver's
-/// [`Transport`](crate::transport_api::Transport) ([`crate::space::run_space`]).
+/// [`Transport`](crate::api::transport::Transport) ([`crate::core::space::run_space`]).
 ///
 /// Events map one to one: `Connected` (with the preflight's verified agent infos, so the
 /// space learns a peer's current URL at once), `Message` as the raw frame, `Disconnected`. `close` tells the peer
@@ -1106,18 +1114,19 @@ impl SpaceTransport {
     }
 }
 
-impl crate::transport_api::Transport for SpaceTransport {
+impl crate::api::transport::Transport for SpaceTransport {
     fn send(
         &self,
         to: &Url,
         frame: Bytes,
-    ) -> futures::future::LocalBoxFuture<'_, Result<(), crate::transport_api::TransportError>> {
+    ) -> futures::future::LocalBoxFuture<'_, Result<(), crate::api::transport::TransportError>>
+    {
         let to = to.clone();
         Box::pin(async move {
             self.net
                 .send(&to, frame)
                 .await
-                .map_err(|e| crate::transport_api::TransportError(e.to_string()))
+                .map_err(|e| crate::api::transport::TransportError(e.to_string()))
         })
     }
 
@@ -1127,8 +1136,8 @@ impl crate::transport_api::Transport for SpaceTransport {
 
     fn next_event(
         &self,
-    ) -> futures::future::LocalBoxFuture<'_, Option<crate::transport_api::TransportEvent>> {
-        use crate::transport_api::TransportEvent;
+    ) -> futures::future::LocalBoxFuture<'_, Option<crate::api::transport::TransportEvent>> {
+        use crate::api::transport::TransportEvent;
         Box::pin(async move {
             // Borrowed only while polling: cancel-safe, never held across a suspension.
             let ev = poll_fn(|cx| self.events.borrow_mut().poll_next_unpin(cx)).await?;

@@ -11,8 +11,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
-use crate::agent::AgentKey;
-use crate::runtime::describe_js;
+use crate::browser::clock::describe_js;
+use crate::model::agent::AgentKey;
 
 const DB_NAME: &str = "fennec-keys";
 const STORE: &str = "keys";

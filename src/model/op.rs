@@ -26,8 +26,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
-use crate::id::OpId;
-use crate::time::Timestamp;
+use crate::model::id::OpId;
+use crate::model::time::Timestamp;
 
 /// Envelope version written by [`Op::encode`] and the only one [`Op::decode`] accepts.
 pub const OP_VERSION: u8 = 1;

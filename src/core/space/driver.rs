@@ -6,19 +6,19 @@ use std::pin::pin;
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
-use futures::future::LocalBoxFuture;
 use futures::stream::FusedStream;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use super::{Output, Space, SpaceEvent, StoreRequest, StoreResponse};
-use crate::agent::AgentInfoSigned;
-use crate::id::OpId;
-use crate::op::OpError;
-use crate::store::OpStore;
-use crate::time::Timestamp;
-use crate::transport_api::{Transport, TransportEvent};
-use crate::url::Url;
+use crate::api::Clock;
+use crate::api::OpStore;
+use crate::api::transport::{Transport, TransportEvent};
+use crate::model::agent::AgentInfoSigned;
+use crate::model::id::OpId;
+use crate::model::op::OpError;
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 
 /// Performs one [`StoreRequest`] on `store`.
 pub async fn perform<S: OpStore + ?Sized>(store: &S, request: StoreRequest) -> StoreResponse {
@@ -36,14 +36,6 @@ pub async fn perform<S: OpStore + ?Sized>(store: &S, request: StoreRequest) -> S
     }
 }
 
-/// Time for a driver: the wall clock in the browser, a virtual clock in tests.
-pub trait Clock {
-    /// The current time.
-    fn now(&self) -> Timestamp;
-    /// Resolves at or after `at`. Must be cancel-safe (dropping it is fine).
-    fn sleep_until(&self, at: Timestamp) -> LocalBoxFuture<'_, ()>;
-}
-
 /// A command from the app to a running space.
 #[derive(Debug)]
 pub enum Command {
@@ -51,7 +43,7 @@ pub enum Command {
     /// afterwards ([`SpaceEvent::OpStored`], [`SpaceEvent::Published`]).
     Publish(Bytes, oneshot::Sender<Result<OpId, OpError>>),
     /// Publish an op that carries its own `created_at` (imported data); the reply is its id.
-    PublishOp(crate::op::Op, oneshot::Sender<OpId>),
+    PublishOp(crate::model::op::Op, oneshot::Sender<OpId>),
     /// Verified agent infos from bootstrap or preflight.
     AgentInfos(Vec<AgentInfoSigned>),
     /// The local URL changed.

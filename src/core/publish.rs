@@ -25,10 +25,10 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::id::{AgentId, OpId};
-use crate::peer_store::PeerStore;
-use crate::time::Timestamp;
-use crate::url::Url;
+use crate::core::peer_store::PeerStore;
+use crate::model::id::{AgentId, OpId};
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 
 /// Limits of a [`BroadcastPool`]. Times in µs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,10 +440,10 @@ impl PeerTally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::{AgentInfo, AgentInfoSigned, AgentKey};
-    use crate::arc::DhtArc;
-    use crate::id::SpaceId;
-    use crate::peer_store::PeerStoreConfig;
+    use crate::core::peer_store::PeerStoreConfig;
+    use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey};
+    use crate::model::arc::DhtArc;
+    use crate::model::id::SpaceId;
 
     fn url(n: u8) -> Url {
         Url::parse(&format!("ws://peer.test:80/p{n}")).unwrap()

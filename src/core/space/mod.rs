@@ -18,7 +18,7 @@
 //! # Store operations
 //! The op store is asynchronous (IndexedDB), the core is not. The core asks for a store
 //! operation with a ticket ([`StoreRequest`]), the driver performs it (for any
-//! [`crate::store::OpStore`]:
+//! [`crate::api::OpStore`]:
 //! [`perform`]) and hands the result back with the same ticket. Operations may complete in any
 //! order and run concurrently. The core never assumes an op is stored before the store said
 //! so: a local op is announced only after its write committed ([`SpaceEvent::OpStored`]), a
@@ -36,29 +36,35 @@
 //! connection is closed ([`Output::Close`]).
 //!
 //! # Drivers
-//! [`run_space`] is a complete async driver over a [`crate::transport_api::Transport`], an
-//! [`crate::store::OpStore`] and a [`Clock`] (one task, `futures` only). Simulations drive
+//! [`run_space`] is a complete async driver over a [`crate::api::transport::Transport`], an
+//! [`crate::api::OpStore`] and a [`Clock`] (one task, `futures` only). Simulations drive
 //! the core by hand (`tests/sim.rs`). NOTIFY messages are ignored (no host handler yet).
 
 mod driver;
 
-pub use driver::{Clock, Command, perform, run_space};
+pub use driver::{Command, perform, run_space};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
-use crate::agent::{AgentError, AgentInfo, AgentInfoSigned, Ed25519Verifier, Signer, Verifier};
-use crate::arc::DhtArc;
-use crate::catchup::{CatchUp, CatchUpConfig, CatchUpStats, Fit, InitiateVerdict, KnownOps, fit};
-use crate::fetch::{FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp};
-use crate::id::{AgentId, Locator, OpId, SpaceId};
-use crate::op::{Op, OpError};
-use crate::peer_store::{Insert, PeerStore, PeerStoreConfig};
-use crate::publish::{self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput};
-use crate::store::{BoundedOpIds, MetaOp, StoreError};
-use crate::time::Timestamp;
-use crate::url::Url;
+use crate::api::{BoundedOpIds, MetaOp, StoreError};
+use crate::core::catchup::{
+    CatchUp, CatchUpConfig, CatchUpStats, Fit, InitiateVerdict, KnownOps, fit,
+};
+use crate::core::fetch::{
+    FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp,
+};
+use crate::core::peer_store::{Insert, PeerStore, PeerStoreConfig};
+use crate::core::publish::{self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput};
+use crate::model::agent::{
+    AgentError, AgentInfo, AgentInfoSigned, Ed25519Verifier, Signer, Verifier,
+};
+use crate::model::arc::DhtArc;
+use crate::model::id::{AgentId, Locator, OpId, SpaceId};
+use crate::model::op::{Op, OpError};
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 use crate::wire::{
     FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireMessage, encode_disconnect,
     encode_fetch_request, encode_gossip, encode_publish_agent, encode_publish_ops,
@@ -132,13 +138,13 @@ pub type SendTicket = u64;
 /// A store operation for the driver to perform (see [`perform`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreRequest {
-    /// [`crate::store::OpStore::process_incoming_ops`]; answer [`StoreResponse::Written`].
+    /// [`crate::api::OpStore::process_incoming_ops`]; answer [`StoreResponse::Written`].
     Write(Vec<MetaOp>),
-    /// [`crate::store::OpStore::retrieve_ops`]; answer [`StoreResponse::Retrieved`].
+    /// [`crate::api::OpStore::retrieve_ops`]; answer [`StoreResponse::Retrieved`].
     Retrieve(Vec<OpId>),
-    /// [`crate::store::OpStore::filter_out_existing_ops`]; answer [`StoreResponse::Missing`].
+    /// [`crate::api::OpStore::filter_out_existing_ops`]; answer [`StoreResponse::Missing`].
     FilterMissing(Vec<OpId>),
-    /// [`crate::store::OpStore::retrieve_op_ids_bounded`]; answer [`StoreResponse::NewOpIds`].
+    /// [`crate::api::OpStore::retrieve_op_ids_bounded`]; answer [`StoreResponse::NewOpIds`].
     NewOpIds {
         /// Arc to query.
         arc: DhtArc,
@@ -153,7 +159,7 @@ pub enum StoreRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreResponse {
     /// Ops newly stored.
-    Written(Result<Vec<crate::op::StoredOp>, StoreError>),
+    Written(Result<Vec<crate::model::op::StoredOp>, StoreError>),
     /// Ops found.
     Retrieved(Result<Vec<MetaOp>, StoreError>),
     /// Ids not held.
@@ -333,7 +339,7 @@ enum Pending {
 #[derive(Debug, Clone)]
 enum SendKind {
     Publish(BatchId),
-    FetchRequest(crate::fetch::RequestId),
+    FetchRequest(crate::core::fetch::RequestId),
     Other,
 }
 
@@ -507,7 +513,7 @@ impl Space {
         let resign = self
             .info
             .expires_at
-            .add_micros(-crate::agent::RE_SIGN_MARGIN_US);
+            .add_micros(-crate::model::agent::RE_SIGN_MARGIN_US);
         [
             self.fetch.poll_timeout(),
             self.pool.poll_timeout(),
@@ -527,7 +533,7 @@ impl Space {
     /// whose arc holds its location. Returns its id.
     ///
     /// # Errors
-    /// [`OpError::TooLarge`] if the payload exceeds [`crate::op::MAX_OP_PAYLOAD_BYTES`].
+    /// [`OpError::TooLarge`] if the payload exceeds [`crate::model::op::MAX_OP_PAYLOAD_BYTES`].
     pub fn publish(&mut self, now: Timestamp, payload: impl Into<Bytes>) -> Result<OpId, OpError> {
         let op = Op::new(now, payload)?;
         Ok(self.publish_op(op))
@@ -537,7 +543,7 @@ impl Space {
     /// `created_at` of imported data). Build it with [`Op::new`] so its size is checked.
     pub fn publish_op(&mut self, op: Op) -> OpId {
         let data = op.encode();
-        let op_id = crate::op::op_id_of(&data);
+        let op_id = crate::model::op::op_id_of(&data);
         self.stats.ops_published += 1;
         // Ops published between two output drains go to the store as one write (one
         // IndexedDB transaction per burst).
@@ -773,7 +779,7 @@ impl Space {
                         // and a response lost on the way must not hide them from catch-up.
                         self.stats.ops_served += ops.len() as u64;
                         let max = self.cfg.max_response_frame_bytes.min(MAX_FRAME_BYTES);
-                        for f in crate::fetch::split_response(&self.cfg.space, ops, max) {
+                        for f in crate::core::fetch::split_response(&self.cfg.space, ops, max) {
                             self.send(to.clone(), f, SendKind::Other);
                         }
                     }

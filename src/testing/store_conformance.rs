@@ -11,11 +11,11 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::{MetaOp, OpStore, OpTotals, StoreError};
-use crate::arc::DhtArc;
-use crate::id::{Locator, OpId};
-use crate::op::{MAX_OP_BYTES, Op, OpError, StoredOp};
-use crate::time::Timestamp;
+use crate::api::{MetaOp, OpStore, OpTotals, StoreError};
+use crate::model::arc::DhtArc;
+use crate::model::id::{Locator, OpId};
+use crate::model::op::{MAX_OP_BYTES, Op, OpError, StoredOp};
+use crate::model::time::Timestamp;
 
 /// Opens stores for the suite.
 pub trait StoreFactory {
@@ -65,7 +65,7 @@ macro_rules! op_store_conformance_tests {
         $(
             #[test]
             fn $case() {
-                futures::executor::block_on($crate::store::conformance::$case(&$factory));
+                futures::executor::block_on($crate::testing::store_conformance::$case(&$factory));
             }
         )*
     };
@@ -73,7 +73,7 @@ macro_rules! op_store_conformance_tests {
         $(
             #[wasm_bindgen_test::wasm_bindgen_test]
             async fn $case() {
-                $crate::store::conformance::$case(&$factory).await;
+                $crate::testing::store_conformance::$case(&$factory).await;
             }
         )*
     };

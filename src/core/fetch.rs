@@ -32,11 +32,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use bytes::Bytes;
 use prost::Message;
 
-use crate::id::{OpId, SpaceId};
-use crate::op::{Op, OpError, verify_op};
-use crate::store::MetaOp;
-use crate::time::Timestamp;
-use crate::url::Url;
+use crate::api::MetaOp;
+use crate::model::id::{OpId, SpaceId};
+use crate::model::op::{Op, OpError, verify_op};
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
 use crate::wire::{WireOp, encode_fetch_response};
 
 /// Limits of a [`FetchQueue`]. Times in µs, sizes in bytes.
@@ -624,7 +624,7 @@ pub fn response_entry_len(op_id: &OpId, data: &Bytes) -> usize {
 /// The responder side: splits the ops found for a `FetchRequest` into `FetchResponse` frames
 /// for `space`, each at most `max_frame_bytes` long (use at most
 /// [`crate::wire::MAX_FRAME_BYTES`]), keeping the order. An op that alone exceeds the budget
-/// still goes alone in its own frame (ops are at most [`crate::op::MAX_OP_BYTES`], well under
+/// still goes alone in its own frame (ops are at most [`crate::model::op::MAX_OP_BYTES`], well under
 /// the wire frame limit). No ops, no frames: like Kitsune2, nothing is sent when nothing was
 /// found.
 pub fn split_response(space: &SpaceId, ops: Vec<MetaOp>, max_frame_bytes: usize) -> Vec<Bytes> {

@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use futures::executor::block_on;
 
 use super::*;
-use crate::agent::AgentKey;
-use crate::store::{MemOpStore, OpStore};
+use crate::api::OpStore;
+use crate::model::agent::AgentKey;
+use crate::store::MemOpStore;
 use crate::wire::{encode_fetch_response, encode_publish_ops};
 
 const T0: Timestamp = Timestamp(1_700_000_000_000_000);
@@ -36,7 +37,7 @@ impl Node {
         let space = Space::new(cfg, Box::new(key), agent, Some(url(n)), T0, n as u64).unwrap();
         Node {
             space,
-            store: MemOpStore::new().with_clock(|| T0),
+            store: MemOpStore::new(|| T0),
             url: url(n),
             events: Vec::new(),
             closed: Vec::new(),
@@ -329,7 +330,7 @@ fn leaving_spreads_a_tombstone_and_store_failures_are_reported() {
     assert!(!b.space.peer_store().admits(now, &url(1)));
     // A store that refuses writes: the op is reported, not announced.
     let mut n = Node::new(3, cfg());
-    n.store = MemOpStore::new().with_quota(0);
+    n.store = MemOpStore::new(|| T0).with_quota(0);
     let mut net = Net::new(vec![n]);
     net.nodes[0].space.publish(now, &b"x"[..]).unwrap();
     net.settle();
@@ -348,7 +349,9 @@ fn agent_infos_are_re_signed_before_they_expire() {
     let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
     net.introduce();
     let first = net.nodes[0].space.local_agent_info().created_at;
-    let t = T0.add_micros(crate::agent::AGENT_INFO_EXPIRY_US - crate::agent::RE_SIGN_MARGIN_US);
+    let t = T0.add_micros(
+        crate::model::agent::AGENT_INFO_EXPIRY_US - crate::model::agent::RE_SIGN_MARGIN_US,
+    );
     assert!(net.nodes[0].space.poll_timeout().unwrap() <= t);
     net.advance(t);
     let info = net.nodes[0].space.local_agent_info().clone();

@@ -20,11 +20,11 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use super::sbd::{
+use crate::model::time::Timestamp;
+use crate::net::sbd::{
     CloseReason, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig, SbdEvent,
     SendError,
 };
-use crate::time::Timestamp;
 
 #[wasm_bindgen]
 extern "C" {
@@ -82,7 +82,8 @@ impl SbdWs {
     /// [`SbdWsError::Random`] without a random source, [`SbdWsError::WebSocket`] if the
     /// browser refuses the URL. Later failures arrive as [`SbdEvent::Closed`].
     pub fn connect(server_url: &str, config: SbdConfig) -> Result<(Self, SbdEvents), SbdWsError> {
-        let core = SbdClient::generate(config, Timestamp::now()).map_err(SbdWsError::Random)?;
+        let core = SbdClient::generate(config, crate::browser::clock::now())
+            .map_err(SbdWsError::Random)?;
         let pub_key = *core.pub_key();
         let url = core.url(server_url);
         let ws = WebSocket::new(&url).map_err(|e| SbdWsError::WebSocket(format!("{e:?}")))?;
@@ -212,7 +213,7 @@ impl Inner {
         if self.detached {
             return;
         }
-        let now = Timestamp::now();
+        let now = crate::browser::clock::now();
         self.core.handle_timeout(now);
         while let Some(msg) = self.core.poll_transmit(now) {
             if let Err(e) = self.ws.send_with_u8_array(&msg) {

@@ -9,8 +9,8 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::agent::AgentInfoSigned;
-use crate::url::Url;
+use crate::model::agent::AgentInfoSigned;
+use crate::model::url::Url;
 
 /// Why a frame could not be sent. The message is for humans (logs); the space treats any
 /// error as "the peer is unresponsive" (Kitsune2 §5.3).

@@ -1,0 +1,267 @@
+//! The op store: where a peer keeps the ops it holds, and the queries the DHT needs of it.
+//!
+//! [`OpStore`] is Kitsune2's `OpStore` (`crates/api/src/op_store.rs`) made single-threaded
+//! (every method returns a [`LocalBoxFuture`], nothing is `Send`) and stricter:
+//!
+//! - the store itself verifies every incoming op (`op_id == BLAKE3(op_data)`, the envelope
+//!   decodes; see [`crate::model::op::verify_op`]) instead of trusting the id from the wire;
+//! - [`OpStore::process_incoming_ops`] returns only the ops *newly* stored by that call, so the
+//!   caller can inform the DHT model exactly once per op (informing an op twice XORs it out of
+//!   its slice hash again, Kitsune2 `crates/dht/src/combine.rs`);
+//! - an op is acknowledged (the future resolves `Ok`) only after the backend committed it; for
+//!   IndexedDB that is the transaction's `complete` event;
+//! - the "stored at" clock is strictly increasing per store, so a bookmark from
+//!   [`OpStore::retrieve_op_ids_bounded`] never skips nor repeats an op (see [`BoundedOpIds`]).
+//!
+//! Implementations: `crate::store::MemOpStore` (native and wasm, no persistence; native tests
+//! and simulations) and `crate::browser::idb::IdbOpStore` (IndexedDB; what users get). Both
+//! pass the one conformance suite in `crate::testing::store_conformance`.
+//!
+//! # Units
+//! Timestamps are [`Timestamp`]s, µs since the Unix epoch. Sizes ("bytes") are lengths of the
+//! encoded op (`op_data`, what a `FetchResponse` carries and what is stored), not of ids.
+//!
+//! # Batch semantics
+//! A call to [`OpStore::process_incoming_ops`] is all or nothing: every op of the batch is
+//! verified before anything is written, and the writes of one call are one backend transaction.
+//! If any op fails verification, the call fails with that op's error and stores nothing; if the
+//! transaction fails (quota, closed database), nothing of it is stored. Callers that want to keep
+//! the good ops of a batch from a misbehaving peer verify them one by one first.
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+
+use crate::model::arc::DhtArc;
+use crate::model::id::OpId;
+use crate::model::op::{OpError, StoredOp};
+use crate::model::time::Timestamp;
+
+/// An op id with its encoded data: what arrives from a peer (`FetchResponse`) and what
+/// [`OpStore::retrieve_ops`] returns. Kitsune2's `MetaOp` / `IncomingOp` without metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaOp {
+    /// The op id, as claimed by whoever sent the data; verified by the store.
+    pub op_id: OpId,
+    /// The encoded op ([`crate::model::op::Op::encode`]), at most [`crate::model::op::MAX_OP_BYTES`] bytes.
+    pub op_data: Bytes,
+}
+
+/// Result of [`OpStore::retrieve_op_hashes_in_time_slice`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimeSliceOpIds {
+    /// Op ids ordered by `(created_at, op_id)` ascending (the order of [`StoredOp`]).
+    pub op_ids: Vec<OpId>,
+    /// Sum of the encoded sizes of those ops, bytes.
+    pub total_bytes: u64,
+}
+
+/// Result of [`OpStore::retrieve_op_ids_bounded`] ("new ops since", Kitsune2 gossip §4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundedOpIds {
+    /// Op ids in the order this store stored them (its `stored_at`, ascending).
+    pub op_ids: Vec<OpId>,
+    /// Sum of the encoded sizes of those ops, bytes; never more than the limit asked for.
+    pub total_bytes: u32,
+    /// Where the next query should start (inclusive), µs of this store's stored-at clock.
+    ///
+    /// If the byte limit cut the list, it is the stored-at of the first op in the arc that did
+    /// not fit (that op comes first next time). Otherwise it is a stamp later than every op
+    /// stored so far and no later than any op stored afterwards, so starting from it neither
+    /// repeats nor misses an op (Kitsune2 returns "now" here, which can miss ops stored in the
+    /// same µs).
+    pub next_bookmark: Timestamp,
+}
+
+/// Totals over every op held, from [`OpStore::query_totals`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpTotals {
+    /// Number of distinct ops held.
+    pub op_count: u64,
+    /// Sum of their encoded sizes, bytes.
+    pub op_bytes: u64,
+}
+
+/// Errors of [`OpStore`] methods. Each message says what happened and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// An op's claimed id is not the BLAKE3 hash of its data; the whole batch was rejected.
+    #[error("op {op_id} rejected: its data hashes to {actual}; nothing of this batch was stored")]
+    WrongId {
+        /// The id the sender claimed.
+        op_id: OpId,
+        /// The hash of the data received.
+        actual: OpId,
+    },
+    /// An op's data is not a valid op envelope (too short, too large, unknown version); the
+    /// whole batch was rejected.
+    #[error("op {op_id} rejected: {source}; nothing of this batch was stored")]
+    Decode {
+        /// The id the sender claimed.
+        op_id: OpId,
+        /// Why the data does not decode.
+        source: OpError,
+    },
+    /// The browser (or a configured quota) refused the write: out of storage. Nothing of the
+    /// transaction was stored. Free space or ask the user to; `navigator.storage.persist()`
+    /// raises the browser's limit on some engines.
+    #[error("storage quota exceeded, nothing of this batch was stored: {0}")]
+    QuotaExceeded(String),
+    /// Opening needs a schema upgrade but another tab keeps an older version of the database
+    /// open and did not close it. Close or reload the other tabs.
+    #[error("database {db} is blocked: another tab holds an older version open; close it")]
+    Blocked {
+        /// Database name.
+        db: String,
+    },
+    /// Another tab upgraded (or deleted) the database, so this connection was closed
+    /// (`versionchange`). Reload the page to run the newer code.
+    #[error("database {db} was closed because another tab upgraded or deleted it; reload")]
+    VersionChange {
+        /// Database name.
+        db: String,
+    },
+    /// The store was closed with [`OpStore::close`] (or by the browser).
+    #[error("op store is closed")]
+    Closed,
+    /// An argument the store cannot take (an empty slice hash, an empty arc as a slice key).
+    #[error("invalid op store argument: {0}")]
+    Invalid(String),
+    /// Anything else from the storage backend (IndexedDB unavailable, a corrupt record, an
+    /// unexpected DOMException), with the backend's words.
+    #[error("op store backend error: {0}")]
+    Backend(String),
+}
+
+/// The op store of one agent in one space. Single-threaded: futures are `!Send` and borrow the
+/// store; call it from one task or from several on one thread.
+///
+/// Dropping a returned future does not undo writes already handed to the backend: they may
+/// still commit without being acknowledged (storing them again later is harmless).
+pub trait OpStore {
+    /// Verifies and stores ops from a peer or from the local author.
+    ///
+    /// Each op must satisfy `op_id == BLAKE3(op_data)` and decode as an op envelope; its
+    /// `created_at` is read from the data. All ops of the call are written in one transaction.
+    ///
+    /// Returns the ops *newly* stored by this call, in input order: an op already held, or
+    /// repeated within `ops`, is not an error and is returned at most once (only if this call
+    /// stored it). Feed exactly these to the DHT model. Resolves only after the write committed.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongId`] / [`StoreError::Decode`] for the first invalid op (nothing
+    /// stored); [`StoreError::QuotaExceeded`]; [`StoreError::Closed`],
+    /// [`StoreError::VersionChange`]; [`StoreError::Backend`].
+    fn process_incoming_ops(
+        &self,
+        ops: Vec<MetaOp>,
+    ) -> LocalBoxFuture<'_, Result<Vec<StoredOp>, StoreError>>;
+
+    /// The ops held among `op_ids`, in the order asked, each at most once; ids not held are
+    /// skipped.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`], [`StoreError::VersionChange`], [`StoreError::Backend`].
+    fn retrieve_ops(
+        &self,
+        op_ids: Vec<OpId>,
+    ) -> LocalBoxFuture<'_, Result<Vec<MetaOp>, StoreError>>;
+
+    /// The ids among `op_ids` that are *not* held, in the order given, each at most once.
+    /// What the fetch queue asks before requesting ops from peers.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn filter_out_existing_ops(
+        &self,
+        op_ids: Vec<OpId>,
+    ) -> LocalBoxFuture<'_, Result<Vec<OpId>, StoreError>>;
+
+    /// Ids of the ops whose location is in `arc` (inclusive, may wrap) and whose `created_at`
+    /// is in `[start, end)` µs, ordered by `(created_at, op_id)` ascending, with their total
+    /// size in bytes. An empty arc or `start >= end` gives nothing. Kitsune2's
+    /// `retrieve_op_hashes_in_time_slice`; the DHT model hashes time slices from it.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn retrieve_op_hashes_in_time_slice(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> LocalBoxFuture<'_, Result<TimeSliceOpIds, StoreError>>;
+
+    /// Ids of the ops in `arc` stored by this store at or after `start` (a bookmark, µs of the
+    /// store's stored-at clock), in stored order, as many as fit in `limit_bytes` of op data.
+    /// Stops at the first op in the arc that does not fit (it is never skipped: a single op
+    /// larger than the limit is returned by no call with that limit). See [`BoundedOpIds`]
+    /// for the bookmark. Kitsune2's `retrieve_op_ids_bounded`, for gossip's "new ops since".
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn retrieve_op_ids_bounded(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        limit_bytes: u32,
+    ) -> LocalBoxFuture<'_, Result<BoundedOpIds, StoreError>>;
+
+    /// The smallest `created_at` (µs) of the ops in `arc`, `None` if there are none (or the
+    /// arc is empty). Lower bound of the DHT model's work.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn earliest_timestamp_in_arc(
+        &self,
+        arc: DhtArc,
+    ) -> LocalBoxFuture<'_, Result<Option<Timestamp>, StoreError>>;
+
+    /// Stores the combined hash of full time slice `slice_index` of the sector `arc`,
+    /// replacing any earlier one. Resolves after the write committed.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for an empty `slice_hash` (empty slices are not stored, as in
+    /// Kitsune2's `TimeSliceHashStore`) or an empty `arc`; [`StoreError::QuotaExceeded`];
+    /// as [`OpStore::retrieve_ops`].
+    fn store_slice_hash(
+        &self,
+        arc: DhtArc,
+        slice_index: u64,
+        slice_hash: Bytes,
+    ) -> LocalBoxFuture<'_, Result<(), StoreError>>;
+
+    /// The highest slice index stored for `arc` plus one (saturating at `u64::MAX`), 0 if none:
+    /// Kitsune2's `slice_hash_count`, which counts from slice 0 rather than the slices held.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn slice_hash_count(&self, arc: DhtArc) -> LocalBoxFuture<'_, Result<u64, StoreError>>;
+
+    /// The hash last stored for `(arc, slice_index)`, `None` if never stored.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn retrieve_slice_hash(
+        &self,
+        arc: DhtArc,
+        slice_index: u64,
+    ) -> LocalBoxFuture<'_, Result<Option<Bytes>, StoreError>>;
+
+    /// Every `(slice_index, hash)` stored for `arc`, by slice index ascending.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn retrieve_slice_hashes(
+        &self,
+        arc: DhtArc,
+    ) -> LocalBoxFuture<'_, Result<Vec<(u64, Bytes)>, StoreError>>;
+
+    /// Count and total bytes of the ops held (Kitsune2's `query_total_op_count`, plus bytes).
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn query_totals(&self) -> LocalBoxFuture<'_, Result<OpTotals, StoreError>>;
+
+    /// Closes this handle. Writes already handed to the backend still commit and their futures
+    /// still resolve; every call made afterwards fails with [`StoreError::Closed`]. Idempotent.
+    fn close(&self);
+}

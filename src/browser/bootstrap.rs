@@ -1,0 +1,78 @@
+//! Sends Kitsune2 bootstrap requests ([`crate::core::bootstrap`]) with the browser's `fetch()`
+//! (window or worker).
+
+use crate::core::bootstrap::{
+    BootstrapClient, BootstrapError, HttpRequest, parse_get_response, parse_put_response,
+};
+use crate::model::agent::{AgentError, AgentInfoSigned, Verifier};
+use crate::model::id::SpaceId;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// Sends `req`; resolves to (HTTP status, body text).
+///
+/// # Errors
+/// [`BootstrapError::Network`] when `fetch` rejects (offline, CORS, bad URL).
+pub async fn send(req: &HttpRequest) -> Result<(u16, String), BootstrapError> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(req.method);
+    init.set_mode(web_sys::RequestMode::Cors);
+    if let Some(body) = &req.body {
+        init.set_body(&JsValue::from_str(body));
+        let headers = web_sys::Headers::new().map_err(js_err)?;
+        headers
+            .set("content-type", "application/json")
+            .map_err(js_err)?;
+        init.set_headers(&headers);
+    }
+    let request = web_sys::Request::new_with_str_and_init(&req.url, &init).map_err(js_err)?;
+    let promise = fetch_in_global(&request)?;
+    let resp: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(js_err)?
+        .dyn_into()
+        .map_err(js_err)?;
+    let text = JsFuture::from(resp.text().map_err(js_err)?)
+        .await
+        .map_err(js_err)?;
+    Ok((resp.status(), text.as_string().unwrap_or_default()))
+}
+
+/// PUTs a signed agent info.
+///
+/// # Errors
+/// As [`BootstrapClient::put_request`], [`send`] and [`parse_put_response`].
+pub async fn put(client: &BootstrapClient, info: &AgentInfoSigned) -> Result<(), BootstrapError> {
+    let (status, body) = send(&client.put_request(info)?).await?;
+    parse_put_response(status, &body)
+}
+
+/// GETs and verifies the agent infos of a space.
+///
+/// # Errors
+/// As [`send`] and [`parse_get_response`].
+pub async fn get(
+    client: &BootstrapClient,
+    space: &SpaceId,
+    verifier: &impl Verifier,
+) -> Result<Vec<Result<AgentInfoSigned, AgentError>>, BootstrapError> {
+    let (status, body) = send(&client.get_request(space)).await?;
+    parse_get_response(status, &body, verifier, crate::browser::clock::now())
+}
+
+fn fetch_in_global(request: &web_sys::Request) -> Result<js_sys::Promise, BootstrapError> {
+    let global = js_sys::global();
+    if let Some(w) = global.dyn_ref::<web_sys::Window>() {
+        return Ok(w.fetch_with_request(request));
+    }
+    match global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        Some(w) => Ok(w.fetch_with_request(request)),
+        None => Err(BootstrapError::Network(
+            "no fetch() in this global scope".into(),
+        )),
+    }
+}
+
+fn js_err(e: JsValue) -> BootstrapError {
+    BootstrapError::Network(crate::browser::clock::describe_js(&e))
+}

@@ -1,0 +1,18 @@
+//! The sans-IO protocol core of a space: inputs in (messages, store results, commands, the
+//! current time), outputs polled (sends, store requests, events, the next deadline). Nothing
+//! here names a browser type, a socket or a clock; `browser/` drives it in the browser and
+//! `testing/` in native simulations.
+//!
+//! - [`space`]: one joined space; wires the modules below with Kitsune2's admission rule.
+//! - [`peer_store`]: verified, expiring agent infos; arc, location and URL queries.
+//! - [`publish`]: brdcst-style broadcast pool announcing op ids to the peers that store them.
+//! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
+//! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
+//! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
+
+pub mod bootstrap;
+pub mod catchup;
+pub mod fetch;
+pub mod peer_store;
+pub mod publish;
+pub mod space;
