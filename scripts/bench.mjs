@@ -5,7 +5,8 @@
 //   npm run bench -- <name> [options]     e.g. npm run bench -- store --rounds 5
 //
 // Each benchmark prints progress and, as the LAST stdout line, exactly one JSON object
-// {"bench":"<name>", ...}. Needs pkg/ (npm run build). Benchmarks live in scripts/bench/<name>.mjs
+// {"bench":"<name>", ...}. Needs pkg/ and, for `transport`, target/pkg-testing/
+// (npm run build -- --testing). Benchmarks live in scripts/bench/<name>.mjs
 // and export `run(args: string[], log: (line) => void) -> Promise<object>`.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

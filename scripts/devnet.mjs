@@ -63,11 +63,16 @@ const MIME = {
   '.gz': 'application/gzip', '.jsonl': 'application/jsonl', '.ts': 'text/plain',
 };
 
-/** Serves the project's www/ at / and pkg/ at /pkg/ on a free loopback port; { url, stop }. */
+/**
+ * Serves the project's www/ at /, pkg/ at /pkg/ and the test build target/pkg-testing/ at
+ * /pkg-testing/ (scripts/build.sh --testing) on a free loopback port; { url, stop }.
+ */
 export function startStaticServer({ root = ROOT } = {}) {
   const server = http.createServer(async (req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const rel = urlPath.startsWith('/pkg/') ? urlPath : path.join('/www', urlPath);
+    const rel = urlPath.startsWith('/pkg/') ? urlPath
+      : urlPath.startsWith('/pkg-testing/') ? path.join('/target', urlPath)
+      : path.join('/www', urlPath);
     const file = path.join(root, path.normalize(rel).replace(/^(\.\.[/\\])+/, ''));
     const target = file.endsWith(path.sep) || urlPath === '/' ? path.join(file, 'index.html') : file;
     try {

@@ -30,8 +30,8 @@ fi
   node scripts/devnet.mjs -- wasm-pack test --headless --chrome "${WASM_PACK_TEST_MODE[@]}"
 )
 
-step "build pkg/: wasm-pack build --target web"
-bash scripts/build.sh
+step "build pkg/ and target/pkg-testing/: wasm-pack build --target web"
+bash scripts/build.sh --testing
 
 step "end to end: node --test tests/e2e/"
 node --test --test-concurrency=1 tests/e2e/*.test.mjs

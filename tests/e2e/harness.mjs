@@ -15,17 +15,21 @@ export function launchBrowser(extraArgs = []) {
   });
 }
 
-/** Opens a page of the static server and loads pkg/ in it; `window.fennec` is the module. */
-export async function openFennecPage(context, staticUrl, pagePath = '/blank.html') {
+/**
+ * Opens a page of the static server and loads the package in it; `window.fennec` is the module.
+ * `pkg` is '/pkg/fennec.js' (what users get) or '/pkg-testing/fennec.js' (the `testing` build
+ * with the protocol-level JS Transport, for hostile peers).
+ */
+export async function openFennecPage(context, staticUrl, pagePath = '/blank.html', pkg = '/pkg/fennec.js') {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
   await page.goto(staticUrl + pagePath);
-  await page.evaluate(async () => {
-    const m = await import('/pkg/fennec.js');
+  await page.evaluate(async (pkgUrl) => {
+    const m = await import(pkgUrl);
     await m.default();
     window.fennec = m;
-  });
+  }, pkg);
   page.fennecErrors = errors;
   return page;
 }

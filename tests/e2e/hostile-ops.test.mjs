@@ -40,10 +40,12 @@ function pageHelpers() {
 let net, browser, space;
 const tabs = [];
 
-async function newPage() {
+// Honest tabs load pkg/ (what users get); the hostile loads the `testing` build, the only one
+// with the protocol-level Transport (sendFrame, frame encoders).
+async function newPage(pkg = '/pkg/fennec.js') {
   const context = await browser.newContext();
   await context.addInitScript(pageHelpers);
-  return openFennecPage(context, net.staticUrl, '/blank.html');
+  return openFennecPage(context, net.staticUrl, '/blank.html', pkg);
 }
 const opsOf = async (page) => (await page.evaluate(() => window.t.stats())).ops;
 
@@ -133,7 +135,7 @@ async function hostile({ signalUrl, space, targets, fakeOps }) {
 test('a hostile peer admitted to the space cannot plant ops or agents, is reported, and the honest tabs keep syncing', async () => {
   const urls = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.space.url)));
   const before = await Promise.all(tabs.map(opsOf));
-  const evil = await newPage();
+  const evil = await newPage('/pkg-testing/fennec.js');
   const res = await evil.evaluate(hostile, { signalUrl: net.signalUrl, space, targets: urls, fakeOps: FAKE_OPS });
   assert.equal(res.connected.length, TABS, 'hostile connected to every honest tab');
   assert.equal(res.agentFrames, TABS * 4);
