@@ -441,8 +441,8 @@ impl<T: Transport> Transport for CountingTransport<T> {
         let next = self.inner.next_event();
         async move {
             let e = next.await;
-            if let Some(TransportEvent::Frame { frame, .. }) = &e {
-                self.rx.set(self.rx.get() + frame.len() as u64);
+            if let Some(TransportEvent::Message { len, .. }) = &e {
+                self.rx.set(self.rx.get() + *len as u64);
             }
             e
         }
