@@ -20,6 +20,9 @@ use crate::wire::WireMessage;
 pub struct TransportError(pub String);
 
 /// Something that happened on the transport.
+// A transient value, moved on at once (one per message); boxing the decoded message would
+// only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportEvent {
     /// A connection with `peer` is open (after preflight). `agents` are the agent infos its

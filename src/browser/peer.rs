@@ -383,7 +383,6 @@ async fn poll_bootstrap(
                 for i in &infos {
                     let prev = seen.insert(i.info().agent.clone(), i.info().created_at);
                     found_new |= prev != Some(i.info().created_at);
-                    space.net.add_known_agent(i.clone());
                 }
                 if !infos.is_empty() && space.command(Command::AgentInfos(infos)).is_err() {
                     return;

@@ -244,6 +244,9 @@ pub struct Handshake {
 }
 
 /// What the platform glue must do.
+// A transient value, moved on at once (one per message); boxing the decoded message would
+// only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Create connection `conn` to `peer`: for [`Path::WebRtc`] an `RTCPeerConnection` (the
