@@ -271,6 +271,66 @@ struct Rtc {
     _closures: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
+/// The data-channel message telling the peer why we close: one chunk holding a K2
+/// DISCONNECT with `reason` (Kitsune2's in-band close reason); `None` for a reason too long
+/// for one chunk (the relayed close notice still carries it).
+fn farewell(config: &NetConfig, reason: &str) -> Option<Bytes> {
+    let frame = crate::wire::encode_disconnect(reason);
+    let mut pieces = chunks(&frame, config.chunk_bytes, config.max_message_bytes).ok()?;
+    let first = pieces.next();
+    if pieces.next().is_some() {
+        return None;
+    }
+    first
+}
+
+/// How long a closing connection waits for its data channel to finish closing (the peer
+/// acknowledged the stream reset) before it closes the peer connection anyway.
+const CLOSE_GRACE_MS: i64 = 2_000;
+
+impl Rtc {
+    /// Closes without aborting: sends `farewell` (a DISCONNECT chunk) if the channel is open,
+    /// closes the data channel (an SCTP stream reset, sent after any data still buffered),
+    /// and closes the peer connection only once the channel reports `close` or after
+    /// [`CLOSE_GRACE_MS`].
+    ///
+    /// Closing the `RTCPeerConnection` at once aborts the SCTP association: the peer's data
+    /// channel then fires `error` ("User-Initiated Abort", SCTP cause 12) and whatever was
+    /// still buffered — a farewell included — is lost; which of that error, the channel's
+    /// `close` and our relayed close notice the peer sees first was a race (the flake of
+    /// `webrtc_signalled_through_the_real_sbd_server`).
+    fn close_gracefully(self, farewell: Option<Bytes>) {
+        self.dc.set_onopen(None);
+        self.dc.set_onmessage(None);
+        self.dc.set_onerror(None);
+        self.dc.set_onbufferedamountlow(None);
+        self.pc.set_onicecandidate(None);
+        self.pc.set_onconnectionstatechange(None);
+        if self.dc.ready_state() != RtcDataChannelState::Open {
+            return; // Drop closes both at once: nothing is in flight.
+        }
+        if let Some(chunk) = farewell {
+            // Best effort: the relayed close notice carries the reason too.
+            let _ = self.dc.send_with_u8_array(&chunk);
+        }
+        let (tx, rx) = oneshot::channel::<()>();
+        let mut tx = Some(tx);
+        let on_close = Closure::<dyn FnMut()>::new(move || {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        });
+        self.dc.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        self.dc.close();
+        spawn_local(async move {
+            let grace = crate::browser::clock::sleep_ms(CLOSE_GRACE_MS);
+            futures::future::select(rx, grace).await;
+            drop(self); // unhooks, closes the peer connection
+            drop(on_close);
+        });
+    }
+}
+
 impl Drop for Rtc {
     fn drop(&mut self) {
         self.dc.set_onopen(None);
@@ -658,7 +718,7 @@ impl Shared {
         }
         let old = self.state.borrow_mut().conns.insert(peer, conn.clone());
         if let Some(old) = old {
-            self.shut(&old, "replaced");
+            self.shut(&old, "replaced", false);
         }
         if path == Path::WebRtc && role == Role::Initiator {
             self.queue_rtc(&conn, RtcCmd::MakeOffer);
@@ -841,6 +901,12 @@ impl Shared {
         self.apply(actions);
     }
 
+    /// The data-channel message telling the peer why we close: one chunk holding a K2
+    /// DISCONNECT with `reason` (Kitsune2's in-band close reason).
+    fn farewell(&self, reason: &str) -> Option<Bytes> {
+        farewell(&self.config, reason)
+    }
+
     fn close_conn(&self, peer: &Url, id: ConnId, reason: &str, notify: bool) {
         let Some(conn) = self.current(peer, id) else {
             return;
@@ -855,12 +921,16 @@ impl Shared {
         {
             let _ = conn.outbox.unbounded_send((frame, None));
         }
-        self.shut(&conn, reason);
+        self.shut(&conn, reason, notify);
     }
 
-    /// Ends `conn`: closes its peer connection, fails its waiters, reports it.
-    fn shut(&self, conn: &Rc<Conn>, reason: &str) {
-        drop(conn.rtc.borrow_mut().take());
+    /// Ends `conn`: closes its peer connection (telling the peer `reason` in-band first if
+    /// `notify`), fails its waiters.
+    fn shut(&self, conn: &Rc<Conn>, reason: &str, notify: bool) {
+        if let Some(rtc) = conn.rtc.borrow_mut().take() {
+            let farewell = notify.then(|| self.farewell(reason)).flatten();
+            rtc.close_gracefully(farewell);
+        }
         set_status(conn, Status::Closed(reason.to_owned()));
         wake(&conn.low_waker);
         conn.outbox.close_channel();
@@ -1016,7 +1086,9 @@ impl Drop for Shared {
                 {
                     let _ = c.outbox.unbounded_send((frame, None));
                 }
-                drop(c.rtc.borrow_mut().take());
+                if let Some(rtc) = c.rtc.borrow_mut().take() {
+                    rtc.close_gracefully(farewell(&self.config, &reason));
+                }
                 set_status(&c, Status::Closed(reason));
                 wake(&c.low_waker);
                 c.outbox.close_channel();
