@@ -82,14 +82,21 @@ struct MemTransport {
 
 impl Transport for MemTransport {
     fn send(&self, to: &Url, frame: Bytes) -> LocalBoxFuture<'_, Result<(), TransportError>> {
-        let r = match self.routes.borrow().get(to) {
-            Some(tx) => tx
-                .unbounded_send(TransportEvent::Frame {
+        // Decoded once, as a real transport does.
+        let len = frame.len();
+        let r = match (
+            self.routes.borrow().get(to),
+            fennec::WireMessage::decode(frame),
+        ) {
+            (Some(tx), Ok(msg)) => tx
+                .unbounded_send(TransportEvent::Message {
                     from: self.me.clone(),
-                    frame,
+                    msg,
+                    len,
                 })
                 .map_err(|e| TransportError(e.to_string())),
-            None => Err(TransportError("no route".into())),
+            (None, _) => Err(TransportError("no route".into())),
+            (_, Err(e)) => Err(TransportError(e.to_string())),
         };
         async move { r }.boxed_local()
     }

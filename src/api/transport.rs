@@ -11,6 +11,7 @@ use futures::future::LocalBoxFuture;
 
 use crate::model::agent::AgentInfoSigned;
 use crate::model::url::Url;
+use crate::wire::WireMessage;
 
 /// Why a frame could not be sent. The message is for humans (logs); the space treats any
 /// error as "the peer is unresponsive" (Kitsune2 §5.3).
@@ -19,6 +20,9 @@ use crate::model::url::Url;
 pub struct TransportError(pub String);
 
 /// Something that happened on the transport.
+// A transient value, moved on at once (one per message); boxing the decoded message would
+// only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportEvent {
     /// A connection with `peer` is open (after preflight). `agents` are the agent infos its
@@ -30,12 +34,18 @@ pub enum TransportEvent {
         /// Its verified agent infos.
         agents: Vec<AgentInfoSigned>,
     },
-    /// One whole frame (a reassembled `K2Proto` message) from `from`.
-    Frame {
-        /// The sender's peer URL.
+    /// One NOTIFY or MODULE message from `from` on an open connection, decoded once by the
+    /// transport (frames reach [`crate::wire::MAX_FRAME_BYTES`], 4 MiB: nobody decodes one
+    /// twice). The transport has checked the handshake order (preflight first) but applies
+    /// no admission rule: the space does, with its peer store
+    /// ([`crate::core::peer_store::PeerStore::admits`]), on every message.
+    Message {
+        /// The sender's peer URL (authenticated by the signal server).
         from: Url,
-        /// The frame.
-        frame: Bytes,
+        /// The decoded message.
+        msg: WireMessage,
+        /// The size of the frame as received, bytes (for accounting).
+        len: usize,
     },
     /// The connection with `peer` closed or failed.
     Disconnected {

@@ -383,7 +383,6 @@ async fn poll_bootstrap(
                 for i in &infos {
                     let prev = seen.insert(i.info().agent.clone(), i.info().created_at);
                     found_new |= prev != Some(i.info().created_at);
-                    space.net.add_known_agent(i.clone());
                 }
                 if !infos.is_empty() && space.command(Command::AgentInfos(infos)).is_err() {
                     return;
@@ -441,8 +440,8 @@ impl<T: Transport> Transport for CountingTransport<T> {
         let next = self.inner.next_event();
         async move {
             let e = next.await;
-            if let Some(TransportEvent::Frame { frame, .. }) = &e {
-                self.rx.set(self.rx.get() + frame.len() as u64);
+            if let Some(TransportEvent::Message { len, .. }) = &e {
+                self.rx.set(self.rx.get() + *len as u64);
             }
             e
         }

@@ -6,7 +6,8 @@
 //!   (oversize ones are rejected before copying), a text message closes the connection.
 //! - After every input (message, app send, close, timer) the core is *pumped*: its
 //!   transmits go to `WebSocket.send`, its events to an unbounded futures channel, and a
-//!   single `setTimeout` is (re)armed for [`SbdClient::poll_timeout`].
+//!   single timer ([`crate::browser::clock::sleep_ms`], the one timer binding) is (re)armed
+//!   for [`SbdClient::poll_timeout`]; re-arming aborts the previous one (which clears it).
 //! - The event channel is unbounded because a browser WebSocket cannot be paused; inbound
 //!   volume is bounded by the server's rate limit on the senders.
 //! - Single-threaded: the JS callbacks hold a `Weak` to the shared state and borrow it only
@@ -16,6 +17,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use futures::channel::mpsc;
+use futures::future::{AbortHandle, Abortable};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
@@ -25,17 +27,6 @@ use crate::net::sbd::{
     CloseReason, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig, SbdEvent,
     SendError,
 };
-
-#[wasm_bindgen]
-extern "C" {
-    /// The global `setTimeout` (windows, workers, Node, edge runtimes alike).
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, timeout_ms: i32) -> JsValue;
-
-    /// The global `clearTimeout`.
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(handle: &JsValue);
-}
 
 /// The receiving side of a connection's events, in order; [`SbdEvent::Closed`] is last,
 /// then the stream ends.
@@ -64,12 +55,13 @@ struct Inner {
     core: SbdClient,
     ws: WebSocket,
     events: mpsc::UnboundedSender<SbdEvent>,
-    /// The armed `setTimeout` handle and the time it fires for.
-    timer: Option<(JsValue, Timestamp)>,
+    /// The armed timer (abort to clear it) and the time it fires for.
+    timer: Option<(AbortHandle, Timestamp)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
-    on_timer: Closure<dyn FnMut()>,
+    /// Ourselves, for the timer task.
+    me: Weak<RefCell<Inner>>,
     detached: bool,
 }
 
@@ -123,13 +115,6 @@ impl SbdWs {
                     core.close(CloseReason::Transport("websocket error".into()))
                 })
             });
-            let w = weak.clone();
-            let on_timer = Closure::<dyn FnMut()>::new(move || {
-                if let Some(rc) = w.upgrade() {
-                    rc.borrow_mut().timer = None;
-                }
-                with_core(&w, |_| {})
-            });
             ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
             ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -141,7 +126,7 @@ impl SbdWs {
                 _on_message: on_message,
                 _on_close: on_close,
                 _on_error: on_error,
-                on_timer,
+                me: weak.clone(),
                 detached: false,
             })
         });
@@ -232,12 +217,22 @@ impl Inner {
         let next = self.core.poll_timeout();
         if self.timer.as_ref().map(|t| t.1) != next {
             if let Some((handle, _)) = self.timer.take() {
-                clear_timeout(&handle);
+                handle.abort();
             }
             if let Some(at) = next {
-                let delay_ms = at.micros_since(now).max(0).saturating_add(999) / 1000;
-                let delay_ms = i32::try_from(delay_ms).unwrap_or(i32::MAX);
-                let handle = set_timeout(self.on_timer.as_ref().unchecked_ref(), delay_ms);
+                let (handle, registration) = AbortHandle::new_pair();
+                let w = self.me.clone();
+                let fire = async move {
+                    crate::browser::clock::sleep_ms(crate::browser::clock::ms_until(at)).await;
+                    if let Some(rc) = w.upgrade() {
+                        rc.borrow_mut().timer = None;
+                    }
+                    with_core(&w, |_| {});
+                };
+                wasm_bindgen_futures::spawn_local(async move {
+                    // Aborted: a newer timer replaced this one.
+                    let _ = Abortable::new(fire, registration).await;
+                });
                 self.timer = Some((handle, at));
             }
         }
@@ -253,7 +248,7 @@ impl Inner {
         self.ws.set_onclose(None);
         self.ws.set_onerror(None);
         if let Some((handle, _)) = self.timer.take() {
-            clear_timeout(&handle);
+            handle.abort();
         }
         let _ = self.ws.close();
         self.events.close_channel();

@@ -1,11 +1,15 @@
 //! The browser transport: WebRTC data channels between peers, signalled (and relayed when
 //! WebRTC cannot connect) through a [`Signal`]. wasm32 only.
 //!
-//! All rules live in the sans-IO modules: [`super::conn`] decides which connections exist
-//! and over which path (glare tie-break by peer URL, LRU, idle, the peer connection budget,
-//! relay fallback), [`super::frame`] frames signalling and chunks messages,
-//! [`super::admission`] applies preflight and admission. This file creates the
-//! `RTCPeerConnection`s and data channels, moves bytes, and arms one timer.
+//! All rules live in the sans-IO modules: [`crate::net::conn`] decides which connections
+//! exist and over which path (glare tie-break by peer URL, LRU, idle, the peer connection
+//! budget, relay fallback) and runs the handshake (preflight order, readiness, decoding each
+//! inbound message once), [`crate::net::frame`] frames signalling and chunks messages,
+//! [`crate::net::admission`] encodes and verifies preflights. This file creates the
+//! `RTCPeerConnection`s and data channels, moves bytes, executes the manager's actions and
+//! sleeps until its next deadline ([`crate::browser::clock`], the one timer binding). It
+//! admits nothing: the one admission rule is the space's
+//! ([`crate::core::peer_store::PeerStore::admits`]).
 //!
 //! - One `RTCPeerConnection` per connection, with ONE data channel: label `"fennec"`,
 //!   ordered, reliable, binary (`arraybuffer`), pre-negotiated as stream id 0 on both sides
@@ -29,7 +33,9 @@
 //!
 //! The inbound event queue to the application ([`NetEvents`]) is unbounded: a data channel
 //! cannot be paused from the receiving side. Each message is bounded by
-//! [`NetConfig::max_message_bytes`].
+//! [`NetConfig::max_message_bytes`]. Each connection's queue of remote signal frames for its
+//! WebRTC task is bounded ([`RTC_CMDS_CAPACITY`]): a peer that floods it is counted
+//! ([`NetStats::rtc_cmds_overflow`]) and its connection closed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -39,7 +45,7 @@ use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
-use futures::{StreamExt, stream};
+use futures::{FutureExt, StreamExt, stream};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
@@ -54,7 +60,7 @@ use crate::browser::clock::describe_js;
 use crate::model::agent::AgentInfoSigned;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
-use crate::net::admission::{DropReason, Inbound, PeerAdmission, encode_preflight};
+use crate::net::admission::encode_preflight;
 use crate::net::conn::{
     Action, ConnError, ConnInfo, ConnManager, ConnStats, NetConfig, Path, Phase, Role,
 };
@@ -63,16 +69,11 @@ use crate::net::frame::{
 };
 use crate::wire::WireMessage;
 
-#[wasm_bindgen]
-extern "C" {
-    /// The global `setTimeout` (windows, workers alike).
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, timeout_ms: i32) -> JsValue;
-
-    /// The global `clearTimeout`.
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(handle: &JsValue);
-}
+/// Most remote signal frames (offer, answer, ICE candidates) queued for one connection's
+/// WebRTC task while it awaits the browser. An honest peer sends one description and a
+/// handful of candidates; beyond this the peer is flooding: the frame is dropped, counted
+/// ([`NetStats::rtc_cmds_overflow`]) and the connection closed.
+pub const RTC_CMDS_CAPACITY: usize = 64;
 
 /// The label of fennec's data channel.
 pub const DATA_CHANNEL_LABEL: &str = "fennec";
@@ -112,15 +113,16 @@ pub enum NetEvent {
         /// Its agent infos that verified and name its URL (from its preflight).
         agents: Vec<AgentInfoSigned>,
     },
-    /// A message from an admitted peer.
+    /// A NOTIFY or module message from `peer`, decoded once (by
+    /// [`ConnManager::handle_message`]) after its preflight. Not yet admitted: the space
+    /// applies the admission rule.
     Message {
         /// The sender.
         peer: Url,
-        /// The decoded message (NOTIFY or a module message).
+        /// The decoded message; its byte fields are slices of the received frame.
         msg: WireMessage,
-        /// The message as received (one encoded `K2Proto`); `msg`'s byte fields are
-        /// slices of it.
-        frame: Bytes,
+        /// The size of the frame as received, bytes.
+        len: usize,
     },
     /// A connection that had reported [`NetEvent::Connected`] is gone.
     Disconnected {
@@ -161,28 +163,19 @@ pub enum NetError {
     TransportClosed,
 }
 
-/// Counters of the transport; they only grow.
+/// Counters of the transport; they only grow. Received, dropped and protocol-violation
+/// counts are the connection manager's ([`ConnStats`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetStats {
     /// The connection manager's counters.
     pub conn: ConnStats,
     /// Messages (whole, reassembled) sent.
     pub messages_sent: u64,
-    /// Messages delivered to the application.
-    pub messages_received: u64,
-    /// NOTIFY/MODULE frames dropped: no valid agent info of the peer for that space.
-    pub dropped_not_admitted: u64,
-    /// UNSPECIFIED/unknown-type frames dropped.
-    pub dropped_unspecified: u64,
-    /// MODULE frames for modules fennec does not run, dropped.
-    pub dropped_unknown_module: u64,
-    /// Preflight agent infos left out (bad signature, expired, tombstone, other URL).
-    pub preflight_agents_rejected: u64,
-    /// Connections closed because the peer broke the protocol (malformed chunk or frame,
-    /// no preflight first, a text data-channel message, …).
-    pub protocol_closes: u64,
     /// Signal messages that did not decode, ignored.
     pub malformed_signals: u64,
+    /// Remote signal frames dropped because the connection's queue was full
+    /// ([`RTC_CMDS_CAPACITY`]); each closed its connection.
+    pub rtc_cmds_overflow: u64,
 }
 
 /// A fennec peer's connections to other peers over WebRTC, with the relay as fallback.
@@ -200,17 +193,16 @@ struct Shared {
     events: mpsc::UnboundedSender<NetEvent>,
     inbox: mpsc::UnboundedSender<Ev>,
     state: RefCell<State>,
-    on_timer: Closure<dyn FnMut()>,
     on_pagehide: Option<Closure<dyn FnMut()>>,
 }
 
 struct State {
     mgr: ConnManager,
     conns: HashMap<Url, Rc<Conn>>,
-    known: HashMap<Url, Vec<AgentInfoSigned>>,
     preflight: Bytes,
     stats: NetStats,
-    timer: Option<(JsValue, Timestamp)>,
+    /// The deadline the driver task sleeps until (`None`: no deadline).
+    wake_at: Option<Timestamp>,
     closed: bool,
 }
 
@@ -218,13 +210,22 @@ struct State {
 enum Ev {
     Signal(Url, Bytes),
     SignalEnded,
+    /// The manager's deadline passed.
     Timer,
+    /// The manager's next deadline moved earlier: the driver re-computes its sleep.
+    Rearm,
     PageHide,
     DcOpen(Url, ConnId),
     DcMessage(Url, ConnId, JsValue),
     DcClosed(Url, ConnId, &'static str),
+    /// The data channel's `error` event, with the browser's description.
+    DcError(Url, ConnId, String),
     RtcFailed(Url, ConnId, String),
     LocalCandidate(Url, ConnId, Candidate),
+    /// Our offer or answer is ready to go out.
+    LocalDescription(Url, ConnId, SignalFrame),
+    /// Our preflight was handed to the path.
+    PreflightSent(Url, ConnId),
     SignalSendFailed(Url, ConnId, SignalError),
     Shutdown,
 }
@@ -249,7 +250,6 @@ type Outgoing = (Bytes, Option<oneshot::Sender<Result<(), SignalError>>>);
 struct Conn {
     peer: Url,
     id: ConnId,
-    role: Role,
     path: Cell<Path>,
     rtc: RefCell<Option<Rtc>>,
     status: RefCell<Status>,
@@ -257,18 +257,10 @@ struct Conn {
     /// Woken by `bufferedamountlow` (and on close).
     low_waker: Rc<RefCell<Option<Waker>>>,
     send_lock: futures::lock::Mutex<()>,
-    /// Our preflight is queued (it goes out once).
-    preflight_queued: Cell<bool>,
-    /// Our preflight has been handed to the path.
-    sent_preflight: Cell<bool>,
-    connected_emitted: Cell<bool>,
-    /// Our offer or answer has been queued: candidates may follow it.
-    local_sdp_sent: Cell<bool>,
-    pending_candidates: RefCell<Vec<Candidate>>,
-    admission: RefCell<PeerAdmission>,
     reassembler: RefCell<Reassembler>,
     outbox: mpsc::UnboundedSender<Outgoing>,
-    rtc_cmds: mpsc::UnboundedSender<RtcCmd>,
+    /// Bounded ([`RTC_CMDS_CAPACITY`]): fed by remote signal frames.
+    rtc_cmds: RefCell<mpsc::Sender<RtcCmd>>,
 }
 
 /// A peer connection, its data channel and the closures they call. Dropping it unhooks
@@ -277,6 +269,66 @@ struct Rtc {
     pc: RtcPeerConnection,
     dc: RtcDataChannel,
     _closures: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+/// The data-channel message telling the peer why we close: one chunk holding a K2
+/// DISCONNECT with `reason` (Kitsune2's in-band close reason); `None` for a reason too long
+/// for one chunk (the relayed close notice still carries it).
+fn farewell(config: &NetConfig, reason: &str) -> Option<Bytes> {
+    let frame = crate::wire::encode_disconnect(reason);
+    let mut pieces = chunks(&frame, config.chunk_bytes, config.max_message_bytes).ok()?;
+    let first = pieces.next();
+    if pieces.next().is_some() {
+        return None;
+    }
+    first
+}
+
+/// How long a closing connection waits for its data channel to finish closing (the peer
+/// acknowledged the stream reset) before it closes the peer connection anyway.
+const CLOSE_GRACE_MS: i64 = 2_000;
+
+impl Rtc {
+    /// Closes without aborting: sends `farewell` (a DISCONNECT chunk) if the channel is open,
+    /// closes the data channel (an SCTP stream reset, sent after any data still buffered),
+    /// and closes the peer connection only once the channel reports `close` or after
+    /// [`CLOSE_GRACE_MS`].
+    ///
+    /// Closing the `RTCPeerConnection` at once aborts the SCTP association: the peer's data
+    /// channel then fires `error` ("User-Initiated Abort", SCTP cause 12) and whatever was
+    /// still buffered — a farewell included — is lost; which of that error, the channel's
+    /// `close` and our relayed close notice the peer sees first was a race (the flake of
+    /// `webrtc_signalled_through_the_real_sbd_server`).
+    fn close_gracefully(self, farewell: Option<Bytes>) {
+        self.dc.set_onopen(None);
+        self.dc.set_onmessage(None);
+        self.dc.set_onerror(None);
+        self.dc.set_onbufferedamountlow(None);
+        self.pc.set_onicecandidate(None);
+        self.pc.set_onconnectionstatechange(None);
+        if self.dc.ready_state() != RtcDataChannelState::Open {
+            return; // Drop closes both at once: nothing is in flight.
+        }
+        if let Some(chunk) = farewell {
+            // Best effort: the relayed close notice carries the reason too.
+            let _ = self.dc.send_with_u8_array(&chunk);
+        }
+        let (tx, rx) = oneshot::channel::<()>();
+        let mut tx = Some(tx);
+        let on_close = Closure::<dyn FnMut()>::new(move || {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        });
+        self.dc.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        self.dc.close();
+        spawn_local(async move {
+            let grace = crate::browser::clock::sleep_ms(CLOSE_GRACE_MS);
+            futures::future::select(rx, grace).await;
+            drop(self); // unhooks, closes the peer connection
+            drop(on_close);
+        });
+    }
 }
 
 impl Drop for Rtc {
@@ -303,10 +355,6 @@ impl WebRtcTransport {
         let local = signal.local_url().clone();
         let (events, events_rx) = mpsc::unbounded();
         let (inbox, inbox_rx) = mpsc::unbounded();
-        let timer_tx = inbox.clone();
-        let on_timer = Closure::<dyn FnMut()>::new(move || {
-            let _ = timer_tx.unbounded_send(Ev::Timer);
-        });
         let window = web_sys::window();
         let on_pagehide = window.as_ref().map(|w| {
             let tx = inbox.clone();
@@ -321,17 +369,15 @@ impl WebRtcTransport {
             state: RefCell::new(State {
                 mgr: ConnManager::new(local, config.clone()),
                 conns: HashMap::new(),
-                known: HashMap::new(),
                 preflight: encode_preflight(&[]),
                 stats: NetStats::default(),
-                timer: None,
+                wake_at: None,
                 closed: false,
             }),
             config,
             signal,
             events,
             inbox,
-            on_timer,
             on_pagehide,
         });
         let weak = Rc::downgrade(&shared);
@@ -356,20 +402,6 @@ impl WebRtcTransport {
     /// already open keep what they got). Each should name [`local_url`](Self::local_url).
     pub fn set_local_agents(&self, agents: &[AgentInfoSigned]) {
         self.shared.state.borrow_mut().preflight = encode_preflight(agents);
-    }
-
-    /// An agent info learnt elsewhere (bootstrap, peer store): it admits traffic from the
-    /// peer at its URL for its space, like one received in a preflight. Replaces an older
-    /// info of the same agent; expired infos of that URL are pruned.
-    pub fn add_known_agent(&self, info: AgentInfoSigned) {
-        let Some(url) = info.url.clone() else {
-            return;
-        };
-        let now = crate::browser::clock::now();
-        let mut st = self.shared.state.borrow_mut();
-        let list = st.known.entry(url).or_default();
-        list.retain(|a| a.agent != info.agent && !a.is_expired(now));
-        list.push(info);
     }
 
     /// The connection to `peer`, if any.
@@ -577,9 +609,7 @@ impl Shared {
                     };
                     match frame {
                         SignalFrame::Data { chunk, .. } => self.receive_chunk(&c, chunk),
-                        other => {
-                            let _ = c.rtc_cmds.unbounded_send(RtcCmd::Remote(other));
-                        }
+                        other => self.queue_rtc(&c, RtcCmd::Remote(other)),
                     }
                 }
                 Action::FallBack { peer, conn } => {
@@ -589,9 +619,41 @@ impl Shared {
                     c.path.set(Path::Relay);
                     drop(c.rtc.borrow_mut().take());
                     wake(&c.low_waker);
-                    if c.role == Role::Initiator {
+                }
+                Action::Signal { peer, conn, frame } => {
+                    if let Some(c) = self.current(&peer, conn)
+                        && let Err(e) = queue_signal(&c, frame)
+                    {
+                        let _ = self.inbox.unbounded_send(Ev::RtcFailed(peer, conn, e));
+                    }
+                }
+                Action::SendPreflight { peer, conn } => {
+                    if let Some(c) = self.current(&peer, conn) {
                         self.send_preflight(&c);
                     }
+                }
+                Action::Connected {
+                    peer,
+                    conn,
+                    path,
+                    agents,
+                } => {
+                    if let Some(c) = self.current(&peer, conn) {
+                        set_status(&c, Status::Ready);
+                        let _ =
+                            self.events
+                                .unbounded_send(NetEvent::Connected { peer, path, agents });
+                    }
+                }
+                Action::Deliver { peer, msg, len, .. } => {
+                    let _ = self
+                        .events
+                        .unbounded_send(NetEvent::Message { peer, msg, len });
+                }
+                Action::Disconnected { peer, reason } => {
+                    let _ = self
+                        .events
+                        .unbounded_send(NetEvent::Disconnected { peer, reason });
                 }
                 Action::Close {
                     peer,
@@ -622,26 +684,19 @@ impl Shared {
 
     fn start(self: &Rc<Self>, peer: Url, id: ConnId, role: Role, path: Path) {
         let (outbox, outbox_rx) = mpsc::unbounded::<Outgoing>();
-        let (rtc_cmds, rtc_rx) = mpsc::unbounded::<RtcCmd>();
+        let (rtc_cmds, rtc_rx) = mpsc::channel::<RtcCmd>(RTC_CMDS_CAPACITY);
         let conn = Rc::new(Conn {
             peer: peer.clone(),
             id,
-            role,
             path: Cell::new(path),
             rtc: RefCell::new(None),
             status: RefCell::new(Status::Pending),
             status_wakers: RefCell::new(Vec::new()),
             low_waker: Rc::new(RefCell::new(None)),
             send_lock: futures::lock::Mutex::new(()),
-            preflight_queued: Cell::new(false),
-            sent_preflight: Cell::new(false),
-            connected_emitted: Cell::new(false),
-            local_sdp_sent: Cell::new(false),
-            pending_candidates: RefCell::new(Vec::new()),
-            admission: RefCell::new(PeerAdmission::new(peer.clone(), &self.config)),
             reassembler: RefCell::new(Reassembler::new(self.config.max_message_bytes)),
             outbox,
-            rtc_cmds,
+            rtc_cmds: RefCell::new(rtc_cmds),
         });
         spawn_local(run_outbox(
             self.signal.clone(),
@@ -660,16 +715,36 @@ impl Shared {
                 }
             }
             spawn_local(run_rtc(Rc::downgrade(&conn), self.inbox.clone(), rtc_rx));
-            if role == Role::Initiator {
-                let _ = conn.rtc_cmds.unbounded_send(RtcCmd::MakeOffer);
-            }
         }
         let old = self.state.borrow_mut().conns.insert(peer, conn.clone());
         if let Some(old) = old {
-            self.shut(&old, "replaced");
+            self.shut(&old, "replaced", false);
         }
-        if path == Path::Relay && role == Role::Initiator {
-            self.send_preflight(&conn);
+        if path == Path::WebRtc && role == Role::Initiator {
+            self.queue_rtc(&conn, RtcCmd::MakeOffer);
+        }
+    }
+
+    /// Queues `cmd` for `conn`'s WebRTC task. A full queue means the peer floods us with
+    /// signal frames: count it and close the connection (never a silent drop).
+    fn queue_rtc(self: &Rc<Self>, conn: &Rc<Conn>, cmd: RtcCmd) {
+        let r = conn.rtc_cmds.borrow_mut().try_send(cmd);
+        match r {
+            Ok(()) => {}
+            // Closed: the connection is gone already; nothing waits for the frame.
+            Err(e) if e.is_disconnected() => {}
+            Err(_) => {
+                let actions = {
+                    let mut st = self.state.borrow_mut();
+                    st.stats.rtc_cmds_overflow += 1;
+                    st.mgr.violation(
+                        &conn.peer,
+                        conn.id,
+                        &format!("more than {RTC_CMDS_CAPACITY} signal frames queued"),
+                    )
+                };
+                self.apply(actions);
+            }
         }
     }
 
@@ -721,8 +796,9 @@ impl Shared {
             let _ = tx.unbounded_send(Ev::DcClosed(p.clone(), id, "data channel closed"));
         }));
         let (tx, p) = (self.inbox.clone(), peer.clone());
-        let on_error = ev(Box::new(move |_| {
-            let _ = tx.unbounded_send(Ev::DcClosed(p.clone(), id, "data channel error"));
+        let on_error = ev(Box::new(move |e: JsValue| {
+            let why = format!("data channel error: {}", describe_rtc_error(&e));
+            let _ = tx.unbounded_send(Ev::DcError(p.clone(), id, why));
         }));
         let w = low_waker.clone();
         let on_low = ev(Box::new(move |_| wake(&w)));
@@ -770,45 +846,19 @@ impl Shared {
         })
     }
 
-    /// Queues our preflight as the connection's first message (sent by a task; app
-    /// messages wait for it through the send lock and the ready status).
+    /// Sends our preflight as the connection's first message ([`Action::SendPreflight`]);
+    /// app messages wait for the ready status, which only the manager's
+    /// [`Action::Connected`] sets.
     fn send_preflight(self: &Rc<Self>, conn: &Rc<Conn>) {
-        if conn.preflight_queued.replace(true) {
-            return;
-        }
         let preflight = self.state.borrow().preflight.clone();
         let (me, conn) = (self.clone(), conn.clone());
         spawn_local(async move {
+            // A failure already failed the connection (send_message).
             if me.send_message(&conn, preflight).await.is_ok() {
-                conn.sent_preflight.set(true);
-                me.check_ready(&conn);
-                me.rearm();
+                let _ = me
+                    .inbox
+                    .unbounded_send(Ev::PreflightSent(conn.peer.clone(), conn.id));
             }
-        });
-    }
-
-    /// Ready once we sent our preflight and received theirs: mark it, report it.
-    fn check_ready(&self, conn: &Rc<Conn>) {
-        if !conn.sent_preflight.get()
-            || !conn.admission.borrow().got_preflight()
-            || *conn.status.borrow() != Status::Pending
-        {
-            return;
-        }
-        let ok = self.state.borrow_mut().mgr.handshake_done(
-            &conn.peer,
-            conn.id,
-            crate::browser::clock::now(),
-        );
-        if !ok {
-            return;
-        }
-        set_status(conn, Status::Ready);
-        conn.connected_emitted.set(true);
-        let _ = self.events.unbounded_send(NetEvent::Connected {
-            peer: conn.peer.clone(),
-            path: conn.path.get(),
-            agents: conn.admission.borrow().agents().to_vec(),
         });
     }
 
@@ -830,66 +880,31 @@ impl Shared {
         }
     }
 
+    /// One whole message from the peer: the manager decodes it once and judges it.
     fn receive_message(self: &Rc<Self>, conn: &Rc<Conn>, msg: Bytes) {
         let now = crate::browser::clock::now();
-        let inbound = {
-            let st = self.state.borrow();
-            let known = st.known.get(&conn.peer).map_or(&[][..], Vec::as_slice);
-            conn.admission.borrow_mut().handle(msg.clone(), known, now)
-        };
-        let mut st = self.state.borrow_mut();
-        match inbound {
-            Ok(Inbound::Preflight { rejected, .. }) => {
-                st.stats.preflight_agents_rejected += rejected as u64;
-                drop(st);
-                if conn.role == Role::Acceptor {
-                    self.send_preflight(conn);
-                }
-                self.check_ready(conn);
-            }
-            Ok(Inbound::Message(decoded)) => {
-                st.stats.messages_received += 1;
-                let _ = self.events.unbounded_send(NetEvent::Message {
-                    peer: conn.peer.clone(),
-                    msg: decoded,
-                    frame: msg,
-                });
-            }
-            Ok(Inbound::Dropped(why)) => match why {
-                DropReason::NotAdmitted(_) => st.stats.dropped_not_admitted += 1,
-                DropReason::Unspecified => st.stats.dropped_unspecified += 1,
-                DropReason::UnknownModule(_) => st.stats.dropped_unknown_module += 1,
-            },
-            Ok(Inbound::Disconnect(reason)) => {
-                let actions = st.mgr.fail(
-                    &conn.peer,
-                    conn.id,
-                    &format!("closed by peer: {reason}"),
-                    false,
-                );
-                drop(st);
-                self.apply(actions);
-            }
-            Err(e) => {
-                drop(st);
-                self.violation(conn, &e.to_string());
-            }
-        }
+        let actions = self
+            .state
+            .borrow_mut()
+            .mgr
+            .handle_message(&conn.peer, conn.id, msg, now);
+        self.apply(actions);
     }
 
     /// The peer broke the protocol on `conn`: close it, telling the peer why.
     fn violation(self: &Rc<Self>, conn: &Rc<Conn>, what: &str) {
-        let actions = {
-            let mut st = self.state.borrow_mut();
-            st.stats.protocol_closes += 1;
-            st.mgr.fail(
-                &conn.peer,
-                conn.id,
-                &format!("protocol violation: {what}"),
-                true,
-            )
-        };
+        let actions = self
+            .state
+            .borrow_mut()
+            .mgr
+            .violation(&conn.peer, conn.id, what);
         self.apply(actions);
+    }
+
+    /// The data-channel message telling the peer why we close: one chunk holding a K2
+    /// DISCONNECT with `reason` (Kitsune2's in-band close reason).
+    fn farewell(&self, reason: &str) -> Option<Bytes> {
+        farewell(&self.config, reason)
     }
 
     fn close_conn(&self, peer: &Url, id: ConnId, reason: &str, notify: bool) {
@@ -906,47 +921,39 @@ impl Shared {
         {
             let _ = conn.outbox.unbounded_send((frame, None));
         }
-        self.shut(&conn, reason);
+        self.shut(&conn, reason, notify);
     }
 
-    /// Ends `conn`: closes its peer connection, fails its waiters, reports it.
-    fn shut(&self, conn: &Rc<Conn>, reason: &str) {
-        drop(conn.rtc.borrow_mut().take());
+    /// Ends `conn`: closes its peer connection (telling the peer `reason` in-band first if
+    /// `notify`), fails its waiters.
+    fn shut(&self, conn: &Rc<Conn>, reason: &str, notify: bool) {
+        if let Some(rtc) = conn.rtc.borrow_mut().take() {
+            let farewell = notify.then(|| self.farewell(reason)).flatten();
+            rtc.close_gracefully(farewell);
+        }
         set_status(conn, Status::Closed(reason.to_owned()));
         wake(&conn.low_waker);
         conn.outbox.close_channel();
-        conn.rtc_cmds.close_channel();
-        if conn.connected_emitted.replace(false) {
-            let _ = self.events.unbounded_send(NetEvent::Disconnected {
-                peer: conn.peer.clone(),
-                reason: reason.to_owned(),
-            });
-        }
+        conn.rtc_cmds.borrow_mut().close_channel();
     }
 
-    /// Re-arms the single timer for the manager's next deadline.
+    /// Makes the driver task re-compute its sleep if the manager's next deadline moved
+    /// earlier than the one it sleeps until (a later one is handled when it wakes).
     fn rearm(&self) {
-        let mut st = self.state.borrow_mut();
+        let st = self.state.borrow();
         let next = if st.closed {
             None
         } else {
             st.mgr.poll_timeout()
         };
-        if st.timer.as_ref().map(|t| t.1) == next {
-            return;
-        }
-        if let Some((handle, _)) = st.timer.take() {
-            clear_timeout(&handle);
-        }
-        if let Some(at) = next {
-            let delay_ms = at
-                .micros_since(crate::browser::clock::now())
-                .max(0)
-                .saturating_add(999)
-                / 1000;
-            let delay_ms = i32::try_from(delay_ms).unwrap_or(i32::MAX);
-            let handle = set_timeout(self.on_timer.as_ref().unchecked_ref(), delay_ms);
-            st.timer = Some((handle, at));
+        let earlier = match (next, st.wake_at) {
+            (Some(n), Some(w)) => n < w,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        drop(st);
+        if earlier {
+            let _ = self.inbox.unbounded_send(Ev::Rearm);
         }
     }
 
@@ -987,22 +994,17 @@ impl Shared {
                 self.apply(actions);
             }
             Ev::Timer => {
-                self.state.borrow_mut().timer = None;
                 let actions = self.state.borrow_mut().mgr.handle_timeout(now);
                 self.apply(actions);
             }
+            Ev::Rearm => {}
             Ev::PageHide => {
                 let actions = self.state.borrow_mut().mgr.close_all("page hidden");
                 self.apply(actions);
             }
             Ev::DcOpen(peer, id) => {
-                let Some(conn) = self.current(&peer, id) else {
-                    return;
-                };
-                let ok = self.state.borrow_mut().mgr.path_open(&peer, id, now);
-                if ok && conn.role == Role::Initiator && conn.path.get() == Path::WebRtc {
-                    self.send_preflight(&conn);
-                }
+                let actions = self.state.borrow_mut().mgr.path_open(&peer, id, now);
+                self.apply(actions);
             }
             Ev::DcMessage(peer, id, data) => {
                 let Some(conn) = self.current(&peer, id) else {
@@ -1023,19 +1025,29 @@ impl Shared {
                 let actions = self.state.borrow_mut().mgr.fail(&peer, id, what, false);
                 self.apply(actions);
             }
+            Ev::DcError(peer, id, what) => {
+                let actions = self.state.borrow_mut().mgr.fail(&peer, id, &what, false);
+                self.apply(actions);
+            }
             Ev::RtcFailed(peer, id, _why) => {
                 let actions = self.state.borrow_mut().mgr.webrtc_failed(&peer, id, now);
                 self.apply(actions);
             }
             Ev::LocalCandidate(peer, id, cand) => {
-                let Some(conn) = self.current(&peer, id) else {
-                    return;
-                };
-                if conn.local_sdp_sent.get() {
-                    queue_candidate(&conn, cand);
-                } else {
-                    conn.pending_candidates.borrow_mut().push(cand);
-                }
+                let actions = self.state.borrow_mut().mgr.local_candidate(&peer, id, cand);
+                self.apply(actions);
+            }
+            Ev::LocalDescription(peer, id, frame) => {
+                let actions = self
+                    .state
+                    .borrow_mut()
+                    .mgr
+                    .local_description(&peer, id, frame);
+                self.apply(actions);
+            }
+            Ev::PreflightSent(peer, id) => {
+                let actions = self.state.borrow_mut().mgr.preflight_sent(&peer, id, now);
+                self.apply(actions);
             }
             Ev::SignalSendFailed(peer, id, e) => {
                 let actions = self.state.borrow_mut().mgr.fail(
@@ -1056,9 +1068,6 @@ impl Drop for Shared {
     fn drop(&mut self) {
         let st = self.state.get_mut();
         st.closed = true;
-        if let Some((handle, _)) = st.timer.take() {
-            clear_timeout(&handle);
-        }
         if let (Some(w), Some(c)) = (web_sys::window(), &self.on_pagehide) {
             let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
         }
@@ -1077,11 +1086,13 @@ impl Drop for Shared {
                 {
                     let _ = c.outbox.unbounded_send((frame, None));
                 }
-                drop(c.rtc.borrow_mut().take());
+                if let Some(rtc) = c.rtc.borrow_mut().take() {
+                    rtc.close_gracefully(farewell(&self.config, &reason));
+                }
                 set_status(&c, Status::Closed(reason));
                 wake(&c.low_waker);
                 c.outbox.close_channel();
-                c.rtc_cmds.close_channel();
+                c.rtc_cmds.borrow_mut().close_channel();
             }
         }
         let _ = self.inbox.unbounded_send(Ev::Shutdown);
@@ -1092,8 +1103,8 @@ impl Drop for Shared {
 /// [`Transport`](crate::api::transport::Transport) ([`crate::core::space::run_space`]).
 ///
 /// Events map one to one: `Connected` (with the preflight's verified agent infos, so the
-/// space learns a peer's current URL at once), `Message` as the raw frame, `Disconnected`. `close` tells the peer
-/// the reason through the signal path.
+/// space learns a peer's current URL at once), `Message` decoded (once, by the manager),
+/// `Disconnected`. `close` tells the peer the reason through the signal path.
 pub struct SpaceTransport {
     net: WebRtcTransport,
     events: RefCell<NetEvents>,
@@ -1145,9 +1156,11 @@ impl crate::api::transport::Transport for SpaceTransport {
                 NetEvent::Connected { peer, agents, .. } => {
                     TransportEvent::Connected { peer, agents }
                 }
-                NetEvent::Message { peer, frame, .. } => {
-                    TransportEvent::Frame { from: peer, frame }
-                }
+                NetEvent::Message { peer, msg, len } => TransportEvent::Message {
+                    from: peer,
+                    msg,
+                    len,
+                },
                 NetEvent::Disconnected { peer, reason } => {
                     TransportEvent::Disconnected { peer, reason }
                 }
@@ -1156,9 +1169,38 @@ impl crate::api::transport::Transport for SpaceTransport {
     }
 }
 
-/// The driver: handles queued events one at a time until the transport is gone.
-async fn drive(shared: Weak<Shared>, mut events: impl futures::Stream<Item = Ev> + Unpin) {
-    while let Some(ev) = events.next().await {
+/// The driver: handles queued events one at a time until the transport is gone, and
+/// sleeps ([`crate::browser::clock::sleep_ms`]) until the manager's next deadline, which it
+/// handles as [`Ev::Timer`].
+async fn drive(shared: Weak<Shared>, events: impl futures::Stream<Item = Ev> + Unpin) {
+    let mut events = events.fuse();
+    loop {
+        let wake_at = {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let mut st = shared.state.borrow_mut();
+            st.wake_at = if st.closed {
+                None
+            } else {
+                st.mgr.poll_timeout()
+            };
+            st.wake_at
+        };
+        let mut sleep = match wake_at {
+            Some(at) => {
+                crate::browser::clock::sleep_ms(crate::browser::clock::ms_until(at)).left_future()
+            }
+            None => futures::future::pending().right_future(),
+        }
+        .fuse();
+        let ev = futures::select! {
+            ev = events.next() => match ev {
+                Some(ev) => ev,
+                None => return,
+            },
+            () = sleep => Ev::Timer,
+        };
         if matches!(ev, Ev::Shutdown) {
             return;
         }
@@ -1196,7 +1238,7 @@ async fn run_outbox(
 async fn run_rtc(
     conn: Weak<Conn>,
     inbox: mpsc::UnboundedSender<Ev>,
-    mut rx: mpsc::UnboundedReceiver<RtcCmd>,
+    mut rx: mpsc::Receiver<RtcCmd>,
 ) {
     while let Some(cmd) = rx.next().await {
         let Some(c) = conn.upgrade() else {
@@ -1239,19 +1281,12 @@ async fn run_rtc(
             }
             RtcCmd::Remote(_) => Ok(None),
         };
-        let Some(c) = conn.upgrade() else {
+        if conn.upgrade().is_none() {
             return;
-        };
+        }
         match r {
             Ok(Some(frame)) => {
-                if let Ok(bytes) = frame.encode() {
-                    let _ = c.outbox.unbounded_send((bytes, None));
-                }
-                c.local_sdp_sent.set(true);
-                let pending = std::mem::take(&mut *c.pending_candidates.borrow_mut());
-                for cand in pending {
-                    queue_candidate(&c, cand);
-                }
+                let _ = inbox.unbounded_send(Ev::LocalDescription(peer, id, frame));
             }
             Ok(None) => {}
             Err(e) => {
@@ -1261,15 +1296,37 @@ async fn run_rtc(
     }
 }
 
-fn queue_candidate(conn: &Conn, candidate: Candidate) {
-    if let Ok(bytes) = (SignalFrame::Candidate {
-        conn: conn.id,
-        candidate,
-    })
-    .encode()
-    {
-        let _ = conn.outbox.unbounded_send((bytes, None));
+/// Queues `frame` (our offer, answer or a candidate) on `conn`'s ordered signal queue.
+///
+/// # Errors
+/// The frame does not encode (e.g. a browser SDP over the frame limit): the caller reports
+/// it as a WebRTC failure.
+fn queue_signal(conn: &Conn, frame: SignalFrame) -> Result<(), String> {
+    let bytes = frame.encode().map_err(|e| format!("signal frame: {e}"))?;
+    // A closed outbox means the connection is gone; nothing waits for the frame.
+    let _ = conn.outbox.unbounded_send((bytes, None));
+    Ok(())
+}
+
+/// The browser's description of a data channel `error` event (`RTCErrorEvent.error`:
+/// message, `errorDetail`, SCTP cause code), for the close reason.
+fn describe_rtc_error(e: &JsValue) -> String {
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &JsValue::from_str(k)).ok();
+    let Some(err) = get(e, "error").filter(|v| !v.is_undefined() && !v.is_null()) else {
+        return "no detail".into();
+    };
+    let mut out = describe_js(&err);
+    for k in ["errorDetail", "sctpCauseCode"] {
+        if let Some(v) = get(&err, k).filter(|v| !v.is_undefined() && !v.is_null()) {
+            out.push_str(&format!(
+                " ({k} {})",
+                v.as_string()
+                    .or_else(|| v.as_f64().map(|f| f.to_string()))
+                    .unwrap_or_default()
+            ));
+        }
     }
+    out
 }
 
 async fn make_local(pc: &RtcPeerConnection, ty: RtcSdpType) -> Result<String, String> {

@@ -284,15 +284,18 @@ impl PeerStore {
             .collect()
     }
 
-    /// Kitsune2's admission rule (§3.3): whether `url` belongs to an unexpired, live,
-    /// non-blocked agent info we hold. Module messages from other URLs are dropped.
+    /// THE admission rule of fennec, the only one (Kitsune2 `crates/api/src/transport.rs`,
+    /// reference §3.3, where no access decision means blocked): whether module traffic from
+    /// `url` is accepted at `now`, i.e. we hold a verified agent info for this space that
+    /// [speaks for a live agent at `url`](AgentInfoSigned::is_live_at) (unexpired, not a
+    /// tombstone) and whose agent is not blocked. The transport applies no rule of its own:
+    /// it hands every decoded NOTIFY/MODULE message of an open connection to the space
+    /// (`crate::api::transport::TransportEvent::Message`), which asks this; so a block
+    /// takes effect at once, on connections already open too.
     pub fn admits(&self, now: Timestamp, url: &Url) -> bool {
-        self.agents.values().any(|a| {
-            a.url.as_ref() == Some(url)
-                && !a.is_tombstone
-                && !a.is_expired(now)
-                && !self.blocked.contains(&a.agent)
-        })
+        self.agents
+            .values()
+            .any(|a| a.is_live_at(url, now) && !self.blocked.contains(&a.agent))
     }
 
     /// Blocks `agent`: its info is removed and future ones are refused.

@@ -3,7 +3,10 @@
 //! agent key and signs one agent info for a fixed benchmark space at its own peer URL; the
 //! transport sends that info in its preflight, so two such transports admit each other's
 //! messages like any two peers (nothing in admission is bypassed). A message is carried as a
-//! K2 NOTIFY frame for that space; the receiver gets its data back.
+//! K2 NOTIFY frame for that space; the receiver gets its data back. Received messages pass
+//! the one admission rule like a space's do: a [`PeerStore`] for the transport's space,
+//! fed with the agent infos of the peers' preflights, must
+//! [admit](PeerStore::admits) the sender; others are counted ([`JsTransport::unadmitted`]).
 //!
 //! **Protocol-level use** (e2e tests of misbehaving peers): `options.space` names the space
 //! the agent info is signed for (the same name → id rule as `peer.join`), so the transport is
@@ -13,7 +16,7 @@
 //! build frames from caller-chosen content — nothing is checked, so a caller can send op data
 //! that does not hash to its id, or a tampered agent info. Honest peers must cope with that.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -25,6 +28,7 @@ use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::sbd_signal::SbdSignal;
 use crate::browser::webrtc::{NetEvent, WebRtcTransport};
+use crate::core::peer_store::{PeerStore, PeerStoreConfig};
 use crate::js::peer::space_id_of;
 use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey};
 use crate::model::arc::DhtArc;
@@ -53,6 +57,17 @@ struct TransportOptions {
     max_message_bytes: Option<usize>,
 }
 
+/// The space a NOTIFY or module message is for.
+fn space_of(msg: &WireMessage) -> Option<&SpaceId> {
+    match msg {
+        WireMessage::Notify { space, .. }
+        | WireMessage::Fetch { space, .. }
+        | WireMessage::Publish { space, .. }
+        | WireMessage::Gossip { space, .. } => Some(space),
+        _ => None,
+    }
+}
+
 /// What [`JsTransport::on_frame`] reports: the message kind and the op ids it names.
 fn frame_kind(msg: &WireMessage) -> Option<(&'static str, Vec<&OpId>)> {
     Some(match msg {
@@ -78,6 +93,7 @@ pub struct JsTransport {
     agent_info: String,
     on_message: Rc<RefCell<Option<Function>>>,
     on_frame: Rc<RefCell<Option<Function>>>,
+    unadmitted: Rc<Cell<u64>>,
 }
 
 fn closed() -> JsError {
@@ -134,12 +150,27 @@ impl JsTransport {
         let on_message: Rc<RefCell<Option<Function>>> = Rc::default();
         let on_frame: Rc<RefCell<Option<Function>>> = Rc::default();
         let (cb, fcb) = (on_message.clone(), on_frame.clone());
+        let unadmitted: Rc<Cell<u64>> = Rc::default();
+        let (dropped, our_space) = (unadmitted.clone(), space.clone());
         // Ends when the transport is dropped (its event sender goes with it).
         spawn_local(async move {
+            let mut peers = PeerStore::new(our_space.clone(), PeerStoreConfig::default());
             while let Some(ev) = events.next().await {
-                let NetEvent::Message { peer, msg, .. } = ev else {
-                    continue;
+                let now = crate::browser::clock::now();
+                let (peer, msg) = match ev {
+                    NetEvent::Connected { agents, .. } => {
+                        for a in agents {
+                            peers.insert(now, a);
+                        }
+                        continue;
+                    }
+                    NetEvent::Message { peer, msg, .. } => (peer, msg),
+                    NetEvent::Disconnected { .. } => continue,
                 };
+                if space_of(&msg) != Some(&our_space) || !peers.admits(now, &peer) {
+                    dropped.set(dropped.get() + 1);
+                    continue;
+                }
                 if let WireMessage::Notify { data, .. } = &msg {
                     let f = cb.borrow().clone();
                     if let Some(f) = f {
@@ -162,7 +193,15 @@ impl JsTransport {
             agent_info,
             on_message,
             on_frame,
+            unadmitted,
         })
+    }
+
+    /// Messages received and dropped: for another space, or from a peer the admission rule
+    /// does not admit.
+    #[wasm_bindgen(getter)]
+    pub fn unadmitted(&self) -> f64 {
+        self.unadmitted.get() as f64
     }
 
     /// Our peer URL (`ws://host:port/<sbd pubkey>`).
@@ -248,7 +287,7 @@ impl JsTransport {
     }
 
     /// Calls `cb(peerUrl, kind, ids: string[])` for each module message received from an
-    /// admitted peer (any space), where `kind` is `"fetchRequest"`, `"fetchResponse"`,
+    /// admitted peer (for the transport's space), where `kind` is `"fetchRequest"`, `"fetchResponse"`,
     /// `"publishOps"`, `"publishAgent"` or `"gossip"` and `ids` the base64url op ids it names
     /// (empty for the last two). Replaces any earlier callback.
     #[wasm_bindgen(js_name = onFrame)]

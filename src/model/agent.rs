@@ -138,6 +138,15 @@ impl AgentInfo {
         self.expires_at <= now
     }
 
+    /// Whether this info speaks for a live agent reachable at `url` at `now`: not a
+    /// tombstone, not expired, and its `url` is `url`. The per-info half of Kitsune2's
+    /// admission rule (`crates/api/src/transport.rs`, reference §3.3); the whole rule, with
+    /// blocks, is [`crate::core::peer_store::PeerStore::admits`]. Preflight entries are
+    /// filtered with it too.
+    pub fn is_live_at(&self, url: &Url, now: Timestamp) -> bool {
+        !self.is_tombstone && !self.is_expired(now) && self.url.as_ref() == Some(url)
+    }
+
     /// [`AgentError::Expired`] if [`is_expired`](Self::is_expired).
     ///
     /// # Errors

@@ -10,11 +10,35 @@
 //! # Lifecycle of one connection
 //!
 //! ```text
-//!   Negotiating ──path_open──▶ Handshake ──handshake_done──▶ Open
-//!   (WebRTC offer/answer/ICE)  (preflights in flight)        (module traffic)
+//!   Negotiating ──path_open──▶ Handshake ──both preflights──▶ Open ──▶ closed
+//!   (WebRTC offer/answer/ICE)  (preflights in flight)         (module traffic)
 //!        │ timeout (initiator) / NoRtc / relayed data
 //!        └──────────────▶ Handshake over the relay
 //! ```
+//!
+//! # The handshake, as states ([`Handshake`])
+//!
+//! The glue only executes: [`Action::SendPreflight`] (send our preflight as the first
+//! message on the current path, then report [`ConnManager::preflight_sent`]),
+//! [`Action::Signal`] (our offer or answer, then the ICE candidates that were held back until
+//! it went out: [`ConnManager::local_description`], [`ConnManager::local_candidate`]),
+//! [`Action::Connected`] (mark the connection ready, report it with the peer's verified agent
+//! infos), [`Action::Deliver`] (a decoded message for the space), [`Action::Disconnected`]
+//! (report the end of a connection that had been reported connected). Every whole message
+//! the peer sends goes through [`ConnManager::handle_message`], which decodes it ONCE:
+//! - the peer's first message must be its PREFLIGHT, and only the first (else the connection
+//!   closes with a protocol violation); its infos are verified ([`crate::net::admission`]);
+//! - the initiator's preflight is asked for when its path is up (data channel open, relay
+//!   start or fallback), the acceptor's when the initiator's has arrived, each at most once;
+//! - the connection opens when we have sent ours and received theirs, in either order;
+//! - NOTIFY and MODULE messages before the peer's preflight close the connection; after it
+//!   they are delivered decoded. Whether the sender is admitted is not decided here: the one
+//!   admission rule is the space's ([`crate::core::peer_store::PeerStore::admits`]);
+//! - DISCONNECT ends the connection with the peer's reason; UNSPECIFIED (or an unknown type)
+//!   and MODULE messages for modules fennec does not run are dropped and counted (Kitsune2
+//!   ignores both);
+//! - a handshake not finished within [`NetConfig::preflight_timeout_ms`] of the path coming
+//!   up closes (Kitsune2's iroh transport: 10 s).
 //!
 //! - The *initiator* picks a random [`ConnId`] and starts over WebRTC (or the relay, when
 //!   WebRTC is disabled or the peer connection budget is spent). If the data channel is not
@@ -53,10 +77,19 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
+use crate::model::agent::AgentInfoSigned;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
-use crate::net::frame::{ConnId, SignalFrame};
-use crate::wire::MAX_FRAME_BYTES;
+use crate::net::admission::{AdmissionError, decode_preflight};
+use crate::net::frame::{Candidate, ConnId, SignalFrame};
+use crate::wire::{MAX_FRAME_BYTES, WireError, WireMessage, decode_frame};
+
+/// Most local ICE candidates held back per connection until its offer or answer went out
+/// (browsers gather a handful per interface); later ones are dropped and counted
+/// ([`ConnStats::candidates_dropped`]).
+pub const MAX_PENDING_CANDIDATES: usize = 64;
 
 /// A STUN or TURN server for ICE (`RTCIceServer`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -181,9 +214,39 @@ pub struct ConnInfo {
     pub last_active: Timestamp,
     /// When its current phase times out (`None` when open: then the idle rule applies).
     pub deadline: Option<Timestamp>,
+    /// Where its handshake is.
+    pub handshake: Handshake,
+}
+
+/// Our side of the preflight exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OurPreflight {
+    /// Not asked for yet.
+    #[default]
+    Unsent,
+    /// [`Action::SendPreflight`] emitted; the glue is sending it.
+    Sending,
+    /// The glue reported it sent ([`ConnManager::preflight_sent`]).
+    Sent,
+}
+
+/// The handshake state of one connection (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Handshake {
+    /// Our preflight.
+    pub ours: OurPreflight,
+    /// The peer's verified agent infos, once its preflight arrived.
+    pub theirs: Option<Vec<AgentInfoSigned>>,
+    /// Our offer or answer went out: local ICE candidates may follow it at once.
+    pub local_description_sent: bool,
+    /// Local ICE candidates held back until then (at most [`MAX_PENDING_CANDIDATES`]).
+    pub pending_candidates: Vec<Candidate>,
 }
 
 /// What the platform glue must do.
+// A transient value, moved on at once (one per message); boxing the decoded message would
+// only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Create connection `conn` to `peer`: for [`Path::WebRtc`] an `RTCPeerConnection` (the
@@ -234,6 +297,55 @@ pub enum Action {
         /// The frame.
         frame: SignalFrame,
     },
+    /// Send `frame` (our offer, answer or an ICE candidate) on `conn`'s ordered signal queue.
+    Signal {
+        /// The peer.
+        peer: Url,
+        /// The connection.
+        conn: ConnId,
+        /// The frame.
+        frame: SignalFrame,
+    },
+    /// Send our preflight as `conn`'s first message on its current path, then call
+    /// [`ConnManager::preflight_sent`] (or [`ConnManager::fail`] if it could not be sent).
+    SendPreflight {
+        /// The peer.
+        peer: Url,
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Both preflights are exchanged: `conn` carries module traffic now. Report it with the
+    /// peer's verified agent infos (the space learns them at once).
+    Connected {
+        /// The peer.
+        peer: Url,
+        /// The connection.
+        conn: ConnId,
+        /// Its path.
+        path: Path,
+        /// The agent infos of the peer's preflight that verified and name its URL.
+        agents: Vec<AgentInfoSigned>,
+    },
+    /// A decoded NOTIFY or MODULE message from `peer` for the space (which applies the
+    /// admission rule).
+    Deliver {
+        /// The sender.
+        peer: Url,
+        /// The connection.
+        conn: ConnId,
+        /// The message.
+        msg: WireMessage,
+        /// Its encoded size, bytes (for accounting).
+        len: usize,
+    },
+    /// A connection that had been reported [`Action::Connected`] is gone (follows its
+    /// [`Action::Close`]).
+    Disconnected {
+        /// The peer.
+        peer: Url,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why [`ConnManager::connect`] refused.
@@ -271,6 +383,19 @@ pub struct ConnStats {
     pub timed_out: u64,
     /// Signal frames for unknown, old or mismatched connections, ignored.
     pub stale_frames: u64,
+    /// Messages delivered to the space ([`Action::Deliver`]).
+    pub messages_received: u64,
+    /// UNSPECIFIED/unknown-type messages dropped.
+    pub dropped_unspecified: u64,
+    /// MODULE messages for modules fennec does not run, dropped.
+    pub dropped_unknown_module: u64,
+    /// Preflight agent infos left out (bad signature, expired, tombstone, other URL).
+    pub preflight_agents_rejected: u64,
+    /// Connections closed because the peer broke the protocol (malformed chunk or frame,
+    /// no preflight first, a repeated preflight, a text data-channel message, …).
+    pub protocol_closes: u64,
+    /// Local ICE candidates dropped beyond [`MAX_PENDING_CANDIDATES`].
+    pub candidates_dropped: u64,
 }
 
 /// The connection table and its rules (see the [module docs](self)).
@@ -408,16 +533,10 @@ impl ConnManager {
                     && c.path == Path::WebRtc
                     && c.phase == Phase::Negotiating =>
             {
-                vec![self.fall_back(peer, now)]
+                self.fall_back(peer, now)
             }
             (SignalFrame::Close { reason, .. }, Some(_)) => {
-                self.conns.remove(peer);
-                vec![Action::Close {
-                    peer: peer.clone(),
-                    conn: id,
-                    reason: format!("closed by peer: {reason}"),
-                    notify: false,
-                }]
+                self.end(peer, format!("closed by peer: {reason}"), false)
             }
             (SignalFrame::Data { .. }, Some(c)) => match (c.path, c.role, c.phase) {
                 (Path::Relay, _, _) => vec![self.route(peer, id, frame)],
@@ -425,16 +544,14 @@ impl ConnManager {
                 // nothing on its data channel before it has the initiator's preflight).
                 (Path::WebRtc, Role::Acceptor, Phase::Negotiating | Phase::Handshake)
                 | (Path::WebRtc, Role::Initiator, Phase::Negotiating) => {
-                    vec![self.fall_back(peer, now), self.route(peer, id, frame)]
+                    let mut actions = self.fall_back(peer, now);
+                    actions.push(self.route(peer, id, frame));
+                    actions
                 }
                 (Path::WebRtc, _, _) => {
-                    self.conns.remove(peer);
-                    vec![Action::Close {
-                        peer: peer.clone(),
-                        conn: id,
-                        reason: "protocol violation: relayed data on a WebRTC connection".into(),
-                        notify: true,
-                    }]
+                    self.stats.protocol_closes += 1;
+                    let why = "protocol violation: relayed data on a WebRTC connection";
+                    self.end(peer, why.into(), true)
                 }
             },
             (SignalFrame::Offer { .. } | SignalFrame::Data { .. }, None) => {
@@ -466,23 +583,13 @@ impl ConnManager {
                     return Vec::new();
                 }
                 self.stats.glare_yielded += 1;
-                self.conns.remove(peer);
-                actions.push(Action::Close {
-                    peer: peer.clone(),
-                    conn: c.conn,
-                    reason: "superseded by the peer's simultaneous connection".into(),
-                    notify: false,
-                });
+                let why = "superseded by the peer's simultaneous connection";
+                actions.extend(self.end(peer, why.into(), false));
             }
-            Some(c) => {
+            Some(_) => {
                 self.stats.replaced += 1;
-                self.conns.remove(peer);
-                actions.push(Action::Close {
-                    peer: peer.clone(),
-                    conn: c.conn,
-                    reason: "replaced by a new connection from the peer".into(),
-                    notify: false,
-                });
+                let why = "replaced by a new connection from the peer";
+                actions.extend(self.end(peer, why.into(), false));
             }
             None => actions.extend(self.make_room(now)),
         }
@@ -554,6 +661,7 @@ impl ConnManager {
                 phase,
                 last_active: now,
                 deadline,
+                handshake: Handshake::default(),
             },
         );
         actions.push(Action::Start {
@@ -562,6 +670,9 @@ impl ConnManager {
             role,
             path,
         });
+        if path == Path::Relay && role == Role::Initiator {
+            actions.extend(self.ask_preflight(peer));
+        }
     }
 
     fn preflight_ms(&self) -> u64 {
@@ -580,19 +691,61 @@ impl ConnManager {
         }
     }
 
-    /// Moves the entry of `peer` to the relay (caller checked it is WebRTC and not open).
-    fn fall_back(&mut self, peer: &Url, now: Timestamp) -> Action {
+    /// Moves the entry of `peer` to the relay (caller checked it is WebRTC and not open);
+    /// an initiator then sends its preflight there.
+    fn fall_back(&mut self, peer: &Url, now: Timestamp) -> Vec<Action> {
         self.stats.fallbacks += 1;
         let deadline = self.after(now, self.preflight_ms());
-        let c = self.conns.get_mut(peer).expect("caller checked");
+        let Some(c) = self.conns.get_mut(peer) else {
+            return Vec::new();
+        };
         c.path = Path::Relay;
         c.phase = Phase::Handshake;
         c.deadline = deadline;
         c.last_active = now;
-        Action::FallBack {
+        c.handshake.pending_candidates.clear();
+        let mut actions = vec![Action::FallBack {
             peer: peer.clone(),
             conn: c.conn,
+        }];
+        if c.role == Role::Initiator {
+            actions.extend(self.ask_preflight(peer));
         }
+        actions
+    }
+
+    /// [`Action::SendPreflight`] for `peer`'s connection, once.
+    fn ask_preflight(&mut self, peer: &Url) -> Option<Action> {
+        let c = self.conns.get_mut(peer)?;
+        if c.handshake.ours != OurPreflight::Unsent {
+            return None;
+        }
+        c.handshake.ours = OurPreflight::Sending;
+        Some(Action::SendPreflight {
+            peer: peer.clone(),
+            conn: c.conn,
+        })
+    }
+
+    /// Forgets `peer`'s connection: its [`Action::Close`], and [`Action::Disconnected`] if
+    /// it had been reported connected.
+    fn end(&mut self, peer: &Url, reason: String, notify: bool) -> Vec<Action> {
+        let Some(c) = self.conns.remove(peer) else {
+            return Vec::new();
+        };
+        let mut actions = vec![Action::Close {
+            peer: peer.clone(),
+            conn: c.conn,
+            reason: reason.clone(),
+            notify,
+        }];
+        if c.phase == Phase::Open {
+            actions.push(Action::Disconnected {
+                peer: peer.clone(),
+                reason,
+            });
+        }
+        actions
     }
 
     /// Closes the least recently used connection if the table is full.
@@ -609,14 +762,9 @@ impl ConnManager {
             else {
                 break;
             };
-            let c = self.conns.remove(&lru).expect("just found");
             self.stats.evicted += 1;
-            actions.push(Action::Close {
-                peer: lru,
-                conn: c.conn,
-                reason: "connection limit: closed the least recently used".into(),
-                notify: true,
-            });
+            let why = "connection limit: closed the least recently used";
+            actions.extend(self.end(&lru, why.into(), true));
         }
         actions
     }
@@ -625,34 +773,195 @@ impl ConnManager {
         self.conns.get_mut(peer).filter(|c| c.conn == conn)
     }
 
-    /// The data channel of `conn` opened. Returns false for an unknown or old connection (the
-    /// glue then closes what it has).
-    pub fn path_open(&mut self, peer: &Url, conn: ConnId, now: Timestamp) -> bool {
+    /// The data channel of `conn` opened: the handshake starts (an initiator sends its
+    /// preflight now). Nothing for an unknown or old connection, or one on the relay.
+    pub fn path_open(&mut self, peer: &Url, conn: ConnId, now: Timestamp) -> Vec<Action> {
         let deadline = self.after(now, self.preflight_ms());
-        match self.matching(peer, conn) {
-            Some(c) if c.path == Path::WebRtc && c.phase == Phase::Negotiating => {
-                c.phase = Phase::Handshake;
-                c.deadline = deadline;
-                c.last_active = now;
-                true
-            }
-            Some(c) => c.path == Path::WebRtc,
-            None => false,
+        let Some(c) = self.matching(peer, conn) else {
+            return Vec::new();
+        };
+        if c.path != Path::WebRtc || c.phase != Phase::Negotiating {
+            return Vec::new();
+        }
+        c.phase = Phase::Handshake;
+        c.deadline = deadline;
+        c.last_active = now;
+        if c.role == Role::Initiator {
+            self.ask_preflight(peer).into_iter().collect()
+        } else {
+            Vec::new()
         }
     }
 
-    /// Both preflights of `conn` are exchanged: it is open. Returns false for an unknown or
-    /// old connection.
-    pub fn handshake_done(&mut self, peer: &Url, conn: ConnId, now: Timestamp) -> bool {
+    /// Our preflight on `conn` was handed to its path ([`Action::SendPreflight`] done): the
+    /// connection opens if the peer's has arrived.
+    pub fn preflight_sent(&mut self, peer: &Url, conn: ConnId, now: Timestamp) -> Vec<Action> {
         match self.matching(peer, conn) {
-            Some(c) => {
-                c.phase = Phase::Open;
-                c.deadline = None;
-                c.last_active = now;
-                true
+            Some(c) if c.handshake.ours == OurPreflight::Sending => {
+                c.handshake.ours = OurPreflight::Sent;
+                self.maybe_open(peer, now)
             }
-            None => false,
+            _ => Vec::new(),
         }
+    }
+
+    /// Our offer or answer for `conn` is ready: send it, then the candidates held back.
+    pub fn local_description(
+        &mut self,
+        peer: &Url,
+        conn: ConnId,
+        frame: SignalFrame,
+    ) -> Vec<Action> {
+        let Some(c) = self.matching(peer, conn) else {
+            return Vec::new();
+        };
+        c.handshake.local_description_sent = true;
+        let held = std::mem::take(&mut c.handshake.pending_candidates);
+        std::iter::once(frame)
+            .chain(
+                held.into_iter()
+                    .map(|candidate| SignalFrame::Candidate { conn, candidate }),
+            )
+            .map(|frame| Action::Signal {
+                peer: peer.clone(),
+                conn,
+                frame,
+            })
+            .collect()
+    }
+
+    /// The browser gathered a local ICE candidate for `conn`: sent at once if our offer or
+    /// answer went out, else held back (at most [`MAX_PENDING_CANDIDATES`]).
+    pub fn local_candidate(
+        &mut self,
+        peer: &Url,
+        conn: ConnId,
+        candidate: Candidate,
+    ) -> Vec<Action> {
+        let Some(c) = self.matching(peer, conn) else {
+            return Vec::new();
+        };
+        if c.path != Path::WebRtc {
+            return Vec::new();
+        }
+        if c.handshake.local_description_sent {
+            return vec![Action::Signal {
+                peer: peer.clone(),
+                conn,
+                frame: SignalFrame::Candidate { conn, candidate },
+            }];
+        }
+        if c.handshake.pending_candidates.len() < MAX_PENDING_CANDIDATES {
+            c.handshake.pending_candidates.push(candidate);
+        } else {
+            self.stats.candidates_dropped += 1;
+        }
+        Vec::new()
+    }
+
+    /// One whole message (a reassembled `K2Proto`) from `peer` on `conn`, decoded once and
+    /// judged by the handshake rules (see the [module docs](self)).
+    pub fn handle_message(
+        &mut self,
+        peer: &Url,
+        conn: ConnId,
+        msg: Bytes,
+        now: Timestamp,
+    ) -> Vec<Action> {
+        let max = self.config.max_message_bytes;
+        let Some(c) = self.matching(peer, conn) else {
+            self.stats.stale_frames += 1;
+            return Vec::new();
+        };
+        c.last_active = now;
+        let got_preflight = c.handshake.theirs.is_some();
+        let len = msg.len();
+        let decoded = match decode_frame(msg, max) {
+            Ok(m) => m,
+            Err(WireError::UnknownModule(_)) if got_preflight => {
+                self.stats.dropped_unknown_module += 1;
+                return Vec::new();
+            }
+            Err(e) => return self.violation(peer, conn, &AdmissionError::from(e).to_string()),
+        };
+        if !got_preflight {
+            let WireMessage::Preflight(data) = decoded else {
+                let e = AdmissionError::ExpectedPreflight(kind_name(&decoded));
+                return self.violation(peer, conn, &e.to_string());
+            };
+            let (agents, rejected) = match decode_preflight(&data, peer, now, &self.config) {
+                Ok(r) => r,
+                Err(e) => return self.violation(peer, conn, &e.to_string()),
+            };
+            self.stats.preflight_agents_rejected += rejected as u64;
+            let Some(c) = self.matching(peer, conn) else {
+                return Vec::new();
+            };
+            c.handshake.theirs = Some(agents);
+            // A message on a data channel whose `open` we have not seen: it is open.
+            if c.phase == Phase::Negotiating {
+                c.phase = Phase::Handshake;
+            }
+            let mut actions: Vec<Action> = self.ask_preflight(peer).into_iter().collect();
+            actions.extend(self.maybe_open(peer, now));
+            return actions;
+        }
+        match decoded {
+            WireMessage::Preflight(_) => {
+                self.violation(peer, conn, &AdmissionError::RepeatedPreflight.to_string())
+            }
+            WireMessage::Disconnect(reason) => {
+                self.end(peer, format!("closed by peer: {reason}"), false)
+            }
+            WireMessage::Unspecified { .. } => {
+                self.stats.dropped_unspecified += 1;
+                Vec::new()
+            }
+            msg @ (WireMessage::Notify { .. }
+            | WireMessage::Fetch { .. }
+            | WireMessage::Publish { .. }
+            | WireMessage::Gossip { .. }) => {
+                self.stats.messages_received += 1;
+                vec![Action::Deliver {
+                    peer: peer.clone(),
+                    conn,
+                    msg,
+                    len,
+                }]
+            }
+        }
+    }
+
+    /// The peer broke the protocol on `conn` (`what`: a malformed chunk or message, a text
+    /// data-channel message, …): close it, telling the peer why, and count it.
+    pub fn violation(&mut self, peer: &Url, conn: ConnId, what: &str) -> Vec<Action> {
+        if self.matching(peer, conn).is_none() {
+            return Vec::new();
+        }
+        self.stats.protocol_closes += 1;
+        self.end(peer, format!("protocol violation: {what}"), true)
+    }
+
+    /// Opens `peer`'s connection if both preflights are exchanged.
+    fn maybe_open(&mut self, peer: &Url, now: Timestamp) -> Vec<Action> {
+        let Some(c) = self.conns.get_mut(peer) else {
+            return Vec::new();
+        };
+        if c.phase == Phase::Open || c.handshake.ours != OurPreflight::Sent {
+            return Vec::new();
+        }
+        let Some(agents) = c.handshake.theirs.clone() else {
+            return Vec::new();
+        };
+        c.phase = Phase::Open;
+        c.deadline = None;
+        c.last_active = now;
+        vec![Action::Connected {
+            peer: peer.clone(),
+            conn: c.conn,
+            path: c.path,
+            agents,
+        }]
     }
 
     /// A message was sent or received on `conn` (keeps it off the LRU and idle lists).
@@ -671,51 +980,32 @@ impl ConnManager {
             return Vec::new();
         };
         match (c.path, c.phase, c.role) {
-            (Path::WebRtc, Phase::Negotiating, Role::Initiator) => vec![self.fall_back(peer, now)],
+            (Path::WebRtc, Phase::Negotiating, Role::Initiator) => self.fall_back(peer, now),
             (Path::WebRtc, Phase::Negotiating, Role::Acceptor) | (Path::Relay, _, _) => Vec::new(),
             (Path::WebRtc, _, _) => self.fail(peer, conn, "WebRTC connection failed", true),
         }
     }
 
-    /// The glue found `conn` broken (data channel closed, protocol violation, send failure):
-    /// forget it and return the [`Action::Close`] to carry out (none if it is not current).
+    /// The glue found `conn` broken (data channel closed, send failure): forget it and
+    /// return the [`Action::Close`] to carry out (none if it is not current).
     pub fn fail(&mut self, peer: &Url, conn: ConnId, reason: &str, notify: bool) -> Vec<Action> {
         if self.matching(peer, conn).is_none() {
             return Vec::new();
         }
-        self.conns.remove(peer);
-        vec![Action::Close {
-            peer: peer.clone(),
-            conn,
-            reason: reason.to_owned(),
-            notify,
-        }]
+        self.end(peer, reason.to_owned(), notify)
     }
 
     /// The app closes its connection to `peer` (the peer is told why).
     pub fn close(&mut self, peer: &Url, reason: &str) -> Vec<Action> {
-        match self.conns.remove(peer) {
-            Some(c) => vec![Action::Close {
-                peer: peer.clone(),
-                conn: c.conn,
-                reason: reason.to_owned(),
-                notify: true,
-            }],
-            None => Vec::new(),
-        }
+        self.end(peer, reason.to_owned(), true)
     }
 
     /// Closes every connection (page hidden, transport shut down), telling each peer.
     pub fn close_all(&mut self, reason: &str) -> Vec<Action> {
-        let mut all: Vec<(Url, ConnInfo)> = self.conns.drain().collect();
-        all.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        all.into_iter()
-            .map(|(peer, c)| Action::Close {
-                peer,
-                conn: c.conn,
-                reason: reason.to_owned(),
-                notify: true,
-            })
+        let mut all: Vec<Url> = self.conns.keys().cloned().collect();
+        all.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        all.iter()
+            .flat_map(|peer| self.end(peer, reason.to_owned(), true))
             .collect()
     }
 
@@ -750,34 +1040,37 @@ impl ConnManager {
         let mut actions = Vec::new();
         for (peer, c) in due {
             match (c.phase, c.role) {
-                (Phase::Negotiating, Role::Initiator) => actions.push(self.fall_back(&peer, now)),
+                (Phase::Negotiating, Role::Initiator) => {
+                    actions.extend(self.fall_back(&peer, now));
+                }
                 (Phase::Negotiating, Role::Acceptor) | (Phase::Handshake, _) => {
                     self.stats.timed_out += 1;
-                    self.conns.remove(&peer);
-                    actions.push(Action::Close {
-                        peer,
-                        conn: c.conn,
-                        reason: if c.phase == Phase::Handshake {
-                            "timed out waiting for the peer's preflight".into()
-                        } else {
-                            "timed out waiting for the connection".into()
-                        },
-                        notify: true,
-                    });
+                    let why = if c.phase == Phase::Handshake {
+                        "timed out waiting for the peer's preflight"
+                    } else {
+                        "timed out waiting for the connection"
+                    };
+                    actions.extend(self.end(&peer, why.into(), true));
                 }
                 (Phase::Open, _) => {
                     self.stats.idle_closed += 1;
-                    self.conns.remove(&peer);
-                    actions.push(Action::Close {
-                        peer,
-                        conn: c.conn,
-                        reason: "idle".into(),
-                        notify: true,
-                    });
+                    actions.extend(self.end(&peer, "idle".into(), true));
                 }
             }
         }
         actions
+    }
+}
+
+fn kind_name(m: &WireMessage) -> &'static str {
+    match m {
+        WireMessage::Unspecified { .. } => "UNSPECIFIED",
+        WireMessage::Preflight(_) => "PREFLIGHT",
+        WireMessage::Notify { .. } => "NOTIFY",
+        WireMessage::Fetch { .. } | WireMessage::Publish { .. } | WireMessage::Gossip { .. } => {
+            "MODULE"
+        }
+        WireMessage::Disconnect(_) => "DISCONNECT",
     }
 }
 
@@ -796,6 +1089,48 @@ mod tests {
 
     fn mgr(local: &str) -> ConnManager {
         ConnManager::new(url(local), NetConfig::default())
+    }
+
+    /// An empty PREFLIGHT.
+    fn pf() -> Bytes {
+        crate::net::admission::encode_preflight(&[])
+    }
+
+    /// Completes the handshake of `conn` with `peer` at `now`: path up, their preflight
+    /// received, ours sent. Returns every action.
+    fn finish_handshake(
+        m: &mut ConnManager,
+        peer: &str,
+        conn: ConnId,
+        now: Timestamp,
+    ) -> Vec<Action> {
+        let mut out = m.path_open(&url(peer), conn, now);
+        out.extend(m.handle_message(&url(peer), conn, pf(), now));
+        out.extend(m.preflight_sent(&url(peer), conn, now));
+        out
+    }
+
+    fn connected(peer: &str, conn: ConnId, path: Path) -> Action {
+        Action::Connected {
+            peer: url(peer),
+            conn,
+            path,
+            agents: vec![],
+        }
+    }
+
+    fn disconnected(peer: &str, reason: &str) -> Action {
+        Action::Disconnected {
+            peer: url(peer),
+            reason: reason.into(),
+        }
+    }
+
+    fn send_pf(peer: &str, conn: ConnId) -> Action {
+        Action::SendPreflight {
+            peer: url(peer),
+            conn,
+        }
     }
 
     fn offer(conn: ConnId) -> SignalFrame {
@@ -860,21 +1195,28 @@ mod tests {
             vec![route("b", 1, answer)]
         );
         assert_eq!(m.poll_timeout(), Some(t(15_000)));
-        assert!(m.path_open(&url("b"), 1, t(100)));
+        assert_eq!(m.path_open(&url("b"), 1, t(100)), vec![send_pf("b", 1)]);
         assert_eq!(m.get(&url("b")).unwrap().phase, Phase::Handshake);
         assert_eq!(m.poll_timeout(), Some(t(10_100)));
-        assert!(m.handshake_done(&url("b"), 1, t(200)));
+        assert_eq!(m.handle_message(&url("b"), 1, pf(), t(150)), vec![]);
+        assert_eq!(
+            m.preflight_sent(&url("b"), 1, t(200)),
+            vec![connected("b", 1, Path::WebRtc)]
+        );
         assert_eq!(m.poll_timeout(), Some(t(60_200)));
         m.activity(&url("b"), 1, t(30_000));
         assert_eq!(m.handle_timeout(t(60_200)), vec![]);
         assert_eq!(
             m.handle_timeout(t(90_000)),
-            vec![Action::Close {
-                peer: url("b"),
-                conn: 1,
-                reason: "idle".into(),
-                notify: true
-            }]
+            vec![
+                Action::Close {
+                    peer: url("b"),
+                    conn: 1,
+                    reason: "idle".into(),
+                    notify: true
+                },
+                disconnected("b", "idle")
+            ]
         );
         assert!(m.is_empty());
         assert_eq!(m.stats().idle_closed, 1);
@@ -891,7 +1233,7 @@ mod tests {
             vec![]
         );
         assert_eq!(m.stats().stale_frames, 1);
-        assert!(!m.path_open(&url("b"), 1, t(90_002)));
+        assert_eq!(m.path_open(&url("b"), 1, t(90_002)), vec![]);
     }
 
     #[test]
@@ -901,10 +1243,13 @@ mod tests {
         assert_eq!(m.handle_timeout(t(14_999)), vec![]);
         assert_eq!(
             m.handle_timeout(t(15_000)),
-            vec![Action::FallBack {
-                peer: url("b"),
-                conn: 1
-            }]
+            vec![
+                Action::FallBack {
+                    peer: url("b"),
+                    conn: 1
+                },
+                send_pf("b", 1)
+            ]
         );
         let c = m.get(&url("b")).unwrap();
         assert_eq!((c.path, c.phase), (Path::Relay, Phase::Handshake));
@@ -938,10 +1283,13 @@ mod tests {
         m.connect(&url("b"), 1, t(0)).unwrap();
         assert_eq!(
             m.handle_signal(&url("b"), SignalFrame::NoRtc { conn: 1 }, t(3)),
-            vec![Action::FallBack {
-                peer: url("b"),
-                conn: 1
-            }]
+            vec![
+                Action::FallBack {
+                    peer: url("b"),
+                    conn: 1
+                },
+                send_pf("b", 1)
+            ]
         );
         // A second one is stale (no longer negotiating).
         assert_eq!(
@@ -956,10 +1304,13 @@ mod tests {
         m.connect(&url("b"), 1, t(0)).unwrap();
         assert_eq!(
             m.webrtc_failed(&url("b"), 1, t(50)),
-            vec![Action::FallBack {
-                peer: url("b"),
-                conn: 1
-            }]
+            vec![
+                Action::FallBack {
+                    peer: url("b"),
+                    conn: 1
+                },
+                send_pf("b", 1)
+            ]
         );
         // Once relayed, later WebRTC failures of that connection change nothing.
         assert_eq!(m.webrtc_failed(&url("b"), 1, t(51)), vec![]);
@@ -967,16 +1318,18 @@ mod tests {
         let mut b = mgr("b");
         b.handle_signal(&url("a"), offer(7), t(0));
         assert_eq!(b.webrtc_failed(&url("a"), 7, t(1)), vec![]);
-        b.path_open(&url("a"), 7, t(2));
-        b.handshake_done(&url("a"), 7, t(3));
+        finish_handshake(&mut b, "a", 7, t(2));
         assert_eq!(
             b.webrtc_failed(&url("a"), 7, t(4)),
-            vec![Action::Close {
-                peer: url("a"),
-                conn: 7,
-                reason: "WebRTC connection failed".into(),
-                notify: true
-            }]
+            vec![
+                Action::Close {
+                    peer: url("a"),
+                    conn: 7,
+                    reason: "WebRTC connection failed".into(),
+                    notify: true
+                },
+                disconnected("a", "WebRTC connection failed")
+            ]
         );
         assert_eq!(b.webrtc_failed(&url("a"), 7, t(5)), vec![]);
     }
@@ -993,7 +1346,7 @@ mod tests {
         );
         assert_eq!(m.poll_timeout(), Some(t(25_000)));
         // Its data channel opened, but the initiator's did not: it relays its preflight.
-        assert!(m.path_open(&url("a"), 7, t(10)));
+        assert_eq!(m.path_open(&url("a"), 7, t(10)), vec![]);
         assert_eq!(
             m.handle_signal(&url("a"), data(7), t(15_000)),
             vec![
@@ -1004,7 +1357,14 @@ mod tests {
                 route("a", 7, data(7))
             ]
         );
-        assert!(m.handshake_done(&url("a"), 7, t(15_001)));
+        assert_eq!(
+            m.handle_message(&url("a"), 7, pf(), t(15_001)),
+            vec![send_pf("a", 7)]
+        );
+        assert_eq!(
+            m.preflight_sent(&url("a"), 7, t(15_001)),
+            vec![connected("a", 7, Path::Relay)]
+        );
         // Once open, relayed data is simply routed.
         assert_eq!(
             m.handle_signal(&url("a"), data(7), t(15_002)),
@@ -1016,16 +1376,19 @@ mod tests {
     fn relayed_data_on_an_open_webrtc_connection_is_a_violation() {
         let mut m = mgr("b");
         m.handle_signal(&url("a"), offer(7), t(0));
-        m.path_open(&url("a"), 7, t(1));
-        m.handshake_done(&url("a"), 7, t(2));
+        finish_handshake(&mut m, "a", 7, t(1));
+        let why = "protocol violation: relayed data on a WebRTC connection";
         assert_eq!(
             m.handle_signal(&url("a"), data(7), t(3)),
-            vec![Action::Close {
-                peer: url("a"),
-                conn: 7,
-                reason: "protocol violation: relayed data on a WebRTC connection".into(),
-                notify: true
-            }]
+            vec![
+                Action::Close {
+                    peer: url("a"),
+                    conn: 7,
+                    reason: why.into(),
+                    notify: true
+                },
+                disconnected("a", why)
+            ]
         );
     }
 
@@ -1068,7 +1431,7 @@ mod tests {
         );
         assert_eq!(
             m.connect(&url("c"), 1, t(0)).unwrap().1,
-            vec![start("c", 1, Role::Initiator, Path::Relay)]
+            vec![start("c", 1, Role::Initiator, Path::Relay), send_pf("c", 1)]
         );
         assert_eq!(
             m.handle_signal(&url("a"), offer(7), t(0)),
@@ -1151,10 +1514,11 @@ mod tests {
         ));
         assert_eq!(m.stats().peer_connections_created, 2);
         // Other peers are unaffected, until the page says its budget is spent.
-        let start_path = |acts: Vec<Action>| match acts.last() {
-            Some(Action::Start { path, .. }) => *path,
-            a => panic!("{a:?}"),
-        };
+        let start_path =
+            |acts: Vec<Action>| match acts.iter().find(|a| matches!(a, Action::Start { .. })) {
+                Some(Action::Start { path, .. }) => *path,
+                a => panic!("{a:?}"),
+            };
         assert_eq!(
             start_path(m.connect(&url("b"), 10, t(9)).unwrap().1),
             Path::WebRtc
@@ -1261,8 +1625,7 @@ mod tests {
     fn a_new_connection_from_a_peer_replaces_an_open_one() {
         let mut m = mgr("a");
         m.connect(&url("b"), 1, t(0)).unwrap();
-        m.path_open(&url("b"), 1, t(1));
-        m.handshake_done(&url("b"), 1, t(2));
+        finish_handshake(&mut m, "b", 1, t(1));
         // Even though a < b, an open connection is not in glare: b must have dropped it.
         let acts = m.handle_signal(&url("b"), offer(3), t(3));
         assert_eq!(
@@ -1274,6 +1637,7 @@ mod tests {
                     reason: "replaced by a new connection from the peer".into(),
                     notify: false
                 },
+                disconnected("b", "replaced by a new connection from the peer"),
                 start("b", 3, Role::Acceptor, Path::WebRtc),
                 route("b", 3, offer(3))
             ]
@@ -1348,5 +1712,348 @@ mod tests {
         );
         assert!(m.is_empty());
         assert_eq!(m.poll_timeout(), None);
+    }
+
+    // ------------------------------------------------------------- the handshake
+
+    fn notify() -> Bytes {
+        crate::wire::encode_notify(
+            &crate::model::id::SpaceId::from_bytes(vec![1; 32]),
+            Bytes::from_static(b"hi"),
+        )
+    }
+
+    fn violation(peer: &str, conn: ConnId, what: &str, open: bool) -> Vec<Action> {
+        let reason = format!("protocol violation: {what}");
+        let mut v = vec![Action::Close {
+            peer: url(peer),
+            conn,
+            reason: reason.clone(),
+            notify: true,
+        }];
+        if open {
+            v.push(disconnected(peer, &reason));
+        }
+        v
+    }
+
+    #[test]
+    fn initiator_sends_its_preflight_first_and_opens_on_the_answer() {
+        let mut m = mgr("a");
+        m.connect(&url("b"), 1, t(0)).unwrap();
+        // Nothing is sent before the data channel is open.
+        assert_eq!(
+            m.get(&url("b")).unwrap().handshake.ours,
+            OurPreflight::Unsent
+        );
+        assert_eq!(m.path_open(&url("b"), 1, t(5)), vec![send_pf("b", 1)]);
+        // Asked once only, even if the glue reports the open twice.
+        assert_eq!(m.path_open(&url("b"), 1, t(6)), vec![]);
+        // Sent before theirs arrived: not open yet.
+        assert_eq!(m.preflight_sent(&url("b"), 1, t(7)), vec![]);
+        assert_eq!(m.get(&url("b")).unwrap().phase, Phase::Handshake);
+        assert_eq!(
+            m.preflight_sent(&url("b"), 1, t(7)),
+            vec![],
+            "reported twice"
+        );
+        assert_eq!(
+            m.handle_message(&url("b"), 1, pf(), t(8)),
+            vec![connected("b", 1, Path::WebRtc)]
+        );
+        assert_eq!(m.get(&url("b")).unwrap().phase, Phase::Open);
+        // Module traffic now arrives decoded, once.
+        let acts = m.handle_message(&url("b"), 1, notify(), t(9));
+        assert!(
+            matches!(&acts[..], [Action::Deliver { msg: WireMessage::Notify { data, .. }, len, .. }]
+                if &data[..] == b"hi" && *len == notify().len()),
+            "{acts:?}"
+        );
+        assert_eq!(m.stats().messages_received, 1);
+    }
+
+    #[test]
+    fn acceptor_answers_the_preflight_whether_its_channel_opened_before_or_after() {
+        // Its data channel opens first, then the initiator's preflight arrives.
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        assert_eq!(
+            m.path_open(&url("a"), 7, t(1)),
+            vec![],
+            "the acceptor waits"
+        );
+        assert_eq!(
+            m.handle_message(&url("a"), 7, pf(), t(2)),
+            vec![send_pf("a", 7)]
+        );
+        assert_eq!(
+            m.preflight_sent(&url("a"), 7, t(3)),
+            vec![connected("a", 7, Path::WebRtc)]
+        );
+        // The preflight arrives before the glue saw the channel's `open`.
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        assert_eq!(
+            m.handle_message(&url("a"), 7, pf(), t(1)),
+            vec![send_pf("a", 7)]
+        );
+        assert_eq!(m.get(&url("a")).unwrap().phase, Phase::Handshake);
+        assert_eq!(
+            m.path_open(&url("a"), 7, t(2)),
+            vec![],
+            "a late open changes nothing"
+        );
+        assert_eq!(
+            m.preflight_sent(&url("a"), 7, t(3)),
+            vec![connected("a", 7, Path::WebRtc)]
+        );
+    }
+
+    #[test]
+    fn the_preflight_carries_verified_agents_to_connected() {
+        use crate::model::agent::{AgentInfo, AgentKey};
+        let key = AgentKey::from_secret_bytes(&[1; 32]);
+        let sign = |u: &str| {
+            AgentInfoSigned::sign(
+                &key,
+                AgentInfo::new(
+                    key.agent_id(),
+                    crate::model::id::SpaceId::from_bytes(vec![1; 32]),
+                    t(0),
+                    Some(url(u)),
+                    crate::model::arc::DhtArc::FULL,
+                ),
+            )
+            .unwrap()
+        };
+        let (mine, other) = (sign("a"), sign("z"));
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        let preflight = crate::net::admission::encode_preflight(&[mine.clone(), other]);
+        m.handle_message(&url("a"), 7, preflight, t(1));
+        assert_eq!(
+            m.preflight_sent(&url("a"), 7, t(2)),
+            vec![Action::Connected {
+                peer: url("a"),
+                conn: 7,
+                path: Path::WebRtc,
+                agents: vec![mine]
+            }]
+        );
+        assert_eq!(m.stats().preflight_agents_rejected, 1);
+    }
+
+    #[test]
+    fn a_message_before_the_preflight_or_a_second_preflight_closes() {
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        m.path_open(&url("a"), 7, t(1));
+        assert_eq!(
+            m.handle_message(&url("a"), 7, notify(), t(2)),
+            violation("a", 7, "expected a preflight first, got NOTIFY", false)
+        );
+        assert!(m.is_empty());
+        // Even a message for a module we do not run is fatal before the preflight.
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        let other = crate::wire::encode_module(
+            &crate::model::id::SpaceId::from_bytes(vec![1; 32]),
+            "Other",
+            Bytes::new(),
+        );
+        assert!(matches!(
+            &m.handle_message(&url("a"), 7, other.clone(), t(2))[..],
+            [Action::Close { notify: true, .. }]
+        ));
+        // A repeated preflight, during the handshake and once open.
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        m.handle_message(&url("a"), 7, pf(), t(1));
+        assert_eq!(
+            m.handle_message(&url("a"), 7, pf(), t(2)),
+            violation("a", 7, "repeated preflight", false)
+        );
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        finish_handshake(&mut m, "a", 7, t(1));
+        assert_eq!(
+            m.handle_message(&url("a"), 7, pf(), t(2)),
+            violation("a", 7, "repeated preflight", true)
+        );
+        assert_eq!(m.stats().protocol_closes, 1);
+        // Garbage closes; after the preflight, unknown modules and types are only dropped.
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        finish_handshake(&mut m, "a", 7, t(1));
+        assert_eq!(m.handle_message(&url("a"), 7, other, t(2)), vec![]);
+        let unspecified = prost::Message::encode_to_vec(&crate::wire::proto::K2Proto {
+            ty: 42,
+            ..Default::default()
+        });
+        assert_eq!(
+            m.handle_message(&url("a"), 7, unspecified.into(), t(2)),
+            vec![]
+        );
+        assert_eq!(
+            (
+                m.stats().dropped_unknown_module,
+                m.stats().dropped_unspecified
+            ),
+            (1, 1)
+        );
+        assert!(matches!(
+            &m.handle_message(&url("a"), 7, Bytes::from_static(&[0xFF, 0xFF]), t(3))[..],
+            [
+                Action::Close { notify: true, .. },
+                Action::Disconnected { .. }
+            ]
+        ));
+        // A message over the size limit is malformed.
+        let mut m = ConnManager::new(
+            url("b"),
+            NetConfig {
+                max_message_bytes: 100,
+                ..NetConfig::default()
+            },
+        );
+        m.handle_signal(&url("a"), offer(7), t(0));
+        assert!(matches!(
+            &m.handle_message(&url("a"), 7, Bytes::from(vec![0u8; 101]), t(1))[..],
+            [Action::Close { reason, .. }] if reason.contains("malformed")
+        ));
+    }
+
+    #[test]
+    fn the_peers_disconnect_ends_the_connection_and_stale_messages_are_ignored() {
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        finish_handshake(&mut m, "a", 7, t(1));
+        assert_eq!(
+            m.handle_message(&url("a"), 7, crate::wire::encode_disconnect("bye"), t(2)),
+            vec![
+                Action::Close {
+                    peer: url("a"),
+                    conn: 7,
+                    reason: "closed by peer: bye".into(),
+                    notify: false
+                },
+                disconnected("a", "closed by peer: bye")
+            ]
+        );
+        assert_eq!(m.handle_message(&url("a"), 7, notify(), t(3)), vec![]);
+        assert_eq!(m.preflight_sent(&url("a"), 7, t(3)), vec![]);
+        assert_eq!(m.violation(&url("a"), 7, "late"), vec![]);
+        assert_eq!(m.stats().stale_frames, 1);
+    }
+
+    #[test]
+    fn a_stalled_handshake_times_out_in_each_state() {
+        let why = "timed out waiting for the peer's preflight";
+        let closed = |peer: &str, conn| {
+            vec![Action::Close {
+                peer: url(peer),
+                conn,
+                reason: why.into(),
+                notify: true,
+            }]
+        };
+        // Initiator: channel open, ours sent, theirs never comes.
+        let mut m = mgr("a");
+        m.connect(&url("b"), 1, t(0)).unwrap();
+        m.path_open(&url("b"), 1, t(100));
+        m.preflight_sent(&url("b"), 1, t(101));
+        assert_eq!(m.handle_timeout(t(10_099)), vec![]);
+        assert_eq!(m.handle_timeout(t(10_100)), closed("b", 1));
+        // Initiator: ours never leaves (the glue's send hangs).
+        let mut m = mgr("a");
+        m.connect(&url("b"), 1, t(0)).unwrap();
+        m.path_open(&url("b"), 1, t(100));
+        m.handle_message(&url("b"), 1, pf(), t(200));
+        assert_eq!(m.handle_timeout(t(10_100)), closed("b", 1));
+        // Acceptor: channel open, the initiator's preflight never comes.
+        let mut m = mgr("b");
+        m.handle_signal(&url("a"), offer(7), t(0));
+        m.path_open(&url("a"), 7, t(50));
+        assert_eq!(m.handle_timeout(t(10_050)), closed("a", 7));
+        // Relay initiator: the peer never answers.
+        let mut m = ConnManager::new(
+            url("a"),
+            NetConfig {
+                webrtc: false,
+                ..NetConfig::default()
+            },
+        );
+        m.connect(&url("b"), 1, t(0)).unwrap();
+        m.preflight_sent(&url("b"), 1, t(1));
+        assert_eq!(m.handle_timeout(t(10_000)), closed("b", 1));
+        assert_eq!(m.stats().timed_out, 1);
+    }
+
+    #[test]
+    fn close_in_every_state_reports_disconnected_only_once_connected() {
+        let closed = |peer: &str, conn| Action::Close {
+            peer: url(peer),
+            conn,
+            reason: "bye".into(),
+            notify: true,
+        };
+        // Negotiating, handshake with ours sent, handshake with theirs received, open.
+        let mut m = mgr("a");
+        m.connect(&url("b"), 1, t(0)).unwrap();
+        assert_eq!(m.close(&url("b"), "bye"), vec![closed("b", 1)]);
+        m.connect(&url("b"), 2, t(0)).unwrap();
+        m.path_open(&url("b"), 2, t(1));
+        m.preflight_sent(&url("b"), 2, t(1));
+        assert_eq!(m.close(&url("b"), "bye"), vec![closed("b", 2)]);
+        m.connect(&url("b"), 3, t(0)).unwrap();
+        m.path_open(&url("b"), 3, t(1));
+        m.handle_message(&url("b"), 3, pf(), t(1));
+        assert_eq!(m.close(&url("b"), "bye"), vec![closed("b", 3)]);
+        m.connect(&url("b"), 4, t(0)).unwrap();
+        finish_handshake(&mut m, "b", 4, t(1));
+        assert_eq!(
+            m.close(&url("b"), "bye"),
+            vec![closed("b", 4), disconnected("b", "bye")]
+        );
+        // The preflight send completing after the close changes nothing.
+        assert_eq!(m.preflight_sent(&url("b"), 4, t(2)), vec![]);
+        assert_eq!(m.close(&url("b"), "bye"), vec![]);
+    }
+
+    #[test]
+    fn local_candidates_wait_for_the_offer_and_are_bounded() {
+        let mut m = mgr("a");
+        m.connect(&url("b"), 1, t(0)).unwrap();
+        let cand = |n: usize| Candidate {
+            candidate: format!("c{n}"),
+            ..Candidate::default()
+        };
+        for n in 0..MAX_PENDING_CANDIDATES + 3 {
+            assert_eq!(m.local_candidate(&url("b"), 1, cand(n)), vec![]);
+        }
+        assert_eq!(m.stats().candidates_dropped, 3);
+        let sig = |frame| Action::Signal {
+            peer: url("b"),
+            conn: 1,
+            frame,
+        };
+        let acts = m.local_description(&url("b"), 1, offer(1));
+        assert_eq!(acts.len(), 1 + MAX_PENDING_CANDIDATES);
+        assert_eq!(acts[0], sig(offer(1)));
+        assert_eq!(
+            acts[1],
+            sig(SignalFrame::Candidate {
+                conn: 1,
+                candidate: cand(0)
+            })
+        );
+        // Later ones go at once.
+        assert_eq!(
+            m.local_candidate(&url("b"), 1, cand(99)),
+            vec![sig(SignalFrame::Candidate {
+                conn: 1,
+                candidate: cand(99)
+            })]
+        );
     }
 }

@@ -117,8 +117,8 @@ where
                 space.handle_send_result(clock.now(), ticket, res);
             }
             e = event => match e {
-                Some(TransportEvent::Frame { from, frame }) => {
-                    space.handle_frame(clock.now(), from, frame);
+                Some(TransportEvent::Message { from, msg, .. }) => {
+                    space.handle_message(clock.now(), from, msg);
                 }
                 Some(TransportEvent::Disconnected { peer, .. }) => {
                     space.peer_disconnected(clock.now(), &peer);

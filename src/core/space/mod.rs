@@ -611,8 +611,10 @@ impl Space {
 
     // ---------------------------------------------------------------- inbound
 
-    /// A frame from `from`: decoded ([`WireMessage::decode`]) and handled. A frame that does
-    /// not decode is misbehaviour.
+    /// An encoded frame from `from`, for simulations that carry raw frames: decoded
+    /// ([`WireMessage::decode`]) and handed to [`handle_message`](Self::handle_message). A
+    /// frame that does not decode is misbehaviour. Real transports decode once themselves
+    /// and deliver [`crate::api::transport::TransportEvent::Message`].
     pub fn handle_frame(&mut self, now: Timestamp, from: Url, frame: Bytes) {
         match WireMessage::decode(frame) {
             Ok(m) => self.handle_message(now, from, m),
@@ -624,7 +626,10 @@ impl Space {
         }
     }
 
-    /// A decoded message from `from`, applying the admission rule.
+    /// A decoded message from `from` (the transport's
+    /// [`crate::api::transport::TransportEvent::Message`]), applying THE admission rule,
+    /// [`PeerStore::admits`], to every message, also on connections opened before the sender
+    /// was blocked.
     pub fn handle_message(&mut self, now: Timestamp, from: Url, msg: WireMessage) {
         let space = match &msg {
             WireMessage::Fetch { space, .. }
