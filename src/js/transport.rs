@@ -78,6 +78,7 @@ pub struct JsTransport {
     agent_info: String,
     on_message: Rc<RefCell<Option<Function>>>,
     on_frame: Rc<RefCell<Option<Function>>>,
+    on_disconnect: Rc<RefCell<Option<Function>>>,
 }
 
 fn closed() -> JsError {
@@ -133,12 +134,21 @@ impl JsTransport {
         net.set_local_agents(&[signed]);
         let on_message: Rc<RefCell<Option<Function>>> = Rc::default();
         let on_frame: Rc<RefCell<Option<Function>>> = Rc::default();
-        let (cb, fcb) = (on_message.clone(), on_frame.clone());
+        let on_disconnect: Rc<RefCell<Option<Function>>> = Rc::default();
+        let (cb, fcb, dcb) = (on_message.clone(), on_frame.clone(), on_disconnect.clone());
         // Ends when the transport is dropped (its event sender goes with it).
         spawn_local(async move {
             while let Some(ev) = events.next().await {
-                let NetEvent::Message { peer, msg, .. } = ev else {
-                    continue;
+                let (peer, msg) = match ev {
+                    NetEvent::Message { peer, msg, .. } => (peer, msg),
+                    NetEvent::Disconnected { peer, reason } => {
+                        let f = dcb.borrow().clone();
+                        if let Some(f) = f {
+                            let _ = f.call2(&JsValue::NULL, &peer.as_str().into(), &reason.into());
+                        }
+                        continue;
+                    }
+                    _ => continue,
                 };
                 if let WireMessage::Notify { data, .. } = &msg {
                     let f = cb.borrow().clone();
@@ -162,6 +172,7 @@ impl JsTransport {
             agent_info,
             on_message,
             on_frame,
+            on_disconnect,
         })
     }
 
@@ -256,6 +267,14 @@ impl JsTransport {
         *self.on_frame.borrow_mut() = Some(cb);
     }
 
+    /// Calls `cb(peerUrl, reason: string)` each time a connection that was open closes (by
+    /// us, by the peer, or failing); `reason` is the closing side's (e.g. "closed by peer:
+    /// protocol violation: ..."). Replaces any earlier callback.
+    #[wasm_bindgen(js_name = onDisconnect)]
+    pub fn on_disconnect(&self, cb: Function) {
+        *self.on_disconnect.borrow_mut() = Some(cb);
+    }
+
     /// Closes every connection and the sbd connection; the transport is unusable after.
     pub fn close(&self) {
         if let Some(net) = self.net.borrow_mut().take() {
@@ -263,6 +282,7 @@ impl JsTransport {
         }
         *self.on_message.borrow_mut() = None;
         *self.on_frame.borrow_mut() = None;
+        *self.on_disconnect.borrow_mut() = None;
     }
 }
 
