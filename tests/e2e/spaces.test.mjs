@@ -324,3 +324,25 @@ test('a hostile raw sbd client sending malformed and out-of-order fennec frames 
   const errs = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.errors)));
   console.log(`hostile: net stats before ${JSON.stringify(before)} after ${JSON.stringify(after)}; frames back ${JSON.stringify(Object.values(res.received).map((r) => r.length))}; relay closed us: ${res.closed}; honest tabs' error events: ${JSON.stringify(errs.map((e) => e.length))}`);
 });
+
+test('a tab that leaves: leave() resolves once the space stopped, and the others drop it from their peers', async () => {
+  const leaver = tabs[tabs.length - 1];
+  const rest = tabs.slice(0, -1);
+  const url = await leaver.evaluate(() => window.t.space.url);
+  const known = await Promise.all(rest.map((p) => p.evaluate((u) => window.t.space.peers().some((x) => x.url === u), url)));
+  assert.deepEqual(known, rest.map(() => true), 'every other tab knows the leaver first');
+  // Resolves only after the space's driver returned (the tombstone went out), never hangs.
+  const left = await leaver.evaluate(() => Promise.race([
+    window.t.space.leave().then(() => 'left'),
+    new Promise((r) => setTimeout(() => r('leave() still pending after 10 s'), 10_000))]));
+  assert.equal(left, 'left');
+  const after = await leaver.evaluate(() => window.t.space.publish(new Uint8Array([1])).then(() => 'published', (e) => String(e.message || e)));
+  assert.notEqual(after, 'published', 'a left space publishes nothing');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const still = await Promise.all(rest.map((p) => p.evaluate((u) => window.t.space.peers().some((x) => x.url === u), url)));
+    if (still.every((s) => !s)) break;
+    if (Date.now() > deadline) assert.fail(`tabs still list the leaver: ${JSON.stringify(still)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+});
