@@ -138,6 +138,9 @@ pub struct IdbOpStore {
     options: IdbOptions,
     clock: StoredAtClock,
     persisted: Rc<Cell<Option<bool>>>,
+    /// Resolves with the browser's answer to the persistence request (see
+    /// [`IdbOpStore::persistence`]).
+    persist_answer: futures::future::Shared<LocalBoxFuture<'static, Option<bool>>>,
     _on_versionchange: Closure<dyn FnMut()>,
     _on_close: Closure<dyn FnMut()>,
 }
@@ -221,18 +224,20 @@ impl IdbOpStore {
         });
         db.set_onclose(Some(on_close.as_ref().unchecked_ref()));
 
+        let persisted = Rc::new(Cell::new(None));
+        let persist_answer = request_persistence(persisted.clone());
         let store = IdbOpStore {
             db,
             shared,
             options,
             clock: StoredAtClock::default(),
-            persisted: Rc::new(Cell::new(None)),
+            persisted,
+            persist_answer,
             _on_versionchange: on_versionchange,
             _on_close: on_close,
         };
         let last = store.last_stored_at().await?;
         store.clock.observe(last);
-        request_persistence(store.persisted.clone());
         Ok(store)
     }
 
@@ -261,6 +266,13 @@ impl IdbOpStore {
     /// the API is missing.
     pub fn persisted(&self) -> Option<bool> {
         self.persisted.get()
+    }
+
+    /// Resolves with the browser's answer to `navigator.storage.persist()` once it gave it
+    /// (then [`IdbOpStore::persisted`] holds the same): `Some(granted)`, or `None` where the
+    /// API is missing or the request failed. Any number of callers may wait.
+    pub fn persistence(&self) -> impl Future<Output = Option<bool>> + 'static {
+        self.persist_answer.clone()
     }
 
     /// The database name ([`database_name`]).
@@ -1087,8 +1099,11 @@ fn factory() -> Result<IdbFactory, StoreError> {
         })
 }
 
-/// Asks for persistent storage in the background; records the browser's answer.
-fn request_persistence(answer: Rc<Cell<Option<bool>>>) {
+/// Asks for persistent storage in the background; records the browser's answer in `answer`
+/// and resolves the returned future with it (at once with `None` where the API is missing).
+fn request_persistence(
+    answer: Rc<Cell<Option<bool>>>,
+) -> futures::future::Shared<LocalBoxFuture<'static, Option<bool>>> {
     let call = || -> Option<js_sys::Promise> {
         let nav = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).ok()?;
         let storage = Reflect::get(&nav, &JsValue::from_str("storage")).ok()?;
@@ -1098,12 +1113,19 @@ fn request_persistence(answer: Rc<Cell<Option<bool>>>) {
             .ok()?;
         persist.call0(&storage).ok()?.dyn_into().ok()
     };
+    let (tx, rx) = futures::channel::oneshot::channel();
     if let Some(p) = call() {
         wasm_bindgen_futures::spawn_local(async move {
             let r = wasm_bindgen_futures::JsFuture::from(p).await;
-            answer.set(r.ok().and_then(|v| v.as_bool()));
+            let got = r.ok().and_then(|v| v.as_bool());
+            answer.set(got);
+            let _ = tx.send(got);
         });
+    } else {
+        let _ = tx.send(None);
     }
+    use futures::FutureExt;
+    rx.map(|r| r.ok().flatten()).boxed_local().shared()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
-use futures::future::LocalBoxFuture;
+use futures::future::{LocalBoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use wasm_bindgen_futures::spawn_local;
 
@@ -19,7 +19,7 @@ use crate::browser::bootstrap as fetch;
 use crate::browser::clock::{BrowserClock, sleep_ms};
 use crate::browser::idb::{IdbOpStore, IdbOptions};
 use crate::browser::sbd_signal::SbdSignal;
-use crate::browser::webrtc::{SpaceTransport, WebRtcTransport};
+use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
 use crate::model::agent::{AgentInfoSigned, AgentKey, Ed25519Verifier};
@@ -111,6 +111,7 @@ impl BrowserPeer {
         )));
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, event_rx) = mpsc::unbounded();
+        let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
         let joined = Rc::new(BrowserSpace {
             space,
             agent: self.agent(),
@@ -123,6 +124,7 @@ impl BrowserPeer {
             pending: RefCell::default(),
             peers: RefCell::default(),
             running: Cell::new(true),
+            stopped: stopped_rx.shared(),
         });
         spawn_local(async move {
             run_space(
@@ -134,6 +136,8 @@ impl BrowserPeer {
                 event_tx,
             )
             .await;
+            // `leave` waits for this: the driver returned (after the tombstone went out).
+            let _ = stopped_tx.send(());
         });
         spawn_local(dispatch_events(
             joined.clone(),
@@ -168,10 +172,12 @@ pub struct BrowserSpace {
     pending: RefCell<HashMap<OpId, Vec<StoredReply>>>,
     peers: RefCell<BTreeMap<AgentId, Option<Url>>>,
     running: Cell<bool>,
+    /// Resolves when the space's driver task returned (or was dropped).
+    stopped: Shared<oneshot::Receiver<()>>,
 }
 
 /// Figures of a joined space.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BrowserSpaceStats {
     /// Ops held in the store.
     pub ops: u64,
@@ -185,6 +191,9 @@ pub struct BrowserSpaceStats {
     pub peers: usize,
     /// Open or opening connections.
     pub connections: usize,
+    /// The space's transport counters (malformed signal frames, protocol closes, stale
+    /// frames, ...): how this peer dealt with what others sent it.
+    pub net: NetStats,
 }
 
 impl BrowserSpace {
@@ -270,21 +279,18 @@ impl BrowserSpace {
             rx_bytes: self.transport.rx.get(),
             peers: self.peers.borrow().len(),
             connections: self.net.connection_count(),
+            net: self.net.stats(),
         })
     }
 
-    /// Leaves: signs a tombstone (sent to peers and the bootstrap server), then stops.
+    /// Leaves: signs a tombstone (sent to peers and the bootstrap server), waits until the
+    /// space's driver returned (the tombstone went out), then stops.
     pub async fn leave(&self) {
         if self.command(Command::Leave).is_err() {
             return;
         }
-        // The dispatcher sees `Left` after the tombstone went out.
-        for _ in 0..100 {
-            if !self.running.get() {
-                break;
-            }
-            sleep_ms(50).await;
-        }
+        // Resolves (Ok, or Canceled if the task was dropped) once `run_space` returned.
+        let _ = self.stopped.clone().await;
         self.stop();
     }
 

@@ -57,7 +57,24 @@ export interface PeerEvent { kind: "joined" | "left" | "unresponsive" | "misbeha
 /** Something went wrong that the app may want to show (`space.on("error", ...)`). */
 export interface ErrorEvent { kind: "fetch" | "store"; message: string; id?: string }
 /** Figures of a joined space. */
-export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number }
+export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; net: NetStats }
+/** How this peer's transport dealt with what others sent it (counters since joining). */
+export interface NetStats {
+  /** Signal frames (offer, answer, candidate, data, close, no-rtc) that did not decode. */
+  malformedSignals: number;
+  /** Connections closed because the peer broke the protocol (bad chunk sequence, oversize message, no preflight first, ...). */
+  protocolCloses: number;
+  /** Signal frames for unknown, old or mismatched connections, ignored. */
+  staleFrames: number;
+  /** Connections moved from WebRTC to the relay (negotiation failed or timed out, or the peer asked). */
+  fallbacks: number;
+  /** Whole messages delivered to the space. */
+  messagesReceived: number;
+  /** Remote signal frames dropped because a connection's command queue was full (the connection is then closed). */
+  rtcCmdsOverflow: number;
+  /** Preflight agent infos left out (bad signature, expired, other URL). */
+  preflightAgentsRejected: number;
+}
 "#;
 
 #[derive(Deserialize)]
@@ -415,7 +432,8 @@ impl Space {
             .collect()
     }
 
-    /// Ops held, bytes moved, peers known (`SpaceStats`).
+    /// Ops held, bytes moved, peers known, and the transport's counters (`SpaceStats`;
+    /// `net` says how malformed or hostile traffic from other peers was dealt with).
     #[wasm_bindgen(unchecked_return_type = "SpaceStats")]
     pub async fn stats(&self) -> Result<JsValue, JsError> {
         let s = self
@@ -430,6 +448,22 @@ impl Space {
         set(&o, "rxBytes", &(s.rx_bytes as f64).into());
         set(&o, "peers", &(s.peers as f64).into());
         set(&o, "connections", &(s.connections as f64).into());
+        let n = Object::new();
+        for (k, v) in [
+            ("malformedSignals", s.net.malformed_signals),
+            ("protocolCloses", s.net.conn.protocol_closes),
+            ("staleFrames", s.net.conn.stale_frames),
+            ("fallbacks", s.net.conn.fallbacks),
+            ("messagesReceived", s.net.conn.messages_received),
+            ("rtcCmdsOverflow", s.net.rtc_cmds_overflow),
+            (
+                "preflightAgentsRejected",
+                s.net.conn.preflight_agents_rejected,
+            ),
+        ] {
+            set(&n, k, &(v as f64).into());
+        }
+        set(&o, "net", &n.into());
         Ok(o.into())
     }
 

@@ -94,6 +94,7 @@ pub struct JsTransport {
     on_message: Rc<RefCell<Option<Function>>>,
     on_frame: Rc<RefCell<Option<Function>>>,
     unadmitted: Rc<Cell<u64>>,
+    on_disconnect: Rc<RefCell<Option<Function>>>,
 }
 
 fn closed() -> JsError {
@@ -149,7 +150,8 @@ impl JsTransport {
         net.set_local_agents(&[signed]);
         let on_message: Rc<RefCell<Option<Function>>> = Rc::default();
         let on_frame: Rc<RefCell<Option<Function>>> = Rc::default();
-        let (cb, fcb) = (on_message.clone(), on_frame.clone());
+        let on_disconnect: Rc<RefCell<Option<Function>>> = Rc::default();
+        let (cb, fcb, dcb) = (on_message.clone(), on_frame.clone(), on_disconnect.clone());
         let unadmitted: Rc<Cell<u64>> = Rc::default();
         let (dropped, our_space) = (unadmitted.clone(), space.clone());
         // Ends when the transport is dropped (its event sender goes with it).
@@ -165,7 +167,13 @@ impl JsTransport {
                         continue;
                     }
                     NetEvent::Message { peer, msg, .. } => (peer, msg),
-                    NetEvent::Disconnected { .. } => continue,
+                    NetEvent::Disconnected { peer, reason } => {
+                        let f = dcb.borrow().clone();
+                        if let Some(f) = f {
+                            let _ = f.call2(&JsValue::NULL, &peer.as_str().into(), &reason.into());
+                        }
+                        continue;
+                    }
                 };
                 if space_of(&msg) != Some(&our_space) || !peers.admits(now, &peer) {
                     dropped.set(dropped.get() + 1);
@@ -194,6 +202,7 @@ impl JsTransport {
             on_message,
             on_frame,
             unadmitted,
+            on_disconnect,
         })
     }
 
@@ -295,6 +304,14 @@ impl JsTransport {
         *self.on_frame.borrow_mut() = Some(cb);
     }
 
+    /// Calls `cb(peerUrl, reason: string)` each time a connection that was open closes (by
+    /// us, by the peer, or failing); `reason` is the closing side's (e.g. "closed by peer:
+    /// protocol violation: ..."). Replaces any earlier callback.
+    #[wasm_bindgen(js_name = onDisconnect)]
+    pub fn on_disconnect(&self, cb: Function) {
+        *self.on_disconnect.borrow_mut() = Some(cb);
+    }
+
     /// Closes every connection and the sbd connection; the transport is unusable after.
     pub fn close(&self) {
         if let Some(net) = self.net.borrow_mut().take() {
@@ -302,6 +319,7 @@ impl JsTransport {
         }
         *self.on_message.borrow_mut() = None;
         *self.on_frame.borrow_mut() = None;
+        *self.on_disconnect.borrow_mut() = None;
     }
 }
 

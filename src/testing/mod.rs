@@ -1,8 +1,22 @@
 //! Test tooling, compiled only with the `testing` cargo feature (and for this crate's own unit
-//! tests), never into the npm package: the op store conformance suite run against every
-//! [`OpStore`](crate::api::OpStore) implementation, and the in-page signal loopback.
+//! tests), never into the npm package. One harness for every native test of the protocol:
+//!
+//! - [`VirtualClock`] (an [`api::Clock`](crate::api::Clock) whose time moves only when a test
+//!   moves it) and [`run_until`] (a local executor on virtual time), for async drivers;
+//! - [`MemNetwork`] / [`MemTransport`] (an in-memory [`api::Transport`](crate::api::Transport));
+//! - [`SimNet`]: a simulated network of sans-IO spaces (seeded RNG, virtual time, latency,
+//!   loss, partitions, crashes, bootstrap and preflight models, byte accounting);
+//! - [`store_conformance`]: the op store conformance suite run against every
+//!   [`OpStore`](crate::api::OpStore) implementation;
+//! - [`LoopbackHub`]: the in-page signal loopback.
 
+pub mod clock;
 pub mod loopback;
+pub mod sim;
 pub mod store_conformance;
+pub mod transport;
 
+pub use clock::{VirtualClock, run_until};
 pub use loopback::LoopbackHub;
+pub use sim::{SimConfig, SimNet, SimNode, SimRng, frame_kind};
+pub use transport::{MemNetwork, MemTransport};

@@ -1,9 +1,11 @@
 // A hostile peer at the protocol level: a page with a fennec `Transport` whose agent info is
 // signed for the honest tabs' space (so their spaces admit it) (1) sends a PublishAgent with a
-// tampered and one with an unsigned agent info, (2) sends a frame over the 4 MiB limit, then
+// tampered and one with an unsigned agent info, (2) sends a frame over the 4 MiB limit to every
+// honest tab, then
 // (3) announces made-up op ids (PublishOps) and answers the honest tabs' FetchRequests with
 // data that does not hash to those ids. The honest tabs store none of it, report the hostile
-// peer as misbehaved, never list the forged agents, and keep syncing.
+// peer as misbehaved, never list the forged agents, and keep syncing; each closes the
+// connection that carried the oversized frame (`stats().net.protocolCloses`).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
@@ -107,14 +109,17 @@ async function hostile({ signalUrl, space, targets, fakeOps }) {
     }
   }
 
-  // (2) A frame over the honest side's 4 MiB limit (a fetch response for a fake id).
+  // (2) A frame over the honest side's 4 MiB limit (a fetch response for a fake id), to every
+  // honest tab; each must close the connection (we see it go down), then we reconnect.
+  out.disconnects = {};
+  tr.onDisconnect((peer, reason) => { (out.disconnects[peer] ||= []).push(reason); });
   const big = f.encodeFetchResponse(space, [{ id: fakeIds[0], data: rand(0) }]);
   const huge = new Uint8Array((4 << 20) + 1024);
   huge.set(big);
-  for (const u of targets.slice(0, 1)) {
+  for (const u of targets) {
     try { await tr.sendFrame(u, huge); out.oversized.push('sent'); } catch (e) { out.oversized.push(String(e.message)); }
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  for (let i = 0; i < 100 && !targets.every((u) => out.disconnects[u]); i++) await new Promise((r) => setTimeout(r, 100));
 
   // (3) Announce made-up ids; answer every FetchRequest with data that does not hash to the id.
   tr.onFrame((peer, kind, ids) => {
@@ -136,9 +141,20 @@ test('a hostile peer admitted to the space cannot plant ops or agents, is report
   const urls = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.space.url)));
   const before = await Promise.all(tabs.map(opsOf));
   const evil = await newPage('/pkg-testing/fennec.js');
+  const netBefore = await Promise.all(tabs.map(async (p) => (await p.evaluate(() => window.t.stats())).net));
   const res = await evil.evaluate(hostile, { signalUrl: net.signalUrl, space, targets: urls, fakeOps: FAKE_OPS });
   assert.equal(res.connected.length, TABS, 'hostile connected to every honest tab');
   assert.equal(res.agentFrames, TABS * 4);
+
+  // The oversized frame: every receiving tab closed that connection for it (a protocol
+  // violation, counted once), and the hostile saw each connection go down.
+  const netAfter = await until('each tab closed the oversized connection', 10_000, async () => {
+    const n = await Promise.all(tabs.map(async (p) => (await p.evaluate(() => window.t.stats())).net));
+    return { ok: n.every((x, i) => x.protocolCloses > netBefore[i].protocolCloses), n };
+  });
+  netAfter.n.forEach((x, i) => assert.equal(x.protocolCloses - netBefore[i].protocolCloses, 1,
+    `tab ${i} closed exactly the oversized connection: ${JSON.stringify(x)}`));
+  for (const u of urls) assert.ok((res.disconnects[u] || []).length > 0, `the connection to ${u} went down: ${JSON.stringify(res.disconnects)}`);
 
   // Every honest tab asked the hostile for the fake ops, got wrong data, and reported it.
   const events = await until('misbehaved reported by every honest tab', 30_000, async () => {
@@ -174,6 +190,6 @@ test('a hostile peer admitted to the space cannot plant ops or agents, is report
   for (const p of tabs) assert.deepEqual(await p.evaluate((rs) => window.t.check(rs), fresh), [true, true]);
   for (const p of tabs) assert.deepEqual(p.fennecErrors.map(String), [], 'no uncaught error in an honest page');
   const errs = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.errors)));
-  console.log(`hostile: oversized ${JSON.stringify(out.oversized)}, fetch requests ${JSON.stringify(Object.values(out.fetchRequests).map((v) => v.length))}, answered ${out.answered}, errors ${JSON.stringify(out.errors)}; honest error events ${JSON.stringify(errs.map((e) => e.length))}`);
+  console.log(`hostile: oversized ${JSON.stringify(out.oversized)}, disconnects ${JSON.stringify(out.disconnects)}, fetch requests ${JSON.stringify(Object.values(out.fetchRequests).map((v) => v.length))}, answered ${out.answered}, errors ${JSON.stringify(out.errors)}; honest error events ${JSON.stringify(errs.map((e) => e.length))}`);
   await evil.evaluate(() => window.hostileTransport.close());
 });

@@ -1,14 +1,27 @@
 // Page side of `npm run bench -- store` (scripts/bench/store.mjs drives it step by step).
-// Ours: fennec's OpStore (IdbOpStore). Raw: the same records written with plain IndexedDB
-// `put`s in one transaction and read back with one `getAll` over an index range.
+// Three sides write the same N dataset ops and read them back:
+//  - ours:  fennec's OpStore (IdbOpStore): `putOps` (one transaction), `timeSlice` + `getOps`.
+//  - raw:   plain IndexedDB doing the same work as ours (like with like): each op hashed to its
+//           id (BLAKE3, through fennec's `opId`) and encoded as ours is, a 44-byte binary key,
+//           the same record `{d, t, s, a}`, the same two indexes (`[sector, created_at]` and
+//           stored-at), `add` (an op already held is not rewritten), the totals record
+//           updated in the same transaction; read back over the sector index, one range per
+//           sector (512, one round trip), every op re-hashed against its id.
+//  - plain: the minimum: records with precomputed ids `put` into a store with one index
+//           (created_at), read back with one `getAll` over that index.
+// raw vs plain is the cost of the extras (integrity, the DHT's indexes, totals) on plain
+// IndexedDB; ours vs raw is fennec's own overhead for the same work.
 import { OpStore, opId } from '/pkg/fennec.js';
 import { loadDatasetOps } from '/lib/dataset.js';
 
 let ops = [];
-let rawRecords = [];
+let plainRecords = [];
 let minTs = 0;
 let maxTs = 0;
 const open = new Map(); // tag -> OpStore | IDBDatabase
+
+const SECTORS = 512; // sectors of 2^23 locations (src/model/arc.rs)
+const PK = 44;
 
 function b64urlToBytes(s) {
   const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
@@ -22,11 +35,18 @@ function req(r) {
   });
 }
 
-/** Loads `n` distinct dataset ops; precomputes what the raw side needs (untimed). */
+function txDone(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = resolve;
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+/** Loads `n` distinct dataset ops; precomputes what the plain side needs (untimed). */
 export async function prepare(n) {
   ops = (await loadDatasetOps(n)).map(({ payload, createdAt }) => ({ payload, createdAt }));
   if (ops.length < n) throw new Error(`the dataset has only ${ops.length} distinct ops`);
-  rawRecords = ops.map(({ payload, createdAt }) => ({
+  plainRecords = ops.map(({ payload, createdAt }) => ({
     id: b64urlToBytes(opId(payload, createdAt)),
     createdAt,
     payload,
@@ -41,7 +61,7 @@ const AGENT = 'YmVuY2gtYWdlbnQ';
 
 export async function oursWrite(tag, durability) {
   const store = await OpStore.open(space(tag), AGENT, { durability });
-  open.set(tag, store);
+  open.set(`ours-${tag}`, store);
   const t0 = performance.now();
   const ids = await store.putOps(ops);
   const ms = performance.now() - t0;
@@ -53,7 +73,7 @@ export async function oursWrite(tag, durability) {
 }
 
 export async function oursRead(tag) {
-  const store = open.get(tag);
+  const store = open.get(`ours-${tag}`);
   const t0 = performance.now();
   const ids = await store.timeSlice(minTs, maxTs + 1);
   const got = await store.getOps(ids);
@@ -62,23 +82,68 @@ export async function oursRead(tag) {
   return ms;
 }
 
+// ---- raw: the same work as ours on plain IndexedDB
+
+/** The op envelope as fennec encodes it: version 1, created_at i64 BE, payload. */
+function encodeOp(payload, createdAt) {
+  const d = new Uint8Array(9 + payload.length);
+  d[0] = 1;
+  new DataView(d.buffer).setBigInt64(1, BigInt(createdAt));
+  d.set(payload, 9);
+  return d;
+}
+
+/** Kitsune2's location: the 32 id bytes XOR-folded into a u32 (little-endian). */
+function loc(id) {
+  const o = [0, 0, 0, 0];
+  for (let i = 0; i < 32; i++) o[i % 4] ^= id[i];
+  return (o[0] | (o[1] << 8) | (o[2] << 16) | (o[3] << 24)) >>> 0;
+}
+
+/** The 44-byte primary key: id, encoded length u32 BE, created_at i64 BE with the sign flipped. */
+function primaryKey(id, len, createdAt) {
+  const k = new Uint8Array(PK);
+  k.set(id);
+  const v = new DataView(k.buffer);
+  v.setUint32(32, len);
+  v.setBigUint64(36, BigInt.asUintN(64, BigInt(createdAt)) ^ (1n << 63n));
+  return k;
+}
+
+let storedAt = 0;
+
 export async function rawWrite(tag, durability) {
   const name = `raw-bench-${tag}`;
   const openReq = indexedDB.open(name, 1);
   openReq.onupgradeneeded = () => {
-    const s = openReq.result.createObjectStore('ops', { keyPath: 'id' });
-    s.createIndex('createdAt', 'createdAt');
+    const db = openReq.result;
+    const s = db.createObjectStore('ops');
+    s.createIndex('sector_time', ['s', 't']);
+    s.createIndex('stored', 'a');
+    db.createObjectStore('info');
   };
   const db = await req(openReq);
   open.set(`raw-${tag}`, db);
   const t0 = performance.now();
-  const tx = db.transaction('ops', 'readwrite', { durability });
+  const tx = db.transaction(['ops', 'info'], 'readwrite', { durability });
+  const done = txDone(tx);
   const s = tx.objectStore('ops');
-  for (const r of rawRecords) s.put(r);
-  await new Promise((resolve, reject) => {
-    tx.oncomplete = resolve;
-    tx.onabort = () => reject(tx.error);
-  });
+  const info = tx.objectStore('info');
+  const totals = info.get('totals');
+  let last;
+  let bytes = 0;
+  for (const { payload, createdAt } of ops) {
+    const d = encodeOp(payload, createdAt);
+    const id = b64urlToBytes(opId(payload, createdAt));
+    storedAt = Math.max(storedAt + 1, Math.floor((performance.timeOrigin + performance.now()) * 1000));
+    last = s.add({ d, t: createdAt, s: loc(id) >>> 23, a: storedAt }, primaryKey(id, d.length, createdAt));
+    bytes += d.length;
+  }
+  await req(last);
+  // Requests complete in order: the totals read finished before the last add.
+  const t = totals.result || { c: 0, b: 0 };
+  info.put({ c: t.c + ops.length, b: t.b + bytes }, 'totals');
+  await done;
   return performance.now() - t0;
 }
 
@@ -86,18 +151,71 @@ export async function rawRead(tag) {
   const db = open.get(`raw-${tag}`);
   const t0 = performance.now();
   const tx = db.transaction('ops', 'readonly');
-  const got = await req(tx.objectStore('ops').index('createdAt').getAll(IDBKeyRange.bound(minTs, maxTs)));
+  const index = tx.objectStore('ops').index('sector_time');
+  const reqs = [];
+  const keys = [];
+  for (let sec = 0; sec < SECTORS; sec++) {
+    const range = IDBKeyRange.bound([sec, minTs], [sec, maxTs]);
+    reqs.push(index.getAll(range));
+    keys.push(index.getAllKeys(range));
+  }
+  await req(keys[SECTORS - 1]);
+  let n = 0;
+  for (let sec = 0; sec < SECTORS; sec++) {
+    const vs = reqs[sec].result;
+    const ks = keys[sec].result;
+    for (let i = 0; i < vs.length; i++) {
+      // Re-check the op against its id, as ours does for every op it returns.
+      const d = vs[i].d;
+      const createdAt = Number(new DataView(d.buffer, d.byteOffset).getBigInt64(1));
+      const id = b64urlToBytes(opId(d.subarray(9), createdAt));
+      const k = new Uint8Array(ks[i]);
+      for (let j = 0; j < 32; j++) if (id[j] !== k[j]) throw new Error('raw read an op that does not hash to its id');
+      n += 1;
+    }
+  }
   const ms = performance.now() - t0;
-  if (got.length !== ops.length) throw new Error(`raw read ${got.length} of ${ops.length} ops`);
+  if (n !== ops.length) throw new Error(`raw read ${n} of ${ops.length} ops`);
   return ms;
 }
 
-/** Closes and deletes both databases of a round. */
+// ---- plain: the minimum
+
+export async function plainWrite(tag, durability) {
+  const name = `plain-bench-${tag}`;
+  const openReq = indexedDB.open(name, 1);
+  openReq.onupgradeneeded = () => {
+    const s = openReq.result.createObjectStore('ops', { keyPath: 'id' });
+    s.createIndex('createdAt', 'createdAt');
+  };
+  const db = await req(openReq);
+  open.set(`plain-${tag}`, db);
+  const t0 = performance.now();
+  const tx = db.transaction('ops', 'readwrite', { durability });
+  const done = txDone(tx);
+  const s = tx.objectStore('ops');
+  for (const r of plainRecords) s.put(r);
+  await done;
+  return performance.now() - t0;
+}
+
+export async function plainRead(tag) {
+  const db = open.get(`plain-${tag}`);
+  const t0 = performance.now();
+  const tx = db.transaction('ops', 'readonly');
+  const got = await req(tx.objectStore('ops').index('createdAt').getAll(IDBKeyRange.bound(minTs, maxTs)));
+  const ms = performance.now() - t0;
+  if (got.length !== ops.length) throw new Error(`plain read ${got.length} of ${ops.length} ops`);
+  return ms;
+}
+
+/** Closes and deletes the databases of a round. */
 export async function cleanup(tag) {
-  open.get(tag)?.close();
-  open.get(`raw-${tag}`)?.close();
-  open.delete(tag);
-  open.delete(`raw-${tag}`);
+  for (const side of ['ours', 'raw', 'plain']) {
+    open.get(`${side}-${tag}`)?.close();
+    open.delete(`${side}-${tag}`);
+  }
   await OpStore.delete(space(tag), AGENT);
   await req(indexedDB.deleteDatabase(`raw-bench-${tag}`));
+  await req(indexedDB.deleteDatabase(`plain-bench-${tag}`));
 }

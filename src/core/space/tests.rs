@@ -1,8 +1,6 @@
-//! Space core tests over a tiny in-process network: every store operation is performed at
-//! once on a [`MemOpStore`], every frame is delivered in order, time only moves when a test
-//! says so.
-
-use std::collections::VecDeque;
+//! Space core tests over the shared simulated network (`crate::testing::SimNet`) in its
+//! instant setting: every store operation is performed at once on a [`MemOpStore`], every
+//! frame is delivered in order, time only moves when a test says so.
 
 use futures::executor::block_on;
 
@@ -10,6 +8,7 @@ use super::*;
 use crate::api::OpStore;
 use crate::model::agent::AgentKey;
 use crate::store::MemOpStore;
+use crate::testing::{SimConfig, SimNet};
 use crate::wire::{encode_fetch_response, encode_publish_ops};
 
 const T0: Timestamp = Timestamp(1_700_000_000_000_000);
@@ -22,113 +21,27 @@ fn url(n: u8) -> Url {
     Url::parse(&format!("ws://peer.test:80/p{n}")).unwrap()
 }
 
-struct Node {
-    space: Space,
-    store: MemOpStore,
-    url: Url,
-    events: Vec<SpaceEvent>,
-    closed: Vec<Url>,
+/// A space for node `n` (1-based; index `n - 1` in the network), at `url(n)`.
+fn space(n: u8, cfg: SpaceConfig) -> Space {
+    let key = AgentKey::from_secret_bytes(&[n; 32]);
+    let agent = key.agent_id();
+    Space::new(cfg, Box::new(key), agent, Some(url(n)), T0, n as u64).unwrap()
 }
 
-impl Node {
-    fn new(n: u8, cfg: SpaceConfig) -> Node {
-        let key = AgentKey::from_secret_bytes(&[n; 32]);
-        let agent = key.agent_id();
-        let space = Space::new(cfg, Box::new(key), agent, Some(url(n)), T0, n as u64).unwrap();
-        Node {
-            space,
-            store: MemOpStore::new(|| T0),
-            url: url(n),
-            events: Vec::new(),
-            closed: Vec::new(),
-        }
+/// A network of nodes 1..=`cfgs.len()` where nothing takes time (the shared harness,
+/// [`SimConfig::instant`]): frames arrive in order at once, store operations complete at
+/// once, time moves only when a test moves it.
+fn net(cfgs: Vec<SpaceConfig>) -> SimNet {
+    let mut net = SimNet::new(SimConfig::instant(T0));
+    for (i, c) in cfgs.into_iter().enumerate() {
+        add(&mut net, i as u8 + 1, c);
     }
-
-    fn received(&self) -> usize {
-        self.events
-            .iter()
-            .filter(|e| matches!(e, SpaceEvent::OpReceived { .. }))
-            .count()
-    }
+    net
 }
 
-struct Net {
-    nodes: Vec<Node>,
-    wire: VecDeque<(Url, Url, Bytes)>,
-    now: Timestamp,
-    /// Frames to this URL are lost (the peer is dead) but sends "succeed".
-    dead: Vec<Url>,
-}
-
-impl Net {
-    fn new(nodes: Vec<Node>) -> Net {
-        Net {
-            nodes,
-            wire: VecDeque::new(),
-            now: T0,
-            dead: Vec::new(),
-        }
-    }
-
-    /// Every node learns every other node's info (bootstrap).
-    fn introduce(&mut self) {
-        let infos: Vec<AgentInfoSigned> = self
-            .nodes
-            .iter()
-            .map(|n| n.space.local_agent_info().clone())
-            .collect();
-        let now = self.now;
-        for n in &mut self.nodes {
-            n.space.insert_agent_infos(now, infos.clone());
-        }
-    }
-
-    fn drain(&mut self, i: usize) {
-        let now = self.now;
-        let n = &mut self.nodes[i];
-        while let Some(o) = n.space.poll_output() {
-            match o {
-                Output::Send { ticket, to, frame } => {
-                    self.wire.push_back((n.url.clone(), to, frame));
-                    n.space.handle_send_result(now, ticket, Ok(()));
-                }
-                Output::Store { ticket, request } => {
-                    let r = block_on(perform(&n.store, request));
-                    n.space.handle_store_response(now, ticket, r);
-                }
-                Output::Close { peer, .. } => n.closed.push(peer),
-                Output::Event(e) => n.events.push(e),
-            }
-        }
-    }
-
-    /// Drains every node and delivers frames until nothing moves.
-    fn settle(&mut self) {
-        loop {
-            for i in 0..self.nodes.len() {
-                self.drain(i);
-            }
-            let Some((from, to, frame)) = self.wire.pop_front() else {
-                break;
-            };
-            if self.dead.contains(&to) {
-                continue;
-            }
-            let now = self.now;
-            if let Some(n) = self.nodes.iter_mut().find(|n| n.url == to) {
-                n.space.handle_frame(now, from, frame);
-            }
-        }
-    }
-
-    /// Advances to `t`, running timers.
-    fn advance(&mut self, t: Timestamp) {
-        self.now = t;
-        for n in &mut self.nodes {
-            n.space.handle_timeout(t);
-        }
-        self.settle();
-    }
+fn add(net: &mut SimNet, n: u8, cfg: SpaceConfig) -> usize {
+    let store = net.mem_store();
+    net.add(space(n, cfg), store)
 }
 
 fn cfg() -> SpaceConfig {
@@ -137,10 +50,10 @@ fn cfg() -> SpaceConfig {
 
 #[test]
 fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
-    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    let mut net = net(vec![cfg(), cfg()]);
     net.introduce();
     net.settle();
-    let now = net.now;
+    let now = net.now();
     let id = net.nodes[0].space.publish(now, &b"hello"[..]).unwrap();
     // Nothing is announced before the store said the write committed.
     let first = net.nodes[0].space.poll_output().unwrap();
@@ -159,7 +72,7 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     net.nodes[0].space.handle_store_response(now, ticket, r);
     net.settle();
     // Linger, then the batch goes out.
-    net.advance(now.add_micros(20_000));
+    net.advance_to(now.add_micros(20_000));
     let a = &net.nodes[0].events;
     let stored = a
         .iter()
@@ -179,7 +92,7 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
 
 #[test]
 fn module_messages_from_unknown_urls_are_dropped_and_counted() {
-    let mut net = Net::new(vec![Node::new(1, cfg())]);
+    let mut net = net(vec![cfg()]);
     let f = encode_publish_ops(&space_id(), &[OpId::from_bytes(vec![1u8; 32])]);
     net.nodes[0].space.handle_frame(T0, url(9), f);
     net.settle();
@@ -203,19 +116,16 @@ fn module_messages_from_unknown_urls_are_dropped_and_counted() {
 
 #[test]
 fn a_peer_sending_wrong_op_data_is_blocked_and_disconnected() {
-    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    let mut net = net(vec![cfg(), cfg()]);
     net.introduce();
     // Node 1 announces an op id it does not have; node 2 asks for it.
     let op = Op::new(T0, &b"real"[..]).unwrap();
     let f = encode_publish_ops(&space_id(), &[op.id()]);
     net.nodes[1].space.handle_frame(T0, url(1), f);
     net.drain(1);
-    let asked = net
-        .wire
-        .iter()
-        .any(|(from, to, _)| from == &url(2) && to == &url(1));
+    let asked = net.in_flight().any(|(from, to, _)| from == 1 && to == 0);
     assert!(asked, "a fetch request went to node 1");
-    net.wire.clear();
+    net.drop_in_flight();
     // ... and node 1 answers with other bytes under that id.
     let wrong = Op::new(T0, &b"fake"[..]).unwrap().encode();
     let f = encode_fetch_response(&space_id(), &[(op.id(), wrong)]);
@@ -245,8 +155,8 @@ fn a_peer_sending_wrong_op_data_is_blocked_and_disconnected() {
 
 #[test]
 fn catch_up_brings_a_late_joiner_everything_stored_before() {
-    let mut net = Net::new(vec![Node::new(1, cfg())]);
-    let now = net.now;
+    let mut net = net(vec![cfg()]);
+    let now = net.now();
     let mut ids = Vec::new();
     for i in 0..50u32 {
         ids.push(
@@ -257,14 +167,14 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
         );
     }
     net.settle();
-    net.advance(now.add_micros(20_000));
+    net.advance_to(now.add_micros(20_000));
     assert!(net.nodes[0].events.iter().any(|e| matches!(e,
         SpaceEvent::Published { reached, .. } if reached.is_empty())));
     // Node 2 joins later: no publish reaches it, catch-up does.
-    net.nodes.push(Node::new(2, cfg()));
+    add(&mut net, 2, cfg());
     net.introduce();
-    net.advance(now.add_micros(1_000_000));
-    net.advance(now.add_micros(2_000_000));
+    net.advance_to(now.add_micros(1_000_000));
+    net.advance_to(now.add_micros(2_000_000));
     let b = &net.nodes[1];
     assert_eq!(b.received(), 50);
     assert_eq!(
@@ -280,11 +190,7 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
 fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     let mut c = cfg();
     c.fetch.request_timeout_us = 1_000_000;
-    let mut net = Net::new(vec![
-        Node::new(1, c.clone()),
-        Node::new(2, c.clone()),
-        Node::new(3, c.clone()),
-    ]);
+    let mut net = net(vec![c.clone(), c.clone(), c.clone()]);
     net.introduce();
     // Node 3 holds an op; nodes 1 (dead) and 3 both announce it to node 2, node 1 first.
     let op = Op::new(T0, &b"x"[..]).unwrap();
@@ -293,14 +199,16 @@ fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
         op_data: op.encode(),
     }]))
     .unwrap();
-    net.dead.push(url(1));
+    for j in 0..3 {
+        net.cut(j, 0);
+    }
     let f = encode_publish_ops(&space_id(), &[op.id()]);
     net.nodes[1].space.handle_frame(T0, url(1), f.clone());
     net.settle();
     net.nodes[1].space.handle_frame(T0, url(3), f);
     net.settle();
     assert_eq!(net.nodes[1].received(), 0, "asked the dead peer first");
-    net.advance(T0.add_micros(1_000_000));
+    net.advance_to(T0.add_micros(1_000_000));
     let b = &net.nodes[1];
     assert_eq!(b.received(), 1);
     assert!(
@@ -313,9 +221,9 @@ fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
 
 #[test]
 fn leaving_spreads_a_tombstone_and_store_failures_are_reported() {
-    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    let mut net = net(vec![cfg(), cfg()]);
     net.introduce();
-    let now = net.now.add_micros(5);
+    let now = net.now().add_micros(5);
     net.nodes[0].space.leave(now).unwrap();
     net.settle();
     assert!(net.nodes[0].events.contains(&SpaceEvent::Left));
@@ -329,9 +237,8 @@ fn leaving_spreads_a_tombstone_and_store_failures_are_reported() {
     );
     assert!(!b.space.peer_store().admits(now, &url(1)));
     // A store that refuses writes: the op is reported, not announced.
-    let mut n = Node::new(3, cfg());
-    n.store = MemOpStore::new(|| T0).with_quota(0);
-    let mut net = Net::new(vec![n]);
+    let mut net = SimNet::new(SimConfig::instant(T0));
+    net.add(space(3, cfg()), MemOpStore::new(|| T0).with_quota(0));
     net.nodes[0].space.publish(now, &b"x"[..]).unwrap();
     net.settle();
     let e = &net.nodes[0].events;
@@ -346,14 +253,14 @@ fn leaving_spreads_a_tombstone_and_store_failures_are_reported() {
 
 #[test]
 fn agent_infos_are_re_signed_before_they_expire() {
-    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    let mut net = net(vec![cfg(), cfg()]);
     net.introduce();
     let first = net.nodes[0].space.local_agent_info().created_at;
     let t = T0.add_micros(
         crate::model::agent::AGENT_INFO_EXPIRY_US - crate::model::agent::RE_SIGN_MARGIN_US,
     );
     assert!(net.nodes[0].space.poll_timeout().unwrap() <= t);
-    net.advance(t);
+    net.advance_to(t);
     let info = net.nodes[0].space.local_agent_info().clone();
     assert!(info.created_at > first);
     // The peer got it through PublishAgent.
@@ -370,12 +277,13 @@ fn agent_infos_are_re_signed_before_they_expire() {
 
 #[test]
 fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
-    let mut node = Node::new(1, cfg());
-    while node.space.poll_output().is_some() {}
+    let mut node = space(1, cfg());
+    let store = MemOpStore::new(|| T0);
+    while node.poll_output().is_some() {}
     let ids: Vec<OpId> = (0..3u8)
-        .map(|i| node.space.publish(T0, vec![i; 10]).unwrap())
+        .map(|i| node.publish(T0, vec![i; 10]).unwrap())
         .collect();
-    let Some(Output::Store { ticket, request }) = node.space.poll_output() else {
+    let Some(Output::Store { ticket, request }) = node.poll_output() else {
         panic!("expected one store write");
     };
     let StoreRequest::Write(batch) = &request else {
@@ -386,13 +294,13 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
         ids
     );
     assert!(
-        node.space.poll_output().is_none(),
+        node.poll_output().is_none(),
         "one write for the whole burst"
     );
-    let r = block_on(perform(&node.store, request));
-    node.space.handle_store_response(T0, ticket, r);
+    let r = block_on(perform(&store, request));
+    node.handle_store_response(T0, ticket, r);
     let mut stored = Vec::new();
-    while let Some(o) = node.space.poll_output() {
+    while let Some(o) = node.poll_output() {
         if let Output::Event(SpaceEvent::OpStored { op_id }) = o {
             stored.push(op_id);
         }
@@ -402,20 +310,20 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
 
 #[test]
 fn an_op_whose_announcement_was_lost_still_arrives_by_catch_up() {
-    let mut net = Net::new(vec![Node::new(1, cfg()), Node::new(2, cfg())]);
+    let mut net = net(vec![cfg(), cfg()]);
     net.introduce();
     net.settle();
     // The announcement "reaches" node 2 (the send succeeds) but is lost on the way.
-    net.dead.push(url(2));
+    net.cut(0, 1);
     let id = net.nodes[0].space.publish(T0, &b"lost"[..]).unwrap();
-    net.advance(T0.add_micros(100_000));
-    net.dead.clear();
+    net.advance_to(T0.add_micros(100_000));
+    net.heal();
     assert_eq!(net.nodes[1].received(), 0);
     // Catch-up rounds must still offer the op: a sent announcement is no proof it is held.
     let mut t = T0;
     for _ in 0..20 {
         t = t.add_micros(10_000_000);
-        net.advance(t);
+        net.advance_to(t);
     }
     let got = net.nodes[1]
         .events
