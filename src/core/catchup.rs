@@ -15,13 +15,13 @@
 //! `Terminate`.
 //!
 //! fennec's rules beyond Kitsune2:
-//! - with no bookmark for a peer, `new_since` is [`CatchUpConfig::default_new_since_window_us`]
+//! - with no bookmark for a peer, `new_since` is [`CatchUpConfig::default_new_since_window`]
 //!   before now, or the epoch (everything, paged by the byte budget) when `None`, the default,
 //!   because there is no sector diff to repair older data;
 //! - one message carries at most [`CatchUpConfig::max_new_op_ids`] ids, so it stays under the
 //!   frame limit; [`fit`] says when to ask the store again with a smaller budget (cutting the
 //!   list would break the bookmark);
-//! - a round that gets no answer within [`CatchUpConfig::round_timeout_us`] reports its peer
+//! - a round that gets no answer within [`CatchUpConfig::round_timeout`] reports its peer
 //!   ([`CatchUp::handle_timeout`]) so the caller marks it unresponsive (Kitsune2 #541 retried
 //!   such peers forever);
 //! - [`KnownOps`] remembers, per peer, op ids the peer is known to hold, so they are left out
@@ -31,40 +31,38 @@
 //! caller ([`crate::core::space`]); this module keeps the round state, bookmarks and timers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::api::BoundedOpIds;
+use crate::core::bounded::BoundedSet;
+use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, OpId};
-use crate::model::time::Timestamp;
+use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 use crate::wire::{
     AcceptResponseMessage, ArcSetMessage, GossipMsg, K2GossipAcceptMessage, K2GossipAgentsMessage,
     K2GossipBusyMessage, K2GossipInitiateMessage, K2GossipNoDiffMessage, K2GossipTerminateMessage,
 };
 
-/// Number of DHT sectors (Kitsune2 `crates/dht/src/constant.rs`: 512).
-pub const SECTORS: u32 = 512;
-/// Width of one sector on the u32 ring: 2^23 locations.
-pub const SECTOR_SIZE: u64 = 1 << 23;
-
-/// Settings of [`CatchUp`]. Times in µs, sizes in bytes of op data.
+/// Settings of [`CatchUp`]. Sizes in bytes of op data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatchUpConfig {
     /// Pause between rounds we initiate once caught up. Default 60 s (Kitsune2: 120 s).
-    pub initiate_interval_us: i64,
+    pub initiate_interval: Duration,
     /// Pause between rounds while catching up: until rounds with [`Self::fast_rounds`] distinct
     /// peers are done, and after any round that brought op ids we lacked
     /// ([`CatchUp::hurry`]). Default 1 s (Kitsune2 `initialInitiateIntervalMs`).
-    pub initial_initiate_interval_us: i64,
-    /// Random extra pause in `[0, jitter)` after [`Self::initiate_interval_us`]. Default 5 s.
-    pub initiate_jitter_us: i64,
+    pub initial_initiate_interval: Duration,
+    /// Random extra pause in `[0, jitter)` after [`Self::initiate_interval`]. Default 5 s.
+    pub initiate_jitter: Duration,
     /// Distinct peers to complete a round with before slowing down. Default 3.
     pub fast_rounds: usize,
     /// A round without an answer for this long is over. Default 15 s (Kitsune2
     /// `roundTimeoutMs`).
-    pub round_timeout_us: i64,
+    pub round_timeout: Duration,
     /// The byte budget we ask peers for (`max_op_data_bytes`). Default 4 MiB.
     pub max_op_data_bytes: u32,
     /// Cap on the budget a peer asks of us. Default 4 MiB.
@@ -72,37 +70,66 @@ pub struct CatchUpConfig {
     /// Most op ids in one message. Default 16 384 (about 560 KiB).
     pub max_new_op_ids: usize,
     /// How long a bookmark is kept. Default 24 h (Kitsune2 `gossip:new_ops_bookmark`).
-    pub bookmark_expiry_us: i64,
+    pub bookmark_expiry: Duration,
     /// Rounds accepted at once; more get `Busy`. Default 10 (Kitsune2
     /// `maxConcurrentAcceptedRounds`).
     pub max_concurrent_accepted: usize,
-    /// Initiates accepted per peer per [`Self::burst_window_us`]; more are dropped. Default 15
+    /// Initiates accepted per peer per [`Self::burst_window`]; more are dropped. Default 15
     /// (Kitsune2: burst factor 3 × window count 5).
     pub burst_count: usize,
     /// See [`Self::burst_count`]. Default 10 min.
-    pub burst_window_us: i64,
+    pub burst_window: Duration,
     /// With no bookmark, ask for ops stored this long ago and later; `None` (default): since
     /// the epoch. Kitsune2 uses 30 min (`2 × UNIT_TIME`) and leaves the rest to the diff.
-    pub default_new_since_window_us: Option<i64>,
+    pub default_new_since_window: Option<Duration>,
 }
 
 impl Default for CatchUpConfig {
     fn default() -> Self {
         CatchUpConfig {
-            initiate_interval_us: 60_000_000,
-            initial_initiate_interval_us: 1_000_000,
-            initiate_jitter_us: 5_000_000,
+            initiate_interval: Duration::from_secs(60),
+            initial_initiate_interval: Duration::from_secs(1),
+            initiate_jitter: Duration::from_secs(5),
             fast_rounds: 3,
-            round_timeout_us: 15_000_000,
+            round_timeout: Duration::from_secs(15),
             max_op_data_bytes: 4 * 1024 * 1024,
             max_request_op_data_bytes: 4 * 1024 * 1024,
             max_new_op_ids: 16_384,
-            bookmark_expiry_us: 24 * 60 * 60 * 1_000_000,
+            bookmark_expiry: Duration::from_secs(24 * 60 * 60),
             max_concurrent_accepted: 10,
             burst_count: 15,
-            burst_window_us: 10 * 60 * 1_000_000,
-            default_new_since_window_us: None,
+            burst_window: Duration::from_secs(10 * 60),
+            default_new_since_window: None,
         }
+    }
+}
+
+impl CatchUpConfig {
+    /// Checks every field (paths as inside [`crate::core::space::SpaceConfig`]).
+    ///
+    /// # Errors
+    /// The first field that is zero where at least 1 is needed, or a zero interval.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("catch_up.initiate_interval", self.initiate_interval)?;
+        positive(
+            "catch_up.initial_initiate_interval",
+            self.initial_initiate_interval,
+        )?;
+        at_least_one("catch_up.fast_rounds", self.fast_rounds as u64)?;
+        positive("catch_up.round_timeout", self.round_timeout)?;
+        at_least_one("catch_up.max_op_data_bytes", u64::from(self.max_op_data_bytes))?;
+        at_least_one(
+            "catch_up.max_request_op_data_bytes",
+            u64::from(self.max_request_op_data_bytes),
+        )?;
+        at_least_one("catch_up.max_new_op_ids", self.max_new_op_ids as u64)?;
+        positive("catch_up.bookmark_expiry", self.bookmark_expiry)?;
+        at_least_one(
+            "catch_up.max_concurrent_accepted",
+            self.max_concurrent_accepted as u64,
+        )?;
+        at_least_one("catch_up.burst_count", self.burst_count as u64)?;
+        positive("catch_up.burst_window", self.burst_window)
     }
 }
 
@@ -308,9 +335,9 @@ impl CatchUp {
     /// The `new_since` we send `peer`: its bookmark, or the default.
     pub fn new_since(&self, now: Timestamp, peer: &Url) -> Timestamp {
         match self.bookmarks.get(peer) {
-            Some((b, set_at)) if now.micros_since(*set_at) < self.cfg.bookmark_expiry_us => *b,
-            _ => match self.cfg.default_new_since_window_us {
-                Some(w) => now.add_micros(-w),
+            Some((b, set_at)) if now.micros_since(*set_at) < micros(self.cfg.bookmark_expiry) => *b,
+            _ => match self.cfg.default_new_since_window {
+                Some(w) => now.minus(w),
                 None => Timestamp::UNIX_EPOCH,
             },
         }
@@ -367,7 +394,7 @@ impl CatchUp {
             peer,
             session,
             tie_breaker,
-            deadline: now.add_micros(self.cfg.round_timeout_us),
+            deadline: now.plus(self.cfg.round_timeout),
             stage: IStage::AwaitAccept,
         });
         self.stats.initiated += 1;
@@ -376,7 +403,7 @@ impl CatchUp {
 
     /// Nobody to gossip with now: try again after the short interval.
     pub fn idle(&mut self, now: Timestamp) {
-        self.next_initiate = now.add_micros(self.cfg.initial_initiate_interval_us);
+        self.next_initiate = now.plus(self.cfg.initial_initiate_interval);
     }
 
     /// Handles an `Initiate` from `from` (see [`InitiateVerdict`]).
@@ -391,8 +418,7 @@ impl CatchUp {
         from: &Url,
         msg: K2GossipInitiateMessage,
     ) -> Result<InitiateVerdict, RoundError> {
-        let theirs = sectors_to_arc(msg.arc_set.as_ref().map_or(&[][..], |a| &a.value))
-            .inspect_err(|_| self.stats.behaviour_errors += 1)?;
+        let theirs = self.their_arc(msg.arc_set.as_ref())?;
         if let Some(i) = &self.initiated
             && &i.peer == from
             && i.stage == IStage::AwaitAccept
@@ -403,7 +429,7 @@ impl CatchUp {
                 return Ok(InitiateVerdict::Ignore);
             }
             self.initiated = None;
-            self.next_initiate = now.add_micros(self.cfg.initial_initiate_interval_us);
+            self.next_initiate = now.plus(self.cfg.initial_initiate_interval);
         }
         if self.accepted.contains_key(from) {
             self.stats.behaviour_errors += 1;
@@ -413,7 +439,7 @@ impl CatchUp {
         let times = self.accept_times.entry(from.clone()).or_default();
         while times
             .front()
-            .is_some_and(|t| now.micros_since(*t) >= self.cfg.burst_window_us)
+            .is_some_and(|t| now.micros_since(*t) >= micros(self.cfg.burst_window))
         {
             times.pop_front();
         }
@@ -431,12 +457,12 @@ impl CatchUp {
             )));
         }
         times.push_back(now);
-        let arc = intersect_cover(self.arc, theirs);
+        let arc = self.arc.sector_intersection(&theirs);
         self.accepted.insert(
             from.clone(),
             Accepted {
                 session: msg.session_id.clone(),
-                deadline: now.add_micros(self.cfg.round_timeout_us),
+                deadline: now.plus(self.cfg.round_timeout),
                 stage: AStage::Looking,
                 arc,
             },
@@ -475,7 +501,7 @@ impl CatchUp {
             return None;
         }
         a.stage = AStage::AwaitReply;
-        a.deadline = now.add_micros(self.cfg.round_timeout_us);
+        a.deadline = now.plus(self.cfg.round_timeout);
         let session = a.session.clone();
         self.stats.ids_sent += found.len() as u64;
         Some(GossipMsg::Accept(K2GossipAcceptMessage {
@@ -509,18 +535,17 @@ impl CatchUp {
             self.stats.behaviour_errors += 1;
             return Err(RoundError::Unexpected("Accept"));
         }
-        let theirs = sectors_to_arc(msg.arc_set.as_ref().map_or(&[][..], |a| &a.value))
-            .inspect_err(|_| self.stats.behaviour_errors += 1)?;
+        let theirs = self.their_arc(msg.arc_set.as_ref())?;
         if let Some(i) = self.initiated.as_mut() {
             i.stage = IStage::Responding;
-            i.deadline = now.add_micros(self.cfg.round_timeout_us);
+            i.deadline = now.plus(self.cfg.round_timeout);
         }
         let previous = self.new_since(now, from);
         self.stats.ids_received += msg.new_ops.len() as u64;
         Ok(AcceptIn {
             request: Request {
                 session_id: msg.session_id,
-                arc: intersect_cover(self.arc, theirs),
+                arc: self.arc.sector_intersection(&theirs),
                 since: Timestamp(msg.new_since),
                 limit_bytes: msg
                     .max_op_data_bytes
@@ -575,7 +600,7 @@ impl CatchUp {
     /// A round brought op ids we lacked: we are behind, so the next round we initiate comes
     /// after the short interval (Kitsune2 initiates fast while below its target arc).
     pub fn hurry(&mut self, now: Timestamp) {
-        let soon = now.add_micros(self.cfg.initial_initiate_interval_us);
+        let soon = now.plus(self.cfg.initial_initiate_interval);
         if soon < self.next_initiate {
             self.next_initiate = soon;
         }
@@ -706,18 +731,27 @@ impl CatchUp {
         None
     }
 
+    /// The peer's arc set as the smallest arc covering it; a malformed set is a behaviour
+    /// error.
+    fn their_arc(&mut self, set: Option<&ArcSetMessage>) -> Result<DhtArc, RoundError> {
+        DhtArc::from_sector_set(set.map_or(&[][..], |a| &a.value)).map_err(|e| {
+            self.stats.behaviour_errors += 1;
+            RoundError::BadArcSet(e.0)
+        })
+    }
+
     fn schedule_next(&mut self, now: Timestamp, fast: bool) {
         let pause = if fast {
-            self.cfg.initial_initiate_interval_us
+            self.cfg.initial_initiate_interval
         } else {
-            let jitter = if self.cfg.initiate_jitter_us > 0 {
-                (self.next_u64() % self.cfg.initiate_jitter_us as u64) as i64
-            } else {
-                0
+            // A jitter of zero is a valid setting (no jitter), not a division by zero.
+            let jitter = match micros(self.cfg.initiate_jitter) as u64 {
+                0 => 0,
+                j => self.next_u64() % j,
             };
-            self.cfg.initiate_interval_us + jitter
+            self.cfg.initiate_interval + Duration::from_micros(jitter)
         };
-        self.next_initiate = now.add_micros(pause);
+        self.next_initiate = now.plus(pause);
     }
 
     /// splitmix64.
@@ -730,91 +764,10 @@ impl CatchUp {
     }
 }
 
-/// The sectors an arc overlaps, as Kitsune2's 16-word bitset (sector `s` = bit `s % 32` of word
-/// `s / 32`). Kitsune2 requires sector-aligned arcs; for an unaligned arc the partly covered
-/// sectors are included, so nothing the arc holds is left out.
-pub fn arc_to_sectors(arc: DhtArc) -> [u32; 16] {
-    let mut words = [0u32; 16];
-    let DhtArc::Arc(s, e) = arc else {
-        return words;
-    };
-    let first = (s as u64 / SECTOR_SIZE) as u32;
-    let last = (e as u64 / SECTOR_SIZE) as u32;
-    if s > e && first == last {
-        // Wraps round the ring and back into its own sector: every sector is touched.
-        return [u32::MAX; 16];
-    }
-    let mut i = first;
-    loop {
-        words[(i / 32) as usize] |= 1 << (i % 32);
-        if i == last {
-            break;
-        }
-        i = (i + 1) % SECTORS;
-    }
-    words
-}
-
-/// The smallest arc covering every sector in a Kitsune2 arc-set bitset: the ring minus its
-/// longest run of unset sectors. All set ⇒ [`DhtArc::FULL`], none ⇒ [`DhtArc::Empty`].
-///
-/// # Errors
-/// [`RoundError::BadArcSet`] for more than 16 words (missing words are empty).
-pub fn sectors_to_arc(words: &[u32]) -> Result<DhtArc, RoundError> {
-    if words.len() > 16 {
-        return Err(RoundError::BadArcSet(words.len()));
-    }
-    let set = |i: u32| {
-        words
-            .get((i / 32) as usize)
-            .is_some_and(|w| w & (1 << (i % 32)) != 0)
-    };
-    let count = (0..SECTORS).filter(|i| set(*i)).count();
-    if count == 0 {
-        return Ok(DhtArc::Empty);
-    }
-    if count == SECTORS as usize {
-        return Ok(DhtArc::FULL);
-    }
-    // Longest cyclic gap of unset sectors: start at a set sector, walk the ring once.
-    let start = (0..SECTORS).find(|i| set(*i)).unwrap_or(0);
-    let (mut best_len, mut best_end) = (0u32, start);
-    let mut run = 0u32;
-    for k in 1..=SECTORS {
-        let i = (start + k) % SECTORS;
-        if set(i) {
-            if run > best_len {
-                best_len = run;
-                best_end = i;
-            }
-            run = 0;
-        } else {
-            run += 1;
-        }
-    }
-    // The arc starts at the set sector ending the gap and ends just before the gap.
-    let first = best_end;
-    let last = (best_end + SECTORS - best_len - 1) % SECTORS;
-    let lo = (first as u64 * SECTOR_SIZE) as u32;
-    let hi = ((last as u64 + 1) * SECTOR_SIZE - 1) as u32;
-    Ok(DhtArc::Arc(lo, hi))
-}
-
 fn arc_set_message(arc: DhtArc) -> ArcSetMessage {
     ArcSetMessage {
-        value: arc_to_sectors(arc).to_vec(),
+        value: arc.to_sector_set().to_vec(),
     }
-}
-
-/// The smallest arc covering the sectors both arcs overlap.
-fn intersect_cover(ours: DhtArc, theirs: DhtArc) -> DhtArc {
-    let a = arc_to_sectors(ours);
-    let b = arc_to_sectors(theirs);
-    let mut w = [0u32; 16];
-    for i in 0..16 {
-        w[i] = a[i] & b[i];
-    }
-    sectors_to_arc(&w).unwrap_or(DhtArc::Empty)
 }
 
 /// Per peer, op ids it is known to hold, so catch-up and publish do not offer them again:
@@ -830,7 +783,7 @@ fn intersect_cover(ours: DhtArc, theirs: DhtArc) -> DhtArc {
 pub struct KnownOps {
     per_peer: usize,
     max_peers: usize,
-    peers: HashMap<Url, (HashSet<u64>, VecDeque<u64>, u64)>,
+    peers: HashMap<Url, (BoundedSet<u64>, u64)>,
     tick: u64,
 }
 
@@ -863,24 +816,20 @@ impl KnownOps {
             let oldest = self
                 .peers
                 .iter()
-                .min_by_key(|(u, (_, _, t))| (*t, (*u).clone()))
+                .min_by_key(|(u, (_, t))| (*t, (*u).clone()))
                 .map(|(u, _)| u.clone());
             if let Some(u) = oldest {
                 self.peers.remove(&u);
             }
         }
-        let (set, fifo, t) = self.peers.entry(peer.clone()).or_default();
+        let per_peer = self.per_peer;
+        let (set, t) = self
+            .peers
+            .entry(peer.clone())
+            .or_insert_with(|| (BoundedSet::new(per_peer), 0));
         *t = self.tick;
         for id in ids {
-            let f = fingerprint(id);
-            if set.insert(f) {
-                fifo.push_back(f);
-                if fifo.len() > self.per_peer
-                    && let Some(old) = fifo.pop_front()
-                {
-                    set.remove(&old);
-                }
-            }
+            set.insert(fingerprint(id));
         }
     }
 
@@ -888,12 +837,22 @@ impl KnownOps {
     pub fn holds(&self, peer: &Url, id: &OpId) -> bool {
         self.peers
             .get(peer)
-            .is_some_and(|(s, _, _)| s.contains(&fingerprint(id)))
+            .is_some_and(|(s, _)| s.contains(&fingerprint(id)))
     }
 
     /// Forgets `peer`.
     pub fn forget(&mut self, peer: &Url) {
         self.peers.remove(peer);
+    }
+
+    /// Keeps only the peers for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Url) -> bool) {
+        self.peers.retain(|u, _| keep(u));
+    }
+
+    /// Peers tracked.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
     }
 }
 
@@ -918,40 +877,6 @@ mod tests {
             CatchUp::new(cfg.clone(), agent(1), DhtArc::FULL, T, 1),
             CatchUp::new(cfg, agent(2), DhtArc::FULL, T, 2),
         )
-    }
-
-    #[test]
-    fn sector_sets_round_trip() {
-        assert_eq!(arc_to_sectors(DhtArc::FULL), [u32::MAX; 16]);
-        assert_eq!(arc_to_sectors(DhtArc::Empty), [0; 16]);
-        assert_eq!(sectors_to_arc(&[u32::MAX; 16]), Ok(DhtArc::FULL));
-        assert_eq!(sectors_to_arc(&[]), Ok(DhtArc::Empty));
-        let aligned = DhtArc::Arc(0, (SECTOR_SIZE * 3 - 1) as u32);
-        let w = arc_to_sectors(aligned);
-        assert_eq!(w[0], 0b111);
-        assert_eq!(sectors_to_arc(&w), Ok(aligned));
-        // Unaligned: partly covered sectors are included.
-        let w = arc_to_sectors(DhtArc::Arc(42, SECTOR_SIZE as u32 + 5));
-        assert_eq!(w[0], 0b11);
-        // Wrapping: the last and first sectors, covered by one wrapping arc.
-        let wrap = DhtArc::Arc(u32::MAX - 10, 10);
-        let w = arc_to_sectors(wrap);
-        assert_eq!((w[0], w[15]), (1, 1 << 31));
-        assert_eq!(
-            sectors_to_arc(&w),
-            Ok(DhtArc::Arc(
-                (SECTOR_SIZE * 511) as u32,
-                (SECTOR_SIZE - 1) as u32
-            ))
-        );
-        // A wrapping arc starting and ending in one sector covers the ring.
-        assert_eq!(arc_to_sectors(DhtArc::Arc(10, 5)), [u32::MAX; 16]);
-        assert_eq!(sectors_to_arc(&[0; 17]), Err(RoundError::BadArcSet(17)));
-        assert_eq!(
-            intersect_cover(DhtArc::FULL, aligned),
-            aligned,
-            "intersection of full and a small arc"
-        );
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! - [`BroadcastPool::start`] begins a **Static** broadcast of one op to a known target list:
 //!   the first [`PublishConfig::target_count`] candidates are contacted, the rest are a reserve;
 //! - each `(op, peer)` pair moves `todo → waiting → success | failed`, as in `static.go`;
-//! - pairs are **batched per peer**: after [`PublishConfig::linger_us`], every pending pair is
+//! - pairs are **batched per peer**: after [`PublishConfig::linger`], every pending pair is
 //!   grouped into one `PublishOps` per peer (at most [`PublishConfig::max_ids_per_message`] ids);
 //! - the driver reports each batch's send result; a failure, or no result within
-//!   [`PublishConfig::send_timeout_us`], fails the pairs and (for timeouts) reports the peer as
+//!   [`PublishConfig::send_timeout`], fails the pairs and (for timeouts) reports the peer as
 //!   unresponsive; a failed target is replaced from the reserve, at most
 //!   [`PublishConfig::max_retries`] times per op (brdcst has no retries);
 //! - when nothing is left to do, [`PublishOutput::Finished`] says who was reached.
@@ -23,6 +23,9 @@
 //! picks the same order. [`agent_targets`] lists every reachable peer, for `PublishAgent`
 //! (Kitsune2 `CoreSpace` sends each newly signed local info to every known peer).
 
+use std::time::Duration;
+
+use crate::core::config::{ConfigError, at_least_one, positive};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::core::peer_store::PeerStore;
@@ -30,7 +33,7 @@ use crate::model::id::{AgentId, OpId};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 
-/// Limits of a [`BroadcastPool`]. Times in µs.
+/// Limits of a [`BroadcastPool`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishConfig {
     /// Peers contacted per op. Default 8: in a small swarm of full-arc tabs every peer is a
@@ -42,9 +45,9 @@ pub struct PublishConfig {
     pub max_ids_per_message: usize,
     /// How long a pending `(op, peer)` pair waits for others to the same peer before the
     /// batch goes out. Default 10 ms.
-    pub linger_us: i64,
+    pub linger: Duration,
     /// A batch without a send result after this long has failed. Default 30 s.
-    pub send_timeout_us: i64,
+    pub send_timeout: Duration,
     /// Failed targets replaced from the reserve, per op. Default 2.
     pub max_retries: usize,
     /// Most broadcasts running at once; [`BroadcastPool::start`] refuses more. Default
@@ -57,11 +60,24 @@ impl Default for PublishConfig {
         PublishConfig {
             target_count: 8,
             max_ids_per_message: 1024,
-            linger_us: 10_000,
-            send_timeout_us: 30_000_000,
+            linger: Duration::from_millis(10),
+            send_timeout: Duration::from_secs(30),
             max_retries: 2,
             max_broadcasts: 100_000,
         }
+    }
+}
+
+impl PublishConfig {
+    /// Checks every field (paths as inside [`crate::core::space::SpaceConfig`]).
+    /// `target_count` 0 is allowed: ops are then left to catch-up.
+    ///
+    /// # Errors
+    /// The first field that is zero where at least 1 is needed, or a zero timeout.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("publish.max_ids_per_message", self.max_ids_per_message as u64)?;
+        positive("publish.send_timeout", self.send_timeout)?;
+        at_least_one("publish.max_broadcasts", self.max_broadcasts as u64)
     }
 }
 
@@ -275,7 +291,7 @@ impl BroadcastPool {
     }
 
     fn schedule_flush(&mut self, now: Timestamp) {
-        let at = now.add_micros(self.cfg.linger_us);
+        let at = now.plus(self.cfg.linger);
         self.flush_at = Some(self.flush_at.map_or(at, |t| t.min(at)));
     }
 
@@ -288,7 +304,7 @@ impl BroadcastPool {
                 per_peer.entry(peer.clone()).or_default().push(id.clone());
             }
         }
-        let max = self.cfg.max_ids_per_message.max(1);
+        let max = self.cfg.max_ids_per_message;
         for (peer, ids) in per_peer {
             for chunk in ids.chunks(max) {
                 let batch = self.next_batch;
@@ -304,7 +320,7 @@ impl BroadcastPool {
                     Batch {
                         peer: peer.clone(),
                         op_ids: chunk.to_vec(),
-                        deadline: now.add_micros(self.cfg.send_timeout_us),
+                        deadline: now.plus(self.cfg.send_timeout),
                     },
                 );
                 self.out.push_back(PublishOutput::SendOps {
@@ -459,8 +475,8 @@ mod tests {
     fn cfg() -> PublishConfig {
         PublishConfig {
             target_count: 2,
-            linger_us: 10,
-            send_timeout_us: 1000,
+            linger: Duration::from_micros(10),
+            send_timeout: Duration::from_micros(1000),
             max_retries: 1,
             ..Default::default()
         }

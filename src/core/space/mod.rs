@@ -44,6 +44,7 @@ mod driver;
 
 pub use driver::{Command, perform, run_space};
 
+use std::time::Duration;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
@@ -70,7 +71,7 @@ use crate::wire::{
     encode_fetch_request, encode_gossip, encode_publish_agent, encode_publish_ops,
 };
 
-/// Settings of a [`Space`]. Times in µs, sizes in bytes.
+/// Settings of a [`Space`]. Sizes in bytes.
 #[derive(Debug, Clone)]
 pub struct SpaceConfig {
     /// The space.
@@ -89,7 +90,7 @@ pub struct SpaceConfig {
     pub catch_up: CatchUpConfig,
     /// How long a peer stays marked unresponsive after a failure, unless heard from. Default
     /// 60 s (Kitsune2: until its agent info expires, up to 20 min).
-    pub unresponsive_for_us: i64,
+    pub unresponsive_for: Duration,
     /// Largest `FetchResponse` frame we send. Default 256 KiB.
     pub max_response_frame_bytes: usize,
     /// Op ids of one incoming `FetchRequest` we look up; the rest are ignored. Default 4 096.
@@ -104,7 +105,7 @@ pub struct SpaceConfig {
     /// Recently stored op ids remembered to stop refetching races. Default 10 000.
     pub recently_stored: usize,
     /// Interval of peer store pruning. Default 10 s (Kitsune2 `prune_interval_s`).
-    pub prune_interval_us: i64,
+    pub prune_interval: Duration,
 }
 
 impl SpaceConfig {
@@ -118,14 +119,14 @@ impl SpaceConfig {
             fetch: FetchConfig::default(),
             publish: PublishConfig::default(),
             catch_up: CatchUpConfig::default(),
-            unresponsive_for_us: 60_000_000,
+            unresponsive_for: Duration::from_secs(60),
             max_response_frame_bytes: 256 * 1024,
             max_request_ids: 4096,
             max_serving_per_peer: 4,
             known_ops_per_peer: 16_384,
             known_ops_peers: 32,
             recently_stored: 10_000,
-            prune_interval_us: 10_000_000,
+            prune_interval: Duration::from_secs(10),
         }
     }
 }
@@ -411,7 +412,7 @@ impl Space {
             catchup: CatchUp::new(cfg.catch_up.clone(), agent.clone(), arc, now, seed),
             known: KnownOps::new(cfg.known_ops_per_peer, cfg.known_ops_peers),
             tally: PeerTally::default(),
-            next_prune: now.add_micros(cfg.prune_interval_us),
+            next_prune: now.plus(cfg.prune_interval),
             cfg,
             signer,
             verifier: Box::new(Ed25519Verifier),
@@ -884,7 +885,7 @@ impl Space {
                 self.mark_unresponsive(now, &peer);
             }
             if self.next_prune <= now {
-                self.next_prune = now.add_micros(self.cfg.prune_interval_us);
+                self.next_prune = now.plus(self.cfg.prune_interval);
                 for gone in self.peers.prune(now) {
                     if gone.agent != self.agent {
                         self.emit(SpaceEvent::PeerLeft {
@@ -1260,7 +1261,7 @@ impl Space {
             self.emit(SpaceEvent::PeerUnresponsive { peer: peer.clone() });
         }
         self.peers
-            .set_unresponsive(peer.clone(), now.add_micros(self.cfg.unresponsive_for_us));
+            .set_unresponsive(peer.clone(), now.plus(self.cfg.unresponsive_for));
         self.fetch.peer_failed(now, peer);
         self.pool.peer_failed(now, peer);
         self.catchup.peer_gone(now, peer);
