@@ -251,6 +251,21 @@ pub struct CatchUpStats {
     pub ids_sent: u64,
 }
 
+/// Sizes of [`CatchUp`]'s per-peer maps (see [`CatchUp::sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUpSizes {
+    /// Rounds accepted and open.
+    pub accepted: usize,
+    /// Per-peer bookmarks.
+    pub bookmarks: usize,
+    /// Per-peer time of the last round.
+    pub last_round: usize,
+    /// Per-peer recent initiate times (burst limit).
+    pub accept_times: usize,
+    /// Peers a round we initiated completed with.
+    pub done_with: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum IStage {
     AwaitAccept,
@@ -320,6 +335,38 @@ impl CatchUp {
     /// Counters so far.
     pub fn stats(&self) -> CatchUpStats {
         self.stats
+    }
+
+    /// Sizes of the per-peer maps.
+    pub fn sizes(&self) -> CatchUpSizes {
+        CatchUpSizes {
+            accepted: self.accepted.len(),
+            bookmarks: self.bookmarks.len(),
+            last_round: self.last_round.len(),
+            accept_times: self.accept_times.len(),
+            done_with: self.done_with.len(),
+        }
+    }
+
+    /// Forgets every peer for which `keep` is false (it left, expired or changed its URL):
+    /// its bookmark, round times, burst window and open rounds. Expired bookmarks and burst
+    /// windows of kept peers are dropped too. A forgotten peer that comes back is treated as
+    /// new (no bookmark: it is offered ops since [`CatchUpConfig::default_new_since_window`]).
+    pub fn retain_peers(&mut self, now: Timestamp, mut keep: impl FnMut(&Url) -> bool) {
+        let expiry = micros(self.cfg.bookmark_expiry);
+        let window = micros(self.cfg.burst_window);
+        self.bookmarks
+            .retain(|u, (_, set_at)| now.micros_since(*set_at) < expiry && keep(u));
+        self.accept_times.retain(|u, times| {
+            times.back().is_some_and(|t| now.micros_since(*t) < window) && keep(u)
+        });
+        self.last_round.retain(|u, _| keep(u));
+        self.done_with.retain(|u| keep(u));
+        self.accepted.retain(|u, _| keep(u));
+        if self.initiated.as_ref().is_some_and(|i| !keep(&i.peer)) {
+            self.initiated = None;
+            self.schedule_next(now, true);
+        }
     }
 
     /// Changes the storage arc we gossip for.

@@ -267,6 +267,11 @@ impl FetchQueue {
         self.pending.contains_key(op_id)
     }
 
+    /// Peers with ops queued for them (per-peer state; empty queues are dropped).
+    pub fn queued_peers(&self) -> usize {
+        self.queues.len()
+    }
+
     /// Requests in flight.
     pub fn requests_in_flight(&self) -> usize {
         self.requests.len()

@@ -81,6 +81,17 @@ impl PublishConfig {
     }
 }
 
+/// Why [`BroadcastPool::start`] started nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The op is being broadcast already.
+    #[error("the op is being announced already")]
+    AlreadyRunning,
+    /// [`PublishConfig::max_broadcasts`] broadcasts are running.
+    #[error("the publish pool is full")]
+    PoolFull,
+}
+
 /// Identifies one `PublishOps` message sent by the pool.
 pub type BatchId = u64;
 
@@ -170,12 +181,24 @@ impl BroadcastPool {
     }
 
     /// Starts broadcasting `op_id` to `candidates` (best first, e.g. from [`candidates`]).
-    /// Returns `false`, doing nothing, if the op is already being broadcast or the pool is
-    /// full. With no candidates the broadcast finishes at once, having reached nobody.
-    pub fn start(&mut self, now: Timestamp, op_id: OpId, candidates: Vec<Url>) -> bool {
-        if self.broadcasts.contains_key(&op_id) || self.broadcasts.len() >= self.cfg.max_broadcasts
-        {
-            return false;
+    /// With no candidates the broadcast finishes at once, having reached nobody.
+    ///
+    /// # Errors
+    /// Doing nothing: [`StartError::AlreadyRunning`] if the op is being broadcast (its
+    /// running broadcast covers it), [`StartError::PoolFull`] if
+    /// [`PublishConfig::max_broadcasts`] are running (the op is then not announced; catch-up
+    /// still offers it).
+    pub fn start(
+        &mut self,
+        now: Timestamp,
+        op_id: OpId,
+        candidates: Vec<Url>,
+    ) -> Result<(), StartError> {
+        if self.broadcasts.contains_key(&op_id) {
+            return Err(StartError::AlreadyRunning);
+        }
+        if self.broadcasts.len() >= self.cfg.max_broadcasts {
+            return Err(StartError::PoolFull);
         }
         let mut reserve: VecDeque<Url> = VecDeque::new();
         for c in candidates {
@@ -198,7 +221,7 @@ impl BroadcastPool {
         } else {
             self.check_finished(&op_id);
         }
-        true
+        Ok(())
     }
 
     /// Stops the broadcast of `op_id`: pending targets count as failed, and it finishes.
@@ -442,6 +465,22 @@ pub struct PeerTally {
 }
 
 impl PeerTally {
+    /// Keeps only the peers for which `keep` is true (the others left or expired).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Url) -> bool) {
+        self.reached.retain(|u, _| keep(u));
+        self.failed.retain(|u, _| keep(u));
+    }
+
+    /// Peers counted (in either map).
+    pub fn len(&self) -> usize {
+        self.reached.len() + self.failed.len()
+    }
+
+    /// Whether no peer is counted.
+    pub fn is_empty(&self) -> bool {
+        self.reached.is_empty() && self.failed.is_empty()
+    }
+
     /// Adds a finished broadcast.
     pub fn record(&mut self, reached: &[Url], failed: &[Url]) {
         for u in reached {
@@ -486,9 +525,12 @@ mod tests {
     #[test]
     fn static_lifecycle_batched_per_peer_with_a_failure_replaced_from_reserve() {
         let mut p = BroadcastPool::new(cfg());
-        assert!(p.start(T, oid(1), vec![url(1), url(2), url(3)]));
-        assert!(p.start(T, oid(2), vec![url(1), url(3)]));
-        assert!(!p.start(T, oid(1), vec![url(9)]), "already running");
+        assert_eq!(p.start(T, oid(1), vec![url(1), url(2), url(3)]), Ok(()));
+        assert_eq!(p.start(T, oid(2), vec![url(1), url(3)]), Ok(()));
+        assert_eq!(
+            p.start(T, oid(1), vec![url(9)]),
+            Err(StartError::AlreadyRunning)
+        );
         assert!(drain(&mut p).is_empty(), "lingering");
         assert_eq!(p.poll_timeout(), Some(T.add_micros(10)));
         let t1 = T.add_micros(10);
@@ -556,7 +598,7 @@ mod tests {
     #[test]
     fn empty_seed_finishes_at_once_and_stop_cancels() {
         let mut p = BroadcastPool::new(cfg());
-        p.start(T, oid(1), vec![]);
+        p.start(T, oid(1), vec![]).unwrap();
         assert_eq!(
             drain(&mut p),
             vec![PublishOutput::Finished {
@@ -565,7 +607,7 @@ mod tests {
                 failed: vec![]
             }]
         );
-        p.start(T, oid(2), vec![url(1)]);
+        p.start(T, oid(2), vec![url(1)]).unwrap();
         p.stop(&oid(2));
         assert_eq!(
             drain(&mut p),
@@ -586,7 +628,7 @@ mod tests {
             ..cfg()
         });
         for n in 0..5 {
-            p.start(T, oid(n), vec![url(1)]);
+            p.start(T, oid(n), vec![url(1)]).unwrap();
         }
         p.handle_timeout(T.add_micros(10));
         let out = drain(&mut p);

@@ -141,7 +141,8 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     net.introduce();
     net.settle();
     let now = net.now;
-    let id = net.nodes[0].space.publish(now, &b"hello"[..]).unwrap();
+    let p = net.nodes[0].space.publish(now, &b"hello"[..]).unwrap();
+    let id = p.op_id.clone();
     // Nothing is announced before the store said the write committed.
     let first = net.nodes[0].space.poll_output().unwrap();
     assert!(matches!(
@@ -163,7 +164,12 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     let a = &net.nodes[0].events;
     let stored = a
         .iter()
-        .position(|e| e == &SpaceEvent::OpStored { op_id: id.clone() });
+        .position(|e| {
+            e == &SpaceEvent::OpStored {
+                token: p.token,
+                op_id: id.clone(),
+            }
+        });
     let published = a
         .iter()
         .position(|e| matches!(e, SpaceEvent::Published { op_id, reached, .. } if op_id == &id && reached == &vec![url(2)]));
@@ -253,7 +259,8 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
             net.nodes[0]
                 .space
                 .publish(now, i.to_le_bytes().to_vec())
-                .unwrap(),
+                .unwrap()
+                .op_id,
         );
     }
     net.settle();
@@ -279,7 +286,7 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
 #[test]
 fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     let mut c = cfg();
-    c.fetch.request_timeout_us = 1_000_000;
+    c.fetch.request_timeout = std::time::Duration::from_secs(1);
     let mut net = Net::new(vec![
         Node::new(1, c.clone()),
         Node::new(2, c.clone()),
@@ -373,7 +380,7 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
     let mut node = Node::new(1, cfg());
     while node.space.poll_output().is_some() {}
     let ids: Vec<OpId> = (0..3u8)
-        .map(|i| node.space.publish(T0, vec![i; 10]).unwrap())
+        .map(|i| node.space.publish(T0, vec![i; 10]).unwrap().op_id)
         .collect();
     let Some(Output::Store { ticket, request }) = node.space.poll_output() else {
         panic!("expected one store write");
@@ -393,7 +400,7 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
     node.space.handle_store_response(T0, ticket, r);
     let mut stored = Vec::new();
     while let Some(o) = node.space.poll_output() {
-        if let Output::Event(SpaceEvent::OpStored { op_id }) = o {
+        if let Output::Event(SpaceEvent::OpStored { op_id, .. }) = o {
             stored.push(op_id);
         }
     }
@@ -407,7 +414,7 @@ fn an_op_whose_announcement_was_lost_still_arrives_by_catch_up() {
     net.settle();
     // The announcement "reaches" node 2 (the send succeeds) but is lost on the way.
     net.dead.push(url(2));
-    let id = net.nodes[0].space.publish(T0, &b"lost"[..]).unwrap();
+    let id = net.nodes[0].space.publish(T0, &b"lost"[..]).unwrap().op_id;
     net.advance(T0.add_micros(100_000));
     net.dead.clear();
     assert_eq!(net.nodes[1].received(), 0);
