@@ -401,7 +401,7 @@ impl Sim {
     }
 
     fn publish(&mut self, i: usize, op: Op) -> OpId {
-        let id = self.nodes[i].space.publish_op(op);
+        let id = self.nodes[i].space.publish_op(op).op_id;
         self.drain(i);
         id
     }

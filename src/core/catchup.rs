@@ -117,7 +117,10 @@ impl CatchUpConfig {
         )?;
         at_least_one("catch_up.fast_rounds", self.fast_rounds as u64)?;
         positive("catch_up.round_timeout", self.round_timeout)?;
-        at_least_one("catch_up.max_op_data_bytes", u64::from(self.max_op_data_bytes))?;
+        at_least_one(
+            "catch_up.max_op_data_bytes",
+            u64::from(self.max_op_data_bytes),
+        )?;
         at_least_one(
             "catch_up.max_request_op_data_bytes",
             u64::from(self.max_request_op_data_bytes),

@@ -90,7 +90,10 @@ impl FetchConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         at_least_one("fetch.max_ids_per_request", self.max_ids_per_request as u64)?;
         at_least_one("fetch.max_request_bytes", self.max_request_bytes as u64)?;
-        at_least_one("fetch.max_requests_per_peer", self.max_requests_per_peer as u64)?;
+        at_least_one(
+            "fetch.max_requests_per_peer",
+            self.max_requests_per_peer as u64,
+        )?;
         at_least_one("fetch.max_requests_total", self.max_requests_total as u64)?;
         positive("fetch.request_timeout", self.request_timeout)?;
         at_least_one("fetch.max_attempts", u64::from(self.max_attempts))?;

@@ -14,8 +14,8 @@
 
 pub mod bootstrap;
 pub mod bounded;
-pub mod config;
 pub mod catchup;
+pub mod config;
 pub mod fetch;
 pub mod peer_store;
 pub mod publish;

@@ -24,9 +24,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::model::agent::AgentInfoSigned;
 use crate::core::bounded::BoundedSet;
 use crate::core::config::{ConfigError, at_least_one};
+use crate::model::agent::AgentInfoSigned;
 use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, SpaceId};
 use crate::model::time::{Timestamp, micros};

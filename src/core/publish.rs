@@ -75,7 +75,10 @@ impl PublishConfig {
     /// # Errors
     /// The first field that is zero where at least 1 is needed, or a zero timeout.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        at_least_one("publish.max_ids_per_message", self.max_ids_per_message as u64)?;
+        at_least_one(
+            "publish.max_ids_per_message",
+            self.max_ids_per_message as u64,
+        )?;
         positive("publish.send_timeout", self.send_timeout)?;
         at_least_one("publish.max_broadcasts", self.max_broadcasts as u64)
     }

@@ -94,7 +94,10 @@ impl DhtArc {
     /// modulo [`SECTORS`]).
     pub fn of_sectors(first: u32, last: u32) -> DhtArc {
         let (first, last) = (first % SECTORS, last % SECTORS);
-        DhtArc::Arc(first << SECTOR_SHIFT, (last << SECTOR_SHIFT) | ((1 << SECTOR_SHIFT) - 1))
+        DhtArc::Arc(
+            first << SECTOR_SHIFT,
+            (last << SECTOR_SHIFT) | ((1 << SECTOR_SHIFT) - 1),
+        )
     }
 
     /// The sectors this arc touches, each once, in ring order from the arc's start. A sector
@@ -206,7 +209,10 @@ mod tests {
         assert_eq!(w[0], 0b111);
         assert_eq!(DhtArc::from_sector_set(&w), Ok(aligned));
         // Unaligned: partly covered sectors are included.
-        assert_eq!(DhtArc::Arc(42, SECTOR_SIZE as u32 + 5).sectors(), vec![0, 1]);
+        assert_eq!(
+            DhtArc::Arc(42, SECTOR_SIZE as u32 + 5).sectors(),
+            vec![0, 1]
+        );
         // Wrapping: the last and first sectors, covered by one wrapping arc.
         let wrap = DhtArc::Arc(M - 10, 10);
         assert_eq!(wrap.sectors(), vec![SECTORS - 1, 0]);

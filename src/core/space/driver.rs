@@ -12,12 +12,10 @@ use futures::{FutureExt, StreamExt};
 
 use std::collections::HashMap;
 
-use super::{
-    Output, PublishToken, Space, SpaceError, SpaceEvent, StoreRequest, StoreResponse,
-};
-use crate::api::StoreError;
+use super::{Output, PublishToken, Space, SpaceError, SpaceEvent, StoreRequest, StoreResponse};
 use crate::api::Clock;
 use crate::api::OpStore;
+use crate::api::StoreError;
 use crate::api::transport::{Transport, TransportEvent};
 use crate::model::agent::AgentInfoSigned;
 use crate::model::id::OpId;

@@ -44,22 +44,22 @@ mod driver;
 
 pub use driver::{Command, perform, run_space};
 
-use std::time::Duration;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::api::{BoundedOpIds, MetaOp, StoreError};
+use crate::core::bounded::BoundedSet;
 use crate::core::catchup::{
     CatchUp, CatchUpConfig, CatchUpSizes, CatchUpStats, Fit, InitiateVerdict, KnownOps, fit,
 };
+use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::core::fetch::{
     FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp,
 };
-use crate::core::peer_store::{Insert, PeerStore, PeerStoreConfig};
-use crate::core::bounded::BoundedSet;
-use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::core::peer_store::PeerStoreSizes;
+use crate::core::peer_store::{Insert, PeerStore, PeerStoreConfig};
 use crate::core::publish::{
     self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput, StartError,
 };
@@ -960,7 +960,10 @@ impl Space {
         r: Result<Vec<OpId>, StoreError>,
     ) {
         let missing: Vec<OpId> = match r {
-            Ok(m) => m.into_iter().filter(|id| !self.recent.contains(id)).collect(),
+            Ok(m) => m
+                .into_iter()
+                .filter(|id| !self.recent.contains(id))
+                .collect(),
             Err(e) => return self.store_failed(e),
         };
         let Some((apply, previous)) = bookmark else {

@@ -162,14 +162,12 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     // Linger, then the batch goes out.
     net.advance(now.add_micros(20_000));
     let a = &net.nodes[0].events;
-    let stored = a
-        .iter()
-        .position(|e| {
-            e == &SpaceEvent::OpStored {
-                token: p.token,
-                op_id: id.clone(),
-            }
-        });
+    let stored = a.iter().position(|e| {
+        e == &SpaceEvent::OpStored {
+            token: p.token,
+            op_id: id.clone(),
+        }
+    });
     let published = a
         .iter()
         .position(|e| matches!(e, SpaceEvent::Published { op_id, reached, .. } if op_id == &id && reached == &vec![url(2)]));
