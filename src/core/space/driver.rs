@@ -220,3 +220,39 @@ fn handle_command(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each publish is answered by the event carrying its own token; a store failure that is
+    /// not a publish's (serving a fetch, writing fetched ops) answers none.
+    #[test]
+    fn publishes_settle_by_token_only() {
+        let mut p = Publishes::default();
+        let (tx1, mut rx1) = oneshot::channel();
+        let (tx2, mut rx2) = oneshot::channel();
+        p.0.insert(PublishToken(1), tx1);
+        p.0.insert(PublishToken(2), tx2);
+        let id = OpId::from_bytes(vec![1u8; 32]);
+        let error = StoreError::QuotaExceeded("full".into());
+        p.settle(&SpaceEvent::StoreFailed {
+            error: error.clone(),
+        });
+        assert_eq!(rx1.try_recv(), Ok(None));
+        assert_eq!(rx2.try_recv(), Ok(None));
+        p.settle(&SpaceEvent::PublishFailed {
+            token: PublishToken(2),
+            op_id: id.clone(),
+            error: error.clone(),
+        });
+        assert_eq!(rx1.try_recv(), Ok(None));
+        assert_eq!(rx2.try_recv(), Ok(Some(Err(PublishError::Store(error)))));
+        p.settle(&SpaceEvent::OpStored {
+            token: PublishToken(1),
+            op_id: id.clone(),
+        });
+        assert_eq!(rx1.try_recv(), Ok(Some(Ok(id))));
+        assert!(p.0.is_empty());
+    }
+}

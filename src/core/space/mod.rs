@@ -1563,4 +1563,6 @@ pub fn close_frame(reason: &str) -> Bytes {
 }
 
 #[cfg(test)]
+mod state_tests;
+#[cfg(test)]
 mod tests;
