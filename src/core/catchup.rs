@@ -151,13 +151,33 @@ pub enum RoundError {
     BadArcSet(usize),
 }
 
+/// What catch-up asks of its driver ([`CatchUp::poll_output`]), the convention of every
+/// sans-IO machine here (`poll_output` / `poll_timeout` / `handle_timeout`, as quinn-proto and
+/// the sbd client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatchUpOutput {
+    /// Send `msg` to `to` ([`crate::wire::encode_gossip`]).
+    Send {
+        /// Peer URL.
+        to: Url,
+        /// The k2gossip message (boxed: messages are large, timeouts small).
+        msg: Box<GossipMsg>,
+    },
+    /// The round we initiated with `peer` got no answer in
+    /// [`CatchUpConfig::round_timeout`]: treat the peer as unresponsive.
+    RoundTimedOut {
+        /// The silent peer.
+        peer: Url,
+    },
+}
+
 /// The acceptor's verdict on an `Initiate` ([`CatchUp::on_initiate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InitiateVerdict {
     /// Accept: look up the ids the peer asked for, then call [`CatchUp::accept`].
     Accept(Request),
-    /// Too many rounds: send this `Busy`.
-    Busy(GossipMsg),
+    /// Too many rounds: a `Busy` is queued ([`CatchUp::poll_output`]).
+    Busy,
     /// Our own simultaneous initiate to this peer wins the tie-break: ignore theirs.
     Ignore,
 }
@@ -207,10 +227,6 @@ pub struct ReplyIn {
     pub previous_new_since: Timestamp,
     /// Agent infos (JSON) the initiator provided.
     pub provided_agents: Vec<Bytes>,
-    /// Agent ids of ours the initiator lacks: answer with an `Agents` message.
-    pub missing_agents: Vec<AgentId>,
-    /// A message to send back (`Terminate`, for a Kitsune2 diff message we do not run).
-    pub reply: Option<GossipMsg>,
 }
 
 /// How a store answer fits a message: see [`fit`].
@@ -313,6 +329,7 @@ pub struct CatchUp {
     next_initiate: Timestamp,
     rng: u64,
     stats: CatchUpStats,
+    out: VecDeque<CatchUpOutput>,
 }
 
 impl CatchUp {
@@ -332,6 +349,7 @@ impl CatchUp {
             next_initiate: now,
             rng: seed ^ 0x9E37_79B9_7F4A_7C15,
             stats: CatchUpStats::default(),
+            out: VecDeque::new(),
         }
     }
 
@@ -425,9 +443,21 @@ impl CatchUp {
             .cloned()
     }
 
-    /// Opens a round with `peer`: the `Initiate` to send. If nobody is there to gossip with,
+    /// The next thing to do, if any. Drain after every input.
+    pub fn poll_output(&mut self) -> Option<CatchUpOutput> {
+        self.out.pop_front()
+    }
+
+    fn send(&mut self, to: &Url, msg: GossipMsg) {
+        self.out.push_back(CatchUpOutput::Send {
+            to: to.clone(),
+            msg: Box::new(msg),
+        });
+    }
+
+    /// Opens a round with `peer`: queues the `Initiate`. If nobody is there to gossip with,
     /// call [`idle`](Self::idle) instead.
-    pub fn initiate(&mut self, now: Timestamp, peer: Url) -> GossipMsg {
+    pub fn initiate(&mut self, now: Timestamp, peer: Url) {
         let session = Bytes::copy_from_slice(&self.next_u64().to_le_bytes());
         let tie_breaker = self.next_u64() as u32;
         let msg = K2GossipInitiateMessage {
@@ -440,6 +470,7 @@ impl CatchUp {
             dht_op_count: None,
         };
         self.last_round.insert(peer.clone(), now);
+        self.send(&peer, GossipMsg::Initiate(msg));
         self.initiated = Some(Initiated {
             peer,
             session,
@@ -448,7 +479,6 @@ impl CatchUp {
             stage: IStage::AwaitAccept,
         });
         self.stats.initiated += 1;
-        GossipMsg::Initiate(msg)
     }
 
     /// Nobody to gossip with now: try again after the short interval.
@@ -500,11 +530,11 @@ impl CatchUp {
         }
         if self.accepted.len() >= self.cfg.max_concurrent_accepted {
             self.stats.refused += 1;
-            return Ok(InitiateVerdict::Busy(GossipMsg::Busy(
-                K2GossipBusyMessage {
-                    session_id: msg.session_id,
-                },
-            )));
+            let busy = K2GossipBusyMessage {
+                session_id: msg.session_id,
+            };
+            self.send(from, GossipMsg::Busy(busy));
+            return Ok(InitiateVerdict::Busy);
         }
         times.push_back(now);
         let arc = self.arc.sector_intersection(&theirs);
@@ -537,7 +567,7 @@ impl CatchUp {
     /// The acceptor's answer, once the ids for [`InitiateVerdict::Accept`] were looked up:
     /// `found` are those ids (ones `from` is known to hold already removed), `bookmark` the
     /// store's `next_bookmark`, `missing_agents` the initiator's agents we lack infos for.
-    /// `None` if the round is gone (timed out).
+    /// Queues the `Accept`; nothing if the round is gone (timed out).
     pub fn accept(
         &mut self,
         now: Timestamp,
@@ -545,16 +575,18 @@ impl CatchUp {
         found: Vec<OpId>,
         bookmark: Timestamp,
         missing_agents: Vec<AgentId>,
-    ) -> Option<GossipMsg> {
-        let a = self.accepted.get_mut(from)?;
+    ) {
+        let Some(a) = self.accepted.get_mut(from) else {
+            return;
+        };
         if a.stage != AStage::Looking {
-            return None;
+            return;
         }
         a.stage = AStage::AwaitReply;
         a.deadline = now.plus(self.cfg.round_timeout);
         let session = a.session.clone();
         self.stats.ids_sent += found.len() as u64;
-        Some(GossipMsg::Accept(K2GossipAcceptMessage {
+        let accept = K2GossipAcceptMessage {
             session_id: session,
             participating_agents: vec![self.agent.0.0.clone()],
             arc_set: Some(arc_set_message(self.arc)),
@@ -565,7 +597,8 @@ impl CatchUp {
             updated_new_since: bookmark.as_micros(),
             dht_op_count: None,
             snapshot: None,
-        }))
+        };
+        self.send(from, GossipMsg::Accept(accept));
     }
 
     /// Handles an `Accept` for the round we initiated with `from`.
@@ -613,8 +646,8 @@ impl CatchUp {
         })
     }
 
-    /// The initiator's reply, once the ids for [`AcceptIn::request`] were looked up; ends the
-    /// round. `None` if the round is gone.
+    /// The initiator's reply, once the ids for [`AcceptIn::request`] were looked up: queues
+    /// the `NoDiff` and ends the round; nothing if the round is gone.
     pub fn respond(
         &mut self,
         now: Timestamp,
@@ -623,10 +656,12 @@ impl CatchUp {
         bookmark: Timestamp,
         missing_agents: Vec<AgentId>,
         provided_agents: Vec<Bytes>,
-    ) -> Option<GossipMsg> {
-        let i = self.initiated.as_ref()?;
+    ) {
+        let Some(i) = self.initiated.as_ref() else {
+            return;
+        };
         if &i.peer != to || i.stage != IStage::Responding {
-            return None;
+            return;
         }
         let session = i.session.clone();
         self.initiated = None;
@@ -635,7 +670,7 @@ impl CatchUp {
         self.done_with.insert(to.clone());
         let fast = self.done_with.len() < self.cfg.fast_rounds;
         self.schedule_next(now, fast);
-        Some(GossipMsg::NoDiff(K2GossipNoDiffMessage {
+        let reply = K2GossipNoDiffMessage {
             session_id: session,
             accept_response: Some(AcceptResponseMessage {
                 missing_agents: missing_agents.into_iter().map(|a| a.0.0).collect(),
@@ -644,7 +679,8 @@ impl CatchUp {
                 updated_new_since: bookmark.as_micros(),
             }),
             cannot_compare: true,
-        }))
+        };
+        self.send(to, GossipMsg::NoDiff(reply));
     }
 
     /// A round brought op ids we lacked: we are behind, so the next round we initiate comes
@@ -658,7 +694,9 @@ impl CatchUp {
 
     /// Handles the initiator's reply to our `Accept`: `NoDiff`, or a Kitsune2 diff message
     /// (`session_id` and `accept_response` given by the caller), ending the accepted round.
-    /// `diff` says it was a diff message, which gets a `Terminate` back.
+    /// `diff` says it was a diff message, which gets a `Terminate` back. The initiator's
+    /// `missing_agents` are answered first, with an `Agents` message of the infos `provide`
+    /// returns for them (if any). Both are queued ([`CatchUp::poll_output`]).
     ///
     /// # Errors
     /// [`RoundError::Unexpected`] if no accepted round with `from` awaits a reply.
@@ -669,6 +707,7 @@ impl CatchUp {
         session_id: &Bytes,
         response: Option<AcceptResponseMessage>,
         diff: bool,
+        provide: impl FnOnce(&[AgentId]) -> Vec<Bytes>,
     ) -> Result<ReplyIn, RoundError> {
         let ok = self
             .accepted
@@ -687,27 +726,36 @@ impl CatchUp {
         } else {
             Timestamp(r.updated_new_since)
         };
+        let missing: Vec<AgentId> = r.missing_agents.into_iter().map(AgentId::from).collect();
+        if !missing.is_empty() {
+            let provided = provide(&missing);
+            if !provided.is_empty() {
+                self.provide_agents(from, session_id.clone(), provided);
+            }
+        }
+        if diff {
+            let terminate = K2GossipTerminateMessage {
+                session_id: session_id.clone(),
+                reason: "fennec runs no sector diff".into(),
+            };
+            self.send(from, GossipMsg::Terminate(terminate));
+        }
         Ok(ReplyIn {
             new_ops: r.new_ops.into_iter().map(OpId::from).collect(),
             updated_new_since: updated,
             previous_new_since: previous,
             provided_agents: r.provided_agents,
-            missing_agents: r.missing_agents.into_iter().map(AgentId::from).collect(),
-            reply: diff.then(|| {
-                GossipMsg::Terminate(K2GossipTerminateMessage {
-                    session_id: session_id.clone(),
-                    reason: "fennec runs no sector diff".into(),
-                })
-            }),
         })
     }
 
-    /// An `Agents` message answering the `missing_agents` of a round.
-    pub fn agents_message(session_id: Bytes, provided_agents: Vec<Bytes>) -> GossipMsg {
-        GossipMsg::Agents(K2GossipAgentsMessage {
+    /// Queues an `Agents` message to `to` answering the `missing_agents` of a round
+    /// (Kitsune2 `K2GossipAgentsMessage`).
+    fn provide_agents(&mut self, to: &Url, session_id: Bytes, provided_agents: Vec<Bytes>) {
+        let agents = K2GossipAgentsMessage {
             session_id,
             provided_agents,
-        })
+        };
+        self.send(to, GossipMsg::Agents(agents));
     }
 
     /// `Busy` or `Terminate` from `from` for `session_id`: the round with it is over.
@@ -766,19 +814,20 @@ impl CatchUp {
         Some(t)
     }
 
-    /// Closes rounds past their deadline. Returns the peer of our initiated round if it timed
-    /// out (mark it unresponsive); accepted rounds just end.
-    pub fn handle_timeout(&mut self, now: Timestamp) -> Option<Url> {
+    /// Closes rounds past their deadline. Our initiated round timing out queues
+    /// [`CatchUpOutput::RoundTimedOut`] (mark its peer unresponsive); accepted rounds just end.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         let before = self.accepted.len();
         self.accepted.retain(|_, a| a.deadline > now);
         self.stats.timeouts += (before - self.accepted.len()) as u64;
-        if self.initiated.as_ref().is_some_and(|i| i.deadline <= now) {
-            let peer = self.initiated.take().map(|i| i.peer);
+        if self.initiated.as_ref().is_some_and(|i| i.deadline <= now)
+            && let Some(i) = self.initiated.take()
+        {
             self.stats.timeouts += 1;
             self.schedule_next(now, true);
-            return peer;
+            self.out
+                .push_back(CatchUpOutput::RoundTimedOut { peer: i.peer });
         }
-        None
     }
 
     /// The peer's arc set as the smallest arc covering it; a malformed set is a behaviour
@@ -929,11 +978,23 @@ mod tests {
         )
     }
 
+    /// The message `c` queued for `to` (the only output).
+    fn sent(c: &mut CatchUp, to: u8) -> GossipMsg {
+        match c.poll_output() {
+            Some(CatchUpOutput::Send { to: u, msg }) if u == url(to) => *msg,
+            o => panic!("expected a message to peer {to}, got {o:?}"),
+        }
+    }
+    fn nothing_sent(c: &mut CatchUp) -> bool {
+        c.poll_output().is_none()
+    }
+
     #[test]
     fn a_full_round_exchanges_ids_and_bookmarks() {
         let (mut i, mut a) = pair();
         assert!(i.due(T));
-        let GossipMsg::Initiate(init) = i.initiate(T, url(2)) else {
+        i.initiate(T, url(2));
+        let GossipMsg::Initiate(init) = sent(&mut i, 2) else {
             panic!()
         };
         assert_eq!(init.new_since, 0, "no bookmark: since the epoch");
@@ -945,10 +1006,8 @@ mod tests {
             (req.arc, req.since, req.agents.clone()),
             (DhtArc::FULL, T0, vec![agent(1)])
         );
-        let acc = a
-            .accept(T, &url(1), vec![oid(1), oid(2)], Timestamp(500), vec![])
-            .unwrap();
-        let GossipMsg::Accept(acc) = acc else {
+        a.accept(T, &url(1), vec![oid(1), oid(2)], Timestamp(500), vec![]);
+        let GossipMsg::Accept(acc) = sent(&mut a, 1) else {
             panic!()
         };
         let got = i.on_accept(T, &url(2), acc).unwrap();
@@ -957,24 +1016,30 @@ mod tests {
         assert_eq!(got.previous_new_since, T0);
         i.set_bookmark(T, url(2), got.updated_new_since);
         assert_eq!(i.new_since(T, &url(2)), Timestamp(500));
-        let reply = i
-            .respond(T, &url(2), vec![oid(3)], Timestamp(700), vec![], vec![])
-            .unwrap();
+        i.respond(T, &url(2), vec![oid(3)], Timestamp(700), vec![], vec![]);
         i.hurry(T);
         assert!(!i.is_initiating());
-        let GossipMsg::NoDiff(nd) = reply else {
+        let GossipMsg::NoDiff(nd) = sent(&mut i, 2) else {
             panic!()
         };
         let r = a
-            .on_reply(T, &url(1), &nd.session_id, nd.accept_response, false)
+            .on_reply(
+                T,
+                &url(1),
+                &nd.session_id,
+                nd.accept_response,
+                false,
+                |_| unreachable!("nothing missing"),
+            )
             .unwrap();
         assert_eq!(r.new_ops, vec![oid(3)]);
         assert_eq!(r.updated_new_since, Timestamp(700));
-        assert!(r.reply.is_none());
+        assert!(nothing_sent(&mut a), "a NoDiff gets no reply");
         // A round that brought news: the next one comes after the short interval.
         assert_eq!(i.poll_timeout(), Some(T.add_micros(1_000_000)));
         // A second reply is a behaviour error.
-        assert!(a.on_reply(T, &url(1), &nd.session_id, None, false).is_err());
+        let again = a.on_reply(T, &url(1), &nd.session_id, None, false, |_| vec![]);
+        assert!(again.is_err());
         assert_eq!(a.stats().behaviour_errors, 1);
         // The bookmark expires after 24 h; rewind only goes back.
         i.rewind(T, &url(2), Timestamp(600));
@@ -989,9 +1054,37 @@ mod tests {
     const T0: Timestamp = Timestamp::UNIX_EPOCH;
 
     #[test]
+    fn a_diff_reply_gets_the_missing_agents_then_terminate() {
+        let (mut i, mut a) = pair();
+        i.initiate(T, url(2));
+        let GossipMsg::Initiate(init) = sent(&mut i, 2) else {
+            panic!()
+        };
+        a.on_initiate(T, &url(1), init).unwrap();
+        a.accept(T, &url(1), vec![], T, vec![]);
+        let GossipMsg::Accept(acc) = sent(&mut a, 1) else {
+            panic!()
+        };
+        let resp = AcceptResponseMessage {
+            missing_agents: vec![agent(2).0.0.clone()],
+            ..Default::default()
+        };
+        let provide = |w: &[AgentId]| {
+            assert_eq!(w, &[agent(2)]);
+            vec![Bytes::from_static(b"{}")]
+        };
+        a.on_reply(T, &url(1), &acc.session_id, Some(resp), true, provide)
+            .unwrap();
+        assert!(matches!(sent(&mut a, 1), GossipMsg::Agents(_)));
+        assert!(matches!(sent(&mut a, 1), GossipMsg::Terminate(_)));
+        assert!(nothing_sent(&mut a));
+    }
+
+    #[test]
     fn stray_and_mismatched_messages_are_behaviour_errors() {
         let (mut i, mut a) = pair();
-        let GossipMsg::Initiate(init) = i.initiate(T, url(2)) else {
+        i.initiate(T, url(2));
+        let GossipMsg::Initiate(init) = sent(&mut i, 2) else {
             panic!()
         };
         let InitiateVerdict::Accept(_) = a.on_initiate(T, &url(1), init.clone()).unwrap() else {
@@ -1001,7 +1094,8 @@ mod tests {
             a.on_initiate(T, &url(1), init.clone()),
             Err(RoundError::TooSoon)
         );
-        let GossipMsg::Accept(mut acc) = a.accept(T, &url(1), vec![], T, vec![]).unwrap() else {
+        a.accept(T, &url(1), vec![], T, vec![]);
+        let GossipMsg::Accept(mut acc) = sent(&mut a, 1) else {
             panic!()
         };
         assert!(i.on_accept(T, &url(3), acc.clone()).is_err(), "wrong peer");
@@ -1030,10 +1124,12 @@ mod tests {
         ));
         assert!(matches!(
             a.on_initiate(T, &url(2), init(2, 0)),
-            Ok(InitiateVerdict::Busy(_))
+            Ok(InitiateVerdict::Busy)
         ));
+        assert!(matches!(sent(&mut a, 2), GossipMsg::Busy(_)));
         // The accepted round times out; the peer may initiate again, until its burst is used.
-        assert_eq!(a.handle_timeout(T.add_micros(15_000_000)), None);
+        a.handle_timeout(T.add_micros(15_000_000));
+        assert!(nothing_sent(&mut a), "an accepted round just ends");
         let t = T.add_micros(15_000_000);
         assert!(matches!(
             a.on_initiate(t, &url(1), init(3, 0)),
@@ -1045,7 +1141,8 @@ mod tests {
             Err(RoundError::TooSoon)
         );
         // Simultaneous initiates: the higher tie-breaker wins.
-        let GossipMsg::Initiate(mine) = a.initiate(t, url(5)) else {
+        a.initiate(t, url(5));
+        let GossipMsg::Initiate(mine) = sent(&mut a, 5) else {
             panic!()
         };
         if mine.tie_breaker < u32::MAX {
@@ -1059,7 +1156,12 @@ mod tests {
         let mut i = CatchUp::new(CatchUpConfig::default(), agent(1), DhtArc::FULL, T, 1);
         i.initiate(T, url(7));
         assert_eq!(i.poll_timeout(), Some(T.add_micros(15_000_000)));
-        assert_eq!(i.handle_timeout(T.add_micros(15_000_000)), Some(url(7)));
+        i.handle_timeout(T.add_micros(15_000_000));
+        assert!(matches!(sent(&mut i, 7), GossipMsg::Initiate(_)));
+        assert_eq!(
+            i.poll_output(),
+            Some(CatchUpOutput::RoundTimedOut { peer: url(7) })
+        );
         assert!(i.due(T.add_micros(16_000_000)));
     }
 

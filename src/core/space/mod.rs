@@ -52,7 +52,8 @@ use bytes::Bytes;
 use crate::api::{BoundedOpIds, MetaOp, StoreError};
 use crate::core::bounded::BoundedSet;
 use crate::core::catchup::{
-    CatchUp, CatchUpConfig, CatchUpSizes, CatchUpStats, Fit, InitiateVerdict, KnownOps, fit,
+    CatchUp, CatchUpConfig, CatchUpOutput, CatchUpSizes, CatchUpStats, Fit, InitiateVerdict,
+    KnownOps, fit,
 };
 use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::core::fetch::{
@@ -1032,14 +1033,12 @@ impl Space {
         if let Fit::RetryWith(limit) = fit(&ids, l.limit, self.cfg.catch_up.max_new_op_ids) {
             return self.look_up(Lookup { limit, ..l });
         }
-        let msg = match l.step {
+        match l.step {
             RoundStep::Accept { from, agents } => {
                 let found = self.unknown_to(&from, ids.op_ids);
                 let missing = self.missing_agents(now, &agents);
-                let m = self
-                    .catchup
+                self.catchup
                     .accept(now, &from, found, ids.next_bookmark, missing);
-                m.map(|m| (from, m))
             }
             RoundStep::Respond {
                 to,
@@ -1049,14 +1048,9 @@ impl Space {
                 let found = self.unknown_to(&to, ids.op_ids);
                 let want = self.missing_agents(now, &agents);
                 let provided = self.provide_agents(&missing);
-                let m = self
-                    .catchup
+                self.catchup
                     .respond(now, &to, found, ids.next_bookmark, want, provided);
-                m.map(|m| (to, m))
             }
-        };
-        if let Some((to, m)) = msg {
-            self.send_gossip(&to, &m);
         }
     }
 
@@ -1065,9 +1059,7 @@ impl Space {
         self.fetch.handle_timeout(now);
         self.pool.handle_timeout(now);
         if !self.left {
-            if let Some(peer) = self.catchup.handle_timeout(now) {
-                self.mark_unresponsive(now, &peer);
-            }
+            self.catchup.handle_timeout(now);
             if self.next_prune <= now {
                 self.next_prune = now.plus(self.cfg.prune_interval);
                 self.prune(now);
@@ -1316,8 +1308,7 @@ impl Space {
                     since: req.since,
                     limit: req.limit_bytes,
                 }),
-                Ok(InitiateVerdict::Busy(m)) => self.send_gossip(from, &m),
-                Ok(InitiateVerdict::Ignore) | Err(_) => {}
+                Ok(InitiateVerdict::Busy | InitiateVerdict::Ignore) | Err(_) => {}
             },
             GossipMsg::Accept(m) => {
                 let Ok(a) = self.catchup.on_accept(now, from, m) else {
@@ -1375,20 +1366,16 @@ impl Space {
         response: Option<crate::wire::AcceptResponseMessage>,
         diff: bool,
     ) {
-        let Ok(r) = self.catchup.on_reply(now, from, &session, response, diff) else {
+        let (agent, info) = (&self.agent, &self.info);
+        let provide = |wanted: &[AgentId]| provide_agents(agent, info, wanted);
+        let Ok(r) = self
+            .catchup
+            .on_reply(now, from, &session, response, diff, provide)
+        else {
             return;
         };
         for a in &r.provided_agents {
             self.on_agent_json(now, a);
-        }
-        if !r.missing_agents.is_empty() {
-            let provided = self.provide_agents(&r.missing_agents);
-            if !provided.is_empty() {
-                self.send_gossip(from, &CatchUp::agents_message(session, provided));
-            }
-        }
-        if let Some(m) = r.reply {
-            self.send_gossip(from, &m);
         }
         self.on_announced(
             now,
@@ -1407,10 +1394,7 @@ impl Space {
             .filter_map(|a| a.url.clone())
             .collect();
         match self.catchup.pick_target(&peers) {
-            Some(peer) => {
-                let m = self.catchup.initiate(now, peer.clone());
-                self.send_gossip(&peer, &m);
-            }
+            Some(peer) => self.catchup.initiate(now, peer),
             None => self.catchup.idle(now),
         }
     }
@@ -1432,11 +1416,7 @@ impl Space {
     }
 
     fn provide_agents(&self, wanted: &[AgentId]) -> Vec<Bytes> {
-        if wanted.contains(&self.agent) {
-            vec![Bytes::copy_from_slice(self.info.encode().as_bytes())]
-        } else {
-            Vec::new()
-        }
+        provide_agents(&self.agent, &self.info, wanted)
     }
 
     fn mark_unresponsive(&mut self, now: Timestamp, peer: &Url) {
@@ -1504,6 +1484,13 @@ impl Space {
                     }
                 }
             }
+            while let Some(o) = self.catchup.poll_output() {
+                progressed = true;
+                match o {
+                    CatchUpOutput::Send { to, msg } => self.send_gossip(&to, &msg),
+                    CatchUpOutput::RoundTimedOut { peer } => self.mark_unresponsive(now, &peer),
+                }
+            }
             while let Some(o) = self.pool.poll_output() {
                 progressed = true;
                 match o {
@@ -1536,6 +1523,16 @@ impl Space {
                 break;
             }
         }
+    }
+}
+
+/// The agent infos (JSON) of ours among `wanted` (k2gossip `missing_agents`): the local
+/// agent's `info` if `agent` is wanted.
+fn provide_agents(agent: &AgentId, info: &AgentInfoSigned, wanted: &[AgentId]) -> Vec<Bytes> {
+    if wanted.contains(agent) {
+        vec![Bytes::copy_from_slice(info.encode().as_bytes())]
+    } else {
+        Vec::new()
     }
 }
 
