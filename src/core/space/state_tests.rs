@@ -535,3 +535,108 @@ fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
     let end = c.space.state_sizes();
     assert_eq!((end.store_pending, end.sends), (0, 0), "{end:?}");
 }
+
+/// A signer that fails once `broken` is set (a key store that went away).
+struct FlakySigner(AgentKey, std::rc::Rc<std::cell::Cell<bool>>);
+
+impl Signer for FlakySigner {
+    fn sign(&self, info: &AgentInfo, message: &[u8]) -> Result<Bytes, AgentError> {
+        if self.1.get() {
+            return Err(AgentError::Signing("key store gone".into()));
+        }
+        self.0.sign(info, message)
+    }
+}
+
+/// Deliverable 7 of issue 8: a failed re-sign is an event and a counter, not silence (the
+/// info would otherwise expire unnoticed); a full publish pool is reported, not dropped.
+#[test]
+fn a_failed_re_sign_and_a_full_publish_pool_are_reported() {
+    let broken = std::rc::Rc::new(std::cell::Cell::new(false));
+    let k = key(3);
+    let signer = FlakySigner(k.clone(), broken.clone());
+    let mut cfg = SpaceConfig::new(space_id());
+    cfg.publish.max_broadcasts = 1;
+    let mut s = Space::new(
+        cfg,
+        Box::new(signer),
+        k.agent_id(),
+        Some(peer_url(0)),
+        T0,
+        1,
+    )
+    .unwrap();
+    s.insert_agent_infos(T0, vec![info(&key(4), T0, Some(peer_url(4)))]);
+    while s.poll_output().is_some() {}
+    // Two publishes; the first broadcast waits for its send result and fills the pool.
+    let first = s.publish(T0, &b"one"[..]).unwrap();
+    let (w1, r1) = next_store(&mut s);
+    let store = MemOpStore::new(|| T0);
+    s.handle_store_response(T0, w1, block_on(perform(&store, r1)));
+    let mut e = events(&mut s);
+    let second = s.publish(T0, &b"two"[..]).unwrap();
+    let (w2, r2) = next_store(&mut s);
+    s.handle_store_response(T0, w2, block_on(perform(&store, r2)));
+    e.extend(events(&mut s));
+    assert!(e.contains(&SpaceEvent::OpStored {
+        token: first.token,
+        op_id: first.op_id
+    }));
+    assert!(e.contains(&SpaceEvent::Error(SpaceError::PublishPoolFull {
+        op_id: second.op_id
+    })));
+    assert_eq!(s.stats().announce_refused, 1);
+    // The key store breaks; the re-sign before expiry fails and says so, every time.
+    broken.set(true);
+    let resign = s
+        .local_agent_info()
+        .expires_at
+        .add_micros(-crate::model::agent::RE_SIGN_MARGIN_US);
+    s.handle_timeout(resign);
+    let e = events(&mut s);
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, SpaceEvent::Error(SpaceError::Sign(_)))),
+        "{e:?}"
+    );
+    assert_eq!(s.stats().sign_failures, 1);
+}
+
+/// Deliverable 9 of issue 8: a bad config is refused with the field's name, not clamped.
+#[test]
+fn an_invalid_config_is_refused_naming_the_field() {
+    assert_eq!(SpaceConfig::new(space_id()).validate(), Ok(()));
+    let bad = |f: &dyn Fn(&mut SpaceConfig)| {
+        let mut c = SpaceConfig::new(space_id());
+        f(&mut c);
+        c.validate().unwrap_err().field
+    };
+    assert_eq!(
+        bad(&|c| c.fetch.request_timeout = Duration::ZERO),
+        "fetch.request_timeout"
+    );
+    assert_eq!(
+        bad(&|c| c.publish.max_ids_per_message = 0),
+        "publish.max_ids_per_message"
+    );
+    assert_eq!(
+        bad(&|c| c.catch_up.round_timeout = Duration::from_nanos(10)),
+        "catch_up.round_timeout"
+    );
+    assert_eq!(
+        bad(&|c| c.max_response_frame_bytes = MAX_FRAME_BYTES + 1),
+        "max_response_frame_bytes"
+    );
+    assert_eq!(
+        bad(&|c| c.peer_store.max_agents = 0),
+        "peer_store.max_agents"
+    );
+    let mut c = SpaceConfig::new(space_id());
+    c.prune_interval = Duration::ZERO;
+    let k = key(5);
+    let e = Space::new(c, Box::new(k.clone()), k.agent_id(), None, T0, 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config field `prune_interval` must be at least 1 µs"
+    );
+}
