@@ -92,7 +92,7 @@ fn converged(sim: &SimNet, who: &[usize], ids: &[OpId]) -> bool {
 }
 
 fn publish(sim: &mut SimNet, i: usize, op: Op) -> OpId {
-    let id = sim.nodes[i].space.publish_op(op);
+    let id = sim.nodes[i].space.publish_op(op).op_id;
     sim.drain(i);
     id
 }

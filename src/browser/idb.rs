@@ -69,7 +69,7 @@ use web_sys::{
 };
 
 use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
-use crate::model::arc::DhtArc;
+use crate::model::arc::{DhtArc, sector_of};
 use crate::model::id::{AgentId, Locator, OpId, SpaceId};
 use crate::model::op::{OP_ID_BYTES, StoredOp, op_id_of};
 use crate::model::time::Timestamp;
@@ -86,8 +86,6 @@ const INFO: &str = "info";
 const IDX_SECTOR_TIME: &str = "sector_time";
 const IDX_STORED: &str = "stored";
 const TOTALS_KEY: &str = "totals";
-const SECTOR_SHIFT: u32 = 23;
-const SECTORS: u32 = 512;
 /// Primary key: op id (32) ‖ encoded length (4) ‖ created_at (8).
 const PK_BYTES: usize = 44;
 /// Numbers per op handed to `writeOps`: sector, created_at, stored_at.
@@ -363,7 +361,7 @@ impl IdbOpStore {
                 StoreError::Invalid("a batch of more than 4 GiB of op data".into())
             })?);
             keys.extend_from_slice(&primary_key(p));
-            meta.push(f64::from(p.loc >> SECTOR_SHIFT));
+            meta.push(f64::from(sector_of(p.loc)));
             meta.push(p.created_at.as_micros() as f64);
             meta.push(self.clock.stamp(now).as_micros() as f64);
         }
@@ -520,7 +518,7 @@ impl IdbOpStore {
         let tx = self.tx(&[OPS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
-            let sectors = arc_sectors(arc);
+            let sectors = arc.sectors();
             // Inclusive f64 bounds hold every exact value in [start, end); filtered below.
             let (lo, hi) = (start.as_micros() as f64, end.as_micros() as f64);
             let lowers: Array = sectors.iter().map(|s| arr(&[f64::from(*s), lo])).collect();
@@ -599,7 +597,7 @@ impl IdbOpStore {
         let done = TxDone::new(&tx);
         let body = async {
             let ops = store(&tx, OPS)?;
-            let sectors = arc_sectors(arc);
+            let sectors = arc.sectors();
             let idx = ops.index(IDX_SECTOR_TIME).map_err(js_error)?;
             let mut cursors = Vec::new();
             for s in sectors {
@@ -1050,23 +1048,6 @@ fn bytes_of(v: &JsValue) -> Result<Bytes, StoreError> {
     v.dyn_ref::<Uint8Array>()
         .map(|a| Bytes::from(a.to_vec()))
         .ok_or_else(|| corrupt("binary value"))
-}
-
-/// Sectors (`loc >> 23`) an arc touches, each once.
-fn arc_sectors(arc: DhtArc) -> Vec<u32> {
-    match arc {
-        DhtArc::Empty => Vec::new(),
-        DhtArc::Arc(s, e) => {
-            let (a, b) = (s >> SECTOR_SHIFT, e >> SECTOR_SHIFT);
-            if s <= e {
-                (a..=b).collect()
-            } else if a > b {
-                (a..SECTORS).chain(0..=b).collect()
-            } else {
-                (0..SECTORS).collect()
-            }
-        }
-    }
 }
 
 fn arr(xs: &[f64]) -> Array {

@@ -103,7 +103,7 @@ impl BrowserPeer {
             crate::browser::clock::now(),
             random_seed(),
         )
-        .map_err(|e| format!("signing the agent info: {e}"))?;
+        .map_err(|e| format!("joining: {e}"))?;
         net.set_local_agents(std::slice::from_ref(core.local_agent_info()));
         let transport = Rc::new(CountingTransport::new(SpaceTransport::new(
             net.clone(),
@@ -121,7 +121,6 @@ impl BrowserPeer {
             store: store.clone(),
             transport: transport.clone(),
             listeners: RefCell::default(),
-            pending: RefCell::default(),
             peers: RefCell::default(),
             running: Cell::new(true),
             stopped: stopped_rx.shared(),
@@ -153,9 +152,6 @@ impl BrowserPeer {
     }
 }
 
-/// Resolves a `publish` once its op is committed (or the store failed).
-type StoredReply = oneshot::Sender<Result<(), String>>;
-
 /// A callback for space events.
 pub type Listener = Rc<dyn Fn(&SpaceEvent)>;
 
@@ -169,7 +165,6 @@ pub struct BrowserSpace {
     store: Rc<dyn OpStore>,
     transport: Rc<CountingTransport<SpaceTransport>>,
     listeners: RefCell<Vec<Listener>>,
-    pending: RefCell<HashMap<OpId, Vec<StoredReply>>>,
     peers: RefCell<BTreeMap<AgentId, Option<Url>>>,
     running: Cell<bool>,
     /// Resolves when the space's driver task returned (or was dropped).
@@ -225,24 +220,18 @@ impl BrowserSpace {
     }
 
     /// Publishes `op`; resolves with its id once the store committed it (it is announced to
-    /// the peers responsible for it afterwards).
+    /// the peers responsible for it afterwards). Settled by this publish's own outcome
+    /// ([`crate::core::space::PublishToken`]), not by other store operations.
     ///
     /// # Errors
-    /// The space was left, or the store failed.
+    /// The space was left or stopped, or the store write of this op failed.
     pub async fn publish(&self, op: Op) -> Result<OpId, String> {
-        let (reply, id_rx) = oneshot::channel();
+        let (reply, outcome) = oneshot::channel();
         self.command(Command::PublishOp(op, reply))?;
-        let id = id_rx.await.map_err(|_| "the space stopped".to_string())?;
-        let (done, stored) = oneshot::channel();
-        self.pending
-            .borrow_mut()
-            .entry(id.clone())
-            .or_default()
-            .push(done);
-        stored
-            .await
-            .map_err(|_| "the space stopped".to_string())??;
-        Ok(id)
+        match outcome.await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(oneshot::Canceled) => Err("the space stopped".into()),
+        }
     }
 
     /// The op with `id`, if the store holds it.
@@ -251,10 +240,15 @@ impl BrowserSpace {
     /// The store's error.
     pub async fn get(&self, id: OpId) -> Result<Option<Op>, StoreError> {
         let found = self.store.retrieve_ops(vec![id]).await?;
-        Ok(found
-            .into_iter()
-            .next()
-            .and_then(|m| Op::decode(&m.op_data).ok()))
+        let Some(m) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        Op::decode(&m.op_data)
+            .map(Some)
+            .map_err(|source| StoreError::Decode {
+                op_id: m.op_id,
+                source,
+            })
     }
 
     /// Known peer agents and their URLs.
@@ -329,18 +323,6 @@ async fn dispatch_events(
                 space.net.set_local_agents(std::slice::from_ref(info));
                 spawn_local(put_with_retry(bootstrap.clone(), info.clone()));
             }
-            SpaceEvent::OpStored { op_id } => {
-                for w in space.pending.borrow_mut().remove(op_id).unwrap_or_default() {
-                    let _ = w.send(Ok(()));
-                }
-            }
-            SpaceEvent::StoreFailed { error } => {
-                for (_, ws) in space.pending.borrow_mut().drain() {
-                    for w in ws {
-                        let _ = w.send(Err(format!("op store: {error}")));
-                    }
-                }
-            }
             SpaceEvent::PeerJoined { agent, url } => {
                 space.peers.borrow_mut().insert(agent.clone(), url.clone());
             }
@@ -375,6 +357,8 @@ async fn poll_bootstrap(
     bootstrap: BootstrapClient,
     mut schedule: PollSchedule,
 ) {
+    // The agents of the last answer and their infos' `created_at`: replaced by every answer,
+    // so agents that left the bootstrap server are forgotten.
     let mut seen: HashMap<AgentId, Timestamp> = HashMap::new();
     while space.running.get() {
         let now = crate::browser::clock::now();
@@ -386,10 +370,13 @@ async fn poll_bootstrap(
                     .filter(|i| i.info().agent != space.agent)
                     .collect();
                 let mut found_new = false;
+                let mut now_seen = HashMap::with_capacity(infos.len());
                 for i in &infos {
-                    let prev = seen.insert(i.info().agent.clone(), i.info().created_at);
-                    found_new |= prev != Some(i.info().created_at);
+                    let (agent, at) = (i.info().agent.clone(), i.info().created_at);
+                    found_new |= seen.get(&agent) != Some(&at);
+                    now_seen.insert(agent, at);
                 }
+                seen = now_seen;
                 if !infos.is_empty() && space.command(Command::AgentInfos(infos)).is_err() {
                     return;
                 }
@@ -401,11 +388,15 @@ async fn poll_bootstrap(
     }
 }
 
+/// Random bytes for the space's session ids and jitter. Without a random source (no
+/// `crypto.getRandomValues`), the clock: the seed only varies jitter and session ids, and
+/// two tabs joining in the same µs are rare.
 fn random_seed() -> u64 {
     let mut b = [0u8; 8];
-    // A failure leaves zeros: the seed only varies jitter and session ids.
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b)
+    match getrandom::fill(&mut b) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => crate::browser::clock::now().0 as u64,
+    }
 }
 
 /// Counts the K2 frame bytes a transport sends and receives.

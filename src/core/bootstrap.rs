@@ -7,9 +7,12 @@
 //!   failure, 400 for bad base64, 413 for an oversized body).
 //! - `GET /bootstrap/<b64 space>` → `200 [AgentInfoSigned, …]`; each entry is verified here.
 
+use std::time::Duration;
+
+use crate::core::config::ConfigError;
 use crate::model::agent::{AgentError, AgentInfoSigned, Verifier};
 use crate::model::id::SpaceId;
-use crate::model::time::Timestamp;
+use crate::model::time::{Timestamp, micros};
 
 /// The bootstrap server's request body limit in bytes (axum `DefaultBodyLimit` there).
 pub const MAX_PUT_BODY_BYTES: usize = 1024;
@@ -160,53 +163,87 @@ fn rejected(status: u16, body: &str) -> BootstrapError {
 /// young, slower once it is known, and exponential back-off on errors. Kitsune2's
 /// `CoreBootstrap` starts polling at 5 s and doubles after every poll up to 5 min, and backs
 /// off from 5 s to 5 min on errors; a tab that opens a page wants peers within a second, so
-/// the first polls are faster here. All durations in µs. Sans-IO: time is an input.
+/// the first polls are faster here. Sans-IO: time is an input. Build it with
+/// [`PollSchedule::new`], which refuses bounds that would make a busy loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollSchedule {
-    /// First poll interval (default 500 ms).
-    pub fast_us: i64,
-    /// Interval cap once the space is known (default 60 s).
-    pub slow_us: i64,
-    /// First retry after an error (default 1 s).
-    pub backoff_min_us: i64,
-    /// Retry cap after repeated errors (default 5 min, as Kitsune2).
-    pub backoff_max_us: i64,
+    fast: Duration,
+    slow: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
     interval_us: i64,
     backoff_us: i64,
 }
 
 impl Default for PollSchedule {
+    /// First poll after 500 ms, doubling up to 60 s; retries from 1 s up to 5 min.
     fn default() -> Self {
-        Self::new(500_000, 60_000_000, 1_000_000, 300_000_000)
+        Self::unchecked(
+            Duration::from_millis(500),
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        )
     }
 }
 
+/// The shortest poll or retry interval [`PollSchedule::new`] takes.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
+
 impl PollSchedule {
-    /// A schedule with the given bounds (µs); values below 1 ms are raised to 1 ms and each
-    /// maximum to at least its minimum, so a bad option cannot make a busy loop.
-    pub fn new(fast_us: i64, slow_us: i64, backoff_min_us: i64, backoff_max_us: i64) -> Self {
-        let fast_us = fast_us.max(1_000);
-        let backoff_min_us = backoff_min_us.max(1_000);
+    /// Polls first after `fast`, doubling up to `slow` while nothing new is found; retries
+    /// after errors from `backoff_min`, doubling up to `backoff_max`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field (`poll.fast`, `poll.slow`, `poll.backoff_min`,
+    /// `poll.backoff_max`) if an interval is below [`MIN_POLL_INTERVAL`] or a maximum below
+    /// its minimum.
+    pub fn new(
+        fast: Duration,
+        slow: Duration,
+        backoff_min: Duration,
+        backoff_max: Duration,
+    ) -> Result<Self, ConfigError> {
+        let check = |field, ok| match ok {
+            true => Ok(()),
+            false => Err(ConfigError {
+                field,
+                rule: "must be at least 1 ms, and a maximum at least its minimum",
+            }),
+        };
+        check("poll.fast", fast >= MIN_POLL_INTERVAL)?;
+        check("poll.slow", slow >= fast)?;
+        check("poll.backoff_min", backoff_min >= MIN_POLL_INTERVAL)?;
+        check("poll.backoff_max", backoff_max >= backoff_min)?;
+        Ok(Self::unchecked(fast, slow, backoff_min, backoff_max))
+    }
+
+    fn unchecked(
+        fast: Duration,
+        slow: Duration,
+        backoff_min: Duration,
+        backoff_max: Duration,
+    ) -> Self {
         Self {
-            fast_us,
-            slow_us: slow_us.max(fast_us),
-            backoff_min_us,
-            backoff_max_us: backoff_max_us.max(backoff_min_us),
-            interval_us: fast_us,
-            backoff_us: backoff_min_us,
+            fast,
+            slow,
+            backoff_min,
+            backoff_max,
+            interval_us: micros(fast),
+            backoff_us: micros(backoff_min),
         }
     }
 
     /// After a successful request at `now`: the time of the next poll. The interval doubles
-    /// up to `slow_us`; it drops back to `fast_us` when the poll found new agents, so a
+    /// up to `slow`; it drops back to `fast` when the poll found new agents, so a
     /// growing space is discovered quickly.
     pub fn on_success(&mut self, now: Timestamp, found_new: bool) -> Timestamp {
-        self.backoff_us = self.backoff_min_us;
+        self.backoff_us = micros(self.backoff_min);
         let next = now.add_micros(self.interval_us);
         self.interval_us = if found_new {
-            self.fast_us
+            micros(self.fast)
         } else {
-            self.interval_us.saturating_mul(2).min(self.slow_us)
+            self.interval_us.saturating_mul(2).min(micros(self.slow))
         };
         next
     }
@@ -214,7 +251,10 @@ impl PollSchedule {
     /// After a failed request at `now`: when to try again (doubling back-off, capped).
     pub fn on_error(&mut self, now: Timestamp) -> Timestamp {
         let next = now.add_micros(self.backoff_us);
-        self.backoff_us = self.backoff_us.saturating_mul(2).min(self.backoff_max_us);
+        self.backoff_us = self
+            .backoff_us
+            .saturating_mul(2)
+            .min(micros(self.backoff_max));
         next
     }
 }
@@ -240,7 +280,13 @@ mod tests {
 
     #[test]
     fn polls_fast_then_slow_and_fast_again_on_news() {
-        let mut p = PollSchedule::new(500_000, 4_000_000, 1_000_000, 8_000_000);
+        let mut p = PollSchedule::new(
+            Duration::from_millis(500),
+            Duration::from_millis(4000),
+            Duration::from_millis(1000),
+            Duration::from_millis(8000),
+        )
+        .unwrap();
         let t = Timestamp(0);
         let gaps: Vec<i64> = (0..5).map(|_| p.on_success(t, false).0).collect();
         assert_eq!(gaps, [500_000, 1_000_000, 2_000_000, 4_000_000, 4_000_000]);
@@ -258,7 +304,13 @@ mod tests {
 
     #[test]
     fn errors_back_off_exponentially_and_success_resets() {
-        let mut p = PollSchedule::new(500_000, 4_000_000, 1_000_000, 8_000_000);
+        let mut p = PollSchedule::new(
+            Duration::from_millis(500),
+            Duration::from_millis(4000),
+            Duration::from_millis(1000),
+            Duration::from_millis(8000),
+        )
+        .unwrap();
         let t = Timestamp(10);
         let gaps: Vec<i64> = (0..5).map(|_| p.on_error(t).0 - 10).collect();
         assert_eq!(
@@ -270,8 +322,17 @@ mod tests {
     }
 
     #[test]
-    fn nonsense_bounds_cannot_make_a_busy_loop() {
-        let mut p = PollSchedule::new(-5, -9, 0, 0);
+    fn bounds_that_would_make_a_busy_loop_are_refused_by_name() {
+        let ms = Duration::from_millis;
+        let field = |f, s, b, m| PollSchedule::new(f, s, b, m).unwrap_err().field;
+        assert_eq!(field(ms(0), ms(9), ms(1), ms(1)), "poll.fast");
+        assert_eq!(field(ms(5), ms(4), ms(1), ms(1)), "poll.slow");
+        assert_eq!(
+            field(ms(5), ms(5), Duration::ZERO, ms(1)),
+            "poll.backoff_min"
+        );
+        assert_eq!(field(ms(5), ms(5), ms(2), ms(1)), "poll.backoff_max");
+        let mut p = PollSchedule::new(ms(1), ms(1), ms(1), ms(1)).unwrap();
         assert_eq!(p.on_success(Timestamp(0), false), Timestamp(1_000));
         assert_eq!(p.on_error(Timestamp(0)), Timestamp(1_000));
     }

@@ -15,13 +15,13 @@
 //! `Terminate`.
 //!
 //! fennec's rules beyond Kitsune2:
-//! - with no bookmark for a peer, `new_since` is [`CatchUpConfig::default_new_since_window_us`]
+//! - with no bookmark for a peer, `new_since` is [`CatchUpConfig::default_new_since_window`]
 //!   before now, or the epoch (everything, paged by the byte budget) when `None`, the default,
 //!   because there is no sector diff to repair older data;
 //! - one message carries at most [`CatchUpConfig::max_new_op_ids`] ids, so it stays under the
 //!   frame limit; [`fit`] says when to ask the store again with a smaller budget (cutting the
 //!   list would break the bookmark);
-//! - a round that gets no answer within [`CatchUpConfig::round_timeout_us`] reports its peer
+//! - a round that gets no answer within [`CatchUpConfig::round_timeout`] reports its peer
 //!   ([`CatchUp::handle_timeout`]) so the caller marks it unresponsive (Kitsune2 #541 retried
 //!   such peers forever);
 //! - [`KnownOps`] remembers, per peer, op ids the peer is known to hold, so they are left out
@@ -31,40 +31,38 @@
 //! caller ([`crate::core::space`]); this module keeps the round state, bookmarks and timers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::api::BoundedOpIds;
+use crate::core::bounded::BoundedSet;
+use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, OpId};
-use crate::model::time::Timestamp;
+use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 use crate::wire::{
     AcceptResponseMessage, ArcSetMessage, GossipMsg, K2GossipAcceptMessage, K2GossipAgentsMessage,
     K2GossipBusyMessage, K2GossipInitiateMessage, K2GossipNoDiffMessage, K2GossipTerminateMessage,
 };
 
-/// Number of DHT sectors (Kitsune2 `crates/dht/src/constant.rs`: 512).
-pub const SECTORS: u32 = 512;
-/// Width of one sector on the u32 ring: 2^23 locations.
-pub const SECTOR_SIZE: u64 = 1 << 23;
-
-/// Settings of [`CatchUp`]. Times in µs, sizes in bytes of op data.
+/// Settings of [`CatchUp`]. Sizes in bytes of op data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatchUpConfig {
     /// Pause between rounds we initiate once caught up. Default 60 s (Kitsune2: 120 s).
-    pub initiate_interval_us: i64,
+    pub initiate_interval: Duration,
     /// Pause between rounds while catching up: until rounds with [`Self::fast_rounds`] distinct
     /// peers are done, and after any round that brought op ids we lacked
     /// ([`CatchUp::hurry`]). Default 1 s (Kitsune2 `initialInitiateIntervalMs`).
-    pub initial_initiate_interval_us: i64,
-    /// Random extra pause in `[0, jitter)` after [`Self::initiate_interval_us`]. Default 5 s.
-    pub initiate_jitter_us: i64,
+    pub initial_initiate_interval: Duration,
+    /// Random extra pause in `[0, jitter)` after [`Self::initiate_interval`]. Default 5 s.
+    pub initiate_jitter: Duration,
     /// Distinct peers to complete a round with before slowing down. Default 3.
     pub fast_rounds: usize,
     /// A round without an answer for this long is over. Default 15 s (Kitsune2
     /// `roundTimeoutMs`).
-    pub round_timeout_us: i64,
+    pub round_timeout: Duration,
     /// The byte budget we ask peers for (`max_op_data_bytes`). Default 4 MiB.
     pub max_op_data_bytes: u32,
     /// Cap on the budget a peer asks of us. Default 4 MiB.
@@ -72,37 +70,69 @@ pub struct CatchUpConfig {
     /// Most op ids in one message. Default 16 384 (about 560 KiB).
     pub max_new_op_ids: usize,
     /// How long a bookmark is kept. Default 24 h (Kitsune2 `gossip:new_ops_bookmark`).
-    pub bookmark_expiry_us: i64,
+    pub bookmark_expiry: Duration,
     /// Rounds accepted at once; more get `Busy`. Default 10 (Kitsune2
     /// `maxConcurrentAcceptedRounds`).
     pub max_concurrent_accepted: usize,
-    /// Initiates accepted per peer per [`Self::burst_window_us`]; more are dropped. Default 15
+    /// Initiates accepted per peer per [`Self::burst_window`]; more are dropped. Default 15
     /// (Kitsune2: burst factor 3 × window count 5).
     pub burst_count: usize,
     /// See [`Self::burst_count`]. Default 10 min.
-    pub burst_window_us: i64,
+    pub burst_window: Duration,
     /// With no bookmark, ask for ops stored this long ago and later; `None` (default): since
     /// the epoch. Kitsune2 uses 30 min (`2 × UNIT_TIME`) and leaves the rest to the diff.
-    pub default_new_since_window_us: Option<i64>,
+    pub default_new_since_window: Option<Duration>,
 }
 
 impl Default for CatchUpConfig {
     fn default() -> Self {
         CatchUpConfig {
-            initiate_interval_us: 60_000_000,
-            initial_initiate_interval_us: 1_000_000,
-            initiate_jitter_us: 5_000_000,
+            initiate_interval: Duration::from_secs(60),
+            initial_initiate_interval: Duration::from_secs(1),
+            initiate_jitter: Duration::from_secs(5),
             fast_rounds: 3,
-            round_timeout_us: 15_000_000,
+            round_timeout: Duration::from_secs(15),
             max_op_data_bytes: 4 * 1024 * 1024,
             max_request_op_data_bytes: 4 * 1024 * 1024,
             max_new_op_ids: 16_384,
-            bookmark_expiry_us: 24 * 60 * 60 * 1_000_000,
+            bookmark_expiry: Duration::from_secs(24 * 60 * 60),
             max_concurrent_accepted: 10,
             burst_count: 15,
-            burst_window_us: 10 * 60 * 1_000_000,
-            default_new_since_window_us: None,
+            burst_window: Duration::from_secs(10 * 60),
+            default_new_since_window: None,
         }
+    }
+}
+
+impl CatchUpConfig {
+    /// Checks every field (paths as inside [`crate::core::space::SpaceConfig`]).
+    ///
+    /// # Errors
+    /// The first field that is zero where at least 1 is needed, or a zero interval.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("catch_up.initiate_interval", self.initiate_interval)?;
+        positive(
+            "catch_up.initial_initiate_interval",
+            self.initial_initiate_interval,
+        )?;
+        at_least_one("catch_up.fast_rounds", self.fast_rounds as u64)?;
+        positive("catch_up.round_timeout", self.round_timeout)?;
+        at_least_one(
+            "catch_up.max_op_data_bytes",
+            u64::from(self.max_op_data_bytes),
+        )?;
+        at_least_one(
+            "catch_up.max_request_op_data_bytes",
+            u64::from(self.max_request_op_data_bytes),
+        )?;
+        at_least_one("catch_up.max_new_op_ids", self.max_new_op_ids as u64)?;
+        positive("catch_up.bookmark_expiry", self.bookmark_expiry)?;
+        at_least_one(
+            "catch_up.max_concurrent_accepted",
+            self.max_concurrent_accepted as u64,
+        )?;
+        at_least_one("catch_up.burst_count", self.burst_count as u64)?;
+        positive("catch_up.burst_window", self.burst_window)
     }
 }
 
@@ -121,13 +151,33 @@ pub enum RoundError {
     BadArcSet(usize),
 }
 
+/// What catch-up asks of its driver ([`CatchUp::poll_output`]), the convention of every
+/// sans-IO machine here (`poll_output` / `poll_timeout` / `handle_timeout`, as quinn-proto and
+/// the sbd client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatchUpOutput {
+    /// Send `msg` to `to` ([`crate::wire::encode_gossip`]).
+    Send {
+        /// Peer URL.
+        to: Url,
+        /// The k2gossip message (boxed: messages are large, timeouts small).
+        msg: Box<GossipMsg>,
+    },
+    /// The round we initiated with `peer` got no answer in
+    /// [`CatchUpConfig::round_timeout`]: treat the peer as unresponsive.
+    RoundTimedOut {
+        /// The silent peer.
+        peer: Url,
+    },
+}
+
 /// The acceptor's verdict on an `Initiate` ([`CatchUp::on_initiate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InitiateVerdict {
     /// Accept: look up the ids the peer asked for, then call [`CatchUp::accept`].
     Accept(Request),
-    /// Too many rounds: send this `Busy`.
-    Busy(GossipMsg),
+    /// Too many rounds: a `Busy` is queued ([`CatchUp::poll_output`]).
+    Busy,
     /// Our own simultaneous initiate to this peer wins the tie-break: ignore theirs.
     Ignore,
 }
@@ -177,10 +227,6 @@ pub struct ReplyIn {
     pub previous_new_since: Timestamp,
     /// Agent infos (JSON) the initiator provided.
     pub provided_agents: Vec<Bytes>,
-    /// Agent ids of ours the initiator lacks: answer with an `Agents` message.
-    pub missing_agents: Vec<AgentId>,
-    /// A message to send back (`Terminate`, for a Kitsune2 diff message we do not run).
-    pub reply: Option<GossipMsg>,
 }
 
 /// How a store answer fits a message: see [`fit`].
@@ -222,6 +268,21 @@ pub struct CatchUpStats {
     pub ids_received: u64,
     /// Op ids sent in `new_ops`.
     pub ids_sent: u64,
+}
+
+/// Sizes of [`CatchUp`]'s per-peer maps (see [`CatchUp::sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUpSizes {
+    /// Rounds accepted and open.
+    pub accepted: usize,
+    /// Per-peer bookmarks.
+    pub bookmarks: usize,
+    /// Per-peer time of the last round.
+    pub last_round: usize,
+    /// Per-peer recent initiate times (burst limit).
+    pub accept_times: usize,
+    /// Peers a round we initiated completed with.
+    pub done_with: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +329,7 @@ pub struct CatchUp {
     next_initiate: Timestamp,
     rng: u64,
     stats: CatchUpStats,
+    out: VecDeque<CatchUpOutput>,
 }
 
 impl CatchUp {
@@ -287,12 +349,45 @@ impl CatchUp {
             next_initiate: now,
             rng: seed ^ 0x9E37_79B9_7F4A_7C15,
             stats: CatchUpStats::default(),
+            out: VecDeque::new(),
         }
     }
 
     /// Counters so far.
     pub fn stats(&self) -> CatchUpStats {
         self.stats
+    }
+
+    /// Sizes of the per-peer maps.
+    pub fn sizes(&self) -> CatchUpSizes {
+        CatchUpSizes {
+            accepted: self.accepted.len(),
+            bookmarks: self.bookmarks.len(),
+            last_round: self.last_round.len(),
+            accept_times: self.accept_times.len(),
+            done_with: self.done_with.len(),
+        }
+    }
+
+    /// Forgets every peer for which `keep` is false (it left, expired or changed its URL):
+    /// its bookmark, round times, burst window and open rounds. Expired bookmarks and burst
+    /// windows of kept peers are dropped too. A forgotten peer that comes back is treated as
+    /// new (no bookmark: it is offered ops since [`CatchUpConfig::default_new_since_window`]).
+    pub fn retain_peers(&mut self, now: Timestamp, mut keep: impl FnMut(&Url) -> bool) {
+        let expiry = micros(self.cfg.bookmark_expiry);
+        let window = micros(self.cfg.burst_window);
+        self.bookmarks
+            .retain(|u, (_, set_at)| now.micros_since(*set_at) < expiry && keep(u));
+        self.accept_times.retain(|u, times| {
+            times.back().is_some_and(|t| now.micros_since(*t) < window) && keep(u)
+        });
+        self.last_round.retain(|u, _| keep(u));
+        self.done_with.retain(|u| keep(u));
+        self.accepted.retain(|u, _| keep(u));
+        if self.initiated.as_ref().is_some_and(|i| !keep(&i.peer)) {
+            self.initiated = None;
+            self.schedule_next(now, true);
+        }
     }
 
     /// Changes the storage arc we gossip for.
@@ -308,9 +403,9 @@ impl CatchUp {
     /// The `new_since` we send `peer`: its bookmark, or the default.
     pub fn new_since(&self, now: Timestamp, peer: &Url) -> Timestamp {
         match self.bookmarks.get(peer) {
-            Some((b, set_at)) if now.micros_since(*set_at) < self.cfg.bookmark_expiry_us => *b,
-            _ => match self.cfg.default_new_since_window_us {
-                Some(w) => now.add_micros(-w),
+            Some((b, set_at)) if now.micros_since(*set_at) < micros(self.cfg.bookmark_expiry) => *b,
+            _ => match self.cfg.default_new_since_window {
+                Some(w) => now.minus(w),
                 None => Timestamp::UNIX_EPOCH,
             },
         }
@@ -348,9 +443,21 @@ impl CatchUp {
             .cloned()
     }
 
-    /// Opens a round with `peer`: the `Initiate` to send. If nobody is there to gossip with,
+    /// The next thing to do, if any. Drain after every input.
+    pub fn poll_output(&mut self) -> Option<CatchUpOutput> {
+        self.out.pop_front()
+    }
+
+    fn send(&mut self, to: &Url, msg: GossipMsg) {
+        self.out.push_back(CatchUpOutput::Send {
+            to: to.clone(),
+            msg: Box::new(msg),
+        });
+    }
+
+    /// Opens a round with `peer`: queues the `Initiate`. If nobody is there to gossip with,
     /// call [`idle`](Self::idle) instead.
-    pub fn initiate(&mut self, now: Timestamp, peer: Url) -> GossipMsg {
+    pub fn initiate(&mut self, now: Timestamp, peer: Url) {
         let session = Bytes::copy_from_slice(&self.next_u64().to_le_bytes());
         let tie_breaker = self.next_u64() as u32;
         let msg = K2GossipInitiateMessage {
@@ -363,20 +470,20 @@ impl CatchUp {
             dht_op_count: None,
         };
         self.last_round.insert(peer.clone(), now);
+        self.send(&peer, GossipMsg::Initiate(msg));
         self.initiated = Some(Initiated {
             peer,
             session,
             tie_breaker,
-            deadline: now.add_micros(self.cfg.round_timeout_us),
+            deadline: now.plus(self.cfg.round_timeout),
             stage: IStage::AwaitAccept,
         });
         self.stats.initiated += 1;
-        GossipMsg::Initiate(msg)
     }
 
     /// Nobody to gossip with now: try again after the short interval.
     pub fn idle(&mut self, now: Timestamp) {
-        self.next_initiate = now.add_micros(self.cfg.initial_initiate_interval_us);
+        self.next_initiate = now.plus(self.cfg.initial_initiate_interval);
     }
 
     /// Handles an `Initiate` from `from` (see [`InitiateVerdict`]).
@@ -391,8 +498,7 @@ impl CatchUp {
         from: &Url,
         msg: K2GossipInitiateMessage,
     ) -> Result<InitiateVerdict, RoundError> {
-        let theirs = sectors_to_arc(msg.arc_set.as_ref().map_or(&[][..], |a| &a.value))
-            .inspect_err(|_| self.stats.behaviour_errors += 1)?;
+        let theirs = self.their_arc(msg.arc_set.as_ref())?;
         if let Some(i) = &self.initiated
             && &i.peer == from
             && i.stage == IStage::AwaitAccept
@@ -403,7 +509,7 @@ impl CatchUp {
                 return Ok(InitiateVerdict::Ignore);
             }
             self.initiated = None;
-            self.next_initiate = now.add_micros(self.cfg.initial_initiate_interval_us);
+            self.next_initiate = now.plus(self.cfg.initial_initiate_interval);
         }
         if self.accepted.contains_key(from) {
             self.stats.behaviour_errors += 1;
@@ -413,7 +519,7 @@ impl CatchUp {
         let times = self.accept_times.entry(from.clone()).or_default();
         while times
             .front()
-            .is_some_and(|t| now.micros_since(*t) >= self.cfg.burst_window_us)
+            .is_some_and(|t| now.micros_since(*t) >= micros(self.cfg.burst_window))
         {
             times.pop_front();
         }
@@ -424,19 +530,19 @@ impl CatchUp {
         }
         if self.accepted.len() >= self.cfg.max_concurrent_accepted {
             self.stats.refused += 1;
-            return Ok(InitiateVerdict::Busy(GossipMsg::Busy(
-                K2GossipBusyMessage {
-                    session_id: msg.session_id,
-                },
-            )));
+            let busy = K2GossipBusyMessage {
+                session_id: msg.session_id,
+            };
+            self.send(from, GossipMsg::Busy(busy));
+            return Ok(InitiateVerdict::Busy);
         }
         times.push_back(now);
-        let arc = intersect_cover(self.arc, theirs);
+        let arc = self.arc.sector_intersection(&theirs);
         self.accepted.insert(
             from.clone(),
             Accepted {
                 session: msg.session_id.clone(),
-                deadline: now.add_micros(self.cfg.round_timeout_us),
+                deadline: now.plus(self.cfg.round_timeout),
                 stage: AStage::Looking,
                 arc,
             },
@@ -461,7 +567,7 @@ impl CatchUp {
     /// The acceptor's answer, once the ids for [`InitiateVerdict::Accept`] were looked up:
     /// `found` are those ids (ones `from` is known to hold already removed), `bookmark` the
     /// store's `next_bookmark`, `missing_agents` the initiator's agents we lack infos for.
-    /// `None` if the round is gone (timed out).
+    /// Queues the `Accept`; nothing if the round is gone (timed out).
     pub fn accept(
         &mut self,
         now: Timestamp,
@@ -469,16 +575,18 @@ impl CatchUp {
         found: Vec<OpId>,
         bookmark: Timestamp,
         missing_agents: Vec<AgentId>,
-    ) -> Option<GossipMsg> {
-        let a = self.accepted.get_mut(from)?;
+    ) {
+        let Some(a) = self.accepted.get_mut(from) else {
+            return;
+        };
         if a.stage != AStage::Looking {
-            return None;
+            return;
         }
         a.stage = AStage::AwaitReply;
-        a.deadline = now.add_micros(self.cfg.round_timeout_us);
+        a.deadline = now.plus(self.cfg.round_timeout);
         let session = a.session.clone();
         self.stats.ids_sent += found.len() as u64;
-        Some(GossipMsg::Accept(K2GossipAcceptMessage {
+        let accept = K2GossipAcceptMessage {
             session_id: session,
             participating_agents: vec![self.agent.0.0.clone()],
             arc_set: Some(arc_set_message(self.arc)),
@@ -489,7 +597,8 @@ impl CatchUp {
             updated_new_since: bookmark.as_micros(),
             dht_op_count: None,
             snapshot: None,
-        }))
+        };
+        self.send(from, GossipMsg::Accept(accept));
     }
 
     /// Handles an `Accept` for the round we initiated with `from`.
@@ -509,18 +618,17 @@ impl CatchUp {
             self.stats.behaviour_errors += 1;
             return Err(RoundError::Unexpected("Accept"));
         }
-        let theirs = sectors_to_arc(msg.arc_set.as_ref().map_or(&[][..], |a| &a.value))
-            .inspect_err(|_| self.stats.behaviour_errors += 1)?;
+        let theirs = self.their_arc(msg.arc_set.as_ref())?;
         if let Some(i) = self.initiated.as_mut() {
             i.stage = IStage::Responding;
-            i.deadline = now.add_micros(self.cfg.round_timeout_us);
+            i.deadline = now.plus(self.cfg.round_timeout);
         }
         let previous = self.new_since(now, from);
         self.stats.ids_received += msg.new_ops.len() as u64;
         Ok(AcceptIn {
             request: Request {
                 session_id: msg.session_id,
-                arc: intersect_cover(self.arc, theirs),
+                arc: self.arc.sector_intersection(&theirs),
                 since: Timestamp(msg.new_since),
                 limit_bytes: msg
                     .max_op_data_bytes
@@ -538,8 +646,8 @@ impl CatchUp {
         })
     }
 
-    /// The initiator's reply, once the ids for [`AcceptIn::request`] were looked up; ends the
-    /// round. `None` if the round is gone.
+    /// The initiator's reply, once the ids for [`AcceptIn::request`] were looked up: queues
+    /// the `NoDiff` and ends the round; nothing if the round is gone.
     pub fn respond(
         &mut self,
         now: Timestamp,
@@ -548,10 +656,12 @@ impl CatchUp {
         bookmark: Timestamp,
         missing_agents: Vec<AgentId>,
         provided_agents: Vec<Bytes>,
-    ) -> Option<GossipMsg> {
-        let i = self.initiated.as_ref()?;
+    ) {
+        let Some(i) = self.initiated.as_ref() else {
+            return;
+        };
         if &i.peer != to || i.stage != IStage::Responding {
-            return None;
+            return;
         }
         let session = i.session.clone();
         self.initiated = None;
@@ -560,7 +670,7 @@ impl CatchUp {
         self.done_with.insert(to.clone());
         let fast = self.done_with.len() < self.cfg.fast_rounds;
         self.schedule_next(now, fast);
-        Some(GossipMsg::NoDiff(K2GossipNoDiffMessage {
+        let reply = K2GossipNoDiffMessage {
             session_id: session,
             accept_response: Some(AcceptResponseMessage {
                 missing_agents: missing_agents.into_iter().map(|a| a.0.0).collect(),
@@ -569,13 +679,14 @@ impl CatchUp {
                 updated_new_since: bookmark.as_micros(),
             }),
             cannot_compare: true,
-        }))
+        };
+        self.send(to, GossipMsg::NoDiff(reply));
     }
 
     /// A round brought op ids we lacked: we are behind, so the next round we initiate comes
     /// after the short interval (Kitsune2 initiates fast while below its target arc).
     pub fn hurry(&mut self, now: Timestamp) {
-        let soon = now.add_micros(self.cfg.initial_initiate_interval_us);
+        let soon = now.plus(self.cfg.initial_initiate_interval);
         if soon < self.next_initiate {
             self.next_initiate = soon;
         }
@@ -583,7 +694,9 @@ impl CatchUp {
 
     /// Handles the initiator's reply to our `Accept`: `NoDiff`, or a Kitsune2 diff message
     /// (`session_id` and `accept_response` given by the caller), ending the accepted round.
-    /// `diff` says it was a diff message, which gets a `Terminate` back.
+    /// `diff` says it was a diff message, which gets a `Terminate` back. The initiator's
+    /// `missing_agents` are answered first, with an `Agents` message of the infos `provide`
+    /// returns for them (if any). Both are queued ([`CatchUp::poll_output`]).
     ///
     /// # Errors
     /// [`RoundError::Unexpected`] if no accepted round with `from` awaits a reply.
@@ -594,6 +707,7 @@ impl CatchUp {
         session_id: &Bytes,
         response: Option<AcceptResponseMessage>,
         diff: bool,
+        provide: impl FnOnce(&[AgentId]) -> Vec<Bytes>,
     ) -> Result<ReplyIn, RoundError> {
         let ok = self
             .accepted
@@ -612,27 +726,36 @@ impl CatchUp {
         } else {
             Timestamp(r.updated_new_since)
         };
+        let missing: Vec<AgentId> = r.missing_agents.into_iter().map(AgentId::from).collect();
+        if !missing.is_empty() {
+            let provided = provide(&missing);
+            if !provided.is_empty() {
+                self.provide_agents(from, session_id.clone(), provided);
+            }
+        }
+        if diff {
+            let terminate = K2GossipTerminateMessage {
+                session_id: session_id.clone(),
+                reason: "fennec runs no sector diff".into(),
+            };
+            self.send(from, GossipMsg::Terminate(terminate));
+        }
         Ok(ReplyIn {
             new_ops: r.new_ops.into_iter().map(OpId::from).collect(),
             updated_new_since: updated,
             previous_new_since: previous,
             provided_agents: r.provided_agents,
-            missing_agents: r.missing_agents.into_iter().map(AgentId::from).collect(),
-            reply: diff.then(|| {
-                GossipMsg::Terminate(K2GossipTerminateMessage {
-                    session_id: session_id.clone(),
-                    reason: "fennec runs no sector diff".into(),
-                })
-            }),
         })
     }
 
-    /// An `Agents` message answering the `missing_agents` of a round.
-    pub fn agents_message(session_id: Bytes, provided_agents: Vec<Bytes>) -> GossipMsg {
-        GossipMsg::Agents(K2GossipAgentsMessage {
+    /// Queues an `Agents` message to `to` answering the `missing_agents` of a round
+    /// (Kitsune2 `K2GossipAgentsMessage`).
+    fn provide_agents(&mut self, to: &Url, session_id: Bytes, provided_agents: Vec<Bytes>) {
+        let agents = K2GossipAgentsMessage {
             session_id,
             provided_agents,
-        })
+        };
+        self.send(to, GossipMsg::Agents(agents));
     }
 
     /// `Busy` or `Terminate` from `from` for `session_id`: the round with it is over.
@@ -691,33 +814,43 @@ impl CatchUp {
         Some(t)
     }
 
-    /// Closes rounds past their deadline. Returns the peer of our initiated round if it timed
-    /// out (mark it unresponsive); accepted rounds just end.
-    pub fn handle_timeout(&mut self, now: Timestamp) -> Option<Url> {
+    /// Closes rounds past their deadline. Our initiated round timing out queues
+    /// [`CatchUpOutput::RoundTimedOut`] (mark its peer unresponsive); accepted rounds just end.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         let before = self.accepted.len();
         self.accepted.retain(|_, a| a.deadline > now);
         self.stats.timeouts += (before - self.accepted.len()) as u64;
-        if self.initiated.as_ref().is_some_and(|i| i.deadline <= now) {
-            let peer = self.initiated.take().map(|i| i.peer);
+        if self.initiated.as_ref().is_some_and(|i| i.deadline <= now)
+            && let Some(i) = self.initiated.take()
+        {
             self.stats.timeouts += 1;
             self.schedule_next(now, true);
-            return peer;
+            self.out
+                .push_back(CatchUpOutput::RoundTimedOut { peer: i.peer });
         }
-        None
+    }
+
+    /// The peer's arc set as the smallest arc covering it; a malformed set is a behaviour
+    /// error.
+    fn their_arc(&mut self, set: Option<&ArcSetMessage>) -> Result<DhtArc, RoundError> {
+        DhtArc::from_sector_set(set.map_or(&[][..], |a| &a.value)).map_err(|e| {
+            self.stats.behaviour_errors += 1;
+            RoundError::BadArcSet(e.0)
+        })
     }
 
     fn schedule_next(&mut self, now: Timestamp, fast: bool) {
         let pause = if fast {
-            self.cfg.initial_initiate_interval_us
+            self.cfg.initial_initiate_interval
         } else {
-            let jitter = if self.cfg.initiate_jitter_us > 0 {
-                (self.next_u64() % self.cfg.initiate_jitter_us as u64) as i64
-            } else {
-                0
+            // A jitter of zero is a valid setting (no jitter), not a division by zero.
+            let jitter = match micros(self.cfg.initiate_jitter) as u64 {
+                0 => 0,
+                j => self.next_u64() % j,
             };
-            self.cfg.initiate_interval_us + jitter
+            self.cfg.initiate_interval + Duration::from_micros(jitter)
         };
-        self.next_initiate = now.add_micros(pause);
+        self.next_initiate = now.plus(pause);
     }
 
     /// splitmix64.
@@ -730,91 +863,10 @@ impl CatchUp {
     }
 }
 
-/// The sectors an arc overlaps, as Kitsune2's 16-word bitset (sector `s` = bit `s % 32` of word
-/// `s / 32`). Kitsune2 requires sector-aligned arcs; for an unaligned arc the partly covered
-/// sectors are included, so nothing the arc holds is left out.
-pub fn arc_to_sectors(arc: DhtArc) -> [u32; 16] {
-    let mut words = [0u32; 16];
-    let DhtArc::Arc(s, e) = arc else {
-        return words;
-    };
-    let first = (s as u64 / SECTOR_SIZE) as u32;
-    let last = (e as u64 / SECTOR_SIZE) as u32;
-    if s > e && first == last {
-        // Wraps round the ring and back into its own sector: every sector is touched.
-        return [u32::MAX; 16];
-    }
-    let mut i = first;
-    loop {
-        words[(i / 32) as usize] |= 1 << (i % 32);
-        if i == last {
-            break;
-        }
-        i = (i + 1) % SECTORS;
-    }
-    words
-}
-
-/// The smallest arc covering every sector in a Kitsune2 arc-set bitset: the ring minus its
-/// longest run of unset sectors. All set ⇒ [`DhtArc::FULL`], none ⇒ [`DhtArc::Empty`].
-///
-/// # Errors
-/// [`RoundError::BadArcSet`] for more than 16 words (missing words are empty).
-pub fn sectors_to_arc(words: &[u32]) -> Result<DhtArc, RoundError> {
-    if words.len() > 16 {
-        return Err(RoundError::BadArcSet(words.len()));
-    }
-    let set = |i: u32| {
-        words
-            .get((i / 32) as usize)
-            .is_some_and(|w| w & (1 << (i % 32)) != 0)
-    };
-    let count = (0..SECTORS).filter(|i| set(*i)).count();
-    if count == 0 {
-        return Ok(DhtArc::Empty);
-    }
-    if count == SECTORS as usize {
-        return Ok(DhtArc::FULL);
-    }
-    // Longest cyclic gap of unset sectors: start at a set sector, walk the ring once.
-    let start = (0..SECTORS).find(|i| set(*i)).unwrap_or(0);
-    let (mut best_len, mut best_end) = (0u32, start);
-    let mut run = 0u32;
-    for k in 1..=SECTORS {
-        let i = (start + k) % SECTORS;
-        if set(i) {
-            if run > best_len {
-                best_len = run;
-                best_end = i;
-            }
-            run = 0;
-        } else {
-            run += 1;
-        }
-    }
-    // The arc starts at the set sector ending the gap and ends just before the gap.
-    let first = best_end;
-    let last = (best_end + SECTORS - best_len - 1) % SECTORS;
-    let lo = (first as u64 * SECTOR_SIZE) as u32;
-    let hi = ((last as u64 + 1) * SECTOR_SIZE - 1) as u32;
-    Ok(DhtArc::Arc(lo, hi))
-}
-
 fn arc_set_message(arc: DhtArc) -> ArcSetMessage {
     ArcSetMessage {
-        value: arc_to_sectors(arc).to_vec(),
+        value: arc.to_sector_set().to_vec(),
     }
-}
-
-/// The smallest arc covering the sectors both arcs overlap.
-fn intersect_cover(ours: DhtArc, theirs: DhtArc) -> DhtArc {
-    let a = arc_to_sectors(ours);
-    let b = arc_to_sectors(theirs);
-    let mut w = [0u32; 16];
-    for i in 0..16 {
-        w[i] = a[i] & b[i];
-    }
-    sectors_to_arc(&w).unwrap_or(DhtArc::Empty)
 }
 
 /// Per peer, op ids it is known to hold, so catch-up and publish do not offer them again:
@@ -830,7 +882,7 @@ fn intersect_cover(ours: DhtArc, theirs: DhtArc) -> DhtArc {
 pub struct KnownOps {
     per_peer: usize,
     max_peers: usize,
-    peers: HashMap<Url, (HashSet<u64>, VecDeque<u64>, u64)>,
+    peers: HashMap<Url, (BoundedSet<u64>, u64)>,
     tick: u64,
 }
 
@@ -863,24 +915,20 @@ impl KnownOps {
             let oldest = self
                 .peers
                 .iter()
-                .min_by_key(|(u, (_, _, t))| (*t, (*u).clone()))
+                .min_by_key(|(u, (_, t))| (*t, (*u).clone()))
                 .map(|(u, _)| u.clone());
             if let Some(u) = oldest {
                 self.peers.remove(&u);
             }
         }
-        let (set, fifo, t) = self.peers.entry(peer.clone()).or_default();
+        let per_peer = self.per_peer;
+        let (set, t) = self
+            .peers
+            .entry(peer.clone())
+            .or_insert_with(|| (BoundedSet::new(per_peer), 0));
         *t = self.tick;
         for id in ids {
-            let f = fingerprint(id);
-            if set.insert(f) {
-                fifo.push_back(f);
-                if fifo.len() > self.per_peer
-                    && let Some(old) = fifo.pop_front()
-                {
-                    set.remove(&old);
-                }
-            }
+            set.insert(fingerprint(id));
         }
     }
 
@@ -888,12 +936,22 @@ impl KnownOps {
     pub fn holds(&self, peer: &Url, id: &OpId) -> bool {
         self.peers
             .get(peer)
-            .is_some_and(|(s, _, _)| s.contains(&fingerprint(id)))
+            .is_some_and(|(s, _)| s.contains(&fingerprint(id)))
     }
 
     /// Forgets `peer`.
     pub fn forget(&mut self, peer: &Url) {
         self.peers.remove(peer);
+    }
+
+    /// Keeps only the peers for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Url) -> bool) {
+        self.peers.retain(|u, _| keep(u));
+    }
+
+    /// Peers tracked.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
     }
 }
 
@@ -920,45 +978,23 @@ mod tests {
         )
     }
 
-    #[test]
-    fn sector_sets_round_trip() {
-        assert_eq!(arc_to_sectors(DhtArc::FULL), [u32::MAX; 16]);
-        assert_eq!(arc_to_sectors(DhtArc::Empty), [0; 16]);
-        assert_eq!(sectors_to_arc(&[u32::MAX; 16]), Ok(DhtArc::FULL));
-        assert_eq!(sectors_to_arc(&[]), Ok(DhtArc::Empty));
-        let aligned = DhtArc::Arc(0, (SECTOR_SIZE * 3 - 1) as u32);
-        let w = arc_to_sectors(aligned);
-        assert_eq!(w[0], 0b111);
-        assert_eq!(sectors_to_arc(&w), Ok(aligned));
-        // Unaligned: partly covered sectors are included.
-        let w = arc_to_sectors(DhtArc::Arc(42, SECTOR_SIZE as u32 + 5));
-        assert_eq!(w[0], 0b11);
-        // Wrapping: the last and first sectors, covered by one wrapping arc.
-        let wrap = DhtArc::Arc(u32::MAX - 10, 10);
-        let w = arc_to_sectors(wrap);
-        assert_eq!((w[0], w[15]), (1, 1 << 31));
-        assert_eq!(
-            sectors_to_arc(&w),
-            Ok(DhtArc::Arc(
-                (SECTOR_SIZE * 511) as u32,
-                (SECTOR_SIZE - 1) as u32
-            ))
-        );
-        // A wrapping arc starting and ending in one sector covers the ring.
-        assert_eq!(arc_to_sectors(DhtArc::Arc(10, 5)), [u32::MAX; 16]);
-        assert_eq!(sectors_to_arc(&[0; 17]), Err(RoundError::BadArcSet(17)));
-        assert_eq!(
-            intersect_cover(DhtArc::FULL, aligned),
-            aligned,
-            "intersection of full and a small arc"
-        );
+    /// The message `c` queued for `to` (the only output).
+    fn sent(c: &mut CatchUp, to: u8) -> GossipMsg {
+        match c.poll_output() {
+            Some(CatchUpOutput::Send { to: u, msg }) if u == url(to) => *msg,
+            o => panic!("expected a message to peer {to}, got {o:?}"),
+        }
+    }
+    fn nothing_sent(c: &mut CatchUp) -> bool {
+        c.poll_output().is_none()
     }
 
     #[test]
     fn a_full_round_exchanges_ids_and_bookmarks() {
         let (mut i, mut a) = pair();
         assert!(i.due(T));
-        let GossipMsg::Initiate(init) = i.initiate(T, url(2)) else {
+        i.initiate(T, url(2));
+        let GossipMsg::Initiate(init) = sent(&mut i, 2) else {
             panic!()
         };
         assert_eq!(init.new_since, 0, "no bookmark: since the epoch");
@@ -970,10 +1006,8 @@ mod tests {
             (req.arc, req.since, req.agents.clone()),
             (DhtArc::FULL, T0, vec![agent(1)])
         );
-        let acc = a
-            .accept(T, &url(1), vec![oid(1), oid(2)], Timestamp(500), vec![])
-            .unwrap();
-        let GossipMsg::Accept(acc) = acc else {
+        a.accept(T, &url(1), vec![oid(1), oid(2)], Timestamp(500), vec![]);
+        let GossipMsg::Accept(acc) = sent(&mut a, 1) else {
             panic!()
         };
         let got = i.on_accept(T, &url(2), acc).unwrap();
@@ -982,24 +1016,30 @@ mod tests {
         assert_eq!(got.previous_new_since, T0);
         i.set_bookmark(T, url(2), got.updated_new_since);
         assert_eq!(i.new_since(T, &url(2)), Timestamp(500));
-        let reply = i
-            .respond(T, &url(2), vec![oid(3)], Timestamp(700), vec![], vec![])
-            .unwrap();
+        i.respond(T, &url(2), vec![oid(3)], Timestamp(700), vec![], vec![]);
         i.hurry(T);
         assert!(!i.is_initiating());
-        let GossipMsg::NoDiff(nd) = reply else {
+        let GossipMsg::NoDiff(nd) = sent(&mut i, 2) else {
             panic!()
         };
         let r = a
-            .on_reply(T, &url(1), &nd.session_id, nd.accept_response, false)
+            .on_reply(
+                T,
+                &url(1),
+                &nd.session_id,
+                nd.accept_response,
+                false,
+                |_| unreachable!("nothing missing"),
+            )
             .unwrap();
         assert_eq!(r.new_ops, vec![oid(3)]);
         assert_eq!(r.updated_new_since, Timestamp(700));
-        assert!(r.reply.is_none());
+        assert!(nothing_sent(&mut a), "a NoDiff gets no reply");
         // A round that brought news: the next one comes after the short interval.
         assert_eq!(i.poll_timeout(), Some(T.add_micros(1_000_000)));
         // A second reply is a behaviour error.
-        assert!(a.on_reply(T, &url(1), &nd.session_id, None, false).is_err());
+        let again = a.on_reply(T, &url(1), &nd.session_id, None, false, |_| vec![]);
+        assert!(again.is_err());
         assert_eq!(a.stats().behaviour_errors, 1);
         // The bookmark expires after 24 h; rewind only goes back.
         i.rewind(T, &url(2), Timestamp(600));
@@ -1014,9 +1054,37 @@ mod tests {
     const T0: Timestamp = Timestamp::UNIX_EPOCH;
 
     #[test]
+    fn a_diff_reply_gets_the_missing_agents_then_terminate() {
+        let (mut i, mut a) = pair();
+        i.initiate(T, url(2));
+        let GossipMsg::Initiate(init) = sent(&mut i, 2) else {
+            panic!()
+        };
+        a.on_initiate(T, &url(1), init).unwrap();
+        a.accept(T, &url(1), vec![], T, vec![]);
+        let GossipMsg::Accept(acc) = sent(&mut a, 1) else {
+            panic!()
+        };
+        let resp = AcceptResponseMessage {
+            missing_agents: vec![agent(2).0.0.clone()],
+            ..Default::default()
+        };
+        let provide = |w: &[AgentId]| {
+            assert_eq!(w, &[agent(2)]);
+            vec![Bytes::from_static(b"{}")]
+        };
+        a.on_reply(T, &url(1), &acc.session_id, Some(resp), true, provide)
+            .unwrap();
+        assert!(matches!(sent(&mut a, 1), GossipMsg::Agents(_)));
+        assert!(matches!(sent(&mut a, 1), GossipMsg::Terminate(_)));
+        assert!(nothing_sent(&mut a));
+    }
+
+    #[test]
     fn stray_and_mismatched_messages_are_behaviour_errors() {
         let (mut i, mut a) = pair();
-        let GossipMsg::Initiate(init) = i.initiate(T, url(2)) else {
+        i.initiate(T, url(2));
+        let GossipMsg::Initiate(init) = sent(&mut i, 2) else {
             panic!()
         };
         let InitiateVerdict::Accept(_) = a.on_initiate(T, &url(1), init.clone()).unwrap() else {
@@ -1026,7 +1094,8 @@ mod tests {
             a.on_initiate(T, &url(1), init.clone()),
             Err(RoundError::TooSoon)
         );
-        let GossipMsg::Accept(mut acc) = a.accept(T, &url(1), vec![], T, vec![]).unwrap() else {
+        a.accept(T, &url(1), vec![], T, vec![]);
+        let GossipMsg::Accept(mut acc) = sent(&mut a, 1) else {
             panic!()
         };
         assert!(i.on_accept(T, &url(3), acc.clone()).is_err(), "wrong peer");
@@ -1055,10 +1124,12 @@ mod tests {
         ));
         assert!(matches!(
             a.on_initiate(T, &url(2), init(2, 0)),
-            Ok(InitiateVerdict::Busy(_))
+            Ok(InitiateVerdict::Busy)
         ));
+        assert!(matches!(sent(&mut a, 2), GossipMsg::Busy(_)));
         // The accepted round times out; the peer may initiate again, until its burst is used.
-        assert_eq!(a.handle_timeout(T.add_micros(15_000_000)), None);
+        a.handle_timeout(T.add_micros(15_000_000));
+        assert!(nothing_sent(&mut a), "an accepted round just ends");
         let t = T.add_micros(15_000_000);
         assert!(matches!(
             a.on_initiate(t, &url(1), init(3, 0)),
@@ -1070,7 +1141,8 @@ mod tests {
             Err(RoundError::TooSoon)
         );
         // Simultaneous initiates: the higher tie-breaker wins.
-        let GossipMsg::Initiate(mine) = a.initiate(t, url(5)) else {
+        a.initiate(t, url(5));
+        let GossipMsg::Initiate(mine) = sent(&mut a, 5) else {
             panic!()
         };
         if mine.tie_breaker < u32::MAX {
@@ -1084,7 +1156,12 @@ mod tests {
         let mut i = CatchUp::new(CatchUpConfig::default(), agent(1), DhtArc::FULL, T, 1);
         i.initiate(T, url(7));
         assert_eq!(i.poll_timeout(), Some(T.add_micros(15_000_000)));
-        assert_eq!(i.handle_timeout(T.add_micros(15_000_000)), Some(url(7)));
+        i.handle_timeout(T.add_micros(15_000_000));
+        assert!(matches!(sent(&mut i, 7), GossipMsg::Initiate(_)));
+        assert_eq!(
+            i.poll_output(),
+            Some(CatchUpOutput::RoundTimedOut { peer: url(7) })
+        );
         assert!(i.due(T.add_micros(16_000_000)));
     }
 

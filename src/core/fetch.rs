@@ -12,7 +12,7 @@
 //!   per peer and [`FetchConfig::max_requests_total`] overall; the least busy source is asked
 //!   first, so ops announced by several peers are pulled from all of them in parallel;
 //! - **timeouts**: a request with no progress (no response frame for any of its ids) for
-//!   [`FetchConfig::request_timeout_us`] fails; the queue reports [`FetchOutput::Timeout`] so the
+//!   [`FetchConfig::request_timeout`] fails; the queue reports [`FetchOutput::Timeout`] so the
 //!   caller can mark the peer unresponsive (Kitsune2 §5.3);
 //! - **alternatives**: an op whose request failed goes back to the queue and is asked of another
 //!   peer that announced it; after [`FetchConfig::max_attempts`] requests, or when no source is
@@ -27,6 +27,9 @@
 //!
 //! Time is an input (µs [`Timestamp`]s); nothing here reads a clock or does IO.
 
+use std::time::Duration;
+
+use crate::core::config::{ConfigError, at_least_one, positive};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
@@ -39,7 +42,7 @@ use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::wire::{WireOp, encode_fetch_response};
 
-/// Limits of a [`FetchQueue`]. Times in µs, sizes in bytes.
+/// Limits of a [`FetchQueue`]. Sizes in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchConfig {
     /// Most op ids in one `FetchRequest`. Default 256.
@@ -54,7 +57,7 @@ pub struct FetchConfig {
     pub max_requests_total: usize,
     /// A request fails when no response frame carrying one of its ops arrived for this long.
     /// Default 10 s.
-    pub request_timeout_us: i64,
+    pub request_timeout: Duration,
     /// Requests made for one op before giving up on it. Default 4.
     pub max_attempts: u32,
     /// Most ops pending at once; further ids are refused by [`FetchQueue::add`]. Default
@@ -71,11 +74,31 @@ impl Default for FetchConfig {
             max_request_bytes: 16 * 1024,
             max_requests_per_peer: 2,
             max_requests_total: 16,
-            request_timeout_us: 10_000_000,
+            request_timeout: Duration::from_secs(10),
             max_attempts: 4,
             max_pending_ops: 100_000,
             max_sources_per_op: 8,
         }
+    }
+}
+
+impl FetchConfig {
+    /// Checks every field (paths as inside [`crate::core::space::SpaceConfig`]).
+    ///
+    /// # Errors
+    /// The first field that is zero where at least 1 is needed, or a zero timeout.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("fetch.max_ids_per_request", self.max_ids_per_request as u64)?;
+        at_least_one("fetch.max_request_bytes", self.max_request_bytes as u64)?;
+        at_least_one(
+            "fetch.max_requests_per_peer",
+            self.max_requests_per_peer as u64,
+        )?;
+        at_least_one("fetch.max_requests_total", self.max_requests_total as u64)?;
+        positive("fetch.request_timeout", self.request_timeout)?;
+        at_least_one("fetch.max_attempts", u64::from(self.max_attempts))?;
+        at_least_one("fetch.max_pending_ops", self.max_pending_ops as u64)?;
+        at_least_one("fetch.max_sources_per_op", self.max_sources_per_op as u64)
     }
 }
 
@@ -95,7 +118,7 @@ pub enum FetchOutput {
         /// The ops asked for, in queue order.
         op_ids: Vec<OpId>,
     },
-    /// A request to `peer` made no progress for [`FetchConfig::request_timeout_us`]; its ops
+    /// A request to `peer` made no progress for [`FetchConfig::request_timeout`]; its ops
     /// were re-queued or given up. Treat the peer as unresponsive.
     Timeout {
         /// The silent peer.
@@ -245,6 +268,11 @@ impl FetchQueue {
     /// Whether `op_id` is pending.
     pub fn is_pending(&self, op_id: &OpId) -> bool {
         self.pending.contains_key(op_id)
+    }
+
+    /// Peers with ops queued for them (per-peer state; empty queues are dropped).
+    pub fn queued_peers(&self) -> usize {
+        self.queues.len()
     }
 
     /// Requests in flight.
@@ -442,7 +470,7 @@ impl FetchQueue {
         };
         r.ids.retain(|x| x != id);
         if let Some(now) = progress {
-            r.deadline = now.add_micros(self.cfg.request_timeout_us);
+            r.deadline = now.plus(self.cfg.request_timeout);
         }
         if r.ids.is_empty() {
             self.finish_request(rid);
@@ -535,7 +563,7 @@ impl FetchQueue {
                 Request {
                     peer: peer.clone(),
                     ids: ids.clone(),
-                    deadline: now.add_micros(self.cfg.request_timeout_us),
+                    deadline: now.plus(self.cfg.request_timeout),
                 },
             );
             self.stats.requests += 1;
@@ -756,7 +784,7 @@ mod tests {
     #[test]
     fn timeout_moves_ops_to_another_source_and_gives_up_eventually() {
         let cfg = FetchConfig {
-            request_timeout_us: 100,
+            request_timeout: Duration::from_micros(100),
             max_attempts: 2,
             ..Default::default()
         };
@@ -791,7 +819,7 @@ mod tests {
         assert_eq!(q.requests_in_flight(), 0, "request to peer 2 emptied");
         // max_attempts: re-announced by peer 1 again after failures, the op stops at 2 tries.
         let mut q = FetchQueue::new(FetchConfig {
-            request_timeout_us: 100,
+            request_timeout: Duration::from_micros(100),
             max_attempts: 2,
             ..Default::default()
         });
@@ -813,7 +841,7 @@ mod tests {
     #[test]
     fn progress_extends_the_deadline() {
         let mut q = FetchQueue::new(FetchConfig {
-            request_timeout_us: 100,
+            request_timeout: Duration::from_micros(100),
             ..Default::default()
         });
         q.add(T, ids(0..2), &url(1));

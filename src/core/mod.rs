@@ -8,10 +8,14 @@
 //! - [`publish`]: brdcst-style broadcast pool announcing op ids to the peers that store them.
 //! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
 //! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
+//! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
+//! - [`bounded`]: the bounded FIFO set every network-fed set uses.
 //! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
 
 pub mod bootstrap;
+pub mod bounded;
 pub mod catchup;
+pub mod config;
 pub mod fetch;
 pub mod peer_store;
 pub mod publish;

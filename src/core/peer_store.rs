@@ -9,9 +9,9 @@
 //! - per agent, an info replaces the held one only if its `created_at` is strictly newer;
 //! - a tombstone (the agent left) is held like any info, so an older live info cannot bring
 //!   the agent back; once the tombstone itself expires, its `created_at` is remembered for
-//!   [`PeerStoreConfig::tombstone_retention_us`] more (fennec: Kitsune2 forgets it, so an older
+//!   [`PeerStoreConfig::tombstone_retention`] more (fennec: Kitsune2 forgets it, so an older
 //!   live info with a longer `expires_at` could resurrect the agent);
-//! - infos whose `created_at` lies more than [`PeerStoreConfig::max_future_skew_us`] ahead of
+//! - infos whose `created_at` lies more than [`PeerStoreConfig::max_future_skew`] ahead of
 //!   `now` are refused (fennec: such an info would shadow every honest update until then);
 //! - blocked agents are never inserted (Kitsune2 `Blocks`);
 //! - [`PeerStore::by_overlapping_arc`] excludes tombstones; [`PeerStore::near_location`]
@@ -21,15 +21,18 @@
 //!   the URL clears the mark);
 //! - the store holds at most [`PeerStoreConfig::max_agents`] infos (fennec).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
+use crate::core::bounded::BoundedSet;
+use crate::core::config::{ConfigError, at_least_one};
 use crate::model::agent::AgentInfoSigned;
 use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, SpaceId};
-use crate::model::time::Timestamp;
+use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 
-/// Limits and lifetimes of a [`PeerStore`]. Times are µs.
+/// Limits and lifetimes of a [`PeerStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStoreConfig {
     /// Most agent infos held, tombstones included. When full, expired infos are pruned
@@ -38,17 +41,49 @@ pub struct PeerStoreConfig {
     pub max_agents: usize,
     /// How long past its expiry a tombstone's `created_at` is remembered, so that older live
     /// infos stay refused. Default 24 h.
-    pub tombstone_retention_us: i64,
+    pub tombstone_retention: Duration,
     /// Infos created more than this far in the future of `now` are refused. Default 10 min.
-    pub max_future_skew_us: i64,
+    pub max_future_skew: Duration,
+    /// Most tombstone memories ("graves") kept after their tombstones expired; past this the
+    /// one to be forgotten soonest goes first. Default 10 000.
+    pub max_graves: usize,
+    /// Most blocked agents remembered; past this the oldest block is lifted (FIFO). A
+    /// blocked agent that signs a new info can only get in again with a new key, so the
+    /// bound costs little. Default 10 000.
+    pub max_blocked: usize,
+}
+
+impl PeerStoreConfig {
+    /// Checks every field (paths as inside [`crate::core::space::SpaceConfig`]).
+    ///
+    /// # Errors
+    /// `peer_store.max_agents` below 1.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("peer_store.max_agents", self.max_agents as u64)
+    }
+}
+
+/// Sizes of a [`PeerStore`]'s maps (see [`PeerStore::sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerStoreSizes {
+    /// Agent infos held, tombstones included.
+    pub agents: usize,
+    /// Tombstone memories.
+    pub graves: usize,
+    /// Blocked agents.
+    pub blocked: usize,
+    /// URLs marked unresponsive.
+    pub unresponsive: usize,
 }
 
 impl Default for PeerStoreConfig {
     fn default() -> Self {
         PeerStoreConfig {
             max_agents: 10_000,
-            tombstone_retention_us: 24 * 60 * 60 * 1_000_000,
-            max_future_skew_us: 10 * 60 * 1_000_000,
+            tombstone_retention: Duration::from_secs(24 * 60 * 60),
+            max_future_skew: Duration::from_secs(10 * 60),
+            max_graves: 10_000,
+            max_blocked: 10_000,
         }
     }
 }
@@ -98,7 +133,7 @@ pub struct PeerStore {
     space: SpaceId,
     agents: HashMap<AgentId, AgentInfoSigned>,
     graves: HashMap<AgentId, Grave>,
-    blocked: std::collections::HashSet<AgentId>,
+    blocked: BoundedSet<AgentId>,
     unresponsive: HashMap<Url, Timestamp>,
 }
 
@@ -106,13 +141,32 @@ impl PeerStore {
     /// An empty store for `space`.
     pub fn new(space: SpaceId, cfg: PeerStoreConfig) -> Self {
         PeerStore {
-            cfg,
             space,
             agents: HashMap::new(),
             graves: HashMap::new(),
-            blocked: Default::default(),
+            blocked: BoundedSet::new(cfg.max_blocked),
             unresponsive: HashMap::new(),
+            cfg,
         }
+    }
+
+    /// Sizes of the store's maps, for tests that check state stays bounded.
+    pub fn sizes(&self) -> PeerStoreSizes {
+        PeerStoreSizes {
+            agents: self.agents.len(),
+            graves: self.graves.len(),
+            blocked: self.blocked.len(),
+            unresponsive: self.unresponsive.len(),
+        }
+    }
+
+    /// URLs of unexpired live infos: the peers whose per-URL state is worth keeping.
+    pub fn live_urls(&self, now: Timestamp) -> HashSet<Url> {
+        self.agents
+            .values()
+            .filter(|a| !a.is_tombstone && !a.is_expired(now))
+            .filter_map(|a| a.url.clone())
+            .collect()
     }
 
     /// The space this store is for.
@@ -131,7 +185,7 @@ impl PeerStore {
         if info.is_expired(now) {
             return Insert::Ignored(Ignored::Expired);
         }
-        if info.created_at > now.add_micros(self.cfg.max_future_skew_us) {
+        if info.created_at > now.plus(self.cfg.max_future_skew) {
             return Insert::Ignored(Ignored::FromTheFuture);
         }
         let held = self.agents.get(&info.agent);
@@ -186,7 +240,7 @@ impl PeerStore {
     /// live (not tombstones), so the caller can report them as gone.
     pub fn prune(&mut self, now: Timestamp) -> Vec<AgentInfoSigned> {
         let mut gone = Vec::new();
-        let retention = self.cfg.tombstone_retention_us;
+        let retention = micros(self.cfg.tombstone_retention);
         let graves = &mut self.graves;
         self.agents.retain(|_, a| {
             if !a.is_expired(now) {
@@ -206,9 +260,28 @@ impl PeerStore {
             false
         });
         self.graves.retain(|_, g| g.forget_at > now);
+        self.bound_graves();
         self.unresponsive.retain(|_, until| *until > now);
         gone.sort_by(|a, b| a.agent.cmp(&b.agent));
         gone
+    }
+
+    /// Forgets the graves to be forgotten soonest while there are more than
+    /// [`PeerStoreConfig::max_graves`].
+    fn bound_graves(&mut self) {
+        let excess = self.graves.len().saturating_sub(self.cfg.max_graves);
+        if excess == 0 {
+            return;
+        }
+        let mut by_age: Vec<(Timestamp, AgentId)> = self
+            .graves
+            .iter()
+            .map(|(a, g)| (g.forget_at, a.clone()))
+            .collect();
+        by_age.sort();
+        for (_, a) in by_age.into_iter().take(excess) {
+            self.graves.remove(&a);
+        }
     }
 
     /// Removes an agent's info (not its tombstone memory).

@@ -9,10 +9,10 @@
 //! - [`BroadcastPool::start`] begins a **Static** broadcast of one op to a known target list:
 //!   the first [`PublishConfig::target_count`] candidates are contacted, the rest are a reserve;
 //! - each `(op, peer)` pair moves `todo → waiting → success | failed`, as in `static.go`;
-//! - pairs are **batched per peer**: after [`PublishConfig::linger_us`], every pending pair is
+//! - pairs are **batched per peer**: after [`PublishConfig::linger`], every pending pair is
 //!   grouped into one `PublishOps` per peer (at most [`PublishConfig::max_ids_per_message`] ids);
 //! - the driver reports each batch's send result; a failure, or no result within
-//!   [`PublishConfig::send_timeout_us`], fails the pairs and (for timeouts) reports the peer as
+//!   [`PublishConfig::send_timeout`], fails the pairs and (for timeouts) reports the peer as
 //!   unresponsive; a failed target is replaced from the reserve, at most
 //!   [`PublishConfig::max_retries`] times per op (brdcst has no retries);
 //! - when nothing is left to do, [`PublishOutput::Finished`] says who was reached.
@@ -23,6 +23,9 @@
 //! picks the same order. [`agent_targets`] lists every reachable peer, for `PublishAgent`
 //! (Kitsune2 `CoreSpace` sends each newly signed local info to every known peer).
 
+use std::time::Duration;
+
+use crate::core::config::{ConfigError, at_least_one, positive};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::core::peer_store::PeerStore;
@@ -30,7 +33,7 @@ use crate::model::id::{AgentId, OpId};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 
-/// Limits of a [`BroadcastPool`]. Times in µs.
+/// Limits of a [`BroadcastPool`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishConfig {
     /// Peers contacted per op. Default 8: in a small swarm of full-arc tabs every peer is a
@@ -42,9 +45,9 @@ pub struct PublishConfig {
     pub max_ids_per_message: usize,
     /// How long a pending `(op, peer)` pair waits for others to the same peer before the
     /// batch goes out. Default 10 ms.
-    pub linger_us: i64,
+    pub linger: Duration,
     /// A batch without a send result after this long has failed. Default 30 s.
-    pub send_timeout_us: i64,
+    pub send_timeout: Duration,
     /// Failed targets replaced from the reserve, per op. Default 2.
     pub max_retries: usize,
     /// Most broadcasts running at once; [`BroadcastPool::start`] refuses more. Default
@@ -57,12 +60,39 @@ impl Default for PublishConfig {
         PublishConfig {
             target_count: 8,
             max_ids_per_message: 1024,
-            linger_us: 10_000,
-            send_timeout_us: 30_000_000,
+            linger: Duration::from_millis(10),
+            send_timeout: Duration::from_secs(30),
             max_retries: 2,
             max_broadcasts: 100_000,
         }
     }
+}
+
+impl PublishConfig {
+    /// Checks every field (paths as inside [`crate::core::space::SpaceConfig`]).
+    /// `target_count` 0 is allowed: ops are then left to catch-up.
+    ///
+    /// # Errors
+    /// The first field that is zero where at least 1 is needed, or a zero timeout.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one(
+            "publish.max_ids_per_message",
+            self.max_ids_per_message as u64,
+        )?;
+        positive("publish.send_timeout", self.send_timeout)?;
+        at_least_one("publish.max_broadcasts", self.max_broadcasts as u64)
+    }
+}
+
+/// Why [`BroadcastPool::start`] started nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The op is being broadcast already.
+    #[error("the op is being announced already")]
+    AlreadyRunning,
+    /// [`PublishConfig::max_broadcasts`] broadcasts are running.
+    #[error("the publish pool is full")]
+    PoolFull,
 }
 
 /// Identifies one `PublishOps` message sent by the pool.
@@ -154,12 +184,24 @@ impl BroadcastPool {
     }
 
     /// Starts broadcasting `op_id` to `candidates` (best first, e.g. from [`candidates`]).
-    /// Returns `false`, doing nothing, if the op is already being broadcast or the pool is
-    /// full. With no candidates the broadcast finishes at once, having reached nobody.
-    pub fn start(&mut self, now: Timestamp, op_id: OpId, candidates: Vec<Url>) -> bool {
-        if self.broadcasts.contains_key(&op_id) || self.broadcasts.len() >= self.cfg.max_broadcasts
-        {
-            return false;
+    /// With no candidates the broadcast finishes at once, having reached nobody.
+    ///
+    /// # Errors
+    /// Doing nothing: [`StartError::AlreadyRunning`] if the op is being broadcast (its
+    /// running broadcast covers it), [`StartError::PoolFull`] if
+    /// [`PublishConfig::max_broadcasts`] are running (the op is then not announced; catch-up
+    /// still offers it).
+    pub fn start(
+        &mut self,
+        now: Timestamp,
+        op_id: OpId,
+        candidates: Vec<Url>,
+    ) -> Result<(), StartError> {
+        if self.broadcasts.contains_key(&op_id) {
+            return Err(StartError::AlreadyRunning);
+        }
+        if self.broadcasts.len() >= self.cfg.max_broadcasts {
+            return Err(StartError::PoolFull);
         }
         let mut reserve: VecDeque<Url> = VecDeque::new();
         for c in candidates {
@@ -182,7 +224,7 @@ impl BroadcastPool {
         } else {
             self.check_finished(&op_id);
         }
-        true
+        Ok(())
     }
 
     /// Stops the broadcast of `op_id`: pending targets count as failed, and it finishes.
@@ -275,7 +317,7 @@ impl BroadcastPool {
     }
 
     fn schedule_flush(&mut self, now: Timestamp) {
-        let at = now.add_micros(self.cfg.linger_us);
+        let at = now.plus(self.cfg.linger);
         self.flush_at = Some(self.flush_at.map_or(at, |t| t.min(at)));
     }
 
@@ -288,7 +330,7 @@ impl BroadcastPool {
                 per_peer.entry(peer.clone()).or_default().push(id.clone());
             }
         }
-        let max = self.cfg.max_ids_per_message.max(1);
+        let max = self.cfg.max_ids_per_message;
         for (peer, ids) in per_peer {
             for chunk in ids.chunks(max) {
                 let batch = self.next_batch;
@@ -304,7 +346,7 @@ impl BroadcastPool {
                     Batch {
                         peer: peer.clone(),
                         op_ids: chunk.to_vec(),
-                        deadline: now.add_micros(self.cfg.send_timeout_us),
+                        deadline: now.plus(self.cfg.send_timeout),
                     },
                 );
                 self.out.push_back(PublishOutput::SendOps {
@@ -426,6 +468,22 @@ pub struct PeerTally {
 }
 
 impl PeerTally {
+    /// Keeps only the peers for which `keep` is true (the others left or expired).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Url) -> bool) {
+        self.reached.retain(|u, _| keep(u));
+        self.failed.retain(|u, _| keep(u));
+    }
+
+    /// Peers counted (in either map).
+    pub fn len(&self) -> usize {
+        self.reached.len() + self.failed.len()
+    }
+
+    /// Whether no peer is counted.
+    pub fn is_empty(&self) -> bool {
+        self.reached.is_empty() && self.failed.is_empty()
+    }
+
     /// Adds a finished broadcast.
     pub fn record(&mut self, reached: &[Url], failed: &[Url]) {
         for u in reached {
@@ -459,8 +517,8 @@ mod tests {
     fn cfg() -> PublishConfig {
         PublishConfig {
             target_count: 2,
-            linger_us: 10,
-            send_timeout_us: 1000,
+            linger: Duration::from_micros(10),
+            send_timeout: Duration::from_micros(1000),
             max_retries: 1,
             ..Default::default()
         }
@@ -470,9 +528,12 @@ mod tests {
     #[test]
     fn static_lifecycle_batched_per_peer_with_a_failure_replaced_from_reserve() {
         let mut p = BroadcastPool::new(cfg());
-        assert!(p.start(T, oid(1), vec![url(1), url(2), url(3)]));
-        assert!(p.start(T, oid(2), vec![url(1), url(3)]));
-        assert!(!p.start(T, oid(1), vec![url(9)]), "already running");
+        assert_eq!(p.start(T, oid(1), vec![url(1), url(2), url(3)]), Ok(()));
+        assert_eq!(p.start(T, oid(2), vec![url(1), url(3)]), Ok(()));
+        assert_eq!(
+            p.start(T, oid(1), vec![url(9)]),
+            Err(StartError::AlreadyRunning)
+        );
         assert!(drain(&mut p).is_empty(), "lingering");
         assert_eq!(p.poll_timeout(), Some(T.add_micros(10)));
         let t1 = T.add_micros(10);
@@ -540,7 +601,7 @@ mod tests {
     #[test]
     fn empty_seed_finishes_at_once_and_stop_cancels() {
         let mut p = BroadcastPool::new(cfg());
-        p.start(T, oid(1), vec![]);
+        p.start(T, oid(1), vec![]).unwrap();
         assert_eq!(
             drain(&mut p),
             vec![PublishOutput::Finished {
@@ -549,7 +610,7 @@ mod tests {
                 failed: vec![]
             }]
         );
-        p.start(T, oid(2), vec![url(1)]);
+        p.start(T, oid(2), vec![url(1)]).unwrap();
         p.stop(&oid(2));
         assert_eq!(
             drain(&mut p),
@@ -570,7 +631,7 @@ mod tests {
             ..cfg()
         });
         for n in 0..5 {
-            p.start(T, oid(n), vec![url(1)]);
+            p.start(T, oid(n), vec![url(1)]).unwrap();
         }
         p.handle_timeout(T.add_micros(10));
         let out = drain(&mut p);

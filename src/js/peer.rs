@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::browser::peer::{BrowserPeer, BrowserSpace, Listener, PeerOptions, Storage};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
-use crate::core::space::SpaceEvent;
+use crate::core::space::{SpaceError, SpaceEvent};
 use crate::model::agent::AgentKey;
 use crate::model::arc::DhtArc;
 use crate::model::id::{OpId, SpaceId};
@@ -54,8 +54,10 @@ export interface PublishOptions {
 export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string }
 /** A peer change (`space.on("peer", ...)`). */
 export interface PeerEvent { kind: "joined" | "left" | "unresponsive" | "misbehaved"; agent?: string; url?: string; reason?: string }
-/** Something went wrong that the app may want to show (`space.on("error", ...)`). */
-export interface ErrorEvent { kind: "fetch" | "store"; message: string; id?: string }
+/** Something went wrong that the app may want to show (`space.on("error", ...)`). `sign`: a new
+ * agent info could not be signed (it may expire); `announce`: a stored op was not announced
+ * (publish pool full; catch-up still spreads it). */
+export interface ErrorEvent { kind: "fetch" | "store" | "sign" | "announce"; message: string; id?: string }
 /** Figures of a joined space. */
 export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; net: NetStats }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
@@ -321,8 +323,12 @@ impl Space {
             if let Some((name, obj)) = event_object(e) {
                 let fs = h.borrow().get(name).cloned().unwrap_or_default();
                 for f in fs {
-                    // A throwing handler must not stop the others.
-                    let _ = f.call1(&JsValue::NULL, &obj);
+                    // A throwing handler must not stop the others, nor vanish: its exception
+                    // becomes an unhandled rejection, which the page sees (console,
+                    // `unhandledrejection`).
+                    if let Err(thrown) = f.call1(&JsValue::NULL, &obj) {
+                        drop(js_sys::Promise::reject(&thrown));
+                    }
                 }
             }
         });
@@ -529,6 +535,15 @@ fn event_object(e: &SpaceEvent) -> Option<(&'static str, JsValue)> {
         }
         SpaceEvent::StoreFailed { error } => {
             set(&o, "kind", &"store".into());
+            set(&o, "message", &error.to_string().into());
+            "error"
+        }
+        SpaceEvent::Error(error) => {
+            let kind = match error {
+                SpaceError::Sign(_) => "sign",
+                SpaceError::PublishPoolFull { .. } => "announce",
+            };
+            set(&o, "kind", &kind.into());
             set(&o, "message", &error.to_string().into());
             "error"
         }

@@ -76,10 +76,158 @@ impl DhtArc {
     }
 }
 
+/// Number of DHT sectors on the ring (Kitsune2 `crates/dht/src/constant.rs`: 512).
+pub const SECTORS: u32 = 512;
+/// log2 of the width of one sector: a sector spans 2^23 ring locations.
+pub const SECTOR_SHIFT: u32 = 23;
+/// Width of one sector on the u32 ring: 2^23 locations.
+pub const SECTOR_SIZE: u64 = 1 << SECTOR_SHIFT;
+
+/// The sector (`0..SECTORS`) holding ring location `loc`: `loc >> 23` (Kitsune2's
+/// `crates/dht`: sector `s` spans `[s * 2^23, (s + 1) * 2^23 - 1]`).
+pub const fn sector_of(loc: u32) -> u32 {
+    loc >> SECTOR_SHIFT
+}
+
+impl DhtArc {
+    /// The arc of whole sectors `first..=last` (wrapping when `first > last`; sectors taken
+    /// modulo [`SECTORS`]).
+    pub fn of_sectors(first: u32, last: u32) -> DhtArc {
+        let (first, last) = (first % SECTORS, last % SECTORS);
+        DhtArc::Arc(
+            first << SECTOR_SHIFT,
+            (last << SECTOR_SHIFT) | ((1 << SECTOR_SHIFT) - 1),
+        )
+    }
+
+    /// The sectors this arc touches, each once, in ring order from the arc's start. A sector
+    /// only partly covered is included (nothing the arc holds is left out); an arc that wraps
+    /// the ring back into its own first sector touches every sector. `Empty` touches none.
+    pub fn sectors(&self) -> Vec<u32> {
+        let DhtArc::Arc(s, e) = *self else {
+            return Vec::new();
+        };
+        let (first, last) = (sector_of(s), sector_of(e));
+        if s <= e {
+            (first..=last).collect()
+        } else if first > last {
+            (first..SECTORS).chain(0..=last).collect()
+        } else {
+            (0..SECTORS).collect()
+        }
+    }
+
+    /// The sectors this arc touches ([`DhtArc::sectors`]) as Kitsune2's arc-set bitset of 16
+    /// `u32` words: sector `s` is bit `s % 32` of word `s / 32` (k2gossip `ArcSetMessage`).
+    pub fn to_sector_set(&self) -> [u32; 16] {
+        let mut words = [0u32; 16];
+        for i in self.sectors() {
+            words[(i / 32) as usize] |= 1 << (i % 32);
+        }
+        words
+    }
+
+    /// The smallest arc covering every sector of a Kitsune2 arc-set bitset: the ring minus its
+    /// longest run of unset sectors. All set gives [`DhtArc::FULL`], none [`DhtArc::Empty`];
+    /// missing words are empty.
+    ///
+    /// # Errors
+    /// [`SectorSetError`] for more than 16 words (a malformed k2gossip `ArcSetMessage`).
+    pub fn from_sector_set(words: &[u32]) -> Result<DhtArc, SectorSetError> {
+        if words.len() > 16 {
+            return Err(SectorSetError(words.len()));
+        }
+        let set = |i: u32| {
+            words
+                .get((i / 32) as usize)
+                .is_some_and(|w| w & (1 << (i % 32)) != 0)
+        };
+        let count = (0..SECTORS).filter(|i| set(*i)).count();
+        if count == 0 {
+            return Ok(DhtArc::Empty);
+        }
+        if count == SECTORS as usize {
+            return Ok(DhtArc::FULL);
+        }
+        // Longest cyclic gap of unset sectors: start at a set sector, walk the ring once.
+        let start = (0..SECTORS).find(|i| set(*i)).unwrap_or(0);
+        let (mut best_len, mut best_end) = (0u32, start);
+        let mut run = 0u32;
+        for k in 1..=SECTORS {
+            let i = (start + k) % SECTORS;
+            if set(i) {
+                if run > best_len {
+                    best_len = run;
+                    best_end = i;
+                }
+                run = 0;
+            } else {
+                run += 1;
+            }
+        }
+        // The arc starts at the set sector ending the gap and ends just before the gap.
+        let first = best_end;
+        let last = (best_end + SECTORS - best_len - 1) % SECTORS;
+        let lo = (first as u64 * SECTOR_SIZE) as u32;
+        let hi = ((last as u64 + 1) * SECTOR_SIZE - 1) as u32;
+        Ok(DhtArc::Arc(lo, hi))
+    }
+
+    /// The smallest arc covering the sectors both arcs touch (what two gossip partners
+    /// compare, Kitsune2 `ArcSet::intersection`).
+    pub fn sector_intersection(&self, other: &DhtArc) -> DhtArc {
+        let (a, b) = (self.to_sector_set(), other.to_sector_set());
+        let mut w = [0u32; 16];
+        for i in 0..16 {
+            w[i] = a[i] & b[i];
+        }
+        DhtArc::from_sector_set(&w).unwrap_or(DhtArc::Empty)
+    }
+}
+
+/// An arc-set bitset with more than 16 words (the count it had).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed arc set: {0} words, at most 16")]
+pub struct SectorSetError(pub usize);
+
 #[cfg(test)]
 mod tests {
     use super::*;
     const M: u32 = u32::MAX;
+
+    #[test]
+    fn sector_sets_round_trip() {
+        assert_eq!(sector_of(0), 0);
+        assert_eq!(sector_of(M), SECTORS - 1);
+        assert_eq!(DhtArc::FULL.to_sector_set(), [u32::MAX; 16]);
+        assert_eq!(DhtArc::Empty.to_sector_set(), [0; 16]);
+        assert_eq!(DhtArc::from_sector_set(&[u32::MAX; 16]), Ok(DhtArc::FULL));
+        assert_eq!(DhtArc::from_sector_set(&[]), Ok(DhtArc::Empty));
+        let aligned = DhtArc::of_sectors(0, 2);
+        assert_eq!(aligned, DhtArc::Arc(0, (SECTOR_SIZE * 3 - 1) as u32));
+        let w = aligned.to_sector_set();
+        assert_eq!(w[0], 0b111);
+        assert_eq!(DhtArc::from_sector_set(&w), Ok(aligned));
+        // Unaligned: partly covered sectors are included.
+        assert_eq!(
+            DhtArc::Arc(42, SECTOR_SIZE as u32 + 5).sectors(),
+            vec![0, 1]
+        );
+        // Wrapping: the last and first sectors, covered by one wrapping arc.
+        let wrap = DhtArc::Arc(M - 10, 10);
+        assert_eq!(wrap.sectors(), vec![SECTORS - 1, 0]);
+        let w = wrap.to_sector_set();
+        assert_eq!((w[0], w[15]), (1, 1 << 31));
+        assert_eq!(DhtArc::from_sector_set(&w), Ok(DhtArc::of_sectors(511, 0)));
+        // A wrapping arc starting and ending in one sector covers the ring.
+        assert_eq!(DhtArc::Arc(10, 5).to_sector_set(), [u32::MAX; 16]);
+        assert_eq!(DhtArc::from_sector_set(&[0; 17]), Err(SectorSetError(17)));
+        assert_eq!(DhtArc::FULL.sector_intersection(&aligned), aligned);
+        assert_eq!(
+            DhtArc::of_sectors(0, 5).sector_intersection(&DhtArc::of_sectors(3, 9)),
+            DhtArc::of_sectors(3, 5)
+        );
+    }
 
     #[test]
     fn arc_span_kitsune2_fixtures() {

@@ -3,7 +3,14 @@
 //! `Clock` (`crate::api::Clock`): `browser::clock::now` in the browser, where
 //! `SystemTime::now()` panics on wasm32-unknown-unknown, a virtual clock in tests.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+/// `d` in whole µs, saturating at `i64::MAX` (about 292 000 years).
+pub fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
 
 /// Microseconds (µs) since 1970-01-01T00:00:00Z, signed 64-bit like Kitsune2.
 ///
@@ -42,6 +49,16 @@ impl Timestamp {
     /// `self + us` µs, saturating at the ends of the i64 range.
     pub const fn add_micros(self, us: i64) -> Self {
         Timestamp(self.0.saturating_add(us))
+    }
+
+    /// `self + d`, saturating; parts of a µs are dropped.
+    pub fn plus(self, d: Duration) -> Self {
+        self.add_micros(micros(d))
+    }
+
+    /// `self - d`, saturating; parts of a µs are dropped.
+    pub fn minus(self, d: Duration) -> Self {
+        self.add_micros(-micros(d))
     }
 
     /// `self - other` in µs, saturating.

@@ -158,12 +158,12 @@ pub fn op_where(t: i64, tag: &str, want: impl Fn(u32) -> bool) -> MetaOp {
 
 /// The sector (`loc >> 23`, 512 of them, Kitsune2 `SECTOR_SIZE`) of a location.
 pub fn sector(loc: u32) -> u32 {
-    loc >> 23
+    crate::model::arc::sector_of(loc)
 }
 
 /// The arc of whole sectors `first..=last`.
 pub fn sectors(first: u32, last: u32) -> DhtArc {
-    DhtArc::Arc(first << 23, (last << 23) | ((1 << 23) - 1))
+    DhtArc::of_sectors(first, last)
 }
 
 fn ids(ops: &[&MetaOp]) -> Vec<OpId> {

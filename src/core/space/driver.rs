@@ -10,9 +10,12 @@ use futures::stream::FusedStream;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
-use super::{Output, Space, SpaceEvent, StoreRequest, StoreResponse};
+use std::collections::HashMap;
+
+use super::{Output, PublishToken, Space, SpaceError, SpaceEvent, StoreRequest, StoreResponse};
 use crate::api::Clock;
 use crate::api::OpStore;
+use crate::api::StoreError;
 use crate::api::transport::{Transport, TransportEvent};
 use crate::model::agent::AgentInfoSigned;
 use crate::model::id::OpId;
@@ -36,14 +39,30 @@ pub async fn perform<S: OpStore + ?Sized>(store: &S, request: StoreRequest) -> S
     }
 }
 
+/// Why a publish through [`Command::Publish`] or [`Command::PublishOp`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The payload is not a valid op (too large).
+    #[error(transparent)]
+    Op(#[from] OpError),
+    /// The store write of this publish's batch failed.
+    #[error("op store: {0}")]
+    Store(StoreError),
+}
+
+/// Where the outcome of one publish goes: the op id once the store committed the op, or why
+/// not. Dropped unanswered (the receiver sees `Canceled`) if the driver stops first.
+pub type PublishReply = oneshot::Sender<Result<OpId, PublishError>>;
+
 /// A command from the app to a running space.
 #[derive(Debug)]
 pub enum Command {
-    /// Publish a payload; the reply is the op id (or why not). The op is stored and announced
-    /// afterwards ([`SpaceEvent::OpStored`], [`SpaceEvent::Published`]).
-    Publish(Bytes, oneshot::Sender<Result<OpId, OpError>>),
-    /// Publish an op that carries its own `created_at` (imported data); the reply is its id.
-    PublishOp(crate::model::op::Op, oneshot::Sender<OpId>),
+    /// Publish a payload. The reply comes once the op was committed to the store (or its
+    /// write failed); it is announced afterwards ([`SpaceEvent::Published`]).
+    Publish(Bytes, PublishReply),
+    /// Publish an op that carries its own `created_at` (imported data); replied to as
+    /// [`Command::Publish`].
+    PublishOp(crate::model::op::Op, PublishReply),
     /// Verified agent infos from bootstrap or preflight.
     AgentInfos(Vec<AgentInfoSigned>),
     /// The local URL changed.
@@ -72,6 +91,7 @@ where
 {
     let mut sends = FuturesUnordered::new();
     let mut stores = FuturesUnordered::new();
+    let mut publishes = Publishes::default();
     loop {
         while let Some(o) = space.poll_output() {
             match o {
@@ -91,7 +111,11 @@ where
                 }
                 Output::Close { peer, reason } => transport.close(&peer, &reason),
                 Output::Event(e) => {
-                    let _ = events.unbounded_send(e);
+                    publishes.settle(&e);
+                    // Events are for whoever listens; an unbounded channel refuses only when
+                    // no listener is left, and then they are dropped (publish outcomes do
+                    // not depend on them).
+                    let _unheard = events.unbounded_send(e);
                 }
             }
         }
@@ -133,7 +157,10 @@ where
                 // store write.
                 let mut next = Some(c);
                 while let Some(c) = next {
-                    handle_command(&mut space, clock.now(), c);
+                    if let Err(e) = handle_command(&mut space, &mut publishes, clock.now(), c) {
+                        // No caller waits for SetUrl/Leave: the failure becomes an event.
+                        let _unheard = events.unbounded_send(SpaceEvent::Error(e));
+                    }
                     next = commands.try_recv().ok();
                 }
             }
@@ -142,20 +169,90 @@ where
     }
 }
 
-fn handle_command(space: &mut Space, now: Timestamp, c: Command) {
-    match c {
-        Command::Publish(payload, reply) => {
-            let _ = reply.send(space.publish(now, payload));
+/// Publishes waiting for their outcome, by token.
+#[derive(Default)]
+struct Publishes(HashMap<PublishToken, PublishReply>);
+
+impl Publishes {
+    /// Answers the publish an event settles, if any. A caller that stopped waiting (dropped
+    /// its receiver) needs no answer.
+    fn settle(&mut self, e: &SpaceEvent) {
+        let (token, outcome) = match e {
+            SpaceEvent::OpStored { token, op_id } => (token, Ok(op_id.clone())),
+            SpaceEvent::PublishFailed { token, error, .. } => {
+                (token, Err(PublishError::Store(error.clone())))
+            }
+            _ => return,
+        };
+        if let Some(reply) = self.0.remove(token) {
+            let _gave_up = reply.send(outcome);
         }
+    }
+}
+
+/// Carries out one command. Publish outcomes go to their replies (now for an invalid op,
+/// later through [`Publishes::settle`]).
+///
+/// # Errors
+/// Signing failed for [`Command::SetUrl`] or [`Command::Leave`].
+fn handle_command(
+    space: &mut Space,
+    publishes: &mut Publishes,
+    now: Timestamp,
+    c: Command,
+) -> Result<(), SpaceError> {
+    match c {
+        Command::Publish(payload, reply) => match space.publish(now, payload) {
+            Ok(p) => {
+                publishes.0.insert(p.token, reply);
+            }
+            Err(e) => {
+                let _gave_up = reply.send(Err(e.into()));
+            }
+        },
         Command::PublishOp(op, reply) => {
-            let _ = reply.send(space.publish_op(op));
+            let p = space.publish_op(op);
+            publishes.0.insert(p.token, reply);
         }
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
-        Command::SetUrl(url) => {
-            let _ = space.set_url(now, url);
-        }
-        Command::Leave => {
-            let _ = space.leave(now);
-        }
+        Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
+        Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each publish is answered by the event carrying its own token; a store failure that is
+    /// not a publish's (serving a fetch, writing fetched ops) answers none.
+    #[test]
+    fn publishes_settle_by_token_only() {
+        let mut p = Publishes::default();
+        let (tx1, mut rx1) = oneshot::channel();
+        let (tx2, mut rx2) = oneshot::channel();
+        p.0.insert(PublishToken(1), tx1);
+        p.0.insert(PublishToken(2), tx2);
+        let id = OpId::from_bytes(vec![1u8; 32]);
+        let error = StoreError::QuotaExceeded("full".into());
+        p.settle(&SpaceEvent::StoreFailed {
+            error: error.clone(),
+        });
+        assert_eq!(rx1.try_recv(), Ok(None));
+        assert_eq!(rx2.try_recv(), Ok(None));
+        p.settle(&SpaceEvent::PublishFailed {
+            token: PublishToken(2),
+            op_id: id.clone(),
+            error: error.clone(),
+        });
+        assert_eq!(rx1.try_recv(), Ok(None));
+        assert_eq!(rx2.try_recv(), Ok(Some(Err(PublishError::Store(error)))));
+        p.settle(&SpaceEvent::OpStored {
+            token: PublishToken(1),
+            op_id: id.clone(),
+        });
+        assert_eq!(rx1.try_recv(), Ok(Some(Ok(id))));
+        assert!(p.0.is_empty());
     }
 }

@@ -45,18 +45,25 @@ mod driver;
 pub use driver::{Command, perform, run_space};
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::api::{BoundedOpIds, MetaOp, StoreError};
+use crate::core::bounded::BoundedSet;
 use crate::core::catchup::{
-    CatchUp, CatchUpConfig, CatchUpStats, Fit, InitiateVerdict, KnownOps, fit,
+    CatchUp, CatchUpConfig, CatchUpOutput, CatchUpSizes, CatchUpStats, Fit, InitiateVerdict,
+    KnownOps, fit,
 };
+use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::core::fetch::{
     FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp,
 };
+use crate::core::peer_store::PeerStoreSizes;
 use crate::core::peer_store::{Insert, PeerStore, PeerStoreConfig};
-use crate::core::publish::{self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput};
+use crate::core::publish::{
+    self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput, StartError,
+};
 use crate::model::agent::{
     AgentError, AgentInfo, AgentInfoSigned, Ed25519Verifier, Signer, Verifier,
 };
@@ -70,7 +77,7 @@ use crate::wire::{
     encode_fetch_request, encode_gossip, encode_publish_agent, encode_publish_ops,
 };
 
-/// Settings of a [`Space`]. Times in µs, sizes in bytes.
+/// Settings of a [`Space`]. Sizes in bytes.
 #[derive(Debug, Clone)]
 pub struct SpaceConfig {
     /// The space.
@@ -89,7 +96,7 @@ pub struct SpaceConfig {
     pub catch_up: CatchUpConfig,
     /// How long a peer stays marked unresponsive after a failure, unless heard from. Default
     /// 60 s (Kitsune2: until its agent info expires, up to 20 min).
-    pub unresponsive_for_us: i64,
+    pub unresponsive_for: Duration,
     /// Largest `FetchResponse` frame we send. Default 256 KiB.
     pub max_response_frame_bytes: usize,
     /// Op ids of one incoming `FetchRequest` we look up; the rest are ignored. Default 4 096.
@@ -104,7 +111,7 @@ pub struct SpaceConfig {
     /// Recently stored op ids remembered to stop refetching races. Default 10 000.
     pub recently_stored: usize,
     /// Interval of peer store pruning. Default 10 s (Kitsune2 `prune_interval_s`).
-    pub prune_interval_us: i64,
+    pub prune_interval: Duration,
 }
 
 impl SpaceConfig {
@@ -118,16 +125,116 @@ impl SpaceConfig {
             fetch: FetchConfig::default(),
             publish: PublishConfig::default(),
             catch_up: CatchUpConfig::default(),
-            unresponsive_for_us: 60_000_000,
+            unresponsive_for: Duration::from_secs(60),
             max_response_frame_bytes: 256 * 1024,
             max_request_ids: 4096,
             max_serving_per_peer: 4,
             known_ops_per_peer: 16_384,
             known_ops_peers: 32,
             recently_stored: 10_000,
-            prune_interval_us: 10_000_000,
+            prune_interval: Duration::from_secs(10),
         }
     }
+}
+
+/// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
+pub const MIN_RESPONSE_FRAME_BYTES: usize = 1024;
+
+impl SpaceConfig {
+    /// Checks every field, the module configs' included.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad field (e.g. `fetch.request_timeout`), such as a
+    /// zero limit or timeout, or a response frame size outside
+    /// [`MIN_RESPONSE_FRAME_BYTES`]`..=`[`MAX_FRAME_BYTES`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.peer_store.validate()?;
+        self.fetch.validate()?;
+        self.publish.validate()?;
+        self.catch_up.validate()?;
+        if !(MIN_RESPONSE_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&self.max_response_frame_bytes) {
+            return Err(ConfigError {
+                field: "max_response_frame_bytes",
+                rule: "must lie in MIN_RESPONSE_FRAME_BYTES..=wire::MAX_FRAME_BYTES",
+            });
+        }
+        at_least_one("max_request_ids", self.max_request_ids as u64)?;
+        at_least_one("max_serving_per_peer", self.max_serving_per_peer as u64)?;
+        positive("prune_interval", self.prune_interval)
+    }
+}
+
+/// Why [`Space::new`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The config is invalid ([`SpaceConfig::validate`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The first agent info could not be signed.
+    #[error("signing the agent info: {0}")]
+    Sign(#[from] AgentError),
+}
+
+/// Identifies one [`Space::publish`]: its outcome is reported with this token
+/// ([`SpaceEvent::OpStored`] or [`SpaceEvent::PublishFailed`]), never by op id, so two
+/// publishes of the same op, or a store failure elsewhere, cannot settle the wrong one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublishToken(pub u64);
+
+/// A publish the space accepted: its token and the op's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publishing {
+    /// Settles with [`SpaceEvent::OpStored`] or [`SpaceEvent::PublishFailed`].
+    pub token: PublishToken,
+    /// The op's id.
+    pub op_id: OpId,
+}
+
+/// Why something the space did for the app failed, without a caller to return it to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpaceError {
+    /// Signing a new local agent info (re-sign before expiry, URL or arc change, leave)
+    /// failed; the old info stays and, for a re-sign, is retried at the next timer. If it
+    /// keeps failing the info expires and peers stop admitting us.
+    #[error("signing the local agent info failed: {0}")]
+    Sign(AgentError),
+    /// The publish pool was full ([`PublishConfig::max_broadcasts`]): the stored op was not
+    /// announced; peers get it through catch-up.
+    #[error("op {op_id} stored but not announced: the publish pool is full")]
+    PublishPoolFull {
+        /// The op.
+        op_id: OpId,
+    },
+}
+
+/// Sizes of every map of a [`Space`] keyed by a peer URL, agent, op or ticket, for tests that
+/// check state stays bounded ([`Space::state_sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    /// Peer store maps.
+    pub peer_store: PeerStoreSizes,
+    /// Catch-up per-peer maps.
+    pub catch_up: CatchUpSizes,
+    /// Peers tracked by [`KnownOps`].
+    pub known_peers: usize,
+    /// Peers in the publish tally ([`PeerTally::len`]).
+    pub tally_peers: usize,
+    /// Peers with fetch requests being served.
+    pub serving: usize,
+    /// Ops being fetched.
+    pub fetch_pending: usize,
+    /// Peers with ops queued in the fetch queue.
+    pub fetch_queued_peers: usize,
+    /// Ops with a catch-up origin to rewind to if their fetch fails.
+    pub origin: usize,
+    /// Broadcasts running.
+    pub broadcasts: usize,
+    /// Store operations not yet answered.
+    pub store_pending: usize,
+    /// Sends without a result.
+    pub sends: usize,
+    /// Recently stored op ids remembered.
+    pub recent: usize,
 }
 
 /// Identifies a store operation the core asked for.
@@ -206,10 +313,23 @@ pub enum SpaceEvent {
     /// A newly signed local agent info (join, re-sign, URL or arc change, leave): put it to
     /// the bootstrap server.
     LocalAgentInfo(AgentInfoSigned),
-    /// A locally published op was committed to the store (and is being announced).
+    /// A locally published op was committed to the store (and is being announced): the
+    /// publish of `token` succeeded.
     OpStored {
+        /// The publish.
+        token: PublishToken,
         /// The op.
         op_id: OpId,
+    },
+    /// The store write of a local publish failed: the publish of `token` failed (only the
+    /// publishes of that write; [`SpaceEvent::StoreFailed`] is emitted too).
+    PublishFailed {
+        /// The publish.
+        token: PublishToken,
+        /// The op.
+        op_id: OpId,
+        /// The store's error.
+        error: StoreError,
     },
     /// An op fetched from a peer was verified and committed to the store.
     OpReceived {
@@ -267,6 +387,8 @@ pub enum SpaceEvent {
         /// The store's error.
         error: StoreError,
     },
+    /// Something failed with no caller to return the error to (see [`SpaceError`]).
+    Error(SpaceError),
     /// The local agent left: its tombstone went out, the space does nothing more.
     Left,
 }
@@ -300,12 +422,17 @@ pub struct SpaceStats {
     pub ops_published: u64,
     /// Ops fetched and stored.
     pub ops_received: u64,
+    /// Local agent infos that could not be signed ([`SpaceError::Sign`]).
+    pub sign_failures: u64,
+    /// Stored local ops not announced because the publish pool was full
+    /// ([`SpaceError::PublishPoolFull`]).
+    pub announce_refused: u64,
 }
 
 #[derive(Debug, Clone)]
 enum Pending {
     LocalWrite {
-        op_ids: Vec<OpId>,
+        ops: Vec<(PublishToken, OpId)>,
     },
     FetchedWrite {
         ops: Vec<VerifiedOp>,
@@ -319,20 +446,27 @@ enum Pending {
     Serve {
         to: Url,
     },
-    AcceptLookup {
-        from: Url,
-        agents: Vec<AgentId>,
-        arc: DhtArc,
-        since: Timestamp,
-        limit: u32,
-    },
-    RespondLookup {
+    Lookup(Lookup),
+}
+
+/// A catch-up "ids stored since" query and the round step waiting for it.
+#[derive(Debug, Clone)]
+struct Lookup {
+    step: RoundStep,
+    arc: DhtArc,
+    since: Timestamp,
+    limit: u32,
+}
+
+#[derive(Debug, Clone)]
+enum RoundStep {
+    /// We accept `from`'s round: answer with `Accept`.
+    Accept { from: Url, agents: Vec<AgentId> },
+    /// We reply to `to`'s `Accept`: answer with `NoDiff`.
+    Respond {
         to: Url,
         agents: Vec<AgentId>,
         missing: Vec<AgentId>,
-        arc: DhtArc,
-        since: Timestamp,
-        limit: u32,
     },
 }
 
@@ -362,13 +496,14 @@ pub struct Space {
     pending: HashMap<StoreTicket, Pending>,
     sends: HashMap<SendTicket, (Url, SendKind)>,
     serving: HashMap<Url, usize>,
-    recent: (HashSet<OpId>, VecDeque<OpId>),
+    recent: BoundedSet<OpId>,
     origin: HashMap<OpId, (Url, Timestamp)>,
     next_ticket: u64,
     next_prune: Timestamp,
     out: VecDeque<Output>,
     /// Local ops waiting to be written as one batch at the next [`Space::poll_output`].
-    local_batch: Vec<MetaOp>,
+    local_batch: Vec<(PublishToken, MetaOp)>,
+    next_publish: u64,
     stats: SpaceStats,
 }
 
@@ -390,7 +525,9 @@ impl Space {
     /// feeds session ids and jitter (use random bytes; fixed in tests).
     ///
     /// # Errors
-    /// The signer's error, or [`AgentError::TooLarge`] for a very long URL.
+    /// [`JoinError::Config`] for an invalid config ([`SpaceConfig::validate`]);
+    /// [`JoinError::Sign`]: the signer's error, or [`AgentError::TooLarge`] for a very long
+    /// URL.
     pub fn new(
         cfg: SpaceConfig,
         signer: Box<dyn Signer>,
@@ -398,7 +535,8 @@ impl Space {
         url: Option<Url>,
         now: Timestamp,
         seed: u64,
-    ) -> Result<Self, AgentError> {
+    ) -> Result<Self, JoinError> {
+        cfg.validate()?;
         let arc = cfg.storage_arc;
         let info = AgentInfoSigned::sign(
             &DynSigner(&*signer),
@@ -411,7 +549,8 @@ impl Space {
             catchup: CatchUp::new(cfg.catch_up.clone(), agent.clone(), arc, now, seed),
             known: KnownOps::new(cfg.known_ops_per_peer, cfg.known_ops_peers),
             tally: PeerTally::default(),
-            next_prune: now.add_micros(cfg.prune_interval_us),
+            next_prune: now.plus(cfg.prune_interval),
+            recent: BoundedSet::new(cfg.recently_stored),
             cfg,
             signer,
             verifier: Box::new(Ed25519Verifier),
@@ -423,11 +562,11 @@ impl Space {
             pending: HashMap::new(),
             sends: HashMap::new(),
             serving: HashMap::new(),
-            recent: Default::default(),
             origin: HashMap::new(),
             next_ticket: 1,
             out: VecDeque::new(),
             local_batch: Vec::new(),
+            next_publish: 1,
             stats: SpaceStats::default(),
         };
         s.peers.insert(now, info.clone());
@@ -486,6 +625,26 @@ impl Space {
         self.fetch.len()
     }
 
+    /// Sizes of every map keyed by a peer URL, agent, op or ticket. Per-peer state is
+    /// pruned every [`SpaceConfig::prune_interval`] to the peers with a live agent info
+    /// ([`Space::handle_timeout`]); the rest is bounded by the config.
+    pub fn state_sizes(&self) -> StateSizes {
+        StateSizes {
+            peer_store: self.peers.sizes(),
+            catch_up: self.catchup.sizes(),
+            known_peers: self.known.peer_count(),
+            tally_peers: self.tally.len(),
+            serving: self.serving.len(),
+            fetch_pending: self.fetch.len(),
+            fetch_queued_peers: self.fetch.queued_peers(),
+            origin: self.origin.len(),
+            broadcasts: self.pool.len(),
+            store_pending: self.pending.len(),
+            sends: self.sends.len(),
+            recent: self.recent.len(),
+        }
+    }
+
     /// Store operations asked for and not yet answered.
     pub fn store_pending(&self) -> usize {
         self.pending.len()
@@ -529,38 +688,48 @@ impl Space {
     // ---------------------------------------------------------------- app commands
 
     /// Publishes an op with `payload`, created now: stores it (an [`Output::Store`] write),
-    /// then, once committed, emits [`SpaceEvent::OpStored`] and announces it to the peers
-    /// whose arc holds its location. Returns its id.
+    /// then, once committed, emits [`SpaceEvent::OpStored`] with the returned token and
+    /// announces it to the peers whose arc holds its location; if the write fails,
+    /// [`SpaceEvent::PublishFailed`] with the token.
     ///
     /// # Errors
     /// [`OpError::TooLarge`] if the payload exceeds [`crate::model::op::MAX_OP_PAYLOAD_BYTES`].
-    pub fn publish(&mut self, now: Timestamp, payload: impl Into<Bytes>) -> Result<OpId, OpError> {
+    pub fn publish(
+        &mut self,
+        now: Timestamp,
+        payload: impl Into<Bytes>,
+    ) -> Result<Publishing, OpError> {
         let op = Op::new(now, payload)?;
         Ok(self.publish_op(op))
     }
 
     /// As [`publish`](Self::publish), for an op built by the caller (e.g. with the
     /// `created_at` of imported data). Build it with [`Op::new`] so its size is checked.
-    pub fn publish_op(&mut self, op: Op) -> OpId {
+    pub fn publish_op(&mut self, op: Op) -> Publishing {
         let data = op.encode();
         let op_id = crate::model::op::op_id_of(&data);
+        let token = PublishToken(self.next_publish);
+        self.next_publish += 1;
         self.stats.ops_published += 1;
         // Ops published between two output drains go to the store as one write (one
         // IndexedDB transaction per burst).
-        self.local_batch.push(MetaOp {
+        let meta = MetaOp {
             op_id: op_id.clone(),
             op_data: data,
-        });
-        op_id
+        };
+        self.local_batch.push((token, meta));
+        Publishing { token, op_id }
     }
 
     fn flush_local_writes(&mut self) {
         if self.local_batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.local_batch);
-        let op_ids = batch.iter().map(|m| m.op_id.clone()).collect();
-        self.store(StoreRequest::Write(batch), Pending::LocalWrite { op_ids });
+        let (ops, batch): (Vec<_>, Vec<_>) = std::mem::take(&mut self.local_batch)
+            .into_iter()
+            .map(|(t, m)| ((t, m.op_id.clone()), m))
+            .unzip();
+        self.store(StoreRequest::Write(batch), Pending::LocalWrite { ops });
     }
 
     /// Leaves the space: signs a tombstone, sends it to every reachable peer, emits it as
@@ -697,7 +866,8 @@ impl Space {
         self.pump(now);
     }
 
-    /// The result of the store operation of `ticket`.
+    /// The result of the store operation of `ticket`: handed to the handler of the step that
+    /// asked for it (one per [`Pending`] kind).
     pub fn handle_store_response(
         &mut self,
         now: Timestamp,
@@ -708,170 +878,17 @@ impl Space {
             return;
         };
         match (p, response) {
-            (Pending::LocalWrite { op_ids }, StoreResponse::Written(r)) => match r {
-                Ok(_) => {
-                    for op_id in op_ids {
-                        self.local_stored(now, op_id);
-                    }
-                }
-                Err(e) => self.store_failed(e),
-            },
+            (Pending::LocalWrite { ops }, StoreResponse::Written(r)) => {
+                self.on_local_written(now, ops, r)
+            }
             (Pending::FetchedWrite { ops, from }, StoreResponse::Written(r)) => {
-                let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
-                match r {
-                    Ok(stored) => {
-                        self.fetch.stored(now, &ids);
-                        self.known.add(&from, ids.iter());
-                        let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
-                        for o in ops {
-                            self.remember_stored(&o.op_id);
-                            self.origin.remove(&o.op_id);
-                            if new.contains(&o.op_id) {
-                                self.stats.ops_received += 1;
-                                self.emit(SpaceEvent::OpReceived {
-                                    op_id: o.op_id,
-                                    op: o.op,
-                                    from: from.clone(),
-                                });
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        self.fetch.store_failed(now, &ids);
-                        self.store_failed(e);
-                    }
-                }
+                self.on_fetched_written(now, ops, from, r)
             }
-            (Pending::Announced { from, bookmark }, StoreResponse::Missing(r)) => match r {
-                Ok(missing) => {
-                    let missing: Vec<OpId> = missing
-                        .into_iter()
-                        .filter(|id| !self.recent.0.contains(id))
-                        .collect();
-                    let before: Vec<OpId> = match bookmark {
-                        Some(_) => missing
-                            .iter()
-                            .filter(|id| !self.fetch.is_pending(id))
-                            .cloned()
-                            .collect(),
-                        None => Vec::new(),
-                    };
-                    let news = !missing.is_empty();
-                    let refused = self.fetch.add(now, missing, &from);
-                    if let Some((apply, previous)) = bookmark {
-                        if news {
-                            self.catchup.hurry(now);
-                        }
-                        for id in before {
-                            if self.fetch.is_pending(&id) {
-                                self.origin.insert(id, (from.clone(), previous));
-                            }
-                        }
-                        if refused == 0 {
-                            self.catchup.set_bookmark(now, from, apply);
-                        }
-                    }
-                }
-                Err(e) => self.store_failed(e),
-            },
-            (Pending::Serve { to }, StoreResponse::Retrieved(r)) => {
-                if let Some(n) = self.serving.get_mut(&to) {
-                    *n = n.saturating_sub(1);
-                }
-                match r {
-                    Ok(ops) => {
-                        // Not recorded as held by `to`: it holds them only once it stored them,
-                        // and a response lost on the way must not hide them from catch-up.
-                        self.stats.ops_served += ops.len() as u64;
-                        let max = self.cfg.max_response_frame_bytes.min(MAX_FRAME_BYTES);
-                        for f in crate::core::fetch::split_response(&self.cfg.space, ops, max) {
-                            self.send(to.clone(), f, SendKind::Other);
-                        }
-                    }
-                    Err(e) => self.store_failed(e),
-                }
+            (Pending::Announced { from, bookmark }, StoreResponse::Missing(r)) => {
+                self.on_missing(now, from, bookmark, r)
             }
-            (
-                Pending::AcceptLookup {
-                    from,
-                    agents,
-                    arc,
-                    since,
-                    limit,
-                },
-                StoreResponse::NewOpIds(r),
-            ) => match r {
-                Ok(ids) => {
-                    if let Fit::RetryWith(l) = fit(&ids, limit, self.cfg.catch_up.max_new_op_ids) {
-                        self.store(
-                            StoreRequest::NewOpIds {
-                                arc,
-                                since,
-                                limit_bytes: l,
-                            },
-                            Pending::AcceptLookup {
-                                from,
-                                agents,
-                                arc,
-                                since,
-                                limit: l,
-                            },
-                        );
-                    } else {
-                        let found = self.unknown_to(&from, ids.op_ids);
-                        let missing = self.missing_agents(now, &agents);
-                        if let Some(m) =
-                            self.catchup
-                                .accept(now, &from, found, ids.next_bookmark, missing)
-                        {
-                            self.send_gossip(&from, &m);
-                        }
-                    }
-                }
-                Err(e) => self.store_failed(e),
-            },
-            (
-                Pending::RespondLookup {
-                    to,
-                    agents,
-                    missing,
-                    arc,
-                    since,
-                    limit,
-                },
-                StoreResponse::NewOpIds(r),
-            ) => match r {
-                Ok(ids) => {
-                    if let Fit::RetryWith(l) = fit(&ids, limit, self.cfg.catch_up.max_new_op_ids) {
-                        self.store(
-                            StoreRequest::NewOpIds {
-                                arc,
-                                since,
-                                limit_bytes: l,
-                            },
-                            Pending::RespondLookup {
-                                to,
-                                agents,
-                                missing,
-                                arc,
-                                since,
-                                limit: l,
-                            },
-                        );
-                    } else {
-                        let found = self.unknown_to(&to, ids.op_ids);
-                        let want = self.missing_agents(now, &agents);
-                        let provided = self.provide_agents(&missing);
-                        if let Some(m) =
-                            self.catchup
-                                .respond(now, &to, found, ids.next_bookmark, want, provided)
-                        {
-                            self.send_gossip(&to, &m);
-                        }
-                    }
-                }
-                Err(e) => self.store_failed(e),
-            },
+            (Pending::Serve { to }, StoreResponse::Retrieved(r)) => self.on_retrieved(to, r),
+            (Pending::Lookup(l), StoreResponse::NewOpIds(r)) => self.on_looked_up(now, l, r),
             (_, _) => {
                 // A response of the wrong kind for its ticket: a driver bug. Counted.
                 self.stats.store_errors += 1;
@@ -880,29 +897,183 @@ impl Space {
         self.pump(now);
     }
 
+    /// A local write committed or failed: each of its publishes settles by its token.
+    fn on_local_written(
+        &mut self,
+        now: Timestamp,
+        ops: Vec<(PublishToken, OpId)>,
+        r: Result<Vec<crate::model::op::StoredOp>, StoreError>,
+    ) {
+        match r {
+            Ok(_) => {
+                for (token, op_id) in ops {
+                    self.local_stored(now, token, op_id);
+                }
+            }
+            Err(error) => {
+                for (token, op_id) in ops {
+                    self.emit(SpaceEvent::PublishFailed {
+                        token,
+                        op_id,
+                        error: error.clone(),
+                    });
+                }
+                self.store_failed(error);
+            }
+        }
+    }
+
+    /// Fetched ops committed (reported as received) or failed (back to the fetch queue).
+    fn on_fetched_written(
+        &mut self,
+        now: Timestamp,
+        ops: Vec<VerifiedOp>,
+        from: Url,
+        r: Result<Vec<crate::model::op::StoredOp>, StoreError>,
+    ) {
+        let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
+        let stored = match r {
+            Ok(stored) => stored,
+            Err(e) => {
+                self.fetch.store_failed(now, &ids);
+                return self.store_failed(e);
+            }
+        };
+        self.fetch.stored(now, &ids);
+        self.known.add(&from, ids.iter());
+        let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
+        for o in ops {
+            self.recent.insert(o.op_id.clone());
+            self.origin.remove(&o.op_id);
+            if new.contains(&o.op_id) {
+                self.stats.ops_received += 1;
+                self.emit(SpaceEvent::OpReceived {
+                    op_id: o.op_id,
+                    op: o.op,
+                    from: from.clone(),
+                });
+            }
+        }
+    }
+
+    /// Announced ids we lack go to the fetch queue; a catch-up bookmark is applied once all
+    /// of them were queued.
+    fn on_missing(
+        &mut self,
+        now: Timestamp,
+        from: Url,
+        bookmark: Option<(Timestamp, Timestamp)>,
+        r: Result<Vec<OpId>, StoreError>,
+    ) {
+        let missing: Vec<OpId> = match r {
+            Ok(m) => m
+                .into_iter()
+                .filter(|id| !self.recent.contains(id))
+                .collect(),
+            Err(e) => return self.store_failed(e),
+        };
+        let Some((apply, previous)) = bookmark else {
+            self.fetch.add(now, missing, &from);
+            return;
+        };
+        let before: Vec<OpId> = missing
+            .iter()
+            .filter(|id| !self.fetch.is_pending(id))
+            .cloned()
+            .collect();
+        let news = !missing.is_empty();
+        let refused = self.fetch.add(now, missing, &from);
+        if news {
+            self.catchup.hurry(now);
+        }
+        for id in before {
+            if self.fetch.is_pending(&id) {
+                self.origin.insert(id, (from.clone(), previous));
+            }
+        }
+        if refused == 0 {
+            self.catchup.set_bookmark(now, from, apply);
+        }
+    }
+
+    /// Ops found for a peer's fetch request: sent in frames of at most
+    /// [`SpaceConfig::max_response_frame_bytes`].
+    fn on_retrieved(&mut self, to: Url, r: Result<Vec<MetaOp>, StoreError>) {
+        if let Some(n) = self.serving.get_mut(&to) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.serving.remove(&to);
+            }
+        }
+        let ops = match r {
+            Ok(ops) => ops,
+            Err(e) => return self.store_failed(e),
+        };
+        // Not recorded as held by `to`: it holds them only once it stored them, and a
+        // response lost on the way must not hide them from catch-up.
+        self.stats.ops_served += ops.len() as u64;
+        let max = self.cfg.max_response_frame_bytes;
+        for f in crate::core::fetch::split_response(&self.cfg.space, ops, max) {
+            self.send(to.clone(), f, SendKind::Other);
+        }
+    }
+
+    /// Asks the store for the ids of `lookup` (a catch-up round step waits for them).
+    fn look_up(&mut self, lookup: Lookup) {
+        let request = StoreRequest::NewOpIds {
+            arc: lookup.arc,
+            since: lookup.since,
+            limit_bytes: lookup.limit,
+        };
+        self.store(request, Pending::Lookup(lookup));
+    }
+
+    /// Ids stored since a bookmark: too many for one message asks again with a smaller byte
+    /// limit ([`fit`]); otherwise the round step waiting for them answers the peer.
+    fn on_looked_up(&mut self, now: Timestamp, l: Lookup, r: Result<BoundedOpIds, StoreError>) {
+        let ids = match r {
+            Ok(ids) => ids,
+            Err(e) => return self.store_failed(e),
+        };
+        if let Fit::RetryWith(limit) = fit(&ids, l.limit, self.cfg.catch_up.max_new_op_ids) {
+            return self.look_up(Lookup { limit, ..l });
+        }
+        match l.step {
+            RoundStep::Accept { from, agents } => {
+                let found = self.unknown_to(&from, ids.op_ids);
+                let missing = self.missing_agents(now, &agents);
+                self.catchup
+                    .accept(now, &from, found, ids.next_bookmark, missing);
+            }
+            RoundStep::Respond {
+                to,
+                agents,
+                missing,
+            } => {
+                let found = self.unknown_to(&to, ids.op_ids);
+                let want = self.missing_agents(now, &agents);
+                let provided = self.provide_agents(&missing);
+                self.catchup
+                    .respond(now, &to, found, ids.next_bookmark, want, provided);
+            }
+        }
+    }
+
     /// Runs timers: fetch and publish deadlines, catch-up rounds, pruning, re-signing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.fetch.handle_timeout(now);
         self.pool.handle_timeout(now);
         if !self.left {
-            if let Some(peer) = self.catchup.handle_timeout(now) {
-                self.mark_unresponsive(now, &peer);
-            }
+            self.catchup.handle_timeout(now);
             if self.next_prune <= now {
-                self.next_prune = now.add_micros(self.cfg.prune_interval_us);
-                for gone in self.peers.prune(now) {
-                    if gone.agent != self.agent {
-                        self.emit(SpaceEvent::PeerLeft {
-                            agent: gone.agent.clone(),
-                        });
-                    }
-                }
+                self.next_prune = now.plus(self.cfg.prune_interval);
+                self.prune(now);
             }
             if self.info.needs_re_sign(now)
                 && let Err(e) = self.re_sign(now)
             {
                 // Keep going with the old info; it is retried on the next timer.
-                let _ = e;
+                self.emit(SpaceEvent::Error(SpaceError::Sign(e)));
             }
             if self.catchup.due(now) {
                 self.initiate(now);
@@ -944,36 +1115,51 @@ impl Space {
 
     /// A locally published op is committed: report it and announce it to the peers whose
     /// arc holds its location.
-    fn local_stored(&mut self, now: Timestamp, op_id: OpId) {
-        self.remember_stored(&op_id);
+    fn local_stored(&mut self, now: Timestamp, token: PublishToken, op_id: OpId) {
+        self.recent.insert(op_id.clone());
         self.emit(SpaceEvent::OpStored {
+            token,
             op_id: op_id.clone(),
         });
-        if !self.left {
-            let loc = self.cfg.locator.op_loc(&op_id);
-            let known = &self.known;
-            let targets = publish::candidates(&self.peers, now, &self.agent, &op_id, loc, |u| {
-                known.holds(u, &op_id)
-            });
-            self.pool.start(now, op_id, targets);
+        if self.left {
+            return;
         }
+        let loc = self.cfg.locator.op_loc(&op_id);
+        let known = &self.known;
+        let targets = publish::candidates(&self.peers, now, &self.agent, &op_id, loc, |u| {
+            known.holds(u, &op_id)
+        });
+        match self.pool.start(now, op_id.clone(), targets) {
+            // Published twice: the running broadcast announces it.
+            Ok(()) | Err(StartError::AlreadyRunning) => {}
+            Err(StartError::PoolFull) => {
+                self.stats.announce_refused += 1;
+                self.emit(SpaceEvent::Error(SpaceError::PublishPoolFull { op_id }));
+            }
+        }
+    }
+
+    /// Drops expired agent infos (reporting the live ones as [`SpaceEvent::PeerLeft`]), then
+    /// every per-peer entry whose URL no live info carries any more: the peer left, expired
+    /// or moved to a new URL (every join and page reload gets one).
+    fn prune(&mut self, now: Timestamp) {
+        for gone in self.peers.prune(now) {
+            if gone.agent != self.agent {
+                self.emit(SpaceEvent::PeerLeft {
+                    agent: gone.agent.clone(),
+                });
+            }
+        }
+        let live = self.peers.live_urls(now);
+        self.catchup.retain_peers(now, |u| live.contains(u));
+        self.known.retain(|u| live.contains(u));
+        self.tally.retain(|u| live.contains(u));
+        self.serving.retain(|u, _| live.contains(u));
     }
 
     fn store_failed(&mut self, error: StoreError) {
         self.stats.store_errors += 1;
         self.emit(SpaceEvent::StoreFailed { error });
-    }
-
-    fn remember_stored(&mut self, id: &OpId) {
-        let (set, fifo) = &mut self.recent;
-        if set.insert(id.clone()) {
-            fifo.push_back(id.clone());
-            if fifo.len() > self.cfg.recently_stored
-                && let Some(old) = fifo.pop_front()
-            {
-                set.remove(&old);
-            }
-        }
     }
 
     fn re_sign(&mut self, now: Timestamp) -> Result<(), AgentError> {
@@ -1001,7 +1187,8 @@ impl Space {
             info.expires_at = at.add_micros(info.expires_at.micros_since(info.created_at));
             info.created_at = at;
         }
-        let signed = AgentInfoSigned::sign(&DynSigner(&*self.signer), info)?;
+        let signed = AgentInfoSigned::sign(&DynSigner(&*self.signer), info)
+            .inspect_err(|_| self.stats.sign_failures += 1)?;
         self.info = signed.clone();
         self.peers.insert(now, signed.clone());
         let json = signed.encode().to_owned();
@@ -1053,7 +1240,7 @@ impl Space {
         let (pending, ids): (Vec<OpId>, Vec<OpId>) = ids
             .into_iter()
             .filter(|id| {
-                self.arc.contains(self.cfg.locator.op_loc(id)) && !self.recent.0.contains(id)
+                self.arc.contains(self.cfg.locator.op_loc(id)) && !self.recent.contains(id)
             })
             .partition(|id| self.fetch.is_pending(id));
         // Already being fetched: one more source, no store lookup needed.
@@ -1117,22 +1304,16 @@ impl Space {
     fn on_gossip(&mut self, now: Timestamp, from: &Url, msg: GossipMsg) {
         match msg {
             GossipMsg::Initiate(m) => match self.catchup.on_initiate(now, from, m) {
-                Ok(InitiateVerdict::Accept(req)) => self.store(
-                    StoreRequest::NewOpIds {
-                        arc: req.arc,
-                        since: req.since,
-                        limit_bytes: req.limit_bytes,
-                    },
-                    Pending::AcceptLookup {
+                Ok(InitiateVerdict::Accept(req)) => self.look_up(Lookup {
+                    step: RoundStep::Accept {
                         from: from.clone(),
                         agents: req.agents,
-                        arc: req.arc,
-                        since: req.since,
-                        limit: req.limit_bytes,
                     },
-                ),
-                Ok(InitiateVerdict::Busy(m)) => self.send_gossip(from, &m),
-                Ok(InitiateVerdict::Ignore) | Err(_) => {}
+                    arc: req.arc,
+                    since: req.since,
+                    limit: req.limit_bytes,
+                }),
+                Ok(InitiateVerdict::Busy | InitiateVerdict::Ignore) | Err(_) => {}
             },
             GossipMsg::Accept(m) => {
                 let Ok(a) = self.catchup.on_accept(now, from, m) else {
@@ -1145,21 +1326,16 @@ impl Space {
                     Some((a.updated_new_since, a.previous_new_since)),
                 );
                 let req = a.request;
-                self.store(
-                    StoreRequest::NewOpIds {
-                        arc: req.arc,
-                        since: req.since,
-                        limit_bytes: req.limit_bytes,
-                    },
-                    Pending::RespondLookup {
+                self.look_up(Lookup {
+                    step: RoundStep::Respond {
                         to: from.clone(),
                         agents: req.agents,
                         missing: a.missing_agents,
-                        arc: req.arc,
-                        since: req.since,
-                        limit: req.limit_bytes,
                     },
-                );
+                    arc: req.arc,
+                    since: req.since,
+                    limit: req.limit_bytes,
+                });
             }
             GossipMsg::NoDiff(m) => {
                 self.on_reply(now, from, m.session_id, m.accept_response, false)
@@ -1195,20 +1371,16 @@ impl Space {
         response: Option<crate::wire::AcceptResponseMessage>,
         diff: bool,
     ) {
-        let Ok(r) = self.catchup.on_reply(now, from, &session, response, diff) else {
+        let (agent, info) = (&self.agent, &self.info);
+        let provide = |wanted: &[AgentId]| provide_agents(agent, info, wanted);
+        let Ok(r) = self
+            .catchup
+            .on_reply(now, from, &session, response, diff, provide)
+        else {
             return;
         };
         for a in &r.provided_agents {
             self.on_agent_json(now, a);
-        }
-        if !r.missing_agents.is_empty() {
-            let provided = self.provide_agents(&r.missing_agents);
-            if !provided.is_empty() {
-                self.send_gossip(from, &CatchUp::agents_message(session, provided));
-            }
-        }
-        if let Some(m) = r.reply {
-            self.send_gossip(from, &m);
         }
         self.on_announced(
             now,
@@ -1227,10 +1399,7 @@ impl Space {
             .filter_map(|a| a.url.clone())
             .collect();
         match self.catchup.pick_target(&peers) {
-            Some(peer) => {
-                let m = self.catchup.initiate(now, peer.clone());
-                self.send_gossip(&peer, &m);
-            }
+            Some(peer) => self.catchup.initiate(now, peer),
             None => self.catchup.idle(now),
         }
     }
@@ -1252,11 +1421,7 @@ impl Space {
     }
 
     fn provide_agents(&self, wanted: &[AgentId]) -> Vec<Bytes> {
-        if wanted.contains(&self.agent) {
-            vec![Bytes::copy_from_slice(self.info.encode().as_bytes())]
-        } else {
-            Vec::new()
-        }
+        provide_agents(&self.agent, &self.info, wanted)
     }
 
     fn mark_unresponsive(&mut self, now: Timestamp, peer: &Url) {
@@ -1265,7 +1430,7 @@ impl Space {
             self.emit(SpaceEvent::PeerUnresponsive { peer: peer.clone() });
         }
         self.peers
-            .set_unresponsive(peer.clone(), now.add_micros(self.cfg.unresponsive_for_us));
+            .set_unresponsive(peer.clone(), now.plus(self.cfg.unresponsive_for));
         self.fetch.peer_failed(now, peer);
         self.pool.peer_failed(now, peer);
         self.catchup.peer_gone(now, peer);
@@ -1324,6 +1489,13 @@ impl Space {
                     }
                 }
             }
+            while let Some(o) = self.catchup.poll_output() {
+                progressed = true;
+                match o {
+                    CatchUpOutput::Send { to, msg } => self.send_gossip(&to, &msg),
+                    CatchUpOutput::RoundTimedOut { peer } => self.mark_unresponsive(now, &peer),
+                }
+            }
             while let Some(o) = self.pool.poll_output() {
                 progressed = true;
                 match o {
@@ -1359,6 +1531,16 @@ impl Space {
     }
 }
 
+/// The agent infos (JSON) of ours among `wanted` (k2gossip `missing_agents`): the local
+/// agent's `info` if `agent` is wanted.
+fn provide_agents(agent: &AgentId, info: &AgentInfoSigned, wanted: &[AgentId]) -> Vec<Bytes> {
+    if wanted.contains(agent) {
+        vec![Bytes::copy_from_slice(info.encode().as_bytes())]
+    } else {
+        Vec::new()
+    }
+}
+
 /// `&dyn Signer` as a sized [`Signer`] (the agent API takes `&impl Signer`).
 struct DynSigner<'a>(&'a dyn Signer);
 
@@ -1382,5 +1564,7 @@ pub fn close_frame(reason: &str) -> Bytes {
     encode_disconnect(reason)
 }
 
+#[cfg(test)]
+mod state_tests;
 #[cfg(test)]
 mod tests;

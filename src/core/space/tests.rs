@@ -54,7 +54,11 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     net.introduce();
     net.settle();
     let now = net.now();
-    let id = net.nodes[0].space.publish(now, &b"hello"[..]).unwrap();
+    let id = net.nodes[0]
+        .space
+        .publish(now, &b"hello"[..])
+        .unwrap()
+        .op_id;
     // Nothing is announced before the store said the write committed.
     let first = net.nodes[0].space.poll_output().unwrap();
     assert!(matches!(
@@ -76,7 +80,7 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     let a = &net.nodes[0].events;
     let stored = a
         .iter()
-        .position(|e| e == &SpaceEvent::OpStored { op_id: id.clone() });
+        .position(|e| matches!(e, SpaceEvent::OpStored { op_id, .. } if op_id == &id));
     let published = a
         .iter()
         .position(|e| matches!(e, SpaceEvent::Published { op_id, reached, .. } if op_id == &id && reached == &vec![url(2)]));
@@ -163,7 +167,8 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
             net.nodes[0]
                 .space
                 .publish(now, i.to_le_bytes().to_vec())
-                .unwrap(),
+                .unwrap()
+                .op_id,
         );
     }
     net.settle();
@@ -189,7 +194,7 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
 #[test]
 fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     let mut c = cfg();
-    c.fetch.request_timeout_us = 1_000_000;
+    c.fetch.request_timeout = std::time::Duration::from_secs(1);
     let mut net = net(vec![c.clone(), c.clone(), c.clone()]);
     net.introduce();
     // Node 3 holds an op; nodes 1 (dead) and 3 both announce it to node 2, node 1 first.
@@ -281,7 +286,7 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
     let store = MemOpStore::new(|| T0);
     while node.poll_output().is_some() {}
     let ids: Vec<OpId> = (0..3u8)
-        .map(|i| node.publish(T0, vec![i; 10]).unwrap())
+        .map(|i| node.publish(T0, vec![i; 10]).unwrap().op_id)
         .collect();
     let Some(Output::Store { ticket, request }) = node.poll_output() else {
         panic!("expected one store write");
@@ -301,7 +306,7 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
     node.handle_store_response(T0, ticket, r);
     let mut stored = Vec::new();
     while let Some(o) = node.poll_output() {
-        if let Output::Event(SpaceEvent::OpStored { op_id }) = o {
+        if let Output::Event(SpaceEvent::OpStored { op_id, .. }) = o {
             stored.push(op_id);
         }
     }
@@ -315,7 +320,7 @@ fn an_op_whose_announcement_was_lost_still_arrives_by_catch_up() {
     net.settle();
     // The announcement "reaches" node 2 (the send succeeds) but is lost on the way.
     net.cut(0, 1);
-    let id = net.nodes[0].space.publish(T0, &b"lost"[..]).unwrap();
+    let id = net.nodes[0].space.publish(T0, &b"lost"[..]).unwrap().op_id;
     net.advance_to(T0.add_micros(100_000));
     net.heal();
     assert_eq!(net.nodes[1].received(), 0);

@@ -1,0 +1,92 @@
+//! [`BoundedSet`]: a set that remembers at most a fixed number of entries, forgetting the
+//! oldest insert first (FIFO). fennec's rule for every set fed from the network ("bounded
+//! sizes", docs/design.md principle 5): recently stored op ids, ops a peer is known to hold,
+//! blocked agents.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::Hash;
+
+/// A set of at most `capacity` entries; inserting into a full set forgets the oldest entry.
+/// Capacity 0 holds nothing. Memory: about two copies of each entry plus hash overhead.
+#[derive(Debug, Clone)]
+pub struct BoundedSet<T> {
+    capacity: usize,
+    set: HashSet<T>,
+    order: VecDeque<T>,
+}
+
+impl<T: Hash + Eq + Clone> BoundedSet<T> {
+    /// An empty set holding at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        BoundedSet {
+            capacity,
+            set: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Adds `value`; returns whether it was new. A full set forgets its oldest entry first.
+    pub fn insert(&mut self, value: T) -> bool {
+        if self.capacity == 0 || self.set.contains(&value) {
+            return false;
+        }
+        while self.order.len() >= self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.set.insert(value.clone());
+        self.order.push_back(value);
+        true
+    }
+
+    /// Whether `value` is remembered.
+    pub fn contains(&self, value: &T) -> bool {
+        self.set.contains(value)
+    }
+
+    /// Forgets `value`; returns whether it was there.
+    pub fn remove(&mut self, value: &T) -> bool {
+        if !self.set.remove(value) {
+            return false;
+        }
+        self.order.retain(|v| v != value);
+        true
+    }
+
+    /// Entries remembered.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The most entries it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgets_the_oldest_first_and_never_exceeds_capacity() {
+        let mut s = BoundedSet::new(3);
+        for n in 0..5 {
+            assert!(s.insert(n));
+            assert!(s.len() <= 3);
+        }
+        assert!(!s.insert(4), "already there");
+        assert!(!s.contains(&0) && !s.contains(&1));
+        assert!(s.contains(&2) && s.contains(&4));
+        assert!(s.remove(&3));
+        assert!(s.insert(9));
+        assert!(s.contains(&2), "room was made by the removal");
+        assert!(!BoundedSet::new(0).insert(1));
+    }
+}

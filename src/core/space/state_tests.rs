@@ -1,0 +1,642 @@
+//! Rules of the space core that span many inputs: publish completion by token, and per-peer
+//! state that stays bounded while thousands of peers join and leave. The space is driven
+//! directly: store operations performed at once on a [`MemOpStore`] (or failed on purpose),
+//! frames from simulated peers handed to [`Space::handle_frame`], virtual time.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::executor::block_on;
+
+use super::*;
+use crate::model::agent::AgentKey;
+use crate::store::MemOpStore;
+use crate::wire::{
+    AcceptResponseMessage, ArcSetMessage, K2GossipAcceptMessage, K2GossipInitiateMessage,
+    K2GossipNoDiffMessage, encode_fetch_request, encode_fetch_response, encode_publish_ops,
+};
+
+const T0: Timestamp = Timestamp(1_700_000_000_000_000);
+const SEC: i64 = 1_000_000;
+
+fn space_id() -> SpaceId {
+    SpaceId::from_bytes(vec![5u8; 32])
+}
+
+fn key(n: u64) -> AgentKey {
+    let mut b = [7u8; 32];
+    b[..8].copy_from_slice(&n.to_le_bytes());
+    AgentKey::from_secret_bytes(&b)
+}
+
+fn peer_url(n: u64) -> Url {
+    Url::parse(&format!("ws://peer.test:80/p{n}")).unwrap()
+}
+
+fn info(k: &AgentKey, at: Timestamp, url: Option<Url>) -> AgentInfoSigned {
+    let i = AgentInfo::new(k.agent_id(), space_id(), at, url, DhtArc::FULL);
+    AgentInfoSigned::sign(k, i).unwrap()
+}
+
+fn tombstone(k: &AgentKey, at: Timestamp) -> AgentInfoSigned {
+    AgentInfoSigned::sign(k, AgentInfo::tombstone(k.agent_id(), space_id(), at)).unwrap()
+}
+
+fn local(cfg: SpaceConfig) -> Space {
+    let k = key(u64::MAX);
+    Space::new(
+        cfg,
+        Box::new(k.clone()),
+        k.agent_id(),
+        Some(peer_url(0)),
+        T0,
+        1,
+    )
+    .unwrap()
+}
+
+fn next_store(s: &mut Space) -> (StoreTicket, StoreRequest) {
+    loop {
+        match s.poll_output() {
+            Some(Output::Store { ticket, request }) => return (ticket, request),
+            Some(Output::Send { ticket, .. }) => s.handle_send_result(T0, ticket, Ok(())),
+            Some(_) => {}
+            None => panic!("no store request"),
+        }
+    }
+}
+
+fn events(s: &mut Space) -> Vec<SpaceEvent> {
+    std::iter::from_fn(|| s.poll_output())
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn failure() -> StoreError {
+    StoreError::QuotaExceeded("test".into())
+}
+
+/// Deliverable 5 of issue 8: a store failure of one batch rejects only its own publishes;
+/// B's publishes resolve; failures of a fetched write and of serving a peer's fetch settle
+/// no publish.
+#[test]
+fn each_publish_settles_by_its_own_batch_and_other_store_failures_settle_none() {
+    let mut s = local(SpaceConfig::new(space_id()));
+    let peer = key(1);
+    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    while s.poll_output().is_some() {}
+    // Batch A: two publishes, one write.
+    let a1 = s.publish(T0, &b"a1"[..]).unwrap();
+    let a2 = s.publish(T0, &b"a2"[..]).unwrap();
+    let (write_a, _) = next_store(&mut s);
+    // Batch B: the same payload as a1 (same op id, its own token) and another op.
+    let b1 = s.publish(T0, &b"a1"[..]).unwrap();
+    let b2 = s.publish(T0, &b"b2"[..]).unwrap();
+    assert_eq!(b1.op_id, a1.op_id, "same op, other publish");
+    let tokens: HashSet<PublishToken> = [a1.token, a2.token, b1.token, b2.token].into();
+    assert_eq!(tokens.len(), 4, "every publish has its own token");
+    let (write_b, request_b) = next_store(&mut s);
+    // The peer asks for an op: serving it needs a store read, which will fail.
+    let missing = OpId::from_bytes(vec![9u8; 32]);
+    let ask = encode_fetch_request(&space_id(), std::slice::from_ref(&missing));
+    s.handle_frame(T0, peer_url(1), ask);
+    let (serve, _) = next_store(&mut s);
+    // The peer announces an op we lack; we fetch it; writing it will fail.
+    let op = Op::new(T0, &b"fetched"[..]).unwrap();
+    s.handle_frame(T0, peer_url(1), encode_publish_ops(&space_id(), &[op.id()]));
+    let (lookup, request) = next_store(&mut s);
+    let store = MemOpStore::new(|| T0);
+    s.handle_store_response(T0, lookup, block_on(perform(&store, request)));
+    s.handle_timeout(T0.add_micros(SEC));
+    while let Some(o) = s.poll_output() {
+        if let Output::Send { ticket, .. } = o {
+            s.handle_send_result(T0, ticket, Ok(()));
+        }
+    }
+    let data = encode_fetch_response(&space_id(), &[(op.id(), op.encode())]);
+    s.handle_frame(T0, peer_url(1), data);
+    let (fetched_write, _) = next_store(&mut s);
+    while s.poll_output().is_some() {}
+
+    s.handle_store_response(T0, serve, StoreResponse::Retrieved(Err(failure())));
+    s.handle_store_response(T0, fetched_write, StoreResponse::Written(Err(failure())));
+    let e = events(&mut s);
+    let settled = |e: &SpaceEvent| {
+        matches!(
+            e,
+            SpaceEvent::OpStored { .. } | SpaceEvent::PublishFailed { .. }
+        )
+    };
+    assert!(
+        !e.iter().any(settled),
+        "other failures settle no publish: {e:?}"
+    );
+    assert_eq!(
+        e.iter()
+            .filter(|e| matches!(e, SpaceEvent::StoreFailed { .. }))
+            .count(),
+        2
+    );
+
+    s.handle_store_response(T0, write_a, StoreResponse::Written(Err(failure())));
+    let written = block_on(perform(&store, request_b));
+    s.handle_store_response(T0, write_b, written);
+    let e = events(&mut s);
+    let failed: Vec<PublishToken> = e
+        .iter()
+        .filter_map(|e| match e {
+            SpaceEvent::PublishFailed { token, .. } => Some(*token),
+            _ => None,
+        })
+        .collect();
+    let stored: Vec<PublishToken> = e
+        .iter()
+        .filter_map(|e| match e {
+            SpaceEvent::OpStored { token, .. } => Some(*token),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![a1.token, a2.token]);
+    assert_eq!(stored, vec![b1.token, b2.token]);
+}
+
+/// splitmix64, for a deterministic churn.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// How a simulated peer's current life ends.
+#[derive(Clone, Copy)]
+enum End {
+    Tombstone,
+    Silent,
+    Reload,
+}
+
+struct Life {
+    key: AgentKey,
+    url: Url,
+    ends_at: i64,
+    end: End,
+}
+
+/// The simulated swarm around one local space.
+struct Churn {
+    space: Space,
+    store: MemOpStore,
+    rng: Rng,
+    now: Timestamp,
+    lives: Vec<Life>,
+    next_url: u64,
+    urls_seen: HashSet<Url>,
+    ops: HashMap<OpId, Bytes>,
+    max: StateSizes,
+    max_live: usize,
+}
+
+impl Churn {
+    fn new(cfg: SpaceConfig) -> Churn {
+        Churn {
+            space: local(cfg),
+            store: MemOpStore::new(|| T0),
+            rng: Rng(8),
+            now: T0,
+            lives: Vec::new(),
+            next_url: 1,
+            urls_seen: HashSet::new(),
+            ops: HashMap::new(),
+            max: StateSizes::default(),
+            max_live: 0,
+        }
+    }
+
+    fn new_url(&mut self) -> Url {
+        self.next_url += 1;
+        let u = peer_url(self.next_url);
+        self.urls_seen.insert(u.clone());
+        u
+    }
+
+    fn join(&mut self, n: u64) {
+        let key = key(n);
+        let url = self.new_url();
+        let i = info(&key, self.now, Some(url.clone()));
+        self.space.insert_agent_infos(self.now, vec![i]);
+        self.begin_life(key, url);
+    }
+
+    fn begin_life(&mut self, key: AgentKey, url: Url) {
+        let ends_at = self.now.0 + (60 + self.rng.below(540) as i64) * SEC;
+        let end = match self.rng.below(3) {
+            0 => End::Tombstone,
+            1 => End::Silent,
+            _ => End::Reload,
+        };
+        self.lives.push(Life {
+            key,
+            url,
+            ends_at,
+            end,
+        });
+    }
+
+    fn end_lives(&mut self) {
+        let now = self.now;
+        let (ended, kept): (Vec<Life>, Vec<Life>) =
+            self.lives.drain(..).partition(|l| l.ends_at <= now.0);
+        self.lives = kept;
+        for l in ended {
+            self.space.peer_disconnected(now, &l.url);
+            match l.end {
+                End::Tombstone => {
+                    let t = tombstone(&l.key, now);
+                    self.space.insert_agent_infos(now, vec![t]);
+                }
+                End::Silent => {}
+                End::Reload => {
+                    let url = self.new_url();
+                    let i = info(&l.key, now, Some(url.clone()));
+                    self.space.insert_agent_infos(now, vec![i]);
+                    self.begin_life(l.key, url);
+                }
+            }
+        }
+    }
+
+    /// Some traffic from a random live peer: an announcement, a fetch request, a gossip
+    /// initiate, or (rarely) garbage, which gets it blocked.
+    fn traffic(&mut self) {
+        if self.lives.is_empty() {
+            return;
+        }
+        let from = self.lives[self.rng.below(self.lives.len() as u64) as usize]
+            .url
+            .clone();
+        let now = self.now;
+        let frame = match self.rng.below(20) {
+            0..=5 => {
+                let op = Op::new(now, self.rng.next().to_le_bytes().to_vec()).unwrap();
+                self.ops.insert(op.id(), op.encode());
+                encode_publish_ops(&space_id(), &[op.id()])
+            }
+            6..=8 => encode_fetch_request(&space_id(), &[OpId::from_bytes(vec![1u8; 32])]),
+            9..=17 => encode_gossip(
+                &space_id(),
+                &GossipMsg::Initiate(K2GossipInitiateMessage {
+                    session_id: Bytes::from(self.rng.next().to_le_bytes().to_vec()),
+                    arc_set: Some(ArcSetMessage {
+                        value: DhtArc::FULL.to_sector_set().to_vec(),
+                    }),
+                    // Ops of the last minute: lookups stay small.
+                    new_since: now.0 - 60 * SEC,
+                    max_op_data_bytes: 1 << 20,
+                    ..Default::default()
+                }),
+            ),
+            18 => Bytes::from_static(b"\xff\xfe not a frame"),
+            _ => {
+                self.space.peer_disconnected(now, &from);
+                return;
+            }
+        };
+        self.space.handle_frame(now, from, frame);
+    }
+
+    /// Carries out every output; simulated peers answer catch-up and fetch requests.
+    fn drain(&mut self) {
+        let now = self.now;
+        let mut replies = Vec::new();
+        while let Some(o) = self.space.poll_output() {
+            match o {
+                Output::Send { ticket, to, frame } => {
+                    let ok = self.rng.below(20) != 0;
+                    let r = if ok { Ok(()) } else { Err("gone".into()) };
+                    self.space.handle_send_result(now, ticket, r);
+                    if ok && let Some(reply) = self.answer(frame) {
+                        replies.push((to, reply));
+                    }
+                }
+                Output::Store { ticket, request } => {
+                    let r = block_on(perform(&self.store, request));
+                    self.space.handle_store_response(now, ticket, r);
+                }
+                Output::Close { .. } | Output::Event(_) => {}
+            }
+            if self.space.poll_output_is_empty() {
+                for (from, f) in replies.drain(..) {
+                    self.space.handle_frame(now, from, f);
+                }
+            }
+        }
+    }
+
+    /// A live peer's answer to a frame we sent it: fetched op data, `Accept` to our
+    /// `Initiate`, `NoDiff` to our `Accept`.
+    fn answer(&mut self, frame: Bytes) -> Option<Bytes> {
+        let now = self.now.0;
+        let some_ids: Vec<Bytes> = self.ops.keys().take(2).map(|i| i.0.0.clone()).collect();
+        match WireMessage::decode(frame).ok()? {
+            WireMessage::Fetch {
+                msg: FetchMsg::Request(ids),
+                ..
+            } => {
+                let found: Vec<(OpId, Bytes)> = ids
+                    .into_iter()
+                    .filter_map(|id| self.ops.get(&id).map(|d| (id, d.clone())))
+                    .collect();
+                Some(encode_fetch_response(&space_id(), &found))
+            }
+            WireMessage::Gossip {
+                msg: GossipMsg::Initiate(m),
+                ..
+            } => Some(encode_gossip(
+                &space_id(),
+                &GossipMsg::Accept(K2GossipAcceptMessage {
+                    session_id: m.session_id,
+                    arc_set: Some(ArcSetMessage {
+                        value: DhtArc::FULL.to_sector_set().to_vec(),
+                    }),
+                    new_since: now - 60 * SEC,
+                    max_op_data_bytes: 1 << 20,
+                    new_ops: some_ids,
+                    updated_new_since: now,
+                    ..Default::default()
+                }),
+            )),
+            WireMessage::Gossip {
+                msg: GossipMsg::Accept(m),
+                ..
+            } => Some(encode_gossip(
+                &space_id(),
+                &GossipMsg::NoDiff(K2GossipNoDiffMessage {
+                    session_id: m.session_id,
+                    accept_response: Some(AcceptResponseMessage {
+                        new_ops: some_ids,
+                        updated_new_since: now,
+                        ..Default::default()
+                    }),
+                    cannot_compare: true,
+                }),
+            )),
+            _ => None,
+        }
+    }
+
+    fn record(&mut self, count_live: bool) {
+        let s = self.space.state_sizes();
+        let m = &mut self.max;
+        let up = |a: &mut usize, b: usize| *a = (*a).max(b);
+        up(&mut m.peer_store.agents, s.peer_store.agents);
+        up(&mut m.peer_store.graves, s.peer_store.graves);
+        up(&mut m.peer_store.blocked, s.peer_store.blocked);
+        up(&mut m.peer_store.unresponsive, s.peer_store.unresponsive);
+        up(&mut m.catch_up.accepted, s.catch_up.accepted);
+        up(&mut m.catch_up.bookmarks, s.catch_up.bookmarks);
+        up(&mut m.catch_up.last_round, s.catch_up.last_round);
+        up(&mut m.catch_up.accept_times, s.catch_up.accept_times);
+        up(&mut m.catch_up.done_with, s.catch_up.done_with);
+        up(&mut m.known_peers, s.known_peers);
+        up(&mut m.tally_peers, s.tally_peers);
+        up(&mut m.serving, s.serving);
+        up(&mut m.fetch_pending, s.fetch_pending);
+        up(&mut m.fetch_queued_peers, s.fetch_queued_peers);
+        up(&mut m.origin, s.origin);
+        up(&mut m.broadcasts, s.broadcasts);
+        up(&mut m.store_pending, s.store_pending);
+        up(&mut m.sends, s.sends);
+        up(&mut m.recent, s.recent);
+        if count_live {
+            let live = self.space.peer_store().live(self.now).len();
+            self.max_live = self.max_live.max(live);
+        }
+    }
+}
+
+impl Space {
+    /// Whether no output is queued (test helper: deliver peers' replies between drains).
+    fn poll_output_is_empty(&self) -> bool {
+        self.out.is_empty() && self.local_batch.is_empty()
+    }
+}
+
+/// Deliverable 6 of issue 8: 10 000 peers join and leave over three simulated hours
+/// (tombstones, silent expiry, reloads with a new URL, disconnects, misbehaviour, traffic of
+/// every kind); every map keyed by a peer URL, agent, op or ticket stays bounded by the
+/// live peers or by its configured cap, never by the peers ever seen.
+#[test]
+fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
+    const PEERS: u64 = 10_000;
+    const RUN: i64 = 3 * 3600;
+    let mut cfg = SpaceConfig::new(space_id());
+    cfg.peer_store.max_agents = 2_000;
+    cfg.peer_store.max_graves = 500;
+    cfg.peer_store.max_blocked = 100;
+    cfg.recently_stored = 1_000;
+    cfg.catch_up.initiate_interval = Duration::from_secs(2);
+    cfg.catch_up.initiate_jitter = Duration::ZERO;
+    let mut c = Churn::new(cfg);
+    // Steps of 10 s of virtual time (the prune interval), a few frames each: cheap enough
+    // for a debug build.
+    const STEP: i64 = 10;
+    let mut joined = 0u64;
+    for sec in (0..=RUN).step_by(STEP as usize) {
+        c.now = T0.add_micros(sec * SEC);
+        while joined < PEERS && (joined as i64) * RUN < sec * PEERS as i64 {
+            joined += 1;
+            c.join(joined);
+        }
+        c.end_lives();
+        if sec % 20 == 0 {
+            c.space.publish(c.now, sec.to_le_bytes().to_vec()).unwrap();
+        }
+        for _ in 0..8 {
+            c.traffic();
+        }
+        c.drain();
+        while c.space.poll_timeout().is_some_and(|t| t <= c.now) {
+            c.space.handle_timeout(c.now);
+            c.drain();
+        }
+        c.record(sec % 60 == 0);
+    }
+    assert_eq!(joined, PEERS);
+    let m = c.max;
+    let seen = c.urls_seen.len();
+    assert!(seen > 13_000, "{seen} URLs: reloads give peers new URLs");
+    // The swarm at any one time (with an info lifetime of 20 min and about one join a
+    // second, about 1 000 infos are live at once), not everyone ever seen (over 13 000 URLs).
+    let live = c.max_live;
+    assert!(live < 1_500, "at most {live} live peers");
+    let per_peer = [
+        ("peer_store.unresponsive", m.peer_store.unresponsive),
+        ("catch_up.bookmarks", m.catch_up.bookmarks),
+        ("catch_up.last_round", m.catch_up.last_round),
+        ("catch_up.accept_times", m.catch_up.accept_times),
+        ("catch_up.done_with", m.catch_up.done_with),
+        ("tally_peers", m.tally_peers),
+        ("serving", m.serving),
+        ("fetch_queued_peers", m.fetch_queued_peers),
+    ];
+    // Every bound is checked and every violation listed, so a broken rule shows all it breaks.
+    let mut broken = Vec::new();
+    for (name, n) in per_peer {
+        if n > 2_000 {
+            broken.push(format!("{name} grew to {n} (live peers at most {live})"));
+        }
+    }
+    let capped = [
+        ("peer_store.agents", m.peer_store.agents, 2_000),
+        ("peer_store.graves", m.peer_store.graves, 500),
+        ("peer_store.blocked", m.peer_store.blocked, 100),
+        ("recent", m.recent, 1_000),
+        ("known_peers", m.known_peers, 32),
+        ("catch_up.accepted", m.catch_up.accepted, 10),
+        ("fetch_pending", m.fetch_pending, 2_000),
+        ("origin", m.origin, 2_000),
+        ("broadcasts", m.broadcasts, 2_000),
+    ];
+    for (name, n, cap) in capped {
+        if n > cap {
+            broken.push(format!("{name} grew to {n}, cap {cap}"));
+        }
+    }
+    assert!(broken.is_empty(), "{broken:#?}");
+    // Something to prune was there: the churn exercised each map.
+    assert!(
+        m.catch_up.bookmarks > 50 && m.catch_up.last_round > 50,
+        "{m:?}"
+    );
+    assert!(
+        m.catch_up.accept_times > 50 && m.catch_up.done_with > 2,
+        "{m:?}"
+    );
+    assert!(
+        m.tally_peers > 50 && m.peer_store.unresponsive > 10,
+        "{m:?}"
+    );
+    assert!(
+        m.peer_store.graves == 500 && m.peer_store.blocked == 100,
+        "{m:?}"
+    );
+    let end = c.space.state_sizes();
+    assert_eq!((end.store_pending, end.sends), (0, 0), "{end:?}");
+}
+
+/// A signer that fails once `broken` is set (a key store that went away).
+struct FlakySigner(AgentKey, std::rc::Rc<std::cell::Cell<bool>>);
+
+impl Signer for FlakySigner {
+    fn sign(&self, info: &AgentInfo, message: &[u8]) -> Result<Bytes, AgentError> {
+        if self.1.get() {
+            return Err(AgentError::Signing("key store gone".into()));
+        }
+        self.0.sign(info, message)
+    }
+}
+
+/// Deliverable 7 of issue 8: a failed re-sign is an event and a counter, not silence (the
+/// info would otherwise expire unnoticed); a full publish pool is reported, not dropped.
+#[test]
+fn a_failed_re_sign_and_a_full_publish_pool_are_reported() {
+    let broken = std::rc::Rc::new(std::cell::Cell::new(false));
+    let k = key(3);
+    let signer = FlakySigner(k.clone(), broken.clone());
+    let mut cfg = SpaceConfig::new(space_id());
+    cfg.publish.max_broadcasts = 1;
+    let mut s = Space::new(
+        cfg,
+        Box::new(signer),
+        k.agent_id(),
+        Some(peer_url(0)),
+        T0,
+        1,
+    )
+    .unwrap();
+    s.insert_agent_infos(T0, vec![info(&key(4), T0, Some(peer_url(4)))]);
+    while s.poll_output().is_some() {}
+    // Two publishes; the first broadcast waits for its send result and fills the pool.
+    let first = s.publish(T0, &b"one"[..]).unwrap();
+    let (w1, r1) = next_store(&mut s);
+    let store = MemOpStore::new(|| T0);
+    s.handle_store_response(T0, w1, block_on(perform(&store, r1)));
+    let mut e = events(&mut s);
+    let second = s.publish(T0, &b"two"[..]).unwrap();
+    let (w2, r2) = next_store(&mut s);
+    s.handle_store_response(T0, w2, block_on(perform(&store, r2)));
+    e.extend(events(&mut s));
+    assert!(e.contains(&SpaceEvent::OpStored {
+        token: first.token,
+        op_id: first.op_id
+    }));
+    assert!(e.contains(&SpaceEvent::Error(SpaceError::PublishPoolFull {
+        op_id: second.op_id
+    })));
+    assert_eq!(s.stats().announce_refused, 1);
+    // The key store breaks; the re-sign before expiry fails and says so, every time.
+    broken.set(true);
+    let resign = s
+        .local_agent_info()
+        .expires_at
+        .add_micros(-crate::model::agent::RE_SIGN_MARGIN_US);
+    s.handle_timeout(resign);
+    let e = events(&mut s);
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, SpaceEvent::Error(SpaceError::Sign(_)))),
+        "{e:?}"
+    );
+    assert_eq!(s.stats().sign_failures, 1);
+}
+
+/// Deliverable 9 of issue 8: a bad config is refused with the field's name, not clamped.
+#[test]
+fn an_invalid_config_is_refused_naming_the_field() {
+    assert_eq!(SpaceConfig::new(space_id()).validate(), Ok(()));
+    let bad = |f: &dyn Fn(&mut SpaceConfig)| {
+        let mut c = SpaceConfig::new(space_id());
+        f(&mut c);
+        c.validate().unwrap_err().field
+    };
+    assert_eq!(
+        bad(&|c| c.fetch.request_timeout = Duration::ZERO),
+        "fetch.request_timeout"
+    );
+    assert_eq!(
+        bad(&|c| c.publish.max_ids_per_message = 0),
+        "publish.max_ids_per_message"
+    );
+    assert_eq!(
+        bad(&|c| c.catch_up.round_timeout = Duration::from_nanos(10)),
+        "catch_up.round_timeout"
+    );
+    assert_eq!(
+        bad(&|c| c.max_response_frame_bytes = MAX_FRAME_BYTES + 1),
+        "max_response_frame_bytes"
+    );
+    assert_eq!(
+        bad(&|c| c.peer_store.max_agents = 0),
+        "peer_store.max_agents"
+    );
+    let mut c = SpaceConfig::new(space_id());
+    c.prune_interval = Duration::ZERO;
+    let k = key(5);
+    let e = Space::new(c, Box::new(k.clone()), k.agent_id(), None, T0, 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config field `prune_interval` must be at least 1 µs"
+    );
+}
