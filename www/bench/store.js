@@ -1,7 +1,7 @@
 // Page side of `npm run bench -- store` (scripts/bench/store.mjs drives it step by step).
 // Ours: fennec's OpStore (IdbOpStore). Raw: the same records written with plain IndexedDB
 // `put`s in one transaction and read back with one `getAll` over an index range.
-import { OpStore, opId } from '/pkg/fennec.js';
+import { OpStore, opId } from '/pkg/index.js';
 import { loadDatasetOps } from '/lib/dataset.js';
 
 let ops = [];
