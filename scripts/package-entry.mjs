@@ -39,7 +39,7 @@ for (const line of dts.split('\n')) {
     cls = m[1];
   } else if (/^}/.test(line)) {
     cls = null;
-  } else if (!cls && (m = /^export function (\w+)\(.*\): (.+);$/.exec(line))) {
+  } else if (!cls && (m = /^export function (\w+)\(.*\): (.+);$/.exec(line)) && m[1] !== 'initSync') {
     guards.push(`export const ${m[1]} = guard(glue.${m[1]}, '${m[1]}', ${m[2].startsWith('Promise<')});`);
   } else if (cls && (m = /^\s+static (\w+)\(.*\): (.+);$/.exec(line))) {
     guards.push(`guardStatic(glue.${cls}, '${m[1]}', ${m[2].startsWith('Promise<')});`);

@@ -177,7 +177,7 @@ impl Peer {
             Some("memory") => Storage::Memory,
             Some(other) => {
                 return Err(type_error(format!(
-                    "{}: must be \"indexeddb\" or \"memory\", got {other:?}",
+                    "{} must be \"indexeddb\" or \"memory\", got {other:?}",
                     o.name("storage")
                 )));
             }
@@ -201,7 +201,7 @@ impl Peer {
             Some(bytes) => {
                 let secret: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
                     range_error(format!(
-                        "{}: must be 32 bytes (an ed25519 secret key), got {}",
+                        "{} must be 32 bytes (an ed25519 secret key), got {}",
                         o.name("agentKey"),
                         b.len()
                     ))
@@ -412,7 +412,7 @@ fn ice_servers(func: &str, v: &JsValue) -> Result<Vec<IceServer>, JsValue> {
                 .collect::<Result<_, _>>()?
         } else {
             return Err(type_error(format!(
-                "{}: must be a string or an Array of strings, got {}",
+                "{} must be a string or an Array of strings, got {}",
                 o.name("urls"),
                 describe(&urls_v)
             )));
@@ -433,7 +433,7 @@ fn arc_option(o: &Options, v: &JsValue) -> Result<DhtArc, JsValue> {
             "full" => Ok(DhtArc::FULL),
             "empty" => Ok(DhtArc::Empty),
             _ => Err(type_error(format!(
-                "{}: must be \"full\", \"empty\" or [start, end], got {s:?}",
+                "{} must be \"full\", \"empty\" or [start, end], got {s:?}",
                 o.name("arc")
             ))),
         };
@@ -441,7 +441,7 @@ fn arc_option(o: &Options, v: &JsValue) -> Result<DhtArc, JsValue> {
     let pair: Option<&Array> = v.dyn_ref::<Array>().filter(|a| a.length() == 2);
     let Some(pair) = pair else {
         return Err(type_error(format!(
-            "{}: must be \"full\", \"empty\" or [start, end], got {}",
+            "{} must be \"full\", \"empty\" or [start, end], got {}",
             o.name("arc"),
             describe(v)
         )));

@@ -145,10 +145,10 @@ test('Peer.connect refuses bad and unknown options with TypeError/RangeError nam
     [{ ...base, webrtcConnectTimeoutMs: Infinity }, 'RangeError', /webrtcConnectTimeoutMs/],
     [{ ...base, webrtcConnectTimeoutMs: NaN }, 'RangeError', /webrtcConnectTimeoutMs/],
     [{ ...base, relayOnly: 1 }, 'TypeError', /relayOnly must be a boolean, got a number/],
-    [{ ...base, storage: 'disk' }, 'TypeError', /storage: must be "indexeddb" or "memory", got "disk"/],
+    [{ ...base, storage: 'disk' }, 'TypeError', /storage must be "indexeddb" or "memory", got "disk"/],
     [{ ...base, agentKey: 'k'.repeat(32) }, 'TypeError', /agentKey must be a Uint8Array, an ArrayBuffer/],
     [{ ...base, agentKey: [1, 2, 3] }, 'TypeError', /agentKey/],
-    [{ ...base, agentKey: new Uint8Array(31) }, 'RangeError', /agentKey: must be 32 bytes .*got 31/],
+    [{ ...base, agentKey: new Uint8Array(31) }, 'RangeError', /agentKey must be 32 bytes .*got 31/],
     [{ signalUrl: net.signalUrl }, 'TypeError', /option bootstrapUrl is required/],
     [{ ...base, bootstrapUrl: 'ftp://x' }, 'TypeError', /bootstrapUrl must be an http/],
     [{ ...base, bootstrapUrl: 3 }, 'TypeError', /bootstrapUrl must be a string, got a number/],
@@ -263,7 +263,7 @@ test('bad publish/get/join input is refused and nothing is stored; views store e
   refused(J.number, 'TypeError', /peer\.join: space must be a string, got a number/, 'join(42)');
   refused(J.empty, 'RangeError', /empty string/, "join('')");
   refused(J.arcs, 'TypeError', /unknown option `arcs`; did you mean `arc`\?/, 'join arcs');
-  refused(J.arcName, 'TypeError', /arc: must be "full", "empty" or \[start, end\], got "half"/, 'join arc half');
+  refused(J.arcName, 'TypeError', /arc must be "full", "empty" or \[start, end\], got "half"/, 'join arc half');
   refused(J.arcBig, 'RangeError', /arc\[1\] must be an integer from 0 to 4294967295/, 'join arc 2^32');
   refused(J.arcFrac, 'RangeError', /arc\[0\]/, 'join arc 0.5');
   refused(J.arcShape, 'TypeError', /arc/, 'join arc [1]');
