@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/ (wasm-pack, release, --target web).
+# Builds the npm package into pkg/ (wasm-pack, release, --target web); its entry is
+# pkg/index.js (scripts/package-entry.mjs: the glue plus FennecError and the before-init guard).
 #   --testing   also builds target/pkg-testing/ with the `testing` cargo feature (the JS
 #               Transport with sendFrame/onFrame and frame encoders for hostile-peer e2e tests
 #               and the transport benchmark; served by the devnet at /pkg-testing/). Never
@@ -13,7 +14,9 @@ for a in "$@"; do
   if [ "$a" = "--testing" ]; then testing=1; else args+=("$a"); fi
 done
 wasm-pack build --target web --release "${WASM_PACK_BUILD_MODE[@]}" "${args[@]}"
+node scripts/package-entry.mjs pkg
 if [ "$testing" = 1 ]; then
   wasm-pack build --target web --release "${WASM_PACK_BUILD_MODE[@]}" \
     --out-dir target/pkg-testing "${args[@]}" -- --features testing
+  node scripts/package-entry.mjs target/pkg-testing
 fi

@@ -22,7 +22,7 @@ function fmtBytes(n) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
-function fmtTime(us) { return new Date(us / 1000).toLocaleString(); }
+function fmtTime(ms) { return new Date(ms).toLocaleString(); }
 function el(tag, props = {}, ...children) {
   const e = document.createElement(tag);
   Object.assign(e, props);
@@ -158,7 +158,7 @@ async function join(ev) {
   $('join').disabled = true;
   try {
     setStatus('Loading fennec…');
-    const fennec = await import('/pkg/fennec.js');
+    const fennec = await import('/pkg/index.js');
     await fennec.default();
     setStatus('Connecting…');
     state.peer = await fennec.Peer.connect({ bootstrapUrl, signalUrl, agentKey: tabAgentKey() });
@@ -218,7 +218,7 @@ async function post(ev) {
   if (!text || !state.space) return;
   showError('');
   const payload = enc.encode(JSON.stringify({ msg: text }));
-  const createdAt = Date.now() * 1000;
+  const createdAt = Date.now(); // ms, as every time in the fennec API
   try {
     const id = await state.space.publish(payload, { createdAt });
     addOp({ id, payload, createdAt, mine: true });
@@ -244,7 +244,7 @@ async function loadDataset() {
     let done = 0;
     for (let i = 0; i < ops.length && state.space; i += DATASET_BATCH) {
       const batch = ops.slice(i, i + DATASET_BATCH);
-      await Promise.all(batch.map((op) => state.space.publish(op.payload, { createdAt: op.createdAt })));
+      await Promise.all(batch.map((op) => state.space.publish(op.payload, { createdAt: op.createdAt / 1000 })));
       done += batch.length;
       bar.value = done;
       text.textContent = `${done.toLocaleString()} / ${ops.length.toLocaleString()} ops published`;

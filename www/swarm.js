@@ -5,7 +5,7 @@ const encoder = new TextEncoder();
 
 async function fennec() {
   if (!window.fennec) {
-    const m = await import('/pkg/fennec.js');
+    const m = await import('/pkg/index.js');
     await m.default();
     window.fennec = m;
   }
@@ -22,10 +22,10 @@ window.swarmJoin = async ({ bootstrapUrl, signalUrl, space, storage = 'indexeddb
   return { agent: state.peer.agentId, url: state.space.url };
 };
 
-/** Publishes records [{ line, createdAt }]; resolves once all are committed. */
+/** Publishes records [{ line, createdAt }] (createdAt in µs, as the dataset has it; the API takes ms); resolves once all are committed. */
 window.swarmPublish = async (records) => {
   await Promise.all(records.map(async (r) => {
-    await state.space.publish(encoder.encode(r.line), { createdAt: r.createdAt });
+    await state.space.publish(encoder.encode(r.line), { createdAt: r.createdAt / 1000 });
     state.published += 1;
   }));
   return state.published;

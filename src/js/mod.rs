@@ -1,12 +1,18 @@
 //! The JavaScript API (wasm-bindgen), built into `pkg/` by wasm-pack. Thin: it validates
-//! input from JavaScript, converts types and calls the browser peer and the sans-IO core.
+//! input from JavaScript (`validate`), converts types and calls the browser peer and the
+//! sans-IO core; it fails as `error` describes (`TypeError`/`RangeError` for arguments, a
+//! `FennecError` with a stable `code` for runtime failures). The package entry `pkg/index.js`
+//! (`entry.js`, assembled by `scripts/package-entry.mjs`) re-exports the wasm-bindgen glue and
+//! refuses calls made before `await init()`.
 
 use wasm_bindgen::prelude::*;
 
+pub mod error;
 mod peer;
 mod store;
 #[cfg(feature = "testing")]
 mod transport;
+pub mod validate;
 
 pub use peer::{Peer, Space, space_id_of};
 pub use store::{JsOpStore, op_id};

@@ -1,63 +1,93 @@
-//! `Peer` and `Space` for JavaScript: options validated with errors that name the option,
-//! events as plain objects, promises for everything that waits. Thin over [`crate::browser::peer`].
+//! `Peer` and `Space` for JavaScript. Every argument is checked ([`super::validate`]: a wrong
+//! type, an unknown or misspelt option, a number out of range is a `TypeError`/`RangeError`
+//! naming it); runtime failures are `FennecError`s with a stable `code` ([`super::error`]);
+//! times are JavaScript's (ms or `Date`), µs only inside. Thin over [`crate::browser::peer`].
+//!
+//! Lifecycle: joining a space this peer already joined (or is joining) resolves with the same
+//! `Space` object; `space.leave()` and `peer.close()` are idempotent; after them every call on
+//! the space (or the peer and its spaces) rejects with `FennecError` code `"left"` (or
+//! `"closed"`), except `off` (a no-op) and the `id`/`url`/`agentId` getters.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
+use futures::future::{FutureExt, LocalBoxFuture, Shared, join_all};
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+use super::error::{Code, console_error, fennec_error, range_error, type_error};
+use super::validate::{self, Options, describe, suggest};
 use crate::browser::peer::{BrowserPeer, BrowserSpace, Listener, PeerOptions, Storage};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{SpaceError, SpaceEvent};
 use crate::model::agent::AgentKey;
 use crate::model::arc::DhtArc;
 use crate::model::id::{OpId, SpaceId};
-use crate::model::op::Op;
-use crate::model::time::Timestamp;
+use crate::model::op::{MAX_OP_PAYLOAD_BYTES, OP_ID_BYTES, Op};
 use crate::net::conn::{IceServer, NetConfig};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
-/** Options of `Peer.connect`. */
+/**
+ * Bytes as fennec accepts them (WebIDL's `BufferSource`): a `Uint8Array`, an `ArrayBuffer`
+ * (all of it) or any other `ArrayBufferView` (`DataView`, `Int16Array`, ...: exactly the bytes
+ * it views). Anything else — a string, an Array of numbers — is a `TypeError`.
+ */
+export type Bytes = ArrayBuffer | ArrayBufferView;
+/**
+ * The `code` of a `FennecError` (a runtime failure; bad arguments are `TypeError`/`RangeError`):
+ * - "not-initialised": a call before `await init()` resolved;
+ * - "closed": the peer was closed (`peer.close()`), for calls on it and on its spaces;
+ * - "left": the space was left (`space.leave()`) or stopped;
+ * - "joined": `peer.join` of a joined space with a different `arc`;
+ * - "signal": the sbd signal server could not be reached (`peer.join`);
+ * - "store": IndexedDB failed (the op store, or this origin's agent key).
+ */
+export type FennecErrorCode = "not-initialised" | "closed" | "left" | "joined" | "signal" | "store";
+/** Options of `Peer.connect`. Unknown options are a `TypeError` naming them. */
 export interface PeerOptions {
-  /** Kitsune2 bootstrap server, e.g. "http://127.0.0.1:30000". */
+  /** Kitsune2 bootstrap server, "http(s)://host:port", e.g. "http://127.0.0.1:30000". */
   bootstrapUrl: string;
-  /** sbd signal/relay server, e.g. "ws://127.0.0.1:30000" (kitsune2-bootstrap-srv serves both). */
+  /** sbd signal/relay server, "ws(s)://host:port" (kitsune2-bootstrap-srv serves both). */
   signalUrl: string;
   /** Where ops are kept. Default "indexeddb". */
   storage?: "indexeddb" | "memory";
   /** A 32-byte ed25519 secret. Default: this origin's key, created once and kept in IndexedDB. */
-  agentKey?: Uint8Array;
-  /** STUN/TURN servers. Default none (same machine or LAN). */
+  agentKey?: Bytes;
+  /** STUN/TURN servers (as `RTCIceServer`). Default none (same machine or LAN). */
   iceServers?: { urls: string | string[]; username?: string; credential?: string }[];
   /** Send everything through the sbd relay, never WebRTC. Default false. */
   relayOnly?: boolean;
-  /** Fall back to the relay when WebRTC has not connected after this many ms. Default 15000. */
+  /** Fall back to the relay when WebRTC has not connected after this many ms (> 0, ≤ 2³¹−1). Default 15000. */
   webrtcConnectTimeoutMs?: number;
-  /** Most simultaneous connections per space. Default 32. */
+  /** Most simultaneous connections per space, an integer from 1 to 400. Default 32. */
   maxConnections?: number;
 }
 /** Options of `peer.join`. */
 export interface JoinOptions {
-  /** Storage arc: "full" (default), "empty" (hold nothing, e.g. a light client), or [start, end] on the u32 ring. */
+  /** Storage arc: "full" (default), "empty" (hold nothing, e.g. a light client), or [start, end], integers on the u32 ring (0 to 4294967295). */
   arc?: "full" | "empty" | [number, number];
 }
 /** Options of `space.publish`. */
 export interface PublishOptions {
-  /** The op's creation time, µs since the Unix epoch. Default now. */
-  createdAt?: number;
+  /** The op's creation time: a `Date` or ms since the Unix epoch (`Date.now()`; fractions are kept to the µs). Default now. */
+  createdAt?: Date | number;
 }
-/** An op received from a peer (`space.on("op", ...)`). */
+/** An op received from a peer (`space.on("op", ...)`). `createdAt`: ms since the Unix epoch (as `Date.now()`; may have a µs fraction). */
 export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string }
 /** A peer change (`space.on("peer", ...)`). */
 export interface PeerEvent { kind: "joined" | "left" | "unresponsive" | "misbehaved"; agent?: string; url?: string; reason?: string }
-/** Something went wrong that the app may want to show (`space.on("error", ...)`). `sign`: a new
- * agent info could not be signed (it may expire); `announce`: a stored op was not announced
- * (publish pool full; catch-up still spreads it). */
-export interface ErrorEvent { kind: "fetch" | "store" | "sign" | "announce"; message: string; id?: string }
+/**
+ * Something went wrong that the app may want to show (`space.on("error", ...)`):
+ * "fetch" (gave up fetching op `id`), "store" (the op store failed), "sign" (a new agent info
+ * could not be signed; it may expire), "announce" (a stored op was not announced: publish pool
+ * full; catch-up still spreads it), "callback" (a callback given to `space.on(event, ...)` threw
+ * `error`; it is also logged with `console.error`, and the other callbacks still run).
+ */
+export interface ErrorEvent { kind: "fetch" | "store" | "sign" | "announce" | "callback"; message: string; id?: string; event?: SpaceEventName; error?: unknown }
+/** The events of a space. */
+export type SpaceEventName = "op" | "peer" | "error";
 /** Figures of a joined space. */
 export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; net: NetStats }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
@@ -79,214 +109,380 @@ export interface NetStats {
 }
 "#;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConnectOptions {
-    bootstrap_url: String,
-    signal_url: String,
-    #[serde(default)]
-    storage: Option<String>,
-    #[serde(default, with = "serde_bytes")]
-    agent_key: Option<Vec<u8>>,
-    #[serde(default)]
-    ice_servers: Vec<IceServerOption>,
-    #[serde(default)]
-    relay_only: bool,
-    #[serde(default)]
-    webrtc_connect_timeout_ms: Option<u64>,
-    #[serde(default)]
-    max_connections: Option<usize>,
+const CONNECT_OPTIONS: &[&str] = &[
+    "bootstrapUrl",
+    "signalUrl",
+    "storage",
+    "agentKey",
+    "iceServers",
+    "relayOnly",
+    "webrtcConnectTimeoutMs",
+    "maxConnections",
+];
+const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
+const JOIN_OPTIONS: &[&str] = &["arc"];
+const PUBLISH_OPTIONS: &[&str] = &["createdAt"];
+/// The event names of `space.on`.
+const EVENTS: &[&str] = &["op", "peer", "error"];
+/// Most connections `maxConnections` may ask for: the transport's budget of
+/// `RTCPeerConnection`s (`NetConfig::peer_connection_budget`, 400).
+const MAX_CONNECTIONS: f64 = 400.0;
+
+/// A joined (or joining) space of a peer: the same `Space` for every `join` of it.
+type JoinResult = Result<(JsValue, Rc<SpaceState>), JsValue>;
+
+struct Entry {
+    /// Distinguishes this join from a later one of the same space (after a leave).
+    serial: u64,
+    arc: DhtArc,
+    joined: Shared<LocalBoxFuture<'static, JoinResult>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct IceServerOption {
-    urls: OneOrMany,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    credential: Option<String>,
+struct PeerState {
+    inner: Rc<BrowserPeer>,
+    spaces: RefCell<HashMap<SpaceId, Entry>>,
+    serial: Cell<u64>,
+    closing: RefCell<Option<Shared<LocalBoxFuture<'static, ()>>>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JoinOptions {
-    #[serde(default)]
-    arc: Option<ArcOption>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ArcOption {
-    Named(String),
-    Range(u32, u32),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PublishOptions {
-    #[serde(default)]
-    created_at: Option<f64>,
-}
-
-fn optional<T: for<'de> Deserialize<'de> + Default>(what: &str, v: JsValue) -> Result<T, JsError> {
-    if v.is_undefined() || v.is_null() {
-        return Ok(T::default());
+impl PeerState {
+    fn closed(&self) -> bool {
+        self.closing.borrow().is_some()
     }
-    parse(what, v)
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(what: &str, v: JsValue) -> Result<T, JsError> {
-    serde_wasm_bindgen::from_value(v).map_err(|e| JsError::new(&format!("{what}: {e}")))
-}
-
-fn invalid(what: &str, msg: impl std::fmt::Display) -> JsError {
-    JsError::new(&format!("{what}: {msg}"))
 }
 
 /// One identity (agent) on the network; joins spaces.
 #[wasm_bindgen]
 pub struct Peer {
-    inner: Rc<BrowserPeer>,
-    spaces: RefCell<Vec<Rc<BrowserSpace>>>,
+    state: Rc<PeerState>,
 }
 
 #[wasm_bindgen]
 impl Peer {
-    /// Creates a peer (`PeerOptions`). Rejects with an error naming the bad option, or the
-    /// step that failed (loading the agent key).
+    /// Creates a peer (`PeerOptions`: `bootstrapUrl` and `signalUrl` required). Rejects with a
+    /// `TypeError`/`RangeError` naming a bad, unknown or misspelt option, or a `FennecError`
+    /// code `"store"` when this origin's agent key cannot be loaded from IndexedDB.
     #[wasm_bindgen(unchecked_return_type = "Peer")]
     pub async fn connect(
         #[wasm_bindgen(unchecked_param_type = "PeerOptions")] options: JsValue,
-    ) -> Result<Peer, JsError> {
-        const WHAT: &str = "Peer.connect options";
+    ) -> Result<Peer, JsValue> {
+        const F: &str = "Peer.connect";
         if options.is_undefined() || options.is_null() {
-            return Err(invalid(WHAT, "missing: pass { bootstrapUrl, signalUrl }"));
+            return Err(type_error(format!(
+                "{F}: options are required: {{ bootstrapUrl, signalUrl }}"
+            )));
         }
-        let o: ConnectOptions = parse(WHAT, options)?;
-        let bootstrap = BootstrapClient::new(&o.bootstrap_url)
-            .map_err(|e| invalid(WHAT, format!("bootstrapUrl: {e}")))?;
-        if !(o.signal_url.starts_with("ws://") || o.signal_url.starts_with("wss://")) {
-            return Err(invalid(
-                WHAT,
-                format!("signalUrl must be ws:// or wss://, got {:?}", o.signal_url),
-            ));
+        let o = Options::new(F, "", &options, CONNECT_OPTIONS)?;
+        let bootstrap_url = o.required("bootstrapUrl")?;
+        let bootstrap_url = validate::string(F, "option bootstrapUrl", &bootstrap_url)?;
+        let bootstrap = BootstrapClient::new(&bootstrap_url).map_err(|_| {
+            type_error(format!(
+                "{F}: option bootstrapUrl must be an http:// or https:// URL, got {bootstrap_url:?}"
+            ))
+        })?;
+        let signal_url = o.required("signalUrl")?;
+        let signal_url = validate::string(F, "option signalUrl", &signal_url)?;
+        let host = signal_url
+            .strip_prefix("ws://")
+            .or_else(|| signal_url.strip_prefix("wss://"));
+        if host.is_none_or(|h| h.trim_end_matches('/').is_empty()) {
+            return Err(type_error(format!(
+                "{F}: option signalUrl must be a ws:// or wss:// URL, got {signal_url:?}"
+            )));
         }
-        let storage = match o.storage.as_deref() {
+        let storage = match o.string("storage")?.as_deref() {
             None | Some("indexeddb") => Storage::IndexedDb,
             Some("memory") => Storage::Memory,
             Some(other) => {
-                return Err(invalid(
-                    WHAT,
-                    format!("storage must be \"indexeddb\" or \"memory\", got {other:?}"),
-                ));
+                return Err(type_error(format!(
+                    "{} must be \"indexeddb\" or \"memory\", got {other:?}",
+                    o.name("storage")
+                )));
             }
         };
-        let ice_servers = o
-            .ice_servers
-            .into_iter()
-            .map(|s| IceServer {
-                urls: match s.urls {
-                    OneOrMany::One(u) => vec![u],
-                    OneOrMany::Many(us) => us,
-                },
-                username: s.username,
-                credential: s.credential,
-            })
-            .collect();
+        let ice_servers = match o.get("iceServers")? {
+            None => Vec::new(),
+            Some(v) => ice_servers(F, &v)?,
+        };
         let mut net = NetConfig {
-            webrtc: !o.relay_only,
+            webrtc: !o.boolean("relayOnly")?.unwrap_or(false),
             ice_servers,
             ..NetConfig::default()
         };
-        if let Some(ms) = o.webrtc_connect_timeout_ms {
+        if let Some(ms) = o.timeout_ms("webrtcConnectTimeoutMs")? {
             net.webrtc_connect_timeout_ms = ms;
         }
-        if let Some(n) = o.max_connections {
-            if n == 0 {
-                return Err(invalid(WHAT, "maxConnections must be at least 1"));
-            }
-            net.max_connections = n;
+        if let Some(n) = o.integer("maxConnections", 1.0, MAX_CONNECTIONS)? {
+            net.max_connections = n as usize;
         }
-        let key = match o.agent_key {
+        let key = match o.bytes("agentKey")? {
             Some(bytes) => {
                 let secret: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-                    invalid(WHAT, format!("agentKey must be 32 bytes, got {}", b.len()))
+                    range_error(format!(
+                        "{} must be 32 bytes (an ed25519 secret key), got {}",
+                        o.name("agentKey"),
+                        b.len()
+                    ))
                 })?;
                 AgentKey::from_secret_bytes(&secret)
             }
             None => crate::browser::keystore::load_or_create_agent_key()
                 .await
-                .map_err(|e| JsError::new(&format!("loading this origin's agent key: {e}")))?,
+                .map_err(|e| {
+                    fennec_error(
+                        Code::Store,
+                        format!("{F}: loading this origin's agent key: {e}"),
+                    )
+                })?,
         };
         let options = PeerOptions {
             bootstrap,
-            signal_url: o.signal_url,
+            signal_url,
             storage,
             net,
             poll: PollSchedule::default(),
         };
         Ok(Peer {
-            inner: Rc::new(BrowserPeer::new(key, options)),
-            spaces: RefCell::default(),
+            state: Rc::new(PeerState {
+                inner: Rc::new(BrowserPeer::new(key, options)),
+                spaces: RefCell::default(),
+                serial: Cell::new(0),
+                closing: RefCell::default(),
+            }),
         })
     }
 
-    /// This peer's agent id (base64url of its ed25519 public key).
+    /// This peer's agent id (base64url of its ed25519 public key). Readable after `close()`.
     #[wasm_bindgen(getter, js_name = agentId)]
     pub fn agent_id(&self) -> String {
-        self.inner.agent().to_b64()
+        self.state.inner.agent().to_b64()
     }
 
-    /// Joins a space by name or id (`JoinOptions`). A 43-character base64url string of 32
-    /// bytes is taken as the space id; anything else is a name, and the id is the BLAKE3 hash
-    /// of `"fennec-space:" + name`.
+    /// Joins a space by name or id (`JoinOptions`) and resolves with its `Space`. A
+    /// 43-character base64url string of 32 bytes is taken as the space id; any other non-empty
+    /// string is a name, and the id is the BLAKE3 hash of `"fennec-space:" + name`.
+    ///
+    /// Joining a space this peer has joined, or is joining, resolves with the same `Space`
+    /// object (`===`); with a different `arc` it rejects with `FennecError` code `"joined"`
+    /// (leave first). After `space.leave()` a join starts afresh.
+    ///
+    /// Rejects with a `TypeError` (`space` not a string, a bad or unknown option), a
+    /// `RangeError` (empty name, arc bounds), or a `FennecError`: `"closed"` after
+    /// `peer.close()`, `"signal"` (the signal server is unreachable), `"store"` (the op store
+    /// cannot be opened).
     #[wasm_bindgen(unchecked_return_type = "Space")]
     pub async fn join(
         &self,
-        space: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] space: JsValue,
         #[wasm_bindgen(unchecked_param_type = "JoinOptions | undefined")] options: JsValue,
-    ) -> Result<Space, JsError> {
-        const WHAT: &str = "peer.join options";
-        let o: JoinOptions = optional(WHAT, options)?;
-        let arc = match o.arc {
-            None => DhtArc::FULL,
-            Some(ArcOption::Named(n)) if n == "full" => DhtArc::FULL,
-            Some(ArcOption::Named(n)) if n == "empty" => DhtArc::Empty,
-            Some(ArcOption::Named(n)) => {
-                return Err(invalid(
-                    WHAT,
-                    format!("arc must be \"full\", \"empty\" or [start, end], got {n:?}"),
+    ) -> Result<JsValue, JsValue> {
+        const F: &str = "peer.join";
+        let name = validate::string(F, "space", &space)?;
+        if name.is_empty() {
+            return Err(range_error(format!(
+                "{F}: space must be a name or a space id, got the empty string"
+            )));
+        }
+        let o = Options::new(F, "", &options, JOIN_OPTIONS)?;
+        let asked = match o.get("arc")? {
+            None => None,
+            Some(v) => Some(arc_option(&o, &v)?),
+        };
+        let state = &self.state;
+        if state.closed() {
+            return Err(fennec_error(
+                Code::Closed,
+                format!("{F}: the peer was closed"),
+            ));
+        }
+        let id = space_id_of(&name);
+        let existing = state
+            .spaces
+            .borrow()
+            .get(&id)
+            .map(|e| (e.arc, e.joined.clone()));
+        if let Some((arc, joined)) = existing {
+            if asked.is_some_and(|a| a != arc) {
+                return Err(fennec_error(
+                    Code::Joined,
+                    format!(
+                        "{F}: space {name:?} is already joined with another arc; leave it \
+                         first to join with a different one"
+                    ),
                 ));
             }
-            Some(ArcOption::Range(s, e)) => DhtArc::Arc(s, e),
-        };
-        if space.is_empty() {
-            return Err(invalid("peer.join", "the space name is empty"));
+            return joined.await.map(|(space, _)| space);
         }
-        let joined = self
-            .inner
-            .join(space_id_of(&space), arc)
-            .await
-            .map_err(|e| JsError::new(&format!("joining {space:?}: {e}")))?;
-        self.spaces.borrow_mut().push(joined.clone());
-        Ok(Space::new(joined))
+        let arc = asked.unwrap_or(DhtArc::FULL);
+        let serial = state.serial.get() + 1;
+        state.serial.set(serial);
+        let joined = {
+            let peer = Rc::downgrade(state);
+            let inner = state.inner.clone();
+            let id = id.clone();
+            async move {
+                let joined = inner
+                    .join(id.clone(), arc)
+                    .await
+                    .map_err(|e| join_error(&name, &e))?;
+                let s = SpaceState::new(joined, peer, id, serial);
+                Ok((JsValue::from(Space { state: s.clone() }), s))
+            }
+            .boxed_local()
+            .shared()
+        };
+        state.spaces.borrow_mut().insert(
+            id.clone(),
+            Entry {
+                serial,
+                arc,
+                joined: joined.clone(),
+            },
+        );
+        let result = joined.await;
+        if result.is_err() {
+            // A failed join is forgotten: a later join tries again.
+            forget(&self.state, &id, serial);
+        }
+        result.map(|(space, _)| space)
     }
 
-    /// Leaves every joined space.
+    /// Leaves every joined space (as `space.leave()`), then refuses further `join`s and calls
+    /// on those spaces (`FennecError` code `"closed"`). Idempotent: later calls resolve when
+    /// the first one is done.
     pub async fn close(&self) {
-        let spaces: Vec<_> = self.spaces.borrow_mut().drain(..).collect();
-        for s in spaces {
-            s.leave().await;
-        }
+        let closing = self.state.closing.borrow().clone();
+        let closing = match closing {
+            Some(c) => c,
+            None => {
+                let entries: Vec<Entry> = self
+                    .state
+                    .spaces
+                    .borrow_mut()
+                    .drain()
+                    .map(|(_, e)| e)
+                    .collect();
+                let c = async move {
+                    join_all(entries.into_iter().map(|e| async move {
+                        if let Ok((_, s)) = e.joined.await {
+                            s.leave(Code::Closed).await;
+                        }
+                    }))
+                    .await;
+                }
+                .boxed_local()
+                .shared();
+                *self.state.closing.borrow_mut() = Some(c.clone());
+                c
+            }
+        };
+        closing.await;
     }
+}
+
+/// Removes the entry of `id` if it is still the join numbered `serial`.
+fn forget(peer: &PeerState, id: &SpaceId, serial: u64) {
+    let mut spaces = peer.spaces.borrow_mut();
+    if spaces.get(id).is_some_and(|e| e.serial == serial) {
+        spaces.remove(id);
+    }
+}
+
+/// `BrowserPeer::join`'s error (a message naming the step: "signal server ...", "op store:
+/// ...", "signing ...") as a `FennecError`.
+fn join_error(space: &str, e: &str) -> JsValue {
+    let code = if e.starts_with("signal server") {
+        Code::Signal
+    } else {
+        Code::Store
+    };
+    fennec_error(code, format!("peer.join: joining {space:?}: {e}"))
+}
+
+/// `iceServers`: an Array of `{ urls: string | string[], username?, credential? }`.
+fn ice_servers(func: &str, v: &JsValue) -> Result<Vec<IceServer>, JsValue> {
+    if !Array::is_array(v) {
+        return Err(type_error(format!(
+            "{func}: option iceServers must be an Array of {{ urls, username?, credential? }}, \
+             got {}",
+            describe(v)
+        )));
+    }
+    let arr: &Array = v.unchecked_ref();
+    let mut out = Vec::new();
+    for (i, s) in arr.iter().enumerate() {
+        let prefix = format!("iceServers[{i}].");
+        if s.is_undefined() || s.is_null() {
+            return Err(type_error(format!(
+                "{func}: option iceServers[{i}] must be an object, got {}",
+                describe(&s)
+            )));
+        }
+        let o = Options::new(func, &prefix, &s, ICE_SERVER_OPTIONS)?;
+        let urls_v = o.required("urls")?;
+        let urls = if let Some(u) = urls_v.as_string() {
+            vec![u]
+        } else if Array::is_array(&urls_v) {
+            let list: &Array = urls_v.unchecked_ref();
+            list.iter()
+                .enumerate()
+                .map(|(j, u)| validate::string(func, &format!("option {prefix}urls[{j}]"), &u))
+                .collect::<Result<_, _>>()?
+        } else {
+            return Err(type_error(format!(
+                "{} must be a string or an Array of strings, got {}",
+                o.name("urls"),
+                describe(&urls_v)
+            )));
+        };
+        out.push(IceServer {
+            urls,
+            username: o.string("username")?,
+            credential: o.string("credential")?,
+        });
+    }
+    Ok(out)
+}
+
+/// `arc`: "full", "empty" or `[start, end]` (integers in 0..=u32::MAX).
+fn arc_option(o: &Options, v: &JsValue) -> Result<DhtArc, JsValue> {
+    if let Some(s) = v.as_string() {
+        return match s.as_str() {
+            "full" => Ok(DhtArc::FULL),
+            "empty" => Ok(DhtArc::Empty),
+            _ => Err(type_error(format!(
+                "{} must be \"full\", \"empty\" or [start, end], got {s:?}",
+                o.name("arc")
+            ))),
+        };
+    }
+    let pair: Option<&Array> = v.dyn_ref::<Array>().filter(|a| a.length() == 2);
+    let Some(pair) = pair else {
+        return Err(type_error(format!(
+            "{} must be \"full\", \"empty\" or [start, end], got {}",
+            o.name("arc"),
+            describe(v)
+        )));
+    };
+    let bound = |i: u32| -> Result<u32, JsValue> {
+        let b = pair.get(i);
+        let f = b.as_f64().ok_or_else(|| {
+            type_error(format!(
+                "{}[{i}] must be a number, got {}",
+                o.name("arc"),
+                describe(&b)
+            ))
+        })?;
+        if f.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&f) {
+            return Err(range_error(format!(
+                "{}[{i}] must be an integer from 0 to {}, got {f}",
+                o.name("arc"),
+                u32::MAX
+            )));
+        }
+        Ok(f as u32)
+    };
+    Ok(DhtArc::Arc(bound(0)?, bound(1)?))
 }
 
 /// The space id for a name or id string (see [`Peer::join`]).
@@ -303,125 +499,248 @@ pub fn space_id_of(s: &str) -> SpaceId {
     SpaceId::from_bytes(h.finalize().as_bytes().to_vec())
 }
 
-type Handlers = Rc<RefCell<HashMap<String, Vec<Function>>>>;
+type Handlers = Rc<RefCell<HashMap<&'static str, Vec<Function>>>>;
 
-/// A joined space: publish ops, read them, watch events.
-#[wasm_bindgen]
-pub struct Space {
+/// The state behind one `Space` object (shared with its peer, which leaves it on `close`).
+struct SpaceState {
     inner: Rc<BrowserSpace>,
     handlers: Handlers,
     listener: Listener,
+    peer: Weak<PeerState>,
+    id: SpaceId,
+    serial: u64,
+    /// `Some(Left)` / `Some(Closed)` once `leave` / `close` started.
+    ended: Cell<Option<Code>>,
+    leaving: RefCell<Option<Shared<LocalBoxFuture<'static, ()>>>>,
 }
 
-const EVENTS: [&str; 3] = ["op", "peer", "error"];
-
-impl Space {
-    fn new(inner: Rc<BrowserSpace>) -> Self {
+impl SpaceState {
+    fn new(inner: Rc<BrowserSpace>, peer: Weak<PeerState>, id: SpaceId, serial: u64) -> Rc<Self> {
         let handlers: Handlers = Rc::default();
         let h = handlers.clone();
         let listener: Listener = Rc::new(move |e: &SpaceEvent| {
             if let Some((name, obj)) = event_object(e) {
-                let fs = h.borrow().get(name).cloned().unwrap_or_default();
-                for f in fs {
-                    // A throwing handler must not stop the others, nor vanish: its exception
-                    // becomes an unhandled rejection, which the page sees (console,
-                    // `unhandledrejection`).
-                    if let Err(thrown) = f.call1(&JsValue::NULL, &obj) {
-                        drop(js_sys::Promise::reject(&thrown));
-                    }
-                }
+                dispatch(&h, name, &obj);
             }
         });
         inner.subscribe(listener.clone());
-        Space {
+        Rc::new(SpaceState {
             inner,
             handlers,
             listener,
+            peer,
+            id,
+            serial,
+            ended: Cell::new(None),
+            leaving: RefCell::default(),
+        })
+    }
+
+    /// `Err(FennecError)` once the space was left or its peer closed.
+    fn check(&self, func: &str) -> Result<(), JsValue> {
+        match self.ended.get() {
+            None => Ok(()),
+            Some(code) => Err(ended_error(code, func)),
+        }
+    }
+
+    /// A runtime failure of `func`: the reason the space ended if it did, else `code`.
+    fn failure(&self, func: &str, code: Code, e: impl std::fmt::Display) -> JsValue {
+        match self.ended.get() {
+            Some(ended) => ended_error(ended, func),
+            None => fennec_error(code, format!("{func}: {e}")),
+        }
+    }
+
+    /// Leaves once (`why`: `Left` or `Closed`); every call waits for the same leave.
+    async fn leave(self: &Rc<Self>, why: Code) {
+        let leaving = self.leaving.borrow().clone();
+        let leaving = match leaving {
+            Some(l) => l,
+            None => {
+                self.ended.set(Some(why));
+                self.inner.unsubscribe(&self.listener);
+                if let Some(peer) = self.peer.upgrade() {
+                    forget(&peer, &self.id, self.serial);
+                }
+                let inner = self.inner.clone();
+                let l = async move { inner.leave().await }.boxed_local().shared();
+                *self.leaving.borrow_mut() = Some(l.clone());
+                l
+            }
+        };
+        leaving.await;
+    }
+}
+
+fn ended_error(code: Code, func: &str) -> JsValue {
+    let what = match code {
+        Code::Closed => "the peer was closed",
+        _ => "the space was left",
+    };
+    fennec_error(code, format!("{func}: {what}"))
+}
+
+/// Calls every callback of `name` with `event`. A callback that throws does not stop the
+/// others: its exception goes to `console.error` and, unless it came from an `error`
+/// callback (no loops), to the `error` callbacks as `{ kind: "callback", event, message,
+/// error }`.
+fn dispatch(handlers: &Handlers, name: &'static str, event: &JsValue) {
+    let fs = handlers.borrow().get(name).cloned().unwrap_or_default();
+    for f in fs {
+        if let Err(err) = f.call1(&JsValue::UNDEFINED, event) {
+            let message = format!("fennec: a space.on({name:?}) callback threw");
+            console_error(&message, &err);
+            if name != "error" {
+                let o = Object::new();
+                set(&o, "kind", &"callback".into());
+                set(&o, "event", &name.into());
+                let detail = err
+                    .dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.message()))
+                    .or_else(|| err.as_string())
+                    .unwrap_or_else(|| describe(&err));
+                set(&o, "message", &format!("{message}: {detail}").into());
+                set(&o, "error", &err);
+                dispatch(handlers, "error", &o.into());
+            }
         }
     }
 }
 
+/// A joined space: publish ops, read them, watch events.
+#[wasm_bindgen]
+pub struct Space {
+    state: Rc<SpaceState>,
+}
+
 #[wasm_bindgen]
 impl Space {
-    /// The space id (base64url).
+    /// The space id (base64url). Readable after `leave()`.
     #[wasm_bindgen(getter)]
     pub fn id(&self) -> String {
-        self.inner.space_id().to_b64()
+        self.state.inner.space_id().to_b64()
     }
 
-    /// Our peer URL in this space.
+    /// Our peer URL in this space. Readable after `leave()`.
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
-        self.inner.url().to_string()
+        self.state.inner.url().to_string()
     }
 
-    /// Publishes `payload` (at most 1 MiB) as an op; resolves with its id (base64url) once
-    /// IndexedDB committed it. Rejects on a bad argument or a store error.
+    /// Publishes `payload` (`Bytes`: at most 1 048 567 bytes, copied) as an op; resolves with
+    /// its id (base64url) once IndexedDB committed it (it is announced to peers after).
+    /// `options.createdAt`: a `Date` or ms since the Unix epoch (default now).
+    ///
+    /// Rejects with a `TypeError` (payload not bytes, a bad or unknown option), a `RangeError`
+    /// (too large, a time out of range), or a `FennecError` (`"left"`, `"closed"`, `"store"`).
+    /// A rejected call stores nothing.
+    #[wasm_bindgen(unchecked_return_type = "string")]
     pub async fn publish(
         &self,
-        payload: Uint8Array,
+        #[wasm_bindgen(unchecked_param_type = "Bytes")] payload: JsValue,
         #[wasm_bindgen(unchecked_param_type = "PublishOptions | undefined")] options: JsValue,
-    ) -> Result<String, JsError> {
-        let o: PublishOptions = optional("space.publish options", options)?;
-        let created_at = match o.created_at {
-            None => crate::browser::clock::now(),
-            Some(t) if t.is_finite() && t.fract() == 0.0 && t.abs() < 9.007e15 => {
-                Timestamp(t as i64)
-            }
-            Some(t) => {
-                return Err(invalid(
-                    "space.publish options",
-                    format!("createdAt must be an integer of µs, got {t}"),
-                ));
-            }
-        };
-        let op = Op::new(created_at, payload.to_vec()).map_err(|e| invalid("space.publish", e))?;
-        let id = self.inner.publish(op).await.map_err(|e| JsError::new(&e))?;
-        Ok(id.to_b64())
+    ) -> Result<JsValue, JsValue> {
+        const F: &str = "space.publish";
+        let payload = validate::bytes(F, "payload", &payload)?;
+        if payload.len() > MAX_OP_PAYLOAD_BYTES {
+            return Err(range_error(format!(
+                "{F}: payload is {} bytes; an op payload is at most {MAX_OP_PAYLOAD_BYTES} bytes",
+                payload.len()
+            )));
+        }
+        let o = Options::new(F, "", &options, PUBLISH_OPTIONS)?;
+        let created_at = o.time("createdAt")?;
+        self.state.check(F)?;
+        let created_at = created_at.unwrap_or_else(crate::browser::clock::now);
+        let op = Op::new(created_at, payload).map_err(|e| range_error(format!("{F}: {e}")))?;
+        let id = self
+            .state
+            .inner
+            .publish(op)
+            .await
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
+        Ok(id.to_b64().into())
     }
 
-    /// The payload of op `id`, or `undefined` if this peer does not hold it.
+    /// The payload of op `id` (a base64url op id), or `undefined` if this peer does not hold
+    /// it. Rejects with a `TypeError` for anything but an op id, or a `FennecError`
+    /// (`"left"`, `"closed"`, `"store"`).
     #[wasm_bindgen(unchecked_return_type = "Uint8Array | undefined")]
-    pub async fn get(&self, id: String) -> Result<JsValue, JsError> {
-        let id = OpId::from_b64(&id).map_err(|e| invalid("space.get", e))?;
+    pub async fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        const F: &str = "space.get";
+        let s = validate::string(F, "id", &id)?;
+        let id = OpId::from_b64(&s)
+            .ok()
+            .filter(|id| id.as_bytes().len() == OP_ID_BYTES)
+            .ok_or_else(|| {
+                type_error(format!(
+                    "{F}: id must be an op id (base64url of {OP_ID_BYTES} bytes), got {s:?}"
+                ))
+            })?;
+        self.state.check(F)?;
         let op = self
+            .state
             .inner
             .get(id)
             .await
-            .map_err(|e| JsError::new(&e.to_string()))?;
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
         Ok(op
             .map(|op| Uint8Array::from(&op.payload[..]).into())
             .unwrap_or(JsValue::UNDEFINED))
     }
 
-    /// Calls `callback(event)` for each `"op"` (OpEvent), `"peer"` (PeerEvent) or `"error"`
-    /// (ErrorEvent). Throws for another event name.
-    pub fn on(&self, event: String, callback: Function) -> Result<(), JsError> {
-        if !EVENTS.contains(&event.as_str()) {
-            return Err(invalid(
-                "space.on",
-                format!("unknown event {event:?}; expected one of {EVENTS:?}"),
-            ));
+    /// Calls `callback(event)` for each `"op"` (`OpEvent`), `"peer"` (`PeerEvent`) or
+    /// `"error"` (`ErrorEvent`). Adding the same callback twice adds it once (as
+    /// `addEventListener`). A callback that throws is reported (`console.error` and an
+    /// `error` event of kind `"callback"`); the others still run.
+    ///
+    /// Throws a `TypeError` for an unknown event name or a `callback` that is not a function,
+    /// a `FennecError` (`"left"`, `"closed"`) after the space ended.
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SpaceEventName")] event: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] callback: JsValue,
+    ) -> Result<(), JsValue> {
+        const F: &str = "space.on";
+        let name = event_name(F, &event)?;
+        let callback = function(F, &callback)?;
+        self.state.check(F)?;
+        let mut handlers = self.state.handlers.borrow_mut();
+        let list = handlers.entry(name).or_default();
+        if !list.contains(&callback) {
+            list.push(callback);
         }
-        self.handlers
-            .borrow_mut()
-            .entry(event)
-            .or_default()
-            .push(callback);
         Ok(())
     }
 
-    /// Removes a callback added with `on`.
-    pub fn off(&self, event: String, callback: Function) {
-        if let Some(v) = self.handlers.borrow_mut().get_mut(&event) {
+    /// Removes a callback added with `on`. Throws a `TypeError` for an unknown event name or
+    /// a non-function; after the space ended it does nothing (clean-up code may call it).
+    pub fn off(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SpaceEventName")] event: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] callback: JsValue,
+    ) -> Result<(), JsValue> {
+        const F: &str = "space.off";
+        let name = event_name(F, &event)?;
+        let callback = function(F, &callback)?;
+        if let Some(v) = self.state.handlers.borrow_mut().get_mut(name) {
             v.retain(|f| f != &callback);
         }
+        Ok(())
     }
 
-    /// Known peers: `[{ agent, url }]`.
+    /// Known peers: `[{ agent, url }]`. Throws a `FennecError` (`"left"`, `"closed"`) after
+    /// the space ended.
     #[wasm_bindgen(unchecked_return_type = "{ agent: string; url: string | null }[]")]
-    pub fn peers(&self) -> Array {
-        self.inner
+    pub fn peers(&self) -> Result<Array, JsValue> {
+        self.state.check("space.peers")?;
+        Ok(self
+            .state
+            .inner
             .peers()
             .into_iter()
             .map(|(a, u)| {
@@ -435,18 +754,22 @@ impl Space {
                 );
                 JsValue::from(o)
             })
-            .collect()
+            .collect())
     }
 
     /// Ops held, bytes moved, peers known, and the transport's counters (`SpaceStats`;
-    /// `net` says how malformed or hostile traffic from other peers was dealt with).
+    /// `net` says how malformed or hostile traffic from other peers was dealt with). Rejects
+    /// with a `FennecError` (`"left"`, `"closed"`, `"store"`).
     #[wasm_bindgen(unchecked_return_type = "SpaceStats")]
-    pub async fn stats(&self) -> Result<JsValue, JsError> {
+    pub async fn stats(&self) -> Result<JsValue, JsValue> {
+        const F: &str = "space.stats";
+        self.state.check(F)?;
         let s = self
+            .state
             .inner
             .stats()
             .await
-            .map_err(|e| JsError::new(&e.to_string()))?;
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
         let o = Object::new();
         set(&o, "ops", &(s.ops as f64).into());
         set(&o, "opBytes", &(s.op_bytes as f64).into());
@@ -473,11 +796,39 @@ impl Space {
         Ok(o.into())
     }
 
-    /// Leaves the space: a tombstone goes to peers and the bootstrap server; the store closes.
+    /// Leaves the space: a tombstone goes to peers and the bootstrap server, connections and
+    /// the store close, callbacks stop. Idempotent: later calls resolve when the first one is
+    /// done. Afterwards calls reject with `FennecError` code `"left"`, and `peer.join` of this
+    /// space joins afresh (a new `Space`).
     pub async fn leave(&self) {
-        self.inner.unsubscribe(&self.listener);
-        self.inner.leave().await;
+        self.state.leave(Code::Left).await;
     }
+}
+
+/// An event name of `space.on`/`off`: a `TypeError` for a non-string or an unknown name.
+fn event_name(func: &str, v: &JsValue) -> Result<&'static str, JsValue> {
+    let s = validate::string(func, "event", v)?;
+    if let Some(name) = EVENTS.iter().find(|e| **e == s) {
+        return Ok(name);
+    }
+    let hint = match suggest(&s, EVENTS) {
+        Some(near) => format!("did you mean {near:?}? "),
+        None => String::new(),
+    };
+    Err(type_error(format!(
+        "{func}: unknown event {s:?}; {hint}events: {}",
+        EVENTS.join(", ")
+    )))
+}
+
+/// A callback: a `TypeError` for anything but a function.
+fn function(func: &str, v: &JsValue) -> Result<Function, JsValue> {
+    v.dyn_ref::<Function>().cloned().ok_or_else(|| {
+        type_error(format!(
+            "{func}: callback must be a function, got {}",
+            describe(v)
+        ))
+    })
 }
 
 fn set(o: &Object, k: &str, v: &JsValue) {
@@ -490,7 +841,7 @@ fn event_object(e: &SpaceEvent) -> Option<(&'static str, JsValue)> {
     let name = match e {
         SpaceEvent::OpReceived { op_id, op, from } => {
             set(&o, "id", &op_id.to_b64().into());
-            set(&o, "createdAt", &(op.created_at.0 as f64).into());
+            set(&o, "createdAt", &validate::to_ms(op.created_at).into());
             set(&o, "payload", &Uint8Array::from(&op.payload[..]).into());
             set(&o, "from", &from.to_string().into());
             "op"

@@ -17,10 +17,10 @@ export function launchBrowser(extraArgs = []) {
 
 /**
  * Opens a page of the static server and loads the package in it; `window.fennec` is the module.
- * `pkg` is '/pkg/fennec.js' (what users get) or '/pkg-testing/fennec.js' (the `testing` build
+ * `pkg` is '/pkg/index.js' (the package entry users get) or '/pkg-testing/index.js' (the `testing` build
  * with the protocol-level JS Transport, for hostile peers).
  */
-export async function openFennecPage(context, staticUrl, pagePath = '/blank.html', pkg = '/pkg/fennec.js') {
+export async function openFennecPage(context, staticUrl, pagePath = '/blank.html', pkg = '/pkg/index.js') {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));

@@ -29,7 +29,7 @@ function pageHelpers() {
     return t.space.url;
   };
   t.publish = (records) => Promise.all(records.map(
-    (r) => t.space.publish(enc.encode(r.line), { createdAt: r.createdAt })));
+    (r) => t.space.publish(enc.encode(r.line), { createdAt: r.createdAt / 1000 }))); // µs -> API ms
   t.stats = () => t.space.stats();
   t.check = (records) => Promise.all(records.map(async (r) => {
     const want = enc.encode(r.line);
@@ -44,7 +44,7 @@ const tabs = [];
 
 // Honest tabs load pkg/ (what users get); the hostile loads the `testing` build, the only one
 // with the protocol-level Transport (sendFrame, frame encoders).
-async function newPage(pkg = '/pkg/fennec.js') {
+async function newPage(pkg = '/pkg/index.js') {
   const context = await browser.newContext();
   await context.addInitScript(pageHelpers);
   return openFennecPage(context, net.staticUrl, '/blank.html', pkg);
@@ -140,7 +140,7 @@ async function hostile({ signalUrl, space, targets, fakeOps }) {
 test('a hostile peer admitted to the space cannot plant ops or agents, is reported, and the honest tabs keep syncing', async () => {
   const urls = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.space.url)));
   const before = await Promise.all(tabs.map(opsOf));
-  const evil = await newPage('/pkg-testing/fennec.js');
+  const evil = await newPage('/pkg-testing/index.js');
   const netBefore = await Promise.all(tabs.map(async (p) => (await p.evaluate(() => window.t.stats())).net));
   const res = await evil.evaluate(hostile, { signalUrl: net.signalUrl, space, targets: urls, fakeOps: FAKE_OPS });
   assert.equal(res.connected.length, TABS, 'hostile connected to every honest tab');

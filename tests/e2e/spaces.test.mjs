@@ -19,7 +19,7 @@ function pageHelpers() {
   window.t = t;
   t.fennec = async () => {
     if (!window.fennec) {
-      const m = await import('/pkg/fennec.js');
+      const m = await import('/pkg/index.js');
       await m.default();
       window.fennec = m;
     }
@@ -33,7 +33,7 @@ function pageHelpers() {
     return t.space.url;
   };
   t.publish = (records) => Promise.all(records.map(
-    (r) => t.space.publish(enc.encode(r.line), { createdAt: r.createdAt })));
+    (r) => t.space.publish(enc.encode(r.line), { createdAt: r.createdAt / 1000 }))); // dataset µs -> API ms
   t.stats = () => t.space.stats();
   /** For each record: does space.get(opId(record)) return exactly its bytes? */
   t.check = async (records) => {

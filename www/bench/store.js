@@ -11,7 +11,7 @@
 //           (created_at), read back with one `getAll` over that index.
 // raw vs plain is the cost of the extras (integrity, the DHT's indexes, totals) on plain
 // IndexedDB; ours vs raw is fennec's own overhead for the same work.
-import { OpStore, opId } from '/pkg/fennec.js';
+import { OpStore, opId } from '/pkg/index.js';
 import { loadDatasetOps } from '/lib/dataset.js';
 
 let ops = [];

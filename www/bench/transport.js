@@ -3,7 +3,7 @@
 // directly in JavaScript, 16 KiB messages with fennec's back-pressure rule. Ours: two fennec
 // `Transport`s (each on its own sbd connection to the devnet server) connected through sbd
 // signalling, sending the same bytes as `msgBytes` messages.
-import { Transport } from '/pkg-testing/fennec.js';
+import { Transport } from '/pkg-testing/index.js';
 
 const HIGH_WATER = 1024 * 1024; // NetConfig::send_high_water_bytes
 const LOW_WATER = 256 * 1024; // NetConfig::send_low_water_bytes

@@ -1,5 +1,6 @@
 // The bundled dataset (data/commits.jsonl.gz, see data/README.md) as ops, for pages the tests
-// and benchmarks drive: payload = the line's UTF-8 bytes, createdAt = its `ts` (µs).
+// and benchmarks drive: payload = the line's UTF-8 bytes, createdAt = its `ts` (µs, the unit of
+// OpStore and opId; `space.publish` takes ms: pass createdAt / 1000).
 
 /**
  * Loads the first `limit` distinct lines of the dataset (all of them by default) as

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Makes `<outdir>/index.js` (+ index.d.ts) the package entry of a wasm-pack build: fills
+// src/js/entry.js with the path of the FennecError snippet (src/js/error.js, copied by
+// wasm-bindgen under snippets/<crate>-<hash>/) and one guard per function and static method
+// that fennec.d.ts declares, so that calls before `await init()` fail clearly; then points
+// package.json's module/main/types at it. Usage: node scripts/package-entry.mjs pkg
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const out = process.argv[2];
+if (!out) throw new Error('usage: package-entry.mjs <wasm-pack out dir>');
+
+async function findSnippet(dir) {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      const found = await findSnippet(p);
+      if (found) return found;
+    } else if (p.endsWith(join('src', 'js', 'error.js'))) {
+      return p;
+    }
+  }
+  return null;
+}
+
+const snippet = await findSnippet(join(out, 'snippets'));
+if (!snippet) throw new Error(`${out}/snippets: no src/js/error.js (is src/js/error.rs built?)`);
+const errorModule = './' + relative(out, snippet).split('\\').join('/');
+
+// One guard per `export function f(...): R;` and per `static m(...): R;` inside
+// `export class C { ... }` of the glue's declarations; R = Promise<...> means it rejects.
+const dts = await readFile(join(out, 'fennec.d.ts'), 'utf8');
+const guards = [];
+let cls = null;
+for (const line of dts.split('\n')) {
+  let m;
+  if ((m = /^export class (\w+)/.exec(line))) {
+    cls = m[1];
+  } else if (/^}/.test(line)) {
+    cls = null;
+  } else if (!cls && (m = /^export function (\w+)\(.*\): (.+);$/.exec(line)) && m[1] !== 'initSync') {
+    guards.push(`export const ${m[1]} = guard(glue.${m[1]}, '${m[1]}', ${m[2].startsWith('Promise<')});`);
+  } else if (cls && (m = /^\s+static (\w+)\(.*\): (.+);$/.exec(line))) {
+    guards.push(`guardStatic(glue.${cls}, '${m[1]}', ${m[2].startsWith('Promise<')});`);
+  }
+}
+if (!guards.some((g) => g.includes("'connect'"))) throw new Error('fennec.d.ts: Peer.connect not found');
+
+const template = await readFile(join(root, 'src/js/entry.js'), 'utf8');
+const entry = template
+  .replace('@ERROR_MODULE@', errorModule)
+  .replace('// @GUARDS@', guards.join('\n'));
+await writeFile(join(out, 'index.js'), entry);
+await writeFile(join(out, 'index.d.ts'), await readFile(join(root, 'src/js/entry.d.ts'), 'utf8'));
+
+const pkgPath = join(out, 'package.json');
+const pkg = JSON.parse(await readFile(pkgPath, 'utf8'));
+pkg.module = 'index.js';
+pkg.main = 'index.js';
+pkg.types = 'index.d.ts';
+pkg.files = [...new Set([...(pkg.files || []), 'index.js', 'index.d.ts', 'snippets'])];
+pkg.sideEffects = [...new Set([...(pkg.sideEffects || []), './index.js'])];
+await writeFile(pkgPath, JSON.stringify(pkg, null, 2) + '\n');
+console.log(`package-entry: ${out}/index.js (${guards.length} guards, FennecError from ${errorModule})`);

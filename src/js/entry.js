@@ -1,0 +1,72 @@
+// fennec's package entry, `pkg/index.js`: assembled from this file by
+// scripts/package-entry.mjs, which fills in the two marked places (the path of the FennecError
+// snippet and one guard per exported function and static method, read from fennec.d.ts).
+//
+// It re-exports the wasm-bindgen glue (`./fennec.js`) and `FennecError`, and refuses any call
+// made before `await init()` resolved with `FennecError` code "not-initialised" ("fennec: call
+// `await init()` first"): the glue alone fails with "Cannot read properties of undefined".
+// Promise-returning calls (`Peer.connect`, `OpStore.open`, ...) reject, others throw, as WebIDL
+// operations do. The guards wrap the glue's functions and static methods in place, so
+// `Peer`, `Space`, ... are the glue's own classes (`instanceof` works with either module).
+import wbgInit, { initSync as wbgInitSync } from './fennec.js';
+import * as glue from './fennec.js';
+import { FennecError } from '@ERROR_MODULE@';
+
+export * from './fennec.js';
+export { FennecError };
+
+let ready = false;
+
+/** Whether `init()` (or `initSync()`) has completed. */
+export function initialised() {
+  return ready;
+}
+
+function notInitialised(what) {
+  return new FennecError(
+    'not-initialised',
+    `fennec: call \`await init()\` first (${what} was called before init() resolved)`,
+  );
+}
+
+/** `f`, refusing calls before init: a rejected promise if `f` returns one, else a throw. */
+function guard(f, what, returnsPromise) {
+  return function guarded(...args) {
+    if (!ready) {
+      const e = notInitialised(what);
+      if (returnsPromise) return Promise.reject(e);
+      throw e;
+    }
+    return f.apply(this, args);
+  };
+}
+
+/** Replaces the static method `name` of `cls` by its guarded form. */
+function guardStatic(cls, name, returnsPromise) {
+  const f = cls[name];
+  Object.defineProperty(cls, name, {
+    value: guard(f, `${cls.name}.${name}`, returnsPromise),
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+}
+
+/**
+ * Loads and instantiates the WebAssembly module (the glue's `init`, same arguments); every
+ * other export works once it resolved. Calling it again is harmless.
+ */
+export default async function init(...args) {
+  const out = await wbgInit(...args);
+  ready = true;
+  return out;
+}
+
+/** Synchronous `init` from compiled module bytes (the glue's `initSync`). */
+export function initSync(...args) {
+  const out = wbgInitSync(...args);
+  ready = true;
+  return out;
+}
+
+// @GUARDS@
