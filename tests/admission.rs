@@ -64,14 +64,14 @@ impl Receiver {
         }
     }
 
-    /// Carries out the connection policy's actions the way the glue does: `Connected` gives
-    /// the space the preflight's agents, `Deliver` hands it the decoded message.
-    fn apply(&mut self, actions: Vec<Action>) {
-        for a in actions {
+    /// Carries out the connection policy's queued actions the way the glue does, after each
+    /// input: `Connected` gives the space the preflight's agents, `Deliver` hands it the
+    /// decoded message.
+    fn apply(&mut self) {
+        while let Some(a) = self.conns.poll_output() {
             match a {
                 Action::SendPreflight { peer, conn } => {
-                    let more = self.conns.preflight_sent(&peer, conn, T0);
-                    self.apply(more);
+                    self.conns.preflight_sent(&peer, conn, T0);
                 }
                 Action::Connected { agents, .. } => self.space.insert_agent_infos(T0, agents),
                 Action::Deliver { peer, msg, .. } => self.space.handle_message(T0, peer, msg),
@@ -101,8 +101,8 @@ impl Receiver {
 
     /// One whole message from `peer` on connection `conn`.
     fn receive(&mut self, peer: &Url, conn: u64, msg: Bytes) {
-        let actions = self.conns.handle_message(peer, conn, msg, T0);
-        self.apply(actions);
+        self.conns.handle_message(peer, conn, msg, T0);
+        self.apply();
     }
 
     /// Work the space did for `peer`: frames to it plus store operations.
@@ -137,10 +137,10 @@ fn an_agent_blocked_by_the_space_gets_no_module_traffic_through_an_open_connecti
         conn: 7,
         sdp: "sdp".into(),
     };
-    let acts = b.conns.handle_signal(&x, offer, T0);
-    b.apply(acts);
-    let acts = b.conns.path_open(&x, 7, T0);
-    b.apply(acts);
+    b.conns.handle_signal(&x, offer, T0);
+    b.apply();
+    b.conns.path_open(&x, 7, T0);
+    b.apply();
     b.receive(&x, 7, encode_preflight(std::slice::from_ref(&x_info)));
     assert!(
         b.space.peer_store().admits(T0, &x),
@@ -191,8 +191,8 @@ fn an_agent_blocked_by_the_space_gets_no_module_traffic_through_an_open_connecti
         conn: 8,
         sdp: "sdp".into(),
     };
-    let acts = b.conns.handle_signal(&x, offer, T0);
-    b.apply(acts);
+    b.conns.handle_signal(&x, offer, T0);
+    b.apply();
     b.receive(&x, 8, encode_preflight(&[newer]));
     b.receive(&x, 8, encode_publish_ops(&space_id(), &[op2.id()]));
     assert_eq!(b.work(), before.0);

@@ -458,15 +458,15 @@ impl WebRtcTransport {
 
     /// Closes the connection to `peer`, telling it `reason`.
     pub fn close(&self, peer: &Url, reason: &str) {
-        let actions = self.shared.state.borrow_mut().mgr.close(peer, reason);
-        self.shared.apply(actions);
+        self.shared.state.borrow_mut().mgr.close(peer, reason);
+        self.shared.drain_and_execute();
         self.shared.rearm();
     }
 
     /// Closes every connection, telling each peer `reason`. The transport stays usable.
     pub fn close_all(&self, reason: &str) {
-        let actions = self.shared.state.borrow_mut().mgr.close_all(reason);
-        self.shared.apply(actions);
+        self.shared.state.borrow_mut().mgr.close_all(reason);
+        self.shared.drain_and_execute();
         self.shared.rearm();
     }
 }
@@ -502,18 +502,16 @@ impl Shared {
     }
 
     fn conn_for(self: &Rc<Self>, peer: &Url) -> Result<Rc<Conn>, NetError> {
-        let actions = {
+        {
             let mut st = self.state.borrow_mut();
             if st.closed {
                 return Err(NetError::TransportClosed);
             }
             st.mgr.set_page_budget_left(page_budget_left());
-            let (_, actions) = st
-                .mgr
+            st.mgr
                 .connect(peer, random_id(), crate::browser::clock::now())?;
-            actions
-        };
-        self.apply(actions);
+        }
+        self.drain_and_execute();
         self.rearm();
         self.state
             .borrow()
@@ -530,12 +528,11 @@ impl Shared {
     async fn send_message(self: &Rc<Self>, conn: &Rc<Conn>, msg: Bytes) -> Result<(), NetError> {
         let r = self.send_raw(conn, msg).await;
         if let Err(reason) = &r {
-            let actions = self
-                .state
+            self.state
                 .borrow_mut()
                 .mgr
                 .fail(&conn.peer, conn.id, reason, true);
-            self.apply(actions);
+            self.drain_and_execute();
         }
         r.map_err(|reason| NetError::Closed {
             peer: conn.peer.clone(),
@@ -593,81 +590,93 @@ impl Shared {
         Ok(())
     }
 
-    /// Carries out the manager's actions.
-    fn apply(self: &Rc<Self>, actions: Vec<Action>) {
-        for a in actions {
-            match a {
-                Action::Start {
-                    peer,
-                    conn,
-                    role,
-                    path,
-                } => self.start(peer, conn, role, path),
-                Action::Route { peer, conn, frame } => {
-                    let Some(c) = self.current(&peer, conn) else {
-                        continue;
-                    };
-                    match frame {
-                        SignalFrame::Data { chunk, .. } => self.receive_chunk(&c, chunk),
-                        other => self.queue_rtc(&c, RtcCmd::Remote(other)),
-                    }
+    /// Carries out the actions the manager queued for the last input, in order; called after
+    /// every input. An action that feeds the manager another input (a routed chunk that
+    /// completes a message, an overflowing command queue) drains that input's actions before
+    /// the rest of this batch: the batch is taken out of the queue first.
+    fn drain_and_execute(self: &Rc<Self>) {
+        let batch: Vec<Action> = {
+            let mut st = self.state.borrow_mut();
+            std::iter::from_fn(|| st.mgr.poll_output()).collect()
+        };
+        for a in batch {
+            self.execute(a);
+        }
+    }
+
+    /// Carries out one of the manager's actions.
+    fn execute(self: &Rc<Self>, a: Action) {
+        match a {
+            Action::Start {
+                peer,
+                conn,
+                role,
+                path,
+            } => self.start(peer, conn, role, path),
+            Action::Route { peer, conn, frame } => {
+                let Some(c) = self.current(&peer, conn) else {
+                    return;
+                };
+                match frame {
+                    SignalFrame::Data { chunk, .. } => self.receive_chunk(&c, chunk),
+                    other => self.queue_rtc(&c, RtcCmd::Remote(other)),
                 }
-                Action::FallBack { peer, conn } => {
-                    let Some(c) = self.current(&peer, conn) else {
-                        continue;
-                    };
-                    c.path.set(Path::Relay);
-                    drop(c.rtc.borrow_mut().take());
-                    wake(&c.low_waker);
+            }
+            Action::FallBack { peer, conn } => {
+                let Some(c) = self.current(&peer, conn) else {
+                    return;
+                };
+                c.path.set(Path::Relay);
+                drop(c.rtc.borrow_mut().take());
+                wake(&c.low_waker);
+            }
+            Action::Signal { peer, conn, frame } => {
+                if let Some(c) = self.current(&peer, conn)
+                    && let Err(e) = queue_signal(&c, frame)
+                {
+                    let _ = self.inbox.unbounded_send(Ev::RtcFailed(peer, conn, e));
                 }
-                Action::Signal { peer, conn, frame } => {
-                    if let Some(c) = self.current(&peer, conn)
-                        && let Err(e) = queue_signal(&c, frame)
-                    {
-                        let _ = self.inbox.unbounded_send(Ev::RtcFailed(peer, conn, e));
-                    }
+            }
+            Action::SendPreflight { peer, conn } => {
+                if let Some(c) = self.current(&peer, conn) {
+                    self.send_preflight(&c);
                 }
-                Action::SendPreflight { peer, conn } => {
-                    if let Some(c) = self.current(&peer, conn) {
-                        self.send_preflight(&c);
-                    }
-                }
-                Action::Connected {
-                    peer,
-                    conn,
-                    path,
-                    agents,
-                } => {
-                    if let Some(c) = self.current(&peer, conn) {
-                        set_status(&c, Status::Ready);
-                        let _ =
-                            self.events
-                                .unbounded_send(NetEvent::Connected { peer, path, agents });
-                    }
-                }
-                Action::Deliver { peer, msg, len, .. } => {
+            }
+            Action::Connected {
+                peer,
+                conn,
+                path,
+                agents,
+            } => {
+                if let Some(c) = self.current(&peer, conn) {
+                    set_status(&c, Status::Ready);
                     let _ = self
                         .events
-                        .unbounded_send(NetEvent::Message { peer, msg, len });
+                        .unbounded_send(NetEvent::Connected { peer, path, agents });
                 }
-                Action::Disconnected { peer, reason } => {
-                    let _ = self
-                        .events
-                        .unbounded_send(NetEvent::Disconnected { peer, reason });
-                }
-                Action::Close {
-                    peer,
-                    conn,
-                    reason,
-                    notify,
-                } => self.close_conn(&peer, conn, &reason, notify),
-                Action::Reply { peer, frame } => {
-                    if let Ok(bytes) = frame.encode() {
-                        let send = self.signal.send(&peer, bytes);
-                        spawn_local(async move {
-                            let _ = send.await;
-                        });
-                    }
+            }
+            Action::Deliver { peer, msg, len, .. } => {
+                let _ = self
+                    .events
+                    .unbounded_send(NetEvent::Message { peer, msg, len });
+            }
+            Action::Disconnected { peer, reason } => {
+                let _ = self
+                    .events
+                    .unbounded_send(NetEvent::Disconnected { peer, reason });
+            }
+            Action::Close {
+                peer,
+                conn,
+                reason,
+                notify,
+            } => self.close_conn(&peer, conn, &reason, notify),
+            Action::Reply { peer, frame } => {
+                if let Ok(bytes) = frame.encode() {
+                    let send = self.signal.send(&peer, bytes);
+                    spawn_local(async move {
+                        let _ = send.await;
+                    });
                 }
             }
         }
@@ -734,16 +743,16 @@ impl Shared {
             // Closed: the connection is gone already; nothing waits for the frame.
             Err(e) if e.is_disconnected() => {}
             Err(_) => {
-                let actions = {
+                {
                     let mut st = self.state.borrow_mut();
                     st.stats.rtc_cmds_overflow += 1;
                     st.mgr.violation(
                         &conn.peer,
                         conn.id,
                         &format!("more than {RTC_CMDS_CAPACITY} signal frames queued"),
-                    )
-                };
-                self.apply(actions);
+                    );
+                }
+                self.drain_and_execute();
             }
         }
     }
@@ -883,22 +892,20 @@ impl Shared {
     /// One whole message from the peer: the manager decodes it once and judges it.
     fn receive_message(self: &Rc<Self>, conn: &Rc<Conn>, msg: Bytes) {
         let now = crate::browser::clock::now();
-        let actions = self
-            .state
+        self.state
             .borrow_mut()
             .mgr
             .handle_message(&conn.peer, conn.id, msg, now);
-        self.apply(actions);
+        self.drain_and_execute();
     }
 
     /// The peer broke the protocol on `conn`: close it, telling the peer why.
     fn violation(self: &Rc<Self>, conn: &Rc<Conn>, what: &str) {
-        let actions = self
-            .state
+        self.state
             .borrow_mut()
             .mgr
             .violation(&conn.peer, conn.id, what);
-        self.apply(actions);
+        self.drain_and_execute();
     }
 
     /// The data-channel message telling the peer why we close: one chunk holding a K2
@@ -957,55 +964,39 @@ impl Shared {
         }
     }
 
-    /// Handles one queued event (the driver task's body).
+    /// Handles one queued event (the driver task's body): feeds it to the manager, then
+    /// carries out what the manager queued.
     fn handle(self: &Rc<Self>, ev: Ev) {
         let now = crate::browser::clock::now();
         match ev {
             Ev::Signal(from, bytes) => {
                 let max = self.signal.max_message_bytes();
-                let actions = match SignalFrame::decode(bytes, max) {
+                let mut st = self.state.borrow_mut();
+                match SignalFrame::decode(bytes, max) {
                     Ok(frame) => {
-                        let mut st = self.state.borrow_mut();
                         st.mgr.set_page_budget_left(page_budget_left());
-                        st.mgr.handle_signal(&from, frame, now)
+                        st.mgr.handle_signal(&from, frame, now);
                     }
-                    Err(_) => {
-                        self.state.borrow_mut().stats.malformed_signals += 1;
-                        Vec::new()
-                    }
-                };
-                self.apply(actions);
+                    Err(_) => st.stats.malformed_signals += 1,
+                }
             }
             Ev::SignalEnded => {
                 // Relayed and still-negotiating connections cannot go on.
-                let actions = {
-                    let mut st = self.state.borrow_mut();
-                    let doomed: Vec<(Url, ConnId)> = st
-                        .mgr
-                        .iter()
-                        .filter(|(_, c)| c.path == Path::Relay || c.phase != Phase::Open)
-                        .map(|(u, c)| (u.clone(), c.conn))
-                        .collect();
-                    doomed
-                        .into_iter()
-                        .flat_map(|(u, id)| st.mgr.fail(&u, id, "signal connection closed", false))
-                        .collect()
-                };
-                self.apply(actions);
+                let mut st = self.state.borrow_mut();
+                let doomed: Vec<(Url, ConnId)> = st
+                    .mgr
+                    .iter()
+                    .filter(|(_, c)| c.path == Path::Relay || c.phase != Phase::Open)
+                    .map(|(u, c)| (u.clone(), c.conn))
+                    .collect();
+                for (u, id) in doomed {
+                    st.mgr.fail(&u, id, "signal connection closed", false);
+                }
             }
-            Ev::Timer => {
-                let actions = self.state.borrow_mut().mgr.handle_timeout(now);
-                self.apply(actions);
-            }
-            Ev::Rearm => {}
-            Ev::PageHide => {
-                let actions = self.state.borrow_mut().mgr.close_all("page hidden");
-                self.apply(actions);
-            }
-            Ev::DcOpen(peer, id) => {
-                let actions = self.state.borrow_mut().mgr.path_open(&peer, id, now);
-                self.apply(actions);
-            }
+            Ev::Timer => self.state.borrow_mut().mgr.handle_timeout(now),
+            Ev::Rearm | Ev::Shutdown => {}
+            Ev::PageHide => self.state.borrow_mut().mgr.close_all("page hidden"),
+            Ev::DcOpen(peer, id) => self.state.borrow_mut().mgr.path_open(&peer, id, now),
             Ev::DcMessage(peer, id, data) => {
                 let Some(conn) = self.current(&peer, id) else {
                     return;
@@ -1013,6 +1004,7 @@ impl Shared {
                 if conn.path.get() != Path::WebRtc {
                     return;
                 }
+                // Each drains the manager's actions itself (also reached from a routed chunk).
                 match data.dyn_into::<js_sys::ArrayBuffer>() {
                     Ok(buf) => {
                         let bytes = js_sys::Uint8Array::new(&buf).to_vec();
@@ -1022,44 +1014,32 @@ impl Shared {
                 }
             }
             Ev::DcClosed(peer, id, what) => {
-                let actions = self.state.borrow_mut().mgr.fail(&peer, id, what, false);
-                self.apply(actions);
+                self.state.borrow_mut().mgr.fail(&peer, id, what, false);
             }
             Ev::DcError(peer, id, what) => {
-                let actions = self.state.borrow_mut().mgr.fail(&peer, id, &what, false);
-                self.apply(actions);
+                self.state.borrow_mut().mgr.fail(&peer, id, &what, false);
             }
             Ev::RtcFailed(peer, id, _why) => {
-                let actions = self.state.borrow_mut().mgr.webrtc_failed(&peer, id, now);
-                self.apply(actions);
+                self.state.borrow_mut().mgr.webrtc_failed(&peer, id, now);
             }
             Ev::LocalCandidate(peer, id, cand) => {
-                let actions = self.state.borrow_mut().mgr.local_candidate(&peer, id, cand);
-                self.apply(actions);
+                self.state.borrow_mut().mgr.local_candidate(&peer, id, cand);
             }
             Ev::LocalDescription(peer, id, frame) => {
-                let actions = self
-                    .state
+                self.state
                     .borrow_mut()
                     .mgr
                     .local_description(&peer, id, frame);
-                self.apply(actions);
             }
             Ev::PreflightSent(peer, id) => {
-                let actions = self.state.borrow_mut().mgr.preflight_sent(&peer, id, now);
-                self.apply(actions);
+                self.state.borrow_mut().mgr.preflight_sent(&peer, id, now);
             }
             Ev::SignalSendFailed(peer, id, e) => {
-                let actions = self.state.borrow_mut().mgr.fail(
-                    &peer,
-                    id,
-                    &format!("signal send failed: {e}"),
-                    false,
-                );
-                self.apply(actions);
+                let why = format!("signal send failed: {e}");
+                self.state.borrow_mut().mgr.fail(&peer, id, &why, false);
             }
-            Ev::Shutdown => {}
         }
+        self.drain_and_execute();
         self.rearm();
     }
 }
@@ -1071,8 +1051,9 @@ impl Drop for Shared {
         if let (Some(w), Some(c)) = (web_sys::window(), &self.on_pagehide) {
             let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
         }
-        let actions = st.mgr.close_all("transport shut down");
-        for a in actions {
+        // Carried out here, not by `drain_and_execute`: the transport is going away.
+        st.mgr.close_all("transport shut down");
+        while let Some(a) = st.mgr.poll_output() {
             if let Action::Close {
                 peer, conn, reason, ..
             } = a

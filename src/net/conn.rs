@@ -4,8 +4,17 @@
 //! [`ConnManager`] holds one entry per remote peer (keyed by peer URL) and answers every
 //! input — an app's wish to reach a peer ([`ConnManager::connect`]), a signal frame from a
 //! peer ([`ConnManager::handle_signal`]), progress reported by the platform glue, the clock
-//! ([`ConnManager::handle_timeout`]) — with [`Action`]s for the glue to carry out. It owns no
-//! peer connection, socket or timer; `webrtc.rs` does the browser side.
+//! ([`ConnManager::handle_timeout`]) — by queueing [`Action`]s for the glue to carry out. It
+//! owns no peer connection, socket or timer; `webrtc.rs` does the browser side.
+//!
+//! # Driving it
+//!
+//! The convention of every sans-IO machine here (like [`crate::net::sbd`] and
+//! [`crate::core::space`], after quinn-proto): inputs in, outputs polled. Each input method
+//! queues its actions and returns nothing ([`ConnManager::connect`] returns only the
+//! connection id); after every input the glue drains [`ConnManager::poll_output`] and
+//! carries the actions out in that order. [`ConnManager::poll_timeout`] says when to call
+//! [`ConnManager::handle_timeout`].
 //!
 //! # Lifecycle of one connection
 //!
@@ -75,7 +84,7 @@
 //!   browser glue also caps all transports of one page together
 //!   ([`ConnManager::set_page_budget_left`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
@@ -243,7 +252,7 @@ pub struct Handshake {
     pub pending_candidates: Vec<Candidate>,
 }
 
-/// What the platform glue must do.
+/// What the platform glue must do, polled in order with [`ConnManager::poll_output`].
 // A transient value, moved on at once (one per message); boxing the decoded message would
 // only add an allocation per message.
 #[allow(clippy::large_enum_variant)]
@@ -409,6 +418,8 @@ pub struct ConnManager {
     per_peer: HashMap<Url, u32>,
     /// What the platform says is left of a budget shared with other transports.
     page_left: u32,
+    /// Actions not yet polled ([`ConnManager::poll_output`]), oldest first.
+    out: VecDeque<Action>,
 }
 
 impl ConnManager {
@@ -421,7 +432,18 @@ impl ConnManager {
             stats: ConnStats::default(),
             per_peer: HashMap::new(),
             page_left: u32::MAX,
+            out: VecDeque::new(),
         }
+    }
+
+    /// The next action for the glue to carry out, in the order they arose, if any. Drain
+    /// after every input.
+    pub fn poll_output(&mut self) -> Option<Action> {
+        self.out.pop_front()
+    }
+
+    fn push(&mut self, action: Action) {
+        self.out.push_back(action);
     }
 
     /// The configuration.
@@ -477,8 +499,8 @@ impl ConnManager {
 
     /// We want to talk to `peer`: the existing connection (any phase) is reused, otherwise a
     /// new one is started with id `fresh` (a random number from the caller), over WebRTC if
-    /// enabled and budgeted, else the relay. Returns the connection id and the actions (an
-    /// eviction, then the start).
+    /// enabled and budgeted, else the relay. Returns the connection id; the actions (an
+    /// eviction, then the start) are queued ([`poll_output`](Self::poll_output)).
     ///
     /// # Errors
     /// [`ConnError::SelfConnect`], [`ConnError::NotAPeer`].
@@ -487,7 +509,7 @@ impl ConnManager {
         peer: &Url,
         fresh: ConnId,
         now: Timestamp,
-    ) -> Result<(ConnId, Vec<Action>), ConnError> {
+    ) -> Result<ConnId, ConnError> {
         if peer == &self.local {
             return Err(ConnError::SelfConnect);
         }
@@ -496,37 +518,37 @@ impl ConnManager {
         }
         if let Some(c) = self.conns.get_mut(peer) {
             c.last_active = now;
-            return Ok((c.conn, Vec::new()));
+            return Ok(c.conn);
         }
-        let mut actions = self.make_room(now);
+        self.make_room(now);
         let path = self.choose_path(peer);
-        self.insert(peer, fresh, Role::Initiator, path, now, &mut actions);
-        Ok((fresh, actions))
+        self.insert(peer, fresh, Role::Initiator, path, now);
+        Ok(fresh)
     }
 
     /// A signal frame from `peer` (authenticated by the signal server). Frames for unknown
     /// or old connections are counted and ignored; a frame that starts a connection (offer,
     /// relayed data) applies the glare and capacity rules.
-    pub fn handle_signal(&mut self, peer: &Url, frame: SignalFrame, now: Timestamp) -> Vec<Action> {
+    pub fn handle_signal(&mut self, peer: &Url, frame: SignalFrame, now: Timestamp) {
         let id = frame.conn();
         if peer == &self.local {
             self.stats.stale_frames += 1;
-            return Vec::new();
+            return;
         }
         let current = self.conns.get(peer).cloned();
         let same = current.as_ref().filter(|c| c.conn == id);
         match (&frame, same) {
             // An offer for the connection we already accepted: the glue ignores repeats.
             (SignalFrame::Offer { .. }, Some(c)) if c.role == Role::Acceptor => {
-                vec![self.route(peer, id, frame)]
+                self.route(peer, id, frame);
             }
             (SignalFrame::Answer { .. }, Some(c))
                 if c.role == Role::Initiator && c.path == Path::WebRtc =>
             {
-                vec![self.route(peer, id, frame)]
+                self.route(peer, id, frame);
             }
             (SignalFrame::Candidate { .. }, Some(c)) if c.path == Path::WebRtc => {
-                vec![self.route(peer, id, frame)]
+                self.route(peer, id, frame);
             }
             (SignalFrame::NoRtc { .. }, Some(c))
                 if c.role == Role::Initiator
@@ -536,31 +558,27 @@ impl ConnManager {
                 self.fall_back(peer, now)
             }
             (SignalFrame::Close { reason, .. }, Some(_)) => {
-                self.end(peer, format!("closed by peer: {reason}"), false)
+                self.end(peer, format!("closed by peer: {reason}"), false);
             }
             (SignalFrame::Data { .. }, Some(c)) => match (c.path, c.role, c.phase) {
-                (Path::Relay, _, _) => vec![self.route(peer, id, frame)],
+                (Path::Relay, _, _) => self.route(peer, id, frame),
                 // The peer relays a connection we still negotiate (the acceptor has sent
                 // nothing on its data channel before it has the initiator's preflight).
                 (Path::WebRtc, Role::Acceptor, Phase::Negotiating | Phase::Handshake)
                 | (Path::WebRtc, Role::Initiator, Phase::Negotiating) => {
-                    let mut actions = self.fall_back(peer, now);
-                    actions.push(self.route(peer, id, frame));
-                    actions
+                    self.fall_back(peer, now);
+                    self.route(peer, id, frame);
                 }
                 (Path::WebRtc, _, _) => {
                     self.stats.protocol_closes += 1;
                     let why = "protocol violation: relayed data on a WebRTC connection";
-                    self.end(peer, why.into(), true)
+                    self.end(peer, why.into(), true);
                 }
             },
             (SignalFrame::Offer { .. } | SignalFrame::Data { .. }, None) => {
                 self.incoming(peer, frame, current, now)
             }
-            _ => {
-                self.stats.stale_frames += 1;
-                Vec::new()
-            }
+            _ => self.stats.stale_frames += 1,
         }
     }
 
@@ -572,26 +590,25 @@ impl ConnManager {
         frame: SignalFrame,
         current: Option<ConnInfo>,
         now: Timestamp,
-    ) -> Vec<Action> {
+    ) {
         let id = frame.conn();
-        let mut actions = Vec::new();
         match current {
             Some(c) if c.role == Role::Initiator && c.phase != Phase::Open => {
                 if self.local.as_str() < peer.as_str() {
                     // Ours wins; the peer accepts it when our offer or data arrives.
                     self.stats.glare_won += 1;
-                    return Vec::new();
+                    return;
                 }
                 self.stats.glare_yielded += 1;
                 let why = "superseded by the peer's simultaneous connection";
-                actions.extend(self.end(peer, why.into(), false));
+                self.end(peer, why.into(), false);
             }
             Some(_) => {
                 self.stats.replaced += 1;
                 let why = "replaced by a new connection from the peer";
-                actions.extend(self.end(peer, why.into(), false));
+                self.end(peer, why.into(), false);
             }
-            None => actions.extend(self.make_room(now)),
+            None => self.make_room(now),
         }
         let path = match frame {
             SignalFrame::Data { .. } => {
@@ -600,16 +617,15 @@ impl ConnManager {
             }
             _ => self.choose_path(peer),
         };
-        self.insert(peer, id, Role::Acceptor, path, now, &mut actions);
+        self.insert(peer, id, Role::Acceptor, path, now);
         if path == Path::Relay && matches!(frame, SignalFrame::Offer { .. }) {
-            actions.push(Action::Reply {
+            self.push(Action::Reply {
                 peer: peer.clone(),
                 frame: SignalFrame::NoRtc { conn: id },
             });
         } else {
-            actions.push(self.route(peer, id, frame));
+            self.route(peer, id, frame);
         }
-        actions
     }
 
     fn choose_path(&mut self, peer: &Url) -> Path {
@@ -628,15 +644,7 @@ impl ConnManager {
         }
     }
 
-    fn insert(
-        &mut self,
-        peer: &Url,
-        conn: ConnId,
-        role: Role,
-        path: Path,
-        now: Timestamp,
-        actions: &mut Vec<Action>,
-    ) {
+    fn insert(&mut self, peer: &Url, conn: ConnId, role: Role, path: Path, now: Timestamp) {
         let (phase, deadline) = match (path, role) {
             (Path::Relay, _) => (Phase::Handshake, self.after(now, self.preflight_ms())),
             (Path::WebRtc, Role::Initiator) => (
@@ -664,14 +672,14 @@ impl ConnManager {
                 handshake: Handshake::default(),
             },
         );
-        actions.push(Action::Start {
+        self.push(Action::Start {
             peer: peer.clone(),
             conn,
             role,
             path,
         });
         if path == Path::Relay && role == Role::Initiator {
-            actions.extend(self.ask_preflight(peer));
+            self.ask_preflight(peer);
         }
     }
 
@@ -683,74 +691,75 @@ impl ConnManager {
         Some(now.add_micros(i64::try_from(ms.saturating_mul(1000)).unwrap_or(i64::MAX)))
     }
 
-    fn route(&self, peer: &Url, conn: ConnId, frame: SignalFrame) -> Action {
-        Action::Route {
+    fn route(&mut self, peer: &Url, conn: ConnId, frame: SignalFrame) {
+        self.push(Action::Route {
             peer: peer.clone(),
             conn,
             frame,
-        }
+        });
     }
 
     /// Moves the entry of `peer` to the relay (caller checked it is WebRTC and not open);
     /// an initiator then sends its preflight there.
-    fn fall_back(&mut self, peer: &Url, now: Timestamp) -> Vec<Action> {
+    fn fall_back(&mut self, peer: &Url, now: Timestamp) {
         self.stats.fallbacks += 1;
         let deadline = self.after(now, self.preflight_ms());
         let Some(c) = self.conns.get_mut(peer) else {
-            return Vec::new();
+            return;
         };
         c.path = Path::Relay;
         c.phase = Phase::Handshake;
         c.deadline = deadline;
         c.last_active = now;
         c.handshake.pending_candidates.clear();
-        let mut actions = vec![Action::FallBack {
+        let (conn, role) = (c.conn, c.role);
+        self.push(Action::FallBack {
             peer: peer.clone(),
-            conn: c.conn,
-        }];
-        if c.role == Role::Initiator {
-            actions.extend(self.ask_preflight(peer));
+            conn,
+        });
+        if role == Role::Initiator {
+            self.ask_preflight(peer);
         }
-        actions
     }
 
-    /// [`Action::SendPreflight`] for `peer`'s connection, once.
-    fn ask_preflight(&mut self, peer: &Url) -> Option<Action> {
-        let c = self.conns.get_mut(peer)?;
+    /// Queues [`Action::SendPreflight`] for `peer`'s connection, once.
+    fn ask_preflight(&mut self, peer: &Url) {
+        let Some(c) = self.conns.get_mut(peer) else {
+            return;
+        };
         if c.handshake.ours != OurPreflight::Unsent {
-            return None;
+            return;
         }
         c.handshake.ours = OurPreflight::Sending;
-        Some(Action::SendPreflight {
+        let conn = c.conn;
+        self.push(Action::SendPreflight {
             peer: peer.clone(),
-            conn: c.conn,
-        })
+            conn,
+        });
     }
 
-    /// Forgets `peer`'s connection: its [`Action::Close`], and [`Action::Disconnected`] if
-    /// it had been reported connected.
-    fn end(&mut self, peer: &Url, reason: String, notify: bool) -> Vec<Action> {
+    /// Forgets `peer`'s connection: queues its [`Action::Close`], and
+    /// [`Action::Disconnected`] if it had been reported connected.
+    fn end(&mut self, peer: &Url, reason: String, notify: bool) {
         let Some(c) = self.conns.remove(peer) else {
-            return Vec::new();
+            return;
         };
-        let mut actions = vec![Action::Close {
+        self.push(Action::Close {
             peer: peer.clone(),
             conn: c.conn,
             reason: reason.clone(),
             notify,
-        }];
+        });
         if c.phase == Phase::Open {
-            actions.push(Action::Disconnected {
+            self.push(Action::Disconnected {
                 peer: peer.clone(),
                 reason,
             });
         }
-        actions
     }
 
     /// Closes the least recently used connection if the table is full.
-    fn make_room(&mut self, _now: Timestamp) -> Vec<Action> {
-        let mut actions = Vec::new();
+    fn make_room(&mut self, _now: Timestamp) {
         while self.conns.len() >= self.config.max_connections.max(1) {
             let Some(lru) = self
                 .conns
@@ -764,9 +773,8 @@ impl ConnManager {
             };
             self.stats.evicted += 1;
             let why = "connection limit: closed the least recently used";
-            actions.extend(self.end(&lru, why.into(), true));
+            self.end(&lru, why.into(), true);
         }
-        actions
     }
 
     fn matching(&mut self, peer: &Url, conn: ConnId) -> Option<&mut ConnInfo> {
@@ -775,103 +783,82 @@ impl ConnManager {
 
     /// The data channel of `conn` opened: the handshake starts (an initiator sends its
     /// preflight now). Nothing for an unknown or old connection, or one on the relay.
-    pub fn path_open(&mut self, peer: &Url, conn: ConnId, now: Timestamp) -> Vec<Action> {
+    pub fn path_open(&mut self, peer: &Url, conn: ConnId, now: Timestamp) {
         let deadline = self.after(now, self.preflight_ms());
         let Some(c) = self.matching(peer, conn) else {
-            return Vec::new();
+            return;
         };
         if c.path != Path::WebRtc || c.phase != Phase::Negotiating {
-            return Vec::new();
+            return;
         }
         c.phase = Phase::Handshake;
         c.deadline = deadline;
         c.last_active = now;
         if c.role == Role::Initiator {
-            self.ask_preflight(peer).into_iter().collect()
-        } else {
-            Vec::new()
+            self.ask_preflight(peer);
         }
     }
 
     /// Our preflight on `conn` was handed to its path ([`Action::SendPreflight`] done): the
     /// connection opens if the peer's has arrived.
-    pub fn preflight_sent(&mut self, peer: &Url, conn: ConnId, now: Timestamp) -> Vec<Action> {
-        match self.matching(peer, conn) {
-            Some(c) if c.handshake.ours == OurPreflight::Sending => {
-                c.handshake.ours = OurPreflight::Sent;
-                self.maybe_open(peer, now)
-            }
-            _ => Vec::new(),
+    pub fn preflight_sent(&mut self, peer: &Url, conn: ConnId, now: Timestamp) {
+        if let Some(c) = self.matching(peer, conn)
+            && c.handshake.ours == OurPreflight::Sending
+        {
+            c.handshake.ours = OurPreflight::Sent;
+            self.maybe_open(peer, now);
         }
     }
 
     /// Our offer or answer for `conn` is ready: send it, then the candidates held back.
-    pub fn local_description(
-        &mut self,
-        peer: &Url,
-        conn: ConnId,
-        frame: SignalFrame,
-    ) -> Vec<Action> {
+    pub fn local_description(&mut self, peer: &Url, conn: ConnId, frame: SignalFrame) {
         let Some(c) = self.matching(peer, conn) else {
-            return Vec::new();
+            return;
         };
         c.handshake.local_description_sent = true;
         let held = std::mem::take(&mut c.handshake.pending_candidates);
-        std::iter::once(frame)
-            .chain(
-                held.into_iter()
-                    .map(|candidate| SignalFrame::Candidate { conn, candidate }),
-            )
-            .map(|frame| Action::Signal {
+        let frames = std::iter::once(frame).chain(
+            held.into_iter()
+                .map(|candidate| SignalFrame::Candidate { conn, candidate }),
+        );
+        for frame in frames {
+            self.push(Action::Signal {
                 peer: peer.clone(),
                 conn,
                 frame,
-            })
-            .collect()
+            });
+        }
     }
 
     /// The browser gathered a local ICE candidate for `conn`: sent at once if our offer or
     /// answer went out, else held back (at most [`MAX_PENDING_CANDIDATES`]).
-    pub fn local_candidate(
-        &mut self,
-        peer: &Url,
-        conn: ConnId,
-        candidate: Candidate,
-    ) -> Vec<Action> {
+    pub fn local_candidate(&mut self, peer: &Url, conn: ConnId, candidate: Candidate) {
         let Some(c) = self.matching(peer, conn) else {
-            return Vec::new();
+            return;
         };
         if c.path != Path::WebRtc {
-            return Vec::new();
+            return;
         }
         if c.handshake.local_description_sent {
-            return vec![Action::Signal {
+            self.push(Action::Signal {
                 peer: peer.clone(),
                 conn,
                 frame: SignalFrame::Candidate { conn, candidate },
-            }];
-        }
-        if c.handshake.pending_candidates.len() < MAX_PENDING_CANDIDATES {
+            });
+        } else if c.handshake.pending_candidates.len() < MAX_PENDING_CANDIDATES {
             c.handshake.pending_candidates.push(candidate);
         } else {
             self.stats.candidates_dropped += 1;
         }
-        Vec::new()
     }
 
     /// One whole message (a reassembled `K2Proto`) from `peer` on `conn`, decoded once and
     /// judged by the handshake rules (see the [module docs](self)).
-    pub fn handle_message(
-        &mut self,
-        peer: &Url,
-        conn: ConnId,
-        msg: Bytes,
-        now: Timestamp,
-    ) -> Vec<Action> {
+    pub fn handle_message(&mut self, peer: &Url, conn: ConnId, msg: Bytes, now: Timestamp) {
         let max = self.config.max_message_bytes;
         let Some(c) = self.matching(peer, conn) else {
             self.stats.stale_frames += 1;
-            return Vec::new();
+            return;
         };
         c.last_active = now;
         let got_preflight = c.handshake.theirs.is_some();
@@ -880,7 +867,7 @@ impl ConnManager {
             Ok(m) => m,
             Err(WireError::UnknownModule(_)) if got_preflight => {
                 self.stats.dropped_unknown_module += 1;
-                return Vec::new();
+                return;
             }
             Err(e) => return self.violation(peer, conn, &AdmissionError::from(e).to_string()),
         };
@@ -895,73 +882,71 @@ impl ConnManager {
             };
             self.stats.preflight_agents_rejected += rejected as u64;
             let Some(c) = self.matching(peer, conn) else {
-                return Vec::new();
+                return;
             };
             c.handshake.theirs = Some(agents);
             // A message on a data channel whose `open` we have not seen: it is open.
             if c.phase == Phase::Negotiating {
                 c.phase = Phase::Handshake;
             }
-            let mut actions: Vec<Action> = self.ask_preflight(peer).into_iter().collect();
-            actions.extend(self.maybe_open(peer, now));
-            return actions;
+            self.ask_preflight(peer);
+            self.maybe_open(peer, now);
+            return;
         }
         match decoded {
             WireMessage::Preflight(_) => {
-                self.violation(peer, conn, &AdmissionError::RepeatedPreflight.to_string())
+                self.violation(peer, conn, &AdmissionError::RepeatedPreflight.to_string());
             }
             WireMessage::Disconnect(reason) => {
-                self.end(peer, format!("closed by peer: {reason}"), false)
+                self.end(peer, format!("closed by peer: {reason}"), false);
             }
-            WireMessage::Unspecified { .. } => {
-                self.stats.dropped_unspecified += 1;
-                Vec::new()
-            }
+            WireMessage::Unspecified { .. } => self.stats.dropped_unspecified += 1,
             msg @ (WireMessage::Notify { .. }
             | WireMessage::Fetch { .. }
             | WireMessage::Publish { .. }
             | WireMessage::Gossip { .. }) => {
                 self.stats.messages_received += 1;
-                vec![Action::Deliver {
+                self.push(Action::Deliver {
                     peer: peer.clone(),
                     conn,
                     msg,
                     len,
-                }]
+                });
             }
         }
     }
 
     /// The peer broke the protocol on `conn` (`what`: a malformed chunk or message, a text
     /// data-channel message, …): close it, telling the peer why, and count it.
-    pub fn violation(&mut self, peer: &Url, conn: ConnId, what: &str) -> Vec<Action> {
+    pub fn violation(&mut self, peer: &Url, conn: ConnId, what: &str) {
         if self.matching(peer, conn).is_none() {
-            return Vec::new();
+            return;
         }
         self.stats.protocol_closes += 1;
-        self.end(peer, format!("protocol violation: {what}"), true)
+        self.end(peer, format!("protocol violation: {what}"), true);
     }
 
     /// Opens `peer`'s connection if both preflights are exchanged.
-    fn maybe_open(&mut self, peer: &Url, now: Timestamp) -> Vec<Action> {
+    fn maybe_open(&mut self, peer: &Url, now: Timestamp) {
         let Some(c) = self.conns.get_mut(peer) else {
-            return Vec::new();
+            return;
         };
         if c.phase == Phase::Open || c.handshake.ours != OurPreflight::Sent {
-            return Vec::new();
+            return;
         }
         let Some(agents) = c.handshake.theirs.clone() else {
-            return Vec::new();
+            return;
         };
         c.phase = Phase::Open;
         c.deadline = None;
         c.last_active = now;
-        vec![Action::Connected {
+        let (conn, path) = (c.conn, c.path);
+        self.push(Action::Connected {
             peer: peer.clone(),
-            conn: c.conn,
-            path: c.path,
+            conn,
+            path,
             agents,
-        }]
+        });
     }
 
     /// A message was sent or received on `conn` (keeps it off the LRU and idle lists).
@@ -975,38 +960,39 @@ impl ConnManager {
     /// still negotiating falls back to the relay at once instead of waiting for the timeout;
     /// an acceptor still negotiating waits for the initiator's decision; an established
     /// WebRTC connection closes.
-    pub fn webrtc_failed(&mut self, peer: &Url, conn: ConnId, now: Timestamp) -> Vec<Action> {
+    pub fn webrtc_failed(&mut self, peer: &Url, conn: ConnId, now: Timestamp) {
         let Some(c) = self.matching(peer, conn).cloned() else {
-            return Vec::new();
+            return;
         };
         match (c.path, c.phase, c.role) {
             (Path::WebRtc, Phase::Negotiating, Role::Initiator) => self.fall_back(peer, now),
-            (Path::WebRtc, Phase::Negotiating, Role::Acceptor) | (Path::Relay, _, _) => Vec::new(),
+            (Path::WebRtc, Phase::Negotiating, Role::Acceptor) | (Path::Relay, _, _) => {}
             (Path::WebRtc, _, _) => self.fail(peer, conn, "WebRTC connection failed", true),
         }
     }
 
     /// The glue found `conn` broken (data channel closed, send failure): forget it and
-    /// return the [`Action::Close`] to carry out (none if it is not current).
-    pub fn fail(&mut self, peer: &Url, conn: ConnId, reason: &str, notify: bool) -> Vec<Action> {
+    /// queue the [`Action::Close`] to carry out (none if it is not current).
+    pub fn fail(&mut self, peer: &Url, conn: ConnId, reason: &str, notify: bool) {
         if self.matching(peer, conn).is_none() {
-            return Vec::new();
+            return;
         }
-        self.end(peer, reason.to_owned(), notify)
+        self.end(peer, reason.to_owned(), notify);
     }
 
     /// The app closes its connection to `peer` (the peer is told why).
-    pub fn close(&mut self, peer: &Url, reason: &str) -> Vec<Action> {
-        self.end(peer, reason.to_owned(), true)
+    pub fn close(&mut self, peer: &Url, reason: &str) {
+        self.end(peer, reason.to_owned(), true);
     }
 
-    /// Closes every connection (page hidden, transport shut down), telling each peer.
-    pub fn close_all(&mut self, reason: &str) -> Vec<Action> {
+    /// Closes every connection (page hidden, transport shut down), telling each peer; in
+    /// the order of their peer URLs.
+    pub fn close_all(&mut self, reason: &str) {
         let mut all: Vec<Url> = self.conns.keys().cloned().collect();
         all.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        all.iter()
-            .flat_map(|peer| self.end(peer, reason.to_owned(), true))
-            .collect()
+        for peer in &all {
+            self.end(peer, reason.to_owned(), true);
+        }
     }
 
     /// The earliest time [`handle_timeout`](Self::handle_timeout) has something to do.
@@ -1025,7 +1011,7 @@ impl ConnManager {
     /// Applies every deadline that passed by `now`: initiators still negotiating fall back
     /// to the relay; acceptors still negotiating and handshakes that stalled close; open
     /// connections idle for [`NetConfig::idle_timeout_ms`] close.
-    pub fn handle_timeout(&mut self, now: Timestamp) -> Vec<Action> {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         let idle = self.idle_us();
         let mut due: Vec<(Url, ConnInfo)> = self
             .conns
@@ -1037,12 +1023,9 @@ impl ConnManager {
             .map(|(u, c)| (u.clone(), c.clone()))
             .collect();
         due.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        let mut actions = Vec::new();
         for (peer, c) in due {
             match (c.phase, c.role) {
-                (Phase::Negotiating, Role::Initiator) => {
-                    actions.extend(self.fall_back(&peer, now));
-                }
+                (Phase::Negotiating, Role::Initiator) => self.fall_back(&peer, now),
                 (Phase::Negotiating, Role::Acceptor) | (Phase::Handshake, _) => {
                     self.stats.timed_out += 1;
                     let why = if c.phase == Phase::Handshake {
@@ -1050,18 +1033,16 @@ impl ConnManager {
                     } else {
                         "timed out waiting for the connection"
                     };
-                    actions.extend(self.end(&peer, why.into(), true));
+                    self.end(&peer, why.into(), true);
                 }
                 (Phase::Open, _) => {
                     self.stats.idle_closed += 1;
-                    actions.extend(self.end(&peer, "idle".into(), true));
+                    self.end(&peer, "idle".into(), true);
                 }
             }
         }
-        actions
     }
 }
-
 fn kind_name(m: &WireMessage) -> &'static str {
     match m {
         WireMessage::Unspecified { .. } => "UNSPECIFIED",
@@ -1087,6 +1068,15 @@ mod tests {
         Timestamp::from_micros(ms * 1000)
     }
 
+    /// `out!(m.input(..))`: feeds `m` one input and returns the actions it queued (every
+    /// input in these tests is drained, so none are left over from earlier ones).
+    macro_rules! out {
+        ($m:ident . $($call:tt)+) => {{
+            $m.$($call)+;
+            drain(&mut $m)
+        }};
+    }
+
     fn mgr(local: &str) -> ConnManager {
         ConnManager::new(url(local), NetConfig::default())
     }
@@ -1104,10 +1094,15 @@ mod tests {
         conn: ConnId,
         now: Timestamp,
     ) -> Vec<Action> {
-        let mut out = m.path_open(&url(peer), conn, now);
-        out.extend(m.handle_message(&url(peer), conn, pf(), now));
-        out.extend(m.preflight_sent(&url(peer), conn, now));
-        out
+        m.path_open(&url(peer), conn, now);
+        m.handle_message(&url(peer), conn, pf(), now);
+        m.preflight_sent(&url(peer), conn, now);
+        drain(m)
+    }
+
+    /// Every action queued since the last drain, in order.
+    fn drain(m: &mut ConnManager) -> Vec<Action> {
+        std::iter::from_fn(|| m.poll_output()).collect()
     }
 
     fn connected(peer: &str, conn: ConnId, path: Path) -> Action {
@@ -1167,11 +1162,14 @@ mod tests {
     #[test]
     fn connect_starts_once_then_reuses() {
         let mut m = mgr("a");
-        let (id, acts) = m.connect(&url("b"), 1, t(0)).unwrap();
+        let id = m.connect(&url("b"), 1, t(0)).unwrap();
         assert_eq!(id, 1);
-        assert_eq!(acts, vec![start("b", 1, Role::Initiator, Path::WebRtc)]);
-        let (id, acts) = m.connect(&url("b"), 2, t(5)).unwrap();
-        assert_eq!((id, acts), (1, vec![]));
+        assert_eq!(
+            drain(&mut m),
+            vec![start("b", 1, Role::Initiator, Path::WebRtc)]
+        );
+        let id = m.connect(&url("b"), 2, t(5)).unwrap();
+        assert_eq!((id, drain(&mut m)), (1, vec![]));
         assert_eq!(m.get(&url("b")).unwrap().last_active, t(5));
         assert_eq!(m.stats().peer_connections_created, 1);
         assert_eq!(m.connect(&url("a"), 3, t(0)), Err(ConnError::SelfConnect));
@@ -1185,29 +1183,32 @@ mod tests {
     #[test]
     fn lifecycle_over_webrtc_then_idle_close() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
         let answer = SignalFrame::Answer {
             conn: 1,
             sdp: "x".into(),
         };
         assert_eq!(
-            m.handle_signal(&url("b"), answer.clone(), t(1)),
+            out!(m.handle_signal(&url("b"), answer.clone(), t(1))),
             vec![route("b", 1, answer)]
         );
         assert_eq!(m.poll_timeout(), Some(t(15_000)));
-        assert_eq!(m.path_open(&url("b"), 1, t(100)), vec![send_pf("b", 1)]);
+        assert_eq!(
+            out!(m.path_open(&url("b"), 1, t(100))),
+            vec![send_pf("b", 1)]
+        );
         assert_eq!(m.get(&url("b")).unwrap().phase, Phase::Handshake);
         assert_eq!(m.poll_timeout(), Some(t(10_100)));
-        assert_eq!(m.handle_message(&url("b"), 1, pf(), t(150)), vec![]);
+        assert_eq!(out!(m.handle_message(&url("b"), 1, pf(), t(150))), vec![]);
         assert_eq!(
-            m.preflight_sent(&url("b"), 1, t(200)),
+            out!(m.preflight_sent(&url("b"), 1, t(200))),
             vec![connected("b", 1, Path::WebRtc)]
         );
         assert_eq!(m.poll_timeout(), Some(t(60_200)));
         m.activity(&url("b"), 1, t(30_000));
-        assert_eq!(m.handle_timeout(t(60_200)), vec![]);
+        assert_eq!(out!(m.handle_timeout(t(60_200))), vec![]);
         assert_eq!(
-            m.handle_timeout(t(90_000)),
+            out!(m.handle_timeout(t(90_000))),
             vec![
                 Action::Close {
                     peer: url("b"),
@@ -1222,27 +1223,27 @@ mod tests {
         assert_eq!(m.stats().idle_closed, 1);
         // Late frames for the closed connection are stale.
         assert_eq!(
-            m.handle_signal(
+            out!(m.handle_signal(
                 &url("b"),
                 SignalFrame::Candidate {
                     conn: 1,
                     candidate: Candidate::default()
                 },
                 t(90_001)
-            ),
+            )),
             vec![]
         );
         assert_eq!(m.stats().stale_frames, 1);
-        assert_eq!(m.path_open(&url("b"), 1, t(90_002)), vec![]);
+        assert_eq!(out!(m.path_open(&url("b"), 1, t(90_002))), vec![]);
     }
 
     #[test]
     fn initiator_falls_back_to_relay_after_the_connect_timeout() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
-        assert_eq!(m.handle_timeout(t(14_999)), vec![]);
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        assert_eq!(out!(m.handle_timeout(t(14_999))), vec![]);
         assert_eq!(
-            m.handle_timeout(t(15_000)),
+            out!(m.handle_timeout(t(15_000))),
             vec![
                 Action::FallBack {
                     peer: url("b"),
@@ -1255,17 +1256,17 @@ mod tests {
         assert_eq!((c.path, c.phase), (Path::Relay, Phase::Handshake));
         // Relayed data now routes; a late answer is stale.
         assert_eq!(
-            m.handle_signal(&url("b"), data(1), t(15_001)),
+            out!(m.handle_signal(&url("b"), data(1), t(15_001))),
             vec![route("b", 1, data(1))]
         );
         let late = SignalFrame::Answer {
             conn: 1,
             sdp: "x".into(),
         };
-        assert_eq!(m.handle_signal(&url("b"), late, t(15_002)), vec![]);
+        assert_eq!(out!(m.handle_signal(&url("b"), late, t(15_002))), vec![]);
         // The handshake has its own deadline.
         assert_eq!(
-            m.handle_timeout(t(25_000)),
+            out!(m.handle_timeout(t(25_000))),
             vec![Action::Close {
                 peer: url("b"),
                 conn: 1,
@@ -1280,9 +1281,9 @@ mod tests {
     #[test]
     fn no_rtc_reply_moves_the_initiator_to_the_relay_at_once() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
         assert_eq!(
-            m.handle_signal(&url("b"), SignalFrame::NoRtc { conn: 1 }, t(3)),
+            out!(m.handle_signal(&url("b"), SignalFrame::NoRtc { conn: 1 }, t(3))),
             vec![
                 Action::FallBack {
                     peer: url("b"),
@@ -1293,7 +1294,7 @@ mod tests {
         );
         // A second one is stale (no longer negotiating).
         assert_eq!(
-            m.handle_signal(&url("b"), SignalFrame::NoRtc { conn: 1 }, t(4)),
+            out!(m.handle_signal(&url("b"), SignalFrame::NoRtc { conn: 1 }, t(4))),
             vec![]
         );
     }
@@ -1301,9 +1302,9 @@ mod tests {
     #[test]
     fn a_webrtc_failure_falls_back_early_or_closes() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
         assert_eq!(
-            m.webrtc_failed(&url("b"), 1, t(50)),
+            out!(m.webrtc_failed(&url("b"), 1, t(50))),
             vec![
                 Action::FallBack {
                     peer: url("b"),
@@ -1313,14 +1314,14 @@ mod tests {
             ]
         );
         // Once relayed, later WebRTC failures of that connection change nothing.
-        assert_eq!(m.webrtc_failed(&url("b"), 1, t(51)), vec![]);
+        assert_eq!(out!(m.webrtc_failed(&url("b"), 1, t(51))), vec![]);
         // The acceptor waits; an open WebRTC connection closes.
         let mut b = mgr("b");
-        b.handle_signal(&url("a"), offer(7), t(0));
-        assert_eq!(b.webrtc_failed(&url("a"), 7, t(1)), vec![]);
+        out!(b.handle_signal(&url("a"), offer(7), t(0)));
+        assert_eq!(out!(b.webrtc_failed(&url("a"), 7, t(1))), vec![]);
         finish_handshake(&mut b, "a", 7, t(2));
         assert_eq!(
-            b.webrtc_failed(&url("a"), 7, t(4)),
+            out!(b.webrtc_failed(&url("a"), 7, t(4))),
             vec![
                 Action::Close {
                     peer: url("a"),
@@ -1331,14 +1332,14 @@ mod tests {
                 disconnected("a", "WebRTC connection failed")
             ]
         );
-        assert_eq!(b.webrtc_failed(&url("a"), 7, t(5)), vec![]);
+        assert_eq!(out!(b.webrtc_failed(&url("a"), 7, t(5))), vec![]);
     }
 
     #[test]
     fn acceptor_follows_the_offer_and_the_peers_fallback() {
         let mut m = mgr("b");
         assert_eq!(
-            m.handle_signal(&url("a"), offer(7), t(0)),
+            out!(m.handle_signal(&url("a"), offer(7), t(0))),
             vec![
                 start("a", 7, Role::Acceptor, Path::WebRtc),
                 route("a", 7, offer(7))
@@ -1346,9 +1347,9 @@ mod tests {
         );
         assert_eq!(m.poll_timeout(), Some(t(25_000)));
         // Its data channel opened, but the initiator's did not: it relays its preflight.
-        assert_eq!(m.path_open(&url("a"), 7, t(10)), vec![]);
+        assert_eq!(out!(m.path_open(&url("a"), 7, t(10))), vec![]);
         assert_eq!(
-            m.handle_signal(&url("a"), data(7), t(15_000)),
+            out!(m.handle_signal(&url("a"), data(7), t(15_000))),
             vec![
                 Action::FallBack {
                     peer: url("a"),
@@ -1358,16 +1359,16 @@ mod tests {
             ]
         );
         assert_eq!(
-            m.handle_message(&url("a"), 7, pf(), t(15_001)),
+            out!(m.handle_message(&url("a"), 7, pf(), t(15_001))),
             vec![send_pf("a", 7)]
         );
         assert_eq!(
-            m.preflight_sent(&url("a"), 7, t(15_001)),
+            out!(m.preflight_sent(&url("a"), 7, t(15_001))),
             vec![connected("a", 7, Path::Relay)]
         );
         // Once open, relayed data is simply routed.
         assert_eq!(
-            m.handle_signal(&url("a"), data(7), t(15_002)),
+            out!(m.handle_signal(&url("a"), data(7), t(15_002))),
             vec![route("a", 7, data(7))]
         );
     }
@@ -1375,11 +1376,11 @@ mod tests {
     #[test]
     fn relayed_data_on_an_open_webrtc_connection_is_a_violation() {
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         finish_handshake(&mut m, "a", 7, t(1));
         let why = "protocol violation: relayed data on a WebRTC connection";
         assert_eq!(
-            m.handle_signal(&url("a"), data(7), t(3)),
+            out!(m.handle_signal(&url("a"), data(7), t(3))),
             vec![
                 Action::Close {
                     peer: url("a"),
@@ -1395,9 +1396,9 @@ mod tests {
     #[test]
     fn acceptor_gives_up_when_the_initiator_vanishes() {
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         assert_eq!(
-            m.handle_timeout(t(25_000)),
+            out!(m.handle_timeout(t(25_000))),
             vec![Action::Close {
                 peer: url("a"),
                 conn: 7,
@@ -1411,7 +1412,7 @@ mod tests {
     fn relayed_data_from_a_stranger_starts_a_relay_connection() {
         let mut m = mgr("b");
         assert_eq!(
-            m.handle_signal(&url("a"), data(9), t(0)),
+            out!(m.handle_signal(&url("a"), data(9), t(0))),
             vec![
                 start("a", 9, Role::Acceptor, Path::Relay),
                 route("a", 9, data(9))
@@ -1430,11 +1431,11 @@ mod tests {
             },
         );
         assert_eq!(
-            m.connect(&url("c"), 1, t(0)).unwrap().1,
+            out!(m.connect(&url("c"), 1, t(0)).unwrap()),
             vec![start("c", 1, Role::Initiator, Path::Relay), send_pf("c", 1)]
         );
         assert_eq!(
-            m.handle_signal(&url("a"), offer(7), t(0)),
+            out!(m.handle_signal(&url("a"), offer(7), t(0))),
             vec![
                 start("a", 7, Role::Acceptor, Path::Relay),
                 Action::Reply {
@@ -1445,7 +1446,7 @@ mod tests {
         );
         // The offerer's relayed preflight then routes to that connection.
         assert_eq!(
-            m.handle_signal(&url("a"), data(7), t(1)),
+            out!(m.handle_signal(&url("a"), data(7), t(1))),
             vec![route("a", 7, data(7))]
         );
         assert_eq!(m.stats().peer_connections_created, 0);
@@ -1464,7 +1465,7 @@ mod tests {
         );
         let paths: Vec<Path> = (0..4)
             .map(
-                |i| match &m.connect(&url(&format!("p{i}")), i, t(0)).unwrap().1[0] {
+                |i| match &out!(m.connect(&url(&format!("p{i}")), i, t(0)).unwrap())[0] {
                     Action::Start { path, .. } => *path,
                     a => panic!("{a:?}"),
                 },
@@ -1477,7 +1478,7 @@ mod tests {
         assert_eq!(m.peer_connections_left(), 0);
         // Incoming offers cannot spend it either.
         assert_eq!(
-            m.handle_signal(&url("q"), offer(50), t(0))[1],
+            out!(m.handle_signal(&url("q"), offer(50), t(0)))[1],
             Action::Reply {
                 peer: url("q"),
                 frame: SignalFrame::NoRtc { conn: 50 }
@@ -1498,7 +1499,7 @@ mod tests {
         // A hostile peer re-offers with fresh ids: each replaces the last, two get WebRTC.
         let paths: Vec<Action> = (0..4)
             .map(|i| {
-                m.handle_signal(&url("evil"), offer(i), t(i as i64))
+                out!(m.handle_signal(&url("evil"), offer(i), t(i as i64)))
                     .pop()
                     .unwrap()
             })
@@ -1520,13 +1521,13 @@ mod tests {
                 a => panic!("{a:?}"),
             };
         assert_eq!(
-            start_path(m.connect(&url("b"), 10, t(9)).unwrap().1),
+            start_path(out!(m.connect(&url("b"), 10, t(9)).unwrap())),
             Path::WebRtc
         );
         m.set_page_budget_left(0);
         assert_eq!(m.peer_connections_left(), 0);
         assert_eq!(
-            start_path(m.connect(&url("c"), 11, t(9)).unwrap().1),
+            start_path(out!(m.connect(&url("c"), 11, t(9)).unwrap())),
             Path::Relay
         );
     }
@@ -1541,10 +1542,10 @@ mod tests {
             },
         );
         for (i, p) in ["p1", "p2", "p3"].into_iter().enumerate() {
-            m.connect(&url(p), i as u64, t(i as i64)).unwrap();
+            out!(m.connect(&url(p), i as u64, t(i as i64)).unwrap());
         }
         m.activity(&url("p1"), 0, t(10)); // p2 is now the least recently used
-        let (_, acts) = m.connect(&url("p4"), 4, t(11)).unwrap();
+        let acts = out!(m.connect(&url("p4"), 4, t(11)).unwrap());
         assert_eq!(
             acts,
             vec![
@@ -1558,7 +1559,7 @@ mod tests {
             ]
         );
         // An incoming connection makes room the same way (p3 is now the oldest).
-        let acts = m.handle_signal(&url("p5"), offer(5), t(12));
+        let acts = out!(m.handle_signal(&url("p5"), offer(5), t(12)));
         assert!(matches!(&acts[0], Action::Close { peer, .. } if peer == &url("p3")));
         assert_eq!(m.len(), 3);
         assert_eq!(m.stats().evicted, 2);
@@ -1569,17 +1570,17 @@ mod tests {
         // a < b: a's connection (1) wins, b's (2) yields. Run both sides.
         let mut a = mgr("a");
         let mut b = mgr("b");
-        a.connect(&url("b"), 1, t(0)).unwrap();
-        b.connect(&url("a"), 2, t(0)).unwrap();
+        out!(a.connect(&url("b"), 1, t(0)).unwrap());
+        out!(b.connect(&url("a"), 2, t(0)).unwrap());
 
         // a gets b's offer: ignores it.
-        assert_eq!(a.handle_signal(&url("b"), offer(2), t(1)), vec![]);
+        assert_eq!(out!(a.handle_signal(&url("b"), offer(2), t(1))), vec![]);
         assert_eq!(a.get(&url("b")).unwrap().conn, 1);
         assert_eq!(a.stats().glare_won, 1);
 
         // b gets a's offer: abandons 2, accepts 1.
         assert_eq!(
-            b.handle_signal(&url("a"), offer(1), t(1)),
+            out!(b.handle_signal(&url("a"), offer(1), t(1))),
             vec![
                 Action::Close {
                     peer: url("a"),
@@ -1597,7 +1598,7 @@ mod tests {
             conn: 2,
             sdp: "x".into(),
         };
-        assert_eq!(a.handle_signal(&url("b"), stale, t(2)), vec![]);
+        assert_eq!(out!(a.handle_signal(&url("b"), stale, t(2))), vec![]);
     }
 
     #[test]
@@ -1608,10 +1609,10 @@ mod tests {
         };
         let mut a = ConnManager::new(url("a"), cfg.clone());
         let mut b = ConnManager::new(url("b"), cfg);
-        a.connect(&url("b"), 1, t(0)).unwrap();
-        b.connect(&url("a"), 2, t(0)).unwrap();
-        assert_eq!(a.handle_signal(&url("b"), data(2), t(1)), vec![]);
-        let acts = b.handle_signal(&url("a"), data(1), t(1));
+        out!(a.connect(&url("b"), 1, t(0)).unwrap());
+        out!(b.connect(&url("a"), 2, t(0)).unwrap());
+        assert_eq!(out!(a.handle_signal(&url("b"), data(2), t(1))), vec![]);
+        let acts = out!(b.handle_signal(&url("a"), data(1), t(1)));
         assert_eq!(
             acts[1..],
             [
@@ -1624,10 +1625,10 @@ mod tests {
     #[test]
     fn a_new_connection_from_a_peer_replaces_an_open_one() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
         finish_handshake(&mut m, "b", 1, t(1));
         // Even though a < b, an open connection is not in glare: b must have dropped it.
-        let acts = m.handle_signal(&url("b"), offer(3), t(3));
+        let acts = out!(m.handle_signal(&url("b"), offer(3), t(3)));
         assert_eq!(
             acts,
             vec![
@@ -1648,25 +1649,25 @@ mod tests {
     #[test]
     fn role_mismatched_and_stale_frames_are_ignored() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
         // An offer echoing our own initiator id, an answer to nothing, NoRtc/close for
         // other ids, frames "from" ourselves.
-        assert_eq!(m.handle_signal(&url("b"), offer(1), t(1)), vec![]);
+        assert_eq!(out!(m.handle_signal(&url("b"), offer(1), t(1))), vec![]);
         let answer = SignalFrame::Answer {
             conn: 9,
             sdp: String::new(),
         };
-        assert_eq!(m.handle_signal(&url("c"), answer, t(1)), vec![]);
+        assert_eq!(out!(m.handle_signal(&url("c"), answer, t(1))), vec![]);
         assert_eq!(
-            m.handle_signal(&url("b"), SignalFrame::NoRtc { conn: 2 }, t(1)),
+            out!(m.handle_signal(&url("b"), SignalFrame::NoRtc { conn: 2 }, t(1))),
             vec![]
         );
         let close = SignalFrame::Close {
             conn: 2,
             reason: "x".into(),
         };
-        assert_eq!(m.handle_signal(&url("b"), close, t(1)), vec![]);
-        assert_eq!(m.handle_signal(&url("a"), offer(5), t(1)), vec![]);
+        assert_eq!(out!(m.handle_signal(&url("b"), close, t(1))), vec![]);
+        assert_eq!(out!(m.handle_signal(&url("a"), offer(5), t(1))), vec![]);
         assert_eq!(m.stats().stale_frames, 5);
         assert_eq!(m.get(&url("b")).unwrap().conn, 1);
     }
@@ -1674,15 +1675,15 @@ mod tests {
     #[test]
     fn peer_close_app_close_and_close_all() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
-        m.connect(&url("c"), 2, t(0)).unwrap();
-        m.connect(&url("d"), 3, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        out!(m.connect(&url("c"), 2, t(0)).unwrap());
+        out!(m.connect(&url("d"), 3, t(0)).unwrap());
         let close = SignalFrame::Close {
             conn: 1,
             reason: "bye".into(),
         };
         assert_eq!(
-            m.handle_signal(&url("b"), close, t(1)),
+            out!(m.handle_signal(&url("b"), close, t(1))),
             vec![Action::Close {
                 peer: url("b"),
                 conn: 1,
@@ -1691,7 +1692,7 @@ mod tests {
             }]
         );
         assert_eq!(
-            m.close(&url("c"), "done"),
+            out!(m.close(&url("c"), "done")),
             vec![Action::Close {
                 peer: url("c"),
                 conn: 2,
@@ -1699,10 +1700,10 @@ mod tests {
                 notify: true
             }]
         );
-        assert_eq!(m.close(&url("c"), "again"), vec![]);
-        assert_eq!(m.fail(&url("d"), 99, "old", true), vec![]);
+        assert_eq!(out!(m.close(&url("c"), "again")), vec![]);
+        assert_eq!(out!(m.fail(&url("d"), 99, "old", true)), vec![]);
         assert_eq!(
-            m.close_all("pagehide"),
+            out!(m.close_all("pagehide")),
             vec![Action::Close {
                 peer: url("d"),
                 conn: 3,
@@ -1740,30 +1741,30 @@ mod tests {
     #[test]
     fn initiator_sends_its_preflight_first_and_opens_on_the_answer() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
         // Nothing is sent before the data channel is open.
         assert_eq!(
             m.get(&url("b")).unwrap().handshake.ours,
             OurPreflight::Unsent
         );
-        assert_eq!(m.path_open(&url("b"), 1, t(5)), vec![send_pf("b", 1)]);
+        assert_eq!(out!(m.path_open(&url("b"), 1, t(5))), vec![send_pf("b", 1)]);
         // Asked once only, even if the glue reports the open twice.
-        assert_eq!(m.path_open(&url("b"), 1, t(6)), vec![]);
+        assert_eq!(out!(m.path_open(&url("b"), 1, t(6))), vec![]);
         // Sent before theirs arrived: not open yet.
-        assert_eq!(m.preflight_sent(&url("b"), 1, t(7)), vec![]);
+        assert_eq!(out!(m.preflight_sent(&url("b"), 1, t(7))), vec![]);
         assert_eq!(m.get(&url("b")).unwrap().phase, Phase::Handshake);
         assert_eq!(
-            m.preflight_sent(&url("b"), 1, t(7)),
+            out!(m.preflight_sent(&url("b"), 1, t(7))),
             vec![],
             "reported twice"
         );
         assert_eq!(
-            m.handle_message(&url("b"), 1, pf(), t(8)),
+            out!(m.handle_message(&url("b"), 1, pf(), t(8))),
             vec![connected("b", 1, Path::WebRtc)]
         );
         assert_eq!(m.get(&url("b")).unwrap().phase, Phase::Open);
         // Module traffic now arrives decoded, once.
-        let acts = m.handle_message(&url("b"), 1, notify(), t(9));
+        let acts = out!(m.handle_message(&url("b"), 1, notify(), t(9)));
         assert!(
             matches!(&acts[..], [Action::Deliver { msg: WireMessage::Notify { data, .. }, len, .. }]
                 if &data[..] == b"hi" && *len == notify().len()),
@@ -1776,35 +1777,35 @@ mod tests {
     fn acceptor_answers_the_preflight_whether_its_channel_opened_before_or_after() {
         // Its data channel opens first, then the initiator's preflight arrives.
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         assert_eq!(
-            m.path_open(&url("a"), 7, t(1)),
+            out!(m.path_open(&url("a"), 7, t(1))),
             vec![],
             "the acceptor waits"
         );
         assert_eq!(
-            m.handle_message(&url("a"), 7, pf(), t(2)),
+            out!(m.handle_message(&url("a"), 7, pf(), t(2))),
             vec![send_pf("a", 7)]
         );
         assert_eq!(
-            m.preflight_sent(&url("a"), 7, t(3)),
+            out!(m.preflight_sent(&url("a"), 7, t(3))),
             vec![connected("a", 7, Path::WebRtc)]
         );
         // The preflight arrives before the glue saw the channel's `open`.
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         assert_eq!(
-            m.handle_message(&url("a"), 7, pf(), t(1)),
+            out!(m.handle_message(&url("a"), 7, pf(), t(1))),
             vec![send_pf("a", 7)]
         );
         assert_eq!(m.get(&url("a")).unwrap().phase, Phase::Handshake);
         assert_eq!(
-            m.path_open(&url("a"), 7, t(2)),
+            out!(m.path_open(&url("a"), 7, t(2))),
             vec![],
             "a late open changes nothing"
         );
         assert_eq!(
-            m.preflight_sent(&url("a"), 7, t(3)),
+            out!(m.preflight_sent(&url("a"), 7, t(3))),
             vec![connected("a", 7, Path::WebRtc)]
         );
     }
@@ -1828,11 +1829,11 @@ mod tests {
         };
         let (mine, other) = (sign("a"), sign("z"));
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         let preflight = crate::net::admission::encode_preflight(&[mine.clone(), other]);
-        m.handle_message(&url("a"), 7, preflight, t(1));
+        out!(m.handle_message(&url("a"), 7, preflight, t(1)));
         assert_eq!(
-            m.preflight_sent(&url("a"), 7, t(2)),
+            out!(m.preflight_sent(&url("a"), 7, t(2))),
             vec![Action::Connected {
                 peer: url("a"),
                 conn: 7,
@@ -1846,52 +1847,52 @@ mod tests {
     #[test]
     fn a_message_before_the_preflight_or_a_second_preflight_closes() {
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
-        m.path_open(&url("a"), 7, t(1));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
+        out!(m.path_open(&url("a"), 7, t(1)));
         assert_eq!(
-            m.handle_message(&url("a"), 7, notify(), t(2)),
+            out!(m.handle_message(&url("a"), 7, notify(), t(2))),
             violation("a", 7, "expected a preflight first, got NOTIFY", false)
         );
         assert!(m.is_empty());
         // Even a message for a module we do not run is fatal before the preflight.
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         let other = crate::wire::encode_module(
             &crate::model::id::SpaceId::from_bytes(vec![1; 32]),
             "Other",
             Bytes::new(),
         );
         assert!(matches!(
-            &m.handle_message(&url("a"), 7, other.clone(), t(2))[..],
+            &out!(m.handle_message(&url("a"), 7, other.clone(), t(2)))[..],
             [Action::Close { notify: true, .. }]
         ));
         // A repeated preflight, during the handshake and once open.
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
-        m.handle_message(&url("a"), 7, pf(), t(1));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
+        out!(m.handle_message(&url("a"), 7, pf(), t(1)));
         assert_eq!(
-            m.handle_message(&url("a"), 7, pf(), t(2)),
+            out!(m.handle_message(&url("a"), 7, pf(), t(2))),
             violation("a", 7, "repeated preflight", false)
         );
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         finish_handshake(&mut m, "a", 7, t(1));
         assert_eq!(
-            m.handle_message(&url("a"), 7, pf(), t(2)),
+            out!(m.handle_message(&url("a"), 7, pf(), t(2))),
             violation("a", 7, "repeated preflight", true)
         );
         assert_eq!(m.stats().protocol_closes, 1);
         // Garbage closes; after the preflight, unknown modules and types are only dropped.
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         finish_handshake(&mut m, "a", 7, t(1));
-        assert_eq!(m.handle_message(&url("a"), 7, other, t(2)), vec![]);
+        assert_eq!(out!(m.handle_message(&url("a"), 7, other, t(2))), vec![]);
         let unspecified = prost::Message::encode_to_vec(&crate::wire::proto::K2Proto {
             ty: 42,
             ..Default::default()
         });
         assert_eq!(
-            m.handle_message(&url("a"), 7, unspecified.into(), t(2)),
+            out!(m.handle_message(&url("a"), 7, unspecified.into(), t(2))),
             vec![]
         );
         assert_eq!(
@@ -1902,7 +1903,7 @@ mod tests {
             (1, 1)
         );
         assert!(matches!(
-            &m.handle_message(&url("a"), 7, Bytes::from_static(&[0xFF, 0xFF]), t(3))[..],
+            &out!(m.handle_message(&url("a"), 7, Bytes::from_static(&[0xFF, 0xFF]), t(3)))[..],
             [
                 Action::Close { notify: true, .. },
                 Action::Disconnected { .. }
@@ -1916,9 +1917,9 @@ mod tests {
                 ..NetConfig::default()
             },
         );
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         assert!(matches!(
-            &m.handle_message(&url("a"), 7, Bytes::from(vec![0u8; 101]), t(1))[..],
+            &out!(m.handle_message(&url("a"), 7, Bytes::from(vec![0u8; 101]), t(1)))[..],
             [Action::Close { reason, .. }] if reason.contains("malformed")
         ));
     }
@@ -1926,10 +1927,10 @@ mod tests {
     #[test]
     fn the_peers_disconnect_ends_the_connection_and_stale_messages_are_ignored() {
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
         finish_handshake(&mut m, "a", 7, t(1));
         assert_eq!(
-            m.handle_message(&url("a"), 7, crate::wire::encode_disconnect("bye"), t(2)),
+            out!(m.handle_message(&url("a"), 7, crate::wire::encode_disconnect("bye"), t(2))),
             vec![
                 Action::Close {
                     peer: url("a"),
@@ -1940,9 +1941,9 @@ mod tests {
                 disconnected("a", "closed by peer: bye")
             ]
         );
-        assert_eq!(m.handle_message(&url("a"), 7, notify(), t(3)), vec![]);
-        assert_eq!(m.preflight_sent(&url("a"), 7, t(3)), vec![]);
-        assert_eq!(m.violation(&url("a"), 7, "late"), vec![]);
+        assert_eq!(out!(m.handle_message(&url("a"), 7, notify(), t(3))), vec![]);
+        assert_eq!(out!(m.preflight_sent(&url("a"), 7, t(3))), vec![]);
+        assert_eq!(out!(m.violation(&url("a"), 7, "late")), vec![]);
         assert_eq!(m.stats().stale_frames, 1);
     }
 
@@ -1959,22 +1960,22 @@ mod tests {
         };
         // Initiator: channel open, ours sent, theirs never comes.
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
-        m.path_open(&url("b"), 1, t(100));
-        m.preflight_sent(&url("b"), 1, t(101));
-        assert_eq!(m.handle_timeout(t(10_099)), vec![]);
-        assert_eq!(m.handle_timeout(t(10_100)), closed("b", 1));
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        out!(m.path_open(&url("b"), 1, t(100)));
+        out!(m.preflight_sent(&url("b"), 1, t(101)));
+        assert_eq!(out!(m.handle_timeout(t(10_099))), vec![]);
+        assert_eq!(out!(m.handle_timeout(t(10_100))), closed("b", 1));
         // Initiator: ours never leaves (the glue's send hangs).
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
-        m.path_open(&url("b"), 1, t(100));
-        m.handle_message(&url("b"), 1, pf(), t(200));
-        assert_eq!(m.handle_timeout(t(10_100)), closed("b", 1));
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        out!(m.path_open(&url("b"), 1, t(100)));
+        out!(m.handle_message(&url("b"), 1, pf(), t(200)));
+        assert_eq!(out!(m.handle_timeout(t(10_100))), closed("b", 1));
         // Acceptor: channel open, the initiator's preflight never comes.
         let mut m = mgr("b");
-        m.handle_signal(&url("a"), offer(7), t(0));
-        m.path_open(&url("a"), 7, t(50));
-        assert_eq!(m.handle_timeout(t(10_050)), closed("a", 7));
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
+        out!(m.path_open(&url("a"), 7, t(50)));
+        assert_eq!(out!(m.handle_timeout(t(10_050))), closed("a", 7));
         // Relay initiator: the peer never answers.
         let mut m = ConnManager::new(
             url("a"),
@@ -1983,9 +1984,9 @@ mod tests {
                 ..NetConfig::default()
             },
         );
-        m.connect(&url("b"), 1, t(0)).unwrap();
-        m.preflight_sent(&url("b"), 1, t(1));
-        assert_eq!(m.handle_timeout(t(10_000)), closed("b", 1));
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        out!(m.preflight_sent(&url("b"), 1, t(1)));
+        assert_eq!(out!(m.handle_timeout(t(10_000))), closed("b", 1));
         assert_eq!(m.stats().timed_out, 1);
     }
 
@@ -1999,37 +2000,37 @@ mod tests {
         };
         // Negotiating, handshake with ours sent, handshake with theirs received, open.
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
-        assert_eq!(m.close(&url("b"), "bye"), vec![closed("b", 1)]);
-        m.connect(&url("b"), 2, t(0)).unwrap();
-        m.path_open(&url("b"), 2, t(1));
-        m.preflight_sent(&url("b"), 2, t(1));
-        assert_eq!(m.close(&url("b"), "bye"), vec![closed("b", 2)]);
-        m.connect(&url("b"), 3, t(0)).unwrap();
-        m.path_open(&url("b"), 3, t(1));
-        m.handle_message(&url("b"), 3, pf(), t(1));
-        assert_eq!(m.close(&url("b"), "bye"), vec![closed("b", 3)]);
-        m.connect(&url("b"), 4, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        assert_eq!(out!(m.close(&url("b"), "bye")), vec![closed("b", 1)]);
+        out!(m.connect(&url("b"), 2, t(0)).unwrap());
+        out!(m.path_open(&url("b"), 2, t(1)));
+        out!(m.preflight_sent(&url("b"), 2, t(1)));
+        assert_eq!(out!(m.close(&url("b"), "bye")), vec![closed("b", 2)]);
+        out!(m.connect(&url("b"), 3, t(0)).unwrap());
+        out!(m.path_open(&url("b"), 3, t(1)));
+        out!(m.handle_message(&url("b"), 3, pf(), t(1)));
+        assert_eq!(out!(m.close(&url("b"), "bye")), vec![closed("b", 3)]);
+        out!(m.connect(&url("b"), 4, t(0)).unwrap());
         finish_handshake(&mut m, "b", 4, t(1));
         assert_eq!(
-            m.close(&url("b"), "bye"),
+            out!(m.close(&url("b"), "bye")),
             vec![closed("b", 4), disconnected("b", "bye")]
         );
         // The preflight send completing after the close changes nothing.
-        assert_eq!(m.preflight_sent(&url("b"), 4, t(2)), vec![]);
-        assert_eq!(m.close(&url("b"), "bye"), vec![]);
+        assert_eq!(out!(m.preflight_sent(&url("b"), 4, t(2))), vec![]);
+        assert_eq!(out!(m.close(&url("b"), "bye")), vec![]);
     }
 
     #[test]
     fn local_candidates_wait_for_the_offer_and_are_bounded() {
         let mut m = mgr("a");
-        m.connect(&url("b"), 1, t(0)).unwrap();
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
         let cand = |n: usize| Candidate {
             candidate: format!("c{n}"),
             ..Candidate::default()
         };
         for n in 0..MAX_PENDING_CANDIDATES + 3 {
-            assert_eq!(m.local_candidate(&url("b"), 1, cand(n)), vec![]);
+            assert_eq!(out!(m.local_candidate(&url("b"), 1, cand(n))), vec![]);
         }
         assert_eq!(m.stats().candidates_dropped, 3);
         let sig = |frame| Action::Signal {
@@ -2037,7 +2038,7 @@ mod tests {
             conn: 1,
             frame,
         };
-        let acts = m.local_description(&url("b"), 1, offer(1));
+        let acts = out!(m.local_description(&url("b"), 1, offer(1)));
         assert_eq!(acts.len(), 1 + MAX_PENDING_CANDIDATES);
         assert_eq!(acts[0], sig(offer(1)));
         assert_eq!(
@@ -2049,7 +2050,7 @@ mod tests {
         );
         // Later ones go at once.
         assert_eq!(
-            m.local_candidate(&url("b"), 1, cand(99)),
+            out!(m.local_candidate(&url("b"), 1, cand(99))),
             vec![sig(SignalFrame::Candidate {
                 conn: 1,
                 candidate: cand(99)
