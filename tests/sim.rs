@@ -336,6 +336,40 @@ fn a_late_joiner_catches_up_via_new_ops_since() {
     r.assert_bound("at convergence");
 }
 
+/// Issue 9: two tabs that exchange an op and then sit idle marked each other unresponsive
+/// after ~31.7 s (catch-up stayed in 1 s rounds with a lone peer, past its burst limit). Two
+/// idle peers for 15 minutes: no unresponsive mark, no refused or timed-out round, and an op
+/// published at the end still arrives.
+#[test]
+fn two_idle_peers_never_mark_each_other_unresponsive() {
+    let mut sim = sim(21, wan());
+    let (a, b) = (
+        join(&mut sim, Behaviour::Honest),
+        join(&mut sim, Behaviour::Honest),
+    );
+    let first = publish(&mut sim, a, Op::new(Timestamp(T0), &b"first"[..]).unwrap());
+    assert!(sim.run_until(10 * SEC, |s| {
+        s.nodes[b].holds_all(std::slice::from_ref(&first))
+    }));
+    sim.run_for(15 * 60 * SEC);
+    for i in [a, b] {
+        let n = &sim.nodes[i];
+        assert!(
+            !n.has(|e| matches!(e, SpaceEvent::PeerUnresponsive { .. })),
+            "peer {i} marked the other unresponsive"
+        );
+        let cu = n.space.catch_up_stats();
+        assert_eq!((cu.timeouts, cu.refused), (0, 0), "peer {i}: {cu:?}");
+    }
+    let later = Op::new(sim.now(), &b"after idling"[..]).unwrap();
+    let later = publish(&mut sim, b, later);
+    assert!(
+        sim.run_until(2 * SEC, |s| s.nodes[a]
+            .holds_all(std::slice::from_ref(&later))),
+        "an op published after 15 idle minutes did not arrive within 2 s"
+    );
+}
+
 #[test]
 fn a_peer_sending_wrong_ops_is_disconnected_while_the_others_converge() {
     let mut rng = Rng::new(9);

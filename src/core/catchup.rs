@@ -52,7 +52,8 @@ use crate::wire::{
 pub struct CatchUpConfig {
     /// Pause between rounds we initiate once caught up. Default 60 s (Kitsune2: 120 s).
     pub initiate_interval: Duration,
-    /// Pause between rounds while catching up: until rounds with [`Self::fast_rounds`] distinct
+    /// Pause between rounds while catching up: while each completed round reached a peer we had
+    /// not caught up with yet, until rounds with [`Self::fast_rounds`] distinct
     /// peers are done, and after any round that brought op ids we lacked
     /// ([`CatchUp::hurry`]). Default 1 s (Kitsune2 `initialInitiateIntervalMs`).
     pub initial_initiate_interval: Duration,
@@ -74,7 +75,8 @@ pub struct CatchUpConfig {
     /// Rounds accepted at once; more get `Busy`. Default 10 (Kitsune2
     /// `maxConcurrentAcceptedRounds`).
     pub max_concurrent_accepted: usize,
-    /// Initiates accepted per peer per [`Self::burst_window`]; more are dropped. Default 15
+    /// Initiates accepted per peer per [`Self::burst_window`]; more are answered `Busy` (not
+    /// dropped: a dropped Initiate times out and looks like a dead peer). Default 15
     /// (Kitsune2: burst factor 3 × window count 5).
     pub burst_count: usize,
     /// See [`Self::burst_count`]. Default 10 min.
@@ -489,9 +491,9 @@ impl CatchUp {
     /// Handles an `Initiate` from `from` (see [`InitiateVerdict`]).
     ///
     /// # Errors
-    /// [`RoundError::TooSoon`] if `from` has a round with us open already or initiated more
-    /// than [`CatchUpConfig::burst_count`] times in the burst window;
-    /// [`RoundError::BadArcSet`].
+    /// [`RoundError::TooSoon`] if `from` has a round with us open already;
+    /// [`RoundError::BadArcSet`]. Over its [`CatchUpConfig::burst_count`] the verdict is
+    /// [`InitiateVerdict::Busy`].
     pub fn on_initiate(
         &mut self,
         now: Timestamp,
@@ -523,12 +525,10 @@ impl CatchUp {
         {
             times.pop_front();
         }
-        if times.len() >= self.cfg.burst_count {
-            self.stats.behaviour_errors += 1;
-            self.stats.refused += 1;
-            return Err(RoundError::TooSoon);
-        }
-        if self.accepted.len() >= self.cfg.max_concurrent_accepted {
+        // Over its burst, or with too many rounds open, the peer hears `Busy` at once: a
+        // dropped Initiate would only time out and make a live peer look unresponsive.
+        let over_burst = times.len() >= self.cfg.burst_count;
+        if over_burst || self.accepted.len() >= self.cfg.max_concurrent_accepted {
             self.stats.refused += 1;
             let busy = K2GossipBusyMessage {
                 session_id: msg.session_id,
@@ -667,8 +667,12 @@ impl CatchUp {
         self.initiated = None;
         self.stats.completed += 1;
         self.stats.ids_sent += found.len() as u64;
-        self.done_with.insert(to.clone());
-        let fast = self.done_with.len() < self.cfg.fast_rounds;
+        // Fast only while rounds still reach peers we have not caught up with. Counting distinct
+        // peers alone kept a space with fewer than `fast_rounds` peers in 1 s rounds for ever:
+        // its peer's burst limit then refused the 16th Initiate, the round timed out, and an
+        // idle, healthy peer was marked unresponsive ~31.7 s after joining (issue 9).
+        let new_peer = self.done_with.insert(to.clone());
+        let fast = new_peer && self.done_with.len() < self.cfg.fast_rounds;
         self.schedule_next(now, fast);
         let reply = K2GossipNoDiffMessage {
             session_id: session,
@@ -1104,6 +1108,48 @@ mod tests {
         assert_eq!(i.stats().behaviour_errors, 2);
     }
 
+    /// Issue 9's idle bug: with a single peer, rounds stayed 1 s apart for ever, so the peer's
+    /// burst limit (15 per 10 min) refused the 16th Initiate and the round timed out.
+    #[test]
+    fn a_lone_peer_is_not_rounded_past_its_burst_limit() {
+        let (mut i, mut a) = pair();
+        let mut t = T;
+        for _ in 0..40 {
+            t = i.poll_timeout().unwrap().max(t);
+            assert!(i.due(t), "a round is due at {t}");
+            i.initiate(t, url(2));
+            let GossipMsg::Initiate(init) = sent(&mut i, 2) else {
+                panic!()
+            };
+            let InitiateVerdict::Accept(_) = a.on_initiate(t, &url(1), init).unwrap() else {
+                panic!("refused at {t}: rounds came faster than the burst limit allows")
+            };
+            a.accept(t, &url(1), vec![], t, vec![]);
+            let GossipMsg::Accept(acc) = sent(&mut a, 1) else {
+                panic!()
+            };
+            i.on_accept(t, &url(2), acc).unwrap();
+            i.respond(t, &url(2), vec![], t, vec![], vec![]);
+            let GossipMsg::NoDiff(nd) = sent(&mut i, 2) else {
+                panic!()
+            };
+            a.on_reply(
+                t,
+                &url(1),
+                &nd.session_id,
+                nd.accept_response,
+                false,
+                |_| vec![],
+            )
+            .unwrap();
+        }
+        assert!(
+            i.poll_timeout().unwrap().micros_since(t) >= 60_000_000,
+            "caught up with the only peer: the next round is a minute away"
+        );
+        assert_eq!(i.stats().timeouts + a.stats().refused, 0);
+    }
+
     #[test]
     fn busy_burst_tie_break_and_timeouts() {
         let cfg = CatchUpConfig {
@@ -1136,10 +1182,12 @@ mod tests {
             Ok(InitiateVerdict::Accept(_))
         ));
         a.on_end(t, &url(1), &Bytes::from(vec![3]));
-        assert_eq!(
+        // Over its burst the peer hears Busy at once (a dropped Initiate would time out).
+        assert!(matches!(
             a.on_initiate(t, &url(1), init(4, 0)),
-            Err(RoundError::TooSoon)
-        );
+            Ok(InitiateVerdict::Busy)
+        ));
+        assert!(matches!(sent(&mut a, 1), GossipMsg::Busy(_)));
         // Simultaneous initiates: the higher tie-breaker wins.
         a.initiate(t, url(5));
         let GossipMsg::Initiate(mine) = sent(&mut a, 5) else {
