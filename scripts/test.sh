@@ -13,9 +13,10 @@ step() { printf '\n\033[1m=== %s ===\033[0m\n' "$*"; }
 step "native tests: cargo test"
 cargo test
 
-step "lints: cargo fmt --check, cargo clippy -D warnings (native)"
+step "lints: cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings (native)"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
 
 if [ -f scripts/sbd-conformance.sh ]; then
   step "sbd client conformance: sbd-o-bahn-client-tester"

@@ -1,5 +1,5 @@
 //! Browser glue for the sbd client: drives one [`SbdClient`] over a `web_sys::WebSocket`
-//! (wasm32 only). All protocol rules live in [`super::sbd`]; this file only moves bytes,
+//! (wasm32 only). All protocol rules live in [`crate::net::sbd`]; this file only moves bytes,
 //! events and timer wake-ups.
 //!
 //! - The socket uses `binaryType = "arraybuffer"`; each binary message is fed to the core

@@ -1,6 +1,6 @@
 //! Client of Kitsune2's bootstrap HTTP API (`crates/bootstrap_srv/src/lib.rs`, `spec` module;
 //! ../shared/reference/kitsune2.md §6.1). The request/response rules are sans-IO and tested
-//! natively; [`fetch`] (wasm32) sends them with the browser's `fetch()`.
+//! natively; `crate::browser::bootstrap` (wasm32) sends them with the browser's `fetch()`.
 //!
 //! - `PUT /bootstrap/<b64 space>/<b64 agent>`, body = the signed agent info JSON, at most
 //!   1 024 bytes; `200 {}` or an error status with `{"error":"…"}` (500 for every validation

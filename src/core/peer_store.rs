@@ -360,7 +360,7 @@ impl PeerStore {
     /// THE admission rule of fennec, the only one (Kitsune2 `crates/api/src/transport.rs`,
     /// reference §3.3, where no access decision means blocked): whether module traffic from
     /// `url` is accepted at `now`, i.e. we hold a verified agent info for this space that
-    /// [speaks for a live agent at `url`](AgentInfoSigned::is_live_at) (unexpired, not a
+    /// [speaks for a live agent at `url`](crate::model::agent::AgentInfo::is_live_at) (unexpired, not a
     /// tombstone) and whose agent is not blocked. The transport applies no rule of its own:
     /// it hands every decoded NOTIFY/MODULE message of an open connection to the space
     /// (`crate::api::transport::TransportEvent::Message`), which asks this; so a block

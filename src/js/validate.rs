@@ -242,7 +242,7 @@ impl Options {
         time_ms(&self.func, &name, &v).map(Some)
     }
 
-    /// A bytes option (see [`bytes`]).
+    /// A bytes option (see [`bytes()`]).
     pub fn bytes(&self, key: &str) -> Result<Option<Vec<u8>>, JsValue> {
         let Some(v) = self.get(key)? else {
             return Ok(None);

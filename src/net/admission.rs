@@ -13,7 +13,7 @@
 //! [`NetConfig::max_preflight_bytes`] long with at most [`NetConfig::max_preflight_agents`]
 //! entries (else an [`AdmissionError`]: the connection closes). Each entry is verified on its
 //! own; entries that fail to verify, are expired or tombstones, or name another URL than the
-//! peer's ([`AgentInfoSigned::is_live_at`]) are left out and counted (a peer may only speak
+//! peer's ([`crate::model::agent::AgentInfo::is_live_at`]) are left out and counted (a peer may only speak
 //! for agents reachable at its own, signal-authenticated, URL). The accepted infos go to the
 //! space with the connection's `Connected` event.
 //!

@@ -37,7 +37,7 @@
 //!
 //! # Drivers
 //! [`run_space`] is a complete async driver over a [`crate::api::transport::Transport`], an
-//! [`crate::api::OpStore`] and a [`Clock`] (one task, `futures` only). Simulations drive
+//! [`crate::api::OpStore`] and a [`crate::api::Clock`] (one task, `futures` only). Simulations drive
 //! the core by hand (`tests/sim.rs`). NOTIFY messages are ignored (no host handler yet).
 
 mod driver;
@@ -867,7 +867,7 @@ impl Space {
     }
 
     /// The result of the store operation of `ticket`: handed to the handler of the step that
-    /// asked for it (one per [`Pending`] kind).
+    /// asked for it (one handler per kind of pending step).
     pub fn handle_store_response(
         &mut self,
         now: Timestamp,
