@@ -549,19 +549,13 @@ impl CatchUp {
         );
         self.last_round.insert(from.clone(), now);
         self.stats.accepted += 1;
-        Ok(InitiateVerdict::Accept(Request {
-            session_id: msg.session_id,
+        Ok(InitiateVerdict::Accept(self.request(
+            msg.session_id,
             arc,
-            since: Timestamp(msg.new_since),
-            limit_bytes: msg
-                .max_op_data_bytes
-                .min(self.cfg.max_request_op_data_bytes),
-            agents: msg
-                .participating_agents
-                .into_iter()
-                .map(AgentId::from)
-                .collect(),
-        }))
+            msg.new_since,
+            msg.max_op_data_bytes,
+            msg.participating_agents,
+        )))
     }
 
     /// The acceptor's answer, once the ids for [`InitiateVerdict::Accept`] were looked up:
@@ -626,19 +620,13 @@ impl CatchUp {
         let previous = self.new_since(now, from);
         self.stats.ids_received += msg.new_ops.len() as u64;
         Ok(AcceptIn {
-            request: Request {
-                session_id: msg.session_id,
-                arc: self.arc.sector_intersection(&theirs),
-                since: Timestamp(msg.new_since),
-                limit_bytes: msg
-                    .max_op_data_bytes
-                    .min(self.cfg.max_request_op_data_bytes),
-                agents: msg
-                    .participating_agents
-                    .into_iter()
-                    .map(AgentId::from)
-                    .collect(),
-            },
+            request: self.request(
+                msg.session_id,
+                self.arc.sector_intersection(&theirs),
+                msg.new_since,
+                msg.max_op_data_bytes,
+                msg.participating_agents,
+            ),
             new_ops: msg.new_ops.into_iter().map(OpId::from).collect(),
             updated_new_since: Timestamp(msg.updated_new_since),
             previous_new_since: previous,
@@ -841,6 +829,25 @@ impl CatchUp {
             self.stats.behaviour_errors += 1;
             RoundError::BadArcSet(e.0)
         })
+    }
+
+    /// What a peer's Initiate or Accept asks of our store: its `new_since` (µs, our stored-at
+    /// clock) and byte budget (capped by [`CatchUpConfig::max_request_op_data_bytes`]).
+    fn request(
+        &self,
+        session_id: Bytes,
+        arc: DhtArc,
+        new_since: i64,
+        max_op_data_bytes: u32,
+        agents: Vec<Bytes>,
+    ) -> Request {
+        Request {
+            session_id,
+            arc,
+            since: Timestamp(new_since),
+            limit_bytes: max_op_data_bytes.min(self.cfg.max_request_op_data_bytes),
+            agents: agents.into_iter().map(AgentId::from).collect(),
+        }
     }
 
     fn schedule_next(&mut self, now: Timestamp, fast: bool) {

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::validate::describe;
 use crate::api::{MetaOp, OpStore, StoreError};
 use crate::browser::idb::{Durability, IdbOpStore, IdbOptions};
 use crate::model::arc::DhtArc;
@@ -330,20 +331,6 @@ fn store_error(e: StoreError) -> JsValue {
     err.into()
 }
 
-fn what(v: &JsValue) -> String {
-    if v.is_undefined() {
-        "undefined".into()
-    } else if v.is_null() {
-        "null".into()
-    } else if Array::is_array(v) {
-        "an Array".into()
-    } else {
-        let t = v.js_typeof().as_string().unwrap_or_default();
-        let article = if t.starts_with('o') { "an" } else { "a" };
-        format!("{article} {t}")
-    }
-}
-
 /// A non-empty id: base64url-nopad text or raw bytes.
 fn id_arg(func: &str, name: &str, v: &JsValue) -> Result<Id, JsValue> {
     let id = if let Some(s) = v.as_string() {
@@ -358,7 +345,7 @@ fn id_arg(func: &str, name: &str, v: &JsValue) -> Result<Id, JsValue> {
     } else {
         return Err(type_error(format!(
             "{func}: {name} must be a base64url string or a Uint8Array, got {}",
-            what(v)
+            describe(v)
         )));
     };
     if id.as_bytes().is_empty() {
@@ -374,7 +361,7 @@ fn durability_arg(options: &JsValue) -> Result<Durability, JsValue> {
     if !options.is_object() {
         return Err(type_error(format!(
             "OpStore.open: options must be an object {{ durability }}, got {}",
-            what(options)
+            describe(options)
         )));
     }
     let v = Reflect::get(options, &"durability".into()).unwrap_or(JsValue::UNDEFINED);
@@ -388,7 +375,8 @@ fn durability_arg(options: &JsValue) -> Result<Durability, JsValue> {
         _ => Err(type_error(format!(
             "OpStore.open: options.durability must be \"strict\", \"relaxed\" or \"default\", \
              got {}",
-            v.as_string().map_or_else(|| what(&v), |s| format!("{s:?}"))
+            v.as_string()
+                .map_or_else(|| describe(&v), |s| format!("{s:?}"))
         ))),
     }
 }
@@ -416,7 +404,7 @@ fn time_arg(func: &str, name: &str, v: &JsValue) -> Result<Timestamp, JsValue> {
     }
     Err(type_error(format!(
         "{func}: {name} must be a number or bigint of µs since the Unix epoch, got {}",
-        what(v)
+        describe(v)
     )))
 }
 
@@ -424,7 +412,7 @@ fn payload_arg(func: &str, name: &str, v: &JsValue) -> Result<Bytes, JsValue> {
     let a = v.dyn_ref::<Uint8Array>().ok_or_else(|| {
         type_error(format!(
             "{func}: {name} must be a Uint8Array, got {}",
-            what(v)
+            describe(v)
         ))
     })?;
     let len = a.length() as usize;
@@ -440,7 +428,7 @@ fn array_arg<'a>(func: &str, name: &str, v: &'a JsValue) -> Result<&'a Array, Js
     if !Array::is_array(v) {
         return Err(type_error(format!(
             "{func}: {name} must be an Array, got {}",
-            what(v)
+            describe(v)
         )));
     }
     Ok(v.unchecked_ref())
@@ -459,7 +447,7 @@ fn parse_ops(v: &JsValue) -> Result<(Vec<MetaOp>, Array), JsValue> {
         if !item.is_object() {
             return Err(type_error(format!(
                 "{F}: ops[{i}] must be an object {{ payload, createdAt }}, got {}",
-                what(&item)
+                describe(&item)
             )));
         }
         let get = |k: &JsValue| Reflect::get(&item, k).unwrap_or(JsValue::UNDEFINED);
@@ -505,7 +493,7 @@ fn parse_id(func: &str, name: &str, i: usize, item: &JsValue) -> Result<OpId, Js
     let s = item.as_string().ok_or_else(|| {
         type_error(format!(
             "{func}: {name}[{i}] must be a base64url op id string, got {}",
-            what(item)
+            describe(item)
         ))
     })?;
     parse_id_str(func, name, i, &s)
