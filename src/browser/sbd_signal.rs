@@ -20,7 +20,7 @@ use std::task::{Poll, Waker};
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::future::LocalBoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use wasm_bindgen_futures::spawn_local;
 
 use super::sbd_ws::{SbdWs, SbdWsError};
@@ -99,7 +99,7 @@ impl SbdSignal {
             }
         }
         let writable = Rc::new(Writable::default());
-        let (tx, rx) = mpsc::unbounded();
+        let (tx, rx) = mpsc::channel(FORWARD_QUEUE);
         spawn_local(pump(events, server.clone(), tx, writable.clone()));
         Ok((
             SbdSignal {
@@ -123,19 +123,26 @@ impl SbdSignal {
     }
 }
 
+/// Forwards handed to the receive stream ahead of its consumer. The pump waits beyond that,
+/// so a slow consumer holds messages in the sbd connection's byte-bounded queue
+/// ([`super::sbd_ws::MAX_QUEUED_RECEIVE_BYTES`]), which closes the connection when full.
+const FORWARD_QUEUE: usize = 32;
+
 /// Moves sbd events to the receive stream and the writable notifier until the connection
-/// closes.
+/// closes (or the receive stream is dropped).
 async fn pump(
     mut events: super::sbd_ws::SbdEvents,
     server: Url,
-    tx: mpsc::UnboundedSender<(Url, Bytes)>,
+    mut tx: mpsc::Sender<(Url, Bytes)>,
     writable: Rc<Writable>,
 ) {
     while let Some(ev) = events.next().await {
         match ev {
             SbdEvent::Message { from, payload } => {
-                if let Ok(from) = server.with_peer_id(&from.to_b64url()) {
-                    let _ = tx.unbounded_send((from, payload));
+                if let Ok(from) = server.with_peer_id(&from.to_b64url())
+                    && tx.send((from, payload)).await.is_err()
+                {
+                    break; // nobody listens any more
                 }
             }
             SbdEvent::Writable => writable.notify(),

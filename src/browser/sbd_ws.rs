@@ -16,6 +16,7 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
+use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::future::{AbortHandle, Abortable};
 use wasm_bindgen::JsCast;
@@ -23,14 +24,39 @@ use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::model::time::Timestamp;
+use crate::net::budget::ByteBudget;
 use crate::net::sbd::{
     CloseReason, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig, SbdEvent,
     SendError,
 };
 
+/// Most bytes of received forwards queued for the consumer of [`SbdEvents`] (8 MiB, 400 full
+/// sbd messages). A WebSocket cannot be paused; a consumer that far behind means a peer floods
+/// this tab, so the connection closes instead of growing the queue.
+pub const MAX_QUEUED_RECEIVE_BYTES: usize = 8 << 20;
+
 /// The receiving side of a connection's events, in order; [`SbdEvent::Closed`] is last,
-/// then the stream ends.
-pub type SbdEvents = mpsc::UnboundedReceiver<SbdEvent>;
+/// then the stream ends. Taking a [`SbdEvent::Message`] gives its bytes back to the
+/// connection's receive budget ([`MAX_QUEUED_RECEIVE_BYTES`]).
+pub struct SbdEvents {
+    rx: mpsc::UnboundedReceiver<SbdEvent>,
+    budget: ByteBudget,
+}
+
+impl futures::Stream for SbdEvents {
+    type Item = SbdEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<SbdEvent>> {
+        let polled = self.rx.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(Some(SbdEvent::Message { payload, .. })) = &polled {
+            self.budget.give_back(payload.len());
+        }
+        polled
+    }
+}
 
 /// Why [`SbdWs::connect`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +81,10 @@ struct Inner {
     core: SbdClient,
     ws: WebSocket,
     events: mpsc::UnboundedSender<SbdEvent>,
+    /// Bytes of forwards queued in `events` and not yet taken.
+    budget: ByteBudget,
+    /// The budget ran out: the connection is closing; later forwards are not queued.
+    overflowed: bool,
     /// The armed timer (abort to clear it) and the time it fires for.
     timer: Option<(AbortHandle, Timestamp)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -81,6 +111,11 @@ impl SbdWs {
         let ws = WebSocket::new(&url).map_err(|e| SbdWsError::WebSocket(format!("{e:?}")))?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let (tx, rx) = mpsc::unbounded();
+        let budget = ByteBudget::new(MAX_QUEUED_RECEIVE_BYTES);
+        let events = SbdEvents {
+            rx,
+            budget: budget.clone(),
+        };
 
         let inner = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
             let w = weak.clone();
@@ -122,6 +157,8 @@ impl SbdWs {
                 core,
                 ws,
                 events: tx,
+                budget,
+                overflowed: false,
                 timer: None,
                 _on_message: on_message,
                 _on_close: on_close,
@@ -137,7 +174,7 @@ impl SbdWs {
                 pub_key,
                 url,
             },
-            rx,
+            events,
         ))
     }
 
@@ -192,6 +229,18 @@ fn with_core(w: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut SbdClient)) {
 }
 
 impl Inner {
+    /// The consumer is [`MAX_QUEUED_RECEIVE_BYTES`] behind: close the connection (its
+    /// `Closed` event follows) rather than queue without bound or drop from the middle.
+    fn overflow(&mut self) {
+        if !self.overflowed {
+            self.overflowed = true;
+            self.core.close(CloseReason::Transport(format!(
+                "receive queue over {} bytes: the app is not keeping up",
+                self.budget.cap()
+            )));
+        }
+    }
+
     /// Move everything the core has for us: transmits to the socket, events to the channel,
     /// and arm the timer for its next wake-up.
     fn pump(&mut self) {
@@ -208,6 +257,12 @@ impl Inner {
             }
         }
         while let Some(ev) = self.core.poll_event() {
+            if let SbdEvent::Message { payload, .. } = &ev
+                && (self.overflowed || !self.budget.try_take(payload.len()))
+            {
+                self.overflow();
+                continue;
+            }
             let _ = self.events.unbounded_send(ev);
         }
         if self.core.is_closed() {

@@ -31,9 +31,12 @@
 //! - `pagehide` closes every connection cleanly (the peers are told through the signal
 //!   path and see the data channel close).
 //!
-//! The inbound event queue to the application ([`NetEvents`]) is unbounded: a data channel
-//! cannot be paused from the receiving side. Each message is bounded by
-//! [`NetConfig::max_message_bytes`]. Each connection's queue of remote signal frames for its
+//! A data channel cannot be paused from the receiving side, so the queues it fills are bounded
+//! in bytes instead ([`ByteBudget`]): data-channel messages waiting for this transport's task
+//! ([`MAX_QUEUED_RECEIVE_BYTES`]) and whole messages waiting for the application in
+//! [`NetEvents`] ([`MAX_QUEUED_DELIVERY_BYTES`]). A connection whose messages do not fit is
+//! closed with the reason; nothing is dropped from the middle of a stream. Each message is
+//! bounded by [`NetConfig::max_message_bytes`]. Each connection's queue of remote signal frames for its
 //! WebRTC task is bounded ([`RTC_CMDS_CAPACITY`]): a peer that floods it is counted
 //! ([`NetStats::rtc_cmds_overflow`]) and its connection closed.
 
@@ -61,6 +64,7 @@ use crate::model::agent::AgentInfoSigned;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::net::admission::encode_preflight;
+use crate::net::budget::ByteBudget;
 use crate::net::conn::{
     Action, ConnError, ConnInfo, ConnManager, ConnStats, NetConfig, Path, Phase, Role,
 };
@@ -74,6 +78,18 @@ use crate::wire::WireMessage;
 /// handful of candidates; beyond this the peer is flooding: the frame is dropped, counted
 /// ([`NetStats::rtc_cmds_overflow`]) and the connection closed.
 pub const RTC_CMDS_CAPACITY: usize = 64;
+
+/// Most bytes of data-channel messages queued for this transport's task (16 MiB, four
+/// largest frames). An `RTCDataChannel` cannot be paused from the receiving side; a peer that
+/// gets this far ahead has its connection closed instead of growing the queue.
+pub const MAX_QUEUED_RECEIVE_BYTES: usize = 16 << 20;
+
+/// Bytes of a data-channel message (`ArrayBuffer`); a text message counts as 0 (it is a
+/// protocol violation, handled when it is taken from the queue).
+fn message_len(data: &JsValue) -> usize {
+    data.dyn_ref::<js_sys::ArrayBuffer>()
+        .map_or(0, |b| b.byte_length() as usize)
+}
 
 /// The label of fennec's data channel.
 pub const DATA_CHANNEL_LABEL: &str = "fennec";
@@ -133,8 +149,32 @@ pub enum NetEvent {
     },
 }
 
-/// The receiving end of a transport's events.
-pub type NetEvents = mpsc::UnboundedReceiver<NetEvent>;
+/// Most bytes of whole messages queued for the application in [`NetEvents`] (32 MiB, eight
+/// largest frames): beyond that the application is not keeping up, and the connection that
+/// delivered the message that does not fit is closed.
+pub const MAX_QUEUED_DELIVERY_BYTES: usize = 32 << 20;
+
+/// The receiving end of a transport's events, in order. Taking a [`NetEvent::Message`] gives
+/// its bytes back to the delivery budget ([`MAX_QUEUED_DELIVERY_BYTES`]).
+pub struct NetEvents {
+    rx: mpsc::UnboundedReceiver<NetEvent>,
+    budget: ByteBudget,
+}
+
+impl futures::Stream for NetEvents {
+    type Item = NetEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<NetEvent>> {
+        let polled = self.rx.poll_next_unpin(cx);
+        if let Poll::Ready(Some(NetEvent::Message { len, .. })) = &polled {
+            self.budget.give_back(*len);
+        }
+        polled
+    }
+}
 
 /// Why a send or connect failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -191,7 +231,11 @@ struct Shared {
     config: NetConfig,
     signal: Rc<dyn Signal>,
     events: mpsc::UnboundedSender<NetEvent>,
+    /// Bytes of messages queued in `events` and not yet taken.
+    delivering: ByteBudget,
     inbox: mpsc::UnboundedSender<Ev>,
+    /// Bytes of data-channel messages queued in `inbox` and not yet handled.
+    received: ByteBudget,
     state: RefCell<State>,
     on_pagehide: Option<Closure<dyn FnMut()>>,
 }
@@ -354,6 +398,11 @@ impl WebRtcTransport {
     pub fn new(signal: Rc<dyn Signal>, incoming: SignalRx, config: NetConfig) -> (Self, NetEvents) {
         let local = signal.local_url().clone();
         let (events, events_rx) = mpsc::unbounded();
+        let delivering = ByteBudget::new(MAX_QUEUED_DELIVERY_BYTES);
+        let events_rx = NetEvents {
+            rx: events_rx,
+            budget: delivering.clone(),
+        };
         let (inbox, inbox_rx) = mpsc::unbounded();
         let window = web_sys::window();
         let on_pagehide = window.as_ref().map(|w| {
@@ -378,6 +427,8 @@ impl WebRtcTransport {
             signal,
             events,
             inbox,
+            delivering,
+            received: ByteBudget::new(MAX_QUEUED_RECEIVE_BYTES),
             on_pagehide,
         });
         let weak = Rc::downgrade(&shared);
@@ -655,7 +706,21 @@ impl Shared {
                         .unbounded_send(NetEvent::Connected { peer, path, agents });
                 }
             }
-            Action::Deliver { peer, msg, len, .. } => {
+            Action::Deliver {
+                peer,
+                conn,
+                msg,
+                len,
+            } => {
+                if !self.delivering.try_take(len) {
+                    let why = format!(
+                        "delivery queue over {} bytes: the app is not keeping up",
+                        self.delivering.cap()
+                    );
+                    self.state.borrow_mut().mgr.fail(&peer, conn, &why, true);
+                    self.drain_and_execute();
+                    return;
+                }
                 let _ = self
                     .events
                     .unbounded_send(NetEvent::Message { peer, msg, len });
@@ -794,11 +859,26 @@ impl Shared {
         let on_open = ev(Box::new(move |_| {
             let _ = tx.unbounded_send(Ev::DcOpen(p.clone(), id));
         }));
-        let (tx, p) = (self.inbox.clone(), peer.clone());
+        let (tx, p, budget) = (self.inbox.clone(), peer.clone(), self.received.clone());
+        let overflowed = Rc::new(Cell::new(false));
         let on_message = ev(Box::new(move |e: JsValue| {
-            if let Ok(e) = e.dyn_into::<MessageEvent>() {
-                let _ = tx.unbounded_send(Ev::DcMessage(p.clone(), id, e.data()));
+            let Ok(e) = e.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            let data = e.data();
+            // An overflowing connection is closing: nothing after the overflow is queued, so
+            // the stream handed on is a whole prefix, never one with a hole.
+            if overflowed.get() || !budget.try_take(message_len(&data)) {
+                if !overflowed.replace(true) {
+                    let why = format!(
+                        "receive queue over {} bytes: this tab is not keeping up",
+                        budget.cap()
+                    );
+                    let _ = tx.unbounded_send(Ev::DcError(p.clone(), id, why));
+                }
+                return;
             }
+            let _ = tx.unbounded_send(Ev::DcMessage(p.clone(), id, data));
         }));
         let (tx, p) = (self.inbox.clone(), peer.clone());
         let on_close = ev(Box::new(move |_| {
@@ -998,6 +1078,7 @@ impl Shared {
             Ev::PageHide => self.state.borrow_mut().mgr.close_all("page hidden"),
             Ev::DcOpen(peer, id) => self.state.borrow_mut().mgr.path_open(&peer, id, now),
             Ev::DcMessage(peer, id, data) => {
+                self.received.give_back(message_len(&data));
                 let Some(conn) = self.current(&peer, id) else {
                     return;
                 };
