@@ -297,7 +297,7 @@ mod native {
             let core = match SbdClient::generate(SbdConfig::default(), crate::native::now()) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("runner: no randomness: {e}");
+                    eprintln!("runner: cannot make a client: {e}");
                     return None;
                 }
             };

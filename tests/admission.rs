@@ -55,7 +55,7 @@ impl Receiver {
         )
         .unwrap();
         Receiver {
-            conns: ConnManager::new(me, NetConfig::default()),
+            conns: ConnManager::new(me, NetConfig::default()).unwrap(),
             space,
             store: MemOpStore::new(|| T0),
             sent: Vec::new(),

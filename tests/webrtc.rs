@@ -8,6 +8,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use fennec::browser::webrtc::{
@@ -39,7 +40,7 @@ fn peer(hub: &LoopbackHub, spaces: &[&SpaceId], config: NetConfig) -> Peer {
     let key = AgentKey::generate().unwrap();
     let url = Url::parse(&format!("ws://127.0.0.1:1/{}", key.agent_id().to_b64())).unwrap();
     let (signal, rx) = hub.endpoint(url.clone());
-    let (net, events) = WebRtcTransport::new(Rc::new(signal), rx, config);
+    let (net, events) = WebRtcTransport::new(Rc::new(signal), rx, config).unwrap();
     let infos: Vec<AgentInfoSigned> = spaces
         .iter()
         .map(|s| {
@@ -150,6 +151,21 @@ async fn two_transports_connect_over_webrtc_and_talk_both_ways() {
     assert_eq!(a.net.stats().conn.peer_connections_created, 1);
     assert_eq!(b.net.stats().conn.peer_connections_created, 1);
     assert_eq!(a.net.stats().conn.messages_received, 1);
+}
+
+#[wasm_bindgen_test]
+fn invalid_config_is_refused_naming_the_field() {
+    let hub = LoopbackHub::new(LoopbackHub::SBD_LIKE);
+    let (signal, rx) = hub.endpoint(Url::parse("ws://127.0.0.1:1/bad").unwrap());
+    let config = NetConfig {
+        send_low_water_bytes: 2,
+        send_high_water_bytes: 1,
+        ..NetConfig::default()
+    };
+    let err = WebRtcTransport::new(Rc::new(signal), rx, config)
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "net.send_low_water_bytes");
 }
 
 #[wasm_bindgen_test]
@@ -315,7 +331,7 @@ async fn falls_back_to_the_relay_when_webrtc_does_not_connect() {
     hub.set_filter(|_, _, msg| msg.first() != Some(&0x03));
     let space = random_space();
     let config = NetConfig {
-        webrtc_connect_timeout_ms: 500,
+        webrtc_connect_timeout: Duration::from_millis(500),
         ..NetConfig::default()
     };
     let mut a = peer(&hub, &[&space], config.clone());

@@ -55,7 +55,7 @@ async fn peer(space: &SpaceId, config: NetConfig) -> Peer {
         Some(url.clone()),
         DhtArc::FULL,
     );
-    let (net, events) = WebRtcTransport::new(Rc::new(signal), rx, config);
+    let (net, events) = WebRtcTransport::new(Rc::new(signal), rx, config).unwrap();
     net.set_local_agents(&[AgentInfoSigned::sign(&key, info).unwrap()]);
     Peer { net, events, url }
 }

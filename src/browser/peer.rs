@@ -83,7 +83,8 @@ impl BrowserPeer {
         let (signal, rx) = SbdSignal::connect(&self.options.signal_url, SbdConfig::default())
             .await
             .map_err(|e| format!("signal server {}: {e}", self.options.signal_url))?;
-        let (net, net_events) = WebRtcTransport::new(Rc::new(signal), rx, self.options.net.clone());
+        let (net, net_events) = WebRtcTransport::new(Rc::new(signal), rx, self.options.net.clone())
+            .map_err(|e| format!("network options: {e}"))?;
         let url = net.local_url().clone();
         let store: Rc<dyn OpStore> = match self.options.storage {
             Storage::Memory => Rc::new(MemOpStore::new(crate::browser::clock::now)),

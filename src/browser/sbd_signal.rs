@@ -73,7 +73,8 @@ impl SbdSignal {
     /// waits until the server accepted it. Returns the signal and its receive stream.
     ///
     /// # Errors
-    /// [`SbdSignalError`]: a bad URL, a WebSocket the browser refuses, or a connection that
+    /// [`SbdSignalError`]: a bad URL, an invalid `config` (naming the field), a WebSocket the
+    /// browser refuses, or a connection that
     /// closed before `srdy` (server unreachable, handshake timeout).
     pub async fn connect(
         server_url: &str,

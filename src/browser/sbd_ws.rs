@@ -23,11 +23,12 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
+use crate::model::config::ConfigError;
 use crate::model::time::Timestamp;
 use crate::net::budget::ByteBudget;
 use crate::net::sbd::{
-    CloseReason, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig, SbdEvent,
-    SendError,
+    CloseReason, GenerateError, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig,
+    SbdEvent, SendError,
 };
 
 /// Most bytes of received forwards queued for the consumer of [`SbdEvents`] (8 MiB, 400 full
@@ -64,6 +65,9 @@ pub enum SbdWsError {
     /// No random source for the connection key.
     #[error("no random source for the sbd key: {0}")]
     Random(getrandom::Error),
+    /// The config failed [`SbdConfig::validate`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// `new WebSocket(url)` threw (e.g. a malformed URL); the text is the JS error.
     #[error("cannot open websocket: {0}")]
     WebSocket(String),
@@ -101,11 +105,14 @@ impl SbdWs {
     /// handshake completed. Sends before that are queued.
     ///
     /// # Errors
-    /// [`SbdWsError::Random`] without a random source, [`SbdWsError::WebSocket`] if the
-    /// browser refuses the URL. Later failures arrive as [`SbdEvent::Closed`].
+    /// [`SbdWsError::Config`] naming the bad field of `config`, [`SbdWsError::Random`]
+    /// without a random source, [`SbdWsError::WebSocket`] if the browser refuses the URL. Later failures arrive as [`SbdEvent::Closed`].
     pub fn connect(server_url: &str, config: SbdConfig) -> Result<(Self, SbdEvents), SbdWsError> {
-        let core = SbdClient::generate(config, crate::browser::clock::now())
-            .map_err(SbdWsError::Random)?;
+        let core =
+            SbdClient::generate(config, crate::browser::clock::now()).map_err(|e| match e {
+                GenerateError::Config(e) => SbdWsError::Config(e),
+                GenerateError::Random(e) => SbdWsError::Random(e),
+            })?;
         let pub_key = *core.pub_key();
         let url = core.url(server_url);
         let ws = WebSocket::new(&url).map_err(|e| SbdWsError::WebSocket(format!("{e:?}")))?;

@@ -61,6 +61,7 @@ use web_sys::{
 use crate::api::signal::{Signal, SignalError, SignalRx};
 use crate::browser::clock::describe_js;
 use crate::model::agent::AgentInfoSigned;
+use crate::model::config::ConfigError;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::net::admission::encode_preflight;
@@ -395,8 +396,16 @@ impl WebRtcTransport {
     ///
     /// Registers a `pagehide` listener on the window (if there is one) that closes every
     /// connection.
-    pub fn new(signal: Rc<dyn Signal>, incoming: SignalRx, config: NetConfig) -> (Self, NetEvents) {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad field if `config` fails [`NetConfig::validate`].
+    pub fn new(
+        signal: Rc<dyn Signal>,
+        incoming: SignalRx,
+        config: NetConfig,
+    ) -> Result<(Self, NetEvents), ConfigError> {
         let local = signal.local_url().clone();
+        let mgr = ConnManager::new(local.clone(), config.clone())?;
         let (events, events_rx) = mpsc::unbounded();
         let delivering = ByteBudget::new(MAX_QUEUED_DELIVERY_BYTES);
         let events_rx = NetEvents {
@@ -416,7 +425,7 @@ impl WebRtcTransport {
         let shared = Rc::new(Shared {
             local: local.clone(),
             state: RefCell::new(State {
-                mgr: ConnManager::new(local, config.clone()),
+                mgr,
                 conns: HashMap::new(),
                 preflight: encode_preflight(&[]),
                 stats: NetStats::default(),
@@ -436,7 +445,7 @@ impl WebRtcTransport {
             .map(|(from, bytes)| Ev::Signal(from, bytes))
             .chain(stream::iter(std::iter::once(Ev::SignalEnded)));
         spawn_local(drive(weak, stream::select(inbox_rx, signal_events)));
-        (WebRtcTransport { shared }, events_rx)
+        Ok((WebRtcTransport { shared }, events_rx))
     }
 
     /// Our peer URL.

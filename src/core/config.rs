@@ -1,42 +1,5 @@
-//! [`ConfigError`]: why a configuration was refused. Every config of the core
-//! ([`crate::core::space::SpaceConfig`] and the module configs inside it) states its intervals
-//! and timeouts as [`std::time::Duration`] and has a `validate()` that names the first bad
-//! field, instead of clamping it silently.
+//! [`ConfigError`], what every config's `validate()` returns; it lives in
+//! [`crate::model::config`] so that `net/` shares it without depending on the core.
 
-use std::time::Duration;
-
-/// A config field whose value the core cannot run with: `field` is its path inside
-/// [`crate::core::space::SpaceConfig`] (e.g. `"fetch.request_timeout"`), `rule` what it must
-/// satisfy.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("config field `{field}` {rule}")]
-pub struct ConfigError {
-    /// The field's path, e.g. `"catch_up.round_timeout"`.
-    pub field: &'static str,
-    /// What it must satisfy, e.g. `"must be at least 1"`.
-    pub rule: &'static str,
-}
-
-/// `Err` naming `field` unless `n >= 1`.
-pub(crate) fn at_least_one(field: &'static str, n: u64) -> Result<(), ConfigError> {
-    if n >= 1 {
-        Ok(())
-    } else {
-        Err(ConfigError {
-            field,
-            rule: "must be at least 1",
-        })
-    }
-}
-
-/// `Err` naming `field` unless `d` is at least one µs (the core's clock resolution).
-pub(crate) fn positive(field: &'static str, d: Duration) -> Result<(), ConfigError> {
-    if d >= Duration::from_micros(1) {
-        Ok(())
-    } else {
-        Err(ConfigError {
-            field,
-            rule: "must be at least 1 µs",
-        })
-    }
-}
+pub use crate::model::config::ConfigError;
+pub(crate) use crate::model::config::{at_least_one, positive};

@@ -11,6 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
+use std::time::Duration;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared, join_all};
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
@@ -210,7 +211,7 @@ impl Peer {
             ..NetConfig::default()
         };
         if let Some(ms) = o.timeout_ms("webrtcConnectTimeoutMs")? {
-            net.webrtc_connect_timeout_ms = ms;
+            net.webrtc_connect_timeout = Duration::from_millis(ms);
         }
         if let Some(n) = o.integer("maxConnections", 1.0, MAX_CONNECTIONS)? {
             net.max_connections = n as usize;

@@ -124,14 +124,18 @@ impl JsTransport {
         let (signal, rx) = SbdSignal::connect(&signal_url, SbdConfig::default())
             .await
             .map_err(|e| JsError::new(&format!("signal server {signal_url}: {e}")))?;
+        let default = NetConfig::default();
+        let max_message_bytes = o.max_message_bytes.unwrap_or(default.max_message_bytes);
         let config = NetConfig {
             webrtc: !o.relay_only,
-            max_message_bytes: o
-                .max_message_bytes
-                .unwrap_or(NetConfig::default().max_message_bytes),
-            ..NetConfig::default()
+            max_message_bytes,
+            // A whole message fits one chunk when the limit is below the default chunk size
+            // (the same chunks as the default would make).
+            chunk_bytes: default.chunk_bytes.min(max_message_bytes),
+            ..default
         };
-        let (net, mut events) = WebRtcTransport::new(Rc::new(signal), rx, config);
+        let (net, mut events) = WebRtcTransport::new(Rc::new(signal), rx, config)
+            .map_err(|e| JsError::new(&format!("Transport options: {e}")))?;
         let key = AgentKey::generate().map_err(|e| JsError::new(&format!("agent key: {e}")))?;
         let space = o.space.as_deref().map_or_else(
             || SpaceId::from_bytes(TRANSPORT_SPACE.to_vec()),

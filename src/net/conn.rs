@@ -46,12 +46,12 @@
 //! - DISCONNECT ends the connection with the peer's reason; UNSPECIFIED (or an unknown type)
 //!   and MODULE messages for modules fennec does not run are dropped and counted (Kitsune2
 //!   ignores both);
-//! - a handshake not finished within [`NetConfig::preflight_timeout_ms`] of the path coming
+//! - a handshake not finished within [`NetConfig::preflight_timeout`] of the path coming
 //!   up closes (Kitsune2's iroh transport: 10 s).
 //!
 //! - The *initiator* picks a random [`ConnId`] and starts over WebRTC (or the relay, when
 //!   WebRTC is disabled or the peer connection budget is spent). If the data channel is not
-//!   open after [`NetConfig::webrtc_connect_timeout_ms`], it falls back to the relay for the
+//!   open after [`NetConfig::webrtc_connect_timeout`], it falls back to the relay for the
 //!   rest of the connection (tx5 did the same after `webrtc_connect_timeout_s`).
 //! - Each side's first message is its PREFLIGHT; the initiator sends first, the acceptor
 //!   answers after it received the initiator's, and nobody sends module traffic before it
@@ -75,7 +75,7 @@
 //!
 //! - At most [`NetConfig::max_connections`] entries (default 32); a new one (ours or the
 //!   peer's) closes the least recently used.
-//! - Open connections without traffic for [`NetConfig::idle_timeout_ms`] close.
+//! - Open connections without traffic for [`NetConfig::idle_timeout`] close.
 //! - At most [`NetConfig::peer_connection_budget`] `RTCPeerConnection`s are ever created
 //!   (default 400, below Chromium's limit of 500 per page lifetime, closed ones included:
 //!   `libp2p/js-libp2p#2591`, chromium 41378764), and at most
@@ -85,11 +85,13 @@
 //!   ([`ConnManager::set_page_budget_left`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::model::agent::AgentInfoSigned;
-use crate::model::time::Timestamp;
+use crate::model::config::{ConfigError, at_least_one, positive};
+use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 use crate::net::admission::{AdmissionError, decode_preflight};
 use crate::net::frame::{Candidate, ConnId, SignalFrame};
@@ -111,7 +113,8 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
-/// Tunables of the network layer. Sizes in bytes, times in milliseconds.
+/// Tunables of the network layer. Sizes in bytes, times as [`Duration`]s. Checked by
+/// [`NetConfig::validate`] ([`ConnManager::new`] refuses an invalid one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
     /// ICE servers. Default none: host candidates only, enough on one machine or a LAN.
@@ -122,18 +125,19 @@ pub struct NetConfig {
     /// server (and answers peers' offers with `NoRtc`).
     pub webrtc: bool,
     /// How long the initiator waits for its data channel to open before falling back to the
-    /// relay. Default 15 000 (loopback and LAN connect in well under a second; ICE with STUN
-    /// takes a few seconds; tx5 waited 45 s).
-    pub webrtc_connect_timeout_ms: u64,
+    /// relay. Default 15 s (loopback and LAN connect in well under a second; ICE with STUN
+    /// takes a few seconds; tx5 waited 45 s). At least 1 µs.
+    pub webrtc_connect_timeout: Duration,
     /// How long each side waits, once the path is up, for the peer's preflight. Default
-    /// 10 000 (Kitsune2's iroh transport: preflight must be answered within 10 s).
-    pub preflight_timeout_ms: u64,
+    /// 10 s (Kitsune2's iroh transport: preflight must be answered within 10 s). At least
+    /// 1 µs.
+    pub preflight_timeout: Duration,
     /// Most simultaneous connections (any phase). Default 32 (y-webrtc 20–34, WebTorrent and
     /// GUN 55 in the wild). At least 1.
     pub max_connections: usize,
     /// Open connections with no message sent or received for this long are closed. Default
-    /// 60 000 (Kitsune2's iroh transport: QUIC idle timeout 60 s).
-    pub idle_timeout_ms: u64,
+    /// 60 s (Kitsune2's iroh transport: QUIC idle timeout 60 s). At least 1 µs.
+    pub idle_timeout: Duration,
     /// Most `RTCPeerConnection`s ever created by this transport, closed ones included.
     /// Default 400: Chromium refuses the 501st of a page's lifetime.
     pub peer_connection_budget: u32,
@@ -141,16 +145,18 @@ pub struct NetConfig {
     pub peer_connections_per_peer: u32,
     /// Largest message (one encoded `K2Proto`) sent or accepted. Default
     /// [`MAX_FRAME_BYTES`] (4 MiB); the receive side closes a connection that announces more.
+    /// At least 1, at most `u32::MAX` (the most a first chunk can announce).
     pub max_message_bytes: usize,
     /// Message bytes per data-channel message (chunk payload). Default 16 384: the size
     /// every browser accepts (interoperable; Chromium measured the same throughput at 16, 64
-    /// and 256 KiB). Relayed chunks are sized to the signal path's limit instead.
+    /// and 256 KiB). Relayed chunks are sized to the signal path's limit instead. At least 1,
+    /// at most `max_message_bytes`.
     pub chunk_bytes: usize,
     /// The sender waits while the data channel's `bufferedAmount` is above this. Default
     /// 1 MiB (Chromium closes the channel past ~16 MB queued).
     pub send_high_water_bytes: u32,
     /// `bufferedAmountLowThreshold`: a waiting sender resumes when the buffer drains to this.
-    /// Default 256 KiB.
+    /// Default 256 KiB. Below `send_high_water_bytes`.
     pub send_low_water_bytes: u32,
     /// Largest preflight payload (the JSON list of agent infos). Default 65 536.
     pub max_preflight_bytes: usize,
@@ -163,10 +169,10 @@ impl Default for NetConfig {
         NetConfig {
             ice_servers: Vec::new(),
             webrtc: true,
-            webrtc_connect_timeout_ms: 15_000,
-            preflight_timeout_ms: 10_000,
+            webrtc_connect_timeout: Duration::from_secs(15),
+            preflight_timeout: Duration::from_secs(10),
             max_connections: 32,
-            idle_timeout_ms: 60_000,
+            idle_timeout: Duration::from_secs(60),
             peer_connection_budget: 400,
             peer_connections_per_peer: 8,
             max_message_bytes: MAX_FRAME_BYTES,
@@ -176,6 +182,42 @@ impl Default for NetConfig {
             max_preflight_bytes: 64 * 1024,
             max_preflight_agents: 32,
         }
+    }
+}
+
+impl NetConfig {
+    /// Checks every field the network layer cannot run with.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad field (e.g. `net.chunk_bytes`): a timeout under
+    /// 1 µs, `max_connections` 0, `max_message_bytes` 0 or over `u32::MAX`, `chunk_bytes` 0 or
+    /// over `max_message_bytes`, or `send_low_water_bytes` not below `send_high_water_bytes`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("net.webrtc_connect_timeout", self.webrtc_connect_timeout)?;
+        positive("net.preflight_timeout", self.preflight_timeout)?;
+        positive("net.idle_timeout", self.idle_timeout)?;
+        at_least_one("net.max_connections", self.max_connections as u64)?;
+        at_least_one("net.max_message_bytes", self.max_message_bytes as u64)?;
+        if u32::try_from(self.max_message_bytes).is_err() {
+            return Err(ConfigError {
+                field: "net.max_message_bytes",
+                rule: "must be at most u32::MAX",
+            });
+        }
+        at_least_one("net.chunk_bytes", self.chunk_bytes as u64)?;
+        if self.chunk_bytes > self.max_message_bytes {
+            return Err(ConfigError {
+                field: "net.chunk_bytes",
+                rule: "must be at most net.max_message_bytes",
+            });
+        }
+        if self.send_low_water_bytes >= self.send_high_water_bytes {
+            return Err(ConfigError {
+                field: "net.send_low_water_bytes",
+                rule: "must be below net.send_high_water_bytes",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -424,8 +466,12 @@ pub struct ConnManager {
 
 impl ConnManager {
     /// A manager for the peer whose own URL is `local`.
-    pub fn new(local: Url, config: NetConfig) -> Self {
-        ConnManager {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad field if `config` fails [`NetConfig::validate`].
+    pub fn new(local: Url, config: NetConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(ConnManager {
             local,
             config,
             conns: HashMap::new(),
@@ -433,7 +479,7 @@ impl ConnManager {
             per_peer: HashMap::new(),
             page_left: u32::MAX,
             out: VecDeque::new(),
-        }
+        })
     }
 
     /// The next action for the glue to carry out, in the order they arose, if any. Drain
@@ -646,17 +692,22 @@ impl ConnManager {
 
     fn insert(&mut self, peer: &Url, conn: ConnId, role: Role, path: Path, now: Timestamp) {
         let (phase, deadline) = match (path, role) {
-            (Path::Relay, _) => (Phase::Handshake, self.after(now, self.preflight_ms())),
+            (Path::Relay, _) => (
+                Phase::Handshake,
+                self.after(now, self.config.preflight_timeout),
+            ),
             (Path::WebRtc, Role::Initiator) => (
                 Phase::Negotiating,
-                self.after(now, self.config.webrtc_connect_timeout_ms),
+                self.after(now, self.config.webrtc_connect_timeout),
             ),
             // The acceptor waits for the initiator's data channel or its fallback.
             (Path::WebRtc, Role::Acceptor) => (
                 Phase::Negotiating,
                 self.after(
                     now,
-                    self.config.webrtc_connect_timeout_ms + self.preflight_ms(),
+                    self.config
+                        .webrtc_connect_timeout
+                        .saturating_add(self.config.preflight_timeout),
                 ),
             ),
         };
@@ -683,12 +734,8 @@ impl ConnManager {
         }
     }
 
-    fn preflight_ms(&self) -> u64 {
-        self.config.preflight_timeout_ms
-    }
-
-    fn after(&self, now: Timestamp, ms: u64) -> Option<Timestamp> {
-        Some(now.add_micros(i64::try_from(ms.saturating_mul(1000)).unwrap_or(i64::MAX)))
+    fn after(&self, now: Timestamp, d: Duration) -> Option<Timestamp> {
+        Some(now.add_micros(micros(d)))
     }
 
     fn route(&mut self, peer: &Url, conn: ConnId, frame: SignalFrame) {
@@ -703,7 +750,7 @@ impl ConnManager {
     /// an initiator then sends its preflight there.
     fn fall_back(&mut self, peer: &Url, now: Timestamp) {
         self.stats.fallbacks += 1;
-        let deadline = self.after(now, self.preflight_ms());
+        let deadline = self.after(now, self.config.preflight_timeout);
         let Some(c) = self.conns.get_mut(peer) else {
             return;
         };
@@ -760,7 +807,7 @@ impl ConnManager {
 
     /// Closes the least recently used connection if the table is full.
     fn make_room(&mut self, _now: Timestamp) {
-        while self.conns.len() >= self.config.max_connections.max(1) {
+        while self.conns.len() >= self.config.max_connections {
             let Some(lru) = self
                 .conns
                 .iter()
@@ -784,7 +831,7 @@ impl ConnManager {
     /// The data channel of `conn` opened: the handshake starts (an initiator sends its
     /// preflight now). Nothing for an unknown or old connection, or one on the relay.
     pub fn path_open(&mut self, peer: &Url, conn: ConnId, now: Timestamp) {
-        let deadline = self.after(now, self.preflight_ms());
+        let deadline = self.after(now, self.config.preflight_timeout);
         let Some(c) = self.matching(peer, conn) else {
             return;
         };
@@ -1005,12 +1052,12 @@ impl ConnManager {
     }
 
     fn idle_us(&self) -> i64 {
-        i64::try_from(self.config.idle_timeout_ms.saturating_mul(1000)).unwrap_or(i64::MAX)
+        micros(self.config.idle_timeout)
     }
 
     /// Applies every deadline that passed by `now`: initiators still negotiating fall back
     /// to the relay; acceptors still negotiating and handshakes that stalled close; open
-    /// connections idle for [`NetConfig::idle_timeout_ms`] close.
+    /// connections idle for [`NetConfig::idle_timeout`] close.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let idle = self.idle_us();
         let mut due: Vec<(Url, ConnInfo)> = self
@@ -1077,8 +1124,104 @@ mod tests {
         }};
     }
 
+    /// An invalid config is refused by [`ConnManager::new`], naming the field.
+    #[test]
+    fn invalid_config_refused_naming_the_field() {
+        let field = |cfg: NetConfig| ConnManager::new(url("a"), cfg).err().map(|e| e.field);
+        let d = NetConfig::default;
+        assert_eq!(field(d()), None);
+        for (cfg, name) in [
+            (
+                NetConfig {
+                    webrtc_connect_timeout: Duration::ZERO,
+                    ..d()
+                },
+                "net.webrtc_connect_timeout",
+            ),
+            (
+                NetConfig {
+                    preflight_timeout: Duration::from_nanos(999),
+                    ..d()
+                },
+                "net.preflight_timeout",
+            ),
+            (
+                NetConfig {
+                    idle_timeout: Duration::ZERO,
+                    ..d()
+                },
+                "net.idle_timeout",
+            ),
+            (
+                NetConfig {
+                    max_connections: 0,
+                    ..d()
+                },
+                "net.max_connections",
+            ),
+            (
+                NetConfig {
+                    max_message_bytes: 0,
+                    ..d()
+                },
+                "net.max_message_bytes",
+            ),
+            (
+                NetConfig {
+                    chunk_bytes: 0,
+                    ..d()
+                },
+                "net.chunk_bytes",
+            ),
+            (
+                NetConfig {
+                    max_message_bytes: 1000,
+                    chunk_bytes: 1001,
+                    ..d()
+                },
+                "net.chunk_bytes",
+            ),
+            (
+                NetConfig {
+                    send_low_water_bytes: 1024,
+                    send_high_water_bytes: 1024,
+                    ..d()
+                },
+                "net.send_low_water_bytes",
+            ),
+        ] {
+            assert_eq!(field(cfg), Some(name));
+        }
+        // The smallest valid values are accepted.
+        let tight = NetConfig {
+            webrtc_connect_timeout: Duration::from_micros(1),
+            preflight_timeout: Duration::from_micros(1),
+            idle_timeout: Duration::from_micros(1),
+            max_connections: 1,
+            max_message_bytes: 1,
+            chunk_bytes: 1,
+            send_low_water_bytes: 0,
+            send_high_water_bytes: 1,
+            ..d()
+        };
+        assert_eq!(field(tight), None);
+        let err = ConnManager::new(
+            url("a"),
+            NetConfig {
+                chunk_bytes: 0,
+                ..d()
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "config field `net.chunk_bytes` must be at least 1"
+        );
+    }
+
     fn mgr(local: &str) -> ConnManager {
-        ConnManager::new(url(local), NetConfig::default())
+        ConnManager::new(url(local), NetConfig::default()).unwrap()
     }
 
     /// An empty PREFLIGHT.
@@ -1429,7 +1572,8 @@ mod tests {
                 webrtc: false,
                 ..NetConfig::default()
             },
-        );
+        )
+        .unwrap();
         assert_eq!(
             out!(m.connect(&url("c"), 1, t(0)).unwrap()),
             vec![start("c", 1, Role::Initiator, Path::Relay), send_pf("c", 1)]
@@ -1462,7 +1606,8 @@ mod tests {
                 max_connections: 100,
                 ..NetConfig::default()
             },
-        );
+        )
+        .unwrap();
         let paths: Vec<Path> = (0..4)
             .map(
                 |i| match &out!(m.connect(&url(&format!("p{i}")), i, t(0)).unwrap())[0] {
@@ -1495,7 +1640,8 @@ mod tests {
                 peer_connections_per_peer: 2,
                 ..NetConfig::default()
             },
-        );
+        )
+        .unwrap();
         // A hostile peer re-offers with fresh ids: each replaces the last, two get WebRTC.
         let paths: Vec<Action> = (0..4)
             .map(|i| {
@@ -1540,7 +1686,8 @@ mod tests {
                 max_connections: 3,
                 ..NetConfig::default()
             },
-        );
+        )
+        .unwrap();
         for (i, p) in ["p1", "p2", "p3"].into_iter().enumerate() {
             out!(m.connect(&url(p), i as u64, t(i as i64)).unwrap());
         }
@@ -1607,8 +1754,8 @@ mod tests {
             webrtc: false,
             ..NetConfig::default()
         };
-        let mut a = ConnManager::new(url("a"), cfg.clone());
-        let mut b = ConnManager::new(url("b"), cfg);
+        let mut a = ConnManager::new(url("a"), cfg.clone()).unwrap();
+        let mut b = ConnManager::new(url("b"), cfg).unwrap();
         out!(a.connect(&url("b"), 1, t(0)).unwrap());
         out!(b.connect(&url("a"), 2, t(0)).unwrap());
         assert_eq!(out!(a.handle_signal(&url("b"), data(2), t(1))), vec![]);
@@ -1914,9 +2061,11 @@ mod tests {
             url("b"),
             NetConfig {
                 max_message_bytes: 100,
+                chunk_bytes: 100,
                 ..NetConfig::default()
             },
-        );
+        )
+        .unwrap();
         out!(m.handle_signal(&url("a"), offer(7), t(0)));
         assert!(matches!(
             &out!(m.handle_message(&url("a"), 7, Bytes::from(vec![0u8; 101]), t(1)))[..],
@@ -1983,7 +2132,8 @@ mod tests {
                 webrtc: false,
                 ..NetConfig::default()
             },
-        );
+        )
+        .unwrap();
         out!(m.connect(&url("b"), 1, t(0)).unwrap());
         out!(m.preflight_sent(&url("b"), 1, t(1)));
         assert_eq!(out!(m.handle_timeout(t(10_000))), closed("b", 1));

@@ -33,13 +33,15 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use ed25519_dalek::{Signer, SigningKey};
 
-use crate::model::time::Timestamp;
+use crate::model::config::{ConfigError, positive};
+use crate::model::time::{Timestamp, micros};
 
 /// Bytes in every sbd message header: a 32-byte ed25519 public key, or 28 zero bytes and a
 /// four-byte command (spec §3.2.1).
@@ -155,7 +157,8 @@ pub fn connect_url(server_url: &str, key: &PubKey) -> String {
     format!("{}/{}", server_url.trim_end_matches('/'), key.to_b64url())
 }
 
-/// Tunables of one [`SbdClient`].
+/// Tunables of one [`SbdClient`]. Checked by [`SbdConfig::validate`] ([`SbdClient::new`]
+/// refuses an invalid one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SbdConfig {
     /// Most bytes (whole sbd messages, headers included) the send queue holds; beyond it
@@ -163,18 +166,40 @@ pub struct SbdConfig {
     /// like the upstream client). At least one full message is always accepted into an
     /// empty queue.
     pub send_queue_bytes: usize,
-    /// Ms from [`SbdClient::new`] until `srdy` must have arrived, WebSocket connect included;
-    /// later the connection closes with [`CloseReason::HandshakeTimeout`]. Default 20 000.
-    pub handshake_timeout_ms: u64,
+    /// Time from [`SbdClient::new`] until `srdy` must have arrived, WebSocket connect
+    /// included; later the connection closes with [`CloseReason::HandshakeTimeout`]. Default
+    /// 20 s. At least 1 µs.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for SbdConfig {
     fn default() -> Self {
         SbdConfig {
             send_queue_bytes: 8 * MAX_MESSAGE_BYTES,
-            handshake_timeout_ms: 20_000,
+            handshake_timeout: Duration::from_secs(20),
         }
     }
+}
+
+impl SbdConfig {
+    /// Checks every field the client cannot run with.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad field: `sbd.handshake_timeout` under 1 µs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("sbd.handshake_timeout", self.handshake_timeout)
+    }
+}
+
+/// Why [`SbdClient::generate`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The config failed [`SbdConfig::validate`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The platform has no random source for the key.
+    #[error("no random source for the sbd key: {0}")]
+    Random(getrandom::Error),
 }
 
 /// What the core reports to the app, in order, through [`SbdClient::poll_event`].
@@ -210,7 +235,7 @@ pub enum CloseReason {
     /// The WebSocket failed or the server closed it (the driver's description).
     #[error("transport closed: {0}")]
     Transport(String),
-    /// `srdy` did not arrive within [`SbdConfig::handshake_timeout_ms`].
+    /// `srdy` did not arrive within [`SbdConfig::handshake_timeout`].
     #[error("no srdy within the handshake timeout")]
     HandshakeTimeout,
     /// The server broke the protocol.
@@ -344,14 +369,16 @@ impl SbdClient {
     /// handshake timeout.
     ///
     /// # Errors
-    /// The `getrandom` error if the platform has no random source.
-    pub fn generate(config: SbdConfig, now: Timestamp) -> Result<Self, getrandom::Error> {
+    /// [`GenerateError::Config`] if `config` fails [`SbdConfig::validate`],
+    /// [`GenerateError::Random`] if the platform has no random source.
+    pub fn generate(config: SbdConfig, now: Timestamp) -> Result<Self, GenerateError> {
+        config.validate()?;
         loop {
             let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed)?;
+            getrandom::fill(&mut seed).map_err(GenerateError::Random)?;
             let key = SigningKey::from_bytes(&seed);
             if !PubKey(key.verifying_key().to_bytes()).is_command_like() {
-                return Ok(Self::new(config, key, now));
+                return Ok(Self::new(config, key, now)?);
             }
         }
     }
@@ -359,11 +386,14 @@ impl SbdClient {
     /// A new connection signing with `key` (tests and fixtures; production code uses
     /// [`SbdClient::generate`] for a fresh key per connection). `now` starts the handshake
     /// timeout. Open the WebSocket at [`SbdClient::url`].
-    pub fn new(config: SbdConfig, key: SigningKey, now: Timestamp) -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad field if `config` fails [`SbdConfig::validate`].
+    pub fn new(config: SbdConfig, key: SigningKey, now: Timestamp) -> Result<Self, ConfigError> {
+        config.validate()?;
         let pub_key = PubKey(key.verifying_key().to_bytes());
-        let timeout_us =
-            i64::try_from(config.handshake_timeout_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
-        SbdClient {
+        let timeout_us = micros(config.handshake_timeout);
+        Ok(SbdClient {
             key,
             pub_key,
             state: State::AwaitAuth,
@@ -378,7 +408,7 @@ impl SbdClient {
             want_writable: false,
             events: VecDeque::new(),
             config,
-        }
+        })
     }
 
     /// This connection's public key: our address on the server, the `from` peers see.

@@ -44,7 +44,7 @@ const NONCE: [u8; 32] = [7u8; 32];
 /// A client through lbrt/lidl/areq/srdy at `T0`, with `lbrt` and `lidl` as given; the
 /// `ares` has been drained.
 fn ready_client(lbrt: i32, lidl: i32) -> SbdClient {
-    let mut c = SbdClient::new(SbdConfig::default(), key(1), T0);
+    let mut c = SbdClient::new(SbdConfig::default(), key(1), T0).unwrap();
     c.handle_message(cmd(b"lbrt", &lbrt.to_be_bytes()));
     c.handle_message(cmd(b"lidl", &lidl.to_be_bytes()));
     c.handle_message(cmd(b"areq", &NONCE));
@@ -63,7 +63,7 @@ fn closed_reason(c: &mut SbdClient) -> CloseReason {
 
 #[test]
 fn handshake_signs_the_nonce_and_waits_for_srdy() {
-    let mut c = SbdClient::new(SbdConfig::default(), key(1), T0);
+    let mut c = SbdClient::new(SbdConfig::default(), key(1), T0).unwrap();
     assert!(!c.is_ready());
     // Forwards queued before srdy wait.
     c.send(&peer(2), b"early").unwrap();
@@ -231,7 +231,7 @@ fn unknown_commands_are_ignored() {
     c.handle_message(forward(&peer(2), b"still here"));
     assert_eq!(drain_ev(&mut c).len(), 1);
     // Unknown commands before the handshake are ignored too.
-    let mut c = SbdClient::new(SbdConfig::default(), key(1), T0);
+    let mut c = SbdClient::new(SbdConfig::default(), key(1), T0).unwrap();
     c.handle_message(cmd(b"wxyz", &[1, 2, 3]));
     c.handle_message(cmd(b"areq", &NONCE));
     assert_eq!(drain_tx(&mut c, T0).len(), 1);
@@ -289,7 +289,7 @@ fn hostile_frames_close_with_a_reason() {
         (cmd(b"srdy", &[]), ProtocolError::ReadyBeforeAuth.into()),
     ];
     for (frame, want) in cases {
-        let mut c = SbdClient::new(SbdConfig::default(), key(1), T0);
+        let mut c = SbdClient::new(SbdConfig::default(), key(1), T0).unwrap();
         c.send(&peer(2), b"queued").unwrap();
         c.handle_message(frame);
         assert!(c.is_closed());
@@ -344,7 +344,7 @@ fn garbage_never_panics() {
         let mut c = if round % 4 == 0 {
             ready_client(8000, 10_000)
         } else {
-            SbdClient::new(SbdConfig::default(), key(1), T0)
+            SbdClient::new(SbdConfig::default(), key(1), T0).unwrap()
         };
         for step in 0..8 {
             let len = match next() % 6 {
@@ -402,7 +402,7 @@ fn back_pressure_full_then_writable() {
         send_queue_bytes: 4 * 10_032,
         ..SbdConfig::default()
     };
-    let mut c = SbdClient::new(cfg, key(1), T0);
+    let mut c = SbdClient::new(cfg, key(1), T0).unwrap();
     for _ in 0..4 {
         c.send(&peer(2), &[0; 10_000]).unwrap();
     }
@@ -430,7 +430,7 @@ fn back_pressure_full_then_writable() {
         send_queue_bytes: 10,
         ..SbdConfig::default()
     };
-    let mut c = SbdClient::new(cfg, key(1), T0);
+    let mut c = SbdClient::new(cfg, key(1), T0).unwrap();
     c.send(&peer(2), &[0; MAX_PAYLOAD_BYTES]).unwrap();
     assert!(matches!(c.send(&peer(2), b""), Err(SendError::Full { .. })));
 }
@@ -439,12 +439,13 @@ fn back_pressure_full_then_writable() {
 fn handshake_timeout_and_local_close() {
     let mut c = SbdClient::new(
         SbdConfig {
-            handshake_timeout_ms: 1_000,
+            handshake_timeout: Duration::from_secs(1),
             ..SbdConfig::default()
         },
         key(1),
         T0,
-    );
+    )
+    .unwrap();
     let deadline = T0.add_micros(1_000_000);
     assert_eq!(c.poll_timeout(), Some(deadline));
     c.handle_message(cmd(b"areq", &NONCE));
@@ -495,7 +496,7 @@ fn urls_and_keys() {
         connect_url("ws://127.0.0.1:1234/", &k),
         format!("ws://127.0.0.1:1234/{b64}")
     );
-    let c = SbdClient::new(SbdConfig::default(), key(1), T0);
+    let c = SbdClient::new(SbdConfig::default(), key(1), T0).unwrap();
     assert_eq!(
         c.url("wss://sbd.example"),
         format!("wss://sbd.example/{b64}")
@@ -509,4 +510,30 @@ fn generated_keys_are_fresh() {
     let b = SbdClient::generate(SbdConfig::default(), T0).unwrap();
     assert_ne!(a.pub_key(), b.pub_key());
     assert!(!a.pub_key().is_command_like());
+}
+
+/// An invalid config is refused by [`SbdClient::new`] and [`SbdClient::generate`], naming
+/// the field.
+#[test]
+fn invalid_config_refused_naming_the_field() {
+    for timeout in [Duration::ZERO, Duration::from_nanos(999)] {
+        let cfg = SbdConfig {
+            handshake_timeout: timeout,
+            ..SbdConfig::default()
+        };
+        let err = SbdClient::new(cfg.clone(), key(1), T0).err().unwrap();
+        assert_eq!(err.field, "sbd.handshake_timeout");
+        assert!(matches!(
+            SbdClient::generate(cfg, T0),
+            Err(GenerateError::Config(ConfigError {
+                field: "sbd.handshake_timeout",
+                ..
+            }))
+        ));
+    }
+    let cfg = SbdConfig {
+        handshake_timeout: Duration::from_micros(1),
+        ..SbdConfig::default()
+    };
+    assert!(SbdClient::new(cfg, key(1), T0).is_ok());
 }
