@@ -16,7 +16,6 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::future::{AbortHandle, Abortable};
 use wasm_bindgen::JsCast;
@@ -25,7 +24,7 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::model::config::ConfigError;
 use crate::model::time::Timestamp;
-use crate::net::budget::ByteBudget;
+use crate::net::budget::{BudgetedReceiver, ByteBudget};
 use crate::net::sbd::{
     CloseReason, GenerateError, MAX_MESSAGE_BYTES, ProtocolError, PubKey, SbdClient, SbdConfig,
     SbdEvent, SendError,
@@ -39,23 +38,13 @@ pub const MAX_QUEUED_RECEIVE_BYTES: usize = 8 << 20;
 /// The receiving side of a connection's events, in order; [`SbdEvent::Closed`] is last,
 /// then the stream ends. Taking a [`SbdEvent::Message`] gives its bytes back to the
 /// connection's receive budget ([`MAX_QUEUED_RECEIVE_BYTES`]).
-pub struct SbdEvents {
-    rx: mpsc::UnboundedReceiver<SbdEvent>,
-    budget: ByteBudget,
-}
+pub type SbdEvents = BudgetedReceiver<SbdEvent>;
 
-impl futures::Stream for SbdEvents {
-    type Item = SbdEvent;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<SbdEvent>> {
-        let polled = self.rx.poll_next_unpin(cx);
-        if let std::task::Poll::Ready(Some(SbdEvent::Message { payload, .. })) = &polled {
-            self.budget.give_back(payload.len());
-        }
-        polled
+/// Bytes a queued event took from the receive budget: a forward's payload, else nothing.
+fn queued_bytes(ev: &SbdEvent) -> usize {
+    match ev {
+        SbdEvent::Message { payload, .. } => payload.len(),
+        _ => 0,
     }
 }
 
@@ -119,10 +108,7 @@ impl SbdWs {
         ws.set_binary_type(BinaryType::Arraybuffer);
         let (tx, rx) = mpsc::unbounded();
         let budget = ByteBudget::new(MAX_QUEUED_RECEIVE_BYTES);
-        let events = SbdEvents {
-            rx,
-            budget: budget.clone(),
-        };
+        let events = BudgetedReceiver::new(rx, budget.clone(), queued_bytes);
 
         let inner = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
             let w = weak.clone();

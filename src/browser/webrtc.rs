@@ -65,7 +65,7 @@ use crate::model::config::ConfigError;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::net::admission::encode_preflight;
-use crate::net::budget::ByteBudget;
+use crate::net::budget::{BudgetedReceiver, ByteBudget};
 use crate::net::conn::{
     Action, ConnError, ConnInfo, ConnManager, ConnStats, NetConfig, Path, Phase, Role,
 };
@@ -157,23 +157,13 @@ pub const MAX_QUEUED_DELIVERY_BYTES: usize = 32 << 20;
 
 /// The receiving end of a transport's events, in order. Taking a [`NetEvent::Message`] gives
 /// its bytes back to the delivery budget ([`MAX_QUEUED_DELIVERY_BYTES`]).
-pub struct NetEvents {
-    rx: mpsc::UnboundedReceiver<NetEvent>,
-    budget: ByteBudget,
-}
+pub type NetEvents = BudgetedReceiver<NetEvent>;
 
-impl futures::Stream for NetEvents {
-    type Item = NetEvent;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<NetEvent>> {
-        let polled = self.rx.poll_next_unpin(cx);
-        if let Poll::Ready(Some(NetEvent::Message { len, .. })) = &polled {
-            self.budget.give_back(*len);
-        }
-        polled
+/// Bytes a queued event took from the delivery budget: a message's size, else nothing.
+fn delivered_bytes(ev: &NetEvent) -> usize {
+    match ev {
+        NetEvent::Message { len, .. } => *len,
+        _ => 0,
     }
 }
 
@@ -408,10 +398,7 @@ impl WebRtcTransport {
         let mgr = ConnManager::new(local.clone(), config.clone())?;
         let (events, events_rx) = mpsc::unbounded();
         let delivering = ByteBudget::new(MAX_QUEUED_DELIVERY_BYTES);
-        let events_rx = NetEvents {
-            rx: events_rx,
-            budget: delivering.clone(),
-        };
+        let events_rx = BudgetedReceiver::new(events_rx, delivering.clone(), delivered_bytes);
         let (inbox, inbox_rx) = mpsc::unbounded();
         let window = web_sys::window();
         let on_pagehide = window.as_ref().map(|w| {

@@ -6,7 +6,12 @@
 //! nothing is dropped from the middle of an ordered stream.
 
 use std::cell::Cell;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures::channel::mpsc;
+use futures::{Stream, StreamExt};
 
 /// Bytes queued and not yet consumed, up to a cap. Cheap to clone (clones share the count).
 #[derive(Debug, Clone)]
@@ -51,6 +56,35 @@ impl ByteBudget {
     }
 }
 
+/// The receiving end of a queue accounted in a [`ByteBudget`]: taking an item gives its bytes
+/// (`size(item)`, 0 for items that took none) back to the budget. The sender takes them with
+/// [`ByteBudget::try_take`] before queueing.
+pub struct BudgetedReceiver<T> {
+    rx: mpsc::UnboundedReceiver<T>,
+    budget: ByteBudget,
+    size: fn(&T) -> usize,
+}
+
+impl<T> BudgetedReceiver<T> {
+    /// Wraps `rx`, whose items' sizes (`size`) were taken from `budget` when queued.
+    pub fn new(rx: mpsc::UnboundedReceiver<T>, budget: ByteBudget, size: fn(&T) -> usize) -> Self {
+        BudgetedReceiver { rx, budget, size }
+    }
+}
+
+impl<T> Stream for BudgetedReceiver<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let polled = self.rx.poll_next_unpin(cx);
+        if let Poll::Ready(Some(item)) = &polled {
+            let n = (self.size)(item);
+            self.budget.give_back(n);
+        }
+        polled
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +103,28 @@ mod tests {
         assert!(!b.try_take(usize::MAX), "no overflow");
         b.give_back(usize::MAX);
         assert_eq!(b.used(), 0, "give back saturates");
+    }
+
+    #[test]
+    fn the_receiver_gives_back_what_each_item_took() {
+        let b = ByteBudget::new(10);
+        let (tx, rx) = mpsc::unbounded::<Vec<u8>>();
+        let mut rx = BudgetedReceiver::new(rx, b.clone(), Vec::len);
+        for n in [4, 6] {
+            assert!(b.try_take(n));
+            tx.unbounded_send(vec![0; n]).unwrap();
+        }
+        assert!(!b.try_take(1), "full");
+        let first = futures::executor::block_on(rx.next()).unwrap();
+        assert_eq!((first.len(), b.used()), (4, 6));
+        drop(tx);
+        assert_eq!(
+            futures::executor::block_on(rx.next()).map(|v| v.len()),
+            Some(6)
+        );
+        assert_eq!(
+            (futures::executor::block_on(rx.next()), b.used()),
+            (None, 0)
+        );
     }
 }
