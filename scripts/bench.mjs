@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHES = {
   store: () => import('./bench/store.mjs'),
   transport: () => import('./bench/transport.mjs'),
+  idle: () => import('./bench/idle.mjs'),
 };
 
 async function main() {
