@@ -42,11 +42,20 @@ function pageHelpers() {
   t.state = () => ({ role: t.peer.role, url: t.space.url, ops: t.ops, froms: t.froms, peers: t.space.peers() });
   /** Blocks this page's event loop for `ms` (from a timer, so that evaluate returns first). */
   t.busy = (ms) => setTimeout(() => { const end = Date.now() + ms; while (Date.now() < end); }, 0);
-  /** Starts a publish and notes when (page clock) this page leads and when the publish settles. */
+  /**
+   * Starts a publish and notes (page clock) when it settles, when this page leads and when a
+   * probe publish made as soon as it leads resolves (the new leader serving).
+   */
   t.inflight = (text) => {
-    const f = { leaderAt: null, at: null };
+    const f = { leaderAt: null, at: null, servedAt: null };
     t.flight = f;
-    const iv = setInterval(() => { if (t.peer.role === 'leader') { f.leaderAt = Date.now(); clearInterval(iv); } }, 1);
+    const iv = setInterval(() => {
+      if (t.peer.role !== 'leader') return;
+      f.leaderAt = Date.now();
+      clearInterval(iv);
+      t.space.publish(enc.encode(`${text} probe`)).then((id) => { f.probe = id; f.servedAt = Date.now(); },
+        (e) => { f.probeError = `${e.name} ${e.code} ${e.message}`; });
+    }, 1);
     t.space.publish(enc.encode(text)).then(
       (id) => { f.id = id; f.at = Date.now(); },
       (e) => { f.error = { name: e.name, code: e.code, message: e.message }; f.at = Date.now(); });
@@ -150,14 +159,15 @@ async function failover(leader, next, b, kill, label, busyMs) {
   await kill(leader.page);
   const deadline = Date.now() + DEADLINE_MS;
   let f;
-  while (!(f = await next.page.evaluate(() => window.t.flight)).at) {
-    if (Date.now() > deadline) assert.fail(`${label}: the in-flight publish never settled: ${JSON.stringify(f)}`);
+  while (!(f = await next.page.evaluate(() => window.t.flight)).at || !(f.servedAt || f.probeError)) {
+    if (Date.now() > deadline) assert.fail(`${label}: no new leader serving, or the in-flight publish never settled: ${JSON.stringify(f)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  assert.ok(f.leaderAt, `${label}: the follower leads`);
+  assert.equal(f.probeError, undefined, `${label}: a publish on the new leader`);
   assert.equal((await state(next)).role, 'leader');
-  console.log(JSON.stringify({ failover: label, closeToLeaderMs: f.leaderAt - t0, closeToServedMs: f.at - t0,
-    inflight: f.error ? f.error.code : 'retried' }));
+  acked.set(f.probe, `${label} in flight probe`);
+  console.log(JSON.stringify({ failover: label, closeToLeaderMs: f.leaderAt - t0, closeToServingMs: f.servedAt - t0,
+    inflight: f.error ? f.error.code : f.at > t0 ? 'retried' : 'answered before the leader went away' }));
   if (f.error) {
     assert.equal(f.error.name, 'FennecError', JSON.stringify(f.error));
     assert.equal(f.error.code, 'failover', JSON.stringify(f.error));
