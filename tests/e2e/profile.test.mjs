@@ -10,7 +10,9 @@
 //     and publishes reach the other user again; the failover time is printed as one JSON line
 //     per run (close: from page.close to the new leader / to the in-flight publish served);
 // (c) a publish sent while the leader is busy and then goes away is retried on the new leader
-//     (it resolves and its op is held) or rejects with FennecError "failover".
+//     (it resolves and its op is held) or rejects with FennecError "failover";
+// and a follower refuses bad input exactly as the leader does and gets the leader's errors
+// (code, class, message); `sharing` picks one node per tab, and bad values are refused.
 // The tests share one devnet, browser and space and run in order.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -39,6 +41,28 @@ function pageHelpers() {
     const b = await t.space.get(id);
     return b === undefined ? null : dec.decode(b);
   };
+  /** How `f()` ended: a value, or an error's class, code and message. */
+  t.outcome = async (f) => {
+    try {
+      await f();
+      return { ok: true };
+    } catch (e) {
+      return { name: e.name, code: e.code, message: e.message, fennec: e instanceof window.fennec.FennecError };
+    }
+  };
+  /** Outcomes of bad calls; must be alike at a leader and at a follower. */
+  t.refusals = (space) => Promise.all([
+    () => t.space.publish('hello'),
+    () => t.space.publish(new Uint8Array(1), { created: 1 }),
+    () => t.space.publish(new Uint8Array(2000000)),
+    () => t.space.get('not an id'),
+    () => t.space.on('op', 'not a function'),
+    () => t.space.on('ops', () => {}),
+    () => t.peer.join(''),
+    () => t.peer.join(space, { arcs: 'full' }),
+    () => t.peer.join(space, { arc: 'empty' }), // joined with "full": FennecError "joined"
+  ].map((f) => t.outcome(f)));
+  t.classes = () => ({ peer: t.peer instanceof window.fennec.Peer, space: t.space instanceof window.fennec.Space });
   t.state = () => ({ role: t.peer.role, url: t.space.url, ops: t.ops, froms: t.froms, peers: t.space.peers() });
   /** Blocks this page's event loop for `ms` (from a timer, so that evaluate returns first). */
   t.busy = (ms) => setTimeout(() => { const end = Date.now() + ms; while (Date.now() < end); }, 0);
@@ -128,7 +152,7 @@ test('two pages of one profile and a page of another all see each other\'s ops; 
   const sees = (s, texts) => texts.every((x) => s.ops.includes(x));
   const [s1, s2, sb] = await until([a1, a2, b], ([x, y, z]) =>
     sees(x, ['from a2', 'from b']) && sees(y, ['from a1', 'from b']) && sees(z, ['from a1', 'from a2'])
-    && z.peers.length >= 1, 'op events at every page');
+    && y.peers.length >= 1 && z.peers.length >= 1, 'op events and peers at every page');
   for (const s of [s1, s2, sb]) assert.equal(new Set(s.ops).size, s.ops.length, `no op event twice: ${s.ops}`);
   assert.ok(!s1.ops.includes('from a1') && !s2.ops.includes('from a2'), 'no op event for a page\'s own publish');
   assert.equal(s2.url, s1.url, 'the profile\'s pages share one node (one URL)');
@@ -141,6 +165,42 @@ test('two pages of one profile and a page of another all see each other\'s ops; 
     const got = await p.page.evaluate((xs) => Promise.all(xs.map((id) => window.t.get(id))), Object.values(ids));
     assert.deepEqual(got, ['from a1', 'from a2', 'from b'], 'get at every page');
   }
+});
+
+test('a follower refuses bad input as the leader does, and gets the leader\'s errors', async () => {
+  const [lead, follow] = await Promise.all([pages.a1, pages.a2].map((p) => p.page.evaluate((x) => window.t.refusals(x), space)));
+  assert.deepEqual(follow, lead);
+  assert.ok(lead.every((o) => !o.ok), JSON.stringify(lead));
+  assert.deepEqual(lead.map((o) => o.name), ['TypeError', 'TypeError', 'RangeError', 'TypeError', 'TypeError', 'TypeError',
+    'RangeError', 'TypeError', 'FennecError']);
+  assert.equal(lead[8].code, 'joined');
+  assert.ok(follow[8].fennec, 'a FennecError from the leader is a FennecError in the follower');
+  for (const p of [pages.a1, pages.a2]) {
+    assert.deepEqual(await p.page.evaluate(() => window.t.classes()), { peer: true, space: true }, 'instanceof Peer / Space');
+  }
+});
+
+test('sharing: "tab" by option, with an agentKey or memory storage; bad sharing options refused', async () => {
+  const page = await openFennecPage(profile, net.staticUrl);
+  const o = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl };
+  const got = await page.evaluate(async (o) => {
+    const { Peer } = window.fennec;
+    const role = async (x) => { const p = await Peer.connect({ ...o, ...x }); await p.close(); return p.role; };
+    return {
+      tab: await role({ sharing: 'tab' }),
+      key: await role({ agentKey: new Uint8Array(32).fill(7) }),
+      memory: await role({ storage: 'memory' }),
+      keyShared: await role({ agentKey: new Uint8Array(32).fill(7), sharing: 'profile' }),
+      bogus: await window.t.outcome(() => Peer.connect({ ...o, sharing: 'window' })),
+      memoryShared: await window.t.outcome(() => Peer.connect({ ...o, storage: 'memory', sharing: 'profile' })),
+    };
+  }, o);
+  assert.deepEqual([got.tab, got.key, got.memory, got.keyShared], ['tab', 'tab', 'tab', 'leader']);
+  assert.equal(got.bogus.name, 'TypeError');
+  assert.match(got.bogus.message, /option sharing must be "profile" or "tab", got "window"/);
+  assert.equal(got.memoryShared.name, 'TypeError');
+  assert.match(got.memoryShared.message, /sharing "profile" needs storage "indexeddb"/);
+  await page.close();
 });
 
 /**
