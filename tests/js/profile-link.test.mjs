@@ -3,7 +3,7 @@
 // Peers whose ops live in one shared Map (the profile's IndexedDB).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProfileLink } from '../../src/js/profile/link.js';
+import { ProfileLink, TabLink } from '../../src/js/profile/link.js';
 import { FakeLocks, FakeNode } from './fakes.mjs';
 
 class FennecError extends Error {
@@ -147,4 +147,20 @@ test('the node leaves a space when its last tab leaves or goes away', async () =
   await tick();
   assert.deepEqual(p.log.filter((l) => l[0] === 'leave').map((l) => l[2]), ['id-s']);
   p.close();
+});
+
+test('a tab\'s own node gives no op event for its own publish, and network events as they come', async () => {
+  const events = [];
+  const node = new FakeNode(new Map(), []);
+  const link = new TabLink({
+    node, eventNames: ['op', 'peer', 'error'], FennecError,
+    deliver: (id, name, e) => events.push([id, name, e]),
+    joined: () => [], rejoined: () => {},
+  });
+  const j = await link.call('join', ['s', undefined]);
+  await link.call('publish', [j.id, Uint8Array.from([1]), 1]);
+  assert.deepEqual(events, []);
+  node.spaces.get('s').handlers.get('peer')({ kind: 'joined', agent: 'x' });
+  assert.deepEqual(events, [[j.id, 'peer', { kind: 'joined', agent: 'x' }]]);
+  await link.close();
 });

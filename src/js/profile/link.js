@@ -36,7 +36,10 @@ export class TabLink {
     this.role = 'tab';
     this.host = host;
     const fail = (code, message) => new host.FennecError(code, message);
-    this.server = new NodeServer(host.node, host.eventNames, (space, name, e) => host.deliver(space, name, e), fail);
+    // `except` is this tab for the op event of its own publish: no event for that.
+    this.server = new NodeServer(host.node, host.eventNames, (space, name, e, except) => {
+      if (except === null) host.deliver(space, name, e);
+    }, fail);
   }
 
   async start() {}
