@@ -2,9 +2,11 @@
 // Makes `<outdir>/index.js` (+ index.d.ts) the package entry of a wasm-pack build: fills
 // src/js/entry.js with the path of the FennecError snippet (src/js/error.js, copied by
 // wasm-bindgen under snippets/<crate>-<hash>/) and one guard per function and static method
-// that fennec.d.ts declares, so that calls before `await init()` fail clearly; then points
-// package.json's module/main/types at it. Usage: node scripts/package-entry.mjs pkg
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+// that fennec.d.ts declares, so that calls before `await init()` fail clearly, and an export
+// of each other class but `Peer` and `Space` (those come from src/js/profile/, copied to
+// <outdir>/profile/); then points package.json's module/main/types at it.
+// Usage: node scripts/package-entry.mjs pkg
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -32,11 +34,13 @@ const errorModule = './' + relative(out, snippet).split('\\').join('/');
 // `export class C { ... }` of the glue's declarations; R = Promise<...> means it rejects.
 const dts = await readFile(join(out, 'fennec.d.ts'), 'utf8');
 const guards = [];
+const classes = [];
 let cls = null;
 for (const line of dts.split('\n')) {
   let m;
   if ((m = /^export class (\w+)/.exec(line))) {
     cls = m[1];
+    if (cls !== 'Peer' && cls !== 'Space') classes.push(cls);
   } else if (/^}/.test(line)) {
     cls = null;
   } else if (!cls && (m = /^export function (\w+)\(.*\): (.+);$/.exec(line)) && m[1] !== 'initSync') {
@@ -50,8 +54,13 @@ if (!guards.some((g) => g.includes("'connect'"))) throw new Error('fennec.d.ts: 
 const template = await readFile(join(root, 'src/js/entry.js'), 'utf8');
 const entry = template
   .replace('@ERROR_MODULE@', errorModule)
+  .replace('// @EXPORTS@', `export { ${classes.join(', ')} } from './fennec.js';`)
   .replace('// @GUARDS@', guards.join('\n'));
 await writeFile(join(out, 'index.js'), entry);
+await mkdir(join(out, 'profile'), { recursive: true });
+for (const f of await readdir(join(root, 'src/js/profile'))) {
+  if (f.endsWith('.js') || f.endsWith('.d.ts')) await copyFile(join(root, 'src/js/profile', f), join(out, 'profile', f));
+}
 await writeFile(join(out, 'index.d.ts'), await readFile(join(root, 'src/js/entry.d.ts'), 'utf8'));
 
 const pkgPath = join(out, 'package.json');
@@ -59,7 +68,7 @@ const pkg = JSON.parse(await readFile(pkgPath, 'utf8'));
 pkg.module = 'index.js';
 pkg.main = 'index.js';
 pkg.types = 'index.d.ts';
-pkg.files = [...new Set([...(pkg.files || []), 'index.js', 'index.d.ts', 'snippets'])];
+pkg.files = [...new Set([...(pkg.files || []), 'index.js', 'index.d.ts', 'snippets', 'profile'])];
 pkg.sideEffects = [...new Set([...(pkg.sideEffects || []), './index.js'])];
 await writeFile(pkgPath, JSON.stringify(pkg, null, 2) + '\n');
 console.log(`package-entry: ${out}/index.js (${guards.length} guards, FennecError from ${errorModule})`);

@@ -4,7 +4,8 @@
 #   2. lints                               cargo clippy (native and wasm32) -D warnings
 #   3. sbd client conformance              scripts/sbd-conformance.sh (when present)
 #   4. browser tests in headless Chromium  wasm-pack test, against the real bootstrap/sbd server
-#   5. end to end                          wasm-pack build, node --test tests/e2e/
+#   5. JavaScript unit tests               node --test tests/js/
+#   6. end to end                          wasm-pack build, node --test tests/e2e/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -30,6 +31,9 @@ fi
   step "browser tests: wasm-pack test --headless --chrome (real bootstrap/sbd server)"
   node scripts/devnet.mjs -- wasm-pack test --headless --chrome "${WASM_PACK_TEST_MODE[@]}"
 )
+
+step "JavaScript unit tests: node --test tests/js/"
+node --test tests/js/*.test.mjs
 
 step "build pkg/ and target/pkg-testing/: wasm-pack build --target web"
 bash scripts/build.sh --testing

@@ -161,7 +161,9 @@ async function join(ev) {
     const fennec = await import('/pkg/index.js');
     await fennec.default();
     setStatus('Connecting…');
-    state.peer = await fennec.Peer.connect({ bootstrapUrl, signalUrl, agentKey: tabAgentKey() });
+    // One agent per tab (its own key, its own node), so that two tabs show two peers; the
+    // default would make the tabs of this browser profile one agent on one shared node.
+    state.peer = await fennec.Peer.connect({ bootstrapUrl, signalUrl, agentKey: tabAgentKey(), sharing: 'tab' });
     state.agent = state.peer.agentId;
     $('agent').textContent = state.agent;
     setStatus(`Joining "${name}"…`);

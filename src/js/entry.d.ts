@@ -1,5 +1,7 @@
 // Types of fennec's package entry (pkg/index.d.ts; src/js/entry.js is the code).
-import type { FennecErrorCode } from './fennec.js';
+import type {
+  Bytes, FennecErrorCode, JoinOptions, PeerOptions, PublishOptions, SpaceEventName, SpaceStats,
+} from './fennec.js';
 
 export * from './fennec.js';
 export { default, initSync } from './fennec.js';
@@ -16,3 +18,107 @@ export class FennecError extends Error {
 
 /** Whether `init()` (or `initSync()`) has completed; before, every call fails with code "not-initialised". */
 export function initialised(): boolean;
+
+/**
+ * One identity (agent) on the network; joins spaces. With `sharing: "profile"` (the default
+ * for the origin's own key) the tabs of a browser profile share one network node, run by a
+ * leader tab (README, "One node per browser profile").
+ */
+export class Peer {
+  private constructor();
+  /**
+   * Creates a peer (`PeerOptions`: `bootstrapUrl` and `signalUrl` required). Rejects with a
+   * `TypeError`/`RangeError` naming a bad, unknown or misspelt option, or a `FennecError`
+   * code `"store"` when this origin's agent key cannot be loaded from IndexedDB (or
+   * `sharing: "profile"` lacks Web Locks / BroadcastChannel).
+   */
+  static connect(options: PeerOptions): Promise<Peer>;
+  /**
+   * Joins a space by name or id (`JoinOptions`) and resolves with its `Space`. A
+   * 43-character base64url string of 32 bytes is taken as the space id; any other non-empty
+   * string is a name, and the id is the BLAKE3 hash of `"fennec-space:" + name`.
+   *
+   * Joining a space this peer has joined, or is joining, resolves with the same `Space`
+   * object (`===`); with a different `arc` it rejects with `FennecError` code `"joined"`
+   * (leave first; the tabs of a profile share one arc per space). After `space.leave()` a
+   * join starts afresh.
+   *
+   * Rejects with a `TypeError` (`space` not a string, a bad or unknown option), a
+   * `RangeError` (empty name, arc bounds), or a `FennecError`: `"closed"` after
+   * `peer.close()`, `"signal"` (the signal server is unreachable), `"store"` (the op store
+   * cannot be opened), `"failover"` (lost to two leader tabs going away in turn).
+   */
+  join(space: string, options?: JoinOptions): Promise<Space>;
+  /**
+   * Leaves every joined space (as `space.leave()`), then refuses further `join`s and calls
+   * on those spaces (`FennecError` code `"closed"`). Idempotent: later calls resolve when
+   * the first one is done. A leader tab's close hands the node to another tab.
+   */
+  close(): Promise<void>;
+  /** This peer's agent id (base64url of its ed25519 public key). Readable after `close()`. */
+  readonly agentId: string;
+  /**
+   * "tab": this tab runs its own node (`sharing: "tab"`); "leader": it runs its profile's
+   * node; "follower": another tab of the profile runs it (this one takes over when that tab
+   * goes away).
+   */
+  readonly role: "tab" | "leader" | "follower";
+}
+
+/** A joined space: publish ops, read them, watch events. */
+export class Space {
+  private constructor();
+  /**
+   * Publishes `payload` (`Bytes`: at most 1 048 567 bytes, copied) as an op; resolves with
+   * its id (base64url) once IndexedDB committed it (it is announced to peers after).
+   * `options.createdAt`: a `Date` or ms since the Unix epoch (default now, fixed when called,
+   * so that a call retried on a new leader tab makes the same op).
+   *
+   * Rejects with a `TypeError` (payload not bytes, a bad or unknown option), a `RangeError`
+   * (too large, a time out of range), or a `FennecError` (`"left"`, `"closed"`, `"store"`,
+   * `"failover"`). A call rejected for its arguments stores nothing.
+   */
+  publish(payload: Bytes, options?: PublishOptions): Promise<string>;
+  /**
+   * The payload of op `id` (a base64url op id), or `undefined` if this peer does not hold
+   * it. Rejects with a `TypeError` for anything but an op id, or a `FennecError`
+   * (`"left"`, `"closed"`, `"store"`, `"failover"`).
+   */
+  get(id: string): Promise<Uint8Array | undefined>;
+  /**
+   * Calls `callback(event)` for each `"op"` (`OpEvent`; also for ops published by the other
+   * tabs of the profile, `from` being the node's own URL), `"peer"` (`PeerEvent`) or
+   * `"error"` (`ErrorEvent`). Adding the same callback twice adds it once (as
+   * `addEventListener`). A callback that throws is reported (`console.error` and an `error`
+   * event of kind `"callback"`); the others still run.
+   *
+   * Throws a `TypeError` for an unknown event name or a `callback` that is not a function,
+   * a `FennecError` (`"left"`, `"closed"`) after the space ended.
+   */
+  on(event: SpaceEventName, callback: (event: any) => void): void;
+  /**
+   * Removes a callback added with `on`. Throws a `TypeError` for an unknown event name or
+   * a non-function; after the space ended it does nothing (clean-up code may call it).
+   */
+  off(event: SpaceEventName, callback: (event: any) => void): void;
+  /**
+   * Known peers: `[{ agent, url }]` (in a follower tab, the leader's list as of at most 1 s
+   * ago). Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
+   */
+  peers(): { agent: string; url: string | null }[];
+  /**
+   * Ops held, bytes moved, peers known, and the transport's counters (`SpaceStats`). Rejects
+   * with a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).
+   */
+  stats(): Promise<SpaceStats>;
+  /**
+   * Leaves the space for this tab: the node leaves it (a tombstone goes to peers and the
+   * bootstrap server) when no tab of the profile is left in it. Idempotent. Afterwards calls
+   * reject with `FennecError` code `"left"`, and `peer.join` of this space joins afresh.
+   */
+  leave(): Promise<void>;
+  /** The space id (base64url). Readable after `leave()`. */
+  readonly id: string;
+  /** Our peer URL in this space (the node's; a new one after a failover). Readable after `leave()`. */
+  readonly url: string;
+}

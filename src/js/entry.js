@@ -2,18 +2,29 @@
 // scripts/package-entry.mjs, which fills in the two marked places (the path of the FennecError
 // snippet and one guard per exported function and static method, read from fennec.d.ts).
 //
-// It re-exports the wasm-bindgen glue (`./fennec.js`) and `FennecError`, and refuses any call
+// It exports the wasm-bindgen glue (`./fennec.js`) and `FennecError`, with `Peer` and `Space`
+// from ./profile/api.js (src/js/profile/: the same API, on this tab's own network node or on
+// the one its browser profile's tabs share; README "One node per browser profile"; the glue's
+// classes stay internal, as do its `profile*` argument checks). It refuses any call
 // made before `await init()` resolved with `FennecError` code "not-initialised" ("fennec: call
 // `await init()` first"): the glue alone fails with "Cannot read properties of undefined".
 // Promise-returning calls (`Peer.connect`, `OpStore.open`, ...) reject, others throw, as WebIDL
-// operations do. The guards wrap the glue's functions and static methods in place, so
-// `Peer`, `Space`, ... are the glue's own classes (`instanceof` works with either module).
+// operations do. The guards wrap the glue's functions and static methods in place.
 import wbgInit, { initSync as wbgInitSync } from './fennec.js';
 import * as glue from './fennec.js';
 import { FennecError } from '@ERROR_MODULE@';
+import { makeApi } from './profile/api.js';
 
-export * from './fennec.js';
+// @EXPORTS@
 export { FennecError };
+
+/** `Peer` and `Space` (src/js/profile/api.js) on the glue, Web Locks and BroadcastChannel. */
+export const { Peer, Space } = makeApi({
+  glue,
+  FennecError,
+  locks: globalThis.navigator && globalThis.navigator.locks,
+  BroadcastChannel: globalThis.BroadcastChannel,
+});
 
 let ready = false;
 

@@ -5,7 +5,7 @@
 /**
  * A runtime failure of a fennec call (never a bad argument: those are `TypeError` /
  * `RangeError`). `code` is stable and meant for programs; `message` is for people.
- * Codes: "not-initialised", "closed", "left", "joined", "signal", "store".
+ * Codes: "not-initialised", "closed", "left", "joined", "signal", "store", "failover".
  */
 export class FennecError extends Error {
   /**

@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 
 pub mod error;
 mod peer;
+mod profile;
 mod store;
 #[cfg(feature = "testing")]
 mod transport;

@@ -43,9 +43,11 @@ export type Bytes = ArrayBuffer | ArrayBufferView;
  * - "left": the space was left (`space.leave()`) or stopped;
  * - "joined": `peer.join` of a joined space with a different `arc`;
  * - "signal": the sbd signal server could not be reached (`peer.join`);
- * - "store": IndexedDB failed (the op store, or this origin's agent key).
+ * - "store": IndexedDB failed (the op store, or this origin's agent key);
+ * - "failover": a call of a tab sharing its profile's node (`sharing: "profile"`) was lost
+ *   twice to the leader tab going away (it was retried once on the next leader).
  */
-export type FennecErrorCode = "not-initialised" | "closed" | "left" | "joined" | "signal" | "store";
+export type FennecErrorCode = "not-initialised" | "closed" | "left" | "joined" | "signal" | "store" | "failover";
 /** Options of `Peer.connect`. Unknown options are a `TypeError` naming them. */
 export interface PeerOptions {
   /** Kitsune2 bootstrap server, "http(s)://host:port", e.g. "http://127.0.0.1:30000". */
@@ -64,6 +66,14 @@ export interface PeerOptions {
   webrtcConnectTimeoutMs?: number;
   /** Most simultaneous connections per space, an integer from 1 to 400. Default 32. */
   maxConnections?: number;
+  /**
+   * "profile": the tabs of this browser profile that connect with the same agent and servers
+   * share one network node, run by a leader tab (README, "One node per browser profile");
+   * "tab": this tab runs its own node. Default "profile" when the agent key is the origin's
+   * (no `agentKey`) and storage is "indexeddb", else "tab". "profile" with storage "memory"
+   * is a `TypeError`.
+   */
+  sharing?: "profile" | "tab";
 }
 /** Options of `peer.join`. */
 export interface JoinOptions {
@@ -84,9 +94,11 @@ export interface PeerEvent { kind: "joined" | "left" | "unresponsive" | "misbeha
  * "fetch" (gave up fetching op `id`), "store" (the op store failed), "sign" (a new agent info
  * could not be signed; it may expire), "announce" (a stored op was not announced: publish pool
  * full; catch-up still spreads it), "callback" (a callback given to `space.on(event, ...)` threw
- * `error`; it is also logged with `console.error`, and the other callbacks still run).
+ * `error`; it is also logged with `console.error`, and the other callbacks still run),
+ * "failover" (a tab sharing its profile's node could not join this space again on a new leader
+ * tab, `error`; calls on the space then reject with "left").
  */
-export interface ErrorEvent { kind: "fetch" | "store" | "sign" | "announce" | "callback"; message: string; id?: string; event?: SpaceEventName; error?: unknown }
+export interface ErrorEvent { kind: "fetch" | "store" | "sign" | "announce" | "callback" | "failover"; message: string; id?: string; event?: SpaceEventName; error?: unknown }
 /** The events of a space. */
 export type SpaceEventName = "op" | "peer" | "error";
 /** Figures of a joined space. */
@@ -119,6 +131,7 @@ const CONNECT_OPTIONS: &[&str] = &[
     "relayOnly",
     "webrtcConnectTimeoutMs",
     "maxConnections",
+    "sharing",
 ];
 const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
 const JOIN_OPTIONS: &[&str] = &["arc"];
@@ -201,6 +214,7 @@ impl Peer {
                 )));
             }
         };
+        sharing(&o, storage)?;
         let ice_servers = match o.get("iceServers")? {
             None => Vec::new(),
             Some(v) => ice_servers(F, &v)?,
@@ -278,17 +292,7 @@ impl Peer {
         #[wasm_bindgen(unchecked_param_type = "JoinOptions | undefined")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         const F: &str = "peer.join";
-        let name = validate::string(F, "space", &space)?;
-        if name.is_empty() {
-            return Err(range_error(format!(
-                "{F}: space must be a name or a space id, got the empty string"
-            )));
-        }
-        let o = Options::new(F, "", &options, JOIN_OPTIONS)?;
-        let asked = match o.get("arc")? {
-            None => None,
-            Some(v) => Some(arc_option(&o, &v)?),
-        };
+        let (name, asked) = join_args(&space, &options)?;
         let state = &self.state;
         if state.closed() {
             return Err(fennec_error(
@@ -643,18 +647,8 @@ impl Space {
         #[wasm_bindgen(unchecked_param_type = "PublishOptions | undefined")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         const F: &str = "space.publish";
-        let payload = validate::bytes(F, "payload", &payload)?;
-        if payload.len() > MAX_OP_PAYLOAD_BYTES {
-            return Err(range_error(format!(
-                "{F}: payload is {} bytes; an op payload is at most {MAX_OP_PAYLOAD_BYTES} bytes",
-                payload.len()
-            )));
-        }
-        let o = Options::new(F, "", &options, PUBLISH_OPTIONS)?;
-        let created_at = o.time("createdAt")?;
+        let op = publish_args(&payload, &options)?;
         self.state.check(F)?;
-        let created_at = created_at.unwrap_or_else(crate::browser::clock::now);
-        let op = Op::new(created_at, payload).map_err(|e| range_error(format!("{F}: {e}")))?;
         let id = self
             .state
             .inner
@@ -673,15 +667,7 @@ impl Space {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
     ) -> Result<JsValue, JsValue> {
         const F: &str = "space.get";
-        let s = validate::string(F, "id", &id)?;
-        let id = OpId::from_b64(&s)
-            .ok()
-            .filter(|id| id.as_bytes().len() == OP_ID_BYTES)
-            .ok_or_else(|| {
-                type_error(format!(
-                    "{F}: id must be an op id (base64url of {OP_ID_BYTES} bytes), got {s:?}"
-                ))
-            })?;
+        let id = op_id_arg(&id)?;
         self.state.check(F)?;
         let op = self
             .state
@@ -806,8 +792,85 @@ impl Space {
     }
 }
 
+/// `peer.join`'s arguments: the space name (or id string) and the `arc` option if given. A
+/// `TypeError`/`RangeError` as [`Peer::join`] documents.
+pub(super) fn join_args(
+    space: &JsValue,
+    options: &JsValue,
+) -> Result<(String, Option<DhtArc>), JsValue> {
+    const F: &str = "peer.join";
+    let name = validate::string(F, "space", space)?;
+    if name.is_empty() {
+        return Err(range_error(format!(
+            "{F}: space must be a name or a space id, got the empty string"
+        )));
+    }
+    let o = Options::new(F, "", options, JOIN_OPTIONS)?;
+    let asked = match o.get("arc")? {
+        None => None,
+        Some(v) => Some(arc_option(&o, &v)?),
+    };
+    Ok((name, asked))
+}
+
+/// `space.publish`'s arguments as the op to store (`createdAt` defaults to now). A
+/// `TypeError`/`RangeError` as [`Space::publish`] documents.
+pub(super) fn publish_args(payload: &JsValue, options: &JsValue) -> Result<Op, JsValue> {
+    const F: &str = "space.publish";
+    let payload = validate::bytes(F, "payload", payload)?;
+    if payload.len() > MAX_OP_PAYLOAD_BYTES {
+        return Err(range_error(format!(
+            "{F}: payload is {} bytes; an op payload is at most {MAX_OP_PAYLOAD_BYTES} bytes",
+            payload.len()
+        )));
+    }
+    let o = Options::new(F, "", options, PUBLISH_OPTIONS)?;
+    let created_at = o
+        .time("createdAt")?
+        .unwrap_or_else(crate::browser::clock::now);
+    Op::new(created_at, payload).map_err(|e| range_error(format!("{F}: {e}")))
+}
+
+/// `space.get`'s argument: an op id (base64url of [`OP_ID_BYTES`] bytes), else a `TypeError`.
+pub(super) fn op_id_arg(id: &JsValue) -> Result<OpId, JsValue> {
+    const F: &str = "space.get";
+    let s = validate::string(F, "id", id)?;
+    OpId::from_b64(&s)
+        .ok()
+        .filter(|id| id.as_bytes().len() == OP_ID_BYTES)
+        .ok_or_else(|| {
+            type_error(format!(
+                "{F}: id must be an op id (base64url of {OP_ID_BYTES} bytes), got {s:?}"
+            ))
+        })
+}
+
+/// The `sharing` option of `Peer.connect`: `"profile"` or `"tab"` (the package entry acts on
+/// it, src/js/profile/); a profile-shared node keeps its ops in IndexedDB, so `"profile"` with
+/// `storage: "memory"` is a `TypeError` (a failover would lose acknowledged ops).
+fn sharing(o: &Options, storage: Storage) -> Result<(), JsValue> {
+    match o.string("sharing")?.as_deref() {
+        None | Some("tab") => Ok(()),
+        Some("profile") if matches!(storage, Storage::Memory) => Err(type_error(format!(
+            "{} \"profile\" needs storage \"indexeddb\": the tabs of a profile share one \
+             node, and another tab takes over its ops from IndexedDB",
+            o.name("sharing")
+        ))),
+        Some("profile") => Ok(()),
+        Some(other) => Err(type_error(format!(
+            "{} must be \"profile\" or \"tab\", got {other:?}",
+            o.name("sharing")
+        ))),
+    }
+}
+
+/// The event names of `space.on` (for the package entry's follower tabs).
+pub(super) fn event_names() -> &'static [&'static str] {
+    EVENTS
+}
+
 /// An event name of `space.on`/`off`: a `TypeError` for a non-string or an unknown name.
-fn event_name(func: &str, v: &JsValue) -> Result<&'static str, JsValue> {
+pub(super) fn event_name(func: &str, v: &JsValue) -> Result<&'static str, JsValue> {
     let s = validate::string(func, "event", v)?;
     if let Some(name) = EVENTS.iter().find(|e| **e == s) {
         return Ok(name);
@@ -823,7 +886,7 @@ fn event_name(func: &str, v: &JsValue) -> Result<&'static str, JsValue> {
 }
 
 /// A callback: a `TypeError` for anything but a function.
-fn function(func: &str, v: &JsValue) -> Result<Function, JsValue> {
+pub(super) fn function(func: &str, v: &JsValue) -> Result<Function, JsValue> {
     v.dyn_ref::<Function>().cloned().ok_or_else(|| {
         type_error(format!(
             "{func}: callback must be a function, got {}",

@@ -1,0 +1,71 @@
+//! Argument checks for the package entry's `Peer`/`Space` (src/js/profile/): a tab that uses
+//! its profile's shared node through another tab checks every argument itself, with the very
+//! code and messages of [`super::peer`], and sends the checked, normalised values over the
+//! BroadcastChannel. Not part of the public API: the entry does not re-export these (no
+//! TypeScript declarations, `skip_typescript`).
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use super::peer::{event_name, event_names, function, join_args, op_id_arg, publish_args};
+use super::validate;
+use crate::model::arc::DhtArc;
+
+fn set(o: &Object, k: &str, v: &JsValue) {
+    // Setting a plain property on a fresh Object cannot fail.
+    let _ = Reflect::set(o, &k.into(), v);
+}
+
+/// `peer.join(space, options)` checked: `{ name, arc }`, `arc` `undefined` (not given),
+/// `"full"`, `"empty"` or `[start, end]`. Throws `peer.join`'s `TypeError`/`RangeError`.
+#[wasm_bindgen(js_name = profileJoinArgs, skip_typescript)]
+pub fn profile_join_args(space: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    let (name, arc) = join_args(&space, &options)?;
+    let o = Object::new();
+    set(&o, "name", &name.into());
+    let arc = match arc {
+        None => JsValue::UNDEFINED,
+        Some(DhtArc::Empty) => "empty".into(),
+        Some(a) if a == DhtArc::FULL => "full".into(),
+        Some(DhtArc::Arc(s, e)) => Array::of2(&f64::from(s).into(), &f64::from(e).into()).into(),
+    };
+    set(&o, "arc", &arc);
+    Ok(o.into())
+}
+
+/// `space.publish(payload, options)` checked: `{ payload: Uint8Array, createdAt }` (ms since
+/// the Unix epoch, now when not given, so that a retried publish makes the same op). Throws
+/// `space.publish`'s `TypeError`/`RangeError`.
+#[wasm_bindgen(js_name = profilePublishArgs, skip_typescript)]
+pub fn profile_publish_args(payload: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    let op = publish_args(&payload, &options)?;
+    let o = Object::new();
+    set(&o, "payload", &Uint8Array::from(&op.payload[..]).into());
+    set(&o, "createdAt", &validate::to_ms(op.created_at).into());
+    Ok(o.into())
+}
+
+/// `space.get(id)` checked: the op id string. Throws `space.get`'s `TypeError`.
+#[wasm_bindgen(js_name = profileOpId, skip_typescript)]
+pub fn profile_op_id(id: JsValue) -> Result<String, JsValue> {
+    Ok(op_id_arg(&id)?.to_b64())
+}
+
+/// `space.on`/`off(event, callback)` checked (`func` names the call): the event name. Throws
+/// their `TypeError`.
+#[wasm_bindgen(js_name = profileEventArgs, skip_typescript)]
+pub fn profile_event_args(
+    func: &str,
+    event: JsValue,
+    callback: JsValue,
+) -> Result<String, JsValue> {
+    let name = event_name(func, &event)?;
+    function(func, &callback)?;
+    Ok(name.to_string())
+}
+
+/// Every event name of `space.on`, for a leader tab that forwards them all.
+#[wasm_bindgen(js_name = profileEventNames, skip_typescript)]
+pub fn profile_event_names() -> Array {
+    event_names().iter().map(|n| JsValue::from(*n)).collect()
+}
