@@ -190,6 +190,61 @@ impl DhtArc {
 #[error("malformed arc set: {0} words, at most 16")]
 pub struct SectorSetError(pub usize);
 
+/// A set of sectors: which sectors two gossip partners compare (Kitsune2's `ArcSet`,
+/// `crates/dht/src/arc_set.rs`), kept as its wire form, 16 `u32` words with sector `s` at bit
+/// `s % 32` of word `s / 32` (k2gossip `ArcSetMessage`).
+///
+/// Built from arcs with [`DhtArc::to_sector_set`], so an arc that covers a sector only partly
+/// includes it (Kitsune2 refuses arcs not on sector boundaries; fennec's arcs are whole
+/// sectors anyway, see `core/catchup.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SectorSet(pub [u32; 16]);
+
+impl SectorSet {
+    /// Every sector.
+    pub const FULL: SectorSet = SectorSet([u32::MAX; 16]);
+
+    /// The union of the sectors the arcs touch.
+    pub fn from_arcs(arcs: &[DhtArc]) -> SectorSet {
+        let mut words = [0u32; 16];
+        for arc in arcs {
+            for (w, a) in words.iter_mut().zip(arc.to_sector_set()) {
+                *w |= a;
+            }
+        }
+        SectorSet(words)
+    }
+
+    /// The sectors in both sets (Kitsune2 `ArcSet::intersection`).
+    pub fn intersection(&self, other: &SectorSet) -> SectorSet {
+        let mut words = self.0;
+        for (w, o) in words.iter_mut().zip(other.0) {
+            *w &= o;
+        }
+        SectorSet(words)
+    }
+
+    /// Whether `sector` is in the set; sectors `>= SECTORS` never are.
+    pub fn contains(&self, sector: u32) -> bool {
+        sector < SECTORS && self.0[(sector / 32) as usize] & (1 << (sector % 32)) != 0
+    }
+
+    /// Number of sectors in the set (Kitsune2 `covered_sector_count`).
+    pub fn len(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+
+    /// Whether the set holds no sector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sectors of the set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..SECTORS).filter(|s| self.contains(*s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
