@@ -66,12 +66,10 @@ impl SectorHashes {
         self.full_top = combine_all(self.full.values().map(Vec::as_slice));
     }
 
-    /// XORs `id` into full slice `index`; returns the slice's new hash (to persist).
-    pub fn add_to_full(&mut self, index: u64, id: &[u8]) -> Vec<u8> {
-        let h = self.full.entry(index).or_default();
-        combine(h, id);
+    /// XORs `id` into full slice `index`.
+    pub fn add_to_full(&mut self, index: u64, id: &[u8]) {
+        combine(self.full.entry(index).or_default(), id);
         combine(&mut self.full_top, id);
-        h.clone()
     }
 
     /// XORs `id` of an op created at `t` (after the disc boundary) into its unit and, if the
@@ -88,8 +86,8 @@ impl SectorHashes {
     }
 
     /// Seals full slice `index` = `[start, end)`: XORs its units into a full slice hash and
-    /// drops them. Returns the hash if the slice holds any op.
-    pub fn seal(&mut self, index: u64, start: Timestamp, end: Timestamp) -> Option<Vec<u8>> {
+    /// drops them. Returns whether the slice holds any op (its hash is then to be persisted).
+    pub fn seal(&mut self, index: u64, start: Timestamp, end: Timestamp) -> bool {
         let units: Vec<i64> = self
             .units
             .range(unit_of(start)..unit_of(end))
@@ -102,12 +100,11 @@ impl SectorHashes {
             }
         }
         if hash.is_empty() {
-            return None;
+            return false;
         }
         combine(&mut self.full_top, &hash);
-        let slot = self.full.entry(index).or_default();
-        combine(slot, &hash);
-        Some(slot.clone())
+        combine(self.full.entry(index).or_default(), &hash);
+        true
     }
 
     /// Recomputes the partial slice hashes for `layout` from the unit hashes.

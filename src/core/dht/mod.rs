@@ -34,7 +34,7 @@ pub mod time;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -107,7 +107,8 @@ pub struct Dht {
     layout: TimeLayout,
     locator: Locator,
     sectors: Vec<SectorHashes>,
-    pending: BTreeMap<(u32, u64), Vec<u8>>,
+    /// `(sector, full slice)` whose hash changed since the last `take_writes`.
+    pending: BTreeSet<(u32, u64)>,
     pending_watermark: Option<u64>,
     op_count: u64,
     before_epoch: u64,
@@ -134,7 +135,7 @@ impl Dht {
             layout,
             locator,
             sectors: vec![SectorHashes::default(); SECTORS as usize],
-            pending: BTreeMap::new(),
+            pending: BTreeSet::new(),
             pending_watermark: None,
             op_count: 0,
             before_epoch: 0,
@@ -181,8 +182,8 @@ impl Dht {
                 let Some(index) = self.layout.full_slice_of(op.created_at) else {
                     continue;
                 };
-                let hash = self.sectors[sector].add_to_full(index, id);
-                self.pending.insert((sector as u32, index), hash);
+                self.sectors[sector].add_to_full(index, id);
+                self.pending.insert((sector as u32, index));
             } else {
                 self.sectors[sector].add_recent(&self.layout, op.created_at, id);
             }
@@ -199,8 +200,8 @@ impl Dht {
                 continue;
             };
             for (sector, hashes) in self.sectors.iter_mut().enumerate() {
-                if let Some(hash) = hashes.seal(index, start, end) {
-                    self.pending.insert((sector as u32, index), hash);
+                if hashes.seal(index, start, end) {
+                    self.pending.insert((sector as u32, index));
                 }
             }
         }
@@ -218,7 +219,10 @@ impl Dht {
     pub fn take_writes(&mut self) -> SliceWrites {
         let hashes = std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|((sector, index), hash)| (sector, index, Bytes::from(hash)))
+            .filter_map(|(sector, index)| {
+                let hash = self.sectors[sector as usize].full.get(&index)?;
+                Some((sector, index, Bytes::copy_from_slice(hash)))
+            })
             .collect();
         SliceWrites {
             hashes,
@@ -337,8 +341,13 @@ impl Dht {
         let previous_details = our_previous.filter(|p| {
             matches!(
                 (p, theirs),
-                (DhtSnapshot::DiscSectorDetails { .. }, DhtSnapshot::DiscSectorDetails { .. })
-                    | (DhtSnapshot::RingSectorDetails { .. }, DhtSnapshot::RingSectorDetails { .. })
+                (
+                    DhtSnapshot::DiscSectorDetails { .. },
+                    DhtSnapshot::DiscSectorDetails { .. }
+                ) | (
+                    DhtSnapshot::RingSectorDetails { .. },
+                    DhtSnapshot::RingSectorDetails { .. }
+                )
             )
         });
         let is_final = matches!(
@@ -349,12 +358,18 @@ impl Dht {
             (Some(p), _) => p.clone(),
             (None, DhtSnapshot::Minimal { .. }) => self.snapshot_minimal(sectors)?,
             (None, DhtSnapshot::DiscSectors { .. }) => self.snapshot_disc_sectors(sectors)?,
-            (None, DhtSnapshot::DiscSectorDetails { disc_sector_hashes, .. }) => {
-                self.snapshot_disc_sector_details(disc_sector_hashes.keys().copied(), sectors)?
-            }
-            (None, DhtSnapshot::RingSectorDetails { ring_sector_hashes, .. }) => {
-                self.snapshot_ring_sector_details(ring_sector_hashes.keys().copied(), sectors)?
-            }
+            (
+                None,
+                DhtSnapshot::DiscSectorDetails {
+                    disc_sector_hashes, ..
+                },
+            ) => self.snapshot_disc_sector_details(disc_sector_hashes.keys().copied(), sectors)?,
+            (
+                None,
+                DhtSnapshot::RingSectorDetails {
+                    ring_sector_hashes, ..
+                },
+            ) => self.snapshot_ring_sector_details(ring_sector_hashes.keys().copied(), sectors)?,
         };
         let with_ranges = |ours: DhtSnapshot, ranges: Vec<OpRange>| {
             if is_final {

@@ -94,9 +94,11 @@ pub async fn load(
             .op_ids;
         for id in ids {
             let sector = sector_of(locator.op_loc(&id));
-            let hash = full[sector as usize].entry(index).or_default();
-            super::hash::combine(hash, id.as_bytes());
-            dht.pending.insert((sector, index), hash.clone());
+            super::hash::combine(
+                full[sector as usize].entry(index).or_default(),
+                id.as_bytes(),
+            );
+            dht.pending.insert((sector, index));
         }
     }
     for (hashes, slices) in dht.sectors.iter_mut().zip(full) {
@@ -122,7 +124,8 @@ async fn recent_ops(store: &dyn OpStore, from: Timestamp) -> Result<Vec<StoredOp
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(LOAD_BATCH) {
         for op in store.retrieve_ops(chunk.to_vec()).await? {
-            let decoded = Op::decode_bytes(&op.op_data).map_err(|_| DhtLoadError::Corrupt(op.op_id.clone()))?;
+            let decoded = Op::decode_bytes(&op.op_data)
+                .map_err(|_| DhtLoadError::Corrupt(op.op_id.clone()))?;
             out.push(StoredOp {
                 op_id: op.op_id,
                 created_at: decoded.created_at,
@@ -179,3 +182,7 @@ pub async fn collect_op_ids(
     }
     Ok((out, used))
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

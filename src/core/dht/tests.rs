@@ -13,7 +13,7 @@ use crate::model::arc::SECTOR_SIZE;
 use crate::model::id::OpId;
 
 const U: i64 = UNIT_MICROS;
-/// A fixed "now" (2026-11-30T00:00:00Z) where Kitsune2's tests read the clock.
+/// A fixed "now" (2026-12-01T00:00:00Z) where Kitsune2's tests read the clock.
 const NOW: Timestamp = Timestamp(1_796_083_200_000_000);
 const EPOCH: Timestamp = Timestamp::UNIX_EPOCH;
 const SS: u32 = SECTOR_SIZE as u32;
@@ -117,7 +117,10 @@ fn partial_layouts_single_double_all_double() {
     assert_eq!(single.layout().partials().len(), f as usize);
     validate_partials(single.layout());
 
-    let one_double = model(f, EPOCH.add_micros(min_recent(f) + (1 << (f - 1)) * U + secs(1)));
+    let one_double = model(
+        f,
+        EPOCH.add_micros(min_recent(f) + (1 << (f - 1)) * U + secs(1)),
+    );
     let p = one_double.layout().partials();
     assert_eq!(p.len(), f as usize + 1);
     assert_eq!((p[0].size, p[1].size), (f - 1, f - 1));
@@ -135,7 +138,10 @@ fn hashes_are_combined_for_partial_slices() {
     let f = 7;
     let now = EPOCH.add_micros(min_recent(f) + secs(1));
     let mut dht = model(f, now);
-    dht.inform_ops_stored(&[op(&[7; 32], now.add_micros(-U)), op(&[23; 32], now.add_micros(-U))]);
+    dht.inform_ops_stored(&[
+        op(&[7; 32], now.add_micros(-U)),
+        op(&[23; 32], now.add_micros(-U)),
+    ]);
     assert_eq!(dht.layout().partials().len(), f as usize);
     // Both ids XOR-fold to location 0: sector 0.
     assert_eq!(partial_hash(&dht, 0, f as usize - 1), vec![7 ^ 23; 32]);
@@ -145,7 +151,10 @@ fn hashes_are_combined_for_partial_slices() {
 #[test]
 fn full_slices_with_single_slice_partials() {
     let f = 7;
-    let dht = model(f, EPOCH.add_micros(2 * full_len(f) + min_recent(f) + secs(1)));
+    let dht = model(
+        f,
+        EPOCH.add_micros(2 * full_len(f) + min_recent(f) + secs(1)),
+    );
     assert_eq!(dht.layout().full_slice_count(), 2);
     assert_eq!(dht.layout().partials().len(), f as usize);
     validate_partials(dht.layout());
@@ -210,7 +219,10 @@ fn update_allocates_a_new_partial() {
     let f = 7;
     let now = EPOCH.add_micros(full_len(f) + min_recent(f) + secs(1));
     let mut dht = model(f, now);
-    dht.inform_ops_stored(&[op(&[7; 32], now.add_micros(-U)), op(&[29; 32], now.add_micros(-U))]);
+    dht.inform_ops_stored(&[
+        op(&[7; 32], now.add_micros(-U)),
+        op(&[29; 32], now.add_micros(-U)),
+    ]);
     assert_eq!(dht.layout().partials().len(), f as usize);
     assert_eq!(partial_hash(&dht, 0, f as usize - 1), vec![7 ^ 29; 32]);
     // After the last partial slice: in no slice yet.
@@ -264,7 +276,10 @@ fn full_slices_fill_time_up_to_the_minimum_recent_time() {
     let f = 7;
     let mut dht = model(f, NOW);
     let count = dht.layout().full_slice_count();
-    assert_eq!(count as i64, (NOW.as_micros() - min_recent(f)) / full_len(f));
+    assert_eq!(
+        count as i64,
+        (NOW.as_micros() - min_recent(f)) / full_len(f)
+    );
     assert!(dht.take_writes().hashes.is_empty());
     dht.inform_ops_stored(&[op(&[7; 32], dht.layout().full_end())]);
     dht.update(NOW.add_micros(full_len(f)));
@@ -284,7 +299,10 @@ fn inform_ops_stored_into_full_slices() {
     dht.inform_ops_stored(&[op(&padded(7), EPOCH)]);
     dht.inform_ops_stored(&[op(&padded(23), EPOCH)]);
     assert_eq!(full_hash(&dht, 0, 0), Some(padded(7 ^ 23)));
-    assert_eq!(dht.take_writes().hashes, vec![(0, 0, Bytes::from(padded(7 ^ 23)))]);
+    assert_eq!(
+        dht.take_writes().hashes,
+        vec![(0, 0, Bytes::from(padded(7 ^ 23)))]
+    );
 }
 
 #[test]
@@ -292,7 +310,13 @@ fn inform_ops_stored_into_partial_slices() {
     let f = 14;
     let now = EPOCH.add_micros(min_recent(f) + secs(3));
     let mut dht = model(f, now);
-    assert!(dht.sector(0).unwrap().partials().iter().all(|h| h.is_empty()));
+    assert!(
+        dht.sector(0)
+            .unwrap()
+            .partials()
+            .iter()
+            .all(|h| h.is_empty())
+    );
     dht.inform_ops_stored(&[
         op(&[11, 0, 0, 0], EPOCH),
         op(&[29, 0, 0, 0], now.add_micros(-secs(5))),
@@ -306,7 +330,10 @@ fn inform_ops_stored_into_partial_slices() {
         op(&padded(7), EPOCH.add_micros(secs(10))),
         op(&padded(31), now.add_micros(-secs(30))),
     ]);
-    dht.inform_ops_stored(&[op(&padded(11), EPOCH), op(&padded(29), now.add_micros(-secs(5)))]);
+    dht.inform_ops_stored(&[
+        op(&padded(11), EPOCH),
+        op(&padded(29), now.add_micros(-secs(5))),
+    ]);
     assert_eq!(partial_hash(&dht, 0, 0), padded(7 ^ 11));
     assert_eq!(partial_hash(&dht, 0, last), padded(31 ^ 29));
 }
@@ -318,7 +345,10 @@ fn sectors_cover_the_ring() {
     assert_eq!(SECTORS, 512);
     assert_eq!(SS, u32::MAX / 512 + 1);
     assert_eq!(DhtArc::of_sectors(0, 0), DhtArc::Arc(0, SS - 1));
-    assert_eq!(DhtArc::of_sectors(511, 511), DhtArc::Arc(511 * SS, u32::MAX));
+    assert_eq!(
+        DhtArc::of_sectors(511, 511),
+        DhtArc::Arc(511 * SS, u32::MAX)
+    );
     let mut start: u32 = 0;
     for s in 0..SECTORS {
         let end = start.wrapping_add(SS).wrapping_sub(1);
@@ -332,7 +362,10 @@ fn hash_partition_informs_full_and_partial_slices() {
     let mut dht = model(14, NOW);
     let full = dht.layout().full_slice_micros();
     let in_sector_1 = SS.to_le_bytes();
-    dht.inform_ops_stored(&[op(&[7, 0, 0, 0], EPOCH), op(&in_sector_1, EPOCH.add_micros(full))]);
+    dht.inform_ops_stored(&[
+        op(&[7, 0, 0, 0], EPOCH),
+        op(&in_sector_1, EPOCH.add_micros(full)),
+    ]);
     assert_eq!(full_hash(&dht, 0, 0), Some(vec![7, 0, 0, 0]));
     assert_eq!(full_hash(&dht, 1, 1), Some(in_sector_1.to_vec()));
     assert_eq!(dht.take_writes().hashes.len(), 2);
@@ -361,11 +394,22 @@ fn update_moves_ops_after_the_last_partial_into_a_new_one() {
         .collect();
     dht.inform_ops_stored(&ops);
     for s in 0..SECTORS {
-        assert!(dht.sector(s).unwrap().partials().iter().all(|h| h.is_empty()));
+        assert!(
+            dht.sector(s)
+                .unwrap()
+                .partials()
+                .iter()
+                .all(|h| h.is_empty())
+        );
     }
     dht.update(now.add_micros(U));
     for s in 0..SECTORS {
-        let filled = dht.sector(s).unwrap().partials().iter().filter(|h| !h.is_empty());
+        let filled = dht
+            .sector(s)
+            .unwrap()
+            .partials()
+            .iter()
+            .filter(|h| !h.is_empty());
         assert_eq!(filled.count(), 1, "sector {s}");
     }
 }
@@ -425,8 +469,7 @@ fn compare_minimal() {
         SnapshotDiff::DiscMismatch
     );
     assert_eq!(
-        minimal(&[1; 32], NOW, &[&[1], &[4]])
-            .compare(&minimal(&[1; 32], NOW, &[&[1], &[3], &[5]])),
+        minimal(&[1; 32], NOW, &[&[1], &[4]]).compare(&minimal(&[1; 32], NOW, &[&[1], &[3], &[5]])),
         SnapshotDiff::CannotCompare
     );
 }
@@ -564,7 +607,9 @@ impl Peer {
             let mut cell: Vec<&StoredOp> = self
                 .ops
                 .iter()
-                .filter(|o| r.arc.contains(o.op_id.loc()) && o.created_at >= r.start && o.created_at < r.end)
+                .filter(|o| {
+                    r.arc.contains(o.op_id.loc()) && o.created_at >= r.start && o.created_at < r.end
+                })
                 .collect();
             cell.sort();
             out.extend(cell.into_iter().map(|o| o.op_id.clone()));
@@ -588,7 +633,9 @@ impl Peer {
         match other.dht.handle_snapshot(&mine, None, &set).unwrap() {
             DhtNextAction::Identical => Outcome::InSync,
             DhtNextAction::CannotCompare => Outcome::CannotCompare,
-            DhtNextAction::NewSnapshot(s @ DhtSnapshot::DiscSectors { .. }) => self.sync_disc(other, &set, s),
+            DhtNextAction::NewSnapshot(s @ DhtSnapshot::DiscSectors { .. }) => {
+                self.sync_disc(other, &set, s)
+            }
             DhtNextAction::NewSnapshot(s @ DhtSnapshot::RingSectorDetails { .. }) => {
                 self.sync_rings(other, &set, s)
             }
@@ -602,12 +649,17 @@ impl Peer {
             DhtNextAction::Identical => return Outcome::DiscoveredInSync,
             a => panic!("unexpected {a:?}"),
         };
-        let (their_details, their_ranges) = match other.dht.handle_snapshot(&my_details, None, set).unwrap() {
-            DhtNextAction::NewSnapshotAndRanges(s, r) => (s, r),
-            DhtNextAction::Identical => return Outcome::InSync,
-            a => panic!("unexpected {a:?}"),
-        };
-        let my_ranges = match self.dht.handle_snapshot(&their_details, Some(&my_details), set).unwrap() {
+        let (their_details, their_ranges) =
+            match other.dht.handle_snapshot(&my_details, None, set).unwrap() {
+                DhtNextAction::NewSnapshotAndRanges(s, r) => (s, r),
+                DhtNextAction::Identical => return Outcome::InSync,
+                a => panic!("unexpected {a:?}"),
+            };
+        let my_ranges = match self
+            .dht
+            .handle_snapshot(&their_details, Some(&my_details), set)
+            .unwrap()
+        {
             DhtNextAction::Ranges(r) => r,
             a => panic!("unexpected {a:?}"),
         };
@@ -622,7 +674,11 @@ impl Peer {
             DhtNextAction::Identical => return Outcome::InSync,
             a => panic!("unexpected {a:?}"),
         };
-        let their_ranges = match other.dht.handle_snapshot(&mine, Some(&theirs), set).unwrap() {
+        let their_ranges = match other
+            .dht
+            .handle_snapshot(&mine, Some(&theirs), set)
+            .unwrap()
+        {
             DhtNextAction::Ranges(r) => r,
             a => panic!("unexpected {a:?}"),
         };
@@ -672,7 +728,10 @@ fn empty_sector_sets_are_refused() {
     let none = SectorSet::from_arcs(&[p.arc]);
     assert_eq!(p.dht.snapshot_minimal(&none), Err(DhtError::NoSectors));
     let theirs = p.dht.snapshot_minimal(&SectorSet::FULL).unwrap();
-    assert_eq!(p.dht.handle_snapshot(&theirs, None, &none), Err(DhtError::NoSectors));
+    assert_eq!(
+        p.dht.handle_snapshot(&theirs, None, &none),
+        Err(DhtError::NoSectors)
+    );
 }
 
 #[test]
@@ -686,7 +745,11 @@ fn one_way_disc_sync_either_side() {
     for initiator_has_it in [true, false] {
         let (mut a, mut b) = pair();
         let o = op(&[41; 32], EPOCH);
-        if initiator_has_it { a.inject(&[o.clone()]) } else { b.inject(&[o.clone()]) }
+        if initiator_has_it {
+            a.inject(&[o.clone()])
+        } else {
+            b.inject(&[o.clone()])
+        }
         assert_eq!(a.sync_with(&mut b), Outcome::SyncedDisc);
         let (holder, learner) = if initiator_has_it { (&a, &b) } else { (&b, &a) };
         assert!(holder.discovered.is_empty());
@@ -713,7 +776,11 @@ fn one_way_ring_sync_either_side() {
     for initiator_has_it in [true, false] {
         let (mut a, mut b) = pair();
         let o = op(&[41; 32], a.dht.layout().full_end());
-        if initiator_has_it { a.inject(&[o.clone()]) } else { b.inject(&[o.clone()]) }
+        if initiator_has_it {
+            a.inject(&[o.clone()])
+        } else {
+            b.inject(&[o.clone()])
+        }
         assert_eq!(a.sync_with(&mut b), Outcome::SyncedRings);
         let (holder, learner) = if initiator_has_it { (&a, &b) } else { (&b, &a) };
         assert!(holder.discovered.is_empty());
@@ -740,7 +807,10 @@ fn ring_sync_with_matching_disc() {
     let (mut a, mut b) = pair();
     let history = [
         op(&[7; 4], EPOCH),
-        op(&(u32::MAX / 2).to_le_bytes(), EPOCH.add_micros(secs(14 * 24 * 60 * 60))),
+        op(
+            &(u32::MAX / 2).to_le_bytes(),
+            EPOCH.add_micros(secs(14 * 24 * 60 * 60)),
+        ),
     ];
     a.inject(&history);
     b.inject(&history);
@@ -763,7 +833,10 @@ fn two_stage_sync_with_symmetry() {
     b.inject(&[op(&[17; 32], at)]);
     for expected in [Outcome::SyncedDisc, Outcome::SyncedRings] {
         assert_eq!(a.sync_with(&mut b), expected);
-        let learned = (std::mem::take(&mut a.discovered), std::mem::take(&mut b.discovered));
+        let learned = (
+            std::mem::take(&mut a.discovered),
+            std::mem::take(&mut b.discovered),
+        );
         // The same, whoever initiates.
         assert_eq!(b.sync_with(&mut a), expected);
         assert_eq!(learned, (a.discovered.clone(), b.discovered.clone()));
@@ -777,7 +850,11 @@ fn syncs_respect_the_shared_sectors() {
     for recent in [false, true] {
         let mut a = Peer::new(DhtArc::Arc(0, 3 * SS - 1));
         let mut b = Peer::new(DhtArc::Arc(2 * SS, 4 * SS - 1));
-        let at = if recent { a.dht.layout().full_end() } else { EPOCH };
+        let at = if recent {
+            a.dht.layout().full_end()
+        } else {
+            EPOCH
+        };
         // Different ops, but in sectors only one side holds.
         a.inject(&[op(&SS.to_le_bytes(), at)]);
         b.inject(&[op(&(3 * SS).to_le_bytes(), at)]);
@@ -785,7 +862,11 @@ fn syncs_respect_the_shared_sectors() {
         // Now in the shared sector 2.
         a.inject(&[op(&(2 * SS).to_le_bytes(), at)]);
         b.inject(&[op(&(2 * SS + 1).to_le_bytes(), at)]);
-        let expected = if recent { Outcome::SyncedRings } else { Outcome::SyncedDisc };
+        let expected = if recent {
+            Outcome::SyncedRings
+        } else {
+            Outcome::SyncedDisc
+        };
         assert_eq!(a.sync_with(&mut b), expected);
         assert_eq!((a.discovered.len(), b.discovered.len()), (1, 1));
         a.apply_sync(&mut b);
@@ -810,16 +891,23 @@ fn hostile_diffs_name_only_shared_existing_cells() {
     let set = SectorSet::from_arcs(&[a.arc]);
     let boundary = a.dht.layout().full_end();
     // They claim sectors we do not share and a slice that is not sealed.
-    let theirs = details(boundary, &[(0, &[(0, &[1]), (u64::MAX, &[1])]), (9, &[(0, &[1])])]);
+    let theirs = details(
+        boundary,
+        &[(0, &[(0, &[1]), (u64::MAX, &[1])]), (9, &[(0, &[1])])],
+    );
     let mine = a.dht.snapshot_disc_sector_details([0, 9], &set).unwrap();
-    let DhtNextAction::Ranges(ranges) = a.dht.handle_snapshot(&theirs, Some(&mine), &set).unwrap() else {
+    let DhtNextAction::Ranges(ranges) = a.dht.handle_snapshot(&theirs, Some(&mine), &set).unwrap()
+    else {
         panic!("expected ranges")
     };
     assert_eq!(ranges.len(), 1);
     assert_eq!((ranges[0].sector, ranges[0].start), (0, EPOCH));
     // A ring we do not have is an error, not a panic.
     let bad = rings(boundary, &[(10_000, &[])]);
-    assert_eq!(a.dht.handle_snapshot(&bad, None, &set), Err(DhtError::RingIndex(10_000)));
+    assert_eq!(
+        a.dht.handle_snapshot(&bad, None, &set),
+        Err(DhtError::RingIndex(10_000))
+    );
 }
 
 #[test]

@@ -142,8 +142,12 @@ impl TimeLayout {
 
     /// `[start, end)` of full slice `index`, `None` unless it is sealed (`index < count`).
     pub fn full_slice_bounds(&self, index: u64) -> Option<(Timestamp, Timestamp)> {
-        (index < self.full_slices)
-            .then(|| (self.full_slice_start(index), self.full_slice_start(index + 1)))
+        (index < self.full_slices).then(|| {
+            (
+                self.full_slice_start(index),
+                self.full_slice_start(index + 1),
+            )
+        })
     }
 
     /// `[start, end)` of partial slice `index`, `None` if there is no such slice.
