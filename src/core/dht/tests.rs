@@ -110,6 +110,19 @@ fn one_partial_slice() {
 }
 
 #[test]
+fn layout_comparisons_are_strict() {
+    // Kitsune2 compares "time left > slice length": exactly one unit makes no slice, and
+    // exactly the minimum recent time leaves its last unit outside the partial slices.
+    assert!(model(4, EPOCH.add_micros(U)).layout().partials().is_empty());
+    assert_eq!(model(7, EPOCH.add_micros(min_recent(7))).layout().partials().len(), 6);
+    let f = 7;
+    let just_before = model(f, EPOCH.add_micros(full_len(f) + min_recent(f) - 1));
+    assert_eq!(just_before.layout().full_slice_count(), 0);
+    let exactly = model(f, EPOCH.add_micros(full_len(f) + min_recent(f)));
+    assert_eq!(exactly.layout().full_slice_count(), 1);
+}
+
+#[test]
 fn partial_layouts_single_double_all_double() {
     let f = 7;
     let single = model(f, EPOCH.add_micros(min_recent(f) + secs(1)));
