@@ -114,7 +114,13 @@ fn layout_comparisons_are_strict() {
     // Kitsune2 compares "time left > slice length": exactly one unit makes no slice, and
     // exactly the minimum recent time leaves its last unit outside the partial slices.
     assert!(model(4, EPOCH.add_micros(U)).layout().partials().is_empty());
-    assert_eq!(model(7, EPOCH.add_micros(min_recent(7))).layout().partials().len(), 6);
+    assert_eq!(
+        model(7, EPOCH.add_micros(min_recent(7)))
+            .layout()
+            .partials()
+            .len(),
+        6
+    );
     let f = 7;
     let just_before = model(f, EPOCH.add_micros(full_len(f) + min_recent(f) - 1));
     assert_eq!(just_before.layout().full_slice_count(), 0);
@@ -759,9 +765,9 @@ fn one_way_disc_sync_either_side() {
         let (mut a, mut b) = pair();
         let o = op(&[41; 32], EPOCH);
         if initiator_has_it {
-            a.inject(&[o.clone()])
+            a.inject(std::slice::from_ref(&o))
         } else {
-            b.inject(&[o.clone()])
+            b.inject(std::slice::from_ref(&o))
         }
         assert_eq!(a.sync_with(&mut b), Outcome::SyncedDisc);
         let (holder, learner) = if initiator_has_it { (&a, &b) } else { (&b, &a) };
@@ -790,9 +796,9 @@ fn one_way_ring_sync_either_side() {
         let (mut a, mut b) = pair();
         let o = op(&[41; 32], a.dht.layout().full_end());
         if initiator_has_it {
-            a.inject(&[o.clone()])
+            a.inject(std::slice::from_ref(&o))
         } else {
-            b.inject(&[o.clone()])
+            b.inject(std::slice::from_ref(&o))
         }
         assert_eq!(a.sync_with(&mut b), Outcome::SyncedRings);
         let (holder, learner) = if initiator_has_it { (&a, &b) } else { (&b, &a) };
