@@ -285,6 +285,48 @@ mod tests {
     }
 
     #[test]
+    fn sector_sets_kitsune2_arc_set_fixtures() {
+        // Kitsune2 crates/dht/src/arc_set.rs tests, with its SECTOR_SIZE = 2^23.
+        let ss = SECTOR_SIZE as u32;
+        let set = |arcs: &[DhtArc]| SectorSet::from_arcs(arcs);
+        assert!(set(&[]).is_empty());
+        assert!(set(&[DhtArc::Empty]).is_empty());
+        assert_eq!(set(&[DhtArc::FULL]).len(), 512);
+        assert_eq!(set(&[DhtArc::FULL]).iter().max(), Some(511));
+        let halves = set(&[DhtArc::Arc(0, 255 * ss - 1), DhtArc::Arc(255 * ss, M)]);
+        assert_eq!(halves, SectorSet::FULL);
+        let overlap = set(&[DhtArc::Arc(0, 3 * ss - 1), DhtArc::Arc(2 * ss, 4 * ss - 1)]);
+        assert_eq!(overlap.iter().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        let wrap = set(&[DhtArc::Arc(510 * ss, 3 * ss - 1)]);
+        assert_eq!(wrap.iter().collect::<Vec<_>>(), vec![0, 1, 2, 510, 511]);
+        let wraps = set(&[
+            DhtArc::Arc(510 * ss, 3 * ss - 1),
+            DhtArc::Arc(2 * ss, 4 * ss - 1),
+        ]);
+        assert_eq!(wraps.len(), 6);
+        let one = |a: u32, b: u32| set(&[DhtArc::Arc(a * ss, b * ss - 1)]);
+        assert!(one(0, 1).intersection(&one(2, 3)).is_empty());
+        assert_eq!(
+            one(0, 2)
+                .intersection(&one(1, 3))
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(one(0, 10).intersection(&one(1, 3)).len(), 2);
+        assert_eq!(
+            SectorSet::FULL.intersection(&SectorSet::FULL),
+            SectorSet::FULL
+        );
+        assert!(
+            set(&[DhtArc::Empty])
+                .intersection(&SectorSet::FULL)
+                .is_empty()
+        );
+        assert!(!one(0, 1).contains(1) && one(0, 1).contains(0) && !one(0, 1).contains(512));
+    }
+
+    #[test]
     fn arc_span_kitsune2_fixtures() {
         for (expected, arc) in [
             (0, DhtArc::Empty),

@@ -38,7 +38,7 @@ pub fn combine_all<'a>(hashes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SectorHashes {
     /// Non-empty full slice hashes by slice index (what the op store persists).
-    pub full: BTreeMap<u64, Vec<u8>>,
+    full: BTreeMap<u64, Vec<u8>>,
     /// Non-empty unit hashes by unit index (`created_at / UNIT`) for units after the disc
     /// boundary, including those after the last partial slice.
     units: BTreeMap<i64, Vec<u8>>,
@@ -52,6 +52,11 @@ impl SectorHashes {
     /// The disc top hash of the sector: XOR of its full slice hashes; empty if none.
     pub fn full_top(&self) -> &[u8] {
         &self.full_top
+    }
+
+    /// The full slice hashes by slice index (non-empty ones only).
+    pub fn full(&self) -> &BTreeMap<u64, Vec<u8>> {
+        &self.full
     }
 
     /// The combined hash of each partial slice of the current layout.

@@ -220,7 +220,7 @@ impl Dht {
         let hashes = std::mem::take(&mut self.pending)
             .into_iter()
             .filter_map(|(sector, index)| {
-                let hash = self.sectors[sector as usize].full.get(&index)?;
+                let hash = self.sectors[sector as usize].full().get(&index)?;
                 Some((sector, index, Bytes::copy_from_slice(hash)))
             })
             .collect();
@@ -282,7 +282,7 @@ impl Dht {
             .filter(|s| sectors.contains(*s))
             .map(|s| {
                 let slices = self.sectors[s as usize]
-                    .full
+                    .full()
                     .iter()
                     .map(|(i, h)| (*i, Bytes::copy_from_slice(h)))
                     .collect();

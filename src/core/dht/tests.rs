@@ -69,7 +69,7 @@ fn partial_hash(dht: &Dht, sector: u32, ring: usize) -> Vec<u8> {
 }
 
 fn full_hash(dht: &Dht, sector: u32, index: u64) -> Option<Vec<u8>> {
-    dht.sector(sector).unwrap().full.get(&index).cloned()
+    dht.sector(sector).unwrap().full().get(&index).cloned()
 }
 
 // ---- time.rs fixtures ----
