@@ -8,6 +8,7 @@
 //! - [`publish`]: brdcst-style broadcast pool announcing op ids to the peers that store them.
 //! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
 //! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
+//! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
 //! - [`bounded`]: the bounded FIFO set every network-fed set uses.
 //! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
@@ -16,6 +17,7 @@ pub mod bootstrap;
 pub mod bounded;
 pub mod catchup;
 pub mod config;
+pub mod dht;
 pub mod fetch;
 pub mod peer_store;
 pub mod publish;

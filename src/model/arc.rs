@@ -190,6 +190,61 @@ impl DhtArc {
 #[error("malformed arc set: {0} words, at most 16")]
 pub struct SectorSetError(pub usize);
 
+/// A set of sectors: which sectors two gossip partners compare (Kitsune2's `ArcSet`,
+/// `crates/dht/src/arc_set.rs`), kept as its wire form, 16 `u32` words with sector `s` at bit
+/// `s % 32` of word `s / 32` (k2gossip `ArcSetMessage`).
+///
+/// Built from arcs with [`DhtArc::to_sector_set`], so an arc that covers a sector only partly
+/// includes it (Kitsune2 refuses arcs not on sector boundaries; fennec's arcs are whole
+/// sectors anyway, see `core/catchup.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SectorSet(pub [u32; 16]);
+
+impl SectorSet {
+    /// Every sector.
+    pub const FULL: SectorSet = SectorSet([u32::MAX; 16]);
+
+    /// The union of the sectors the arcs touch.
+    pub fn from_arcs(arcs: &[DhtArc]) -> SectorSet {
+        let mut words = [0u32; 16];
+        for arc in arcs {
+            for (w, a) in words.iter_mut().zip(arc.to_sector_set()) {
+                *w |= a;
+            }
+        }
+        SectorSet(words)
+    }
+
+    /// The sectors in both sets (Kitsune2 `ArcSet::intersection`).
+    pub fn intersection(&self, other: &SectorSet) -> SectorSet {
+        let mut words = self.0;
+        for (w, o) in words.iter_mut().zip(other.0) {
+            *w &= o;
+        }
+        SectorSet(words)
+    }
+
+    /// Whether `sector` is in the set; sectors `>= SECTORS` never are.
+    pub fn contains(&self, sector: u32) -> bool {
+        sector < SECTORS && self.0[(sector / 32) as usize] & (1 << (sector % 32)) != 0
+    }
+
+    /// Number of sectors in the set (Kitsune2 `covered_sector_count`).
+    pub fn len(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+
+    /// Whether the set holds no sector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sectors of the set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..SECTORS).filter(|s| self.contains(*s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +282,48 @@ mod tests {
             DhtArc::of_sectors(0, 5).sector_intersection(&DhtArc::of_sectors(3, 9)),
             DhtArc::of_sectors(3, 5)
         );
+    }
+
+    #[test]
+    fn sector_sets_kitsune2_arc_set_fixtures() {
+        // Kitsune2 crates/dht/src/arc_set.rs tests, with its SECTOR_SIZE = 2^23.
+        let ss = SECTOR_SIZE as u32;
+        let set = |arcs: &[DhtArc]| SectorSet::from_arcs(arcs);
+        assert!(set(&[]).is_empty());
+        assert!(set(&[DhtArc::Empty]).is_empty());
+        assert_eq!(set(&[DhtArc::FULL]).len(), 512);
+        assert_eq!(set(&[DhtArc::FULL]).iter().max(), Some(511));
+        let halves = set(&[DhtArc::Arc(0, 255 * ss - 1), DhtArc::Arc(255 * ss, M)]);
+        assert_eq!(halves, SectorSet::FULL);
+        let overlap = set(&[DhtArc::Arc(0, 3 * ss - 1), DhtArc::Arc(2 * ss, 4 * ss - 1)]);
+        assert_eq!(overlap.iter().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        let wrap = set(&[DhtArc::Arc(510 * ss, 3 * ss - 1)]);
+        assert_eq!(wrap.iter().collect::<Vec<_>>(), vec![0, 1, 2, 510, 511]);
+        let wraps = set(&[
+            DhtArc::Arc(510 * ss, 3 * ss - 1),
+            DhtArc::Arc(2 * ss, 4 * ss - 1),
+        ]);
+        assert_eq!(wraps.len(), 6);
+        let one = |a: u32, b: u32| set(&[DhtArc::Arc(a * ss, b * ss - 1)]);
+        assert!(one(0, 1).intersection(&one(2, 3)).is_empty());
+        assert_eq!(
+            one(0, 2)
+                .intersection(&one(1, 3))
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(one(0, 10).intersection(&one(1, 3)).len(), 2);
+        assert_eq!(
+            SectorSet::FULL.intersection(&SectorSet::FULL),
+            SectorSet::FULL
+        );
+        assert!(
+            set(&[DhtArc::Empty])
+                .intersection(&SectorSet::FULL)
+                .is_empty()
+        );
+        assert!(!one(0, 1).contains(1) && one(0, 1).contains(0) && !one(0, 1).contains(512));
     }
 
     #[test]

@@ -1,0 +1,198 @@
+//! The model's IO with the op store, through the [`OpStore`] trait only: building the model at
+//! start ([`load`]), persisting full-slice hashes ([`persist`]) and listing the op ids of the
+//! cells a diff names ([`collect_op_ids`]). Async like `core::space::driver`; the model itself
+//! ([`super::Dht`]) stays pure.
+//!
+//! Store calls, measured on 100 000 ops over a year (`tests::cold_start_report`): a first load
+//! makes 586 calls and leaves 32 247 slice hashes to write, one call each; a warm load makes
+//! 518, of which 512 read one sector's slice hashes each. Three batch methods of [`OpStore`]
+//! would cut this on IndexedDB (proposed, not built; the trait and stores are unchanged):
+//! `retrieve_all_slice_hashes() -> Vec<(DhtArc, u64, Bytes)>` (one `getAll`: 512 calls to 1),
+//! `store_slice_hashes(Vec<(DhtArc, u64, Bytes)>)` (one transaction: 32 247 calls to 1, and a
+//! seal of 512 sectors to 1), and `retrieve_op_times_in_time_slice(arc, start, end) ->
+//! Vec<(OpId, Timestamp)>` (the `[sector, created_at]` index already holds `created_at`, so
+//! the recent ops' data need not be read).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::time::TimeLayout;
+use super::{Dht, DhtError, OpRange, SliceWrites};
+use crate::api::{OpStore, StoreError};
+use crate::model::arc::{DhtArc, SECTORS, sector_of};
+use crate::model::id::{Locator, OpId};
+use crate::model::op::{Op, StoredOp};
+use crate::model::time::Timestamp;
+
+/// The slice-hash key of the model's watermark: `slice_hash_count(WATERMARK_ARC)` is the
+/// number of full slices whose hashes (in every sector) are all written. No sector has this
+/// arc (sector arcs are `2^23` locations wide), so it never mixes with a sector's hashes.
+pub const WATERMARK_ARC: DhtArc = DhtArc::Arc(0, 0);
+
+/// Ops whose data [`load`] asks for per `retrieve_ops` call (to learn their `created_at`).
+pub const LOAD_BATCH: usize = 1000;
+
+/// Errors of [`load`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DhtLoadError {
+    /// The op store failed; nothing was built.
+    #[error("building the DHT model: {0}")]
+    Store(#[from] StoreError),
+    /// A bad time factor.
+    #[error("building the DHT model: {0}")]
+    Model(#[from] DhtError),
+    /// A stored op's data did not decode (the store verified it on write, so it is corrupt).
+    #[error("building the DHT model: stored op {0} does not decode")]
+    Corrupt(OpId),
+}
+
+/// Builds the model from the op store at `now`, with few store queries:
+///
+/// 1. the watermark `W` (1 call) and each sector's persisted full-slice hashes (one
+///    `retrieve_slice_hashes` per sector; hashes of slices `>= W` are ignored: they may be
+///    incomplete);
+/// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
+///    earliest op, 1 call, when nothing was persisted): one `retrieve_op_hashes_in_time_slice`
+///    over the whole ring per slice, sorted into sectors by location;
+/// 3. the ops after the disc boundary: one range query for their ids, then their data in
+///    batches of [`LOAD_BATCH`] to learn each `created_at`;
+/// 4. the op count (1 call).
+///
+/// The slices computed in step 2 are queued as writes: call [`persist`] with
+/// [`Dht::take_writes`] next.
+///
+/// # Errors
+/// [`DhtLoadError`]; the store is left as it was.
+pub async fn load(
+    store: &dyn OpStore,
+    factor: u8,
+    locator: Locator,
+    now: Timestamp,
+) -> Result<Dht, DhtLoadError> {
+    let mut target = TimeLayout::new(factor)?;
+    target.update(now);
+    let watermark = store.slice_hash_count(WATERMARK_ARC).await?;
+    let full_count = target.full_slice_count().max(watermark);
+
+    let mut full: Vec<BTreeMap<u64, Vec<u8>>> = vec![BTreeMap::new(); SECTORS as usize];
+    for (sector, slot) in full.iter_mut().enumerate() {
+        let arc = DhtArc::of_sectors(sector as u32, sector as u32);
+        for (index, hash) in store.retrieve_slice_hashes(arc).await? {
+            if index < watermark {
+                slot.insert(index, hash.to_vec());
+            }
+        }
+    }
+
+    let first_missing = if watermark > 0 {
+        watermark
+    } else {
+        match store.earliest_timestamp_in_arc(DhtArc::FULL).await? {
+            Some(t) => target.full_slice_of(t).unwrap_or(0),
+            None => full_count,
+        }
+    };
+    let mut dht = Dht::resume(factor, locator, full_count)?;
+    for index in first_missing..full_count {
+        let Some((start, end)) = target.full_slice_bounds(index) else {
+            continue;
+        };
+        let ids = store
+            .retrieve_op_hashes_in_time_slice(DhtArc::FULL, start, end)
+            .await?
+            .op_ids;
+        for id in ids {
+            let sector = sector_of(locator.op_loc(&id));
+            super::hash::combine(
+                full[sector as usize].entry(index).or_default(),
+                id.as_bytes(),
+            );
+            dht.pending.insert((sector, index));
+        }
+    }
+    for (hashes, slices) in dht.sectors.iter_mut().zip(full) {
+        hashes.set_full(slices);
+    }
+    if full_count > watermark {
+        dht.pending_watermark = Some(full_count);
+    }
+
+    let recent = recent_ops(store, dht.layout.full_end()).await?;
+    dht.inform_ops_stored(&recent);
+    dht.update(now);
+    dht.op_count = store.query_totals().await?.op_count;
+    Ok(dht)
+}
+
+/// The ops created at or after `from`, with their `created_at` (read from their data).
+async fn recent_ops(store: &dyn OpStore, from: Timestamp) -> Result<Vec<StoredOp>, DhtLoadError> {
+    let ids = store
+        .retrieve_op_hashes_in_time_slice(DhtArc::FULL, from, Timestamp::from_micros(i64::MAX))
+        .await?
+        .op_ids;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(LOAD_BATCH) {
+        for op in store.retrieve_ops(chunk.to_vec()).await? {
+            let decoded = Op::decode_bytes(&op.op_data)
+                .map_err(|_| DhtLoadError::Corrupt(op.op_id.clone()))?;
+            out.push(StoredOp {
+                op_id: op.op_id,
+                created_at: decoded.created_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `writes` to the store: every hash (one `store_slice_hash` each), then the watermark.
+/// On an error the rest is not written; the model still holds the hashes, and the next
+/// [`load`] recomputes every slice from the last persisted watermark on.
+///
+/// # Errors
+/// The store's.
+pub async fn persist(store: &dyn OpStore, writes: SliceWrites) -> Result<(), StoreError> {
+    for (sector, index, hash) in writes.hashes {
+        let arc = DhtArc::of_sectors(sector, sector);
+        store.store_slice_hash(arc, index, hash).await?;
+    }
+    if let Some(count) = writes.watermark.filter(|c| *c > 0) {
+        store
+            .store_slice_hash(WATERMARK_ARC, count - 1, Bytes::from_static(&[1]))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The op ids of `ranges`, in order, as many whole ranges as fit in `max_bytes` of op data
+/// (Kitsune2's `max_op_data_bytes` rule: a range that does not fit is skipped, later smaller
+/// ones may still fit; listing stops once the limit is reached). Returns the ids and the bytes
+/// of data they stand for. One store query per range.
+///
+/// # Errors
+/// The store's.
+pub async fn collect_op_ids(
+    store: &dyn OpStore,
+    ranges: &[OpRange],
+    max_bytes: u64,
+) -> Result<(Vec<OpId>, u64), StoreError> {
+    let mut out = Vec::new();
+    let mut used = 0u64;
+    for r in ranges {
+        if used >= max_bytes {
+            break;
+        }
+        let slice = store
+            .retrieve_op_hashes_in_time_slice(r.arc, r.start, r.end)
+            .await?;
+        if used + slice.total_bytes <= max_bytes {
+            used += slice.total_bytes;
+            out.extend(slice.op_ids);
+        }
+    }
+    Ok((out, used))
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
