@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHES = {
   store: () => import('./bench/store.mjs'),
   transport: () => import('./bench/transport.mjs'),
+  size: () => import('./bench/size.mjs'),
 };
 
 async function main() {
