@@ -6,9 +6,10 @@
 // brotli (quality 11); the glue's figures are sums over its files, each compressed on its own
 // as a server would. `total_*` = wasm + glue. Goal (issue 12): total_gzip <= 250 KB (250 000 B).
 //
-// `--top N` also logs the module's sections and its N largest functions (shallow body bytes):
+// `--top N` also logs the module's sections, its N largest functions (shallow body bytes) and
+// the N crates with the most function bytes:
 // it optimises target/wasm-names/fennec_bg.wasm (the module before wasm-opt, with its names,
-// kept by scripts/build.sh) as the build does but keeping the `name` section (wasm-opt -g;
+// kept by scripts/build.sh) as scripts/optimise-wasm.sh does but keeping the `name` section (wasm-opt -g;
 // about 40 s), and reads the names from that.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -17,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
-import { profile } from '../wasm-profile.mjs';
+import { byCrate, profile } from '../wasm-profile.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -71,11 +72,11 @@ function parseArgs(args) {
 async function namedOptimisedModule(log) {
   const src = path.join(ROOT, 'target', 'wasm-names', 'fennec_bg.wasm');
   const wasmOpt = path.join(ROOT, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
-  const level = process.env.FENNEC_WASM_OPT_LEVEL || '-Oz';
+  const level = (process.env.FENNEC_WASM_OPT_LEVEL || '-Oz -ocimfs 20').split(' ');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fennec-size-'));
   try {
-    log(`wasm-opt ${level} -g ${path.relative(ROOT, src)} (names kept for the profile)`);
-    await promisify(execFile)(process.execPath, [wasmOpt, src, level, '-g', '-o', path.join(dir, 'm.wasm')])
+    log(`wasm-opt ${level.join(' ')} -g ${path.relative(ROOT, src)} (names kept for the profile)`);
+    await promisify(execFile)(process.execPath, [wasmOpt, src, ...level, '-g', '-o', path.join(dir, 'm.wasm')])
       .catch((e) => { throw new Error(`${src}: ${e.message} (run npm run build first)`); });
     return await readFile(path.join(dir, 'm.wasm'));
   } finally {
@@ -92,6 +93,11 @@ async function logTop(n, log) {
   for (const f of p.functions.slice(0, n)) {
     const pct = ((100 * f.size) / (p.total - named)).toFixed(2);
     log(`  ${String(f.size).padStart(7)} ${pct.padStart(5)}%  ${f.name}`);
+  }
+  log(`top ${n} crates (fennec by module; function bytes, count):`);
+  for (const c of byCrate(p.functions).slice(0, n)) {
+    const pct = ((100 * c.size) / (p.total - named)).toFixed(2);
+    log(`  ${String(c.size).padStart(7)} ${pct.padStart(5)}%  ${c.crate} (${c.count})`);
   }
 }
 
