@@ -4,7 +4,7 @@
 #   2. lints                               cargo clippy (native and wasm32) -D warnings
 #   3. sbd client conformance              scripts/sbd-conformance.sh (when present)
 #   4. browser tests in headless Chromium  wasm-pack test, against the real bootstrap/sbd server
-#   5. end to end                          wasm-pack build, node --test tests/e2e/
+#   5. end to end                          scripts/build.sh (package + tarball), node --test tests/e2e/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -31,7 +31,7 @@ fi
   node scripts/devnet.mjs -- wasm-pack test --headless --chrome "${WASM_PACK_TEST_MODE[@]}"
 )
 
-step "build pkg/ and target/pkg-testing/: wasm-pack build --target web"
+step "build pkg/, target/fennec-dht-*.tgz and target/pkg-testing/: scripts/build.sh --testing"
 bash scripts/build.sh --testing
 
 step "end to end: node --test tests/e2e/"
