@@ -15,6 +15,7 @@ const BENCHES = {
   store: () => import('./bench/store.mjs'),
   transport: () => import('./bench/transport.mjs'),
   idle: () => import('./bench/idle.mjs'),
+  size: () => import('./bench/size.mjs'),
 };
 
 async function main() {

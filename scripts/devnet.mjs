@@ -68,12 +68,24 @@ const MIME = {
  * /pkg-testing/ (scripts/build.sh --testing) on a free loopback port; { url, stop }.
  */
 export function startStaticServer({ root = ROOT } = {}) {
-  const server = http.createServer(async (req, res) => {
-    const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  return serveFiles((urlPath) => {
     const rel = urlPath.startsWith('/pkg/') ? urlPath
       : urlPath.startsWith('/pkg-testing/') ? path.join('/target', urlPath)
       : path.join('/www', urlPath);
-    const file = path.join(root, path.normalize(rel).replace(/^(\.\.[/\\])+/, ''));
+    return path.join(root, path.normalize(rel).replace(/^(\.\.[/\\])+/, ''));
+  });
+}
+
+/** Serves the files under `dir` (e.g. a web app's build) on a free loopback port; { url, stop }. */
+export function serveDirectory(dir) {
+  return serveFiles((urlPath) => path.join(dir, path.normalize(urlPath).replace(/^(\.\.[/\\])+/, '')));
+}
+
+/** A static file server on 127.0.0.1:<free port>; `fileOf(urlPath)` maps a URL path to a file. */
+function serveFiles(fileOf) {
+  const server = http.createServer(async (req, res) => {
+    const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const file = fileOf(urlPath);
     const target = file.endsWith(path.sep) || urlPath === '/' ? path.join(file, 'index.html') : file;
     try {
       const st = await stat(target);

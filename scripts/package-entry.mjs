@@ -4,7 +4,8 @@
 // wasm-bindgen under snippets/<crate>-<hash>/) and one guard per function and static method
 // that fennec.d.ts declares, so that calls before `await init()` fail clearly, and an export
 // of each other class but `Peer` and `Space` (those come from src/js/profile/, copied to
-// <outdir>/profile/); then points package.json's module/main/types at it.
+// <outdir>/profile/); then writes the package's package.json (name `fennec-dht`, `exports`,
+// `types`, `files`, `sideEffects`) and its README (docs/package-README.md, for its users).
 // Usage: node scripts/package-entry.mjs pkg
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -63,12 +64,41 @@ for (const f of await readdir(join(root, 'src/js/profile'))) {
 }
 await writeFile(join(out, 'index.d.ts'), await readFile(join(root, 'src/js/entry.d.ts'), 'utf8'));
 
+await copyFile(join(root, 'docs/package-README.md'), join(out, 'README.md'));
 const pkgPath = join(out, 'package.json');
-const pkg = JSON.parse(await readFile(pkgPath, 'utf8'));
-pkg.module = 'index.js';
-pkg.main = 'index.js';
-pkg.types = 'index.d.ts';
-pkg.files = [...new Set([...(pkg.files || []), 'index.js', 'index.d.ts', 'snippets', 'profile'])];
-pkg.sideEffects = [...new Set([...(pkg.sideEffects || []), './index.js'])];
-await writeFile(pkgPath, JSON.stringify(pkg, null, 2) + '\n');
+await writeFile(pkgPath, JSON.stringify(packageJson(JSON.parse(await readFile(pkgPath, 'utf8'))), null, 2) + '\n');
 console.log(`package-entry: ${out}/index.js (${guards.length} guards, FennecError from ${errorModule})`);
+
+/**
+ * The published package.json, from wasm-pack's (version, description, license and repository
+ * come from Cargo.toml). The npm name `fennec` belongs to an unrelated package, hence
+ * `fennec-dht`. `exports`: the entry (types first, as TypeScript's resolution wants) and the
+ * wasm file, so that bundlers and `init(new URL(...))` callers can resolve it by package path.
+ * `sideEffects`: the entry wraps the glue's functions in place (the not-initialised guards), and
+ * the snippets are imported by the glue for their definitions.
+ */
+function packageJson(wasmPack) {
+  // Cargo.toml's `repository` is a placeholder (https://example.invalid/...) until the project
+  // has a public home; it is copied as it is so that there is one place to change.
+  const repository = wasmPack.repository ?? { type: 'git', url: 'https://example.invalid/fennec' };
+  return {
+    name: 'fennec-dht',
+    version: wasmPack.version,
+    description: wasmPack.description,
+    license: wasmPack.license,
+    repository,
+    keywords: ['dht', 'p2p', 'webrtc', 'kitsune2', 'wasm', 'indexeddb'],
+    type: 'module',
+    main: 'index.js',
+    module: 'index.js',
+    types: 'index.d.ts',
+    exports: {
+      '.': { types: './index.d.ts', default: './index.js' },
+      './fennec_bg.wasm': './fennec_bg.wasm',
+      './package.json': './package.json',
+    },
+    files: ['index.js', 'index.d.ts', 'fennec.js', 'fennec.d.ts', 'fennec_bg.wasm',
+      'fennec_bg.wasm.d.ts', 'snippets', 'profile', 'README.md'],
+    sideEffects: ['./index.js', './snippets/*', './profile/*'],
+  };
+}

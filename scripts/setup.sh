@@ -53,7 +53,11 @@ cargo_tool kitsune2-bootstrap-srv "$BOOTSTRAP_SRV_VERSION" kitsune2_bootstrap_sr
   --no-default-features --features sbd
 cargo_tool sbd-o-bahn-client-tester-bin "$SBD_CLIENT_TESTER_VERSION" sbd-o-bahn-client-tester
 
-if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# node_modules: playwright-core (drives Chromium), binaryen (wasm-opt for the build), vite and
+# typescript (the package consumer test), all pinned in package-lock.json.
+missing_node=0
+for m in playwright-core binaryen vite typescript; do [ -d "node_modules/$m" ] || missing_node=1; done
+if [ "$missing_node" = 1 ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"
   npm ci --no-audit --no-fund || die "npm ci failed"
 fi

@@ -5,7 +5,7 @@
 #   3. sbd client conformance              scripts/sbd-conformance.sh (when present)
 #   4. browser tests in headless Chromium  wasm-pack test, against the real bootstrap/sbd server
 #   5. JavaScript unit tests               node --test tests/js/
-#   6. end to end                          wasm-pack build, node --test tests/e2e/
+#   6. end to end                          scripts/build.sh (package + tarball), node --test tests/e2e/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -35,7 +35,7 @@ fi
 step "JavaScript unit tests: node --test tests/js/"
 node --test tests/js/*.test.mjs
 
-step "build pkg/ and target/pkg-testing/: wasm-pack build --target web"
+step "build pkg/, target/fennec-dht-*.tgz and target/pkg-testing/: scripts/build.sh --testing"
 bash scripts/build.sh --testing
 
 step "end to end: node --test tests/e2e/"

@@ -1,7 +1,7 @@
 // Shared pieces of the end-to-end tests: the devnet and Debian's Chromium driven by
 // playwright-core (never a downloaded browser; ../shared/toolchain.md).
 import { chromium } from 'playwright-core';
-export { startDevnet, startStaticServer, startBootstrapServer } from '../../scripts/devnet.mjs';
+export { startDevnet, startStaticServer, startBootstrapServer, serveDirectory } from '../../scripts/devnet.mjs';
 
 export const CHROMIUM = process.env.FENNEC_CHROMIUM || '/usr/bin/chromium';
 
