@@ -7,6 +7,7 @@
 //! - [`peer_store`]: verified, expiring agent infos; arc, location and URL queries.
 //! - [`publish`]: brdcst-style broadcast pool announcing op ids to the peers that store them.
 //! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
+//! - [`membership`]: SWIM (foca) over the active set: suspect, down, alive, left.
 //! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
 //! - [`bounded`]: the bounded FIFO set every network-fed set uses.
@@ -17,6 +18,7 @@ pub mod bounded;
 pub mod catchup;
 pub mod config;
 pub mod fetch;
+pub mod membership;
 pub mod peer_store;
 pub mod publish;
 pub mod space;

@@ -67,6 +67,8 @@ pub enum Command {
     AgentInfos(Vec<AgentInfoSigned>),
     /// The local URL changed.
     SetUrl(Option<Url>),
+    /// The tab was hidden (`true`) or shown: [`Space::set_dozing`].
+    SetDozing(bool),
     /// Leave the space; the driver returns after the tombstone went out.
     Leave,
 }
@@ -216,6 +218,7 @@ fn handle_command(
         }
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
+        Command::SetDozing(d) => space.set_dozing(now, d),
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
     }
     Ok(())
