@@ -4,7 +4,8 @@
 //! Layout (all integers big-endian), a packet being what foca writes:
 //! `header [u16 count, member × count] [custom broadcasts]`:
 //! - identity: `u8 len (1..=64)`, `len` bytes of agent id, `u64 bump`;
-//! - header: `src identity`, `u16 src_incarnation`, `dst identity`, `u8 tag`, then for
+//! - header: `src identity`, `u16 src_incarnation`, `u64 dst bump` (the destination agent is
+//!   the receiver: a packet only ever reaches the agent it is for), `u8 tag`, then for
 //!   `PingReq`/`IndirectPing`/`IndirectAck`/`ForwardedAck` an identity and a `u8` probe
 //!   number, for `Ping`/`Ack` the `u8` probe number;
 //! - member: `identity`, `u16 incarnation`, `u8 state` (0 alive, 1 suspect, 2 down, 3 down
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     pub dozing: HashMap<AgentId, (u64, bool)>,
     /// Bound of `dozing`.
     pub cap: usize,
+    /// The local agent: the destination of every packet we decode.
+    pub me: AgentId,
 }
 
 /// A dozing hint, disseminated as a foca custom broadcast: `u8 len, agent id, u64 seq,
@@ -268,13 +271,13 @@ impl foca::Codec<MemberId> for WireCodec {
         mut buf: impl BufMut,
     ) -> Result<(), CodecError> {
         let (tag, id, pn) = message_parts(&h.message);
-        let len = id_len(&h.src) + 2 + id_len(&h.dst) + 1 + id.map_or(0, id_len) + 1;
+        let len = id_len(&h.src) + 2 + 8 + 1 + id.map_or(0, id_len) + 1;
         if buf.remaining_mut() < len {
             return Err(CodecError::NoRoom);
         }
         put_id(&h.src, &mut buf);
         buf.put_u16(h.src_incarnation);
-        put_id(&h.dst, &mut buf);
+        buf.put_u64(h.dst.bump);
         buf.put_u8(tag);
         if let Some(id) = id {
             put_id(id, &mut buf);
@@ -288,7 +291,11 @@ impl foca::Codec<MemberId> for WireCodec {
     fn decode_header(&mut self, mut buf: impl Buf) -> Result<Header<MemberId>, CodecError> {
         let src = get_id(&mut buf)?;
         let src_incarnation = get_u16(&mut buf)?;
-        let dst = get_id(&mut buf)?;
+        let bump = buf.try_get_u64().map_err(|_| CodecError::Truncated)?;
+        let dst = MemberId {
+            agent: self.shared.borrow().me.clone(),
+            bump,
+        };
         let message = get_message(&mut buf)?;
         Ok(Header {
             src,

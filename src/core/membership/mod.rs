@@ -373,6 +373,7 @@ impl Membership {
         };
         let shared = Rc::new(RefCell::new(codec::Shared {
             cap: cfg.max_members.saturating_mul(4),
+            me: me.agent.clone(),
             ..codec::Shared::default()
         }));
         let codec = WireCodec::new(shared.clone());

@@ -18,7 +18,8 @@ struct Node {
     /// Pending wake-up time (to skip stale heap entries).
     wake: Option<Timestamp>,
     crashed: bool,
-    /// Timers fire this late, rounded up to a whole second (Chrome's hidden-tab alignment).
+    /// Timers fire this late, rounded up to a whole second (Chrome's hidden-tab alignment),
+    /// and messages wait for the next whole second.
     timer_lag: Option<Duration>,
     group: u8,
 }
@@ -158,6 +159,12 @@ impl Cluster {
                 Ev::Deliver { to, from, data } => {
                     let (a, b) = (&self.nodes[to], &self.nodes[from]);
                     if a.crashed || a.group != b.group {
+                        continue;
+                    }
+                    // A throttled tab's event loop runs on whole seconds: the message waits.
+                    if a.timer_lag.is_some() && self.now.0 % 1_000_000 != 0 {
+                        let next = Timestamp((self.now.0 / 1_000_000 + 1) * 1_000_000);
+                        self.push(next, Ev::Deliver { to, from, data });
                         continue;
                     }
                     let sender = [agent(from)];

@@ -15,8 +15,12 @@ fn id(i: usize, bump: u64) -> MemberId {
     }
 }
 
+/// The codec of agent 2 (the destination of the headers below).
 fn codec() -> WireCodec {
-    WireCodec::new(Rc::new(RefCell::new(codec::Shared::default())))
+    WireCodec::new(Rc::new(RefCell::new(codec::Shared {
+        me: agent(2),
+        ..codec::Shared::default()
+    })))
 }
 
 const T0: Timestamp = Timestamp(1_000_000);
