@@ -1,5 +1,5 @@
 //! fennec's byte layout of foca packets ([`WireCodec`], a [`foca::Codec`]) and the
-//! admission filter applied to a packet before foca sees it ([`filter_packet`]).
+//! admission filter applied to a packet before foca sees it (`filter_packet`).
 //!
 //! Layout (all integers big-endian), a packet being what foca writes:
 //! `header [u16 count, member × count] [custom broadcasts]`:
@@ -9,7 +9,7 @@
 //!   `PingReq`/`IndirectPing`/`IndirectAck`/`ForwardedAck` an identity and a `u8` probe
 //!   number, for `Ping`/`Ack` the `u8` probe number;
 //! - member: `identity`, `u16 incarnation`, `u8 state` (0 alive, 1 suspect, 2 down, 3 down
-//!   because it left: a member's own `leave_cluster` announcement, see [`Shared::left`]).
+//!   because it left: a member's own `leave_cluster` announcement).
 //!
 //! Dozing hints ride as foca custom broadcasts after the updates ([`DozeHandler`]).
 //!

@@ -611,8 +611,9 @@ impl Membership {
         }
     }
 
-    /// `agent` is gone for good (agent info left, expired or blocked): it is declared down
-    /// here without telling others, and forgotten later.
+    /// `agent` is gone for good (agent info left, expired or blocked; the space reported
+    /// that): it is declared down here without telling others or emitting an event, and
+    /// forgotten later.
     pub fn forget(&mut self, now: Timestamp, agent: &AgentId) {
         let Some(m) = self
             .foca
@@ -622,6 +623,9 @@ impl Membership {
         else {
             return;
         };
+        // Recorded as left already, so the change below reports nothing.
+        self.shared.borrow_mut().left.insert(m.clone());
+        self.states.insert(agent.clone(), Liveness::Left);
         let r = self
             .foca
             .apply_many(std::iter::once(Member::down(m)), false, &mut self.fx);

@@ -201,6 +201,11 @@ impl Cluster {
         self.drain(i);
     }
 
+    pub fn forget(&mut self, i: usize, subject: usize) {
+        self.nodes[i].m.forget(self.now, &agent(subject));
+        self.drain(i);
+    }
+
     pub fn set_dozing(&mut self, i: usize, dozing: bool) {
         self.nodes[i].m.set_dozing(self.now, dozing);
         self.drain(i);

@@ -288,3 +288,18 @@ fn config_errors_name_the_field() {
     };
     assert_eq!(cfg.validate().unwrap_err().field, "membership.max_members");
 }
+
+#[test]
+fn forgetting_a_member_is_silent() {
+    let mut c = Cluster::new(4, sim_config(), 10);
+    c.run_for(Duration::from_secs(5));
+    assert!(c.converged());
+    let n = c.events.len();
+    c.forget(0, 2);
+    assert_eq!(c.member(0).liveness(&agent(2)), Some(Liveness::Left));
+    assert_eq!(
+        c.events.len(),
+        n,
+        "no event: the space reported the agent gone"
+    );
+}
