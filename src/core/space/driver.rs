@@ -73,8 +73,8 @@ pub enum Command {
     Leave,
 }
 
-/// Runs `space` until it left, the transport shut down, or the command channel closed with
-/// nothing in flight:
+/// Runs `space` until it left (and every send but membership datagrams got its result), the
+/// transport shut down, or the command channel closed with nothing in flight:
 /// every [`Output`] is carried out — sends on `transport` (results fed back), store
 /// operations on `store` (concurrently, results fed back), closes, events to `events` — and
 /// transport events, commands and timers are fed in. Returns the space for inspection.
@@ -121,7 +121,9 @@ where
                 }
             }
         }
-        if space.has_left() && sends.is_empty() && stores.is_empty() {
+        // Membership datagrams still in flight (maybe to a dead peer, until its connect
+        // times out) do not hold up a leave.
+        if space.has_left() && !space.awaits_sends() && stores.is_empty() {
             return space;
         }
         if commands.is_terminated() && sends.is_empty() && stores.is_empty() {

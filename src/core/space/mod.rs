@@ -521,6 +521,8 @@ enum RoundStep {
 enum SendKind {
     Publish(BatchId),
     FetchRequest(crate::core::fetch::RequestId),
+    /// A SWIM datagram: nobody waits for it.
+    Membership,
     Other,
 }
 
@@ -718,6 +720,15 @@ impl Space {
     /// Whether the local agent left.
     pub fn has_left(&self) -> bool {
         self.left
+    }
+
+    /// Whether a send the space waits for (everything but membership datagrams, which may
+    /// be headed for a dead peer and are lost without harm) has no result yet. A driver of a
+    /// space that left returns once this is false.
+    pub fn awaits_sends(&self) -> bool {
+        self.sends
+            .values()
+            .any(|(_, k)| !matches!(k, SendKind::Membership))
     }
 
     /// The next output, if any. Drain after every input.
@@ -1556,7 +1567,7 @@ impl Space {
                         continue;
                     };
                     let f = encode_module(&self.cfg.space, MODULE_MEMBERSHIP, data);
-                    self.send(url, f, SendKind::Other);
+                    self.send(url, f, SendKind::Membership);
                 }
                 MembershipOutput::Event(e) => self.on_member_event(now, e),
             }

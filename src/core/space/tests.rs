@@ -390,3 +390,51 @@ fn bad_membership_packets_are_refused() {
     assert_eq!(n.space.stats().bad_membership, 1);
     assert!(n.has(|e| matches!(e, SpaceEvent::PeerMisbehaved { peer, .. } if *peer == url(2))));
 }
+
+/// A membership datagram without a send result (e.g. headed for a dead peer) does not hold up
+/// the driver of a space that left; every other send does.
+#[test]
+fn only_membership_sends_may_be_outstanding_after_leave() {
+    let mut a = space(1, cfg());
+    let b = space(2, cfg());
+    a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
+    let mut membership = Vec::new();
+    let drain = |s: &mut Space, membership: &mut Vec<SendTicket>| {
+        while let Some(o) = s.poll_output() {
+            if let Output::Send { ticket, frame, .. } = o {
+                if matches!(
+                    WireMessage::decode(frame),
+                    Ok(WireMessage::Membership { .. })
+                ) {
+                    membership.push(ticket);
+                } else {
+                    s.handle_send_result(T0, ticket, Ok(()));
+                }
+            }
+        }
+    };
+    drain(&mut a, &mut membership);
+    assert!(!membership.is_empty(), "announced itself to the new peer");
+    assert!(!a.awaits_sends());
+    a.leave(T0.add_micros(1)).unwrap();
+    let mut pending = Vec::new();
+    while let Some(o) = a.poll_output() {
+        if let Output::Send { ticket, frame, .. } = o {
+            if !matches!(
+                WireMessage::decode(frame),
+                Ok(WireMessage::Membership { .. })
+            ) {
+                pending.push(ticket);
+            }
+        }
+    }
+    assert!(!pending.is_empty(), "the tombstone went out");
+    assert!(a.awaits_sends());
+    for t in pending {
+        a.handle_send_result(T0, t, Ok(()));
+    }
+    assert!(
+        !a.awaits_sends(),
+        "membership sends {membership:?} do not count"
+    );
+}
