@@ -419,13 +419,13 @@ fn only_membership_sends_may_be_outstanding_after_leave() {
     a.leave(T0.add_micros(1)).unwrap();
     let mut pending = Vec::new();
     while let Some(o) = a.poll_output() {
-        if let Output::Send { ticket, frame, .. } = o {
-            if !matches!(
+        if let Output::Send { ticket, frame, .. } = o
+            && !matches!(
                 WireMessage::decode(frame),
                 Ok(WireMessage::Membership { .. })
-            ) {
-                pending.push(ticket);
-            }
+            )
+        {
+            pending.push(ticket);
         }
     }
     assert!(!pending.is_empty(), "the tombstone went out");
