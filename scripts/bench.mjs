@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BENCHES = {
+  membership: () => import('./bench/membership.mjs'),
   store: () => import('./bench/store.mjs'),
   transport: () => import('./bench/transport.mjs'),
   idle: () => import('./bench/idle.mjs'),

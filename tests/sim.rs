@@ -202,7 +202,15 @@ impl Report {
 }
 
 fn report(sim: &SimNet, name: &'static str, who: &[usize], ops: &[Op], start: i64) -> Report {
-    let ins: Vec<u64> = who.iter().map(|i| sim.nodes[*i].bytes_in).collect();
+    // Data bytes: membership (liveness, a flat rate per member over time) is not part of
+    // the cost of spreading the dataset.
+    let ins: Vec<u64> = who
+        .iter()
+        .map(|i| {
+            let n = &sim.nodes[*i];
+            n.bytes_in - n.in_by_kind.get("membership").copied().unwrap_or(0)
+        })
+        .collect();
     Report {
         name,
         peers: who.len(),
@@ -355,9 +363,10 @@ fn two_idle_peers_never_mark_each_other_unresponsive() {
     for i in [a, b] {
         let n = &sim.nodes[i];
         assert!(
-            !n.has(|e| matches!(e, SpaceEvent::PeerUnresponsive { .. })),
-            "peer {i} marked the other unresponsive"
+            !n.has(|e| matches!(e, SpaceEvent::MemberDown { .. })),
+            "peer {i} declared the other down"
         );
+        assert_eq!(n.space.stats().unresponsive_marks, 0);
         let cu = n.space.catch_up_stats();
         assert_eq!((cu.timeouts, cu.refused), (0, 0), "peer {i}: {cu:?}");
     }
@@ -471,8 +480,9 @@ fn a_dead_peers_fetches_move_to_other_sources() {
         "dead-peer: {got_before} ops from peer 0 before it died, {} after from others; fetch {fs:?}",
         ids.len() - got_before
     );
-    assert!(fs.timeouts >= 1, "{fs:?}");
-    assert!(n.has(|e| matches!(e, SpaceEvent::PeerUnresponsive { peer } if peer == &url(dead))));
+    // Membership declared it down: its requests moved (before or after a fetch timeout).
+    assert!(fs.retries >= 1, "{fs:?}");
+    assert!(n.has(|e| matches!(e, SpaceEvent::MemberDown { url: Some(u), .. } if u == &url(dead))));
     let from_others = n
         .events
         .iter()

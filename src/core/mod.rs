@@ -7,6 +7,7 @@
 //! - [`peer_store`]: verified, expiring agent infos; arc, location and URL queries.
 //! - [`publish`]: brdcst-style broadcast pool announcing op ids to the peers that store them.
 //! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
+//! - [`membership`]: SWIM (foca) over the active set: suspect, down, alive, left.
 //! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
 //! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
@@ -19,6 +20,7 @@ pub mod catchup;
 pub mod config;
 pub mod dht;
 pub mod fetch;
+pub mod membership;
 pub mod peer_store;
 pub mod publish;
 pub mod space;

@@ -88,7 +88,7 @@ export interface PublishOptions {
 /** An op received from a peer (`space.on("op", ...)`). `createdAt`: ms since the Unix epoch (as `Date.now()`; may have a µs fraction). */
 export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string }
 /** A peer change (`space.on("peer", ...)`). */
-export interface PeerEvent { kind: "joined" | "left" | "unresponsive" | "misbehaved"; agent?: string; url?: string; reason?: string }
+export interface PeerEvent { kind: "joined" | "left" | "suspect" | "down" | "alive" | "misbehaved"; agent?: string; url?: string; reason?: string }
 /**
  * Something went wrong that the app may want to show (`space.on("error", ...)`):
  * "fetch" (gave up fetching op `id`), "store" (the op store failed), "sign" (a new agent info
@@ -923,9 +923,21 @@ fn event_object(e: &SpaceEvent) -> Option<(&'static str, JsValue)> {
             set(&o, "agent", &agent.to_b64().into());
             "peer"
         }
-        SpaceEvent::PeerUnresponsive { peer } => {
-            set(&o, "kind", &"unresponsive".into());
-            set(&o, "url", &peer.to_string().into());
+        SpaceEvent::MemberSuspect { agent, url }
+        | SpaceEvent::MemberDown { agent, url }
+        | SpaceEvent::MemberAlive { agent, url }
+        | SpaceEvent::MemberLeft { agent, url } => {
+            let kind = match e {
+                SpaceEvent::MemberSuspect { .. } => "suspect",
+                SpaceEvent::MemberDown { .. } => "down",
+                SpaceEvent::MemberAlive { .. } => "alive",
+                _ => "left",
+            };
+            set(&o, "kind", &kind.into());
+            set(&o, "agent", &agent.to_b64().into());
+            if let Some(u) = url {
+                set(&o, "url", &u.to_string().into());
+            }
             "peer"
         }
         SpaceEvent::PeerMisbehaved { peer, reason } => {

@@ -951,7 +951,8 @@ impl ConnManager {
             msg @ (WireMessage::Notify { .. }
             | WireMessage::Fetch { .. }
             | WireMessage::Publish { .. }
-            | WireMessage::Gossip { .. }) => {
+            | WireMessage::Gossip { .. }
+            | WireMessage::Membership { .. }) => {
                 self.stats.messages_received += 1;
                 self.push(Action::Deliver {
                     peer: peer.clone(),
@@ -1095,9 +1096,10 @@ fn kind_name(m: &WireMessage) -> &'static str {
         WireMessage::Unspecified { .. } => "UNSPECIFIED",
         WireMessage::Preflight(_) => "PREFLIGHT",
         WireMessage::Notify { .. } => "NOTIFY",
-        WireMessage::Fetch { .. } | WireMessage::Publish { .. } | WireMessage::Gossip { .. } => {
-            "MODULE"
-        }
+        WireMessage::Fetch { .. }
+        | WireMessage::Publish { .. }
+        | WireMessage::Gossip { .. }
+        | WireMessage::Membership { .. } => "MODULE",
         WireMessage::Disconnect(_) => "DISCONNECT",
     }
 }

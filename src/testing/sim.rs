@@ -654,6 +654,7 @@ pub fn frame_kind(frame: &Bytes) -> &'static str {
             ..
         }) => "gossip-nodiff",
         Ok(WireMessage::Gossip { .. }) => "gossip-other",
+        Ok(WireMessage::Membership { .. }) => "membership",
         _ => "other",
     }
 }

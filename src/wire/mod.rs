@@ -11,7 +11,8 @@
 //!   iroh transport allows 100 MiB);
 //! - NOTIFY or MODULE without `space_id`, MODULE without `module_id` ⇒ error (Kitsune2:
 //!   protocol violation, connection closed);
-//! - MODULE with a module id other than `"Fetch"`, `"Publish"`, `"k2gossip"` ⇒ error
+//! - MODULE with a module id other than `"Fetch"`, `"Publish"`, `"k2gossip"`,
+//!   `"fennec.swim"` ⇒ error
 //!   ([`WireError::UnknownModule`]). Kitsune2 silently drops these instead (no handler is
 //!   registered); callers that want Kitsune2's leniency can ignore this one error;
 //! - an unknown `K2WireType` value decodes as [`WireMessage::Unspecified`], to be ignored:
@@ -43,6 +44,11 @@ pub const MODULE_FETCH: &str = "Fetch";
 pub const MODULE_PUBLISH: &str = "Publish";
 /// Module id of gossip messages (Kitsune2 `kitsune2_gossip`).
 pub const MODULE_GOSSIP: &str = "k2gossip";
+
+/// Module id of membership messages (fennec's SWIM, [`crate::core::membership`]; not a
+/// Kitsune2 module: Kitsune2 peers drop these). The module data is the membership payload
+/// as is (a flags byte and a foca packet), no protobuf.
+pub const MODULE_MEMBERSHIP: &str = "fennec.swim";
 
 /// Largest frame [`WireMessage::decode`] accepts: 4 MiB (4 194 304 bytes).
 ///
@@ -142,6 +148,13 @@ pub enum WireMessage {
         /// The gossip round message.
         msg: GossipMsg,
     },
+    /// A "fennec.swim" module message ([`MODULE_MEMBERSHIP`]).
+    Membership {
+        /// The space.
+        space: SpaceId,
+        /// The membership payload, undecoded ([`crate::core::membership::Membership::handle_data`]).
+        data: Bytes,
+    },
     /// The peer is closing the connection, with a reason.
     Disconnect(String),
 }
@@ -189,6 +202,9 @@ impl WireMessage {
                 PublishMsg::Agent(info) => encode_publish_agent(space, info),
             },
             WireMessage::Gossip { space, msg } => encode_gossip(space, msg),
+            WireMessage::Membership { space, data } => {
+                encode_module(space, MODULE_MEMBERSHIP, data.clone())
+            }
             WireMessage::Disconnect(reason) => encode_disconnect(reason),
         }
     }
@@ -239,6 +255,10 @@ pub fn decode_frame(frame: Bytes, max_frame_bytes: usize) -> Result<WireMessage,
                 MODULE_GOSSIP => WireMessage::Gossip {
                     space,
                     msg: GossipMsg::decode(p.data)?,
+                },
+                MODULE_MEMBERSHIP => WireMessage::Membership {
+                    space,
+                    data: p.data,
                 },
                 _ => return Err(WireError::UnknownModule(module)),
             }

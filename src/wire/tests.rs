@@ -172,6 +172,10 @@ fn all_messages() -> Vec<WireMessage> {
         },
         WireMessage::Disconnect("going away".into()),
         WireMessage::Disconnect(String::new()),
+        WireMessage::Membership {
+            space: space(),
+            data: Bytes::from_static(&[0, 1, 2, 3]),
+        },
     ];
     v.extend(all_gossip().into_iter().map(|msg| WireMessage::Gossip {
         space: space(),
@@ -183,7 +187,7 @@ fn all_messages() -> Vec<WireMessage> {
 #[test]
 fn every_message_round_trips() {
     let all = all_messages();
-    assert_eq!(all.len(), 13 + 12);
+    assert_eq!(all.len(), 14 + 12);
     for m in all {
         let frame = m.encode();
         assert_eq!(WireMessage::decode(frame.clone()), Ok(m.clone()), "{m:?}");
@@ -603,6 +607,7 @@ fn truncated_frames_are_errors() {
                 | WireMessage::Fetch { .. }
                 | WireMessage::Publish { .. }
                 | WireMessage::Gossip { .. }
+                | WireMessage::Membership { .. }
                     if len > 0 =>
                 {
                     assert!(r.is_err(), "{m:?} cut at {len}: {r:?}")

@@ -2,7 +2,7 @@
 // the real default timeouts: two tabs (separate browser contexts) exchange an op, sit idle for
 // more than two minutes (past the 60 s connection idle close and the old ~31.7 s false
 // "unresponsive" mark), then each publishes one op, which must reach the other. Neither tab may
-// report the other unresponsive. The delivery latency is printed (goal: under 2 s), not
+// report the other down. The delivery latency is printed (goal: under 2 s), not
 // asserted: timings belong in benchmarks, not tests.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -69,7 +69,7 @@ test('two tabs idle for over two minutes still sync, and neither calls the other
 
   for (const [i, p] of tabs.entries()) {
     const evs = await p.evaluate(() => window.t.peerEvents);
-    const bad = evs.filter((e) => e.kind === 'unresponsive' || e.kind === 'misbehaved' || e.kind === 'left');
+    const bad = evs.filter((e) => e.kind === 'down' || e.kind === 'misbehaved' || e.kind === 'left');
     assert.deepEqual(bad, [], `tab ${i} reported its live, idle peer: ${JSON.stringify(evs)}`);
     assert.deepEqual(await p.evaluate(() => window.t.errors), [], `tab ${i} error events`);
     assert.deepEqual(p.fennecErrors.map(String), [], `tab ${i} page errors`);

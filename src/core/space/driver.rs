@@ -67,12 +67,14 @@ pub enum Command {
     AgentInfos(Vec<AgentInfoSigned>),
     /// The local URL changed.
     SetUrl(Option<Url>),
+    /// The tab was hidden (`true`) or shown: [`Space::set_dozing`].
+    SetDozing(bool),
     /// Leave the space; the driver returns after the tombstone went out.
     Leave,
 }
 
-/// Runs `space` until it left, the transport shut down, or the command channel closed with
-/// nothing in flight:
+/// Runs `space` until it left (and every send but membership datagrams got its result), the
+/// transport shut down, or the command channel closed with nothing in flight:
 /// every [`Output`] is carried out — sends on `transport` (results fed back), store
 /// operations on `store` (concurrently, results fed back), closes, events to `events` — and
 /// transport events, commands and timers are fed in. Returns the space for inspection.
@@ -119,7 +121,9 @@ where
                 }
             }
         }
-        if space.has_left() && sends.is_empty() && stores.is_empty() {
+        // Membership datagrams still in flight (maybe to a dead peer, until its connect
+        // times out) do not hold up a leave.
+        if space.has_left() && !space.awaits_sends() && stores.is_empty() {
             return space;
         }
         if commands.is_terminated() && sends.is_empty() && stores.is_empty() {
@@ -216,6 +220,7 @@ fn handle_command(
         }
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
+        Command::SetDozing(d) => space.set_dozing(now, d),
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
     }
     Ok(())

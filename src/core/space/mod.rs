@@ -7,6 +7,7 @@
 //! - agent infos from bootstrap or preflight: [`Space::insert_agent_infos`];
 //! - inbound messages: [`Space::handle_frame`] / [`Space::handle_message`] (from a peer URL);
 //! - transport outcomes: [`Space::handle_send_result`], [`Space::peer_disconnected`];
+//! - visibility: [`Space::set_dozing`];
 //! - store results: [`Space::handle_store_response`];
 //! - time: every call takes `now` (µs); [`Space::poll_timeout`] says when to call
 //!   [`Space::handle_timeout`];
@@ -29,6 +30,16 @@
 //! unexpired, live, unblocked agent info with that URL are dropped and counted
 //! ([`SpaceStats::unadmitted`]). Agent infos come from bootstrap or preflight
 //! ([`Space::insert_agent_infos`]); a `PublishAgent` from an unknown URL is dropped too.
+//!
+//! # Liveness (membership)
+//! Whether a peer is alive comes from one place: SWIM ([`crate::core::membership`]) over the
+//! active set: peers that fetch or gossip with us or probe us, and peers we learn of while
+//! fewer than [`MembershipConfig::max_members`] are known. A member declared down (or
+//! that left) is marked unresponsive in the peer store, its pending fetches move to other
+//! sources, publish and catch-up skip it, and its connection is closed; alive again, or a
+//! newer agent info, clears the mark. Send failures and unanswered requests only fail
+//! those requests. Events: [`SpaceEvent::MemberSuspect`], [`SpaceEvent::MemberDown`],
+//! [`SpaceEvent::MemberAlive`], [`SpaceEvent::MemberLeft`].
 //!
 //! # Misbehaviour
 //! A peer that sends op data that does not hash to its id, or a frame that does not decode,
@@ -59,6 +70,10 @@ use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::core::fetch::{
     FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp,
 };
+use crate::core::membership::{
+    Liveness, MemberEvent, Membership, MembershipConfig, MembershipError, MembershipOutput,
+    MembershipStats,
+};
 use crate::core::peer_store::PeerStoreSizes;
 use crate::core::peer_store::{Insert, PeerStore, PeerStoreConfig};
 use crate::core::publish::{
@@ -73,8 +88,9 @@ use crate::model::op::{Op, OpError};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::wire::{
-    FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireMessage, encode_disconnect,
-    encode_fetch_request, encode_gossip, encode_publish_agent, encode_publish_ops,
+    FetchMsg, GossipMsg, MAX_FRAME_BYTES, MODULE_MEMBERSHIP, PublishMsg, WireMessage,
+    encode_disconnect, encode_fetch_request, encode_gossip, encode_module, encode_publish_agent,
+    encode_publish_ops,
 };
 
 /// Settings of a [`Space`]. Sizes in bytes.
@@ -94,9 +110,8 @@ pub struct SpaceConfig {
     pub publish: PublishConfig,
     /// Catch-up settings.
     pub catch_up: CatchUpConfig,
-    /// How long a peer stays marked unresponsive after a failure, unless heard from. Default
-    /// 60 s (Kitsune2: until its agent info expires, up to 20 min).
-    pub unresponsive_for: Duration,
+    /// Membership (SWIM) settings: the only source of peer liveness.
+    pub membership: MembershipConfig,
     /// Largest `FetchResponse` frame we send. Default 256 KiB.
     pub max_response_frame_bytes: usize,
     /// Op ids of one incoming `FetchRequest` we look up; the rest are ignored. Default 4 096.
@@ -125,7 +140,7 @@ impl SpaceConfig {
             fetch: FetchConfig::default(),
             publish: PublishConfig::default(),
             catch_up: CatchUpConfig::default(),
-            unresponsive_for: Duration::from_secs(60),
+            membership: MembershipConfig::default(),
             max_response_frame_bytes: 256 * 1024,
             max_request_ids: 4096,
             max_serving_per_peer: 4,
@@ -152,6 +167,7 @@ impl SpaceConfig {
         self.fetch.validate()?;
         self.publish.validate()?;
         self.catch_up.validate()?;
+        self.membership.validate()?;
         if !(MIN_RESPONSE_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&self.max_response_frame_bytes) {
             return Err(ConfigError {
                 field: "max_response_frame_bytes",
@@ -361,10 +377,36 @@ pub enum SpaceEvent {
         /// The agent.
         agent: AgentId,
     },
-    /// A peer was marked unresponsive (send failure or timeout).
-    PeerUnresponsive {
-        /// The peer URL.
-        peer: Url,
+    /// Membership: a probe of the agent failed; it is suspected until it refutes or the
+    /// suspicion timeout declares it down.
+    MemberSuspect {
+        /// The agent.
+        agent: AgentId,
+        /// Its URL, if its agent info is held.
+        url: Option<Url>,
+    },
+    /// Membership: the agent was declared down. It is marked unresponsive (publish, fetch
+    /// and catch-up skip it) and its connection closed until it is alive again or signs a
+    /// newer agent info.
+    MemberDown {
+        /// The agent.
+        agent: AgentId,
+        /// Its URL, if its agent info is held.
+        url: Option<Url>,
+    },
+    /// Membership: the agent became a member, refuted a suspicion or came back.
+    MemberAlive {
+        /// The agent.
+        agent: AgentId,
+        /// Its URL, if its agent info is held.
+        url: Option<Url>,
+    },
+    /// Membership: the agent announced it left (a closed tab); treated as down.
+    MemberLeft {
+        /// The agent.
+        agent: AgentId,
+        /// Its URL, if its agent info is held.
+        url: Option<Url>,
     },
     /// The fetch queue gave up on an op.
     FetchFailed {
@@ -416,8 +458,13 @@ pub struct SpaceStats {
     pub bytes_sent: u64,
     /// Store operations that failed.
     pub store_errors: u64,
-    /// Peers marked unresponsive.
+    /// Peers marked unresponsive (membership declared them down or they left).
     pub unresponsive_marks: u64,
+    /// Membership packets dropped: malformed, spoofed source, or sent before the sender's
+    /// agent info.
+    pub bad_membership: u64,
+    /// Membership packets not sent: no URL known for the member.
+    pub membership_unroutable: u64,
     /// Ops published locally.
     pub ops_published: u64,
     /// Ops fetched and stored.
@@ -474,6 +521,8 @@ enum RoundStep {
 enum SendKind {
     Publish(BatchId),
     FetchRequest(crate::core::fetch::RequestId),
+    /// A SWIM datagram: nobody waits for it.
+    Membership,
     Other,
 }
 
@@ -491,6 +540,7 @@ pub struct Space {
     fetch: FetchQueue,
     pool: BroadcastPool,
     catchup: CatchUp,
+    members: Membership,
     known: KnownOps,
     tally: PeerTally,
     pending: HashMap<StoreTicket, Pending>,
@@ -547,6 +597,8 @@ impl Space {
             fetch: FetchQueue::new(cfg.fetch.clone()),
             pool: BroadcastPool::new(cfg.publish.clone()),
             catchup: CatchUp::new(cfg.catch_up.clone(), agent.clone(), arc, now, seed),
+            // A different stream than catch-up's.
+            members: Membership::new(cfg.membership.clone(), agent.clone(), now, !seed)?,
             known: KnownOps::new(cfg.known_ops_per_peer, cfg.known_ops_peers),
             tally: PeerTally::default(),
             next_prune: now.plus(cfg.prune_interval),
@@ -620,6 +672,21 @@ impl Space {
         self.catchup.stats()
     }
 
+    /// Counters of membership.
+    pub fn membership_stats(&self) -> MembershipStats {
+        self.members.stats()
+    }
+
+    /// How membership sees `agent` (`None`: not a member of our active set).
+    pub fn liveness(&self, agent: &AgentId) -> Option<Liveness> {
+        self.members.liveness(agent)
+    }
+
+    /// The membership state (read only).
+    pub fn membership(&self) -> &Membership {
+        &self.members
+    }
+
     /// Ops waiting to be fetched or stored.
     pub fn fetch_pending(&self) -> usize {
         self.fetch.len()
@@ -655,6 +722,15 @@ impl Space {
         self.left
     }
 
+    /// Whether a send the space waits for (everything but membership datagrams, which may
+    /// be headed for a dead peer and are lost without harm) has no result yet. A driver of a
+    /// space that left returns once this is false.
+    pub fn awaits_sends(&self) -> bool {
+        self.sends
+            .values()
+            .any(|(_, k)| !matches!(k, SendKind::Membership))
+    }
+
     /// The next output, if any. Drain after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.flush_local_writes();
@@ -677,6 +753,7 @@ impl Space {
             self.fetch.poll_timeout(),
             self.pool.poll_timeout(),
             self.catchup.poll_timeout(),
+            self.members.poll_timeout(),
             Some(self.next_prune),
             Some(resign),
         ]
@@ -744,11 +821,21 @@ impl Space {
         }
         let tomb = AgentInfo::tombstone(self.agent.clone(), self.cfg.space.clone(), now);
         self.adopt_info(now, tomb)?;
+        self.members.leave(now);
+        self.pump_members(now);
         self.left = true;
         self.pool.stop_all();
         self.emit(SpaceEvent::Left);
         self.pump(now);
         Ok(())
+    }
+
+    /// The tab is hidden (`true`) or visible again: members are told to wait
+    /// [`MembershipConfig::dozing_suspect_to_down_after`] before declaring us down while it
+    /// is hidden (its timers are throttled).
+    pub fn set_dozing(&mut self, now: Timestamp, dozing: bool) {
+        self.members.set_dozing(now, dozing);
+        self.pump(now);
     }
 
     /// The local agent's URL changed (new transport address): signs and spreads a new info.
@@ -809,6 +896,7 @@ impl Space {
                 self.peer_disconnected(now, &from);
                 return;
             }
+            WireMessage::Membership { space, .. } => space,
             WireMessage::Preflight(_) | WireMessage::Unspecified { .. } => return,
         };
         if space != &self.cfg.space {
@@ -819,9 +907,21 @@ impl Space {
             self.stats.unadmitted += 1;
             return;
         }
-        // Heard from: it is alive.
-        self.peers.clear_unresponsive(&from);
+        let agents: Vec<AgentId> = self
+            .peers
+            .by_url(now, &from)
+            .into_iter()
+            .map(|a| a.agent.clone())
+            .collect();
+        // Fetching or gossiping with us: in the active set (an agent-info introduction,
+        // which every new peer sends to everyone, is not).
+        if matches!(msg, WireMessage::Fetch { .. } | WireMessage::Gossip { .. }) {
+            for a in &agents {
+                self.members.add_peer(now, a);
+            }
+        }
         match msg {
+            WireMessage::Membership { data, .. } => self.on_membership(now, &from, &agents, &data),
             WireMessage::Publish { msg, .. } => match msg {
                 PublishMsg::Ops(ids) => self.on_announced(now, &from, ids, None),
                 PublishMsg::Agent(json) => self.on_agent_json(now, json.as_bytes()),
@@ -836,7 +936,8 @@ impl Space {
         self.pump(now);
     }
 
-    /// The outcome of sending the frame of `ticket`. An error marks the peer unresponsive.
+    /// The outcome of sending the frame of `ticket`. An error fails that send only (fetch
+    /// requests move to other sources); liveness is membership's to decide.
     pub fn handle_send_result(
         &mut self,
         now: Timestamp,
@@ -846,14 +947,12 @@ impl Space {
         let Some((to, kind)) = self.sends.remove(&ticket) else {
             return;
         };
+        let _ = to;
         let ok = result.is_ok();
         match kind {
             SendKind::Publish(b) => self.pool.send_result(now, b, ok),
             SendKind::FetchRequest(r) if !ok => self.fetch.request_failed(now, r),
             _ => {}
-        }
-        if !ok {
-            self.mark_unresponsive(now, &to);
         }
         self.pump(now);
     }
@@ -1063,6 +1162,7 @@ impl Space {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.fetch.handle_timeout(now);
         self.pool.handle_timeout(now);
+        self.members.handle_timeout(now);
         if !self.left {
             self.catchup.handle_timeout(now);
             if self.next_prune <= now {
@@ -1145,6 +1245,7 @@ impl Space {
     fn prune(&mut self, now: Timestamp) {
         for gone in self.peers.prune(now) {
             if gone.agent != self.agent {
+                self.members.forget(now, &gone.agent);
                 self.emit(SpaceEvent::PeerLeft {
                     agent: gone.agent.clone(),
                 });
@@ -1213,10 +1314,22 @@ impl Space {
                 if let Some(to) = url.clone() {
                     let f = encode_publish_agent(&self.cfg.space, self.info.encode());
                     self.send(to, f, SendKind::Other);
+                    if self.members.has_room() {
+                        self.members.add_peer(now, &agent);
+                    }
                 }
                 self.emit(SpaceEvent::PeerJoined { agent, url })
             }
-            Insert::Left => self.emit(SpaceEvent::PeerLeft { agent }),
+            // A newer info: whatever made it look dead is over (a reloaded tab).
+            Insert::Updated => {
+                if let Some(u) = &url {
+                    self.peers.clear_unresponsive(u);
+                }
+            }
+            Insert::Left => {
+                self.members.forget(now, &agent);
+                self.emit(SpaceEvent::PeerLeft { agent })
+            }
             _ => {}
         }
     }
@@ -1424,16 +1537,84 @@ impl Space {
         provide_agents(&self.agent, &self.info, wanted)
     }
 
+    /// A membership payload from `from` (admitted, hosting `agents`).
+    fn on_membership(&mut self, now: Timestamp, from: &Url, agents: &[AgentId], data: &[u8]) {
+        let peers = &self.peers;
+        match self
+            .members
+            .handle_data(now, agents, data, |a| peers.get(now, a).is_some())
+        {
+            Ok(()) => {}
+            Err(MembershipError::Malformed(e)) => {
+                self.stats.bad_membership += 1;
+                self.misbehaved(now, from, format!("bad membership packet: {e}"));
+            }
+            Err(MembershipError::Spoofed(_)) => self.stats.bad_membership += 1,
+        }
+    }
+
+    /// Moves membership outputs: packets to send (to the member's URL from the peer
+    /// store), liveness changes applied and reported.
+    fn pump_members(&mut self, now: Timestamp) -> bool {
+        let mut progressed = false;
+        while let Some(o) = self.members.poll_output() {
+            progressed = true;
+            match o {
+                MembershipOutput::Send { to, data } => {
+                    let url = self.peers.get(now, &to.agent).and_then(|i| i.url.clone());
+                    let Some(url) = url else {
+                        self.stats.membership_unroutable += 1;
+                        continue;
+                    };
+                    let f = encode_module(&self.cfg.space, MODULE_MEMBERSHIP, data);
+                    self.send(url, f, SendKind::Membership);
+                }
+                MembershipOutput::Event(e) => self.on_member_event(now, e),
+            }
+        }
+        progressed
+    }
+
+    /// THE liveness rule: down or left marks the peer unresponsive (fetches move to other
+    /// sources, publish and catch-up skip it, its connection closes); alive clears it.
+    fn on_member_event(&mut self, now: Timestamp, e: MemberEvent) {
+        let agent = e.agent().clone();
+        let url = self.peers.get(now, &agent).and_then(|i| i.url.clone());
+        match &e {
+            MemberEvent::Down(_) | MemberEvent::Left(_) => {
+                if let Some(peer) = &url {
+                    self.mark_unresponsive(now, peer);
+                }
+            }
+            MemberEvent::Alive(_) => {
+                if let Some(peer) = &url {
+                    self.peers.clear_unresponsive(peer);
+                }
+            }
+            MemberEvent::Suspect(_) => {}
+        }
+        self.emit(match e {
+            MemberEvent::Alive(_) => SpaceEvent::MemberAlive { agent, url },
+            MemberEvent::Suspect(_) => SpaceEvent::MemberSuspect { agent, url },
+            MemberEvent::Down(_) => SpaceEvent::MemberDown { agent, url },
+            MemberEvent::Left(_) => SpaceEvent::MemberLeft { agent, url },
+        });
+    }
+
     fn mark_unresponsive(&mut self, now: Timestamp, peer: &Url) {
         if !self.peers.is_unresponsive(now, peer) {
             self.stats.unresponsive_marks += 1;
-            self.emit(SpaceEvent::PeerUnresponsive { peer: peer.clone() });
         }
+        // Until membership says alive or a newer info arrives; pruned with the info.
         self.peers
-            .set_unresponsive(peer.clone(), now.plus(self.cfg.unresponsive_for));
+            .set_unresponsive(peer.clone(), Timestamp(i64::MAX));
         self.fetch.peer_failed(now, peer);
         self.pool.peer_failed(now, peer);
         self.catchup.peer_gone(now, peer);
+        self.out.push_back(Output::Close {
+            peer: peer.clone(),
+            reason: "membership: down".into(),
+        });
     }
 
     fn misbehaved(&mut self, now: Timestamp, peer: &Url, reason: String) {
@@ -1472,7 +1653,8 @@ impl Space {
                         let f = encode_fetch_request(&self.cfg.space, &op_ids);
                         self.send(peer, f, SendKind::FetchRequest(id));
                     }
-                    FetchOutput::Timeout { peer, .. } => self.mark_unresponsive(now, &peer),
+                    // Its requests moved to other sources; liveness is membership's call.
+                    FetchOutput::Timeout { .. } => {}
                     FetchOutput::Failed {
                         op_id,
                         attempts,
@@ -1493,7 +1675,7 @@ impl Space {
                 progressed = true;
                 match o {
                     CatchUpOutput::Send { to, msg } => self.send_gossip(&to, &msg),
-                    CatchUpOutput::RoundTimedOut { peer } => self.mark_unresponsive(now, &peer),
+                    CatchUpOutput::RoundTimedOut { .. } => {}
                 }
             }
             while let Some(o) = self.pool.poll_output() {
@@ -1507,7 +1689,7 @@ impl Space {
                         let f = encode_publish_ops(&self.cfg.space, &op_ids);
                         self.send(peer, f, SendKind::Publish(batch));
                     }
-                    PublishOutput::Timeout { peer } => self.mark_unresponsive(now, &peer),
+                    PublishOutput::Timeout { .. } => {}
                     PublishOutput::Finished {
                         op_id,
                         reached,
@@ -1524,6 +1706,7 @@ impl Space {
                     }
                 }
             }
+            progressed |= self.pump_members(now);
             if !progressed {
                 break;
             }

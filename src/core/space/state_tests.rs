@@ -524,10 +524,8 @@ fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
         m.catch_up.accept_times > 50 && m.catch_up.done_with > 2,
         "{m:?}"
     );
-    assert!(
-        m.tally_peers > 50 && m.peer_store.unresponsive > 10,
-        "{m:?}"
-    );
+    // (Unresponsive marks now come from membership only; these peers never answer it.)
+    assert!(m.tally_peers > 50, "{m:?}");
     assert!(
         m.peer_store.graves == 500 && m.peer_store.blocked == 100,
         "{m:?}"

@@ -10,6 +10,7 @@ use crate::model::agent::AgentKey;
 use crate::store::MemOpStore;
 use crate::testing::{SimConfig, SimNet};
 use crate::wire::{encode_fetch_response, encode_publish_ops};
+use std::time::Duration;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000_000);
 
@@ -216,11 +217,8 @@ fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     net.advance_to(T0.add_micros(1_000_000));
     let b = &net.nodes[1];
     assert_eq!(b.received(), 1);
-    assert!(
-        b.events
-            .iter()
-            .any(|e| matches!(e, SpaceEvent::PeerUnresponsive { peer } if peer == &url(1)))
-    );
+    // The timeout moved the fetch; liveness is membership's call, not a timeout's.
+    assert_eq!(b.space.stats().unresponsive_marks, 0);
     assert_eq!(b.space.fetch_stats().timeouts, 1);
 }
 
@@ -335,4 +333,108 @@ fn an_op_whose_announcement_was_lost_still_arrives_by_catch_up() {
         .iter()
         .any(|e| matches!(e, SpaceEvent::OpReceived { op_id, .. } if *op_id == id));
     assert!(got, "node 2 never received the op");
+}
+
+/// Membership is the single source of liveness: a peer cut off is suspected, then declared
+/// down (marked unresponsive, its connection closed, skipped by publish); when the link heals
+/// it comes back alive (TurnUndead, renewed identity) and the mark is cleared.
+#[test]
+fn membership_down_marks_unresponsive_and_alive_clears_it() {
+    let mut net = net(vec![cfg(), cfg(), cfg()]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let a0 = net.nodes[0].space.agent().clone();
+    for i in 1..3 {
+        assert_eq!(net.nodes[i].space.liveness(&a0), Some(Liveness::Alive));
+    }
+    net.partition(&[0], &[1, 2]);
+    net.run_for(Duration::from_secs(30));
+    let now = net.now();
+    for i in 1..3 {
+        let n = &net.nodes[i];
+        assert!(n.has(|e| matches!(e, SpaceEvent::MemberSuspect { agent, .. } if *agent == a0)));
+        assert!(n.has(
+            |e| matches!(e, SpaceEvent::MemberDown { agent, url: Some(u) } if *agent == a0 && *u == url(1))
+        ));
+        assert!(n.space.peer_store().is_unresponsive(now, &url(1)));
+        assert!(
+            n.closed.contains(&url(1)),
+            "connection to the down peer closed"
+        );
+        assert_eq!(n.space.stats().unresponsive_marks, 1);
+    }
+    net.heal();
+    net.run_for(Duration::from_secs(60));
+    let now = net.now();
+    for i in 1..3 {
+        let n = &net.nodes[i];
+        assert_eq!(n.space.liveness(&a0), Some(Liveness::Alive), "node {i}");
+        assert!(n.has(|e| matches!(e, SpaceEvent::MemberAlive { agent, .. } if *agent == a0)));
+        assert!(!n.space.peer_store().is_unresponsive(now, &url(1)));
+    }
+}
+
+/// A membership packet that does not decode is misbehaviour; one from an unadmitted URL is
+/// dropped like any module message.
+#[test]
+fn bad_membership_packets_are_refused() {
+    let mut net = net(vec![cfg(), cfg()]);
+    net.introduce();
+    let f = crate::wire::encode_module(&space_id(), crate::wire::MODULE_MEMBERSHIP, vec![0u8, 1]);
+    let now = net.now();
+    net.nodes[0].space.handle_frame(now, url(9), f.clone());
+    assert_eq!(net.nodes[0].space.stats().unadmitted, 1);
+    net.nodes[0].space.handle_frame(now, url(2), f);
+    net.settle();
+    let n = &net.nodes[0];
+    assert_eq!(n.space.stats().bad_membership, 1);
+    assert!(n.has(|e| matches!(e, SpaceEvent::PeerMisbehaved { peer, .. } if *peer == url(2))));
+}
+
+/// A membership datagram without a send result (e.g. headed for a dead peer) does not hold up
+/// the driver of a space that left; every other send does.
+#[test]
+fn only_membership_sends_may_be_outstanding_after_leave() {
+    let mut a = space(1, cfg());
+    let b = space(2, cfg());
+    a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
+    let mut membership = Vec::new();
+    let drain = |s: &mut Space, membership: &mut Vec<SendTicket>| {
+        while let Some(o) = s.poll_output() {
+            if let Output::Send { ticket, frame, .. } = o {
+                if matches!(
+                    WireMessage::decode(frame),
+                    Ok(WireMessage::Membership { .. })
+                ) {
+                    membership.push(ticket);
+                } else {
+                    s.handle_send_result(T0, ticket, Ok(()));
+                }
+            }
+        }
+    };
+    drain(&mut a, &mut membership);
+    assert!(!membership.is_empty(), "announced itself to the new peer");
+    assert!(!a.awaits_sends());
+    a.leave(T0.add_micros(1)).unwrap();
+    let mut pending = Vec::new();
+    while let Some(o) = a.poll_output() {
+        if let Output::Send { ticket, frame, .. } = o
+            && !matches!(
+                WireMessage::decode(frame),
+                Ok(WireMessage::Membership { .. })
+            )
+        {
+            pending.push(ticket);
+        }
+    }
+    assert!(!pending.is_empty(), "the tombstone went out");
+    assert!(a.awaits_sends());
+    for t in pending {
+        a.handle_send_result(T0, t, Ok(()));
+    }
+    assert!(
+        !a.awaits_sends(),
+        "membership sends {membership:?} do not count"
+    );
 }

@@ -1,0 +1,743 @@
+//! Membership: who in a space's active set is alive, suspected, down or gone — SWIM (Das et
+//! al., DSN 2002, with suspicion and infection-style dissemination) run by foca, driven like
+//! every sans-IO machine of `core/`: inputs in (`now` with each), [`Membership::poll_output`]
+//! drained after each, [`Membership::poll_timeout`] says when to call
+//! [`Membership::handle_timeout`].
+//!
+//! - **Identity** ([`MemberId`]): the agent id plus a `bump` (the joining time in µs). A
+//!   reloaded tab joins with a higher bump and wins at once over its old identity
+//!   (`Identity::win_addr_conflict`); a member wrongly declared down renews itself with
+//!   `bump + 1`. The URL is not in the identity: the space looks it up in the verified peer
+//!   store.
+//! - **Admission**: the space hands in only packets from admitted URLs, and
+//!   [`Membership::handle_data`] strips every update about an agent the `admits` predicate
+//!   refuses (no verified agent info) before foca sees it, so only admitted peers become
+//!   members.
+//! - **Scope** (the active set): members are the peers this agent exchanges messages with
+//!   ([`Membership::add_peer`]) plus at most [`MembershipConfig::max_members`] learned from
+//!   others' updates; updates about further agents are dropped, so the cost per member does
+//!   not grow with the space.
+//! - **Timers**: foca's timers go into one queue ordered by deadline; timers found due
+//!   together are handled in foca's `Timer` order (caio/foca#26: under lag, an indirect probe
+//!   before the next probe).
+//! - **Local health** (Lifeguard, Dadgar et al. 2017, "LHA-Probe"): a timer wake-up more
+//!   than [`MembershipConfig::late_after`] late raises the local health score (up to
+//!   [`MembershipConfig::max_health`]), one on time lowers it; our own probe, probe-timeout and
+//!   suspicion timers are stretched by `score + 1`, so a throttled tab does not accuse healthy
+//!   peers.
+//! - **Dozing**: [`Membership::set_dozing`] spreads a hint (a foca custom broadcast,
+//!   newest wins) to every member; a member suspecting a dozing member waits at least
+//!   [`MembershipConfig::dozing_suspect_to_down_after`] before declaring it down. The hint is
+//!   the agent's own claim but relayed by others: a lying member can slow the detection of
+//!   another to that timeout, no more.
+//! - **Leaving**: [`Membership::leave`] is foca's `leave_cluster`; the Down it spreads is
+//!   marked "left" ([`codec`]), so peers report [`MemberEvent::Left`], not a crash.
+//!
+//! Events ([`MemberEvent`]) come from comparing each member's state after every input with
+//! the state before, so every transition foca makes is reported exactly once.
+
+pub mod codec;
+
+#[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::num::{NonZeroU8, NonZeroUsize};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use foca::{Config, Foca, Member, OwnedNotification, PeriodicParams, State};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use crate::core::config::{ConfigError, at_least_one, positive};
+use crate::model::id::AgentId;
+use crate::model::time::Timestamp;
+
+pub use codec::{CodecError, DozeHandler, DozeKey, WireCodec};
+
+/// A member's identity: its agent and a bump that orders the agent's successive identities
+/// (higher wins). foca keys members by the agent ([`foca::Identity::addr`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberId {
+    /// The agent.
+    pub agent: AgentId,
+    /// Orders identities of one agent: the join time in µs, plus one per renewal.
+    pub bump: u64,
+}
+
+impl foca::Identity for MemberId {
+    type Addr = AgentId;
+
+    /// Declared down while alive (or back from a doze): come back as `bump + 1`.
+    fn renew(&self) -> Option<Self> {
+        Some(MemberId {
+            agent: self.agent.clone(),
+            bump: self.bump.wrapping_add(1),
+        })
+    }
+
+    fn addr(&self) -> AgentId {
+        self.agent.clone()
+    }
+
+    fn win_addr_conflict(&self, adversary: &Self) -> bool {
+        self.bump > adversary.bump
+    }
+}
+
+/// How a member looks to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Liveness {
+    /// Answering probes.
+    Alive,
+    /// A probe failed; it has until the suspicion timeout to refute.
+    Suspect,
+    /// Declared down (failed to refute, or a peer said so).
+    Down,
+    /// Announced its own leave.
+    Left,
+}
+
+/// A change of a member's [`Liveness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberEvent {
+    /// The agent became a member or refuted a suspicion, or a newer identity of a down agent
+    /// appeared.
+    Alive(AgentId),
+    /// The agent is suspected.
+    Suspect(AgentId),
+    /// The agent was declared down.
+    Down(AgentId),
+    /// The agent left.
+    Left(AgentId),
+}
+
+impl MemberEvent {
+    /// The agent the event is about.
+    pub fn agent(&self) -> &AgentId {
+        match self {
+            MemberEvent::Alive(a)
+            | MemberEvent::Suspect(a)
+            | MemberEvent::Down(a)
+            | MemberEvent::Left(a) => a,
+        }
+    }
+}
+
+/// What [`Membership`] asks of its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipOutput {
+    /// Send `data` (a membership module payload) to `to`'s URL. Loss is fine: SWIM expects
+    /// datagrams.
+    Send {
+        /// The member.
+        to: MemberId,
+        /// The payload: one flags byte (0; reserved), then a foca packet.
+        data: Bytes,
+    },
+    /// A member changed state.
+    Event(MemberEvent),
+}
+
+/// Why [`Membership::handle_data`] refused a packet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    /// The packet does not decode: the sender broke the protocol.
+    #[error("malformed membership packet: {0}")]
+    Malformed(String),
+    /// The packet claims to come from an agent that is not at the sender's URL.
+    #[error("membership packet from agent {0} not at the sender's URL")]
+    Spoofed(AgentId),
+}
+
+/// Settings of [`Membership`]; see `docs/design.md` ("Membership") for why these values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipConfig {
+    /// SWIM protocol period: one probe per period. Default 1 s.
+    pub probe_period: Duration,
+    /// Time for a direct ack before indirect probes go out. Default 500 ms (WebRTC RTTs are
+    /// tens of ms; relayed paths a few hundred).
+    pub probe_rtt: Duration,
+    /// Members asked to probe indirectly (SWIM k). Default 5.
+    pub num_indirect_probes: usize,
+    /// Times each update is piggybacked. Default 10.
+    pub max_transmissions: u8,
+    /// Suspicion timeout. Default 5 s.
+    pub suspect_to_down_after: Duration,
+    /// Suspicion timeout for a member that said it is dozing (hidden tab). Default 30 s.
+    pub dozing_suspect_to_down_after: Duration,
+    /// Down members are forgotten after this. Default 5 min.
+    pub remove_down_after: Duration,
+    /// Gossip queued updates this often to 3 members. Default 200 ms.
+    pub gossip_every: Duration,
+    /// Announce to one down member this often (heals partitions). Default 10 s.
+    pub announce_to_down_every: Duration,
+    /// Members learned from others' updates beyond the peers we talk to. Default 32.
+    pub max_members: usize,
+    /// Largest packet. Default 1 200 bytes.
+    pub max_packet_bytes: usize,
+    /// A wake-up for a timer later than this counts as "late" for local health. Default
+    /// 200 ms.
+    pub late_after: Duration,
+    /// Highest local health score (timeouts stretch up to `max_health + 1` times).
+    /// Default 4.
+    pub max_health: u32,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        MembershipConfig {
+            probe_period: Duration::from_secs(1),
+            probe_rtt: Duration::from_millis(500),
+            num_indirect_probes: 5,
+            max_transmissions: 10,
+            suspect_to_down_after: Duration::from_secs(5),
+            dozing_suspect_to_down_after: Duration::from_secs(30),
+            remove_down_after: Duration::from_secs(300),
+            gossip_every: Duration::from_millis(200),
+            announce_to_down_every: Duration::from_secs(10),
+            max_members: 32,
+            max_packet_bytes: 1200,
+            late_after: Duration::from_millis(200),
+            max_health: 4,
+        }
+    }
+}
+
+impl MembershipConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad field (`membership.` prefix): a zero duration or
+    /// count, a `probe_rtt` not below `probe_period`, or packets under 256 bytes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("membership.probe_period", self.probe_period)?;
+        positive("membership.probe_rtt", self.probe_rtt)?;
+        if self.probe_rtt >= self.probe_period {
+            return Err(ConfigError {
+                field: "membership.probe_rtt",
+                rule: "must be below probe_period",
+            });
+        }
+        at_least_one(
+            "membership.num_indirect_probes",
+            self.num_indirect_probes as u64,
+        )?;
+        at_least_one(
+            "membership.max_transmissions",
+            u64::from(self.max_transmissions),
+        )?;
+        positive(
+            "membership.suspect_to_down_after",
+            self.suspect_to_down_after,
+        )?;
+        positive(
+            "membership.dozing_suspect_to_down_after",
+            self.dozing_suspect_to_down_after,
+        )?;
+        positive("membership.remove_down_after", self.remove_down_after)?;
+        positive("membership.gossip_every", self.gossip_every)?;
+        positive(
+            "membership.announce_to_down_every",
+            self.announce_to_down_every,
+        )?;
+        at_least_one("membership.max_members", self.max_members as u64)?;
+        if self.max_packet_bytes < 256 {
+            return Err(ConfigError {
+                field: "membership.max_packet_bytes",
+                rule: "must be at least 256",
+            });
+        }
+        positive("membership.late_after", self.late_after)
+    }
+
+    fn foca(&self) -> Config {
+        // validate() ran: every NonZero below holds; 1 is a safe fallback regardless.
+        let one = NonZeroUsize::MIN;
+        Config {
+            probe_period: self.probe_period,
+            probe_rtt: self.probe_rtt,
+            num_indirect_probes: NonZeroUsize::new(self.num_indirect_probes).unwrap_or(one),
+            max_transmissions: NonZeroU8::new(self.max_transmissions).unwrap_or(NonZeroU8::MIN),
+            suspect_to_down_after: self.suspect_to_down_after,
+            remove_down_after: Some(self.remove_down_after),
+            max_packet_size: NonZeroUsize::new(self.max_packet_bytes).unwrap_or(one),
+            notify_down_members: true,
+            periodic_announce: None,
+            periodic_announce_to_down_members: Some(PeriodicParams {
+                frequency: self.announce_to_down_every,
+                num_members: one,
+            }),
+            periodic_gossip: Some(PeriodicParams {
+                frequency: self.gossip_every,
+                num_members: NonZeroUsize::new(3).unwrap_or(one),
+            }),
+        }
+    }
+}
+
+/// Counters of a [`Membership`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MembershipStats {
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Bytes of those packets (membership payloads, without the frame envelope).
+    pub bytes_sent: u64,
+    /// Packets handed in.
+    pub packets_received: u64,
+    /// Updates dropped: unadmitted agent, or beyond `max_members`.
+    pub updates_dropped: u64,
+    /// foca errors on valid input (late or stray timers, messages for an old identity).
+    pub foca_errors: u64,
+    /// Timers that fired more than `late_after` late.
+    pub late_timers: u64,
+}
+
+type Timer = foca::Timer<MemberId>;
+
+/// foca's [`foca::Runtime`]: collects what foca asks for until [`Membership`] moves it.
+#[derive(Default)]
+struct Effects {
+    sends: Vec<(MemberId, Vec<u8>)>,
+    timers: Vec<(Timer, Duration)>,
+    notes: Vec<OwnedNotification<MemberId>>,
+}
+
+impl foca::Runtime<MemberId> for Effects {
+    fn notify(&mut self, n: foca::Notification<'_, MemberId>) {
+        self.notes.push(n.to_owned());
+    }
+
+    fn send_to(&mut self, to: MemberId, data: &[u8]) {
+        self.sends.push((to, data.to_vec()));
+    }
+
+    fn submit_after(&mut self, event: Timer, after: Duration) {
+        self.timers.push((event, after));
+    }
+}
+
+/// The payload's first byte: format flags, none defined yet.
+const FLAGS: u8 = 0;
+
+/// SWIM membership of one local agent (see the [module docs](self)).
+pub struct Membership {
+    cfg: MembershipConfig,
+    foca: Foca<MemberId, WireCodec, SmallRng, DozeHandler>,
+    codec: WireCodec,
+    shared: Rc<RefCell<codec::Shared>>,
+    me: MemberId,
+    fx: Effects,
+    timers: BTreeMap<(Timestamp, u64), Timer>,
+    timer_seq: u64,
+    states: HashMap<AgentId, Liveness>,
+    dozing: bool,
+    doze_seq: u64,
+    left: bool,
+    health: u32,
+    out: VecDeque<MembershipOutput>,
+    stats: MembershipStats,
+}
+
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Membership")
+            .field("me", &self.me)
+            .field("members", &self.states.len())
+            .field("health", &self.health)
+            .finish()
+    }
+}
+
+impl Membership {
+    /// A membership for `agent` joining at `now` (its bump), with randomness from `seed` (use
+    /// random bytes, e.g. `getrandom`; fixed in tests).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an invalid config ([`MembershipConfig::validate`]).
+    pub fn new(
+        cfg: MembershipConfig,
+        agent: AgentId,
+        now: Timestamp,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let me = MemberId {
+            agent,
+            bump: now.0.max(0) as u64,
+        };
+        let shared = Rc::new(RefCell::new(codec::Shared {
+            cap: cfg.max_members.saturating_mul(4),
+            me: me.agent.clone(),
+            ..codec::Shared::default()
+        }));
+        let codec = WireCodec::new(shared.clone());
+        let foca = Foca::with_custom_broadcast(
+            me.clone(),
+            cfg.foca(),
+            SmallRng::seed_from_u64(seed),
+            codec.clone(),
+            DozeHandler::new(shared.clone()),
+        );
+        Ok(Membership {
+            cfg,
+            foca,
+            codec,
+            shared,
+            me,
+            fx: Effects::default(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            states: HashMap::new(),
+            dozing: false,
+            doze_seq: 0,
+            left: false,
+            health: 0,
+            out: VecDeque::new(),
+            stats: MembershipStats::default(),
+        })
+    }
+
+    /// Our current identity.
+    pub fn identity(&self) -> &MemberId {
+        &self.me
+    }
+
+    /// The config.
+    pub fn config(&self) -> &MembershipConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MembershipStats {
+        self.stats
+    }
+
+    /// The local health score (0 = healthy; timeouts are stretched `score + 1` times).
+    pub fn local_health(&self) -> u32 {
+        self.health
+    }
+
+    /// How `agent` looks to us, if it is or was a member.
+    pub fn liveness(&self, agent: &AgentId) -> Option<Liveness> {
+        self.states.get(agent).copied()
+    }
+
+    /// Every member's liveness (down and left ones until forgotten).
+    pub fn members(&self) -> impl Iterator<Item = (&AgentId, Liveness)> {
+        self.states.iter().map(|(a, l)| (a, *l))
+    }
+
+    /// Active members (alive or suspect).
+    pub fn active_count(&self) -> usize {
+        self.foca.num_members()
+    }
+
+    /// Whether fewer than [`MembershipConfig::max_members`] agents are known: room for a
+    /// peer we merely heard of (bootstrap), as opposed to one we exchange messages with.
+    pub fn has_room(&self) -> bool {
+        self.states.len() < self.cfg.max_members
+    }
+
+    /// The next output. Drain after every input.
+    pub fn poll_output(&mut self) -> Option<MembershipOutput> {
+        self.out.pop_front()
+    }
+
+    /// The earliest timer deadline.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.keys().next().map(|(t, _)| *t)
+    }
+
+    /// `agent` (admitted, connected to or talked with) joins the active set: we announce
+    /// ourselves to it and learn its members from its reply. Nothing happens for an agent
+    /// that is or was a member, or after [`leave`](Self::leave).
+    pub fn add_peer(&mut self, now: Timestamp, agent: &AgentId) {
+        if self.left || *agent == self.me.agent {
+            return;
+        }
+        // A known member, even a down one: foca handles its return (TurnUndead, renewal,
+        // announces to down members); announcing on every message would flood.
+        if self.states.contains_key(agent) {
+            return;
+        }
+        // The bump is unknown until it answers; 0 loses to any real identity, so its Feed's
+        // entry about itself replaces this one.
+        let dst = MemberId {
+            agent: agent.clone(),
+            bump: 0,
+        };
+        let r = self.foca.announce(dst, &mut self.fx);
+        self.settle(now, r);
+    }
+
+    /// A membership payload from a peer whose URL is admitted and hosts `sender_agents`.
+    /// Updates about agents `admits` refuses, and about new agents beyond
+    /// [`MembershipConfig::max_members`], are dropped before foca sees them.
+    ///
+    /// # Errors
+    /// [`MembershipError::Malformed`] for bytes that do not decode (protocol violation);
+    /// [`MembershipError::Spoofed`] if the packet's source agent is not among
+    /// `sender_agents`. foca's own refusals of well-formed packets (e.g. one for an old
+    /// identity of ours) are counted in [`MembershipStats::foca_errors`], not errors.
+    pub fn handle_data(
+        &mut self,
+        now: Timestamp,
+        sender_agents: &[AgentId],
+        data: &[u8],
+        admits: impl Fn(&AgentId) -> bool,
+    ) -> Result<(), MembershipError> {
+        self.stats.packets_received += 1;
+        let (_flags, packet) = data
+            .split_first()
+            .ok_or_else(|| MembershipError::Malformed("empty".into()))?;
+        let mut room = self.cfg.max_members.saturating_sub(self.states.len());
+        let me = self.me.agent.clone();
+        let states = &self.states;
+        let filtered = codec::filter_packet(&mut self.codec, packet, |m| {
+            let a = &m.id().agent;
+            if *a == me || states.contains_key(a) {
+                return true;
+            }
+            if room > 0 && admits(a) {
+                room -= 1;
+                return true;
+            }
+            false
+        })
+        .map_err(|e| MembershipError::Malformed(e.to_string()))?;
+        if !sender_agents.contains(&filtered.src.agent) {
+            return Err(MembershipError::Spoofed(filtered.src.agent));
+        }
+        self.stats.updates_dropped += filtered.dropped as u64;
+        let r = self.foca.handle_data(&filtered.packet, &mut self.fx);
+        if let Err(foca::Error::CustomBroadcast(e)) = &r {
+            return Err(MembershipError::Malformed(e.to_string()));
+        }
+        self.settle(now, r);
+        Ok(())
+    }
+
+    /// Runs the timers due at `now`, in foca's order, and updates local health from how late
+    /// they are.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let mut due = Vec::new();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((at, _), timer) = entry.remove_entry();
+            due.push((at, timer));
+        }
+        // The earliest due timer is the one the driver woke up for: its delay is how late
+        // our timers run.
+        if let Some((first, _)) = due.first() {
+            self.observe_lateness(now.micros_since(*first));
+        }
+        // Stable: same-kind timers stay in deadline order.
+        due.sort_by(|a, b| a.1.cmp(&b.1));
+        for (_, timer) in due {
+            let r = self.foca.handle_timer(timer, &mut self.fx);
+            self.settle(now, r);
+        }
+    }
+
+    /// Tells members that this tab is (or no longer is) hidden: they wait
+    /// [`MembershipConfig::dozing_suspect_to_down_after`] before declaring us down. The hint
+    /// is a foca custom broadcast (sequence = `now`), piggybacked like membership updates and
+    /// sent to a few members at once.
+    pub fn set_dozing(&mut self, now: Timestamp, dozing: bool) {
+        if self.dozing == dozing || self.left {
+            return;
+        }
+        self.dozing = dozing;
+        let seq = (now.0.max(0) as u64).max(self.doze_seq + 1);
+        self.doze_seq = seq;
+        let item = codec::encode_doze(&self.me.agent, seq, dozing);
+        if self.foca.add_broadcast(&item).is_err() {
+            self.stats.foca_errors += 1;
+        }
+        let r = self.foca.broadcast(&mut self.fx);
+        self.settle(now, r);
+    }
+
+    /// When our next probe is due (tests of local health).
+    #[cfg(test)]
+    pub(crate) fn next_probe(&self) -> Option<Timestamp> {
+        self.timers
+            .iter()
+            .find(|(_, t)| matches!(t, Timer::ProbeRandomMember(_)))
+            .map(|((at, _), _)| *at)
+    }
+
+    /// Whether we told members we are dozing.
+    pub fn is_dozing(&self) -> bool {
+        self.dozing
+    }
+
+    /// Leaves (foca's `leave_cluster`): our Down, marked "left", goes to members at once and
+    /// rides on later gossip; we stop probing.
+    pub fn leave(&mut self, now: Timestamp) {
+        if self.left {
+            return;
+        }
+        self.left = true;
+        self.shared.borrow_mut().left.insert(self.me.clone());
+        let r = self.foca.leave_cluster(&mut self.fx);
+        self.settle(now, r);
+    }
+
+    /// Comes back after [`leave`](Self::leave) (e.g. a tab restored from the back/forward
+    /// cache) as a newer identity (`bump + 1`), announced to the members we knew.
+    pub fn rejoin(&mut self, now: Timestamp) {
+        let next = MemberId {
+            agent: self.me.agent.clone(),
+            bump: self.me.bump.wrapping_add(1).max(now.0.max(0) as u64),
+        };
+        let known: Vec<AgentId> = self.states.keys().cloned().collect();
+        let r = self.foca.change_identity(next.clone(), &mut self.fx);
+        self.me = next;
+        self.left = false;
+        self.settle(now, r);
+        for a in known {
+            let dst = MemberId { agent: a, bump: 0 };
+            let r = self.foca.announce(dst, &mut self.fx);
+            self.settle(now, r);
+        }
+    }
+
+    /// `agent` is gone for good (agent info left, expired or blocked; the space reported
+    /// that): it is declared down here without telling others or emitting an event, and
+    /// forgotten later.
+    pub fn forget(&mut self, now: Timestamp, agent: &AgentId) {
+        let Some(m) = self
+            .foca
+            .iter_membership_state()
+            .find(|m| &m.id().agent == agent)
+            .map(|m| m.id().clone())
+        else {
+            return;
+        };
+        // Recorded as left already, so the change below reports nothing.
+        self.shared.borrow_mut().left.insert(m.clone());
+        self.states.insert(agent.clone(), Liveness::Left);
+        let r = self
+            .foca
+            .apply_many(std::iter::once(Member::down(m)), false, &mut self.fx);
+        self.settle(now, r);
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    fn observe_lateness(&mut self, late_us: i64) {
+        if late_us > crate::model::time::micros(self.cfg.late_after) {
+            self.stats.late_timers += 1;
+            self.health = (self.health + 1).min(self.cfg.max_health);
+        } else {
+            self.health = self.health.saturating_sub(1);
+        }
+    }
+
+    /// Moves foca's effects out: sends to the output, timers (stretched) to the queue,
+    /// notifications handled; then reports state changes.
+    fn settle(&mut self, now: Timestamp, r: Result<(), foca::Error>) {
+        if r.is_err() {
+            self.stats.foca_errors += 1;
+        }
+        for (to, packet) in std::mem::take(&mut self.fx.sends) {
+            let mut data = Vec::with_capacity(packet.len() + 1);
+            data.push(FLAGS);
+            data.extend_from_slice(&packet);
+            self.stats.packets_sent += 1;
+            self.stats.bytes_sent += data.len() as u64;
+            self.out.push_back(MembershipOutput::Send {
+                to,
+                data: data.into(),
+            });
+        }
+        for (timer, after) in std::mem::take(&mut self.fx.timers) {
+            let after = self.stretch(&timer, after);
+            self.timer_seq += 1;
+            self.timers.insert((now.plus(after), self.timer_seq), timer);
+        }
+        for note in std::mem::take(&mut self.fx.notes) {
+            if let OwnedNotification::Rejoin(id) = note {
+                // Declared down while alive: foca renewed our identity.
+                self.me = id;
+            }
+        }
+        self.report_changes();
+    }
+
+    /// Lifeguard: our own probe and suspicion timeouts grow with the local health score; a
+    /// suspected member that said it is dozing gets at least the dozing timeout.
+    fn stretch(&self, timer: &Timer, after: Duration) -> Duration {
+        let factor = self.health + 1;
+        match timer {
+            Timer::ProbeRandomMember(_) | Timer::SendIndirectProbe { .. } => after * factor,
+            Timer::ChangeSuspectToDown { member_id, .. } => {
+                let after = after * factor;
+                let dozing = self
+                    .shared
+                    .borrow()
+                    .dozing
+                    .get(&member_id.agent)
+                    .map(|d| d.1);
+                if dozing == Some(true) {
+                    after.max(self.cfg.dozing_suspect_to_down_after)
+                } else {
+                    after
+                }
+            }
+            _ => after,
+        }
+    }
+
+    fn report_changes(&mut self) {
+        let left = self.shared.borrow();
+        let mut seen = 0;
+        for m in self.foca.iter_membership_state() {
+            seen += 1;
+            let agent = &m.id().agent;
+            let now = match m.state() {
+                State::Alive => Liveness::Alive,
+                State::Suspect => Liveness::Suspect,
+                State::Down if left.left.contains(m.id()) => Liveness::Left,
+                State::Down => Liveness::Down,
+            };
+            let before = self.states.insert(agent.clone(), now);
+            if before == Some(now) {
+                continue;
+            }
+            let e = match now {
+                Liveness::Alive => MemberEvent::Alive(agent.clone()),
+                Liveness::Suspect => MemberEvent::Suspect(agent.clone()),
+                Liveness::Down => MemberEvent::Down(agent.clone()),
+                Liveness::Left => MemberEvent::Left(agent.clone()),
+            };
+            // A member first seen down was never reported alive: nothing to report.
+            if before.is_some() || matches!(now, Liveness::Alive | Liveness::Suspect) {
+                self.out.push_back(MembershipOutput::Event(e));
+            }
+        }
+        if seen != self.states.len() {
+            // foca forgot down members (RemoveDown): forget them too.
+            let current: std::collections::HashSet<&AgentId> = self
+                .foca
+                .iter_membership_state()
+                .map(|m| &m.id().agent)
+                .collect();
+            self.states.retain(|a, _| current.contains(a));
+            drop(left);
+            let mut s = self.shared.borrow_mut();
+            s.left
+                .retain(|id| current.contains(&id.agent) || *id == self.me);
+            s.dozing.retain(|a, _| current.contains(a));
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Unit tests of [`Membership`]: codec, admission, spoofing, scope, dozing, leave, local
+//! health. Cluster behaviour is in `sim_tests.rs`.
+
+use std::time::Duration;
+
+use foca::{Codec, Header, Message};
+
+use super::sim_tests::{Cluster, agent, sim_config};
+use super::*;
+
+fn id(i: usize, bump: u64) -> MemberId {
+    MemberId {
+        agent: agent(i),
+        bump,
+    }
+}
+
+/// The codec of agent 2 (the destination of the headers below).
+fn codec() -> WireCodec {
+    WireCodec::new(Rc::new(RefCell::new(codec::Shared {
+        me: agent(2),
+        ..codec::Shared::default()
+    })))
+}
+
+const T0: Timestamp = Timestamp(1_000_000);
+
+fn member(i: usize) -> Membership {
+    Membership::new(sim_config(), agent(i), T0, i as u64).unwrap()
+}
+
+fn sends(m: &mut Membership) -> Vec<(MemberId, Bytes)> {
+    let mut v = Vec::new();
+    while let Some(o) = m.poll_output() {
+        if let MembershipOutput::Send { to, data } = o {
+            v.push((to, data));
+        }
+    }
+    v
+}
+
+#[test]
+fn codec_round_trips_every_message_and_state() {
+    let mut c = codec();
+    let msgs = [
+        Message::Ping(1),
+        Message::Ack(2),
+        Message::PingReq {
+            target: id(3, 9),
+            probe_number: 3,
+        },
+        Message::IndirectPing {
+            origin: id(4, 9),
+            probe_number: 4,
+        },
+        Message::IndirectAck {
+            target: id(5, 9),
+            probe_number: 5,
+        },
+        Message::ForwardedAck {
+            origin: id(6, 9),
+            probe_number: 6,
+        },
+        Message::Announce,
+        Message::Feed,
+        Message::Gossip,
+        Message::Broadcast,
+        Message::TurnUndead,
+    ];
+    for message in msgs {
+        let h = Header {
+            src: id(1, 7),
+            src_incarnation: 3,
+            dst: id(2, 8),
+            message,
+        };
+        let mut buf = Vec::new();
+        c.encode_header(&h, &mut buf).unwrap();
+        assert_eq!(c.decode_header(&buf[..]).unwrap(), h);
+        // Every cut is an error, never a panic.
+        for len in 0..buf.len() {
+            assert!(c.decode_header(&buf[..len]).is_err());
+        }
+    }
+    for state in [State::Alive, State::Suspect, State::Down] {
+        let m = Member::new(id(1, 2), 5, state);
+        let mut buf = Vec::new();
+        c.encode_member(&m, &mut buf).unwrap();
+        assert_eq!(c.decode_member(&buf[..]).unwrap(), m);
+    }
+}
+
+#[test]
+fn codec_refuses_bad_input_and_leaves_no_partial_member() {
+    let mut c = codec();
+    assert_eq!(
+        c.decode_member(&[0u8][..]).unwrap_err(),
+        CodecError::BadIdLength(0)
+    );
+    assert_eq!(
+        c.decode_member(&[65u8][..]).unwrap_err(),
+        CodecError::BadIdLength(65)
+    );
+    let mut buf = Vec::new();
+    c.encode_member(&Member::alive(id(1, 1)), &mut buf).unwrap();
+    let n = buf.len();
+    buf[n - 1] = 9;
+    assert!(matches!(
+        c.decode_member(&buf[..]),
+        Err(CodecError::BadTag { what: "state", .. })
+    ));
+    // No room: nothing written.
+    let mut small = [0u8; 10];
+    let mut slice = &mut small[..];
+    assert_eq!(
+        c.encode_member(&Member::alive(id(1, 1)), &mut slice),
+        Err(CodecError::NoRoom)
+    );
+    assert_eq!(small, [0u8; 10]);
+}
+
+#[test]
+fn malformed_and_spoofed_packets_are_refused() {
+    let mut a = member(0);
+    let e = a.handle_data(T0, &[agent(1)], &[], |_| true);
+    assert!(matches!(e, Err(MembershipError::Malformed(_))));
+    let e = a.handle_data(T0, &[agent(1)], &[0, 1, 2], |_| true);
+    assert!(matches!(e, Err(MembershipError::Malformed(_))));
+    // A real announce from agent 1, delivered as if from agent 2's URL.
+    let mut b = member(1);
+    b.add_peer(T0, &agent(0));
+    let (_, data) = sends(&mut b).pop().unwrap();
+    let e = a.handle_data(T0, &[agent(2)], &data, |_| true);
+    assert_eq!(e, Err(MembershipError::Spoofed(agent(1))));
+    assert_eq!(a.liveness(&agent(1)), None);
+    assert!(a.handle_data(T0, &[agent(1)], &data, |_| true).is_ok());
+    assert_eq!(a.liveness(&agent(1)), Some(Liveness::Alive));
+}
+
+/// Member 0 knows 1 and 2; it feeds member 3 (answering its announce), which admits only
+/// agent 1: agent 2 never becomes a member of 3.
+#[test]
+fn updates_about_unadmitted_agents_are_dropped() {
+    let mut a = member(3);
+    a.add_peer(T0, &agent(0));
+    let (_, announce) = sends(&mut a).pop().unwrap();
+    let mut m0 = Membership::new(sim_config(), agent(0), T0, 0).unwrap();
+    for i in [1, 2] {
+        let mut x = member(i);
+        x.add_peer(T0, &agent(0));
+        let (_, d) = sends(&mut x).pop().unwrap();
+        m0.handle_data(T0, &[agent(i)], &d, |_| true).unwrap();
+    }
+    sends(&mut m0);
+    m0.handle_data(T0, &[agent(3)], &announce, |_| true)
+        .unwrap();
+    let feed: Vec<_> = sends(&mut m0)
+        .into_iter()
+        .filter(|(to, _)| to.agent == agent(3))
+        .collect();
+    assert!(!feed.is_empty());
+    for (_, d) in feed {
+        a.handle_data(T0, &[agent(0)], &d, |x| *x != agent(2))
+            .unwrap();
+    }
+    assert_eq!(a.liveness(&agent(1)), Some(Liveness::Alive));
+    assert_eq!(
+        a.liveness(&agent(2)),
+        None,
+        "unadmitted agent became a member"
+    );
+    assert!(a.stats().updates_dropped >= 1);
+}
+
+#[test]
+fn a_leave_is_reported_as_left_not_down() {
+    let mut c = Cluster::new(10, sim_config(), 8);
+    c.run_for(Duration::from_secs(10));
+    assert!(c.converged());
+    let now = c.now;
+    c.leave(3);
+    c.run_for(Duration::from_secs(2));
+    let lefts: Vec<_> = c
+        .events
+        .iter()
+        .filter(|(t, _, e)| *t >= now && *e == MemberEvent::Left(agent(3)))
+        .collect();
+    assert_eq!(lefts.len(), 9, "every other member reports left");
+    assert!(c.downs_of(3).is_empty());
+    // Under a second after the leave.
+    assert!(
+        lefts
+            .iter()
+            .all(|(t, _, _)| t.micros_since(now) < 1_000_000)
+    );
+}
+
+#[test]
+fn dozing_members_get_the_long_suspicion_timeout() {
+    let mut c = Cluster::new(10, sim_config(), 9);
+    c.run_for(Duration::from_secs(10));
+    assert!(c.converged());
+    c.set_dozing(4, true);
+    c.run_for(Duration::from_secs(3));
+    let at = c.now;
+    c.crash(4);
+    c.run_for(Duration::from_secs(20));
+    // Normal suspicion is 5 s: without the hint it would be down by now.
+    assert!(
+        c.downs_of(4).is_empty(),
+        "dozing member declared down early"
+    );
+    assert!(
+        c.events
+            .iter()
+            .any(|(t, _, e)| *t >= at && *e == MemberEvent::Suspect(agent(4)))
+    );
+    c.run_for(Duration::from_secs(40));
+    assert_eq!(c.downs_of(4).len(), 9);
+}
+
+/// Delivers everything `m` and `b` send each other until both are quiet.
+fn exchange(now: Timestamp, m: &mut Membership, b: &mut Membership) {
+    loop {
+        let to_b = sends(m);
+        let to_m = sends(b);
+        if to_b.is_empty() && to_m.is_empty() {
+            return;
+        }
+        for (_, d) in to_b {
+            b.handle_data(now, &[m.identity().agent.clone()], &d, |_| true)
+                .unwrap();
+        }
+        for (_, d) in to_m {
+            m.handle_data(now, &[b.identity().agent.clone()], &d, |_| true)
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn late_timers_raise_local_health_and_stretch_the_probe_period() {
+    let mut m = member(0);
+    m.add_peer(T0, &agent(1));
+    let mut b = member(1);
+    let (_, ann) = sends(&mut m).pop().unwrap();
+    b.handle_data(T0, &[agent(0)], &ann, |_| true).unwrap();
+    for (_, d) in sends(&mut b) {
+        m.handle_data(T0, &[agent(1)], &d, |_| true).unwrap();
+    }
+    // Every wake-up a second late (b answers at once); record how far ahead each newly
+    // scheduled probe is.
+    let mut gaps = Vec::new();
+    for _ in 0..40 {
+        let due = m.poll_timeout().unwrap();
+        let now = due.plus(Duration::from_secs(1));
+        let before = m.next_probe();
+        m.handle_timeout(now);
+        exchange(now, &mut m, &mut b);
+        if let Some(next) = m.next_probe().filter(|n| Some(*n) != before) {
+            gaps.push(next.micros_since(now));
+        }
+    }
+    assert_eq!(m.local_health(), sim_config().max_health);
+    // The probe period grew with the score, up to (max_health + 1) periods.
+    assert!(gaps.first() < gaps.last(), "{gaps:?}");
+    assert_eq!(gaps.last(), Some(&5_000_000), "{gaps:?}");
+    // On-time wake-ups bring it back down.
+    for _ in 0..10 {
+        let due = m.poll_timeout().unwrap();
+        m.handle_timeout(due);
+        exchange(due, &mut m, &mut b);
+    }
+    assert_eq!(m.liveness(&agent(1)), Some(Liveness::Alive));
+    assert_eq!(m.local_health(), 0);
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let cfg = MembershipConfig {
+        probe_rtt: Duration::from_secs(2),
+        ..MembershipConfig::default()
+    };
+    assert_eq!(cfg.validate().unwrap_err().field, "membership.probe_rtt");
+    let cfg = MembershipConfig {
+        max_members: 0,
+        ..MembershipConfig::default()
+    };
+    assert_eq!(cfg.validate().unwrap_err().field, "membership.max_members");
+}
+
+#[test]
+fn forgetting_a_member_is_silent() {
+    let mut c = Cluster::new(4, sim_config(), 10);
+    c.run_for(Duration::from_secs(5));
+    assert!(c.converged());
+    let n = c.events.len();
+    c.forget(0, 2);
+    assert_eq!(c.member(0).liveness(&agent(2)), Some(Liveness::Left));
+    assert_eq!(
+        c.events.len(),
+        n,
+        "no event: the space reported the agent gone"
+    );
+}
