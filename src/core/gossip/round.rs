@@ -24,6 +24,16 @@ fn sector_set(m: &Option<ArcSetMessage>) -> Result<SectorSet, GossipError> {
     Ok(SectorSet(out))
 }
 
+/// What a step leaves of a round.
+enum Next {
+    /// Still open, at this stage.
+    Open(Stage),
+    /// Done normally: report it.
+    Completed,
+    /// Ended by Busy or Terminate (either side): already reported.
+    Ended,
+}
+
 impl Gossip {
     /// A machine for our `agents` (raw ids) storing `sectors`; `seed` drives session ids and
     /// tie-breakers.
@@ -224,12 +234,16 @@ impl Gossip {
         let mut session = self.take_session(from, &msg)?;
         session.deadline = now.plus(self.cfg.round_timeout);
         match self.step(ctx, now, from, &mut session, msg).await {
-            Ok(Some(stage)) => {
+            Ok(Next::Open(stage)) => {
                 session.stage = stage;
                 self.sessions.insert(from.clone(), session);
                 Ok(())
             }
-            Ok(None) => Ok(()),
+            Ok(Next::Completed) => {
+                self.complete(now, from, &session);
+                Ok(())
+            }
+            Ok(Next::Ended) => Ok(()),
             Err(e) => {
                 if matches!(e, GossipError::Malformed(_) | GossipError::Store(_)) {
                     let reason = e.to_string();
@@ -459,7 +473,7 @@ impl Gossip {
         Ok(ids)
     }
 
-    /// One step of a round; `Some(stage)` keeps it open at that stage, `None` ends it.
+    /// One step of a round.
     async fn step(
         &mut self,
         ctx: Ctx<'_>,
@@ -467,152 +481,157 @@ impl Gossip {
         from: &Url,
         s: &mut Session,
         msg: GossipMsg,
-    ) -> Result<Option<Stage>, GossipError> {
-        let sid = s.id.clone();
-        let next = match msg {
+    ) -> Result<Next, GossipError> {
+        Ok(match msg {
             GossipMsg::Busy(_) => {
                 self.stats.busy_received += 1;
                 self.event(GossipEvent::Busy { peer: from.clone() });
-                None
+                Next::Ended
             }
             GossipMsg::Terminate(m) => {
-                self.event(GossipEvent::Terminated {
-                    peer: from.clone(),
-                    reason: m.reason,
-                });
-                None
+                let peer = from.clone();
+                let reason = m.reason;
+                self.event(GossipEvent::Terminated { peer, reason });
+                Next::Ended
             }
             GossipMsg::Agents(m) => {
                 self.check(from, m.provided_agents)?;
-                (s.stage != Stage::AwaitAgents).then_some(s.stage)
+                match s.stage {
+                    Stage::AwaitAgents => Next::Completed,
+                    stage => Next::Open(stage),
+                }
             }
             GossipMsg::Accept(m) => self.on_accept(ctx, now, from, s, m).await?,
             GossipMsg::NoDiff(m) => {
-                let provide = self
-                    .on_accept_response(ctx, now, from, s, m.accept_response)
-                    .await?;
-                s.summary.diff = if m.cannot_compare {
-                    DiffKind::CannotCompare
-                } else {
-                    DiffKind::None
+                let provide = self.on_accept_response(ctx, now, from, s, m.accept_response);
+                let provide = provide.await?;
+                s.summary.diff = match m.cannot_compare {
+                    true => DiffKind::CannotCompare,
+                    false => DiffKind::None,
                 };
-                if !provide.is_empty() {
-                    let msg = K2GossipAgentsMessage {
-                        session_id: sid,
-                        provided_agents: provide,
-                    };
-                    self.send(from, GossipMsg::Agents(msg));
-                }
-                None
+                self.provide_agents(from, s, provide);
+                Next::Completed
             }
             GossipMsg::DiscSectorsDiff(m) => {
-                let provided_agents = self
-                    .on_accept_response(ctx, now, from, s, m.accept_response)
-                    .await?;
+                let provide = self.on_accept_response(ctx, now, from, s, m.accept_response);
+                let provide = provide.await?;
                 let theirs = disc_sectors_in(&m.snapshot.unwrap_or_default())?;
-                s.summary.diff = DiffKind::Disc;
-                match ctx.dht.handle_snapshot(&theirs, None, &s.common) {
-                    Ok(DhtNextAction::NewSnapshot(ours)) => {
-                        let msg = K2GossipDiscSectorDetailsDiffMessage {
-                            session_id: sid,
-                            provided_agents,
-                            snapshot: disc_details_out(&ours),
-                        };
-                        s.previous = Some(ours);
-                        self.send(from, GossipMsg::DiscSectorDetailsDiff(msg));
-                        Some(Stage::AwaitDiscResponse)
-                    }
-                    _ => self.terminate(from, &sid, "disc sectors: nothing to compare"),
-                }
+                self.on_disc_sectors(ctx, from, s, &theirs, provide)
             }
             GossipMsg::RingSectorDetailsDiff(m) => {
-                let provide = self
-                    .on_accept_response(ctx, now, from, s, m.accept_response)
-                    .await?;
+                let provide = self.on_accept_response(ctx, now, from, s, m.accept_response);
+                let provide = provide.await?;
                 let theirs = ring_details_in(&m.snapshot.unwrap_or_default())?;
+                self.provide_agents(from, s, provide);
                 s.summary.diff = DiffKind::Ring;
-                if !provide.is_empty() {
-                    let msg = K2GossipAgentsMessage {
-                        session_id: sid.clone(),
-                        provided_agents: provide,
-                    };
-                    self.send(from, GossipMsg::Agents(msg));
-                }
-                match ctx.dht.handle_snapshot(&theirs, None, &s.common) {
-                    Ok(DhtNextAction::NewSnapshotAndRanges(ours, ranges)) => {
-                        let missing_ids = self.ids_in(ctx, s, &ranges).await?;
-                        let msg = K2GossipRingSectorDetailsDiffResponseMessage {
-                            session_id: sid,
-                            missing_ids,
-                            snapshot: ring_details_out(&ours),
-                        };
-                        self.send(from, GossipMsg::RingSectorDetailsDiffResponse(msg));
-                        Some(Stage::AwaitHashes)
-                    }
-                    _ => self.terminate(from, &sid, "ring details: nothing to compare"),
-                }
+                self.on_details(ctx, from, s, &theirs).await?
             }
             GossipMsg::DiscSectorDetailsDiff(m) => {
                 self.check(from, m.provided_agents)?;
                 let theirs = disc_details_in(&m.snapshot.unwrap_or_default())?;
-                match ctx.dht.handle_snapshot(&theirs, None, &s.common) {
-                    Ok(DhtNextAction::NewSnapshotAndRanges(ours, ranges)) => {
-                        let missing_ids = self.ids_in(ctx, s, &ranges).await?;
-                        let msg = K2GossipDiscSectorDetailsDiffResponseMessage {
-                            session_id: sid,
-                            missing_ids,
-                            snapshot: disc_details_out(&ours),
-                        };
-                        self.send(from, GossipMsg::DiscSectorDetailsDiffResponse(msg));
-                        Some(Stage::AwaitHashes)
-                    }
-                    _ => self.terminate(from, &sid, "disc details: nothing to compare"),
-                }
+                self.on_details(ctx, from, s, &theirs).await?
             }
             GossipMsg::DiscSectorDetailsDiffResponse(m) => {
                 self.offered(ctx, from, s, m.missing_ids).await?;
                 let theirs = disc_details_in(&m.snapshot.unwrap_or_default())?;
-                self.final_hashes(ctx, from, s, &theirs).await?;
-                None
+                self.final_hashes(ctx, from, s, &theirs).await?
             }
             GossipMsg::RingSectorDetailsDiffResponse(m) => {
                 self.offered(ctx, from, s, m.missing_ids).await?;
                 let theirs = ring_details_in(&m.snapshot.unwrap_or_default())?;
-                self.final_hashes(ctx, from, s, &theirs).await?;
-                None
+                self.final_hashes(ctx, from, s, &theirs).await?
             }
             GossipMsg::Hashes(m) => {
                 self.offered(ctx, from, s, m.missing_ids).await?;
-                None
+                Next::Completed
             }
-            GossipMsg::Initiate(_) => unreachable!("dispatched before"),
-        };
-        let ended_by_peer = matches!(next, None)
-            && matches!(
-                self.out.back(),
-                Some(GossipOutput::Event(
-                    GossipEvent::Busy { .. } | GossipEvent::Terminated { .. }
-                ))
-            );
-        if next.is_none() && !ended_by_peer && !self.terminated_last(&s.id) {
-            self.complete(now, from, s);
+            // `dispatch` handles Initiate before looking for a session.
+            GossipMsg::Initiate(_) => return Err(GossipError::SessionOpen),
+        })
+    }
+
+    /// Sends the agent infos the peer asked for, if any.
+    fn provide_agents(&mut self, to: &Url, s: &Session, provided_agents: Vec<Bytes>) {
+        if !provided_agents.is_empty() {
+            let session_id = s.id.clone();
+            let msg = K2GossipAgentsMessage {
+                session_id,
+                provided_agents,
+            };
+            self.send(to, GossipMsg::Agents(msg));
         }
-        Ok(next)
     }
 
-    /// Whether the last output is our `Terminate` of `sid`.
-    fn terminated_last(&self, sid: &Bytes) -> bool {
-        matches!(self.out.back(), Some(GossipOutput::Send { msg, .. })
-            if matches!(&**msg, GossipMsg::Terminate(t) if t.session_id == *sid))
+    /// Acceptor: the initiator's disc sector hashes; answers with our details of the sectors
+    /// that differ.
+    fn on_disc_sectors(
+        &mut self,
+        ctx: Ctx<'_>,
+        from: &Url,
+        s: &mut Session,
+        theirs: &DhtSnapshot,
+        provided_agents: Vec<Bytes>,
+    ) -> Next {
+        s.summary.diff = DiffKind::Disc;
+        match ctx.dht.handle_snapshot(theirs, None, &s.common) {
+            Ok(DhtNextAction::NewSnapshot(ours)) => {
+                let msg = K2GossipDiscSectorDetailsDiffMessage {
+                    session_id: s.id.clone(),
+                    provided_agents,
+                    snapshot: disc_details_out(&ours),
+                };
+                s.previous = Some(ours);
+                self.send(from, GossipMsg::DiscSectorDetailsDiff(msg));
+                Next::Open(Stage::AwaitDiscResponse)
+            }
+            _ => self.terminate(from, s, "disc sectors: nothing to compare"),
+        }
     }
 
-    fn terminate(&mut self, to: &Url, sid: &Bytes, reason: &str) -> Option<Stage> {
+    /// The peer's details (disc for the initiator, rings for the acceptor): answers with our
+    /// details and our ids in the cells that differ, then awaits their ids.
+    async fn on_details(
+        &mut self,
+        ctx: Ctx<'_>,
+        from: &Url,
+        s: &mut Session,
+        theirs: &DhtSnapshot,
+    ) -> Result<Next, GossipError> {
+        let Ok(DhtNextAction::NewSnapshotAndRanges(ours, ranges)) =
+            ctx.dht.handle_snapshot(theirs, None, &s.common)
+        else {
+            return Ok(self.terminate(from, s, "details: nothing to compare"));
+        };
+        let missing_ids = self.ids_in(ctx, s, &ranges).await?;
+        let session_id = s.id.clone();
+        let msg = match theirs {
+            DhtSnapshot::RingSectorDetails { .. } => GossipMsg::RingSectorDetailsDiffResponse(
+                K2GossipRingSectorDetailsDiffResponseMessage {
+                    session_id,
+                    missing_ids,
+                    snapshot: ring_details_out(&ours),
+                },
+            ),
+            _ => GossipMsg::DiscSectorDetailsDiffResponse(
+                K2GossipDiscSectorDetailsDiffResponseMessage {
+                    session_id,
+                    missing_ids,
+                    snapshot: disc_details_out(&ours),
+                },
+            ),
+        };
+        self.send(from, msg);
+        Ok(Next::Open(Stage::AwaitHashes))
+    }
+
+    /// Ends the round with `Terminate` (nothing to compare: the models moved mid-round).
+    fn terminate(&mut self, to: &Url, s: &Session, reason: &str) -> Next {
         let msg = K2GossipTerminateMessage {
-            session_id: sid.clone(),
+            session_id: s.id.clone(),
             reason: reason.to_string(),
         };
         self.send(to, GossipMsg::Terminate(msg));
-        None
+        Next::Ended
     }
 
     /// The final comparison of a details exchange: our ids in the differing cells as `Hashes`.
@@ -622,7 +641,7 @@ impl Gossip {
         from: &Url,
         s: &mut Session,
         theirs: &DhtSnapshot,
-    ) -> Result<(), GossipError> {
+    ) -> Result<Next, GossipError> {
         let ranges = match ctx
             .dht
             .handle_snapshot(theirs, s.previous.as_ref(), &s.common)
@@ -636,7 +655,7 @@ impl Gossip {
             missing_ids,
         };
         self.send(from, GossipMsg::Hashes(msg));
-        Ok(())
+        Ok(Next::Completed)
     }
 
     /// Acceptor: the `accept_response` of the initiator's reply. Returns the agent infos the
@@ -673,7 +692,7 @@ impl Gossip {
         from: &Url,
         s: &mut Session,
         m: K2GossipAcceptMessage,
-    ) -> Result<Option<Stage>, GossipError> {
+    ) -> Result<Next, GossipError> {
         let theirs = sector_set(&m.arc_set)?;
         check_agents(&m.participating_agents, self.cfg.max_ids)?;
         check_agents(&m.missing_agents, self.cfg.max_ids)?;
@@ -701,7 +720,7 @@ impl Gossip {
             _ => Ok(DhtNextAction::CannotCompare),
         };
         let sid = s.id.clone();
-        let (msg, stage) = match action {
+        let (msg, next) = match action {
             Ok(DhtNextAction::NewSnapshot(ours @ DhtSnapshot::DiscSectors { .. })) => {
                 s.summary.diff = DiffKind::Disc;
                 let msg = K2GossipDiscSectorsDiffMessage {
@@ -711,7 +730,7 @@ impl Gossip {
                 };
                 (
                     GossipMsg::DiscSectorsDiff(msg),
-                    Some(Stage::AwaitDiscDetails),
+                    Next::Open(Stage::AwaitDiscDetails),
                 )
             }
             Ok(DhtNextAction::NewSnapshot(ours @ DhtSnapshot::RingSectorDetails { .. })) => {
@@ -724,7 +743,7 @@ impl Gossip {
                 s.previous = Some(ours);
                 (
                     GossipMsg::RingSectorDetailsDiff(msg),
-                    Some(Stage::AwaitRingResponse),
+                    Next::Open(Stage::AwaitRingResponse),
                 )
             }
             other => {
@@ -737,12 +756,15 @@ impl Gossip {
                     accept_response: response,
                     cannot_compare: !identical,
                 };
-                let stage = (!want_agents.is_empty()).then_some(Stage::AwaitAgents);
-                (GossipMsg::NoDiff(msg), stage)
+                let next = match want_agents.is_empty() {
+                    true => Next::Completed,
+                    false => Next::Open(Stage::AwaitAgents),
+                };
+                (GossipMsg::NoDiff(msg), next)
             }
         };
         self.send(from, msg);
-        Ok(stage)
+        Ok(next)
     }
 }
 
