@@ -33,7 +33,9 @@
 //! a fast interval while rounds find differences.
 //!
 //! Not done yet: disc and ring mismatches found together are repaired in two rounds, as in
-//! Kitsune2 (the second follows at the fast interval); no set reconciliation step.
+//! Kitsune2 (the first reports [`RoundSummary::rings_pending`] so the driver starts the second
+//! at once): a second diff path in one session breaks Kitsune2's stage validation, and the
+//! messages carry no capability flag to negotiate it. No set reconciliation step yet.
 
 pub mod schedule;
 
@@ -61,7 +63,7 @@ use crate::wire::{
     K2GossipDiscSectorDetailsDiffResponseMessage, K2GossipDiscSectorsDiffMessage,
     K2GossipHashesMessage, K2GossipInitiateMessage, K2GossipNoDiffMessage,
     K2GossipRingSectorDetailsDiffMessage, K2GossipRingSectorDetailsDiffResponseMessage,
-    K2GossipTerminateMessage,
+    K2GossipTerminateMessage, SnapshotMinimalMessage,
 };
 use schedule::Scheduler;
 
@@ -224,6 +226,10 @@ pub struct RoundSummary {
     pub ids_to_fetch: usize,
     /// Op ids we offered.
     pub ids_sent: usize,
+    /// Initiator only: the disc differed (and was repaired) and so did the rings, which this
+    /// round did not compare. Initiate again with this peer right away rather than after the
+    /// interval: Kitsune2's stage rules allow one diff path per session.
+    pub rings_pending: bool,
 }
 
 impl RoundSummary {

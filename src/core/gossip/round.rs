@@ -166,6 +166,7 @@ impl Gossip {
                     ids_received: 0,
                     ids_to_fetch: 0,
                     ids_sent: 0,
+                    rings_pending: false,
                 },
             },
         );
@@ -358,6 +359,7 @@ impl Gossip {
             ids_received: 0,
             ids_to_fetch: 0,
             ids_sent: new_ops.len(),
+            rings_pending: false,
         };
         self.sessions.insert(
             from.clone(),
@@ -723,6 +725,10 @@ impl Gossip {
         let (msg, next) = match action {
             Ok(DhtNextAction::NewSnapshot(ours @ DhtSnapshot::DiscSectors { .. })) => {
                 s.summary.diff = DiffKind::Disc;
+                s.summary.rings_pending = m
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|theirs| rings_differ(ctx.dht, &common, theirs));
                 let msg = K2GossipDiscSectorsDiffMessage {
                     session_id: sid,
                     accept_response: response,
@@ -765,6 +771,17 @@ impl Gossip {
         };
         self.send(from, msg);
         Ok(next)
+    }
+}
+
+/// Whether our ring top hashes over `common` differ from the ones of their Minimal snapshot
+/// (what Kitsune2's `compare` leaves unchecked once the disc differs).
+fn rings_differ(dht: &Dht, common: &SectorSet, theirs: &SnapshotMinimalMessage) -> bool {
+    match dht.snapshot_minimal(common) {
+        Ok(DhtSnapshot::Minimal {
+            ring_top_hashes, ..
+        }) => ring_top_hashes != theirs.ring_top_hashes,
+        _ => false,
     }
 }
 
