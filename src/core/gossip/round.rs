@@ -274,7 +274,7 @@ impl Gossip {
                 stage: s.stage.name(),
             });
         }
-        Ok(self.sessions.remove(from).expect("checked above"))
+        self.sessions.remove(from).ok_or(GossipError::NoSession(ty))
     }
 
     /// Ends `session` normally.

@@ -53,6 +53,8 @@ struct Sim {
     bytes: u64,
     events: Vec<(usize, GossipEvent)>,
     errors: Vec<(usize, GossipError)>,
+    /// Agent infos handed out to check: (node, info).
+    checked: Vec<(usize, Bytes)>,
 }
 
 fn url(i: usize) -> Url {
@@ -97,7 +99,10 @@ impl Sim {
                         SectorSet::FULL,
                         i as u64,
                     ),
-                    agents: Agents(HashMap::from([(agent, Bytes::from_static(b"{}"))])),
+                    agents: Agents(HashMap::from([(
+                        agent,
+                        Bytes::from(format!("{{\"agent\":{i}}}")),
+                    )])),
                 }
             })
             .collect();
@@ -110,6 +115,7 @@ impl Sim {
             bytes: 0,
             events: Vec::new(),
             errors: Vec::new(),
+            checked: Vec::new(),
         }
     }
 
@@ -161,7 +167,18 @@ impl Sim {
                         let ops = block_on(self.nodes[j].store.retrieve_ops(ids)).unwrap();
                         self.store(i, ops);
                     }
-                    GossipOutput::CheckAgents { .. } => {}
+                    GossipOutput::CheckAgents { infos, .. } => {
+                        // "Verified and stored": agent j's info is `{"agent":j}`.
+                        for info in infos {
+                            let j: usize = std::str::from_utf8(&info[9..info.len() - 1])
+                                .unwrap()
+                                .parse()
+                                .unwrap();
+                            let id = Bytes::from(vec![j as u8; 32]);
+                            self.nodes[i].agents.0.insert(id, info.clone());
+                            self.checked.push((i, info));
+                        }
+                    }
                     GossipOutput::Event(e) => self.events.push((i, e)),
                 }
             }
@@ -544,6 +561,35 @@ fn a_lost_message_times_out_and_the_next_round_repairs() {
     let rounds = sim.rounds_to_converge(0, 1, 3);
     assert_eq!(sim.op_count(1), 40);
     assert!(rounds <= 2);
+}
+
+#[test]
+fn agent_infos_are_exchanged_on_the_ring_and_disc_paths() {
+    let info = |i: usize| Bytes::from(format!("{{\"agent\":{i}}}"));
+    for (sim, _) in [initial_sync(), historical()] {
+        let mut checked = sim.checked.clone();
+        checked.sort();
+        assert_eq!(checked, vec![(0, info(1)), (1, info(0))]);
+        assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+    }
+}
+
+#[test]
+fn initiated_rounds_are_limited_and_one_per_peer() {
+    let mut sim = Sim::new(5, GossipConfig::default());
+    let now = sim.now();
+    let g = &mut sim.nodes[0].gossip;
+    for i in 1..=3 {
+        g.initiate(now, url(i), 0).unwrap();
+    }
+    assert_eq!(g.initiated_open(), 3);
+    assert_eq!(g.initiate(now, url(1), 0), Err(GossipError::SessionOpen));
+    assert_eq!(
+        g.initiate(now, url(4), 0),
+        Err(GossipError::TooManyRounds(3))
+    );
+    sim.pump();
+    assert_eq!(sim.completed(0).len(), 3);
 }
 
 #[test]
