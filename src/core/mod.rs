@@ -10,6 +10,7 @@
 //! - [`membership`]: SWIM (foca) over the active set: suspect, down, alive, left.
 //! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
 //! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
+//! - [`gossip`]: k2gossip rounds over the DHT model (standalone; not yet wired into `space`).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
 //! - [`bounded`]: the bounded FIFO set every network-fed set uses.
 //! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
@@ -20,6 +21,7 @@ pub mod catchup;
 pub mod config;
 pub mod dht;
 pub mod fetch;
+pub mod gossip;
 pub mod membership;
 pub mod peer_store;
 pub mod publish;
