@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -18,17 +18,22 @@ use crate::api::{OpStore, StoreError};
 use crate::browser::bootstrap as fetch;
 use crate::browser::clock::{BrowserClock, sleep_ms};
 use crate::browser::idb::{IdbOpStore, IdbOptions};
-use crate::browser::sbd_signal::SbdSignal;
+use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, ReconnectingSignal};
+use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
-use crate::core::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
+use crate::core::space::{
+    Command, JoinError as SpaceJoinError, Space, SpaceConfig, SpaceEvent, run_space,
+};
 use crate::model::agent::{AgentInfoSigned, AgentKey, Ed25519Verifier};
 use crate::model::arc::DhtArc;
+use crate::model::config::ConfigError;
 use crate::model::id::{AgentId, OpId, SpaceId};
 use crate::model::op::Op;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::net::conn::NetConfig;
+use crate::net::reconnect::{LinkState, ReconnectConfig};
 use crate::net::sbd::SbdConfig;
 use crate::store::MemOpStore;
 
@@ -55,6 +60,30 @@ pub struct PeerOptions {
     pub net: NetConfig,
     /// Bootstrap polling and back-off.
     pub poll: PollSchedule,
+    /// sbd reconnect back-off and the offline rule.
+    pub reconnect: ReconnectConfig,
+}
+
+/// Why [`BrowserPeer::join`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The sbd signal server could not be reached or refused us (URL in the message).
+    #[error("signal server {url}: {source}")]
+    Signal {
+        /// The signal server URL.
+        url: String,
+        /// What went wrong.
+        source: SbdSignalError,
+    },
+    /// The op store could not be opened.
+    #[error("op store: {0}")]
+    Store(#[from] StoreError),
+    /// The network options are invalid (the field is named).
+    #[error("network options: {0}")]
+    Config(#[from] ConfigError),
+    /// The space could not start (its first agent info could not be signed).
+    #[error("joining: {0}")]
+    Space(#[from] SpaceJoinError),
 }
 
 /// One identity that joins spaces.
@@ -77,22 +106,33 @@ impl BrowserPeer {
     /// Joins `space` with storage arc `arc`: connects to the sbd server, opens the store,
     /// signs the agent info and starts syncing.
     ///
+    /// The first sbd connection must succeed; a later loss is retried on
+    /// [`PeerOptions::reconnect`] and reported as [`Event::Status`] and [`Event::Failure`].
+    /// An unreachable bootstrap server does not fail the join: it is reported as
+    /// [`Failure::Bootstrap`] (peers may still find us through others).
+    ///
     /// # Errors
-    /// A message naming the step that failed (signal server, store, signing).
-    pub async fn join(&self, space: SpaceId, arc: DhtArc) -> Result<Rc<BrowserSpace>, String> {
-        let (signal, rx) = SbdSignal::connect(&self.options.signal_url, SbdConfig::default())
-            .await
-            .map_err(|e| format!("signal server {}: {e}", self.options.signal_url))?;
-        let (net, net_events) = WebRtcTransport::new(Rc::new(signal), rx, self.options.net.clone())
-            .map_err(|e| format!("network options: {e}"))?;
+    /// [`JoinError`]: the step that failed (signal server, store, options, signing).
+    pub async fn join(&self, space: SpaceId, arc: DhtArc) -> Result<Rc<BrowserSpace>, JoinError> {
+        let (signal, rx, link_events) = ReconnectingSignal::connect(
+            &self.options.signal_url,
+            SbdConfig::default(),
+            self.options.reconnect.clone(),
+            random_seed(),
+        )
+        .await
+        .map_err(|source| JoinError::Signal {
+            url: self.options.signal_url.clone(),
+            source,
+        })?;
+        let link = Rc::new(signal);
+        let (net, net_events) = WebRtcTransport::new(link.clone(), rx, self.options.net.clone())?;
         let url = net.local_url().clone();
         let store: Rc<dyn OpStore> = match self.options.storage {
             Storage::Memory => Rc::new(MemOpStore::new(crate::browser::clock::now)),
-            Storage::IndexedDb => Rc::new(
-                IdbOpStore::open(&space, &self.agent(), IdbOptions::default())
-                    .await
-                    .map_err(|e| format!("op store: {e}"))?,
-            ),
+            Storage::IndexedDb => {
+                Rc::new(IdbOpStore::open(&space, &self.agent(), IdbOptions::default()).await?)
+            }
         };
         let mut cfg = SpaceConfig::new(space.clone());
         cfg.storage_arc = arc;
@@ -103,8 +143,7 @@ impl BrowserPeer {
             Some(url.clone()),
             crate::browser::clock::now(),
             random_seed(),
-        )
-        .map_err(|e| format!("joining: {e}"))?;
+        )?;
         net.set_local_agents(std::slice::from_ref(core.local_agent_info()));
         let transport = Rc::new(CountingTransport::new(SpaceTransport::new(
             net.clone(),
@@ -118,6 +157,11 @@ impl BrowserPeer {
             agent: self.agent(),
             url,
             net,
+            link,
+            bootstrap: self.options.bootstrap.clone(),
+            bootstrap_ok: Cell::new(true),
+            unannounced: RefCell::default(),
+            local_info: RefCell::default(),
             commands,
             store: store.clone(),
             transport: transport.clone(),
@@ -144,6 +188,7 @@ impl BrowserPeer {
             event_rx,
             self.options.bootstrap.clone(),
         ));
+        spawn_local(watch_link(joined.clone(), link_events));
         spawn_local(poll_bootstrap(
             joined.clone(),
             self.options.bootstrap.clone(),
@@ -153,8 +198,42 @@ impl BrowserPeer {
     }
 }
 
+/// What a joined space reports: the space's own events, the signal link's status, and
+/// failures of the servers it uses.
+#[derive(Debug)]
+pub enum Event {
+    /// An event of the space ([`SpaceEvent`]).
+    Space(SpaceEvent),
+    /// The sbd link's state changed or a retry was planned.
+    Status(LinkStatus),
+    /// A server failed.
+    Failure(Failure),
+}
+
+/// A server failure (the JS `error` event kinds `"bootstrap"` and `"signal"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A bootstrap PUT or poll failed (server unreachable or refusing); reported once per
+    /// streak of failures, again after a success.
+    Bootstrap(String),
+    /// The sbd connection was lost, or retries keep failing ([`LinkEvent::Failed`]).
+    Signal(String),
+}
+
 /// A callback for space events.
-pub type Listener = Rc<dyn Fn(&SpaceEvent)>;
+pub type Listener = Rc<dyn Fn(&Event)>;
+
+/// Most local ops remembered for announcing again after an outage; beyond that, catch-up
+/// spreads them.
+const MAX_UNANNOUNCED: usize = 10_000;
+
+/// After the link came back, announcing the ops still unannounced is tried at most this
+/// many times, the pause doubling from [`REANNOUNCE_FIRST_PAUSE_MS`] (0, 2, 6, 14, 30 s after
+/// the reconnect): peers reconnect to the server on their own back-off, and a connection
+/// attempt to one that is not back yet fails only after the connect timeout.
+const REANNOUNCE_TRIES: u32 = 5;
+/// See [`REANNOUNCE_TRIES`].
+const REANNOUNCE_FIRST_PAUSE_MS: i64 = 2_000;
 
 /// A joined space in this page.
 pub struct BrowserSpace {
@@ -162,6 +241,14 @@ pub struct BrowserSpace {
     agent: AgentId,
     url: Url,
     net: WebRtcTransport,
+    link: Rc<ReconnectingSignal>,
+    bootstrap: BootstrapClient,
+    /// No bootstrap failure since the last success (a failure is reported when this is set).
+    bootstrap_ok: Cell<bool>,
+    /// Local ops whose announcement failed or was not tried because the link was down.
+    unannounced: RefCell<BTreeSet<OpId>>,
+    /// Our newest signed agent info (put to bootstrap again after a reconnect).
+    local_info: RefCell<Option<AgentInfoSigned>>,
     commands: mpsc::UnboundedSender<Command>,
     store: Rc<dyn OpStore>,
     transport: Rc<CountingTransport<SpaceTransport>>,
@@ -173,7 +260,7 @@ pub struct BrowserSpace {
 }
 
 /// Figures of a joined space.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BrowserSpaceStats {
     /// Ops held in the store.
     pub ops: u64,
@@ -190,6 +277,10 @@ pub struct BrowserSpaceStats {
     /// The space's transport counters (malformed signal frames, protocol closes, stale
     /// frames, ...): how this peer dealt with what others sent it.
     pub net: NetStats,
+    /// The sbd link's status.
+    pub status: LinkStatus,
+    /// Local ops waiting to be announced again when the link is back.
+    pub unannounced: usize,
 }
 
 impl BrowserSpace {
@@ -275,6 +366,8 @@ impl BrowserSpace {
             peers: self.peers.borrow().len(),
             connections: self.net.connection_count(),
             net: self.net.stats(),
+            status: self.link.status(),
+            unannounced: self.unannounced.borrow().len(),
         })
     }
 
@@ -293,6 +386,7 @@ impl BrowserSpace {
         self.running.set(false);
         self.commands.close_channel();
         self.net.close_all("left the space");
+        self.link.close();
         self.store.close();
     }
 
@@ -305,7 +399,7 @@ impl BrowserSpace {
             .map_err(|_| "the space stopped".to_string())
     }
 
-    fn emit(&self, e: &SpaceEvent) {
+    fn emit(&self, e: &Event) {
         let listeners = self.listeners.borrow().clone();
         for l in listeners {
             l(e);
@@ -322,7 +416,12 @@ async fn dispatch_events(
         match &e {
             SpaceEvent::LocalAgentInfo(info) => {
                 space.net.set_local_agents(std::slice::from_ref(info));
-                spawn_local(put_with_retry(bootstrap.clone(), info.clone()));
+                *space.local_info.borrow_mut() = Some(info.clone());
+                spawn_local(put_with_retry(
+                    space.clone(),
+                    bootstrap.clone(),
+                    info.clone(),
+                ));
             }
             SpaceEvent::PeerJoined { agent, url } => {
                 space.peers.borrow_mut().insert(agent.clone(), url.clone());
@@ -330,21 +429,117 @@ async fn dispatch_events(
             SpaceEvent::PeerLeft { agent } => {
                 space.peers.borrow_mut().remove(agent);
             }
+            SpaceEvent::OpStored { op_id, .. }
+                if space.link.status().state != LinkState::Connected =>
+            {
+                space.remember_unannounced(op_id);
+            }
+            SpaceEvent::Published {
+                op_id,
+                reached,
+                failed,
+            } => {
+                if failed.is_empty() && !reached.is_empty() {
+                    space.unannounced.borrow_mut().remove(op_id);
+                } else if !failed.is_empty() {
+                    space.remember_unannounced(op_id);
+                }
+            }
             SpaceEvent::Left => space.running.set(false),
             _ => {}
         }
-        space.emit(&e);
+        space.emit(&Event::Space(e));
     }
     space.running.set(false);
 }
 
-async fn put_with_retry(bootstrap: BootstrapClient, info: AgentInfoSigned) {
+impl BrowserSpace {
+    fn remember_unannounced(&self, op_id: &OpId) {
+        let mut u = self.unannounced.borrow_mut();
+        if u.len() < MAX_UNANNOUNCED {
+            u.insert(op_id.clone());
+        }
+    }
+
+    /// A bootstrap request failed: reported unless the previous one failed too.
+    fn bootstrap_failed(&self, what: String) {
+        if self.bootstrap_ok.replace(false) {
+            self.emit(&Event::Failure(Failure::Bootstrap(what)));
+        }
+    }
+}
+
+/// Carries the link's events to the app, and acts on them: a loss fails relayed
+/// connections; a reconnect puts our agent info to bootstrap again and announces the local
+/// ops whose announcement failed meanwhile.
+async fn watch_link(space: Rc<BrowserSpace>, mut events: LinkEvents) {
+    while let Some(e) = events.next().await {
+        if !space.running.get() {
+            return;
+        }
+        match e {
+            LinkEvent::Status(status) => {
+                match status.state {
+                    LinkState::Connected => {
+                        if let Some(info) = space.local_info.borrow().clone() {
+                            spawn_local(put_with_retry(
+                                space.clone(),
+                                space.bootstrap.clone(),
+                                info,
+                            ));
+                        }
+                        spawn_local(reannounce(space.clone()));
+                    }
+                    _ if status.attempt == 1 => space.net.signal_interrupted(),
+                    _ => {}
+                }
+                space.emit(&Event::Status(status));
+            }
+            LinkEvent::Failed(why) => space.emit(&Event::Failure(Failure::Signal(why))),
+        }
+    }
+}
+
+/// Tells the space the link is back ([`Command::Reconnected`]: clear unresponsive marks,
+/// catch up, announce the unannounced local ops), then announces the ops still unannounced
+/// again a few times while the link stays up (peers come back to the server on their own
+/// back-off, maybe after us).
+async fn reannounce(space: Rc<BrowserSpace>) {
+    let mut pause = REANNOUNCE_FIRST_PAUSE_MS;
+    for attempt in 0..REANNOUNCE_TRIES {
+        if !space.running.get() || space.link.status().state != LinkState::Connected {
+            return;
+        }
+        let ops: Vec<OpId> = space.unannounced.borrow().iter().cloned().collect();
+        // The first time even with no op: the space clears its marks and catches up.
+        if ops.is_empty() && attempt > 0 {
+            return;
+        }
+        if space.command(Command::Reconnected(ops)).is_err() {
+            return;
+        }
+        sleep_ms(pause).await;
+        pause *= 2;
+    }
+}
+
+async fn put_with_retry(
+    space: Rc<BrowserSpace>,
+    bootstrap: BootstrapClient,
+    info: AgentInfoSigned,
+) {
     let mut schedule = PollSchedule::default();
     for _ in 0..8 {
         match fetch::put(&bootstrap, &info).await {
-            Ok(()) => return,
-            Err(crate::core::bootstrap::BootstrapError::Rejected { .. }) => return,
-            Err(_) => {
+            Ok(()) => {
+                space.bootstrap_ok.set(true);
+                return;
+            }
+            Err(e) => {
+                space.bootstrap_failed(format!("put of our agent info failed: {e}"));
+                if let crate::core::bootstrap::BootstrapError::Rejected { .. } = e {
+                    return;
+                }
                 let now = crate::browser::clock::now();
                 let at = schedule.on_error(now);
                 sleep_ms(at.micros_since(now) / 1000).await;
@@ -365,6 +560,7 @@ async fn poll_bootstrap(
         let now = crate::browser::clock::now();
         let next = match fetch::get(&bootstrap, &space.space, &Ed25519Verifier).await {
             Ok(entries) => {
+                space.bootstrap_ok.set(true);
                 let infos: Vec<AgentInfoSigned> = entries
                     .into_iter()
                     .filter_map(Result::ok)
@@ -383,7 +579,10 @@ async fn poll_bootstrap(
                 }
                 schedule.on_success(now, found_new)
             }
-            Err(_) => schedule.on_error(now),
+            Err(e) => {
+                space.bootstrap_failed(format!("poll for peers failed: {e}"));
+                schedule.on_error(now)
+            }
         };
         sleep_ms(next.micros_since(crate::browser::clock::now()) / 1000).await;
     }

@@ -510,6 +510,13 @@ impl WebRtcTransport {
         self.shared.rearm();
     }
 
+    /// The signal connection was lost (it may come back: a reconnecting signal keeps its
+    /// receive stream open): relayed and still-negotiating connections fail now, as when the
+    /// signal stream ends; direct WebRTC connections stay.
+    pub fn signal_interrupted(&self) {
+        let _ = self.shared.inbox.unbounded_send(Ev::SignalEnded);
+    }
+
     /// Closes every connection, telling each peer `reason`. The transport stays usable.
     pub fn close_all(&self, reason: &str) {
         self.shared.state.borrow_mut().mgr.close_all(reason);

@@ -69,6 +69,9 @@ pub enum Command {
     SetUrl(Option<Url>),
     /// Leave the space; the driver returns after the tombstone went out.
     Leave,
+    /// The signal connection is back: clear unresponsive marks, announce these local ops
+    /// again ([`Space::reconnected`]).
+    Reconnected(Vec<crate::model::id::OpId>),
 }
 
 /// Runs `space` until it left, the transport shut down, or the command channel closed with
@@ -217,6 +220,7 @@ fn handle_command(
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
+        Command::Reconnected(ops) => space.reconnected(now, ops),
     }
     Ok(())
 }
