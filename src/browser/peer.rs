@@ -20,12 +20,12 @@ use crate::browser::clock::{BrowserClock, sleep_ms};
 use crate::browser::idb::{IdbOpStore, IdbOptions};
 use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, ReconnectingSignal};
 use crate::browser::sbd_signal::SbdSignalError;
-use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport};
+use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{
     Command, JoinError as SpaceJoinError, Space, SpaceConfig, SpaceEvent, run_space,
 };
-use crate::model::agent::{AgentInfoSigned, AgentKey, Ed25519Verifier};
+use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
 use crate::model::arc::DhtArc;
 use crate::model::config::ConfigError;
 use crate::model::id::{AgentId, OpId, SpaceId};
@@ -145,10 +145,11 @@ impl BrowserPeer {
             random_seed(),
         )?;
         net.set_local_agents(std::slice::from_ref(core.local_agent_info()));
-        let transport = Rc::new(CountingTransport::new(SpaceTransport::new(
-            net.clone(),
-            net_events,
-        )));
+        let (departed_tx, departed_rx) = mpsc::unbounded();
+        let transport = Rc::new(CountingTransport::new(
+            SpaceTransport::new(net.clone(), net_events),
+            departed_tx,
+        ));
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, event_rx) = mpsc::unbounded();
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
@@ -158,6 +159,8 @@ impl BrowserPeer {
             url,
             net,
             link,
+            key: self.key.clone(),
+            on_pagehide: RefCell::default(),
             bootstrap: self.options.bootstrap.clone(),
             bootstrap_ok: Cell::new(true),
             unannounced: RefCell::default(),
@@ -189,6 +192,8 @@ impl BrowserPeer {
             self.options.bootstrap.clone(),
         ));
         spawn_local(watch_link(joined.clone(), link_events));
+        spawn_local(watch_departures(joined.clone(), departed_rx));
+        joined.depart_on_pagehide();
         spawn_local(poll_bootstrap(
             joined.clone(),
             self.options.bootstrap.clone(),
@@ -220,6 +225,9 @@ pub enum Failure {
     Signal(String),
 }
 
+/// A JS event listener owned by Rust.
+type EventClosure = wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>;
+
 /// A callback for space events.
 pub type Listener = Rc<dyn Fn(&Event)>;
 
@@ -242,6 +250,10 @@ pub struct BrowserSpace {
     url: Url,
     net: WebRtcTransport,
     link: Rc<ReconnectingSignal>,
+    /// Our agent key: the tombstone of a closing page is signed at once, in `pagehide`.
+    key: AgentKey,
+    /// The `pagehide` listener ([`Self::depart_on_pagehide`]).
+    on_pagehide: RefCell<Option<EventClosure>>,
     bootstrap: BootstrapClient,
     /// No bootstrap failure since the last success (a failure is reported when this is set).
     bootstrap_ok: Cell<bool>,
@@ -384,6 +396,10 @@ impl BrowserSpace {
 
     fn stop(&self) {
         self.running.set(false);
+        if let (Some(w), Some(c)) = (web_sys::window(), self.on_pagehide.borrow_mut().take()) {
+            use wasm_bindgen::JsCast;
+            let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
+        }
         self.commands.close_channel();
         self.net.close_all("left the space");
         self.link.close();
@@ -427,7 +443,10 @@ async fn dispatch_events(
                 space.peers.borrow_mut().insert(agent.clone(), url.clone());
             }
             SpaceEvent::PeerLeft { agent } => {
-                space.peers.borrow_mut().remove(agent);
+                // Already reported when its page closed ([`watch_departures`]).
+                if space.peers.borrow_mut().remove(agent).is_none() {
+                    continue;
+                }
             }
             SpaceEvent::OpStored { op_id, .. }
                 if space.link.status().state != LinkState::Connected =>
@@ -453,7 +472,78 @@ async fn dispatch_events(
     space.running.set(false);
 }
 
+/// Peers whose connection closed because their page closed (the transport's
+/// `closed_by_departed_peer`): every agent at that URL is reported left at once and leaves
+/// `peers()`, without waiting for its tombstone from the bootstrap server (whose later
+/// `PeerLeft` is then not reported twice).
+async fn watch_departures(space: Rc<BrowserSpace>, mut urls: mpsc::UnboundedReceiver<Url>) {
+    while let Some(url) = urls.next().await {
+        let gone: Vec<AgentId> = {
+            let mut peers = space.peers.borrow_mut();
+            let gone: Vec<AgentId> = peers
+                .iter()
+                .filter(|(_, u)| u.as_ref() == Some(&url))
+                .map(|(a, _)| a.clone())
+                .collect();
+            for a in &gone {
+                peers.remove(a);
+            }
+            gone
+        };
+        for agent in gone {
+            space.emit(&Event::Space(SpaceEvent::PeerLeft { agent }));
+        }
+    }
+}
+
 impl BrowserSpace {
+    /// Registers the `pagehide` listener that leaves the space when the page is discarded
+    /// (`persisted` false): the tombstone is signed at once and put to the bootstrap server
+    /// with a keepalive `fetch` (it outlives the page), then the space is asked to leave
+    /// (best effort: the page may be gone first). Peers with an open connection learn it
+    /// from the transport's DISCONNECT ("page closed"), sent in the same event.
+    fn depart_on_pagehide(self: &Rc<Self>) {
+        use wasm_bindgen::JsCast;
+        let Some(w) = web_sys::window() else {
+            return;
+        };
+        let me = Rc::downgrade(self);
+        let c = EventClosure::new(move |e: web_sys::Event| {
+            let persisted = js_sys::Reflect::get(&e, &"persisted".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if let (false, Some(space)) = (persisted, me.upgrade()) {
+                space.depart_now();
+            }
+        });
+        let _ = w.add_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
+        *self.on_pagehide.borrow_mut() = Some(c);
+    }
+
+    /// The page is being discarded: tombstone to the bootstrap server now, then leave.
+    fn depart_now(&self) {
+        if !self.running.get() {
+            return;
+        }
+        let tomb = AgentInfo::tombstone(
+            self.agent.clone(),
+            self.space.clone(),
+            crate::browser::clock::now(),
+        );
+        match AgentInfoSigned::sign(&self.key, tomb) {
+            Ok(info) => {
+                if let Err(e) = fetch::put_keepalive(&self.bootstrap, &info) {
+                    self.bootstrap_failed(format!("put of our tombstone failed: {e}"));
+                }
+            }
+            Err(e) => self.emit(&Event::Space(SpaceEvent::Error(
+                crate::core::space::SpaceError::Sign(e),
+            ))),
+        }
+        let _ = self.command(Command::Leave);
+    }
+
     fn remember_unannounced(&self, op_id: &OpId) {
         let mut u = self.unannounced.borrow_mut();
         if u.len() < MAX_UNANNOUNCED {
@@ -599,20 +689,23 @@ fn random_seed() -> u64 {
     }
 }
 
-/// Counts the K2 frame bytes a transport sends and receives.
+/// Counts the K2 frame bytes a transport sends and receives, and tells `departed` the URLs
+/// of peers whose connection closed because their page closed.
 pub struct CountingTransport<T> {
     inner: T,
     tx: Cell<u64>,
     rx: Cell<u64>,
+    departed: mpsc::UnboundedSender<Url>,
 }
 
 impl<T> CountingTransport<T> {
     /// Wraps `inner` with zeroed counters.
-    pub fn new(inner: T) -> Self {
+    pub fn new(inner: T, departed: mpsc::UnboundedSender<Url>) -> Self {
         Self {
             inner,
             tx: Cell::new(0),
             rx: Cell::new(0),
+            departed,
         }
     }
 }
@@ -637,8 +730,16 @@ impl<T: Transport> Transport for CountingTransport<T> {
         let next = self.inner.next_event();
         async move {
             let e = next.await;
-            if let Some(TransportEvent::Message { len, .. }) = &e {
-                self.rx.set(self.rx.get() + *len as u64);
+            match &e {
+                Some(TransportEvent::Message { len, .. }) => {
+                    self.rx.set(self.rx.get() + *len as u64);
+                }
+                Some(TransportEvent::Disconnected { peer, reason })
+                    if closed_by_departed_peer(reason) =>
+                {
+                    let _ = self.departed.unbounded_send(peer.clone());
+                }
+                _ => {}
             }
             e
         }
