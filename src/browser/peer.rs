@@ -145,10 +145,10 @@ impl BrowserPeer {
             random_seed(),
         )?;
         net.set_local_agents(std::slice::from_ref(core.local_agent_info()));
-        let (departed_tx, departed_rx) = mpsc::unbounded();
+        let (news_tx, news_rx) = mpsc::unbounded();
         let transport = Rc::new(CountingTransport::new(
             SpaceTransport::new(net.clone(), net_events),
-            departed_tx,
+            news_tx,
         ));
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, event_rx) = mpsc::unbounded();
@@ -192,7 +192,7 @@ impl BrowserPeer {
             self.options.bootstrap.clone(),
         ));
         spawn_local(watch_link(joined.clone(), link_events));
-        spawn_local(watch_departures(joined.clone(), departed_rx));
+        spawn_local(watch_departures(joined.clone(), news_rx));
         joined.depart_on_pagehide();
         spawn_local(poll_bootstrap(
             joined.clone(),
@@ -440,7 +440,11 @@ async fn dispatch_events(
                 ));
             }
             SpaceEvent::PeerJoined { agent, url } => {
-                space.peers.borrow_mut().insert(agent.clone(), url.clone());
+                let before = space.peers.borrow_mut().insert(agent.clone(), url.clone());
+                // Already reported back by [`watch_departures`].
+                if before.as_ref() == Some(url) {
+                    continue;
+                }
             }
             SpaceEvent::PeerLeft { agent } => {
                 // Already reported when its page closed ([`watch_departures`]).
@@ -472,12 +476,36 @@ async fn dispatch_events(
     space.running.set(false);
 }
 
+/// What the transport tells the glue about peers' pages.
+pub enum PeerNews {
+    /// The connection with this URL closed because the peer's page closed.
+    Departed(Url),
+    /// A connection opened; these verified live agents are at that URL (its preflight).
+    Connected(Url, Vec<AgentId>),
+}
+
 /// Peers whose connection closed because their page closed (the transport's
 /// `closed_by_departed_peer`): every agent at that URL is reported left at once and leaves
 /// `peers()`, without waiting for its tombstone from the bootstrap server (whose later
-/// `PeerLeft` is then not reported twice).
-async fn watch_departures(space: Rc<BrowserSpace>, mut urls: mpsc::UnboundedReceiver<Url>) {
-    while let Some(url) = urls.next().await {
+/// `PeerLeft` is then not reported twice). Such an agent that connects again (the page was
+/// reloaded: same agent, new URL; the space sees only a newer info, no join) is reported
+/// `joined` again.
+async fn watch_departures(space: Rc<BrowserSpace>, mut news: mpsc::UnboundedReceiver<PeerNews>) {
+    let mut departed: std::collections::HashSet<AgentId> = Default::default();
+    while let Some(n) = news.next().await {
+        let url = match n {
+            PeerNews::Departed(url) => url,
+            PeerNews::Connected(url, agents) => {
+                for agent in agents {
+                    if departed.remove(&agent) && !space.peers.borrow().contains_key(&agent) {
+                        let url = Some(url.clone());
+                        space.peers.borrow_mut().insert(agent.clone(), url.clone());
+                        space.emit(&Event::Space(SpaceEvent::PeerJoined { agent, url }));
+                    }
+                }
+                continue;
+            }
+        };
         let gone: Vec<AgentId> = {
             let mut peers = space.peers.borrow_mut();
             let gone: Vec<AgentId> = peers
@@ -491,6 +519,7 @@ async fn watch_departures(space: Rc<BrowserSpace>, mut urls: mpsc::UnboundedRece
             gone
         };
         for agent in gone {
+            departed.insert(agent.clone());
             space.emit(&Event::Space(SpaceEvent::PeerLeft { agent }));
         }
     }
@@ -689,23 +718,23 @@ fn random_seed() -> u64 {
     }
 }
 
-/// Counts the K2 frame bytes a transport sends and receives, and tells `departed` the URLs
-/// of peers whose connection closed because their page closed.
+/// Counts the K2 frame bytes a transport sends and receives, and tells `news` of peers whose
+/// connection closed because their page closed, and of the agents of each new connection.
 pub struct CountingTransport<T> {
     inner: T,
     tx: Cell<u64>,
     rx: Cell<u64>,
-    departed: mpsc::UnboundedSender<Url>,
+    news: mpsc::UnboundedSender<PeerNews>,
 }
 
 impl<T> CountingTransport<T> {
     /// Wraps `inner` with zeroed counters.
-    pub fn new(inner: T, departed: mpsc::UnboundedSender<Url>) -> Self {
+    pub fn new(inner: T, news: mpsc::UnboundedSender<PeerNews>) -> Self {
         Self {
             inner,
             tx: Cell::new(0),
             rx: Cell::new(0),
-            departed,
+            news,
         }
     }
 }
@@ -737,7 +766,17 @@ impl<T: Transport> Transport for CountingTransport<T> {
                 Some(TransportEvent::Disconnected { peer, reason })
                     if closed_by_departed_peer(reason) =>
                 {
-                    let _ = self.departed.unbounded_send(peer.clone());
+                    let _ = self.news.unbounded_send(PeerNews::Departed(peer.clone()));
+                }
+                Some(TransportEvent::Connected { peer, agents }) => {
+                    let live = agents
+                        .iter()
+                        .filter(|a| !a.info().is_tombstone)
+                        .map(|a| a.info().agent.clone())
+                        .collect();
+                    let _ = self
+                        .news
+                        .unbounded_send(PeerNews::Connected(peer.clone(), live));
                 }
                 _ => {}
             }

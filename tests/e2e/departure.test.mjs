@@ -23,7 +23,7 @@ function pageHelpers() {
   t.has = async (id) => (await t.space.get(id)) !== undefined;
 }
 
-let net, browser, space;
+let net, browser, space, contextA;
 const tabs = [];
 const agents = [];
 
@@ -61,6 +61,7 @@ test('a closed tab is reported left at the other tab and leaves peers()', async 
   const listed = (ag) => window.t.space.peers().some((p) => p.agent === ag);
   await until(b, listed, agents[0], 60_000, 'A in B.peers()');
 
+  contextA = a.context();
   const closed = Date.now();
   await a.close({ runBeforeUnload: false });
   const left = await until(b, (ag) => window.t.peerEvents.find((e) => e.kind === 'left' && e.agent === ag),
@@ -71,4 +72,17 @@ test('a closed tab is reported left at the other tab and leaves peers()', async 
   assert.equal(await b.evaluate(count, agents[0]), 1);
   console.log(JSON.stringify({ departure_left_event_ms: left.at - closed }));
   assert.deepEqual(b.fennecErrors, []);
+});
+
+test('the same agent opened again (a reload: same origin key, new URL) is reported joined again', async () => {
+  const b = tabs[1];
+  const again = await openFennecPage(contextA, net.staticUrl, '/blank.html');
+  const agent = await again.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space });
+  assert.equal(agent, agents[0], 'same origin, same agent key');
+  const id = await again.evaluate(() => window.t.publish('back again'));
+  await until(b, (x) => window.t.has(x), id, 60_000, 'op from the reopened tab at B');
+  await until(b, (ag) => window.t.space.peers().some((p) => p.agent === ag), agent, 60_000, 'reopened A in B.peers()');
+  const kinds = await b.evaluate((ag) => window.t.peerEvents.filter((e) => e.agent === ag).map((e) => e.kind), agent);
+  assert.deepEqual(kinds.slice(-2), ['left', 'joined']);
 });
