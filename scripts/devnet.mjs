@@ -21,10 +21,13 @@ const TOOLS = process.env.FENNEC_TOOLS || path.join(os.homedir(), '.cache', 'fen
 const BOOTSTRAP_BIN = path.join(TOOLS, 'bin', 'kitsune2-bootstrap-srv');
 const READY_TIMEOUT_MS = 30_000;
 
-/** Starts the real bootstrap/sbd server on 127.0.0.1:<free port>; resolves to { url, stop }. */
-export function startBootstrapServer({ extraArgs = [] } = {}) {
+/**
+ * Starts the real bootstrap/sbd server on `listen` (default 127.0.0.1:<free port>; give the
+ * address of a stopped one to restart it on the same port); resolves to { url, signalUrl, stop }.
+ */
+export function startBootstrapServer({ extraArgs = [], listen = '127.0.0.1:0' } = {}) {
   // Rate limiting off: every local tab shares one IP (../shared/toolchain.md).
-  const args = ['--listen', '127.0.0.1:0', '--sbd-disable-rate-limiting', ...extraArgs];
+  const args = ['--listen', listen, '--sbd-disable-rate-limiting', ...extraArgs];
   const child = spawn(BOOTSTRAP_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   return new Promise((resolve, reject) => {

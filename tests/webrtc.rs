@@ -249,11 +249,12 @@ async fn pagehide_closes_every_connection_cleanly() {
     window
         .dispatch_event(&web_sys::Event::new("pagehide").unwrap())
         .unwrap();
-    // Both transports live in this page: both close, each says why.
+    // Both transports live in this page: both close, each says why. A `pagehide` that is not
+    // `persisted` (here: a plain Event) means the page is being discarded: "page closed".
     let (_, ra) = next_disconnected(&mut a.events).await;
     let (_, rb) = next_disconnected(&mut b.events).await;
-    assert!(ra.contains("page hidden"), "{ra}");
-    assert!(rb.contains("page hidden"), "{rb}");
+    assert!(ra.contains("page closed"), "{ra}");
+    assert!(rb.contains("page closed"), "{rb}");
     assert_eq!((a.net.connection_count(), b.net.connection_count()), (0, 0));
 }
 
@@ -507,4 +508,20 @@ async fn unreachable_peers_and_oversize_messages_are_clear_errors() {
         .await
         .unwrap_err();
     assert_eq!(err, NetError::TooLarge { len: max + 1, max });
+}
+
+#[wasm_bindgen_test]
+fn only_a_peer_s_page_closed_notice_is_a_departure() {
+    use fennec::browser::webrtc::{PAGE_CLOSED, PAGE_HIDDEN, closed_by_departed_peer};
+    assert!(closed_by_departed_peer(&format!(
+        "closed by peer: {PAGE_CLOSED}"
+    )));
+    assert!(!closed_by_departed_peer(&format!(
+        "closed by peer: {PAGE_HIDDEN}"
+    )));
+    assert!(
+        !closed_by_departed_peer(PAGE_CLOSED),
+        "our own close is not a departure"
+    );
+    assert!(!closed_by_departed_peer("closed by peer: idle"));
 }

@@ -14,7 +14,7 @@ use fennec::api::Signal;
 use fennec::browser::sbd_signal::SbdSignal;
 use fennec::browser::webrtc::{NetEvent, NetEvents, WebRtcTransport};
 use fennec::net::conn::{NetConfig, Path};
-use fennec::net::sbd::SbdConfig;
+use fennec::net::sbd::{SbdClient, SbdConfig};
 use fennec::wire::encode_notify;
 use fennec::{AgentInfo, AgentInfoSigned, AgentKey, DhtArc, SpaceId, Url, WireMessage};
 use futures::StreamExt;
@@ -43,7 +43,8 @@ fn random_space() -> SpaceId {
 
 /// A transport on its own sbd connection; its agent joined `space` at the sbd URL.
 async fn peer(space: &SpaceId, config: NetConfig) -> Peer {
-    let (signal, rx) = SbdSignal::connect(signal_url(), SbdConfig::default())
+    let key = SbdClient::generate_key().unwrap();
+    let (signal, rx) = SbdSignal::connect(signal_url(), SbdConfig::default(), key)
         .await
         .expect("sbd connects");
     let url = signal.local_url().clone();

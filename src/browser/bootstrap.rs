@@ -14,7 +14,38 @@ use wasm_bindgen_futures::JsFuture;
 /// # Errors
 /// [`BootstrapError::Network`] when `fetch` rejects (offline, CORS, bad URL).
 pub async fn send(req: &HttpRequest) -> Result<(u16, String), BootstrapError> {
+    let promise = start(req, false)?;
+    let resp: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(js_err)?
+        .dyn_into()
+        .map_err(js_err)?;
+    let text = JsFuture::from(resp.text().map_err(js_err)?)
+        .await
+        .map_err(js_err)?;
+    Ok((resp.status(), text.as_string().unwrap_or_default()))
+}
+
+/// PUTs a signed agent info with `fetch(..., { keepalive: true })` and does not wait: the
+/// request outlives the page (Fetch standard, "keepalive"), for the tombstone a closing page
+/// sends from `pagehide`. The outcome is not observed (the page is going).
+///
+/// # Errors
+/// As [`BootstrapClient::put_request`]; a `fetch` that cannot even start.
+pub fn put_keepalive(
+    client: &BootstrapClient,
+    info: &AgentInfoSigned,
+) -> Result<(), BootstrapError> {
+    // The promise settles after the page is gone; nobody is left to look at it.
+    start(&client.put_request(info)?, true).map(|_| ())
+}
+
+/// Starts `req` with `fetch`; `keepalive` as the Fetch standard's request flag.
+fn start(req: &HttpRequest, keepalive: bool) -> Result<js_sys::Promise, BootstrapError> {
     let init = web_sys::RequestInit::new();
+    if keepalive {
+        js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE).map_err(js_err)?;
+    }
     init.set_method(req.method);
     init.set_mode(web_sys::RequestMode::Cors);
     if let Some(body) = &req.body {
@@ -26,16 +57,7 @@ pub async fn send(req: &HttpRequest) -> Result<(u16, String), BootstrapError> {
         init.set_headers(&headers);
     }
     let request = web_sys::Request::new_with_str_and_init(&req.url, &init).map_err(js_err)?;
-    let promise = fetch_in_global(&request)?;
-    let resp: web_sys::Response = JsFuture::from(promise)
-        .await
-        .map_err(js_err)?
-        .dyn_into()
-        .map_err(js_err)?;
-    let text = JsFuture::from(resp.text().map_err(js_err)?)
-        .await
-        .map_err(js_err)?;
-    Ok((resp.status(), text.as_string().unwrap_or_default()))
+    fetch_in_global(&request)
 }
 
 /// PUTs a signed agent info.

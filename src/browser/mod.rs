@@ -2,7 +2,8 @@
 //! platform glue that executes what the sans-IO core asks for. No protocol rule lives here.
 //!
 //! - [`clock`]: wall clock, `setTimeout` timers, the driver's `Clock`, JS error text.
-//! - [`sbd_ws`], [`sbd_signal`]: the sbd client core over a `WebSocket`; sbd as a `Signal`.
+//! - [`sbd_ws`], [`sbd_signal`]: the sbd client core over a `WebSocket`; sbd as a `Signal`;
+//!   [`sbd_reconnect`]: that signal reconnecting with back-off, reporting its state.
 //! - [`webrtc`]: the WebRTC transport (`RTCPeerConnection`, data channels, relay fallback).
 //! - [`idb`] (+ `idb_glue.js`): the IndexedDB op store.
 //! - [`bootstrap`]: bootstrap requests through `fetch()`.
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod idb;
 pub mod keystore;
 pub mod peer;
+pub mod sbd_reconnect;
 pub mod sbd_signal;
 pub mod sbd_ws;
 pub mod webrtc;

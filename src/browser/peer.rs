@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -18,17 +18,22 @@ use crate::api::{OpStore, StoreError};
 use crate::browser::bootstrap as fetch;
 use crate::browser::clock::{BrowserClock, sleep_ms};
 use crate::browser::idb::{IdbOpStore, IdbOptions};
-use crate::browser::sbd_signal::SbdSignal;
-use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport};
+use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, ReconnectingSignal};
+use crate::browser::sbd_signal::SbdSignalError;
+use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
-use crate::core::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
-use crate::model::agent::{AgentInfoSigned, AgentKey, Ed25519Verifier};
+use crate::core::space::{
+    Command, JoinError as SpaceJoinError, Space, SpaceConfig, SpaceEvent, run_space,
+};
+use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
 use crate::model::arc::DhtArc;
+use crate::model::config::ConfigError;
 use crate::model::id::{AgentId, OpId, SpaceId};
 use crate::model::op::Op;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::net::conn::NetConfig;
+use crate::net::reconnect::{LinkState, ReconnectConfig};
 use crate::net::sbd::SbdConfig;
 use crate::store::MemOpStore;
 
@@ -55,6 +60,30 @@ pub struct PeerOptions {
     pub net: NetConfig,
     /// Bootstrap polling and back-off.
     pub poll: PollSchedule,
+    /// sbd reconnect back-off and the offline rule.
+    pub reconnect: ReconnectConfig,
+}
+
+/// Why [`BrowserPeer::join`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The sbd signal server could not be reached or refused us (URL in the message).
+    #[error("signal server {url}: {source}")]
+    Signal {
+        /// The signal server URL.
+        url: String,
+        /// What went wrong.
+        source: SbdSignalError,
+    },
+    /// The op store could not be opened.
+    #[error("op store: {0}")]
+    Store(#[from] StoreError),
+    /// The network options are invalid (the field is named).
+    #[error("network options: {0}")]
+    Config(#[from] ConfigError),
+    /// The space could not start (its first agent info could not be signed).
+    #[error("joining: {0}")]
+    Space(#[from] SpaceJoinError),
 }
 
 /// One identity that joins spaces.
@@ -77,22 +106,33 @@ impl BrowserPeer {
     /// Joins `space` with storage arc `arc`: connects to the sbd server, opens the store,
     /// signs the agent info and starts syncing.
     ///
+    /// The first sbd connection must succeed; a later loss is retried on
+    /// [`PeerOptions::reconnect`] and reported as [`Event::Status`] and [`Event::Failure`].
+    /// An unreachable bootstrap server does not fail the join: it is reported as
+    /// [`Failure::Bootstrap`] (peers may still find us through others).
+    ///
     /// # Errors
-    /// A message naming the step that failed (signal server, store, signing).
-    pub async fn join(&self, space: SpaceId, arc: DhtArc) -> Result<Rc<BrowserSpace>, String> {
-        let (signal, rx) = SbdSignal::connect(&self.options.signal_url, SbdConfig::default())
-            .await
-            .map_err(|e| format!("signal server {}: {e}", self.options.signal_url))?;
-        let (net, net_events) = WebRtcTransport::new(Rc::new(signal), rx, self.options.net.clone())
-            .map_err(|e| format!("network options: {e}"))?;
+    /// [`JoinError`]: the step that failed (signal server, store, options, signing).
+    pub async fn join(&self, space: SpaceId, arc: DhtArc) -> Result<Rc<BrowserSpace>, JoinError> {
+        let (signal, rx, link_events) = ReconnectingSignal::connect(
+            &self.options.signal_url,
+            SbdConfig::default(),
+            self.options.reconnect.clone(),
+            random_seed(),
+        )
+        .await
+        .map_err(|source| JoinError::Signal {
+            url: self.options.signal_url.clone(),
+            source,
+        })?;
+        let link = Rc::new(signal);
+        let (net, net_events) = WebRtcTransport::new(link.clone(), rx, self.options.net.clone())?;
         let url = net.local_url().clone();
         let store: Rc<dyn OpStore> = match self.options.storage {
             Storage::Memory => Rc::new(MemOpStore::new(crate::browser::clock::now)),
-            Storage::IndexedDb => Rc::new(
-                IdbOpStore::open(&space, &self.agent(), IdbOptions::default())
-                    .await
-                    .map_err(|e| format!("op store: {e}"))?,
-            ),
+            Storage::IndexedDb => {
+                Rc::new(IdbOpStore::open(&space, &self.agent(), IdbOptions::default()).await?)
+            }
         };
         let mut cfg = SpaceConfig::new(space.clone());
         cfg.storage_arc = arc;
@@ -103,13 +143,13 @@ impl BrowserPeer {
             Some(url.clone()),
             crate::browser::clock::now(),
             random_seed(),
-        )
-        .map_err(|e| format!("joining: {e}"))?;
+        )?;
         net.set_local_agents(std::slice::from_ref(core.local_agent_info()));
-        let transport = Rc::new(CountingTransport::new(SpaceTransport::new(
-            net.clone(),
-            net_events,
-        )));
+        let (news_tx, news_rx) = mpsc::unbounded();
+        let transport = Rc::new(CountingTransport::new(
+            SpaceTransport::new(net.clone(), net_events),
+            news_tx,
+        ));
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, event_rx) = mpsc::unbounded();
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
@@ -118,6 +158,13 @@ impl BrowserPeer {
             agent: self.agent(),
             url,
             net,
+            link,
+            key: self.key.clone(),
+            on_pagehide: RefCell::default(),
+            bootstrap: self.options.bootstrap.clone(),
+            bootstrap_ok: Cell::new(true),
+            unannounced: RefCell::default(),
+            local_info: RefCell::default(),
             commands,
             store: store.clone(),
             transport: transport.clone(),
@@ -144,6 +191,9 @@ impl BrowserPeer {
             event_rx,
             self.options.bootstrap.clone(),
         ));
+        spawn_local(watch_link(joined.clone(), link_events));
+        spawn_local(watch_departures(joined.clone(), news_rx));
+        joined.depart_on_pagehide();
         spawn_local(poll_bootstrap(
             joined.clone(),
             self.options.bootstrap.clone(),
@@ -153,8 +203,45 @@ impl BrowserPeer {
     }
 }
 
+/// What a joined space reports: the space's own events, the signal link's status, and
+/// failures of the servers it uses.
+#[derive(Debug)]
+pub enum Event {
+    /// An event of the space ([`SpaceEvent`]).
+    Space(SpaceEvent),
+    /// The sbd link's state changed or a retry was planned.
+    Status(LinkStatus),
+    /// A server failed.
+    Failure(Failure),
+}
+
+/// A server failure (the JS `error` event kinds `"bootstrap"` and `"signal"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A bootstrap PUT or poll failed (server unreachable or refusing); reported once per
+    /// streak of failures, again after a success.
+    Bootstrap(String),
+    /// The sbd connection was lost, or retries keep failing ([`LinkEvent::Failed`]).
+    Signal(String),
+}
+
+/// A JS event listener owned by Rust.
+type EventClosure = wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>;
+
 /// A callback for space events.
-pub type Listener = Rc<dyn Fn(&SpaceEvent)>;
+pub type Listener = Rc<dyn Fn(&Event)>;
+
+/// Most local ops remembered for announcing again after an outage; beyond that, catch-up
+/// spreads them.
+const MAX_UNANNOUNCED: usize = 10_000;
+
+/// After the link came back, announcing the ops still unannounced is tried at most this
+/// many times, the pause doubling from [`REANNOUNCE_FIRST_PAUSE_MS`] (0, 2, 6, 14, 30 s after
+/// the reconnect): peers reconnect to the server on their own back-off, and a connection
+/// attempt to one that is not back yet fails only after the connect timeout.
+const REANNOUNCE_TRIES: u32 = 5;
+/// See [`REANNOUNCE_TRIES`].
+const REANNOUNCE_FIRST_PAUSE_MS: i64 = 2_000;
 
 /// A joined space in this page.
 pub struct BrowserSpace {
@@ -162,6 +249,18 @@ pub struct BrowserSpace {
     agent: AgentId,
     url: Url,
     net: WebRtcTransport,
+    link: Rc<ReconnectingSignal>,
+    /// Our agent key: the tombstone of a closing page is signed at once, in `pagehide`.
+    key: AgentKey,
+    /// The `pagehide` listener ([`Self::depart_on_pagehide`]).
+    on_pagehide: RefCell<Option<EventClosure>>,
+    bootstrap: BootstrapClient,
+    /// No bootstrap failure since the last success (a failure is reported when this is set).
+    bootstrap_ok: Cell<bool>,
+    /// Local ops whose announcement failed or was not tried because the link was down.
+    unannounced: RefCell<BTreeSet<OpId>>,
+    /// Our newest signed agent info (put to bootstrap again after a reconnect).
+    local_info: RefCell<Option<AgentInfoSigned>>,
     commands: mpsc::UnboundedSender<Command>,
     store: Rc<dyn OpStore>,
     transport: Rc<CountingTransport<SpaceTransport>>,
@@ -173,7 +272,7 @@ pub struct BrowserSpace {
 }
 
 /// Figures of a joined space.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BrowserSpaceStats {
     /// Ops held in the store.
     pub ops: u64,
@@ -190,6 +289,10 @@ pub struct BrowserSpaceStats {
     /// The space's transport counters (malformed signal frames, protocol closes, stale
     /// frames, ...): how this peer dealt with what others sent it.
     pub net: NetStats,
+    /// The sbd link's status.
+    pub status: LinkStatus,
+    /// Local ops waiting to be announced again when the link is back.
+    pub unannounced: usize,
 }
 
 impl BrowserSpace {
@@ -275,6 +378,8 @@ impl BrowserSpace {
             peers: self.peers.borrow().len(),
             connections: self.net.connection_count(),
             net: self.net.stats(),
+            status: self.link.status(),
+            unannounced: self.unannounced.borrow().len(),
         })
     }
 
@@ -291,8 +396,13 @@ impl BrowserSpace {
 
     fn stop(&self) {
         self.running.set(false);
+        if let (Some(w), Some(c)) = (web_sys::window(), self.on_pagehide.borrow_mut().take()) {
+            use wasm_bindgen::JsCast;
+            let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
+        }
         self.commands.close_channel();
         self.net.close_all("left the space");
+        self.link.close();
         self.store.close();
     }
 
@@ -305,7 +415,7 @@ impl BrowserSpace {
             .map_err(|_| "the space stopped".to_string())
     }
 
-    fn emit(&self, e: &SpaceEvent) {
+    fn emit(&self, e: &Event) {
         let listeners = self.listeners.borrow().clone();
         for l in listeners {
             l(e);
@@ -322,29 +432,233 @@ async fn dispatch_events(
         match &e {
             SpaceEvent::LocalAgentInfo(info) => {
                 space.net.set_local_agents(std::slice::from_ref(info));
-                spawn_local(put_with_retry(bootstrap.clone(), info.clone()));
+                *space.local_info.borrow_mut() = Some(info.clone());
+                spawn_local(put_with_retry(
+                    space.clone(),
+                    bootstrap.clone(),
+                    info.clone(),
+                ));
             }
             SpaceEvent::PeerJoined { agent, url } => {
-                space.peers.borrow_mut().insert(agent.clone(), url.clone());
+                let before = space.peers.borrow_mut().insert(agent.clone(), url.clone());
+                // Already reported back by [`watch_departures`].
+                if before.as_ref() == Some(url) {
+                    continue;
+                }
             }
             SpaceEvent::PeerLeft { agent } => {
-                space.peers.borrow_mut().remove(agent);
+                // Already reported when its page closed ([`watch_departures`]).
+                if space.peers.borrow_mut().remove(agent).is_none() {
+                    continue;
+                }
+            }
+            SpaceEvent::OpStored { op_id, .. }
+                if space.link.status().state != LinkState::Connected =>
+            {
+                space.remember_unannounced(op_id);
+            }
+            SpaceEvent::Published {
+                op_id,
+                reached,
+                failed,
+            } => {
+                if failed.is_empty() && !reached.is_empty() {
+                    space.unannounced.borrow_mut().remove(op_id);
+                } else if !failed.is_empty() {
+                    space.remember_unannounced(op_id);
+                }
             }
             SpaceEvent::Left => space.running.set(false),
             _ => {}
         }
-        space.emit(&e);
+        space.emit(&Event::Space(e));
     }
     space.running.set(false);
 }
 
-async fn put_with_retry(bootstrap: BootstrapClient, info: AgentInfoSigned) {
+/// What the transport tells the glue about peers' pages.
+pub enum PeerNews {
+    /// The connection with this URL closed because the peer's page closed.
+    Departed(Url),
+    /// A connection opened; these verified live agents are at that URL (its preflight).
+    Connected(Url, Vec<AgentId>),
+}
+
+/// Peers whose connection closed because their page closed (the transport's
+/// `closed_by_departed_peer`): every agent at that URL is reported left at once and leaves
+/// `peers()`, without waiting for its tombstone from the bootstrap server (whose later
+/// `PeerLeft` is then not reported twice). Such an agent that connects again (the page was
+/// reloaded: same agent, new URL; the space sees only a newer info, no join) is reported
+/// `joined` again.
+async fn watch_departures(space: Rc<BrowserSpace>, mut news: mpsc::UnboundedReceiver<PeerNews>) {
+    let mut departed: std::collections::HashSet<AgentId> = Default::default();
+    while let Some(n) = news.next().await {
+        let url = match n {
+            PeerNews::Departed(url) => url,
+            PeerNews::Connected(url, agents) => {
+                for agent in agents {
+                    if departed.remove(&agent) && !space.peers.borrow().contains_key(&agent) {
+                        let url = Some(url.clone());
+                        space.peers.borrow_mut().insert(agent.clone(), url.clone());
+                        space.emit(&Event::Space(SpaceEvent::PeerJoined { agent, url }));
+                    }
+                }
+                continue;
+            }
+        };
+        let gone: Vec<AgentId> = {
+            let mut peers = space.peers.borrow_mut();
+            let gone: Vec<AgentId> = peers
+                .iter()
+                .filter(|(_, u)| u.as_ref() == Some(&url))
+                .map(|(a, _)| a.clone())
+                .collect();
+            for a in &gone {
+                peers.remove(a);
+            }
+            gone
+        };
+        for agent in gone {
+            departed.insert(agent.clone());
+            space.emit(&Event::Space(SpaceEvent::PeerLeft { agent }));
+        }
+    }
+}
+
+impl BrowserSpace {
+    /// Registers the `pagehide` listener that leaves the space when the page is discarded
+    /// (`persisted` false): the tombstone is signed at once and put to the bootstrap server
+    /// with a keepalive `fetch` (it outlives the page), then the space is asked to leave
+    /// (best effort: the page may be gone first). Peers with an open connection learn it
+    /// from the transport's DISCONNECT ("page closed"), sent in the same event.
+    fn depart_on_pagehide(self: &Rc<Self>) {
+        use wasm_bindgen::JsCast;
+        let Some(w) = web_sys::window() else {
+            return;
+        };
+        let me = Rc::downgrade(self);
+        let c = EventClosure::new(move |e: web_sys::Event| {
+            let persisted = js_sys::Reflect::get(&e, &"persisted".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if let (false, Some(space)) = (persisted, me.upgrade()) {
+                space.depart_now();
+            }
+        });
+        let _ = w.add_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
+        *self.on_pagehide.borrow_mut() = Some(c);
+    }
+
+    /// The page is being discarded: tombstone to the bootstrap server now, then leave.
+    fn depart_now(&self) {
+        if !self.running.get() {
+            return;
+        }
+        let tomb = AgentInfo::tombstone(
+            self.agent.clone(),
+            self.space.clone(),
+            crate::browser::clock::now(),
+        );
+        match AgentInfoSigned::sign(&self.key, tomb) {
+            Ok(info) => {
+                if let Err(e) = fetch::put_keepalive(&self.bootstrap, &info) {
+                    self.bootstrap_failed(format!("put of our tombstone failed: {e}"));
+                }
+            }
+            Err(e) => self.emit(&Event::Space(SpaceEvent::Error(
+                crate::core::space::SpaceError::Sign(e),
+            ))),
+        }
+        let _ = self.command(Command::Leave);
+    }
+
+    fn remember_unannounced(&self, op_id: &OpId) {
+        let mut u = self.unannounced.borrow_mut();
+        if u.len() < MAX_UNANNOUNCED {
+            u.insert(op_id.clone());
+        }
+    }
+
+    /// A bootstrap request failed: reported unless the previous one failed too.
+    fn bootstrap_failed(&self, what: String) {
+        if self.bootstrap_ok.replace(false) {
+            self.emit(&Event::Failure(Failure::Bootstrap(what)));
+        }
+    }
+}
+
+/// Carries the link's events to the app, and acts on them: a loss fails relayed
+/// connections; a reconnect puts our agent info to bootstrap again and announces the local
+/// ops whose announcement failed meanwhile.
+async fn watch_link(space: Rc<BrowserSpace>, mut events: LinkEvents) {
+    while let Some(e) = events.next().await {
+        if !space.running.get() {
+            return;
+        }
+        match e {
+            LinkEvent::Status(status) => {
+                match status.state {
+                    LinkState::Connected => {
+                        if let Some(info) = space.local_info.borrow().clone() {
+                            spawn_local(put_with_retry(
+                                space.clone(),
+                                space.bootstrap.clone(),
+                                info,
+                            ));
+                        }
+                        spawn_local(reannounce(space.clone()));
+                    }
+                    _ if status.attempt == 1 => space.net.signal_interrupted(),
+                    _ => {}
+                }
+                space.emit(&Event::Status(status));
+            }
+            LinkEvent::Failed(why) => space.emit(&Event::Failure(Failure::Signal(why))),
+        }
+    }
+}
+
+/// Tells the space the link is back ([`Command::Reconnected`]: clear unresponsive marks,
+/// catch up, announce the unannounced local ops), then announces the ops still unannounced
+/// again a few times while the link stays up (peers come back to the server on their own
+/// back-off, maybe after us).
+async fn reannounce(space: Rc<BrowserSpace>) {
+    let mut pause = REANNOUNCE_FIRST_PAUSE_MS;
+    for attempt in 0..REANNOUNCE_TRIES {
+        if !space.running.get() || space.link.status().state != LinkState::Connected {
+            return;
+        }
+        let ops: Vec<OpId> = space.unannounced.borrow().iter().cloned().collect();
+        // The first time even with no op: the space clears its marks and catches up.
+        if ops.is_empty() && attempt > 0 {
+            return;
+        }
+        if space.command(Command::Reconnected(ops)).is_err() {
+            return;
+        }
+        sleep_ms(pause).await;
+        pause *= 2;
+    }
+}
+
+async fn put_with_retry(
+    space: Rc<BrowserSpace>,
+    bootstrap: BootstrapClient,
+    info: AgentInfoSigned,
+) {
     let mut schedule = PollSchedule::default();
     for _ in 0..8 {
         match fetch::put(&bootstrap, &info).await {
-            Ok(()) => return,
-            Err(crate::core::bootstrap::BootstrapError::Rejected { .. }) => return,
-            Err(_) => {
+            Ok(()) => {
+                space.bootstrap_ok.set(true);
+                return;
+            }
+            Err(e) => {
+                space.bootstrap_failed(format!("put of our agent info failed: {e}"));
+                if let crate::core::bootstrap::BootstrapError::Rejected { .. } = e {
+                    return;
+                }
                 let now = crate::browser::clock::now();
                 let at = schedule.on_error(now);
                 sleep_ms(at.micros_since(now) / 1000).await;
@@ -365,6 +679,7 @@ async fn poll_bootstrap(
         let now = crate::browser::clock::now();
         let next = match fetch::get(&bootstrap, &space.space, &Ed25519Verifier).await {
             Ok(entries) => {
+                space.bootstrap_ok.set(true);
                 let infos: Vec<AgentInfoSigned> = entries
                     .into_iter()
                     .filter_map(Result::ok)
@@ -383,7 +698,10 @@ async fn poll_bootstrap(
                 }
                 schedule.on_success(now, found_new)
             }
-            Err(_) => schedule.on_error(now),
+            Err(e) => {
+                space.bootstrap_failed(format!("poll for peers failed: {e}"));
+                schedule.on_error(now)
+            }
         };
         sleep_ms(next.micros_since(crate::browser::clock::now()) / 1000).await;
     }
@@ -400,20 +718,23 @@ fn random_seed() -> u64 {
     }
 }
 
-/// Counts the K2 frame bytes a transport sends and receives.
+/// Counts the K2 frame bytes a transport sends and receives, and tells `news` of peers whose
+/// connection closed because their page closed, and of the agents of each new connection.
 pub struct CountingTransport<T> {
     inner: T,
     tx: Cell<u64>,
     rx: Cell<u64>,
+    news: mpsc::UnboundedSender<PeerNews>,
 }
 
 impl<T> CountingTransport<T> {
     /// Wraps `inner` with zeroed counters.
-    pub fn new(inner: T) -> Self {
+    pub fn new(inner: T, news: mpsc::UnboundedSender<PeerNews>) -> Self {
         Self {
             inner,
             tx: Cell::new(0),
             rx: Cell::new(0),
+            news,
         }
     }
 }
@@ -438,8 +759,26 @@ impl<T: Transport> Transport for CountingTransport<T> {
         let next = self.inner.next_event();
         async move {
             let e = next.await;
-            if let Some(TransportEvent::Message { len, .. }) = &e {
-                self.rx.set(self.rx.get() + *len as u64);
+            match &e {
+                Some(TransportEvent::Message { len, .. }) => {
+                    self.rx.set(self.rx.get() + *len as u64);
+                }
+                Some(TransportEvent::Disconnected { peer, reason })
+                    if closed_by_departed_peer(reason) =>
+                {
+                    let _ = self.news.unbounded_send(PeerNews::Departed(peer.clone()));
+                }
+                Some(TransportEvent::Connected { peer, agents }) => {
+                    let live = agents
+                        .iter()
+                        .filter(|a| !a.info().is_tombstone)
+                        .map(|a| a.info().agent.clone())
+                        .collect();
+                    let _ = self
+                        .news
+                        .unbounded_send(PeerNews::Connected(peer.clone(), live));
+                }
+                _ => {}
             }
             e
         }

@@ -47,6 +47,8 @@ pub enum SbdSignalError {
 struct Writable {
     generation: Cell<u64>,
     closed: Cell<bool>,
+    /// Why the connection closed, once it did.
+    reason: RefCell<Option<CloseReason>>,
     wakers: RefCell<Vec<Waker>>,
 }
 
@@ -69,8 +71,9 @@ pub struct SbdSignal {
 }
 
 impl SbdSignal {
-    /// Connects to the sbd server at `server_url` (`ws://host:port`) with a fresh key and
-    /// waits until the server accepted it. Returns the signal and its receive stream.
+    /// Connects to the sbd server at `server_url` (`ws://host:port`) with connection key
+    /// `key` (the same key on a reconnect keeps the peer URL) and waits until the server
+    /// accepted it. Returns the signal and its receive stream.
     ///
     /// # Errors
     /// [`SbdSignalError`]: a bad URL, an invalid `config` (naming the field), a WebSocket the
@@ -79,13 +82,14 @@ impl SbdSignal {
     pub async fn connect(
         server_url: &str,
         config: SbdConfig,
+        key: ed25519_dalek::SigningKey,
     ) -> Result<(SbdSignal, SignalRx), SbdSignalError> {
         let server =
             Url::parse(server_url).map_err(|_| SbdSignalError::BadUrl(server_url.into()))?;
         if server.is_peer() || !matches!(server.scheme(), "ws" | "wss") {
             return Err(SbdSignalError::BadUrl(server_url.into()));
         }
-        let (ws, mut events) = SbdWs::connect(server.as_str(), config)?;
+        let (ws, mut events) = SbdWs::connect_with_key(server.as_str(), config, key)?;
         let url = Url::parse(ws.url()).map_err(|_| SbdSignalError::BadUrl(ws.url().into()))?;
         loop {
             match events.next().await {
@@ -122,6 +126,15 @@ impl SbdSignal {
     pub fn pub_key(&self) -> PubKey {
         self.ws.pub_key()
     }
+
+    /// Why the connection closed (after its receive stream ended), for humans.
+    pub fn close_reason(&self) -> Option<String> {
+        self.writable
+            .reason
+            .borrow()
+            .as_ref()
+            .map(|r| r.to_string())
+    }
 }
 
 /// Forwards handed to the receive stream ahead of its consumer. The pump waits beyond that,
@@ -148,7 +161,10 @@ async fn pump(
             }
             SbdEvent::Writable => writable.notify(),
             SbdEvent::Ready => {}
-            SbdEvent::Closed { .. } => break,
+            SbdEvent::Closed { reason } => {
+                *writable.reason.borrow_mut() = Some(reason);
+                break;
+            }
         }
     }
     writable.closed.set(true);

@@ -102,6 +102,26 @@ impl SbdWs {
                 GenerateError::Config(e) => SbdWsError::Config(e),
                 GenerateError::Random(e) => SbdWsError::Random(e),
             })?;
+        Self::open(server_url, core)
+    }
+
+    /// As [`Self::connect`] with a given key: a reconnect reuses the lost connection's key,
+    /// so its URL (the peer URL) stays the same.
+    ///
+    /// # Errors
+    /// As [`Self::connect`], without [`SbdWsError::Random`].
+    pub fn connect_with_key(
+        server_url: &str,
+        config: SbdConfig,
+        key: ed25519_dalek::SigningKey,
+    ) -> Result<(Self, SbdEvents), SbdWsError> {
+        Self::open(
+            server_url,
+            SbdClient::new(config, key, crate::browser::clock::now())?,
+        )
+    }
+
+    fn open(server_url: &str, core: SbdClient) -> Result<(Self, SbdEvents), SbdWsError> {
         let pub_key = *core.pub_key();
         let url = core.url(server_url);
         let ws = WebSocket::new(&url).map_err(|e| SbdWsError::WebSocket(format!("{e:?}")))?;

@@ -28,8 +28,11 @@
 //!   callback can re-enter it.
 //! - Every closure is owned by its connection and unhooked (`on* = null`) before
 //!   `RTCPeerConnection.close()` when the connection is dropped (no `Closure::forget`).
-//! - `pagehide` closes every connection cleanly (the peers are told through the signal
-//!   path and see the data channel close).
+//! - `pagehide` closes every connection cleanly, at once inside the event (the page may be
+//!   gone before a queued task runs): the DISCONNECT goes out on each open data channel
+//!   before it closes. The reason is [`PAGE_CLOSED`] when the page is being discarded
+//!   (`persisted` false), so peers may take it as a departure ([`closed_by_departed_peer`]),
+//!   else [`PAGE_HIDDEN`] (back-forward cache: the page may come back).
 //!
 //! A data channel cannot be paused from the receiving side, so the queues it fills are bounded
 //! in bytes instead ([`ByteBudget`]): data-channel messages waiting for this transport's task
@@ -228,7 +231,7 @@ struct Shared {
     /// Bytes of data-channel messages queued in `inbox` and not yet handled.
     received: ByteBudget,
     state: RefCell<State>,
-    on_pagehide: Option<Closure<dyn FnMut()>>,
+    on_pagehide: Option<Closure<dyn FnMut(web_sys::Event)>>,
 }
 
 struct State {
@@ -241,6 +244,21 @@ struct State {
     closed: bool,
 }
 
+/// The DISCONNECT reason of connections closed because the page is being discarded
+/// (`pagehide` with `persisted` false: closed tab, navigation away without the back-forward
+/// cache).
+pub const PAGE_CLOSED: &str = "page closed";
+
+/// The DISCONNECT reason of connections closed because the page went into the back-forward
+/// cache (`pagehide` with `persisted` true): it may come back.
+pub const PAGE_HIDDEN: &str = "page hidden";
+
+/// Whether a [`NetEvent::Disconnected`] reason says the peer's page closed ([`PAGE_CLOSED`],
+/// as the connection manager reports a peer's close: `"closed by peer: <reason>"`).
+pub fn closed_by_departed_peer(reason: &str) -> bool {
+    reason.strip_prefix("closed by peer: ") == Some(PAGE_CLOSED)
+}
+
 /// Work for the driver task, queued by JavaScript callbacks and the signal stream.
 enum Ev {
     Signal(Url, Bytes),
@@ -249,7 +267,7 @@ enum Ev {
     Timer,
     /// The manager's next deadline moved earlier: the driver re-computes its sleep.
     Rearm,
-    PageHide,
+    PageHide(&'static str),
     DcOpen(Url, ConnId),
     DcMessage(Url, ConnId, JsValue),
     DcClosed(Url, ConnId, &'static str),
@@ -401,10 +419,25 @@ impl WebRtcTransport {
         let events_rx = BudgetedReceiver::new(events_rx, delivering.clone(), delivered_bytes);
         let (inbox, inbox_rx) = mpsc::unbounded();
         let window = web_sys::window();
+        let me: Rc<RefCell<Weak<Shared>>> = Rc::default();
         let on_pagehide = window.as_ref().map(|w| {
-            let tx = inbox.clone();
-            let c = Closure::<dyn FnMut()>::new(move || {
-                let _ = tx.unbounded_send(Ev::PageHide);
+            let (tx, me) = (inbox.clone(), me.clone());
+            let c = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+                let persisted = js_sys::Reflect::get(&e, &"persisted".into())
+                    .ok()
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false);
+                let why = if persisted { PAGE_HIDDEN } else { PAGE_CLOSED };
+                let shared = me.borrow().upgrade();
+                match shared {
+                    // At once: a queued task may never run on a page being discarded.
+                    Some(shared) if shared.state.try_borrow_mut().is_ok() => {
+                        shared.handle(Ev::PageHide(why));
+                    }
+                    _ => {
+                        let _ = tx.unbounded_send(Ev::PageHide(why));
+                    }
+                }
             });
             let _ = w.add_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
             c
@@ -428,6 +461,7 @@ impl WebRtcTransport {
             on_pagehide,
         });
         let weak = Rc::downgrade(&shared);
+        *me.borrow_mut() = weak.clone();
         let signal_events = incoming
             .map(|(from, bytes)| Ev::Signal(from, bytes))
             .chain(stream::iter(std::iter::once(Ev::SignalEnded)));
@@ -508,6 +542,13 @@ impl WebRtcTransport {
         self.shared.state.borrow_mut().mgr.close(peer, reason);
         self.shared.drain_and_execute();
         self.shared.rearm();
+    }
+
+    /// The signal connection was lost (it may come back: a reconnecting signal keeps its
+    /// receive stream open): relayed and still-negotiating connections fail now, as when the
+    /// signal stream ends; direct WebRTC connections stay.
+    pub fn signal_interrupted(&self) {
+        let _ = self.shared.inbox.unbounded_send(Ev::SignalEnded);
     }
 
     /// Closes every connection, telling each peer `reason`. The transport stays usable.
@@ -1071,7 +1112,7 @@ impl Shared {
             }
             Ev::Timer => self.state.borrow_mut().mgr.handle_timeout(now),
             Ev::Rearm | Ev::Shutdown => {}
-            Ev::PageHide => self.state.borrow_mut().mgr.close_all("page hidden"),
+            Ev::PageHide(why) => self.state.borrow_mut().mgr.close_all(why),
             Ev::DcOpen(peer, id) => self.state.borrow_mut().mgr.path_open(&peer, id, now),
             Ev::DcMessage(peer, id, data) => {
                 self.received.give_back(message_len(&data));

@@ -19,7 +19,10 @@ use wasm_bindgen::prelude::*;
 
 use super::error::{Code, console_error, fennec_error, range_error, type_error};
 use super::validate::{self, Options, describe, suggest};
-use crate::browser::peer::{BrowserPeer, BrowserSpace, Listener, PeerOptions, Storage};
+use crate::browser::peer::{
+    BrowserPeer, BrowserSpace, Event, Failure, JoinError, Listener, PeerOptions, Storage,
+};
+use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{SpaceError, SpaceEvent};
 use crate::model::agent::AgentKey;
@@ -27,6 +30,7 @@ use crate::model::arc::DhtArc;
 use crate::model::id::{OpId, SpaceId};
 use crate::model::op::{MAX_OP_PAYLOAD_BYTES, OP_ID_BYTES, Op};
 use crate::net::conn::{IceServer, NetConfig};
+use crate::net::reconnect::ReconnectConfig;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -91,18 +95,31 @@ export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; f
 export interface PeerEvent { kind: "joined" | "left" | "suspect" | "down" | "alive" | "misbehaved"; agent?: string; url?: string; reason?: string }
 /**
  * Something went wrong that the app may want to show (`space.on("error", ...)`):
- * "fetch" (gave up fetching op `id`), "store" (the op store failed), "sign" (a new agent info
+ * "bootstrap" (a bootstrap put or poll failed: server unreachable or refusing; once per streak
+ * of failures, again after a success; `join` still resolves and peers may find us through
+ * others), "signal" (the sbd connection was lost, or reconnecting keeps failing: see
+ * `StatusEvent`), "fetch" (gave up fetching op `id`), "store" (the op store failed), "sign" (a new agent info
  * could not be signed; it may expire), "announce" (a stored op was not announced: publish pool
  * full; catch-up still spreads it), "callback" (a callback given to `space.on(event, ...)` threw
  * `error`; it is also logged with `console.error`, and the other callbacks still run),
  * "failover" (a tab sharing its profile's node could not join this space again on a new leader
  * tab, `error`; calls on the space then reject with "left").
  */
-export interface ErrorEvent { kind: "fetch" | "store" | "sign" | "announce" | "callback" | "failover"; message: string; id?: string; event?: SpaceEventName; error?: unknown }
+export interface ErrorEvent { kind: "bootstrap" | "signal" | "fetch" | "store" | "sign" | "announce" | "callback" | "failover"; message: string; id?: string; event?: SpaceEventName; error?: unknown }
+/**
+ * The state of the space's sbd signal connection (`space.on("status", ...)`, and
+ * `stats().status`). "connected": the connection is up. "reconnecting": it was lost and is
+ * retried with back-off (0.5 s doubling to 30 s, with jitter), same peer URL. "offline":
+ * `navigator.onLine` is false, or 5 attempts in a row failed; retries go on. `attempt`:
+ * failed attempts in a row (0 when connected); `nextRetryMs`: ms until the next attempt;
+ * `reason`: why it is not connected. Direct WebRTC connections to peers outlive the signal
+ * connection; ops published meanwhile are stored and announced when it is back.
+ */
+export interface StatusEvent { state: "connected" | "reconnecting" | "offline"; attempt: number; nextRetryMs?: number; reason?: string }
 /** The events of a space. */
-export type SpaceEventName = "op" | "peer" | "error";
-/** Figures of a joined space. */
-export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; net: NetStats }
+export type SpaceEventName = "op" | "peer" | "error" | "status";
+/** Figures of a joined space. `unannounced`: local ops waiting for the link to be announced again. */
+export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
 export interface NetStats {
   /** Signal frames (offer, answer, candidate, data, close, no-rtc) that did not decode. */
@@ -137,7 +154,7 @@ const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
 const JOIN_OPTIONS: &[&str] = &["arc"];
 const PUBLISH_OPTIONS: &[&str] = &["createdAt"];
 /// The event names of `space.on`.
-const EVENTS: &[&str] = &["op", "peer", "error"];
+const EVENTS: &[&str] = &["op", "peer", "error", "status"];
 /// Most connections `maxConnections` may ask for: the transport's budget of
 /// `RTCPeerConnection`s (`NetConfig::peer_connection_budget`, 400).
 const MAX_CONNECTIONS: f64 = 400.0;
@@ -256,6 +273,7 @@ impl Peer {
             storage,
             net,
             poll: PollSchedule::default(),
+            reconnect: ReconnectConfig::default(),
         };
         Ok(Peer {
             state: Rc::new(PeerState {
@@ -393,15 +411,16 @@ fn forget(peer: &PeerState, id: &SpaceId, serial: u64) {
     }
 }
 
-/// `BrowserPeer::join`'s error (a message naming the step: "signal server ...", "op store:
-/// ...", "signing ...") as a `FennecError`.
-fn join_error(space: &str, e: &str) -> JsValue {
-    let code = if e.starts_with("signal server") {
-        Code::Signal
-    } else {
-        Code::Store
-    };
-    fennec_error(code, format!("peer.join: joining {space:?}: {e}"))
+/// `BrowserPeer::join`'s error as a `FennecError`: code `"signal"` for the signal server,
+/// `"store"` for the op store (and signing with this origin's key); invalid network options
+/// (checked by `Peer.connect` already) are a `RangeError`.
+fn join_error(space: &str, e: &JoinError) -> JsValue {
+    let message = format!("peer.join: joining {space:?}: {e}");
+    match e {
+        JoinError::Signal { .. } => fennec_error(Code::Signal, message),
+        JoinError::Store(_) | JoinError::Space(_) => fennec_error(Code::Store, message),
+        JoinError::Config(_) => range_error(message),
+    }
 }
 
 /// `iceServers`: an Array of `{ urls: string | string[], username?, credential? }`.
@@ -523,7 +542,7 @@ impl SpaceState {
     fn new(inner: Rc<BrowserSpace>, peer: Weak<PeerState>, id: SpaceId, serial: u64) -> Rc<Self> {
         let handlers: Handlers = Rc::default();
         let h = handlers.clone();
-        let listener: Listener = Rc::new(move |e: &SpaceEvent| {
+        let listener: Listener = Rc::new(move |e: &Event| {
             if let Some((name, obj)) = event_object(e) {
                 dispatch(&h, name, &obj);
             }
@@ -764,6 +783,8 @@ impl Space {
         set(&o, "rxBytes", &(s.rx_bytes as f64).into());
         set(&o, "peers", &(s.peers as f64).into());
         set(&o, "connections", &(s.connections as f64).into());
+        set(&o, "status", &status_object(&s.status));
+        set(&o, "unannounced", &(s.unannounced as f64).into());
         let n = Object::new();
         for (k, v) in [
             ("malformedSignals", s.net.malformed_signals),
@@ -900,7 +921,35 @@ fn set(o: &Object, k: &str, v: &JsValue) {
     let _ = Reflect::set(o, &k.into(), v);
 }
 
-fn event_object(e: &SpaceEvent) -> Option<(&'static str, JsValue)> {
+/// A `StatusEvent`: `{ state, attempt, nextRetryMs?, reason? }`.
+fn status_object(s: &LinkStatus) -> JsValue {
+    let o = Object::new();
+    set(&o, "state", &s.state.as_str().into());
+    set(&o, "attempt", &f64::from(s.attempt).into());
+    if let Some(ms) = s.next_retry_ms {
+        set(&o, "nextRetryMs", &(ms as f64).into());
+    }
+    if let Some(r) = &s.reason {
+        set(&o, "reason", &r.as_str().into());
+    }
+    o.into()
+}
+
+fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
+    let e = match e {
+        Event::Space(e) => e,
+        Event::Status(s) => return Some(("status", status_object(s))),
+        Event::Failure(f) => {
+            let o = Object::new();
+            let (kind, message) = match f {
+                Failure::Bootstrap(m) => ("bootstrap", m),
+                Failure::Signal(m) => ("signal", m),
+            };
+            set(&o, "kind", &kind.into());
+            set(&o, "message", &message.as_str().into());
+            return Some(("error", o.into()));
+        }
+    };
     let o = Object::new();
     let name = match e {
         SpaceEvent::OpReceived { op_id, op, from } => {

@@ -35,7 +35,7 @@ use crate::model::arc::DhtArc;
 use crate::model::id::{OpId, SpaceId};
 use crate::model::url::Url;
 use crate::net::conn::{NetConfig, Path};
-use crate::net::sbd::SbdConfig;
+use crate::net::sbd::{SbdClient, SbdConfig};
 use crate::wire::{
     FetchMsg, PublishMsg, WireMessage, encode_fetch_response, encode_notify, encode_publish_agent,
     encode_publish_ops,
@@ -121,7 +121,9 @@ impl JsTransport {
             serde_wasm_bindgen::from_value(options)
                 .map_err(|e| JsError::new(&format!("Transport options: {e}")))?
         };
-        let (signal, rx) = SbdSignal::connect(&signal_url, SbdConfig::default())
+        let key = SbdClient::generate_key()
+            .map_err(|e| JsError::new(&format!("no random source for the sbd key: {e}")))?;
+        let (signal, rx) = SbdSignal::connect(&signal_url, SbdConfig::default(), key)
             .await
             .map_err(|e| JsError::new(&format!("signal server {signal_url}: {e}")))?;
         let default = NetConfig::default();

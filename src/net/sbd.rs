@@ -373,19 +373,29 @@ impl SbdClient {
     /// [`GenerateError::Random`] if the platform has no random source.
     pub fn generate(config: SbdConfig, now: Timestamp) -> Result<Self, GenerateError> {
         config.validate()?;
+        let key = Self::generate_key().map_err(GenerateError::Random)?;
+        Ok(Self::new(config, key, now)?)
+    }
+
+    /// A fresh random connection key (from the platform's CSPRNG via `getrandom`); keys whose
+    /// public half would read as a command header are redrawn.
+    ///
+    /// # Errors
+    /// The platform has no random source.
+    pub fn generate_key() -> Result<SigningKey, getrandom::Error> {
         loop {
             let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(GenerateError::Random)?;
+            getrandom::fill(&mut seed)?;
             let key = SigningKey::from_bytes(&seed);
             if !PubKey(key.verifying_key().to_bytes()).is_command_like() {
-                return Ok(Self::new(config, key, now)?);
+                return Ok(key);
             }
         }
     }
 
-    /// A new connection signing with `key` (tests and fixtures; production code uses
-    /// [`SbdClient::generate`] for a fresh key per connection). `now` starts the handshake
-    /// timeout. Open the WebSocket at [`SbdClient::url`].
+    /// A new connection signing with `key`: a reconnect reuses the key of the lost
+    /// connection so the peer URL stays the same (tests and fixtures use it too). `now`
+    /// starts the handshake timeout. Open the WebSocket at [`SbdClient::url`].
     ///
     /// # Errors
     /// [`ConfigError`] naming the bad field if `config` fails [`SbdConfig::validate`].

@@ -326,7 +326,7 @@ test('on() refuses non-functions and unknown events; a throwing callback is repo
   await join(b);
   refused(refusals.notFunction, 'TypeError', /space\.on: callback must be a function, got a string/, "on('op', string)");
   assert.equal(refusals.notFunction.sync, true);
-  refused(refusals.unknown, 'TypeError', /unknown event "opp"; did you mean "op"\? events: op, peer, error/, "on('opp')");
+  refused(refusals.unknown, 'TypeError', /unknown event "opp"; did you mean "op"\? events: op, peer, error, status/, "on('opp')");
   refused(refusals.nonString, 'TypeError', /event must be a string/, 'on(42)');
   refused(refusals.offNotFunction, 'TypeError', /space\.off: callback must be a function/, "off('op', 1)");
 

@@ -71,6 +71,9 @@ pub enum Command {
     SetDozing(bool),
     /// Leave the space; the driver returns after the tombstone went out.
     Leave,
+    /// The signal connection is back: clear unresponsive marks, announce these local ops
+    /// again ([`Space::reconnected`]).
+    Reconnected(Vec<crate::model::id::OpId>),
 }
 
 /// Runs `space` until it left (and every send but membership datagrams got its result), the
@@ -222,6 +225,7 @@ fn handle_command(
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
         Command::SetDozing(d) => space.set_dozing(now, d),
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
+        Command::Reconnected(ops) => space.reconnected(now, ops),
     }
     Ok(())
 }

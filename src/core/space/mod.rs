@@ -838,6 +838,24 @@ impl Space {
         self.pump(now);
     }
 
+    /// Our signal connection is back after an outage (issue 9): the unresponsive marks set
+    /// meanwhile came from our own outage and are cleared, `ops` (local ops whose
+    /// announcement failed, see [`SpaceEvent::Published`]) are announced again to the peers
+    /// responsible for them (they must be ops this agent published), and a catch-up round
+    /// starts soon ([`CatchUp::hurry`]) to pull what peers published while we were away.
+    /// Of two peers that come back one after the other, the announcement of the first may
+    /// find the second still away; the second's catch-up round then finds the first.
+    pub fn reconnected(&mut self, now: Timestamp, ops: Vec<OpId>) {
+        self.peers.clear_all_unresponsive();
+        self.catchup.hurry(now);
+        if !self.left {
+            for op_id in ops {
+                self.announce(now, op_id);
+            }
+        }
+        self.pump(now);
+    }
+
     /// The local agent's URL changed (new transport address): signs and spreads a new info.
     ///
     /// # Errors
@@ -1221,9 +1239,13 @@ impl Space {
             token,
             op_id: op_id.clone(),
         });
-        if self.left {
-            return;
+        if !self.left {
+            self.announce(now, op_id);
         }
+    }
+
+    /// Announces local op `op_id` to the peers whose arc holds its location.
+    fn announce(&mut self, now: Timestamp, op_id: OpId) {
         let loc = self.cfg.locator.op_loc(&op_id);
         let known = &self.known;
         let targets = publish::candidates(&self.peers, now, &self.agent, &op_id, loc, |u| {

@@ -638,3 +638,57 @@ fn an_invalid_config_is_refused_naming_the_field() {
         "config field `prune_interval` must be at least 1 µs"
     );
 }
+
+/// Issue 9, deliverable 5: while our own connection is down, an announcement fails and marks
+/// the peer unresponsive, and a later op has nobody to go to; once the link is back,
+/// [`Space::reconnected`] clears the marks and announces both ops to the peer again.
+#[test]
+fn after_a_reconnect_unannounced_ops_are_announced_again() {
+    let mut s = local(SpaceConfig::new(space_id()));
+    let store = MemOpStore::new(|| T0);
+    s.insert_agent_infos(T0, vec![info(&key(4), T0, Some(peer_url(4)))]);
+    while s.poll_output().is_some() {}
+    let publish = |s: &mut Space, payload: &'static [u8], now: Timestamp| {
+        let p = s.publish(now, payload).unwrap();
+        let (w, r) = next_store(s);
+        s.handle_store_response(now, w, block_on(perform(&store, r)));
+        p.op_id
+    };
+    // Every send fails while the link is down (after the publish linger).
+    let sends_to_4 = |s: &mut Space, now: Timestamp, ok: bool| {
+        s.handle_timeout(now);
+        let mut n = 0;
+        while let Some(o) = s.poll_output() {
+            if let Output::Send { ticket, to, .. } = o {
+                assert_eq!(to, peer_url(4));
+                n += 1;
+                let r = if ok {
+                    Ok(())
+                } else {
+                    Err("signal closed".into())
+                };
+                s.handle_send_result(now, ticket, r);
+            }
+        }
+        n
+    };
+    let first = publish(&mut s, b"one", T0);
+    let t1 = T0.add_micros(SEC);
+    assert!(sends_to_4(&mut s, t1, false) >= 1);
+    assert_eq!(s.stats().unresponsive_marks, 1);
+    let second = publish(&mut s, b"two", t1);
+    let t2 = t1.add_micros(SEC);
+    assert_eq!(
+        sends_to_4(&mut s, t2, false),
+        0,
+        "the peer is marked unresponsive"
+    );
+
+    s.reconnected(t2, vec![first, second]);
+    let t3 = t2.add_micros(SEC);
+    assert!(
+        sends_to_4(&mut s, t3, true) >= 1,
+        "announced again after the reconnect"
+    );
+    assert_eq!(s.stats().unresponsive_marks, 1);
+}

@@ -1,0 +1,88 @@
+// Departures are seen (issue 9, deliverable 3, the "left" part), in real Chromium through the
+// real bootstrap/sbd server: two tabs (separate browser contexts) exchange an op, then tab A
+// is closed without `leave()` (`page.close({ runBeforeUnload: false })`: `pagehide` still
+// fires with `persisted` false). Tab B must get a `peer` event `left` for A's agent, and A
+// must leave B's `peers()`. The time from `page.close()` to the event is printed (not
+// asserted: timings belong in benchmarks). Crashed tabs (no `pagehide`) are the membership
+// protocol's job (`down` events), not tested here.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+
+function pageHelpers() {
+  const t = { peerEvents: [] };
+  window.t = t;
+  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
+    const { Peer } = window.fennec;
+    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
+    t.space = await t.peer.join(space);
+    t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent, at: Date.now() }));
+    return t.peer.agentId;
+  };
+  t.publish = async (text) => t.space.publish(new TextEncoder().encode(text));
+  t.has = async (id) => (await t.space.get(id)) !== undefined;
+}
+
+let net, browser, space, contextA;
+const tabs = [];
+const agents = [];
+
+before(async () => {
+  net = await startDevnet();
+  browser = await launchBrowser();
+  space = `departure-e2e-${Date.now()}`;
+  for (let i = 0; i < 2; i++) {
+    const context = await browser.newContext();
+    await context.addInitScript(pageHelpers);
+    tabs.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
+  }
+  agents.push(...await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space }))));
+});
+after(async () => {
+  await browser?.close();
+  await net?.stop();
+});
+
+async function until(page, check, arg, limitMs, what) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await page.evaluate(check, arg);
+    if (v) return v;
+    if (Date.now() - t0 > limitMs) assert.fail(`${what}: not within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a closed tab is reported left at the other tab and leaves peers()', async () => {
+  const [a, b] = tabs;
+  const id = await a.evaluate(() => window.t.publish('hello from A'));
+  await until(b, (x) => window.t.has(x), id, 60_000, 'op from A at B');
+  const listed = (ag) => window.t.space.peers().some((p) => p.agent === ag);
+  await until(b, listed, agents[0], 60_000, 'A in B.peers()');
+
+  contextA = a.context();
+  const closed = Date.now();
+  await a.close({ runBeforeUnload: false });
+  const left = await until(b, (ag) => window.t.peerEvents.find((e) => e.kind === 'left' && e.agent === ag),
+    agents[0], 30_000, 'left event for A at B');
+  assert.equal(await b.evaluate(listed, agents[0]), false, 'A still in B.peers()');
+  // Reported once, even after A's tombstone arrives through the bootstrap server.
+  const count = (ag) => window.t.peerEvents.filter((e) => e.kind === 'left' && e.agent === ag).length;
+  assert.equal(await b.evaluate(count, agents[0]), 1);
+  console.log(JSON.stringify({ departure_left_event_ms: left.at - closed }));
+  assert.deepEqual(b.fennecErrors, []);
+});
+
+test('the same agent opened again (a reload: same origin key, new URL) is reported joined again', async () => {
+  const b = tabs[1];
+  const again = await openFennecPage(contextA, net.staticUrl, '/blank.html');
+  const agent = await again.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space });
+  assert.equal(agent, agents[0], 'same origin, same agent key');
+  const id = await again.evaluate(() => window.t.publish('back again'));
+  await until(b, (x) => window.t.has(x), id, 60_000, 'op from the reopened tab at B');
+  await until(b, (ag) => window.t.space.peers().some((p) => p.agent === ag), agent, 60_000, 'reopened A in B.peers()');
+  const kinds = await b.evaluate((ag) => window.t.peerEvents.filter((e) => e.agent === ag).map((e) => e.kind), agent);
+  assert.deepEqual(kinds.slice(-2), ['left', 'joined']);
+});

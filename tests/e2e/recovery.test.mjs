@@ -1,0 +1,114 @@
+// Visible failures and recovery (issue 9, deliverable 5), in real Chromium through the real
+// bootstrap/sbd server: the server is stopped and restarted on the same port while two tabs
+// (separate browser contexts, relay only, so that every byte between them goes through sbd)
+// are in a space. The tabs must report `status` reconnecting/offline and an `error` of kind
+// "signal", store an op published meanwhile, come back `connected` on their own, and deliver
+// that op once the server is back. A tab whose bootstrap server is unreachable gets an
+// `error` of kind "bootstrap" and its join still resolves. The reconnection time is printed
+// (not asserted: timings belong in benchmarks).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, openFennecPage, startBootstrapServer, startStaticServer } from './harness.mjs';
+
+function pageHelpers() {
+  const t = { status: [], errors: [] };
+  window.t = t;
+  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
+    const { Peer } = window.fennec;
+    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory', relayOnly: true });
+    t.space = await t.peer.join(space);
+    t.space.on('status', (e) => t.status.push({ ...e, at: Date.now() }));
+    t.space.on('error', (e) => t.errors.push({ kind: e.kind, message: e.message, at: Date.now() }));
+    return t.space.url;
+  };
+  t.publish = async (text) => t.space.publish(new TextEncoder().encode(text));
+  t.has = async (id) => (await t.space.get(id)) !== undefined;
+  t.state = async () => (await t.space.stats()).status.state;
+}
+
+let boot, web, browser, space;
+const tabs = [];
+
+before(async () => {
+  boot = await startBootstrapServer();
+  web = await startStaticServer();
+  browser = await launchBrowser();
+  space = `recovery-e2e-${Date.now()}`;
+  for (let i = 0; i < 2; i++) {
+    const context = await browser.newContext();
+    await context.addInitScript(pageHelpers);
+    tabs.push(await openFennecPage(context, web.url, '/blank.html'));
+  }
+  await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: boot.url, signalUrl: boot.signalUrl, space })));
+});
+after(async () => {
+  await browser?.close();
+  await boot?.stop();
+  await web?.stop();
+});
+
+/** Polls `check` on `page` every 100 ms until it is truthy; fails after `limitMs`. */
+async function until(page, check, arg, limitMs, what) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await page.evaluate(check, arg);
+    if (v) return v;
+    if (Date.now() - t0 > limitMs) assert.fail(`${what}: not within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('signal server stopped and restarted: status and error events, reconnection, the offline op is delivered', async () => {
+  const [a, b] = tabs;
+  const first = await a.evaluate(() => window.t.publish('before the outage'));
+  await until(b, (id) => window.t.has(id), first, 60_000, 'first op at tab B');
+  assert.equal(await a.evaluate(() => window.t.state()), 'connected');
+
+  const listen = new URL(boot.url).host;
+  await boot.stop();
+  for (const p of [a, b]) {
+    await until(p, () => window.t.errors.some((e) => e.kind === 'signal'), null, 30_000, 'signal error event');
+    await until(p, () => window.t.status.some((s) => s.state !== 'connected'), null, 30_000, 'reconnecting status');
+  }
+  const lost = await a.evaluate(() => window.t.status.find((s) => s.state !== 'connected'));
+  assert.ok(['reconnecting', 'offline'].includes(lost.state), JSON.stringify(lost));
+  assert.ok(lost.attempt >= 1 && lost.nextRetryMs >= 0, JSON.stringify(lost));
+  assert.notEqual(await a.evaluate(() => window.t.state()), 'connected');
+
+  // Published while the server is down: stored (publish resolves), but it cannot leave tab A.
+  const offline = await a.evaluate(() => window.t.publish('published while the server is down'));
+  assert.ok(await a.evaluate((id) => window.t.has(id), offline));
+  await new Promise((r) => setTimeout(r, 2_000));
+  assert.equal(await b.evaluate((id) => window.t.has(id), offline), false, 'no path to tab B while the server is down');
+
+  boot = await startBootstrapServer({ listen });
+  const restarted = Date.now();
+  const back = [];
+  for (const p of [a, b]) {
+    await until(p, () => window.t.status.at(-1)?.state === 'connected', null, 60_000, 'connected again');
+    back.push(await p.evaluate(() => window.t.status.at(-1).at));
+  }
+  assert.equal(await a.evaluate(() => window.t.state()), 'connected');
+  await until(b, (id) => window.t.has(id), offline, 90_000, 'offline op at tab B after the restart');
+  const delivered = Date.now();
+  console.log(JSON.stringify({
+    reconnect_ms: back.map((t) => t - restarted),
+    offline_op_delivered_ms_after_restart: delivered - restarted,
+  }));
+  for (const p of tabs) assert.deepEqual(p.fennecErrors, []);
+});
+
+test('bootstrap server unreachable at join: join resolves and an error of kind "bootstrap" is emitted', async () => {
+  const context = await browser.newContext();
+  await context.addInitScript(pageHelpers);
+  const page = await openFennecPage(context, web.url, '/blank.html');
+  // Port 9 (discard) on loopback: nothing listens, so every bootstrap fetch fails.
+  const url = await page.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: 'http://127.0.0.1:9', signalUrl: boot.signalUrl, space: `${space}-nobootstrap` });
+  assert.match(url, /^ws:\/\//);
+  const err = await until(page, () => window.t.errors.find((e) => e.kind === 'bootstrap'), null, 30_000, 'bootstrap error event');
+  assert.match(err.message, /poll|put/);
+  assert.equal(await page.evaluate(() => window.t.state()), 'connected');
+  await context.close();
+});
