@@ -672,23 +672,25 @@ fn after_a_reconnect_unannounced_ops_are_announced_again() {
         }
         n
     };
+    // A failed send is no liveness evidence (membership is): nothing is marked unresponsive,
+    // and a failed announcement is not retried by the publish pool on its own.
     let first = publish(&mut s, b"one", T0);
     let t1 = T0.add_micros(SEC);
     assert!(sends_to_4(&mut s, t1, false) >= 1);
-    assert_eq!(s.stats().unresponsive_marks, 1);
     let second = publish(&mut s, b"two", t1);
     let t2 = t1.add_micros(SEC);
+    assert!(sends_to_4(&mut s, t2, false) >= 1);
     assert_eq!(
-        sends_to_4(&mut s, t2, false),
+        sends_to_4(&mut s, t2.add_micros(SEC), false),
         0,
-        "the peer is marked unresponsive"
+        "nothing is announced again before the reconnect"
     );
+    assert_eq!(s.stats().unresponsive_marks, 0);
 
     s.reconnected(t2, vec![first, second]);
-    let t3 = t2.add_micros(SEC);
+    let t3 = t2.add_micros(2 * SEC);
     assert!(
         sends_to_4(&mut s, t3, true) >= 1,
         "announced again after the reconnect"
     );
-    assert_eq!(s.stats().unresponsive_marks, 1);
 }
