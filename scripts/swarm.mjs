@@ -72,8 +72,8 @@ async function waitUntil(driver, pages, want, deadline, label, log) {
  * Runs the job with `driver` in `browser`: `tabs` contexts publish `records` (tab i takes every
  * record k with k % tabs === i), wait up to `timeoutS` s for all to hold every op, then a late
  * joiner (up to `lateTimeoutS` s) and a reload of tab 0. `initScript` (optional) is added to every
- * context before its page loads; `onConverged(statuses)` (optional) sees the tabs' statuses at
- * convergence (or at the deadline). Resolves to the report (seconds are wall clock, s).
+ * context before its page loads; `onConverged(statuses, converged)` (optional) sees the tabs'
+ * statuses at convergence (converged = true) or at the deadline (false). Resolves to the report (seconds are wall clock, s).
  */
 export async function runJob(driver, { browser, records, tabs, timeoutS, lateTimeoutS = timeoutS, initScript, onConverged, log }) {
   const { distinct, bytes: datasetBytes } = datasetFacts(records);
@@ -94,7 +94,7 @@ export async function runJob(driver, { browser, records, tabs, timeoutS, lateTim
     report.seconds = (Date.now() - t0) / 1000;
     report.ops_per_s = distinct / report.seconds;
     const st = done ?? await Promise.all(pages.map(driver.status));
-    onConverged?.(st);
+    onConverged?.(st, done !== null);
     report.tx_bytes_per_peer = st.map((s) => s.txBytes);
     report.rx_bytes_per_peer = st.map((s) => s.rxBytes);
     report.rx_bytes_per_peer_over_dataset = Math.max(...st.map((s) => s.rxBytes)) / datasetBytes;

@@ -108,10 +108,10 @@ function metered(driver) {
 
 const contentId = (r) => createHash('sha256').update(`${r.createdAt}\n${r.line}`).digest('hex').slice(0, 16);
 
-function summary(report, atConvergence, datasetBytes) {
+function summary(report, [atConvergence, tabsConverged], datasetBytes) {
   const rx = atConvergence.map((s) => s.rxBytes);
   const out = {
-    converged: report.converged,
+    converged: tabsConverged, // the job's tabs; the late joiner is late_join_seconds
     seconds: round(report.seconds),
     publish_seconds: round(report.publish_seconds),
     rx_over_dataset_max: round(Math.max(...rx) / datasetBytes),
@@ -161,7 +161,7 @@ export async function run(args, log) {
       let st;
       log('fennec:');
       const rep = await runJob(metered(fennecDriver(devnet)), {
-        browser, records, tabs, timeoutS, lateTimeoutS, initScript, log, onConverged: (s) => { st = s; },
+        browser, records, tabs, timeoutS, lateTimeoutS, initScript, log, onConverged: (...a) => { st = a; },
       });
       result.fennec = summary(rep, st, bytes);
     } finally {
@@ -174,7 +174,7 @@ export async function run(args, log) {
       const yrecords = records.map((r) => ({ id: contentId(r), line: r.line }));
       const rep = await runJob(metered(yjsDriver(web.url, sig.url)), {
         browser, records: yrecords.map((r, k) => ({ ...r, createdAt: records[k].createdAt })),
-        tabs, timeoutS, lateTimeoutS, initScript, log, onConverged: (s) => { st = s; },
+        tabs, timeoutS, lateTimeoutS, initScript, log, onConverged: (...a) => { st = a; },
       });
       result.yjs = summary(rep, st, bytes);
     } finally {
