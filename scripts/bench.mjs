@@ -17,6 +17,7 @@ const BENCHES = {
   transport: () => import('./bench/transport.mjs'),
   idle: () => import('./bench/idle.mjs'),
   size: () => import('./bench/size.mjs'),
+  peers: () => import('./bench/peers.mjs'),
 };
 
 async function main() {

@@ -4,23 +4,19 @@
 // Ends with a report; exit status 0 only if every tab holds every op.
 //
 //   node scripts/swarm.mjs [--tabs 8] [--ops N] [--data FILE.jsonl[.gz]] [--json] [--timeout 120]
+//
+// As a module (scripts/bench/peers.mjs runs the same job with Yjs): `runJob(driver, opts)` with a
+// driver { setup(browser), openPage(context), join(page), publish(page, records), status(page),
+// storedOps(page), stop() }; `fennecDriver(net)` is this project's.
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { startDevnet } from './devnet.mjs';
 import { DEFAULT_DATASET, loadDataset } from './dataset.mjs';
 import { launchBrowser, openFennecPage } from '../tests/e2e/harness.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    tabs: { type: 'string', default: '8' },
-    ops: { type: 'string' },
-    data: { type: 'string', default: DEFAULT_DATASET },
-    json: { type: 'boolean', default: false },
-    timeout: { type: 'string', default: '180' },
-  },
-});
-const TABS = positiveInt('--tabs', opt.tabs);
-const TIMEOUT_S = positiveInt('--timeout', opt.timeout);
-const log = opt.json ? (...a) => console.error(...a) : (...a) => console.log(...a);
+/** Records per page.evaluate call: one `swarmPublish` batch (fennec) or one Yjs transaction. */
+export const CHUNK = 500;
 
 function positiveInt(name, v) {
   const n = Number(v);
@@ -31,25 +27,39 @@ function positiveInt(name, v) {
   return n;
 }
 
-/** Joins the space in `page`; page-side state lives on window.swarm (www/swarm.js). */
-async function join(page, net, space) {
-  await page.evaluate((o) => window.swarmJoin(o), {
+/** The fennec side of the job on devnet `net` ({ bootstrapUrl, signalUrl, staticUrl }); page side in www/swarm.js. */
+export function fennecDriver(net) {
+  const space = `swarm-${Date.now()}`;
+  const join = (page) => page.evaluate((o) => window.swarmJoin(o), {
     bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space,
   });
+  return {
+    name: 'fennec',
+    space,
+    openPage: (context) => openFennecPage(context, net.staticUrl, '/swarm.html'),
+    join,
+    publish: async (page, records) => {
+      for (let i = 0; i < records.length; i += CHUNK) {
+        await page.evaluate((recs) => window.swarmPublish(recs), records.slice(i, i + CHUNK));
+      }
+    },
+    /** { ops, txBytes, rxBytes, ... } (window.swarmStatus). */
+    status: (page) => page.evaluate(() => window.swarmStatus()),
+    storedOps: (page) => page.evaluate(() => window.swarmStoredOps()),
+  };
 }
 
-async function publishAll(page, records) {
-  const CHUNK = 500;
-  for (let i = 0; i < records.length; i += CHUNK) {
-    await page.evaluate((recs) => window.swarmPublish(recs), records.slice(i, i + CHUNK));
-  }
+/** Dataset facts: ops are content-addressed, so identical records (the bundled dataset has 3) are one op. */
+export function datasetFacts(records) {
+  return {
+    distinct: new Set(records.map((r) => `${r.createdAt}\n${r.line}`)).size,
+    bytes: records.reduce((n, r) => n + Buffer.byteLength(r.line), 0),
+  };
 }
 
-const status = (page) => page.evaluate(() => window.swarmStatus());
-
-async function waitUntil(pages, want, deadline, label) {
+async function waitUntil(driver, pages, want, deadline, label, log) {
   for (;;) {
-    const st = await Promise.all(pages.map(status));
+    const st = await Promise.all(pages.map(driver.status));
     const held = st.map((s) => s.ops);
     log(`  ${label}: ops held per tab [${held.join(' ')}] of ${want}`);
     if (held.every((h) => h >= want)) return st;
@@ -58,58 +68,91 @@ async function waitUntil(pages, want, deadline, label) {
   }
 }
 
-async function main() {
-  const records = await loadDataset(opt.data, opt.ops ? positiveInt('--ops', opt.ops) : Infinity);
-  // Ops are content-addressed: identical records (the bundled dataset has 3) are one op.
-  const distinct = new Set(records.map((r) => `${r.createdAt}\n${r.line}`)).size;
-  const datasetBytes = records.reduce((n, r) => n + Buffer.byteLength(r.line), 0);
-  log(`swarm: ${TABS} tabs, ${records.length} records = ${distinct} distinct ops (${(datasetBytes / 1e6).toFixed(2)} MB) from ${opt.data}`);
-  const net = await startDevnet();
-  const browser = await launchBrowser();
-  const space = `swarm-${Date.now()}`;
-  const report = { tabs: TABS, ops: distinct, records: records.length, converged: false };
+/**
+ * Runs the job with `driver` in `browser`: `tabs` contexts publish `records` (tab i takes every
+ * record k with k % tabs === i), wait up to `timeoutS` s for all to hold every op, then a late
+ * joiner (up to `lateTimeoutS` s) and a reload of tab 0. `initScript` (optional) is added to every
+ * context before its page loads; `onConverged(statuses, converged)` (optional) sees the tabs'
+ * statuses at convergence (converged = true) or at the deadline (false). Resolves to the report (seconds are wall clock, s).
+ */
+export async function runJob(driver, { browser, records, tabs, timeoutS, lateTimeoutS = timeoutS, initScript, onConverged, log }) {
+  const { distinct, bytes: datasetBytes } = datasetFacts(records);
+  const report = { tabs, ops: distinct, records: records.length, converged: false };
+  const contexts = await Promise.all(Array.from({ length: tabs + 1 }, () => browser.newContext()));
   try {
-    const contexts = await Promise.all(Array.from({ length: TABS + 1 }, () => browser.newContext()));
-    const pages = await Promise.all(contexts.slice(0, TABS).map((c) => openFennecPage(c, net.staticUrl, '/swarm.html')));
-    await Promise.all(pages.map((p) => join(p, net, space)));
-    log(`swarm: ${TABS} tabs joined ${space}`);
+    if (initScript) await Promise.all(contexts.map((c) => c.addInitScript(initScript)));
+    const pages = await Promise.all(contexts.slice(0, tabs).map((c) => driver.openPage(c)));
+    await Promise.all(pages.map((p) => driver.join(p)));
+    log(`swarm: ${tabs} tabs joined ${driver.space}`);
 
     const t0 = Date.now();
-    await Promise.all(pages.map((p, i) => publishAll(p, records.filter((_, k) => k % TABS === i))));
-    log(`swarm: published in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const done = await waitUntil(pages, distinct, t0 + TIMEOUT_S * 1000, 'converging');
+    await Promise.all(pages.map((p, i) => driver.publish(p, records.filter((_, k) => k % tabs === i))));
+    report.publish_seconds = (Date.now() - t0) / 1000;
+    log(`swarm: published in ${report.publish_seconds.toFixed(1)} s`);
+    const done = await waitUntil(driver, pages, distinct, t0 + timeoutS * 1000, 'converging', log);
     report.converged = done !== null;
     report.seconds = (Date.now() - t0) / 1000;
     report.ops_per_s = distinct / report.seconds;
-    const st = done ?? await Promise.all(pages.map(status));
+    const st = done ?? await Promise.all(pages.map(driver.status));
+    onConverged?.(st, done !== null);
     report.tx_bytes_per_peer = st.map((s) => s.txBytes);
     report.rx_bytes_per_peer = st.map((s) => s.rxBytes);
     report.rx_bytes_per_peer_over_dataset = Math.max(...st.map((s) => s.rxBytes)) / datasetBytes;
 
     const tLate = Date.now();
-    const late = await openFennecPage(contexts[TABS], net.staticUrl, '/swarm.html');
-    await join(late, net, space);
-    const lateDone = await waitUntil([late], distinct, tLate + TIMEOUT_S * 1000, 'late joiner');
+    const late = await driver.openPage(contexts[tabs]);
+    await driver.join(late);
+    const lateDone = await waitUntil(driver, [late], distinct, tLate + lateTimeoutS * 1000, 'late joiner', log);
     report.late_join_seconds = lateDone ? (Date.now() - tLate) / 1000 : null;
 
-    const before = (await status(pages[0])).ops;
+    const before = (await driver.status(pages[0])).ops;
     await pages[0].reload();
-    await join(pages[0], net, space);
-    const after = (await pages[0].evaluate(() => window.swarmStoredOps()));
+    await driver.join(pages[0]);
+    const after = await driver.storedOps(pages[0]);
     report.reload_ok = after >= before && before === distinct;
     log(`swarm: reloaded tab found ${after} of ${before} ops in IndexedDB`);
     report.converged = report.converged && lateDone !== null;
   } finally {
+    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+  }
+  return report;
+}
+
+async function main() {
+  const { values: opt } = parseArgs({
+    options: {
+      tabs: { type: 'string', default: '8' },
+      ops: { type: 'string' },
+      data: { type: 'string', default: DEFAULT_DATASET },
+      json: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '180' },
+    },
+  });
+  const tabs = positiveInt('--tabs', opt.tabs);
+  const timeoutS = positiveInt('--timeout', opt.timeout);
+  const log = opt.json ? (...a) => console.error(...a) : (...a) => console.log(...a);
+  const records = await loadDataset(opt.data, opt.ops ? positiveInt('--ops', opt.ops) : Infinity);
+  const { distinct, bytes } = datasetFacts(records);
+  log(`swarm: ${tabs} tabs, ${records.length} records = ${distinct} distinct ops (${(bytes / 1e6).toFixed(2)} MB) from ${opt.data}`);
+  const net = await startDevnet();
+  const browser = await launchBrowser();
+  let report;
+  try {
+    report = await runJob(fennecDriver(net), { browser, records, tabs, timeoutS, log });
+  } finally {
     await browser.close();
     await net.stop();
   }
+  delete report.publish_seconds; // printed as a progress line above; the report's shape is unchanged
   log('\nswarm report');
   for (const [k, v] of Object.entries(report)) log(`  ${k}: ${Array.isArray(v) ? v.join(' ') : v}`);
   if (opt.json) {
-    const { tabs, ops, converged, seconds, ops_per_s, rx_bytes_per_peer_over_dataset, late_join_seconds, reload_ok } = report;
-    console.log(JSON.stringify({ tabs, ops, converged, seconds, ops_per_s, rx_bytes_per_peer_over_dataset, late_join_seconds, reload_ok }));
+    const { ops, converged, seconds, ops_per_s, rx_bytes_per_peer_over_dataset, late_join_seconds, reload_ok } = report;
+    console.log(JSON.stringify({ tabs: report.tabs, ops, converged, seconds, ops_per_s, rx_bytes_per_peer_over_dataset, late_join_seconds, reload_ok }));
   }
   process.exit(report.converged && report.reload_ok ? 0 : 1);
 }
 
-main().catch((e) => { console.error(`swarm: ${e.stack || e}`); process.exit(1); });
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => { console.error(`swarm: ${e.stack || e}`); process.exit(1); });
+}
