@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use crate::api::{OpStore, StoreError};
 use crate::browser::bootstrap as fetch;
 use crate::browser::clock::{BrowserClock, sleep_ms};
 use crate::browser::idb::{IdbOpStore, IdbOptions};
+use crate::browser::lifecycle::Lifecycle;
 use crate::browser::sbd_signal::SbdSignal;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
@@ -28,7 +29,7 @@ use crate::model::id::{AgentId, OpId, SpaceId};
 use crate::model::op::Op;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
-use crate::net::conn::NetConfig;
+use crate::net::conn::{NetConfig, Path, Phase};
 use crate::net::sbd::SbdConfig;
 use crate::store::MemOpStore;
 
@@ -123,6 +124,7 @@ impl BrowserPeer {
             transport: transport.clone(),
             listeners: RefCell::default(),
             peers: RefCell::default(),
+            lifecycle: RefCell::default(),
             running: Cell::new(true),
             stopped: stopped_rx.shared(),
         });
@@ -139,6 +141,7 @@ impl BrowserPeer {
             // `leave` waits for this: the driver returned (after the tombstone went out).
             let _ = stopped_tx.send(());
         });
+        *joined.lifecycle.borrow_mut() = Lifecycle::watch(Rc::downgrade(&joined));
         spawn_local(dispatch_events(
             joined.clone(),
             event_rx,
@@ -166,7 +169,9 @@ pub struct BrowserSpace {
     store: Rc<dyn OpStore>,
     transport: Rc<CountingTransport<SpaceTransport>>,
     listeners: RefCell<Vec<Listener>>,
-    peers: RefCell<BTreeMap<AgentId, Option<Url>>>,
+    peers: RefCell<Peers>,
+    /// The page lifecycle listeners (Window scopes); dropped when the space stops.
+    lifecycle: RefCell<Option<Lifecycle>>,
     running: Cell<bool>,
     /// Resolves when the space's driver task returned (or was dropped).
     stopped: Shared<oneshot::Receiver<()>>,
@@ -252,13 +257,30 @@ impl BrowserSpace {
             })
     }
 
-    /// Known peer agents and their URLs.
-    pub fn peers(&self) -> Vec<(AgentId, Option<Url>)> {
+    /// Known live peer agents (joined, not reported down or left), their URLs, liveness and
+    /// connection path (`None` when no connection to them is open).
+    pub fn peers(&self) -> Vec<PeerEntry> {
         self.peers
             .borrow()
+            .live
             .iter()
-            .map(|(a, u)| (a.clone(), u.clone()))
+            .map(|(a, (url, state))| PeerEntry {
+                agent: a.clone(),
+                url: url.clone(),
+                state: *state,
+                path: url
+                    .as_ref()
+                    .and_then(|u| self.net.connection(u))
+                    .filter(|c| c.phase == Phase::Open)
+                    .map(|c| c.path),
+            })
             .collect()
+    }
+
+    /// Tells the space's members this tab is hidden (`true`) or visible
+    /// ([`Command::SetDozing`]); ignored once the space was left.
+    pub fn set_dozing(&self, hidden: bool) {
+        let _ = self.command(Command::SetDozing(hidden));
     }
 
     /// Ops held, bytes moved, peers known.
@@ -272,7 +294,7 @@ impl BrowserSpace {
             op_bytes: totals.op_bytes,
             tx_bytes: self.transport.tx.get(),
             rx_bytes: self.transport.rx.get(),
-            peers: self.peers.borrow().len(),
+            peers: self.peers.borrow().live.len(),
             connections: self.net.connection_count(),
             net: self.net.stats(),
         })
@@ -291,6 +313,7 @@ impl BrowserSpace {
 
     fn stop(&self) {
         self.running.set(false);
+        self.lifecycle.borrow_mut().take();
         self.commands.close_channel();
         self.net.close_all("left the space");
         self.store.close();
@@ -324,18 +347,90 @@ async fn dispatch_events(
                 space.net.set_local_agents(std::slice::from_ref(info));
                 spawn_local(put_with_retry(bootstrap.clone(), info.clone()));
             }
-            SpaceEvent::PeerJoined { agent, url } => {
-                space.peers.borrow_mut().insert(agent.clone(), url.clone());
-            }
-            SpaceEvent::PeerLeft { agent } => {
-                space.peers.borrow_mut().remove(agent);
-            }
             SpaceEvent::Left => space.running.set(false),
             _ => {}
         }
-        space.emit(&e);
+        if space.peers.borrow_mut().track(&e) {
+            space.emit(&e);
+        }
     }
     space.running.set(false);
+    space.lifecycle.borrow_mut().take();
+}
+
+/// A peer's liveness as `peers()` shows it (SWIM, `core::membership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Joined, or alive by membership.
+    Alive,
+    /// A probe failed; down after the suspicion timeout unless it refutes.
+    Suspect,
+}
+
+/// One entry of [`BrowserSpace::peers`].
+#[derive(Debug, Clone)]
+pub struct PeerEntry {
+    /// The agent.
+    pub agent: AgentId,
+    /// Its URL, if its agent info has one.
+    pub url: Option<Url>,
+    /// Its liveness.
+    pub state: Liveness,
+    /// The path of the open connection to it, if any.
+    pub path: Option<Path>,
+}
+
+/// The live peers and the departed ones, fed by the space's events. One departure gives one
+/// event: a leaving tab is reported by its tombstone ([`SpaceEvent::PeerLeft`]) and by
+/// membership ([`SpaceEvent::MemberLeft`], maybe later [`SpaceEvent::MemberDown`]); only the
+/// first one that removes it from the live set is passed on.
+#[derive(Default)]
+pub struct Peers {
+    live: BTreeMap<AgentId, (Option<Url>, Liveness)>,
+    departed: HashSet<AgentId>,
+}
+
+impl Peers {
+    /// Applies `e`; `false` when `e` is a repeated report that listeners must not see (a
+    /// second `left`/`down` for a departed agent, a `suspect` for one that is not live).
+    pub fn track(&mut self, e: &SpaceEvent) -> bool {
+        match e {
+            SpaceEvent::PeerJoined { agent, url } => {
+                self.departed.remove(agent);
+                self.live
+                    .insert(agent.clone(), (url.clone(), Liveness::Alive));
+                true
+            }
+            // Alive again (refuted, or a renewed identity after down/left) brings it back.
+            SpaceEvent::MemberAlive { agent, url } => {
+                self.departed.remove(agent);
+                let entry = self
+                    .live
+                    .entry(agent.clone())
+                    .or_insert((None, Liveness::Alive));
+                if url.is_some() {
+                    entry.0 = url.clone();
+                }
+                entry.1 = Liveness::Alive;
+                true
+            }
+            SpaceEvent::MemberSuspect { agent, .. } => match self.live.get_mut(agent) {
+                Some(entry) => {
+                    entry.1 = Liveness::Suspect;
+                    true
+                }
+                None => false,
+            },
+            SpaceEvent::PeerLeft { agent }
+            | SpaceEvent::MemberLeft { agent, .. }
+            | SpaceEvent::MemberDown { agent, .. } => {
+                let was_live = self.live.remove(agent).is_some();
+                let first = self.departed.insert(agent.clone());
+                was_live || first
+            }
+            _ => true,
+        }
+    }
 }
 
 async fn put_with_retry(bootstrap: BootstrapClient, info: AgentInfoSigned) {
