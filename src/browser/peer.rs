@@ -541,3 +541,66 @@ impl<T: Transport> Transport for CountingTransport<T> {
         .boxed_local()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    // `npm test` runs wasm tests in headless Chromium only.
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    fn agent(n: u8) -> AgentId {
+        AgentId::from_bytes(vec![n; 32])
+    }
+
+    fn joined(n: u8) -> SpaceEvent {
+        SpaceEvent::PeerJoined {
+            agent: agent(n),
+            url: None,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn one_departure_gives_one_event_and_no_down_after_left() {
+        let mut p = Peers::default();
+        assert!(p.track(&joined(1)));
+        assert!(p.track(&SpaceEvent::MemberLeft {
+            agent: agent(1),
+            url: None
+        }));
+        assert!(!p.track(&SpaceEvent::PeerLeft { agent: agent(1) }));
+        assert!(!p.track(&SpaceEvent::MemberDown {
+            agent: agent(1),
+            url: None
+        }));
+        assert!(!p.track(&SpaceEvent::MemberSuspect {
+            agent: agent(1),
+            url: None
+        }));
+        assert!(p.live.is_empty());
+    }
+
+    #[wasm_bindgen_test]
+    fn suspect_is_listed_down_is_not_alive_brings_back() {
+        let mut p = Peers::default();
+        assert!(p.track(&joined(2)));
+        assert!(p.track(&SpaceEvent::MemberSuspect {
+            agent: agent(2),
+            url: None
+        }));
+        assert_eq!(p.live[&agent(2)].1, Liveness::Suspect);
+        assert!(p.track(&SpaceEvent::MemberDown {
+            agent: agent(2),
+            url: None
+        }));
+        assert!(!p.live.contains_key(&agent(2)));
+        assert!(p.track(&SpaceEvent::MemberAlive {
+            agent: agent(2),
+            url: None
+        }));
+        assert_eq!(p.live[&agent(2)].1, Liveness::Alive);
+        // A new departure after coming back is reported again.
+        assert!(p.track(&SpaceEvent::PeerLeft { agent: agent(2) }));
+    }
+}
