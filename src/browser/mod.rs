@@ -8,12 +8,14 @@
 //! - [`idb`] (+ `idb_glue.js`): the IndexedDB op store.
 //! - [`bootstrap`]: bootstrap requests through `fetch()`.
 //! - [`keystore`]: the per-origin agent key in IndexedDB.
+//! - [`lifecycle`]: page visibility / freeze / resume → the membership dozing hint.
 //! - [`peer`]: one identity and its joined spaces, each driven by `core::space::run_space`.
 
 pub mod bootstrap;
 pub mod clock;
 pub mod idb;
 pub mod keystore;
+pub mod lifecycle;
 pub mod peer;
 pub mod sbd_reconnect;
 pub mod sbd_signal;

@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use crate::api::{OpStore, StoreError};
 use crate::browser::bootstrap as fetch;
 use crate::browser::clock::{BrowserClock, sleep_ms};
 use crate::browser::idb::{IdbOpStore, IdbOptions};
+use crate::browser::lifecycle::Lifecycle;
 use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, ReconnectingSignal};
 use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
@@ -32,7 +33,7 @@ use crate::model::id::{AgentId, OpId, SpaceId};
 use crate::model::op::Op;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
-use crate::net::conn::NetConfig;
+use crate::net::conn::{NetConfig, Path, Phase};
 use crate::net::reconnect::{LinkState, ReconnectConfig};
 use crate::net::sbd::SbdConfig;
 use crate::store::MemOpStore;
@@ -170,6 +171,7 @@ impl BrowserPeer {
             transport: transport.clone(),
             listeners: RefCell::default(),
             peers: RefCell::default(),
+            lifecycle: RefCell::default(),
             running: Cell::new(true),
             stopped: stopped_rx.shared(),
         });
@@ -186,6 +188,7 @@ impl BrowserPeer {
             // `leave` waits for this: the driver returned (after the tombstone went out).
             let _ = stopped_tx.send(());
         });
+        *joined.lifecycle.borrow_mut() = Lifecycle::watch(Rc::downgrade(&joined));
         spawn_local(dispatch_events(
             joined.clone(),
             event_rx,
@@ -265,7 +268,9 @@ pub struct BrowserSpace {
     store: Rc<dyn OpStore>,
     transport: Rc<CountingTransport<SpaceTransport>>,
     listeners: RefCell<Vec<Listener>>,
-    peers: RefCell<BTreeMap<AgentId, Option<Url>>>,
+    peers: RefCell<Peers>,
+    /// The page lifecycle listeners (Window scopes); dropped when the space stops.
+    lifecycle: RefCell<Option<Lifecycle>>,
     running: Cell<bool>,
     /// Resolves when the space's driver task returned (or was dropped).
     stopped: Shared<oneshot::Receiver<()>>,
@@ -355,13 +360,30 @@ impl BrowserSpace {
             })
     }
 
-    /// Known peer agents and their URLs.
-    pub fn peers(&self) -> Vec<(AgentId, Option<Url>)> {
+    /// Known live peer agents (joined, not reported down or left), their URLs, liveness and
+    /// connection path (`None` when no connection to them is open).
+    pub fn peers(&self) -> Vec<PeerEntry> {
         self.peers
             .borrow()
+            .live
             .iter()
-            .map(|(a, u)| (a.clone(), u.clone()))
+            .map(|(a, (url, state))| PeerEntry {
+                agent: a.clone(),
+                url: url.clone(),
+                state: *state,
+                path: url
+                    .as_ref()
+                    .and_then(|u| self.net.connection(u))
+                    .filter(|c| c.phase == Phase::Open)
+                    .map(|c| c.path),
+            })
             .collect()
+    }
+
+    /// Tells the space's members this tab is hidden (`true`) or visible
+    /// ([`Command::SetDozing`]); ignored once the space was left.
+    pub fn set_dozing(&self, hidden: bool) {
+        let _ = self.command(Command::SetDozing(hidden));
     }
 
     /// Ops held, bytes moved, peers known.
@@ -375,7 +397,7 @@ impl BrowserSpace {
             op_bytes: totals.op_bytes,
             tx_bytes: self.transport.tx.get(),
             rx_bytes: self.transport.rx.get(),
-            peers: self.peers.borrow().len(),
+            peers: self.peers.borrow().live.len(),
             connections: self.net.connection_count(),
             net: self.net.stats(),
             status: self.link.status(),
@@ -400,6 +422,7 @@ impl BrowserSpace {
             use wasm_bindgen::JsCast;
             let _ = w.remove_event_listener_with_callback("pagehide", c.as_ref().unchecked_ref());
         }
+        self.lifecycle.borrow_mut().take();
         self.commands.close_channel();
         self.net.close_all("left the space");
         self.link.close();
@@ -439,19 +462,6 @@ async fn dispatch_events(
                     info.clone(),
                 ));
             }
-            SpaceEvent::PeerJoined { agent, url } => {
-                let before = space.peers.borrow_mut().insert(agent.clone(), url.clone());
-                // Already reported back by [`watch_departures`].
-                if before.as_ref() == Some(url) {
-                    continue;
-                }
-            }
-            SpaceEvent::PeerLeft { agent } => {
-                // Already reported when its page closed ([`watch_departures`]).
-                if space.peers.borrow_mut().remove(agent).is_none() {
-                    continue;
-                }
-            }
             SpaceEvent::OpStored { op_id, .. }
                 if space.link.status().state != LinkState::Connected =>
             {
@@ -471,9 +481,118 @@ async fn dispatch_events(
             SpaceEvent::Left => space.running.set(false),
             _ => {}
         }
-        space.emit(&Event::Space(e));
+        // One report per change: a peer already reported back or gone by
+        // [`watch_departures`] is not reported again by the space's own event.
+        if space.peers.borrow_mut().track(&e) {
+            space.emit(&Event::Space(e));
+        }
     }
     space.running.set(false);
+    space.lifecycle.borrow_mut().take();
+}
+
+/// A peer's liveness as `peers()` shows it (SWIM, `core::membership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Joined, or alive by membership.
+    Alive,
+    /// A probe failed; down after the suspicion timeout unless it refutes.
+    Suspect,
+}
+
+/// One entry of [`BrowserSpace::peers`].
+#[derive(Debug, Clone)]
+pub struct PeerEntry {
+    /// The agent.
+    pub agent: AgentId,
+    /// Its URL, if its agent info has one.
+    pub url: Option<Url>,
+    /// Its liveness.
+    pub state: Liveness,
+    /// The path of the open connection to it, if any.
+    pub path: Option<Path>,
+}
+
+/// The live peers and the departed ones, fed by the space's events. One departure gives one
+/// event: a leaving tab is reported by its tombstone ([`SpaceEvent::PeerLeft`]) and by
+/// membership ([`SpaceEvent::MemberLeft`], maybe later [`SpaceEvent::MemberDown`]); only the
+/// first one that removes it from the live set is passed on.
+#[derive(Default)]
+pub struct Peers {
+    live: BTreeMap<AgentId, (Option<Url>, Liveness)>,
+    departed: HashSet<AgentId>,
+}
+
+impl Peers {
+    /// Applies `e`; `false` when `e` is a repeated report that listeners must not see (a
+    /// second `left`/`down` for a departed agent, a `suspect` for one that is not live).
+    pub fn track(&mut self, e: &SpaceEvent) -> bool {
+        match e {
+            // Not again for an agent already live at that URL (reported back by
+            // [`watch_departures`] before the space saw its newer info).
+            SpaceEvent::PeerJoined { agent, url } => {
+                self.departed.remove(agent);
+                let before = self
+                    .live
+                    .insert(agent.clone(), (url.clone(), Liveness::Alive));
+                before.is_none_or(|(u, _)| &u != url)
+            }
+            // Alive again (refuted, or a renewed identity after down/left) brings it back.
+            SpaceEvent::MemberAlive { agent, url } => {
+                self.departed.remove(agent);
+                let entry = self
+                    .live
+                    .entry(agent.clone())
+                    .or_insert((None, Liveness::Alive));
+                if url.is_some() {
+                    entry.0 = url.clone();
+                }
+                entry.1 = Liveness::Alive;
+                true
+            }
+            SpaceEvent::MemberSuspect { agent, .. } => match self.live.get_mut(agent) {
+                Some(entry) => {
+                    entry.1 = Liveness::Suspect;
+                    true
+                }
+                None => false,
+            },
+            SpaceEvent::PeerLeft { agent }
+            | SpaceEvent::MemberLeft { agent, .. }
+            | SpaceEvent::MemberDown { agent, .. } => {
+                let was_live = self.live.remove(agent).is_some();
+                let first = self.departed.insert(agent.clone());
+                was_live || first
+            }
+            _ => true,
+        }
+    }
+
+    /// The live agents at `url`, now departed (their page closed); each to be reported `left`.
+    fn depart_at(&mut self, url: &Url) -> Vec<AgentId> {
+        let gone: Vec<AgentId> = self
+            .live
+            .iter()
+            .filter(|(_, (u, _))| u.as_ref() == Some(url))
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in &gone {
+            self.live.remove(a);
+            self.departed.insert(a.clone());
+        }
+        gone
+    }
+
+    /// A departed `agent` connected again from `url` (a reloaded page): live again; `true`
+    /// when it is to be reported `joined`.
+    fn reconnected(&mut self, agent: &AgentId, url: &Url) -> bool {
+        if !self.departed.remove(agent) || self.live.contains_key(agent) {
+            return false;
+        }
+        self.live
+            .insert(agent.clone(), (Some(url.clone()), Liveness::Alive));
+        true
+    }
 }
 
 /// What the transport tells the glue about peers' pages.
@@ -491,36 +610,22 @@ pub enum PeerNews {
 /// reloaded: same agent, new URL; the space sees only a newer info, no join) is reported
 /// `joined` again.
 async fn watch_departures(space: Rc<BrowserSpace>, mut news: mpsc::UnboundedReceiver<PeerNews>) {
-    let mut departed: std::collections::HashSet<AgentId> = Default::default();
     while let Some(n) = news.next().await {
-        let url = match n {
-            PeerNews::Departed(url) => url,
+        match n {
+            PeerNews::Departed(url) => {
+                let gone = space.peers.borrow_mut().depart_at(&url);
+                for agent in gone {
+                    space.emit(&Event::Space(SpaceEvent::PeerLeft { agent }));
+                }
+            }
             PeerNews::Connected(url, agents) => {
                 for agent in agents {
-                    if departed.remove(&agent) && !space.peers.borrow().contains_key(&agent) {
+                    if space.peers.borrow_mut().reconnected(&agent, &url) {
                         let url = Some(url.clone());
-                        space.peers.borrow_mut().insert(agent.clone(), url.clone());
                         space.emit(&Event::Space(SpaceEvent::PeerJoined { agent, url }));
                     }
                 }
-                continue;
             }
-        };
-        let gone: Vec<AgentId> = {
-            let mut peers = space.peers.borrow_mut();
-            let gone: Vec<AgentId> = peers
-                .iter()
-                .filter(|(_, u)| u.as_ref() == Some(&url))
-                .map(|(a, _)| a.clone())
-                .collect();
-            for a in &gone {
-                peers.remove(a);
-            }
-            gone
-        };
-        for agent in gone {
-            departed.insert(agent.clone());
-            space.emit(&Event::Space(SpaceEvent::PeerLeft { agent }));
         }
     }
 }
@@ -783,5 +888,68 @@ impl<T: Transport> Transport for CountingTransport<T> {
             e
         }
         .boxed_local()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    // `npm test` runs wasm tests in headless Chromium only.
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    fn agent(n: u8) -> AgentId {
+        AgentId::from_bytes(vec![n; 32])
+    }
+
+    fn joined(n: u8) -> SpaceEvent {
+        SpaceEvent::PeerJoined {
+            agent: agent(n),
+            url: None,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn one_departure_gives_one_event_and_no_down_after_left() {
+        let mut p = Peers::default();
+        assert!(p.track(&joined(1)));
+        assert!(p.track(&SpaceEvent::MemberLeft {
+            agent: agent(1),
+            url: None
+        }));
+        assert!(!p.track(&SpaceEvent::PeerLeft { agent: agent(1) }));
+        assert!(!p.track(&SpaceEvent::MemberDown {
+            agent: agent(1),
+            url: None
+        }));
+        assert!(!p.track(&SpaceEvent::MemberSuspect {
+            agent: agent(1),
+            url: None
+        }));
+        assert!(p.live.is_empty());
+    }
+
+    #[wasm_bindgen_test]
+    fn suspect_is_listed_down_is_not_alive_brings_back() {
+        let mut p = Peers::default();
+        assert!(p.track(&joined(2)));
+        assert!(p.track(&SpaceEvent::MemberSuspect {
+            agent: agent(2),
+            url: None
+        }));
+        assert_eq!(p.live[&agent(2)].1, Liveness::Suspect);
+        assert!(p.track(&SpaceEvent::MemberDown {
+            agent: agent(2),
+            url: None
+        }));
+        assert!(!p.live.contains_key(&agent(2)));
+        assert!(p.track(&SpaceEvent::MemberAlive {
+            agent: agent(2),
+            url: None
+        }));
+        assert_eq!(p.live[&agent(2)].1, Liveness::Alive);
+        // A new departure after coming back is reported again.
+        assert!(p.track(&SpaceEvent::PeerLeft { agent: agent(2) }));
     }
 }

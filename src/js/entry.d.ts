@@ -1,6 +1,6 @@
 // Types of fennec's package entry (pkg/index.d.ts; src/js/entry.js is the code).
 import type {
-  Bytes, FennecErrorCode, JoinOptions, PeerOptions, PublishOptions, SpaceEventName, SpaceStats,
+  Bytes, FennecErrorCode, JoinOptions, PeerInfo, PeerOptions, PublishOptions, SpaceEventName, SpaceStats,
 } from './fennec.js';
 
 export * from './fennec.js';
@@ -102,10 +102,12 @@ export class Space {
    */
   off(event: SpaceEventName, callback: (event: any) => void): void;
   /**
-   * Known peers: `[{ agent, url }]` (in a follower tab, the leader's list as of at most 1 s
-   * ago). Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
+   * Known live peers: `[{ agent, url, state, path }]` (`PeerInfo`; `state` "alive" |
+   * "suspect", `path` "webrtc" | "relay" | null). A peer reported `down` or `left` is not
+   * listed until it is `alive` again. In a follower tab, the leader's list as of at most 1 s
+   * ago. Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
    */
-  peers(): { agent: string; url: string | null }[];
+  peers(): PeerInfo[];
   /**
    * Ops held, bytes moved, peers known, and the transport's counters (`SpaceStats`). Rejects
    * with a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).

@@ -20,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use super::error::{Code, console_error, fennec_error, range_error, type_error};
 use super::validate::{self, Options, describe, suggest};
 use crate::browser::peer::{
-    BrowserPeer, BrowserSpace, Event, Failure, JoinError, Listener, PeerOptions, Storage,
+    BrowserPeer, BrowserSpace, Event, Failure, JoinError, Listener, Liveness, PeerOptions, Storage,
 };
 use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
@@ -29,7 +29,7 @@ use crate::model::agent::AgentKey;
 use crate::model::arc::DhtArc;
 use crate::model::id::{OpId, SpaceId};
 use crate::model::op::{MAX_OP_PAYLOAD_BYTES, OP_ID_BYTES, Op};
-use crate::net::conn::{IceServer, NetConfig};
+use crate::net::conn::{IceServer, NetConfig, Path};
 use crate::net::reconnect::ReconnectConfig;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -91,7 +91,13 @@ export interface PublishOptions {
 }
 /** An op received from a peer (`space.on("op", ...)`). `createdAt`: ms since the Unix epoch (as `Date.now()`; may have a µs fraction). */
 export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string }
-/** A peer change (`space.on("peer", ...)`). */
+/**
+ * A peer change (`space.on("peer", ...)`): "joined" (a new agent info), "suspect" (a SWIM probe
+ * failed), "down" (declared down: crashed, frozen or unreachable), "alive" (refuted a suspicion or
+ * came back), "left" (it left: tombstone or membership leave), "misbehaved" (`url`, `reason`).
+ * One departure gives one "left" or "down" per agent, never "down" after "left"; "alive" brings
+ * the peer back into `peers()`.
+ */
 export interface PeerEvent { kind: "joined" | "left" | "suspect" | "down" | "alive" | "misbehaved"; agent?: string; url?: string; reason?: string }
 /**
  * Something went wrong that the app may want to show (`space.on("error", ...)`):
@@ -116,6 +122,8 @@ export interface ErrorEvent { kind: "bootstrap" | "signal" | "fetch" | "store" |
  * connection; ops published meanwhile are stored and announced when it is back.
  */
 export interface StatusEvent { state: "connected" | "reconnecting" | "offline"; attempt: number; nextRetryMs?: number; reason?: string }
+/** One entry of `space.peers()`: liveness `state` (SWIM) and the `path` of the open connection (`null`: none open). */
+export interface PeerInfo { agent: string; url: string | null; state: "alive" | "suspect"; path: "webrtc" | "relay" | null }
 /** The events of a space. */
 export type SpaceEventName = "op" | "peer" | "error" | "status";
 /** Figures of a joined space. `unannounced`: local ops waiting for the link to be announced again. */
@@ -739,9 +747,11 @@ impl Space {
         Ok(())
     }
 
-    /// Known peers: `[{ agent, url }]`. Throws a `FennecError` (`"left"`, `"closed"`) after
-    /// the space ended.
-    #[wasm_bindgen(unchecked_return_type = "{ agent: string; url: string | null }[]")]
+    /// Known live peers: `[{ agent, url, state, path }]` (`PeerInfo`): `state` is `"alive"`
+    /// or `"suspect"` (SWIM); `path` is `"webrtc"`, `"relay"` or `null` when no connection
+    /// is open. A peer reported `down` or `left` is not listed until it is `alive` again.
+    /// Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
+    #[wasm_bindgen(unchecked_return_type = "PeerInfo[]")]
     pub fn peers(&self) -> Result<Array, JsValue> {
         self.state.check("space.peers")?;
         Ok(self
@@ -749,15 +759,27 @@ impl Space {
             .inner
             .peers()
             .into_iter()
-            .map(|(a, u)| {
+            .map(|p| {
                 let o = Object::new();
-                set(&o, "agent", &a.to_b64().into());
+                set(&o, "agent", &p.agent.to_b64().into());
                 set(
                     &o,
                     "url",
-                    &u.map(|u| JsValue::from(u.to_string()))
+                    &p.url
+                        .map(|u| JsValue::from(u.to_string()))
                         .unwrap_or(JsValue::NULL),
                 );
+                let state = match p.state {
+                    Liveness::Alive => "alive",
+                    Liveness::Suspect => "suspect",
+                };
+                set(&o, "state", &state.into());
+                let path = match p.path {
+                    Some(Path::WebRtc) => JsValue::from("webrtc"),
+                    Some(Path::Relay) => JsValue::from("relay"),
+                    None => JsValue::NULL,
+                };
+                set(&o, "path", &path);
                 JsValue::from(o)
             })
             .collect())
