@@ -87,7 +87,7 @@ impl Receiver {
             match o {
                 Output::Send { to, frame, .. } => self.sent.push((to, frame)),
                 Output::Store { ticket, request } => {
-                    if !matches!(request, StoreRequest::NewOpIds { .. }) {
+                    if !matches!(request, StoreRequest::PersistSliceHashes(_)) {
                         self.store_ops += 1;
                     }
                     let r = block_on(perform(&self.store, request));

@@ -184,7 +184,7 @@ impl Report {
     fn print(&self) {
         println!(
             "sim {}: {} peers, {} ops, dataset {} B; converged after {:.2} s virtual; \
-             bytes in per peer: max {} ({:.3}x), mean {:.0} ({:.3}x); catch-up rounds completed {}; \
+             bytes in per peer: max {} ({:.3}x), mean {:.0} ({:.3}x); gossip rounds completed {}; \
              fetch requests {}",
             self.name,
             self.peers,
@@ -221,7 +221,7 @@ fn report(sim: &SimNet, name: &'static str, who: &[usize], ops: &[Op], start: i6
         mean_in: ins.iter().sum::<u64>() as f64 / ins.len().max(1) as f64,
         rounds: who
             .iter()
-            .map(|i| sim.nodes[*i].space.catch_up_stats().completed)
+            .map(|i| sim.nodes[*i].space.gossip_summary().stats.completed)
             .sum(),
         requests: who
             .iter()
@@ -322,13 +322,13 @@ fn eight_peers_converge_on_the_first_1000_real_commits() {
 }
 
 #[test]
-fn a_late_joiner_catches_up_via_new_ops_since() {
+fn a_late_joiner_catches_up_via_gossip() {
     let mut rng = Rng::new(8);
     let ops = generated_ops(&mut rng, 600);
     let (mut sim, ids, _) = swarm_publishes(13, 7, &ops, wan());
     let first: Vec<usize> = (0..7).collect();
     assert!(sim.run_until(120 * SEC, |s| converged(s, &first, &ids)));
-    // Two minutes later a new peer joins. Nobody publishes to it; only catch-up can help.
+    // Two minutes later a new peer joins. Nobody publishes to it; only gossip can help.
     sim.run_for(120 * SEC);
     let start = sim.now().0;
     let late = join(&mut sim, Behaviour::Honest);
@@ -338,8 +338,8 @@ fn a_late_joiner_catches_up_via_new_ops_since() {
     );
     let r = report(&sim, "late-joiner", &[late], &ops, start);
     r.print();
-    let cu = sim.nodes[late].space.catch_up_stats();
-    assert!(cu.ids_received >= ids.len() as u64, "{cu:?}");
+    let g = sim.nodes[late].space.gossip_summary();
+    assert!(g.stats.completed >= 1, "{g:?}");
     assert_eq!(sim.nodes[late].received(), ids.len());
     r.assert_bound("at convergence");
 }
@@ -367,8 +367,8 @@ fn two_idle_peers_never_mark_each_other_unresponsive() {
             "peer {i} declared the other down"
         );
         assert_eq!(n.space.stats().unresponsive_marks, 0);
-        let cu = n.space.catch_up_stats();
-        assert_eq!((cu.timeouts, cu.refused), (0, 0), "peer {i}: {cu:?}");
+        let g = n.space.gossip_summary().stats;
+        assert_eq!((g.timed_out, g.refused), (0, 0), "peer {i}: {g:?}");
     }
     let later = Op::new(sim.now(), &b"after idling"[..]).unwrap();
     let later = publish(&mut sim, b, later);

@@ -8,20 +8,20 @@
 //! - [`publish`]: brdcst-style broadcast pool announcing op ids to the peers that store them.
 //! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
 //! - [`membership`]: SWIM (foca) over the active set: suspect, down, alive, left.
-//! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
+//! - [`known`]: op ids each peer is known to hold (publish leaves them out).
 //! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
-//! - [`gossip`]: k2gossip rounds over the DHT model (standalone; not yet wired into `space`).
+//! - [`gossip`]: k2gossip rounds over the DHT model, the one repair path (`space` drives it).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
 //! - [`bounded`]: the bounded FIFO set every network-fed set uses.
 //! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
 
 pub mod bootstrap;
 pub mod bounded;
-pub mod catchup;
 pub mod config;
 pub mod dht;
 pub mod fetch;
 pub mod gossip;
+pub mod known;
 pub mod membership;
 pub mod peer_store;
 pub mod publish;

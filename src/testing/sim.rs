@@ -10,7 +10,8 @@
 //!   link ([`SimNet::partition`], [`SimNet::cut`]) or to or from a crashed node is lost on
 //!   arrival;
 //! - [`Output::Store`]: performed on the node's store, at once ([`SimConfig::store_delay`]
-//!   `None`: inside [`SimNet::drain`]) or after a virtual delay;
+//!   `None`: inside [`SimNet::drain`]) or after a virtual delay; waiting gossip
+//!   ([`Space::gossip_ready`]) runs at once on the node's store ([`Space::run_gossip`]);
 //! - [`Output::Close`]: recorded in [`SimNode::closed`]; [`Output::Event`]: recorded in
 //!   [`SimNode::events`] (a [`SpaceEvent::LocalAgentInfo`] is also put to the bootstrap
 //!   server).
@@ -22,7 +23,7 @@
 //!
 //! The harness uses only the public [`Space`] API (`poll_output`, `poll_timeout`,
 //! `handle_timeout`, `handle_frame`, `handle_store_response`, `handle_send_result`,
-//! `insert_agent_infos`); frames reach a space in one place, [`SimNet::deliver_frame`].
+//! `insert_agent_infos`, `load_model`, `gossip_ready`, `run_gossip`); frames reach a space in one place, [`SimNet::deliver_frame`].
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
@@ -320,6 +321,9 @@ impl SimNet {
             .clone()
             .expect("a simulated space needs a URL");
         let i = self.nodes.len();
+        let mut space = space;
+        // A store filled beforehand: the model starts from what it holds.
+        block_on(space.load_model(&store, self.now())).expect("MemOpStore load");
         self.nodes.push(SimNode {
             space,
             store,
@@ -421,6 +425,18 @@ impl SimNet {
 
     /// Carries out every output node `i` has (see the [module docs](self)).
     pub fn drain(&mut self, i: usize) {
+        let now = self.now();
+        loop {
+            self.drain_outputs(i);
+            let n = &mut self.nodes[i];
+            if !n.space.gossip_ready() {
+                return;
+            }
+            block_on(n.space.run_gossip(&n.store, now));
+        }
+    }
+
+    fn drain_outputs(&mut self, i: usize) {
         let now = self.now();
         while let Some(o) = self.nodes[i].space.poll_output() {
             match o {

@@ -40,6 +40,7 @@
 pub mod schedule;
 
 mod convert;
+mod peers;
 #[cfg(test)]
 mod tests;
 

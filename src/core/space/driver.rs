@@ -24,18 +24,16 @@ use crate::model::time::Timestamp;
 use crate::model::url::Url;
 
 /// Performs one [`StoreRequest`] on `store`.
-pub async fn perform<S: OpStore + ?Sized>(store: &S, request: StoreRequest) -> StoreResponse {
+pub async fn perform(store: &dyn OpStore, request: StoreRequest) -> StoreResponse {
     match request {
         StoreRequest::Write(ops) => StoreResponse::Written(store.process_incoming_ops(ops).await),
         StoreRequest::Retrieve(ids) => StoreResponse::Retrieved(store.retrieve_ops(ids).await),
         StoreRequest::FilterMissing(ids) => {
             StoreResponse::Missing(store.filter_out_existing_ops(ids).await)
         }
-        StoreRequest::NewOpIds {
-            arc,
-            since,
-            limit_bytes,
-        } => StoreResponse::NewOpIds(store.retrieve_op_ids_bounded(arc, since, limit_bytes).await),
+        StoreRequest::PersistSliceHashes(writes) => StoreResponse::SliceHashesPersisted(
+            crate::core::dht::store::persist(store, writes).await,
+        ),
     }
 }
 
@@ -77,26 +75,32 @@ pub enum Command {
 }
 
 /// Runs `space` until it left (and every send but membership datagrams got its result), the
-/// transport shut down, or the command channel closed with nothing in flight:
+/// transport shut down, or the command channel closed with nothing in flight. It first
+/// builds the DHT model from `store` ([`Space::load_model`]; a failure is reported as
+/// [`SpaceError::ModelLoad`]), runs waiting gossip ([`Space::run_gossip`]) whenever
+/// [`Space::gossip_ready`], and
 /// every [`Output`] is carried out — sends on `transport` (results fed back), store
 /// operations on `store` (concurrently, results fed back), closes, events to `events` — and
 /// transport events, commands and timers are fed in. Returns the space for inspection.
-pub async fn run_space<S, T, C>(
+pub async fn run_space<T, C>(
     mut space: Space,
-    store: &S,
+    store: &dyn OpStore,
     transport: &T,
     clock: &C,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<SpaceEvent>,
 ) -> Space
 where
-    S: OpStore + ?Sized,
     T: Transport + ?Sized,
     C: Clock + ?Sized,
 {
     let mut sends = FuturesUnordered::new();
     let mut stores = FuturesUnordered::new();
     let mut publishes = Publishes::default();
+    // The model first: no op is written before it holds what the store held.
+    if let Err(e) = space.load_model(store, clock.now()).await {
+        let _unheard = events.unbounded_send(SpaceEvent::Error(SpaceError::ModelLoad(e)));
+    }
     loop {
         while let Some(o) = space.poll_output() {
             match o {
@@ -123,6 +127,11 @@ where
                     let _unheard = events.unbounded_send(e);
                 }
             }
+        }
+        if space.gossip_ready() {
+            // Gossip reads the store itself; its outputs are carried out on the next pass.
+            space.run_gossip(store, clock.now()).await;
+            continue;
         }
         // Membership datagrams still in flight (maybe to a dead peer, until its connect
         // times out) do not hold up a leave.

@@ -1,5 +1,5 @@
 //! The sans-IO core of one joined space: one local agent, its peer store, publish pool, fetch
-//! queue and catch-up, wired together.
+//! queue, gossip (over its DHT model) and membership, wired together.
 //!
 //! [`Space`] owns no socket, clock, store or task. Its driver feeds it
 //! - app commands: [`Space::publish`], [`Space::leave`], [`Space::set_url`],
@@ -11,6 +11,8 @@
 //! - store results: [`Space::handle_store_response`];
 //! - time: every call takes `now` (µs); [`Space::poll_timeout`] says when to call
 //!   [`Space::handle_timeout`];
+//! - gossip steps that read the store: [`Space::load_model`] once before anything else, and
+//!   [`Space::run_gossip`] whenever [`Space::gossip_ready`] (see [`gossip`](self#gossip));
 //!
 //! and drains [`Space::poll_output`]: frames to send ([`Output::Send`]), store operations to
 //! perform ([`Output::Store`]), connections to close ([`Output::Close`]) and events for the app
@@ -25,6 +27,18 @@
 //! so: a local op is announced only after its write committed ([`SpaceEvent::OpStored`]), a
 //! fetched op is reported ([`SpaceEvent::OpReceived`]) only after it committed.
 //!
+//! # Gossip
+//! The one repair path (issue 10): k2gossip rounds ([`crate::core::gossip`]) over the space's
+//! DHT model ([`crate::core::dht::Dht`]). The model is told of every op the store newly stored
+//! (`inform_ops_stored`, fed by the write results) and of the time; its changed full-slice
+//! hashes are persisted with [`StoreRequest::PersistSliceHashes`]. Rounds start on the
+//! gossip scheduler's interval (fast while rounds find differences, backing off to steady),
+//! several at once, with peers picked by [`crate::core::gossip::schedule::pick_peers`] (arc
+//! overlap, longest since last tried, never a peer membership declared down). Gossip reads
+//! the store itself (`Gossip::handle` is async), so inbound gossip messages wait in a bounded
+//! inbox ([`SpaceConfig::max_gossip_inbox`]) until the driver calls [`Space::run_gossip`];
+//! ids a round finds missing go to the fetch queue.
+//!
 //! # Admission (Kitsune2 §3.3)
 //! Module messages (fetch, publish, gossip) from a peer URL for which the peer store holds no
 //! unexpired, live, unblocked agent info with that URL are dropped and counted
@@ -36,7 +50,7 @@
 //! active set: peers that fetch or gossip with us or probe us, and peers we learn of while
 //! fewer than [`MembershipConfig::max_members`] are known. A member declared down (or
 //! that left) is marked unresponsive in the peer store, its pending fetches move to other
-//! sources, publish and catch-up skip it, and its connection is closed; alive again, or a
+//! sources, publish and gossip skip it, and its connection is closed; alive again, or a
 //! newer agent info, clears the mark. Send failures and unanswered requests only fail
 //! those requests. Events: [`SpaceEvent::MemberSuspect`], [`SpaceEvent::MemberDown`],
 //! [`SpaceEvent::MemberAlive`], [`SpaceEvent::MemberLeft`].
@@ -52,24 +66,25 @@
 //! the core by hand (`tests/sim.rs`). NOTIFY messages are ignored (no host handler yet).
 
 mod driver;
+mod gossip;
 
 pub use driver::{Command, perform, run_space};
+pub use gossip::GossipSummary;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::api::{BoundedOpIds, MetaOp, StoreError};
+use crate::api::{MetaOp, StoreError};
 use crate::core::bounded::BoundedSet;
-use crate::core::catchup::{
-    CatchUp, CatchUpConfig, CatchUpOutput, CatchUpSizes, CatchUpStats, Fit, InitiateVerdict,
-    KnownOps, fit,
-};
 use crate::core::config::{ConfigError, at_least_one, positive};
+use crate::core::dht::{Dht, SliceWrites};
 use crate::core::fetch::{
     FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp,
 };
+use crate::core::gossip::{Gossip, GossipConfig};
+use crate::core::known::KnownOps;
 use crate::core::membership::{
     Liveness, MemberEvent, Membership, MembershipConfig, MembershipError, MembershipOutput,
     MembershipStats,
@@ -108,8 +123,11 @@ pub struct SpaceConfig {
     pub fetch: FetchConfig,
     /// Publish pool limits.
     pub publish: PublishConfig,
-    /// Catch-up settings.
-    pub catch_up: CatchUpConfig,
+    /// Gossip settings (intervals, concurrent rounds, timeouts, limits).
+    pub gossip: GossipConfig,
+    /// Inbound gossip messages waiting for [`Space::run_gossip`]; more are dropped and
+    /// counted ([`SpaceStats::gossip_dropped`]; their rounds time out). Default 64.
+    pub max_gossip_inbox: usize,
     /// Membership (SWIM) settings: the only source of peer liveness.
     pub membership: MembershipConfig,
     /// Largest `FetchResponse` frame we send. Default 256 KiB.
@@ -139,7 +157,8 @@ impl SpaceConfig {
             peer_store: PeerStoreConfig::default(),
             fetch: FetchConfig::default(),
             publish: PublishConfig::default(),
-            catch_up: CatchUpConfig::default(),
+            gossip: GossipConfig::default(),
+            max_gossip_inbox: 64,
             membership: MembershipConfig::default(),
             max_response_frame_bytes: 256 * 1024,
             max_request_ids: 4096,
@@ -166,7 +185,7 @@ impl SpaceConfig {
         self.peer_store.validate()?;
         self.fetch.validate()?;
         self.publish.validate()?;
-        self.catch_up.validate()?;
+        self.gossip.validate()?;
         self.membership.validate()?;
         if !(MIN_RESPONSE_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&self.max_response_frame_bytes) {
             return Err(ConfigError {
@@ -175,6 +194,7 @@ impl SpaceConfig {
             });
         }
         at_least_one("max_request_ids", self.max_request_ids as u64)?;
+        at_least_one("max_gossip_inbox", self.max_gossip_inbox as u64)?;
         at_least_one("max_serving_per_peer", self.max_serving_per_peer as u64)?;
         positive("prune_interval", self.prune_interval)
     }
@@ -215,12 +235,17 @@ pub enum SpaceError {
     #[error("signing the local agent info failed: {0}")]
     Sign(AgentError),
     /// The publish pool was full ([`PublishConfig::max_broadcasts`]): the stored op was not
-    /// announced; peers get it through catch-up.
+    /// announced; peers get it through gossip.
     #[error("op {op_id} stored but not announced: the publish pool is full")]
     PublishPoolFull {
         /// The op.
         op_id: OpId,
     },
+    /// The DHT model could not be built from the store at start ([`Space::load_model`]):
+    /// gossip compares only the ops stored from now on, so rounds keep finding differences
+    /// for older data (fetches of ids we hold are still filtered by the store).
+    #[error("{0}")]
+    ModelLoad(crate::core::dht::store::DhtLoadError),
 }
 
 /// Sizes of every map of a [`Space`] keyed by a peer URL, agent, op or ticket, for tests that
@@ -229,8 +254,11 @@ pub enum SpaceError {
 pub struct StateSizes {
     /// Peer store maps.
     pub peer_store: PeerStoreSizes,
-    /// Catch-up per-peer maps.
-    pub catch_up: CatchUpSizes,
+    /// Per-peer entries of gossip (open rounds, bursts, bookmarks, last round) and of the
+    /// space's "last tried" map.
+    pub gossip_peers: usize,
+    /// Inbound gossip messages waiting.
+    pub gossip_inbox: usize,
     /// Peers tracked by [`KnownOps`].
     pub known_peers: usize,
     /// Peers in the publish tally ([`PeerTally::len`]).
@@ -241,8 +269,6 @@ pub struct StateSizes {
     pub fetch_pending: usize,
     /// Peers with ops queued in the fetch queue.
     pub fetch_queued_peers: usize,
-    /// Ops with a catch-up origin to rewind to if their fetch fails.
-    pub origin: usize,
     /// Broadcasts running.
     pub broadcasts: usize,
     /// Store operations not yet answered.
@@ -267,15 +293,9 @@ pub enum StoreRequest {
     Retrieve(Vec<OpId>),
     /// [`crate::api::OpStore::filter_out_existing_ops`]; answer [`StoreResponse::Missing`].
     FilterMissing(Vec<OpId>),
-    /// [`crate::api::OpStore::retrieve_op_ids_bounded`]; answer [`StoreResponse::NewOpIds`].
-    NewOpIds {
-        /// Arc to query.
-        arc: DhtArc,
-        /// Bookmark (stored-at µs), inclusive.
-        since: Timestamp,
-        /// Byte budget of op data.
-        limit_bytes: u32,
-    },
+    /// [`crate::core::dht::store::persist`]: the DHT model's changed full-slice hashes;
+    /// answer [`StoreResponse::SliceHashesPersisted`].
+    PersistSliceHashes(SliceWrites),
 }
 
 /// The result of a [`StoreRequest`], same variant order.
@@ -287,8 +307,8 @@ pub enum StoreResponse {
     Retrieved(Result<Vec<MetaOp>, StoreError>),
     /// Ids not held.
     Missing(Result<Vec<OpId>, StoreError>),
-    /// Ids stored since the bookmark.
-    NewOpIds(Result<BoundedOpIds, StoreError>),
+    /// The slice hashes were written.
+    SliceHashesPersisted(Result<(), StoreError>),
 }
 
 /// What the core asks of its driver.
@@ -386,7 +406,7 @@ pub enum SpaceEvent {
         url: Option<Url>,
     },
     /// Membership: the agent was declared down. It is marked unresponsive (publish, fetch
-    /// and catch-up skip it) and its connection closed until it is alive again or signs a
+    /// and gossip skip it) and its connection closed until it is alive again or signs a
     /// newer agent info.
     MemberDown {
         /// The agent.
@@ -474,6 +494,10 @@ pub struct SpaceStats {
     /// Stored local ops not announced because the publish pool was full
     /// ([`SpaceError::PublishPoolFull`]).
     pub announce_refused: u64,
+    /// Inbound gossip messages dropped: the inbox was full ([`SpaceConfig::max_gossip_inbox`]).
+    pub gossip_dropped: u64,
+    /// Gossip messages refused (no/another session, out of stage, malformed).
+    pub gossip_refused: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -487,34 +511,12 @@ enum Pending {
     },
     Announced {
         from: Url,
-        /// Catch-up: (bookmark to apply once queued, bookmark before the round).
-        bookmark: Option<(Timestamp, Timestamp)>,
     },
     Serve {
         to: Url,
     },
-    Lookup(Lookup),
-}
-
-/// A catch-up "ids stored since" query and the round step waiting for it.
-#[derive(Debug, Clone)]
-struct Lookup {
-    step: RoundStep,
-    arc: DhtArc,
-    since: Timestamp,
-    limit: u32,
-}
-
-#[derive(Debug, Clone)]
-enum RoundStep {
-    /// We accept `from`'s round: answer with `Accept`.
-    Accept { from: Url, agents: Vec<AgentId> },
-    /// We reply to `to`'s `Accept`: answer with `NoDiff`.
-    Respond {
-        to: Url,
-        agents: Vec<AgentId>,
-        missing: Vec<AgentId>,
-    },
+    /// A [`StoreRequest::PersistSliceHashes`].
+    Persist,
 }
 
 #[derive(Debug, Clone)]
@@ -539,15 +541,18 @@ pub struct Space {
     peers: PeerStore,
     fetch: FetchQueue,
     pool: BroadcastPool,
-    catchup: CatchUp,
     members: Membership,
     known: KnownOps,
+    /// The DHT model gossip compares (every op the store newly stored).
+    dht: Dht,
+    gossip: Gossip,
+    /// Gossip state kept by the space (see `space/gossip.rs`).
+    glue: gossip::Glue,
     tally: PeerTally,
     pending: HashMap<StoreTicket, Pending>,
     sends: HashMap<SendTicket, (Url, SendKind)>,
     serving: HashMap<Url, usize>,
     recent: BoundedSet<OpId>,
-    origin: HashMap<OpId, (Url, Timestamp)>,
     next_ticket: u64,
     next_prune: Timestamp,
     out: VecDeque<Output>,
@@ -596,8 +601,23 @@ impl Space {
             peers: PeerStore::new(cfg.space.clone(), cfg.peer_store.clone()),
             fetch: FetchQueue::new(cfg.fetch.clone()),
             pool: BroadcastPool::new(cfg.publish.clone()),
-            catchup: CatchUp::new(cfg.catch_up.clone(), agent.clone(), arc, now, seed),
-            // A different stream than catch-up's.
+            dht: Dht::new(
+                crate::core::dht::time::TIME_FACTOR,
+                cfg.locator.clone(),
+                now,
+            )
+            .map_err(|_| ConfigError {
+                field: "gossip",
+                rule: "the DHT model's time factor",
+            })?,
+            gossip: Gossip::new(
+                cfg.gossip.clone(),
+                vec![Bytes::copy_from_slice(agent.as_bytes())],
+                crate::model::arc::SectorSet::from_arcs(&[arc]),
+                seed,
+            ),
+            glue: gossip::Glue::new(now),
+            // A different stream than gossip's.
             members: Membership::new(cfg.membership.clone(), agent.clone(), now, !seed)?,
             known: KnownOps::new(cfg.known_ops_per_peer, cfg.known_ops_peers),
             tally: PeerTally::default(),
@@ -614,7 +634,6 @@ impl Space {
             pending: HashMap::new(),
             sends: HashMap::new(),
             serving: HashMap::new(),
-            origin: HashMap::new(),
             next_ticket: 1,
             out: VecDeque::new(),
             local_batch: Vec::new(),
@@ -667,11 +686,6 @@ impl Space {
         self.fetch.stats()
     }
 
-    /// Counters of catch-up.
-    pub fn catch_up_stats(&self) -> CatchUpStats {
-        self.catchup.stats()
-    }
-
     /// Counters of membership.
     pub fn membership_stats(&self) -> MembershipStats {
         self.members.stats()
@@ -698,13 +712,13 @@ impl Space {
     pub fn state_sizes(&self) -> StateSizes {
         StateSizes {
             peer_store: self.peers.sizes(),
-            catch_up: self.catchup.sizes(),
+            gossip_peers: self.gossip.peer_entries() + self.glue.tried.len(),
+            gossip_inbox: self.glue.inbox.len(),
             known_peers: self.known.peer_count(),
             tally_peers: self.tally.len(),
             serving: self.serving.len(),
             fetch_pending: self.fetch.len(),
             fetch_queued_peers: self.fetch.queued_peers(),
-            origin: self.origin.len(),
             broadcasts: self.pool.len(),
             store_pending: self.pending.len(),
             sends: self.sends.len(),
@@ -752,7 +766,7 @@ impl Space {
         [
             self.fetch.poll_timeout(),
             self.pool.poll_timeout(),
-            self.catchup.poll_timeout(),
+            self.gossip_timeout(),
             self.members.poll_timeout(),
             Some(self.next_prune),
             Some(resign),
@@ -841,13 +855,13 @@ impl Space {
     /// Our signal connection is back after an outage (issue 9): the unresponsive marks set
     /// meanwhile came from our own outage and are cleared, `ops` (local ops whose
     /// announcement failed, see [`SpaceEvent::Published`]) are announced again to the peers
-    /// responsible for them (they must be ops this agent published), and a catch-up round
-    /// starts soon ([`CatchUp::hurry`]) to pull what peers published while we were away.
+    /// responsible for them (they must be ops this agent published), and gossip rounds
+    /// start at once, at the fast pace, to pull what peers published while we were away.
     /// Of two peers that come back one after the other, the announcement of the first may
-    /// find the second still away; the second's catch-up round then finds the first.
+    /// find the second still away; the second's gossip round then finds the first.
     pub fn reconnected(&mut self, now: Timestamp, ops: Vec<OpId>) {
         self.peers.clear_all_unresponsive();
-        self.catchup.hurry(now);
+        self.hurry_gossip(now);
         if !self.left {
             for op_id in ops {
                 self.announce(now, op_id);
@@ -871,7 +885,8 @@ impl Space {
     /// The signer's error.
     pub fn set_storage_arc(&mut self, now: Timestamp, arc: DhtArc) -> Result<(), AgentError> {
         self.arc = arc;
-        self.catchup.set_arc(arc);
+        self.gossip
+            .set_sectors(crate::model::arc::SectorSet::from_arcs(&[arc]));
         self.re_sign(now)
     }
 
@@ -941,14 +956,14 @@ impl Space {
         match msg {
             WireMessage::Membership { data, .. } => self.on_membership(now, &from, &agents, &data),
             WireMessage::Publish { msg, .. } => match msg {
-                PublishMsg::Ops(ids) => self.on_announced(now, &from, ids, None),
+                PublishMsg::Ops(ids) => self.on_announced(now, &from, ids),
                 PublishMsg::Agent(json) => self.on_agent_json(now, json.as_bytes()),
             },
             WireMessage::Fetch { msg, .. } => match msg {
                 FetchMsg::Request(ids) => self.on_fetch_request(&from, ids),
                 FetchMsg::Response(ops) => self.on_fetch_response(now, &from, ops),
             },
-            WireMessage::Gossip { msg, .. } => self.on_gossip(now, &from, msg),
+            WireMessage::Gossip { msg, .. } => self.queue_gossip(from.clone(), msg),
             _ => {}
         }
         self.pump(now);
@@ -979,7 +994,6 @@ impl Space {
     /// and rounds with it end. (It is not marked unresponsive; we may reconnect.)
     pub fn peer_disconnected(&mut self, now: Timestamp, peer: &Url) {
         self.fetch.peer_failed(now, peer);
-        self.catchup.peer_gone(now, peer);
         self.pump(now);
     }
 
@@ -1001,11 +1015,11 @@ impl Space {
             (Pending::FetchedWrite { ops, from }, StoreResponse::Written(r)) => {
                 self.on_fetched_written(now, ops, from, r)
             }
-            (Pending::Announced { from, bookmark }, StoreResponse::Missing(r)) => {
-                self.on_missing(now, from, bookmark, r)
+            (Pending::Announced { from }, StoreResponse::Missing(r)) => {
+                self.on_missing(now, from, r)
             }
             (Pending::Serve { to }, StoreResponse::Retrieved(r)) => self.on_retrieved(to, r),
-            (Pending::Lookup(l), StoreResponse::NewOpIds(r)) => self.on_looked_up(now, l, r),
+            (Pending::Persist, StoreResponse::SliceHashesPersisted(r)) => self.on_persisted(r),
             (_, _) => {
                 // A response of the wrong kind for its ticket: a driver bug. Counted.
                 self.stats.store_errors += 1;
@@ -1022,7 +1036,8 @@ impl Space {
         r: Result<Vec<crate::model::op::StoredOp>, StoreError>,
     ) {
         match r {
-            Ok(_) => {
+            Ok(stored) => {
+                self.inform_stored(&stored);
                 for (token, op_id) in ops {
                     self.local_stored(now, token, op_id);
                 }
@@ -1056,12 +1071,12 @@ impl Space {
                 return self.store_failed(e);
             }
         };
+        self.inform_stored(&stored);
         self.fetch.stored(now, &ids);
         self.known.add(&from, ids.iter());
         let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
         for o in ops {
             self.recent.insert(o.op_id.clone());
-            self.origin.remove(&o.op_id);
             if new.contains(&o.op_id) {
                 self.stats.ops_received += 1;
                 self.emit(SpaceEvent::OpReceived {
@@ -1073,43 +1088,17 @@ impl Space {
         }
     }
 
-    /// Announced ids we lack go to the fetch queue; a catch-up bookmark is applied once all
-    /// of them were queued.
-    fn on_missing(
-        &mut self,
-        now: Timestamp,
-        from: Url,
-        bookmark: Option<(Timestamp, Timestamp)>,
-        r: Result<Vec<OpId>, StoreError>,
-    ) {
-        let missing: Vec<OpId> = match r {
-            Ok(m) => m
-                .into_iter()
-                .filter(|id| !self.recent.contains(id))
-                .collect(),
-            Err(e) => return self.store_failed(e),
-        };
-        let Some((apply, previous)) = bookmark else {
-            self.fetch.add(now, missing, &from);
-            return;
-        };
-        let before: Vec<OpId> = missing
-            .iter()
-            .filter(|id| !self.fetch.is_pending(id))
-            .cloned()
-            .collect();
-        let news = !missing.is_empty();
-        let refused = self.fetch.add(now, missing, &from);
-        if news {
-            self.catchup.hurry(now);
-        }
-        for id in before {
-            if self.fetch.is_pending(&id) {
-                self.origin.insert(id, (from.clone(), previous));
+    /// Announced ids we lack go to the fetch queue.
+    fn on_missing(&mut self, now: Timestamp, from: Url, r: Result<Vec<OpId>, StoreError>) {
+        match r {
+            Ok(m) => {
+                let missing: Vec<OpId> = m
+                    .into_iter()
+                    .filter(|id| !self.recent.contains(id))
+                    .collect();
+                self.fetch.add(now, missing, &from);
             }
-        }
-        if refused == 0 {
-            self.catchup.set_bookmark(now, from, apply);
+            Err(e) => self.store_failed(e),
         }
     }
 
@@ -1126,8 +1115,7 @@ impl Space {
             Ok(ops) => ops,
             Err(e) => return self.store_failed(e),
         };
-        // Not recorded as held by `to`: it holds them only once it stored them, and a
-        // response lost on the way must not hide them from catch-up.
+        // Not recorded as held by `to`: it holds them only once it stored them.
         self.stats.ops_served += ops.len() as u64;
         let max = self.cfg.max_response_frame_bytes;
         for f in crate::core::fetch::split_response(&self.cfg.space, ops, max) {
@@ -1135,54 +1123,13 @@ impl Space {
         }
     }
 
-    /// Asks the store for the ids of `lookup` (a catch-up round step waits for them).
-    fn look_up(&mut self, lookup: Lookup) {
-        let request = StoreRequest::NewOpIds {
-            arc: lookup.arc,
-            since: lookup.since,
-            limit_bytes: lookup.limit,
-        };
-        self.store(request, Pending::Lookup(lookup));
-    }
-
-    /// Ids stored since a bookmark: too many for one message asks again with a smaller byte
-    /// limit ([`fit`]); otherwise the round step waiting for them answers the peer.
-    fn on_looked_up(&mut self, now: Timestamp, l: Lookup, r: Result<BoundedOpIds, StoreError>) {
-        let ids = match r {
-            Ok(ids) => ids,
-            Err(e) => return self.store_failed(e),
-        };
-        if let Fit::RetryWith(limit) = fit(&ids, l.limit, self.cfg.catch_up.max_new_op_ids) {
-            return self.look_up(Lookup { limit, ..l });
-        }
-        match l.step {
-            RoundStep::Accept { from, agents } => {
-                let found = self.unknown_to(&from, ids.op_ids);
-                let missing = self.missing_agents(now, &agents);
-                self.catchup
-                    .accept(now, &from, found, ids.next_bookmark, missing);
-            }
-            RoundStep::Respond {
-                to,
-                agents,
-                missing,
-            } => {
-                let found = self.unknown_to(&to, ids.op_ids);
-                let want = self.missing_agents(now, &agents);
-                let provided = self.provide_agents(&missing);
-                self.catchup
-                    .respond(now, &to, found, ids.next_bookmark, want, provided);
-            }
-        }
-    }
-
-    /// Runs timers: fetch and publish deadlines, catch-up rounds, pruning, re-signing.
+    /// Runs timers: fetch and publish deadlines, gossip rounds and the model's time, pruning,
+    /// re-signing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.fetch.handle_timeout(now);
         self.pool.handle_timeout(now);
         self.members.handle_timeout(now);
         if !self.left {
-            self.catchup.handle_timeout(now);
             if self.next_prune <= now {
                 self.next_prune = now.plus(self.cfg.prune_interval);
                 self.prune(now);
@@ -1193,9 +1140,7 @@ impl Space {
                 // Keep going with the old info; it is retried on the next timer.
                 self.emit(SpaceEvent::Error(SpaceError::Sign(e)));
             }
-            if self.catchup.due(now) {
-                self.initiate(now);
-            }
+            self.gossip_timers(now);
         }
         self.pump(now);
     }
@@ -1274,7 +1219,8 @@ impl Space {
             }
         }
         let live = self.peers.live_urls(now);
-        self.catchup.retain_peers(now, |u| live.contains(u));
+        self.gossip.retain_peers(|u| live.contains(u));
+        self.glue.tried.retain(|u, _| live.contains(u));
         self.known.retain(|u| live.contains(u));
         self.tally.retain(|u| live.contains(u));
         self.serving.retain(|u, _| live.contains(u));
@@ -1363,14 +1309,8 @@ impl Space {
         }
     }
 
-    /// Ids announced by `from` (publish, or catch-up with a bookmark to apply).
-    fn on_announced(
-        &mut self,
-        now: Timestamp,
-        from: &Url,
-        ids: Vec<OpId>,
-        bookmark: Option<(Timestamp, Timestamp)>,
-    ) {
+    /// Ids announced by `from` (publish).
+    fn on_announced(&mut self, now: Timestamp, from: &Url, ids: Vec<OpId>) {
         self.known.add(from, ids.iter());
         let (pending, ids): (Vec<OpId>, Vec<OpId>) = ids
             .into_iter()
@@ -1383,17 +1323,11 @@ impl Space {
             self.fetch.add(now, pending, from);
         }
         if ids.is_empty() {
-            if let Some((apply, _)) = bookmark {
-                self.catchup.set_bookmark(now, from.clone(), apply);
-            }
             return;
         }
         self.store(
             StoreRequest::FilterMissing(ids),
-            Pending::Announced {
-                from: from.clone(),
-                bookmark,
-            },
+            Pending::Announced { from: from.clone() },
         );
     }
 
@@ -1436,129 +1370,6 @@ impl Space {
         }
     }
 
-    fn on_gossip(&mut self, now: Timestamp, from: &Url, msg: GossipMsg) {
-        match msg {
-            GossipMsg::Initiate(m) => match self.catchup.on_initiate(now, from, m) {
-                Ok(InitiateVerdict::Accept(req)) => self.look_up(Lookup {
-                    step: RoundStep::Accept {
-                        from: from.clone(),
-                        agents: req.agents,
-                    },
-                    arc: req.arc,
-                    since: req.since,
-                    limit: req.limit_bytes,
-                }),
-                Ok(InitiateVerdict::Busy | InitiateVerdict::Ignore) | Err(_) => {}
-            },
-            GossipMsg::Accept(m) => {
-                let Ok(a) = self.catchup.on_accept(now, from, m) else {
-                    return;
-                };
-                self.on_announced(
-                    now,
-                    from,
-                    a.new_ops,
-                    Some((a.updated_new_since, a.previous_new_since)),
-                );
-                let req = a.request;
-                self.look_up(Lookup {
-                    step: RoundStep::Respond {
-                        to: from.clone(),
-                        agents: req.agents,
-                        missing: a.missing_agents,
-                    },
-                    arc: req.arc,
-                    since: req.since,
-                    limit: req.limit_bytes,
-                });
-            }
-            GossipMsg::NoDiff(m) => {
-                self.on_reply(now, from, m.session_id, m.accept_response, false)
-            }
-            GossipMsg::DiscSectorsDiff(m) => {
-                self.on_reply(now, from, m.session_id, m.accept_response, true)
-            }
-            GossipMsg::RingSectorDetailsDiff(m) => {
-                self.on_reply(now, from, m.session_id, m.accept_response, true)
-            }
-            GossipMsg::Agents(m) => {
-                for a in m.provided_agents {
-                    self.on_agent_json(now, &a);
-                }
-            }
-            GossipMsg::Busy(m) => {
-                self.catchup.on_end(now, from, &m.session_id);
-            }
-            GossipMsg::Terminate(m) => {
-                self.catchup.on_end(now, from, &m.session_id);
-            }
-            _ => {
-                // Sector diff messages we never ask for.
-            }
-        }
-    }
-
-    fn on_reply(
-        &mut self,
-        now: Timestamp,
-        from: &Url,
-        session: Bytes,
-        response: Option<crate::wire::AcceptResponseMessage>,
-        diff: bool,
-    ) {
-        let (agent, info) = (&self.agent, &self.info);
-        let provide = |wanted: &[AgentId]| provide_agents(agent, info, wanted);
-        let Ok(r) = self
-            .catchup
-            .on_reply(now, from, &session, response, diff, provide)
-        else {
-            return;
-        };
-        for a in &r.provided_agents {
-            self.on_agent_json(now, a);
-        }
-        self.on_announced(
-            now,
-            from,
-            r.new_ops,
-            Some((r.updated_new_since, r.previous_new_since)),
-        );
-    }
-
-    fn initiate(&mut self, now: Timestamp) {
-        let peers: Vec<Url> = self
-            .peers
-            .reachable(now, &self.agent)
-            .into_iter()
-            .filter(|a| a.storage_arc.overlaps(&self.arc))
-            .filter_map(|a| a.url.clone())
-            .collect();
-        match self.catchup.pick_target(&peers) {
-            Some(peer) => self.catchup.initiate(now, peer),
-            None => self.catchup.idle(now),
-        }
-    }
-
-    /// Ids minus those `peer` is known to hold.
-    fn unknown_to(&self, peer: &Url, ids: Vec<OpId>) -> Vec<OpId> {
-        ids.into_iter()
-            .filter(|id| !self.known.holds(peer, id))
-            .collect()
-    }
-
-    fn missing_agents(&self, now: Timestamp, agents: &[AgentId]) -> Vec<AgentId> {
-        agents
-            .iter()
-            .filter(|a| **a != self.agent && self.peers.get(now, a).is_none())
-            .take(16)
-            .cloned()
-            .collect()
-    }
-
-    fn provide_agents(&self, wanted: &[AgentId]) -> Vec<Bytes> {
-        provide_agents(&self.agent, &self.info, wanted)
-    }
-
     /// A membership payload from `from` (admitted, hosting `agents`).
     fn on_membership(&mut self, now: Timestamp, from: &Url, agents: &[AgentId], data: &[u8]) {
         let peers = &self.peers;
@@ -1598,7 +1409,7 @@ impl Space {
     }
 
     /// THE liveness rule: down or left marks the peer unresponsive (fetches move to other
-    /// sources, publish and catch-up skip it, its connection closes); alive clears it.
+    /// sources, publish and gossip skip it, its connection closes); alive clears it.
     fn on_member_event(&mut self, now: Timestamp, e: MemberEvent) {
         let agent = e.agent().clone();
         let url = self.peers.get(now, &agent).and_then(|i| i.url.clone());
@@ -1632,7 +1443,6 @@ impl Space {
             .set_unresponsive(peer.clone(), Timestamp(i64::MAX));
         self.fetch.peer_failed(now, peer);
         self.pool.peer_failed(now, peer);
-        self.catchup.peer_gone(now, peer);
         self.out.push_back(Output::Close {
             peer: peer.clone(),
             reason: "membership: down".into(),
@@ -1652,7 +1462,6 @@ impl Space {
         }
         self.fetch.peer_failed(now, peer);
         self.pool.peer_failed(now, peer);
-        self.catchup.peer_gone(now, peer);
         self.known.forget(peer);
         self.emit(SpaceEvent::PeerMisbehaved {
             peer: peer.clone(),
@@ -1682,9 +1491,7 @@ impl Space {
                         attempts,
                         reason,
                     } => {
-                        if let Some((peer, to)) = self.origin.remove(&op_id) {
-                            self.catchup.rewind(now, &peer, to);
-                        }
+                        // Gossip finds the op again in a later round.
                         self.emit(SpaceEvent::FetchFailed {
                             op_id,
                             attempts,
@@ -1693,13 +1500,7 @@ impl Space {
                     }
                 }
             }
-            while let Some(o) = self.catchup.poll_output() {
-                progressed = true;
-                match o {
-                    CatchUpOutput::Send { to, msg } => self.send_gossip(&to, &msg),
-                    CatchUpOutput::RoundTimedOut { .. } => {}
-                }
-            }
+            progressed |= self.pump_gossip(now);
             while let Some(o) = self.pool.poll_output() {
                 progressed = true;
                 match o {
@@ -1719,7 +1520,7 @@ impl Space {
                     } => {
                         self.tally.record(&reached, &failed);
                         // An announcement that reached a peer is not proof it holds the op: if
-                        // its fetch gives up, catch-up must still offer the op to it.
+                        // its fetch gives up, gossip must still offer the op to it.
                         self.emit(SpaceEvent::Published {
                             op_id,
                             reached,
@@ -1733,16 +1534,6 @@ impl Space {
                 break;
             }
         }
-    }
-}
-
-/// The agent infos (JSON) of ours among `wanted` (k2gossip `missing_agents`): the local
-/// agent's `info` if `agent` is wanted.
-fn provide_agents(agent: &AgentId, info: &AgentInfoSigned, wanted: &[AgentId]) -> Vec<Bytes> {
-    if wanted.contains(agent) {
-        vec![Bytes::copy_from_slice(info.encode().as_bytes())]
-    } else {
-        Vec::new()
     }
 }
 

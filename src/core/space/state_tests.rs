@@ -316,8 +316,19 @@ impl Churn {
         self.space.handle_frame(now, from, frame);
     }
 
-    /// Carries out every output; simulated peers answer catch-up and fetch requests.
+    /// Carries out every output and runs waiting gossip; simulated peers answer gossip and
+    /// fetch requests.
     fn drain(&mut self) {
+        loop {
+            self.drain_outputs();
+            if !self.space.gossip_ready() {
+                return;
+            }
+            block_on(self.space.run_gossip(&self.store, self.now));
+        }
+    }
+
+    fn drain_outputs(&mut self) {
         let now = self.now;
         let mut replies = Vec::new();
         while let Some(o) = self.space.poll_output() {
@@ -404,17 +415,13 @@ impl Churn {
         up(&mut m.peer_store.graves, s.peer_store.graves);
         up(&mut m.peer_store.blocked, s.peer_store.blocked);
         up(&mut m.peer_store.unresponsive, s.peer_store.unresponsive);
-        up(&mut m.catch_up.accepted, s.catch_up.accepted);
-        up(&mut m.catch_up.bookmarks, s.catch_up.bookmarks);
-        up(&mut m.catch_up.last_round, s.catch_up.last_round);
-        up(&mut m.catch_up.accept_times, s.catch_up.accept_times);
-        up(&mut m.catch_up.done_with, s.catch_up.done_with);
+        up(&mut m.gossip_peers, s.gossip_peers);
+        up(&mut m.gossip_inbox, s.gossip_inbox);
         up(&mut m.known_peers, s.known_peers);
         up(&mut m.tally_peers, s.tally_peers);
         up(&mut m.serving, s.serving);
         up(&mut m.fetch_pending, s.fetch_pending);
         up(&mut m.fetch_queued_peers, s.fetch_queued_peers);
-        up(&mut m.origin, s.origin);
         up(&mut m.broadcasts, s.broadcasts);
         up(&mut m.store_pending, s.store_pending);
         up(&mut m.sends, s.sends);
@@ -446,8 +453,8 @@ fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
     cfg.peer_store.max_graves = 500;
     cfg.peer_store.max_blocked = 100;
     cfg.recently_stored = 1_000;
-    cfg.catch_up.initiate_interval = Duration::from_secs(2);
-    cfg.catch_up.initiate_jitter = Duration::ZERO;
+    cfg.gossip.fast_interval = Duration::from_secs(2);
+    cfg.gossip.steady_interval = Duration::from_secs(2);
     let mut c = Churn::new(cfg);
     // Steps of 10 s of virtual time (the prune interval), a few frames each: cheap enough
     // for a debug build.
@@ -483,10 +490,8 @@ fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
     assert!(live < 1_500, "at most {live} live peers");
     let per_peer = [
         ("peer_store.unresponsive", m.peer_store.unresponsive),
-        ("catch_up.bookmarks", m.catch_up.bookmarks),
-        ("catch_up.last_round", m.catch_up.last_round),
-        ("catch_up.accept_times", m.catch_up.accept_times),
-        ("catch_up.done_with", m.catch_up.done_with),
+        // Four per-peer maps of gossip plus the space's "last tried".
+        ("gossip_peers / 5", m.gossip_peers / 5),
         ("tally_peers", m.tally_peers),
         ("serving", m.serving),
         ("fetch_queued_peers", m.fetch_queued_peers),
@@ -504,9 +509,8 @@ fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
         ("peer_store.blocked", m.peer_store.blocked, 100),
         ("recent", m.recent, 1_000),
         ("known_peers", m.known_peers, 32),
-        ("catch_up.accepted", m.catch_up.accepted, 10),
+        ("gossip_inbox", m.gossip_inbox, 64),
         ("fetch_pending", m.fetch_pending, 2_000),
-        ("origin", m.origin, 2_000),
         ("broadcasts", m.broadcasts, 2_000),
     ];
     for (name, n, cap) in capped {
@@ -516,14 +520,7 @@ fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
     }
     assert!(broken.is_empty(), "{broken:#?}");
     // Something to prune was there: the churn exercised each map.
-    assert!(
-        m.catch_up.bookmarks > 50 && m.catch_up.last_round > 50,
-        "{m:?}"
-    );
-    assert!(
-        m.catch_up.accept_times > 50 && m.catch_up.done_with > 2,
-        "{m:?}"
-    );
+    assert!(m.gossip_peers > 250, "{m:?}");
     // (Unresponsive marks now come from membership only; these peers never answer it.)
     assert!(m.tally_peers > 50, "{m:?}");
     assert!(
@@ -618,8 +615,8 @@ fn an_invalid_config_is_refused_naming_the_field() {
         "publish.max_ids_per_message"
     );
     assert_eq!(
-        bad(&|c| c.catch_up.round_timeout = Duration::from_nanos(10)),
-        "catch_up.round_timeout"
+        bad(&|c| c.gossip.round_timeout = Duration::ZERO),
+        "gossip.round_timeout"
     );
     assert_eq!(
         bad(&|c| c.max_response_frame_bytes = MAX_FRAME_BYTES + 1),

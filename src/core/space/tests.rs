@@ -159,7 +159,7 @@ fn a_peer_sending_wrong_op_data_is_blocked_and_disconnected() {
 }
 
 #[test]
-fn catch_up_brings_a_late_joiner_everything_stored_before() {
+fn gossip_brings_a_late_joiner_everything_stored_before() {
     let mut net = net(vec![cfg()]);
     let now = net.now();
     let mut ids = Vec::new();
@@ -176,7 +176,7 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
     net.advance_to(now.add_micros(20_000));
     assert!(net.nodes[0].events.iter().any(|e| matches!(e,
         SpaceEvent::Published { reached, .. } if reached.is_empty())));
-    // Node 2 joins later: no publish reaches it, catch-up does.
+    // Node 2 joins later: no publish reaches it, gossip does.
     add(&mut net, 2, cfg());
     net.introduce();
     net.advance_to(now.add_micros(1_000_000));
@@ -188,7 +188,9 @@ fn catch_up_brings_a_late_joiner_everything_stored_before() {
         Vec::<OpId>::new()
     );
     assert!(
-        b.space.catch_up_stats().completed + net.nodes[0].space.catch_up_stats().completed >= 1
+        b.space.gossip_summary().stats.completed
+            + net.nodes[0].space.gossip_summary().stats.completed
+            >= 1
     );
 }
 
@@ -312,7 +314,7 @@ fn a_burst_of_publishes_is_one_store_write_and_each_op_is_reported_stored() {
 }
 
 #[test]
-fn an_op_whose_announcement_was_lost_still_arrives_by_catch_up() {
+fn an_op_whose_announcement_was_lost_still_arrives_by_gossip() {
     let mut net = net(vec![cfg(), cfg()]);
     net.introduce();
     net.settle();
@@ -322,7 +324,7 @@ fn an_op_whose_announcement_was_lost_still_arrives_by_catch_up() {
     net.advance_to(T0.add_micros(100_000));
     net.heal();
     assert_eq!(net.nodes[1].received(), 0);
-    // Catch-up rounds must still offer the op: a sent announcement is no proof it is held.
+    // Gossip rounds must still offer the op: a sent announcement is no proof it is held.
     let mut t = T0;
     for _ in 0..20 {
         t = t.add_micros(10_000_000);

@@ -1,0 +1,31 @@
+//! [`Gossip`]'s housekeeping for its driver: the arc changing, per-peer state pruned.
+
+use super::*;
+
+impl Gossip {
+    /// Our storage arc changed: rounds from now on offer and compare `sectors`.
+    pub fn set_sectors(&mut self, sectors: SectorSet) {
+        self.sectors = sectors;
+    }
+
+    /// Keeps the per-peer state (open rounds, burst records, bookmarks, last round) only of
+    /// the peers for which `keep` is true. The driver calls it with the peers whose agent
+    /// info is live, so this state is bounded by the peer store.
+    pub fn retain_peers(&mut self, keep: impl Fn(&Url) -> bool) {
+        self.sessions.retain(|u, _| keep(u));
+        self.bursts.retain(|u, _| keep(u));
+        self.bookmarks.retain(|u, _| keep(u));
+        self.last_gossip.retain(|u, _| keep(u));
+    }
+
+    /// Entries of the per-peer maps [`Gossip::retain_peers`] prunes, summed.
+    pub fn peer_entries(&self) -> usize {
+        self.sessions.len() + self.bursts.len() + self.bookmarks.len() + self.last_gossip.len()
+    }
+
+    /// Resets the interval to fast: the driver knows divergence is likely (our signal
+    /// connection came back after an outage).
+    pub fn hurry(&mut self) {
+        self.scheduler.on_round(true);
+    }
+}

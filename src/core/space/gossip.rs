@@ -1,0 +1,345 @@
+//! The space's side of gossip (issue 10): feeding the DHT model, starting rounds, handing
+//! inbound gossip to [`Gossip::handle`] and its outputs to the fetch queue, the peer store
+//! and the wire. See the [space docs](super#gossip).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{Pending, Space, StoreRequest};
+use crate::api::{OpStore, StoreError};
+use crate::core::dht::snapshot::DhtSnapshot;
+use crate::core::dht::store::{self as dht_store, DhtLoadError};
+use crate::core::dht::time::TIME_FACTOR;
+use crate::core::gossip::schedule::{Candidate, pick_peers};
+use crate::core::gossip::{
+    AgentInfos, Ctx, DiffKind, GossipError, GossipEvent, GossipOutput, GossipStats, Role,
+};
+use crate::core::peer_store::PeerStore;
+use crate::model::arc::SectorSet;
+use crate::model::id::AgentId;
+use crate::model::op::StoredOp;
+use crate::model::time::Timestamp;
+use crate::model::url::Url;
+use crate::wire::GossipMsg;
+
+/// Least pause between two writes of the model's changed full-slice hashes: a burst of
+/// fetched ops into old slices becomes one store operation, not one per write.
+pub const PERSIST_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A gossip summary of a space, like Kitsune2's `GossipStateSummary`
+/// ([`Space::gossip_summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GossipSummary {
+    /// Round counters: initiated, accepted, completed, busy, timed out, refused.
+    pub stats: GossipStats,
+    /// The comparison outcome of the last completed round (either role).
+    pub last_diff: DiffKind,
+    /// When the last round completed (`None`: none yet).
+    pub last_round_at: Option<Timestamp>,
+    /// The current pause between initiated rounds (fast while rounds find differences,
+    /// doubling to the steady interval).
+    pub interval: Duration,
+    /// Ops in the DHT model.
+    pub op_count: u64,
+    /// Our disc top hash over our arc (XOR of every full-slice hash; empty if none).
+    pub disc_top_hash: Bytes,
+    /// Our ring top hashes over our arc, oldest partial slice first.
+    pub ring_top_hashes: Vec<Bytes>,
+}
+
+/// Gossip state kept by the space (not by [`Gossip`]).
+#[derive(Debug, Default)]
+pub(super) struct Glue {
+    /// Inbound gossip messages waiting for [`Space::run_gossip`] (bounded).
+    pub(super) inbox: VecDeque<(Url, GossipMsg)>,
+    /// Peer → when we last initiated a round with it (so an unanswered peer is not picked
+    /// first again); pruned with the peer store.
+    pub(super) tried: HashMap<Url, Timestamp>,
+    next_round: Timestamp,
+    next_persist: Timestamp,
+    /// The model has changes not yet handed to the store.
+    dirty: bool,
+    /// A [`StoreRequest::PersistSliceHashes`] is in flight (one at a time, so an older write
+    /// never lands after a newer one).
+    persisting: bool,
+    last_diff: DiffKind,
+    last_round_at: Option<Timestamp>,
+}
+
+impl Glue {
+    /// The first round is due at `now`.
+    pub(super) fn new(now: Timestamp) -> Glue {
+        Glue {
+            next_round: now,
+            next_persist: now,
+            ..Glue::default()
+        }
+    }
+}
+
+/// The peer store as gossip's [`AgentInfos`] at one moment.
+struct PeerInfos<'a> {
+    peers: &'a PeerStore,
+    now: Timestamp,
+}
+
+impl AgentInfos for PeerInfos<'_> {
+    fn has(&self, agent: &[u8]) -> bool {
+        let id = AgentId::from_bytes(Bytes::copy_from_slice(agent));
+        self.peers.get(self.now, &id).is_some()
+    }
+
+    fn info(&self, agent: &[u8]) -> Option<Bytes> {
+        let id = AgentId::from_bytes(Bytes::copy_from_slice(agent));
+        let info = self.peers.get(self.now, &id)?;
+        Some(Bytes::copy_from_slice(info.encode().as_bytes()))
+    }
+}
+
+impl Space {
+    /// Builds the DHT model from `store` ([`crate::core::dht::store::load`]). Call it once,
+    /// before carrying out any output, on a store that already holds ops (a reload); a space
+    /// starts with an empty model, right for an empty store.
+    ///
+    /// # Errors
+    /// [`DhtLoadError`]; the space keeps the model it had.
+    pub async fn load_model(
+        &mut self,
+        store: &dyn OpStore,
+        now: Timestamp,
+    ) -> Result<(), DhtLoadError> {
+        self.dht = dht_store::load(store, TIME_FACTOR, self.cfg.locator.clone(), now).await?;
+        self.glue.dirty = true;
+        Ok(())
+    }
+
+    /// Whether inbound gossip waits for [`Space::run_gossip`]. Check after draining outputs.
+    pub fn gossip_ready(&self) -> bool {
+        !self.glue.inbox.is_empty()
+    }
+
+    /// Hands the waiting inbound gossip messages to [`Gossip::handle`], which reads the model
+    /// and `store` (the space's op store); drain [`Space::poll_output`] afterwards. A sender
+    /// blocked or gone since its message was queued is skipped.
+    pub async fn run_gossip(&mut self, store: &dyn OpStore, now: Timestamp) {
+        self.dht.update(now);
+        while let Some((from, msg)) = self.glue.inbox.pop_front() {
+            if self.left || !self.peers.admits(now, &from) {
+                continue;
+            }
+            let agents = PeerInfos {
+                peers: &self.peers,
+                now,
+            };
+            let ctx = Ctx {
+                dht: &self.dht,
+                store,
+                agents: &agents,
+            };
+            // Refusals are reported as events too (handled in `pump_gossip`).
+            if let Err(GossipError::Store(e)) = self.gossip.handle(ctx, now, &from, msg).await {
+                self.store_failed(e);
+            }
+        }
+        self.pump(now);
+    }
+
+    /// The gossip summary: counters, last diff, our top hashes.
+    pub fn gossip_summary(&self) -> GossipSummary {
+        let ours = SectorSet::from_arcs(&[self.arc]);
+        let (disc_top_hash, ring_top_hashes) = match self.dht.snapshot_minimal(&ours) {
+            Ok(DhtSnapshot::Minimal {
+                disc_top_hash,
+                ring_top_hashes,
+                ..
+            }) => (disc_top_hash, ring_top_hashes),
+            _ => (Bytes::new(), Vec::new()),
+        };
+        GossipSummary {
+            stats: self.gossip.stats(),
+            last_diff: self.glue.last_diff,
+            last_round_at: self.glue.last_round_at,
+            interval: self.gossip.scheduler().interval(),
+            op_count: self.dht.op_count(),
+            disc_top_hash,
+            ring_top_hashes,
+        }
+    }
+
+    /// Starts rounds at once and at the fast pace (divergence is likely).
+    pub(super) fn hurry_gossip(&mut self, now: Timestamp) {
+        self.gossip.hurry();
+        self.glue.next_round = now;
+    }
+
+    /// A gossip message from an admitted peer: queued for [`Space::run_gossip`], or dropped
+    /// and counted when the inbox is full.
+    pub(super) fn queue_gossip(&mut self, from: Url, msg: GossipMsg) {
+        if self.glue.inbox.len() >= self.cfg.max_gossip_inbox {
+            self.stats.gossip_dropped += 1;
+            return;
+        }
+        self.glue.inbox.push_back((from, msg));
+    }
+
+    /// The earliest gossip deadline: a round timeout, the next round, the model's next
+    /// update, the next write of its hashes.
+    pub(super) fn gossip_timeout(&self) -> Option<Timestamp> {
+        let persist = (self.glue.dirty && !self.glue.persisting).then_some(self.glue.next_persist);
+        [
+            self.gossip.poll_timeout(),
+            Some(self.glue.next_round),
+            // Just after: the layout changes once time is past its update moment (a slice
+            // fits only when the time left exceeds it), so waking at it exactly would spin.
+            Some(self.dht.next_update_at().add_micros(1)),
+            persist,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Gossip's timers: round timeouts, the model's time, writing its hashes, new rounds.
+    pub(super) fn gossip_timers(&mut self, now: Timestamp) {
+        self.gossip.handle_timeout(now);
+        if self.dht.next_update_at() < now {
+            self.dht.update(now);
+            self.glue.dirty = true;
+        }
+        if self.glue.dirty && !self.glue.persisting && self.glue.next_persist <= now {
+            self.persist_model(now);
+        }
+        if self.glue.next_round <= now {
+            self.start_rounds(now);
+            self.glue.next_round = now.plus(self.gossip.scheduler().interval());
+        }
+    }
+
+    /// Ops the store newly stored: into the model (exactly once each).
+    pub(super) fn inform_stored(&mut self, stored: &[StoredOp]) {
+        if !stored.is_empty() {
+            self.dht.inform_ops_stored(stored);
+            self.glue.dirty = true;
+        }
+    }
+
+    /// The write of slice hashes is over.
+    pub(super) fn on_persisted(&mut self, r: Result<(), StoreError>) {
+        self.glue.persisting = false;
+        if let Err(e) = r {
+            // The model keeps the hashes; the next load recomputes from the watermark.
+            self.store_failed(e);
+        }
+    }
+
+    fn persist_model(&mut self, now: Timestamp) {
+        self.glue.dirty = false;
+        self.glue.next_persist = now.plus(PERSIST_INTERVAL);
+        let writes = self.dht.take_writes();
+        if !writes.hashes.is_empty() || writes.watermark.is_some() {
+            self.glue.persisting = true;
+            self.store(StoreRequest::PersistSliceHashes(writes), Pending::Persist);
+        }
+    }
+
+    /// Initiates rounds with as many peers as free slots allow: reachable (membership did
+    /// not declare them down), sharing a sector with us, the longest since we last tried.
+    fn start_rounds(&mut self, now: Timestamp) {
+        let free = self
+            .cfg
+            .gossip
+            .max_concurrent_initiated
+            .saturating_sub(self.gossip.initiated_open());
+        if free == 0 {
+            return;
+        }
+        let candidates: Vec<Candidate> = self
+            .peers
+            .reachable(now, &self.agent)
+            .into_iter()
+            .filter_map(|a| {
+                let url = a.url.clone()?;
+                let tried = self.glue.tried.get(&url).copied();
+                Some(Candidate {
+                    sectors: SectorSet::from_arcs(&[a.storage_arc]),
+                    responsive: true,
+                    last_gossip: tried.max(self.gossip.last_gossip(&url)),
+                    url,
+                })
+            })
+            .collect();
+        let ours = SectorSet::from_arcs(&[self.arc]);
+        let gossip = &self.gossip;
+        let picked = pick_peers(&candidates, &ours, |u| gossip.in_round_with(u), free);
+        for url in picked {
+            self.initiate_with(now, url);
+        }
+    }
+
+    fn initiate_with(&mut self, now: Timestamp, url: Url) {
+        if self
+            .gossip
+            .initiate(now, url.clone(), self.dht.op_count())
+            .is_ok()
+        {
+            self.glue.tried.insert(url, now);
+        }
+    }
+
+    /// Moves gossip's outputs: messages to send, ids to fetch, agent infos to check, events.
+    pub(super) fn pump_gossip(&mut self, now: Timestamp) -> bool {
+        let mut progressed = false;
+        while let Some(o) = self.gossip.poll_output() {
+            progressed = true;
+            match o {
+                GossipOutput::Send { to, msg } => self.send_gossip(&to, &msg),
+                GossipOutput::Fetch { from, ids } => {
+                    let (arc, locator) = (self.arc, &self.cfg.locator);
+                    let ids: Vec<_> = ids
+                        .into_iter()
+                        .filter(|id| arc.contains(locator.op_loc(id)) && !self.recent.contains(id))
+                        .collect();
+                    self.known.add(&from, ids.iter());
+                    self.fetch.add(now, ids, &from);
+                }
+                GossipOutput::CheckAgents { infos, .. } => {
+                    for json in infos {
+                        self.on_agent_json(now, &json);
+                    }
+                }
+                GossipOutput::Event(e) => self.on_gossip_event(now, e),
+            }
+        }
+        progressed
+    }
+
+    /// A finished round feeds the pace (a diff brings the next round forward; disc and ring
+    /// both differing starts the ring round at once); a malformed message is misbehaviour.
+    /// A timed-out round only ends: whether the peer is alive is membership's call.
+    fn on_gossip_event(&mut self, now: Timestamp, e: GossipEvent) {
+        match e {
+            GossipEvent::RoundCompleted { peer, summary } => {
+                self.glue.last_diff = summary.diff;
+                self.glue.last_round_at = Some(now);
+                if summary.role == Role::Initiator {
+                    let next = now.plus(self.gossip.scheduler().interval());
+                    self.glue.next_round = self.glue.next_round.min(next);
+                    if summary.rings_pending {
+                        self.initiate_with(now, peer);
+                    }
+                }
+            }
+            GossipEvent::Misbehaved { peer, error } => {
+                self.stats.gossip_refused += 1;
+                if matches!(error, GossipError::Malformed(_)) {
+                    self.misbehaved(now, &peer, format!("gossip: {error}"));
+                }
+            }
+            GossipEvent::Busy { .. }
+            | GossipEvent::TimedOut { .. }
+            | GossipEvent::Terminated { .. } => {}
+        }
+    }
+}
