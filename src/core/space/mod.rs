@@ -1312,6 +1312,9 @@ impl Space {
     /// Ids announced by `from` (publish).
     fn on_announced(&mut self, now: Timestamp, from: &Url, ids: Vec<OpId>) {
         self.known.add(from, ids.iter());
+        for id in &ids {
+            self.glue.announced.insert(id.clone());
+        }
         let (pending, ids): (Vec<OpId>, Vec<OpId>) = ids
             .into_iter()
             .filter(|id| {
