@@ -24,7 +24,7 @@ use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{
-    Command, JoinError as SpaceJoinError, Space, SpaceConfig, SpaceEvent, run_space,
+    Command, GossipSummary, JoinError as SpaceJoinError, Space, SpaceConfig, SpaceEvent, run_space,
 };
 use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
 use crate::model::arc::DhtArc;
@@ -298,6 +298,8 @@ pub struct BrowserSpaceStats {
     pub status: LinkStatus,
     /// Local ops waiting to be announced again when the link is back.
     pub unannounced: usize,
+    /// The gossip summary (`None` once the space's driver stopped).
+    pub gossip: Option<GossipSummary>,
 }
 
 impl BrowserSpace {
@@ -392,7 +394,13 @@ impl BrowserSpace {
     /// The store's error.
     pub async fn stats(&self) -> Result<BrowserSpaceStats, StoreError> {
         let totals = self.store.query_totals().await?;
+        let (tx, rx) = oneshot::channel();
+        let gossip = match self.command(Command::GossipSummary(tx)) {
+            Ok(()) => rx.await.ok(),
+            Err(_) => None,
+        };
         Ok(BrowserSpaceStats {
+            gossip,
             ops: totals.op_count,
             op_bytes: totals.op_bytes,
             tx_bytes: self.transport.tx.get(),

@@ -109,7 +109,8 @@ export class Space {
    */
   peers(): PeerInfo[];
   /**
-   * Ops held, bytes moved, peers known, and the transport's counters (`SpaceStats`). Rejects
+   * Ops held, bytes moved, peers known, the transport's counters and the gossip summary
+   * (`SpaceStats`, `GossipStats`). Rejects
    * with a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).
    */
   stats(): Promise<SpaceStats>;

@@ -104,9 +104,9 @@ export interface PeerEvent { kind: "joined" | "left" | "suspect" | "down" | "ali
  * "bootstrap" (a bootstrap put or poll failed: server unreachable or refusing; once per streak
  * of failures, again after a success; `join` still resolves and peers may find us through
  * others), "signal" (the sbd connection was lost, or reconnecting keeps failing: see
- * `StatusEvent`), "fetch" (gave up fetching op `id`), "store" (the op store failed), "sign" (a new agent info
+ * `StatusEvent`), "fetch" (gave up fetching op `id`), "store" (the op store failed, or the gossip model could not be read from it at start), "sign" (a new agent info
  * could not be signed; it may expire), "announce" (a stored op was not announced: publish pool
- * full; catch-up still spreads it), "callback" (a callback given to `space.on(event, ...)` threw
+ * full; gossip still spreads it), "callback" (a callback given to `space.on(event, ...)` threw
  * `error`; it is also logged with `console.error`, and the other callbacks still run),
  * "failover" (a tab sharing its profile's node could not join this space again on a new leader
  * tab, `error`; calls on the space then reject with "left").
@@ -127,7 +127,16 @@ export interface PeerInfo { agent: string; url: string | null; state: "alive" | 
 /** The events of a space. */
 export type SpaceEventName = "op" | "peer" | "error" | "status";
 /** Figures of a joined space. `unannounced`: local ops waiting for the link to be announced again. */
-export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats }
+export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats; gossip: GossipStats | null }
+/**
+ * The space's gossip summary (like Kitsune2's `GossipStateSummary`; `null` once the space
+ * stopped). Round counters since joining; `lastDiff`: what the last completed round found
+ * (`"none"`: identical); `lastRoundAt`: ms since the epoch (`null`: no round yet);
+ * `intervalMs`: the current pause between initiated rounds (fast while rounds find
+ * differences, backing off to steady); `discTopHash` / `ringTopHashes`: our DHT model's top
+ * hashes over our arc (base64url; equal on two peers = same ops).
+ */
+export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
 export interface NetStats {
   /** Signal frames (offer, answer, candidate, data, close, no-rtc) that did not decode. */
@@ -823,6 +832,8 @@ impl Space {
             set(&n, k, &(v as f64).into());
         }
         set(&o, "net", &n.into());
+        let g = s.gossip.as_ref().map_or(JsValue::NULL, gossip_object);
+        set(&o, "gossip", &g);
         Ok(o.into())
     }
 
@@ -1040,6 +1051,8 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
             let kind = match error {
                 SpaceError::Sign(_) => "sign",
                 SpaceError::PublishPoolFull { .. } => "announce",
+                // The DHT model could not be read from the store at start.
+                SpaceError::ModelLoad(_) => "store",
             };
             set(&o, "kind", &kind.into());
             set(&o, "message", &error.to_string().into());
@@ -1048,4 +1061,44 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
         _ => return None,
     };
     Some((name, o.into()))
+}
+
+/// `space.stats().gossip` (the `GossipStats` type of the TypeScript section above).
+fn gossip_object(g: &crate::core::space::GossipSummary) -> JsValue {
+    use crate::core::gossip::DiffKind;
+    use crate::model::id::Id;
+    let o = Object::new();
+    let st = g.stats;
+    for (k, v) in [
+        ("initiated", st.initiated),
+        ("accepted", st.accepted),
+        ("completed", st.completed),
+        ("busyReceived", st.busy_received),
+        ("busySent", st.busy_sent),
+        ("timedOut", st.timed_out),
+        ("refused", st.refused),
+        ("opCount", g.op_count),
+    ] {
+        set(&o, k, &(v as f64).into());
+    }
+    let diff = match g.last_diff {
+        DiffKind::None => "none",
+        DiffKind::CannotCompare => "cannotCompare",
+        DiffKind::Disc => "disc",
+        DiffKind::Ring => "ring",
+    };
+    set(&o, "lastDiff", &diff.into());
+    let at = g
+        .last_round_at
+        .map_or(JsValue::NULL, |t| (t.as_micros() as f64 / 1000.0).into());
+    set(&o, "lastRoundAt", &at);
+    set(&o, "intervalMs", &(g.interval.as_millis() as f64).into());
+    let hash = |b: &bytes::Bytes| JsValue::from(Id::from_bytes(b.clone()).to_string());
+    set(&o, "discTopHash", &hash(&g.disc_top_hash));
+    let rings = Array::new();
+    for h in &g.ring_top_hashes {
+        rings.push(&hash(h));
+    }
+    set(&o, "ringTopHashes", &rings.into());
+    o.into()
 }

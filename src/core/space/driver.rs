@@ -72,6 +72,8 @@ pub enum Command {
     /// The signal connection is back: clear unresponsive marks, announce these local ops
     /// again ([`Space::reconnected`]).
     Reconnected(Vec<crate::model::id::OpId>),
+    /// Answer with the gossip summary ([`Space::gossip_summary`]).
+    GossipSummary(oneshot::Sender<super::GossipSummary>),
 }
 
 /// Runs `space` until it left (and every send but membership datagrams got its result), the
@@ -235,6 +237,10 @@ fn handle_command(
         Command::SetDozing(d) => space.set_dozing(now, d),
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
         Command::Reconnected(ops) => space.reconnected(now, ops),
+        Command::GossipSummary(reply) => {
+            // A caller that stopped waiting needs no answer.
+            let _gave_up = reply.send(space.gossip_summary());
+        }
     }
     Ok(())
 }

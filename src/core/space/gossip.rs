@@ -124,7 +124,7 @@ impl Space {
         store: &dyn OpStore,
         now: Timestamp,
     ) -> Result<(), DhtLoadError> {
-        self.dht = dht_store::load(store, TIME_FACTOR, self.cfg.locator.clone(), now).await?;
+        self.dht = dht_store::load(store, TIME_FACTOR, self.cfg.locator, now).await?;
         self.glue.dirty = true;
         Ok(())
     }

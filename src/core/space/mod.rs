@@ -601,14 +601,11 @@ impl Space {
             peers: PeerStore::new(cfg.space.clone(), cfg.peer_store.clone()),
             fetch: FetchQueue::new(cfg.fetch.clone()),
             pool: BroadcastPool::new(cfg.publish.clone()),
-            dht: Dht::new(
-                crate::core::dht::time::TIME_FACTOR,
-                cfg.locator.clone(),
-                now,
-            )
-            .map_err(|_| ConfigError {
-                field: "gossip",
-                rule: "the DHT model's time factor",
+            dht: Dht::new(crate::core::dht::time::TIME_FACTOR, cfg.locator, now).map_err(|_| {
+                ConfigError {
+                    field: "gossip",
+                    rule: "the DHT model's time factor",
+                }
             })?,
             gossip: Gossip::new(
                 cfg.gossip.clone(),
