@@ -62,6 +62,12 @@ async function waitUntil(driver, pages, want, deadline, label, log) {
     const st = await Promise.all(pages.map(driver.status));
     const held = st.map((s) => s.ops);
     log(`  ${label}: ops held per tab [${held.join(' ')}] of ${want}`);
+    if (process.env.FENNEC_SWARM_GOSSIP) {
+      for (const s of st) {
+        const g = s.gossip;
+        if (g) log(`    gossip: init ${g.initiated} acc ${g.accepted} done ${g.completed} busy ${g.busyReceived}/${g.busySent} timedOut ${g.timedOut} refused ${g.refused} last ${g.lastDiff} every ${g.intervalMs} ms model ${g.opCount} errors ${s.errors} ${s.lastError ?? ""}`);
+      }
+    }
     if (held.every((h) => h >= want)) return st;
     if (Date.now() > deadline) return null;
     await new Promise((r) => setTimeout(r, 1000));

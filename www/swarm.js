@@ -34,7 +34,7 @@ window.swarmPublish = async (records) => {
 /** { ops, txBytes, rxBytes, peers, connections, published, received, errors }. */
 window.swarmStatus = async () => {
   const s = await state.space.stats();
-  return { ...s, published: state.published, received: state.received, errors: state.errors.length };
+  return { ...s, published: state.published, received: state.received, errors: state.errors.length, lastError: state.errors[state.errors.length - 1] };
 };
 
 /** Ops in this tab's store right now (after a reload: what IndexedDB kept). */

@@ -132,7 +132,23 @@ where
         }
         if space.gossip_ready() {
             // Gossip reads the store itself; its outputs are carried out on the next pass.
-            space.run_gossip(store, clock.now()).await;
+            // Store operations in flight keep being polled meanwhile: an IndexedDB
+            // transaction whose next request is not issued right after the last one
+            // completed commits, and the stalled operation then fails ("transaction has
+            // finished"). Their results are handed in afterwards.
+            let mut done = Vec::new();
+            {
+                let mut gossip = pin!(space.run_gossip(store, clock.now()).fuse());
+                loop {
+                    futures::select_biased! {
+                        () = gossip => break,
+                        r = stores.select_next_some() => done.push(r),
+                    }
+                }
+            }
+            for (ticket, resp) in done {
+                space.handle_store_response(clock.now(), ticket, resp);
+            }
             continue;
         }
         // Membership datagrams still in flight (maybe to a dead peer, until its connect
