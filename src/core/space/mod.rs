@@ -157,7 +157,13 @@ impl SpaceConfig {
             peer_store: PeerStoreConfig::default(),
             fetch: FetchConfig::default(),
             publish: PublishConfig::default(),
-            gossip: GossipConfig::default(),
+            // Rounds come 1 s apart while they find differences: Kitsune2's 15 Initiates per
+            // peer per 10 min (meant for 120 s intervals) answered a repairing peer `Busy`
+            // after 15 s. One a second on average is allowed instead.
+            gossip: GossipConfig {
+                burst_count: 600,
+                ..GossipConfig::default()
+            },
             max_gossip_inbox: 64,
             membership: MembershipConfig::default(),
             max_response_frame_bytes: 256 * 1024,
