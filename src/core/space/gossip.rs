@@ -1,6 +1,8 @@
 //! The space's side of gossip (issue 10): feeding the DHT model, starting rounds, handing
-//! inbound gossip to [`Gossip::handle`] and its outputs to the fetch queue, the peer store
-//! and the wire. See the [space docs](super#gossip).
+//! inbound gossip to [`Gossip::handle`] and its outputs to the fetch queue, the peer store and
+//! the wire. See the [space docs](super#gossip).
+//!
+//! [`Gossip::handle`]: crate::core::gossip::Gossip::handle
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -134,7 +136,8 @@ impl Space {
         !self.glue.inbox.is_empty()
     }
 
-    /// Hands the waiting inbound gossip messages to [`Gossip::handle`], which reads the model
+    /// Hands the waiting inbound gossip messages to
+    /// [`Gossip::handle`](crate::core::gossip::Gossip::handle), which reads the model
     /// and `store` (the space's op store); drain [`Space::poll_output`] afterwards. A sender
     /// blocked or gone since its message was queued is skipped.
     pub async fn run_gossip(&mut self, store: &dyn OpStore, now: Timestamp) {
