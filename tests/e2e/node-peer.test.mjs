@@ -165,6 +165,7 @@ test('a relay-only Node peer from the tarball syncs ops both ways with two brows
   node.send({ stats: true });
   const { stats } = await node.next((l) => l.event === 'stats', 'Node stats');
   assert.equal(stats.ops, 3);
+  assert.equal(stats.net.fallbacks, 0, 'relay-only from the start: no WebRTC attempt fell back');
   assert.equal(stats.status.state, 'connected');
   assert.deepEqual(node.lines.filter((l) => l.event === 'error'), []);
   for (const t of tabs) {

@@ -25,6 +25,7 @@ self.onmessage = async ({ data }) => {
       space.on('error', (e) => out({ event: 'error', kind: e.kind, message: e.message }));
       out({ event: 'joined', agent: peer.agentId, role: peer.role, rtc: typeof RTCPeerConnection, document: typeof document });
     }
+    if (data.stats) out({ event: 'stats', stats: await space.stats() });
     if (data.publish) out({ event: 'published', id: await space.publish(new TextEncoder().encode(data.publish)) });
   } catch (e) {
     out({ event: 'failed', message: String(e && e.stack || e) });
@@ -104,7 +105,12 @@ test('a dedicated worker running the package joins a space and exchanges ops wit
 
   const path = await pollPage(tab, (agent) => window.space.peers().find((p) => p.agent === agent && p.path)?.path,
     joined.agent, 'the tab connected to the worker');
-  if (joined.rtc === 'undefined') assert.equal(path, 'relay', 'no RTCPeerConnection in the worker: relay-only');
+  if (joined.rtc === 'undefined') {
+    assert.equal(path, 'relay', 'no RTCPeerConnection in the worker: relay-only');
+    await workerPage.evaluate(() => window.worker.postMessage({ stats: true }));
+    const { stats } = await fromWorker(workerPage, (m) => m.event === 'stats', 'stats');
+    assert.equal(stats.net.fallbacks, 0, 'relay-only from the start: no WebRTC attempt fell back');
+  }
   console.log(JSON.stringify({ workerRole: joined.role, workerRtc: joined.rtc, path }));
   assert.deepEqual(await workerPage.evaluate(() => window.workerOut.filter((m) => m.event === 'error' || m.event === 'failed')), []);
   assert.deepEqual(pageErrors, []);
