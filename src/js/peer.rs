@@ -240,7 +240,7 @@ impl Peer {
             )));
         }
         let storage = storage_option(&o)?;
-        websocket_option(&o)?;
+        let websocket = websocket_option(&o)?;
         sharing(&o, storage)?;
         let ice_servers = match o.get("iceServers")? {
             None => Vec::new(),
@@ -259,6 +259,10 @@ impl Peer {
             net.max_connections = n as usize;
         }
         let key = agent_key(&o).await?;
+        // Only now that every option was accepted: a refused call changes nothing.
+        if let Some(ctor) = websocket {
+            crate::browser::sbd_ws::set_websocket_constructor(ctor);
+        }
         let options = PeerOptions {
             bootstrap,
             signal_url,
@@ -903,24 +907,21 @@ fn storage_option(o: &Options) -> Result<Storage, JsValue> {
     }
 }
 
-/// The `WebSocket` option of `Peer.connect`: a constructor used for the sbd connections of
-/// every later join in this wasm instance ([`crate::browser::sbd_ws::set_websocket_constructor`]).
+/// The `WebSocket` option of `Peer.connect`: a constructor, for the sbd connections of every
+/// later join in this wasm instance (`Peer.connect` hands it to
+/// [`crate::browser::sbd_ws::set_websocket_constructor`] once every option was accepted).
 /// Without it the global `WebSocket` is used; a scope that has none (Node 20) is a `TypeError`
 /// naming the option, at once rather than at `join`.
-fn websocket_option(o: &Options) -> Result<(), JsValue> {
+fn websocket_option(o: &Options) -> Result<Option<Function>, JsValue> {
     match o.get("WebSocket")? {
-        Some(f) => {
-            let f: Function = f.dyn_into().map_err(|v| {
-                type_error(format!(
-                    "{} must be a WebSocket constructor (a function), got {}",
-                    o.name("WebSocket"),
-                    describe(&v)
-                ))
-            })?;
-            crate::browser::sbd_ws::set_websocket_constructor(f);
-            Ok(())
-        }
-        None if crate::browser::sbd_ws::websocket_constructor().is_some() => Ok(()),
+        Some(f) => f.dyn_into().map(Some).map_err(|v| {
+            type_error(format!(
+                "{} must be a WebSocket constructor (a function), got {}",
+                o.name("WebSocket"),
+                describe(&v)
+            ))
+        }),
+        None if crate::browser::sbd_ws::websocket_constructor().is_some() => Ok(None),
         None => Err(type_error(format!(
             "{} is required here: this scope has no global WebSocket (Node 20); pass a \
              WHATWG-shaped class, e.g. the `ws` package's",
