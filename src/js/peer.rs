@@ -58,13 +58,16 @@ export interface PeerOptions {
   bootstrapUrl: string;
   /** sbd signal/relay server, "ws(s)://host:port" (kitsune2-bootstrap-srv serves both). */
   signalUrl: string;
-  /** Where ops are kept. Default "indexeddb". */
+  /** Where ops are kept. Default "indexeddb", or "memory" where there is no IndexedDB (Node). */
   storage?: "indexeddb" | "memory";
-  /** A 32-byte ed25519 secret. Default: this origin's key, created once and kept in IndexedDB. */
+  /**
+   * A 32-byte ed25519 secret. Default: this origin's key, created once and kept in IndexedDB;
+   * without IndexedDB (Node) a fresh random key, so a new agent on every connect.
+   */
   agentKey?: Bytes;
   /** STUN/TURN servers (as `RTCIceServer`). Default none (same machine or LAN). */
   iceServers?: { urls: string | string[]; username?: string; credential?: string }[];
-  /** Send everything through the sbd relay, never WebRTC. Default false. */
+  /** Send everything through the sbd relay, never WebRTC. Default false; always true where there is no `RTCPeerConnection` (Node). */
   relayOnly?: boolean;
   /** Fall back to the relay when WebRTC has not connected after this many ms (> 0, ≤ 2³¹−1). Default 15000. */
   webrtcConnectTimeoutMs?: number;
@@ -78,6 +81,12 @@ export interface PeerOptions {
    * is a `TypeError`.
    */
   sharing?: "profile" | "tab";
+  /**
+   * The `WebSocket` class for the sbd connection, where the scope has no global one (Node 20:
+   * `import { WebSocket } from "ws"`). It applies to every later join of this wasm instance
+   * (the last one given wins). Default the global `WebSocket`.
+   */
+  WebSocket?: new (url: string) => unknown;
 }
 /** Options of `peer.join`. */
 export interface JoinOptions {
@@ -157,6 +166,7 @@ const CONNECT_OPTIONS: &[&str] = &[
     "webrtcConnectTimeoutMs",
     "maxConnections",
     "sharing",
+    "WebSocket",
 ];
 const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
 const JOIN_OPTIONS: &[&str] = &["arc"];
@@ -229,23 +239,16 @@ impl Peer {
                 "{F}: option signalUrl must be a ws:// or wss:// URL, got {signal_url:?}"
             )));
         }
-        let storage = match o.string("storage")?.as_deref() {
-            None | Some("indexeddb") => Storage::IndexedDb,
-            Some("memory") => Storage::Memory,
-            Some(other) => {
-                return Err(type_error(format!(
-                    "{} must be \"indexeddb\" or \"memory\", got {other:?}",
-                    o.name("storage")
-                )));
-            }
-        };
+        let storage = storage_option(&o)?;
+        let websocket = websocket_option(&o)?;
         sharing(&o, storage)?;
         let ice_servers = match o.get("iceServers")? {
             None => Vec::new(),
             Some(v) => ice_servers(F, &v)?,
         };
         let mut net = NetConfig {
-            webrtc: !o.boolean("relayOnly")?.unwrap_or(false),
+            // No RTCPeerConnection (Node, some workers): relay-only, as if `relayOnly` were set.
+            webrtc: !o.boolean("relayOnly")?.unwrap_or(false) && has_global("RTCPeerConnection"),
             ice_servers,
             ..NetConfig::default()
         };
@@ -255,26 +258,11 @@ impl Peer {
         if let Some(n) = o.integer("maxConnections", 1.0, MAX_CONNECTIONS)? {
             net.max_connections = n as usize;
         }
-        let key = match o.bytes("agentKey")? {
-            Some(bytes) => {
-                let secret: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-                    range_error(format!(
-                        "{} must be 32 bytes (an ed25519 secret key), got {}",
-                        o.name("agentKey"),
-                        b.len()
-                    ))
-                })?;
-                AgentKey::from_secret_bytes(&secret)
-            }
-            None => crate::browser::keystore::load_or_create_agent_key()
-                .await
-                .map_err(|e| {
-                    fennec_error(
-                        Code::Store,
-                        format!("{F}: loading this origin's agent key: {e}"),
-                    )
-                })?,
-        };
+        let key = agent_key(&o).await?;
+        // Only now that every option was accepted: a refused call changes nothing.
+        if let Some(ctor) = websocket {
+            crate::browser::sbd_ws::set_websocket_constructor(ctor);
+        }
         let options = PeerOptions {
             bootstrap,
             signal_url,
@@ -885,6 +873,91 @@ pub(super) fn op_id_arg(id: &JsValue) -> Result<OpId, JsValue> {
             type_error(format!(
                 "{F}: id must be an op id (base64url of {OP_ID_BYTES} bytes), got {s:?}"
             ))
+        })
+}
+
+/// Whether the global scope has a function (a constructor) named `name`.
+fn has_global(name: &str) -> bool {
+    Reflect::get(&js_sys::global(), &name.into()).is_ok_and(|v| v.is_function())
+}
+
+/// Whether the global scope has `indexedDB` (windows and workers do; Node does not).
+fn has_indexed_db() -> bool {
+    Reflect::get(&js_sys::global(), &"indexedDB".into()).is_ok_and(|v| v.is_object())
+}
+
+/// The `storage` option of `Peer.connect`: default "indexeddb" where the scope has
+/// `indexedDB` (windows, workers), else "memory" (Node); "indexeddb" where it has none is a
+/// `TypeError` (it could only fail at `join`).
+fn storage_option(o: &Options) -> Result<Storage, JsValue> {
+    let idb = has_indexed_db();
+    match o.string("storage")?.as_deref() {
+        None if idb => Ok(Storage::IndexedDb),
+        None => Ok(Storage::Memory),
+        Some("indexeddb") if idb => Ok(Storage::IndexedDb),
+        Some("indexeddb") => Err(type_error(format!(
+            "{} \"indexeddb\" needs IndexedDB, which this scope lacks (Node?): use \"memory\"",
+            o.name("storage")
+        ))),
+        Some("memory") => Ok(Storage::Memory),
+        Some(other) => Err(type_error(format!(
+            "{} must be \"indexeddb\" or \"memory\", got {other:?}",
+            o.name("storage")
+        ))),
+    }
+}
+
+/// The `WebSocket` option of `Peer.connect`: a constructor, for the sbd connections of every
+/// later join in this wasm instance (`Peer.connect` hands it to
+/// [`crate::browser::sbd_ws::set_websocket_constructor`] once every option was accepted).
+/// Without it the global `WebSocket` is used; a scope that has none (Node 20) is a `TypeError`
+/// naming the option, at once rather than at `join`.
+fn websocket_option(o: &Options) -> Result<Option<Function>, JsValue> {
+    match o.get("WebSocket")? {
+        Some(f) => f.dyn_into().map(Some).map_err(|v| {
+            type_error(format!(
+                "{} must be a WebSocket constructor (a function), got {}",
+                o.name("WebSocket"),
+                describe(&v)
+            ))
+        }),
+        None if crate::browser::sbd_ws::websocket_constructor().is_some() => Ok(None),
+        None => Err(type_error(format!(
+            "{} is required here: this scope has no global WebSocket (Node 20); pass a \
+             WHATWG-shaped class, e.g. the `ws` package's",
+            o.name("WebSocket")
+        ))),
+    }
+}
+
+/// The agent key of `Peer.connect`: option `agentKey` (32 bytes), else this origin's key kept
+/// in IndexedDB, else (no IndexedDB: Node) a fresh random key, a new agent on every connect.
+async fn agent_key(o: &Options) -> Result<AgentKey, JsValue> {
+    if let Some(bytes) = o.bytes("agentKey")? {
+        let secret: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            range_error(format!(
+                "{} must be 32 bytes (an ed25519 secret key), got {}",
+                o.name("agentKey"),
+                b.len()
+            ))
+        })?;
+        return Ok(AgentKey::from_secret_bytes(&secret));
+    }
+    if !has_indexed_db() {
+        return AgentKey::generate().map_err(|e| {
+            fennec_error(
+                Code::Store,
+                format!("Peer.connect: generating an agent key: {e}"),
+            )
+        });
+    }
+    crate::browser::keystore::load_or_create_agent_key()
+        .await
+        .map_err(|e| {
+            fennec_error(
+                Code::Store,
+                format!("Peer.connect: loading this origin's agent key: {e}"),
+            )
         })
 }
 

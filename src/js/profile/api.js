@@ -12,7 +12,7 @@ const INTERNAL = Symbol('fennec internal');
 /**
  * The classes, bound to the wasm-bindgen glue and the browser's Web Locks and
  * BroadcastChannel (given, so that tests can run them on fakes).
- * @param {{glue: object, FennecError: typeof Error, locks?: LockManager, BroadcastChannel?: typeof BroadcastChannel}} env
+ * @param {{glue: object, FennecError: typeof Error, locks?: LockManager, BroadcastChannel?: typeof BroadcastChannel, indexedDB?: IDBFactory}} env
  */
 export function makeApi(env) {
   const { glue, FennecError } = env;
@@ -35,6 +35,17 @@ export function makeApi(env) {
         }
       }
     }
+  }
+
+  /**
+   * `sharing` when not given: "profile" with the origin's key in IndexedDB (no `agentKey`,
+   * storage "indexeddb") where the scope has Web Locks, BroadcastChannel and IndexedDB; else
+   * "tab" (Node, insecure contexts, workers without `navigator.locks`: nothing to share with).
+   */
+  function defaultSharing(options) {
+    const shareable = env.locks && env.BroadcastChannel && env.indexedDB !== undefined;
+    const originKey = options.agentKey === undefined && (options.storage === undefined || options.storage === 'indexeddb');
+    return shareable && originKey ? 'profile' : 'tab';
   }
 
   /** A joined space: publish ops, read them, watch events. Made by `peer.join`. */
@@ -149,8 +160,7 @@ export function makeApi(env) {
      */
     static async connect(options) {
       const node = await glue.Peer.connect(options);
-      const sharing = options.sharing
-        || (options.agentKey === undefined && (options.storage === undefined || options.storage === 'indexeddb') ? 'profile' : 'tab');
+      const sharing = options.sharing || defaultSharing(options);
       if (sharing === 'profile' && !(env.locks && env.BroadcastChannel)) {
         node.free();
         throw new FennecError('store', 'Peer.connect: sharing "profile" needs Web Locks and BroadcastChannel (a secure context); use sharing "tab"');
