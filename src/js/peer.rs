@@ -14,7 +14,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared, join_all};
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::error::{Code, console_error, fennec_error, range_error, type_error};
@@ -24,11 +24,12 @@ use crate::browser::peer::{
 };
 use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
-use crate::core::space::{SpaceError, SpaceEvent};
+use crate::core::space::{MAX_NOTIFY_BYTES, NotifyError, NotifyFailed, SpaceError, SpaceEvent};
 use crate::model::agent::AgentKey;
 use crate::model::arc::DhtArc;
-use crate::model::id::{OpId, SpaceId};
+use crate::model::id::{AgentId, OpId, SpaceId};
 use crate::model::op::{MAX_OP_PAYLOAD_BYTES, OP_ID_BYTES, Op};
+use crate::model::time::Timestamp;
 use crate::net::conn::{IceServer, NetConfig, Path};
 use crate::net::reconnect::ReconnectConfig;
 
@@ -159,10 +160,14 @@ const CONNECT_OPTIONS: &[&str] = &[
     "sharing",
 ];
 const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
-const JOIN_OPTIONS: &[&str] = &["arc"];
-const PUBLISH_OPTIONS: &[&str] = &["createdAt"];
+const JOIN_OPTIONS: &[&str] = &["arc", "signal"];
+const PUBLISH_OPTIONS: &[&str] = &["createdAt", "signal"];
+/// Options of the calls that only take a `signal` (`get`, `send`, `publishMany`).
+const SIGNAL_OPTIONS: &[&str] = &["signal"];
+/// The options of one `publishMany` item given as an object.
+const ITEM_OPTIONS: &[&str] = &["payload", "createdAt"];
 /// The event names of `space.on`.
-const EVENTS: &[&str] = &["op", "peer", "error", "status"];
+const EVENTS: &[&str] = &["op", "peer", "error", "status", "message", "sync"];
 /// Most connections `maxConnections` may ask for: the transport's budget of
 /// `RTCPeerConnection`s (`NetConfig::peer_connection_budget`, 400).
 const MAX_CONNECTIONS: f64 = 400.0;
@@ -692,9 +697,11 @@ impl Space {
     pub async fn get(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         const F: &str = "space.get";
         let id = op_id_arg(&id)?;
+        get_options(&options)?;
         self.state.check(F)?;
         let op = self
             .state
@@ -705,6 +712,59 @@ impl Space {
         Ok(op
             .map(|op| Uint8Array::from(&op.payload[..]).into())
             .unwrap_or(JsValue::UNDEFINED))
+    }
+
+    /// Publishes every item of `items` (an Array of `Bytes` or `{ payload, createdAt? }`,
+    /// each as [`Self::publish`] checks it) in one store write, one IndexedDB transaction;
+    /// resolves with their op ids in order once it committed. All or nothing: an invalid item
+    /// (a `TypeError`/`RangeError` naming `items[i]`) stores none, and a failed write fails
+    /// them all (`FennecError` `"store"`).
+    #[wasm_bindgen(js_name = publishMany, unchecked_return_type = "string[]")]
+    pub async fn publish_many(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PublishItem[]")] items: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        const F: &str = "space.publishMany";
+        let ops = publish_many_args(&items, &options)?;
+        self.state.check(F)?;
+        let ids = self
+            .state
+            .inner
+            .publish_many(ops)
+            .await
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
+        Ok(ids
+            .iter()
+            .map(|id| JsValue::from(id.to_b64()))
+            .collect::<Array>()
+            .into())
+    }
+
+    /// Sends `data` (`Bytes`, at most 1 MiB) to the peer agent `agent` of this space
+    /// (Kitsune2's `send_notify`); it gets a `message` event. Best effort: resolves once the
+    /// connection took the message, which may still be lost (the peer's page closes, the
+    /// connection drops); no acknowledgement, no retry, no order across reconnects.
+    ///
+    /// Rejects with a `TypeError` (agent not an agent id, data not bytes), a `RangeError`
+    /// (data too large), or a `FennecError`: `"unreachable"` (no live peer with that agent
+    /// id is known, it is down, it is this peer, or sending failed), `"left"`, `"closed"`.
+    pub async fn send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] agent: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Bytes")] data: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
+    ) -> Result<(), JsValue> {
+        const F: &str = "space.send";
+        let (agent, data) = send_args(&agent, &data, &options)?;
+        self.state.check(F)?;
+        match self.state.inner.send(agent, data.into()).await {
+            Ok(()) => Ok(()),
+            Err(Some(NotifyFailed::Refused(NotifyError::Left))) | Err(None) => {
+                Err(self.state.failure(F, Code::Left, "the space was left"))
+            }
+            Err(Some(e)) => Err(self.state.failure(F, Code::Unreachable, e)),
+        }
     }
 
     /// Calls `callback(event)` for each `"op"` (`OpEvent`), `"peer"` (`PeerEvent`) or
@@ -849,6 +909,7 @@ pub(super) fn join_args(
         )));
     }
     let o = Options::new(F, "", options, JOIN_OPTIONS)?;
+    o.signal("signal")?;
     let asked = match o.get("arc")? {
         None => None,
         Some(v) => Some(arc_option(&o, &v)?),
@@ -868,10 +929,94 @@ pub(super) fn publish_args(payload: &JsValue, options: &JsValue) -> Result<Op, J
         )));
     }
     let o = Options::new(F, "", options, PUBLISH_OPTIONS)?;
+    o.signal("signal")?;
     let created_at = o
         .time("createdAt")?
         .unwrap_or_else(crate::browser::clock::now);
     Op::new(created_at, payload).map_err(|e| range_error(format!("{F}: {e}")))
+}
+
+/// `space.publishMany`'s arguments as the ops to store, in order: `items` an Array whose
+/// entries are `Bytes` or `{ payload, createdAt? }` (`createdAt` defaulting to now, the same
+/// for the whole call). A `TypeError`/`RangeError` naming `items[i]` as
+/// [`Space::publish_many`] documents; nothing is stored then.
+pub(super) fn publish_many_args(items: &JsValue, options: &JsValue) -> Result<Vec<Op>, JsValue> {
+    const F: &str = "space.publishMany";
+    Options::new(F, "", options, SIGNAL_OPTIONS)?.signal("signal")?;
+    let Some(items) = items.dyn_ref::<Array>() else {
+        return Err(type_error(format!(
+            "{F}: items must be an Array of Bytes or {{ payload, createdAt? }}, got {}",
+            describe(items)
+        )));
+    };
+    let now = crate::browser::clock::now();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| publish_item(F, i, &item, now))
+        .collect()
+}
+
+/// One `publishMany` item (see [`publish_many_args`]).
+fn publish_item(f: &str, i: usize, item: &JsValue, now: Timestamp) -> Result<Op, JsValue> {
+    let name = format!("items[{i}]");
+    let is_bytes = ArrayBuffer::is_view(item) || item.is_instance_of::<ArrayBuffer>();
+    let (payload, created_at) = if is_bytes {
+        (validate::bytes(f, &name, item)?, now)
+    } else {
+        if item.is_undefined() || item.is_null() {
+            return Err(type_error(format!(
+                "{f}: {name} must be Bytes or {{ payload, createdAt? }}, got {}",
+                describe(item)
+            )));
+        }
+        let o = Options::new(f, &format!("{name}."), item, ITEM_OPTIONS)?;
+        let payload = o.required("payload")?;
+        let payload = validate::bytes(f, &format!("{name}.payload"), &payload)?;
+        (payload, o.time("createdAt")?.unwrap_or(now))
+    };
+    if payload.len() > MAX_OP_PAYLOAD_BYTES {
+        return Err(range_error(format!(
+            "{f}: {name} is {} bytes; an op payload is at most {MAX_OP_PAYLOAD_BYTES} bytes",
+            payload.len()
+        )));
+    }
+    Op::new(created_at, payload).map_err(|e| range_error(format!("{f}: {name}: {e}")))
+}
+
+/// `space.send`'s arguments: the agent id and the bytes. A `TypeError` for an agent that is
+/// not an agent id or data that is not `Bytes`, a `RangeError` for data over
+/// [`MAX_NOTIFY_BYTES`] bytes.
+pub(super) fn send_args(
+    agent: &JsValue,
+    data: &JsValue,
+    options: &JsValue,
+) -> Result<(AgentId, Vec<u8>), JsValue> {
+    const F: &str = "space.send";
+    let s = validate::string(F, "agent", agent)?;
+    let agent = AgentId::from_b64(&s)
+        .ok()
+        .filter(|a| a.as_bytes().len() == 32)
+        .ok_or_else(|| {
+            type_error(format!(
+                "{F}: agent must be an agent id (base64url of 32 bytes), got {s:?}"
+            ))
+        })?;
+    let data = validate::bytes(F, "data", data)?;
+    if data.len() > MAX_NOTIFY_BYTES {
+        return Err(range_error(format!(
+            "{F}: data is {} bytes; a message is at most {MAX_NOTIFY_BYTES} bytes",
+            data.len()
+        )));
+    }
+    Options::new(F, "", options, SIGNAL_OPTIONS)?.signal("signal")?;
+    Ok((agent, data))
+}
+
+/// `space.get`'s options: only `signal` (checked).
+pub(super) fn get_options(options: &JsValue) -> Result<(), JsValue> {
+    Options::new("space.get", "", options, SIGNAL_OPTIONS)?.signal("signal")?;
+    Ok(())
 }
 
 /// `space.get`'s argument: an op id (base64url of [`OP_ID_BYTES`] bytes), else a `TypeError`.
@@ -938,6 +1083,12 @@ pub(super) fn function(func: &str, v: &JsValue) -> Result<Function, JsValue> {
     })
 }
 
+/// An agent id as JavaScript sees it: its base64url string, or `null`.
+fn agent_or_null(a: Option<&AgentId>) -> JsValue {
+    a.map(|a| JsValue::from(a.to_b64()))
+        .unwrap_or(JsValue::NULL)
+}
+
 fn set(o: &Object, k: &str, v: &JsValue) {
     // Setting a plain property on a fresh Object cannot fail.
     let _ = Reflect::set(o, &k.into(), v);
@@ -974,12 +1125,31 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
     };
     let o = Object::new();
     let name = match e {
-        SpaceEvent::OpReceived { op_id, op, from } => {
+        SpaceEvent::OpReceived {
+            op_id,
+            op,
+            from,
+            agent,
+        } => {
             set(&o, "id", &op_id.to_b64().into());
             set(&o, "createdAt", &validate::to_ms(op.created_at).into());
             set(&o, "payload", &Uint8Array::from(&op.payload[..]).into());
-            set(&o, "from", &from.to_string().into());
+            set(&o, "from", &agent_or_null(agent.as_ref()));
+            set(&o, "fromUrl", &from.to_string().into());
             "op"
+        }
+        SpaceEvent::Notified { agent, from, data } => {
+            set(&o, "from", &agent_or_null(agent.as_ref()));
+            set(&o, "fromUrl", &from.to_string().into());
+            set(&o, "data", &Uint8Array::from(&data[..]).into());
+            "message"
+        }
+        SpaceEvent::Sync(p) => {
+            set(&o, "missing", &(p.missing as f64).into());
+            set(&o, "fetched", &(p.fetched as f64).into());
+            set(&o, "failed", &(p.failed as f64).into());
+            set(&o, "remaining", &(p.remaining as f64).into());
+            "sync"
         }
         SpaceEvent::PeerJoined { agent, url } => {
             set(&o, "kind", &"joined".into());
