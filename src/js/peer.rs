@@ -50,9 +50,11 @@ export type Bytes = ArrayBuffer | ArrayBufferView;
  * - "signal": the sbd signal server could not be reached (`peer.join`);
  * - "store": IndexedDB failed (the op store, or this origin's agent key);
  * - "failover": a call of a tab sharing its profile's node (`sharing: "profile"`) was lost
- *   twice to the leader tab going away (it was retried once on the next leader).
+ *   twice to the leader tab going away (it was retried once on the next leader);
+ * - "unreachable": `space.send` found no live, reachable peer with that agent id (unknown,
+ *   left, down, or this peer itself), or sending to it failed.
  */
-export type FennecErrorCode = "not-initialised" | "closed" | "left" | "joined" | "signal" | "store" | "failover";
+export type FennecErrorCode = "not-initialised" | "closed" | "left" | "joined" | "signal" | "store" | "failover" | "unreachable";
 /** Options of `Peer.connect`. Unknown options are a `TypeError` naming them. */
 export interface PeerOptions {
   /** Kitsune2 bootstrap server, "http(s)://host:port", e.g. "http://127.0.0.1:30000". */
@@ -80,18 +82,51 @@ export interface PeerOptions {
    */
   sharing?: "profile" | "tab";
 }
+/**
+ * The option of every call that waits: `signal` stops waiting when it aborts. The call then
+ * rejects with `signal.reason` (a `DOMException` named "AbortError" unless `abort(reason)` was
+ * given one); what already reached the node may still take effect (an op may still be stored;
+ * an aborted `join` leaves the space again once joined, unless another `join` of it waits).
+ * A signal aborted before the call makes it reject at once, doing nothing.
+ */
+export interface SignalOptions {
+  /** Stops waiting when it aborts (DOM `AbortSignal`). */
+  signal?: AbortSignal;
+}
 /** Options of `peer.join`. */
-export interface JoinOptions {
+export interface JoinOptions extends SignalOptions {
   /** Storage arc: "full" (default), "empty" (hold nothing, e.g. a light client), or [start, end], integers on the u32 ring (0 to 4294967295). */
   arc?: "full" | "empty" | [number, number];
 }
 /** Options of `space.publish`. */
-export interface PublishOptions {
+export interface PublishOptions extends SignalOptions {
   /** The op's creation time: a `Date` or ms since the Unix epoch (`Date.now()`; fractions are kept to the µs). Default now. */
   createdAt?: Date | number;
 }
-/** An op received from a peer (`space.on("op", ...)`). `createdAt`: ms since the Unix epoch (as `Date.now()`; may have a µs fraction). */
-export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string }
+/** One item of `space.publishMany`: the payload alone, or with its creation time (as `PublishOptions.createdAt`). */
+export type PublishItem = Bytes | { payload: Bytes; createdAt?: Date | number };
+/**
+ * An op received (`space.on("op", ...)`). `createdAt`: ms since the Unix epoch (as
+ * `Date.now()`; may have a µs fraction). `from`: the agent id of the peer that sent it to us,
+ * `fromUrl` that peer's URL. Ops carry no author: an op passed on by a third peer (sync) names
+ * that peer. `from` is `null` only if that peer's agent info went away (it left) before the op
+ * was stored. For an op published by another tab of this profile: this node's agent and URL.
+ */
+export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string | null; fromUrl: string }
+/**
+ * A message from a peer (`space.on("message", ...)`, sent with `space.send`): `from` its agent
+ * id (`null` if its URL speaks for no single agent), `fromUrl` its URL, `data` the bytes.
+ * Every tab of a profile sharing the node gets it.
+ */
+export interface MessageEvent { from: string | null; fromUrl: string; data: Uint8Array }
+/**
+ * Sync progress (`space.on("sync", ...)`): a round starts when ops we lack are found (announced
+ * by a peer or found by sync) and ends when none is left to fetch. Counts are ops within the
+ * round: `missing` = `fetched` + `failed` + `remaining` (grows if more are found meanwhile);
+ * at most ten reports a second, the first and the last (`remaining` 0) always. A progress bar:
+ * `(fetched + failed) / missing`.
+ */
+export interface SyncEvent { missing: number; fetched: number; failed: number; remaining: number }
 /**
  * A peer change (`space.on("peer", ...)`): "joined" (a new agent info), "suspect" (a SWIM probe
  * failed), "down" (declared down: crashed, frozen or unreachable), "alive" (refuted a suspicion or
@@ -125,8 +160,10 @@ export interface ErrorEvent { kind: "bootstrap" | "signal" | "fetch" | "store" |
 export interface StatusEvent { state: "connected" | "reconnecting" | "offline"; attempt: number; nextRetryMs?: number; reason?: string }
 /** One entry of `space.peers()`: liveness `state` (SWIM) and the `path` of the open connection (`null`: none open). */
 export interface PeerInfo { agent: string; url: string | null; state: "alive" | "suspect"; path: "webrtc" | "relay" | null }
-/** The events of a space. */
-export type SpaceEventName = "op" | "peer" | "error" | "status";
+/** The events of a space and what their callbacks get (`space.on(name, (event) => ...)`). */
+export interface SpaceEvents { op: OpEvent; peer: PeerEvent; error: ErrorEvent; status: StatusEvent; message: MessageEvent; sync: SyncEvent }
+/** The event names of a space. */
+export type SpaceEventName = keyof SpaceEvents;
 /** Figures of a joined space. `unannounced`: local ops waiting for the link to be announced again. */
 export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
@@ -777,7 +814,7 @@ impl Space {
     pub fn on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "SpaceEventName")] event: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] callback: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: never) => void")] callback: JsValue,
     ) -> Result<(), JsValue> {
         const F: &str = "space.on";
         let name = event_name(F, &event)?;
@@ -796,7 +833,7 @@ impl Space {
     pub fn off(
         &self,
         #[wasm_bindgen(unchecked_param_type = "SpaceEventName")] event: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] callback: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: never) => void")] callback: JsValue,
     ) -> Result<(), JsValue> {
         const F: &str = "space.off";
         let name = event_name(F, &event)?;
