@@ -101,7 +101,7 @@ function renderPeers() {
   // Each peer's connection path (`peers()[i].path`): WebRTC data channel, sbd relay, or none open.
   const pathText = { webrtc: 'WebRTC', relay: 'relay' };
   list.replaceChildren(...(peers.length ? peers.map((p) => el('li', { className: 'peer' },
-    el('span', { className: 'mono', textContent: short(p.agent), title: `${p.agent}\n${p.url || 'no URL'}` }),
+    el('span', { className: 'mono', textContent: p.agent, title: p.url || 'no URL' }),
     ' ',
     el('span', { className: `path path-${p.path || 'none'}`, textContent: pathText[p.path] || 'not connected' }),
     p.state === 'suspect' ? el('span', { className: 'meta', textContent: ' (suspect)' }) : ''))
@@ -125,8 +125,9 @@ function onSync(e) {
   const bar = $('sync-progress');
   bar.max = Math.max(e.missing, 1);
   bar.value = e.fetched + e.failed;
+  const ops = (n) => `${n.toLocaleString()} op${n === 1 ? '' : 's'}`;
   $('sync-text').textContent = e.remaining === 0
-    ? `In sync: ${e.fetched.toLocaleString()} ops fetched${e.failed ? `, ${e.failed} given up` : ''}.`
+    ? `In sync: ${ops(e.fetched)} fetched${e.failed ? `, ${e.failed} given up` : ''}.`
     : `Syncing: ${e.fetched.toLocaleString()} / ${e.missing.toLocaleString()} ops fetched, ${e.remaining.toLocaleString()} to go`;
 }
 
