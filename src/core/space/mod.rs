@@ -49,11 +49,21 @@
 //! # Drivers
 //! [`run_space`] is a complete async driver over a [`crate::api::transport::Transport`], an
 //! [`crate::api::OpStore`] and a [`crate::api::Clock`] (one task, `futures` only). Simulations drive
-//! the core by hand (`tests/sim.rs`). NOTIFY messages are ignored (no host handler yet).
+//! the core by hand (`tests/sim.rs`).
+//!
+//! # Notify (Kitsune2 `Space::send_notify`)
+//! [`Space::send_notify`] sends host bytes to one peer agent in a NOTIFY frame; a NOTIFY from
+//! an admitted peer is reported as [`SpaceEvent::Notified`]. Best effort, as in Kitsune2: no
+//! acknowledgement, no retry, no ordering across connections.
 
 mod driver;
+mod notify;
+mod sync;
 
-pub use driver::{Command, perform, run_space};
+pub use driver::{Command, NotifyFailed, NotifyReply, perform, run_space};
+pub use notify::{MAX_NOTIFY_BYTES, NotifyError};
+use sync::SyncTracker;
+pub use sync::{SYNC_REPORT_INTERVAL_US, SyncProgress};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -355,6 +365,28 @@ pub enum SpaceEvent {
         op: Op,
         /// The peer it came from.
         from: Url,
+        /// The agent at `from` (ops carry no author: for an op passed on by a third peer this
+        /// is that peer's agent); `None` if its agent info went away before the op was stored.
+        agent: Option<AgentId>,
+    },
+    /// Fetch progress of the current sync round (see [`SyncProgress`]), throttled.
+    Sync(SyncProgress),
+    /// A NOTIFY from a peer ([`Space::send_notify`] on its side).
+    Notified {
+        /// The agent at `from` (`None` only if several or none are: not with fennec peers).
+        agent: Option<AgentId>,
+        /// The peer URL it came from.
+        from: Url,
+        /// Its bytes.
+        data: Bytes,
+    },
+    /// The transport's outcome for the NOTIFY of `ticket` ([`Space::send_notify`]): `Ok`
+    /// when the frame was handed to the connection, not that the peer read it.
+    NotifySent {
+        /// As returned by [`Space::send_notify`].
+        ticket: SendTicket,
+        /// The transport's error, if any.
+        result: Result<(), String>,
     },
     /// The announcement of a local op is over.
     Published {
@@ -523,6 +555,8 @@ enum SendKind {
     FetchRequest(crate::core::fetch::RequestId),
     /// A SWIM datagram: nobody waits for it.
     Membership,
+    /// A NOTIFY: its outcome is reported ([`SpaceEvent::NotifySent`]).
+    Notify,
     Other,
 }
 
@@ -555,6 +589,7 @@ pub struct Space {
     local_batch: Vec<(PublishToken, MetaOp)>,
     next_publish: u64,
     stats: SpaceStats,
+    sync: SyncTracker,
 }
 
 impl std::fmt::Debug for Space {
@@ -620,6 +655,7 @@ impl Space {
             local_batch: Vec::new(),
             next_publish: 1,
             stats: SpaceStats::default(),
+            sync: SyncTracker::default(),
         };
         s.peers.insert(now, info.clone());
         s.emit(SpaceEvent::LocalAgentInfo(info));
@@ -756,6 +792,7 @@ impl Space {
             self.members.poll_timeout(),
             Some(self.next_prune),
             Some(resign),
+            self.sync.due(),
         ]
         .into_iter()
         .flatten()
@@ -949,6 +986,7 @@ impl Space {
                 FetchMsg::Response(ops) => self.on_fetch_response(now, &from, ops),
             },
             WireMessage::Gossip { msg, .. } => self.on_gossip(now, &from, msg),
+            WireMessage::Notify { data, .. } => self.on_notify(&from, &agents, data),
             _ => {}
         }
         self.pump(now);
@@ -970,6 +1008,7 @@ impl Space {
         match kind {
             SendKind::Publish(b) => self.pool.send_result(now, b, ok),
             SendKind::FetchRequest(r) if !ok => self.fetch.request_failed(now, r),
+            SendKind::Notify => self.emit(SpaceEvent::NotifySent { ticket, result }),
             _ => {}
         }
         self.pump(now);
@@ -1057,6 +1096,8 @@ impl Space {
             }
         };
         self.fetch.stored(now, &ids);
+        self.sync.stored(ids.len());
+        let agent = self.agent_at(now, &from);
         self.known.add(&from, ids.iter());
         let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
         for o in ops {
@@ -1068,6 +1109,7 @@ impl Space {
                     op_id: o.op_id,
                     op: o.op,
                     from: from.clone(),
+                    agent: agent.clone(),
                 });
             }
         }
@@ -1733,6 +1775,15 @@ impl Space {
                 break;
             }
         }
+        self.report_sync(now);
+    }
+
+    /// Emits the sync progress report due now, if any ([`sync`]).
+    fn report_sync(&mut self, now: Timestamp) {
+        let failed = self.fetch.stats().failed;
+        if let Some(p) = self.sync.update(now, self.fetch.len(), failed) {
+            self.emit(SpaceEvent::Sync(p));
+        }
     }
 }
 
@@ -1769,6 +1820,8 @@ pub fn close_frame(reason: &str) -> Bytes {
     encode_disconnect(reason)
 }
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod state_tests;
 #[cfg(test)]

@@ -91,7 +91,7 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     );
     let b = &net.nodes[1];
     assert!(b.events.iter().any(|e| matches!(e,
-        SpaceEvent::OpReceived { op_id, op, from } if op_id == &id && &op.payload[..] == b"hello" && from == &url(1))));
+        SpaceEvent::OpReceived { op_id, op, from, .. } if op_id == &id && &op.payload[..] == b"hello" && from == &url(1))));
     assert_eq!(block_on(b.store.retrieve_ops(vec![id])).unwrap().len(), 1);
 }
 
