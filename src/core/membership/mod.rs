@@ -611,6 +611,31 @@ impl Membership {
         }
     }
 
+    /// Our own link was down for a while (e.g. the signal relay): members we declared down
+    /// meanwhile may only have been cut off by our outage. Each is sent an announce at once
+    /// instead of waiting for [`MembershipConfig::announce_to_down_every`]: one that is
+    /// alive answers, learns it was declared down (foca's `TurnUndead`) and comes back with a
+    /// renewed identity; one that still does not answer stays down. If members declared
+    /// *us* down, their answer tells us the same and we renew. SWIM alone decides; nothing
+    /// is cleared here. Nothing happens after [`leave`](Self::leave).
+    pub fn reconnected(&mut self, now: Timestamp) {
+        if self.left {
+            return;
+        }
+        let down: Vec<AgentId> = self
+            .states
+            .iter()
+            .filter(|(_, l)| **l == Liveness::Down)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for agent in down {
+            let r = self
+                .foca
+                .announce(MemberId { agent, bump: 0 }, &mut self.fx);
+            self.settle(now, r);
+        }
+    }
+
     /// `agent` is gone for good (agent info left, expired or blocked; the space reported
     /// that): it is declared down here without telling others or emitting an event, and
     /// forgotten later.

@@ -71,7 +71,7 @@ pub enum Command {
     SetDozing(bool),
     /// Leave the space; the driver returns after the tombstone went out.
     Leave,
-    /// The signal connection is back: clear unresponsive marks, announce these local ops
+    /// The signal connection is back: re-probe members declared down, announce these local ops
     /// again ([`Space::reconnected`]).
     Reconnected(Vec<crate::model::id::OpId>),
 }

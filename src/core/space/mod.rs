@@ -838,15 +838,16 @@ impl Space {
         self.pump(now);
     }
 
-    /// Our signal connection is back after an outage (issue 9): the unresponsive marks set
-    /// meanwhile came from our own outage and are cleared, `ops` (local ops whose
+    /// Our signal connection is back after an outage (issue 9): membership re-probes the
+    /// members it declared down meanwhile ([`Membership::reconnected`]; SWIM alone clears
+    /// their unresponsive marks, when they answer), `ops` (local ops whose
     /// announcement failed, see [`SpaceEvent::Published`]) are announced again to the peers
     /// responsible for them (they must be ops this agent published), and a catch-up round
     /// starts soon ([`CatchUp::hurry`]) to pull what peers published while we were away.
     /// Of two peers that come back one after the other, the announcement of the first may
     /// find the second still away; the second's catch-up round then finds the first.
     pub fn reconnected(&mut self, now: Timestamp, ops: Vec<OpId>) {
-        self.peers.clear_all_unresponsive();
+        self.members.reconnected(now);
         self.catchup.hurry(now);
         if !self.left {
             for op_id in ops {
