@@ -838,6 +838,24 @@ impl Space {
         self.pump(now);
     }
 
+    /// Our membership identity (agent and bump; the bump grows with each renewal).
+    pub fn membership_identity(&self) -> &crate::core::membership::MemberId {
+        self.members.identity()
+    }
+
+    /// The tab runs again after it was frozen or kept in the back/forward cache (Page
+    /// Lifecycle `resume`, `pageshow` with `persisted`): members may have declared us down
+    /// meanwhile, so membership comes back at once as a renewed identity announced to every
+    /// member it knew ([`Membership::rejoin`]) instead of waiting to be told. Nothing happens
+    /// after [`leave`](Self::leave).
+    pub fn resume(&mut self, now: Timestamp) {
+        if self.left {
+            return;
+        }
+        self.members.rejoin(now);
+        self.pump(now);
+    }
+
     /// Our signal connection is back after an outage (issue 9): membership re-probes the
     /// members it declared down meanwhile ([`Membership::reconnected`]; SWIM alone clears
     /// their unresponsive marks, when they answer), `ops` (local ops whose
