@@ -350,7 +350,8 @@ fn a_suspected_member_is_told_at_once_and_its_ack_refutes() {
                 x.handle_data(now, &[agent(0)], &d, |_| true).unwrap();
             }
             for (_, d) in sends(x) {
-                m.handle_data(now, &[a.clone()], &d, |_| true).unwrap();
+                m.handle_data(now, std::slice::from_ref(&a), &d, |_| true)
+                    .unwrap();
             }
         }
         out.extend(sends(&mut m));
