@@ -94,18 +94,19 @@ export async function freeze(page) {
 }
 
 /**
- * Hides the tab and throttles it until `stop()` is called: its JavaScript paused 600 ms of
- * every second. Returns `{ stop }` (resolves once the tab runs freely again).
+ * Hides the tab (unless `hide` is false) and throttles it until `stop()` is called: its
+ * JavaScript paused `pauseMs` (default 600) of every `pauseMs + 400` ms. Returns `{ stop }`
+ * (resolves once the tab runs freely again).
  */
-export async function hideAndThrottle(page) {
-  await page.evaluate(() => window.t.hide());
+export async function hideAndThrottle(page, { hide = true, pauseMs = 600 } = {}) {
+  if (hide) await page.evaluate(() => window.t.hide());
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Debugger.enable');
   let running = true;
   const loop = (async () => {
     while (running) {
       await cdp.send('Debugger.pause');
-      await sleep(600);
+      await sleep(pauseMs);
       await cdp.send('Debugger.resume');
       await sleep(400);
     }

@@ -1,4 +1,4 @@
-// `npm run soak -- liveness [--minutes M] [--tabs N] [--hidden H]`
+// `npm run soak -- liveness [--minutes M] [--tabs N] [--hidden H] [--pause-ms P] [--no-hide]`
 //
 // Issue 11 goal "0 false down with tabs hidden and throttled": `--tabs` (default 4) tabs join
 // one space through the devnet's real servers; `--hidden` of them (default 2) are hidden and
@@ -6,16 +6,25 @@
 // second) for `--minutes` (default 10); the rest stay visible and idle. Every tab is alive all
 // along, so every `down`/`left` event any tab reports is a false down. Result:
 // `{ false_downs, suspect_events, ... }` (suspicions refuted in time are not failures).
+// `--pause-ms` (default 600) sets the pause per cycle (pause + 400 ms running); `--no-hide`
+// pauses the tabs without hiding them (no dozing hint): a check that the count can go up,
+// e.g. `--pause-ms 2600 --no-hide` gives false downs with the 2 s suspicion.
 import { launchBrowser, startDevnet } from '../../tests/e2e/harness.mjs';
 import { closeAll, departures, hideAndThrottle, openTabs, sleep } from '../bench/liveness-tabs.mjs';
 
 function parseArgs(args) {
-  const o = { minutes: 10, tabs: 4, hidden: 2 };
+  const o = { minutes: 10, tabs: 4, hidden: 2, pauseMs: 600, hide: true };
   for (let i = 0; i < args.length; i += 2) {
-    const k = { '--minutes': 'minutes', '--tabs': 'tabs', '--hidden': 'hidden' }[args[i]];
-    if (!k) throw new Error(`unknown option ${args[i]} (options: --minutes M --tabs N --hidden H)`);
+    if (args[i] === '--no-hide') {
+      o.hide = false;
+      i -= 1;
+      continue;
+    }
+    const k = { '--minutes': 'minutes', '--tabs': 'tabs', '--hidden': 'hidden', '--pause-ms': 'pauseMs' }[args[i]];
+    if (!k) throw new Error(`unknown option ${args[i]} (options: --minutes M --tabs N --hidden H --pause-ms P --no-hide)`);
     o[k] = Number(args[i + 1]);
   }
+  if (!(Number.isInteger(o.pauseMs) && o.pauseMs >= 0)) throw new Error('--pause-ms must be a non-negative integer');
   if (!(o.minutes > 0)) throw new Error('--minutes must be a positive number');
   if (!(Number.isInteger(o.tabs) && o.tabs >= 2)) throw new Error('--tabs must be an integer >= 2');
   if (!(Number.isInteger(o.hidden) && o.hidden >= 1 && o.hidden < o.tabs)) {
@@ -30,7 +39,8 @@ export async function run(args, log) {
   const browser = await launchBrowser();
   try {
     const { tabs, agents } = await openTabs(browser, net, o.tabs, `liveness-soak-${Date.now()}`);
-    const throttles = await Promise.all(tabs.slice(0, o.hidden).map(hideAndThrottle));
+    const throttles = await Promise.all(tabs.slice(0, o.hidden)
+      .map((p) => hideAndThrottle(p, { hide: o.hide, pauseMs: o.pauseMs })));
     const end = Date.now() + o.minutes * 60_000;
     while (Date.now() < end) {
       await sleep(Math.min(30_000, end - Date.now()));
@@ -51,6 +61,8 @@ export async function run(args, log) {
       minutes: o.minutes,
       tabs: o.tabs,
       hidden_throttled: o.hidden,
+      hidden: o.hide,
+      pause_ms: o.pauseMs,
       false_downs: bad.length,
       false_down_events: bad,
       suspect_events: evs.flat().filter((e) => e.kind === 'suspect').length,
