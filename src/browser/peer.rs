@@ -424,6 +424,12 @@ impl BrowserSpace {
         let _ = self.command(Command::SetDozing(hidden));
     }
 
+    /// The tab runs again after a freeze or the back/forward cache ([`Command::Resume`]: a
+    /// renewed membership identity announces itself); ignored once the space was left.
+    pub fn resume(&self) {
+        let _ = self.command(Command::Resume);
+    }
+
     /// Ops held, bytes moved, peers known.
     ///
     /// # Errors

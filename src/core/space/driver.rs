@@ -89,9 +89,11 @@ pub enum Command {
     SetUrl(Option<Url>),
     /// The tab was hidden (`true`) or shown: [`Space::set_dozing`].
     SetDozing(bool),
+    /// The tab runs again after a freeze or the back/forward cache: [`Space::resume`].
+    Resume,
     /// Leave the space; the driver returns after the tombstone went out.
     Leave,
-    /// The signal connection is back: clear unresponsive marks, announce these local ops
+    /// The signal connection is back: re-probe members declared down, announce these local ops
     /// again ([`Space::reconnected`]).
     Reconnected(Vec<crate::model::id::OpId>),
 }
@@ -260,6 +262,7 @@ fn handle_command(
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
         Command::SetDozing(d) => space.set_dozing(now, d),
+        Command::Resume => space.resume(now),
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
         Command::Reconnected(ops) => space.reconnected(now, ops),
     }

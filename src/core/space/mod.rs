@@ -875,15 +875,34 @@ impl Space {
         self.pump(now);
     }
 
-    /// Our signal connection is back after an outage (issue 9): the unresponsive marks set
-    /// meanwhile came from our own outage and are cleared, `ops` (local ops whose
+    /// Our membership identity (agent and bump; the bump grows with each renewal).
+    pub fn membership_identity(&self) -> &crate::core::membership::MemberId {
+        self.members.identity()
+    }
+
+    /// The tab runs again after it was frozen or kept in the back/forward cache (Page
+    /// Lifecycle `resume`, `pageshow` with `persisted`): members may have declared us down
+    /// meanwhile, so membership comes back at once as a renewed identity announced to every
+    /// member it knew ([`Membership::rejoin`]) instead of waiting to be told. Nothing happens
+    /// after [`leave`](Self::leave).
+    pub fn resume(&mut self, now: Timestamp) {
+        if self.left {
+            return;
+        }
+        self.members.rejoin(now);
+        self.pump(now);
+    }
+
+    /// Our signal connection is back after an outage (issue 9): membership re-probes the
+    /// members it declared down meanwhile ([`Membership::reconnected`]; SWIM alone clears
+    /// their unresponsive marks, when they answer), `ops` (local ops whose
     /// announcement failed, see [`SpaceEvent::Published`]) are announced again to the peers
     /// responsible for them (they must be ops this agent published), and a catch-up round
     /// starts soon ([`CatchUp::hurry`]) to pull what peers published while we were away.
     /// Of two peers that come back one after the other, the announcement of the first may
     /// find the second still away; the second's catch-up round then finds the first.
     pub fn reconnected(&mut self, now: Timestamp, ops: Vec<OpId>) {
-        self.peers.clear_all_unresponsive();
+        self.members.reconnected(now);
         self.catchup.hurry(now);
         if !self.left {
             for op_id in ops {
