@@ -9,9 +9,8 @@
 // - bad arguments of the new calls are TypeError/RangeError naming them; nothing is stored.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
 
-const DEADLINE_MS = 60_000;
 let net, browser;
 
 function pageHelpers() {
@@ -52,15 +51,6 @@ async function newPage() {
   return openFennecPage(context, net.staticUrl);
 }
 
-async function until(page, f, arg, what) {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const v = await page.evaluate(f, arg);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`not within ${DEADLINE_MS} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function refused(o, want, re, label) {
   assert.equal(o.ok, false, `${label}: expected a refusal, got ${JSON.stringify(o)}`);
@@ -91,12 +81,12 @@ test('send gives a message event; publishMany ops arrive naming their agent; syn
   const [a, b] = [await newPage(), await newPage()];
   const ia = await a.evaluate((o) => t.join(o), { ...servers(), space });
   const ib = await b.evaluate((o) => t.join(o), { ...servers(), space });
-  await until(a, (agent) => t.space.peers().some((p) => p.agent === agent), ib.agent, 'a sees b');
-  await until(b, (agent) => t.space.peers().some((p) => p.agent === agent), ia.agent, 'b sees a');
+  await pollPage(a, (agent) => t.space.peers().some((p) => p.agent === agent), ib.agent, 'a sees b');
+  await pollPage(b, (agent) => t.space.peers().some((p) => p.agent === agent), ia.agent, 'b sees a');
 
   const sent = await a.evaluate((agent) => t.outcome(() => t.space.send(agent, new TextEncoder().encode('hi b'))), ib.agent);
   assert.equal(sent.ok, true, JSON.stringify(sent));
-  const [msg] = await until(b, () => t.messages.length > 0 && t.messages, null, 'the message at b');
+  const [msg] = await pollPage(b, () => t.messages.length > 0 && t.messages, null, 'the message at b');
   assert.deepEqual(msg, { from: ia.agent, fromUrl: ia.url, text: 'hi b' });
 
   const N = 300;
@@ -115,7 +105,7 @@ test('send gives a message event; publishMany ops arrive naming their agent; syn
   }, ids);
   assert.deepEqual(atA, { ops: N, got: ['bulk 0', 'bulk 299'] }, 'the ids are the items\' in order');
 
-  await until(b, (n) => t.ops.length >= n && t.syncs.length > 0 && t.syncs.at(-1).remaining === 0, N,
+  await pollPage(b, (n) => t.ops.length >= n && t.syncs.length > 0 && t.syncs.at(-1).remaining === 0, N,
     'b holds every bulk op and its last sync report says done');
   const atB = await b.evaluate(() => ({ ops: t.ops, syncs: t.syncs }));
   assert.ok(atB.ops.every((o) => o.from === ia.agent && o.fromUrl === ia.url), 'op events name a\'s agent and URL');

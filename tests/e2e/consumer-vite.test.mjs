@@ -13,13 +13,12 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { launchBrowser, serveDirectory, startBootstrapServer } from './harness.mjs';
+import { launchBrowser, pollPage, serveDirectory, startBootstrapServer } from './harness.mjs';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VITE = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-const ARRIVAL_DEADLINE_MS = 60_000;
 
 const MAIN_JS = `
 import init, { Peer, FennecError, initialised } from 'fennec-dht';
@@ -89,16 +88,6 @@ after(async () => {
   if (app) await rm(app, { recursive: true, force: true });
 });
 
-/** Polls `check` in the page (an async function allowed) until it returns a truthy value. */
-async function pollPage(page, check, arg, what) {
-  const deadline = Date.now() + ARRIVAL_DEADLINE_MS;
-  for (;;) {
-    const value = await page.evaluate(check, arg);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${ARRIVAL_DEADLINE_MS} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('the packed package, bundled by Vite: an op published in one browser context arrives in another', async () => {
   const assets = await readdir(path.join(app, 'dist', 'assets'));

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -124,16 +124,6 @@ async function newTab(space) {
   return { page, context, agent };
 }
 
-/** Polls `check` in `page` (async allowed) until it returns a truthy value. */
-async function pollPage(page, check, arg, what) {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await page.evaluate(check, arg);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${DEADLINE_MS} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('a relay-only Node peer from the tarball syncs ops both ways with two browser tabs', async () => {
   const space = `node-peer-${process.pid}-${Date.now()}`;

@@ -6,9 +6,8 @@
 // same space on the real bootstrap/sbd server, and an op crosses each way.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
 
-const DEADLINE_MS = 60_000;
 
 // The worker: commands from the page by postMessage, one reply object per event.
 const WORKER_SRC = (pkgUrl) => `
@@ -43,16 +42,6 @@ after(async () => {
   await net?.stop();
 });
 
-/** Polls `check` in `page` (async allowed) until it returns a truthy value. */
-async function pollPage(page, check, arg, what) {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await page.evaluate(check, arg);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${DEADLINE_MS} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The first message of the page's worker passing `pred` (given as source text), or a failure it reported. */
 function fromWorker(page, pred, what) {
