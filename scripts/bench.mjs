@@ -12,6 +12,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BENCHES = {
+  // liveness: real tabs (detection p50/p95, false downs, idle traffic with 16 tabs);
+  // membership: the native 50-member SWIM simulation (virtual time).
+  liveness: () => import('./bench/liveness.mjs'),
   membership: () => import('./bench/membership.mjs'),
   store: () => import('./bench/store.mjs'),
   transport: () => import('./bench/transport.mjs'),

@@ -63,11 +63,29 @@ for (const f of await readdir(join(root, 'src/js/profile'))) {
   if (f.endsWith('.js') || f.endsWith('.d.ts')) await copyFile(join(root, 'src/js/profile', f), join(out, 'profile', f));
 }
 await writeFile(join(out, 'index.d.ts'), await readFile(join(root, 'src/js/entry.d.ts'), 'utf8'));
+await writeFile(join(out, 'fennec.d.ts'), publicTypes(dts));
 
 await copyFile(join(root, 'docs/package-README.md'), join(out, 'README.md'));
 const pkgPath = join(out, 'package.json');
 await writeFile(pkgPath, JSON.stringify(packageJson(JSON.parse(await readFile(pkgPath, 'utf8'))), null, 2) + '\n');
 console.log(`package-entry: ${out}/index.js (${guards.length} guards, FennecError from ${errorModule})`);
+
+/**
+ * The glue's declarations as users compile them (`tsc --strict`, no `skipLibCheck`, the
+ * default lib of their target): without wasm-bindgen's `[Symbol.dispose](): void;` members
+ * (lib esnext.disposable only; the methods stay at run time, `free()` is the same call), and
+ * with `unknown` for the `any`s of `InitOutput` (the raw wasm exports `init()` resolves with),
+ * so the public API has no `any`.
+ */
+function publicTypes(text) {
+  const lines = text.split('\n').filter((l) => !/^\s*\[Symbol\.dispose\]\(\): void;$/.test(l));
+  let inInit = false;
+  return lines.map((l) => {
+    if (/^export interface InitOutput \{/.test(l)) inInit = true;
+    else if (inInit && /^}/.test(l)) inInit = false;
+    return inInit ? l.replace(/\bany\b/g, 'unknown') : l;
+  }).join('\n');
+}
 
 /**
  * The published package.json, from wasm-pack's (version, description, license and repository

@@ -120,3 +120,57 @@ fn run_space_moves_an_op_between_two_spaces_on_virtual_time() {
     }
     assert_eq!(left, 2);
 }
+
+/// `publishMany`'s rule (src/browser/peer.rs): publishes queued before the driver runs are ONE
+/// store write. Shown with a store quota that the batch as a whole exceeds but each op alone
+/// fits: one write fails them all (separate writes would store the first ones).
+#[test]
+fn publishes_queued_together_are_one_store_write() {
+    let clock = VirtualClock::new(Timestamp(T0));
+    let net = MemNetwork::new();
+    let key = AgentKey::from_secret_bytes(&[1; 32]);
+    let agent = key.agent_id();
+    let cfg = SpaceConfig::new(SpaceId::from_bytes(vec![9u8; 32]));
+    let space = Space::new(cfg, Box::new(key), agent, Some(url(1)), clock.now(), 1).unwrap();
+    let transport = net.endpoint(url(1));
+    let store = MemOpStore::new(clock.reader()).with_quota(200);
+    let (ctx, crx) = mpsc::unbounded();
+    let (etx, _erx) = mpsc::unbounded();
+    let mut pool = LocalPool::new();
+    let c = clock.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            run_space(space, &store, &transport, &c, crx, etx).await;
+        })
+        .unwrap();
+    let publish_all = |n: usize, len: usize| {
+        (0..n)
+            .map(|i| {
+                let (tx, rx) = oneshot::channel();
+                let op = fennec::model::op::Op::new(Timestamp(T0 + i as i64), vec![i as u8; len])
+                    .unwrap();
+                ctx.unbounded_send(Command::PublishOp(op, tx)).unwrap();
+                rx
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut settle = |rxs: &mut Vec<oneshot::Receiver<_>>| {
+        let mut out = Vec::new();
+        run_until(
+            &mut pool,
+            &clock,
+            || {
+                out.extend(rxs.iter_mut().filter_map(|r| r.try_recv().ok().flatten()));
+                out.len() == rxs.len()
+            },
+            100,
+        );
+        out.iter().map(Result::is_ok).collect::<Vec<bool>>()
+    };
+    // 2 x 40 bytes fit the quota: both stored.
+    assert_eq!(settle(&mut publish_all(2, 40)), [true; 2]);
+    // 5 x 60 bytes queued together: one write over the quota, all refused.
+    assert_eq!(settle(&mut publish_all(5, 60)), [false; 5]);
+    // One of them alone still fits: separate writes would have stored some.
+    assert_eq!(settle(&mut publish_all(1, 60)), [true]);
+}

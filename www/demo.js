@@ -76,10 +76,9 @@ function flushOps() {
   list.querySelector('.empty')?.remove();
   const fresh = state.pendingOps.splice(0).slice(-OP_CAP);
   for (const op of fresh) {
-    // `from` is the sender's peer URL; show its agent when we know it.
-    const agent = op.mine ? null : state.space?.peers().find((p) => p.url === op.from)?.agent;
+    // `from` is the sending peer's agent id (null if it left meanwhile), `fromUrl` its URL.
     const from = op.mine ? el('span', { className: 'you', textContent: 'you' })
-      : el('span', { className: 'mono', textContent: agent ? short(agent) : op.from, title: op.from });
+      : el('span', { className: 'mono', textContent: op.from ? short(op.from) : op.fromUrl, title: op.fromUrl });
     const li = el('li', { className: 'op' },
       el('div', { className: 'op-text', textContent: describe(op.payload) }),
       el('div', { className: 'meta' }, 'from ', from, ` · ${fmtTime(op.createdAt)} · `,
@@ -96,11 +95,16 @@ function renderPeers() {
   const peers = state.space.peers().filter((p) => p.agent !== state.agent);
   $('peer-count').textContent = String(peers.length);
   const list = $('peers');
-  const key = peers.map((p) => p.agent).sort().join(',');
+  const key = peers.map((p) => `${p.agent} ${p.path} ${p.state}`).sort().join(',');
   if (list.dataset.key === key) return;
   list.dataset.key = key;
+  // Each peer's connection path (`peers()[i].path`): WebRTC data channel, sbd relay, or none open.
+  const pathText = { webrtc: 'WebRTC', relay: 'relay' };
   list.replaceChildren(...(peers.length ? peers.map((p) => el('li', { className: 'peer' },
-    el('span', { className: 'mono', textContent: p.agent, title: p.url || 'no URL' })))
+    el('span', { className: 'mono', textContent: p.agent, title: p.url || 'no URL' }),
+    ' ',
+    el('span', { className: `path path-${p.path || 'none'}`, textContent: pathText[p.path] || 'not connected' }),
+    p.state === 'suspect' ? el('span', { className: 'meta', textContent: ' (suspect)' }) : ''))
     : [el('li', { className: 'empty', textContent: 'No peers yet.' })]));
 }
 
@@ -111,6 +115,20 @@ function onPeerEvent(ev) {
   list.prepend(el('li', { textContent: text }));
   while (list.children.length > EVENT_CAP) list.lastElementChild.remove();
   renderPeers();
+}
+
+// ---- sync progress ---------------------------------------------------------------------
+
+/** A `sync` event: the progress of fetching the ops this peer lacks, as a bar. */
+function onSync(e) {
+  $('sync-box').hidden = false;
+  const bar = $('sync-progress');
+  bar.max = Math.max(e.missing, 1);
+  bar.value = e.fetched + e.failed;
+  const ops = (n) => `${n.toLocaleString()} op${n === 1 ? '' : 's'}`;
+  $('sync-text').textContent = e.remaining === 0
+    ? `In sync: ${ops(e.fetched)} fetched${e.failed ? `, ${e.failed} given up` : ''}.`
+    : `Syncing: ${e.fetched.toLocaleString()} / ${e.missing.toLocaleString()} ops fetched, ${e.remaining.toLocaleString()} to go`;
 }
 
 // ---- stats -----------------------------------------------------------------------------
@@ -172,6 +190,7 @@ async function join(ev) {
     state.space.on('op', (op) => { state.received += 1; addOp(op); });
     state.space.on('peer', onPeerEvent);
     state.space.on('error', (e) => showError(`${e.kind}: ${e.message}`));
+    state.space.on('sync', onSync);
     setJoined(true);
     setStatus(`Joined "${name}". Open this page in another window and join the same space.`);
     const url = new URL(location.href);
@@ -195,6 +214,7 @@ async function join(ev) {
 
 async function leave() {
   clearInterval(state.timer);
+  $('sync-box').hidden = true;
   const { peer, space } = state;
   state.space = null;
   setStatus('Leaving…');
@@ -246,7 +266,7 @@ async function loadDataset() {
     let done = 0;
     for (let i = 0; i < ops.length && state.space; i += DATASET_BATCH) {
       const batch = ops.slice(i, i + DATASET_BATCH);
-      await Promise.all(batch.map((op) => state.space.publish(op.payload, { createdAt: op.createdAt / 1000 })));
+      await state.space.publishMany(batch.map((op) => ({ payload: op.payload, createdAt: op.createdAt / 1000 })));
       done += batch.length;
       bar.value = done;
       text.textContent = `${done.toLocaleString()} / ${ops.length.toLocaleString()} ops published`;

@@ -22,12 +22,15 @@ window.swarmJoin = async ({ bootstrapUrl, signalUrl, space, storage = 'indexeddb
   return { agent: state.peer.agentId, url: state.space.url };
 };
 
-/** Publishes records [{ line, createdAt }] (createdAt in µs, as the dataset has it; the API takes ms); resolves once all are committed. */
+/**
+ * Publishes records [{ line, createdAt }] (createdAt in µs, as the dataset has it; the API
+ * takes ms) with one `publishMany`: one call into the node, one IndexedDB transaction per
+ * batch. Resolves once all are committed.
+ */
 window.swarmPublish = async (records) => {
-  await Promise.all(records.map(async (r) => {
-    await state.space.publish(encoder.encode(r.line), { createdAt: r.createdAt / 1000 });
-    state.published += 1;
-  }));
+  const ids = await state.space.publishMany(
+    records.map((r) => ({ payload: encoder.encode(r.line), createdAt: r.createdAt / 1000 })));
+  state.published += ids.length;
   return state.published;
 };
 

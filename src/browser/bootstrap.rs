@@ -1,5 +1,5 @@
-//! Sends Kitsune2 bootstrap requests ([`crate::core::bootstrap`]) with the browser's `fetch()`
-//! (window or worker).
+//! Sends Kitsune2 bootstrap requests ([`crate::core::bootstrap`]) with the global `fetch()`
+//! (`globalThis.fetch`: a window, a worker, or Node 18+, whose fetch is undici's).
 
 use crate::core::bootstrap::{
     BootstrapClient, BootstrapError, HttpRequest, parse_get_response, parse_put_response,
@@ -82,17 +82,18 @@ pub async fn get(
     parse_get_response(status, &body, verifier, crate::browser::clock::now())
 }
 
+/// `globalThis.fetch(request)`: any scope that has a global `fetch` (WHATWG Fetch standard),
+/// not only `Window` and `WorkerGlobalScope` (Node has neither class).
 fn fetch_in_global(request: &web_sys::Request) -> Result<js_sys::Promise, BootstrapError> {
     let global = js_sys::global();
-    if let Some(w) = global.dyn_ref::<web_sys::Window>() {
-        return Ok(w.fetch_with_request(request));
-    }
-    match global.dyn_ref::<web_sys::WorkerGlobalScope>() {
-        Some(w) => Ok(w.fetch_with_request(request)),
-        None => Err(BootstrapError::Network(
-            "no fetch() in this global scope".into(),
-        )),
-    }
+    let fetch = js_sys::Reflect::get(&global, &"fetch".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(|| BootstrapError::Network("no global fetch() in this scope".into()))?;
+    let out = fetch.call1(&global, request).map_err(js_err)?;
+    // `fetch` returns a Promise (Fetch standard); anything else is a broken polyfill.
+    out.dyn_into::<js_sys::Promise>()
+        .map_err(|_| BootstrapError::Network("global fetch() did not return a Promise".into()))
 }
 
 fn js_err(e: JsValue) -> BootstrapError {

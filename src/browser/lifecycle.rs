@@ -9,9 +9,10 @@
 //!   answers no probe, and whatever it sends from the handler may never leave; peers declare it
 //!   down by the normal SWIM rule, exactly like a crashed tab. We do not send the dozing hint
 //!   here on purpose: it would stretch the others' suspicion of a tab that may never come back.
-//! - `resume`: re-sends the current visibility as the dozing hint. The identity renewal needs
-//!   no help: the first message that tells membership it was declared down makes it renew its
-//!   identity (`core::membership`, foca's "declared down while alive").
+//! - `resume` (after a freeze) and `pageshow` with `persisted` true (back from the
+//!   back/forward cache, HTML spec "page lifecycle"): `Command::Resume` — membership comes back
+//!   at once as a renewed identity announced to every member it knew (peers may have declared
+//!   the tab down meanwhile) — then the current visibility as the dozing hint.
 //!
 //! The `pagehide` leave is not here (it belongs to the tab's lifecycle in `js::profile`).
 
@@ -24,10 +25,12 @@ use web_sys::EventTarget;
 
 use crate::browser::peer::BrowserSpace;
 
-/// A `document` event listener: the event name and the closure registered for it.
-type Listener = (&'static str, Closure<dyn Fn()>);
+/// An event listener: its target (`document` or the window), the event name and the closure
+/// registered for it.
+type Listener = (EventTarget, &'static str, Closure<dyn Fn(web_sys::Event)>);
 
-/// The listeners one space added to `document`; removed on drop (when the space stops).
+/// The listeners one space added to `document` and the window; removed on drop (when the
+/// space stops).
 pub struct Lifecycle {
     document: EventTarget,
     listeners: Vec<Listener>,
@@ -44,15 +47,36 @@ impl Lifecycle {
             listeners: Vec::new(),
         };
         let doc = me.document.clone();
+        let s = space.clone();
         let hint = move || {
-            if let Some(space) = space.upgrade() {
+            if let Some(space) = s.upgrade() {
                 space.set_dozing(is_hidden(&doc));
             }
         };
         let hint = std::rc::Rc::new(hint);
-        for name in ["visibilitychange", "resume"] {
-            let h = hint.clone();
-            me.add(name, Closure::new(move || h()));
+        let h = hint.clone();
+        let doc = me.document.clone();
+        me.add(doc.clone(), "visibilitychange", Closure::new(move |_| h()));
+        let h = hint.clone();
+        let resume = std::rc::Rc::new(move || {
+            if let Some(space) = space.upgrade() {
+                space.resume();
+            }
+            h();
+        });
+        let r = resume.clone();
+        me.add(doc, "resume", Closure::new(move |_| r()));
+        if let Ok(window) = js_sys::global().dyn_into::<EventTarget>() {
+            let on_pageshow = move |e: web_sys::Event| {
+                if Reflect::get(&e, &"persisted".into())
+                    .ok()
+                    .and_then(|v| v.as_bool())
+                    == Some(true)
+                {
+                    resume();
+                }
+            };
+            me.add(window, "pageshow", Closure::new(on_pageshow));
         }
         // A tab that joins while hidden (opened in the background) dozes from the start.
         if is_hidden(&me.document) {
@@ -61,20 +85,18 @@ impl Lifecycle {
         Some(me)
     }
 
-    fn add(&mut self, name: &'static str, f: Closure<dyn Fn()>) {
+    fn add(&mut self, target: EventTarget, name: &'static str, f: Closure<dyn Fn(web_sys::Event)>) {
         let func: &Function = f.as_ref().unchecked_ref();
         // addEventListener only throws for a non-callable listener, which a Closure is not.
-        let _ = self.document.add_event_listener_with_callback(name, func);
-        self.listeners.push((name, f));
+        let _ = target.add_event_listener_with_callback(name, func);
+        self.listeners.push((target, name, f));
     }
 }
 
 impl Drop for Lifecycle {
     fn drop(&mut self) {
-        for (name, f) in &self.listeners {
-            let _ = self
-                .document
-                .remove_event_listener_with_callback(name, f.as_ref().unchecked_ref());
+        for (target, name, f) in &self.listeners {
+            let _ = target.remove_event_listener_with_callback(name, f.as_ref().unchecked_ref());
         }
     }
 }

@@ -24,7 +24,8 @@ use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{
-    Command, GossipSummary, JoinError as SpaceJoinError, Space, SpaceConfig, SpaceEvent, run_space,
+    Command, GossipSummary, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig, SpaceEvent,
+    run_space,
 };
 use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
 use crate::model::arc::DhtArc;
@@ -345,6 +346,44 @@ impl BrowserSpace {
         }
     }
 
+    /// Publishes `ops` in one store write (one IndexedDB transaction: the commands are queued
+    /// before the space's task runs, and it takes every queued command at once); resolves
+    /// with their ids, in order, once the write committed.
+    ///
+    /// # Errors
+    /// As [`Self::publish`]; the write is all or nothing, so is the result.
+    pub async fn publish_many(&self, ops: Vec<Op>) -> Result<Vec<OpId>, String> {
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (reply, outcome) = oneshot::channel();
+            self.command(Command::PublishOp(op, reply))?;
+            outcomes.push(outcome);
+        }
+        futures::future::join_all(outcomes)
+            .await
+            .into_iter()
+            .map(|o| match o {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(oneshot::Canceled) => Err("the space stopped".into()),
+            })
+            .collect()
+    }
+
+    /// Sends `data` to peer agent `to` (Kitsune2's `send_notify`, best effort): resolves once
+    /// the transport took it, not when the peer read it.
+    ///
+    /// # Errors
+    /// [`NotifyFailed`]; `Err(None)` when the space was left or stopped.
+    pub async fn send(&self, to: AgentId, data: Bytes) -> Result<(), Option<NotifyFailed>> {
+        let (reply, outcome) = oneshot::channel();
+        self.command(Command::Notify(to, data, reply))
+            .map_err(|_| None)?;
+        match outcome.await {
+            Ok(r) => r.map_err(Some),
+            Err(oneshot::Canceled) => Err(None),
+        }
+    }
+
     /// The op with `id`, if the store holds it.
     ///
     /// # Errors
@@ -386,6 +425,12 @@ impl BrowserSpace {
     /// ([`Command::SetDozing`]); ignored once the space was left.
     pub fn set_dozing(&self, hidden: bool) {
         let _ = self.command(Command::SetDozing(hidden));
+    }
+
+    /// The tab runs again after a freeze or the back/forward cache ([`Command::Resume`]: a
+    /// renewed membership identity announces itself); ignored once the space was left.
+    pub fn resume(&self) {
+        let _ = self.command(Command::Resume);
     }
 
     /// Ops held, bytes moved, peers known.

@@ -48,6 +48,43 @@ fn queued_bytes(ev: &SbdEvent) -> usize {
     }
 }
 
+thread_local! {
+    /// The `WebSocket` constructor given to `Peer.connect` (its `WebSocket` option), if any.
+    static CONSTRUCTOR: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}
+
+/// Makes `ctor` the `WebSocket` constructor of every later sbd connection of this wasm
+/// instance (the last one given wins; connections already open keep theirs). For scopes
+/// without a global `WebSocket`, e.g. Node 20, where the `ws` package's class does: it has the
+/// WHATWG shape fennec uses (`binaryType`, `send`, `close`, `onmessage`/`onclose`/`onerror`).
+pub fn set_websocket_constructor(ctor: js_sys::Function) {
+    CONSTRUCTOR.with(|c| *c.borrow_mut() = Some(ctor));
+}
+
+/// The constructor [`set_websocket_constructor`] gave, else the global `WebSocket`.
+pub fn websocket_constructor() -> Option<js_sys::Function> {
+    CONSTRUCTOR.with(|c| c.borrow().clone()).or_else(|| {
+        js_sys::Reflect::get(&js_sys::global(), &"WebSocket".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    })
+}
+
+/// `new WebSocket(url)` with [`websocket_constructor`]. Not `instanceof`-checked: an injected
+/// class (the `ws` package) is not the platform's `WebSocket`, only shaped like it.
+fn new_websocket(url: &str) -> Result<WebSocket, SbdWsError> {
+    let ctor = websocket_constructor().ok_or_else(|| {
+        SbdWsError::WebSocket(
+            "no WebSocket in this scope: pass the `WebSocket` option to Peer.connect \
+             (in Node 20, e.g. the `ws` package's class)"
+                .into(),
+        )
+    })?;
+    js_sys::Reflect::construct(&ctor, &js_sys::Array::of1(&url.into()))
+        .map(JsCast::unchecked_into)
+        .map_err(|e| SbdWsError::WebSocket(crate::browser::clock::describe_js(&e)))
+}
+
 /// Why [`SbdWs::connect`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SbdWsError {
@@ -57,7 +94,8 @@ pub enum SbdWsError {
     /// The config failed [`SbdConfig::validate`].
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// `new WebSocket(url)` threw (e.g. a malformed URL); the text is the JS error.
+    /// `new WebSocket(url)` threw (e.g. a malformed URL; the text is the JS error), or there is
+    /// no `WebSocket` constructor at all (Node 20 without the `WebSocket` option).
     #[error("cannot open websocket: {0}")]
     WebSocket(String),
 }
@@ -124,7 +162,7 @@ impl SbdWs {
     fn open(server_url: &str, core: SbdClient) -> Result<(Self, SbdEvents), SbdWsError> {
         let pub_key = *core.pub_key();
         let url = core.url(server_url);
-        let ws = WebSocket::new(&url).map_err(|e| SbdWsError::WebSocket(format!("{e:?}")))?;
+        let ws = new_websocket(&url)?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let (tx, rx) = mpsc::unbounded();
         let budget = ByteBudget::new(MAX_QUEUED_RECEIVE_BYTES);

@@ -398,12 +398,6 @@ impl PeerStore {
         self.unresponsive.remove(url).is_some()
     }
 
-    /// Clears every unresponsive mark (our own connection was down: the marks say nothing of
-    /// the peers).
-    pub fn clear_all_unresponsive(&mut self) {
-        self.unresponsive.clear();
-    }
-
     /// Whether `url` is marked unresponsive at `now`.
     pub fn is_unresponsive(&self, now: Timestamp, url: &Url) -> bool {
         self.unresponsive.get(url).is_some_and(|t| *t > now)

@@ -1,6 +1,7 @@
 // Types of fennec's package entry (pkg/index.d.ts; src/js/entry.js is the code).
 import type {
-  Bytes, FennecErrorCode, JoinOptions, PeerInfo, PeerOptions, PublishOptions, SpaceEventName, SpaceStats,
+  Bytes, FennecErrorCode, JoinOptions, PeerInfo, PeerOptions, PublishItem, PublishOptions, SignalOptions,
+  SpaceEvents, SpaceStats,
 } from './fennec.js';
 
 export * from './fennec.js';
@@ -46,7 +47,8 @@ export class Peer {
    * Rejects with a `TypeError` (`space` not a string, a bad or unknown option), a
    * `RangeError` (empty name, arc bounds), or a `FennecError`: `"closed"` after
    * `peer.close()`, `"signal"` (the signal server is unreachable), `"store"` (the op store
-   * cannot be opened), `"failover"` (lost to two leader tabs going away in turn).
+   * cannot be opened), `"failover"` (lost to two leader tabs going away in turn). With
+   * `options.signal`: its reason once it aborts (see `SignalOptions`).
    */
   join(space: string, options?: JoinOptions): Promise<Space>;
   /**
@@ -76,31 +78,56 @@ export class Space {
    *
    * Rejects with a `TypeError` (payload not bytes, a bad or unknown option), a `RangeError`
    * (too large, a time out of range), or a `FennecError` (`"left"`, `"closed"`, `"store"`,
-   * `"failover"`). A call rejected for its arguments stores nothing.
+   * `"failover"`). A call rejected for its arguments stores nothing. With `options.signal`:
+   * its reason once it aborts (the op may still be stored; see `SignalOptions`).
    */
   publish(payload: Bytes, options?: PublishOptions): Promise<string>;
+  /**
+   * Publishes many ops at once, for bulk imports: one call into the node and one IndexedDB
+   * transaction for all of `items` (`PublishItem`: `Bytes`, or `{ payload, createdAt? }`;
+   * `createdAt` defaults to now). Resolves with their op ids, in order, once the transaction
+   * committed. All or nothing: an invalid item rejects with a `TypeError`/`RangeError` naming
+   * it (`items[3].payload ...`) and stores none; a failed write rejects with `FennecError`
+   * `"store"`. Other rejections as `publish`. `op` events as for `publish`.
+   */
+  publishMany(items: PublishItem[], options?: SignalOptions): Promise<string[]>;
+  /**
+   * Sends `data` (`Bytes`, at most 1 MiB) to the peer agent `agent` of this space; it gets a
+   * `message` event (`MessageEvent`). This is Kitsune2's `send_notify`: best effort. It
+   * resolves once the connection took the message, which may still be lost (the peer's page
+   * closes, the connection drops): no acknowledgement, no retry, no order across reconnects;
+   * an app that needs one replies with a `send` of its own.
+   *
+   * Rejects with a `TypeError` (`agent` not an agent id, `data` not bytes), a `RangeError`
+   * (`data` over 1 MiB), or a `FennecError`: `"unreachable"` (no live peer with that agent id
+   * is known, it is down or this peer itself, or the send failed), `"left"`, `"closed"`,
+   * `"failover"`.
+   */
+  send(agent: string, data: Bytes, options?: SignalOptions): Promise<void>;
   /**
    * The payload of op `id` (a base64url op id), or `undefined` if this peer does not hold
    * it. Rejects with a `TypeError` for anything but an op id, or a `FennecError`
    * (`"left"`, `"closed"`, `"store"`, `"failover"`).
    */
-  get(id: string): Promise<Uint8Array | undefined>;
+  get(id: string, options?: SignalOptions): Promise<Uint8Array | undefined>;
   /**
-   * Calls `callback(event)` for each `"op"` (`OpEvent`; also for ops published by the other
-   * tabs of the profile, `from` being the node's own URL), `"peer"` (`PeerEvent`) or
-   * `"error"` (`ErrorEvent`). Adding the same callback twice adds it once (as
+   * Calls `callback(event)` for each event `event` of the space; `SpaceEvents` gives each
+   * event's type: `"op"` (`OpEvent`; also for ops published by the other tabs of the
+   * profile), `"peer"` (`PeerEvent`), `"error"` (`ErrorEvent`), `"status"` (`StatusEvent`),
+   * `"message"` (`MessageEvent`, from `space.send`), `"sync"` (`SyncEvent`, progress of
+   * fetching what we lack). Adding the same callback twice adds it once (as
    * `addEventListener`). A callback that throws is reported (`console.error` and an `error`
    * event of kind `"callback"`); the others still run.
    *
    * Throws a `TypeError` for an unknown event name or a `callback` that is not a function,
    * a `FennecError` (`"left"`, `"closed"`) after the space ended.
    */
-  on(event: SpaceEventName, callback: (event: any) => void): void;
+  on<K extends keyof SpaceEvents>(event: K, callback: (event: SpaceEvents[K]) => void): void;
   /**
    * Removes a callback added with `on`. Throws a `TypeError` for an unknown event name or
    * a non-function; after the space ended it does nothing (clean-up code may call it).
    */
-  off(event: SpaceEventName, callback: (event: any) => void): void;
+  off<K extends keyof SpaceEvents>(event: K, callback: (event: SpaceEvents[K]) => void): void;
   /**
    * Known live peers: `[{ agent, url, state, path }]` (`PeerInfo`; `state` "alive" |
    * "suspect", `path` "webrtc" | "relay" | null). A peer reported `down` or `left` is not

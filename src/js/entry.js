@@ -24,6 +24,7 @@ export const { Peer, Space } = makeApi({
   FennecError,
   locks: globalThis.navigator && globalThis.navigator.locks,
   BroadcastChannel: globalThis.BroadcastChannel,
+  indexedDB: globalThis.indexedDB,
 });
 
 let ready = false;
@@ -65,12 +66,43 @@ function guardStatic(cls, name, returnsPromise) {
 
 /**
  * Loads and instantiates the WebAssembly module (the glue's `init`, same arguments); every
- * other export works once it resolved. Calling it again is harmless.
+ * other export works once it resolved. Calling it again is harmless. In Node, `init()` and
+ * `init(path or file: URL)` read the file (Node's `fetch` has no `file:` URLs); bytes, a
+ * `WebAssembly.Module` and http(s) URLs work everywhere.
  */
 export default async function init(...args) {
-  const out = await wbgInit(...args);
+  const out = await wbgInit(...(await nodeFileArgs(args)));
   ready = true;
   return out;
+}
+
+/** True in Node (and Node-compatible runtimes), where `process.versions.node` is set. */
+function inNode() {
+  return typeof process === 'object' && process !== null && typeof process.versions?.node === 'string';
+}
+
+/**
+ * `init`'s arguments with a wasm file to read replaced by its bytes, in Node only: no
+ * argument (the package's own fennec_bg.wasm), a path, or a `file:` URL (string or `URL`),
+ * bare or as `{ module_or_path }`. Anything else is passed on unchanged.
+ */
+async function nodeFileArgs(args) {
+  if (!inNode()) return args;
+  const [a] = args;
+  const wrapped = a !== null && typeof a === 'object' && 'module_or_path' in a;
+  const src = wrapped ? a.module_or_path : a;
+  let file = null;
+  if (src === undefined) file = new URL('./fennec_bg.wasm', import.meta.url);
+  else if (src instanceof URL && src.protocol === 'file:') file = src;
+  else if (typeof src === 'string' && src.startsWith('file:')) file = new URL(src);
+  // A path: no URL scheme, or a Windows drive letter.
+  else if (typeof src === 'string' && (!/^[a-z][a-z0-9+.-]*:/i.test(src) || /^[a-z]:[\\/]/i.test(src))) file = src;
+  if (file === null) return args;
+  // Not a literal specifier, so that browser bundlers leave this Node-only import alone.
+  const fs = 'node:fs/promises';
+  const { readFile } = await import(/* @vite-ignore */ fs);
+  const bytes = await readFile(file);
+  return [wrapped ? { ...a, module_or_path: bytes } : bytes, ...args.slice(1)];
 }
 
 /** Synchronous `init` from compiled module bytes (the glue's `initSync`). */

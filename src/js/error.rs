@@ -46,6 +46,9 @@ pub enum Code {
     Signal,
     /// `"store"`: the op store (IndexedDB) or this origin's key store failed.
     Store,
+    /// `"unreachable"`: `space.send` found no live, reachable peer with that agent id, or the
+    /// transport could not send to it.
+    Unreachable,
 }
 
 impl Code {
@@ -57,6 +60,7 @@ impl Code {
             Code::Joined => "joined",
             Code::Signal => "signal",
             Code::Store => "store",
+            Code::Unreachable => "unreachable",
         }
     }
 }

@@ -14,7 +14,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared, join_all};
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::error::{Code, console_error, fennec_error, range_error, type_error};
@@ -24,11 +24,12 @@ use crate::browser::peer::{
 };
 use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
-use crate::core::space::{SpaceError, SpaceEvent};
+use crate::core::space::{MAX_NOTIFY_BYTES, NotifyError, NotifyFailed, SpaceError, SpaceEvent};
 use crate::model::agent::AgentKey;
 use crate::model::arc::DhtArc;
-use crate::model::id::{OpId, SpaceId};
+use crate::model::id::{AgentId, OpId, SpaceId};
 use crate::model::op::{MAX_OP_PAYLOAD_BYTES, OP_ID_BYTES, Op};
+use crate::model::time::Timestamp;
 use crate::net::conn::{IceServer, NetConfig, Path};
 use crate::net::reconnect::ReconnectConfig;
 
@@ -49,22 +50,27 @@ export type Bytes = ArrayBuffer | ArrayBufferView;
  * - "signal": the sbd signal server could not be reached (`peer.join`);
  * - "store": IndexedDB failed (the op store, or this origin's agent key);
  * - "failover": a call of a tab sharing its profile's node (`sharing: "profile"`) was lost
- *   twice to the leader tab going away (it was retried once on the next leader).
+ *   twice to the leader tab going away (it was retried once on the next leader);
+ * - "unreachable": `space.send` found no live, reachable peer with that agent id (unknown,
+ *   left, down, or this peer itself), or sending to it failed.
  */
-export type FennecErrorCode = "not-initialised" | "closed" | "left" | "joined" | "signal" | "store" | "failover";
+export type FennecErrorCode = "not-initialised" | "closed" | "left" | "joined" | "signal" | "store" | "failover" | "unreachable";
 /** Options of `Peer.connect`. Unknown options are a `TypeError` naming them. */
 export interface PeerOptions {
   /** Kitsune2 bootstrap server, "http(s)://host:port", e.g. "http://127.0.0.1:30000". */
   bootstrapUrl: string;
   /** sbd signal/relay server, "ws(s)://host:port" (kitsune2-bootstrap-srv serves both). */
   signalUrl: string;
-  /** Where ops are kept. Default "indexeddb". */
+  /** Where ops are kept. Default "indexeddb", or "memory" where there is no IndexedDB (Node). */
   storage?: "indexeddb" | "memory";
-  /** A 32-byte ed25519 secret. Default: this origin's key, created once and kept in IndexedDB. */
+  /**
+   * A 32-byte ed25519 secret. Default: this origin's key, created once and kept in IndexedDB;
+   * without IndexedDB (Node) a fresh random key, so a new agent on every connect.
+   */
   agentKey?: Bytes;
   /** STUN/TURN servers (as `RTCIceServer`). Default none (same machine or LAN). */
   iceServers?: { urls: string | string[]; username?: string; credential?: string }[];
-  /** Send everything through the sbd relay, never WebRTC. Default false. */
+  /** Send everything through the sbd relay, never WebRTC. Default false; always true where there is no `RTCPeerConnection` (Node). */
   relayOnly?: boolean;
   /** Fall back to the relay when WebRTC has not connected after this many ms (> 0, ≤ 2³¹−1). Default 15000. */
   webrtcConnectTimeoutMs?: number;
@@ -78,19 +84,58 @@ export interface PeerOptions {
    * is a `TypeError`.
    */
   sharing?: "profile" | "tab";
+  /**
+   * The `WebSocket` class for the sbd connection, where the scope has no global one (Node 20:
+   * `import { WebSocket } from "ws"`). It applies to every later join of this wasm instance
+   * (the last one given wins). Default the global `WebSocket`.
+   */
+  WebSocket?: new (url: string) => unknown;
+}
+/**
+ * The option of every call that waits: `signal` stops waiting when it aborts. The call then
+ * rejects with `signal.reason` (a `DOMException` named "AbortError" unless `abort(reason)` was
+ * given one); what already reached the node may still take effect (an op may still be stored;
+ * an aborted `join` leaves the space again once joined, unless another `join` of it waits).
+ * A signal aborted before the call makes it reject at once, doing nothing.
+ */
+export interface SignalOptions {
+  /** Stops waiting when it aborts (DOM `AbortSignal`). */
+  signal?: AbortSignal;
 }
 /** Options of `peer.join`. */
-export interface JoinOptions {
+export interface JoinOptions extends SignalOptions {
   /** Storage arc: "full" (default), "empty" (hold nothing, e.g. a light client), or [start, end], integers on the u32 ring (0 to 4294967295). */
   arc?: "full" | "empty" | [number, number];
 }
 /** Options of `space.publish`. */
-export interface PublishOptions {
+export interface PublishOptions extends SignalOptions {
   /** The op's creation time: a `Date` or ms since the Unix epoch (`Date.now()`; fractions are kept to the µs). Default now. */
   createdAt?: Date | number;
 }
-/** An op received from a peer (`space.on("op", ...)`). `createdAt`: ms since the Unix epoch (as `Date.now()`; may have a µs fraction). */
-export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string }
+/** One item of `space.publishMany`: the payload alone, or with its creation time (as `PublishOptions.createdAt`). */
+export type PublishItem = Bytes | { payload: Bytes; createdAt?: Date | number };
+/**
+ * An op received (`space.on("op", ...)`). `createdAt`: ms since the Unix epoch (as
+ * `Date.now()`; may have a µs fraction). `from`: the agent id of the peer that sent it to us,
+ * `fromUrl` that peer's URL. Ops carry no author: an op passed on by a third peer (sync) names
+ * that peer. `from` is `null` only if that peer's agent info went away (it left) before the op
+ * was stored. For an op published by another tab of this profile: this node's agent and URL.
+ */
+export interface OpEvent { id: string; createdAt: number; payload: Uint8Array; from: string | null; fromUrl: string }
+/**
+ * A message from a peer (`space.on("message", ...)`, sent with `space.send`): `from` its agent
+ * id (`null` if its URL speaks for no single agent), `fromUrl` its URL, `data` the bytes.
+ * Every tab of a profile sharing the node gets it.
+ */
+export interface MessageEvent { from: string | null; fromUrl: string; data: Uint8Array }
+/**
+ * Sync progress (`space.on("sync", ...)`): a round starts when ops we lack are found (announced
+ * by a peer or found by sync) and ends when none is left to fetch. Counts are ops within the
+ * round: `missing` = `fetched` + `failed` + `remaining` (grows if more are found meanwhile);
+ * at most ten reports a second, the first and the last (`remaining` 0) always. A progress bar:
+ * `(fetched + failed) / missing`.
+ */
+export interface SyncEvent { missing: number; fetched: number; failed: number; remaining: number }
 /**
  * A peer change (`space.on("peer", ...)`): "joined" (a new agent info), "suspect" (a SWIM probe
  * failed), "down" (declared down: crashed, frozen or unreachable), "alive" (refuted a suspicion or
@@ -124,8 +169,10 @@ export interface ErrorEvent { kind: "bootstrap" | "signal" | "fetch" | "store" |
 export interface StatusEvent { state: "connected" | "reconnecting" | "offline"; attempt: number; nextRetryMs?: number; reason?: string }
 /** One entry of `space.peers()`: liveness `state` (SWIM) and the `path` of the open connection (`null`: none open). */
 export interface PeerInfo { agent: string; url: string | null; state: "alive" | "suspect"; path: "webrtc" | "relay" | null }
-/** The events of a space. */
-export type SpaceEventName = "op" | "peer" | "error" | "status";
+/** The events of a space and what their callbacks get (`space.on(name, (event) => ...)`). */
+export interface SpaceEvents { op: OpEvent; peer: PeerEvent; error: ErrorEvent; status: StatusEvent; message: MessageEvent; sync: SyncEvent }
+/** The event names of a space. */
+export type SpaceEventName = keyof SpaceEvents;
 /** Figures of a joined space. `unannounced`: local ops waiting for the link to be announced again. */
 export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats; gossip: GossipStats | null }
 /**
@@ -166,12 +213,17 @@ const CONNECT_OPTIONS: &[&str] = &[
     "webrtcConnectTimeoutMs",
     "maxConnections",
     "sharing",
+    "WebSocket",
 ];
 const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
-const JOIN_OPTIONS: &[&str] = &["arc"];
-const PUBLISH_OPTIONS: &[&str] = &["createdAt"];
+const JOIN_OPTIONS: &[&str] = &["arc", "signal"];
+const PUBLISH_OPTIONS: &[&str] = &["createdAt", "signal"];
+/// Options of the calls that only take a `signal` (`get`, `send`, `publishMany`).
+const SIGNAL_OPTIONS: &[&str] = &["signal"];
+/// The options of one `publishMany` item given as an object.
+const ITEM_OPTIONS: &[&str] = &["payload", "createdAt"];
 /// The event names of `space.on`.
-const EVENTS: &[&str] = &["op", "peer", "error", "status"];
+const EVENTS: &[&str] = &["op", "peer", "error", "status", "message", "sync"];
 /// Most connections `maxConnections` may ask for: the transport's budget of
 /// `RTCPeerConnection`s (`NetConfig::peer_connection_budget`, 400).
 const MAX_CONNECTIONS: f64 = 400.0;
@@ -238,23 +290,16 @@ impl Peer {
                 "{F}: option signalUrl must be a ws:// or wss:// URL, got {signal_url:?}"
             )));
         }
-        let storage = match o.string("storage")?.as_deref() {
-            None | Some("indexeddb") => Storage::IndexedDb,
-            Some("memory") => Storage::Memory,
-            Some(other) => {
-                return Err(type_error(format!(
-                    "{} must be \"indexeddb\" or \"memory\", got {other:?}",
-                    o.name("storage")
-                )));
-            }
-        };
+        let storage = storage_option(&o)?;
+        let websocket = websocket_option(&o)?;
         sharing(&o, storage)?;
         let ice_servers = match o.get("iceServers")? {
             None => Vec::new(),
             Some(v) => ice_servers(F, &v)?,
         };
         let mut net = NetConfig {
-            webrtc: !o.boolean("relayOnly")?.unwrap_or(false),
+            // No RTCPeerConnection (Node, some workers): relay-only, as if `relayOnly` were set.
+            webrtc: !o.boolean("relayOnly")?.unwrap_or(false) && has_global("RTCPeerConnection"),
             ice_servers,
             ..NetConfig::default()
         };
@@ -264,26 +309,11 @@ impl Peer {
         if let Some(n) = o.integer("maxConnections", 1.0, MAX_CONNECTIONS)? {
             net.max_connections = n as usize;
         }
-        let key = match o.bytes("agentKey")? {
-            Some(bytes) => {
-                let secret: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-                    range_error(format!(
-                        "{} must be 32 bytes (an ed25519 secret key), got {}",
-                        o.name("agentKey"),
-                        b.len()
-                    ))
-                })?;
-                AgentKey::from_secret_bytes(&secret)
-            }
-            None => crate::browser::keystore::load_or_create_agent_key()
-                .await
-                .map_err(|e| {
-                    fennec_error(
-                        Code::Store,
-                        format!("{F}: loading this origin's agent key: {e}"),
-                    )
-                })?,
-        };
+        let key = agent_key(&o).await?;
+        // Only now that every option was accepted: a refused call changes nothing.
+        if let Some(ctor) = websocket {
+            crate::browser::sbd_ws::set_websocket_constructor(ctor);
+        }
         let options = PeerOptions {
             bootstrap,
             signal_url,
@@ -701,9 +731,11 @@ impl Space {
     pub async fn get(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         const F: &str = "space.get";
         let id = op_id_arg(&id)?;
+        get_options(&options)?;
         self.state.check(F)?;
         let op = self
             .state
@@ -716,6 +748,59 @@ impl Space {
             .unwrap_or(JsValue::UNDEFINED))
     }
 
+    /// Publishes every item of `items` (an Array of `Bytes` or `{ payload, createdAt? }`,
+    /// each as [`Self::publish`] checks it) in one store write, one IndexedDB transaction;
+    /// resolves with their op ids in order once it committed. All or nothing: an invalid item
+    /// (a `TypeError`/`RangeError` naming `items[i]`) stores none, and a failed write fails
+    /// them all (`FennecError` `"store"`).
+    #[wasm_bindgen(js_name = publishMany, unchecked_return_type = "string[]")]
+    pub async fn publish_many(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PublishItem[]")] items: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        const F: &str = "space.publishMany";
+        let ops = publish_many_args(&items, &options)?;
+        self.state.check(F)?;
+        let ids = self
+            .state
+            .inner
+            .publish_many(ops)
+            .await
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
+        Ok(ids
+            .iter()
+            .map(|id| JsValue::from(id.to_b64()))
+            .collect::<Array>()
+            .into())
+    }
+
+    /// Sends `data` (`Bytes`, at most 1 MiB) to the peer agent `agent` of this space
+    /// (Kitsune2's `send_notify`); it gets a `message` event. Best effort: resolves once the
+    /// connection took the message, which may still be lost (the peer's page closes, the
+    /// connection drops); no acknowledgement, no retry, no order across reconnects.
+    ///
+    /// Rejects with a `TypeError` (agent not an agent id, data not bytes), a `RangeError`
+    /// (data too large), or a `FennecError`: `"unreachable"` (no live peer with that agent
+    /// id is known, it is down, it is this peer, or sending failed), `"left"`, `"closed"`.
+    pub async fn send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] agent: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Bytes")] data: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
+    ) -> Result<(), JsValue> {
+        const F: &str = "space.send";
+        let (agent, data) = send_args(&agent, &data, &options)?;
+        self.state.check(F)?;
+        match self.state.inner.send(agent, data.into()).await {
+            Ok(()) => Ok(()),
+            Err(Some(NotifyFailed::Refused(NotifyError::Left))) | Err(None) => {
+                Err(self.state.failure(F, Code::Left, "the space was left"))
+            }
+            Err(Some(e)) => Err(self.state.failure(F, Code::Unreachable, e)),
+        }
+    }
+
     /// Calls `callback(event)` for each `"op"` (`OpEvent`), `"peer"` (`PeerEvent`) or
     /// `"error"` (`ErrorEvent`). Adding the same callback twice adds it once (as
     /// `addEventListener`). A callback that throws is reported (`console.error` and an
@@ -726,7 +811,7 @@ impl Space {
     pub fn on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "SpaceEventName")] event: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] callback: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: never) => void")] callback: JsValue,
     ) -> Result<(), JsValue> {
         const F: &str = "space.on";
         let name = event_name(F, &event)?;
@@ -745,7 +830,7 @@ impl Space {
     pub fn off(
         &self,
         #[wasm_bindgen(unchecked_param_type = "SpaceEventName")] event: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] callback: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: never) => void")] callback: JsValue,
     ) -> Result<(), JsValue> {
         const F: &str = "space.off";
         let name = event_name(F, &event)?;
@@ -860,6 +945,7 @@ pub(super) fn join_args(
         )));
     }
     let o = Options::new(F, "", options, JOIN_OPTIONS)?;
+    o.signal("signal")?;
     let asked = match o.get("arc")? {
         None => None,
         Some(v) => Some(arc_option(&o, &v)?),
@@ -879,10 +965,94 @@ pub(super) fn publish_args(payload: &JsValue, options: &JsValue) -> Result<Op, J
         )));
     }
     let o = Options::new(F, "", options, PUBLISH_OPTIONS)?;
+    o.signal("signal")?;
     let created_at = o
         .time("createdAt")?
         .unwrap_or_else(crate::browser::clock::now);
     Op::new(created_at, payload).map_err(|e| range_error(format!("{F}: {e}")))
+}
+
+/// `space.publishMany`'s arguments as the ops to store, in order: `items` an Array whose
+/// entries are `Bytes` or `{ payload, createdAt? }` (`createdAt` defaulting to now, the same
+/// for the whole call). A `TypeError`/`RangeError` naming `items[i]` as
+/// [`Space::publish_many`] documents; nothing is stored then.
+pub(super) fn publish_many_args(items: &JsValue, options: &JsValue) -> Result<Vec<Op>, JsValue> {
+    const F: &str = "space.publishMany";
+    Options::new(F, "", options, SIGNAL_OPTIONS)?.signal("signal")?;
+    let Some(items) = items.dyn_ref::<Array>() else {
+        return Err(type_error(format!(
+            "{F}: items must be an Array of Bytes or {{ payload, createdAt? }}, got {}",
+            describe(items)
+        )));
+    };
+    let now = crate::browser::clock::now();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| publish_item(F, i, &item, now))
+        .collect()
+}
+
+/// One `publishMany` item (see [`publish_many_args`]).
+fn publish_item(f: &str, i: usize, item: &JsValue, now: Timestamp) -> Result<Op, JsValue> {
+    let name = format!("items[{i}]");
+    let is_bytes = ArrayBuffer::is_view(item) || item.is_instance_of::<ArrayBuffer>();
+    let (payload, created_at) = if is_bytes {
+        (validate::bytes(f, &name, item)?, now)
+    } else {
+        if item.is_undefined() || item.is_null() {
+            return Err(type_error(format!(
+                "{f}: {name} must be Bytes or {{ payload, createdAt? }}, got {}",
+                describe(item)
+            )));
+        }
+        let o = Options::new(f, &format!("{name}."), item, ITEM_OPTIONS)?;
+        let payload = o.required("payload")?;
+        let payload = validate::bytes(f, &format!("{name}.payload"), &payload)?;
+        (payload, o.time("createdAt")?.unwrap_or(now))
+    };
+    if payload.len() > MAX_OP_PAYLOAD_BYTES {
+        return Err(range_error(format!(
+            "{f}: {name} is {} bytes; an op payload is at most {MAX_OP_PAYLOAD_BYTES} bytes",
+            payload.len()
+        )));
+    }
+    Op::new(created_at, payload).map_err(|e| range_error(format!("{f}: {name}: {e}")))
+}
+
+/// `space.send`'s arguments: the agent id and the bytes. A `TypeError` for an agent that is
+/// not an agent id or data that is not `Bytes`, a `RangeError` for data over
+/// [`MAX_NOTIFY_BYTES`] bytes.
+pub(super) fn send_args(
+    agent: &JsValue,
+    data: &JsValue,
+    options: &JsValue,
+) -> Result<(AgentId, Vec<u8>), JsValue> {
+    const F: &str = "space.send";
+    let s = validate::string(F, "agent", agent)?;
+    let agent = AgentId::from_b64(&s)
+        .ok()
+        .filter(|a| a.as_bytes().len() == 32)
+        .ok_or_else(|| {
+            type_error(format!(
+                "{F}: agent must be an agent id (base64url of 32 bytes), got {s:?}"
+            ))
+        })?;
+    let data = validate::bytes(F, "data", data)?;
+    if data.len() > MAX_NOTIFY_BYTES {
+        return Err(range_error(format!(
+            "{F}: data is {} bytes; a message is at most {MAX_NOTIFY_BYTES} bytes",
+            data.len()
+        )));
+    }
+    Options::new(F, "", options, SIGNAL_OPTIONS)?.signal("signal")?;
+    Ok((agent, data))
+}
+
+/// `space.get`'s options: only `signal` (checked).
+pub(super) fn get_options(options: &JsValue) -> Result<(), JsValue> {
+    Options::new("space.get", "", options, SIGNAL_OPTIONS)?.signal("signal")?;
+    Ok(())
 }
 
 /// `space.get`'s argument: an op id (base64url of [`OP_ID_BYTES`] bytes), else a `TypeError`.
@@ -896,6 +1066,91 @@ pub(super) fn op_id_arg(id: &JsValue) -> Result<OpId, JsValue> {
             type_error(format!(
                 "{F}: id must be an op id (base64url of {OP_ID_BYTES} bytes), got {s:?}"
             ))
+        })
+}
+
+/// Whether the global scope has a function (a constructor) named `name`.
+fn has_global(name: &str) -> bool {
+    Reflect::get(&js_sys::global(), &name.into()).is_ok_and(|v| v.is_function())
+}
+
+/// Whether the global scope has `indexedDB` (windows and workers do; Node does not).
+fn has_indexed_db() -> bool {
+    Reflect::get(&js_sys::global(), &"indexedDB".into()).is_ok_and(|v| v.is_object())
+}
+
+/// The `storage` option of `Peer.connect`: default "indexeddb" where the scope has
+/// `indexedDB` (windows, workers), else "memory" (Node); "indexeddb" where it has none is a
+/// `TypeError` (it could only fail at `join`).
+fn storage_option(o: &Options) -> Result<Storage, JsValue> {
+    let idb = has_indexed_db();
+    match o.string("storage")?.as_deref() {
+        None if idb => Ok(Storage::IndexedDb),
+        None => Ok(Storage::Memory),
+        Some("indexeddb") if idb => Ok(Storage::IndexedDb),
+        Some("indexeddb") => Err(type_error(format!(
+            "{} \"indexeddb\" needs IndexedDB, which this scope lacks (Node?): use \"memory\"",
+            o.name("storage")
+        ))),
+        Some("memory") => Ok(Storage::Memory),
+        Some(other) => Err(type_error(format!(
+            "{} must be \"indexeddb\" or \"memory\", got {other:?}",
+            o.name("storage")
+        ))),
+    }
+}
+
+/// The `WebSocket` option of `Peer.connect`: a constructor, for the sbd connections of every
+/// later join in this wasm instance (`Peer.connect` hands it to
+/// [`crate::browser::sbd_ws::set_websocket_constructor`] once every option was accepted).
+/// Without it the global `WebSocket` is used; a scope that has none (Node 20) is a `TypeError`
+/// naming the option, at once rather than at `join`.
+fn websocket_option(o: &Options) -> Result<Option<Function>, JsValue> {
+    match o.get("WebSocket")? {
+        Some(f) => f.dyn_into().map(Some).map_err(|v| {
+            type_error(format!(
+                "{} must be a WebSocket constructor (a function), got {}",
+                o.name("WebSocket"),
+                describe(&v)
+            ))
+        }),
+        None if crate::browser::sbd_ws::websocket_constructor().is_some() => Ok(None),
+        None => Err(type_error(format!(
+            "{} is required here: this scope has no global WebSocket (Node 20); pass a \
+             WHATWG-shaped class, e.g. the `ws` package's",
+            o.name("WebSocket")
+        ))),
+    }
+}
+
+/// The agent key of `Peer.connect`: option `agentKey` (32 bytes), else this origin's key kept
+/// in IndexedDB, else (no IndexedDB: Node) a fresh random key, a new agent on every connect.
+async fn agent_key(o: &Options) -> Result<AgentKey, JsValue> {
+    if let Some(bytes) = o.bytes("agentKey")? {
+        let secret: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            range_error(format!(
+                "{} must be 32 bytes (an ed25519 secret key), got {}",
+                o.name("agentKey"),
+                b.len()
+            ))
+        })?;
+        return Ok(AgentKey::from_secret_bytes(&secret));
+    }
+    if !has_indexed_db() {
+        return AgentKey::generate().map_err(|e| {
+            fennec_error(
+                Code::Store,
+                format!("Peer.connect: generating an agent key: {e}"),
+            )
+        });
+    }
+    crate::browser::keystore::load_or_create_agent_key()
+        .await
+        .map_err(|e| {
+            fennec_error(
+                Code::Store,
+                format!("Peer.connect: loading this origin's agent key: {e}"),
+            )
         })
 }
 
@@ -949,6 +1204,12 @@ pub(super) fn function(func: &str, v: &JsValue) -> Result<Function, JsValue> {
     })
 }
 
+/// An agent id as JavaScript sees it: its base64url string, or `null`.
+fn agent_or_null(a: Option<&AgentId>) -> JsValue {
+    a.map(|a| JsValue::from(a.to_b64()))
+        .unwrap_or(JsValue::NULL)
+}
+
 fn set(o: &Object, k: &str, v: &JsValue) {
     // Setting a plain property on a fresh Object cannot fail.
     let _ = Reflect::set(o, &k.into(), v);
@@ -985,12 +1246,31 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
     };
     let o = Object::new();
     let name = match e {
-        SpaceEvent::OpReceived { op_id, op, from } => {
+        SpaceEvent::OpReceived {
+            op_id,
+            op,
+            from,
+            agent,
+        } => {
             set(&o, "id", &op_id.to_b64().into());
             set(&o, "createdAt", &validate::to_ms(op.created_at).into());
             set(&o, "payload", &Uint8Array::from(&op.payload[..]).into());
-            set(&o, "from", &from.to_string().into());
+            set(&o, "from", &agent_or_null(agent.as_ref()));
+            set(&o, "fromUrl", &from.to_string().into());
             "op"
+        }
+        SpaceEvent::Notified { agent, from, data } => {
+            set(&o, "from", &agent_or_null(agent.as_ref()));
+            set(&o, "fromUrl", &from.to_string().into());
+            set(&o, "data", &Uint8Array::from(&data[..]).into());
+            "message"
+        }
+        SpaceEvent::Sync(p) => {
+            set(&o, "missing", &(p.missing as f64).into());
+            set(&o, "fetched", &(p.fetched as f64).into());
+            set(&o, "failed", &(p.failed as f64).into());
+            set(&o, "remaining", &(p.remaining as f64).into());
+            "sync"
         }
         SpaceEvent::PeerJoined { agent, url } => {
             set(&o, "kind", &"joined".into());

@@ -7,7 +7,10 @@
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use super::peer::{event_name, event_names, function, join_args, op_id_arg, publish_args};
+use super::peer::{
+    event_name, event_names, function, get_options, join_args, op_id_arg, publish_args,
+    publish_many_args, send_args,
+};
 use super::validate;
 use crate::model::arc::DhtArc;
 
@@ -45,10 +48,43 @@ pub fn profile_publish_args(payload: JsValue, options: JsValue) -> Result<JsValu
     Ok(o.into())
 }
 
-/// `space.get(id)` checked: the op id string. Throws `space.get`'s `TypeError`.
+/// `space.get(id, options)` checked: the op id string. Throws `space.get`'s `TypeError`.
 #[wasm_bindgen(js_name = profileOpId, skip_typescript)]
-pub fn profile_op_id(id: JsValue) -> Result<String, JsValue> {
-    Ok(op_id_arg(&id)?.to_b64())
+pub fn profile_op_id(id: JsValue, options: JsValue) -> Result<String, JsValue> {
+    let id = op_id_arg(&id)?.to_b64();
+    get_options(&options)?;
+    Ok(id)
+}
+
+/// `space.publishMany(items, options)` checked: an Array of `{ payload: Uint8Array,
+/// createdAt }` (ms; now when not given). Throws `space.publishMany`'s
+/// `TypeError`/`RangeError`.
+#[wasm_bindgen(js_name = profilePublishManyArgs, skip_typescript)]
+pub fn profile_publish_many_args(items: JsValue, options: JsValue) -> Result<Array, JsValue> {
+    Ok(publish_many_args(&items, &options)?
+        .into_iter()
+        .map(|op| {
+            let o = Object::new();
+            set(&o, "payload", &Uint8Array::from(&op.payload[..]).into());
+            set(&o, "createdAt", &validate::to_ms(op.created_at).into());
+            JsValue::from(o)
+        })
+        .collect())
+}
+
+/// `space.send(agent, data, options)` checked: `{ agent, data: Uint8Array }`. Throws
+/// `space.send`'s `TypeError`/`RangeError`.
+#[wasm_bindgen(js_name = profileSendArgs, skip_typescript)]
+pub fn profile_send_args(
+    agent: JsValue,
+    data: JsValue,
+    options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let (agent, data) = send_args(&agent, &data, &options)?;
+    let o = Object::new();
+    set(&o, "agent", &agent.to_b64().into());
+    set(&o, "data", &Uint8Array::from(&data[..]).into());
+    Ok(o.into())
 }
 
 /// `space.on`/`off(event, callback)` checked (`func` names the call): the event name. Throws

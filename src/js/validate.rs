@@ -6,6 +6,7 @@
 //! bytes, `"5"` is not a number, `1` is not `true`.
 
 use js_sys::{Array, ArrayBuffer, Date, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::{range_error, type_error};
@@ -185,6 +186,20 @@ impl Options {
         ))
     }
 
+    /// The `signal` option of a call that waits: an `AbortSignal` (DOM Standard §3.1),
+    /// `TypeError` for anything else. The package entry acts on it (src/js/profile/api.js).
+    pub fn signal(&self, key: &str) -> Result<Option<JsValue>, JsValue> {
+        self.get(key)?
+            .map(|v| {
+                if v.is_instance_of::<JsAbortSignal>() {
+                    Ok(v)
+                } else {
+                    Err(self.wrong(key, "an AbortSignal", &v))
+                }
+            })
+            .transpose()
+    }
+
     /// A string option (`TypeError` for any other type).
     pub fn string(&self, key: &str) -> Result<Option<String>, JsValue> {
         self.get(key)?
@@ -286,4 +301,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `AbortSignal` class, for an `instanceof` check only.
+    #[wasm_bindgen(js_name = AbortSignal)]
+    type JsAbortSignal;
 }

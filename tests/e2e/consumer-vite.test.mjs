@@ -13,13 +13,12 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { launchBrowser, serveDirectory, startBootstrapServer } from './harness.mjs';
+import { launchBrowser, pollPage, serveDirectory, startBootstrapServer } from './harness.mjs';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VITE = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-const ARRIVAL_DEADLINE_MS = 60_000;
 
 const MAIN_JS = `
 import init, { Peer, FennecError, initialised } from 'fennec-dht';
@@ -36,15 +35,20 @@ window.start = async ({ bootstrapUrl, signalUrl, space }) => {
 window.publish = async (text) => window.space.publish(new TextEncoder().encode(text));
 `;
 
-// Uses only what the current declarations allow: options passed explicitly (they are
-// `T | undefined` parameters) and lib ESNext (the classes declare `[Symbol.dispose]`).
+// Options left out (they are optional), callbacks typed by the event name, no annotations.
 const MAIN_TS = `
-import init, { FennecError, Peer, type OpEvent, type SpaceStats } from 'fennec-dht';
+import init, { FennecError, Peer, type OpEvent, type SpaceStats, type SyncEvent } from 'fennec-dht';
 await init();
 const peer: Peer = await Peer.connect({ bootstrapUrl: 'http://127.0.0.1:30000', signalUrl: 'ws://127.0.0.1:30000' });
-const space = await peer.join('my-space', { arc: 'full' });
-space.on('op', (e: OpEvent) => console.log(e.id, e.createdAt.toFixed(3), e.payload.byteLength, e.from));
-const id: string = await space.publish(new TextEncoder().encode('hello'), { createdAt: new Date() });
+const space = await peer.join('my-space');
+space.on('op', (e) => console.log(e.id, e.createdAt.toFixed(3), e.payload.byteLength, e.from, e.fromUrl.length));
+space.on('sync', (e: SyncEvent) => console.log(e.missing - e.remaining));
+space.on('message', (e) => console.log(e.data.byteLength, e.from));
+const onOp = (e: OpEvent) => console.log(e.id);
+space.off('op', onOp);
+const id: string = await space.publish(new TextEncoder().encode('hello'));
+const ids: string[] = await space.publishMany([new Uint8Array(1)], { signal: new AbortController().signal });
+console.log(ids);
 const payload: Uint8Array | undefined = await space.get(id);
 const stats: SpaceStats = await space.stats();
 console.log(payload, stats.ops, space.peers().map((p) => p.agent));
@@ -84,16 +88,6 @@ after(async () => {
   if (app) await rm(app, { recursive: true, force: true });
 });
 
-/** Polls `check` in the page (an async function allowed) until it returns a truthy value. */
-async function pollPage(page, check, arg, what) {
-  const deadline = Date.now() + ARRIVAL_DEADLINE_MS;
-  for (;;) {
-    const value = await page.evaluate(check, arg);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${ARRIVAL_DEADLINE_MS} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('the packed package, bundled by Vite: an op published in one browser context arrives in another', async () => {
   const assets = await readdir(path.join(app, 'dist', 'assets'));
@@ -130,9 +124,35 @@ test('the packed package, bundled by Vite: an op published in one browser contex
   for (const t of tabs) assert.deepEqual(t.errors, []);
 });
 
-test('a TypeScript user of the package type-checks with tsc --strict', async () => {
+/** tsc --strict (no skipLibCheck) with the default lib of target ES2022 (+ DOM) on `files` in the app. */
+async function typeCheck(files) {
   const args = [TSC, '--strict', '--noEmit', '--target', 'ES2022', '--module', 'ESNext',
-    '--moduleResolution', 'bundler', '--lib', 'ESNext,DOM', 'check.ts'];
-  const out = await run(process.execPath, args, { cwd: app }).catch((e) => e);
+    '--moduleResolution', 'bundler', ...files];
+  return run(process.execPath, args, { cwd: app }).catch((e) => e);
+}
+
+test('a TypeScript user of the package type-checks with tsc --strict', async () => {
+  const out = await typeCheck(['check.ts']);
   assert.equal(out.code ?? 0, 0, `tsc failed:\n${out.stdout}${out.stderr}`);
+});
+
+test('the README\'s and the package README\'s TypeScript examples compile with tsc --strict', async () => {
+  const files = [];
+  for (const doc of ['README.md', path.join('docs', 'package-README.md')]) {
+    const text = await readFile(path.join(ROOT, doc), 'utf8');
+    const blocks = [...text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+    assert.ok(blocks.length > 0, `${doc} has TypeScript examples`);
+    for (const [i, code] of blocks.entries()) {
+      const file = `example-${path.basename(doc, '.md')}-${i}.ts`;
+      await writeFile(path.join(app, file), code.includes('import ') ? code : `export {};\n${code}`);
+      files.push(file);
+    }
+  }
+  const out = await typeCheck(files);
+  assert.equal(out.code ?? 0, 0, `tsc failed on ${files.join(', ')}:\n${out.stdout}${out.stderr}`);
+  // The check can fail: a wrong use of the typed API is refused.
+  await writeFile(path.join(app, 'wrong.ts'),
+    "import { Space } from 'fennec-dht';\ndeclare const s: Space;\ns.on('sync', (e) => e.payload);\n");
+  const wrong = await typeCheck(['wrong.ts']);
+  assert.match(`${wrong.stdout}`, /Property 'payload' does not exist on type 'SyncEvent'/);
 });

@@ -1,6 +1,7 @@
 // The demo page (www/index.html) in two browser contexts on the devnet: both join one space,
 // see each other as peers, a message posted in one arrives in the other, and screenshots of
-// both show the key parts of the page.
+// both show the key parts of the page; each peer shows its connection path (WebRTC or relay)
+// and the receiver its sync progress.
 import assert from 'node:assert/strict';
 import { mkdtemp, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -74,9 +75,18 @@ test('two windows join one space, see each other and exchange a message', { time
   await b.page.waitForFunction(() => Number(document.getElementById('st-ops').textContent) >= 1,
     null, { timeout: TIMEOUT });
 
+  // Each peer shows its connection path (`peers()[i].path`; two contexts of one browser
+  // connect over WebRTC), and B shows the sync progress of fetching A's op, done.
+  for (const [page, other] of [[a.page, agentB], [b.page, agentA]]) {
+    await page.locator('#peers li.peer', { hasText: other }).locator('.path', { hasText: /^(WebRTC|relay)$/ })
+      .waitFor({ timeout: TIMEOUT });
+  }
+  await b.page.locator('#sync-text', { hasText: /^In sync: \d+ ops? fetched/ }).waitFor({ timeout: TIMEOUT });
+  assert.ok(await b.page.locator('#sync-progress').isVisible(), 'B shows the sync progress bar');
+
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fennec-demo-'));
   for (const [name, { page }] of Object.entries({ a, b })) {
-    for (const sel of ['#agent', '#peers li.peer', '#ops li.op', '#st-ops', '#msg', '#load-dataset']) {
+    for (const sel of ['#agent', '#peers li.peer', '#peers li.peer .path', '#ops li.op', '#st-ops', '#msg', '#load-dataset']) {
       assert.ok(await page.locator(sel).first().isVisible(), `${name}: ${sel} visible`);
     }
     const file = path.join(dir, `demo-${name}.png`);

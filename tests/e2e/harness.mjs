@@ -33,3 +33,18 @@ export async function openFennecPage(context, staticUrl, pagePath = '/blank.html
   page.fennecErrors = errors;
   return page;
 }
+
+/**
+ * Polls `check` in `page` (an async function allowed: `page.waitForFunction` would take its
+ * Promise as truthy) every 100 ms until it returns a truthy value, which it returns; throws
+ * naming `what` after `limitMs`.
+ */
+export async function pollPage(page, check, arg, what, limitMs = 60_000) {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const value = await page.evaluate(check, arg);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${limitMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

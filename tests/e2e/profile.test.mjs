@@ -24,7 +24,7 @@ const DEADLINE_MS = 30_000;
 function pageHelpers() {
   const enc = new TextEncoder();
   const dec = new TextDecoder();
-  const t = { ops: [], froms: {}, errors: [] };
+  const t = { ops: [], froms: {}, fromAgents: {}, errors: [] };
   window.t = t;
   t.connect = async (o) => {
     t.peer = await window.fennec.Peer.connect(o);
@@ -32,7 +32,7 @@ function pageHelpers() {
   };
   t.join = async (name) => {
     t.space = await t.peer.join(name);
-    t.space.on('op', (e) => { const s = dec.decode(e.payload); t.ops.push(s); t.froms[s] = e.from; });
+    t.space.on('op', (e) => { const s = dec.decode(e.payload); t.ops.push(s); t.froms[s] = e.fromUrl; t.fromAgents[s] = e.from; });
     t.space.on('error', (e) => t.errors.push(`${e.kind}: ${e.message}`));
     return t.space.url;
   };
@@ -63,7 +63,7 @@ function pageHelpers() {
     () => t.peer.join(space, { arc: 'empty' }), // joined with "full": FennecError "joined"
   ].map((f) => t.outcome(f)));
   t.classes = () => ({ peer: t.peer instanceof window.fennec.Peer, space: t.space instanceof window.fennec.Space });
-  t.state = () => ({ role: t.peer.role, url: t.space.url, ops: t.ops, froms: t.froms, peers: t.space.peers() });
+  t.state = () => ({ role: t.peer.role, url: t.space.url, ops: t.ops, froms: t.froms, fromAgents: t.fromAgents, agent: t.peer.agentId, peers: t.space.peers() });
   /** Blocks this page's event loop for `ms` (from a timer, so that evaluate returns first). */
   t.busy = (ms) => setTimeout(() => { const end = Date.now() + ms; while (Date.now() < end); }, 0);
   /**
@@ -159,6 +159,8 @@ test('two pages of one profile and a page of another all see each other\'s ops; 
   assert.equal(sb.froms['from a1'], s1.url);
   assert.equal(sb.froms['from a2'], s1.url, 'the other user gets a2\'s op from the profile\'s one node');
   assert.equal(s1.froms['from a2'], s1.url, 'a sibling page\'s op comes from the node itself');
+  assert.equal(sb.fromAgents['from a1'], a1.agent, 'an op event names the sending agent (from), besides its URL (fromUrl)');
+  assert.equal(s1.fromAgents['from a2'], a1.agent, 'a sibling page\'s op names the profile\'s agent');
   assert.deepEqual(sb.peers.map((p) => p.agent), [a1.agent], 'the other user sees the profile as one agent');
   assert.deepEqual(s2.peers.map((p) => p.agent), [b.agent], 'a follower sees the leader\'s peers');
   for (const p of [a1, a2, b]) {

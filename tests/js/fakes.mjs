@@ -96,6 +96,13 @@ class FakeSpace {
     return id;
   }
 
+  async publishMany(items) {
+    this.node.log.push(['publishMany', this.url, items.length]);
+    return Promise.all(items.map((i) => this.publish(i.payload, i)));
+  }
+
+  async send(agent, data) { this.node.log.push(['send', this.url, agent, [...data]]); }
+
   async get(id) { return this.node.ops.get(id); }
 
   async stats() { return { ops: this.node.ops.size }; }

@@ -71,12 +71,22 @@ test('the first tab leads, others follow; calls and sibling op events go through
   const id = await b.publish(jb.id, [1, 2], 5);
   assert.deepEqual([...p.ops.get(id)], [1, 2], 'stored before the publish resolved');
   await tick();
-  assert.deepEqual(a.events.map(([n, e]) => [n, e.id, e.from]), [['op', id, ja.url]], 'the leader tab gets the op event');
+  assert.deepEqual(a.events.map(([n, e]) => [n, e.id, e.from, e.fromUrl]), [['op', id, 'agent', ja.url]],
+    'the leader tab gets the op event, naming the node\'s agent and URL');
   assert.equal(b.events.length, 0, 'the publishing tab does not');
   const id2 = await a.publish(ja.id, [3], 6);
   await tick();
   assert.deepEqual(b.events.map(([n, e]) => [n, e.id, [...e.payload]]), [['op', id2, [3]]]);
   assert.deepEqual(await b.link.call('get', [jb.id, id2]), Uint8Array.from([3]));
+  // publishMany and send of a follower run at the leader: one call, an op event per op.
+  const items = [{ payload: Uint8Array.from([7]), createdAt: 8 }, { payload: Uint8Array.from([9]), createdAt: 10 }];
+  const many = await b.link.call('publishMany', [jb.id, items]);
+  assert.deepEqual(many, ['op-8-7', 'op-10-9']);
+  assert.deepEqual(p.log.filter((l) => l[0] === 'publishMany').length, 1, 'one call into the node');
+  await tick();
+  assert.deepEqual(a.events.slice(1).map(([n, e]) => [n, e.id, e.from]), [['op', 'op-8-7', 'agent'], ['op', 'op-10-9', 'agent']]);
+  await b.link.call('send', [jb.id, 'other', Uint8Array.from([1])]);
+  assert.deepEqual(p.log.filter((l) => l[0] === 'send'), [['send', ja.url, 'other', [1]]]);
   p.close();
 });
 

@@ -30,6 +30,9 @@
 //!   [`MembershipConfig::dozing_suspect_to_down_after`] before declaring it down. The hint is
 //!   the agent's own claim but relayed by others: a lying member can slow the detection of
 //!   another to that timeout, no more.
+//! - **Buddy** (Lifeguard §IV-C): a member we start to suspect is told so at once by a
+//!   direct Ping carrying the suspicion, so an alive one refutes within a round trip; this
+//!   is what lets the suspicion timeout be short (2 s).
 //! - **Leaving**: [`Membership::leave`] is foca's `leave_cluster`; the Down it spreads is
 //!   marked "left" ([`codec`]), so peers report [`MemberEvent::Left`], not a crash.
 //!
@@ -49,8 +52,9 @@ use std::num::{NonZeroU8, NonZeroUsize};
 use std::rc::Rc;
 use std::time::Duration;
 
+use bytes::BufMut;
 use bytes::Bytes;
-use foca::{Config, Foca, Member, OwnedNotification, PeriodicParams, State};
+use foca::{Config, Foca, Member, Message, OwnedNotification, PeriodicParams, State};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -167,7 +171,8 @@ pub struct MembershipConfig {
     pub num_indirect_probes: usize,
     /// Times each update is piggybacked. Default 10.
     pub max_transmissions: u8,
-    /// Suspicion timeout. Default 5 s.
+    /// Suspicion timeout. Default 2 s (with the buddy message refuting within one round
+    /// trip; see docs/design.md, "Membership").
     pub suspect_to_down_after: Duration,
     /// Suspicion timeout for a member that said it is dozing (hidden tab). Default 30 s.
     pub dozing_suspect_to_down_after: Duration,
@@ -196,7 +201,7 @@ impl Default for MembershipConfig {
             probe_rtt: Duration::from_millis(500),
             num_indirect_probes: 5,
             max_transmissions: 10,
-            suspect_to_down_after: Duration::from_secs(5),
+            suspect_to_down_after: Duration::from_secs(2),
             dozing_suspect_to_down_after: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(300),
             gossip_every: Duration::from_millis(200),
@@ -611,6 +616,31 @@ impl Membership {
         }
     }
 
+    /// Our own link was down for a while (e.g. the signal relay): members we declared down
+    /// meanwhile may only have been cut off by our outage. Each is sent an announce at once
+    /// instead of waiting for [`MembershipConfig::announce_to_down_every`]: one that is
+    /// alive answers, learns it was declared down (foca's `TurnUndead`) and comes back with a
+    /// renewed identity; one that still does not answer stays down. If members declared
+    /// *us* down, their answer tells us the same and we renew. SWIM alone decides; nothing
+    /// is cleared here. Nothing happens after [`leave`](Self::leave).
+    pub fn reconnected(&mut self, now: Timestamp) {
+        if self.left {
+            return;
+        }
+        let down: Vec<AgentId> = self
+            .states
+            .iter()
+            .filter(|(_, l)| **l == Liveness::Down)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for agent in down {
+            let r = self
+                .foca
+                .announce(MemberId { agent, bump: 0 }, &mut self.fx);
+            self.settle(now, r);
+        }
+    }
+
     /// `agent` is gone for good (agent info left, expired or blocked; the space reported
     /// that): it is declared down here without telling others or emitting an event, and
     /// forgotten later.
@@ -671,7 +701,8 @@ impl Membership {
                 self.me = id;
             }
         }
-        self.report_changes();
+        let suspects = self.report_changes();
+        self.tell_suspects(suspects);
     }
 
     /// Lifeguard: our own probe and suspicion timeouts grow with the local health score; a
@@ -698,9 +729,12 @@ impl Membership {
         }
     }
 
-    fn report_changes(&mut self) {
+    /// Reports every member whose state changed since the last call; returns the members
+    /// that just became suspect (with the suspected incarnation) for [`Self::tell_suspects`].
+    fn report_changes(&mut self) -> Vec<Member<MemberId>> {
         let left = self.shared.borrow();
         let mut seen = 0;
+        let mut suspects = Vec::new();
         for m in self.foca.iter_membership_state() {
             seen += 1;
             let agent = &m.id().agent;
@@ -724,6 +758,9 @@ impl Membership {
             if before.is_some() || matches!(now, Liveness::Alive | Liveness::Suspect) {
                 self.out.push_back(MembershipOutput::Event(e));
             }
+            if now == Liveness::Suspect {
+                suspects.push(m.clone());
+            }
         }
         if seen != self.states.len() {
             // foca forgot down members (RemoveDown): forget them too.
@@ -738,6 +775,41 @@ impl Membership {
             s.left
                 .retain(|id| current.contains(&id.agent) || *id == self.me);
             s.dozing.retain(|a, _| current.contains(a));
+        }
+        suspects
+    }
+
+    /// Lifeguard's "buddy system" (Dadgar et al. 2017, §IV-C): a member we just started to
+    /// suspect is told so directly, at once, instead of waiting for gossip to reach it by
+    /// chance. The message is a SWIM `Ping` carrying the suspicion as its only update; an
+    /// alive member refutes (incarnation + 1) before it answers, so its `Ack` header brings
+    /// the refutation back within one round trip (the ack itself matches no probe of ours
+    /// and foca ignores it). A crashed member just loses the packet. The header's
+    /// incarnation 0 never overrides what members know of us.
+    fn tell_suspects(&mut self, suspects: Vec<Member<MemberId>>) {
+        use foca::Codec;
+        for m in suspects {
+            let header = foca::Header {
+                src: self.me.clone(),
+                src_incarnation: 0,
+                dst: m.id().clone(),
+                message: Message::Ping(0),
+            };
+            let mut buf = vec![FLAGS];
+            let encoded = self.codec.encode_header(&header, &mut buf).and_then(|()| {
+                buf.put_u16(1);
+                self.codec.encode_member(&m, &mut buf)
+            });
+            if encoded.is_err() {
+                self.stats.foca_errors += 1;
+                continue;
+            }
+            self.stats.packets_sent += 1;
+            self.stats.bytes_sent += buf.len() as u64;
+            self.out.push_back(MembershipOutput::Send {
+                to: m.id().clone(),
+                data: buf.into(),
+            });
         }
     }
 }

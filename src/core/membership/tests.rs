@@ -205,7 +205,7 @@ fn dozing_members_get_the_long_suspicion_timeout() {
     let at = c.now;
     c.crash(4);
     c.run_for(Duration::from_secs(20));
-    // Normal suspicion is 5 s: without the hint it would be down by now.
+    // Normal suspicion is 2 s: without the hint it would be down by now.
     assert!(
         c.downs_of(4).is_empty(),
         "dozing member declared down early"
@@ -302,4 +302,72 @@ fn forgetting_a_member_is_silent() {
         n,
         "no event: the space reported the agent gone"
     );
+}
+
+/// Lifeguard's buddy system: the moment `m` suspects `b`, it sends `b` a Ping carrying the
+/// suspicion; `b` refutes before it acks, so the ack alone brings `m` back to alive, no
+/// timer needed.
+#[test]
+fn a_suspected_member_is_told_at_once_and_its_ack_refutes() {
+    let mut m = member(0);
+    m.add_peer(T0, &agent(1));
+    let mut b = member(1);
+    exchange(T0, &mut m, &mut b);
+    // Members 2..=5 keep answering, so m's next probe after the suspicion goes to one of
+    // them (foca probes round-robin): only the buddy message tells b at once.
+    let mut xs: Vec<Membership> = (2..=5).map(member).collect();
+    for x in &mut xs {
+        let a = x.identity().agent.clone();
+        m.add_peer(T0, &a);
+        exchange(T0, &mut m, x);
+    }
+    assert_eq!(m.liveness(&agent(1)), Some(Liveness::Alive));
+    // b hears nothing from now on, until m suspects it; x hears only what is for x.
+    let mut c = WireCodec::new(Rc::new(RefCell::new(codec::Shared {
+        me: agent(1),
+        ..codec::Shared::default()
+    })));
+    // A Ping to b whose only update is b's suspicion.
+    let mut is_buddy = |data: &Bytes| {
+        let mut buf = &data[1..];
+        let Ok(h) = c.decode_header(&mut buf) else {
+            return false;
+        };
+        if !matches!(h.message, Message::Ping(_)) || bytes::Buf::get_u16(&mut buf) != 1 {
+            return false;
+        }
+        c.decode_member(&mut buf)
+            .is_ok_and(|u| u.id().agent == agent(1) && u.state() == State::Suspect)
+    };
+    let mut told = None;
+    for _ in 0..500 {
+        let now = m.poll_timeout().unwrap();
+        m.handle_timeout(now);
+        let mut out = sends(&mut m);
+        for x in &mut xs {
+            let a = x.identity().agent.clone();
+            for (_, d) in out.extract_if(.., |(to, _)| to.agent == a) {
+                x.handle_data(now, &[agent(0)], &d, |_| true).unwrap();
+            }
+            for (_, d) in sends(x) {
+                m.handle_data(now, std::slice::from_ref(&a), &d, |_| true)
+                    .unwrap();
+            }
+        }
+        out.extend(sends(&mut m));
+        if m.liveness(&agent(1)) == Some(Liveness::Suspect) {
+            told = out
+                .into_iter()
+                .find(|(to, d)| to.agent == agent(1) && is_buddy(d))
+                .map(|(_, d)| (now, d));
+            break;
+        }
+    }
+    let (now, data) = told.expect("m suspects b and tells it at once");
+    // b refutes and acks; the ack alone clears the suspicion at m.
+    b.handle_data(now, &[agent(0)], &data, |_| true).unwrap();
+    for (_, d) in sends(&mut b) {
+        m.handle_data(now, &[agent(1)], &d, |_| true).unwrap();
+    }
+    assert_eq!(m.liveness(&agent(1)), Some(Liveness::Alive));
 }

@@ -12,7 +12,10 @@ use futures::{FutureExt, StreamExt};
 
 use std::collections::HashMap;
 
-use super::{Output, PublishToken, Space, SpaceError, SpaceEvent, StoreRequest, StoreResponse};
+use super::{
+    NotifyError, Output, PublishToken, SendTicket, Space, SpaceError, SpaceEvent, StoreRequest,
+    StoreResponse,
+};
 use crate::api::Clock;
 use crate::api::OpStore;
 use crate::api::StoreError;
@@ -52,6 +55,21 @@ pub enum PublishError {
 /// not. Dropped unanswered (the receiver sees `Canceled`) if the driver stops first.
 pub type PublishReply = oneshot::Sender<Result<OpId, PublishError>>;
 
+/// Why a [`Command::Notify`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyFailed {
+    /// The space refused it; nothing was sent.
+    #[error(transparent)]
+    Refused(#[from] NotifyError),
+    /// The transport could not send it (no connection could be opened, or it closed).
+    #[error("sending failed: {0}")]
+    Transport(String),
+}
+
+/// Where the outcome of one [`Command::Notify`] goes: `Ok` once the transport took the frame
+/// (best effort: not that the peer read it). Dropped unanswered if the driver stops first.
+pub type NotifyReply = oneshot::Sender<Result<(), NotifyFailed>>;
+
 /// A command from the app to a running space.
 #[derive(Debug)]
 pub enum Command {
@@ -61,15 +79,19 @@ pub enum Command {
     /// Publish an op that carries its own `created_at` (imported data); replied to as
     /// [`Command::Publish`].
     PublishOp(crate::model::op::Op, PublishReply),
+    /// Send host bytes to one peer agent ([`Space::send_notify`]).
+    Notify(crate::model::id::AgentId, Bytes, NotifyReply),
     /// Verified agent infos from bootstrap or preflight.
     AgentInfos(Vec<AgentInfoSigned>),
     /// The local URL changed.
     SetUrl(Option<Url>),
     /// The tab was hidden (`true`) or shown: [`Space::set_dozing`].
     SetDozing(bool),
+    /// The tab runs again after a freeze or the back/forward cache: [`Space::resume`].
+    Resume,
     /// Leave the space; the driver returns after the tombstone went out.
     Leave,
-    /// The signal connection is back: clear unresponsive marks, announce these local ops
+    /// The signal connection is back: re-probe members declared down, announce these local ops
     /// again ([`Space::reconnected`]).
     Reconnected(Vec<crate::model::id::OpId>),
     /// Answer with the gossip summary ([`Space::gossip_summary`]).
@@ -121,6 +143,11 @@ where
                     );
                 }
                 Output::Close { peer, reason } => transport.close(&peer, &reason),
+                Output::Event(SpaceEvent::NotifySent { ticket, result }) => {
+                    if let Some(reply) = publishes.1.remove(&ticket) {
+                        let _gave_up = reply.send(result.map_err(NotifyFailed::Transport));
+                    }
+                }
                 Output::Event(e) => {
                     publishes.settle(&e);
                     // Events are for whoever listens; an unbounded channel refuses only when
@@ -203,9 +230,12 @@ where
     }
 }
 
-/// Publishes waiting for their outcome, by token.
+/// Publishes waiting for their outcome, by token; notifies, by send ticket.
 #[derive(Default)]
-struct Publishes(HashMap<PublishToken, PublishReply>);
+struct Publishes(HashMap<PublishToken, PublishReply>, Notifies);
+
+/// Notifies waiting for the transport's outcome ([`SpaceEvent::NotifySent`]).
+type Notifies = HashMap<SendTicket, NotifyReply>;
 
 impl Publishes {
     /// Answers the publish an event settles, if any. A caller that stopped waiting (dropped
@@ -248,9 +278,18 @@ fn handle_command(
             let p = space.publish_op(op);
             publishes.0.insert(p.token, reply);
         }
+        Command::Notify(to, data, reply) => match space.send_notify(now, &to, data) {
+            Ok(ticket) => {
+                publishes.1.insert(ticket, reply);
+            }
+            Err(e) => {
+                let _gave_up = reply.send(Err(e.into()));
+            }
+        },
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
         Command::SetDozing(d) => space.set_dozing(now, d),
+        Command::Resume => space.resume(now),
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
         Command::Reconnected(ops) => space.reconnected(now, ops),
         Command::GossipSummary(reply) => {

@@ -63,13 +63,23 @@
 //! # Drivers
 //! [`run_space`] is a complete async driver over a [`crate::api::transport::Transport`], an
 //! [`crate::api::OpStore`] and a [`crate::api::Clock`] (one task, `futures` only). Simulations drive
-//! the core by hand (`tests/sim.rs`). NOTIFY messages are ignored (no host handler yet).
+//! the core by hand (`tests/sim.rs`).
+//!
+//! # Notify (Kitsune2 `Space::send_notify`)
+//! [`Space::send_notify`] sends host bytes to one peer agent in a NOTIFY frame; a NOTIFY from
+//! an admitted peer is reported as [`SpaceEvent::Notified`]. Best effort, as in Kitsune2: no
+//! acknowledgement, no retry, no ordering across connections.
 
 mod driver;
 mod gossip;
+mod notify;
+mod sync;
 
-pub use driver::{Command, perform, run_space};
+pub use driver::{Command, NotifyFailed, NotifyReply, perform, run_space};
 pub use gossip::GossipSummary;
+pub use notify::{MAX_NOTIFY_BYTES, NotifyError};
+use sync::SyncTracker;
+pub use sync::{SYNC_REPORT_INTERVAL_US, SyncProgress};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -381,6 +391,28 @@ pub enum SpaceEvent {
         op: Op,
         /// The peer it came from.
         from: Url,
+        /// The agent at `from` (ops carry no author: for an op passed on by a third peer this
+        /// is that peer's agent); `None` if its agent info went away before the op was stored.
+        agent: Option<AgentId>,
+    },
+    /// Fetch progress of the current sync round (see [`SyncProgress`]), throttled.
+    Sync(SyncProgress),
+    /// A NOTIFY from a peer ([`Space::send_notify`] on its side).
+    Notified {
+        /// The agent at `from` (`None` only if several or none are: not with fennec peers).
+        agent: Option<AgentId>,
+        /// The peer URL it came from.
+        from: Url,
+        /// Its bytes.
+        data: Bytes,
+    },
+    /// The transport's outcome for the NOTIFY of `ticket` ([`Space::send_notify`]): `Ok`
+    /// when the frame was handed to the connection, not that the peer read it.
+    NotifySent {
+        /// As returned by [`Space::send_notify`].
+        ticket: SendTicket,
+        /// The transport's error, if any.
+        result: Result<(), String>,
     },
     /// The announcement of a local op is over.
     Published {
@@ -531,6 +563,8 @@ enum SendKind {
     FetchRequest(crate::core::fetch::RequestId),
     /// A SWIM datagram: nobody waits for it.
     Membership,
+    /// A NOTIFY: its outcome is reported ([`SpaceEvent::NotifySent`]).
+    Notify,
     Other,
 }
 
@@ -566,6 +600,7 @@ pub struct Space {
     local_batch: Vec<(PublishToken, MetaOp)>,
     next_publish: u64,
     stats: SpaceStats,
+    sync: SyncTracker,
 }
 
 impl std::fmt::Debug for Space {
@@ -642,6 +677,7 @@ impl Space {
             local_batch: Vec::new(),
             next_publish: 1,
             stats: SpaceStats::default(),
+            sync: SyncTracker::default(),
         };
         s.peers.insert(now, info.clone());
         s.emit(SpaceEvent::LocalAgentInfo(info));
@@ -773,6 +809,7 @@ impl Space {
             self.members.poll_timeout(),
             Some(self.next_prune),
             Some(resign),
+            self.sync.due(),
         ]
         .into_iter()
         .flatten()
@@ -855,15 +892,34 @@ impl Space {
         self.pump(now);
     }
 
-    /// Our signal connection is back after an outage (issue 9): the unresponsive marks set
-    /// meanwhile came from our own outage and are cleared, `ops` (local ops whose
+    /// Our membership identity (agent and bump; the bump grows with each renewal).
+    pub fn membership_identity(&self) -> &crate::core::membership::MemberId {
+        self.members.identity()
+    }
+
+    /// The tab runs again after it was frozen or kept in the back/forward cache (Page
+    /// Lifecycle `resume`, `pageshow` with `persisted`): members may have declared us down
+    /// meanwhile, so membership comes back at once as a renewed identity announced to every
+    /// member it knew ([`Membership::rejoin`]) instead of waiting to be told. Nothing happens
+    /// after [`leave`](Self::leave).
+    pub fn resume(&mut self, now: Timestamp) {
+        if self.left {
+            return;
+        }
+        self.members.rejoin(now);
+        self.pump(now);
+    }
+
+    /// Our signal connection is back after an outage (issue 9): membership re-probes the
+    /// members it declared down meanwhile ([`Membership::reconnected`]; SWIM alone clears
+    /// their unresponsive marks, when they answer), `ops` (local ops whose
     /// announcement failed, see [`SpaceEvent::Published`]) are announced again to the peers
     /// responsible for them (they must be ops this agent published), and gossip rounds
     /// start at once, at the fast pace, to pull what peers published while we were away.
     /// Of two peers that come back one after the other, the announcement of the first may
     /// find the second still away; the second's gossip round then finds the first.
     pub fn reconnected(&mut self, now: Timestamp, ops: Vec<OpId>) {
-        self.peers.clear_all_unresponsive();
+        self.members.reconnected(now);
         self.hurry_gossip(now);
         if !self.left {
             for op_id in ops {
@@ -967,6 +1023,7 @@ impl Space {
                 FetchMsg::Response(ops) => self.on_fetch_response(now, &from, ops),
             },
             WireMessage::Gossip { msg, .. } => self.queue_gossip(from.clone(), msg),
+            WireMessage::Notify { data, .. } => self.on_notify(&from, &agents, data),
             _ => {}
         }
         self.pump(now);
@@ -988,6 +1045,7 @@ impl Space {
         match kind {
             SendKind::Publish(b) => self.pool.send_result(now, b, ok),
             SendKind::FetchRequest(r) if !ok => self.fetch.request_failed(now, r),
+            SendKind::Notify => self.emit(SpaceEvent::NotifySent { ticket, result }),
             _ => {}
         }
         self.pump(now);
@@ -1076,6 +1134,8 @@ impl Space {
         };
         self.inform_stored(&stored);
         self.fetch.stored(now, &ids);
+        self.sync.stored(ids.len());
+        let agent = self.agent_at(now, &from);
         self.known.add(&from, ids.iter());
         let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
         for o in ops {
@@ -1086,6 +1146,7 @@ impl Space {
                     op_id: o.op_id,
                     op: o.op,
                     from: from.clone(),
+                    agent: agent.clone(),
                 });
             }
         }
@@ -1540,6 +1601,15 @@ impl Space {
                 break;
             }
         }
+        self.report_sync(now);
+    }
+
+    /// Emits the sync progress report due now, if any ([`sync`]).
+    fn report_sync(&mut self, now: Timestamp) {
+        let failed = self.fetch.stats().failed;
+        if let Some(p) = self.sync.update(now, self.fetch.len(), failed) {
+            self.emit(SpaceEvent::Sync(p));
+        }
     }
 }
 
@@ -1566,6 +1636,8 @@ pub fn close_frame(reason: &str) -> Bytes {
     encode_disconnect(reason)
 }
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod state_tests;
 #[cfg(test)]

@@ -91,7 +91,7 @@ fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     );
     let b = &net.nodes[1];
     assert!(b.events.iter().any(|e| matches!(e,
-        SpaceEvent::OpReceived { op_id, op, from } if op_id == &id && &op.payload[..] == b"hello" && from == &url(1))));
+        SpaceEvent::OpReceived { op_id, op, from, .. } if op_id == &id && &op.payload[..] == b"hello" && from == &url(1))));
     assert_eq!(block_on(b.store.retrieve_ops(vec![id])).unwrap().len(), 1);
 }
 
@@ -372,6 +372,71 @@ fn membership_down_marks_unresponsive_and_alive_clears_it() {
         let n = &net.nodes[i];
         assert_eq!(n.space.liveness(&a0), Some(Liveness::Alive), "node {i}");
         assert!(n.has(|e| matches!(e, SpaceEvent::MemberAlive { agent, .. } if *agent == a0)));
+        assert!(!n.space.peer_store().is_unresponsive(now, &url(1)));
+    }
+}
+
+/// SWIM stays the single source of liveness across our own outage: a reconnect of the
+/// signal link does not make a peer SWIM declared down usable again (it stays unresponsive
+/// while still cut off); once it answers, the re-probe at the reconnect brings it back alive
+/// well before the periodic announce to down members would (10 s).
+#[test]
+fn a_reconnect_does_not_clear_down_marks_and_re_probes_down_members() {
+    let mut net = net(vec![cfg(), cfg(), cfg()]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let a0 = net.nodes[0].space.agent().clone();
+    net.partition(&[0], &[1, 2]);
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.nodes[1].space.liveness(&a0), Some(Liveness::Down));
+    // Our link comes back while the peer is still unreachable: it stays down.
+    let now = net.now();
+    net.nodes[1].space.reconnected(now, vec![]);
+    net.drain(1);
+    net.run_for(Duration::from_millis(1));
+    let now = net.now();
+    let n = &net.nodes[1];
+    assert!(n.space.peer_store().is_unresponsive(now, &url(1)));
+    assert_eq!(n.space.liveness(&a0), Some(Liveness::Down));
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(net.nodes[1].space.liveness(&a0), Some(Liveness::Down));
+    // Reachable again: the re-probe at the next reconnect brings it back within a second.
+    net.heal();
+    let now = net.now();
+    net.nodes[1].space.reconnected(now, vec![]);
+    net.drain(1);
+    net.run_for(Duration::from_secs(1));
+    let now = net.now();
+    let n = &net.nodes[1];
+    assert_eq!(n.space.liveness(&a0), Some(Liveness::Alive));
+    assert!(!n.space.peer_store().is_unresponsive(now, &url(1)));
+}
+
+/// A tab resumed after a freeze ([`Space::resume`]) comes back at once as a renewed identity
+/// announced to the members it knew: peers that declared it down see it alive within a
+/// second, without waiting for a probe or the periodic announce to down members.
+#[test]
+fn a_resumed_member_announces_a_renewed_identity_at_once() {
+    let mut net = net(vec![cfg(), cfg(), cfg()]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let a0 = net.nodes[0].space.agent().clone();
+    let bump = net.nodes[0].space.membership_identity().bump;
+    net.partition(&[0], &[1, 2]);
+    net.run_for(Duration::from_secs(30));
+    for i in 1..3 {
+        assert_eq!(net.nodes[i].space.liveness(&a0), Some(Liveness::Down));
+    }
+    net.heal();
+    let now = net.now();
+    net.nodes[0].space.resume(now);
+    net.drain(0);
+    net.run_for(Duration::from_secs(1));
+    assert!(net.nodes[0].space.membership_identity().bump > bump);
+    let now = net.now();
+    for i in 1..3 {
+        let n = &net.nodes[i];
+        assert_eq!(n.space.liveness(&a0), Some(Liveness::Alive), "node {i}");
         assert!(!n.space.peer_store().is_unresponsive(now, &url(1)));
     }
 }

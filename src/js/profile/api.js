@@ -12,7 +12,7 @@ const INTERNAL = Symbol('fennec internal');
 /**
  * The classes, bound to the wasm-bindgen glue and the browser's Web Locks and
  * BroadcastChannel (given, so that tests can run them on fakes).
- * @param {{glue: object, FennecError: typeof Error, locks?: LockManager, BroadcastChannel?: typeof BroadcastChannel}} env
+ * @param {{glue: object, FennecError: typeof Error, locks?: LockManager, BroadcastChannel?: typeof BroadcastChannel, indexedDB?: IDBFactory}} env
  */
 export function makeApi(env) {
   const { glue, FennecError } = env;
@@ -37,6 +37,42 @@ export function makeApi(env) {
     }
   }
 
+  /**
+   * `sharing` when not given: "profile" with the origin's key in IndexedDB (no `agentKey`,
+   * storage "indexeddb") where the scope has Web Locks, BroadcastChannel and IndexedDB; else
+   * "tab" (Node, insecure contexts, workers without `navigator.locks`: nothing to share with).
+   */
+  function defaultSharing(options) {
+    const shareable = env.locks && env.BroadcastChannel && env.indexedDB !== undefined;
+    const originKey = options.agentKey === undefined && (options.storage === undefined || options.storage === 'indexeddb');
+    return shareable && originKey ? 'profile' : 'tab';
+  }
+
+  /**
+   * `promise`, or a rejection with `signal.reason` (an "AbortError" `DOMException` unless the
+   * app passed its own reason to `abort()`) once `signal` aborts first (DOM Standard,
+   * "AbortSignal" §3.1: APIs reject with the signal's abort reason). The call itself goes
+   * on: only the caller stops waiting.
+   */
+  function abortable(signal, promise) {
+    if (!signal) return promise;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(
+        (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+        (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+      );
+    });
+  }
+
+  /** The `signal` option (already checked to be an AbortSignal); throws its reason if aborted. */
+  function signalOf(options) {
+    const signal = options == null ? undefined : options.signal;
+    if (signal && signal.aborted) throw signal.reason;
+    return signal;
+  }
+
   /** A joined space: publish ops, read them, watch events. Made by `peer.join`. */
   class Space {
     constructor(token, peer, joined, name, arc) {
@@ -52,12 +88,30 @@ export function makeApi(env) {
 
     async publish(payload, options) {
       const a = glue.profilePublishArgs(payload, options);
-      return this[INTERNAL].peer[INTERNAL].call(this, 'space.publish', 'publish', [a.payload, a.createdAt]);
+      const signal = signalOf(options);
+      return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.publish', 'publish', [a.payload, a.createdAt]));
     }
 
-    async get(id) {
-      const opId = glue.profileOpId(id);
-      return this[INTERNAL].peer[INTERNAL].call(this, 'space.get', 'get', [opId]);
+    async publishMany(items, options) {
+      const a = glue.profilePublishManyArgs(items, options);
+      const signal = signalOf(options);
+      if (a.length === 0) {
+        if (this[INTERNAL].ended) throw ended(this[INTERNAL].ended, 'space.publishMany');
+        return [];
+      }
+      return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.publishMany', 'publishMany', [a]));
+    }
+
+    async get(id, options) {
+      const opId = glue.profileOpId(id, options);
+      const signal = signalOf(options);
+      return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.get', 'get', [opId]));
+    }
+
+    async send(agent, data, options) {
+      const a = glue.profileSendArgs(agent, data, options);
+      const signal = signalOf(options);
+      return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.send', 'send', [a.agent, a.data]).then(() => undefined));
     }
 
     async stats() {
@@ -126,6 +180,8 @@ export function makeApi(env) {
         node,
         link,
         spaces,
+        /** space name -> join calls waiting for it (not aborted) */
+        joinWaiters: new Map(),
         closing: null,
         forget: (space) => { if (spaces.get(space.id) === space) spaces.delete(space.id); },
         /** `link.call(m, [space id, ...a])` for `space`, failing as the space's lifecycle says. */
@@ -149,8 +205,7 @@ export function makeApi(env) {
      */
     static async connect(options) {
       const node = await glue.Peer.connect(options);
-      const sharing = options.sharing
-        || (options.agentKey === undefined && (options.storage === undefined || options.storage === 'indexeddb') ? 'profile' : 'tab');
+      const sharing = options.sharing || defaultSharing(options);
       if (sharing === 'profile' && !(env.locks && env.BroadcastChannel)) {
         node.free();
         throw new FennecError('store', 'Peer.connect: sharing "profile" needs Web Locks and BroadcastChannel (a secure context); use sharing "tab"');
@@ -172,16 +227,33 @@ export function makeApi(env) {
 
     async join(space, options) {
       const { name, arc } = glue.profileJoinArgs(space, options);
+      const signal = signalOf(options);
       const p = this[INTERNAL];
       if (p.closing) throw ended('closed', 'peer.join');
-      const joined = await p.link.call('join', [name, arc]);
-      let s = p.spaces.get(joined.id);
-      if (!s) {
-        s = new Space(INTERNAL, this, joined, name, arc);
-        if (p.closing) s[INTERNAL].ended = 'closed';
-        else p.spaces.set(joined.id, s);
-      }
-      return s;
+      const waiting = (n) => p.joinWaiters.set(name, (p.joinWaiters.get(name) || 0) + n);
+      waiting(1);
+      let aborted = false;
+      let created = false;
+      const joining = p.link.call('join', [name, arc]).then((joined) => {
+        let s = p.spaces.get(joined.id);
+        if (!s) {
+          created = true;
+          s = new Space(INTERNAL, this, joined, name, arc);
+          if (p.closing) s[INTERNAL].ended = 'closed';
+          else p.spaces.set(joined.id, s);
+        }
+        return s;
+      }).finally(() => { if (!aborted) waiting(-1); });
+      if (!signal) return joining;
+      const onAbort = () => {
+        aborted = true;
+        waiting(-1);
+        // A join nobody waits for any more is left again once it completed.
+        joining.then((s) => { if (created && !p.joinWaiters.get(name)) s.leave(); }, () => {});
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      joining.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
+      return abortable(signal, joining);
     }
 
     /** Leaves every joined space and closes this tab's side of the node. Idempotent. */

@@ -5,7 +5,7 @@
 // Events of a wasm space (every name `profileEventNames()` lists, so events added later are
 // forwarded too) go to `emit(spaceId, name, event, except)`; an op published by one tab is
 // emitted as an `op` event to the other tabs (`except` = the publishing tab) with `from` set
-// to this node's URL in the space.
+// to this node's agent id and `fromUrl` to its URL in the space.
 
 /** Serves the calls of a profile's tabs on one wasm `Peer`. */
 export class NodeServer {
@@ -49,8 +49,26 @@ export class NodeServer {
   async publish(tab, id, payload, createdAt) {
     const space = this.member(tab, id, 'space.publish');
     const opId = await space.publish(payload, { createdAt });
-    this.emit(id, 'op', { id: opId, createdAt, payload, from: space.url }, tab);
+    this.emitOwn(tab, id, space, opId, { createdAt, payload });
     return opId;
+  }
+
+  /** Publishes `items` (as `profilePublishManyArgs` gives them) for `tab` in one write -> op ids. */
+  async publishMany(tab, id, items) {
+    const space = this.member(tab, id, 'space.publishMany');
+    const ids = await space.publishMany(items);
+    ids.forEach((opId, i) => this.emitOwn(tab, id, space, opId, items[i]));
+    return ids;
+  }
+
+  /** An `op` event for the other tabs: op `opId` ({ createdAt, payload }) published by `tab`. */
+  emitOwn(tab, id, space, opId, { createdAt, payload }) {
+    this.emit(id, 'op', { id: opId, createdAt, payload, from: this.peer.agentId, fromUrl: space.url }, tab);
+  }
+
+  /** Sends `data` to peer `agent` for `tab` (as `profileSendArgs` gives them). */
+  async send(tab, id, agent, data) {
+    return this.member(tab, id, 'space.send').send(agent, data);
   }
 
   async get(tab, id, opId) {

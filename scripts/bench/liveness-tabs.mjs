@@ -1,0 +1,127 @@
+// Shared pieces of the liveness benchmark (`npm run bench -- liveness`), the liveness soak
+// (`npm run soak -- liveness`) and its 1-minute e2e (tests/e2e/soak-liveness.test.mjs): tabs
+// (separate browser contexts, `storage: "memory"`: one agent per tab) joined to one space of
+// the devnet, their `peer` events recorded with the page clock, and the two CDP tricks the
+// liveness e2e explains (tests/e2e/liveness.test.mjs): a frozen tab is one whose JavaScript the
+// debugger stopped; a hidden, throttled tab has `document.hidden` overridden and its JavaScript
+// paused 600 ms of every second (harder than Chrome's 1 s timer alignment).
+import { openFennecPage } from '../../tests/e2e/harness.mjs';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs in each page: `window.t` with join/peers/hide helpers and the recorded events. */
+export function pageHelpers() {
+  const t = { peerEvents: [], errors: [] };
+  window.t = t;
+  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
+    const { Peer } = window.fennec;
+    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
+    t.space = await t.peer.join(space);
+    t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent, at: Date.now() }));
+    t.space.on('error', (e) => t.errors.push(`${e.kind}: ${e.message}`));
+    return t.peer.agentId;
+  };
+  t.peers = () => t.space.peers();
+  t.hide = () => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+}
+
+/** Polls `check` (async, truthy when done) every 100 ms until `limitMs`; throws naming `what`. */
+export async function until(check, limitMs, what) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() - t0 > limitMs) throw new Error(`${what}: not within ${limitMs} ms`);
+    await sleep(100);
+  }
+}
+
+/**
+ * `n` tabs in the fresh space `space`, each listing all others alive (within `limitMs`).
+ * Returns `{ tabs, agents }` (same order).
+ */
+export async function openTabs(browser, net, n, space, limitMs = 60_000) {
+  const tabs = await Promise.all(Array.from({ length: n }, async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(pageHelpers);
+    return openFennecPage(context, net.staticUrl, '/blank.html');
+  }));
+  const agents = await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space })));
+  for (const [i, p] of tabs.entries()) {
+    const others = agents.filter((_, j) => j !== i).sort().join();
+    await until(async () => {
+      const ps = await p.evaluate(() => window.t.peers());
+      return ps.filter((e) => e.state === 'alive').map((e) => e.agent).sort().join() === others;
+    }, limitMs, `tab ${i} lists the other ${n - 1} alive`);
+  }
+  return { tabs, agents };
+}
+
+/** `down`/`left` events each tab in `tabs` recorded about agents in `agents`. */
+export async function departures(tabs, agents) {
+  const all = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.peerEvents).catch(() => [])));
+  return all.flatMap((evs, i) => evs
+    .filter((e) => (e.kind === 'down' || e.kind === 'left') && agents.includes(e.agent))
+    .map((e) => ({ watcher: i, ...e })));
+}
+
+/**
+ * Waits until every tab in `watchers` reported `agent` `down`; returns each watcher's ms from
+ * `t0` (page clocks are this machine's clock).
+ */
+export async function downTimes(watchers, agent, t0, limitMs = 60_000) {
+  const out = [];
+  for (const [i, p] of watchers.entries()) {
+    const ev = await until(async () => (await p.evaluate(() => window.t.peerEvents))
+      .find((x) => x.agent === agent && x.kind === 'down'), limitMs, `watcher ${i} reports down`);
+    out.push(ev.at - t0);
+  }
+  return out;
+}
+
+/** Stops the tab's JavaScript for good (CDP debugger): a frozen tab, from the network's side. */
+export async function freeze(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Page.setWebLifecycleState', { state: 'frozen' }).catch(() => {});
+  await cdp.send('Debugger.enable');
+  await cdp.send('Debugger.pause');
+  return cdp;
+}
+
+/**
+ * Hides the tab (unless `hide` is false) and throttles it until `stop()` is called: its
+ * JavaScript paused `pauseMs` (default 600) of every `pauseMs + 400` ms. Returns `{ stop }`
+ * (resolves once the tab runs freely again).
+ */
+export async function hideAndThrottle(page, { hide = true, pauseMs = 600 } = {}) {
+  if (hide) await page.evaluate(() => window.t.hide());
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Debugger.enable');
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await cdp.send('Debugger.pause');
+      await sleep(pauseMs);
+      await cdp.send('Debugger.resume');
+      await sleep(400);
+    }
+    await cdp.send('Debugger.disable');
+  })();
+  return { stop: async () => { running = false; await loop; } };
+}
+
+export async function closeAll(tabs) {
+  await Promise.all(tabs.map((p) => p.context().close().catch(() => {})));
+}
+
+/** The `p`-quantile (0..1, nearest rank) of numbers. */
+export function percentile(xs, p) {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.round((s.length - 1) * p)];
+}

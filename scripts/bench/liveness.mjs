@@ -1,0 +1,107 @@
+// `npm run bench -- liveness [--runs N] [--tabs N] [--traffic-tabs N] [--traffic-secs S]`
+//
+// Issue 11 goals, measured in real headless Chromium through the devnet's real bootstrap and
+// sbd servers with the default membership config:
+// - detection: in each of `--runs` (default 5) fresh spaces of `--tabs` (default 4) tabs, one
+//   tab crashes (CDP Page.crash) and, once every other tab reported it `down`, another tab is
+//   frozen (its JavaScript stopped, see liveness-tabs.mjs); every watcher's ms from the kill to
+//   its `down` event is a sample: p50/p95 per kind;
+// - false positives: `down`/`left` events about tabs that were alive, over all runs;
+// - traffic: `--traffic-tabs` (default 16; 0 skips) idle tabs in one space for
+//   `--traffic-secs` (default 60) s; the K2 frame bytes each tab sent per second (txBytes: all
+//   idle traffic, membership and the rest, so an upper bound of membership's share).
+// The native-simulation figures (50 members, virtual time) are `npm run bench -- membership`.
+import { launchBrowser, startDevnet } from '../../tests/e2e/harness.mjs';
+import { closeAll, departures, downTimes, freeze, openTabs, percentile, sleep } from './liveness-tabs.mjs';
+
+function parseArgs(args) {
+  const o = { runs: 5, tabs: 4, trafficTabs: 16, trafficSecs: 60 };
+  const keys = { '--runs': 'runs', '--tabs': 'tabs', '--traffic-tabs': 'trafficTabs', '--traffic-secs': 'trafficSecs' };
+  for (let i = 0; i < args.length; i += 2) {
+    const k = keys[args[i]];
+    if (!k) throw new Error(`unknown option ${args[i]} (options: ${Object.keys(keys).join(' ')})`);
+    o[k] = Number(args[i + 1]);
+    if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`${args[i]} must be a non-negative integer`);
+  }
+  if (o.runs < 1) throw new Error('--runs must be at least 1');
+  if (o.tabs < 3) throw new Error('--tabs must be at least 3 (a crash, a freeze, a watcher)');
+  if (o.trafficTabs === 1) throw new Error('--traffic-tabs must be 0 or at least 2');
+  return o;
+}
+
+async function detectionRun(browser, net, o, run, log) {
+  const { tabs, agents } = await openTabs(browser, net, o.tabs, `liveness-bench-${Date.now()}-${run}`);
+  const [crashed, frozen] = [o.tabs - 1, o.tabs - 2];
+  const cdp = await tabs[crashed].context().newCDPSession(tabs[crashed]);
+  let t0 = Date.now();
+  cdp.send('Page.crash').catch(() => {}); // never resolves: the renderer is gone
+  const crash = await downTimes(tabs.slice(0, crashed), agents[crashed], t0);
+  t0 = Date.now();
+  await freeze(tabs[frozen]);
+  const freezeMs = await downTimes(tabs.slice(0, frozen), agents[frozen], t0);
+  const alive = agents.slice(0, frozen);
+  const falseDowns = (await departures(tabs.slice(0, frozen), alive)).length;
+  log(`run ${run}: crash ${crash.join(',')} ms, freeze ${freezeMs.join(',')} ms, false downs ${falseDowns}`);
+  await closeAll(tabs);
+  return { crash, freeze: freezeMs, falseDowns };
+}
+
+async function traffic(browser, net, o, log) {
+  const { tabs, agents } = await openTabs(browser, net, o.trafficTabs, `liveness-traffic-${Date.now()}`, 120_000);
+  await sleep(10_000); // joins settle (first catch-up rounds, agent info exchange)
+  const tx = () => Promise.all(tabs.map((p) => p.evaluate(async () => (await window.t.space.stats()).txBytes)));
+  const before = await tx();
+  const t0 = Date.now();
+  await sleep(o.trafficSecs * 1000);
+  const after = await tx();
+  const secs = (Date.now() - t0) / 1000;
+  const perTab = after.map((b, i) => (b - before[i]) / secs);
+  const falseDowns = (await departures(tabs, agents)).length;
+  log(`traffic: ${o.trafficTabs} tabs, ${perTab.map((x) => x.toFixed(0)).join(',')} B/s`);
+  await closeAll(tabs);
+  return {
+    traffic_tabs: o.trafficTabs,
+    traffic_secs: Math.round(secs),
+    idle_tx_bytes_per_s_per_tab_mean: Math.round(perTab.reduce((a, b) => a + b, 0) / perTab.length),
+    idle_tx_bytes_per_s_per_tab_max: Math.round(Math.max(...perTab)),
+    falseDowns,
+  };
+}
+
+export async function run(args, log) {
+  const o = parseArgs(args);
+  const net = await startDevnet();
+  const browser = await launchBrowser();
+  try {
+    const crash = [];
+    const frozen = [];
+    let falseDowns = 0;
+    for (let r = 0; r < o.runs; r++) {
+      const x = await detectionRun(browser, net, o, r, log);
+      crash.push(...x.crash);
+      frozen.push(...x.freeze);
+      falseDowns += x.falseDowns;
+    }
+    const out = {
+      runs: o.runs,
+      tabs: o.tabs,
+      crash_samples: crash.length,
+      crash_p50_ms: percentile(crash, 0.5),
+      crash_p95_ms: percentile(crash, 0.95),
+      freeze_samples: frozen.length,
+      freeze_p50_ms: percentile(frozen, 0.5),
+      freeze_p95_ms: percentile(frozen, 0.95),
+    };
+    if (o.trafficTabs > 0) {
+      const t = await traffic(browser, net, o, log);
+      falseDowns += t.falseDowns;
+      delete t.falseDowns;
+      Object.assign(out, t);
+    }
+    out.false_downs = falseDowns;
+    return out;
+  } finally {
+    await browser.close();
+    await net.stop();
+  }
+}

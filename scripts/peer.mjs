@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// `npm run peer -- --space NAME [--bootstrap URL --signal URL] [--store FILE] [--key FILE]
+//  [--every SECONDS]`: an always-on Node peer of one space, for browser swarms whose tabs come
+// and go. It runs the built package (pkg/, `npm run build`) relay-only (Node has no WebRTC),
+// holds every op of the space (full arc) and serves them to tabs that join later. It prints
+// one status line per change (signal state, peers joining/leaving, errors) and a summary line
+// every --every seconds (default 30), until Ctrl-C (SIGINT/SIGTERM: leaves the space cleanly).
+//   --bootstrap/--signal  default $FENNEC_BOOTSTRAP_URL / $FENNEC_SIGNAL_URL (set by
+//                         `npm run devnet -- CMD`); one of the two is required.
+//   --store FILE          keeps the ops in FILE too (JSON lines: id, createdAt in ms, payload
+//                         base64), appended as they arrive; on start every op in it is
+//                         published again with its createdAt. Ops are content-addressed (the
+//                         id is the hash of payload and time, not of the author), so this gives
+//                         the same ops back, not copies. Without it the ops live in memory only.
+//   --key FILE            the agent's 32-byte secret key, created on first use (mode 0600), so
+//                         the peer keeps its agent id across restarts; default a new agent.
+import { randomBytes } from 'node:crypto';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+
+const USAGE = 'usage: npm run peer -- --space NAME [--bootstrap URL --signal URL] [--store FILE] [--key FILE] [--every SECONDS]';
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      space: { type: 'string' },
+      bootstrap: { type: 'string', default: process.env.FENNEC_BOOTSTRAP_URL },
+      signal: { type: 'string', default: process.env.FENNEC_SIGNAL_URL },
+      store: { type: 'string' },
+      key: { type: 'string' },
+      every: { type: 'string', default: '30' },
+    },
+  });
+  const every = Number(values.every);
+  if (!values.space || !values.bootstrap || !values.signal || !(every > 0)) {
+    throw new Error(`${USAGE}\n(--space, --bootstrap and --signal are required; --every is a positive number)`);
+  }
+  return { ...values, every };
+}
+
+/** The secret key in `file`, created (32 random bytes, mode 0600) if it does not exist. */
+async function agentKey(file) {
+  try {
+    const key = await readFile(file);
+    if (key.length !== 32) throw new Error(`${file}: ${key.length} bytes, an agent key is 32`);
+    return key;
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+    const key = randomBytes(32);
+    await writeFile(file, key, { mode: 0o600, flag: 'wx' });
+    return key;
+  }
+}
+
+/** The ops of a --store file: [{ id, createdAt, payload: Uint8Array }]; a bad line is an error naming it. */
+async function storedOps(file) {
+  let text;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (e.code === 'ENOENT') return [];
+    throw e;
+  }
+  return text.split('\n').filter((l) => l.trim()).map((l, i) => {
+    try {
+      const o = JSON.parse(l);
+      return { id: o.id, createdAt: o.createdAt, payload: Buffer.from(o.payload, 'base64') };
+    } catch (e) {
+      throw new Error(`${file}:${i + 1}: not an op line (${e.message})`);
+    }
+  });
+}
+
+const stamp = () => new Date().toISOString().slice(11, 19);
+const say = (text) => console.log(`peer ${stamp()} ${text}`);
+
+async function main() {
+  const o = options();
+  const pkg = new URL('../pkg/index.js', import.meta.url);
+  const fennec = await import(pkg.href).catch((e) => {
+    throw new Error(`cannot load ${pkg.pathname} (run \`npm run build\` first): ${e.message}`);
+  });
+  await fennec.default();
+  // Node 22+ has a global WebSocket; Node 20 needs a class: the `ws` package (a devDependency).
+  const WebSocket = globalThis.WebSocket ?? (await import('ws')).WebSocket;
+  const peer = await fennec.Peer.connect({
+    bootstrapUrl: o.bootstrap,
+    signalUrl: o.signal,
+    WebSocket,
+    ...(o.key ? { agentKey: await agentKey(o.key) } : {}),
+  });
+  const space = await peer.join(o.space);
+  say(`agent ${peer.agentId} joined space "${o.space}" (id ${space.id}) as ${space.url}, relay-only`);
+
+  const known = new Set();
+  let writes = Promise.resolve();
+  const keep = (id, createdAt, payload) => {
+    if (!o.store || known.has(id)) return;
+    known.add(id);
+    const line = JSON.stringify({ id, createdAt, payload: Buffer.from(payload).toString('base64') }) + '\n';
+    writes = writes.then(() => appendFile(o.store, line)).catch((e) => say(`error: --store ${o.store}: ${e.message}`));
+  };
+  if (o.store) {
+    const ops = await storedOps(o.store);
+    for (const op of ops) known.add(op.id);
+    for (const op of ops) await space.publish(op.payload, { createdAt: op.createdAt });
+    say(`${ops.length} ops loaded from ${o.store}`);
+  }
+
+  space.on('op', (e) => keep(e.id, e.createdAt, e.payload));
+  space.on('status', (e) => say(`signal ${e.state}${e.reason ? ` (${e.reason})` : ''}${e.nextRetryMs !== undefined ? `, retry in ${e.nextRetryMs} ms` : ''}`));
+  space.on('peer', (e) => say(`peer ${e.kind} ${e.agent ?? e.url ?? ''}${e.reason ? ` (${e.reason})` : ''}`));
+  space.on('error', (e) => say(`error ${e.kind}: ${e.message}`));
+
+  const summary = async () => {
+    const s = await space.stats();
+    say(`ops ${s.ops} (${s.opBytes} B) peers ${s.peers} connections ${s.connections} signal ${s.status.state} rx ${s.rxBytes} B tx ${s.txBytes} B`);
+  };
+  await summary();
+  const timer = setInterval(() => summary().catch((e) => say(`error: stats: ${e.message}`)), o.every * 1000);
+
+  await new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(timer);
+  await peer.close();
+  await writes;
+  say('left the space');
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(`peer: ${e.message}`);
+  process.exit(1);
+});

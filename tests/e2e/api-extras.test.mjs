@@ -1,0 +1,190 @@
+// The API additions of issue 12 (deliverable 5), in real Chromium on the real devnet through
+// the package entry (pkg/index.js, so through the profile layer of src/js/profile/):
+// - space.send(agent, bytes) gives the other agent a `message` event { from, fromUrl, data };
+// - op events name the sending agent (`from`) and its URL (`fromUrl`);
+// - publishMany stores a batch and resolves with its ids in order; the receiver reports `sync`
+//   progress that ends with remaining 0 and fetched + failed = missing;
+// - `signal`: an aborted signal rejects with its reason (AbortError by default), at once and
+//   storing nothing when aborted before the call, or while the call waits;
+// - bad arguments of the new calls are TypeError/RangeError naming them; nothing is stored.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+
+let net, browser;
+
+function pageHelpers() {
+  const t = { messages: [], ops: [], syncs: [] };
+  window.t = t;
+  t.describe = (e) => ({
+    ok: false,
+    name: e?.name,
+    code: e?.code,
+    message: String(e?.message ?? e),
+    typeError: e instanceof TypeError,
+    rangeError: e instanceof RangeError,
+    domException: e instanceof DOMException,
+    fennecError: !!window.fennec && e instanceof window.fennec.FennecError,
+  });
+  t.outcome = async (f) => {
+    try {
+      const v = await f();
+      return { ok: true, value: v };
+    } catch (e) {
+      return t.describe(e);
+    }
+  };
+  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
+    t.peer = await window.fennec.Peer.connect({ bootstrapUrl, signalUrl });
+    t.space = await t.peer.join(space);
+    const dec = new TextDecoder();
+    t.space.on('message', (e) => t.messages.push({ from: e.from, fromUrl: e.fromUrl, text: dec.decode(e.data) }));
+    t.space.on('op', (e) => t.ops.push({ id: e.id, from: e.from, fromUrl: e.fromUrl }));
+    t.space.on('sync', (e) => t.syncs.push({ ...e }));
+    return { agent: t.peer.agentId, url: t.space.url };
+  };
+}
+
+async function newPage() {
+  const context = await browser.newContext();
+  await context.addInitScript(pageHelpers);
+  return openFennecPage(context, net.staticUrl);
+}
+
+
+function refused(o, want, re, label) {
+  assert.equal(o.ok, false, `${label}: expected a refusal, got ${JSON.stringify(o)}`);
+  if (want === 'TypeError') assert.ok(o.typeError && !o.rangeError, `${label}: want TypeError, got ${JSON.stringify(o)}`);
+  else if (want === 'RangeError') assert.ok(o.rangeError, `${label}: want RangeError, got ${JSON.stringify(o)}`);
+  else if (want === 'AbortError') assert.ok(o.domException && o.name === 'AbortError', `${label}: want AbortError, got ${JSON.stringify(o)}`);
+  else {
+    assert.ok(o.fennecError, `${label}: want FennecError, got ${JSON.stringify(o)}`);
+    assert.equal(o.code, want, `${label}: ${o.message}`);
+  }
+  if (re) assert.match(o.message, re, label);
+}
+
+const uniqueSpace = (tag) => `api-extras-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+const servers = () => ({ bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl });
+
+before(async () => {
+  net = await startDevnet();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await net?.stop();
+});
+
+test('send gives a message event; publishMany ops arrive naming their agent; sync progress ends complete', async () => {
+  const space = uniqueSpace('send');
+  const [a, b] = [await newPage(), await newPage()];
+  const ia = await a.evaluate((o) => t.join(o), { ...servers(), space });
+  const ib = await b.evaluate((o) => t.join(o), { ...servers(), space });
+  await pollPage(a, (agent) => t.space.peers().some((p) => p.agent === agent), ib.agent, 'a sees b');
+  await pollPage(b, (agent) => t.space.peers().some((p) => p.agent === agent), ia.agent, 'b sees a');
+
+  const sent = await a.evaluate((agent) => t.outcome(() => t.space.send(agent, new TextEncoder().encode('hi b'))), ib.agent);
+  assert.equal(sent.ok, true, JSON.stringify(sent));
+  const [msg] = await pollPage(b, () => t.messages.length > 0 && t.messages, null, 'the message at b');
+  assert.deepEqual(msg, { from: ia.agent, fromUrl: ia.url, text: 'hi b' });
+
+  const N = 300;
+  const ids = await a.evaluate(async (n) => {
+    const enc = new TextEncoder();
+    const items = Array.from({ length: n }, (_, i) => (i % 2
+      ? enc.encode(`bulk ${i}`)
+      : { payload: enc.encode(`bulk ${i}`), createdAt: 1_700_000_000_000 + i }));
+    return t.space.publishMany(items);
+  }, N);
+  assert.equal(ids.length, N);
+  assert.equal(new Set(ids).size, N, 'one id per item');
+  const atA = await a.evaluate(async (ids) => {
+    const got = await Promise.all([ids[0], ids[299]].map((id) => t.space.get(id)));
+    return { ops: (await t.space.stats()).ops, got: got.map((g) => new TextDecoder().decode(g)) };
+  }, ids);
+  assert.deepEqual(atA, { ops: N, got: ['bulk 0', 'bulk 299'] }, 'the ids are the items\' in order');
+
+  await pollPage(b, (n) => t.ops.length >= n && t.syncs.length > 0 && t.syncs.at(-1).remaining === 0, N,
+    'b holds every bulk op and its last sync report says done');
+  const atB = await b.evaluate(() => ({ ops: t.ops, syncs: t.syncs }));
+  assert.ok(atB.ops.every((o) => o.from === ia.agent && o.fromUrl === ia.url), 'op events name a\'s agent and URL');
+  const last = atB.syncs.at(-1);
+  assert.equal(last.fetched + last.failed, last.missing, JSON.stringify(last));
+  assert.ok(atB.syncs.reduce((s, x) => s + x.fetched, 0) > 0, 'some reports count fetched ops');
+  assert.ok(atB.syncs.some((x) => x.remaining > 0), `a report while ops were missing: ${JSON.stringify(atB.syncs)}`);
+});
+
+test('signal: aborted before the call rejects at once and stores nothing; abort while waiting rejects with the reason', async () => {
+  const page = await newPage();
+  await page.evaluate((o) => t.join(o), { ...servers(), space: uniqueSpace('abort') });
+  const r = await page.evaluate(async (o) => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const aborted = AbortSignal.abort();
+    const before = {
+      publish: await t.outcome(() => t.space.publish(bytes, { signal: aborted })),
+      publishMany: await t.outcome(() => t.space.publishMany([bytes], { signal: aborted })),
+      join: await t.outcome(() => t.peer.join('never-joined', { signal: aborted })),
+    };
+    const stored = (await t.space.stats()).ops;
+    const id = await t.space.publish(bytes);
+    const c1 = new AbortController();
+    const get = t.outcome(() => t.space.get(id, { signal: c1.signal }));
+    c1.abort();
+    const c2 = new AbortController();
+    const join = t.outcome(() => t.peer.join(o.space, { signal: c2.signal }));
+    c2.abort(new Error('my reason'));
+    const unaborted = await t.space.get(id, { signal: new AbortController().signal });
+    return { before, stored, get: await get, join: await join, unaborted: Array.from(unaborted) };
+  }, { space: uniqueSpace('abort-join') });
+  for (const [k, o] of Object.entries(r.before)) refused(o, 'AbortError', null, `${k} with an aborted signal`);
+  assert.equal(r.stored, 0, 'nothing stored by the aborted calls');
+  refused(r.get, 'AbortError', null, 'get aborted while waiting');
+  assert.equal(r.join.ok, false);
+  assert.equal(r.join.message, 'my reason', 'rejects with the abort reason given');
+  assert.deepEqual(r.unaborted, [1, 2, 3]);
+});
+
+test('bad arguments of send, publishMany and signal are TypeError/RangeError naming them; nothing is stored', async () => {
+  const page = await newPage();
+  await page.evaluate((o) => t.join(o), { ...servers(), space: uniqueSpace('bad') });
+  const r = await page.evaluate(async () => {
+    const s = t.space;
+    const b = new Uint8Array([7]);
+    const someAgent = 'A'.repeat(43);
+    return {
+      sendAgent: await t.outcome(() => s.send('nope', b)),
+      sendData: await t.outcome(() => s.send(someAgent, 'text')),
+      sendBig: await t.outcome(() => s.send(someAgent, new Uint8Array((1 << 20) + 1))),
+      sendUnknown: await t.outcome(() => s.send(someAgent, b)),
+      sendSelf: await t.outcome(() => s.send(t.peer.agentId, b)),
+      manyNotArray: await t.outcome(() => s.publishMany(b)),
+      manyBadItem: await t.outcome(() => s.publishMany([b, 'x'])),
+      manyMisspelt: await t.outcome(() => s.publishMany([{ payload: b, created: 1 }])),
+      manyBadTime: await t.outcome(() => s.publishMany([b, { payload: b, createdAt: new Date(NaN) }])),
+      manyEmpty: await t.outcome(() => s.publishMany([])),
+      signal: await t.outcome(() => s.publish(b, { signal: 'stop' })),
+      getOption: await t.outcome(() => s.get('A'.repeat(43), { sig: 1 })),
+      joinSignal: await t.outcome(() => t.peer.join('x', { signal: {} })),
+      onSync: await t.outcome(() => s.on('sync', 5)),
+      onMessages: await t.outcome(() => s.on('messages', () => {})),
+      ops: (await s.stats()).ops,
+    };
+  });
+  refused(r.sendAgent, 'TypeError', /space\.send: agent must be an agent id/, 'send agent');
+  refused(r.sendData, 'TypeError', /space\.send: data must be a Uint8Array/, 'send data');
+  refused(r.sendBig, 'RangeError', /space\.send: data is 1048577 bytes/, 'send too large');
+  refused(r.sendUnknown, 'unreachable', /not a reachable peer/, 'send to an unknown agent');
+  refused(r.sendSelf, 'unreachable', /ourselves/, 'send to ourselves');
+  refused(r.manyNotArray, 'TypeError', /space\.publishMany: items must be an Array/, 'publishMany not an array');
+  refused(r.manyBadItem, 'TypeError', /items\[1\]/, 'publishMany bad item');
+  refused(r.manyMisspelt, 'TypeError', /unknown option `items\[0\]\.created`; did you mean `items\[0\]\.createdAt`/, 'publishMany misspelt');
+  refused(r.manyBadTime, 'RangeError', /items\[1\]\.createdAt/, 'publishMany bad time');
+  assert.deepEqual(r.manyEmpty, { ok: true, value: [] });
+  refused(r.signal, 'TypeError', /space\.publish: option signal must be an AbortSignal/, 'publish signal');
+  refused(r.getOption, 'TypeError', /space\.get: unknown option `sig`; did you mean `signal`/, 'get option');
+  refused(r.joinSignal, 'TypeError', /peer\.join: option signal must be an AbortSignal/, 'join signal');
+  refused(r.onSync, 'TypeError', /callback must be a function/, 'on sync');
+  refused(r.onMessages, 'TypeError', /did you mean "message"/, 'on messages');
+  assert.equal(r.ops, 0, 'no refused call stored anything');
+});
