@@ -470,6 +470,7 @@ impl CatchUp {
             new_since: self.new_since(now, &peer).as_micros(),
             max_op_data_bytes: self.cfg.max_op_data_bytes,
             dht_op_count: None,
+            fennec_reconcile: false,
         };
         self.last_round.insert(peer.clone(), now);
         self.send(&peer, GossipMsg::Initiate(msg));
@@ -591,6 +592,7 @@ impl CatchUp {
             updated_new_since: bookmark.as_micros(),
             dht_op_count: None,
             snapshot: None,
+            fennec_reconcile: false,
         };
         self.send(from, GossipMsg::Accept(accept));
     }
