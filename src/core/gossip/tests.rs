@@ -14,6 +14,7 @@ use crate::core::dht::time::TIME_FACTOR;
 use crate::model::id::Locator;
 use crate::model::op::Op;
 use crate::store::MemOpStore;
+use crate::wire::GossipMessageType;
 
 pub(super) const HOUR: i64 = 3_600_000_000;
 /// 2026-01-01T00:00:00Z.
@@ -55,6 +56,12 @@ pub(super) struct Sim {
     pub(super) errors: Vec<(usize, GossipError)>,
     /// Agent infos handed out to check: (node, info).
     pub(super) checked: Vec<(usize, Bytes)>,
+    /// Every message sent: (type, encoded bytes).
+    pub(super) log: Vec<(GossipMessageType, usize)>,
+    /// Partitioned nodes: messages to or from them are lost.
+    pub(super) cut: Vec<usize>,
+    /// One-way latency per message, µs.
+    pub(super) latency: i64,
 }
 
 pub(super) fn url(i: usize) -> Url {
@@ -116,6 +123,9 @@ impl Sim {
             events: Vec::new(),
             errors: Vec::new(),
             checked: Vec::new(),
+            log: Vec::new(),
+            cut: Vec::new(),
+            latency: LATENCY,
         }
     }
 
@@ -155,9 +165,11 @@ impl Sim {
                     GossipOutput::Send { to, msg } => {
                         let data = msg.encode();
                         self.bytes += data.len() as u64;
+                        self.log.push((msg.msg_type(), data.len()));
                         let k = self.sent;
                         self.sent += 1;
-                        if !self.lose.contains(&k) {
+                        let to_cut = self.cut.contains(&self.index_of(&to));
+                        if !self.lose.contains(&k) && !to_cut && !self.cut.contains(&i) {
                             let from = self.nodes[i].url.clone();
                             self.flights.push_back((self.index_of(&to), from, data));
                         }
@@ -189,7 +201,7 @@ impl Sim {
     pub(super) fn pump(&mut self) {
         self.collect();
         while let Some((to, from, data)) = self.flights.pop_front() {
-            self.advance(LATENCY);
+            self.advance(self.latency);
             self.deliver(to, &from, data);
             self.collect();
         }
