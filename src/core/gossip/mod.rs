@@ -430,10 +430,7 @@ impl Stage {
                     Stage::AwaitRecon,
                     M::Hashes(_) | M::DiscSectorDetailsDiff(_)
                 )
-                | (
-                    Stage::AwaitReconMore,
-                    M::DiscSectorDetailsDiffResponse(_)
-                )
+                | (Stage::AwaitReconMore, M::DiscSectorDetailsDiffResponse(_))
         )
     }
 }

@@ -68,9 +68,9 @@ fn mix(mut z: u64) -> u64 {
 impl Key {
     /// The key of a round with session id `session`.
     pub fn new(session: &[u8]) -> Key {
-        Key(session.iter().fold(0x6A09_E667_F3BC_C908, |h, b| {
-            mix(h ^ u64::from(*b))
-        }))
+        Key(session
+            .iter()
+            .fold(0x6A09_E667_F3BC_C908, |h, b| mix(h ^ u64::from(*b))))
     }
 
     /// The keyed 64-bit check of `id`.

@@ -14,8 +14,8 @@
 //! repaired in the same round. The first batch is sized from the op counts both sides sent
 //! (`dht_op_count`): their difference is a lower bound of the set difference.
 
-use super::round::Next;
 use super::reconcile::{self, Decoder, Id, Key, ReconcileError};
+use super::round::Next;
 use super::*;
 use crate::wire::FennecReconcileMessage;
 
@@ -53,10 +53,16 @@ impl From<ReconcileError> for GossipError {
     }
 }
 
+/// Symbols always added to the first batch: equal op counts hide a difference, and a dozen
+/// symbols (~520 B) decode a handful of ids in the first round trip.
+const FIRST_BATCH_FLOOR: usize = 12;
+
 /// Symbols in the first batch for op counts `ours` and `theirs`.
 fn first_batch(ours: u64, theirs: Option<u64>, cap: usize) -> usize {
     let est = theirs.map_or(0, |t| t.abs_diff(ours)) as usize;
-    est.saturating_add(est / 2).saturating_add(4).min(cap)
+    est.saturating_add(est / 2)
+        .saturating_add(FIRST_BATCH_FLOOR)
+        .min(cap)
 }
 
 impl Gossip {
@@ -75,12 +81,18 @@ impl Gossip {
         if arc.is_empty() || SectorSet(arc.to_sector_set()) != *common {
             return Ok(None);
         }
-        let (start, end) = (Timestamp::from_micros(i64::MIN), Timestamp::from_micros(i64::MAX));
+        let (start, end) = (
+            Timestamp::from_micros(i64::MIN),
+            Timestamp::from_micros(i64::MAX),
+        );
         let got = ctx
             .store
             .retrieve_op_hashes_in_time_slice(arc, start, end)
             .await?;
-        let ids = got.op_ids.iter().filter_map(|i| i.as_bytes().try_into().ok());
+        let ids = got
+            .op_ids
+            .iter()
+            .filter_map(|i| i.as_bytes().try_into().ok());
         Ok(Some(ids.collect()))
     }
 
@@ -149,7 +161,11 @@ impl Gossip {
         };
         let theirs = diff.theirs.iter().map(|i| Bytes::copy_from_slice(i));
         self.offered(ctx, from, s, theirs.collect()).await?;
-        let missing_ids: Vec<Bytes> = diff.ours.iter().map(|i| Bytes::copy_from_slice(i)).collect();
+        let missing_ids: Vec<Bytes> = diff
+            .ours
+            .iter()
+            .map(|i| Bytes::copy_from_slice(i))
+            .collect();
         s.summary.ids_sent += missing_ids.len();
         let msg = K2GossipHashesMessage {
             session_id: s.id.clone(),
