@@ -754,11 +754,9 @@ impl Gossip {
             Ok(DhtNextAction::CannotCompare) | Err(_) => m.snapshot.is_some() && !common.is_empty(),
             Ok(_) => true,
         };
-        if differs {
-            if let Some(msg) = self.recon_start(ctx, s, &m, &mut response).await? {
-                self.send(from, msg);
-                return Ok(Next::Open(Stage::AwaitRecon));
-            }
+        if differs && let Some(msg) = self.recon_start(ctx, s, &m, &mut response).await? {
+            self.send(from, msg);
+            return Ok(Next::Open(Stage::AwaitRecon));
         }
         let sid = s.id.clone();
         let (msg, next) = match action {
