@@ -33,6 +33,7 @@ struct Figures {
     round_trips_after_detection: usize,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Figures {
     fn json(&self) -> String {
         format!(
@@ -377,6 +378,7 @@ fn sketch_without_negotiation_is_refused() {
 }
 
 /// Every op id node `i` holds.
+#[cfg(not(target_arch = "wasm32"))]
 fn all_ids(sim: &Sim, i: usize) -> Vec<reconcile::Id> {
     let got = block_on(sim.nodes[i].store.retrieve_op_hashes_in_time_slice(
         crate::model::arc::DhtArc::FULL,
@@ -393,6 +395,7 @@ fn all_ids(sim: &Sim, i: usize) -> Vec<reconcile::Id> {
 /// Range-based reconciliation (the `negentropy` crate, unlimited frames) of the two nodes'
 /// ids: (round trips, bytes). Items carry timestamp 0 (ordered by id): the cost of a range
 /// walk does not depend on the order key.
+#[cfg(not(target_arch = "wasm32"))]
 fn negentropy_cost(sim: &Sim) -> (usize, u64) {
     use negentropy::{Id, Negentropy, NegentropyStorageVector};
     let storage = |i: usize| {
@@ -429,6 +432,7 @@ fn negentropy_cost(sim: &Sim) -> (usize, u64) {
 /// mode against plain-Kitsune2 mode on the same data, plus the negentropy crate's range-based
 /// reconciliation of the same sets: ONE JSON line (`npm run bench -- gossip`). `n` from
 /// `FENNEC_GOSSIP_OPS` (default 100 000).
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 #[ignore = "a figures report (seconds in release, minutes in debug): npm run bench -- gossip"]
 fn gossip_reconcile_report() {
