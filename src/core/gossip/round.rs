@@ -14,7 +14,7 @@ fn we_win(ours: &Session, their_tb: u32, their_id: &Bytes) -> bool {
 }
 
 /// Arc-set words, at most 16, padded.
-fn sector_set(m: &Option<ArcSetMessage>) -> Result<SectorSet, GossipError> {
+pub(super) fn sector_set(m: &Option<ArcSetMessage>) -> Result<SectorSet, GossipError> {
     let words = m.as_ref().map(|a| a.value.as_slice()).unwrap_or(&[]);
     if words.len() > 16 {
         return Err(GossipError::Malformed("arc set has more than 16 words"));

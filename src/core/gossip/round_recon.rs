@@ -12,7 +12,12 @@
 //!
 //! Both sides sketch every op id of the common arc (all time), so disc and ring differences are
 //! repaired in the same round. The first batch is sized from the op counts both sides sent
-//! (`dht_op_count`): their difference is a lower bound of the set difference.
+//! (`dht_op_count`) when both store just the common arc (their difference is then a lower bound
+//! of the set difference), plus a floor.
+//!
+//! Costs: each side reads every op id of the common arc once per differing round (one range
+//! query) and holds them for the round (32 B each); a peer can make us do so at most
+//! `burst_count` times per `burst_window`.
 
 use super::reconcile::{self, Decoder, Id, Key, ReconcileError};
 use super::round::Next;
@@ -112,7 +117,12 @@ impl Gossip {
             return Ok(None);
         };
         let cap = self.cfg.max_reconcile_symbols;
-        let m = first_batch(ids.len() as u64, theirs.dht_op_count, cap);
+        // Their op count says something about the common arc only when it is their whole arc.
+        let whole = super::round::sector_set(&theirs.arc_set).is_ok_and(|t| t == s.common);
+        let count = theirs
+            .dht_op_count
+            .filter(|_| whole && self.sectors == s.common);
+        let m = first_batch(ids.len() as u64, count, cap);
         let symbols = reconcile::encode(Key::new(&s.id), &ids, 0, m);
         s.summary.diff = DiffKind::Reconciled;
         s.recon = Recon::Sending { ids, sent: m };
