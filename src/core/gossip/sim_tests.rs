@@ -474,3 +474,48 @@ fn gossip_reconcile_report() {
     }
     println!("{{\"ops\":{n},{}}}", parts.join(","));
 }
+
+/// Node 1 stores half the ring, node 0 all of it: only the common half is reconciled, and
+/// node 0's op count (which covers the other half too) does not size the first sketch.
+#[test]
+fn partial_arc_reconciles_the_common_half_only() {
+    let mut sim = differences(&fennec(), 0, 0, 31);
+    let mut rng = Rng(31);
+    sim.store(
+        0,
+        (0..3_000)
+            .map(|k| small_op(&mut rng, T0 - k * HOUR))
+            .collect(),
+    );
+    sim.advance(24 * HOUR);
+    let mut half = [0u32; 16];
+    half[..8].fill(u32::MAX);
+    let agent = Bytes::from(vec![1; 32]);
+    sim.nodes[1].gossip = Gossip::new(fennec(), vec![agent], SectorSet(half), 1);
+    let arc = crate::model::arc::DhtArc::from_sector_set(&half).unwrap();
+    let (start, end) = (
+        Timestamp::from_micros(i64::MIN),
+        Timestamp::from_micros(i64::MAX),
+    );
+    let want = block_on(
+        sim.nodes[0]
+            .store
+            .retrieve_op_hashes_in_time_slice(arc, start, end),
+    )
+    .unwrap()
+    .op_ids
+    .len() as u64;
+    assert!(want > 1_000 && want < 2_000, "{want}");
+    for _ in 0..2 {
+        sim.advance(1_000_000);
+        sim.round(1, 0);
+    }
+    assert_eq!(sim.op_count(1), want);
+    let first = sim
+        .log
+        .iter()
+        .find(|(t, _)| *t == T::DiscSectorsDiff)
+        .unwrap();
+    assert!(first.1 < 1_024, "first sketch {} B", first.1);
+    assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+}
