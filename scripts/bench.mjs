@@ -21,6 +21,7 @@ const BENCHES = {
   idle: () => import('./bench/idle.mjs'),
   size: () => import('./bench/size.mjs'),
   peers: () => import('./bench/peers.mjs'),
+  gossip: () => import('./bench/gossip.mjs'),
 };
 
 async function main() {

@@ -106,6 +106,10 @@ pub struct K2GossipInitiateMessage {
     /// How many ops the initiator holds (0.4+).
     #[prost(uint64, optional, tag = "22")]
     pub dht_op_count: Option<u64>,
+    /// fennec extension, not in Kitsune2 (which skips the unknown field): the sender speaks
+    /// set reconciliation (`core::gossip::reconcile`) and wants it this round.
+    #[prost(bool, tag = "1000")]
+    pub fennec_reconcile: bool,
 }
 
 /// `DhtSnapshot::Minimal`: the acceptor's top-level DHT summary.
@@ -155,6 +159,10 @@ pub struct K2GossipAcceptMessage {
     /// The acceptor's DHT summary.
     #[prost(message, optional, tag = "30")]
     pub snapshot: Option<SnapshotMinimalMessage>,
+    /// fennec extension, not in Kitsune2 (which skips the unknown field): the sender speaks
+    /// set reconciliation (`core::gossip::reconcile`) and wants it this round.
+    #[prost(bool, tag = "1000")]
+    pub fennec_reconcile: bool,
 }
 
 /// The initiator found no difference (or could not compare). Answered by agents, if needed.
@@ -197,6 +205,10 @@ pub struct K2GossipDiscSectorsDiffMessage {
     /// The initiator's disc sectors.
     #[prost(message, optional, tag = "10")]
     pub snapshot: Option<SnapshotDiscSectorsMessage>,
+    /// fennec extension, sent only when both sides set `fennec_reconcile` (Kitsune2 skips the
+    /// unknown field): a slice of a reconciliation sketch or a request for more.
+    #[prost(message, optional, tag = "1000")]
+    pub fennec_reconcile: Option<FennecReconcileMessage>,
 }
 
 /// Slice hashes of one disc sector.
@@ -236,6 +248,10 @@ pub struct K2GossipDiscSectorDetailsDiffMessage {
     /// The acceptor's sector details.
     #[prost(message, optional, tag = "20")]
     pub snapshot: Option<SnapshotDiscSectorDetailsMessage>,
+    /// fennec extension, sent only when both sides set `fennec_reconcile` (Kitsune2 skips the
+    /// unknown field): a slice of a reconciliation sketch or a request for more.
+    #[prost(message, optional, tag = "1000")]
+    pub fennec_reconcile: Option<FennecReconcileMessage>,
 }
 
 /// The initiator's disc sector details and the op ids it lacks.
@@ -250,6 +266,10 @@ pub struct K2GossipDiscSectorDetailsDiffResponseMessage {
     /// The sender's sector details.
     #[prost(message, optional, tag = "20")]
     pub snapshot: Option<SnapshotDiscSectorDetailsMessage>,
+    /// fennec extension, sent only when both sides set `fennec_reconcile` (Kitsune2 skips the
+    /// unknown field): a slice of a reconciliation sketch or a request for more.
+    #[prost(message, optional, tag = "1000")]
+    pub fennec_reconcile: Option<FennecReconcileMessage>,
 }
 
 /// Hashes of one ring's sectors.
@@ -344,6 +364,23 @@ pub struct K2GossipTerminateMessage {
     /// Human-readable reason.
     #[prost(string, tag = "2")]
     pub reason: String,
+}
+
+/// fennec's set-reconciliation step (not in Kitsune2): symbols of a rateless sketch of the
+/// sender's op ids in the common arc (`core::gossip::reconcile`), or the receiver's request for
+/// more. Rides in field 1000 of `DiscSectorsDiff` (first symbols), `DiscSectorDetailsDiff`
+/// (request) and `DiscSectorDetailsDiffResponse` (more symbols).
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct FennecReconcileMessage {
+    /// Stream index of the first symbol in `symbols`.
+    #[prost(uint32, tag = "1")]
+    pub from: u32,
+    /// Encoded symbols (`reconcile::encode_symbols`); empty in a request.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub symbols: Bytes,
+    /// In a request: send symbols up to this stream index (excluded). 0 otherwise.
+    #[prost(uint32, tag = "3")]
+    pub want: u32,
 }
 
 /// A decoded k2gossip message: one variant per [`GossipMessageType`] except `Unspecified`.

@@ -66,6 +66,7 @@ fn all_gossip() -> Vec<GossipMsg> {
             new_since: i64::MIN,
             max_op_data_bytes: u32::MAX,
             dht_op_count: Some(0),
+            fennec_reconcile: true,
         }),
         GossipMsg::Accept(K2GossipAcceptMessage {
             session_id: s.clone(),
@@ -82,6 +83,7 @@ fn all_gossip() -> Vec<GossipMsg> {
                 disc_top_hash: b(b"top"),
                 ring_top_hashes: vec![b(b"r0"), Bytes::new()],
             }),
+            fennec_reconcile: true,
         }),
         GossipMsg::NoDiff(K2GossipNoDiffMessage {
             session_id: s.clone(),
@@ -96,16 +98,27 @@ fn all_gossip() -> Vec<GossipMsg> {
                 disc_sectors: vec![1, 2, 3],
                 disc_sector_hashes: vec![b(b"x"), b(b"y"), b(b"z")],
             }),
+            fennec_reconcile: Some(FennecReconcileMessage {
+                from: 0,
+                symbols: b(b"sym"),
+                want: 0,
+            }),
         }),
         GossipMsg::DiscSectorDetailsDiff(K2GossipDiscSectorDetailsDiffMessage {
             session_id: s.clone(),
             provided_agents: vec![b(b"{}")],
             snapshot: disc_details(),
+            fennec_reconcile: Some(FennecReconcileMessage {
+                from: 4,
+                symbols: Bytes::new(),
+                want: 16,
+            }),
         }),
         GossipMsg::DiscSectorDetailsDiffResponse(K2GossipDiscSectorDetailsDiffResponseMessage {
             session_id: s.clone(),
             missing_ids: vec![id(9).0.0],
             snapshot: disc_details(),
+            fennec_reconcile: None,
         }),
         GossipMsg::RingSectorDetailsDiff(K2GossipRingSectorDetailsDiffMessage {
             session_id: s.clone(),
@@ -337,6 +350,8 @@ fn gossip_bytes_match_hand_encoding() {
         new_since: -1,
         max_op_data_bytes: 9,
         dht_op_count: Some(0),
+        // Off: the bytes are Kitsune2's exactly (false is not encoded).
+        fennec_reconcile: false,
     };
     #[rustfmt::skip]
     let want: &[u8] = &[

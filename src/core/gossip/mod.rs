@@ -32,19 +32,25 @@
 //! answer ([`GossipConfig::initiate_timeout`], Kitsune2 #614 waited 174 s on a dead peer), and
 //! a fast interval while rounds find differences.
 //!
-//! Not done yet: disc and ring mismatches found together are repaired in two rounds, as in
-//! Kitsune2 (the first reports [`RoundSummary::rings_pending`] so the driver starts the second
-//! at once): a second diff path in one session breaks Kitsune2's stage validation, and the
-//! messages carry no capability flag to negotiate it. No set reconciliation step yet.
+//! fennec mode ([`GossipConfig::reconcile`], negotiated by an extra field of Initiate and
+//! Accept that Kitsune2 skips): once the top hashes differ, the two sides reconcile their op
+//! ids of the common arc with a rateless sketch ([`reconcile`], `round_recon.rs`) instead of
+//! walking sectors and slices: disc and rings in one round, bytes proportional to the
+//! difference. In plain-Kitsune2 mode (or with a peer that does not offer it), disc and ring
+//! mismatches found together are repaired in two rounds as in Kitsune2 (the first reports
+//! [`RoundSummary::rings_pending`] so the driver starts the second at once).
 
+pub mod reconcile;
 pub mod schedule;
 
 mod convert;
 mod peers;
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -102,6 +108,13 @@ pub struct GossipConfig {
     pub fast_interval: Duration,
     /// Pause once rounds find none (reached by doubling). Default 60 s (Kitsune2: 120 s).
     pub steady_interval: Duration,
+    /// fennec mode: offer set reconciliation ([`reconcile`]) in Initiate and Accept and use it
+    /// when the peer offers it too. `false` is plain-Kitsune2 mode: the same messages and diff
+    /// as Kitsune2, for interop with native Kitsune2 peers. Default `true`.
+    pub reconcile: bool,
+    /// Most sketch symbols one round may exchange (about 43 B each); a round needing more
+    /// ends and the next with that peer is plain. Default 16 384 (~700 KiB, ~10 000 ids).
+    pub max_reconcile_symbols: usize,
 }
 
 impl Default for GossipConfig {
@@ -120,6 +133,8 @@ impl Default for GossipConfig {
             bookmark_expiry: Duration::from_secs(24 * 60 * 60),
             fast_interval: Duration::from_secs(1),
             steady_interval: Duration::from_secs(60),
+            reconcile: true,
+            max_reconcile_symbols: 16_384,
         }
     }
 }
@@ -143,6 +158,7 @@ impl GossipConfig {
             ),
             ("gossip.burst_count", self.burst_count),
             ("gossip.max_ids", self.max_ids),
+            ("gossip.max_reconcile_symbols", self.max_reconcile_symbols),
             ("gossip.max_op_data_bytes", self.max_op_data_bytes as usize),
             (
                 "gossip.max_request_op_data_bytes",
@@ -212,6 +228,9 @@ pub enum DiffKind {
     Disc,
     /// The rings differed: ids of mismatched partial slices exchanged.
     Ring,
+    /// The top hashes differed (or could not be compared) and the two sides' ids of the
+    /// common arc were reconciled (fennec mode, [`reconcile`]).
+    Reconciled,
 }
 
 /// What a finished round did.
@@ -236,7 +255,10 @@ pub struct RoundSummary {
 impl RoundSummary {
     /// Whether the round found divergence (the scheduler's "diff").
     pub fn found_diff(&self) -> bool {
-        matches!(self.diff, DiffKind::Disc | DiffKind::Ring) || self.ids_to_fetch > 0
+        matches!(
+            self.diff,
+            DiffKind::Disc | DiffKind::Ring | DiffKind::Reconciled
+        ) || self.ids_to_fetch > 0
     }
 }
 
@@ -363,6 +385,10 @@ enum Stage {
     AwaitRingResponse,
     /// Either: sent the last ids, awaiting Hashes.
     AwaitHashes,
+    /// I (fennec mode): sent sketch symbols, awaiting Hashes or a request for more.
+    AwaitRecon,
+    /// A (fennec mode): asked for more symbols, awaiting them.
+    AwaitReconMore,
 }
 
 impl Stage {
@@ -375,6 +401,8 @@ impl Stage {
             Stage::AwaitDiscResponse => "awaiting disc sector details response",
             Stage::AwaitRingResponse => "awaiting ring sector details response",
             Stage::AwaitHashes => "awaiting hashes",
+            Stage::AwaitRecon => "awaiting reconciliation",
+            Stage::AwaitReconMore => "awaiting more sketch symbols",
         }
     }
 
@@ -399,6 +427,11 @@ impl Stage {
                     M::RingSectorDetailsDiffResponse(_)
                 )
                 | (Stage::AwaitHashes, M::Hashes(_))
+                | (
+                    Stage::AwaitRecon,
+                    M::Hashes(_) | M::DiscSectorDetailsDiff(_)
+                )
+                | (Stage::AwaitReconMore, M::DiscSectorDetailsDiffResponse(_))
         )
     }
 }
@@ -416,6 +449,8 @@ struct Session {
     /// Op data budget the peer asked for, capped.
     peer_budget: u32,
     summary: RoundSummary,
+    /// fennec's reconciliation step, if negotiated.
+    recon: round_recon::Recon,
 }
 
 /// The gossip machine of one agent in one space. See the module docs.
@@ -433,6 +468,9 @@ pub struct Gossip {
     scheduler: Scheduler,
     out: VecDeque<GossipOutput>,
     stats: GossipStats,
+    /// Peers whose last reconciliation failed: our next Initiate to them is plain.
+    plain_next: HashSet<Url>,
 }
 
 mod round;
+mod round_recon;

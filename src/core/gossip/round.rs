@@ -14,7 +14,7 @@ fn we_win(ours: &Session, their_tb: u32, their_id: &Bytes) -> bool {
 }
 
 /// Arc-set words, at most 16, padded.
-fn sector_set(m: &Option<ArcSetMessage>) -> Result<SectorSet, GossipError> {
+pub(super) fn sector_set(m: &Option<ArcSetMessage>) -> Result<SectorSet, GossipError> {
     let words = m.as_ref().map(|a| a.value.as_slice()).unwrap_or(&[]);
     if words.len() > 16 {
         return Err(GossipError::Malformed("arc set has more than 16 words"));
@@ -25,7 +25,7 @@ fn sector_set(m: &Option<ArcSetMessage>) -> Result<SectorSet, GossipError> {
 }
 
 /// What a step leaves of a round.
-enum Next {
+pub(super) enum Next {
     /// Still open, at this stage.
     Open(Stage),
     /// Done normally: report it.
@@ -51,6 +51,7 @@ impl Gossip {
             scheduler,
             out: VecDeque::new(),
             stats: GossipStats::default(),
+            plain_next: HashSet::new(),
         }
     }
 
@@ -106,7 +107,7 @@ impl Gossip {
         self.out.pop_front()
     }
 
-    fn send(&mut self, to: &Url, msg: GossipMsg) {
+    pub(super) fn send(&mut self, to: &Url, msg: GossipMsg) {
         self.out.push_back(GossipOutput::Send {
             to: to.clone(),
             msg: Box::new(msg),
@@ -138,6 +139,7 @@ impl Gossip {
         let id =
             Bytes::from([self.next_u64().to_le_bytes(), self.next_u64().to_le_bytes()].concat());
         let tie_breaker = self.next_u64() as u32;
+        let recon = self.wants_recon(&peer);
         let msg = K2GossipInitiateMessage {
             session_id: id.clone(),
             participating_agents: self.agents.clone(),
@@ -148,6 +150,7 @@ impl Gossip {
             new_since: self.new_since(now, &peer).as_micros(),
             max_op_data_bytes: self.cfg.max_op_data_bytes,
             dht_op_count: Some(op_count),
+            fennec_reconcile: recon,
         };
         self.sessions.insert(
             peer.clone(),
@@ -160,6 +163,10 @@ impl Gossip {
                 common: SectorSet::default(),
                 previous: None,
                 peer_budget: 0,
+                recon: match recon {
+                    true => round_recon::Recon::Agreed,
+                    false => round_recon::Recon::Off,
+                },
                 summary: RoundSummary {
                     role: Role::Initiator,
                     diff: DiffKind::None,
@@ -352,6 +359,7 @@ impl Gossip {
             updated_new_since: bookmark.as_micros(),
             dht_op_count: Some(ctx.dht.op_count()),
             snapshot: snapshot.as_ref().and_then(minimal_out),
+            fennec_reconcile: self.cfg.reconcile && m.fennec_reconcile,
         };
         let summary = RoundSummary {
             role: Role::Acceptor,
@@ -373,6 +381,10 @@ impl Gossip {
                 previous: None,
                 peer_budget: budget,
                 summary,
+                recon: match accept.fennec_reconcile {
+                    true => round_recon::Recon::Agreed,
+                    false => round_recon::Recon::Off,
+                },
             },
         );
         self.stats.accepted += 1;
@@ -417,7 +429,7 @@ impl Gossip {
     }
 
     /// Ids the peer offered: checked, counted, the ones we lack queued to fetch.
-    async fn offered(
+    pub(super) async fn offered(
         &mut self,
         ctx: Ctx<'_>,
         from: &Url,
@@ -491,6 +503,9 @@ impl Gossip {
                 Next::Ended
             }
             GossipMsg::Terminate(m) => {
+                if matches!(s.recon, round_recon::Recon::Sending { .. }) {
+                    self.plain_next.insert(from.clone());
+                }
                 let peer = from.clone();
                 let reason = m.reason;
                 self.event(GossipEvent::Terminated { peer, reason });
@@ -517,6 +532,10 @@ impl Gossip {
             GossipMsg::DiscSectorsDiff(m) => {
                 let provide = self.on_accept_response(ctx, now, from, s, m.accept_response);
                 let provide = provide.await?;
+                if m.fennec_reconcile.is_some() || m.snapshot.is_none() {
+                    self.provide_agents(from, s, provide);
+                    return self.recon_receive(ctx, from, s, m.fennec_reconcile).await;
+                }
                 let theirs = disc_sectors_in(&m.snapshot.unwrap_or_default())?;
                 self.on_disc_sectors(ctx, from, s, &theirs, provide)
             }
@@ -527,6 +546,12 @@ impl Gossip {
                 self.provide_agents(from, s, provide);
                 s.summary.diff = DiffKind::Ring;
                 self.on_details(ctx, from, s, &theirs).await?
+            }
+            GossipMsg::DiscSectorDetailsDiff(m) if s.stage == Stage::AwaitRecon => {
+                self.recon_more(from, s, m.fennec_reconcile)?
+            }
+            GossipMsg::DiscSectorDetailsDiffResponse(m) if s.stage == Stage::AwaitReconMore => {
+                self.recon_receive(ctx, from, s, m.fennec_reconcile).await?
             }
             GossipMsg::DiscSectorDetailsDiff(m) => {
                 self.check(from, m.provided_agents)?;
@@ -581,6 +606,7 @@ impl Gossip {
                     session_id: s.id.clone(),
                     provided_agents,
                     snapshot: disc_details_out(&ours),
+                    fennec_reconcile: None,
                 };
                 s.previous = Some(ours);
                 self.send(from, GossipMsg::DiscSectorDetailsDiff(msg));
@@ -619,6 +645,7 @@ impl Gossip {
                     session_id,
                     missing_ids,
                     snapshot: disc_details_out(&ours),
+                    fennec_reconcile: None,
                 },
             ),
         };
@@ -627,7 +654,7 @@ impl Gossip {
     }
 
     /// Ends the round with `Terminate` (nothing to compare: the models moved mid-round).
-    fn terminate(&mut self, to: &Url, s: &Session, reason: &str) -> Next {
+    pub(super) fn terminate(&mut self, to: &Url, s: &Session, reason: &str) -> Next {
         let msg = K2GossipTerminateMessage {
             session_id: s.id.clone(),
             reason: reason.to_string(),
@@ -693,21 +720,22 @@ impl Gossip {
         now: Timestamp,
         from: &Url,
         s: &mut Session,
-        m: K2GossipAcceptMessage,
+        mut m: K2GossipAcceptMessage,
     ) -> Result<Next, GossipError> {
         let theirs = sector_set(&m.arc_set)?;
         check_agents(&m.participating_agents, self.cfg.max_ids)?;
         check_agents(&m.missing_agents, self.cfg.max_ids)?;
         s.common = self.sectors.intersection(&theirs);
         s.peer_budget = m.max_op_data_bytes.min(self.cfg.max_request_op_data_bytes);
-        self.offered(ctx, from, s, m.new_ops).await?;
+        self.offered(ctx, from, s, std::mem::take(&mut m.new_ops))
+            .await?;
         self.set_bookmark(now, from, m.updated_new_since);
         let since = Timestamp::from_micros(m.new_since);
         let common = s.common;
         let (new_ops, bookmark) = self.new_ops(ctx, &common, since, s.peer_budget).await?;
         s.summary.ids_sent += new_ops.len();
         let want_agents = missing(ctx, &m.participating_agents);
-        let response = Some(AcceptResponseMessage {
+        let mut response = Some(AcceptResponseMessage {
             missing_agents: want_agents.clone(),
             provided_agents: m
                 .missing_agents
@@ -721,6 +749,15 @@ impl Gossip {
             (Some(snap), false) => ctx.dht.handle_snapshot(&minimal_in(snap), None, &common),
             _ => Ok(DhtNextAction::CannotCompare),
         };
+        let differs = match &action {
+            Ok(DhtNextAction::Identical) => false,
+            Ok(DhtNextAction::CannotCompare) | Err(_) => m.snapshot.is_some() && !common.is_empty(),
+            Ok(_) => true,
+        };
+        if differs && let Some(msg) = self.recon_start(ctx, s, &m, &mut response).await? {
+            self.send(from, msg);
+            return Ok(Next::Open(Stage::AwaitRecon));
+        }
         let sid = s.id.clone();
         let (msg, next) = match action {
             Ok(DhtNextAction::NewSnapshot(ours @ DhtSnapshot::DiscSectors { .. })) => {
@@ -733,6 +770,7 @@ impl Gossip {
                     session_id: sid,
                     accept_response: response,
                     snapshot: disc_sectors_out(&ours),
+                    fennec_reconcile: None,
                 };
                 (
                     GossipMsg::DiscSectorsDiff(msg),

@@ -14,14 +14,15 @@ use crate::core::dht::time::TIME_FACTOR;
 use crate::model::id::Locator;
 use crate::model::op::Op;
 use crate::store::MemOpStore;
+use crate::wire::GossipMessageType;
 
-const HOUR: i64 = 3_600_000_000;
+pub(super) const HOUR: i64 = 3_600_000_000;
 /// 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600_000_000;
+pub(super) const T0: i64 = 1_767_225_600_000_000;
 /// Simulated one-way latency per message, µs.
-const LATENCY: i64 = 20_000;
+pub(super) const LATENCY: i64 = 20_000;
 
-struct Agents(HashMap<Bytes, Bytes>);
+pub(super) struct Agents(pub(super) HashMap<Bytes, Bytes>);
 
 impl AgentInfos for Agents {
     fn has(&self, agent: &[u8]) -> bool {
@@ -32,38 +33,44 @@ impl AgentInfos for Agents {
     }
 }
 
-struct Node {
-    url: Url,
-    store: MemOpStore,
-    dht: Dht,
-    gossip: Gossip,
-    agents: Agents,
+pub(super) struct Node {
+    pub(super) url: Url,
+    pub(super) store: MemOpStore,
+    pub(super) dht: Dht,
+    pub(super) gossip: Gossip,
+    pub(super) agents: Agents,
 }
 
 /// In flight: (to index, from url, encoded message).
 type Flight = (usize, Url, Bytes);
 
-struct Sim {
-    clock: Rc<Cell<Timestamp>>,
-    nodes: Vec<Node>,
-    flights: VecDeque<Flight>,
+pub(super) struct Sim {
+    pub(super) clock: Rc<Cell<Timestamp>>,
+    pub(super) nodes: Vec<Node>,
+    pub(super) flights: VecDeque<Flight>,
     /// Index (0-based, over all messages sent) of messages to lose.
-    lose: Vec<u64>,
-    sent: u64,
-    bytes: u64,
-    events: Vec<(usize, GossipEvent)>,
-    errors: Vec<(usize, GossipError)>,
+    pub(super) lose: Vec<u64>,
+    pub(super) sent: u64,
+    pub(super) bytes: u64,
+    pub(super) events: Vec<(usize, GossipEvent)>,
+    pub(super) errors: Vec<(usize, GossipError)>,
     /// Agent infos handed out to check: (node, info).
-    checked: Vec<(usize, Bytes)>,
+    pub(super) checked: Vec<(usize, Bytes)>,
+    /// Every message sent: (type, encoded bytes).
+    pub(super) log: Vec<(GossipMessageType, usize)>,
+    /// Partitioned nodes: messages to or from them are lost.
+    pub(super) cut: Vec<usize>,
+    /// One-way latency per message, µs.
+    pub(super) latency: i64,
 }
 
-fn url(i: usize) -> Url {
+pub(super) fn url(i: usize) -> Url {
     Url::parse(&format!("ws://peer.test:80/p{i}")).unwrap()
 }
 
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -71,7 +78,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// An op created at `t` with 500–1500 bytes of payload.
-    fn op(&mut self, t: i64) -> MetaOp {
+    pub(super) fn op(&mut self, t: i64) -> MetaOp {
         let len = 500 + (self.next() % 1001) as usize;
         let payload: Vec<u8> = (0..len).map(|_| self.next() as u8).collect();
         let op = Op::new(Timestamp::from_micros(t), payload).unwrap();
@@ -83,7 +90,7 @@ impl Rng {
 }
 
 impl Sim {
-    fn new(n: usize, cfg: GossipConfig) -> Sim {
+    pub(super) fn new(n: usize, cfg: GossipConfig) -> Sim {
         let clock = Rc::new(Cell::new(Timestamp::from_micros(T0)));
         let nodes = (0..n)
             .map(|i| {
@@ -116,14 +123,17 @@ impl Sim {
             events: Vec::new(),
             errors: Vec::new(),
             checked: Vec::new(),
+            log: Vec::new(),
+            cut: Vec::new(),
+            latency: LATENCY,
         }
     }
 
-    fn now(&self) -> Timestamp {
+    pub(super) fn now(&self) -> Timestamp {
         self.clock.get()
     }
 
-    fn advance(&mut self, us: i64) {
+    pub(super) fn advance(&mut self, us: i64) {
         self.clock.set(self.now().add_micros(us));
         let now = self.now();
         for n in &mut self.nodes {
@@ -131,33 +141,35 @@ impl Sim {
         }
     }
 
-    fn store(&mut self, i: usize, ops: Vec<MetaOp>) {
+    pub(super) fn store(&mut self, i: usize, ops: Vec<MetaOp>) {
         let n = &mut self.nodes[i];
         let stored = block_on(n.store.process_incoming_ops(ops)).unwrap();
         n.dht.inform_ops_stored(&stored);
     }
 
-    fn op_count(&self, i: usize) -> u64 {
+    pub(super) fn op_count(&self, i: usize) -> u64 {
         block_on(self.nodes[i].store.query_totals())
             .unwrap()
             .op_count
     }
 
-    fn index_of(&self, u: &Url) -> usize {
+    pub(super) fn index_of(&self, u: &Url) -> usize {
         self.nodes.iter().position(|n| n.url == *u).unwrap()
     }
 
     /// Moves outputs of every node into flight / stores / events.
-    fn collect(&mut self) {
+    pub(super) fn collect(&mut self) {
         for i in 0..self.nodes.len() {
             while let Some(o) = self.nodes[i].gossip.poll_output() {
                 match o {
                     GossipOutput::Send { to, msg } => {
                         let data = msg.encode();
                         self.bytes += data.len() as u64;
+                        self.log.push((msg.msg_type(), data.len()));
                         let k = self.sent;
                         self.sent += 1;
-                        if !self.lose.contains(&k) {
+                        let to_cut = self.cut.contains(&self.index_of(&to));
+                        if !self.lose.contains(&k) && !to_cut && !self.cut.contains(&i) {
                             let from = self.nodes[i].url.clone();
                             self.flights.push_back((self.index_of(&to), from, data));
                         }
@@ -186,16 +198,16 @@ impl Sim {
     }
 
     /// Delivers messages until none is in flight.
-    fn pump(&mut self) {
+    pub(super) fn pump(&mut self) {
         self.collect();
         while let Some((to, from, data)) = self.flights.pop_front() {
-            self.advance(LATENCY);
+            self.advance(self.latency);
             self.deliver(to, &from, data);
             self.collect();
         }
     }
 
-    fn deliver(&mut self, to: usize, from: &Url, data: Bytes) {
+    pub(super) fn deliver(&mut self, to: usize, from: &Url, data: Bytes) {
         let msg = GossipMsg::decode(data).unwrap();
         let now = self.now();
         let n = &mut self.nodes[to];
@@ -210,7 +222,7 @@ impl Sim {
     }
 
     /// `i` initiates with `j`; runs the round out.
-    fn round(&mut self, i: usize, j: usize) {
+    pub(super) fn round(&mut self, i: usize, j: usize) {
         let now = self.now();
         let count = self.nodes[i].dht.op_count();
         let to = self.nodes[j].url.clone();
@@ -218,7 +230,7 @@ impl Sim {
         self.pump();
     }
 
-    fn completed(&self, node: usize) -> Vec<RoundSummary> {
+    pub(super) fn completed(&self, node: usize) -> Vec<RoundSummary> {
         self.events
             .iter()
             .filter(|(i, _)| *i == node)
@@ -230,7 +242,7 @@ impl Sim {
     }
 
     /// Rounds `b` initiates with `a` (1 s apart) until both hold the same op count; the count.
-    fn rounds_to_converge(&mut self, a: usize, b: usize, max: usize) -> usize {
+    pub(super) fn rounds_to_converge(&mut self, a: usize, b: usize, max: usize) -> usize {
         for r in 1..=max {
             self.advance(1_000_000);
             self.round(b, a);
@@ -241,7 +253,7 @@ impl Sim {
         panic!("no convergence in {max} rounds");
     }
 
-    fn same_top(&self, a: usize, b: usize) -> bool {
+    pub(super) fn same_top(&self, a: usize, b: usize) -> bool {
         let x = self.nodes[a]
             .dht
             .snapshot_minimal(&SectorSet::FULL)
@@ -254,9 +266,18 @@ impl Sim {
     }
 }
 
+/// Plain-Kitsune2 mode: the scenarios below check Kitsune2's own diff (fennec mode:
+/// `sim_tests.rs`).
+pub(super) fn plain() -> GossipConfig {
+    GossipConfig {
+        reconcile: false,
+        ..GossipConfig::default()
+    }
+}
+
 /// Initial sync: 20 ops of 500–1500 B on one fresh peer, none on the other.
 fn initial_sync() -> (Sim, usize) {
-    let mut sim = Sim::new(2, GossipConfig::default());
+    let mut sim = Sim::new(2, plain());
     let mut rng = Rng(1);
     let ops = (0..20).map(|k| rng.op(T0 - k * 60_000_000)).collect();
     sim.store(0, ops);
@@ -266,7 +287,7 @@ fn initial_sync() -> (Sim, usize) {
 
 /// Historical load: 730 ops, one every 12 h over the past year, stored a day ago.
 fn historical() -> (Sim, usize) {
-    let mut sim = Sim::new(2, GossipConfig::default());
+    let mut sim = Sim::new(2, plain());
     let mut rng = Rng(2);
     let ops = (0..730).map(|k| rng.op(T0 - k * 12 * HOUR)).collect();
     sim.store(0, ops);
@@ -277,7 +298,7 @@ fn historical() -> (Sim, usize) {
 
 /// 300 shared ops over a month, then a few differences each way, all stored a day ago.
 fn random_differences() -> (Sim, usize) {
-    let mut sim = Sim::new(2, GossipConfig::default());
+    let mut sim = Sim::new(2, plain());
     let mut rng = Rng(3);
     let month = |rng: &mut Rng| {
         let t = T0 - (rng.next() % (720 * HOUR as u64)) as i64;
@@ -431,6 +452,7 @@ fn malformed_snapshot_ends_the_round_with_terminate() {
             disc_sectors: vec![600],
             disc_sector_hashes: vec![Bytes::from_static(&[1; 32])],
         }),
+        fennec_reconcile: None,
     });
     sim.deliver(0, &url(1), bad.encode());
     assert_eq!(

@@ -1,0 +1,242 @@
+//! fennec's reconciliation step in a round ([`super::reconcile`]), negotiated by
+//! `fennec_reconcile` in Initiate and Accept; without it a round is plain Kitsune2.
+//!
+//! ```text
+//! I: Initiate{fennec_reconcile}          A: Accept{fennec_reconcile, Minimal snapshot}
+//! I: top hashes differ (disc, rings or both) or cannot compare ->
+//!    DiscSectorsDiff{accept_response, no snapshot, sketch symbols 0..m}
+//! A: decodes -> fetches I's extra ids, Hashes{A's extra ids}                       done
+//!    too few symbols -> DiscSectorDetailsDiff{request up to 4m}
+//!    -> I: DiscSectorDetailsDiffResponse{symbols m..4m} -> A decodes again …
+//! ```
+//!
+//! Both sides sketch every op id of the common arc (all time), so disc and ring differences are
+//! repaired in the same round. The first batch is sized from the op counts both sides sent
+//! (`dht_op_count`) when both store just the common arc (their difference is then a lower bound
+//! of the set difference), plus a floor.
+//!
+//! Costs: each side reads every op id of the common arc once per differing round (one range
+//! query) and holds them for the round (32 B each); a peer can make us do so at most
+//! `burst_count` times per `burst_window`.
+
+use super::reconcile::{self, Decoder, Id, Key, ReconcileError};
+use super::round::Next;
+use super::*;
+use crate::wire::FennecReconcileMessage;
+
+/// Reconciliation state of one round.
+#[derive(Debug, Clone, Default)]
+pub(super) enum Recon {
+    /// Plain Kitsune2 this round.
+    #[default]
+    Off,
+    /// Asked (initiator) or agreed (acceptor); no sketch yet.
+    Agreed,
+    /// Initiator: our ids and how many symbols were sent.
+    Sending {
+        /// Our ids in the common arc.
+        ids: Vec<Id>,
+        /// Symbols sent.
+        sent: usize,
+    },
+    /// Acceptor: the decoder and the stream index asked for.
+    Receiving {
+        /// The decoder.
+        decoder: Decoder,
+        /// Symbols asked for (the next batch must end here).
+        want: usize,
+    },
+}
+
+impl From<ReconcileError> for GossipError {
+    fn from(e: ReconcileError) -> Self {
+        GossipError::Malformed(match e {
+            ReconcileError::BadSymbol => "reconcile: truncated or bad symbol",
+            ReconcileError::TooMany => "reconcile: too many symbols",
+            ReconcileError::Forged => "reconcile: sketch decodes to ids we do not hold",
+        })
+    }
+}
+
+/// Symbols always added to the first batch: equal op counts hide a difference, and a dozen
+/// symbols (~520 B) decode a handful of ids in the first round trip.
+const FIRST_BATCH_FLOOR: usize = 12;
+
+/// Symbols in the first batch for op counts `ours` and `theirs`.
+fn first_batch(ours: u64, theirs: Option<u64>, cap: usize) -> usize {
+    let est = theirs.map_or(0, |t| t.abs_diff(ours)) as usize;
+    est.saturating_add(est / 2)
+        .saturating_add(FIRST_BATCH_FLOOR)
+        .min(cap)
+}
+
+impl Gossip {
+    /// Whether to ask `peer` for reconciliation in our next Initiate (config on, and the last
+    /// attempt with it did not fail).
+    pub(super) fn wants_recon(&mut self, peer: &Url) -> bool {
+        self.cfg.reconcile && !self.plain_next.remove(peer)
+    }
+
+    /// Our ids in `common` (all time), or `None` when the common sectors are no single arc.
+    async fn ids_in_common(
+        ctx: Ctx<'_>,
+        common: &SectorSet,
+    ) -> Result<Option<Vec<Id>>, GossipError> {
+        let arc = DhtArc::from_sector_set(&common.0).unwrap_or(DhtArc::Empty);
+        if arc.is_empty() || SectorSet(arc.to_sector_set()) != *common {
+            return Ok(None);
+        }
+        let (start, end) = (
+            Timestamp::from_micros(i64::MIN),
+            Timestamp::from_micros(i64::MAX),
+        );
+        let got = ctx
+            .store
+            .retrieve_op_hashes_in_time_slice(arc, start, end)
+            .await?;
+        let ids = got
+            .op_ids
+            .iter()
+            .filter_map(|i| i.as_bytes().try_into().ok());
+        Ok(Some(ids.collect()))
+    }
+
+    /// Initiator, on an Accept that differs: the first sketch batch as `DiscSectorsDiff`, or
+    /// `None` (not negotiated, or no single common arc) to go on as plain Kitsune2.
+    pub(super) async fn recon_start(
+        &mut self,
+        ctx: Ctx<'_>,
+        s: &mut Session,
+        theirs: &K2GossipAcceptMessage,
+        response: &mut Option<AcceptResponseMessage>,
+    ) -> Result<Option<GossipMsg>, GossipError> {
+        if !matches!(s.recon, Recon::Agreed) || !theirs.fennec_reconcile {
+            return Ok(None);
+        }
+        let Some(ids) = Self::ids_in_common(ctx, &s.common).await? else {
+            return Ok(None);
+        };
+        let cap = self.cfg.max_reconcile_symbols;
+        // Their op count says something about the common arc only when it is their whole arc.
+        let whole = super::round::sector_set(&theirs.arc_set).is_ok_and(|t| t == s.common);
+        let count = theirs
+            .dht_op_count
+            .filter(|_| whole && self.sectors == s.common);
+        let m = first_batch(ids.len() as u64, count, cap);
+        let symbols = reconcile::encode(Key::new(&s.id), &ids, 0, m);
+        s.summary.diff = DiffKind::Reconciled;
+        s.recon = Recon::Sending { ids, sent: m };
+        Ok(Some(GossipMsg::DiscSectorsDiff(
+            K2GossipDiscSectorsDiffMessage {
+                session_id: s.id.clone(),
+                accept_response: response.take(),
+                snapshot: None,
+                fennec_reconcile: Some(FennecReconcileMessage {
+                    from: 0,
+                    symbols: reconcile::encode_symbols(&symbols).into(),
+                    want: 0,
+                }),
+            },
+        )))
+    }
+
+    /// Acceptor: a batch of symbols (the first from `DiscSectorsDiff`, more from
+    /// `DiscSectorDetailsDiffResponse`). Decodes, or asks for more, or gives up at the cap.
+    pub(super) async fn recon_receive(
+        &mut self,
+        ctx: Ctx<'_>,
+        from: &Url,
+        s: &mut Session,
+        batch: Option<FennecReconcileMessage>,
+    ) -> Result<Next, GossipError> {
+        let batch = batch.ok_or(GossipError::Malformed("reconcile: no sketch"))?;
+        let cap = self.cfg.max_reconcile_symbols;
+        let (mut decoder, limit) = match std::mem::take(&mut s.recon) {
+            Recon::Agreed => match Self::ids_in_common(ctx, &s.common).await? {
+                Some(ids) => (Decoder::new(Key::new(&s.id), ids), cap),
+                None => return Ok(self.terminate(from, s, "reconcile: no single common arc")),
+            },
+            Recon::Receiving { decoder, want } => (decoder, want.min(cap)),
+            _ => return Err(GossipError::Malformed("reconcile: not negotiated")),
+        };
+        if batch.from as usize != decoder.len() {
+            return Err(GossipError::Malformed("reconcile: batch out of sequence"));
+        }
+        let room = limit.saturating_sub(decoder.len());
+        let symbols = reconcile::decode_symbols(&batch.symbols, room)?;
+        decoder.add(&symbols);
+        s.summary.diff = DiffKind::Reconciled;
+        let Some(diff) = decoder.try_decode()? else {
+            return Ok(self.recon_ask_more(from, s, decoder));
+        };
+        let theirs = diff.theirs.iter().map(|i| Bytes::copy_from_slice(i));
+        self.offered(ctx, from, s, theirs.collect()).await?;
+        let missing_ids: Vec<Bytes> = diff
+            .ours
+            .iter()
+            .map(|i| Bytes::copy_from_slice(i))
+            .collect();
+        s.summary.ids_sent += missing_ids.len();
+        let msg = K2GossipHashesMessage {
+            session_id: s.id.clone(),
+            missing_ids,
+        };
+        self.send(from, GossipMsg::Hashes(msg));
+        Ok(Next::Completed)
+    }
+
+    /// Acceptor: too few symbols: asks for 4× as many, or ends the round at the cap (the
+    /// initiator then goes plain with us next time).
+    fn recon_ask_more(&mut self, from: &Url, s: &mut Session, decoder: Decoder) -> Next {
+        let have = decoder.len();
+        let cap = self.cfg.max_reconcile_symbols;
+        if have >= cap || have == 0 {
+            return self.terminate(from, s, "reconcile: too many differences");
+        }
+        let want = have.saturating_mul(4).min(cap);
+        let msg = K2GossipDiscSectorDetailsDiffMessage {
+            session_id: s.id.clone(),
+            provided_agents: Vec::new(),
+            snapshot: None,
+            fennec_reconcile: Some(FennecReconcileMessage {
+                from: have as u32,
+                symbols: Bytes::new(),
+                want: want as u32,
+            }),
+        };
+        s.recon = Recon::Receiving { decoder, want };
+        self.send(from, GossipMsg::DiscSectorDetailsDiff(msg));
+        Next::Open(Stage::AwaitReconMore)
+    }
+
+    /// Initiator: the acceptor asks for more symbols.
+    pub(super) fn recon_more(
+        &mut self,
+        from: &Url,
+        s: &mut Session,
+        ask: Option<FennecReconcileMessage>,
+    ) -> Result<Next, GossipError> {
+        let ask = ask.ok_or(GossipError::Malformed("reconcile: no request"))?;
+        let Recon::Sending { ids, sent } = &mut s.recon else {
+            return Err(GossipError::Malformed("reconcile: not negotiated"));
+        };
+        let want = ask.want as usize;
+        if ask.from as usize != *sent || want <= *sent || want > self.cfg.max_reconcile_symbols {
+            return Err(GossipError::Malformed("reconcile: bad request"));
+        }
+        let symbols = reconcile::encode(Key::new(&s.id), ids, *sent, want);
+        let msg = K2GossipDiscSectorDetailsDiffResponseMessage {
+            session_id: s.id.clone(),
+            missing_ids: Vec::new(),
+            snapshot: None,
+            fennec_reconcile: Some(FennecReconcileMessage {
+                from: *sent as u32,
+                symbols: reconcile::encode_symbols(&symbols).into(),
+                want: 0,
+            }),
+        };
+        *sent = want;
+        self.send(from, GossipMsg::DiscSectorDetailsDiffResponse(msg));
+        Ok(Next::Open(Stage::AwaitRecon))
+    }
+}
