@@ -24,8 +24,8 @@ use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{
-    Command, GossipSummary, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig, SpaceEvent,
-    run_space,
+    Command, GossipSummary, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig,
+    SpaceEvent, run_space,
 };
 use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
 use crate::model::arc::DhtArc;

@@ -183,7 +183,7 @@ export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxB
  * differences, backing off to steady); `discTopHash` / `ringTopHashes`: our DHT model's top
  * hashes over our arc (base64url; equal on two peers = same ops).
  */
-export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
+export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
 export interface NetStats {
   /** Signal frames (offer, answer, candidate, data, close, no-rtc) that did not decode. */
@@ -1366,6 +1366,7 @@ fn gossip_object(g: &crate::core::space::GossipSummary) -> JsValue {
         DiffKind::CannotCompare => "cannotCompare",
         DiffKind::Disc => "disc",
         DiffKind::Ring => "ring",
+        DiffKind::Reconciled => "reconciled",
     };
     set(&o, "lastDiff", &diff.into());
     let at = g

@@ -98,7 +98,8 @@ pub enum Command {
     GossipSummary(oneshot::Sender<super::GossipSummary>),
 }
 
-/// Runs `space` until it left (and every send but membership datagrams got its result), the
+/// Runs `space` until it left ([`Space::leave_finished`]: its sends got their results or the
+/// grace passed; store operations always finish), the
 /// transport shut down, or the command channel closed with nothing in flight. It first
 /// builds the DHT model from `store` ([`Space::load_model`]; a failure is reported as
 /// [`SpaceError::ModelLoad`]), runs waiting gossip ([`Space::run_gossip`]) whenever
@@ -178,9 +179,9 @@ where
             }
             continue;
         }
-        // Membership datagrams still in flight (maybe to a dead peer, until its connect
-        // times out) do not hold up a leave.
-        if space.has_left() && !space.awaits_sends() && stores.is_empty() {
+        // Sends to a dead peer (no result until its connect times out) hold up a leave
+        // for at most `LEAVE_GRACE`.
+        if space.leave_finished(clock.now()) && stores.is_empty() {
             return space;
         }
         if commands.is_terminated() && sends.is_empty() && stores.is_empty() {

@@ -190,6 +190,10 @@ impl SpaceConfig {
 /// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
 pub const MIN_RESPONSE_FRAME_BYTES: usize = 1024;
 
+/// How long a driver waits, after [`Space::leave`], for the results of sends still in flight
+/// (the tombstone among them) before it stops anyway ([`Space::leave_finished`]); 2 s.
+pub const LEAVE_GRACE: Duration = Duration::from_secs(2);
+
 impl SpaceConfig {
     /// Checks every field, the module configs' included.
     ///
@@ -578,6 +582,8 @@ pub struct Space {
     arc: DhtArc,
     info: AgentInfoSigned,
     left: bool,
+    /// When [`leave`](Self::leave) ran (the start of [`LEAVE_GRACE`]).
+    left_at: Option<Timestamp>,
     peers: PeerStore,
     fetch: FetchQueue,
     pool: BroadcastPool,
@@ -669,6 +675,7 @@ impl Space {
             arc,
             info: info.clone(),
             left: false,
+            left_at: None,
             pending: HashMap::new(),
             sends: HashMap::new(),
             serving: HashMap::new(),
@@ -776,12 +783,24 @@ impl Space {
     }
 
     /// Whether a send the space waits for (everything but membership datagrams, which may
-    /// be headed for a dead peer and are lost without harm) has no result yet. A driver of a
-    /// space that left returns once this is false.
+    /// be headed for a dead peer and are lost without harm) has no result yet.
     pub fn awaits_sends(&self) -> bool {
         self.sends
             .values()
             .any(|(_, k)| !matches!(k, SendKind::Membership))
+    }
+
+    /// Whether a driver of this space may stop: it left, and either every send it waits for
+    /// has its result ([`awaits_sends`](Self::awaits_sends)) or [`LEAVE_GRACE`] passed since
+    /// [`leave`](Self::leave). The grace bounds the wait: a send to a peer that vanished
+    /// without a leave has no result until its connection attempt times out
+    /// ([`crate::net::NetConfig::webrtc_connect_timeout`], 15 s), and the tombstone is best
+    /// effort anyway (peers also learn of the departure from membership and bootstrap).
+    pub fn leave_finished(&self, now: Timestamp) -> bool {
+        match self.left_at {
+            Some(at) => !self.awaits_sends() || now >= at.plus(LEAVE_GRACE),
+            None => false,
+        }
     }
 
     /// The next output, if any. Drain after every input.
@@ -793,10 +812,15 @@ impl Space {
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         if self.left {
-            return [self.fetch.poll_timeout(), self.pool.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
+            let grace_over = self.left_at.map(|at| at.plus(LEAVE_GRACE));
+            return [
+                self.fetch.poll_timeout(),
+                self.pool.poll_timeout(),
+                grace_over,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
         }
         let resign = self
             .info
@@ -878,6 +902,7 @@ impl Space {
         self.members.leave(now);
         self.pump_members(now);
         self.left = true;
+        self.left_at = Some(now);
         self.pool.stop_all();
         self.emit(SpaceEvent::Left);
         self.pump(now);

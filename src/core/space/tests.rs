@@ -497,6 +497,18 @@ fn only_membership_sends_may_be_outstanding_after_leave() {
     }
     assert!(!pending.is_empty(), "the tombstone went out");
     assert!(a.awaits_sends());
+    let left_at = T0.add_micros(1);
+    assert!(!a.leave_finished(left_at), "waits for the tombstone");
+    let grace_over = left_at.plus(super::LEAVE_GRACE);
+    assert_eq!(
+        a.poll_timeout(),
+        Some(grace_over),
+        "wakes when the grace is over"
+    );
+    assert!(
+        a.leave_finished(grace_over),
+        "a send with no result (a dead peer) holds a leave for the grace only"
+    );
     for t in pending {
         a.handle_send_result(T0, t, Ok(()));
     }
@@ -504,4 +516,5 @@ fn only_membership_sends_may_be_outstanding_after_leave() {
         !a.awaits_sends(),
         "membership sends {membership:?} do not count"
     );
+    assert!(a.leave_finished(left_at));
 }
