@@ -794,7 +794,7 @@ impl Space {
     /// has its result ([`awaits_sends`](Self::awaits_sends)) or [`LEAVE_GRACE`] passed since
     /// [`leave`](Self::leave). The grace bounds the wait: a send to a peer that vanished
     /// without a leave has no result until its connection attempt times out
-    /// ([`crate::net::NetConfig::webrtc_connect_timeout`], 15 s), and the tombstone is best
+    /// ([`crate::net::conn::NetConfig::webrtc_connect_timeout`], 15 s), and the tombstone is best
     /// effort anyway (peers also learn of the departure from membership and bootstrap).
     pub fn leave_finished(&self, now: Timestamp) -> bool {
         match self.left_at {
