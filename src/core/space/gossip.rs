@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::{Pending, Space, StoreRequest};
 use crate::api::{OpStore, StoreError};
-use crate::core::bounded::BoundedSet;
+use crate::core::bounded::BoundedMap;
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::store::{self as dht_store, DhtLoadError};
 use crate::core::dht::time::TIME_FACTOR;
@@ -20,7 +20,7 @@ use crate::core::gossip::{
     AgentInfos, Ctx, DiffKind, GossipError, GossipEvent, GossipOutput, GossipStats, Role,
 };
 use crate::core::peer_store::PeerStore;
-use crate::model::arc::SectorSet;
+use crate::model::arc::{DhtArc, SectorSet};
 use crate::model::id::{AgentId, OpId};
 use crate::model::op::StoredOp;
 use crate::model::time::Timestamp;
@@ -55,6 +55,11 @@ pub struct GossipSummary {
 /// Most op ids remembered as announced to us by publish ([`Glue::announced`]).
 pub const ANNOUNCED_MEMORY: usize = 16_384;
 
+/// How long after we admitted a peer an announcement must reach us before we assume its
+/// author knew that peer too (peers introduce themselves to every peer they admit, and poll
+/// bootstrap): 5 s.
+pub const ANNOUNCE_MARGIN: Duration = Duration::from_secs(5);
+
 /// Gossip state kept by the space (not by [`Gossip`]).
 #[derive(Debug)]
 pub(super) struct Glue {
@@ -72,10 +77,12 @@ pub(super) struct Glue {
     persisting: bool,
     last_diff: DiffKind,
     last_round_at: Option<Timestamp>,
-    /// Op ids that reached us by a publish announcement: their author announced them to
-    /// every peer responsible, so our "new ops since" lists leave them out (see
+    /// Op ids that reached us by a publish announcement, with when: our "new ops since"
+    /// lists leave them out for the peers the author surely announced them to as well (see
     /// [`Space::trim_new_ops`]).
-    pub(super) announced: BoundedSet<OpId>,
+    pub(super) announced: BoundedMap<OpId, Timestamp>,
+    /// Peer → when we admitted it (its first agent info); pruned with the peer store.
+    pub(super) joined: HashMap<Url, Timestamp>,
 }
 
 impl Glue {
@@ -90,7 +97,8 @@ impl Glue {
             persisting: false,
             last_diff: DiffKind::None,
             last_round_at: None,
-            announced: BoundedSet::new(ANNOUNCED_MEMORY),
+            announced: BoundedMap::new(ANNOUNCED_MEMORY),
+            joined: HashMap::new(),
         }
     }
 }
@@ -312,7 +320,7 @@ impl Space {
             progressed = true;
             match o {
                 GossipOutput::Send { to, mut msg } => {
-                    self.trim_new_ops(&to, &mut msg);
+                    self.trim_new_ops(now, &to, &mut msg);
                     self.send_gossip(&to, &msg);
                 }
                 GossipOutput::Fetch { from, ids } => {
@@ -337,13 +345,13 @@ impl Space {
 
     /// Leaves out of the "new ops since" list of an outgoing `Accept` or reply the ids `to`
     /// surely or very likely holds: ids it is known to hold ([`crate::core::known::KnownOps`])
-    /// and ids that reached us by their author's announcement, which went to `to` as well.
+    /// and ids whose author surely announced them to `to` too ([`Space::author_told`]).
     /// Kitsune2 lists every op stored since the bookmark, ops fetched from third peers
     /// included: after an 8-peer import each round re-sent all 1 000 ids (2.9x the dataset
     /// received per peer in `tests/sim.rs`). A lost announcement is still repaired: by the
     /// author's own list, or by the DHT diff. Same messages, fewer ids; the bookmark is
     /// unchanged.
-    fn trim_new_ops(&self, to: &Url, msg: &mut GossipMsg) {
+    fn trim_new_ops(&self, now: Timestamp, to: &Url, msg: &mut GossipMsg) {
         let ids = match msg {
             GossipMsg::Accept(m) => &mut m.new_ops,
             GossipMsg::NoDiff(m) => match &mut m.accept_response {
@@ -360,10 +368,34 @@ impl Space {
             },
             _ => return,
         };
+        let arcs: Vec<_> = self
+            .peers
+            .reachable(now, &self.agent)
+            .iter()
+            .map(|a| a.storage_arc)
+            .collect();
         ids.retain(|b| {
             let id = OpId::from_bytes(b.clone());
-            !self.glue.announced.contains(&id) && !self.known.holds(to, &id)
+            !self.known.holds(to, &id) && !self.author_told(&arcs, to, &id)
         });
+    }
+
+    /// Whether the author of `id`, which announced it to us, surely announced it to `to` as
+    /// well: `to` was admitted here at least [`ANNOUNCE_MARGIN`] before the announcement
+    /// reached us (so the author knew it too), and no more reachable peers (`arcs`, as we
+    /// see them) hold the op's location than the author announces to
+    /// ([`crate::core::publish::PublishConfig::target_count`]), so `to` was a target. A
+    /// late joiner, or one peer of many, was not told and keeps the id in its list.
+    fn author_told(&self, arcs: &[DhtArc], to: &Url, id: &OpId) -> bool {
+        let (Some(told_at), Some(joined)) = (self.glue.announced.get(id), self.glue.joined.get(to))
+        else {
+            return false;
+        };
+        if joined.plus(ANNOUNCE_MARGIN) > *told_at {
+            return false;
+        }
+        let loc = self.cfg.locator.op_loc(id);
+        arcs.iter().filter(|a| a.contains(loc)).count() <= self.cfg.publish.target_count
     }
 
     /// A finished round feeds the pace (a diff brings the next round forward; disc and ring

@@ -1310,6 +1310,7 @@ impl Space {
         let live = self.peers.live_urls(now);
         self.gossip.retain_peers(|u| live.contains(u));
         self.glue.tried.retain(|u, _| live.contains(u));
+        self.glue.joined.retain(|u, _| live.contains(u));
         self.known.retain(|u| live.contains(u));
         self.tally.retain(|u| live.contains(u));
         self.serving.retain(|u, _| live.contains(u));
@@ -1366,6 +1367,9 @@ impl Space {
         let url = info.url.clone();
         match self.peers.insert(now, info) {
             Insert::Joined => {
+                if let Some(u) = &url {
+                    self.glue.joined.entry(u.clone()).or_insert(now);
+                }
                 // Introduce ourselves at once: the peer may not poll bootstrap for a minute,
                 // and until it holds our info it drops our module messages.
                 if let Some(to) = url.clone() {
@@ -1402,7 +1406,7 @@ impl Space {
     fn on_announced(&mut self, now: Timestamp, from: &Url, ids: Vec<OpId>) {
         self.known.add(from, ids.iter());
         for id in &ids {
-            self.glue.announced.insert(id.clone());
+            self.glue.announced.insert(id.clone(), now);
         }
         let (pending, ids): (Vec<OpId>, Vec<OpId>) = ids
             .into_iter()

@@ -194,6 +194,44 @@ fn gossip_brings_a_late_joiner_everything_stored_before() {
     );
 }
 
+/// The peer that holds ops by their author's announcement still lists them to a peer that
+/// joined after the announcement (the author never told it), so a late joiner gets recent
+/// ops (newer than the DHT model's last full unit: only "new ops since" lists carry them)
+/// while their author is away.
+#[test]
+fn a_late_joiner_gets_recent_ops_from_a_peer_that_was_announced_them() {
+    let mut net = net(vec![cfg(), cfg()]);
+    net.introduce();
+    net.advance_to(T0.plus(gossip::ANNOUNCE_MARGIN * 2));
+    let now = net.now();
+    let ids: Vec<OpId> = (0..5u32)
+        .map(|i| {
+            let p = net.nodes[0].space.publish(now, i.to_le_bytes().to_vec());
+            p.unwrap().op_id
+        })
+        .collect();
+    net.settle();
+    net.advance_to(now.add_micros(20_000));
+    assert_eq!(
+        net.nodes[1].received(),
+        5,
+        "announced to node 2 and fetched"
+    );
+    // Node 3 joins; node 1 (the author) cannot reach it.
+    add(&mut net, 3, cfg());
+    net.introduce();
+    net.partition(&[0], &[2]);
+    for s in 1..=3 {
+        net.advance_to(now.add_micros(s * 1_000_000));
+    }
+    let c = &net.nodes[2];
+    assert_eq!(
+        block_on(c.store.filter_out_existing_ops(ids)).unwrap(),
+        Vec::<OpId>::new(),
+        "node 3 got every op from node 2"
+    );
+}
+
 #[test]
 fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     let mut c = cfg();
