@@ -65,7 +65,7 @@ async function waitUntil(driver, pages, want, deadline, label, log) {
     if (process.env.FENNEC_SWARM_GOSSIP) {
       for (const s of st) {
         const g = s.gossip;
-        if (g) log(`    gossip: init ${g.initiated} acc ${g.accepted} done ${g.completed} busy ${g.busyReceived}/${g.busySent} timedOut ${g.timedOut} refused ${g.refused} last ${g.lastDiff} every ${g.intervalMs} ms model ${g.opCount} errors ${s.errors} ${s.lastError ?? ""}`);
+        if (g) log(`    gossip: init ${g.initiated} acc ${g.accepted} done ${g.completed} busy ${g.busyReceived}/${g.busySent} timedOut ${g.timedOut} refused ${g.refused} last ${g.lastDiff} every ${g.intervalMs} ms model ${g.opCount} errors ${s.errors} ${s.lastError ?? ""} peer events ${JSON.stringify(s.peerEvents)} closes ${s.net?.protocolCloses} fallbacks ${s.net?.fallbacks}`);
       }
     }
     if (held.every((h) => h >= want)) return st;

@@ -1,6 +1,6 @@
 // Page side of the swarm (scripts/swarm.mjs) and the e2e tests: a thin layer over the
 // fennec API that Node drives through page.evaluate.
-const state = { peer: null, space: null, published: 0, received: 0, errors: [] };
+const state = { peer: null, space: null, published: 0, received: 0, errors: [], peerEvents: {} };
 const encoder = new TextEncoder();
 
 async function fennec() {
@@ -19,6 +19,7 @@ window.swarmJoin = async ({ bootstrapUrl, signalUrl, space, storage = 'indexeddb
   state.space = await state.peer.join(space);
   state.space.on('op', () => { state.received += 1; });
   state.space.on('error', (e) => { state.errors.push(e.message); });
+  state.space.on('peer', (e) => { state.peerEvents[e.kind] = (state.peerEvents[e.kind] || 0) + 1; });
   return { agent: state.peer.agentId, url: state.space.url };
 };
 
@@ -37,7 +38,7 @@ window.swarmPublish = async (records) => {
 /** { ops, txBytes, rxBytes, peers, connections, published, received, errors }. */
 window.swarmStatus = async () => {
   const s = await state.space.stats();
-  return { ...s, published: state.published, received: state.received, errors: state.errors.length, lastError: state.errors[state.errors.length - 1] };
+  return { ...s, published: state.published, received: state.received, errors: state.errors.length, lastError: state.errors[state.errors.length - 1], peerEvents: state.peerEvents };
 };
 
 /** Ops in this tab's store right now (after a reload: what IndexedDB kept). */

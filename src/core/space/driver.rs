@@ -126,6 +126,7 @@ where
     if let Err(e) = space.load_model(store, clock.now()).await {
         let _unheard = events.unbounded_send(SpaceEvent::Error(SpaceError::ModelLoad(e)));
     }
+    let mut gossip_turn = true;
     loop {
         while let Some(o) = space.poll_output() {
             match o {
@@ -158,7 +159,7 @@ where
                 }
             }
         }
-        if space.gossip_ready() {
+        if gossip_turn && space.gossip_ready() {
             // Gossip reads the store itself; its outputs are carried out on the next pass.
             // Store operations in flight keep being polled meanwhile: an IndexedDB
             // transaction whose next request is not issued right after the last one
@@ -177,8 +178,12 @@ where
             for (ticket, resp) in done {
                 space.handle_store_response(clock.now(), ticket, resp);
             }
+            // Its outputs are carried out next; then one transport event, command or due
+            // timer (whichever is ready) goes before the next gossip message.
+            gossip_turn = false;
             continue;
         }
+        gossip_turn = true;
         // Sends to a dead peer (no result until its connect times out) hold up a leave
         // for at most `LEAVE_GRACE`.
         if space.leave_finished(clock.now()) && stores.is_empty() {
@@ -187,11 +192,18 @@ where
         if commands.is_terminated() && sends.is_empty() && stores.is_empty() {
             return space;
         }
-        let wake = space
-            .poll_timeout()
-            .unwrap_or(Timestamp(i64::MAX))
-            .max(Timestamp(0));
-        let mut sleep = pin!(clock.sleep_until(wake).fuse());
+        // More gossip waits: only what is ready now goes first (no timer: a hidden tab's
+        // timers are throttled to once a second and more).
+        let sleep = if space.gossip_ready() {
+            futures::future::ready(()).left_future()
+        } else {
+            let wake = space
+                .poll_timeout()
+                .unwrap_or(Timestamp(i64::MAX))
+                .max(Timestamp(0));
+            clock.sleep_until(wake).right_future()
+        };
+        let mut sleep = pin!(sleep.fuse());
         let mut event = pin!(transport.next_event().fuse());
         futures::select_biased! {
             r = stores.select_next_some() => {

@@ -144,16 +144,20 @@ impl Space {
         !self.glue.inbox.is_empty()
     }
 
-    /// Hands the waiting inbound gossip messages to
+    /// Hands the oldest waiting inbound gossip message to
     /// [`Gossip::handle`](crate::core::gossip::Gossip::handle), which reads the model
-    /// and `store` (the space's op store); drain [`Space::poll_output`] afterwards. A sender
-    /// blocked or gone since its message was queued is skipped.
+    /// and `store` (the space's op store); drain [`Space::poll_output`] afterwards and call
+    /// again while [`Space::gossip_ready`]. One message per call, so a driver handles
+    /// transport events and timers between them: a burst of rounds each reading thousands of
+    /// ids must not hold membership probes (answered by the same driver) for seconds, or
+    /// healthy peers are declared down. A sender blocked or gone since its message was
+    /// queued is skipped.
     pub async fn run_gossip(&mut self, store: &dyn OpStore, now: Timestamp) {
         self.dht.update(now);
-        while let Some((from, msg)) = self.glue.inbox.pop_front() {
-            if self.left || !self.peers.admits(now, &from) {
-                continue;
-            }
+        if let Some((from, msg)) = self.glue.inbox.pop_front()
+            && !self.left
+            && self.peers.admits(now, &from)
+        {
             let agents = PeerInfos {
                 peers: &self.peers,
                 now,
