@@ -1501,7 +1501,8 @@ impl Space {
     }
 
     /// THE liveness rule: down or left marks the peer unresponsive (fetches move to other
-    /// sources, publish and gossip skip it, its connection closes); alive clears it.
+    /// sources, publish and gossip skip it, its connection closes); alive clears it, and a
+    /// peer back from down gets a gossip round at once (it missed announcements).
     fn on_member_event(&mut self, now: Timestamp, e: MemberEvent) {
         let agent = e.agent().clone();
         let url = self.peers.get(now, &agent).and_then(|i| i.url.clone());
@@ -1513,7 +1514,11 @@ impl Space {
             }
             MemberEvent::Alive(_) => {
                 if let Some(peer) = &url {
+                    let was_down = self.peers.is_unresponsive(now, peer);
                     self.peers.clear_unresponsive(peer);
+                    if was_down {
+                        self.gossip_after_heal(now, peer.clone());
+                    }
                 }
             }
             MemberEvent::Suspect(_) => {}
