@@ -458,7 +458,11 @@ fn a_peer_back_from_down_gets_a_gossip_round_at_once() {
     );
     net.partition(&[0], &[1, 2]);
     let now = net.now();
-    let id = net.nodes[1].space.publish(now, &b"missed"[..]).unwrap().op_id;
+    let id = net.nodes[1]
+        .space
+        .publish(now, &b"missed"[..])
+        .unwrap()
+        .op_id;
     net.run_for(Duration::from_secs(30));
     assert_eq!(net.nodes[0].space.liveness(&a1), Some(Liveness::Down));
     assert_eq!(net.nodes[1].space.liveness(&a0), Some(Liveness::Down));
