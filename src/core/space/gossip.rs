@@ -306,7 +306,7 @@ impl Space {
         }
     }
 
-    fn initiate_with(&mut self, now: Timestamp, url: Url) {
+    pub(super) fn initiate_with(&mut self, now: Timestamp, url: Url) {
         if self
             .gossip
             .initiate(now, url.clone(), self.dht.op_count())

@@ -1501,7 +1501,8 @@ impl Space {
     }
 
     /// THE liveness rule: down or left marks the peer unresponsive (fetches move to other
-    /// sources, publish and gossip skip it, its connection closes); alive clears it, and a
+    /// sources, publish and gossip skip it, a round open with it ends, its connection
+    /// closes); alive clears it, and a
     /// peer back from down gets a gossip round at once (it missed announcements).
     fn on_member_event(&mut self, now: Timestamp, e: MemberEvent) {
         let agent = e.agent().clone();
@@ -1540,6 +1541,7 @@ impl Space {
             .set_unresponsive(peer.clone(), Timestamp(i64::MAX));
         self.fetch.peer_failed(now, peer);
         self.pool.peer_failed(now, peer);
+        self.gossip.end_round_with(peer);
         self.out.push_back(Output::Close {
             peer: peer.clone(),
             reason: "membership: down".into(),

@@ -487,6 +487,33 @@ fn a_peer_back_from_down_gets_a_gossip_round_at_once() {
     );
 }
 
+/// A round open with a peer membership declares down ends at once: its Initiate, lost in
+/// the partition, must not outlive the heal (it would win the tie-break against the peer's
+/// fresh Initiate and stall both sides until the round timeout, here 60 s).
+#[test]
+fn a_round_with_a_peer_declared_down_ends() {
+    let mut c = cfg();
+    c.gossip.initiate_timeout = Duration::from_secs(60);
+    c.gossip.round_timeout = Duration::from_secs(60);
+    let mut net = net(vec![c.clone(), c.clone(), c]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let a1 = net.nodes[1].space.agent().clone();
+    net.partition(&[0], &[1, 2]);
+    let now = net.now();
+    if !net.nodes[0].space.gossip.in_round_with(&url(2)) {
+        net.nodes[0].space.initiate_with(now, url(2));
+    }
+    net.drain(0);
+    assert!(net.nodes[0].space.gossip.in_round_with(&url(2)));
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.nodes[0].space.liveness(&a1), Some(Liveness::Down));
+    assert!(
+        !net.nodes[0].space.gossip.in_round_with(&url(2)),
+        "the round with the down peer ended"
+    );
+}
+
 /// A membership packet that does not decode is misbehaviour; one from an unadmitted URL is
 /// dropped like any module message.
 #[test]
