@@ -1204,6 +1204,9 @@ impl Drop for Shared {
 /// Events map one to one: `Connected` (with the preflight's verified agent infos, so the
 /// space learns a peer's current URL at once), `Message` decoded (once, by the manager),
 /// `Disconnected`. `close` tells the peer the reason through the signal path.
+///
+/// In the `testing` build only, [`crate::testing::partition`] can make it drop every frame
+/// sent (reporting success) and every message received.
 pub struct SpaceTransport {
     net: WebRtcTransport,
     events: RefCell<NetEvents>,
@@ -1233,6 +1236,10 @@ impl crate::api::transport::Transport for SpaceTransport {
     {
         let to = to.clone();
         Box::pin(async move {
+            #[cfg(feature = "testing")]
+            if crate::testing::partition::partitioned() {
+                return Ok(()); // lost on the way, as far as the sender can tell
+            }
             self.net
                 .send(&to, frame)
                 .await
@@ -1250,7 +1257,12 @@ impl crate::api::transport::Transport for SpaceTransport {
         use crate::api::transport::TransportEvent;
         Box::pin(async move {
             // Borrowed only while polling: cancel-safe, never held across a suspension.
-            let ev = poll_fn(|cx| self.events.borrow_mut().poll_next_unpin(cx)).await?;
+            let ev = loop {
+                let ev = poll_fn(|cx| self.events.borrow_mut().poll_next_unpin(cx)).await?;
+                if !partition_drops(&ev) {
+                    break ev;
+                }
+            };
             Some(match ev {
                 NetEvent::Connected { peer, agents, .. } => {
                     TransportEvent::Connected { peer, agents }
@@ -1265,6 +1277,18 @@ impl crate::api::transport::Transport for SpaceTransport {
                 }
             })
         })
+    }
+}
+
+/// Whether the `testing` build's partition switch ([`crate::testing::partition`]) drops
+/// `ev`, a received message, as lost on the way. Always false in other builds.
+fn partition_drops(ev: &NetEvent) -> bool {
+    #[cfg(feature = "testing")]
+    return crate::testing::partition::partitioned() && matches!(ev, NetEvent::Message { .. });
+    #[cfg(not(feature = "testing"))]
+    {
+        let _ = ev;
+        false
     }
 }
 

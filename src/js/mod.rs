@@ -12,6 +12,8 @@ mod peer;
 mod profile;
 mod store;
 #[cfg(feature = "testing")]
+mod testing;
+#[cfg(feature = "testing")]
 mod transport;
 pub mod validate;
 

@@ -177,13 +177,14 @@ export type SpaceEventName = keyof SpaceEvents;
 export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats; gossip: GossipStats | null }
 /**
  * The space's gossip summary (like Kitsune2's `GossipStateSummary`; `null` once the space
- * stopped). Round counters since joining; `lastDiff`: what the last completed round found
+ * stopped). Round counters since joining; `idsToFetch`: op ids peers offered in rounds that
+ * we lacked (handed to fetch); `lastDiff`: what the last completed round found
  * (`"none"`: identical); `lastRoundAt`: ms since the epoch (`null`: no round yet);
  * `intervalMs`: the current pause between initiated rounds (fast while rounds find
  * differences, backing off to steady); `discTopHash` / `ringTopHashes`: our DHT model's top
  * hashes over our arc (base64url; equal on two peers = same ops).
  */
-export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
+export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; idsToFetch: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
 export interface NetStats {
   /** Signal frames (offer, answer, candidate, data, close, no-rtc) that did not decode. */
@@ -1357,6 +1358,7 @@ fn gossip_object(g: &crate::core::space::GossipSummary) -> JsValue {
         ("busySent", st.busy_sent),
         ("timedOut", st.timed_out),
         ("refused", st.refused),
+        ("idsToFetch", st.ids_to_fetch),
         ("opCount", g.op_count),
     ] {
         set(&o, k, &(v as f64).into());

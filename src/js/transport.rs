@@ -12,9 +12,10 @@
 //! the agent info is signed for (the same name → id rule as `peer.join`), so the transport is
 //! admitted by that space's peers; [`JsTransport::send_frame`] sends any encoded `K2Proto`
 //! frame as is, [`JsTransport::on_frame`] reports the module messages received, and
-//! [`encode_fetch_response_js`], [`encode_publish_ops_js`] and [`encode_publish_agent_js`]
-//! build frames from caller-chosen content — nothing is checked, so a caller can send op data
-//! that does not hash to its id, or a tampered agent info. Honest peers must cope with that.
+//! [`encode_fetch_response_js`], [`encode_publish_ops_js`], [`encode_publish_agent_js`] and
+//! `encodeGossip` (`super::testing`) build frames from caller-chosen content — nothing is
+//! checked, so a caller can send op data that does not hash to its id, or a tampered agent
+//! info. Honest peers must cope with that.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -195,7 +196,12 @@ impl JsTransport {
                     let f = fcb.borrow().clone();
                     if let Some(f) = f {
                         let ids: Array = ids.iter().map(|i| JsValue::from(i.to_b64())).collect();
-                        let _ = f.call3(&JsValue::NULL, &peer.as_str().into(), &kind.into(), &ids);
+                        let detail = match &msg {
+                            WireMessage::Gossip { msg, .. } => super::testing::gossip_detail(msg),
+                            _ => JsValue::UNDEFINED,
+                        };
+                        let args = Array::of4(&peer.as_str().into(), &kind.into(), &ids, &detail);
+                        let _ = f.apply(&JsValue::NULL, &args);
                     }
                 }
             }
@@ -301,10 +307,12 @@ impl JsTransport {
         *self.on_message.borrow_mut() = Some(cb);
     }
 
-    /// Calls `cb(peerUrl, kind, ids: string[])` for each module message received from an
-    /// admitted peer (for the transport's space), where `kind` is `"fetchRequest"`, `"fetchResponse"`,
-    /// `"publishOps"`, `"publishAgent"` or `"gossip"` and `ids` the base64url op ids it names
-    /// (empty for the last two). Replaces any earlier callback.
+    /// Calls `cb(peerUrl, kind, ids: string[], detail)` for each module message received from
+    /// an admitted peer (for the transport's space), where `kind` is `"fetchRequest"`,
+    /// `"fetchResponse"`, `"publishOps"`, `"publishAgent"` or `"gossip"` and `ids` the
+    /// base64url op ids it names (empty for the last two); `detail` is, for gossip only,
+    /// `{type, sessionId, discBoundary?}` (e.g. `type: "accept"`; see `encodeGossip`).
+    /// Replaces any earlier callback.
     #[wasm_bindgen(js_name = onFrame)]
     pub fn on_frame(&self, cb: Function) {
         *self.on_frame.borrow_mut() = Some(cb);

@@ -8,10 +8,12 @@
 //!   loss, partitions, crashes, bootstrap and preflight models, byte accounting);
 //! - [`store_conformance`]: the op store conformance suite run against every
 //!   [`OpStore`](crate::api::OpStore) implementation;
-//! - [`LoopbackHub`]: the in-page signal loopback.
+//! - [`LoopbackHub`]: the in-page signal loopback;
+//! - [`partition`]: the partition switch of browser e2e tests (`fennec.testPartition`).
 
 pub mod clock;
 pub mod loopback;
+pub mod partition;
 pub mod sim;
 pub mod store_conformance;
 pub mod transport;

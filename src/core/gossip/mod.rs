@@ -367,6 +367,9 @@ pub struct GossipStats {
     pub refused: u64,
     /// Simultaneous initiates resolved.
     pub tie_breaks: u64,
+    /// Op ids peers offered that we lacked, handed out to fetch (an id offered by two peers
+    /// at once may count twice).
+    pub ids_to_fetch: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,14 @@ impl Gossip {
         self.last_gossip.retain(|u, _| keep(u));
     }
 
+    /// Ends the open round with `peer`, if any, without a message (membership declared it
+    /// down: it cannot answer). Left open, an `Initiate` lost on the way would win the
+    /// tie-break against the peer's fresh `Initiate` once it is back, and both sides would
+    /// wait for an answer until the round timed out. Returns whether a round was open.
+    pub fn end_round_with(&mut self, peer: &Url) -> bool {
+        self.sessions.remove(peer).is_some()
+    }
+
     /// Entries of the per-peer maps [`Gossip::retain_peers`] prunes, summed.
     pub fn peer_entries(&self) -> usize {
         self.sessions.len() + self.bursts.len() + self.bookmarks.len() + self.last_gossip.len()

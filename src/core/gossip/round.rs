@@ -449,6 +449,7 @@ impl Gossip {
         let ids = ids.into_iter().map(OpId::from_bytes).collect();
         let lacking = ctx.store.filter_out_existing_ops(ids).await?;
         session.summary.ids_to_fetch += lacking.len();
+        self.stats.ids_to_fetch += lacking.len() as u64;
         if !lacking.is_empty() {
             self.out.push_back(GossipOutput::Fetch {
                 from: from.clone(),

@@ -307,7 +307,18 @@ impl Space {
         }
     }
 
-    fn initiate_with(&mut self, now: Timestamp, url: Url) {
+    /// A peer membership had declared down is alive again (a healed partition, a woken
+    /// tab): a round with it at once rather than at the scheduled interval (up to
+    /// [`GossipConfig::steady_interval`](crate::core::gossip::GossipConfig::steady_interval)),
+    /// since announcements either way were lost meanwhile. Skipped when a round with it is
+    /// open or every initiated slot is taken (the scheduled rounds then find it).
+    pub(super) fn gossip_after_heal(&mut self, now: Timestamp, peer: Url) {
+        if !self.left {
+            self.initiate_with(now, peer);
+        }
+    }
+
+    pub(super) fn initiate_with(&mut self, now: Timestamp, url: Url) {
         if self
             .gossip
             .initiate(now, url.clone(), self.dht.op_count())

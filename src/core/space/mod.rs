@@ -1505,7 +1505,9 @@ impl Space {
     }
 
     /// THE liveness rule: down or left marks the peer unresponsive (fetches move to other
-    /// sources, publish and gossip skip it, its connection closes); alive clears it.
+    /// sources, publish and gossip skip it, a round open with it ends, its connection
+    /// closes); alive clears it, and a
+    /// peer back from down gets a gossip round at once (it missed announcements).
     fn on_member_event(&mut self, now: Timestamp, e: MemberEvent) {
         let agent = e.agent().clone();
         let url = self.peers.get(now, &agent).and_then(|i| i.url.clone());
@@ -1517,7 +1519,11 @@ impl Space {
             }
             MemberEvent::Alive(_) => {
                 if let Some(peer) = &url {
+                    let was_down = self.peers.is_unresponsive(now, peer);
                     self.peers.clear_unresponsive(peer);
+                    if was_down {
+                        self.gossip_after_heal(now, peer.clone());
+                    }
                 }
             }
             MemberEvent::Suspect(_) => {}
@@ -1539,6 +1545,7 @@ impl Space {
             .set_unresponsive(peer.clone(), Timestamp(i64::MAX));
         self.fetch.peer_failed(now, peer);
         self.pool.peer_failed(now, peer);
+        self.gossip.end_round_with(peer);
         self.out.push_back(Output::Close {
             peer: peer.clone(),
             reason: "membership: down".into(),

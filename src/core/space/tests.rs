@@ -479,6 +479,79 @@ fn a_resumed_member_announces_a_renewed_identity_at_once() {
     }
 }
 
+/// A peer back from down gets a gossip round at once (`gossip_after_heal`): an op published
+/// while it was partitioned off (its announcement lost) reaches it within seconds of the
+/// first `MemberAlive`, not at the next scheduled round (here 120 s apart).
+#[test]
+fn a_peer_back_from_down_gets_a_gossip_round_at_once() {
+    let mut c = cfg();
+    c.gossip.fast_interval = Duration::from_secs(120);
+    c.gossip.steady_interval = Duration::from_secs(120);
+    let mut net = net(vec![c.clone(), c.clone(), c]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let (a0, a1) = (
+        net.nodes[0].space.agent().clone(),
+        net.nodes[1].space.agent().clone(),
+    );
+    net.partition(&[0], &[1, 2]);
+    let now = net.now();
+    let id = net.nodes[1]
+        .space
+        .publish(now, &b"missed"[..])
+        .unwrap()
+        .op_id;
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.nodes[0].space.liveness(&a1), Some(Liveness::Down));
+    assert_eq!(net.nodes[1].space.liveness(&a0), Some(Liveness::Down));
+    assert!(!net.nodes[0].holds_all(std::slice::from_ref(&id)));
+    net.heal();
+    let from = [net.nodes[0].events.len(), net.nodes[1].events.len()];
+    let alive_again = |net: &SimNet, i: usize, a: &AgentId| {
+        net.nodes[i].events[from[i]..]
+            .iter()
+            .any(|e| matches!(e, SpaceEvent::MemberAlive { agent, .. } if agent == a))
+    };
+    let mut waited = Duration::ZERO;
+    while !alive_again(&net, 0, &a1) && !alive_again(&net, 1, &a0) {
+        assert!(waited < Duration::from_secs(30), "never alive again");
+        net.run_for(Duration::from_millis(100));
+        waited += Duration::from_millis(100);
+    }
+    net.run_for(Duration::from_secs(2));
+    assert!(
+        net.nodes[0].holds_all(&[id]),
+        "the op missed during the partition arrives within 2 s of alive"
+    );
+}
+
+/// A round open with a peer membership declares down ends at once: its Initiate, lost in
+/// the partition, must not outlive the heal (it would win the tie-break against the peer's
+/// fresh Initiate and stall both sides until the round timeout, here 60 s).
+#[test]
+fn a_round_with_a_peer_declared_down_ends() {
+    let mut c = cfg();
+    c.gossip.initiate_timeout = Duration::from_secs(60);
+    c.gossip.round_timeout = Duration::from_secs(60);
+    let mut net = net(vec![c.clone(), c.clone(), c]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let a1 = net.nodes[1].space.agent().clone();
+    net.partition(&[0], &[1, 2]);
+    let now = net.now();
+    if !net.nodes[0].space.gossip.in_round_with(&url(2)) {
+        net.nodes[0].space.initiate_with(now, url(2));
+    }
+    net.drain(0);
+    assert!(net.nodes[0].space.gossip.in_round_with(&url(2)));
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.nodes[0].space.liveness(&a1), Some(Liveness::Down));
+    assert!(
+        !net.nodes[0].space.gossip.in_round_with(&url(2)),
+        "the round with the down peer ended"
+    );
+}
+
 /// A membership packet that does not decode is misbehaviour; one from an unadmitted URL is
 /// dropped like any module message.
 #[test]
