@@ -8,6 +8,7 @@
 //! - [`publish`]: brdcst-style broadcast pool announcing op ids to the peers that store them.
 //! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
 //! - [`membership`]: SWIM (foca) over the active set: suspect, down, alive, left.
+//! - [`peer_view`]: the live peers the app sees and one `peer` event per change.
 //! - [`catchup`]: "new ops since" rounds (the part of k2gossip built so far).
 //! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
 //! - [`gossip`]: k2gossip rounds over the DHT model (standalone; not yet wired into `space`).
@@ -24,5 +25,6 @@ pub mod fetch;
 pub mod gossip;
 pub mod membership;
 pub mod peer_store;
+pub mod peer_view;
 pub mod publish;
 pub mod space;
