@@ -141,7 +141,7 @@ pub enum MembershipOutput {
     Send {
         /// The member.
         to: MemberId,
-        /// The payload: one flags byte (0; reserved), then a foca packet.
+        /// The payload: one flags byte, then a foca packet ([`codec`]'s wire form).
         data: Bytes,
     },
     /// A member changed state.
@@ -157,6 +157,10 @@ pub enum MembershipError {
     /// The packet claims to come from an agent that is not at the sender's URL.
     #[error("membership packet from agent {0} not at the sender's URL")]
     Spoofed(AgentId),
+    /// The packet leaves its source agent out ([`codec::FLAG_IMPLICIT_SRC`]) but the
+    /// sender's URL hosts not exactly one agent (count given): who sent it is unknown.
+    #[error("membership packet without a source agent from a URL with {0} agents")]
+    Ambiguous(usize),
 }
 
 /// Settings of [`Membership`]; see `docs/design.md` ("Membership") for why these values.
@@ -327,9 +331,6 @@ impl foca::Runtime<MemberId> for Effects {
     }
 }
 
-/// The payload's first byte: format flags, none defined yet.
-const FLAGS: u8 = 0;
-
 /// SWIM membership of one local agent (see the [module docs](self)).
 pub struct Membership {
     cfg: MembershipConfig,
@@ -488,7 +489,8 @@ impl Membership {
     /// # Errors
     /// [`MembershipError::Malformed`] for bytes that do not decode (protocol violation);
     /// [`MembershipError::Spoofed`] if the packet's source agent is not among
-    /// `sender_agents`. foca's own refusals of well-formed packets (e.g. one for an old
+    /// `sender_agents`; [`MembershipError::Ambiguous`] if it leaves its source out and
+    /// `sender_agents` is not exactly one agent. foca's own refusals of well-formed packets (e.g. one for an old
     /// identity of ours) are counted in [`MembershipStats::foca_errors`], not errors.
     pub fn handle_data(
         &mut self,
@@ -498,13 +500,15 @@ impl Membership {
         admits: impl Fn(&AgentId) -> bool,
     ) -> Result<(), MembershipError> {
         self.stats.packets_received += 1;
-        let (_flags, packet) = data
-            .split_first()
-            .ok_or_else(|| MembershipError::Malformed("empty".into()))?;
+        let packet = match codec::from_wire(data, sender_agents) {
+            Ok(p) => p,
+            Err(codec::WireFormError::Ambiguous(n)) => return Err(MembershipError::Ambiguous(n)),
+            Err(e) => return Err(MembershipError::Malformed(e.to_string())),
+        };
         let mut room = self.cfg.max_members.saturating_sub(self.states.len());
         let me = self.me.agent.clone();
         let states = &self.states;
-        let filtered = codec::filter_packet(&mut self.codec, packet, |m| {
+        let filtered = codec::filter_packet(&mut self.codec, &packet, |m| {
             let a = &m.id().agent;
             if *a == me || states.contains_key(a) {
                 return true;
@@ -680,9 +684,7 @@ impl Membership {
             self.stats.foca_errors += 1;
         }
         for (to, packet) in std::mem::take(&mut self.fx.sends) {
-            let mut data = Vec::with_capacity(packet.len() + 1);
-            data.push(FLAGS);
-            data.extend_from_slice(&packet);
+            let data = codec::to_wire(&self.me.agent, &packet);
             self.stats.packets_sent += 1;
             self.stats.bytes_sent += data.len() as u64;
             self.out.push_back(MembershipOutput::Send {
@@ -795,7 +797,7 @@ impl Membership {
                 dst: m.id().clone(),
                 message: Message::Ping(0),
             };
-            let mut buf = vec![FLAGS];
+            let mut buf = Vec::new();
             let encoded = self.codec.encode_header(&header, &mut buf).and_then(|()| {
                 buf.put_u16(1);
                 self.codec.encode_member(&m, &mut buf)
@@ -804,6 +806,7 @@ impl Membership {
                 self.stats.foca_errors += 1;
                 continue;
             }
+            let buf = codec::to_wire(&self.me.agent, &buf);
             self.stats.packets_sent += 1;
             self.stats.bytes_sent += buf.len() as u64;
             self.out.push_back(MembershipOutput::Send {
