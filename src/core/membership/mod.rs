@@ -32,7 +32,7 @@
 //!   another to that timeout, no more.
 //! - **Buddy** (Lifeguard §IV-C): a member we start to suspect is told so at once by a
 //!   direct Ping carrying the suspicion, so an alive one refutes within a round trip; this
-//!   is what lets the suspicion timeout be short (2 s).
+//!   is what lets the suspicion timeout be short (two probe periods).
 //! - **Leaving**: [`Membership::leave`] is foca's `leave_cluster`; the Down it spreads is
 //!   marked "left" ([`codec`]), so peers report [`MemberEvent::Left`], not a crash.
 //!
@@ -166,23 +166,26 @@ pub enum MembershipError {
 /// Settings of [`Membership`]; see `docs/design.md` ("Membership") for why these values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipConfig {
-    /// SWIM protocol period: one probe per period. Default 1 s.
+    /// SWIM protocol period: one probe per period. Default 800 ms (SWIM's expected first
+    /// detection is ≈ 1.58 periods, its tail a few periods: see docs/design.md).
     pub probe_period: Duration,
-    /// Time for a direct ack before indirect probes go out. Default 500 ms (WebRTC RTTs are
-    /// tens of ms; relayed paths a few hundred).
+    /// Time for a direct ack before indirect probes go out. Default 400 ms, half the period
+    /// as in memberlist's LAN config (WebRTC RTTs are tens of ms; relayed paths a few
+    /// hundred).
     pub probe_rtt: Duration,
     /// Members asked to probe indirectly (SWIM k). Default 5.
     pub num_indirect_probes: usize,
     /// Times each update is piggybacked. Default 10.
     pub max_transmissions: u8,
-    /// Suspicion timeout. Default 2 s (with the buddy message refuting within one round
-    /// trip; see docs/design.md, "Membership").
+    /// Suspicion timeout. Default 1.6 s, two probe periods (with the buddy message an alive
+    /// suspect refutes within one round trip; see docs/design.md, "Membership").
     pub suspect_to_down_after: Duration,
     /// Suspicion timeout for a member that said it is dozing (hidden tab). Default 30 s.
     pub dozing_suspect_to_down_after: Duration,
     /// Down members are forgotten after this. Default 5 min.
     pub remove_down_after: Duration,
-    /// Gossip queued updates this often to 3 members. Default 200 ms.
+    /// Gossip queued updates this often to 3 members. Default 100 ms (memberlist's
+    /// `DefaultLocalConfig`; only sent while updates are queued).
     pub gossip_every: Duration,
     /// Announce to one down member this often (heals partitions). Default 10 s.
     pub announce_to_down_every: Duration,
@@ -201,14 +204,14 @@ pub struct MembershipConfig {
 impl Default for MembershipConfig {
     fn default() -> Self {
         MembershipConfig {
-            probe_period: Duration::from_secs(1),
-            probe_rtt: Duration::from_millis(500),
+            probe_period: Duration::from_millis(800),
+            probe_rtt: Duration::from_millis(400),
             num_indirect_probes: 5,
             max_transmissions: 10,
-            suspect_to_down_after: Duration::from_secs(2),
+            suspect_to_down_after: Duration::from_millis(1600),
             dozing_suspect_to_down_after: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(300),
-            gossip_every: Duration::from_millis(200),
+            gossip_every: Duration::from_millis(100),
             announce_to_down_every: Duration::from_secs(10),
             max_members: 32,
             max_packet_bytes: 1200,
