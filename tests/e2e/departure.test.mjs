@@ -62,6 +62,11 @@ test('a closed tab is reported left at the other tab and leaves peers()', async 
   assert.equal(await b.evaluate(count, agents[0]), 1);
   console.log(JSON.stringify({ departure_left_event_ms: left.at - closed }));
   assert.deepEqual(b.fennecErrors, []);
+  // Let B's membership declare A's old identity down or left (a few probe periods plus the
+  // suspicion): the reopened tab's newer identity then makes membership report it alive
+  // again, which must not add a second report after `joined` (the flake
+  // ['joined', 'alive']).
+  await new Promise((r) => setTimeout(r, 8_000));
 });
 
 test('the same agent opened again (a reload: same origin key, new URL) is reported joined again', async () => {
