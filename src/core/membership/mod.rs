@@ -493,8 +493,9 @@ impl Membership {
     /// [`MembershipError::Malformed`] for bytes that do not decode (protocol violation);
     /// [`MembershipError::Spoofed`] if the packet's source agent is not among
     /// `sender_agents`; [`MembershipError::Ambiguous`] if it leaves its source out and
-    /// `sender_agents` is not exactly one agent. foca's own refusals of well-formed packets (e.g. one for an old
-    /// identity of ours) are counted in [`MembershipStats::foca_errors`], not errors.
+    /// `sender_agents` is not exactly one agent. foca's own refusals of well-formed packets
+    /// (e.g. one for an old identity of ours) are counted in [`MembershipStats::foca_errors`],
+    /// not errors.
     pub fn handle_data(
         &mut self,
         now: Timestamp,
