@@ -1,8 +1,9 @@
 // Membership (SWIM/foca) figures from the native simulation (src/core/membership/sim_tests.rs,
-// `membership_bench`): detection time p50/p95 (ms and probe periods) over 10 crashes in
-// 50-member clusters, leave-to-`left` p95, false downs at 5% loss over 10^5 member-probe
-// periods, and traffic per member with 16 members. Virtual time: the figures do not depend on
-// this machine's speed. Release build without LTO (faster to compile), own target dir.
+// `membership_bench`): detection time p50/p95 (ms and probe periods) over 100 crashes (each at
+// a seeded point of the probe period) in 50-member clusters, leave-to-`left` p95, false downs
+// at 5% loss over 10^5 member-probe periods, and traffic per member with 16 members. Virtual
+// time: the figures do not depend on this machine's speed. Release build without LTO (faster
+// to compile), own target dir.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

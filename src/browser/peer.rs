@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -23,6 +23,8 @@ use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, Reconnect
 use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
+pub use crate::core::peer_view::Liveness;
+use crate::core::peer_view::PeerView;
 use crate::core::space::{
     Command, GossipSummary, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig,
     SpaceEvent, run_space,
@@ -269,7 +271,7 @@ pub struct BrowserSpace {
     store: Rc<dyn OpStore>,
     transport: Rc<CountingTransport<SpaceTransport>>,
     listeners: RefCell<Vec<Listener>>,
-    peers: RefCell<Peers>,
+    peers: RefCell<PeerView>,
     /// The page lifecycle listeners (Window scopes); dropped when the space stops.
     lifecycle: RefCell<Option<Lifecycle>>,
     running: Cell<bool>,
@@ -406,12 +408,11 @@ impl BrowserSpace {
     pub fn peers(&self) -> Vec<PeerEntry> {
         self.peers
             .borrow()
-            .live
             .iter()
-            .map(|(a, (url, state))| PeerEntry {
+            .map(|(a, url, state)| PeerEntry {
                 agent: a.clone(),
                 url: url.clone(),
-                state: *state,
+                state,
                 path: url
                     .as_ref()
                     .and_then(|u| self.net.connection(u))
@@ -450,7 +451,7 @@ impl BrowserSpace {
             op_bytes: totals.op_bytes,
             tx_bytes: self.transport.tx.get(),
             rx_bytes: self.transport.rx.get(),
-            peers: self.peers.borrow().live.len(),
+            peers: self.peers.borrow().len(),
             connections: self.net.connection_count(),
             net: self.net.stats(),
             status: self.link.status(),
@@ -544,15 +545,6 @@ async fn dispatch_events(
     space.lifecycle.borrow_mut().take();
 }
 
-/// A peer's liveness as `peers()` shows it (SWIM, `core::membership`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Liveness {
-    /// Joined, or alive by membership.
-    Alive,
-    /// A probe failed; down after the suspicion timeout unless it refutes.
-    Suspect,
-}
-
 /// One entry of [`BrowserSpace::peers`].
 #[derive(Debug, Clone)]
 pub struct PeerEntry {
@@ -564,88 +556,6 @@ pub struct PeerEntry {
     pub state: Liveness,
     /// The path of the open connection to it, if any.
     pub path: Option<Path>,
-}
-
-/// The live peers and the departed ones, fed by the space's events. One departure gives one
-/// event: a leaving tab is reported by its tombstone ([`SpaceEvent::PeerLeft`]) and by
-/// membership ([`SpaceEvent::MemberLeft`], maybe later [`SpaceEvent::MemberDown`]); only the
-/// first one that removes it from the live set is passed on.
-#[derive(Default)]
-pub struct Peers {
-    live: BTreeMap<AgentId, (Option<Url>, Liveness)>,
-    departed: HashSet<AgentId>,
-}
-
-impl Peers {
-    /// Applies `e`; `false` when `e` is a repeated report that listeners must not see (a
-    /// second `left`/`down` for a departed agent, a `suspect` for one that is not live).
-    pub fn track(&mut self, e: &SpaceEvent) -> bool {
-        match e {
-            // Not again for an agent already live at that URL (reported back by
-            // [`watch_departures`] before the space saw its newer info).
-            SpaceEvent::PeerJoined { agent, url } => {
-                self.departed.remove(agent);
-                let before = self
-                    .live
-                    .insert(agent.clone(), (url.clone(), Liveness::Alive));
-                before.is_none_or(|(u, _)| &u != url)
-            }
-            // Alive again (refuted, or a renewed identity after down/left) brings it back.
-            SpaceEvent::MemberAlive { agent, url } => {
-                self.departed.remove(agent);
-                let entry = self
-                    .live
-                    .entry(agent.clone())
-                    .or_insert((None, Liveness::Alive));
-                if url.is_some() {
-                    entry.0 = url.clone();
-                }
-                entry.1 = Liveness::Alive;
-                true
-            }
-            SpaceEvent::MemberSuspect { agent, .. } => match self.live.get_mut(agent) {
-                Some(entry) => {
-                    entry.1 = Liveness::Suspect;
-                    true
-                }
-                None => false,
-            },
-            SpaceEvent::PeerLeft { agent }
-            | SpaceEvent::MemberLeft { agent, .. }
-            | SpaceEvent::MemberDown { agent, .. } => {
-                let was_live = self.live.remove(agent).is_some();
-                let first = self.departed.insert(agent.clone());
-                was_live || first
-            }
-            _ => true,
-        }
-    }
-
-    /// The live agents at `url`, now departed (their page closed); each to be reported `left`.
-    fn depart_at(&mut self, url: &Url) -> Vec<AgentId> {
-        let gone: Vec<AgentId> = self
-            .live
-            .iter()
-            .filter(|(_, (u, _))| u.as_ref() == Some(url))
-            .map(|(a, _)| a.clone())
-            .collect();
-        for a in &gone {
-            self.live.remove(a);
-            self.departed.insert(a.clone());
-        }
-        gone
-    }
-
-    /// A departed `agent` connected again from `url` (a reloaded page): live again; `true`
-    /// when it is to be reported `joined`.
-    fn reconnected(&mut self, agent: &AgentId, url: &Url) -> bool {
-        if !self.departed.remove(agent) || self.live.contains_key(agent) {
-            return false;
-        }
-        self.live
-            .insert(agent.clone(), (Some(url.clone()), Liveness::Alive));
-        true
-    }
 }
 
 /// What the transport tells the glue about peers' pages.
@@ -941,68 +851,5 @@ impl<T: Transport> Transport for CountingTransport<T> {
             e
         }
         .boxed_local()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-
-    // `npm test` runs wasm tests in headless Chromium only.
-    wasm_bindgen_test_configure!(run_in_browser);
-
-    fn agent(n: u8) -> AgentId {
-        AgentId::from_bytes(vec![n; 32])
-    }
-
-    fn joined(n: u8) -> SpaceEvent {
-        SpaceEvent::PeerJoined {
-            agent: agent(n),
-            url: None,
-        }
-    }
-
-    #[wasm_bindgen_test]
-    fn one_departure_gives_one_event_and_no_down_after_left() {
-        let mut p = Peers::default();
-        assert!(p.track(&joined(1)));
-        assert!(p.track(&SpaceEvent::MemberLeft {
-            agent: agent(1),
-            url: None
-        }));
-        assert!(!p.track(&SpaceEvent::PeerLeft { agent: agent(1) }));
-        assert!(!p.track(&SpaceEvent::MemberDown {
-            agent: agent(1),
-            url: None
-        }));
-        assert!(!p.track(&SpaceEvent::MemberSuspect {
-            agent: agent(1),
-            url: None
-        }));
-        assert!(p.live.is_empty());
-    }
-
-    #[wasm_bindgen_test]
-    fn suspect_is_listed_down_is_not_alive_brings_back() {
-        let mut p = Peers::default();
-        assert!(p.track(&joined(2)));
-        assert!(p.track(&SpaceEvent::MemberSuspect {
-            agent: agent(2),
-            url: None
-        }));
-        assert_eq!(p.live[&agent(2)].1, Liveness::Suspect);
-        assert!(p.track(&SpaceEvent::MemberDown {
-            agent: agent(2),
-            url: None
-        }));
-        assert!(!p.live.contains_key(&agent(2)));
-        assert!(p.track(&SpaceEvent::MemberAlive {
-            agent: agent(2),
-            url: None
-        }));
-        assert_eq!(p.live[&agent(2)].1, Liveness::Alive);
-        // A new departure after coming back is reported again.
-        assert!(p.track(&SpaceEvent::PeerLeft { agent: agent(2) }));
     }
 }

@@ -9,10 +9,11 @@
 //! - [`fetch`]: the fetch queue (batches, per-peer limits, timeouts, alternative sources).
 //! - [`membership`]: SWIM (foca) over the active set: suspect, down, alive, left.
 //! - [`known`]: op ids each peer is known to hold (publish leaves them out).
+//! - [`peer_view`]: the live peers the app sees and one `peer` event per change.
 //! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
 //! - [`gossip`]: k2gossip rounds over the DHT model, the one repair path (`space` drives it).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
-//! - [`bounded`]: the bounded FIFO set every network-fed set uses.
+//! - [`bounded`]: the bounded FIFO set and map every network-fed collection uses.
 //! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
 
 pub mod bootstrap;
@@ -24,5 +25,6 @@ pub mod gossip;
 pub mod known;
 pub mod membership;
 pub mod peer_store;
+pub mod peer_view;
 pub mod publish;
 pub mod space;

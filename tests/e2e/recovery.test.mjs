@@ -8,7 +8,7 @@
 // (not asserted: timings belong in benchmarks).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startBootstrapServer, startStaticServer } from './harness.mjs';
+import { launchBrowser, openFennecPage, pollPage, startBootstrapServer, startStaticServer } from './harness.mjs';
 
 function pageHelpers() {
   const t = { status: [], errors: [] };
@@ -48,28 +48,17 @@ after(async () => {
   await web?.stop();
 });
 
-/** Polls `check` on `page` every 100 ms until it is truthy; fails after `limitMs`. */
-async function until(page, check, arg, limitMs, what) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await page.evaluate(check, arg);
-    if (v) return v;
-    if (Date.now() - t0 > limitMs) assert.fail(`${what}: not within ${limitMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('signal server stopped and restarted: status and error events, reconnection, the offline op is delivered', async () => {
   const [a, b] = tabs;
   const first = await a.evaluate(() => window.t.publish('before the outage'));
-  await until(b, (id) => window.t.has(id), first, 60_000, 'first op at tab B');
+  await pollPage(b, (id) => window.t.has(id), first, 'first op at tab B', 60_000);
   assert.equal(await a.evaluate(() => window.t.state()), 'connected');
 
   const listen = new URL(boot.url).host;
   await boot.stop();
   for (const p of [a, b]) {
-    await until(p, () => window.t.errors.some((e) => e.kind === 'signal'), null, 30_000, 'signal error event');
-    await until(p, () => window.t.status.some((s) => s.state !== 'connected'), null, 30_000, 'reconnecting status');
+    await pollPage(p, () => window.t.errors.some((e) => e.kind === 'signal'), null, 'signal error event', 30_000);
+    await pollPage(p, () => window.t.status.some((s) => s.state !== 'connected'), null, 'reconnecting status', 30_000);
   }
   const lost = await a.evaluate(() => window.t.status.find((s) => s.state !== 'connected'));
   assert.ok(['reconnecting', 'offline'].includes(lost.state), JSON.stringify(lost));
@@ -86,11 +75,11 @@ test('signal server stopped and restarted: status and error events, reconnection
   const restarted = Date.now();
   const back = [];
   for (const p of [a, b]) {
-    await until(p, () => window.t.status.at(-1)?.state === 'connected', null, 60_000, 'connected again');
+    await pollPage(p, () => window.t.status.at(-1)?.state === 'connected', null, 'connected again', 60_000);
     back.push(await p.evaluate(() => window.t.status.at(-1).at));
   }
   assert.equal(await a.evaluate(() => window.t.state()), 'connected');
-  await until(b, (id) => window.t.has(id), offline, 90_000, 'offline op at tab B after the restart');
+  await pollPage(b, (id) => window.t.has(id), offline, 'offline op at tab B after the restart', 90_000);
   const delivered = Date.now();
   console.log(JSON.stringify({
     reconnect_ms: back.map((t) => t - restarted),
@@ -107,7 +96,7 @@ test('bootstrap server unreachable at join: join resolves and an error of kind "
   const url = await page.evaluate((o) => window.t.join(o),
     { bootstrapUrl: 'http://127.0.0.1:9', signalUrl: boot.signalUrl, space: `${space}-nobootstrap` });
   assert.match(url, /^ws:\/\//);
-  const err = await until(page, () => window.t.errors.find((e) => e.kind === 'bootstrap'), null, 30_000, 'bootstrap error event');
+  const err = await pollPage(page, () => window.t.errors.find((e) => e.kind === 'bootstrap'), null, 'bootstrap error event', 30_000);
   assert.match(err.message, /poll|put/);
   assert.equal(await page.evaluate(() => window.t.state()), 'connected');
   await context.close();

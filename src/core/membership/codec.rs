@@ -13,6 +13,13 @@
 //!
 //! Dozing hints ride as foca custom broadcasts after the updates ([`DozeHandler`]).
 //!
+//! On the wire a packet follows one flags byte ([`to_wire`], [`from_wire`]). Flag
+//! [`FLAG_IMPLICIT_SRC`] (every packet fennec sends): the header's source agent (its length
+//! byte and id, 33 of a ping's 56 bytes) is left out; the receiver takes the agent at the
+//! sender's URL, which it already knows from the verified agent info that admitted the
+//! sender. The SWIM paper's messages name their sender because UDP datagrams do not; a
+//! space's connections do, so the id is redundant there. Other flags are refused.
+//!
 //! Decoding never panics; every short or bad input is a [`CodecError`].
 
 use std::cell::RefCell;
@@ -76,6 +83,64 @@ pub(crate) fn encode_doze(agent: &AgentId, seq: u64, dozing: bool) -> Vec<u8> {
     v.put_u64(seq);
     v.put_u8(u8::from(dozing));
     v
+}
+
+/// The flags byte's "source agent left out" bit (see the [module docs](self)).
+pub const FLAG_IMPLICIT_SRC: u8 = 1;
+
+/// The wire form of a foca `packet` sent by `me`: the flags byte, then the packet with the
+/// header's source agent left out when it is `me` ([`FLAG_IMPLICIT_SRC`]), else whole.
+pub fn to_wire(me: &AgentId, packet: &[u8]) -> Vec<u8> {
+    let a = me.as_bytes();
+    let mut out = Vec::with_capacity(packet.len() + 1);
+    match packet.split_first() {
+        Some((&len, rest)) if usize::from(len) == a.len() && rest.starts_with(a) => {
+            out.push(FLAG_IMPLICIT_SRC);
+            out.extend_from_slice(&rest[a.len()..]);
+        }
+        _ => {
+            out.push(0);
+            out.extend_from_slice(packet);
+        }
+    }
+    out
+}
+
+/// Why [`from_wire`] could not restore a packet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireFormError {
+    /// No flags byte, or flags this version does not know (a protocol violation).
+    #[error("membership flags {0:?}")]
+    BadFlags(Option<u8>),
+    /// The source agent was left out but the sender's URL hosts not exactly one agent
+    /// (count given): it cannot be told which one sent it.
+    #[error("membership packet without a source agent from a URL with {0} agents")]
+    Ambiguous(usize),
+}
+
+/// The foca packet inside wire `data` from a URL hosting `sender_agents`: the source agent
+/// put back if it was left out ([`FLAG_IMPLICIT_SRC`]).
+///
+/// # Errors
+/// [`WireFormError`].
+pub fn from_wire(data: &[u8], sender_agents: &[AgentId]) -> Result<Vec<u8>, WireFormError> {
+    match data.split_first() {
+        Some((0, packet)) => Ok(packet.to_vec()),
+        Some((&FLAG_IMPLICIT_SRC, rest)) => match sender_agents {
+            [agent] => {
+                let a = agent.as_bytes();
+                let mut packet = Vec::with_capacity(rest.len() + 1 + a.len());
+                // Agent ids are at most MAX_AGENT_ID_BYTES long; a longer one fails decoding.
+                packet.push(u8::try_from(a.len()).unwrap_or(0));
+                packet.extend_from_slice(a);
+                packet.extend_from_slice(rest);
+                Ok(packet)
+            }
+            more => Err(WireFormError::Ambiguous(more.len())),
+        },
+        Some((&flags, _)) => Err(WireFormError::BadFlags(Some(flags))),
+        None => Err(WireFormError::BadFlags(None)),
+    }
 }
 
 /// Identifies a dozing hint in foca's broadcast backlog: a newer hint of the same agent

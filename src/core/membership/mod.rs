@@ -32,7 +32,7 @@
 //!   another to that timeout, no more.
 //! - **Buddy** (Lifeguard §IV-C): a member we start to suspect is told so at once by a
 //!   direct Ping carrying the suspicion, so an alive one refutes within a round trip; this
-//!   is what lets the suspicion timeout be short (2 s).
+//!   is what lets the suspicion timeout be short (two probe periods).
 //! - **Leaving**: [`Membership::leave`] is foca's `leave_cluster`; the Down it spreads is
 //!   marked "left" ([`codec`]), so peers report [`MemberEvent::Left`], not a crash.
 //!
@@ -141,7 +141,7 @@ pub enum MembershipOutput {
     Send {
         /// The member.
         to: MemberId,
-        /// The payload: one flags byte (0; reserved), then a foca packet.
+        /// The payload: one flags byte, then a foca packet ([`codec`]'s wire form).
         data: Bytes,
     },
     /// A member changed state.
@@ -157,28 +157,35 @@ pub enum MembershipError {
     /// The packet claims to come from an agent that is not at the sender's URL.
     #[error("membership packet from agent {0} not at the sender's URL")]
     Spoofed(AgentId),
+    /// The packet leaves its source agent out ([`codec::FLAG_IMPLICIT_SRC`]) but the
+    /// sender's URL hosts not exactly one agent (count given): who sent it is unknown.
+    #[error("membership packet without a source agent from a URL with {0} agents")]
+    Ambiguous(usize),
 }
 
 /// Settings of [`Membership`]; see `docs/design.md` ("Membership") for why these values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipConfig {
-    /// SWIM protocol period: one probe per period. Default 1 s.
+    /// SWIM protocol period: one probe per period. Default 800 ms (SWIM's expected first
+    /// detection is ≈ 1.58 periods, its tail a few periods: see docs/design.md).
     pub probe_period: Duration,
-    /// Time for a direct ack before indirect probes go out. Default 500 ms (WebRTC RTTs are
-    /// tens of ms; relayed paths a few hundred).
+    /// Time for a direct ack before indirect probes go out. Default 400 ms, half the period
+    /// as in memberlist's LAN config (WebRTC RTTs are tens of ms; relayed paths a few
+    /// hundred).
     pub probe_rtt: Duration,
     /// Members asked to probe indirectly (SWIM k). Default 5.
     pub num_indirect_probes: usize,
     /// Times each update is piggybacked. Default 10.
     pub max_transmissions: u8,
-    /// Suspicion timeout. Default 2 s (with the buddy message refuting within one round
-    /// trip; see docs/design.md, "Membership").
+    /// Suspicion timeout. Default 1.6 s, two probe periods (with the buddy message an alive
+    /// suspect refutes within one round trip; see docs/design.md, "Membership").
     pub suspect_to_down_after: Duration,
     /// Suspicion timeout for a member that said it is dozing (hidden tab). Default 30 s.
     pub dozing_suspect_to_down_after: Duration,
     /// Down members are forgotten after this. Default 5 min.
     pub remove_down_after: Duration,
-    /// Gossip queued updates this often to 3 members. Default 200 ms.
+    /// Gossip queued updates this often to 3 members. Default 100 ms (memberlist's
+    /// `DefaultLocalConfig`; only sent while updates are queued).
     pub gossip_every: Duration,
     /// Announce to one down member this often (heals partitions). Default 10 s.
     pub announce_to_down_every: Duration,
@@ -197,14 +204,14 @@ pub struct MembershipConfig {
 impl Default for MembershipConfig {
     fn default() -> Self {
         MembershipConfig {
-            probe_period: Duration::from_secs(1),
-            probe_rtt: Duration::from_millis(500),
+            probe_period: Duration::from_millis(800),
+            probe_rtt: Duration::from_millis(400),
             num_indirect_probes: 5,
             max_transmissions: 10,
-            suspect_to_down_after: Duration::from_secs(2),
+            suspect_to_down_after: Duration::from_millis(1600),
             dozing_suspect_to_down_after: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(300),
-            gossip_every: Duration::from_millis(200),
+            gossip_every: Duration::from_millis(100),
             announce_to_down_every: Duration::from_secs(10),
             max_members: 32,
             max_packet_bytes: 1200,
@@ -326,9 +333,6 @@ impl foca::Runtime<MemberId> for Effects {
         self.timers.push((event, after));
     }
 }
-
-/// The payload's first byte: format flags, none defined yet.
-const FLAGS: u8 = 0;
 
 /// SWIM membership of one local agent (see the [module docs](self)).
 pub struct Membership {
@@ -488,8 +492,10 @@ impl Membership {
     /// # Errors
     /// [`MembershipError::Malformed`] for bytes that do not decode (protocol violation);
     /// [`MembershipError::Spoofed`] if the packet's source agent is not among
-    /// `sender_agents`. foca's own refusals of well-formed packets (e.g. one for an old
-    /// identity of ours) are counted in [`MembershipStats::foca_errors`], not errors.
+    /// `sender_agents`; [`MembershipError::Ambiguous`] if it leaves its source out and
+    /// `sender_agents` is not exactly one agent. foca's own refusals of well-formed packets
+    /// (e.g. one for an old identity of ours) are counted in [`MembershipStats::foca_errors`],
+    /// not errors.
     pub fn handle_data(
         &mut self,
         now: Timestamp,
@@ -498,13 +504,15 @@ impl Membership {
         admits: impl Fn(&AgentId) -> bool,
     ) -> Result<(), MembershipError> {
         self.stats.packets_received += 1;
-        let (_flags, packet) = data
-            .split_first()
-            .ok_or_else(|| MembershipError::Malformed("empty".into()))?;
+        let packet = match codec::from_wire(data, sender_agents) {
+            Ok(p) => p,
+            Err(codec::WireFormError::Ambiguous(n)) => return Err(MembershipError::Ambiguous(n)),
+            Err(e) => return Err(MembershipError::Malformed(e.to_string())),
+        };
         let mut room = self.cfg.max_members.saturating_sub(self.states.len());
         let me = self.me.agent.clone();
         let states = &self.states;
-        let filtered = codec::filter_packet(&mut self.codec, packet, |m| {
+        let filtered = codec::filter_packet(&mut self.codec, &packet, |m| {
             let a = &m.id().agent;
             if *a == me || states.contains_key(a) {
                 return true;
@@ -680,9 +688,7 @@ impl Membership {
             self.stats.foca_errors += 1;
         }
         for (to, packet) in std::mem::take(&mut self.fx.sends) {
-            let mut data = Vec::with_capacity(packet.len() + 1);
-            data.push(FLAGS);
-            data.extend_from_slice(&packet);
+            let data = codec::to_wire(&self.me.agent, &packet);
             self.stats.packets_sent += 1;
             self.stats.bytes_sent += data.len() as u64;
             self.out.push_back(MembershipOutput::Send {
@@ -795,7 +801,7 @@ impl Membership {
                 dst: m.id().clone(),
                 message: Message::Ping(0),
             };
-            let mut buf = vec![FLAGS];
+            let mut buf = Vec::new();
             let encoded = self.codec.encode_header(&header, &mut buf).and_then(|()| {
                 buf.put_u16(1);
                 self.codec.encode_member(&m, &mut buf)
@@ -804,6 +810,7 @@ impl Membership {
                 self.stats.foca_errors += 1;
                 continue;
             }
+            let buf = codec::to_wire(&self.me.agent, &buf);
             self.stats.packets_sent += 1;
             self.stats.bytes_sent += buf.len() as u64;
             self.out.push_back(MembershipOutput::Send {

@@ -1478,7 +1478,9 @@ impl Space {
                 self.stats.bad_membership += 1;
                 self.misbehaved(now, from, format!("bad membership packet: {e}"));
             }
-            Err(MembershipError::Spoofed(_)) => self.stats.bad_membership += 1,
+            Err(MembershipError::Spoofed(_) | MembershipError::Ambiguous(_)) => {
+                self.stats.bad_membership += 1;
+            }
         }
     }
 
