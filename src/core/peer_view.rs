@@ -16,7 +16,7 @@
 //!   when the peer was already reported `joined` by the space or the transport (a reloaded
 //!   tab): those are not changes for the app.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::core::space::SpaceEvent;
 use crate::model::id::AgentId;
@@ -35,7 +35,8 @@ pub enum Liveness {
 #[derive(Debug, Default)]
 pub struct PeerView {
     live: BTreeMap<AgentId, (Option<Url>, Liveness)>,
-    departed: HashSet<AgentId>,
+    /// Departed agents, and whether they left (`true`) or membership declared them down.
+    departed: HashMap<AgentId, bool>,
 }
 
 impl PeerView {
@@ -64,8 +65,16 @@ impl PeerView {
             SpaceEvent::PeerLeft { agent }
             | SpaceEvent::MemberLeft { agent, .. }
             | SpaceEvent::MemberDown { agent, .. } => {
+                let left = !matches!(e, SpaceEvent::MemberDown { .. });
                 let was_live = self.live.remove(agent).is_some();
-                let first = self.departed.insert(agent.clone());
+                let mut first = false;
+                self.departed
+                    .entry(agent.clone())
+                    .and_modify(|l| *l |= left)
+                    .or_insert_with(|| {
+                        first = true;
+                        left
+                    });
                 was_live || first
             }
             _ => true,
@@ -99,17 +108,19 @@ impl PeerView {
             .collect();
         for a in &gone {
             self.live.remove(a);
-            self.departed.insert(a.clone());
+            self.departed.insert(a.clone(), true);
         }
         gone
     }
 
     /// A departed `agent` connected again from `url` (a reloaded page): live again; `true`
-    /// when it is to be reported `joined`.
+    /// when it is to be reported `joined`. One membership declared down (not left) stays
+    /// down: it comes back with membership's `alive` (a healed partition), not as `joined`.
     pub fn reconnected(&mut self, agent: &AgentId, url: &Url) -> bool {
-        if !self.departed.remove(agent) || self.live.contains_key(agent) {
+        if self.departed.get(agent) != Some(&true) || self.live.contains_key(agent) {
             return false;
         }
+        self.departed.remove(agent);
         self.live
             .insert(agent.clone(), (Some(url.clone()), Liveness::Alive));
         true
@@ -252,6 +263,22 @@ mod tests {
         };
         tell(&mut p, &mut told, info, "joined");
         assert_eq!(told, ["joined", "left", "joined"]);
+        assert_eq!(p.liveness(&agent(4)), Some(Liveness::Alive));
+    }
+
+    /// A partition heals: the peer declared down connects again (no `joined`: it never left)
+    /// and membership's `alive` brings it back.
+    #[test]
+    fn a_peer_back_from_down_is_reported_alive_not_joined() {
+        let (mut p, mut told) = (PeerView::default(), Vec::new());
+        tell(&mut p, &mut told, joined(4), "joined");
+        tell(&mut p, &mut told, suspect(4), "suspect");
+        tell(&mut p, &mut told, down(4), "down");
+        if p.reconnected(&agent(4), &url(4)) {
+            told.push("joined");
+        }
+        tell(&mut p, &mut told, alive(4), "alive");
+        assert_eq!(told, ["joined", "suspect", "down", "alive"]);
         assert_eq!(p.liveness(&agent(4)), Some(Liveness::Alive));
     }
 
