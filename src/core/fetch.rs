@@ -427,7 +427,7 @@ impl FetchQueue {
                 orphaned.push(id.clone());
             }
         }
-        orphaned.sort();
+        orphaned.sort_unstable(); // distinct map keys
         for id in orphaned {
             self.give_up(&id, FailReason::NoSource);
         }

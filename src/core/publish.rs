@@ -444,7 +444,8 @@ pub fn candidates(
         .filter(|u| !skip(u))
         .map(|u| (weight(op_id, &u), u))
         .collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    // Unstable: equal (weight, URL) pairs are indistinguishable.
+    v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     v.into_iter().map(|(_, u)| u).collect()
 }
 

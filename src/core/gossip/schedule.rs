@@ -77,7 +77,8 @@ pub fn pick_peers(
         .filter(|c| c.responsive && !busy_with(&c.url))
         .filter(|c| !c.sectors.intersection(ours).is_empty())
         .collect();
-    eligible.sort_by(|a, b| {
+    // Unstable: only the URL is kept, and ties are equal URLs.
+    eligible.sort_unstable_by(|a, b| {
         a.last_gossip
             .cmp(&b.last_gossip)
             .then_with(|| a.url.as_str().cmp(b.url.as_str()))
