@@ -23,10 +23,11 @@ for a in "$@"; do
 done
 # panic=immediate-abort (only where std is built here, -Z build-std): a panic traps at once
 # instead of formatting a message that wasm32-unknown-unknown has nowhere to print; it takes the
-# panic machinery out of the module.
+# panic machinery out of the module. -Zlocation-detail=none: panic locations (file, line,
+# column) were only ever for that message; without them no source path is in the module.
 release_rustflags=()
 if [ -n "${CARGO_UNSTABLE_BUILD_STD:-}" ]; then
-  release_rustflags=(env "RUSTFLAGS=${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort")
+  release_rustflags=(env "RUSTFLAGS=${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none")
 fi
 "${release_rustflags[@]}" wasm-pack build --target web --release "${WASM_PACK_BUILD_MODE[@]}" "${args[@]}"
 bash scripts/optimise-wasm.sh pkg/fennec_bg.wasm target/wasm-names/fennec_bg.wasm
