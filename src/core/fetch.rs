@@ -40,6 +40,7 @@ use crate::model::id::{OpId, SpaceId};
 use crate::model::op::{Op, OpError, verify_op};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
+use crate::sort;
 use crate::wire::{WireOp, encode_fetch_response};
 
 /// Limits of a [`FetchQueue`]. Sizes in bytes.
@@ -427,7 +428,7 @@ impl FetchQueue {
                 orphaned.push(id.clone());
             }
         }
-        orphaned.sort_unstable(); // distinct map keys
+        sort::sort(&mut orphaned); // distinct map keys
         for id in orphaned {
             self.give_up(&id, FailReason::NoSource);
         }

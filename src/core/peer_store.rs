@@ -31,6 +31,7 @@ use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, SpaceId};
 use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
+use crate::sort;
 
 /// Limits and lifetimes of a [`PeerStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,7 +263,7 @@ impl PeerStore {
         self.graves.retain(|_, g| g.forget_at > now);
         self.bound_graves();
         self.unresponsive.retain(|_, until| *until > now);
-        gone.sort_unstable_by(|a, b| a.agent.cmp(&b.agent)); // one info per agent
+        sort::sort_by(&mut gone, |a, b| a.agent.cmp(&b.agent)); // one info per agent
         gone
     }
 
@@ -278,7 +279,7 @@ impl PeerStore {
             .iter()
             .map(|(a, g)| (g.forget_at, a.clone()))
             .collect();
-        by_age.sort_unstable(); // one grave per agent
+        sort::sort(&mut by_age); // one grave per agent
         for (_, a) in by_age.into_iter().take(excess) {
             self.graves.remove(&a);
         }
@@ -346,7 +347,9 @@ impl PeerStore {
             .map(|a| (a.storage_arc.dist(loc), a))
             .collect();
         // Unstable: one info per agent, so no two entries tie.
-        v.sort_unstable_by(|(da, a), (db, b)| da.cmp(db).then_with(|| a.agent.cmp(&b.agent)));
+        sort::sort_by(&mut v, |(da, a), (db, b)| {
+            da.cmp(db).then_with(|| a.agent.cmp(&b.agent))
+        });
         v.into_iter().take(limit).map(|(_, a)| a).collect()
     }
 
@@ -422,15 +425,14 @@ impl PeerStore {
             }
         }
         let mut v: Vec<_> = by_url.into_values().collect();
-        v.sort_unstable_by(|a, b| a.url.cmp(&b.url)); // distinct map keys
+        sort::sort_by(&mut v, |a, b| a.url.cmp(&b.url)); // distinct map keys
         v
     }
 }
 
-/// Sorts infos by agent id. One function for every such sort (one copy of the sort code in
-/// the wasm module); unstable, since the store holds one info per agent.
+/// Sorts infos by agent id (unstable: the store holds one info per agent).
 fn sort_by_agent(v: &mut [&AgentInfoSigned]) {
-    v.sort_unstable_by(|a, b| a.agent.cmp(&b.agent));
+    sort::sort_by(v, |a, b| a.agent.cmp(&b.agent));
 }
 
 #[cfg(test)]

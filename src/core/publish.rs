@@ -32,6 +32,7 @@ use crate::core::peer_store::PeerStore;
 use crate::model::id::{AgentId, OpId};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
+use crate::sort;
 
 /// Limits of a [`BroadcastPool`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -445,7 +446,7 @@ pub fn candidates(
         .map(|u| (weight(op_id, &u), u))
         .collect();
     // Unstable: equal (weight, URL) pairs are indistinguishable.
-    v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    sort::sort_by(&mut v, |a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     v.into_iter().map(|(_, u)| u).collect()
 }
 

@@ -61,6 +61,7 @@ use rand::rngs::SmallRng;
 use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::model::id::AgentId;
 use crate::model::time::Timestamp;
+use crate::sort;
 
 pub use codec::{CodecError, DozeHandler, DozeKey, WireCodec};
 
@@ -546,7 +547,7 @@ impl Membership {
         }
         // Same-kind timers stay in deadline order; equal (timer, deadline) pairs are
         // indistinguishable, so an unstable sort (smaller code) is enough.
-        due.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        sort::sort_by(&mut due, |a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         for (_, timer) in due {
             let r = self.foca.handle_timer(timer, &mut self.fx);
             self.settle(now, r);
