@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -36,6 +36,7 @@ use crate::model::url::Url;
 use crate::net::conn::{NetConfig, Path, Phase};
 use crate::net::reconnect::{LinkState, ReconnectConfig};
 use crate::net::sbd::SbdConfig;
+use crate::sort;
 use crate::store::MemOpStore;
 
 /// Where a peer keeps its ops.
@@ -261,7 +262,7 @@ pub struct BrowserSpace {
     /// No bootstrap failure since the last success (a failure is reported when this is set).
     bootstrap_ok: Cell<bool>,
     /// Local ops whose announcement failed or was not tried because the link was down.
-    unannounced: RefCell<BTreeSet<OpId>>,
+    unannounced: RefCell<HashSet<OpId>>,
     /// Our newest signed agent info (put to bootstrap again after a reconnect).
     local_info: RefCell<Option<AgentInfoSigned>>,
     commands: mpsc::UnboundedSender<Command>,
@@ -399,9 +400,10 @@ impl BrowserSpace {
     }
 
     /// Known live peer agents (joined, not reported down or left), their URLs, liveness and
-    /// connection path (`None` when no connection to them is open).
+    /// connection path (`None` when no connection to them is open); by agent id.
     pub fn peers(&self) -> Vec<PeerEntry> {
-        self.peers
+        let mut v: Vec<PeerEntry> = self
+            .peers
             .borrow()
             .live
             .iter()
@@ -415,7 +417,9 @@ impl BrowserSpace {
                     .filter(|c| c.phase == Phase::Open)
                     .map(|c| c.path),
             })
-            .collect()
+            .collect();
+        sort::sort_by(&mut v, |a, b| a.agent.cmp(&b.agent)); // one entry per agent
+        v
     }
 
     /// Tells the space's members this tab is hidden (`true`) or visible
@@ -560,10 +564,11 @@ pub struct PeerEntry {
 /// The live peers and the departed ones, fed by the space's events. One departure gives one
 /// event: a leaving tab is reported by its tombstone ([`SpaceEvent::PeerLeft`]) and by
 /// membership ([`SpaceEvent::MemberLeft`], maybe later [`SpaceEvent::MemberDown`]); only the
-/// first one that removes it from the live set is passed on.
+/// first one that removes it from the live set is passed on. (Hash maps: a B-tree map type is
+/// ~10 KB of wasm, a hash map type ~2 KB; lists out of it are sorted.)
 #[derive(Default)]
 pub struct Peers {
-    live: BTreeMap<AgentId, (Option<Url>, Liveness)>,
+    live: HashMap<AgentId, (Option<Url>, Liveness)>,
     departed: HashSet<AgentId>,
 }
 
@@ -614,12 +619,13 @@ impl Peers {
 
     /// The live agents at `url`, now departed (their page closed); each to be reported `left`.
     fn depart_at(&mut self, url: &Url) -> Vec<AgentId> {
-        let gone: Vec<AgentId> = self
+        let mut gone: Vec<AgentId> = self
             .live
             .iter()
             .filter(|(_, (u, _))| u.as_ref() == Some(url))
             .map(|(a, _)| a.clone())
             .collect();
+        sort::sort(&mut gone); // reported in agent order, as before
         for a in &gone {
             self.live.remove(a);
             self.departed.insert(a.clone());
@@ -778,7 +784,8 @@ async fn reannounce(space: Rc<BrowserSpace>) {
         if !space.running.get() || space.link.status().state != LinkState::Connected {
             return;
         }
-        let ops: Vec<OpId> = space.unannounced.borrow().iter().cloned().collect();
+        let mut ops: Vec<OpId> = space.unannounced.borrow().iter().cloned().collect();
+        sort::sort(&mut ops); // in id order, as from the B-tree set before (size)
         // The first time even with no op: the space clears its marks and catches up.
         if ops.is_empty() && attempt > 0 {
             return;
