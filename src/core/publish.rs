@@ -149,7 +149,9 @@ struct Batch {
 #[derive(Debug, Clone)]
 pub struct BroadcastPool {
     cfg: PublishConfig,
-    broadcasts: BTreeMap<OpId, Broadcast>,
+    /// A hash map (a B-tree map type is ~10 KB of wasm, a hash map type ~2 KB): every walk
+    /// over it goes in op id order through [`ids`](Self::ids) or a sort.
+    broadcasts: HashMap<OpId, Broadcast>,
     batches: BTreeMap<BatchId, Batch>,
     flush_at: Option<Timestamp>,
     out: VecDeque<PublishOutput>,
@@ -161,7 +163,7 @@ impl BroadcastPool {
     pub fn new(cfg: PublishConfig) -> Self {
         BroadcastPool {
             cfg,
-            broadcasts: BTreeMap::new(),
+            broadcasts: HashMap::new(),
             batches: BTreeMap::new(),
             flush_at: None,
             out: VecDeque::new(),
@@ -240,10 +242,16 @@ impl BroadcastPool {
         }
     }
 
+    /// The running broadcasts' op ids, in order.
+    fn ids(&self) -> Vec<OpId> {
+        let mut ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
+        sort::sort(&mut ids);
+        ids
+    }
+
     /// Stops every broadcast (see [`stop`](Self::stop)).
     pub fn stop_all(&mut self) {
-        let ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
-        for id in ids {
+        for id in self.ids() {
             self.stop(&id);
         }
     }
@@ -270,8 +278,7 @@ impl BroadcastPool {
         for id in batches {
             self.send_result(now, id, false);
         }
-        let ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
-        for id in ids {
+        for id in self.ids() {
             let Some(b) = self.broadcasts.get_mut(&id) else {
                 continue;
             };
@@ -332,7 +339,8 @@ impl BroadcastPool {
             }
         }
         let max = self.cfg.max_ids_per_message;
-        for (peer, ids) in per_peer {
+        for (peer, mut ids) in per_peer {
+            sort::sort(&mut ids); // op id order, distinct ids
             for chunk in ids.chunks(max) {
                 let batch = self.next_batch;
                 self.next_batch += 1;
