@@ -26,7 +26,7 @@
 use std::time::Duration;
 
 use crate::core::config::{ConfigError, at_least_one, positive};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use crate::core::peer_store::PeerStore;
 use crate::model::id::{AgentId, OpId};
@@ -152,7 +152,8 @@ pub struct BroadcastPool {
     /// A hash map (a B-tree map type is ~10 KB of wasm, a hash map type ~2 KB): every walk
     /// over it goes in op id order through [`ids`](Self::ids) or a sort.
     broadcasts: HashMap<OpId, Broadcast>,
-    batches: BTreeMap<BatchId, Batch>,
+    /// Also a hash map: batch ids taken out of it are sorted ([`batch_ids`](Self::batch_ids)).
+    batches: HashMap<BatchId, Batch>,
     flush_at: Option<Timestamp>,
     out: VecDeque<PublishOutput>,
     next_batch: BatchId,
@@ -164,7 +165,7 @@ impl BroadcastPool {
         BroadcastPool {
             cfg,
             broadcasts: HashMap::new(),
-            batches: BTreeMap::new(),
+            batches: HashMap::new(),
             flush_at: None,
             out: VecDeque::new(),
             next_batch: 1,
@@ -242,6 +243,18 @@ impl BroadcastPool {
         }
     }
 
+    /// The ids of the batches matching `keep`, oldest first.
+    fn batch_ids(&self, keep: impl Fn(&Batch) -> bool) -> Vec<BatchId> {
+        let mut ids: Vec<BatchId> = self
+            .batches
+            .iter()
+            .filter(|(_, b)| keep(b))
+            .map(|(id, _)| *id)
+            .collect();
+        sort::sort(&mut ids);
+        ids
+    }
+
     /// The running broadcasts' op ids, in order.
     fn ids(&self) -> Vec<OpId> {
         let mut ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
@@ -269,13 +282,7 @@ impl BroadcastPool {
     /// `peer` is unresponsive or gone: every pair with it fails (pending ones are replaced
     /// from reserves), and it is removed from every reserve.
     pub fn peer_failed(&mut self, now: Timestamp, peer: &Url) {
-        let batches: Vec<BatchId> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| &b.peer == peer)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in batches {
+        for id in self.batch_ids(|b| &b.peer == peer) {
             self.send_result(now, id, false);
         }
         for id in self.ids() {
@@ -302,13 +309,7 @@ impl BroadcastPool {
 
     /// Sends the batches that are due and fails the batches whose send result is overdue.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let overdue: Vec<BatchId> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| b.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in overdue {
+        for id in self.batch_ids(|b| b.deadline <= now) {
             if let Some(peer) = self.batches.get(&id).map(|b| b.peer.clone()) {
                 self.out.push_back(PublishOutput::Timeout { peer });
                 self.send_result(now, id, false);
@@ -332,12 +333,14 @@ impl BroadcastPool {
     /// Groups every pending pair into per-peer batches.
     fn flush(&mut self, now: Timestamp) {
         self.flush_at = None;
-        let mut per_peer: BTreeMap<Url, Vec<OpId>> = BTreeMap::new();
+        let mut per_peer: HashMap<Url, Vec<OpId>> = HashMap::new();
         for (id, b) in self.broadcasts.iter() {
             for peer in &b.todo {
                 per_peer.entry(peer.clone()).or_default().push(id.clone());
             }
         }
+        let mut per_peer: Vec<(Url, Vec<OpId>)> = per_peer.into_iter().collect();
+        sort::sort_by(&mut per_peer, |a, b| a.0.cmp(&b.0)); // peers in URL order, distinct
         let max = self.cfg.max_ids_per_message;
         for (peer, mut ids) in per_peer {
             sort::sort(&mut ids); // op id order, distinct ids
