@@ -17,13 +17,19 @@ wasm_opt=node_modules/binaryen/bin/wasm-opt
 # unlimited): the unlimited form makes the module 8% smaller raw but 9% larger gzipped (long
 # unique bodies compress worse than shared calls). Measured in docs/design.md, "Size".
 level=${FENNEC_WASM_OPT_LEVEL:--Oz -ocimfs 20}
+# Then the functions are put in the order of their names (read from the `name` section before
+# it is stripped): the copies of one generic function (B-tree, sort, drop glue, per key type)
+# end up next to each other, inside gzip's 32 KiB window, and compress against each other.
+# Order does not change behaviour (calls and the table use indices wasm-opt renumbers).
+# -3.7% gzip (docs/design.md, "Size").
+order=--reorder-functions-by-name
 if [ -n "$names_copy" ]; then
   mkdir -p "$(dirname "$names_copy")"
   cp "$module" "$names_copy"
 fi
 before=$(stat -c %s "$module")
 # shellcheck disable=SC2086 # $level is a list of flags
-node "$wasm_opt" "$module" $level --strip-debug --strip-producers --strip-target-features \
+node "$wasm_opt" "$module" $level $order --strip-debug --strip-producers --strip-target-features \
   -o "$module.opt"
 mv "$module.opt" "$module"
-echo "optimise-wasm: $module $before -> $(stat -c %s "$module") B (wasm-opt $level)"
+echo "optimise-wasm: $module $before -> $(stat -c %s "$module") B (wasm-opt $level $order)"

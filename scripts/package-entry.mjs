@@ -47,7 +47,7 @@ for (const line of dts.split('\n')) {
   } else if (!cls && (m = /^export function (\w+)\(.*\): (.+);$/.exec(line)) && m[1] !== 'initSync') {
     guards.push(`export const ${m[1]} = guard(glue.${m[1]}, '${m[1]}', ${m[2].startsWith('Promise<')});`);
   } else if (cls && (m = /^\s+static (\w+)\(.*\): (.+);$/.exec(line))) {
-    guards.push(`guardStatic(glue.${cls}, '${m[1]}', ${m[2].startsWith('Promise<')});`);
+    guards.push(`guardStatic(glue.${cls}, '${cls}', '${m[1]}', ${m[2].startsWith('Promise<')});`);
   }
 }
 if (!guards.some((g) => g.includes("'connect'"))) throw new Error('fennec.d.ts: Peer.connect not found');

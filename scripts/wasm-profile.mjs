@@ -126,12 +126,14 @@ export function profile(bytes) {
  * Function bytes per crate: [{ crate, size, count }], largest first. A function is counted for
  * the first crate its (mangled-then-demangled) name mentions, e.g. `<fennec[..]::x as core[..]::y>`
  * is fennec's; `core::ptr::drop_in_place::<fennec::T>` (drop glue) is core's. fennec's own
- * functions are split by module (`fennec::browser::webrtc`).
+ * functions are split by module (`fennec::browser::webrtc`). The crate hash in `[..]` is the
+ * mangling's disambiguator, a 64-bit hash in hex with leading zeros dropped: 15 digits are
+ * common (fennec's own is one); 8 at least, so a nameless `func[12]` is not taken for a crate.
  */
 export function byCrate(functions) {
   const totals = new Map();
   for (const f of functions) {
-    const m = /([A-Za-z_][A-Za-z0-9_]*)\[[0-9a-f]{16}\]((?:::[a-z_][a-z0-9_]*){0,2})/.exec(f.name);
+    const m = /([A-Za-z_][A-Za-z0-9_]*)\[[0-9a-f]{8,16}\]((?:::[a-z_][a-z0-9_]*){0,2})/.exec(f.name);
     let crate = m ? m[1] : '(unnamed or shim)';
     if (crate === 'fennec' && m[2]) crate += m[2];
     const t = totals.get(crate) ?? { crate, size: 0, count: 0 };

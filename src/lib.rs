@@ -19,6 +19,8 @@ pub mod net;
 pub mod store;
 pub mod wire;
 
+mod sort;
+
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

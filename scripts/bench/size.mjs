@@ -72,7 +72,8 @@ function parseArgs(args) {
 async function namedOptimisedModule(log) {
   const src = path.join(ROOT, 'target', 'wasm-names', 'fennec_bg.wasm');
   const wasmOpt = path.join(ROOT, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
-  const level = (process.env.FENNEC_WASM_OPT_LEVEL || '-Oz -ocimfs 20').split(' ');
+  // As scripts/optimise-wasm.sh does (its level, then functions in name order).
+  const level = [...(process.env.FENNEC_WASM_OPT_LEVEL || '-Oz -ocimfs 20').split(' '), '--reorder-functions-by-name'];
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fennec-size-'));
   try {
     log(`wasm-opt ${level.join(' ')} -g ${path.relative(ROOT, src)} (names kept for the profile)`);

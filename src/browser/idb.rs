@@ -73,6 +73,7 @@ use crate::model::arc::{DhtArc, sector_of};
 use crate::model::id::{AgentId, Locator, OpId, SpaceId};
 use crate::model::op::{OP_ID_BYTES, StoredOp, op_id_of};
 use crate::model::time::Timestamp;
+use crate::sort;
 use crate::store::{
     BoundedAcc, PreparedOp, StoredAtClock, check_slice_hash, dedup_ids, prepare_batch, slice_key,
 };
@@ -409,7 +410,7 @@ impl IdbOpStore {
             .map(|id| id.as_bytes())
             .filter(|b| b.len() == OP_ID_BYTES)
             .collect();
-        sorted.sort_unstable();
+        sort::sort(&mut sorted);
         sorted.dedup();
         let held = if sorted.len() <= POINT_READS_MAX {
             0
@@ -537,7 +538,7 @@ impl IdbOpStore {
                     recs.push((created_at, id, len));
                 }
             }
-            recs.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            sort::sort_by(&mut recs, |a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             let total_bytes = recs.iter().map(|r| u64::from(r.2)).sum();
             Ok(TimeSliceOpIds {
                 op_ids: recs.into_iter().map(|r| r.1).collect(),

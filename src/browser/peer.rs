@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -39,6 +39,7 @@ use crate::model::url::Url;
 use crate::net::conn::{NetConfig, Path, Phase};
 use crate::net::reconnect::{LinkState, ReconnectConfig};
 use crate::net::sbd::SbdConfig;
+use crate::sort;
 use crate::store::MemOpStore;
 
 /// Where a peer keeps its ops.
@@ -264,7 +265,7 @@ pub struct BrowserSpace {
     /// No bootstrap failure since the last success (a failure is reported when this is set).
     bootstrap_ok: Cell<bool>,
     /// Local ops whose announcement failed or was not tried because the link was down.
-    unannounced: RefCell<BTreeSet<OpId>>,
+    unannounced: RefCell<HashSet<OpId>>,
     /// Our newest signed agent info (put to bootstrap again after a reconnect).
     local_info: RefCell<Option<AgentInfoSigned>>,
     commands: mpsc::UnboundedSender<Command>,
@@ -404,9 +405,10 @@ impl BrowserSpace {
     }
 
     /// Known live peer agents (joined, not reported down or left), their URLs, liveness and
-    /// connection path (`None` when no connection to them is open).
+    /// connection path (`None` when no connection to them is open); by agent id.
     pub fn peers(&self) -> Vec<PeerEntry> {
-        self.peers
+        let mut v: Vec<PeerEntry> = self
+            .peers
             .borrow()
             .iter()
             .map(|(a, url, state)| PeerEntry {
@@ -419,7 +421,9 @@ impl BrowserSpace {
                     .filter(|c| c.phase == Phase::Open)
                     .map(|c| c.path),
             })
-            .collect()
+            .collect();
+        sort::sort_by(&mut v, |a, b| a.agent.cmp(&b.agent)); // one entry per agent
+        v
     }
 
     /// Tells the space's members this tab is hidden (`true`) or visible
@@ -697,7 +701,8 @@ async fn reannounce(space: Rc<BrowserSpace>) {
         if !space.running.get() || space.link.status().state != LinkState::Connected {
             return;
         }
-        let ops: Vec<OpId> = space.unannounced.borrow().iter().cloned().collect();
+        let mut ops: Vec<OpId> = space.unannounced.borrow().iter().cloned().collect();
+        sort::sort(&mut ops); // in id order, as from the B-tree set before (size)
         // The first time even with no op: the space clears its marks and catches up.
         if ops.is_empty() && attempt > 0 {
             return;

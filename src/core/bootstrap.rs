@@ -153,7 +153,7 @@ fn rejected(status: u16, body: &str) -> BootstrapError {
     struct ErrorBody {
         error: String,
     }
-    let message = serde_json::from_str::<ErrorBody>(body)
+    let message = serde_json::from_slice::<ErrorBody>(body.as_bytes())
         .map(|b| b.error)
         .unwrap_or_else(|_| body.chars().take(300).collect());
     BootstrapError::Rejected { status, message }

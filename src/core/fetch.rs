@@ -30,7 +30,7 @@
 use std::time::Duration;
 
 use crate::core::config::{ConfigError, at_least_one, positive};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use prost::Message;
@@ -40,6 +40,7 @@ use crate::model::id::{OpId, SpaceId};
 use crate::model::op::{Op, OpError, verify_op};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
+use crate::sort;
 use crate::wire::{WireOp, encode_fetch_response};
 
 /// Limits of a [`FetchQueue`]. Sizes in bytes.
@@ -218,10 +219,12 @@ struct Request {
 pub struct FetchQueue {
     cfg: FetchConfig,
     pending: HashMap<OpId, Pending>,
-    requests: BTreeMap<RequestId, Request>,
+    /// Hash maps, not B-trees (a B-tree map type is ~10 KB of wasm, a hash map type ~2 KB):
+    /// request ids taken out of it are sorted, and the peer pick breaks ties by URL itself.
+    requests: HashMap<RequestId, Request>,
     in_flight: HashMap<Url, usize>,
     /// Per source, ops to ask it for; stale entries are skipped when popped.
-    queues: BTreeMap<Url, VecDeque<OpId>>,
+    queues: HashMap<Url, VecDeque<OpId>>,
     /// The source asked last, so ties rotate.
     last_peer: Option<Url>,
     out: VecDeque<FetchOutput>,
@@ -235,9 +238,9 @@ impl FetchQueue {
         FetchQueue {
             cfg,
             pending: HashMap::new(),
-            requests: BTreeMap::new(),
+            requests: HashMap::new(),
             in_flight: HashMap::new(),
-            queues: BTreeMap::new(),
+            queues: HashMap::new(),
             last_peer: None,
             out: VecDeque::new(),
             next_id: 1,
@@ -410,12 +413,7 @@ impl FetchQueue {
     /// `peer` is unresponsive, disconnected or misbehaving: fail its requests and forget it as
     /// a source. Ops left without a source are given up ([`FailReason::NoSource`]).
     pub fn peer_failed(&mut self, now: Timestamp, peer: &Url) {
-        let rids: Vec<RequestId> = self
-            .requests
-            .iter()
-            .filter(|(_, r)| &r.peer == peer)
-            .map(|(id, _)| *id)
-            .collect();
+        let rids = self.request_ids(|r| &r.peer == peer);
         for rid in rids {
             self.fail_request(rid);
         }
@@ -427,11 +425,23 @@ impl FetchQueue {
                 orphaned.push(id.clone());
             }
         }
-        orphaned.sort();
+        sort::sort(&mut orphaned); // distinct map keys
         for id in orphaned {
             self.give_up(&id, FailReason::NoSource);
         }
         self.fill(now);
+    }
+
+    /// The ids of the requests matching `keep`, oldest first.
+    fn request_ids(&self, keep: impl Fn(&Request) -> bool) -> Vec<RequestId> {
+        let mut ids: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| keep(r))
+            .map(|(id, _)| *id)
+            .collect();
+        sort::sort(&mut ids);
+        ids
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to run next: the earliest request
@@ -443,12 +453,7 @@ impl FetchQueue {
     /// Fails every request whose deadline passed (reporting [`FetchOutput::Timeout`]) and
     /// sends new requests.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let expired: Vec<RequestId> = self
-            .requests
-            .iter()
-            .filter(|(_, r)| r.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
+        let expired = self.request_ids(|r| r.deadline <= now);
         for rid in expired {
             if let Some(peer) = self.requests.get(&rid).map(|r| r.peer.clone()) {
                 self.stats.timeouts += 1;
@@ -589,8 +594,9 @@ impl FetchQueue {
             }
             // Prefer URLs after the last one asked, to rotate among equals.
             let wrapped = self.last_peer.as_ref().is_some_and(|l| url <= l);
+            // The URL decides ties: the queues are in no particular order.
             let key = (n, wrapped, url);
-            if best.is_none_or(|b| (key.0, key.1) < (b.0, b.1)) {
+            if best.is_none_or(|b| key < b) {
                 best = Some(key);
             }
         }

@@ -31,6 +31,7 @@ use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, SpaceId};
 use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
+use crate::sort;
 
 /// Limits and lifetimes of a [`PeerStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,7 +263,7 @@ impl PeerStore {
         self.graves.retain(|_, g| g.forget_at > now);
         self.bound_graves();
         self.unresponsive.retain(|_, until| *until > now);
-        gone.sort_by(|a, b| a.agent.cmp(&b.agent));
+        sort::sort_by(&mut gone, |a, b| a.agent.cmp(&b.agent)); // one info per agent
         gone
     }
 
@@ -278,7 +279,7 @@ impl PeerStore {
             .iter()
             .map(|(a, g)| (g.forget_at, a.clone()))
             .collect();
-        by_age.sort();
+        sort::sort(&mut by_age); // one grave per agent
         for (_, a) in by_age.into_iter().take(excess) {
             self.graves.remove(&a);
         }
@@ -311,7 +312,7 @@ impl PeerStore {
             .values()
             .filter(|a| !a.is_expired(now))
             .collect();
-        v.sort_by(|a, b| a.agent.cmp(&b.agent));
+        sort_by_agent(&mut v);
         v
     }
 
@@ -322,7 +323,7 @@ impl PeerStore {
             .values()
             .filter(|a| !a.is_tombstone && !a.is_expired(now))
             .collect();
-        v.sort_by(|a, b| a.agent.cmp(&b.agent));
+        sort_by_agent(&mut v);
         v
     }
 
@@ -345,7 +346,10 @@ impl PeerStore {
             .filter(|a| !a.storage_arc.is_empty())
             .map(|a| (a.storage_arc.dist(loc), a))
             .collect();
-        v.sort_by(|(da, a), (db, b)| da.cmp(db).then_with(|| a.agent.cmp(&b.agent)));
+        // Unstable: one info per agent, so no two entries tie.
+        sort::sort_by(&mut v, |(da, a), (db, b)| {
+            da.cmp(db).then_with(|| a.agent.cmp(&b.agent))
+        });
         v.into_iter().take(limit).map(|(_, a)| a).collect()
     }
 
@@ -421,9 +425,14 @@ impl PeerStore {
             }
         }
         let mut v: Vec<_> = by_url.into_values().collect();
-        v.sort_by(|a, b| a.url.cmp(&b.url));
+        sort::sort_by(&mut v, |a, b| a.url.cmp(&b.url)); // distinct map keys
         v
     }
+}
+
+/// Sorts infos by agent id (unstable: the store holds one info per agent).
+fn sort_by_agent(v: &mut [&AgentInfoSigned]) {
+    sort::sort_by(v, |a, b| a.agent.cmp(&b.agent));
 }
 
 #[cfg(test)]

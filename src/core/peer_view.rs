@@ -16,7 +16,7 @@
 //!   when the peer was already reported `joined` by the space or the transport (a reloaded
 //!   tab): those are not changes for the app.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::core::space::SpaceEvent;
 use crate::model::id::AgentId;
@@ -32,9 +32,10 @@ pub enum Liveness {
 }
 
 /// The live peers (URL if known, liveness) and the departed ones; see the [module docs](self).
+/// Hash maps: a B-tree map type costs ~10 KB of wasm, a hash map type ~2 KB (docs/design.md, "Size").
 #[derive(Debug, Default)]
 pub struct PeerView {
-    live: BTreeMap<AgentId, (Option<Url>, Liveness)>,
+    live: HashMap<AgentId, (Option<Url>, Liveness)>,
     /// Departed agents, and whether they left (`true`) or membership declared them down.
     departed: HashMap<AgentId, bool>,
 }
@@ -126,7 +127,7 @@ impl PeerView {
         true
     }
 
-    /// The live peers: agent, URL if known, liveness.
+    /// The live peers: agent, URL if known, liveness; in no particular order (callers sort).
     pub fn iter(&self) -> impl Iterator<Item = (&AgentId, &Option<Url>, Liveness)> {
         self.live.iter().map(|(a, (u, l))| (a, u, *l))
     }

@@ -26,12 +26,13 @@
 use std::time::Duration;
 
 use crate::core::config::{ConfigError, at_least_one, positive};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use crate::core::peer_store::PeerStore;
 use crate::model::id::{AgentId, OpId};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
+use crate::sort;
 
 /// Limits of a [`BroadcastPool`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,8 +149,11 @@ struct Batch {
 #[derive(Debug, Clone)]
 pub struct BroadcastPool {
     cfg: PublishConfig,
-    broadcasts: BTreeMap<OpId, Broadcast>,
-    batches: BTreeMap<BatchId, Batch>,
+    /// A hash map (a B-tree map type is ~10 KB of wasm, a hash map type ~2 KB): every walk
+    /// over it goes in op id order through [`ids`](Self::ids) or a sort.
+    broadcasts: HashMap<OpId, Broadcast>,
+    /// Also a hash map: batch ids taken out of it are sorted ([`batch_ids`](Self::batch_ids)).
+    batches: HashMap<BatchId, Batch>,
     flush_at: Option<Timestamp>,
     out: VecDeque<PublishOutput>,
     next_batch: BatchId,
@@ -160,8 +164,8 @@ impl BroadcastPool {
     pub fn new(cfg: PublishConfig) -> Self {
         BroadcastPool {
             cfg,
-            broadcasts: BTreeMap::new(),
-            batches: BTreeMap::new(),
+            broadcasts: HashMap::new(),
+            batches: HashMap::new(),
             flush_at: None,
             out: VecDeque::new(),
             next_batch: 1,
@@ -239,10 +243,28 @@ impl BroadcastPool {
         }
     }
 
+    /// The ids of the batches matching `keep`, oldest first.
+    fn batch_ids(&self, keep: impl Fn(&Batch) -> bool) -> Vec<BatchId> {
+        let mut ids: Vec<BatchId> = self
+            .batches
+            .iter()
+            .filter(|(_, b)| keep(b))
+            .map(|(id, _)| *id)
+            .collect();
+        sort::sort(&mut ids);
+        ids
+    }
+
+    /// The running broadcasts' op ids, in order.
+    fn ids(&self) -> Vec<OpId> {
+        let mut ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
+        sort::sort(&mut ids);
+        ids
+    }
+
     /// Stops every broadcast (see [`stop`](Self::stop)).
     pub fn stop_all(&mut self) {
-        let ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
-        for id in ids {
+        for id in self.ids() {
             self.stop(&id);
         }
     }
@@ -260,17 +282,10 @@ impl BroadcastPool {
     /// `peer` is unresponsive or gone: every pair with it fails (pending ones are replaced
     /// from reserves), and it is removed from every reserve.
     pub fn peer_failed(&mut self, now: Timestamp, peer: &Url) {
-        let batches: Vec<BatchId> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| &b.peer == peer)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in batches {
+        for id in self.batch_ids(|b| &b.peer == peer) {
             self.send_result(now, id, false);
         }
-        let ids: Vec<OpId> = self.broadcasts.keys().cloned().collect();
-        for id in ids {
+        for id in self.ids() {
             let Some(b) = self.broadcasts.get_mut(&id) else {
                 continue;
             };
@@ -294,13 +309,7 @@ impl BroadcastPool {
 
     /// Sends the batches that are due and fails the batches whose send result is overdue.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let overdue: Vec<BatchId> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| b.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in overdue {
+        for id in self.batch_ids(|b| b.deadline <= now) {
             if let Some(peer) = self.batches.get(&id).map(|b| b.peer.clone()) {
                 self.out.push_back(PublishOutput::Timeout { peer });
                 self.send_result(now, id, false);
@@ -324,14 +333,17 @@ impl BroadcastPool {
     /// Groups every pending pair into per-peer batches.
     fn flush(&mut self, now: Timestamp) {
         self.flush_at = None;
-        let mut per_peer: BTreeMap<Url, Vec<OpId>> = BTreeMap::new();
+        let mut per_peer: HashMap<Url, Vec<OpId>> = HashMap::new();
         for (id, b) in self.broadcasts.iter() {
             for peer in &b.todo {
                 per_peer.entry(peer.clone()).or_default().push(id.clone());
             }
         }
+        let mut per_peer: Vec<(Url, Vec<OpId>)> = per_peer.into_iter().collect();
+        sort::sort_by(&mut per_peer, |a, b| a.0.cmp(&b.0)); // peers in URL order, distinct
         let max = self.cfg.max_ids_per_message;
-        for (peer, ids) in per_peer {
+        for (peer, mut ids) in per_peer {
+            sort::sort(&mut ids); // op id order, distinct ids
             for chunk in ids.chunks(max) {
                 let batch = self.next_batch;
                 self.next_batch += 1;
@@ -444,7 +456,8 @@ pub fn candidates(
         .filter(|u| !skip(u))
         .map(|u| (weight(op_id, &u), u))
         .collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    // Unstable: equal (weight, URL) pairs are indistinguishable.
+    sort::sort_by(&mut v, |a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     v.into_iter().map(|(_, u)| u).collect()
 }
 

@@ -53,11 +53,12 @@ function guard(f, what, returnsPromise) {
   };
 }
 
-/** Replaces the static method `name` of `cls` by its guarded form. */
-function guardStatic(cls, name, returnsPromise) {
+/** Replaces the static method `name` of `cls` (named `clsName`: the shipped glue is minified, so
+ * `cls.name` is not the API name) by its guarded form. */
+function guardStatic(cls, clsName, name, returnsPromise) {
   const f = cls[name];
   Object.defineProperty(cls, name, {
-    value: guard(f, `${cls.name}.${name}`, returnsPromise),
+    value: guard(f, `${clsName}.${name}`, returnsPromise),
     writable: true,
     enumerable: false,
     configurable: true,

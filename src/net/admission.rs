@@ -23,7 +23,7 @@
 
 use bytes::Bytes;
 
-use crate::model::agent::{AgentInfoSigned, Ed25519Verifier};
+use crate::model::agent::{AgentInfoSigned, Ed25519Verifier, decode_raw_list};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
 use crate::net::conn::NetConfig;
@@ -94,8 +94,7 @@ pub fn decode_preflight(
         });
     }
     // Count before verifying anything (verification is the expensive part).
-    let entries: Vec<serde_json::Value> =
-        serde_json::from_slice(data).map_err(|e| AdmissionError::PreflightJson(e.to_string()))?;
+    let entries = decode_raw_list(data).map_err(AdmissionError::PreflightJson)?;
     if entries.len() > config.max_preflight_agents {
         return Err(AdmissionError::TooManyAgents {
             count: entries.len(),
@@ -105,7 +104,7 @@ pub fn decode_preflight(
     let mut accepted = Vec::new();
     let mut rejected = 0;
     for e in entries {
-        match AgentInfoSigned::decode(&Ed25519Verifier, e.to_string()) {
+        match AgentInfoSigned::decode(&Ed25519Verifier, e.get()) {
             Ok(a) if a.is_live_at(peer, now) => accepted.push(a),
             _ => rejected += 1,
         }

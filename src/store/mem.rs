@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use super::{BoundedAcc, StoredAtClock, check_slice_hash, dedup_ids, prepare_batch, slice_key};
@@ -12,6 +12,7 @@ use crate::model::arc::DhtArc;
 use crate::model::id::{Locator, OpId};
 use crate::model::op::StoredOp;
 use crate::model::time::Timestamp;
+use crate::sort;
 
 /// An [`OpStore`] in memory: same semantics as the IndexedDB store, no persistence.
 ///
@@ -33,7 +34,9 @@ struct MemDb {
     by_time: BTreeSet<(Timestamp, OpId)>,
     /// `(stored_at, op_id)`: the "new ops since" index.
     by_stored: BTreeSet<(Timestamp, OpId)>,
-    slices: HashMap<(u32, u32), BTreeMap<u64, Bytes>>,
+    /// Slice hashes per arc, by slice index (a hash map: ~8 KB less wasm than a B-tree map
+    /// type; the list of them is sorted when read).
+    slices: HashMap<(u32, u32), HashMap<u64, Bytes>>,
     totals: OpTotals,
     clock: StoredAtClock,
 }
@@ -289,7 +292,7 @@ impl OpStore for MemOpStore {
             Ok(db
                 .slices
                 .get(&key)
-                .and_then(|m| m.keys().next_back())
+                .and_then(|m| m.keys().max())
                 .map_or(0, |i| i.saturating_add(1)))
         })
     }
@@ -321,11 +324,13 @@ impl OpStore for MemOpStore {
             let Ok(key) = slice_key(arc) else {
                 return Ok(Vec::new());
             };
-            Ok(db
+            let mut v: Vec<(u64, Bytes)> = db
                 .slices
                 .get(&key)
                 .map(|m| m.iter().map(|(i, h)| (*i, h.clone())).collect())
-                .unwrap_or_default())
+                .unwrap_or_default();
+            sort::sort_by(&mut v, |a, b| a.0.cmp(&b.0)); // distinct indices
+            Ok(v)
         })
     }
 

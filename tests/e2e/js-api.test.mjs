@@ -117,6 +117,9 @@ test('calls before init() fail with FennecError "not-initialised"; after it they
   for (const [k, o] of Object.entries({ connect: r.before.connect, open: r.before.open, opId: r.before.opId, version: r.before.version })) {
     refused(o, 'not-initialised', /fennec: call `await init\(\)` first/, k);
   }
+  // The shipped glue is minified (class names shortened): the guard names the API's class.
+  assert.match(r.before.connect.message, /\(Peer\.connect was called before init\(\) resolved\)/);
+  assert.match(r.before.open.message, /\(OpStore\.open was called before init\(\) resolved\)/);
   // Promise-returning calls reject, the others throw (as WebIDL operations do).
   assert.equal(r.before.connect.sync, false);
   assert.equal(r.before.open.sync, false);

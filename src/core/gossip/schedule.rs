@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::model::arc::SectorSet;
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
+use crate::sort;
 
 /// The pause before the next initiated round: [`Scheduler::fast`] after a round that found a
 /// difference, doubling after each round that found none, up to [`Scheduler::steady`].
@@ -77,7 +78,8 @@ pub fn pick_peers(
         .filter(|c| c.responsive && !busy_with(&c.url))
         .filter(|c| !c.sectors.intersection(ours).is_empty())
         .collect();
-    eligible.sort_by(|a, b| {
+    // Unstable: only the URL is kept, and ties are equal URLs.
+    sort::sort_by(&mut eligible, |a, b| {
         a.last_gossip
             .cmp(&b.last_gossip)
             .then_with(|| a.url.as_str().cmp(b.url.as_str()))

@@ -61,6 +61,7 @@ use rand::rngs::SmallRng;
 use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::model::id::AgentId;
 use crate::model::time::Timestamp;
+use crate::sort;
 
 pub use codec::{CodecError, DozeHandler, DozeKey, WireCodec};
 
@@ -552,8 +553,9 @@ impl Membership {
         if let Some((first, _)) = due.first() {
             self.observe_lateness(now.micros_since(*first));
         }
-        // Stable: same-kind timers stay in deadline order.
-        due.sort_by(|a, b| a.1.cmp(&b.1));
+        // Same-kind timers stay in deadline order; equal (timer, deadline) pairs are
+        // indistinguishable, so an unstable sort (smaller code) is enough.
+        sort::sort_by(&mut due, |a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         for (_, timer) in due {
             let r = self.foca.handle_timer(timer, &mut self.fx);
             self.settle(now, r);
