@@ -4,7 +4,7 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
