@@ -63,9 +63,11 @@ async function waitUntil(driver, pages, want, deadline, label, log) {
     const held = st.map((s) => s.ops);
     log(`  ${label}: ops held per tab [${held.join(' ')}] of ${want}`);
     if (process.env.FENNEC_SWARM_GOSSIP) {
+      const lt = await Promise.all(pages.map((p) => p.evaluate(() => window.__longTasks)));
+      log(`    long tasks (count/total ms/max ms): ${lt.map((x) => x && `${x.n}/${Math.round(x.total)}/${Math.round(x.max)}`).join(' ')}`);
       for (const s of st) {
         const g = s.gossip;
-        if (g) log(`    gossip: init ${g.initiated} acc ${g.accepted} done ${g.completed} busy ${g.busyReceived}/${g.busySent} timedOut ${g.timedOut} refused ${g.refused} last ${g.lastDiff} every ${g.intervalMs} ms model ${g.opCount} errors ${s.errors} ${s.lastError ?? ""} peer events ${JSON.stringify(s.peerEvents)} closes ${s.net?.protocolCloses} fallbacks ${s.net?.fallbacks}`);
+        if (g) log(`    gossip: init ${g.initiated} acc ${g.accepted} done ${g.completed} busy ${g.busyReceived}/${g.busySent} timedOut ${g.timedOut} refused ${g.refused} last ${g.lastDiff} every ${g.intervalMs} ms model ${g.opCount} errors ${s.errors} ${s.lastError ?? ""} peer events ${JSON.stringify(s.peerEvents)} closes ${s.net?.protocolCloses} fallbacks ${s.net?.fallbacks} rx by kind ${JSON.stringify(s.rxBytesByKind)}`);
       }
     }
     if (held.every((h) => h >= want)) return st;
@@ -144,7 +146,15 @@ async function main() {
   const browser = await launchBrowser();
   let report;
   try {
-    report = await runJob(fennecDriver(net), { browser, records, tabs, timeoutS, log });
+    // Diagnostics: main-thread tasks over 50 ms (Long Tasks API) per tab.
+    const initScript = process.env.FENNEC_SWARM_GOSSIP ? () => {
+      const lt = { n: 0, total: 0, max: 0 };
+      window.__longTasks = lt;
+      new PerformanceObserver((l) => {
+        for (const e of l.getEntries()) { lt.n++; lt.total += e.duration; lt.max = Math.max(lt.max, e.duration); }
+      }).observe({ type: 'longtask', buffered: true });
+    } : undefined;
+    report = await runJob(fennecDriver(net), { browser, records, tabs, timeoutS, log, initScript });
   } finally {
     await browser.close();
     await net.stop();

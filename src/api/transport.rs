@@ -64,6 +64,19 @@ pub trait Transport {
     /// delivered (connect failed, connection closed). Frames to one peer arrive in order.
     fn send(&self, to: &Url, frame: Bytes) -> LocalBoxFuture<'_, Result<(), TransportError>>;
 
+    /// Sends one small, loss-tolerant frame (a SWIM packet) to `to` as a datagram: it may be
+    /// lost or overtake earlier frames, and it must not wait behind bulk traffic to `to`
+    /// (issue 11: "probes must not queue behind bulk fetch traffic"; SWIM itself tolerates
+    /// loss). The default sends it as [`send`](Self::send) does, reliably and in order, for
+    /// transports without a separate lane.
+    fn send_datagram(
+        &self,
+        to: &Url,
+        frame: Bytes,
+    ) -> LocalBoxFuture<'_, Result<(), TransportError>> {
+        self.send(to, frame)
+    }
+
     /// Closes the connection to `peer`, sending `reason` in a DISCONNECT frame if possible.
     fn close(&self, peer: &Url, reason: &str);
 

@@ -41,6 +41,7 @@ use crate::net::reconnect::{LinkState, ReconnectConfig};
 use crate::net::sbd::SbdConfig;
 use crate::sort;
 use crate::store::MemOpStore;
+use crate::wire::WireMessage;
 
 /// Where a peer keeps its ops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -291,6 +292,9 @@ pub struct BrowserSpaceStats {
     pub tx_bytes: u64,
     /// K2 frame bytes received from peers.
     pub rx_bytes: u64,
+    /// `rx_bytes` split by message kind ([`RX_KINDS`] order: publish, fetch, gossip,
+    /// membership, notify): where a sync's bytes went.
+    pub rx_bytes_by_kind: [u64; 5],
     /// Known peer agents.
     pub peers: usize,
     /// Open or opening connections.
@@ -455,6 +459,7 @@ impl BrowserSpace {
             op_bytes: totals.op_bytes,
             tx_bytes: self.transport.tx.get(),
             rx_bytes: self.transport.rx.get(),
+            rx_bytes_by_kind: self.transport.rx_by_kind.get(),
             peers: self.peers.borrow().len(),
             connections: self.net.connection_count(),
             net: self.net.stats(),
@@ -791,12 +796,29 @@ fn random_seed() -> u64 {
     }
 }
 
+/// The kinds received bytes are split into ([`BrowserSpaceStats::rx_bytes_by_kind`]).
+pub const RX_KINDS: [&str; 5] = ["publish", "fetch", "gossip", "membership", "notify"];
+
+/// The index in [`RX_KINDS`] of a message delivered to the space (the transport delivers no
+/// other kind).
+fn rx_kind(msg: &WireMessage) -> usize {
+    match msg {
+        WireMessage::Publish { .. } => 0,
+        WireMessage::Fetch { .. } => 1,
+        WireMessage::Gossip { .. } => 2,
+        WireMessage::Membership { .. } => 3,
+        _ => 4,
+    }
+}
+
 /// Counts the K2 frame bytes a transport sends and receives, and tells `news` of peers whose
 /// connection closed because their page closed, and of the agents of each new connection.
 pub struct CountingTransport<T> {
     inner: T,
     tx: Cell<u64>,
     rx: Cell<u64>,
+    /// `rx` split by message kind, in [`RX_KINDS`] order.
+    rx_by_kind: Cell<[u64; 5]>,
     news: mpsc::UnboundedSender<PeerNews>,
 }
 
@@ -807,6 +829,7 @@ impl<T> CountingTransport<T> {
             inner,
             tx: Cell::new(0),
             rx: Cell::new(0),
+            rx_by_kind: Cell::new([0; 5]),
             news,
         }
     }
@@ -824,6 +847,21 @@ impl<T: Transport> Transport for CountingTransport<T> {
         .boxed_local()
     }
 
+    fn send_datagram(
+        &self,
+        to: &Url,
+        frame: Bytes,
+    ) -> LocalBoxFuture<'_, Result<(), TransportError>> {
+        let len = frame.len() as u64;
+        let sent = self.inner.send_datagram(to, frame);
+        async move {
+            sent.await?;
+            self.tx.set(self.tx.get() + len);
+            Ok(())
+        }
+        .boxed_local()
+    }
+
     fn close(&self, peer: &Url, reason: &str) {
         self.inner.close(peer, reason);
     }
@@ -833,8 +871,11 @@ impl<T: Transport> Transport for CountingTransport<T> {
         async move {
             let e = next.await;
             match &e {
-                Some(TransportEvent::Message { len, .. }) => {
+                Some(TransportEvent::Message { len, msg, .. }) => {
                     self.rx.set(self.rx.get() + *len as u64);
+                    let mut by = self.rx_by_kind.get();
+                    by[rx_kind(msg)] += *len as u64;
+                    self.rx_by_kind.set(by);
                 }
                 Some(TransportEvent::Disconnected { peer, reason })
                     if closed_by_departed_peer(reason) =>

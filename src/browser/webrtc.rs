@@ -11,10 +11,18 @@
 //! admits nothing: the one admission rule is the space's
 //! ([`crate::core::peer_store::PeerStore::admits`]).
 //!
-//! - One `RTCPeerConnection` per connection, with ONE data channel: label `"fennec"`,
-//!   ordered, reliable, binary (`arraybuffer`), pre-negotiated as stream id 0 on both sides
-//!   (`negotiated: true`), so no `datachannel` event is involved. ICE candidates trickle
-//!   through the signal path after the offer or answer they belong to.
+//! - One `RTCPeerConnection` per connection, with two data channels, both binary
+//!   (`arraybuffer`) and pre-negotiated (`negotiated: true`, so no `datachannel` event is
+//!   involved): `"fennec"` (stream id 0), ordered and reliable, carries every message
+//!   chunked; `"fennec-datagram"` (stream id 1), unordered with no retransmissions
+//!   (`maxRetransmits: 0`), carries membership (SWIM) packets whole, one per message
+//!   ([`WebRtcTransport::send_datagram`], [`ConnManager::handle_datagram`]) so that probes
+//!   never wait behind bulk fetch traffic in the reliable channel's buffer and SCTP's
+//!   in-order delivery (issue 11). ICE candidates trickle through the signal path after the
+//!   offer or answer they belong to.
+//! - Membership messages received on either channel or the relay jump the delivery queue
+//!   ([`WebRtcTransport::membership_events`]): a probe must not wait behind thousands of
+//!   fetch responses the space has yet to handle.
 //! - Sending waits while `bufferedAmount` is above [`NetConfig::send_high_water_bytes`] and
 //!   resumes on `bufferedamountlow` (threshold [`NetConfig::send_low_water_bytes`]): memory
 //!   is bounded by the high-water mark plus one chunk per connection. Relayed chunks wait
@@ -70,7 +78,8 @@ use crate::model::url::Url;
 use crate::net::admission::encode_preflight;
 use crate::net::budget::{BudgetedReceiver, ByteBudget};
 use crate::net::conn::{
-    Action, ConnError, ConnInfo, ConnManager, ConnStats, NetConfig, Path, Phase, Role,
+    Action, ConnError, ConnInfo, ConnManager, ConnStats, MAX_DATAGRAM_BYTES, NetConfig, Path,
+    Phase, Role,
 };
 use crate::net::frame::{
     Candidate, ConnId, RELAY_OVERHEAD_BYTES, Reassembler, SignalFrame, chunks,
@@ -100,6 +109,18 @@ pub const DATA_CHANNEL_LABEL: &str = "fennec";
 
 /// The stream id of fennec's pre-negotiated data channel.
 pub const DATA_CHANNEL_ID: u16 = 0;
+
+/// The label of fennec's datagram channel (unordered, unreliable: membership packets).
+pub const DATAGRAM_CHANNEL_LABEL: &str = "fennec-datagram";
+
+/// The stream id of fennec's pre-negotiated datagram channel.
+pub const DATAGRAM_CHANNEL_ID: u16 = 1;
+
+/// Most bytes a datagram channel may hold unsent: 64 KiB, about fifty SWIM packets. Beyond
+/// it the path is congested and a datagram is dropped (counted in
+/// [`NetStats::datagrams_dropped`]) rather than queued: a probe that waits is as good as lost
+/// to SWIM, and SWIM retries.
+pub const DATAGRAM_HIGH_WATER_BYTES: u32 = 64 * 1024;
 
 /// Most `RTCPeerConnection`s all transports of one page create together: 450, below
 /// Chromium's 500 per page lifetime (closed ones count; chromium 41378764,
@@ -210,6 +231,12 @@ pub struct NetStats {
     /// Remote signal frames dropped because the connection's queue was full
     /// ([`RTC_CMDS_CAPACITY`]); each closed its connection.
     pub rtc_cmds_overflow: u64,
+    /// Datagrams sent on a datagram channel ([`WebRtcTransport::send_datagram`]).
+    pub datagrams_sent: u64,
+    /// Datagrams dropped by this side: sent while the datagram channel held more than
+    /// [`DATAGRAM_HIGH_WATER_BYTES`], or received while the receive queue was over
+    /// [`MAX_QUEUED_RECEIVE_BYTES`]. (Early arrivals: [`ConnStats::datagrams_early`].)
+    pub datagrams_dropped: u64,
 }
 
 /// A fennec peer's connections to other peers over WebRTC, with the relay as fallback.
@@ -227,6 +254,9 @@ struct Shared {
     events: mpsc::UnboundedSender<NetEvent>,
     /// Bytes of messages queued in `events` and not yet taken.
     delivering: ByteBudget,
+    /// Where membership messages go instead of `events`, once
+    /// [`WebRtcTransport::membership_events`] was called.
+    membership: RefCell<Option<mpsc::UnboundedSender<NetEvent>>>,
     inbox: mpsc::UnboundedSender<Ev>,
     /// Bytes of data-channel messages queued in `inbox` and not yet handled.
     received: ByteBudget,
@@ -270,6 +300,10 @@ enum Ev {
     PageHide(&'static str),
     DcOpen(Url, ConnId),
     DcMessage(Url, ConnId, JsValue),
+    /// A message on the datagram channel.
+    Datagram(Url, ConnId, JsValue),
+    /// A datagram dropped on arrival: the receive queue was over its budget.
+    DatagramOverBudget,
     DcClosed(Url, ConnId, &'static str),
     /// The data channel's `error` event, with the browser's description.
     DcError(Url, ConnId, String),
@@ -321,6 +355,8 @@ struct Conn {
 struct Rtc {
     pc: RtcPeerConnection,
     dc: RtcDataChannel,
+    /// The datagram channel ([`DATAGRAM_CHANNEL_LABEL`]).
+    dgram: RtcDataChannel,
     _closures: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
@@ -357,6 +393,9 @@ impl Rtc {
         self.dc.set_onmessage(None);
         self.dc.set_onerror(None);
         self.dc.set_onbufferedamountlow(None);
+        self.dgram.set_onmessage(None);
+        // Datagrams are lost without harm: it closes at once.
+        self.dgram.close();
         self.pc.set_onicecandidate(None);
         self.pc.set_onconnectionstatechange(None);
         if self.dc.ready_state() != RtcDataChannelState::Open {
@@ -391,8 +430,10 @@ impl Drop for Rtc {
         self.dc.set_onclose(None);
         self.dc.set_onerror(None);
         self.dc.set_onbufferedamountlow(None);
+        self.dgram.set_onmessage(None);
         self.pc.set_onicecandidate(None);
         self.pc.set_onconnectionstatechange(None);
+        self.dgram.close();
         self.dc.close();
         self.pc.close();
     }
@@ -457,6 +498,7 @@ impl WebRtcTransport {
             events,
             inbox,
             delivering,
+            membership: RefCell::default(),
             received: ByteBudget::new(MAX_QUEUED_RECEIVE_BYTES),
             on_pagehide,
         });
@@ -537,6 +579,31 @@ impl WebRtcTransport {
         Ok(())
     }
 
+    /// Sends one membership frame to `peer` as a datagram when its connection is open over
+    /// WebRTC: whole, on the datagram channel, without waiting for the reliable channel's
+    /// lock or buffer (it may be lost or arrive out of order). Dropped and counted
+    /// ([`NetStats::datagrams_dropped`]) while that channel holds more than
+    /// [`DATAGRAM_HIGH_WATER_BYTES`]. Otherwise (not connected yet, relayed, the channel not
+    /// open, over [`MAX_DATAGRAM_BYTES`]) it goes as [`send`](Self::send) does.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send) when it falls back to it; a datagram sent or dropped is `Ok`.
+    pub async fn send_datagram(&self, peer: &Url, msg: Bytes) -> Result<(), NetError> {
+        if self.shared.try_datagram(peer, &msg) {
+            return Ok(());
+        }
+        self.send(peer, msg).await
+    }
+
+    /// The membership messages received from now on, apart from the other events: the
+    /// space driver takes them first ([`SpaceTransport`]). They share the delivery budget
+    /// ([`MAX_QUEUED_DELIVERY_BYTES`]). Without this call they arrive with the rest.
+    pub fn membership_events(&self) -> NetEvents {
+        let (tx, rx) = mpsc::unbounded();
+        *self.shared.membership.borrow_mut() = Some(tx);
+        BudgetedReceiver::new(rx, self.shared.delivering.clone(), delivered_bytes)
+    }
+
     /// Closes the connection to `peer`, telling it `reason`.
     pub fn close(&self, peer: &Url, reason: &str) {
         self.shared.state.borrow_mut().mgr.close(peer, reason);
@@ -560,6 +627,39 @@ impl WebRtcTransport {
 }
 
 impl Shared {
+    /// Sends `msg` on `peer`'s datagram channel, or drops it if that channel is congested;
+    /// `false` if there is no open datagram channel to `peer` (or `msg` is too large) and it
+    /// must go the reliable way.
+    fn try_datagram(&self, peer: &Url, msg: &Bytes) -> bool {
+        if msg.len() > MAX_DATAGRAM_BYTES {
+            return false;
+        }
+        let Some(conn) = self.state.borrow().conns.get(peer).cloned() else {
+            return false;
+        };
+        if *conn.status.borrow() != Status::Ready || conn.path.get() != Path::WebRtc {
+            return false;
+        }
+        let rtc = conn.rtc.borrow();
+        let Some(dgram) = rtc.as_ref().map(|r| &r.dgram) else {
+            return false;
+        };
+        if dgram.ready_state() != RtcDataChannelState::Open {
+            return false;
+        }
+        if dgram.buffered_amount() > DATAGRAM_HIGH_WATER_BYTES {
+            self.state.borrow_mut().stats.datagrams_dropped += 1;
+            return true;
+        }
+        if dgram.send_with_u8_array(msg).is_err() {
+            return false; // closing: the reliable path reports what happened
+        }
+        drop(rtc);
+        self.touch(&conn);
+        self.state.borrow_mut().stats.datagrams_sent += 1;
+        true
+    }
+
     /// The connection to `peer`, started if needed, once both preflights are exchanged. A
     /// connection replaced while we waited (glare, the peer reconnected) is followed to its
     /// replacement.
@@ -758,9 +858,19 @@ impl Shared {
                     self.drain_and_execute();
                     return;
                 }
-                let _ = self
-                    .events
-                    .unbounded_send(NetEvent::Message { peer, msg, len });
+                let ev = NetEvent::Message { peer, msg, len };
+                let urgent = self.membership.borrow();
+                let to = match (&*urgent, &ev) {
+                    (
+                        Some(tx),
+                        NetEvent::Message {
+                            msg: WireMessage::Membership { .. },
+                            ..
+                        },
+                    ) => tx,
+                    _ => &self.events,
+                };
+                let _ = to.unbounded_send(ev);
             }
             Action::Disconnected { peer, reason } => {
                 let _ = self
@@ -889,6 +999,13 @@ impl Shared {
         let dc = pc.create_data_channel_with_data_channel_dict(DATA_CHANNEL_LABEL, &init);
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
         dc.set_buffered_amount_low_threshold(self.config.send_low_water_bytes);
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(DATAGRAM_CHANNEL_ID);
+        init.set_ordered(false);
+        init.set_max_retransmits(0);
+        let dgram = pc.create_data_channel_with_data_channel_dict(DATAGRAM_CHANNEL_LABEL, &init);
+        dgram.set_binary_type(RtcDataChannelType::Arraybuffer);
 
         let mut closures = Vec::new();
         let ev = |f: Box<dyn FnMut(JsValue)>| Closure::<dyn FnMut(JsValue)>::wrap(f);
@@ -916,6 +1033,21 @@ impl Shared {
                 return;
             }
             let _ = tx.unbounded_send(Ev::DcMessage(p.clone(), id, data));
+        }));
+        let (tx, p, budget) = (self.inbox.clone(), peer.clone(), self.received.clone());
+        let on_datagram = ev(Box::new(move |e: JsValue| {
+            let Ok(e) = e.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            let data = e.data();
+            // Over budget the tab is not keeping up: a datagram is dropped (counted), not
+            // queued; the reliable channel's overflow rule closes the connection if it lasts.
+            let ev = if budget.try_take(message_len(&data)) {
+                Ev::Datagram(p.clone(), id, data)
+            } else {
+                Ev::DatagramOverBudget
+            };
+            let _ = tx.unbounded_send(ev);
         }));
         let (tx, p) = (self.inbox.clone(), peer.clone());
         let on_close = ev(Box::new(move |_| {
@@ -954,11 +1086,13 @@ impl Shared {
         dc.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         dc.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         dc.set_onbufferedamountlow(Some(on_low.as_ref().unchecked_ref()));
+        dgram.set_onmessage(Some(on_datagram.as_ref().unchecked_ref()));
         pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
         pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
         closures.extend([
             on_open,
             on_message,
+            on_datagram,
             on_close,
             on_error,
             on_low,
@@ -968,6 +1102,7 @@ impl Shared {
         Ok(Rtc {
             pc,
             dc,
+            dgram,
             _closures: closures,
         })
     }
@@ -1131,6 +1266,22 @@ impl Shared {
                     Err(_) => self.violation(&conn, "text data-channel message"),
                 }
             }
+            Ev::Datagram(peer, id, data) => {
+                self.received.give_back(message_len(&data));
+                let Some(conn) = self.current(&peer, id) else {
+                    return;
+                };
+                match data.dyn_into::<js_sys::ArrayBuffer>() {
+                    Ok(buf) => {
+                        let bytes = Bytes::from(js_sys::Uint8Array::new(&buf).to_vec());
+                        self.touch(&conn);
+                        let mut st = self.state.borrow_mut();
+                        st.mgr.handle_datagram(&peer, id, bytes, now);
+                    }
+                    Err(_) => self.violation(&conn, "text datagram"),
+                }
+            }
+            Ev::DatagramOverBudget => self.state.borrow_mut().stats.datagrams_dropped += 1,
             Ev::DcClosed(peer, id, what) => {
                 self.state.borrow_mut().mgr.fail(&peer, id, what, false);
             }
@@ -1210,14 +1361,18 @@ impl Drop for Shared {
 pub struct SpaceTransport {
     net: WebRtcTransport,
     events: RefCell<NetEvents>,
+    /// Membership messages, taken before `events` ([`WebRtcTransport::membership_events`]).
+    membership: RefCell<NetEvents>,
 }
 
 impl SpaceTransport {
     /// Wraps a transport and the events [`WebRtcTransport::new`] returned with it.
     pub fn new(net: WebRtcTransport, events: NetEvents) -> Self {
+        let membership = RefCell::new(net.membership_events());
         SpaceTransport {
             net,
             events: RefCell::new(events),
+            membership,
         }
     }
 
@@ -1247,6 +1402,25 @@ impl crate::api::transport::Transport for SpaceTransport {
         })
     }
 
+    fn send_datagram(
+        &self,
+        to: &Url,
+        frame: Bytes,
+    ) -> futures::future::LocalBoxFuture<'_, Result<(), crate::api::transport::TransportError>>
+    {
+        let to = to.clone();
+        Box::pin(async move {
+            #[cfg(feature = "testing")]
+            if crate::testing::partition::partitioned() {
+                return Ok(()); // lost on the way, as far as the sender can tell
+            }
+            self.net
+                .send_datagram(&to, frame)
+                .await
+                .map_err(|e| crate::api::transport::TransportError(e.to_string()))
+        })
+    }
+
     fn close(&self, peer: &Url, reason: &str) {
         self.net.close(peer, reason);
     }
@@ -1258,7 +1432,14 @@ impl crate::api::transport::Transport for SpaceTransport {
         Box::pin(async move {
             // Borrowed only while polling: cancel-safe, never held across a suspension.
             let ev = loop {
-                let ev = poll_fn(|cx| self.events.borrow_mut().poll_next_unpin(cx)).await?;
+                let ev = poll_fn(|cx| {
+                    // Membership first; it ends with the transport, as the rest does.
+                    match self.membership.borrow_mut().poll_next_unpin(cx) {
+                        Poll::Ready(Some(ev)) => Poll::Ready(Some(ev)),
+                        _ => self.events.borrow_mut().poll_next_unpin(cx),
+                    }
+                })
+                .await?;
                 if !partition_drops(&ev) {
                     break ev;
                 }

@@ -174,7 +174,7 @@ export interface SpaceEvents { op: OpEvent; peer: PeerEvent; error: ErrorEvent; 
 /** The event names of a space. */
 export type SpaceEventName = keyof SpaceEvents;
 /** Figures of a joined space. `unannounced`: local ops waiting for the link to be announced again. */
-export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats; gossip: GossipStats | null }
+export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; rxBytesByKind: RxBytesByKind; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats; gossip: GossipStats | null }
 /**
  * The space's gossip summary (like Kitsune2's `GossipStateSummary`; `null` once the space
  * stopped). Round counters since joining; `idsToFetch`: op ids peers offered in rounds that
@@ -185,6 +185,8 @@ export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxB
  * hashes over our arc (base64url; equal on two peers = same ops).
  */
 export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; idsToFetch: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
+/** `rxBytes` split by message kind: publish announcements, fetch requests and responses (the op data), gossip rounds, membership (SWIM) packets, notify messages. */
+export interface RxBytesByKind { publish: number; fetch: number; gossip: number; membership: number; notify: number }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
 export interface NetStats {
   /** Signal frames (offer, answer, candidate, data, close, no-rtc) that did not decode. */
@@ -201,6 +203,12 @@ export interface NetStats {
   rtcCmdsOverflow: number;
   /** Preflight agent infos left out (bad signature, expired, other URL). */
   preflightAgentsRejected: number;
+  /** Membership (SWIM) packets sent on the unordered, unreliable datagram channel. */
+  datagramsSent: number;
+  /** Membership packets received on the datagram channel. */
+  datagramsReceived: number;
+  /** Datagrams dropped: sent while that channel was congested (over 64 KiB unsent), received while this tab was behind, or arrived before the handshake finished. SWIM tolerates the loss. */
+  datagramsDropped: number;
 }
 "#;
 
@@ -898,6 +906,14 @@ impl Space {
         set(&o, "opBytes", &(s.op_bytes as f64).into());
         set(&o, "txBytes", &(s.tx_bytes as f64).into());
         set(&o, "rxBytes", &(s.rx_bytes as f64).into());
+        let by = Object::new();
+        for (k, v) in crate::browser::peer::RX_KINDS
+            .iter()
+            .zip(s.rx_bytes_by_kind)
+        {
+            set(&by, k, &(v as f64).into());
+        }
+        set(&o, "rxBytesByKind", &by.into());
         set(&o, "peers", &(s.peers as f64).into());
         set(&o, "connections", &(s.connections as f64).into());
         set(&o, "status", &status_object(&s.status));
@@ -913,6 +929,12 @@ impl Space {
             (
                 "preflightAgentsRejected",
                 s.net.conn.preflight_agents_rejected,
+            ),
+            ("datagramsSent", s.net.datagrams_sent),
+            ("datagramsReceived", s.net.conn.datagrams_received),
+            (
+                "datagramsDropped",
+                s.net.datagrams_dropped + s.net.conn.datagrams_early,
             ),
         ] {
             set(&n, k, &(v as f64).into());

@@ -103,6 +103,12 @@ use crate::wire::{MAX_FRAME_BYTES, WireError, WireMessage, decode_frame};
 /// ([`ConnStats::candidates_dropped`]).
 pub const MAX_PENDING_CANDIDATES: usize = 64;
 
+/// Largest datagram ([`ConnManager::handle_datagram`]), bytes: 16 KiB, far above a SWIM
+/// packet (`MembershipConfig::max_packet_bytes`, 1 200 by default) and the data-channel
+/// message size every browser accepts (RFC 8831 §6.6 leaves the limit to implementations;
+/// 16 KiB is the interoperable floor). Larger frames go on the reliable lane.
+pub const MAX_DATAGRAM_BYTES: usize = 16 * 1024;
+
 /// A STUN or TURN server for ICE (`RTCIceServer`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IceServer {
@@ -448,6 +454,10 @@ pub struct ConnStats {
     pub protocol_closes: u64,
     /// Local ICE candidates dropped beyond [`MAX_PENDING_CANDIDATES`].
     pub candidates_dropped: u64,
+    /// Membership datagrams delivered ([`ConnManager::handle_datagram`]).
+    pub datagrams_received: u64,
+    /// Datagrams dropped because they arrived before the handshake finished.
+    pub datagrams_early: u64,
 }
 
 /// The connection table and its rules (see the [module docs](self)).
@@ -963,6 +973,41 @@ impl ConnManager {
                 });
             }
         }
+    }
+
+    /// One datagram from `peer` on `conn`'s datagram lane (the browser's unordered,
+    /// unreliable data channel): a whole `K2Proto`, unchunked, at most
+    /// [`MAX_DATAGRAM_BYTES`]. Only membership (SWIM) packets travel there, and only on an
+    /// open connection: one that arrives before our handshake finished raced the preflight on
+    /// the reliable channel and is dropped and counted ([`ConnStats::datagrams_dropped`];
+    /// SWIM tolerates loss). Anything else (oversized, malformed, another kind) breaks the
+    /// protocol and closes the connection.
+    pub fn handle_datagram(&mut self, peer: &Url, conn: ConnId, msg: Bytes, now: Timestamp) {
+        let Some(c) = self.matching(peer, conn) else {
+            self.stats.stale_frames += 1;
+            return;
+        };
+        if c.phase != Phase::Open {
+            self.stats.datagrams_early += 1;
+            return;
+        }
+        c.last_active = now;
+        let len = msg.len();
+        let decoded = match decode_frame(msg, MAX_DATAGRAM_BYTES) {
+            Ok(m @ WireMessage::Membership { .. }) => m,
+            Ok(other) => {
+                let what = format!("{} as a datagram", kind_name(&other));
+                return self.violation(peer, conn, &what);
+            }
+            Err(e) => return self.violation(peer, conn, &format!("datagram: {e}")),
+        };
+        self.stats.datagrams_received += 1;
+        self.push(Action::Deliver {
+            peer: peer.clone(),
+            conn,
+            msg: decoded,
+            len,
+        });
     }
 
     /// The peer broke the protocol on `conn` (`what`: a malformed chunk or message, a text
@@ -1993,6 +2038,51 @@ mod tests {
             }]
         );
         assert_eq!(m.stats().preflight_agents_rejected, 1);
+    }
+
+    /// The datagram lane carries membership packets of open connections only: early ones
+    /// are dropped and counted, any other kind or an oversized one closes.
+    #[test]
+    fn datagrams_deliver_membership_of_open_connections_only() {
+        let space = crate::model::id::SpaceId::from_bytes(vec![1; 32]);
+        let swim = crate::wire::encode_module(&space, crate::wire::MODULE_MEMBERSHIP, vec![9u8]);
+        let mut m = mgr("b");
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
+        out!(m.path_open(&url("a"), 7, t(1)));
+        assert_eq!(
+            out!(m.handle_datagram(&url("a"), 7, swim.clone(), t(1))),
+            vec![]
+        );
+        assert_eq!(m.stats().datagrams_early, 1, "raced the preflight");
+        assert_eq!(m.get(&url("a")).unwrap().phase, Phase::Handshake);
+        out!(m.handle_message(&url("a"), 7, pf(), t(2)));
+        out!(m.preflight_sent(&url("a"), 7, t(2)));
+        let acts = out!(m.handle_datagram(&url("a"), 7, swim.clone(), t(3)));
+        assert!(
+            matches!(&acts[..], [Action::Deliver { msg: WireMessage::Membership { .. }, len, .. }]
+                if *len == swim.len()),
+            "{acts:?}"
+        );
+        assert_eq!(m.stats().datagrams_received, 1);
+        assert_eq!(out!(m.handle_datagram(&url("a"), 8, swim, t(3))), vec![]);
+        assert_eq!(m.stats().stale_frames, 1, "another connection's");
+        assert!(matches!(
+            &out!(m.handle_datagram(&url("a"), 7, notify(), t(4)))[..],
+            [Action::Close { reason, .. }, ..] if reason.contains("NOTIFY as a datagram")
+        ));
+        let mut m = mgr("b");
+        out!(m.handle_signal(&url("a"), offer(7), t(0)));
+        finish_handshake(&mut m, "a", 7, t(1));
+        let big = crate::wire::encode_module(
+            &space,
+            crate::wire::MODULE_MEMBERSHIP,
+            vec![0u8; MAX_DATAGRAM_BYTES],
+        );
+        assert!(matches!(
+            &out!(m.handle_datagram(&url("a"), 7, big, t(2)))[..],
+            [Action::Close { reason, .. }, ..] if reason.contains("datagram")
+        ));
+        assert_eq!(m.stats().protocol_closes, 1);
     }
 
     #[test]

@@ -440,7 +440,9 @@ impl SimNet {
         let now = self.now();
         while let Some(o) = self.nodes[i].space.poll_output() {
             match o {
-                Output::Send { ticket, to, frame } => self.send(i, ticket, to, frame),
+                Output::Send {
+                    ticket, to, frame, ..
+                } => self.send(i, ticket, to, frame),
                 Output::Store { ticket, request } => match self.cfg.store_delay {
                     None => {
                         let r = block_on(perform(&self.nodes[i].store, request));

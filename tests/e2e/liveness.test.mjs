@@ -1,7 +1,8 @@
 // Departures are seen (issue 9 deliverable 3, issue 11 tests), in real Chromium through the real
 // devnet with the real default timeouts (SWIM: 1 s probe period, 5 s suspicion). Each case starts
 // three tabs (separate browser contexts, memory storage: one agent per tab) in a fresh space,
-// checks they list each other alive in `peers()` and sync an op, then:
+// checks they list each other alive in `peers()`, sync an op and exchange membership packets on
+// the datagram channel, then:
 //   (a) one tab crashes (CDP Page.crash): every other tab reports it `down`, drops it from peers();
 //   (b) one tab is frozen (its JavaScript stopped, see below): the same;
 //   (c) one tab is hidden for 60 s: never reported down, still syncs afterwards;
@@ -108,6 +109,13 @@ async function threeTabs() {
     const ps = await tabs[0].evaluate(() => window.t.peers());
     return ps.length === 2 && ps.every((e) => e.path === 'webrtc' && typeof e.url === 'string');
   }, DEADLINE_MS, 'tab 0 lists both peers with path "webrtc"');
+  // Over WebRTC, SWIM packets take the unordered, unreliable datagram channel both ways.
+  for (const [i, p] of tabs.entries()) {
+    await until(async () => {
+      const { net } = await p.evaluate(() => window.t.space.stats());
+      return net.datagramsSent > 0 && net.datagramsReceived > 0;
+    }, DEADLINE_MS, `tab ${i} sends and receives membership datagrams`);
+  }
   return { tabs, agents };
 }
 

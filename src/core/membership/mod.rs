@@ -30,6 +30,13 @@
 //!   [`MembershipConfig::dozing_suspect_to_down_after`] before declaring it down. The hint is
 //!   the agent's own claim but relayed by others: a lying member can slow the detection of
 //!   another to that timeout, no more.
+//! - **Busy**: local health seen from the other side. A tab whose own timers fire late is
+//!   starved (a bulk sync on a loaded machine, long tasks): it answers probes late too, and
+//!   its peers would declare it down although it is alive. So a late timer also sets the
+//!   dozing hint, until no timer has been late for [`MembershipConfig::busy_linger`]: peers
+//!   then give it the dozing timeout, as Lifeguard lets a slow member slow its own
+//!   accusers. The price: a tab that crashes while busy is declared down after the dozing
+//!   timeout, not the short one.
 //! - **Buddy** (Lifeguard §IV-C): a member we start to suspect is told so at once by a
 //!   direct Ping carrying the suspicion, so an alive one refutes within a round trip; this
 //!   is what lets the suspicion timeout be short (two probe periods).
@@ -200,6 +207,9 @@ pub struct MembershipConfig {
     /// Highest local health score (timeouts stretch up to `max_health + 1` times).
     /// Default 4.
     pub max_health: u32,
+    /// How long after its last late timer a tab keeps telling members it is dozing (the
+    /// busy hint; see the module docs). Default 10 s; zero turns the hint off.
+    pub busy_linger: Duration,
 }
 
 impl Default for MembershipConfig {
@@ -218,6 +228,7 @@ impl Default for MembershipConfig {
             max_packet_bytes: 1200,
             late_after: Duration::from_millis(200),
             max_health: 4,
+            busy_linger: Duration::from_secs(10),
         }
     }
 }
@@ -346,7 +357,12 @@ pub struct Membership {
     timers: BTreeMap<(Timestamp, u64), Timer>,
     timer_seq: u64,
     states: HashMap<AgentId, Liveness>,
+    /// The dozing hint members last heard from us (hidden or busy).
     dozing: bool,
+    /// The app said the tab is hidden ([`Membership::set_dozing`]).
+    hidden: bool,
+    /// When a timer of ours last fired late (the busy hint lasts `busy_linger` from it).
+    last_late: Option<Timestamp>,
     doze_seq: u64,
     left: bool,
     health: u32,
@@ -405,6 +421,8 @@ impl Membership {
             timer_seq: 0,
             states: HashMap::new(),
             dozing: false,
+            hidden: false,
+            last_late: None,
             doze_seq: 0,
             left: false,
             health: 0,
@@ -551,8 +569,9 @@ impl Membership {
         // The earliest due timer is the one the driver woke up for: its delay is how late
         // our timers run.
         if let Some((first, _)) = due.first() {
-            self.observe_lateness(now.micros_since(*first));
+            self.observe_lateness(now, now.micros_since(*first));
         }
+        self.update_doze(now);
         // Same-kind timers stay in deadline order; equal (timer, deadline) pairs are
         // indistinguishable, so an unstable sort (smaller code) is enough.
         sort::sort_by(&mut due, |a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -565,8 +584,23 @@ impl Membership {
     /// Tells members that this tab is (or no longer is) hidden: they wait
     /// [`MembershipConfig::dozing_suspect_to_down_after`] before declaring us down. The hint
     /// is a foca custom broadcast (sequence = `now`), piggybacked like membership updates and
-    /// sent to a few members at once.
-    pub fn set_dozing(&mut self, now: Timestamp, dozing: bool) {
+    /// sent to a few members at once. A busy tab (see the module docs) keeps the hint on
+    /// after it is shown again until its timers have been on time for
+    /// [`MembershipConfig::busy_linger`].
+    pub fn set_dozing(&mut self, now: Timestamp, hidden: bool) {
+        self.hidden = hidden;
+        self.update_doze(now);
+    }
+
+    /// Whether our timers ran late within [`MembershipConfig::busy_linger`].
+    fn busy(&self, now: Timestamp) -> bool {
+        self.last_late
+            .is_some_and(|t| now < t.plus(self.cfg.busy_linger))
+    }
+
+    /// Spreads the dozing hint if hidden-or-busy changed since members last heard it.
+    fn update_doze(&mut self, now: Timestamp) {
+        let dozing = self.hidden || self.busy(now);
         if self.dozing == dozing || self.left {
             return;
         }
@@ -674,9 +708,10 @@ impl Membership {
 
     // ------------------------------------------------------------------ internals
 
-    fn observe_lateness(&mut self, late_us: i64) {
+    fn observe_lateness(&mut self, now: Timestamp, late_us: i64) {
         if late_us > crate::model::time::micros(self.cfg.late_after) {
             self.stats.late_timers += 1;
+            self.last_late = Some(now);
             self.health = (self.health + 1).min(self.cfg.max_health);
         } else {
             self.health = self.health.saturating_sub(1);

@@ -21,6 +21,8 @@ struct Node {
     /// Timers fire this late, rounded up to a whole second (Chrome's hidden-tab alignment),
     /// and messages wait for the next whole second.
     timer_lag: Option<Duration>,
+    /// A starved tab: nothing runs (no timer, no message) until then.
+    stalled_until: Timestamp,
     group: u8,
 }
 
@@ -70,6 +72,7 @@ impl Cluster {
                 wake: None,
                 crashed: false,
                 timer_lag: None,
+                stalled_until: Timestamp(0),
                 group: 0,
             })
             .collect();
@@ -161,6 +164,11 @@ impl Cluster {
                     if a.crashed || a.group != b.group {
                         continue;
                     }
+                    if a.stalled_until > self.now {
+                        let later = a.stalled_until;
+                        self.push(later, Ev::Deliver { to, from, data });
+                        continue;
+                    }
                     // A throttled tab's event loop runs on whole seconds: the message waits.
                     if a.timer_lag.is_some() && self.now.0 % 1_000_000 != 0 {
                         let next = Timestamp((self.now.0 / 1_000_000 + 1) * 1_000_000);
@@ -179,6 +187,12 @@ impl Cluster {
                     if n.crashed || n.wake != Some(self.now) {
                         continue;
                     }
+                    if n.stalled_until > self.now {
+                        let later = n.stalled_until;
+                        n.wake = Some(later);
+                        self.push(later, Ev::Wake { node });
+                        continue;
+                    }
                     n.wake = None;
                     n.m.handle_timeout(self.now);
                     self.drain(node);
@@ -190,6 +204,12 @@ impl Cluster {
 
     pub fn run_for(&mut self, d: Duration) {
         self.run_until(self.now.plus(d));
+    }
+
+    /// Member `i` runs nothing for `d` from now (a starved tab): its timers fire late and
+    /// messages to it wait.
+    pub fn stall(&mut self, i: usize, d: Duration) {
+        self.nodes[i].stalled_until = self.now.plus(d);
     }
 
     pub fn crash(&mut self, i: usize) {
@@ -375,6 +395,38 @@ fn a_member_whose_timers_run_a_second_late_is_not_declared_down() {
             "member {i} sees the slow member as {seen:?}"
         );
     }
+}
+
+/// A starved member (stalls of 4 s, longer than probe timeout plus suspicion) is not declared
+/// down once a first, shorter stall made its timers late: it told the others it is busy.
+/// Without the busy hint the same stalls give downs (the test's control).
+#[test]
+fn a_starved_member_that_said_it_is_busy_is_not_declared_down() {
+    let starve = |busy_linger: Duration| {
+        let mut cfg = sim_config();
+        cfg.busy_linger = busy_linger;
+        let mut c = Cluster::new(20, cfg, 6);
+        c.run_for(Duration::from_secs(30));
+        assert!(c.converged());
+        let slow = 7;
+        c.stall(slow, Duration::from_millis(300));
+        c.run_for(Duration::from_secs(1));
+        let dozing = c.member(slow).is_dozing();
+        for _ in 0..20 {
+            c.stall(slow, Duration::from_secs(4));
+            c.run_for(Duration::from_secs(5));
+        }
+        (dozing, c.downs_of(slow).len())
+    };
+    let (dozing, downs) = starve(Duration::from_secs(10));
+    assert!(dozing, "the first late timer set the hint");
+    assert_eq!(downs, 0, "declared down while busy");
+    let (dozing, downs) = starve(Duration::ZERO);
+    assert!(!dozing);
+    assert!(
+        downs > 0,
+        "the control: without the hint the stalls give downs"
+    );
 }
 
 #[test]

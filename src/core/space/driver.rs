@@ -13,8 +13,8 @@ use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
 
 use super::{
-    NotifyError, Output, PublishToken, SendTicket, Space, SpaceError, SpaceEvent, StoreRequest,
-    StoreResponse,
+    Lane, NotifyError, Output, PublishToken, SendTicket, Space, SpaceError, SpaceEvent,
+    StoreRequest, StoreResponse,
 };
 use crate::api::Clock;
 use crate::api::OpStore;
@@ -130,12 +130,17 @@ where
     loop {
         while let Some(o) = space.poll_output() {
             match o {
-                Output::Send { ticket, to, frame } => {
-                    sends.push(
-                        transport
-                            .send(&to, frame)
-                            .map(move |r| (ticket, r.map_err(|e| e.0))),
-                    );
+                Output::Send {
+                    ticket,
+                    to,
+                    frame,
+                    lane,
+                } => {
+                    let sent = match lane {
+                        Lane::Reliable => transport.send(&to, frame),
+                        Lane::Datagram => transport.send_datagram(&to, frame),
+                    };
+                    sends.push(sent.map(move |r| (ticket, r.map_err(|e| e.0))));
                 }
                 Output::Store { ticket, request } => {
                     stores.push(

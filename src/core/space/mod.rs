@@ -343,6 +343,8 @@ pub enum Output {
         to: Url,
         /// The frame.
         frame: Bytes,
+        /// How it travels.
+        lane: Lane,
     },
     /// Perform `request` on the op store and report with [`Space::handle_store_response`].
     Store {
@@ -361,6 +363,19 @@ pub enum Output {
     },
     /// Something the app may want to know.
     Event(SpaceEvent),
+}
+
+/// How a frame of [`Output::Send`] travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Reliably and in order with the other frames to the peer
+    /// ([`Transport::send`](crate::api::transport::Transport::send)).
+    Reliable,
+    /// As a datagram that may be lost and does not queue behind bulk traffic
+    /// ([`Transport::send_datagram`](crate::api::transport::Transport::send_datagram)): SWIM
+    /// packets, whose protocol tolerates loss but not delay (a probe answered late is a
+    /// suspicion).
+    Datagram,
 }
 
 /// Events of a space.
@@ -1256,8 +1271,17 @@ impl Space {
         let ticket = self.ticket();
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += frame.len() as u64;
+        let lane = match kind {
+            SendKind::Membership => Lane::Datagram,
+            _ => Lane::Reliable,
+        };
         self.sends.insert(ticket, (to.clone(), kind));
-        self.out.push_back(Output::Send { ticket, to, frame });
+        self.out.push_back(Output::Send {
+            ticket,
+            to,
+            frame,
+            lane,
+        });
     }
 
     fn send_gossip(&mut self, to: &Url, msg: &GossipMsg) {

@@ -333,7 +333,9 @@ impl Churn {
         let mut replies = Vec::new();
         while let Some(o) = self.space.poll_output() {
             match o {
-                Output::Send { ticket, to, frame } => {
+                Output::Send {
+                    ticket, to, frame, ..
+                } => {
                     let ok = self.rng.below(20) != 0;
                     let r = if ok { Ok(()) } else { Err("gone".into()) };
                     self.space.handle_send_result(now, ticket, r);

@@ -629,3 +629,30 @@ fn only_membership_sends_may_be_outstanding_after_leave() {
     );
     assert!(a.leave_finished(left_at));
 }
+
+/// SWIM packets leave on the datagram lane (they must not queue behind bulk traffic); every
+/// other frame (here: the agent-info publish and the tombstone) on the reliable one.
+#[test]
+fn membership_packets_take_the_datagram_lane_and_nothing_else_does() {
+    let mut a = space(1, cfg());
+    let b = space(2, cfg());
+    a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
+    a.leave(T0.add_micros(1)).unwrap();
+    let (mut datagrams, mut reliable) = (0, 0);
+    while let Some(o) = a.poll_output() {
+        if let Output::Send { frame, lane, .. } = o {
+            let membership = matches!(
+                WireMessage::decode(frame),
+                Ok(WireMessage::Membership { .. })
+            );
+            assert_eq!(lane == super::Lane::Datagram, membership, "{lane:?}");
+            if membership {
+                datagrams += 1;
+            } else {
+                reliable += 1;
+            }
+        }
+    }
+    assert!(datagrams > 0, "announced itself to the new peer");
+    assert!(reliable > 0, "the tombstone went out");
+}
