@@ -368,7 +368,8 @@ pub struct K2GossipTerminateMessage {
 
 /// fennec's set-reconciliation step (not in Kitsune2): symbols of a rateless sketch of the
 /// sender's op ids in the common arc (`core::gossip::reconcile`), or the receiver's request for
-/// more. Rides in field 1000 of `DiscSectorsDiff` (first symbols), `DiscSectorDetailsDiff`
+/// more; or, when that is cheaper than the sketch, the sender's whole id list
+/// (`whole_list`). Rides in field 1000 of `DiscSectorsDiff` (first symbols), `DiscSectorDetailsDiff`
 /// (request) and `DiscSectorDetailsDiffResponse` (more symbols).
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct FennecReconcileMessage {
@@ -381,6 +382,14 @@ pub struct FennecReconcileMessage {
     /// In a request: send symbols up to this stream index (excluded). 0 otherwise.
     #[prost(uint32, tag = "3")]
     pub want: u32,
+    /// With `whole_list`: every op id of the sender in the common arc, 32 bytes each,
+    /// concatenated. Empty otherwise.
+    #[prost(bytes = "bytes", tag = "4")]
+    pub ids: Bytes,
+    /// In a batch: `ids` is the sender's whole list (no symbols). In a request: send the
+    /// whole list instead of more symbols.
+    #[prost(bool, tag = "5")]
+    pub whole_list: bool,
 }
 
 /// A decoded k2gossip message: one variant per [`GossipMessageType`] except `Unspecified`.

@@ -102,6 +102,7 @@ fn all_gossip() -> Vec<GossipMsg> {
                 from: 0,
                 symbols: b(b"sym"),
                 want: 0,
+                ..Default::default()
             }),
         }),
         GossipMsg::DiscSectorDetailsDiff(K2GossipDiscSectorDetailsDiffMessage {
@@ -112,13 +113,18 @@ fn all_gossip() -> Vec<GossipMsg> {
                 from: 4,
                 symbols: Bytes::new(),
                 want: 16,
+                ..Default::default()
             }),
         }),
         GossipMsg::DiscSectorDetailsDiffResponse(K2GossipDiscSectorDetailsDiffResponseMessage {
             session_id: s.clone(),
             missing_ids: vec![id(9).0.0],
             snapshot: disc_details(),
-            fennec_reconcile: None,
+            fennec_reconcile: Some(FennecReconcileMessage {
+                ids: Bytes::from(vec![7u8; 64]),
+                whole_list: true,
+                ..Default::default()
+            }),
         }),
         GossipMsg::RingSectorDetailsDiff(K2GossipRingSectorDetailsDiffMessage {
             session_id: s.clone(),

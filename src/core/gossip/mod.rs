@@ -454,6 +454,9 @@ struct Session {
     summary: RoundSummary,
     /// fennec's reconciliation step, if negotiated.
     recon: round_recon::Recon,
+    /// Acceptor: the op count the initiator sent (`dht_op_count`): the length of its id
+    /// list, at most, when deciding between more symbols and that list.
+    their_op_count: Option<u64>,
 }
 
 /// The gossip machine of one agent in one space. See the module docs.

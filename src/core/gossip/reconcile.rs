@@ -164,6 +164,50 @@ pub enum ReconcileError {
     /// A decoded id claimed to be ours is not in our set: the sketch is forged.
     #[error("reconcile: sketch decodes to ids we do not hold")]
     Forged,
+    /// A whole id list whose length is not a multiple of 32 bytes.
+    #[error("reconcile: id list is not whole 32-byte ids")]
+    BadList,
+}
+
+/// Decodes a whole id list (32-byte ids concatenated), at most `max` ids.
+///
+/// # Errors
+/// [`ReconcileError::BadList`] for a length that is not a multiple of 32,
+/// [`ReconcileError::TooMany`] for more than `max` ids.
+pub fn decode_ids(data: &[u8], max: usize) -> Result<Vec<Id>, ReconcileError> {
+    if data.len() % OP_ID_BYTES != 0 {
+        return Err(ReconcileError::BadList);
+    }
+    if data.len() / OP_ID_BYTES > max {
+        return Err(ReconcileError::TooMany);
+    }
+    Ok(data
+        .chunks_exact(OP_ID_BYTES)
+        .filter_map(|c| c.try_into().ok())
+        .collect())
+}
+
+/// The exact difference between our ids and a peer's whole list (no sketch needed). Ids
+/// listed twice count once.
+pub fn list_difference(ours: &[Id], theirs: &[Id]) -> Difference {
+    let mine: HashSet<&Id> = ours.iter().collect();
+    let peer: HashSet<&Id> = theirs.iter().collect();
+    let mut d = Difference {
+        theirs: peer
+            .iter()
+            .filter(|i| !mine.contains(*i))
+            .map(|i| **i)
+            .collect(),
+        ours: mine
+            .iter()
+            .filter(|i| !peer.contains(*i))
+            .map(|i| **i)
+            .collect(),
+    };
+    // Hash-set order varies per run: sorted, so what is fetched and offered is deterministic.
+    d.theirs.sort_unstable();
+    d.ours.sort_unstable();
+    d
 }
 
 /// Decodes [`encode_symbols`]'s bytes, at most `max` symbols.
@@ -231,6 +275,11 @@ impl Decoder {
             ours,
             diff: Vec::new(),
         }
+    }
+
+    /// Our ids (the set the sketch is compared with).
+    pub fn ours(&self) -> &[Id] {
+        &self.ours
     }
 
     /// Symbols received so far.

@@ -167,6 +167,7 @@ impl Gossip {
                     true => round_recon::Recon::Agreed,
                     false => round_recon::Recon::Off,
                 },
+                their_op_count: None,
                 summary: RoundSummary {
                     role: Role::Initiator,
                     diff: DiffKind::None,
@@ -385,6 +386,7 @@ impl Gossip {
                     true => round_recon::Recon::Agreed,
                     false => round_recon::Recon::Off,
                 },
+                their_op_count: m.dht_op_count,
             },
         );
         self.stats.accepted += 1;

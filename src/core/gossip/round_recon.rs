@@ -54,6 +54,7 @@ impl From<ReconcileError> for GossipError {
             ReconcileError::BadSymbol => "reconcile: truncated or bad symbol",
             ReconcileError::TooMany => "reconcile: too many symbols",
             ReconcileError::Forged => "reconcile: sketch decodes to ids we do not hold",
+            ReconcileError::BadList => "reconcile: id list is not whole 32-byte ids",
         })
     }
 }
@@ -68,6 +69,26 @@ fn first_batch(ours: u64, theirs: Option<u64>, cap: usize) -> usize {
     est.saturating_add(est / 2)
         .saturating_add(FIRST_BATCH_FLOOR)
         .min(cap)
+}
+
+/// Bytes one sketch symbol takes on average (sum 32, check 8, count 1–3).
+const SYMBOL_BYTES: usize = 43;
+
+/// Whether `n` whole ids (32 B each) cost no more than `symbols` more sketch symbols. A
+/// sketch needs ~1.35–2 symbols per differing id: when the difference is a large part of the
+/// sets (a joiner, a peer back after long, two peers that each imported half), the sender's
+/// whole list is cheaper and settles the round in one message.
+fn list_cheaper(n: usize, symbols: usize) -> bool {
+    n.saturating_mul(OP_ID_BYTES) <= symbols.saturating_mul(SYMBOL_BYTES)
+}
+
+/// A reconciliation message carrying `ids` whole.
+fn whole_list(ids: &[Id]) -> FennecReconcileMessage {
+    FennecReconcileMessage {
+        ids: ids.concat().into(),
+        whole_list: true,
+        ..Default::default()
+    }
 }
 
 impl Gossip {
@@ -123,25 +144,32 @@ impl Gossip {
             .dht_op_count
             .filter(|_| whole && self.sectors == s.common);
         let m = first_batch(ids.len() as u64, count, cap);
-        let symbols = reconcile::encode(Key::new(&s.id), &ids, 0, m);
         s.summary.diff = DiffKind::Reconciled;
-        s.recon = Recon::Sending { ids, sent: m };
+        let batch = if ids.len() <= self.cfg.max_ids && list_cheaper(ids.len(), m) {
+            let batch = whole_list(&ids);
+            s.recon = Recon::Sending { ids, sent: 0 };
+            batch
+        } else {
+            let symbols = reconcile::encode(Key::new(&s.id), &ids, 0, m);
+            s.recon = Recon::Sending { ids, sent: m };
+            FennecReconcileMessage {
+                symbols: reconcile::encode_symbols(&symbols).into(),
+                ..Default::default()
+            }
+        };
         Ok(Some(GossipMsg::DiscSectorsDiff(
             K2GossipDiscSectorsDiffMessage {
                 session_id: s.id.clone(),
                 accept_response: response.take(),
                 snapshot: None,
-                fennec_reconcile: Some(FennecReconcileMessage {
-                    from: 0,
-                    symbols: reconcile::encode_symbols(&symbols).into(),
-                    want: 0,
-                }),
+                fennec_reconcile: Some(batch),
             },
         )))
     }
 
     /// Acceptor: a batch of symbols (the first from `DiscSectorsDiff`, more from
-    /// `DiscSectorDetailsDiffResponse`). Decodes, or asks for more, or gives up at the cap.
+    /// `DiscSectorDetailsDiffResponse`) or the initiator's whole id list. Decodes (or
+    /// compares the list), or asks for more, or gives up at the cap.
     pub(super) async fn recon_receive(
         &mut self,
         ctx: Ctx<'_>,
@@ -159,15 +187,21 @@ impl Gossip {
             Recon::Receiving { decoder, want } => (decoder, want.min(cap)),
             _ => return Err(GossipError::Malformed("reconcile: not negotiated")),
         };
-        if batch.from as usize != decoder.len() {
-            return Err(GossipError::Malformed("reconcile: batch out of sequence"));
-        }
-        let room = limit.saturating_sub(decoder.len());
-        let symbols = reconcile::decode_symbols(&batch.symbols, room)?;
-        decoder.add(&symbols);
         s.summary.diff = DiffKind::Reconciled;
-        let Some(diff) = decoder.try_decode()? else {
-            return Ok(self.recon_ask_more(from, s, decoder));
+        let diff = if batch.whole_list {
+            let theirs = reconcile::decode_ids(&batch.ids, self.cfg.max_ids)?;
+            reconcile::list_difference(decoder.ours(), &theirs)
+        } else {
+            if batch.from as usize != decoder.len() {
+                return Err(GossipError::Malformed("reconcile: batch out of sequence"));
+            }
+            let room = limit.saturating_sub(decoder.len());
+            let symbols = reconcile::decode_symbols(&batch.symbols, room)?;
+            decoder.add(&symbols);
+            let Some(diff) = decoder.try_decode()? else {
+                return Ok(self.recon_ask_more(from, s, decoder));
+            };
+            diff
         };
         let theirs = diff.theirs.iter().map(|i| Bytes::copy_from_slice(i));
         self.offered(ctx, from, s, theirs.collect()).await?;
@@ -185,24 +219,47 @@ impl Gossip {
         Ok(Next::Completed)
     }
 
-    /// Acceptor: too few symbols: asks for 4× as many, or ends the round at the cap (the
-    /// initiator then goes plain with us next time).
+    /// Acceptor: too few symbols: asks for 4× as many, or for the initiator's whole id list
+    /// when that costs less (its op count says how long it is at most), or ends the round at
+    /// the cap (the initiator then goes plain with us next time).
     fn recon_ask_more(&mut self, from: &Url, s: &mut Session, decoder: Decoder) -> Next {
         let have = decoder.len();
         let cap = self.cfg.max_reconcile_symbols;
+        let want = have.saturating_mul(4).min(cap);
+        let list = s.their_op_count.map_or(usize::MAX, |n| n as usize);
+        if list <= self.cfg.max_ids && list_cheaper(list, want.max(have + 1) - have) {
+            let ask = FennecReconcileMessage {
+                from: have as u32,
+                whole_list: true,
+                ..Default::default()
+            };
+            return self.recon_request(from, s, decoder, have, ask);
+        }
         if have >= cap || have == 0 {
             return self.terminate(from, s, "reconcile: too many differences");
         }
-        let want = have.saturating_mul(4).min(cap);
+        let ask = FennecReconcileMessage {
+            from: have as u32,
+            want: want as u32,
+            ..Default::default()
+        };
+        self.recon_request(from, s, decoder, want, ask)
+    }
+
+    /// Acceptor: sends `ask` and waits for the batch ending at `want`.
+    fn recon_request(
+        &mut self,
+        from: &Url,
+        s: &mut Session,
+        decoder: Decoder,
+        want: usize,
+        ask: FennecReconcileMessage,
+    ) -> Next {
         let msg = K2GossipDiscSectorDetailsDiffMessage {
             session_id: s.id.clone(),
             provided_agents: Vec::new(),
             snapshot: None,
-            fennec_reconcile: Some(FennecReconcileMessage {
-                from: have as u32,
-                symbols: Bytes::new(),
-                want: want as u32,
-            }),
+            fennec_reconcile: Some(ask),
         };
         s.recon = Recon::Receiving { decoder, want };
         self.send(from, GossipMsg::DiscSectorDetailsDiff(msg));
@@ -220,22 +277,33 @@ impl Gossip {
         let Recon::Sending { ids, sent } = &mut s.recon else {
             return Err(GossipError::Malformed("reconcile: not negotiated"));
         };
-        let want = ask.want as usize;
-        if ask.from as usize != *sent || want <= *sent || want > self.cfg.max_reconcile_symbols {
-            return Err(GossipError::Malformed("reconcile: bad request"));
-        }
-        let symbols = reconcile::encode(Key::new(&s.id), ids, *sent, want);
+        let batch = if ask.whole_list {
+            if ids.len() > self.cfg.max_ids {
+                let reason = "reconcile: id list over max_ids";
+                return Ok(self.terminate(from, s, reason));
+            }
+            whole_list(ids)
+        } else {
+            let want = ask.want as usize;
+            if ask.from as usize != *sent || want <= *sent || want > self.cfg.max_reconcile_symbols
+            {
+                return Err(GossipError::Malformed("reconcile: bad request"));
+            }
+            let symbols = reconcile::encode(Key::new(&s.id), ids, *sent, want);
+            let from = *sent as u32;
+            *sent = want;
+            FennecReconcileMessage {
+                from,
+                symbols: reconcile::encode_symbols(&symbols).into(),
+                ..Default::default()
+            }
+        };
         let msg = K2GossipDiscSectorDetailsDiffResponseMessage {
             session_id: s.id.clone(),
             missing_ids: Vec::new(),
             snapshot: None,
-            fennec_reconcile: Some(FennecReconcileMessage {
-                from: *sent as u32,
-                symbols: reconcile::encode_symbols(&symbols).into(),
-                want: 0,
-            }),
+            fennec_reconcile: Some(batch),
         };
-        *sent = want;
         self.send(from, GossipMsg::DiscSectorDetailsDiffResponse(msg));
         Ok(Next::Open(Stage::AwaitRecon))
     }

@@ -191,6 +191,30 @@ fn too_many_differences_fall_back_to_plain() {
     assert!(kinds.contains(&DiffKind::Disc), "{kinds:?}");
 }
 
+/// A difference that is a large part of both sets (each peer imported its own 1 500 ops; the
+/// equal op counts hide it): after a few small sketch batches the acceptor asks for the
+/// initiator's whole id list, cheaper than the ~4 500 symbols the sketch would need, and the
+/// round settles at once. A joiner (no ops) sends its (empty) list at once.
+#[test]
+fn a_large_difference_goes_as_a_whole_list() {
+    let mut sim = differences(&fennec(), 500, 3_000, 31);
+    assert_eq!(sim.op_count(0), sim.op_count(1));
+    let f = converge(&mut sim, 2);
+    assert_eq!((f.rounds, sim.op_count(1)), (1, 3_500), "{f:?}");
+    // 3 000 ids must cross (~34 B each); the whole list of 2 000 more. A sketch alone would
+    // send ~12 000 symbols (~520 KB).
+    assert!(f.bytes_after_detection <= 200_000, "{f:?}");
+    assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+    let mut sim = Sim::new(2, fennec());
+    let mut rng = Rng(3);
+    sim.store(0, (0..5_000).map(|k| rng.op(T0 - k * HOUR)).collect());
+    sim.advance(24 * HOUR);
+    let f = converge(&mut sim, 1);
+    assert_eq!(sim.op_count(1), 5_000);
+    assert!(f.round_trips_after_detection <= 1, "{f:?}");
+    assert!(f.bytes_after_detection <= 5_000 * 40, "{f:?}");
+}
+
 /// A fennec peer and a plain one speak plain Kitsune2 (the Accept does not echo the flag).
 #[test]
 fn fennec_and_plain_peers_interoperate() {
@@ -313,6 +337,24 @@ fn malformed_sketches_terminate_and_report() {
             from,
             symbols: symbols.into(),
             want: 0,
+            ..Default::default()
+        };
+        assert_eq!(
+            hostile(&mut sim, session, batch),
+            GossipError::Malformed(want)
+        );
+    }
+    // Whole id lists: cut short, or longer than max_ids.
+    let lists = [
+        (vec![7u8; 33], "reconcile: id list is not whole 32-byte ids"),
+        (vec![7u8; 32 * 16_385], "reconcile: too many symbols"),
+    ];
+    for (ids, want) in lists {
+        let session = open_round(&mut sim);
+        let batch = FennecReconcileMessage {
+            ids: ids.into(),
+            whole_list: true,
+            ..Default::default()
         };
         assert_eq!(
             hostile(&mut sim, session, batch),
@@ -346,6 +388,7 @@ fn malformed_sketches_terminate_and_report() {
         from: 0,
         symbols: reconcile::encode_symbols(&symbols).into(),
         want: 0,
+        ..Default::default()
     };
     let err = hostile(&mut sim, session, batch);
     assert!(matches!(err, GossipError::Malformed(_)), "{err:?}");
@@ -372,6 +415,7 @@ fn sketch_without_negotiation_is_refused() {
         from: 0,
         symbols: Bytes::new(),
         want: 0,
+        ..Default::default()
     };
     let err = hostile(&mut sim, m.session_id, batch);
     assert_eq!(err, GossipError::Malformed("reconcile: not negotiated"));
