@@ -611,6 +611,10 @@ fn an_invalid_config_is_refused_naming_the_field() {
         "fetch.request_timeout"
     );
     assert_eq!(
+        bad(&|c| c.fetch.suspend_timeout = Duration::ZERO),
+        "fetch.suspend_timeout"
+    );
+    assert_eq!(
         bad(&|c| c.publish.max_ids_per_message = 0),
         "publish.max_ids_per_message"
     );
