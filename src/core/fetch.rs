@@ -494,6 +494,11 @@ impl FetchQueue {
         self.suspended.contains_key(peer)
     }
 
+    /// Number of suspended sources.
+    pub fn suspended_count(&self) -> usize {
+        self.suspended.len()
+    }
+
     /// The suspended sources, sorted.
     pub fn suspended_peers(&self) -> Vec<Url> {
         let mut v: Vec<Url> = self.suspended.keys().cloned().collect();

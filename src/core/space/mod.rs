@@ -292,6 +292,9 @@ pub struct StateSizes {
     pub fetch_pending: usize,
     /// Peers with ops queued in the fetch queue.
     pub fetch_queued_peers: usize,
+    /// Fetch sources suspended after a membership down (ended by alive, the suspend
+    /// timeout, or pruning).
+    pub fetch_suspended: usize,
     /// Broadcasts running.
     pub broadcasts: usize,
     /// Store operations not yet answered.
@@ -768,6 +771,7 @@ impl Space {
             serving: self.serving.len(),
             fetch_pending: self.fetch.len(),
             fetch_queued_peers: self.fetch.queued_peers(),
+            fetch_suspended: self.fetch.suspended_count(),
             broadcasts: self.pool.len(),
             store_pending: self.pending.len(),
             sends: self.sends.len(),
