@@ -55,8 +55,9 @@
 //! forgotten ([`FetchQueue::peer_suspended`]): ops only it announced stay parked until it is
 //! alive again, another source announces them, or the suspension times out; the close that
 //! follows the down does not give them up either. A peer that left fails as a source at
-//! once. Send failures and unanswered requests only fail those requests. Events: [`SpaceEvent::MemberSuspect`], [`SpaceEvent::MemberDown`],
-//! [`SpaceEvent::MemberAlive`], [`SpaceEvent::MemberLeft`].
+//! once. Send failures and unanswered requests only fail those requests. Events:
+//! [`SpaceEvent::MemberSuspect`], [`SpaceEvent::MemberDown`], [`SpaceEvent::MemberAlive`],
+//! [`SpaceEvent::MemberLeft`].
 //!
 //! # Misbehaviour
 //! A peer that sends op data that does not hash to its id, or a frame that does not decode,

@@ -428,7 +428,7 @@ fn a_fetch_from_a_peer_declared_down_is_parked_and_resumed_when_alive() {
     net.run_for(Duration::from_secs(5));
     let a0 = net.nodes[0].space.agent().clone();
     net.partition(&[0], &[1, 2]);
-    // Node 1 holds an op and its announcement reached node 2 just before the cut.
+    // Node 1 holds an op and its announcement reaches node 2; the request is lost.
     let op = Op::new(T0, &b"parked"[..]).unwrap();
     block_on(net.nodes[0].store.process_incoming_ops(vec![MetaOp {
         op_id: op.id(),
@@ -501,7 +501,14 @@ fn a_parked_fetch_is_given_up_when_its_peer_leaves() {
     net.drain(1);
     net.run_for(Duration::from_secs(11));
     let n = &net.nodes[1];
-    assert!(n.has(|e| matches!(e, SpaceEvent::FetchFailed { op_id, reason: FailReason::NoSource, .. } if *op_id == op.id())));
+    let gave_up = |e: &SpaceEvent| {
+        matches!(e, SpaceEvent::FetchFailed { op_id, reason: FailReason::NoSource, .. }
+            if *op_id == op.id())
+    };
+    assert!(
+        n.has(gave_up),
+        "given up at the prune, not after suspend_timeout"
+    );
     assert_eq!(n.space.fetch_pending(), 0);
 }
 
