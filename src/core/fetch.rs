@@ -17,6 +17,17 @@
 //! - **alternatives**: an op whose request failed goes back to the queue and is asked of another
 //!   peer that announced it; after [`FetchConfig::max_attempts`] requests, or when no source is
 //!   left, the queue gives up and reports [`FetchOutput::Failed`];
+//! - **suspension** (issue 11: membership "Down ... moves its pending fetches to other sources;
+//!   alive again clears it"): a source membership declared down is suspended, not forgotten
+//!   ([`FetchQueue::peer_suspended`]). Its requests in flight fail without costing an attempt
+//!   and their ops go to their other sources; it is asked nothing while suspended; an op whose
+//!   every source is suspended is *parked*: it stays pending, is not given up, and is asked
+//!   again when a source resumes ([`FetchQueue::peer_resumed`]) or a live source announces it
+//!   ([`FetchQueue::add`]). A suspension lasts at most [`FetchConfig::suspend_timeout`]; then
+//!   the peer fails as in [`FetchQueue::peer_failed`] (forgotten, orphans given up with
+//!   [`FailReason::NoSource`]), so parked ops hold no pending slot for ever. Most downs in a
+//!   bulk sync are false (the peer is alive again seconds later): forgetting the source gave
+//!   up every op only it had announced;
 //! - **dedup**: an op is pending once, whatever the number of announcements; callers filter out
 //!   ops the store holds before [`FetchQueue::add`] (`OpStore::filter_out_existing_ops`);
 //! - **verification**: [`FetchQueue::receive`] checks `op_id == BLAKE3(data)` and the envelope
@@ -66,6 +77,10 @@ pub struct FetchConfig {
     pub max_pending_ops: usize,
     /// Most sources remembered per op. Default 8.
     pub max_sources_per_op: usize,
+    /// How long a suspended source ([`FetchQueue::peer_suspended`]) is kept before it is
+    /// failed for good and the ops parked on it are given up. Default 60 s (a false SWIM down
+    /// is back alive within seconds; a closed tab is reported `left` and fails at once).
+    pub suspend_timeout: Duration,
 }
 
 impl Default for FetchConfig {
@@ -79,6 +94,7 @@ impl Default for FetchConfig {
             max_attempts: 4,
             max_pending_ops: 100_000,
             max_sources_per_op: 8,
+            suspend_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -99,7 +115,8 @@ impl FetchConfig {
         positive("fetch.request_timeout", self.request_timeout)?;
         at_least_one("fetch.max_attempts", u64::from(self.max_attempts))?;
         at_least_one("fetch.max_pending_ops", self.max_pending_ops as u64)?;
-        at_least_one("fetch.max_sources_per_op", self.max_sources_per_op as u64)
+        at_least_one("fetch.max_sources_per_op", self.max_sources_per_op as u64)?;
+        positive("fetch.suspend_timeout", self.suspend_timeout)
     }
 }
 
@@ -190,6 +207,13 @@ pub struct FetchStats {
     pub unsolicited: u64,
     /// Ids refused by [`FetchQueue::add`] because the queue was full.
     pub refused: u64,
+    /// Sources suspended ([`FetchQueue::peer_suspended`]).
+    pub suspensions: u64,
+    /// Ops parked by a suspension: left with suspended sources only (an op parked twice
+    /// counts twice).
+    pub parked: u64,
+    /// Suspensions that ended with the peer failed ([`FetchConfig::suspend_timeout`]).
+    pub suspensions_expired: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +249,8 @@ pub struct FetchQueue {
     in_flight: HashMap<Url, usize>,
     /// Per source, ops to ask it for; stale entries are skipped when popped.
     queues: HashMap<Url, VecDeque<OpId>>,
+    /// Suspended sources and when their suspension ends (µs).
+    suspended: HashMap<Url, Timestamp>,
     /// The source asked last, so ties rotate.
     last_peer: Option<Url>,
     out: VecDeque<FetchOutput>,
@@ -241,6 +267,7 @@ impl FetchQueue {
             requests: HashMap::new(),
             in_flight: HashMap::new(),
             queues: HashMap::new(),
+            suspended: HashMap::new(),
             last_peer: None,
             out: VecDeque::new(),
             next_id: 1,
@@ -284,7 +311,8 @@ impl FetchQueue {
     }
 
     /// `source` announced `op_ids` (publish or catch-up). Ids already pending gain `source`
-    /// as another place to fetch from. Returns how many ids were refused because
+    /// as another place to fetch from (a parked op is asked of it at once unless it is
+    /// suspended too). Returns how many ids were refused because
     /// [`FetchConfig::max_pending_ops`] ops are pending; those were not queued.
     pub fn add(&mut self, now: Timestamp, op_ids: Vec<OpId>, source: &Url) -> usize {
         let mut refused = 0;
@@ -410,12 +438,14 @@ impl FetchQueue {
         }
     }
 
-    /// `peer` is unresponsive, disconnected or misbehaving: fail its requests and forget it as
-    /// a source. Ops left without a source are given up ([`FailReason::NoSource`]).
+    /// `peer` left, disconnected, misbehaved or its suspension expired: fail its requests and
+    /// forget it as a source (ending any suspension). Ops left without a source are given up
+    /// ([`FailReason::NoSource`]).
     pub fn peer_failed(&mut self, now: Timestamp, peer: &Url) {
+        self.suspended.remove(peer);
         let rids = self.request_ids(|r| &r.peer == peer);
         for rid in rids {
-            self.fail_request(rid);
+            self.fail_request(rid, true);
         }
         self.queues.remove(peer);
         let mut orphaned = Vec::new();
@@ -432,6 +462,59 @@ impl FetchQueue {
         self.fill(now);
     }
 
+    /// Membership declared `peer` down (see the [module docs](self)): its requests fail
+    /// without costing an attempt, their ops go to their other sources, and `peer` stays a
+    /// source but is asked nothing until [`peer_resumed`](Self::peer_resumed), or for at most
+    /// [`FetchConfig::suspend_timeout`] from now, after which it fails as in
+    /// [`peer_failed`](Self::peer_failed). Suspending a suspended peer keeps its deadline.
+    pub fn peer_suspended(&mut self, now: Timestamp, peer: &Url) {
+        if self.suspended.contains_key(peer) {
+            return;
+        }
+        self.suspended
+            .insert(peer.clone(), now.plus(self.cfg.suspend_timeout));
+        self.stats.suspensions += 1;
+        for rid in self.request_ids(|r| &r.peer == peer) {
+            self.fail_request(rid, false);
+        }
+        self.stats.parked += self.parked_on(peer) as u64;
+        self.fill(now);
+    }
+
+    /// Membership says `peer` is alive again (or a newer agent info cleared its mark): it
+    /// may be asked again, first of all for the ops parked on it. No-op if not suspended.
+    pub fn peer_resumed(&mut self, now: Timestamp, peer: &Url) {
+        if self.suspended.remove(peer).is_some() {
+            self.fill(now);
+        }
+    }
+
+    /// Whether `peer` is suspended.
+    pub fn is_suspended(&self, peer: &Url) -> bool {
+        self.suspended.contains_key(peer)
+    }
+
+    /// Number of suspended sources.
+    pub fn suspended_count(&self) -> usize {
+        self.suspended.len()
+    }
+
+    /// The suspended sources, sorted.
+    pub fn suspended_peers(&self) -> Vec<Url> {
+        let mut v: Vec<Url> = self.suspended.keys().cloned().collect();
+        sort::sort(&mut v);
+        v
+    }
+
+    /// Queued ops sourced at `peer` whose every source is suspended.
+    fn parked_on(&self, peer: &Url) -> usize {
+        self.pending
+            .values()
+            .filter(|p| p.state == State::Queued && p.sources.contains(peer))
+            .filter(|p| p.sources.iter().all(|s| self.suspended.contains_key(s)))
+            .count()
+    }
+
     /// The ids of the requests matching `keep`, oldest first.
     fn request_ids(&self, keep: impl Fn(&Request) -> bool) -> Vec<RequestId> {
         let mut ids: Vec<RequestId> = self
@@ -445,21 +528,34 @@ impl FetchQueue {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to run next: the earliest request
-    /// deadline.
+    /// deadline or suspension end.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.requests.values().map(|r| r.deadline).min()
+        let requests = self.requests.values().map(|r| r.deadline);
+        requests.chain(self.suspended.values().copied()).min()
     }
 
-    /// Fails every request whose deadline passed (reporting [`FetchOutput::Timeout`]) and
-    /// sends new requests.
+    /// Fails every request whose deadline passed (reporting [`FetchOutput::Timeout`]) and every
+    /// suspended peer whose [`FetchConfig::suspend_timeout`] passed
+    /// ([`peer_failed`](Self::peer_failed)), then sends new requests.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let expired = self.request_ids(|r| r.deadline <= now);
         for rid in expired {
             if let Some(peer) = self.requests.get(&rid).map(|r| r.peer.clone()) {
                 self.stats.timeouts += 1;
                 self.out.push_back(FetchOutput::Timeout { peer, id: rid });
-                self.fail_request(rid);
+                self.fail_request(rid, true);
             }
+        }
+        let mut over: Vec<Url> = self
+            .suspended
+            .iter()
+            .filter(|(_, end)| **end <= now)
+            .map(|(u, _)| u.clone())
+            .collect();
+        sort::sort(&mut over); // distinct map keys
+        for peer in over {
+            self.stats.suspensions_expired += 1;
+            self.peer_failed(now, &peer);
         }
         self.fill(now);
     }
@@ -493,8 +589,10 @@ impl FetchQueue {
         Some(r)
     }
 
-    /// Ends a request without its ops: they lose its peer as a source and are re-queued.
-    fn fail_request(&mut self, rid: RequestId) {
+    /// Ends a request without its ops: they are re-queued, losing its peer as a source if
+    /// `forget`; if not (a suspension), the attempt is given back: the peer was not found
+    /// wrong, only unreachable for now.
+    fn fail_request(&mut self, rid: RequestId, forget: bool) {
         let Some(r) = self.finish_request(rid) else {
             return;
         };
@@ -505,7 +603,11 @@ impl FetchQueue {
             if p.state != State::InFlight(rid) {
                 continue;
             }
-            p.sources.retain(|s| s != &r.peer);
+            if forget {
+                p.sources.retain(|s| s != &r.peer);
+            } else {
+                p.attempts = p.attempts.saturating_sub(1);
+            }
             self.stats.retries += 1;
             self.requeue(id);
         }
@@ -582,14 +684,14 @@ impl FetchQueue {
         }
     }
 
-    /// The source with queued work and spare capacity that has the fewest requests in
-    /// flight; ties go to the first after the one asked last (round robin by URL).
+    /// The unsuspended source with queued work and spare capacity that has the fewest
+    /// requests in flight; ties go to the first after the one asked last (round robin by URL).
     fn pick_peer(&mut self) -> Option<Url> {
         let cap = self.cfg.max_requests_per_peer;
         let mut best: Option<(usize, bool, &Url)> = None;
         for (url, q) in &self.queues {
             let n = self.in_flight.get(url).copied().unwrap_or(0);
-            if q.is_empty() || n >= cap {
+            if q.is_empty() || n >= cap || self.suspended.contains_key(url) {
                 continue;
             }
             // Prefer URLs after the last one asked, to rotate among equals.
@@ -877,6 +979,118 @@ mod tests {
         assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(2), ids(1..2)));
         assert_eq!(q.len(), 2);
         assert!(q.receive(T, &url(1), vec![op(2)]).unsolicited == 1);
+    }
+
+    fn failed(out: &[FetchOutput]) -> Vec<(OpId, u32, FailReason)> {
+        out.iter()
+            .filter_map(|o| match o {
+                FetchOutput::Failed {
+                    op_id,
+                    attempts,
+                    reason,
+                } => Some((op_id.clone(), *attempts, *reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A suspension parks the ops only the suspended peer has, moves the others to their
+    /// other sources, costs no attempt, and resuming asks the same peer again.
+    #[test]
+    fn a_suspended_source_parks_its_ops_and_resume_asks_it_again() {
+        let mut q = FetchQueue::new(FetchConfig {
+            max_attempts: 1,
+            ..Default::default()
+        });
+        q.add(T, ids(0..3), &url(1));
+        q.add(T, ids(2..3), &url(2));
+        assert_eq!(requests(&drain(&mut q)).len(), 1);
+        q.peer_suspended(T, &url(1));
+        assert!(q.is_suspended(&url(1)));
+        let out = drain(&mut q);
+        assert_eq!(
+            failed(&out),
+            vec![],
+            "nothing given up, not even by max_attempts"
+        );
+        let r = requests(&out);
+        assert_eq!(r.len(), 1, "only op 2 has a live source");
+        assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(2), ids(2..3)));
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.stats().parked, 2);
+        assert_eq!(q.stats().suspensions, 1);
+        // More work for the suspended peer is not sent to it.
+        q.add(T, ids(3..4), &url(1));
+        assert!(requests(&drain(&mut q)).is_empty());
+        // A late answer from the suspended peer is still welcome (it was asked).
+        assert_eq!(q.receive(T, &url(1), vec![op(0)]).valid.len(), 1);
+        q.stored(T, &[op(0).0]);
+        q.peer_resumed(T, &url(1));
+        assert!(!q.is_suspended(&url(1)));
+        let r = requests(&drain(&mut q));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].1, url(1));
+        let mut asked = r[0].2.clone();
+        asked.sort();
+        let mut want = vec![op(1).0, op(3).0];
+        want.sort();
+        assert_eq!(asked, want, "the parked ops, from the same peer");
+    }
+
+    #[test]
+    fn a_live_source_unparks_an_op_at_once() {
+        let mut q = FetchQueue::new(FetchConfig::default());
+        q.add(T, ids(0..1), &url(1));
+        drain(&mut q);
+        q.peer_suspended(T, &url(1));
+        assert!(drain(&mut q).is_empty());
+        q.add(T, ids(0..1), &url(3));
+        let r = requests(&drain(&mut q));
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(3), ids(0..1)));
+    }
+
+    #[test]
+    fn a_suspension_expires_into_a_failure() {
+        let mut q = FetchQueue::new(FetchConfig {
+            suspend_timeout: Duration::from_micros(100),
+            ..Default::default()
+        });
+        q.add(T, ids(0..2), &url(1));
+        q.add(T, ids(1..2), &url(2));
+        drain(&mut q);
+        q.peer_suspended(T.add_micros(10), &url(1));
+        q.peer_suspended(T.add_micros(50), &url(1));
+        assert_eq!(q.stats().suspensions, 1);
+        drain(&mut q);
+        assert_eq!(
+            q.poll_timeout(),
+            Some(T.add_micros(110)),
+            "the suspension end, before the request deadline; a repeat keeps it"
+        );
+        q.handle_timeout(T.add_micros(109));
+        assert!(drain(&mut q).is_empty());
+        q.handle_timeout(T.add_micros(110));
+        let out = drain(&mut q);
+        assert_eq!(failed(&out), vec![(op(0).0, 0, FailReason::NoSource)]);
+        assert!(!q.is_suspended(&url(1)));
+        assert_eq!(q.stats().suspensions_expired, 1);
+        assert_eq!(q.len(), 1, "op 1 is still asked of peer 2");
+    }
+
+    #[test]
+    fn a_failure_after_a_suspension_gives_up_its_parked_ops() {
+        let mut q = FetchQueue::new(FetchConfig::default());
+        q.add(T, ids(0..1), &url(1));
+        drain(&mut q);
+        q.peer_suspended(T, &url(1));
+        assert!(drain(&mut q).is_empty());
+        q.peer_failed(T, &url(1));
+        let out = drain(&mut q);
+        assert_eq!(failed(&out), vec![(op(0).0, 0, FailReason::NoSource)]);
+        assert!(!q.is_suspended(&url(1)));
+        assert_eq!(q.poll_timeout(), None, "no suspension end left");
+        assert!(q.is_empty());
     }
 
     #[test]

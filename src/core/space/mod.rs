@@ -51,9 +51,13 @@
 //! fewer than [`MembershipConfig::max_members`] are known. A member declared down (or
 //! that left) is marked unresponsive in the peer store, its pending fetches move to other
 //! sources, publish and gossip skip it, and its connection is closed; alive again, or a
-//! newer agent info, clears the mark. Send failures and unanswered requests only fail
-//! those requests. Events: [`SpaceEvent::MemberSuspect`], [`SpaceEvent::MemberDown`],
-//! [`SpaceEvent::MemberAlive`], [`SpaceEvent::MemberLeft`].
+//! newer agent info, clears the mark. A down peer's fetch source is suspended, not
+//! forgotten ([`FetchQueue::peer_suspended`]): ops only it announced stay parked until it is
+//! alive again, another source announces them, or the suspension times out; the close that
+//! follows the down does not give them up either. A peer that left fails as a source at
+//! once. Send failures and unanswered requests only fail those requests. Events:
+//! [`SpaceEvent::MemberSuspect`], [`SpaceEvent::MemberDown`], [`SpaceEvent::MemberAlive`],
+//! [`SpaceEvent::MemberLeft`].
 //!
 //! # Misbehaviour
 //! A peer that sends op data that does not hash to its id, or a frame that does not decode,
@@ -289,6 +293,9 @@ pub struct StateSizes {
     pub fetch_pending: usize,
     /// Peers with ops queued in the fetch queue.
     pub fetch_queued_peers: usize,
+    /// Fetch sources suspended after a membership down (ended by alive, the suspend
+    /// timeout, or pruning).
+    pub fetch_suspended: usize,
     /// Broadcasts running.
     pub broadcasts: usize,
     /// Store operations not yet answered.
@@ -780,6 +787,7 @@ impl Space {
             serving: self.serving.len(),
             fetch_pending: self.fetch.len(),
             fetch_queued_peers: self.fetch.queued_peers(),
+            fetch_suspended: self.fetch.suspended_count(),
             broadcasts: self.pool.len(),
             store_pending: self.pending.len(),
             sends: self.sends.len(),
@@ -1092,9 +1100,13 @@ impl Space {
     }
 
     /// The connection to `peer` closed: requests in flight to it fail over to other sources
-    /// and rounds with it end. (It is not marked unresponsive; we may reconnect.)
+    /// and rounds with it end. (It is not marked unresponsive; we may reconnect.) A peer
+    /// membership declared down keeps its suspended fetch source: the close is the down's own
+    /// doing, and its requests already failed over.
     pub fn peer_disconnected(&mut self, now: Timestamp, peer: &Url) {
-        self.fetch.peer_failed(now, peer);
+        if !self.fetch.is_suspended(peer) {
+            self.fetch.peer_failed(now, peer);
+        }
         self.pump(now);
     }
 
@@ -1332,6 +1344,12 @@ impl Space {
             }
         }
         let live = self.peers.live_urls(now);
+        // A suspended fetch source whose info is gone will not come back alive.
+        for u in self.fetch.suspended_peers() {
+            if !live.contains(&u) {
+                self.fetch.peer_failed(now, &u);
+            }
+        }
         self.gossip.retain_peers(|u| live.contains(u));
         self.glue.tried.retain(|u, _| live.contains(u));
         self.glue.joined.retain(|u, _| live.contains(u));
@@ -1409,6 +1427,7 @@ impl Space {
             Insert::Updated => {
                 if let Some(u) = &url {
                     self.peers.clear_unresponsive(u);
+                    self.fetch.peer_resumed(now, u);
                 }
             }
             Insert::Left => {
@@ -1533,20 +1552,24 @@ impl Space {
     /// THE liveness rule: down or left marks the peer unresponsive (fetches move to other
     /// sources, publish and gossip skip it, a round open with it ends, its connection
     /// closes); alive clears it, and a
-    /// peer back from down gets a gossip round at once (it missed announcements).
+    /// peer back from down gets a gossip round at once (it missed announcements). A down
+    /// peer's fetch source is suspended, a left one's failed (issue 11: "Down ... moves its
+    /// pending fetches to other sources; alive again clears it").
     fn on_member_event(&mut self, now: Timestamp, e: MemberEvent) {
         let agent = e.agent().clone();
         let url = self.peers.get(now, &agent).and_then(|i| i.url.clone());
         match &e {
             MemberEvent::Down(_) | MemberEvent::Left(_) => {
                 if let Some(peer) = &url {
-                    self.mark_unresponsive(now, peer);
+                    let left = matches!(e, MemberEvent::Left(_));
+                    self.mark_unresponsive(now, peer, left);
                 }
             }
             MemberEvent::Alive(_) => {
                 if let Some(peer) = &url {
                     let was_down = self.peers.is_unresponsive(now, peer);
                     self.peers.clear_unresponsive(peer);
+                    self.fetch.peer_resumed(now, peer);
                     if was_down {
                         self.gossip_after_heal(now, peer.clone());
                     }
@@ -1562,14 +1585,20 @@ impl Space {
         });
     }
 
-    fn mark_unresponsive(&mut self, now: Timestamp, peer: &Url) {
+    /// Marks `peer` unresponsive until alive or a newer info. Its fetch source is suspended
+    /// (a down is often false under load), or failed if it `left`.
+    fn mark_unresponsive(&mut self, now: Timestamp, peer: &Url, left: bool) {
         if !self.peers.is_unresponsive(now, peer) {
             self.stats.unresponsive_marks += 1;
         }
         // Until membership says alive or a newer info arrives; pruned with the info.
         self.peers
             .set_unresponsive(peer.clone(), Timestamp(i64::MAX));
-        self.fetch.peer_failed(now, peer);
+        if left {
+            self.fetch.peer_failed(now, peer);
+        } else {
+            self.fetch.peer_suspended(now, peer);
+        }
         self.pool.peer_failed(now, peer);
         self.gossip.end_round_with(peer);
         self.out.push_back(Output::Close {

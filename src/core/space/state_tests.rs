@@ -424,6 +424,7 @@ impl Churn {
         up(&mut m.serving, s.serving);
         up(&mut m.fetch_pending, s.fetch_pending);
         up(&mut m.fetch_queued_peers, s.fetch_queued_peers);
+        up(&mut m.fetch_suspended, s.fetch_suspended);
         up(&mut m.broadcasts, s.broadcasts);
         up(&mut m.store_pending, s.store_pending);
         up(&mut m.sends, s.sends);
@@ -497,6 +498,7 @@ fn per_peer_state_stays_bounded_while_10_000_peers_join_and_leave() {
         ("tally_peers", m.tally_peers),
         ("serving", m.serving),
         ("fetch_queued_peers", m.fetch_queued_peers),
+        ("fetch_suspended", m.fetch_suspended),
     ];
     // Every bound is checked and every violation listed, so a broken rule shows all it breaks.
     let mut broken = Vec::new();
@@ -611,6 +613,10 @@ fn an_invalid_config_is_refused_naming_the_field() {
     assert_eq!(
         bad(&|c| c.fetch.request_timeout = Duration::ZERO),
         "fetch.request_timeout"
+    );
+    assert_eq!(
+        bad(&|c| c.fetch.suspend_timeout = Duration::ZERO),
+        "fetch.suspend_timeout"
     );
     assert_eq!(
         bad(&|c| c.publish.max_ids_per_message = 0),

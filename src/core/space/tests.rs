@@ -414,6 +414,104 @@ fn membership_down_marks_unresponsive_and_alive_clears_it() {
     }
 }
 
+/// Issue 11 ("Down ... moves its pending fetches to other sources; alive again clears
+/// it"): a fetch from a peer declared down is parked, not given up; the close that follows
+/// the down does not give it up either; alive again, the op is fetched from that peer.
+#[test]
+fn a_fetch_from_a_peer_declared_down_is_parked_and_resumed_when_alive() {
+    let mut c = cfg();
+    c.fetch.request_timeout = Duration::from_secs(300);
+    c.gossip.fast_interval = Duration::from_secs(300);
+    c.gossip.steady_interval = Duration::from_secs(300);
+    let mut net = net(vec![c.clone(), c.clone(), c]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let a0 = net.nodes[0].space.agent().clone();
+    net.partition(&[0], &[1, 2]);
+    // Node 1 holds an op and its announcement reaches node 2; the request is lost.
+    let op = Op::new(T0, &b"parked"[..]).unwrap();
+    block_on(net.nodes[0].store.process_incoming_ops(vec![MetaOp {
+        op_id: op.id(),
+        op_data: op.encode(),
+    }]))
+    .unwrap();
+    let now = net.now();
+    let f = encode_publish_ops(&space_id(), &[op.id()]);
+    net.nodes[1].space.handle_frame(now, url(1), f);
+    net.drain(1);
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.nodes[1].space.liveness(&a0), Some(Liveness::Down));
+    let now = net.now();
+    net.nodes[1].space.peer_disconnected(now, &url(1));
+    net.drain(1);
+    let failed = |net: &SimNet| net.nodes[1].has(|e| matches!(e, SpaceEvent::FetchFailed { .. }));
+    assert!(!failed(&net), "the down peer's fetch was given up");
+    assert_eq!(net.nodes[1].space.fetch_pending(), 1);
+    assert_eq!(net.nodes[1].space.fetch_stats().parked, 1);
+    net.heal();
+    let back = net.run_until(Duration::from_secs(30), |n| {
+        n.nodes[1].space.liveness(&a0) == Some(Liveness::Alive)
+    });
+    assert!(back, "never alive again");
+    net.run_for(Duration::from_secs(2));
+    let n = &net.nodes[1];
+    assert!(n.holds_all(&[op.id()]), "fetched once alive");
+    assert_eq!(n.space.fetch_stats().received, 1);
+    assert!(!failed(&net));
+}
+
+/// A suspension ends when the suspended peer's agent info is gone (here its tombstone,
+/// at the next prune): its parked op is given up (gossip finds it elsewhere later), not
+/// held for the whole `fetch.suspend_timeout`.
+#[test]
+fn a_parked_fetch_is_given_up_when_its_peer_leaves() {
+    let mut c = cfg();
+    c.fetch.request_timeout = Duration::from_secs(300);
+    c.gossip.fast_interval = Duration::from_secs(300);
+    c.gossip.steady_interval = Duration::from_secs(300);
+    let mut net = net(vec![c.clone(), c.clone(), c]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let a0 = net.nodes[0].space.agent().clone();
+    net.partition(&[0], &[1, 2]);
+    let op = Op::new(T0, &b"parked"[..]).unwrap();
+    let now = net.now();
+    let f = encode_publish_ops(&space_id(), &[op.id()]);
+    net.nodes[1].space.handle_frame(now, url(1), f);
+    net.drain(1);
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.nodes[1].space.liveness(&a0), Some(Liveness::Down));
+    assert_eq!(net.nodes[1].space.fetch_pending(), 1);
+    // Node 1 leaves; its tombstone reaches node 2 another way (bootstrap).
+    let now = net.now();
+    net.nodes[0].space.leave(now).unwrap();
+    net.drain(0);
+    let tomb = net.nodes[0]
+        .events
+        .iter()
+        .find_map(|e| match e {
+            SpaceEvent::LocalAgentInfo(i) if i.is_tombstone => Some(i.clone()),
+            _ => None,
+        })
+        .unwrap();
+    // (A left space's `poll_timeout` stays at the end of its leave grace; the simulation
+    // would spin on it, so the gone node's timers stop.)
+    net.crash(0);
+    net.nodes[1].space.insert_agent_infos(now, vec![tomb]);
+    net.drain(1);
+    net.run_for(Duration::from_secs(11));
+    let n = &net.nodes[1];
+    let gave_up = |e: &SpaceEvent| {
+        matches!(e, SpaceEvent::FetchFailed { op_id, reason: FailReason::NoSource, .. }
+            if *op_id == op.id())
+    };
+    assert!(
+        n.has(gave_up),
+        "given up at the prune, not after suspend_timeout"
+    );
+    assert_eq!(n.space.fetch_pending(), 0);
+}
+
 /// SWIM stays the single source of liveness across our own outage: a reconnect of the
 /// signal link does not make a peer SWIM declared down usable again (it stays unresponsive
 /// while still cut off); once it answers, the re-probe at the reconnect brings it back alive
