@@ -110,6 +110,9 @@ impl WireError {
 }
 
 /// A decoded frame.
+// A transient value, decoded once and moved on at once (as `TransportEvent`); boxing the
+// gossip message (the largest) would only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMessage {
     /// `UNSPECIFIED` (0) or a `K2WireType` this version does not know: ignore it (count it

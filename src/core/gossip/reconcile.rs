@@ -175,7 +175,7 @@ pub enum ReconcileError {
 /// [`ReconcileError::BadList`] for a length that is not a multiple of 32,
 /// [`ReconcileError::TooMany`] for more than `max` ids.
 pub fn decode_ids(data: &[u8], max: usize) -> Result<Vec<Id>, ReconcileError> {
-    if data.len() % OP_ID_BYTES != 0 {
+    if !data.len().is_multiple_of(OP_ID_BYTES) {
         return Err(ReconcileError::BadList);
     }
     if data.len() / OP_ID_BYTES > max {

@@ -606,6 +606,10 @@ pub struct Space {
     left: bool,
     /// When [`leave`](Self::leave) ran (the start of [`LEAVE_GRACE`]).
     left_at: Option<Timestamp>,
+    /// A timer woke us once the leave was finished ([`Self::leave_finished`]):
+    /// [`poll_timeout`](Self::poll_timeout) no longer asks for the grace's wake-up (the
+    /// deadline, once past, would wake a driver at once forever).
+    grace_woken: bool,
     peers: PeerStore,
     fetch: FetchQueue,
     pool: BroadcastPool,
@@ -698,6 +702,7 @@ impl Space {
             info: info.clone(),
             left: false,
             left_at: None,
+            grace_woken: false,
             pending: HashMap::new(),
             sends: HashMap::new(),
             serving: HashMap::new(),
@@ -835,7 +840,10 @@ impl Space {
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         if self.left {
-            let grace_over = self.left_at.map(|at| at.plus(LEAVE_GRACE));
+            let grace_over = self
+                .left_at
+                .map(|at| at.plus(LEAVE_GRACE))
+                .filter(|_| !self.grace_woken);
             return [
                 self.fetch.poll_timeout(),
                 self.pool.poll_timeout(),
@@ -1242,6 +1250,7 @@ impl Space {
     /// Runs timers: fetch and publish deadlines, gossip rounds and the model's time, pruning,
     /// re-signing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.grace_woken |= self.leave_finished(now) && self.left_at.is_some();
         self.fetch.handle_timeout(now);
         self.pool.handle_timeout(now);
         self.members.handle_timeout(now);

@@ -718,6 +718,12 @@ fn only_membership_sends_may_be_outstanding_after_leave() {
         a.leave_finished(grace_over),
         "a send with no result (a dead peer) holds a leave for the grace only"
     );
+    a.handle_timeout(grace_over);
+    assert!(
+        a.poll_timeout().is_none_or(|t| t > grace_over),
+        "a past grace asks for no more wake-ups: {:?}",
+        a.poll_timeout()
+    );
     for t in pending {
         a.handle_send_result(T0, t, Ok(()));
     }
