@@ -178,13 +178,14 @@ export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxB
 /**
  * The space's gossip summary (like Kitsune2's `GossipStateSummary`; `null` once the space
  * stopped). Round counters since joining; `idsToFetch`: op ids peers offered in rounds that
- * we lacked (handed to fetch); `lastDiff`: what the last completed round found
+ * we lacked (handed to fetch); `deferred`: due rounds not started because over 1 024 ops still
+ * waited to be fetched (a new round would find them again); `lastDiff`: what the last completed round found
  * (`"none"`: identical); `lastRoundAt`: ms since the epoch (`null`: no round yet);
  * `intervalMs`: the current pause between initiated rounds (fast while rounds find
  * differences, backing off to steady); `discTopHash` / `ringTopHashes`: our DHT model's top
  * hashes over our arc (base64url; equal on two peers = same ops).
  */
-export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; idsToFetch: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
+export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; idsToFetch: number; deferred: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
 /** `rxBytes` split by message kind: publish announcements, fetch requests and responses (the op data), gossip rounds, membership (SWIM) packets, notify messages. */
 export interface RxBytesByKind { publish: number; fetch: number; gossip: number; membership: number; notify: number }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
@@ -1381,6 +1382,7 @@ fn gossip_object(g: &crate::core::space::GossipSummary) -> JsValue {
         ("timedOut", st.timed_out),
         ("refused", st.refused),
         ("idsToFetch", st.ids_to_fetch),
+        ("deferred", g.deferred),
         ("opCount", g.op_count),
     ] {
         set(&o, k, &(v as f64).into());

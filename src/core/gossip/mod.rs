@@ -476,6 +476,8 @@ pub struct Gossip {
     stats: GossipStats,
     /// Peers whose last reconciliation failed: our next Initiate to them is plain.
     plain_next: HashSet<Url>,
+    /// Accept no new round (answer `Busy`): set by the driver ([`Gossip::set_saturated`]).
+    saturated: bool,
 }
 
 mod round;

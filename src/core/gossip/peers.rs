@@ -26,6 +26,13 @@ impl Gossip {
         self.sessions.remove(peer).is_some()
     }
 
+    /// While `on`, every new Initiate is answered `Busy` (Kitsune2's answer to an acceptor
+    /// at its limit): the driver's queue of ops to fetch is full of what earlier rounds
+    /// found, and a new round would find (and move) the same ids again. Open rounds go on.
+    pub fn set_saturated(&mut self, on: bool) {
+        self.saturated = on;
+    }
+
     /// Entries of the per-peer maps [`Gossip::retain_peers`] prunes, summed.
     pub fn peer_entries(&self) -> usize {
         self.sessions.len() + self.bursts.len() + self.bookmarks.len() + self.last_gossip.len()

@@ -52,6 +52,7 @@ impl Gossip {
             out: VecDeque::new(),
             stats: GossipStats::default(),
             plain_next: HashSet::new(),
+            saturated: false,
         }
     }
 
@@ -336,7 +337,8 @@ impl Gossip {
         }
         let theirs = sector_set(&m.arc_set)?;
         check_agents(&m.participating_agents, self.cfg.max_ids)?;
-        if self.count(Role::Acceptor) >= self.cfg.max_concurrent_accepted
+        if self.saturated
+            || self.count(Role::Acceptor) >= self.cfg.max_concurrent_accepted
             || !self.within_burst(now, from)
         {
             self.busy(from, &m.session_id);

@@ -41,6 +41,9 @@ pub struct GossipSummary {
     pub last_diff: DiffKind,
     /// When the last round completed (`None`: none yet).
     pub last_round_at: Option<Timestamp>,
+    /// Times a due round was not initiated because [`GOSSIP_FETCH_BACKLOG`] ops waited in
+    /// the fetch queue.
+    pub deferred: u64,
     /// The current pause between initiated rounds (fast while rounds find differences,
     /// doubling to the steady interval).
     pub interval: Duration,
@@ -51,6 +54,15 @@ pub struct GossipSummary {
     /// Our ring top hashes over our arc, oldest partial slice first.
     pub ring_top_hashes: Vec<Bytes>,
 }
+
+/// Ops pending in the fetch queue from which we start no gossip round, ours or a peer's
+/// (answered `Busy`): 1 024 (a few responses' worth). Rounds find what we lack; while we
+/// still fetch a large set found earlier (a joiner, a bulk import), a new round finds the
+/// same ids again and moves them again: 2–5x the dataset of gossip bytes per tab in the
+/// 8-tab `npm start`, a joiner receiving every peer's whole id list. Rounds resume once the
+/// queue drains below this (fetches end: received, timed out, or given up after the
+/// suspension limit).
+pub const GOSSIP_FETCH_BACKLOG: usize = 1024;
 
 /// Most op ids remembered as announced to us by publish ([`Glue::announced`]).
 pub const ANNOUNCED_MEMORY: usize = 16_384;
@@ -83,6 +95,8 @@ pub(super) struct Glue {
     pub(super) announced: BoundedMap<OpId, Timestamp>,
     /// Peer → when we admitted it (its first agent info); pruned with the peer store.
     pub(super) joined: HashMap<Url, Timestamp>,
+    /// Due rounds not initiated for the fetch backlog ([`GossipSummary::deferred`]).
+    backlog_skips: u64,
 }
 
 impl Glue {
@@ -99,6 +113,7 @@ impl Glue {
             last_round_at: None,
             announced: BoundedMap::new(ANNOUNCED_MEMORY),
             joined: HashMap::new(),
+            backlog_skips: 0,
         }
     }
 }
@@ -154,6 +169,8 @@ impl Space {
     /// queued is skipped.
     pub async fn run_gossip(&mut self, store: &dyn OpStore, now: Timestamp) {
         self.dht.update(now);
+        self.gossip
+            .set_saturated(self.fetch.len() >= GOSSIP_FETCH_BACKLOG);
         if let Some((from, msg)) = self.glue.inbox.pop_front()
             && !self.left
             && self.peers.admits(now, &from)
@@ -190,6 +207,7 @@ impl Space {
             stats: self.gossip.stats(),
             last_diff: self.glue.last_diff,
             last_round_at: self.glue.last_round_at,
+            deferred: self.glue.backlog_skips,
             interval: self.gossip.scheduler().interval(),
             op_count: self.dht.op_count(),
             disc_top_hash,
@@ -275,7 +293,12 @@ impl Space {
 
     /// Initiates rounds with as many peers as free slots allow: reachable (membership did
     /// not declare them down), sharing a sector with us, the longest since we last tried.
+    /// None while [`GOSSIP_FETCH_BACKLOG`] ops wait in the fetch queue.
     fn start_rounds(&mut self, now: Timestamp) {
+        if self.fetch.len() >= GOSSIP_FETCH_BACKLOG {
+            self.glue.backlog_skips += 1;
+            return;
+        }
         let free = self
             .cfg
             .gossip

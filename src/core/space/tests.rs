@@ -760,3 +760,105 @@ fn membership_packets_take_the_datagram_lane_and_nothing_else_does() {
     assert!(datagrams > 0, "announced itself to the new peer");
     assert!(reliable > 0, "the tombstone went out");
 }
+
+/// While [`gossip::GOSSIP_FETCH_BACKLOG`] ops wait to be fetched no round is initiated and
+/// a peer's Initiate is answered Busy (it would find the same ids again); with fewer pending
+/// the due round starts and the peer's is accepted.
+#[test]
+fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
+    /// Carries out `a`'s outputs at `now`; counts the gossip Initiates sent.
+    fn drain(a: &mut Space, store: &MemOpStore, now: Timestamp) -> usize {
+        let mut initiates = 0;
+        while let Some(o) = a.poll_output() {
+            match o {
+                Output::Store { ticket, request } => {
+                    let r = block_on(perform(store, request));
+                    a.handle_store_response(now, ticket, r);
+                }
+                Output::Send { frame, .. } => {
+                    let initiate = matches!(
+                        WireMessage::decode(frame),
+                        Ok(WireMessage::Gossip {
+                            msg: crate::wire::GossipMsg::Initiate(_),
+                            ..
+                        })
+                    );
+                    initiates += usize::from(initiate);
+                }
+                _ => {}
+            }
+        }
+        initiates
+    }
+    let initiates = |pending: usize| {
+        let store = MemOpStore::new(|| T0);
+        let mut a = space(1, cfg());
+        let b = space(2, cfg());
+        let ids: Vec<OpId> = (0..pending as u32)
+            .map(|n| OpId::from_bytes([n.to_be_bytes().to_vec(), vec![7u8; 28]].concat()))
+            .collect();
+        a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
+        a.handle_frame(T0, url(2), encode_publish_ops(&space_id(), &ids));
+        drain(&mut a, &store, T0); // the announcement reaches the fetch queue
+        let mut count = 0;
+        for step in 1..=3 {
+            let now = T0.plus(Duration::from_secs(2 * step));
+            a.handle_timeout(now);
+            block_on(a.run_gossip(&store, now));
+            count += drain(&mut a, &store, now);
+        }
+        (count, a.gossip_summary().deferred)
+    };
+    let (count, deferred) = initiates(gossip::GOSSIP_FETCH_BACKLOG);
+    assert_eq!(count, 0, "a backlog defers rounds");
+    assert!(deferred > 0);
+    let (count, deferred) = initiates(10);
+    assert!(count > 0, "a small queue does not");
+    assert_eq!(deferred, 0);
+    // A peer's Initiate is answered Busy while the backlog lasts, accepted without it.
+    let answer = |pending: usize| {
+        let store = MemOpStore::new(|| T0);
+        let mut a = space(1, cfg());
+        let mut b = space(2, cfg());
+        a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
+        b.insert_agent_infos(T0, vec![a.local_agent_info().clone()]);
+        let ids: Vec<OpId> = (0..pending as u32)
+            .map(|n| OpId::from_bytes([n.to_be_bytes().to_vec(), vec![7u8; 28]].concat()))
+            .collect();
+        a.handle_frame(T0, url(2), encode_publish_ops(&space_id(), &ids));
+        drain(&mut a, &store, T0);
+        let now = T0.plus(Duration::from_secs(2));
+        b.handle_timeout(now);
+        let b_store = MemOpStore::new(|| T0);
+        block_on(b.run_gossip(&b_store, now));
+        let mut initiate = None;
+        while let Some(o) = b.poll_output() {
+            if let Output::Send { frame, to, .. } = o
+                && to == url(1)
+                && let Ok(WireMessage::Gossip { msg, .. }) = WireMessage::decode(frame.clone())
+                && matches!(msg, crate::wire::GossipMsg::Initiate(_))
+            {
+                initiate = Some(frame);
+            }
+        }
+        a.handle_frame(now, url(2), initiate.expect("b initiated"));
+        block_on(a.run_gossip(&store, now));
+        let mut reply = None;
+        while let Some(o) = a.poll_output() {
+            if let Output::Send { frame, .. } = o
+                && let Ok(WireMessage::Gossip { msg, .. }) = WireMessage::decode(frame)
+            {
+                reply = Some(msg);
+            }
+        }
+        reply
+    };
+    assert!(matches!(
+        answer(gossip::GOSSIP_FETCH_BACKLOG),
+        Some(crate::wire::GossipMsg::Busy(_))
+    ));
+    assert!(matches!(
+        answer(10),
+        Some(crate::wire::GossipMsg::Accept(_))
+    ));
+}
