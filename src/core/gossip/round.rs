@@ -6,6 +6,13 @@ use super::convert::{
 };
 use super::*;
 
+/// Ops an initiator may hold beyond us (its `dht_op_count`) before we take its round only
+/// when no other round is open (else `Busy`): 1 024. A joiner, or a tab back after long,
+/// learns the same missing ids from every peer that initiates; one at a time, the first
+/// round's ids are being fetched (and gossip waits for them, `Gossip::set_saturated`) when
+/// the next is accepted.
+pub const CATCH_UP_GAP: u64 = 1024;
+
 /// Whose simultaneous initiate goes on: the higher tie-breaker, then the higher session id
 /// (Kitsune2 `respond/initiate.rs` compares tie-breakers only). Both equal (random 32 + 128
 /// bits) makes both sides accept; both rounds then time out and the next ones differ.
@@ -337,7 +344,15 @@ impl Gossip {
         }
         let theirs = sector_set(&m.arc_set)?;
         check_agents(&m.participating_agents, self.cfg.max_ids)?;
+        // Far behind (a joiner): one catch-up round at a time; every peer would otherwise
+        // send its whole list of what we lack at once.
+        let gap = m
+            .dht_op_count
+            .unwrap_or(0)
+            .saturating_sub(ctx.dht.op_count());
+        let catching_up = gap >= CATCH_UP_GAP && !self.sessions.is_empty();
         if self.saturated
+            || catching_up
             || self.count(Role::Acceptor) >= self.cfg.max_concurrent_accepted
             || !self.within_burst(now, from)
         {

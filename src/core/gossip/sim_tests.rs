@@ -563,3 +563,32 @@ fn partial_arc_reconciles_the_common_half_only() {
     assert!(first.1 < 1_024, "first sketch {} B", first.1);
     assert!(sim.errors.is_empty(), "{:?}", sim.errors);
 }
+
+/// A node far behind (here: empty) takes one catch-up round at a time: the second of two
+/// simultaneous Initiates from full peers is answered Busy, so only one whole list comes.
+/// Once it caught up, both are accepted again.
+#[test]
+fn a_node_far_behind_takes_one_catch_up_round_at_a_time() {
+    let mut sim = Sim::new(3, fennec());
+    let mut rng = Rng(5);
+    let ops: Vec<MetaOp> = (0..2_000).map(|k| rng.op(T0 - k * HOUR)).collect();
+    sim.store(1, ops.clone());
+    sim.store(2, ops);
+    sim.advance(24 * HOUR);
+    let both_initiate = |sim: &mut Sim| {
+        let now = sim.now();
+        for i in [1, 2] {
+            let to = sim.nodes[0].url.clone();
+            let count = sim.nodes[i].dht.op_count();
+            sim.nodes[i].gossip.initiate(now, to, count).unwrap();
+        }
+        sim.pump();
+    };
+    both_initiate(&mut sim);
+    assert_eq!(sim.nodes[0].gossip.stats().busy_sent, 1, "the second waits");
+    assert_eq!(sim.op_count(0), 2_000, "the first round brought everything");
+    sim.advance(20_000_000);
+    both_initiate(&mut sim);
+    assert_eq!(sim.nodes[0].gossip.stats().busy_sent, 1, "no longer behind");
+    assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+}
