@@ -506,6 +506,28 @@ impl FetchQueue {
         v
     }
 
+    /// Pending ops that are not parked (some source of theirs is not suspended): what the
+    /// queue is working on.
+    pub fn fetchable(&self) -> usize {
+        if self.suspended.is_empty() {
+            return self.pending.len();
+        }
+        let parked = self
+            .pending
+            .values()
+            .filter(|p| p.state == State::Queued)
+            .filter(|p| p.sources.iter().all(|s| self.suspended.contains_key(s)))
+            .count();
+        self.pending.len() - parked
+    }
+
+    /// The peers with requests in flight, sorted.
+    pub fn peers_in_flight(&self) -> Vec<Url> {
+        let mut v: Vec<Url> = self.in_flight.keys().cloned().collect();
+        sort::sort(&mut v);
+        v
+    }
+
     /// Queued ops sourced at `peer` whose every source is suspended.
     fn parked_on(&self, peer: &Url) -> usize {
         self.pending
@@ -1017,6 +1039,8 @@ mod tests {
         assert_eq!(r.len(), 1, "only op 2 has a live source");
         assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(2), ids(2..3)));
         assert_eq!(q.len(), 3);
+        assert_eq!(q.fetchable(), 1, "ops 0 and 1 are parked");
+        assert_eq!(q.peers_in_flight(), vec![url(2)]);
         assert_eq!(q.stats().parked, 2);
         assert_eq!(q.stats().suspensions, 1);
         // More work for the suspended peer is not sent to it.

@@ -362,7 +362,20 @@ impl Gossip {
         let common = self.sectors.intersection(&theirs);
         let budget = m.max_op_data_bytes.min(self.cfg.max_request_op_data_bytes);
         let since = Timestamp::from_micros(m.new_since);
-        let (new_ops, bookmark) = self.new_ops(ctx, &common, since, budget).await?;
+        // The initiator far behind us: the counts differ, so the round goes on to
+        // reconciliation, which lists every id of the common arc (all time): a "new ops
+        // since" list as well would send most of them twice. The bookmark stays, so a round
+        // that ends plain loses nothing (the next Accept lists them).
+        let behind = ctx
+            .dht
+            .op_count()
+            .saturating_sub(m.dht_op_count.unwrap_or(u64::MAX))
+            >= CATCH_UP_GAP;
+        let (new_ops, bookmark) = if behind && self.cfg.reconcile && m.fennec_reconcile {
+            (Vec::new(), since)
+        } else {
+            self.new_ops(ctx, &common, since, budget).await?
+        };
         let snapshot = ctx.dht.snapshot_minimal(&common).ok();
         let accept = K2GossipAcceptMessage {
             session_id: m.session_id.clone(),

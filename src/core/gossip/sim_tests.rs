@@ -592,3 +592,20 @@ fn a_node_far_behind_takes_one_catch_up_round_at_a_time() {
     assert_eq!(sim.nodes[0].gossip.stats().busy_sent, 1, "no longer behind");
     assert!(sim.errors.is_empty(), "{:?}", sim.errors);
 }
+
+/// A joiner's round with a full peer whose ops were all stored recently (inside "new ops
+/// since"): the ids cross once, in the reconciliation's answer, not also in the Accept's new
+/// ops list.
+#[test]
+fn a_joiner_gets_each_id_once_not_also_as_new_ops() {
+    let mut sim = Sim::new(2, fennec());
+    let mut rng = Rng(8);
+    sim.store(0, (0..2_000).map(|k| rng.op(T0 - k * HOUR)).collect());
+    sim.advance(60_000_000);
+    let before = sim.bytes;
+    sim.round(1, 0);
+    assert_eq!(sim.op_count(1), 2_000);
+    let bytes = sim.bytes - before;
+    assert!(bytes <= 2_000 * 40, "{bytes} B for 2 000 ids of 32 B");
+    assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+}

@@ -55,8 +55,8 @@ pub struct GossipSummary {
     pub ring_top_hashes: Vec<Bytes>,
 }
 
-/// Ops pending in the fetch queue from which we start no gossip round, ours or a peer's
-/// (answered `Busy`): 1 024 (a few responses' worth). Rounds find what we lack; while we
+/// Ops pending in the fetch queue (not parked on a down source) from which we start no
+/// gossip round, ours or a peer's (answered `Busy`): 1 024 (a few responses' worth). Rounds find what we lack; while we
 /// still fetch a large set found earlier (a joiner, a bulk import), a new round finds the
 /// same ids again and moves them again: 2–5x the dataset of gossip bytes per tab in the
 /// 8-tab `npm start`, a joiner receiving every peer's whole id list. Rounds resume once the
@@ -170,7 +170,7 @@ impl Space {
     pub async fn run_gossip(&mut self, store: &dyn OpStore, now: Timestamp) {
         self.dht.update(now);
         self.gossip
-            .set_saturated(self.fetch.len() >= GOSSIP_FETCH_BACKLOG);
+            .set_saturated(self.fetch.fetchable() >= GOSSIP_FETCH_BACKLOG);
         if let Some((from, msg)) = self.glue.inbox.pop_front()
             && !self.left
             && self.peers.admits(now, &from)
@@ -295,7 +295,7 @@ impl Space {
     /// not declare them down), sharing a sector with us, the longest since we last tried.
     /// None while [`GOSSIP_FETCH_BACKLOG`] ops wait in the fetch queue.
     fn start_rounds(&mut self, now: Timestamp) {
-        if self.fetch.len() >= GOSSIP_FETCH_BACKLOG {
+        if self.fetch.fetchable() >= GOSSIP_FETCH_BACKLOG {
             self.glue.backlog_skips += 1;
             return;
         }

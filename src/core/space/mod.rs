@@ -759,6 +759,11 @@ impl Space {
         self.fetch.stats()
     }
 
+    /// The peers we have fetch requests in flight to, sorted (diagnostics and tests).
+    pub fn fetching_from(&self) -> Vec<Url> {
+        self.fetch.peers_in_flight()
+    }
+
     /// Counters of membership.
     pub fn membership_stats(&self) -> MembershipStats {
         self.members.stats()
