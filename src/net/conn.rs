@@ -979,7 +979,7 @@ impl ConnManager {
     /// unreliable data channel): a whole `K2Proto`, unchunked, at most
     /// [`MAX_DATAGRAM_BYTES`]. Only membership (SWIM) packets travel there, and only on an
     /// open connection: one that arrives before our handshake finished raced the preflight on
-    /// the reliable channel and is dropped and counted ([`ConnStats::datagrams_dropped`];
+    /// the reliable channel and is dropped and counted ([`ConnStats::datagrams_early`];
     /// SWIM tolerates loss). Anything else (oversized, malformed, another kind) breaks the
     /// protocol and closes the connection.
     pub fn handle_datagram(&mut self, peer: &Url, conn: ConnId, msg: Bytes, now: Timestamp) {

@@ -41,8 +41,8 @@ pub struct GossipSummary {
     pub last_diff: DiffKind,
     /// When the last round completed (`None`: none yet).
     pub last_round_at: Option<Timestamp>,
-    /// Times a due round was not initiated because [`GOSSIP_FETCH_BACKLOG`] ops waited in
-    /// the fetch queue.
+    /// Times a due round was not initiated because 1 024 ops or more
+    /// (`GOSSIP_FETCH_BACKLOG`) waited in the fetch queue.
     pub deferred: u64,
     /// The current pause between initiated rounds (fast while rounds find differences,
     /// doubling to the steady interval).
