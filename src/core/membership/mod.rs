@@ -32,8 +32,9 @@
 //!   another to that timeout, no more.
 //! - **Busy**: local health seen from the other side. A tab whose own timers fire late is
 //!   starved (a bulk sync on a loaded machine, long tasks): it answers probes late too, and
-//!   its peers would declare it down although it is alive. So a late timer also sets the
-//!   dozing hint, until no timer has been late for [`MembershipConfig::busy_linger`]: peers
+//!   its peers would declare it down although it is alive. So a timer later than a probe
+//!   timeout ([`MembershipConfig::probe_rtt`]) also sets the dozing hint, until no timer has
+//!   been that late for [`MembershipConfig::busy_linger`]: peers
 //!   then give it the dozing timeout, as Lifeguard lets a slow member slow its own
 //!   accusers. The price: a tab that crashes while busy is declared down after the dozing
 //!   timeout, not the short one.
@@ -207,8 +208,9 @@ pub struct MembershipConfig {
     /// Highest local health score (timeouts stretch up to `max_health + 1` times).
     /// Default 4.
     pub max_health: u32,
-    /// How long after its last late timer a tab keeps telling members it is dozing (the
-    /// busy hint; see the module docs). Default 10 s; zero turns the hint off.
+    /// How long after its last timer that fired more than `probe_rtt` late a tab keeps
+    /// telling members it is dozing (the busy hint; see the module docs). Default 10 s; zero
+    /// turns the hint off.
     pub busy_linger: Duration,
 }
 
@@ -361,7 +363,8 @@ pub struct Membership {
     dozing: bool,
     /// The app said the tab is hidden ([`Membership::set_dozing`]).
     hidden: bool,
-    /// When a timer of ours last fired late (the busy hint lasts `busy_linger` from it).
+    /// When a timer of ours last fired more than `probe_rtt` late (the busy hint lasts
+    /// `busy_linger` from it).
     last_late: Option<Timestamp>,
     doze_seq: u64,
     left: bool,
@@ -709,9 +712,13 @@ impl Membership {
     // ------------------------------------------------------------------ internals
 
     fn observe_lateness(&mut self, now: Timestamp, late_us: i64) {
+        // Later than a probe timeout: probes to us are answered as late, so peers would
+        // suspect us. (Smaller lateness, common on a loaded machine, only stretches ours.)
+        if late_us > crate::model::time::micros(self.cfg.probe_rtt) {
+            self.last_late = Some(now);
+        }
         if late_us > crate::model::time::micros(self.cfg.late_after) {
             self.stats.late_timers += 1;
-            self.last_late = Some(now);
             self.health = (self.health + 1).min(self.cfg.max_health);
         } else {
             self.health = self.health.saturating_sub(1);
