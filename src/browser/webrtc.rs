@@ -1382,6 +1382,25 @@ impl SpaceTransport {
     }
 }
 
+impl SpaceTransport {
+    /// Carries out `send` (a send on the transport) unless the `testing` build's partition
+    /// switch is on: then the frame is lost on the way, as far as the sender can tell.
+    fn unless_partitioned<'a>(
+        &'a self,
+        send: impl std::future::Future<Output = Result<(), NetError>> + 'a,
+    ) -> futures::future::LocalBoxFuture<'a, Result<(), crate::api::transport::TransportError>>
+    {
+        Box::pin(async move {
+            #[cfg(feature = "testing")]
+            if crate::testing::partition::partitioned() {
+                return Ok(());
+            }
+            send.await
+                .map_err(|e| crate::api::transport::TransportError(e.to_string()))
+        })
+    }
+}
+
 impl crate::api::transport::Transport for SpaceTransport {
     fn send(
         &self,
@@ -1390,16 +1409,7 @@ impl crate::api::transport::Transport for SpaceTransport {
     ) -> futures::future::LocalBoxFuture<'_, Result<(), crate::api::transport::TransportError>>
     {
         let to = to.clone();
-        Box::pin(async move {
-            #[cfg(feature = "testing")]
-            if crate::testing::partition::partitioned() {
-                return Ok(()); // lost on the way, as far as the sender can tell
-            }
-            self.net
-                .send(&to, frame)
-                .await
-                .map_err(|e| crate::api::transport::TransportError(e.to_string()))
-        })
+        self.unless_partitioned(async move { self.net.send(&to, frame).await })
     }
 
     fn send_datagram(
@@ -1409,16 +1419,7 @@ impl crate::api::transport::Transport for SpaceTransport {
     ) -> futures::future::LocalBoxFuture<'_, Result<(), crate::api::transport::TransportError>>
     {
         let to = to.clone();
-        Box::pin(async move {
-            #[cfg(feature = "testing")]
-            if crate::testing::partition::partitioned() {
-                return Ok(()); // lost on the way, as far as the sender can tell
-            }
-            self.net
-                .send_datagram(&to, frame)
-                .await
-                .map_err(|e| crate::api::transport::TransportError(e.to_string()))
-        })
+        self.unless_partitioned(async move { self.net.send_datagram(&to, frame).await })
     }
 
     fn close(&self, peer: &Url, reason: &str) {
