@@ -835,16 +835,25 @@ impl<T> CountingTransport<T> {
     }
 }
 
-impl<T: Transport> Transport for CountingTransport<T> {
-    fn send(&self, to: &Url, frame: Bytes) -> LocalBoxFuture<'_, Result<(), TransportError>> {
-        let len = frame.len() as u64;
-        let sent = self.inner.send(to, frame);
+impl<T> CountingTransport<T> {
+    /// `sent` (a send of `len` bytes), counted in `tx` once the transport took it.
+    fn counted<'a>(
+        &'a self,
+        len: usize,
+        sent: LocalBoxFuture<'a, Result<(), TransportError>>,
+    ) -> LocalBoxFuture<'a, Result<(), TransportError>> {
         async move {
             sent.await?;
-            self.tx.set(self.tx.get() + len);
+            self.tx.set(self.tx.get() + len as u64);
             Ok(())
         }
         .boxed_local()
+    }
+}
+
+impl<T: Transport> Transport for CountingTransport<T> {
+    fn send(&self, to: &Url, frame: Bytes) -> LocalBoxFuture<'_, Result<(), TransportError>> {
+        self.counted(frame.len(), self.inner.send(to, frame))
     }
 
     fn send_datagram(
@@ -852,14 +861,7 @@ impl<T: Transport> Transport for CountingTransport<T> {
         to: &Url,
         frame: Bytes,
     ) -> LocalBoxFuture<'_, Result<(), TransportError>> {
-        let len = frame.len() as u64;
-        let sent = self.inner.send_datagram(to, frame);
-        async move {
-            sent.await?;
-            self.tx.set(self.tx.get() + len);
-            Ok(())
-        }
-        .boxed_local()
+        self.counted(frame.len(), self.inner.send_datagram(to, frame))
     }
 
     fn close(&self, peer: &Url, reason: &str) {

@@ -104,6 +104,12 @@ fn message_len(data: &JsValue) -> usize {
         .map_or(0, |b| b.byte_length() as usize)
 }
 
+/// The bytes of a binary data-channel message (an `ArrayBuffer`); `None` for a text one.
+fn binary(data: JsValue) -> Option<Bytes> {
+    let buf = data.dyn_into::<js_sys::ArrayBuffer>().ok()?;
+    Some(Bytes::from(js_sys::Uint8Array::new(&buf).to_vec()))
+}
+
 /// The label of fennec's data channel.
 pub const DATA_CHANNEL_LABEL: &str = "fennec";
 
@@ -1258,12 +1264,9 @@ impl Shared {
                     return;
                 }
                 // Each drains the manager's actions itself (also reached from a routed chunk).
-                match data.dyn_into::<js_sys::ArrayBuffer>() {
-                    Ok(buf) => {
-                        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
-                        self.receive_chunk(&conn, Bytes::from(bytes));
-                    }
-                    Err(_) => self.violation(&conn, "text data-channel message"),
+                match binary(data) {
+                    Some(bytes) => self.receive_chunk(&conn, bytes),
+                    None => self.violation(&conn, "text data-channel message"),
                 }
             }
             Ev::Datagram(peer, id, data) => {
@@ -1271,14 +1274,13 @@ impl Shared {
                 let Some(conn) = self.current(&peer, id) else {
                     return;
                 };
-                match data.dyn_into::<js_sys::ArrayBuffer>() {
-                    Ok(buf) => {
-                        let bytes = Bytes::from(js_sys::Uint8Array::new(&buf).to_vec());
-                        self.touch(&conn);
+                // The manager records the activity of an open connection.
+                match binary(data) {
+                    Some(bytes) => {
                         let mut st = self.state.borrow_mut();
                         st.mgr.handle_datagram(&peer, id, bytes, now);
                     }
-                    Err(_) => self.violation(&conn, "text datagram"),
+                    None => self.violation(&conn, "text datagram"),
                 }
             }
             Ev::DatagramOverBudget => self.state.borrow_mut().stats.datagrams_dropped += 1,

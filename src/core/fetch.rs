@@ -501,9 +501,7 @@ impl FetchQueue {
 
     /// The suspended sources, sorted.
     pub fn suspended_peers(&self) -> Vec<Url> {
-        let mut v: Vec<Url> = self.suspended.keys().cloned().collect();
-        sort::sort(&mut v);
-        v
+        sorted_urls(self.suspended.keys())
     }
 
     /// Pending ops that are not parked (some source of theirs is not suspended): what the
@@ -512,28 +510,25 @@ impl FetchQueue {
         if self.suspended.is_empty() {
             return self.pending.len();
         }
-        let parked = self
-            .pending
-            .values()
-            .filter(|p| p.state == State::Queued)
-            .filter(|p| p.sources.iter().all(|s| self.suspended.contains_key(s)))
-            .count();
+        let parked = self.pending.values().filter(|p| self.is_parked(p)).count();
         self.pending.len() - parked
     }
 
     /// The peers with requests in flight, sorted.
     pub fn peers_in_flight(&self) -> Vec<Url> {
-        let mut v: Vec<Url> = self.in_flight.keys().cloned().collect();
-        sort::sort(&mut v);
-        v
+        sorted_urls(self.in_flight.keys())
     }
 
-    /// Queued ops sourced at `peer` whose every source is suspended.
+    /// Whether `p` is parked: queued, with every source suspended.
+    fn is_parked(&self, p: &Pending) -> bool {
+        p.state == State::Queued && p.sources.iter().all(|s| self.suspended.contains_key(s))
+    }
+
+    /// Parked ops sourced at `peer`.
     fn parked_on(&self, peer: &Url) -> usize {
         self.pending
             .values()
-            .filter(|p| p.state == State::Queued && p.sources.contains(peer))
-            .filter(|p| p.sources.iter().all(|s| self.suspended.contains_key(s)))
+            .filter(|p| p.sources.contains(peer) && self.is_parked(p))
             .count()
     }
 
@@ -762,6 +757,13 @@ impl FetchQueue {
         }
         ids
     }
+}
+
+/// `urls` (map keys, distinct), sorted.
+fn sorted_urls<'a>(urls: impl Iterator<Item = &'a Url>) -> Vec<Url> {
+    let mut v: Vec<Url> = urls.cloned().collect();
+    sort::sort(&mut v);
+    v
 }
 
 /// Bytes of a `FetchResponse`-and-envelope frame beyond its op entries, reserved by

@@ -56,12 +56,12 @@ pub struct GossipSummary {
 }
 
 /// Ops pending in the fetch queue (not parked on a down source) from which we start no
-/// gossip round, ours or a peer's (answered `Busy`): 1 024 (a few responses' worth). Rounds find what we lack; while we
-/// still fetch a large set found earlier (a joiner, a bulk import), a new round finds the
-/// same ids again and moves them again: 2–5x the dataset of gossip bytes per tab in the
-/// 8-tab `npm start`, a joiner receiving every peer's whole id list. Rounds resume once the
-/// queue drains below this (fetches end: received, timed out, or given up after the
-/// suspension limit).
+/// gossip round, ours or a peer's (answered `Busy`): 1 024 (a few responses' worth). Rounds
+/// find what we lack; while we still fetch a large set found earlier (a joiner, a bulk
+/// import), a new round finds the same ids again and moves them again: 2–5x the dataset of
+/// gossip bytes per tab in the 8-tab `npm start`, a joiner receiving every peer's whole id
+/// list. Rounds resume once the queue drains below this (fetches end: received, timed out,
+/// or given up after the suspension limit).
 pub const GOSSIP_FETCH_BACKLOG: usize = 1024;
 
 /// Most op ids remembered as announced to us by publish ([`Glue::announced`]).

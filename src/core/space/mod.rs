@@ -1255,7 +1255,7 @@ impl Space {
     /// Runs timers: fetch and publish deadlines, gossip rounds and the model's time, pruning,
     /// re-signing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        self.grace_woken |= self.leave_finished(now) && self.left_at.is_some();
+        self.grace_woken |= self.leave_finished(now);
         self.fetch.handle_timeout(now);
         self.pool.handle_timeout(now);
         self.members.handle_timeout(now);
@@ -1440,8 +1440,7 @@ impl Space {
             // A newer info: whatever made it look dead is over (a reloaded tab).
             Insert::Updated => {
                 if let Some(u) = &url {
-                    self.peers.clear_unresponsive(u);
-                    self.fetch.peer_resumed(now, u);
+                    self.clear_unresponsive(now, u);
                 }
             }
             Insert::Left => {
@@ -1582,8 +1581,7 @@ impl Space {
             MemberEvent::Alive(_) => {
                 if let Some(peer) = &url {
                     let was_down = self.peers.is_unresponsive(now, peer);
-                    self.peers.clear_unresponsive(peer);
-                    self.fetch.peer_resumed(now, peer);
+                    self.clear_unresponsive(now, peer);
                     if was_down {
                         self.gossip_after_heal(now, peer.clone());
                     }
@@ -1597,6 +1595,13 @@ impl Space {
             MemberEvent::Down(_) => SpaceEvent::MemberDown { agent, url },
             MemberEvent::Left(_) => SpaceEvent::MemberLeft { agent, url },
         });
+    }
+
+    /// Clears `peer`'s unresponsive mark (alive again, or a newer info): it is a fetch source
+    /// again, asked first for the ops parked on it.
+    fn clear_unresponsive(&mut self, now: Timestamp, peer: &Url) {
+        self.peers.clear_unresponsive(peer);
+        self.fetch.peer_resumed(now, peer);
     }
 
     /// Marks `peer` unresponsive until alive or a newer info. Its fetch source is suspended
