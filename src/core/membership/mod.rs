@@ -663,17 +663,26 @@ impl Membership {
         }
     }
 
-    /// Our own link was down for a while (e.g. the signal relay): members we declared down
-    /// meanwhile may only have been cut off by our outage. Each is sent an announce at once
-    /// instead of waiting for [`MembershipConfig::announce_to_down_every`]: one that is
-    /// alive answers, learns it was declared down (foca's `TurnUndead`) and comes back with a
-    /// renewed identity; one that still does not answer stays down. If members declared
-    /// *us* down, their answer tells us the same and we renew. SWIM alone decides; nothing
-    /// is cleared here. Nothing happens after [`leave`](Self::leave).
+    /// Our own link was down for a while (e.g. the signal relay): members we suspected or
+    /// declared down meanwhile may only have been cut off by our outage. A suspect is told
+    /// of the suspicion again (the buddy ping sent when it began was lost in the outage), so
+    /// an alive one refutes before the suspicion times out. A down one is sent an announce
+    /// at once instead of waiting for [`MembershipConfig::announce_to_down_every`]: one
+    /// that is alive answers, learns it was declared down (foca's `TurnUndead`) and comes
+    /// back with a renewed identity; one that still does not answer stays down. If members
+    /// declared *us* down, their answer tells us the same and we renew. SWIM alone decides;
+    /// nothing is cleared here. Nothing happens after [`leave`](Self::leave).
     pub fn reconnected(&mut self, now: Timestamp) {
         if self.left {
             return;
         }
+        let suspects: Vec<Member<MemberId>> = self
+            .foca
+            .iter_membership_state()
+            .filter(|m| m.state() == State::Suspect)
+            .cloned()
+            .collect();
+        self.tell_suspects(suspects);
         let down: Vec<AgentId> = self
             .states
             .iter()

@@ -538,6 +538,47 @@ fn a_reconnect_does_not_clear_down_marks_and_re_probes_down_members() {
     assert!(!n.space.peer_store().is_unresponsive(now, &url(1)));
 }
 
+/// A peer we began to suspect while the link was down (its buddy ping was lost) is sent an
+/// announce when both links are back: it learns of the suspicion and refutes it before the
+/// suspicion times out, instead of being declared down and waiting for the periodic
+/// announce to down members (10 s; the race seen in `tests/e2e/recovery.test.mjs`).
+#[test]
+fn a_reconnect_re_probes_suspected_members_before_they_go_down() {
+    let outcome = |reprobe: bool| {
+        // Two tabs, as in the e2e: a third would declare the peer down on its own.
+        let mut net = net(vec![cfg(), cfg()]);
+        net.introduce();
+        net.run_for(Duration::from_secs(5));
+        let a0 = net.nodes[0].space.agent().clone();
+        net.partition(&[0], &[1]);
+        let suspected = net.run_until(Duration::from_secs(30), |n| {
+            n.nodes[1].space.liveness(&a0) == Some(Liveness::Suspect)
+        });
+        assert!(suspected);
+        // Most of the suspicion timeout (1.6 s) passes before the link is back.
+        net.run_for(Duration::from_millis(1_200));
+        assert_eq!(net.nodes[1].space.liveness(&a0), Some(Liveness::Suspect));
+        net.heal();
+        if reprobe {
+            let now = net.now();
+            for i in 0..2 {
+                net.nodes[i].space.reconnected(now, vec![]);
+                net.drain(i);
+            }
+        }
+        net.run_for(Duration::from_secs(3));
+        let down =
+            net.nodes[1].has(|e| matches!(e, SpaceEvent::MemberDown { agent, .. } if *agent == a0));
+        (down, net.nodes[1].space.liveness(&a0))
+    };
+    assert_eq!(outcome(true), (false, Some(Liveness::Alive)));
+    let (down, _) = outcome(false);
+    assert!(
+        down,
+        "the control: without the re-probe the suspicion times out"
+    );
+}
+
 /// A tab resumed after a freeze ([`Space::resume`]) comes back at once as a renewed identity
 /// announced to the members it knew: peers that declared it down see it alive within a
 /// second, without waiting for a probe or the periodic announce to down members.
