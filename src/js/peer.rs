@@ -198,6 +198,8 @@ export interface NetStats {
   staleFrames: number;
   /** Connections moved from WebRTC to the relay (negotiation failed or timed out, or the peer asked). */
   fallbacks: number;
+  /** Connection attempts restarted because both peers connected at once and the peer never saw ours (its offer or relayed preflight was lost, e.g. while the peer was reconnecting to the signal server). */
+  glareRestarts: number;
   /** Whole messages delivered to the space. */
   messagesReceived: number;
   /** Remote signal frames dropped because a connection's command queue was full (the connection is then closed). */
@@ -925,6 +927,7 @@ impl Space {
             ("protocolCloses", s.net.conn.protocol_closes),
             ("staleFrames", s.net.conn.stale_frames),
             ("fallbacks", s.net.conn.fallbacks),
+            ("glareRestarts", s.net.conn.glare_restarted),
             ("messagesReceived", s.net.conn.messages_received),
             ("rtcCmdsOverflow", s.net.rtc_cmds_overflow),
             (

@@ -71,6 +71,15 @@
 //! peer whose connection with us had already finished its handshake means the peer dropped
 //! it: it replaces ours.
 //!
+//! The winner cannot tell a true glare from a lost opening: its offer or relayed preflight
+//! may have gone out while the peer was not yet on the signal server (sbd drops frames for
+//! absent peers), so the peer never learns of it and waits for its own attempt, which the
+//! winner ignores; both would stall until their timeouts (10–15 s). So a winner that has
+//! heard nothing on its attempt [`NetConfig::glare_repair_after`] after the peer's arrived
+//! restarts it under a new id ([`ConnStats::glare_restarted`]): the peer, still waiting on
+//! its own, yields to that as usual. In a true glare the peer answers ours within a round
+//! trip, well before then, and nothing restarts.
+//!
 //! # Limits
 //!
 //! - At most [`NetConfig::max_connections`] entries (default 32); a new one (ours or the
@@ -165,6 +174,12 @@ pub struct NetConfig {
     /// `bufferedAmountLowThreshold`: a waiting sender resumes when the buffer drains to this.
     /// Default 256 KiB. Below `send_high_water_bytes`.
     pub send_low_water_bytes: u32,
+    /// How long the glare winner waits, after the peer's competing attempt arrived, for any
+    /// frame on its own attempt before it restarts that attempt under a new id (its opening
+    /// was lost; see the [module docs](self#glare-both-peers-connect-at-once)). Default 3 s:
+    /// many relay round trips, so a peer slowly answering a true glare is not restarted,
+    /// and far below the 10–15 s the lost opening would otherwise cost. At least 1 µs.
+    pub glare_repair_after: Duration,
     /// Largest preflight payload (the JSON list of agent infos). Default 65 536.
     pub max_preflight_bytes: usize,
     /// Most agent infos in one preflight. Default 32.
@@ -178,6 +193,7 @@ impl Default for NetConfig {
             webrtc: true,
             webrtc_connect_timeout: Duration::from_secs(15),
             preflight_timeout: Duration::from_secs(10),
+            glare_repair_after: Duration::from_secs(3),
             max_connections: 32,
             idle_timeout: Duration::from_secs(60),
             peer_connection_budget: 400,
@@ -202,6 +218,7 @@ impl NetConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         positive("net.webrtc_connect_timeout", self.webrtc_connect_timeout)?;
         positive("net.preflight_timeout", self.preflight_timeout)?;
+        positive("net.glare_repair_after", self.glare_repair_after)?;
         positive("net.idle_timeout", self.idle_timeout)?;
         at_least_one("net.max_connections", self.max_connections as u64)?;
         at_least_one("net.max_message_bytes", self.max_message_bytes as u64)?;
@@ -272,6 +289,9 @@ pub struct ConnInfo {
     pub last_active: Timestamp,
     /// When its current phase times out (`None` when open: then the idle rule applies).
     pub deadline: Option<Timestamp>,
+    /// When our attempt restarts unless the peer is heard on it first: set when we won a
+    /// glare without having heard from the peer on ours ([`NetConfig::glare_repair_after`]).
+    pub glare_repair_at: Option<Timestamp>,
     /// Where its handshake is.
     pub handshake: Handshake,
 }
@@ -299,6 +319,9 @@ pub struct Handshake {
     pub local_description_sent: bool,
     /// Local ICE candidates held back until then (at most [`MAX_PENDING_CANDIDATES`]).
     pub pending_candidates: Vec<Candidate>,
+    /// The peer sent something on this connection (a signal frame or a message): it knows
+    /// of it.
+    pub heard: bool,
 }
 
 /// What the platform glue must do, polled in order with [`ConnManager::poll_output`].
@@ -431,6 +454,9 @@ pub struct ConnStats {
     pub glare_won: u64,
     /// Glare: we abandoned our attempt for the peer's.
     pub glare_yielded: u64,
+    /// Glare: we won, but the peer never showed it knew of our attempt (its opening was
+    /// lost), so we restarted it under a new id.
+    pub glare_restarted: u64,
     /// Connections replaced by a newer one from the same peer.
     pub replaced: u64,
     /// Connections closed to make room (least recently used).
@@ -592,6 +618,7 @@ impl ConnManager {
             self.stats.stale_frames += 1;
             return;
         }
+        self.heard(peer, id);
         let current = self.conns.get(peer).cloned();
         let same = current.as_ref().filter(|c| c.conn == id);
         match (&frame, same) {
@@ -652,8 +679,10 @@ impl ConnManager {
         match current {
             Some(c) if c.role == Role::Initiator && c.phase != Phase::Open => {
                 if self.local.as_str() < peer.as_str() {
-                    // Ours wins; the peer accepts it when our offer or data arrives.
+                    // Ours wins; the peer accepts it when our offer or data arrives, unless
+                    // that was lost (then we restart it; see the module docs).
                     self.stats.glare_won += 1;
+                    self.watch_glare(peer, now);
                     return;
                 }
                 self.stats.glare_yielded += 1;
@@ -683,6 +712,39 @@ impl ConnManager {
         } else {
             self.route(peer, id, frame);
         }
+    }
+
+    /// The peer sent something on `conn`: it knows of our attempt, so a glare repair is off.
+    fn heard(&mut self, peer: &Url, conn: ConnId) {
+        if let Some(c) = self.matching(peer, conn) {
+            c.handshake.heard = true;
+            c.glare_repair_at = None;
+        }
+    }
+
+    /// We won a glare: unless the peer was heard on our attempt, restart it if that stays
+    /// so for [`NetConfig::glare_repair_after`].
+    fn watch_glare(&mut self, peer: &Url, now: Timestamp) {
+        let at = self.after(now, self.config.glare_repair_after);
+        if let Some(c) = self.conns.get_mut(peer)
+            && !c.handshake.heard
+            && c.glare_repair_at.is_none()
+        {
+            c.glare_repair_at = at;
+        }
+    }
+
+    /// Restarts our attempt to `peer` under a new id: its opening was lost, the peer waits
+    /// on its own attempt and yields to the new one as usual.
+    fn restart_attempt(&mut self, peer: &Url, now: Timestamp) {
+        let Some(old) = self.conns.get(peer).map(|c| c.conn) else {
+            return;
+        };
+        self.stats.glare_restarted += 1;
+        let why = "restarted: the peer never heard of this attempt";
+        self.end(peer, why.into(), true);
+        let path = self.choose_path(peer);
+        self.insert(peer, restart_id(old), Role::Initiator, path, now);
     }
 
     fn choose_path(&mut self, peer: &Url) -> Path {
@@ -731,6 +793,7 @@ impl ConnManager {
                 phase,
                 last_active: now,
                 deadline,
+                glare_repair_at: None,
                 handshake: Handshake::default(),
             },
         );
@@ -919,6 +982,8 @@ impl ConnManager {
             return;
         };
         c.last_active = now;
+        c.handshake.heard = true;
+        c.glare_repair_at = None;
         let got_preflight = c.handshake.theirs.is_some();
         let len = msg.len();
         let decoded = match decode_frame(msg, max) {
@@ -1095,7 +1160,10 @@ impl ConnManager {
         let idle = self.idle_us();
         self.conns
             .values()
-            .map(|c| c.deadline.unwrap_or(c.last_active.add_micros(idle)))
+            .map(|c| {
+                let phase_end = c.deadline.unwrap_or(c.last_active.add_micros(idle));
+                c.glare_repair_at.map_or(phase_end, |at| at.min(phase_end))
+            })
             .min()
     }
 
@@ -1103,10 +1171,21 @@ impl ConnManager {
         micros(self.config.idle_timeout)
     }
 
-    /// Applies every deadline that passed by `now`: initiators still negotiating fall back
-    /// to the relay; acceptors still negotiating and handshakes that stalled close; open
-    /// connections idle for [`NetConfig::idle_timeout`] close.
+    /// Applies every deadline that passed by `now`: glare winners never heard on their
+    /// attempt restart it ([`NetConfig::glare_repair_after`]); initiators still negotiating
+    /// fall back to the relay; acceptors still negotiating and handshakes that stalled
+    /// close; open connections idle for [`NetConfig::idle_timeout`] close.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        let mut lost: Vec<Url> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.glare_repair_at.is_some_and(|at| at <= now))
+            .map(|(u, _)| u.clone())
+            .collect();
+        sort::sort_by(&mut lost, |a, b| a.as_str().cmp(b.as_str()));
+        for peer in lost {
+            self.restart_attempt(&peer, now);
+        }
         let idle = self.idle_us();
         let mut due: Vec<(Url, ConnInfo)> = self
             .conns
@@ -1138,6 +1217,16 @@ impl ConnManager {
         }
     }
 }
+/// The id of a restarted attempt, derived from the old one since the manager has no RNG: a
+/// SplitMix64 step (Steele et al. 2014), so ids stay spread over `u64` like the glue's
+/// random ones and a restart never reuses the id it replaces.
+fn restart_id(old: ConnId) -> ConnId {
+    let mut z = old.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 fn kind_name(m: &WireMessage) -> &'static str {
     match m {
         WireMessage::Unspecified { .. } => "UNSPECIFIED",
@@ -1816,6 +1905,94 @@ mod tests {
                 route("a", 1, data(1))
             ]
         );
+    }
+
+    /// Relays every frame `from` queued for `to` as the glue would: a preflight as relayed
+    /// data on its connection (then the whole message), closes with notice, routed frames.
+    fn relay_pair(from: &mut ConnManager, to: &mut ConnManager, now: Timestamp) {
+        let from_name = from.local().clone();
+        for a in drain(from) {
+            match a {
+                Action::SendPreflight { peer, conn } => {
+                    from.preflight_sent(&peer, conn, now);
+                    to.handle_signal(&from_name, data(conn), now);
+                    to.handle_message(&from_name, conn, pf(), now);
+                }
+                Action::Close {
+                    conn,
+                    reason,
+                    notify: true,
+                    ..
+                } => to.handle_signal(&from_name, SignalFrame::Close { conn, reason }, now),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_glare_winner_whose_opening_was_lost_restarts_its_attempt() {
+        // Relay-only a < b. a's attempt 1 goes out while b is not on the signal server: its
+        // preflight is lost. b then starts 2; a wins the glare and ignores 2, b waits on 2.
+        let cfg = NetConfig {
+            webrtc: false,
+            ..NetConfig::default()
+        };
+        let mut a = ConnManager::new(url("a"), cfg.clone()).unwrap();
+        let mut b = ConnManager::new(url("b"), cfg).unwrap();
+        a.connect(&url("b"), 1, t(0)).unwrap();
+        for act in drain(&mut a) {
+            if let Action::SendPreflight { peer, conn } = act {
+                a.preflight_sent(&peer, conn, t(0)); // sent, and lost on the way
+            }
+        }
+        b.connect(&url("a"), 2, t(500)).unwrap();
+        // b's preflight (relayed data on 2) reaches a, which wins the glare and ignores it.
+        drain(&mut b);
+        a.handle_signal(&url("b"), data(2), t(510));
+        assert_eq!(drain(&mut a), vec![]);
+        assert_eq!(a.stats().glare_won, 1);
+        // Nothing is heard on 1, so at `glare_repair_after` a restarts it under a new id
+        // (and tells b to drop 1, in case b had it after all).
+        assert_eq!(a.poll_timeout(), Some(t(3_510)));
+        a.handle_timeout(t(3_510));
+        let fresh = a.get(&url("b")).unwrap().conn;
+        assert_ne!(fresh, 1);
+        assert_ne!(fresh, 2);
+        assert_eq!(a.stats().glare_restarted, 1);
+        // b, still waiting on 2, yields to the new attempt and both open at once, long before
+        // the 10 s preflight timeout.
+        relay_pair(&mut a, &mut b, t(3_520));
+        relay_pair(&mut b, &mut a, t(3_530));
+        relay_pair(&mut a, &mut b, t(3_540));
+        assert_eq!(b.stats().glare_yielded, 1);
+        for (m, peer) in [(&a, "b"), (&b, "a")] {
+            let c = m.get(&url(peer)).unwrap();
+            assert_eq!((c.conn, c.phase), (fresh, Phase::Open), "{peer}");
+        }
+    }
+
+    #[test]
+    fn a_true_glare_answered_in_time_does_not_restart() {
+        let cfg = NetConfig {
+            webrtc: false,
+            ..NetConfig::default()
+        };
+        let mut a = ConnManager::new(url("a"), cfg.clone()).unwrap();
+        let mut b = ConnManager::new(url("b"), cfg).unwrap();
+        a.connect(&url("b"), 1, t(0)).unwrap();
+        b.connect(&url("a"), 2, t(0)).unwrap();
+        drain(&mut b);
+        b.preflight_sent(&url("a"), 2, t(0));
+        // Both openings cross: a wins and waits; b yields to 1 and answers 2.9 s later.
+        a.handle_signal(&url("b"), data(2), t(10));
+        relay_pair(&mut a, &mut b, t(10));
+        assert_eq!(b.stats().glare_yielded, 1);
+        relay_pair(&mut b, &mut a, t(2_910));
+        a.handle_timeout(t(20_000 - 1));
+        assert_eq!(a.stats().glare_restarted, 0);
+        let c = a.get(&url("b")).unwrap();
+        assert_eq!((c.conn, c.phase), (1, Phase::Open));
+        assert_eq!(b.get(&url("a")).unwrap().conn, 1);
     }
 
     #[test]
