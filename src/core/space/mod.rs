@@ -114,7 +114,7 @@ use crate::model::agent::{
 use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, Locator, OpId, SpaceId};
 use crate::model::op::{Op, OpError};
-use crate::model::time::Timestamp;
+use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 use crate::wire::{
     FetchMsg, GossipMsg, MAX_FRAME_BYTES, MODULE_MEMBERSHIP, PublishMsg, WireMessage,
@@ -157,6 +157,13 @@ pub struct SpaceConfig {
     pub known_ops_peers: usize,
     /// Recently stored op ids remembered to stop refetching races. Default 10 000.
     pub recently_stored: usize,
+    /// Local ops published within this long before a peer joins (its first verified info)
+    /// are announced to that peer at once, if its arc holds them: a swarm publishes right
+    /// after joining, before most peers are known, and without this those peers learn of
+    /// the ops only through gossip (ids offered by several peers, fetched from whoever
+    /// answers). At most [`MAX_INTRODUCED_OPS`] ids are kept. Default 120 s; zero turns it
+    /// off (plain Kitsune2: publish reaches the peers known at that moment).
+    pub introduce_recent_ops: Duration,
     /// Interval of peer store pruning. Default 10 s (Kitsune2 `prune_interval_s`).
     pub prune_interval: Duration,
 }
@@ -186,10 +193,15 @@ impl SpaceConfig {
             known_ops_per_peer: 16_384,
             known_ops_peers: 32,
             recently_stored: 10_000,
+            introduce_recent_ops: Duration::from_secs(120),
             prune_interval: Duration::from_secs(10),
         }
     }
 }
+
+/// Most recent local op ids kept for [`SpaceConfig::introduce_recent_ops`] (32 bytes each,
+/// so at most 128 KiB of announcements to one joining peer).
+pub const MAX_INTRODUCED_OPS: usize = 4096;
 
 /// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
 pub const MIN_RESPONSE_FRAME_BYTES: usize = 1024;
@@ -555,6 +567,9 @@ pub struct SpaceStats {
     pub ops_received: u64,
     /// Local agent infos that could not be signed ([`SpaceError::Sign`]).
     pub sign_failures: u64,
+    /// Op ids announced to peers that joined after we published them
+    /// ([`SpaceConfig::introduce_recent_ops`]).
+    pub ops_introduced: u64,
     /// Stored local ops not announced because the publish pool was full
     /// ([`SpaceError::PublishPoolFull`]).
     pub announce_refused: u64,
@@ -625,6 +640,8 @@ pub struct Space {
     sends: HashMap<SendTicket, (Url, SendKind)>,
     serving: HashMap<Url, usize>,
     recent: BoundedSet<OpId>,
+    /// Local ops published lately, oldest first ([`SpaceConfig::introduce_recent_ops`]).
+    published_lately: VecDeque<(Timestamp, OpId)>,
     next_ticket: u64,
     next_prune: Timestamp,
     out: VecDeque<Output>,
@@ -693,6 +710,7 @@ impl Space {
             tally: PeerTally::default(),
             next_prune: now.plus(cfg.prune_interval),
             recent: BoundedSet::new(cfg.recently_stored),
+            published_lately: VecDeque::new(),
             cfg,
             signer,
             verifier: Box::new(Ed25519Verifier),
@@ -1319,6 +1337,12 @@ impl Space {
     /// arc holds its location.
     fn local_stored(&mut self, now: Timestamp, token: PublishToken, op_id: OpId) {
         self.recent.insert(op_id.clone());
+        if !self.cfg.introduce_recent_ops.is_zero() {
+            if self.published_lately.len() == MAX_INTRODUCED_OPS {
+                self.published_lately.pop_front();
+            }
+            self.published_lately.push_back((now, op_id.clone()));
+        }
         self.emit(SpaceEvent::OpStored {
             token,
             op_id: op_id.clone(),
@@ -1342,6 +1366,34 @@ impl Space {
                 self.stats.announce_refused += 1;
                 self.emit(SpaceEvent::Error(SpaceError::PublishPoolFull { op_id }));
             }
+        }
+    }
+
+    /// Announces to `to`, a peer that just joined with storage arc `arc`, the local ops
+    /// published within [`SpaceConfig::introduce_recent_ops`] that its arc holds, in
+    /// `PublishOps` messages of at most `publish.max_ids_per_message` ids. Best effort, like
+    /// any announcement: gossip repairs what is lost.
+    fn introduce_recent_ops(&mut self, now: Timestamp, to: &Url, arc: DhtArc) {
+        let since = now.add_micros(-micros(self.cfg.introduce_recent_ops));
+        while self
+            .published_lately
+            .front()
+            .is_some_and(|(at, _)| *at < since)
+        {
+            self.published_lately.pop_front();
+        }
+        let locator = &self.cfg.locator;
+        let ids: Vec<OpId> = self
+            .published_lately
+            .iter()
+            .map(|(_, id)| id)
+            .filter(|id| arc.contains(locator.op_loc(id)))
+            .cloned()
+            .collect();
+        self.stats.ops_introduced += ids.len() as u64;
+        for chunk in ids.chunks(self.cfg.publish.max_ids_per_message.max(1)) {
+            let f = encode_publish_ops(&self.cfg.space, chunk);
+            self.send(to.clone(), f, SendKind::Other);
         }
     }
 
@@ -1421,6 +1473,7 @@ impl Space {
         }
         let agent = info.agent.clone();
         let url = info.url.clone();
+        let arc = info.storage_arc;
         match self.peers.insert(now, info) {
             Insert::Joined => {
                 if let Some(u) = &url {
@@ -1430,10 +1483,11 @@ impl Space {
                 // and until it holds our info it drops our module messages.
                 if let Some(to) = url.clone() {
                     let f = encode_publish_agent(&self.cfg.space, self.info.encode());
-                    self.send(to, f, SendKind::Other);
+                    self.send(to.clone(), f, SendKind::Other);
                     if self.members.has_room() {
                         self.members.add_peer(now, &agent);
                     }
+                    self.introduce_recent_ops(now, &to, arc);
                 }
                 self.emit(SpaceEvent::PeerJoined { agent, url })
             }

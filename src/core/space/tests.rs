@@ -893,3 +893,91 @@ fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
         Some(crate::wire::GossipMsg::Accept(_))
     ));
 }
+
+/// A peer that joins after ops were published is told of them at once by their author
+/// (`SpaceConfig::introduce_recent_ops`) and fetches them from it; with the window off
+/// (plain Kitsune2) nothing is announced to it and only gossip could bring them.
+#[test]
+fn a_peer_that_joins_after_a_publish_is_told_of_the_recent_ops() {
+    for (window, told) in [(Duration::from_secs(120), true), (Duration::ZERO, false)] {
+        let c = SpaceConfig {
+            introduce_recent_ops: window,
+            ..cfg()
+        };
+        let mut net = net(vec![c.clone()]);
+        let now = net.now();
+        let ids: Vec<OpId> = (0..3u8)
+            .map(|i| net.nodes[0].space.publish(now, vec![i]).unwrap().op_id)
+            .collect();
+        // Stored, with nobody to announce to.
+        net.advance_to(now.add_micros(20_000));
+        assert!(net.nodes[0].in_by_kind.is_empty());
+        // Node 2 joins a minute later and finds node 1 (bootstrap); node 1 learns node 2's
+        // info only after that.
+        add(&mut net, 2, c);
+        net.advance_to(now.add_micros(60_000_000));
+        let t = net.now();
+        let info1 = net.nodes[0].space.local_agent_info().clone();
+        net.nodes[1].space.insert_agent_infos(t, vec![info1]);
+        let info = net.nodes[1].space.local_agent_info().clone();
+        net.nodes[0].space.insert_agent_infos(t, vec![info]);
+        net.advance_to(t.add_micros(100_000));
+        let announced = net.nodes[1].in_by_kind.contains_key("publish-ops");
+        assert_eq!(announced, told, "window {window:?}");
+        assert_eq!(
+            net.nodes[0].space.stats().ops_introduced,
+            if told { 3 } else { 0 }
+        );
+        if told {
+            let held = block_on(net.nodes[1].store.retrieve_ops(ids.clone())).unwrap();
+            assert_eq!(held.len(), 3);
+        }
+    }
+}
+
+/// Only ops published within the window, and only those the joining peer's arc holds, are
+/// introduced.
+#[test]
+fn only_recent_ops_in_the_joiners_arc_are_introduced() {
+    let c = SpaceConfig {
+        introduce_recent_ops: Duration::from_secs(10),
+        ..cfg()
+    };
+    let mut net = net(vec![c.clone()]);
+    let now = net.now();
+    let old = net.nodes[0].space.publish(now, &b"old"[..]).unwrap().op_id;
+    net.advance_to(now.add_micros(20_000));
+    let later = now.add_micros(11_000_000);
+    net.advance_to(later);
+    let new: Vec<OpId> = (0..40u8)
+        .map(|i| net.nodes[0].space.publish(later, vec![i]).unwrap().op_id)
+        .collect();
+    net.advance_to(later.add_micros(20_000));
+    // A joiner whose arc is the half of the ring that holds the old op (so leaving it out
+    // is the window's doing).
+    let loc = |id: &OpId| Locator::default().op_loc(id);
+    let half = u32::MAX / 2;
+    let arc = if loc(&old) <= half {
+        DhtArc::Arc(0, half)
+    } else {
+        DhtArc::Arc(half + 1, u32::MAX)
+    };
+    let mut joiner = SpaceConfig {
+        storage_arc: arc,
+        ..c
+    };
+    joiner.introduce_recent_ops = Duration::ZERO;
+    add(&mut net, 2, joiner);
+    let t = net.now();
+    let info1 = net.nodes[0].space.local_agent_info().clone();
+    net.nodes[1].space.insert_agent_infos(t, vec![info1]);
+    let info = net.nodes[1].space.local_agent_info().clone();
+    net.nodes[0].space.insert_agent_infos(t, vec![info]);
+    net.settle();
+    let want: Vec<&OpId> = new.iter().filter(|id| arc.contains(loc(id))).collect();
+    assert!(
+        !want.is_empty() && want.len() < new.len(),
+        "the arc splits the ops"
+    );
+    assert_eq!(net.nodes[0].space.stats().ops_introduced, want.len() as u64);
+}
