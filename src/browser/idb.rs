@@ -638,15 +638,23 @@ impl IdbOpStore {
         self.end_read(&tx, done, body.await).await
     }
 
-    async fn put_slice(&self, arc: DhtArc, index: u64, hash: Bytes) -> Result<(), StoreError> {
+    /// Puts every hash of `hashes` in one transaction (all checked before it starts).
+    async fn put_slices(&self, hashes: Vec<(DhtArc, u64, Bytes)>) -> Result<(), StoreError> {
         self.check_open()?;
-        let (s, e) = slice_key(arc)?;
-        check_slice_hash(&hash)?;
+        let mut keyed = Vec::with_capacity(hashes.len());
+        for (arc, index, hash) in hashes {
+            let (s, e) = slice_key(arc)?;
+            check_slice_hash(&hash)?;
+            keyed.push((slice_id(s, e, index), hash));
+        }
         let tx = self.tx(&[SLICES], true)?;
         let done = TxDone::new(&tx);
         let r = store(&tx, SLICES).and_then(|st| {
-            st.put_with_key(&Uint8Array::from(&hash[..]), &slice_id(s, e, index))
-                .map_err(js_error)
+            keyed.iter().try_for_each(|(key, hash)| {
+                st.put_with_key(&Uint8Array::from(&hash[..]), key)
+                    .map(drop)
+                    .map_err(js_error)
+            })
         });
         abort_on_error(&tx, r)?;
         done.wait()
@@ -791,7 +799,14 @@ impl OpStore for IdbOpStore {
         slice_index: u64,
         slice_hash: Bytes,
     ) -> LocalBoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(self.put_slice(arc, slice_index, slice_hash))
+        Box::pin(self.put_slices(vec![(arc, slice_index, slice_hash)]))
+    }
+
+    fn store_slice_hashes(
+        &self,
+        hashes: Vec<(DhtArc, u64, Bytes)>,
+    ) -> LocalBoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.put_slices(hashes))
     }
 
     fn slice_hash_count(&self, arc: DhtArc) -> LocalBoxFuture<'_, Result<u64, StoreError>> {

@@ -24,6 +24,7 @@ pub mod fetch;
 pub mod gossip;
 pub mod known;
 pub mod membership;
+pub mod op_cache;
 pub mod peer_store;
 pub mod peer_view;
 pub mod publish;

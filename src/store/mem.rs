@@ -283,6 +283,25 @@ impl OpStore for MemOpStore {
         })
     }
 
+    /// All or nothing, like one IndexedDB transaction: every entry is checked first.
+    fn store_slice_hashes(
+        &self,
+        hashes: Vec<(DhtArc, u64, Bytes)>,
+    ) -> LocalBoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut db = self.open_mut()?;
+            let mut keyed = Vec::with_capacity(hashes.len());
+            for (arc, index, hash) in hashes {
+                check_slice_hash(&hash)?;
+                keyed.push((slice_key(arc)?, index, hash));
+            }
+            for (key, index, hash) in keyed {
+                db.slices.entry(key).or_default().insert(index, hash);
+            }
+            Ok(())
+        })
+    }
+
     fn slice_hash_count(&self, arc: DhtArc) -> LocalBoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let db = self.open()?;

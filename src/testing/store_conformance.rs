@@ -54,6 +54,7 @@ macro_rules! op_store_conformance_tests {
             bounded_order_limit_and_bookmark,
             bounded_skips_other_arcs_and_misses_nothing_later,
             slice_hashes,
+            slice_hash_batches_are_all_or_nothing,
             totals_count_distinct_ops_and_bytes,
             closed_store_refuses_every_call,
             reopen_keeps_everything,
@@ -802,6 +803,41 @@ pub async fn bounded_skips_other_arcs_and_misses_nothing_later<F: StoreFactory>(
         .await
         .unwrap();
     assert_eq!(b.op_ids, ids(&[&l2, &l3]));
+    s.close();
+}
+
+/// `store_slice_hashes`: a batch over several arcs lands whole, later entries win over
+/// earlier ones for the same key, and a batch with one bad entry (an empty hash, last)
+/// stores nothing.
+pub async fn slice_hash_batches_are_all_or_nothing<F: StoreFactory>(f: &F) {
+    let s = open(f, "slice_hash_batches").await;
+    let (a, b) = (sectors(3, 3), sectors(4, 4));
+    let h = |x: &str| Bytes::from(x.as_bytes().to_vec());
+    s.store_slice_hashes(vec![
+        (a, 0, h("a0")),
+        (b, 7, h("b7")),
+        (a, 0, h("a0-later")),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.retrieve_slice_hashes(a).await.unwrap(),
+        vec![(0, h("a0-later"))]
+    );
+    assert_eq!(
+        s.retrieve_slice_hashes(b).await.unwrap(),
+        vec![(7, h("b7"))]
+    );
+    let bad = s
+        .store_slice_hashes(vec![(a, 1, h("a1")), (b, 8, Bytes::new())])
+        .await;
+    assert!(matches!(bad, Err(StoreError::Invalid(_))), "{bad:?}");
+    assert_eq!(
+        s.retrieve_slice_hash(a, 1).await.unwrap(),
+        None,
+        "nothing landed"
+    );
+    s.store_slice_hashes(Vec::new()).await.unwrap();
     s.close();
 }
 

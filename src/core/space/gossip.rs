@@ -31,6 +31,13 @@ use crate::wire::GossipMsg;
 /// fetched ops into old slices becomes one store operation, not one per write.
 pub const PERSIST_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Least pause between two such writes while ops wait in the fetch queue (a sync is under
+/// way): the hashes only speed up the next cold start (without them it recomputes from the
+/// last watermark), while a sync of a dataset spread over years changes about one slice per
+/// op, as many IndexedDB puts as the ops themselves, on the backend every tab of the browser
+/// shares. So they are written when the sync is over, or at least this often.
+pub const PERSIST_INTERVAL_SYNCING: Duration = Duration::from_secs(30);
+
 /// A gossip summary of a space, like Kitsune2's `GossipStateSummary`
 /// ([`Space::gossip_summary`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +88,7 @@ pub(super) struct Glue {
     /// first again); pruned with the peer store.
     pub(super) tried: HashMap<Url, Timestamp>,
     next_round: Timestamp,
-    next_persist: Timestamp,
+    last_persist: Timestamp,
     /// The model has changes not yet handed to the store.
     dirty: bool,
     /// A [`StoreRequest::PersistSliceHashes`] is in flight (one at a time, so an older write
@@ -106,7 +113,7 @@ impl Glue {
             inbox: VecDeque::new(),
             tried: HashMap::new(),
             next_round: now,
-            next_persist: now,
+            last_persist: now,
             dirty: false,
             persisting: false,
             last_diff: DiffKind::None,
@@ -234,7 +241,7 @@ impl Space {
     /// The earliest gossip deadline: a round timeout, the next round, the model's next
     /// update, the next write of its hashes.
     pub(super) fn gossip_timeout(&self) -> Option<Timestamp> {
-        let persist = (self.glue.dirty && !self.glue.persisting).then_some(self.glue.next_persist);
+        let persist = (self.glue.dirty && !self.glue.persisting).then(|| self.persist_due());
         [
             self.gossip.poll_timeout(),
             Some(self.glue.next_round),
@@ -255,7 +262,7 @@ impl Space {
             self.dht.update(now);
             self.glue.dirty = true;
         }
-        if self.glue.dirty && !self.glue.persisting && self.glue.next_persist <= now {
+        if self.glue.dirty && !self.glue.persisting && self.persist_due() <= now {
             self.persist_model(now);
         }
         if self.glue.next_round <= now {
@@ -281,9 +288,20 @@ impl Space {
         }
     }
 
+    /// When the model's changed hashes are next written: [`PERSIST_INTERVAL`] after the last
+    /// write, [`PERSIST_INTERVAL_SYNCING`] while ops wait in the fetch queue.
+    fn persist_due(&self) -> Timestamp {
+        let pause = if self.fetch.is_empty() {
+            PERSIST_INTERVAL
+        } else {
+            PERSIST_INTERVAL_SYNCING
+        };
+        self.glue.last_persist.plus(pause)
+    }
+
     fn persist_model(&mut self, now: Timestamp) {
         self.glue.dirty = false;
-        self.glue.next_persist = now.plus(PERSIST_INTERVAL);
+        self.glue.last_persist = now;
         let writes = self.dht.take_writes();
         if !writes.hashes.is_empty() || writes.watermark.is_some() {
             self.glue.persisting = true;

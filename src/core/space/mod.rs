@@ -103,6 +103,7 @@ use crate::core::membership::{
     Liveness, MemberEvent, Membership, MembershipConfig, MembershipError, MembershipOutput,
     MembershipStats,
 };
+use crate::core::op_cache::OpCache;
 use crate::core::peer_store::PeerStoreSizes;
 use crate::core::peer_store::{Insert, PeerStore, PeerStoreConfig};
 use crate::core::publish::{
@@ -157,6 +158,10 @@ pub struct SpaceConfig {
     pub known_ops_peers: usize,
     /// Recently stored op ids remembered to stop refetching races. Default 10 000.
     pub recently_stored: usize,
+    /// Bytes of recently stored ops' data kept in memory to answer fetch requests without a
+    /// store read ([`OpCache`]). Default 8 MiB (about 30 000 ops of the bundled dataset);
+    /// zero reads every served op from the store, as Kitsune2 does.
+    pub serve_cache_bytes: usize,
     /// Local ops published within this long before a peer joins (its first verified info)
     /// are announced to that peer at once, if its arc holds them: a swarm publishes right
     /// after joining, before most peers are known, and without this those peers learn of
@@ -193,6 +198,7 @@ impl SpaceConfig {
             known_ops_per_peer: 16_384,
             known_ops_peers: 32,
             recently_stored: 10_000,
+            serve_cache_bytes: 8 * 1024 * 1024,
             introduce_recent_ops: Duration::from_secs(120),
             prune_interval: Duration::from_secs(10),
         }
@@ -548,6 +554,8 @@ pub struct SpaceStats {
     pub requests_dropped: u64,
     /// Ops sent in fetch responses.
     pub ops_served: u64,
+    /// Of those, ops found in [`OpCache`] (no store read).
+    pub ops_served_from_memory: u64,
     /// Frames asked to be sent.
     pub frames_sent: u64,
     /// Bytes of those frames.
@@ -582,7 +590,7 @@ pub struct SpaceStats {
 #[derive(Debug, Clone)]
 enum Pending {
     LocalWrite {
-        ops: Vec<(PublishToken, OpId)>,
+        ops: Vec<(PublishToken, MetaOp)>,
     },
     FetchedWrite {
         ops: Vec<VerifiedOp>,
@@ -640,6 +648,7 @@ pub struct Space {
     sends: HashMap<SendTicket, (Url, SendKind)>,
     serving: HashMap<Url, usize>,
     recent: BoundedSet<OpId>,
+    op_cache: OpCache,
     /// Local ops published lately, oldest first ([`SpaceConfig::introduce_recent_ops`]).
     published_lately: VecDeque<(Timestamp, OpId)>,
     next_ticket: u64,
@@ -710,6 +719,7 @@ impl Space {
             tally: PeerTally::default(),
             next_prune: now.plus(cfg.prune_interval),
             recent: BoundedSet::new(cfg.recently_stored),
+            op_cache: OpCache::new(cfg.serve_cache_bytes),
             published_lately: VecDeque::new(),
             cfg,
             signer,
@@ -934,10 +944,8 @@ impl Space {
         if self.local_batch.is_empty() {
             return;
         }
-        let (ops, batch): (Vec<_>, Vec<_>) = std::mem::take(&mut self.local_batch)
-            .into_iter()
-            .map(|(t, m)| ((t, m.op_id.clone()), m))
-            .unzip();
+        let ops = std::mem::take(&mut self.local_batch);
+        let batch = ops.iter().map(|(_, m)| m.clone()).collect();
         self.store(StoreRequest::Write(batch), Pending::LocalWrite { ops });
     }
 
@@ -1176,21 +1184,22 @@ impl Space {
     fn on_local_written(
         &mut self,
         now: Timestamp,
-        ops: Vec<(PublishToken, OpId)>,
+        ops: Vec<(PublishToken, MetaOp)>,
         r: Result<Vec<crate::model::op::StoredOp>, StoreError>,
     ) {
         match r {
             Ok(stored) => {
                 self.inform_stored(&stored);
-                for (token, op_id) in ops {
-                    self.local_stored(now, token, op_id);
+                for (token, m) in ops {
+                    self.op_cache.insert(&m.op_id, &m.op_data);
+                    self.local_stored(now, token, m.op_id);
                 }
             }
             Err(error) => {
-                for (token, op_id) in ops {
+                for (token, m) in ops {
                     self.emit(SpaceEvent::PublishFailed {
                         token,
-                        op_id,
+                        op_id: m.op_id,
                         error: error.clone(),
                     });
                 }
@@ -1223,6 +1232,7 @@ impl Space {
         let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
         for o in ops {
             self.recent.insert(o.op_id.clone());
+            self.op_cache.insert(&o.op_id, &o.data);
             if new.contains(&o.op_id) {
                 self.stats.ops_received += 1;
                 self.emit(SpaceEvent::OpReceived {
@@ -1262,7 +1272,13 @@ impl Space {
             Ok(ops) => ops,
             Err(e) => return self.store_failed(e),
         };
-        // Not recorded as held by `to`: it holds them only once it stored them.
+        self.respond(&to, ops);
+    }
+
+    /// Sends `ops` to `to` as fetch responses of at most
+    /// [`SpaceConfig::max_response_frame_bytes`]. Not recorded as held by `to`: it holds them
+    /// only once it stored them.
+    fn respond(&mut self, to: &Url, ops: Vec<MetaOp>) {
         self.stats.ops_served += ops.len() as u64;
         let max = self.cfg.max_response_frame_bytes;
         for f in crate::core::fetch::split_response(&self.cfg.space, ops, max) {
@@ -1537,14 +1553,35 @@ impl Space {
         );
     }
 
+    /// A peer's fetch request: the ops in [`OpCache`] are answered at once, the rest after a
+    /// store read (at most [`SpaceConfig::max_serving_per_peer`] reads per peer at a time).
     fn on_fetch_request(&mut self, from: &Url, mut ids: Vec<OpId>) {
+        ids.truncate(self.cfg.max_request_ids);
+        let mut hits = Vec::new();
+        ids.retain(|id| match self.op_cache.get(id) {
+            Some(d) => {
+                let op_data = d.clone();
+                hits.push(MetaOp {
+                    op_id: id.clone(),
+                    op_data,
+                });
+                false
+            }
+            None => true,
+        });
+        if !hits.is_empty() {
+            self.stats.ops_served_from_memory += hits.len() as u64;
+            self.respond(from, hits);
+        }
+        if ids.is_empty() {
+            return;
+        }
         let n = self.serving.entry(from.clone()).or_default();
         if *n >= self.cfg.max_serving_per_peer {
             self.stats.requests_dropped += 1;
             return;
         }
         *n += 1;
-        ids.truncate(self.cfg.max_request_ids);
         self.store(
             StoreRequest::Retrieve(ids),
             Pending::Serve { to: from.clone() },

@@ -981,3 +981,100 @@ fn only_recent_ops_in_the_joiners_arc_are_introduced() {
     );
     assert_eq!(net.nodes[0].space.stats().ops_introduced, want.len() as u64);
 }
+
+/// Fetch requests for ops stored moments before (our own publish, or an op we fetched
+/// ourselves) are answered from memory (`OpCache`), without a store read; with the cache
+/// off every served op is read from the store, and the peers get the same ops either way.
+#[test]
+fn fresh_ops_are_served_from_memory() {
+    for cache in [8 * 1024 * 1024, 0] {
+        let c = SpaceConfig {
+            serve_cache_bytes: cache,
+            ..cfg()
+        };
+        let mut net = net(vec![c.clone(), c.clone()]);
+        net.introduce();
+        let now = net.now();
+        let id = net.nodes[0]
+            .space
+            .publish(now, &b"fresh"[..])
+            .unwrap()
+            .op_id;
+        net.advance_to(now.add_micros(1_000_000));
+        // Node 3 joins later and asks node 2, which fetched the op itself, for it.
+        add(&mut net, 3, c);
+        let t = net.now();
+        let infos: Vec<_> = (0..3)
+            .map(|i| net.nodes[i].space.local_agent_info().clone())
+            .collect();
+        net.nodes[2].space.insert_agent_infos(t, infos.clone());
+        net.nodes[1].space.insert_agent_infos(t, infos);
+        net.settle();
+        let ask = crate::wire::encode_fetch_request(&space_id(), std::slice::from_ref(&id));
+        net.nodes[1].space.handle_frame(t, url(3), ask);
+        net.advance_to(t.add_micros(1_000_000));
+        let held = block_on(net.nodes[2].store.retrieve_ops(vec![id.clone()])).unwrap();
+        assert_eq!(held.len(), 1, "cache {cache}");
+        let (a, b) = (net.nodes[0].space.stats(), net.nodes[1].space.stats());
+        assert!(a.ops_served >= 1 && b.ops_served >= 1, "cache {cache}");
+        if cache > 0 {
+            assert_eq!(a.ops_served_from_memory, a.ops_served);
+            assert_eq!(b.ops_served_from_memory, b.ops_served);
+        } else {
+            assert_eq!(a.ops_served_from_memory + b.ops_served_from_memory, 0);
+        }
+    }
+}
+
+/// Runs `s`'s outputs at `now`: store requests are performed on `store` at once; returns
+/// how many of them wrote slice hashes.
+fn run_outputs(s: &mut Space, store: &MemOpStore, now: Timestamp) -> usize {
+    let mut persists = 0;
+    while let Some(o) = s.poll_output() {
+        if let Output::Store { ticket, request } = o {
+            persists += usize::from(matches!(request, StoreRequest::PersistSliceHashes(_)));
+            let r = block_on(perform(store, request));
+            s.handle_store_response(now, ticket, r);
+        }
+    }
+    persists
+}
+
+/// The model's changed slice hashes are written 2 s after the last write, but only every
+/// 30 s while ops wait in the fetch queue (a sync in progress; `PERSIST_INTERVAL_SYNCING`).
+#[test]
+fn slice_hashes_wait_for_the_sync_to_end() {
+    for syncing in [false, true] {
+        let store = MemOpStore::new(|| T0);
+        // The fetch request stays unanswered for the whole test (it would give up at 10 s).
+        let mut c = cfg();
+        c.fetch.request_timeout = Duration::from_secs(60);
+        let mut s = space(1, c);
+        let peer = space(2, cfg());
+        s.insert_agent_infos(T0, vec![peer.local_agent_info().clone()]);
+        run_outputs(&mut s, &store, T0);
+        // The first write happens at once (nothing written yet); then the model is clean.
+        s.handle_timeout(T0);
+        run_outputs(&mut s, &store, T0);
+        if syncing {
+            // The peer announces an op we lack: it waits in the fetch queue (never answered).
+            let lacking = Op::new(T0, &b"theirs"[..]).unwrap().id();
+            s.handle_frame(T0, url(2), encode_publish_ops(&space_id(), &[lacking]));
+            run_outputs(&mut s, &store, T0);
+            assert_eq!(s.fetch_pending(), 1);
+        }
+        s.publish(T0, &b"ours"[..]).unwrap();
+        run_outputs(&mut s, &store, T0);
+        let mut first_write = None;
+        for ms in (100..=31_000).step_by(100) {
+            let now = T0.add_micros(ms * 1000);
+            s.handle_timeout(now);
+            if run_outputs(&mut s, &store, now) > 0 {
+                first_write = Some(ms);
+                break;
+            }
+        }
+        let want = if syncing { 30_000 } else { 2_000 };
+        assert_eq!(first_write, Some(want), "syncing {syncing}");
+    }
+}
