@@ -9,7 +9,9 @@
 // - false positives: `down`/`left` events about tabs that were alive, over all runs;
 // - traffic: `--traffic-tabs` (default 16; 0 skips) idle tabs in one space for
 //   `--traffic-secs` (default 60) s; the K2 frame bytes each tab sent per second (txBytes: all
-//   idle traffic, membership and the rest, so an upper bound of membership's share).
+//   idle traffic, membership and the rest, so an upper bound of membership's share), and the
+//   bytes it received per second by kind (rxBytesByKind): membership alone is the goal's
+//   figure (over a space every tab receives about what it sends), gossip the idle rounds.
 // The native-simulation figures (50 members, virtual time) are `npm run bench -- membership`.
 import { launchBrowser, startDevnet } from '../../tests/e2e/harness.mjs';
 import { closeAll, departures, downTimes, freeze, openTabs, percentile, sleep } from './liveness-tabs.mjs';
@@ -49,13 +51,18 @@ async function detectionRun(browser, net, o, run, log) {
 async function traffic(browser, net, o, log) {
   const { tabs, agents } = await openTabs(browser, net, o.trafficTabs, `liveness-traffic-${Date.now()}`, 120_000);
   await sleep(10_000); // joins settle (first catch-up rounds, agent info exchange)
-  const tx = () => Promise.all(tabs.map((p) => p.evaluate(async () => (await window.t.space.stats()).txBytes)));
-  const before = await tx();
+  const sample = () => Promise.all(tabs.map((p) => p.evaluate(async () => {
+    const s = await window.t.space.stats();
+    return { tx: s.txBytes, ...s.rxBytesByKind };
+  })));
+  const before = await sample();
   const t0 = Date.now();
   await sleep(o.trafficSecs * 1000);
-  const after = await tx();
+  const after = await sample();
   const secs = (Date.now() - t0) / 1000;
-  const perTab = after.map((b, i) => (b - before[i]) / secs);
+  const rate = (k) => after.map((a, i) => (a[k] - before[i][k]) / secs);
+  const mean = (xs) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
+  const perTab = rate('tx');
   const falseDowns = (await departures(tabs, agents)).length;
   log(`traffic: ${o.trafficTabs} tabs, ${perTab.map((x) => x.toFixed(0)).join(',')} B/s`);
   await closeAll(tabs);
@@ -64,6 +71,9 @@ async function traffic(browser, net, o, log) {
     traffic_secs: Math.round(secs),
     idle_tx_bytes_per_s_per_tab_mean: Math.round(perTab.reduce((a, b) => a + b, 0) / perTab.length),
     idle_tx_bytes_per_s_per_tab_max: Math.round(Math.max(...perTab)),
+    idle_rx_membership_bytes_per_s_per_tab_mean: mean(rate('membership')),
+    idle_rx_membership_bytes_per_s_per_tab_max: Math.round(Math.max(...rate('membership'))),
+    idle_rx_gossip_bytes_per_s_per_tab_mean: mean(rate('gossip')),
     falseDowns,
   };
 }
