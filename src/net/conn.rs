@@ -977,13 +977,12 @@ impl ConnManager {
     /// judged by the handshake rules (see the [module docs](self)).
     pub fn handle_message(&mut self, peer: &Url, conn: ConnId, msg: Bytes, now: Timestamp) {
         let max = self.config.max_message_bytes;
+        self.heard(peer, conn);
         let Some(c) = self.matching(peer, conn) else {
             self.stats.stale_frames += 1;
             return;
         };
         c.last_active = now;
-        c.handshake.heard = true;
-        c.glare_repair_at = None;
         let got_preflight = c.handshake.theirs.is_some();
         let len = msg.len();
         let decoded = match decode_frame(msg, max) {
@@ -1886,14 +1885,21 @@ mod tests {
         assert_eq!(out!(a.handle_signal(&url("b"), stale, t(2))), vec![]);
     }
 
-    #[test]
-    fn glare_between_relay_only_peers_is_resolved_the_same_way() {
+    /// Managers for peers `a` and `b` with WebRTC off (every connection relayed).
+    fn relay_only_pair() -> (ConnManager, ConnManager) {
         let cfg = NetConfig {
             webrtc: false,
             ..NetConfig::default()
         };
-        let mut a = ConnManager::new(url("a"), cfg.clone()).unwrap();
-        let mut b = ConnManager::new(url("b"), cfg).unwrap();
+        (
+            ConnManager::new(url("a"), cfg.clone()).unwrap(),
+            ConnManager::new(url("b"), cfg).unwrap(),
+        )
+    }
+
+    #[test]
+    fn glare_between_relay_only_peers_is_resolved_the_same_way() {
+        let (mut a, mut b) = relay_only_pair();
         out!(a.connect(&url("b"), 1, t(0)).unwrap());
         out!(b.connect(&url("a"), 2, t(0)).unwrap());
         assert_eq!(out!(a.handle_signal(&url("b"), data(2), t(1))), vec![]);
@@ -1933,12 +1939,7 @@ mod tests {
     fn a_glare_winner_whose_opening_was_lost_restarts_its_attempt() {
         // Relay-only a < b. a's attempt 1 goes out while b is not on the signal server: its
         // preflight is lost. b then starts 2; a wins the glare and ignores 2, b waits on 2.
-        let cfg = NetConfig {
-            webrtc: false,
-            ..NetConfig::default()
-        };
-        let mut a = ConnManager::new(url("a"), cfg.clone()).unwrap();
-        let mut b = ConnManager::new(url("b"), cfg).unwrap();
+        let (mut a, mut b) = relay_only_pair();
         a.connect(&url("b"), 1, t(0)).unwrap();
         for act in drain(&mut a) {
             if let Action::SendPreflight { peer, conn } = act {
@@ -1973,12 +1974,7 @@ mod tests {
 
     #[test]
     fn a_true_glare_answered_in_time_does_not_restart() {
-        let cfg = NetConfig {
-            webrtc: false,
-            ..NetConfig::default()
-        };
-        let mut a = ConnManager::new(url("a"), cfg.clone()).unwrap();
-        let mut b = ConnManager::new(url("b"), cfg).unwrap();
+        let (mut a, mut b) = relay_only_pair();
         a.connect(&url("b"), 1, t(0)).unwrap();
         b.connect(&url("a"), 2, t(0)).unwrap();
         drain(&mut b);
