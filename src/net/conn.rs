@@ -2217,8 +2217,7 @@ mod tests {
     /// are dropped and counted, any other kind or an oversized one closes.
     #[test]
     fn datagrams_deliver_membership_of_open_connections_only() {
-        let space = crate::model::id::SpaceId::from_bytes(vec![1; 32]);
-        let swim = crate::wire::encode_module(&space, crate::wire::MODULE_MEMBERSHIP, vec![9u8]);
+        let swim = crate::wire::encode_membership(vec![9u8]);
         let mut m = mgr("b");
         out!(m.handle_signal(&url("a"), offer(7), t(0)));
         out!(m.path_open(&url("a"), 7, t(1)));
@@ -2246,11 +2245,7 @@ mod tests {
         let mut m = mgr("b");
         out!(m.handle_signal(&url("a"), offer(7), t(0)));
         finish_handshake(&mut m, "a", 7, t(1));
-        let big = crate::wire::encode_module(
-            &space,
-            crate::wire::MODULE_MEMBERSHIP,
-            vec![0u8; MAX_DATAGRAM_BYTES],
-        );
+        let big = crate::wire::encode_membership(vec![0u8; MAX_DATAGRAM_BYTES]);
         assert!(matches!(
             &out!(m.handle_datagram(&url("a"), 7, big, t(2)))[..],
             [Action::Close { reason, .. }, ..] if reason.contains("datagram")

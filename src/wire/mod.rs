@@ -11,13 +11,13 @@
 //!   iroh transport allows 100 MiB);
 //! - NOTIFY or MODULE without `space_id`, MODULE without `module_id` ⇒ error (Kitsune2:
 //!   protocol violation, connection closed);
-//! - MODULE with a module id other than `"Fetch"`, `"Publish"`, `"k2gossip"`,
-//!   `"fennec.swim"` ⇒ error
+//! - MODULE with a module id other than `"Fetch"`, `"Publish"`, `"k2gossip"` ⇒ error
 //!   ([`WireError::UnknownModule`]). Kitsune2 silently drops these instead (no handler is
 //!   registered); callers that want Kitsune2's leniency can ignore this one error;
 //! - an unknown `K2WireType` value decodes as [`WireMessage::Unspecified`], to be ignored:
 //!   Kitsune2 reads unknown values as `UNSPECIFIED` and `wire.proto` reserves it for future
-//!   types;
+//!   types. fennec's one extension, [`WIRE_TYPE_MEMBERSHIP`], is such a value, so Kitsune2
+//!   peers ignore it;
 //! - an unknown or `UNSPECIFIED` module message type (fetch, publish, gossip) ⇒ error, as
 //!   Kitsune2's module handlers do;
 //! - DISCONNECT data is read as UTF-8, invalid sequences replaced (as Kitsune2 does).
@@ -45,10 +45,16 @@ pub const MODULE_PUBLISH: &str = "Publish";
 /// Module id of gossip messages (Kitsune2 `kitsune2_gossip`).
 pub const MODULE_GOSSIP: &str = "k2gossip";
 
-/// Module id of membership messages (fennec's SWIM, [`crate::core::membership`]; not a
-/// Kitsune2 module: Kitsune2 peers drop these). The module data is the membership payload
-/// as is (a flags byte and a foca packet), no protobuf.
-pub const MODULE_MEMBERSHIP: &str = "fennec.swim";
+/// The `K2Proto.ty` of a membership frame (fennec's SWIM, [`crate::core::membership`]): a
+/// fennec extension, not a Kitsune2 type (Kitsune2 reads it as `UNSPECIFIED` and ignores
+/// it). The frame is `ty` and `data` only, `data` being the membership payload as is (a
+/// flags byte and a foca packet): 4 bytes of envelope where a MODULE frame would spend 51
+/// (a 32-byte `space_id` and a module id). Membership is most of an idle tab's traffic, a
+/// packet or two of ~25 bytes per probe period (issue 11: at most 200 B/s per peer).
+///
+/// Why no space: a connection belongs to one joined space (each join has its own sbd URL
+/// and transport), so the space is the connection's; the receiver knows it already.
+pub const WIRE_TYPE_MEMBERSHIP: i32 = 0x4D;
 
 /// Largest frame [`WireMessage::decode`] accepts: 4 MiB (4 194 304 bytes).
 ///
@@ -151,10 +157,9 @@ pub enum WireMessage {
         /// The gossip round message.
         msg: GossipMsg,
     },
-    /// A "fennec.swim" module message ([`MODULE_MEMBERSHIP`]).
+    /// A membership frame ([`WIRE_TYPE_MEMBERSHIP`]), for the space of the connection it
+    /// came on.
     Membership {
-        /// The space.
-        space: SpaceId,
         /// The membership payload, undecoded ([`crate::core::membership::Membership::handle_data`]).
         data: Bytes,
     },
@@ -205,9 +210,7 @@ impl WireMessage {
                 PublishMsg::Agent(info) => encode_publish_agent(space, info),
             },
             WireMessage::Gossip { space, msg } => encode_gossip(space, msg),
-            WireMessage::Membership { space, data } => {
-                encode_module(space, MODULE_MEMBERSHIP, data.clone())
-            }
+            WireMessage::Membership { data } => encode_membership(data.clone()),
             WireMessage::Disconnect(reason) => encode_disconnect(reason),
         }
     }
@@ -229,6 +232,9 @@ pub fn decode_frame(frame: Bytes, max_frame_bytes: usize) -> Result<WireMessage,
         });
     }
     let p = K2Proto::decode(frame).map_err(WireError::decode("K2Proto"))?;
+    if p.ty == WIRE_TYPE_MEMBERSHIP {
+        return Ok(WireMessage::Membership { data: p.data });
+    }
     let ty = match K2WireType::try_from(p.ty) {
         Ok(t) => t,
         Err(_) => return Ok(WireMessage::Unspecified { ty: p.ty }),
@@ -258,10 +264,6 @@ pub fn decode_frame(frame: Bytes, max_frame_bytes: usize) -> Result<WireMessage,
                 MODULE_GOSSIP => WireMessage::Gossip {
                     space,
                     msg: GossipMsg::decode(p.data)?,
-                },
-                MODULE_MEMBERSHIP => WireMessage::Membership {
-                    space,
-                    data: p.data,
                 },
                 _ => return Err(WireError::UnknownModule(module)),
             }
@@ -360,6 +362,11 @@ pub fn encode_module(space: &SpaceId, module_id: &str, data: impl Into<Bytes>) -
         Some(space),
         Some(module_id),
     )
+}
+
+/// A membership frame ([`WIRE_TYPE_MEMBERSHIP`]) carrying `data`.
+pub fn encode_membership(data: impl Into<Bytes>) -> Bytes {
+    k2(WIRE_TYPE_MEMBERSHIP, data.into(), None, None)
 }
 
 /// A "Fetch" REQUEST frame asking for `ids`.

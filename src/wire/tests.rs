@@ -192,7 +192,6 @@ fn all_messages() -> Vec<WireMessage> {
         WireMessage::Disconnect("going away".into()),
         WireMessage::Disconnect(String::new()),
         WireMessage::Membership {
-            space: space(),
             data: Bytes::from_static(&[0, 1, 2, 3]),
         },
     ];
@@ -283,6 +282,28 @@ fn k2proto_bytes_match_hand_encoding() {
     assert_eq!(p.encode_to_vec(), [0x08, 0x02, 0x1a, 0x00]);
     // Preflight with empty data: only the type (proto3 omits empty `bytes data`).
     assert_eq!(&encode_preflight(Bytes::new())[..], &[0x08, 0x01]);
+    // Membership: fennec's type 0x4D, data, nothing else (4 bytes of envelope).
+    assert_eq!(
+        &encode_membership(b(b"swim"))[..],
+        &[0x08, 0x4d, 0x12, 0x04, b's', b'w', b'i', b'm']
+    );
+}
+
+/// Kitsune2 has no type 0x4D: its reading of a membership frame is UNSPECIFIED (ignored), and
+/// fennec reads it whatever else the frame carries (the space is the connection's).
+#[test]
+fn membership_is_a_type_kitsune2_ignores() {
+    assert!(K2WireType::try_from(WIRE_TYPE_MEMBERSHIP).is_err());
+    let f = K2Proto {
+        ty: WIRE_TYPE_MEMBERSHIP,
+        data: b(b"p"),
+        space_id: Some(b(b"another")),
+        module_id: Some("Fetch".into()),
+    };
+    assert_eq!(
+        WireMessage::decode(f.encode_to_vec().into()),
+        Ok(WireMessage::Membership { data: b(b"p") })
+    );
 }
 
 #[test]
@@ -463,7 +484,8 @@ fn module_needs_a_known_module_id() {
         WireMessage::decode(f.encode_to_vec().into()),
         Err(WireError::MissingModuleId)
     );
-    for m in ["fetch", "gossip", "", "sharding"] {
+    // "fennec.swim": membership's module id before it became `WIRE_TYPE_MEMBERSHIP`.
+    for m in ["fetch", "gossip", "", "sharding", "fennec.swim"] {
         f.module_id = Some(m.into());
         assert_eq!(
             WireMessage::decode(f.encode_to_vec().into()),
@@ -628,9 +650,13 @@ fn truncated_frames_are_errors() {
                 | WireMessage::Fetch { .. }
                 | WireMessage::Publish { .. }
                 | WireMessage::Gossip { .. }
-                | WireMessage::Membership { .. }
                     if len > 0 =>
                 {
+                    assert!(r.is_err(), "{m:?} cut at {len}: {r:?}")
+                }
+                // After the type, only a cut inside the data is an error; at a boundary it
+                // is an empty membership packet (which the membership codec refuses).
+                WireMessage::Membership { .. } if len > 2 => {
                     assert!(r.is_err(), "{m:?} cut at {len}: {r:?}")
                 }
                 // Others may stop at a field boundary and still be a valid (shorter) message.

@@ -507,10 +507,9 @@ fn membership_bench() {
     let packets: u64 = (0..16)
         .map(|i| c.member(i).stats().packets_sent - packets_before[i])
         .sum();
-    // The K2Proto MODULE envelope around each payload (32-byte space id, module id).
-    let space = crate::model::id::SpaceId::from_bytes(vec![0u8; 32]);
-    let envelope = crate::wire::encode_module(&space, crate::wire::MODULE_MEMBERSHIP, Bytes::new())
-        .len() as u64;
+    // The K2Proto envelope around a payload under 128 bytes (`WIRE_TYPE_MEMBERSHIP`: type,
+    // data tag and length).
+    let envelope = crate::wire::encode_membership(vec![0u8]).len() as u64 - 1;
     let per_member = |b: u64| b as f64 / 16.0 / f64::from(secs);
     println!(
         "{{\"bench\":\"membership\",\"probe_period_ms\":{period_ms},\"suspect_to_down_ms\":{},\

@@ -118,8 +118,8 @@ use crate::model::op::{Op, OpError};
 use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 use crate::wire::{
-    FetchMsg, GossipMsg, MAX_FRAME_BYTES, MODULE_MEMBERSHIP, PublishMsg, WireMessage,
-    encode_disconnect, encode_fetch_request, encode_gossip, encode_module, encode_publish_agent,
+    FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireMessage, encode_disconnect,
+    encode_fetch_request, encode_gossip, encode_membership, encode_publish_agent,
     encode_publish_ops,
 };
 
@@ -1075,7 +1075,8 @@ impl Space {
                 self.peer_disconnected(now, &from);
                 return;
             }
-            WireMessage::Membership { space, .. } => space,
+            // A connection belongs to one space (`WIRE_TYPE_MEMBERSHIP`): ours.
+            WireMessage::Membership { .. } => &self.cfg.space,
             WireMessage::Preflight(_) | WireMessage::Unspecified { .. } => return,
         };
         if space != &self.cfg.space {
@@ -1644,7 +1645,7 @@ impl Space {
                         self.stats.membership_unroutable += 1;
                         continue;
                     };
-                    let f = encode_module(&self.cfg.space, MODULE_MEMBERSHIP, data);
+                    let f = encode_membership(data);
                     self.send(url, f, SendKind::Membership);
                 }
                 MembershipOutput::Event(e) => self.on_member_event(now, e),

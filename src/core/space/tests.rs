@@ -687,7 +687,7 @@ fn a_round_with_a_peer_declared_down_ends() {
 fn bad_membership_packets_are_refused() {
     let mut net = net(vec![cfg(), cfg()]);
     net.introduce();
-    let f = crate::wire::encode_module(&space_id(), crate::wire::MODULE_MEMBERSHIP, vec![0u8, 1]);
+    let f = crate::wire::encode_membership(vec![0u8, 1]);
     let now = net.now();
     net.nodes[0].space.handle_frame(now, url(9), f.clone());
     assert_eq!(net.nodes[0].space.stats().unadmitted, 1);
