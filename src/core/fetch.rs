@@ -27,7 +27,8 @@
 //!   the peer fails as in [`FetchQueue::peer_failed`] (forgotten, orphans given up with
 //!   [`FailReason::NoSource`]), so parked ops hold no pending slot for ever. Most downs in a
 //!   bulk sync are false (the peer is alive again seconds later): forgetting the source gave
-//!   up every op only it had announced;
+//!   up every op only it had announced. A closed connection alone forgets nothing either
+//!   ([`FetchQueue::connection_lost`]): the requests are asked again;
 //! - **dedup**: an op is pending once, whatever the number of announcements; callers filter out
 //!   ops the store holds before [`FetchQueue::add`] (`OpStore::filter_out_existing_ops`);
 //! - **verification**: [`FetchQueue::receive`] checks `op_id == BLAKE3(data)` and the envelope
@@ -153,6 +154,18 @@ pub enum FetchOutput {
         /// Why it was given up.
         reason: FailReason,
     },
+}
+
+/// Why a request in flight ended unanswered, which decides what its ops keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestEnd {
+    /// The source failed (timeout, send error, gone): it is dropped from the ops' sources.
+    SourceFailed,
+    /// The source was declared down: kept, and the attempt is refunded (not the ops' fault).
+    SourceSuspended,
+    /// The connection closed: the source is kept and the attempt counts, so a peer that keeps
+    /// closing on us ends the op after [`FetchConfig::max_attempts`].
+    ConnectionLost,
 }
 
 /// Why the queue gave up on an op.
@@ -445,7 +458,7 @@ impl FetchQueue {
         self.suspended.remove(peer);
         let rids = self.request_ids(|r| &r.peer == peer);
         for rid in rids {
-            self.fail_request(rid, true);
+            self.fail_request(rid, RequestEnd::SourceFailed);
         }
         self.queues.remove(peer);
         let mut orphaned = Vec::new();
@@ -458,6 +471,22 @@ impl FetchQueue {
         sort::sort(&mut orphaned); // distinct map keys
         for id in orphaned {
             self.give_up(&id, FailReason::NoSource);
+        }
+        self.fill(now);
+    }
+
+    /// The connection to `peer` closed while the peer is neither down nor gone (it may have
+    /// closed because *it* declared us down, or the path broke): its requests in flight fail,
+    /// each costing an attempt, and their ops go back to the queues of all their sources,
+    /// `peer` included, which the next request reconnects to. Forgetting it instead gave up
+    /// every op only it had announced (issue 10 swarm: 1 456–5 367 ops a tab, one tab's whole
+    /// publish, given up with [`FailReason::NoSource`] after a one-sided false down). Whether
+    /// the peer is gone is membership's call ([`peer_suspended`](Self::peer_suspended),
+    /// [`peer_failed`](Self::peer_failed)); a peer that cannot be reached again fails its
+    /// send and then [`request_failed`](Self::request_failed).
+    pub fn connection_lost(&mut self, now: Timestamp, peer: &Url) {
+        for rid in self.request_ids(|r| &r.peer == peer) {
+            self.fail_request(rid, RequestEnd::ConnectionLost);
         }
         self.fill(now);
     }
@@ -475,7 +504,7 @@ impl FetchQueue {
             .insert(peer.clone(), now.plus(self.cfg.suspend_timeout));
         self.stats.suspensions += 1;
         for rid in self.request_ids(|r| &r.peer == peer) {
-            self.fail_request(rid, false);
+            self.fail_request(rid, RequestEnd::SourceSuspended);
         }
         self.stats.parked += self.parked_on(peer) as u64;
         self.fill(now);
@@ -560,7 +589,7 @@ impl FetchQueue {
             if let Some(peer) = self.requests.get(&rid).map(|r| r.peer.clone()) {
                 self.stats.timeouts += 1;
                 self.out.push_back(FetchOutput::Timeout { peer, id: rid });
-                self.fail_request(rid, true);
+                self.fail_request(rid, RequestEnd::SourceFailed);
             }
         }
         let mut over: Vec<Url> = self
@@ -609,7 +638,7 @@ impl FetchQueue {
     /// Ends a request without its ops: they are re-queued, losing its peer as a source if
     /// `forget`; if not (a suspension), the attempt is given back: the peer was not found
     /// wrong, only unreachable for now.
-    fn fail_request(&mut self, rid: RequestId, forget: bool) {
+    fn fail_request(&mut self, rid: RequestId, why: RequestEnd) {
         let Some(r) = self.finish_request(rid) else {
             return;
         };
@@ -620,10 +649,10 @@ impl FetchQueue {
             if p.state != State::InFlight(rid) {
                 continue;
             }
-            if forget {
-                p.sources.retain(|s| s != &r.peer);
-            } else {
-                p.attempts = p.attempts.saturating_sub(1);
+            match why {
+                RequestEnd::SourceFailed => p.sources.retain(|s| s != &r.peer),
+                RequestEnd::SourceSuspended => p.attempts = p.attempts.saturating_sub(1),
+                RequestEnd::ConnectionLost => {}
             }
             self.stats.retries += 1;
             self.requeue(id);
@@ -1003,6 +1032,30 @@ mod tests {
         assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(2), ids(1..2)));
         assert_eq!(q.len(), 2);
         assert!(q.receive(T, &url(1), vec![op(2)]).unsolicited == 1);
+    }
+
+    /// A lost connection forgets no source: the op is asked of the same peer again, each
+    /// time costing an attempt, until `max_attempts`.
+    #[test]
+    fn a_lost_connection_asks_the_same_peer_again_until_max_attempts() {
+        let mut q = FetchQueue::new(FetchConfig {
+            max_attempts: 2,
+            ..Default::default()
+        });
+        q.add(T, ids(0..1), &url(1));
+        assert_eq!(requests(&drain(&mut q)).len(), 1);
+        q.connection_lost(T, &url(1));
+        let out = drain(&mut q);
+        assert_eq!(failed(&out), vec![]);
+        let r = requests(&out);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(1), ids(0..1)));
+        q.connection_lost(T, &url(1));
+        assert_eq!(
+            failed(&drain(&mut q)),
+            vec![(op(0).0, 2, FailReason::TooManyAttempts)]
+        );
+        assert!(q.is_empty());
     }
 
     fn failed(out: &[FetchOutput]) -> Vec<(OpId, u32, FailReason)> {

@@ -1139,13 +1139,14 @@ impl Space {
         self.pump(now);
     }
 
-    /// The connection to `peer` closed: requests in flight to it fail over to other sources
-    /// and rounds with it end. (It is not marked unresponsive; we may reconnect.) A peer
+    /// The connection to `peer` closed: requests in flight to it are asked again, of it (over
+    /// a new connection) or of other sources ([`FetchQueue::connection_lost`]). It is not
+    /// marked unresponsive and stays a source: whether it is gone is membership's call. A peer
     /// membership declared down keeps its suspended fetch source: the close is the down's own
     /// doing, and its requests already failed over.
     pub fn peer_disconnected(&mut self, now: Timestamp, peer: &Url) {
         if !self.fetch.is_suspended(peer) {
-            self.fetch.peer_failed(now, peer);
+            self.fetch.connection_lost(now, peer);
         }
         self.pump(now);
     }

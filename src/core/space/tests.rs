@@ -414,6 +414,43 @@ fn membership_down_marks_unresponsive_and_alive_clears_it() {
     }
 }
 
+/// A closed connection is not a failed peer: an op only that peer announced, asked of it when
+/// the connection closed (as a peer that declared us down closes on us while alive), is asked
+/// again and arrives; nothing is given up. Gossip is off so only the fetch can deliver it.
+#[test]
+fn a_closed_connection_keeps_the_peer_as_a_fetch_source() {
+    let mut c = cfg();
+    c.gossip.fast_interval = Duration::from_secs(300);
+    c.gossip.steady_interval = Duration::from_secs(300);
+    let mut net = net(vec![c.clone(), c]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let op = Op::new(T0, &b"asked again"[..]).unwrap();
+    block_on(net.nodes[0].store.process_incoming_ops(vec![MetaOp {
+        op_id: op.id(),
+        op_data: op.encode(),
+    }]))
+    .unwrap();
+    let now = net.now();
+    net.nodes[1]
+        .space
+        .handle_frame(now, url(1), encode_publish_ops(&space_id(), &[op.id()]));
+    net.drain(1);
+    assert_eq!(
+        net.nodes[1].space.fetching_from(),
+        vec![url(1)],
+        "the request is on its way when the connection closes"
+    );
+    net.nodes[1].space.peer_disconnected(now, &url(1));
+    net.run_for(Duration::from_secs(5));
+    let n = &net.nodes[1];
+    assert!(
+        !n.has(|e| matches!(e, SpaceEvent::FetchFailed { .. })),
+        "given up"
+    );
+    assert!(n.holds_all(&[op.id()]), "never fetched again");
+}
+
 /// Issue 11 ("Down ... moves its pending fetches to other sources; alive again clears
 /// it"): a fetch from a peer declared down is parked, not given up; the close that follows
 /// the down does not give it up either; alive again, the op is fetched from that peer.
