@@ -60,6 +60,10 @@ pub struct TimeSliceOpIds {
 pub struct BoundedOpIds {
     /// Op ids in the order this store stored them (its `stored_at`, ascending).
     pub op_ids: Vec<OpId>,
+    /// The `created_at` of each op of `op_ids`, in the same order (a fennec addition: gossip
+    /// lists in a reconciling round only the ops too new for the DHT model,
+    /// `core::gossip::round`).
+    pub created_at: Vec<Timestamp>,
     /// Sum of the encoded sizes of those ops, bytes; never more than the limit asked for.
     pub total_bytes: u32,
     /// Where the next query should start (inclusive), µs of this store's stored-at clock.

@@ -576,9 +576,10 @@ impl IdbOpStore {
                 }
                 let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
                 let stored_at = read_stamp(&cursor.key().map_err(js_error)?)?;
-                let (id, len, _) = parse_pk(&key_bytes(&cursor.primary_key().map_err(js_error)?)?)?;
+                let (id, len, created_at) =
+                    parse_pk(&key_bytes(&cursor.primary_key().map_err(js_error)?)?)?;
                 let loc = self.options.locator.op_loc(&id);
-                if !acc.offer(&id, loc, len, stored_at) {
+                if !acc.offer((&id, created_at), loc, len, stored_at) {
                     break;
                 }
                 cursor.continue_().map_err(js_error)?;

@@ -44,6 +44,7 @@ struct MemDb {
 struct Record {
     data: Bytes,
     loc: u32,
+    created_at: Timestamp,
 }
 
 impl std::fmt::Debug for MemOpStore {
@@ -142,6 +143,7 @@ impl MemOpStore {
                 Record {
                     data: p.data,
                     loc: p.loc,
+                    created_at: p.created_at,
                 },
             );
         }
@@ -185,7 +187,7 @@ impl MemOpStore {
             for (stored_at, id) in db.by_stored.range((start, OpId::default())..) {
                 let Some(rec) = db.ops.get(id) else { continue };
                 let len = u32::try_from(rec.data.len()).unwrap_or(u32::MAX);
-                if !acc.offer(id, rec.loc, len, *stored_at) {
+                if !acc.offer((id, rec.created_at), rec.loc, len, *stored_at) {
                     break;
                 }
             }

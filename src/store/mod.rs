@@ -126,6 +126,7 @@ pub(crate) struct BoundedAcc {
     arc: DhtArc,
     limit: u32,
     out: Vec<OpId>,
+    created_at: Vec<Timestamp>,
     total: u32,
     cut_at: Option<Timestamp>,
 }
@@ -136,13 +137,21 @@ impl BoundedAcc {
             arc,
             limit,
             out: Vec::new(),
+            created_at: Vec::new(),
             total: 0,
             cut_at: None,
         }
     }
 
     /// Offers the next op in stored order; `false` once the limit was hit (stop scanning).
-    pub fn offer(&mut self, op_id: &OpId, loc: u32, len: u32, stored_at: Timestamp) -> bool {
+    pub fn offer(
+        &mut self,
+        op: (&OpId, Timestamp),
+        loc: u32,
+        len: u32,
+        stored_at: Timestamp,
+    ) -> bool {
+        let (op_id, created_at) = op;
         if !self.arc.contains(loc) {
             return true;
         }
@@ -150,6 +159,7 @@ impl BoundedAcc {
             Some(t) if t <= self.limit => {
                 self.total = t;
                 self.out.push(op_id.clone());
+                self.created_at.push(created_at);
                 true
             }
             _ => {
@@ -163,6 +173,7 @@ impl BoundedAcc {
     pub fn finish(self, bookmark: Timestamp) -> BoundedOpIds {
         BoundedOpIds {
             op_ids: self.out,
+            created_at: self.created_at,
             total_bytes: self.total,
             next_bookmark: self.cut_at.unwrap_or(bookmark),
         }
@@ -221,18 +232,22 @@ mod tests {
     fn bounded_acc_skips_other_arcs_and_cuts_at_first_misfit() {
         let id = |b: u8| OpId::from_bytes(vec![b; 4]);
         let mut acc = BoundedAcc::new(DhtArc::Arc(0, 10), 10);
-        assert!(acc.offer(&id(1), 5, 6, Timestamp(1)));
+        assert!(acc.offer((&id(1), Timestamp(41)), 5, 6, Timestamp(1)));
         assert!(
-            acc.offer(&id(2), 50, 100, Timestamp(2)),
+            acc.offer((&id(2), Timestamp(42)), 50, 100, Timestamp(2)),
             "outside arc: skipped"
         );
-        assert!(!acc.offer(&id(3), 6, 5, Timestamp(3)));
+        assert!(!acc.offer((&id(3), Timestamp(43)), 6, 5, Timestamp(3)));
         let r = acc.finish(Timestamp(99));
         assert_eq!(r.op_ids, vec![id(1)]);
+        assert_eq!(r.created_at, vec![Timestamp(41)]);
         assert_eq!(r.total_bytes, 6);
         assert_eq!(r.next_bookmark, Timestamp(3));
         let mut acc = BoundedAcc::new(DhtArc::FULL, u32::MAX);
-        assert!(acc.offer(&id(1), 5, u32::MAX, Timestamp(1)));
-        assert!(!acc.offer(&id(2), 5, 1, Timestamp(2)), "no overflow");
+        assert!(acc.offer((&id(1), Timestamp(0)), 5, u32::MAX, Timestamp(1)));
+        assert!(
+            !acc.offer((&id(2), Timestamp(0)), 5, 1, Timestamp(2)),
+            "no overflow"
+        );
     }
 }

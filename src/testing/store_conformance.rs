@@ -594,6 +594,11 @@ pub async fn wrapping_arcs_return_both_sides<F: StoreFactory>(f: &F) {
         );
         let b = s.retrieve_op_ids_bounded(arc, MIN, u32::MAX).await.unwrap();
         assert_eq!(b.op_ids, ids(&[&top, &bottom]), "stored order");
+        assert_eq!(
+            b.created_at,
+            vec![Timestamp(300), Timestamp(200)],
+            "each op's"
+        );
         assert_eq!(b.total_bytes as u64, len(&top) + len(&bottom));
     }
     // Start and end in one sector, wrapping: everything but one location.

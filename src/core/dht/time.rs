@@ -121,6 +121,16 @@ impl TimeLayout {
         self.full_slice_start(self.full_slices)
     }
 
+    /// End of what the slices cover: the end of the last partial slice, else the disc
+    /// boundary. Ops created at or after it (less than one unit at the head, and any from
+    /// the future) are in no slice yet, so no snapshot compares them; Kitsune2 leaves them to
+    /// "new ops since" (report §4.3).
+    pub fn covered_end(&self) -> Timestamp {
+        self.partials
+            .last()
+            .map_or(self.full_end(), PartialSlice::end)
+    }
+
     /// The partial slices, oldest (largest) first.
     pub fn partials(&self) -> &[PartialSlice] {
         &self.partials

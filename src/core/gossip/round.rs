@@ -362,20 +362,10 @@ impl Gossip {
         let common = self.sectors.intersection(&theirs);
         let budget = m.max_op_data_bytes.min(self.cfg.max_request_op_data_bytes);
         let since = Timestamp::from_micros(m.new_since);
-        // The initiator far behind us: the counts differ, so the round goes on to
-        // reconciliation, which lists every id of the common arc (all time): a "new ops
-        // since" list as well would send most of them twice. The bookmark stays, so a round
-        // that ends plain loses nothing (the next Accept lists them).
-        let behind = ctx
-            .dht
-            .op_count()
-            .saturating_sub(m.dht_op_count.unwrap_or(u64::MAX))
-            >= CATCH_UP_GAP;
-        let (new_ops, bookmark) = if behind && self.cfg.reconcile && m.fennec_reconcile {
-            (Vec::new(), since)
-        } else {
-            self.new_ops(ctx, &common, since, budget).await?
-        };
+        let reconciling = self.cfg.reconcile && m.fennec_reconcile;
+        let (new_ops, bookmark) = self
+            .new_ops(ctx, &common, since, budget, reconciling)
+            .await?;
         let snapshot = ctx.dht.snapshot_minimal(&common).ok();
         let accept = K2GossipAcceptMessage {
             session_id: m.session_id.clone(),
@@ -433,12 +423,22 @@ impl Gossip {
     }
 
     /// Ids of ops we stored since `since` in the sectors of `common`, and the next bookmark.
+    ///
+    /// In a `reconciling` round the list holds only the ops too new for the DHT model
+    /// ([`TimeLayout::covered_end`](crate::core::dht::time::TimeLayout::covered_end)): the
+    /// minimal snapshot covers every older op of the common arc, so equal top hashes mean
+    /// nothing to send there and unequal ones start reconciliation, which finds the difference
+    /// at a cost proportional to it. Listed, they would be every op stored since the bookmark,
+    /// mostly held by the peer already (in the 8-tab `npm start` each tab received every
+    /// peer's whole list: 0.3–0.9 MB of Accept and NoDiff a tab). Plain-Kitsune2 rounds list
+    /// them all.
     async fn new_ops(
         &self,
         ctx: Ctx<'_>,
         common: &SectorSet,
         since: Timestamp,
         budget: u32,
+        reconciling: bool,
     ) -> Result<(Vec<OpId>, Timestamp), GossipError> {
         let arc = DhtArc::from_sector_set(&common.0).unwrap_or(DhtArc::Empty);
         if arc.is_empty() {
@@ -457,7 +457,17 @@ impl Gossip {
                 got = ctx.store.retrieve_op_ids_bounded(arc, since, limit).await?;
             }
         }
-        Ok((got.op_ids, got.next_bookmark))
+        if !reconciling {
+            return Ok((got.op_ids, got.next_bookmark));
+        }
+        let head = ctx.dht.layout().covered_end();
+        let ids = got
+            .op_ids
+            .into_iter()
+            .zip(got.created_at)
+            .filter_map(|(id, t)| (t >= head).then_some(id))
+            .collect();
+        Ok((ids, got.next_bookmark))
     }
 
     /// Ids the peer offered: checked, counted, the ones we lack queued to fetch.
@@ -765,7 +775,10 @@ impl Gossip {
         self.set_bookmark(now, from, m.updated_new_since);
         let since = Timestamp::from_micros(m.new_since);
         let common = s.common;
-        let (new_ops, bookmark) = self.new_ops(ctx, &common, since, s.peer_budget).await?;
+        let reconciling = self.cfg.reconcile && m.fennec_reconcile;
+        let (new_ops, bookmark) = self
+            .new_ops(ctx, &common, since, s.peer_budget, reconciling)
+            .await?;
         s.summary.ids_sent += new_ops.len();
         let want_agents = missing(ctx, &m.participating_agents);
         let mut response = Some(AcceptResponseMessage {
