@@ -635,9 +635,8 @@ impl FetchQueue {
         Some(r)
     }
 
-    /// Ends a request without its ops: they are re-queued, losing its peer as a source if
-    /// `forget`; if not (a suspension), the attempt is given back: the peer was not found
-    /// wrong, only unreachable for now.
+    /// Ends a request without its ops: they are re-queued, keeping or losing its peer as a
+    /// source and counting or refunding the attempt as [`RequestEnd`] says.
     fn fail_request(&mut self, rid: RequestId, why: RequestEnd) {
         let Some(r) = self.finish_request(rid) else {
             return;
