@@ -1226,15 +1226,17 @@ fn restart_id(old: ConnId) -> ConnId {
     z ^ (z >> 31)
 }
 
+/// The frame kind a protocol-violation reason names: the `K2Proto` type, or fennec's own
+/// membership type ([`crate::wire::WIRE_TYPE_MEMBERSHIP`]).
 fn kind_name(m: &WireMessage) -> &'static str {
     match m {
         WireMessage::Unspecified { .. } => "UNSPECIFIED",
         WireMessage::Preflight(_) => "PREFLIGHT",
         WireMessage::Notify { .. } => "NOTIFY",
-        WireMessage::Fetch { .. }
-        | WireMessage::Publish { .. }
-        | WireMessage::Gossip { .. }
-        | WireMessage::Membership { .. } => "MODULE",
+        WireMessage::Fetch { .. } | WireMessage::Publish { .. } | WireMessage::Gossip { .. } => {
+            "MODULE"
+        }
+        WireMessage::Membership { .. } => "MEMBERSHIP",
         WireMessage::Disconnect(_) => "DISCONNECT",
     }
 }
