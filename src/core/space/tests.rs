@@ -232,6 +232,18 @@ fn a_late_joiner_gets_recent_ops_from_a_peer_that_was_announced_them() {
     );
 }
 
+/// Puts an op created at `T0` with `payload` straight into node `i`'s store (no announcement,
+/// no model update): a peer that holds what others will ask it for.
+fn hold_op(net: &SimNet, i: usize, payload: &[u8]) -> Op {
+    let op = Op::new(T0, payload.to_vec()).unwrap();
+    block_on(net.nodes[i].store.process_incoming_ops(vec![MetaOp {
+        op_id: op.id(),
+        op_data: op.encode(),
+    }]))
+    .unwrap();
+    op
+}
+
 #[test]
 fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     let mut c = cfg();
@@ -239,12 +251,7 @@ fn a_dead_source_times_out_and_its_ops_move_to_another_source() {
     let mut net = net(vec![c.clone(), c.clone(), c.clone()]);
     net.introduce();
     // Node 3 holds an op; nodes 1 (dead) and 3 both announce it to node 2, node 1 first.
-    let op = Op::new(T0, &b"x"[..]).unwrap();
-    block_on(net.nodes[2].store.process_incoming_ops(vec![MetaOp {
-        op_id: op.id(),
-        op_data: op.encode(),
-    }]))
-    .unwrap();
+    let op = hold_op(&net, 2, b"x");
     for j in 0..3 {
         net.cut(j, 0);
     }
@@ -425,12 +432,7 @@ fn a_closed_connection_keeps_the_peer_as_a_fetch_source() {
     let mut net = net(vec![c.clone(), c]);
     net.introduce();
     net.run_for(Duration::from_secs(5));
-    let op = Op::new(T0, &b"asked again"[..]).unwrap();
-    block_on(net.nodes[0].store.process_incoming_ops(vec![MetaOp {
-        op_id: op.id(),
-        op_data: op.encode(),
-    }]))
-    .unwrap();
+    let op = hold_op(&net, 0, b"asked again");
     let now = net.now();
     net.nodes[1]
         .space
@@ -468,12 +470,7 @@ fn announced_by_a_peer_then_down() -> (SimNet, AgentId, Op) {
     net.run_for(Duration::from_secs(5));
     let a0 = net.nodes[0].space.agent().clone();
     net.partition(&[0], &[1, 2]);
-    let op = Op::new(T0, &b"parked"[..]).unwrap();
-    block_on(net.nodes[0].store.process_incoming_ops(vec![MetaOp {
-        op_id: op.id(),
-        op_data: op.encode(),
-    }]))
-    .unwrap();
+    let op = hold_op(&net, 0, b"parked");
     let now = net.now();
     let f = encode_publish_ops(&space_id(), &[op.id()]);
     net.nodes[1].space.handle_frame(now, url(1), f);
