@@ -380,7 +380,7 @@ impl Gossip {
             updated_new_since: bookmark.as_micros(),
             dht_op_count: Some(ctx.dht.op_count()),
             snapshot: snapshot.as_ref().and_then(minimal_out),
-            fennec_reconcile: self.cfg.reconcile && m.fennec_reconcile,
+            fennec_reconcile: reconciling,
         };
         let summary = RoundSummary {
             role: Role::Acceptor,
