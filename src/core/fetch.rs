@@ -19,11 +19,13 @@
 //!   left, the queue gives up and reports [`FetchOutput::Failed`];
 //! - **suspension** (issue 11: membership "Down ... moves its pending fetches to other sources;
 //!   alive again clears it"): a source membership declared down is suspended, not forgotten
-//!   ([`FetchQueue::peer_suspended`]). Its requests in flight fail without costing an attempt
-//!   and their ops go to their other sources; it is asked nothing while suspended; an op whose
-//!   every source is suspended is *parked*: it stays pending, is not given up, and is asked
-//!   again when a source resumes ([`FetchQueue::peer_resumed`]) or a live source announces it
-//!   ([`FetchQueue::add`]). A suspension lasts at most [`FetchConfig::suspend_timeout`]; then
+//!   ([`FetchQueue::peer_suspended`]). It is asked nothing while suspended. Its requests in
+//!   flight stay open until their connection closes ([`FetchQueue::connection_lost`]; the
+//!   space closes it on a down, after the messages already received from it) or they time out;
+//!   then they end without costing an attempt and their ops go to their other sources. An op
+//!   whose every source is suspended is *parked*: it stays pending, is not given up, and is
+//!   asked again when a source resumes ([`FetchQueue::peer_resumed`]) or a live source
+//!   announces it ([`FetchQueue::add`]). A suspension lasts at most [`FetchConfig::suspend_timeout`]; then
 //!   the peer fails as in [`FetchQueue::peer_failed`] (forgotten, orphans given up with
 //!   [`FailReason::NoSource`]), so parked ops hold no pending slot for ever. Most downs in a
 //!   bulk sync are false (the peer is alive again seconds later): forgetting the source gave
@@ -161,7 +163,8 @@ pub enum FetchOutput {
 enum RequestEnd {
     /// The source failed (timeout, send error, gone): it is dropped from the ops' sources.
     SourceFailed,
-    /// The source was declared down: kept, and the attempt is refunded (not the ops' fault).
+    /// The source is declared down (its connection closed or the request timed out after
+    /// the down): kept, and the attempt is refunded (not the ops' fault).
     SourceSuspended,
     /// The connection closed: the source is kept and the attempt counts, so a peer that keeps
     /// closing on us ends the op after [`FetchConfig::max_attempts`].
@@ -475,27 +478,34 @@ impl FetchQueue {
         self.fill(now);
     }
 
-    /// The connection to `peer` closed while the peer is neither down nor gone (it may have
-    /// closed because *it* declared us down, or the path broke): its requests in flight fail,
-    /// each costing an attempt, and their ops go back to the queues of all their sources,
-    /// `peer` included, which the next request reconnects to. Forgetting it instead gave up
-    /// every op only it had announced (issue 10 swarm: 1 456–5 367 ops a tab, one tab's whole
-    /// publish, given up with [`FailReason::NoSource`] after a one-sided false down). Whether
-    /// the peer is gone is membership's call ([`peer_suspended`](Self::peer_suspended),
-    /// [`peer_failed`](Self::peer_failed)); a peer that cannot be reached again fails its
-    /// send and then [`request_failed`](Self::request_failed).
+    /// The connection to `peer` closed (it may have closed because *it* declared us down,
+    /// because we declared it down, or the path broke): its requests in flight fail and their
+    /// ops go back to the queues of all their sources, `peer` included, which the next
+    /// request reconnects to unless `peer` is suspended. Each costs an attempt, unless `peer`
+    /// is suspended (then the down is to blame, not the ops). Forgetting the peer instead
+    /// gave up every op only it had announced (issue 10 swarm: 1 456–5 367 ops a tab, one
+    /// tab's whole publish, given up with [`FailReason::NoSource`] after a one-sided false
+    /// down). Whether the peer is gone is membership's call
+    /// ([`peer_suspended`](Self::peer_suspended), [`peer_failed`](Self::peer_failed)); a peer
+    /// that cannot be reached again fails its send and then
+    /// [`request_failed`](Self::request_failed).
     pub fn connection_lost(&mut self, now: Timestamp, peer: &Url) {
+        let why = self.unanswered(peer, RequestEnd::ConnectionLost);
         for rid in self.request_ids(|r| &r.peer == peer) {
-            self.fail_request(rid, RequestEnd::ConnectionLost);
+            self.fail_request(rid, why);
         }
         self.fill(now);
     }
 
-    /// Membership declared `peer` down (see the [module docs](self)): its requests fail
-    /// without costing an attempt, their ops go to their other sources, and `peer` stays a
-    /// source but is asked nothing until [`peer_resumed`](Self::peer_resumed), or for at most
+    /// Membership declared `peer` down (see the [module docs](self)): `peer` stays a source
+    /// but is asked nothing until [`peer_resumed`](Self::peer_resumed), or for at most
     /// [`FetchConfig::suspend_timeout`] from now, after which it fails as in
-    /// [`peer_failed`](Self::peer_failed). Suspending a suspended peer keeps its deadline.
+    /// [`peer_failed`](Self::peer_failed). Its requests in flight stay open: most downs in a
+    /// bulk sync are false, and the responses already received from the peer, queued behind
+    /// the down, would otherwise arrive after their ops were asked of another source and
+    /// cross the network twice (issue 10 swarm: up to 2 024 ops, 0.7 MB, a tab). They end
+    /// at [`connection_lost`](Self::connection_lost) or their timeout, without costing an
+    /// attempt. Suspending a suspended peer keeps its deadline.
     pub fn peer_suspended(&mut self, now: Timestamp, peer: &Url) {
         if self.suspended.contains_key(peer) {
             return;
@@ -503,11 +513,18 @@ impl FetchQueue {
         self.suspended
             .insert(peer.clone(), now.plus(self.cfg.suspend_timeout));
         self.stats.suspensions += 1;
-        for rid in self.request_ids(|r| &r.peer == peer) {
-            self.fail_request(rid, RequestEnd::SourceSuspended);
-        }
         self.stats.parked += self.parked_on(peer) as u64;
         self.fill(now);
+    }
+
+    /// How a request of `peer` that got no answer ends: as a suspension while `peer` is
+    /// suspended, else as `otherwise`.
+    fn unanswered(&self, peer: &Url, otherwise: RequestEnd) -> RequestEnd {
+        if self.suspended.contains_key(peer) {
+            RequestEnd::SourceSuspended
+        } else {
+            otherwise
+        }
     }
 
     /// Membership says `peer` is alive again (or a newer agent info cleared its mark): it
@@ -588,8 +605,9 @@ impl FetchQueue {
         for rid in expired {
             if let Some(peer) = self.requests.get(&rid).map(|r| r.peer.clone()) {
                 self.stats.timeouts += 1;
+                let why = self.unanswered(&peer, RequestEnd::SourceFailed);
                 self.out.push_back(FetchOutput::Timeout { peer, id: rid });
-                self.fail_request(rid, RequestEnd::SourceFailed);
+                self.fail_request(rid, why);
             }
         }
         let mut over: Vec<Url> = self
@@ -654,7 +672,12 @@ impl FetchQueue {
                 RequestEnd::ConnectionLost => {}
             }
             self.stats.retries += 1;
-            self.requeue(id);
+            self.requeue(id.clone());
+            if why == RequestEnd::SourceSuspended
+                && self.pending.get(&id).is_some_and(|p| self.is_parked(p))
+            {
+                self.stats.parked += 1;
+            }
         }
     }
 
@@ -1083,6 +1106,15 @@ mod tests {
         assert_eq!(requests(&drain(&mut q)).len(), 1);
         q.peer_suspended(T, &url(1));
         assert!(q.is_suspended(&url(1)));
+        assert!(
+            drain(&mut q).is_empty(),
+            "its request stays open until the connection closes: nothing asked twice"
+        );
+        assert_eq!(q.peers_in_flight(), vec![url(1)]);
+        // A response it sent before the down arrives before the close: taken.
+        assert_eq!(q.receive(T, &url(1), vec![op(0)]).valid.len(), 1);
+        q.stored(T, &[op(0).0]);
+        q.connection_lost(T, &url(1));
         let out = drain(&mut q);
         assert_eq!(
             failed(&out),
@@ -1092,17 +1124,14 @@ mod tests {
         let r = requests(&out);
         assert_eq!(r.len(), 1, "only op 2 has a live source");
         assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(2), ids(2..3)));
-        assert_eq!(q.len(), 3);
-        assert_eq!(q.fetchable(), 1, "ops 0 and 1 are parked");
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.fetchable(), 1, "op 1 is parked");
         assert_eq!(q.peers_in_flight(), vec![url(2)]);
-        assert_eq!(q.stats().parked, 2);
+        assert_eq!(q.stats().parked, 1);
         assert_eq!(q.stats().suspensions, 1);
         // More work for the suspended peer is not sent to it.
         q.add(T, ids(3..4), &url(1));
         assert!(requests(&drain(&mut q)).is_empty());
-        // A late answer from the suspended peer is still welcome (it was asked).
-        assert_eq!(q.receive(T, &url(1), vec![op(0)]).valid.len(), 1);
-        q.stored(T, &[op(0).0]);
         q.peer_resumed(T, &url(1));
         assert!(!q.is_suspended(&url(1)));
         let r = requests(&drain(&mut q));
@@ -1116,11 +1145,45 @@ mod tests {
     }
 
     #[test]
+    fn a_suspended_source_whose_request_times_out_keeps_its_ops_parked() {
+        let mut q = FetchQueue::new(FetchConfig {
+            max_attempts: 1,
+            ..Default::default()
+        });
+        q.add(T, ids(0..1), &url(1));
+        drain(&mut q);
+        q.peer_suspended(T, &url(1));
+        let deadline = T.plus(q.config().request_timeout);
+        assert_eq!(
+            q.poll_timeout(),
+            Some(deadline),
+            "the open request's deadline"
+        );
+        q.handle_timeout(deadline);
+        let out = drain(&mut q);
+        assert_eq!(
+            failed(&out),
+            vec![],
+            "the attempt is refunded: the down is to blame"
+        );
+        assert!(matches!(out.as_slice(), [FetchOutput::Timeout { .. }]));
+        assert_eq!(
+            (q.len(), q.fetchable()),
+            (1, 0),
+            "parked on its suspended source"
+        );
+        q.peer_resumed(deadline, &url(1));
+        let r = requests(&drain(&mut q));
+        assert_eq!((r[0].1.clone(), r[0].2.clone()), (url(1), ids(0..1)));
+    }
+
+    #[test]
     fn a_live_source_unparks_an_op_at_once() {
         let mut q = FetchQueue::new(FetchConfig::default());
         q.add(T, ids(0..1), &url(1));
         drain(&mut q);
         q.peer_suspended(T, &url(1));
+        q.connection_lost(T, &url(1));
         assert!(drain(&mut q).is_empty());
         q.add(T, ids(0..1), &url(3));
         let r = requests(&drain(&mut q));
@@ -1138,6 +1201,7 @@ mod tests {
         q.add(T, ids(1..2), &url(2));
         drain(&mut q);
         q.peer_suspended(T.add_micros(10), &url(1));
+        q.connection_lost(T.add_micros(10), &url(1));
         q.peer_suspended(T.add_micros(50), &url(1));
         assert_eq!(q.stats().suspensions, 1);
         drain(&mut q);
@@ -1162,6 +1226,7 @@ mod tests {
         q.add(T, ids(0..1), &url(1));
         drain(&mut q);
         q.peer_suspended(T, &url(1));
+        q.connection_lost(T, &url(1));
         assert!(drain(&mut q).is_empty());
         q.peer_failed(T, &url(1));
         let out = drain(&mut q);

@@ -179,7 +179,8 @@ export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxB
  * The space's gossip summary (like Kitsune2's `GossipStateSummary`; `null` once the space
  * stopped). Round counters since joining; `idsToFetch`: op ids peers offered in rounds that
  * we lacked (handed to fetch); `deferred`: due rounds not started because over 1 024 ops still
- * waited to be fetched (a new round would find them again); `lastDiff`: what the last completed round found
+ * waited to be fetched, or while ops flowed in (64 or more stored within a second, then 2 s
+ * of quiet, 20 s at most): a new round would find them again; `lastDiff`: what the last completed round found
  * (`"none"`: identical); `lastRoundAt`: ms since the epoch (`null`: no round yet);
  * `intervalMs`: the current pause between initiated rounds (fast while rounds find
  * differences, backing off to steady); `discTopHash` / `ringTopHashes`: our DHT model's top

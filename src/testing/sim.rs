@@ -12,7 +12,9 @@
 //! - [`Output::Store`]: performed on the node's store, at once ([`SimConfig::store_delay`]
 //!   `None`: inside [`SimNet::drain`]) or after a virtual delay; waiting gossip
 //!   ([`Space::gossip_ready`]) runs at once on the node's store ([`Space::run_gossip`]);
-//! - [`Output::Close`]: recorded in [`SimNode::closed`]; [`Output::Event`]: recorded in
+//! - [`Output::Close`]: recorded in [`SimNode::closed`] and reported back to the node as
+//!   [`Space::peer_disconnected`] (frames already on the way still arrive: the simulated
+//!   network has no connections); [`Output::Event`]: recorded in
 //!   [`SimNode::events`] (a [`SpaceEvent::LocalAgentInfo`] is also put to the bootstrap
 //!   server).
 //!
@@ -23,7 +25,8 @@
 //!
 //! The harness uses only the public [`Space`] API (`poll_output`, `poll_timeout`,
 //! `handle_timeout`, `handle_frame`, `handle_store_response`, `handle_send_result`,
-//! `insert_agent_infos`, `load_model`, `gossip_ready`, `run_gossip`); frames reach a space in one place, [`SimNet::deliver_frame`].
+//! `insert_agent_infos`, `peer_disconnected`, `load_model`, `gossip_ready`, `run_gossip`);
+//! frames reach a space in one place, [`SimNet::deliver_frame`].
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
@@ -438,7 +441,14 @@ impl SimNet {
 
     fn drain_outputs(&mut self, i: usize) {
         let now = self.now();
-        while let Some(o) = self.nodes[i].space.poll_output() {
+        let mut closed = Vec::new();
+        loop {
+            let Some(o) = self.nodes[i].space.poll_output() else {
+                // A closed connection is reported back, as the browser transport does.
+                let Some(peer) = closed.pop() else { break };
+                self.nodes[i].space.peer_disconnected(now, &peer);
+                continue;
+            };
             match o {
                 Output::Send {
                     ticket, to, frame, ..
@@ -457,7 +467,10 @@ impl SimNet {
                         },
                     ),
                 },
-                Output::Close { peer, .. } => self.nodes[i].closed.push(peer),
+                Output::Close { peer, .. } => {
+                    self.nodes[i].closed.push(peer.clone());
+                    closed.push(peer);
+                }
                 Output::Event(e) => {
                     if let SpaceEvent::LocalAgentInfo(info) = &e {
                         self.bootstrap

@@ -49,7 +49,8 @@ pub struct GossipSummary {
     /// When the last round completed (`None`: none yet).
     pub last_round_at: Option<Timestamp>,
     /// Times a due round was not initiated because 1 024 ops or more
-    /// (`GOSSIP_FETCH_BACKLOG`) waited in the fetch queue.
+    /// (`GOSSIP_FETCH_BACKLOG`) waited in the fetch queue, or during a bulk intake
+    /// (`BULK_INTAKE_OPS`).
     pub deferred: u64,
     /// The current pause between initiated rounds (fast while rounds find differences,
     /// doubling to the steady interval).
@@ -70,6 +71,27 @@ pub struct GossipSummary {
 /// list. Rounds resume once the queue drains below this (fetches end: received, timed out,
 /// or given up after the suspension limit).
 pub const GOSSIP_FETCH_BACKLOG: usize = 1024;
+
+/// Ops newly stored (fetched or our own) within one [`INTAKE_WINDOW`] that make a bulk
+/// intake: 64. While one lasts, plus [`INTAKE_QUIET`], no gossip round starts, ours or a
+/// peer's (answered `Busy`): the ops are flowing in by publish and fetch, the stores of the
+/// peers differ by whatever is still on the way, and a round moves the ids of that
+/// difference (about 100 bytes per id with the sketch; plain lists over the disc and ring
+/// details) only for them to arrive anyway. Measured in the 8-tab `npm start`: 0.3–0.75 MB of
+/// gossip a tab, most of it sketch symbols and detail responses of rounds run while the tabs
+/// were still 1 000–4 000 ops apart and fetching.
+pub const BULK_INTAKE_OPS: usize = 64;
+
+/// The window over which [`BULK_INTAKE_OPS`] are counted: 1 s.
+pub const INTAKE_WINDOW: Duration = Duration::from_secs(1);
+
+/// How long gossip stays quiet after the last window with a bulk intake: 2 s.
+pub const INTAKE_QUIET: Duration = Duration::from_secs(2);
+
+/// Longest a bulk intake keeps gossip quiet, from its first window: 20 s. A lost
+/// announcement is repaired only by gossip, so an import that never pauses must not hold
+/// repair off for ever; after this, rounds run as if there were no intake.
+pub const MAX_INTAKE_QUIET: Duration = Duration::from_secs(20);
 
 /// Most op ids remembered as announced to us by publish ([`Glue::announced`]).
 pub const ANNOUNCED_MEMORY: usize = 16_384;
@@ -102,8 +124,13 @@ pub(super) struct Glue {
     pub(super) announced: BoundedMap<OpId, Timestamp>,
     /// Peer → when we admitted it (its first agent info); pruned with the peer store.
     pub(super) joined: HashMap<Url, Timestamp>,
-    /// Due rounds not initiated for the fetch backlog ([`GossipSummary::deferred`]).
+    /// Due rounds not initiated for the fetch backlog or a bulk intake
+    /// ([`GossipSummary::deferred`]).
     backlog_skips: u64,
+    /// The bulk intake ([`BULK_INTAKE_OPS`]): the current window's start and count.
+    intake_window: (Timestamp, usize),
+    /// When the current bulk intake began and when its quiet ends (`end <= now`: none).
+    bulk: (Timestamp, Timestamp),
 }
 
 impl Glue {
@@ -121,6 +148,8 @@ impl Glue {
             announced: BoundedMap::new(ANNOUNCED_MEMORY),
             joined: HashMap::new(),
             backlog_skips: 0,
+            intake_window: (now, 0),
+            bulk: (now, now),
         }
     }
 }
@@ -176,8 +205,7 @@ impl Space {
     /// queued is skipped.
     pub async fn run_gossip(&mut self, store: &dyn OpStore, now: Timestamp) {
         self.dht.update(now);
-        self.gossip
-            .set_saturated(self.fetch.fetchable() >= GOSSIP_FETCH_BACKLOG);
+        self.gossip.set_saturated(self.gossip_waits(now));
         if let Some((from, msg)) = self.glue.inbox.pop_front()
             && !self.left
             && self.peers.admits(now, &from)
@@ -271,12 +299,35 @@ impl Space {
         }
     }
 
-    /// Ops the store newly stored: into the model (exactly once each).
-    pub(super) fn inform_stored(&mut self, stored: &[StoredOp]) {
-        if !stored.is_empty() {
-            self.dht.inform_ops_stored(stored);
-            self.glue.dirty = true;
+    /// Ops the store newly stored: into the model (exactly once each), and counted for the
+    /// bulk intake ([`BULK_INTAKE_OPS`]).
+    pub(super) fn inform_stored(&mut self, now: Timestamp, stored: &[StoredOp]) {
+        if stored.is_empty() {
+            return;
         }
+        self.dht.inform_ops_stored(stored);
+        self.glue.dirty = true;
+        let (start, count) = &mut self.glue.intake_window;
+        if now >= start.plus(INTAKE_WINDOW) {
+            (*start, *count) = (now, 0);
+        }
+        *count += stored.len();
+        if *count >= BULK_INTAKE_OPS {
+            let (began, end) = &mut self.glue.bulk;
+            if *end <= now {
+                *began = now;
+            }
+            *end = now.plus(INTAKE_QUIET);
+        }
+    }
+
+    /// Whether gossip starts no round now, ours or a peer's: [`GOSSIP_FETCH_BACKLOG`] ops
+    /// wait in the fetch queue, or a bulk intake ([`BULK_INTAKE_OPS`]) is under way and
+    /// began less than [`MAX_INTAKE_QUIET`] ago.
+    fn gossip_waits(&self, now: Timestamp) -> bool {
+        let (began, end) = self.glue.bulk;
+        let intake = now < end && now < began.plus(MAX_INTAKE_QUIET);
+        intake || self.fetch.fetchable() >= GOSSIP_FETCH_BACKLOG
     }
 
     /// The write of slice hashes is over.
@@ -311,9 +362,9 @@ impl Space {
 
     /// Initiates rounds with as many peers as free slots allow: reachable (membership did
     /// not declare them down), sharing a sector with us, the longest since we last tried.
-    /// None while [`GOSSIP_FETCH_BACKLOG`] ops wait in the fetch queue.
+    /// None while [`Space::gossip_waits`].
     fn start_rounds(&mut self, now: Timestamp) {
-        if self.fetch.fetchable() >= GOSSIP_FETCH_BACKLOG {
+        if self.gossip_waits(now) {
             self.glue.backlog_skips += 1;
             return;
         }

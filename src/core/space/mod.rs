@@ -49,11 +49,12 @@
 //! Whether a peer is alive comes from one place: SWIM ([`crate::core::membership`]) over the
 //! active set: peers that fetch or gossip with us or probe us, and peers we learn of while
 //! fewer than [`MembershipConfig::max_members`] are known. A member declared down (or
-//! that left) is marked unresponsive in the peer store, its pending fetches move to other
-//! sources, publish and gossip skip it, and its connection is closed; alive again, or a
-//! newer agent info, clears the mark. A down peer's fetch source is suspended, not
-//! forgotten ([`FetchQueue::peer_suspended`]): ops only it announced stay parked until it is
-//! alive again, another source announces them, or the suspension times out; the close that
+//! that left) is marked unresponsive in the peer store, publish and gossip skip it, and its
+//! connection is closed; its pending fetches move to other sources once that close is
+//! through (the responses it had already sent are taken first); alive again, or a newer
+//! agent info, clears the mark. A down peer's fetch source is suspended, not forgotten
+//! ([`FetchQueue::peer_suspended`]): ops only it announced stay parked until it is alive
+//! again, another source announces them, or the suspension times out; the close that
 //! follows the down does not give them up either. A peer that left fails as a source at
 //! once. Send failures and unanswered requests only fail those requests. Events:
 //! [`SpaceEvent::MemberSuspect`], [`SpaceEvent::MemberDown`], [`SpaceEvent::MemberAlive`],
@@ -1141,13 +1142,11 @@ impl Space {
 
     /// The connection to `peer` closed: requests in flight to it are asked again, of it (over
     /// a new connection) or of other sources ([`FetchQueue::connection_lost`]). It is not
-    /// marked unresponsive and stays a source: whether it is gone is membership's call. A peer
-    /// membership declared down keeps its suspended fetch source: the close is the down's own
-    /// doing, and its requests already failed over.
+    /// marked unresponsive and stays a source: whether it is gone is membership's call. For a
+    /// peer membership declared down (suspended) this is when its requests fail over: the
+    /// close is the down's own doing, and the messages received from it before it are in.
     pub fn peer_disconnected(&mut self, now: Timestamp, peer: &Url) {
-        if !self.fetch.is_suspended(peer) {
-            self.fetch.connection_lost(now, peer);
-        }
+        self.fetch.connection_lost(now, peer);
         self.pump(now);
     }
 
@@ -1191,7 +1190,7 @@ impl Space {
     ) {
         match r {
             Ok(stored) => {
-                self.inform_stored(&stored);
+                self.inform_stored(now, &stored);
                 for (token, m) in ops {
                     self.op_cache.insert(&m.op_id, &m.op_data);
                     self.local_stored(now, token, m.op_id);
@@ -1226,7 +1225,7 @@ impl Space {
                 return self.store_failed(e);
             }
         };
-        self.inform_stored(&stored);
+        self.inform_stored(now, &stored);
         self.fetch.stored(now, &ids);
         self.sync.stored(ids.len());
         let agent = self.agent_at(now, &from);

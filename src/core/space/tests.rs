@@ -826,35 +826,36 @@ fn membership_packets_take_the_datagram_lane_and_nothing_else_does() {
     assert!(reliable > 0, "the tombstone went out");
 }
 
+/// Carries out `a`'s outputs at `now` on `store`; counts the gossip Initiates sent.
+fn drain_counting_initiates(a: &mut Space, store: &MemOpStore, now: Timestamp) -> usize {
+    let mut initiates = 0;
+    while let Some(o) = a.poll_output() {
+        match o {
+            Output::Store { ticket, request } => {
+                let r = block_on(perform(store, request));
+                a.handle_store_response(now, ticket, r);
+            }
+            Output::Send { frame, .. } => {
+                let initiate = matches!(
+                    WireMessage::decode(frame),
+                    Ok(WireMessage::Gossip {
+                        msg: crate::wire::GossipMsg::Initiate(_),
+                        ..
+                    })
+                );
+                initiates += usize::from(initiate);
+            }
+            _ => {}
+        }
+    }
+    initiates
+}
+
 /// While [`gossip::GOSSIP_FETCH_BACKLOG`] ops wait to be fetched no round is initiated and
 /// a peer's Initiate is answered Busy (it would find the same ids again); with fewer pending
 /// the due round starts and the peer's is accepted.
 #[test]
 fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
-    /// Carries out `a`'s outputs at `now`; counts the gossip Initiates sent.
-    fn drain(a: &mut Space, store: &MemOpStore, now: Timestamp) -> usize {
-        let mut initiates = 0;
-        while let Some(o) = a.poll_output() {
-            match o {
-                Output::Store { ticket, request } => {
-                    let r = block_on(perform(store, request));
-                    a.handle_store_response(now, ticket, r);
-                }
-                Output::Send { frame, .. } => {
-                    let initiate = matches!(
-                        WireMessage::decode(frame),
-                        Ok(WireMessage::Gossip {
-                            msg: crate::wire::GossipMsg::Initiate(_),
-                            ..
-                        })
-                    );
-                    initiates += usize::from(initiate);
-                }
-                _ => {}
-            }
-        }
-        initiates
-    }
     let initiates = |pending: usize| {
         let store = MemOpStore::new(|| T0);
         let mut a = space(1, cfg());
@@ -864,13 +865,13 @@ fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
             .collect();
         a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
         a.handle_frame(T0, url(2), encode_publish_ops(&space_id(), &ids));
-        drain(&mut a, &store, T0); // the announcement reaches the fetch queue
+        drain_counting_initiates(&mut a, &store, T0); // the announcement reaches the fetch queue
         let mut count = 0;
         for step in 1..=3 {
             let now = T0.plus(Duration::from_secs(2 * step));
             a.handle_timeout(now);
             block_on(a.run_gossip(&store, now));
-            count += drain(&mut a, &store, now);
+            count += drain_counting_initiates(&mut a, &store, now);
         }
         (count, a.gossip_summary().deferred)
     };
@@ -891,7 +892,7 @@ fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
             .map(|n| OpId::from_bytes([n.to_be_bytes().to_vec(), vec![7u8; 28]].concat()))
             .collect();
         a.handle_frame(T0, url(2), encode_publish_ops(&space_id(), &ids));
-        drain(&mut a, &store, T0);
+        drain_counting_initiates(&mut a, &store, T0);
         let now = T0.plus(Duration::from_secs(2));
         b.handle_timeout(now);
         let b_store = MemOpStore::new(|| T0);
@@ -926,6 +927,59 @@ fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
         answer(10),
         Some(crate::wire::GossipMsg::Accept(_))
     ));
+}
+
+/// While ops flow in (at least [`gossip::BULK_INTAKE_OPS`] newly stored within
+/// [`gossip::INTAKE_WINDOW`]) and for [`gossip::INTAKE_QUIET`] after, no round is initiated:
+/// it would move the ids still on the way. A smaller intake does not defer, and an intake
+/// that never pauses defers for at most [`gossip::MAX_INTAKE_QUIET`].
+#[test]
+fn no_round_is_initiated_during_a_bulk_intake() {
+    /// Initiates sent by a space with one peer that stores `per_second` ops of its own at
+    /// the start of each second from T0 on, for `intake`; checked every 500 ms for 30 s.
+    /// Returns the time (from T0) of the first Initiate and the deferred count then.
+    fn first_round(per_second: usize, intake: Duration) -> (Option<Duration>, u64) {
+        let store = MemOpStore::new(|| T0);
+        let mut a = space(1, cfg());
+        let b = space(2, cfg());
+        a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
+        drain_counting_initiates(&mut a, &store, T0);
+        let mut n = 0u32;
+        for step in 0..60u64 {
+            let at = Duration::from_millis(500 * step);
+            let now = T0.plus(at);
+            if step % 2 == 0 && at < intake {
+                for _ in 0..per_second {
+                    n += 1;
+                    a.publish(now, n.to_be_bytes().to_vec()).unwrap();
+                }
+            }
+            let mut initiates = drain_counting_initiates(&mut a, &store, now);
+            a.handle_timeout(now);
+            initiates += drain_counting_initiates(&mut a, &store, now);
+            if initiates > 0 {
+                return (Some(at), a.gossip_summary().deferred);
+            }
+        }
+        (None, a.gossip_summary().deferred)
+    }
+    let short = Duration::from_secs(3);
+    let (at, deferred) = first_round(gossip::BULK_INTAKE_OPS, short);
+    // The last bulk window starts at 2 s; quiet until 4 s.
+    assert_eq!(
+        at,
+        Some(short - Duration::from_secs(1) + gossip::INTAKE_QUIET)
+    );
+    assert!(deferred > 0);
+    let (at, deferred) = first_round(gossip::BULK_INTAKE_OPS - 1, short);
+    assert_eq!(at, Some(Duration::ZERO), "a trickle does not defer");
+    assert_eq!(deferred, 0);
+    let (at, _) = first_round(gossip::BULK_INTAKE_OPS, Duration::from_secs(60));
+    assert_eq!(
+        at,
+        Some(gossip::MAX_INTAKE_QUIET),
+        "an endless intake defers 20 s at most"
+    );
 }
 
 /// A peer that joins after ops were published is told of them at once by their author
