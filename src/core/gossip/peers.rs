@@ -27,8 +27,9 @@ impl Gossip {
     }
 
     /// While `on`, every new Initiate is answered `Busy` (Kitsune2's answer to an acceptor
-    /// at its limit): the driver's queue of ops to fetch is full of what earlier rounds
-    /// found, and a new round would find (and move) the same ids again. Open rounds go on.
+    /// at its limit): ops are on their way to the driver (its fetch queue is full of what
+    /// earlier rounds found, or a bulk intake is flowing in), and a new round would find
+    /// (and move) those ids again. Open rounds go on.
     pub fn set_saturated(&mut self, on: bool) {
         self.saturated = on;
     }

@@ -126,7 +126,7 @@ pub(super) struct Glue {
     pub(super) joined: HashMap<Url, Timestamp>,
     /// Due rounds not initiated for the fetch backlog or a bulk intake
     /// ([`GossipSummary::deferred`]).
-    backlog_skips: u64,
+    deferred_rounds: u64,
     /// The bulk intake ([`BULK_INTAKE_OPS`]): the current window's start and count.
     intake_window: (Timestamp, usize),
     /// When the current bulk intake began and when its quiet ends (`end <= now`: none).
@@ -147,7 +147,7 @@ impl Glue {
             last_round_at: None,
             announced: BoundedMap::new(ANNOUNCED_MEMORY),
             joined: HashMap::new(),
-            backlog_skips: 0,
+            deferred_rounds: 0,
             intake_window: (now, 0),
             bulk: (now, now),
         }
@@ -242,7 +242,7 @@ impl Space {
             stats: self.gossip.stats(),
             last_diff: self.glue.last_diff,
             last_round_at: self.glue.last_round_at,
-            deferred: self.glue.backlog_skips,
+            deferred: self.glue.deferred_rounds,
             interval: self.gossip.scheduler().interval(),
             op_count: self.dht.op_count(),
             disc_top_hash,
@@ -365,7 +365,7 @@ impl Space {
     /// None while [`Space::gossip_waits`].
     fn start_rounds(&mut self, now: Timestamp) {
         if self.gossip_waits(now) {
-            self.glue.backlog_skips += 1;
+            self.glue.deferred_rounds += 1;
             return;
         }
         let free = self
