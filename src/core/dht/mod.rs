@@ -112,6 +112,8 @@ pub struct Dht {
     pending_watermark: Option<u64>,
     op_count: u64,
     before_epoch: u64,
+    /// The largest `created_at` informed (`None`: none yet).
+    newest_created: Option<Timestamp>,
 }
 
 impl Dht {
@@ -139,6 +141,7 @@ impl Dht {
             pending_watermark: None,
             op_count: 0,
             before_epoch: 0,
+            newest_created: None,
         })
     }
 
@@ -155,6 +158,16 @@ impl Dht {
     /// Ops informed so far (plus those counted at load), like Kitsune2's `op_count`.
     pub fn op_count(&self) -> u64 {
         self.op_count
+    }
+
+    /// Whether some op informed was created at or after [`TimeLayout::covered_end`]: too new
+    /// for any slice, so only "new ops since" lists carry it. After [`store::load`] this
+    /// counts the store's ops past the full slices, which load informs. Lets a round skip
+    /// the store scan for such ops when there are none: after a sync of old ops every op is
+    /// recently *stored*, and the scan walks them all to keep none.
+    pub fn has_uncovered_ops(&self) -> bool {
+        self.newest_created
+            .is_some_and(|t| t >= self.layout.covered_end())
     }
 
     /// Ops informed with a `created_at` before the Unix epoch: in no slice, never compared.
@@ -174,6 +187,7 @@ impl Dht {
         let full_end = self.layout.full_end();
         for op in ops {
             self.op_count += 1;
+            self.newest_created = self.newest_created.max(Some(op.created_at));
             let sector = sector_of(self.locator.op_loc(&op.op_id)) as usize;
             let id = op.op_id.as_bytes();
             if op.created_at < Timestamp::UNIX_EPOCH {

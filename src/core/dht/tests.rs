@@ -936,3 +936,21 @@ fn ops_before_the_epoch_are_in_no_slice() {
     assert_eq!(p.dht.ops_before_epoch(), 1);
     assert!(p.in_sync_with(&Peer::new(DhtArc::FULL)));
 }
+
+/// `has_uncovered_ops`: only an op created at or after the slices' end counts, and it stops
+/// counting once time seals it into a slice.
+#[test]
+fn uncovered_ops_are_those_past_the_slices() {
+    let mut dht = model(time::TIME_FACTOR, NOW);
+    assert!(!dht.has_uncovered_ops(), "empty");
+    dht.inform_ops_stored(&[op(&padded(1), EPOCH.add_micros(secs(60)))]);
+    assert!(!dht.has_uncovered_ops(), "an old op is in a full slice");
+    let head = dht.layout().covered_end();
+    dht.inform_ops_stored(&[op(&padded(2), head)]);
+    assert!(dht.has_uncovered_ops(), "created at the slices' end");
+    dht.update(head.add_micros(2 * U));
+    assert!(
+        !dht.has_uncovered_ops(),
+        "sealed into a partial slice since"
+    );
+}

@@ -431,7 +431,11 @@ impl Gossip {
     /// at a cost proportional to it. Listed, they would be every op stored since the bookmark,
     /// mostly held by the peer already (in the 8-tab `npm start` each tab received every
     /// peer's whole list: 0.3–0.9 MB of Accept and NoDiff a tab). Plain-Kitsune2 rounds list
-    /// them all.
+    /// them all. With no such op in the model ([`Dht::has_uncovered_ops`]) the store is not
+    /// read: its scan walks every op stored since the bookmark (after a sync, all of them,
+    /// one IndexedDB cursor step each) to keep none.
+    ///
+    /// [`Dht::has_uncovered_ops`]: crate::core::dht::Dht::has_uncovered_ops
     async fn new_ops(
         &self,
         ctx: Ctx<'_>,
@@ -441,7 +445,8 @@ impl Gossip {
         reconciling: bool,
     ) -> Result<(Vec<OpId>, Timestamp), GossipError> {
         let arc = DhtArc::from_sector_set(&common.0).unwrap_or(DhtArc::Empty);
-        if arc.is_empty() {
+        if arc.is_empty() || (reconciling && !ctx.dht.has_uncovered_ops()) {
+            // Nothing to list; the bookmark stays where the peer put it.
             return Ok((Vec::new(), since));
         }
         let mut got = ctx

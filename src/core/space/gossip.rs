@@ -361,8 +361,9 @@ impl Space {
     }
 
     /// Initiates rounds with as many peers as free slots allow: reachable (membership did
-    /// not declare them down), sharing a sector with us, the longest since we last tried.
-    /// None while [`Space::gossip_waits`].
+    /// not declare them down), admitted at least
+    /// [`SpaceConfig::gossip_grace`](super::SpaceConfig::gossip_grace) ago, sharing a sector
+    /// with us, the longest since we last tried. None while [`Space::gossip_waits`].
     fn start_rounds(&mut self, now: Timestamp) {
         if self.gossip_waits(now) {
             self.glue.deferred_rounds += 1;
@@ -382,6 +383,9 @@ impl Space {
             .into_iter()
             .filter_map(|a| {
                 let url = a.url.clone()?;
+                if self.in_grace(now, &url) {
+                    return None;
+                }
                 let tried = self.glue.tried.get(&url).copied();
                 Some(Candidate {
                     sectors: SectorSet::from_arcs(&[a.storage_arc]),
@@ -397,6 +401,19 @@ impl Space {
         for url in picked {
             self.initiate_with(now, url);
         }
+    }
+
+    /// Whether `url` was admitted less than
+    /// [`SpaceConfig::gossip_grace`](super::SpaceConfig::gossip_grace) ago, with
+    /// introductions on.
+    fn in_grace(&self, now: Timestamp, url: &Url) -> bool {
+        let grace = self.cfg.gossip_grace;
+        !self.cfg.introduce_recent_ops.is_zero()
+            && self
+                .glue
+                .joined
+                .get(url)
+                .is_some_and(|t| t.plus(grace) > now)
     }
 
     /// A peer membership had declared down is alive again (a healed partition, a woken

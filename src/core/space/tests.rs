@@ -49,6 +49,15 @@ fn cfg() -> SpaceConfig {
     SpaceConfig::new(space_id())
 }
 
+/// Defaults, but rounds may start with a peer the moment it is admitted (tests of what
+/// else holds rounds back).
+fn no_grace() -> SpaceConfig {
+    SpaceConfig {
+        gossip_grace: Duration::ZERO,
+        ..cfg()
+    }
+}
+
 #[test]
 fn publish_stores_first_then_announces_and_the_peer_fetches_verified_data() {
     let mut net = net(vec![cfg(), cfg()]);
@@ -179,8 +188,9 @@ fn gossip_brings_a_late_joiner_everything_stored_before() {
     // Node 2 joins later: no publish reaches it, gossip does.
     add(&mut net, 2, cfg());
     net.introduce();
-    net.advance_to(now.add_micros(1_000_000));
-    net.advance_to(now.add_micros(2_000_000));
+    let grace = cfg().gossip_grace;
+    net.advance_to(now.plus(grace).add_micros(1_000_000));
+    net.advance_to(now.plus(grace).add_micros(2_000_000));
     let b = &net.nodes[1];
     assert_eq!(b.received(), 50);
     assert_eq!(
@@ -221,8 +231,9 @@ fn a_late_joiner_gets_recent_ops_from_a_peer_that_was_announced_them() {
     add(&mut net, 3, cfg());
     net.introduce();
     net.partition(&[0], &[2]);
+    // Rounds with node 3 start once the admission grace is over.
     for s in 1..=3 {
-        net.advance_to(now.add_micros(s * 1_000_000));
+        net.advance_to(now.plus(cfg().gossip_grace).add_micros(s * 1_000_000));
     }
     let c = &net.nodes[2];
     assert_eq!(
@@ -858,8 +869,8 @@ fn drain_counting_initiates(a: &mut Space, store: &MemOpStore, now: Timestamp) -
 fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
     let initiates = |pending: usize| {
         let store = MemOpStore::new(|| T0);
-        let mut a = space(1, cfg());
-        let b = space(2, cfg());
+        let mut a = space(1, no_grace());
+        let b = space(2, no_grace());
         let ids: Vec<OpId> = (0..pending as u32)
             .map(|n| OpId::from_bytes([n.to_be_bytes().to_vec(), vec![7u8; 28]].concat()))
             .collect();
@@ -884,8 +895,8 @@ fn no_round_is_initiated_while_a_large_fetch_backlog_waits() {
     // A peer's Initiate is answered Busy while the backlog lasts, accepted without it.
     let answer = |pending: usize| {
         let store = MemOpStore::new(|| T0);
-        let mut a = space(1, cfg());
-        let mut b = space(2, cfg());
+        let mut a = space(1, no_grace());
+        let mut b = space(2, no_grace());
         a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
         b.insert_agent_infos(T0, vec![a.local_agent_info().clone()]);
         let ids: Vec<OpId> = (0..pending as u32)
@@ -940,8 +951,8 @@ fn no_round_is_initiated_during_a_bulk_intake() {
     /// Returns the time (from T0) of the first Initiate and the deferred count then.
     fn first_round(per_second: usize, intake: Duration) -> (Option<Duration>, u64) {
         let store = MemOpStore::new(|| T0);
-        let mut a = space(1, cfg());
-        let b = space(2, cfg());
+        let mut a = space(1, no_grace());
+        let b = space(2, no_grace());
         a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
         drain_counting_initiates(&mut a, &store, T0);
         let mut n = 0u32;
@@ -979,6 +990,38 @@ fn no_round_is_initiated_during_a_bulk_intake() {
         at,
         Some(gossip::MAX_INTAKE_QUIET),
         "an endless intake defers 20 s at most"
+    );
+}
+
+/// No round is initiated with a peer admitted less than `SpaceConfig::gossip_grace` ago:
+/// its introduction of recent ops and ours are on the way. With introductions off there is
+/// no grace (rounds are how a joiner learns anything).
+#[test]
+fn no_round_is_initiated_with_a_newly_admitted_peer_during_the_grace() {
+    /// When (from T0) a space that admits one peer at T0 first initiates a round, checked
+    /// every 500 ms for 10 s.
+    fn first_round(c: SpaceConfig) -> Option<Duration> {
+        let store = MemOpStore::new(|| T0);
+        let mut a = space(1, c.clone());
+        let b = space(2, c);
+        a.insert_agent_infos(T0, vec![b.local_agent_info().clone()]);
+        (0..20u64)
+            .map(|step| Duration::from_millis(500 * step))
+            .find(|at| {
+                let now = T0.plus(*at);
+                a.handle_timeout(now);
+                drain_counting_initiates(&mut a, &store, now) > 0
+            })
+    }
+    assert_eq!(first_round(cfg()), Some(cfg().gossip_grace));
+    let off = SpaceConfig {
+        introduce_recent_ops: Duration::ZERO,
+        ..cfg()
+    };
+    assert_eq!(
+        first_round(off),
+        Some(Duration::ZERO),
+        "no introductions, no grace"
     );
 }
 
@@ -1090,7 +1133,7 @@ fn fresh_ops_are_served_from_memory() {
             .op_id;
         net.advance_to(now.add_micros(1_000_000));
         // Node 3 joins later and asks node 2, which fetched the op itself, for it.
-        add(&mut net, 3, c);
+        add(&mut net, 3, c.clone());
         let t = net.now();
         let infos: Vec<_> = (0..3)
             .map(|i| net.nodes[i].space.local_agent_info().clone())
@@ -1100,7 +1143,7 @@ fn fresh_ops_are_served_from_memory() {
         net.settle();
         let ask = crate::wire::encode_fetch_request(&space_id(), std::slice::from_ref(&id));
         net.nodes[1].space.handle_frame(t, url(3), ask);
-        net.advance_to(t.add_micros(1_000_000));
+        net.advance_to(t.plus(c.gossip_grace).add_micros(1_000_000));
         let held = block_on(net.nodes[2].store.retrieve_ops(vec![id.clone()])).unwrap();
         assert_eq!(held.len(), 1, "cache {cache}");
         let (a, b) = (net.nodes[0].space.stats(), net.nodes[1].space.stats());
