@@ -38,6 +38,16 @@ pub const PERSIST_INTERVAL: Duration = Duration::from_secs(2);
 /// shares. So they are written when the sync is over, or at least this often.
 pub const PERSIST_INTERVAL_SYNCING: Duration = Duration::from_secs(30);
 
+/// How long after a bulk intake's quiet ([`INTAKE_QUIET`]) the model's hashes wait before
+/// they are written: 30 s. A sync of a dataset spread over years changes about one slice
+/// per op (about 11 300 slice hashes a tab for the bundled dataset): as many IndexedDB puts as
+/// the ops themselves, on the backend every tab of the browser shares. Written during the
+/// 8-tab `npm start` they slowed convergence (20.6–21.5 s, against 17.0–17.6 s without);
+/// written when the intake's quiet ended they met the late joiner (3.3–3.5 s became
+/// 6.7–7.0 s). The hashes only speed up the next cold start, which recomputes from the
+/// last watermark without them.
+pub const PERSIST_AFTER_INTAKE: Duration = Duration::from_secs(30);
+
 /// A gossip summary of a space, like Kitsune2's `GossipStateSummary`
 /// ([`Space::gossip_summary`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +139,8 @@ pub(super) struct Glue {
     deferred_rounds: u64,
     /// The bulk intake ([`BULK_INTAKE_OPS`]): the current window's start and count.
     intake_window: (Timestamp, usize),
-    /// When the current bulk intake began and when its quiet ends (`end <= now`: none).
-    bulk: (Timestamp, Timestamp),
+    /// When the last bulk intake began and when its quiet ends (`None`: there was none).
+    bulk: Option<(Timestamp, Timestamp)>,
 }
 
 impl Glue {
@@ -149,7 +159,7 @@ impl Glue {
             joined: HashMap::new(),
             deferred_rounds: 0,
             intake_window: (now, 0),
-            bulk: (now, now),
+            bulk: None,
         }
     }
 }
@@ -313,11 +323,11 @@ impl Space {
         }
         *count += stored.len();
         if *count >= BULK_INTAKE_OPS {
-            let (began, end) = &mut self.glue.bulk;
-            if *end <= now {
-                *began = now;
-            }
-            *end = now.plus(INTAKE_QUIET);
+            let began = match self.glue.bulk {
+                Some((began, end)) if end > now => began,
+                _ => now,
+            };
+            self.glue.bulk = Some((began, now.plus(INTAKE_QUIET)));
         }
     }
 
@@ -325,9 +335,15 @@ impl Space {
     /// wait in the fetch queue, or a bulk intake ([`BULK_INTAKE_OPS`]) is under way and
     /// began less than [`MAX_INTAKE_QUIET`] ago.
     fn gossip_waits(&self, now: Timestamp) -> bool {
-        let (began, end) = self.glue.bulk;
-        let intake = now < end && now < began.plus(MAX_INTAKE_QUIET);
+        let intake = self.intake_quiet_end().is_some_and(|end| now < end);
         intake || self.fetch.fetchable() >= GOSSIP_FETCH_BACKLOG
+    }
+
+    /// When the quiet of the last bulk intake ends (or ended): [`INTAKE_QUIET`] after its
+    /// last window, at most [`MAX_INTAKE_QUIET`] after its first. `None`: there was none.
+    fn intake_quiet_end(&self) -> Option<Timestamp> {
+        let (began, end) = self.glue.bulk?;
+        Some(end.min(began.plus(MAX_INTAKE_QUIET)))
     }
 
     /// The write of slice hashes is over.
@@ -340,14 +356,19 @@ impl Space {
     }
 
     /// When the model's changed hashes are next written: [`PERSIST_INTERVAL`] after the last
-    /// write, [`PERSIST_INTERVAL_SYNCING`] while ops wait in the fetch queue.
+    /// write, [`PERSIST_INTERVAL_SYNCING`] while ops wait in the fetch queue, and not before
+    /// [`PERSIST_AFTER_INTAKE`] after a bulk intake's quiet.
     fn persist_due(&self) -> Timestamp {
         let pause = if self.fetch.is_empty() {
             PERSIST_INTERVAL
         } else {
             PERSIST_INTERVAL_SYNCING
         };
-        self.glue.last_persist.plus(pause)
+        let due = self.glue.last_persist.plus(pause);
+        match self.intake_quiet_end() {
+            Some(end) => due.max(end.plus(PERSIST_AFTER_INTAKE)),
+            None => due,
+        }
     }
 
     fn persist_model(&mut self, now: Timestamp) {

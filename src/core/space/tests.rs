@@ -1172,10 +1172,17 @@ fn run_outputs(s: &mut Space, store: &MemOpStore, now: Timestamp) -> usize {
 }
 
 /// The model's changed slice hashes are written 2 s after the last write, but only every
-/// 30 s while ops wait in the fetch queue (a sync in progress; `PERSIST_INTERVAL_SYNCING`).
+/// 30 s while ops wait in the fetch queue (a sync in progress; `PERSIST_INTERVAL_SYNCING`),
+/// and not before 30 s after a bulk intake's quiet (`PERSIST_AFTER_INTAKE`).
 #[test]
 fn slice_hashes_wait_for_the_sync_to_end() {
-    for syncing in [false, true] {
+    #[derive(Debug, PartialEq)]
+    enum Case {
+        OneOp,
+        Syncing,
+        BulkIntake,
+    }
+    for case in [Case::OneOp, Case::Syncing, Case::BulkIntake] {
         let store = MemOpStore::new(|| T0);
         // The fetch request stays unanswered for the whole test (it would give up at 10 s).
         let mut c = cfg();
@@ -1187,25 +1194,36 @@ fn slice_hashes_wait_for_the_sync_to_end() {
         // The first write happens at once (nothing written yet); then the model is clean.
         s.handle_timeout(T0);
         run_outputs(&mut s, &store, T0);
-        if syncing {
+        if case == Case::Syncing {
             // The peer announces an op we lack: it waits in the fetch queue (never answered).
             let lacking = Op::new(T0, &b"theirs"[..]).unwrap().id();
             s.handle_frame(T0, url(2), encode_publish_ops(&space_id(), &[lacking]));
             run_outputs(&mut s, &store, T0);
             assert_eq!(s.fetch_pending(), 1);
         }
-        s.publish(T0, &b"ours"[..]).unwrap();
+        let ops = if case == Case::BulkIntake {
+            gossip::BULK_INTAKE_OPS as u32
+        } else {
+            1
+        };
+        for n in 0..ops {
+            s.publish(T0, n.to_be_bytes().to_vec()).unwrap();
+        }
         run_outputs(&mut s, &store, T0);
         let mut first_write = None;
-        for ms in (100..=31_000).step_by(100) {
+        for ms in (100..=40_000).step_by(100) {
             let now = T0.add_micros(ms * 1000);
             s.handle_timeout(now);
             if run_outputs(&mut s, &store, now) > 0 {
-                first_write = Some(ms);
+                first_write = Some(Duration::from_millis(ms as u64));
                 break;
             }
         }
-        let want = if syncing { 30_000 } else { 2_000 };
-        assert_eq!(first_write, Some(want), "syncing {syncing}");
+        let want = match case {
+            Case::OneOp => gossip::PERSIST_INTERVAL,
+            Case::Syncing => gossip::PERSIST_INTERVAL_SYNCING,
+            Case::BulkIntake => gossip::INTAKE_QUIET + gossip::PERSIST_AFTER_INTAKE,
+        };
+        assert_eq!(first_write, Some(want), "{case:?}");
     }
 }
