@@ -111,7 +111,7 @@ pub const ANNOUNCED_MEMORY: usize = 16_384;
 /// bootstrap): 5 s.
 pub const ANNOUNCE_MARGIN: Duration = Duration::from_secs(5);
 
-/// Gossip state kept by the space (not by [`Gossip`]).
+/// Gossip state kept by the space (not by [`Gossip`](crate::core::gossip::Gossip)).
 #[derive(Debug)]
 pub(super) struct Glue {
     /// Inbound gossip messages waiting for [`Space::run_gossip`] (bounded).
