@@ -175,8 +175,9 @@ pub struct SpaceConfig {
     /// round in that window finds the introduced ops missing and moves their ids a second
     /// time. Measured in the 8-tab `npm start` (3 runs each): without it the late joiner
     /// received 0.6–1.2 MB of gossip (`Hashes` of the rounds at join) in 2 of 3 runs and
-    /// caught up in 3.6–3.9 s; with it, no gossip bytes and 3.3–3.5 s. Default 5 s; not applied while `introduce_recent_ops` is zero (then rounds are how a
-    /// joiner learns anything).
+    /// caught up in 3.6–3.9 s; with it, no gossip bytes and 3.3–3.5 s. Default 5 s; not
+    /// applied while `introduce_recent_ops` is zero (then rounds are how a joiner learns
+    /// anything).
     pub gossip_grace: Duration,
     /// Interval of peer store pruning. Default 10 s (Kitsune2 `prune_interval_s`).
     pub prune_interval: Duration,
