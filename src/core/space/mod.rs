@@ -172,12 +172,13 @@ pub struct SpaceConfig {
     pub introduce_recent_ops: Duration,
     /// How long after admitting a peer we initiate no gossip round with it. On admission
     /// both sides introduce their recent ops (above) and a joiner starts fetching them; a
-    /// round in that window finds the introduced ops missing and moves their ids a second
-    /// time. Measured in the 8-tab `npm start` (3 runs each): without it the late joiner
-    /// received 0.6–1.2 MB of gossip (`Hashes` of the rounds at join) in 2 of 3 runs and
-    /// caught up in 3.6–3.9 s; with it, no gossip bytes and 3.3–3.5 s. Default 5 s; not
-    /// applied while `introduce_recent_ops` is zero (then rounds are how a joiner learns
-    /// anything).
+    /// round before they arrive finds the introduced ops missing and moves their ids a
+    /// second time. Measured in the 8-tab `npm start` (3 runs each): without it the late
+    /// joiner received 0.6–1.2 MB of gossip (`Hashes` of the rounds at join) in 2 of 3 runs
+    /// and caught up in 3.6–3.9 s; with 1 s, 0.4–1.8 KB and 3.4–3.5 s (5 s did no better).
+    /// It delays a joiner's first round, which is what brings ops older than the
+    /// introductions, so it is kept short. Default 1 s; not applied while
+    /// `introduce_recent_ops` is zero (then rounds are how a joiner learns anything).
     pub gossip_grace: Duration,
     /// Interval of peer store pruning. Default 10 s (Kitsune2 `prune_interval_s`).
     pub prune_interval: Duration,
@@ -210,7 +211,7 @@ impl SpaceConfig {
             recently_stored: 10_000,
             serve_cache_bytes: 8 * 1024 * 1024,
             introduce_recent_ops: Duration::from_secs(120),
-            gossip_grace: Duration::from_secs(5),
+            gossip_grace: Duration::from_secs(1),
             prune_interval: Duration::from_secs(10),
         }
     }
