@@ -90,6 +90,11 @@ impl SectorHashes {
         }
     }
 
+    /// Whether an op was added in unit `unit` or later (units past the disc boundary only).
+    pub fn has_units_from(&self, unit: i64) -> bool {
+        self.units.range(unit..).next().is_some()
+    }
+
     /// Seals full slice `index` = `[start, end)`: XORs its units into a full slice hash and
     /// drops them. Returns whether the slice holds any op (its hash is then to be persisted).
     pub fn seal(&mut self, index: u64, start: Timestamp, end: Timestamp) -> bool {

@@ -112,8 +112,6 @@ pub struct Dht {
     pending_watermark: Option<u64>,
     op_count: u64,
     before_epoch: u64,
-    /// The largest `created_at` informed (`None`: none yet).
-    newest_created: Option<Timestamp>,
 }
 
 impl Dht {
@@ -141,7 +139,6 @@ impl Dht {
             pending_watermark: None,
             op_count: 0,
             before_epoch: 0,
-            newest_created: None,
         })
     }
 
@@ -161,13 +158,14 @@ impl Dht {
     }
 
     /// Whether some op informed was created at or after [`TimeLayout::covered_end`]: too new
-    /// for any slice, so only "new ops since" lists carry it. After [`store::load`] this
-    /// counts the store's ops past the full slices, which load informs. Lets a round skip
-    /// the store scan for such ops when there are none: after a sync of old ops every op is
-    /// recently *stored*, and the scan walks them all to keep none.
+    /// for any slice, so only "new ops since" lists carry it. Read from the sectors' unit
+    /// hashes (kept for every unit past the disc boundary; `covered_end` is a unit
+    /// boundary); after [`store::load`] they hold the store's ops past the full slices.
+    /// Lets a round skip the store scan for such ops when there are none: after a sync of
+    /// old ops every op is recently *stored*, and the scan walks them all to keep none.
     pub fn has_uncovered_ops(&self) -> bool {
-        self.newest_created
-            .is_some_and(|t| t >= self.layout.covered_end())
+        let from = hash::unit_of(self.layout.covered_end());
+        self.sectors.iter().any(|s| s.has_units_from(from))
     }
 
     /// Ops informed with a `created_at` before the Unix epoch: in no slice, never compared.
@@ -187,7 +185,6 @@ impl Dht {
         let full_end = self.layout.full_end();
         for op in ops {
             self.op_count += 1;
-            self.newest_created = self.newest_created.max(Some(op.created_at));
             let sector = sector_of(self.locator.op_loc(&op.op_id)) as usize;
             let id = op.op_id.as_bytes();
             if op.created_at < Timestamp::UNIX_EPOCH {
