@@ -123,6 +123,37 @@ test('leader gone: the next tab leads, rejoins every tab\'s spaces, and retries 
   p.close();
 });
 
+test('space events are posted to the other tabs only while another tab joined the space', async () => {
+  const p = profile();
+  const a = await p.tab();
+  const b = await p.tab();
+  const spy = new BroadcastChannel(a.link.names.channel);
+  const posted = [];
+  spy.onmessage = (e) => { if (e.data.t === 'event') posted.push([e.data.name, e.data.event.id]); };
+  try {
+    const ja = await a.join('s');
+    await b.join('t');
+    const fire = (id) => p.tabs[0].host.node.spaces.get('s').handlers.get('op')({ id });
+    fire('alone');
+    await a.publish(ja.id, [1], 1);
+    await tick();
+    assert.deepEqual(posted, [], 'no other tab joined s: nothing posted');
+    assert.deepEqual(a.events.map(([n, e]) => [n, e.id]), [['op', 'alone']], 'the leader tab still gets its events');
+    const jb = await b.join('s');
+    fire('shared');
+    await tick();
+    assert.deepEqual(posted, [['op', 'shared']]);
+    assert.deepEqual(b.events.map(([n, e]) => [n, e.id]), [['op', 'shared']]);
+    await b.link.call('leave', [jb.id]);
+    fire('left');
+    await tick();
+    assert.deepEqual(posted, [['op', 'shared']], 'b left s: nothing posted again');
+  } finally {
+    spy.close();
+    p.close();
+  }
+});
+
 test('a call lost to two leaders in a row rejects with FennecError "failover"', async () => {
   const p = profile();
   const a = await p.tab();

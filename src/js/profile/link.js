@@ -236,9 +236,14 @@ export class ProfileLink {
     });
   }
 
-  /** A node event: to this tab (unless it is `except`) and to every other tab. */
+  /**
+   * A node event: to this tab (unless it is `except`) and to the other tabs, posted only when
+   * another tab joined the space. A bulk sync is an `op` event per op: cloning each into the
+   * channel was a tenth of a syncing tab's main-thread time with no tab to read it.
+   */
   emit(space, name, event, except) {
     if (except !== this.tab) this.host.deliver(space, name, event);
+    if (!this.server.hasMemberBesides(space, this.tab, except)) return;
     this.post({ t: 'event', space, name, event, except });
     if (name === 'peer') this.post({ t: 'peers', space, list: this.server.peers(space) });
   }

@@ -32,7 +32,8 @@ export class NodeServer {
     if (!entry || entry.space !== space) {
       entry = { space, members: new Set() };
       this.spaces.set(space.id, entry);
-      for (const n of this.eventNames) space.on(n, (e) => this.emit(space.id, n, e, null));
+      const id = space.id; // read once: each read crosses into wasm and encodes the id
+      for (const n of this.eventNames) space.on(n, (e) => this.emit(id, n, e, null));
     }
     entry.members.add(tab);
     return { id: space.id, url: space.url, peers: space.peers() };
@@ -77,6 +78,14 @@ export class NodeServer {
 
   async stats(tab, id) {
     return this.member(tab, id, 'space.stats').stats();
+  }
+
+  /** Whether a tab other than `a` and `b` has joined space `id` here. */
+  hasMemberBesides(id, a, b) {
+    const entry = this.spaces.get(id);
+    if (!entry) return false;
+    for (const tab of entry.members) if (tab !== a && tab !== b) return true;
+    return false;
   }
 
   /** The wasm space's peers (`[]` when not joined here). */
