@@ -10,6 +10,8 @@ pub mod signal;
 pub mod transport;
 
 pub use clock::Clock;
-pub use op_store::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
+pub use op_store::{
+    BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds, op_times_by_reading,
+};
 pub use signal::{Signal, SignalError, SignalRx};
 pub use transport::{Transport, TransportError, TransportEvent};

@@ -512,9 +512,37 @@ impl IdbOpStore {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<TimeSliceOpIds, StoreError> {
+        let recs = self.in_time_range(arc, start, end).await?;
+        Ok(TimeSliceOpIds {
+            total_bytes: recs.iter().map(|r| u64::from(r.2)).sum(),
+            op_ids: recs.into_iter().map(|r| r.1).collect(),
+        })
+    }
+
+    async fn op_times(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<StoredOp>, StoreError> {
+        let recs = self.in_time_range(arc, start, end).await?;
+        Ok(recs
+            .into_iter()
+            .map(|(created_at, op_id, _)| StoredOp { op_id, created_at })
+            .collect())
+    }
+
+    /// `(created_at, id, encoded length)` of the ops in `arc` created in `[start, end)`,
+    /// sorted, from the keys of `sector_time` alone: one range per sector the arc touches.
+    async fn in_time_range(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<(Timestamp, OpId, u32)>, StoreError> {
         self.check_open()?;
         if arc.is_empty() || start >= end {
-            return Ok(TimeSliceOpIds::default());
+            return Ok(Vec::new());
         }
         let tx = self.tx(&[OPS], false)?;
         let done = TxDone::new(&tx);
@@ -539,11 +567,7 @@ impl IdbOpStore {
                 }
             }
             sort::sort_by(&mut recs, |a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-            let total_bytes = recs.iter().map(|r| u64::from(r.2)).sum();
-            Ok(TimeSliceOpIds {
-                op_ids: recs.into_iter().map(|r| r.1).collect(),
-                total_bytes,
-            })
+            Ok(recs)
         };
         self.end_read(&tx, done, body.await).await
     }
@@ -776,6 +800,15 @@ impl OpStore for IdbOpStore {
         end: Timestamp,
     ) -> LocalBoxFuture<'_, Result<TimeSliceOpIds, StoreError>> {
         Box::pin(self.time_slice(arc, start, end))
+    }
+
+    fn retrieve_op_times_in_time_range(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> LocalBoxFuture<'_, Result<Vec<StoredOp>, StoreError>> {
+        Box::pin(self.op_times(arc, start, end))
     }
 
     fn retrieve_op_ids_bounded(

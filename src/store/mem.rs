@@ -156,10 +156,42 @@ impl MemOpStore {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<TimeSliceOpIds, StoreError> {
-        let db = self.open()?;
         let mut out = TimeSliceOpIds::default();
+        self.each_in_time_range(arc, start, end, |_, id, data_len| {
+            out.total_bytes = out.total_bytes.saturating_add(data_len as u64);
+            out.op_ids.push(id.clone());
+        })?;
+        Ok(out)
+    }
+
+    fn op_times(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<StoredOp>, StoreError> {
+        let mut out = Vec::new();
+        self.each_in_time_range(arc, start, end, |created_at, id, _| {
+            out.push(StoredOp {
+                op_id: id.clone(),
+                created_at,
+            });
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f(created_at, id, data length)` for each op in `arc` created in `[start, end)`,
+    /// in `(created_at, op_id)` order.
+    fn each_in_time_range(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+        mut f: impl FnMut(Timestamp, &OpId, usize),
+    ) -> Result<(), StoreError> {
+        let db = self.open()?;
         if arc.is_empty() || start >= end {
-            return Ok(out);
+            return Ok(());
         }
         let lower = (start, OpId::default());
         for (created_at, id) in db.by_time.range(lower..) {
@@ -167,11 +199,10 @@ impl MemOpStore {
                 break;
             }
             if let Some(rec) = db.ops.get(id).filter(|r| arc.contains(r.loc)) {
-                out.total_bytes = out.total_bytes.saturating_add(rec.data.len() as u64);
-                out.op_ids.push(id.clone());
+                f(*created_at, id, rec.data.len());
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn bounded(
@@ -249,6 +280,15 @@ impl OpStore for MemOpStore {
         end: Timestamp,
     ) -> LocalBoxFuture<'_, Result<TimeSliceOpIds, StoreError>> {
         Box::pin(async move { self.time_slice(arc, start, end) })
+    }
+
+    fn retrieve_op_times_in_time_range(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> LocalBoxFuture<'_, Result<Vec<StoredOp>, StoreError>> {
+        Box::pin(async move { self.op_times(arc, start, end) })
     }
 
     fn retrieve_op_ids_bounded(

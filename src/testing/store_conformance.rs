@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::api::{MetaOp, OpStore, OpTotals, StoreError};
+use crate::api::{MetaOp, OpStore, OpTotals, StoreError, op_times_by_reading};
 use crate::model::arc::DhtArc;
 use crate::model::id::{Locator, OpId};
 use crate::model::op::{MAX_OP_BYTES, Op, OpError, StoredOp};
@@ -48,6 +48,7 @@ macro_rules! op_store_conformance_tests {
             time_slice_bounds_and_order,
             time_slice_extreme_timestamps,
             time_slice_arcs_narrow_and_wide,
+            op_times_match_the_ops,
             wrapping_arcs_return_both_sides,
             empty_arc_gives_nothing,
             earliest_timestamp_in_arc,
@@ -474,6 +475,45 @@ pub async fn time_slice_bounds_and_order<F: StoreFactory>(f: &F) {
         .await
         .unwrap();
     assert_eq!(r.total_bytes, 0);
+    s.close();
+}
+
+/// `retrieve_op_times_in_time_range` gives the time-slice query's ops, in its order, each with
+/// its `created_at`: the same as reading every op ([`op_times_by_reading`]), through the whole
+/// ring, one sector and a wrapping arc, with bounds inside a run of equal times.
+pub async fn op_times_match_the_ops<F: StoreFactory>(f: &F) {
+    let s = open(f, "op_times").await;
+    let a = op_where(100, "times-a", |l| sector(l) == 7);
+    let b = op_where(200, "times-b", |l| sector(l) == 7);
+    let c = op_where(200, "times-c", |l| sector(l) == 300);
+    let d = op_where(300, "times-d", |l| l >= 0xF000_0000);
+    let e = op_where(i64::MAX - 1, "times-e", |l| sector(l) == 0);
+    put(&s, &[&e, &d, &c, &b, &a]).await;
+    let cases = [
+        (DhtArc::FULL, i64::MIN, i64::MAX),
+        (DhtArc::FULL, 200, 301),
+        (DhtArc::FULL, 200, 200),
+        (sectors(7, 7), 0, 1000),
+        (DhtArc::Arc(0xF000_0000, 0x0000_FFFF), i64::MIN, i64::MAX),
+    ];
+    for (arc, start, end) in cases {
+        let (start, end) = (Timestamp(start), Timestamp(end));
+        let got = s.retrieve_op_times_in_time_range(arc, start, end).await;
+        let want = op_times_by_reading(&s, arc, start, end).await;
+        assert_eq!(got, want, "{arc:?} [{start:?}, {end:?})");
+        let ids: Vec<OpId> = got.unwrap().into_iter().map(|o| o.op_id).collect();
+        assert_eq!(
+            ids,
+            slice(&s, arc, start.0, end.0).await,
+            "{arc:?}: the slice's ids"
+        );
+    }
+    let all = s
+        .retrieve_op_times_in_time_range(DhtArc::FULL, MIN, Timestamp(i64::MAX))
+        .await
+        .unwrap();
+    let times: Vec<i64> = all.iter().map(|o| o.created_at.0).collect();
+    assert_eq!(times, [100, 200, 200, 300, i64::MAX - 1]);
     s.close();
 }
 

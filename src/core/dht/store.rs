@@ -4,14 +4,14 @@
 //! ([`super::Dht`]) stays pure.
 //!
 //! Store calls, measured on 100 000 ops over a year (`tests::cold_start_report`): a first load
-//! makes 586 calls and leaves 32 247 slice hashes to write, which [`persist`] hands to one
-//! [`OpStore::store_slice_hashes`] (one IndexedDB transaction; each hash was its own
-//! transaction before); a warm load makes 518, of which 512 read one sector's slice hashes
-//! each. Two more batch methods of [`OpStore`] would cut this further (proposed, not built):
-//! `retrieve_all_slice_hashes() -> Vec<(DhtArc, u64, Bytes)>` (one `getAll`: 512 calls to 1)
-//! and `retrieve_op_times_in_time_slice(arc, start, end) ->
-//! Vec<(OpId, Timestamp)>` (the `[sector, created_at]` index already holds `created_at`, so
-//! the recent ops' data need not be read).
+//! makes 518 calls and leaves 32 247 slice hashes to write, which [`persist`] hands to one
+//! [`OpStore::store_slice_hashes`] (one IndexedDB transaction); a warm load makes 515, of
+//! which 512 read one sector's slice hashes each. Unpersisted full slices are rebuilt
+//! [`REBUILD_SLICES_PER_QUERY`] at a time with [`OpStore::retrieve_op_times_in_time_range`]
+//! (ids with `created_at` from the `[sector, created_at]` index): asked slice by slice, the
+//! ~660 slices of the bundled dataset were 338 000 IndexedDB range reads, a 24-27 s reload.
+//! Still proposed, not built: `retrieve_all_slice_hashes() -> Vec<(DhtArc, u64, Bytes)>`
+//! (one `getAll`: 512 calls to 1).
 
 use std::collections::BTreeMap;
 
@@ -22,16 +22,13 @@ use super::{Dht, DhtError, OpRange, SliceWrites};
 use crate::api::{OpStore, StoreError};
 use crate::model::arc::{DhtArc, SECTORS, sector_of};
 use crate::model::id::{Locator, OpId};
-use crate::model::op::{Op, StoredOp};
+use crate::model::op::StoredOp;
 use crate::model::time::Timestamp;
 
 /// The slice-hash key of the model's watermark: `slice_hash_count(WATERMARK_ARC)` is the
 /// number of full slices whose hashes (in every sector) are all written. No sector has this
 /// arc (sector arcs are `2^23` locations wide), so it never mixes with a sector's hashes.
 pub const WATERMARK_ARC: DhtArc = DhtArc::Arc(0, 0);
-
-/// Ops whose data [`load`] asks for per `retrieve_ops` call (to learn their `created_at`).
-pub const LOAD_BATCH: usize = 1000;
 
 /// Errors of [`load`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,9 +39,6 @@ pub enum DhtLoadError {
     /// A bad time factor.
     #[error("building the DHT model: {0}")]
     Model(#[from] DhtError),
-    /// A stored op's data did not decode (the store verified it on write, so it is corrupt).
-    #[error("building the DHT model: stored op {0} does not decode")]
-    Corrupt(OpId),
 }
 
 /// Builds the model from the op store at `now`, with few store queries:
@@ -53,10 +47,11 @@ pub enum DhtLoadError {
 ///    `retrieve_slice_hashes` per sector; hashes of slices `>= W` are ignored: they may be
 ///    incomplete);
 /// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
-///    earliest op, 1 call, when nothing was persisted): one `retrieve_op_hashes_in_time_slice`
-///    over the whole ring per slice, sorted into sectors by location;
-/// 3. the ops after the disc boundary: one range query for their ids, then their data in
-///    batches of [`LOAD_BATCH`] to learn each `created_at`;
+///    earliest op, 1 call, when nothing was persisted): one
+///    `retrieve_op_times_in_time_range` over the whole ring per
+///    [`REBUILD_SLICES_PER_QUERY`] slices, sorted into slices by time and sectors by location;
+/// 3. the ops after the disc boundary, with their `created_at`: one
+///    `retrieve_op_times_in_time_range`;
 /// 4. the op count (1 call).
 ///
 /// The slices computed in step 2 are queued as writes: call [`persist`] with
@@ -94,23 +89,8 @@ pub async fn load(
         }
     };
     let mut dht = Dht::resume(factor, locator, full_count)?;
-    for index in first_missing..full_count {
-        let Some((start, end)) = target.full_slice_bounds(index) else {
-            continue;
-        };
-        let ids = store
-            .retrieve_op_hashes_in_time_slice(DhtArc::FULL, start, end)
-            .await?
-            .op_ids;
-        for id in ids {
-            let sector = sector_of(locator.op_loc(&id));
-            super::hash::combine(
-                full[sector as usize].entry(index).or_default(),
-                id.as_bytes(),
-            );
-            dht.pending.insert((sector, index));
-        }
-    }
+    let sealed = first_missing..full_count.min(target.full_slice_count());
+    rebuild_full_slices(store, &target, locator, sealed, &mut full, &mut dht).await?;
     for (hashes, slices) in dht.sectors.iter_mut().zip(full) {
         hashes.set_full(slices);
     }
@@ -125,24 +105,53 @@ pub async fn load(
     Ok(dht)
 }
 
-/// The ops created at or after `from`, with their `created_at` (read from their data).
-async fn recent_ops(store: &dyn OpStore, from: Timestamp) -> Result<Vec<StoredOp>, DhtLoadError> {
-    let ids = store
-        .retrieve_op_hashes_in_time_slice(DhtArc::FULL, from, Timestamp::from_micros(i64::MAX))
-        .await?
-        .op_ids;
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(LOAD_BATCH) {
-        for op in store.retrieve_ops(chunk.to_vec()).await? {
-            let decoded = Op::decode_bytes(&op.op_data)
-                .map_err(|_| DhtLoadError::Corrupt(op.op_id.clone()))?;
-            out.push(StoredOp {
-                op_id: op.op_id,
-                created_at: decoded.created_at,
-            });
+/// Full slices rebuilt per store query by [`load`]: 64 slices of 128 h (~341 days) in one
+/// [`OpStore::retrieve_op_times_in_time_range`] (512 range reads on IndexedDB, like one slice
+/// alone), which bounds what one query holds in memory.
+pub const REBUILD_SLICES_PER_QUERY: u64 = 64;
+
+/// Combines the ops of full slices `slices` into `full` (per sector: slice index -> hash) and
+/// marks them pending for [`persist`].
+async fn rebuild_full_slices(
+    store: &dyn OpStore,
+    layout: &TimeLayout,
+    locator: Locator,
+    slices: std::ops::Range<u64>,
+    full: &mut [BTreeMap<u64, Vec<u8>>],
+    dht: &mut Dht,
+) -> Result<(), DhtLoadError> {
+    let mut first = slices.start;
+    while first < slices.end {
+        let last = (first + REBUILD_SLICES_PER_QUERY).min(slices.end) - 1;
+        let (Some((start, _)), Some((_, end))) = (
+            layout.full_slice_bounds(first),
+            layout.full_slice_bounds(last),
+        ) else {
+            break;
+        };
+        let ops = store
+            .retrieve_op_times_in_time_range(DhtArc::FULL, start, end)
+            .await?;
+        for op in ops {
+            let Some(index) = layout.full_slice_of(op.created_at) else {
+                continue;
+            };
+            let sector = sector_of(locator.op_loc(&op.op_id));
+            let hash = full[sector as usize].entry(index).or_default();
+            super::hash::combine(hash, op.op_id.as_bytes());
+            dht.pending.insert((sector, index));
         }
+        first = last + 1;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The ops created at or after `from`, with their `created_at`.
+async fn recent_ops(store: &dyn OpStore, from: Timestamp) -> Result<Vec<StoredOp>, DhtLoadError> {
+    let all_after = Timestamp::from_micros(i64::MAX);
+    Ok(store
+        .retrieve_op_times_in_time_range(DhtArc::FULL, from, all_after)
+        .await?)
 }
 
 /// Writes `writes` to the store with one [`OpStore::store_slice_hashes`]: every hash, then

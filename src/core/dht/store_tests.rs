@@ -11,6 +11,7 @@ use crate::api::{BoundedOpIds, MetaOp, OpTotals, TimeSliceOpIds};
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::time::TIME_FACTOR;
 use crate::model::arc::SectorSet;
+use crate::model::op::Op;
 use crate::store::MemOpStore;
 
 /// 2026-12-01T00:00:00Z plus a second (off a unit boundary, like a real clock).
@@ -70,6 +71,15 @@ impl OpStore for Counting<'_> {
     ) -> LocalBoxFuture<'_, Result<TimeSliceOpIds, StoreError>> {
         self.count("retrieve_op_hashes_in_time_slice");
         self.inner.retrieve_op_hashes_in_time_slice(arc, start, end)
+    }
+    fn retrieve_op_times_in_time_range(
+        &self,
+        arc: DhtArc,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> LocalBoxFuture<'_, Result<Vec<StoredOp>, StoreError>> {
+        self.count("retrieve_op_times_in_time_range");
+        self.inner.retrieve_op_times_in_time_range(arc, start, end)
     }
     fn retrieve_op_ids_bounded(
         &self,
@@ -178,6 +188,12 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     assert_eq!(loaded.op_count(), 3000);
     let first = store.take();
     assert_eq!(first["retrieve_slice_hashes"], u64::from(SECTORS));
+    // The 60 days of sealed slices in one query (not one per slice), the recent ops in one,
+    // and no op read for its time.
+    assert!(loaded.layout().full_slice_count() > 1);
+    assert_eq!(first["retrieve_op_times_in_time_range"], 2);
+    assert!(!first.contains_key("retrieve_op_hashes_in_time_slice"));
+    assert!(!first.contains_key("retrieve_ops"));
 
     // Persist what the first load computed; a second load reads it back without recomputing.
     let writes = loaded.take_writes();
@@ -192,7 +208,7 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     assert_eq!(again.take_writes(), SliceWrites::default());
     let second = store.take();
     // Only the recent ops are listed: no full slice is recomputed.
-    assert_eq!(second["retrieve_op_hashes_in_time_slice"], 1);
+    assert_eq!(second["retrieve_op_times_in_time_range"], 1);
     assert!(!second.contains_key("earliest_timestamp_in_arc"));
 
     // Twenty days on: a load from the old watermark equals the model that lived through them.
