@@ -150,7 +150,8 @@ impl BrowserPeer {
             crate::browser::clock::now(),
             random_seed(),
         )?;
-        net.set_local_agents(std::slice::from_ref(core.local_agent_info()));
+        let info = core.local_agent_info().clone();
+        net.set_local_agents(std::slice::from_ref(&info));
         let (news_tx, news_rx) = mpsc::unbounded();
         let transport = Rc::new(CountingTransport::new(
             SpaceTransport::new(net.clone(), net_events),
@@ -193,6 +194,16 @@ impl BrowserPeer {
             // `leave` waits for this: the driver returned (after the tombstone went out).
             let _ = stopped_tx.send(());
         });
+        // Put our info at once. The space's own `LocalAgentInfo` event (which puts it too,
+        // and is then skipped as already put) comes only once the driver has built the DHT
+        // model from the store: 4-5 s after join with 8 tabs starting together, and no peer
+        // finds us before bootstrap has the info.
+        *joined.local_info.borrow_mut() = Some(info.clone());
+        spawn_local(put_with_retry(
+            joined.clone(),
+            self.options.bootstrap.clone(),
+            info,
+        ));
         *joined.lifecycle.borrow_mut() = Lifecycle::watch(Rc::downgrade(&joined));
         spawn_local(dispatch_events(
             joined.clone(),
@@ -518,12 +529,15 @@ async fn dispatch_events(
         match &e {
             SpaceEvent::LocalAgentInfo(info) => {
                 space.net.set_local_agents(std::slice::from_ref(info));
-                *space.local_info.borrow_mut() = Some(info.clone());
-                spawn_local(put_with_retry(
-                    space.clone(),
-                    bootstrap.clone(),
-                    info.clone(),
-                ));
+                let already_put =
+                    space.local_info.replace(Some(info.clone())).as_ref() == Some(info);
+                if !already_put {
+                    spawn_local(put_with_retry(
+                        space.clone(),
+                        bootstrap.clone(),
+                        info.clone(),
+                    ));
+                }
             }
             SpaceEvent::OpStored { op_id, .. }
                 if space.link.status().state != LinkState::Connected =>

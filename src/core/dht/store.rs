@@ -43,9 +43,9 @@ pub enum DhtLoadError {
 
 /// Builds the model from the op store at `now`, with few store queries:
 ///
-/// 1. the watermark `W` (1 call) and each sector's persisted full-slice hashes (one
-///    `retrieve_slice_hashes` per sector; hashes of slices `>= W` are ignored: they may be
-///    incomplete);
+/// 1. the watermark `W` (1 call) and, if `W > 0`, each sector's persisted full-slice hashes
+///    (one `retrieve_slice_hashes` per sector; hashes of slices `>= W` are ignored: they may
+///    be incomplete);
 /// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
 ///    earliest op, 1 call, when nothing was persisted): one
 ///    `retrieve_op_times_in_time_range` over the whole ring per
@@ -71,8 +71,11 @@ pub async fn load(
     let full_count = target.full_slice_count().max(watermark);
 
     let mut full: Vec<BTreeMap<u64, Vec<u8>>> = vec![BTreeMap::new(); SECTORS as usize];
-    for (sector, slot) in full.iter_mut().enumerate() {
-        let arc = DhtArc::of_sectors(sector as u32, sector as u32);
+    // No watermark, no usable hash: skip 512 reads (a new space's every join).
+    let sectors = if watermark > 0 { 0..SECTORS } else { 0..0 };
+    for sector in sectors {
+        let arc = DhtArc::of_sectors(sector, sector);
+        let slot = &mut full[sector as usize];
         for (index, hash) in store.retrieve_slice_hashes(arc).await? {
             if index < watermark {
                 slot.insert(index, hash.to_vec());
