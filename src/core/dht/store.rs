@@ -4,9 +4,9 @@
 //! ([`super::Dht`]) stays pure.
 //!
 //! Store calls, measured on 100 000 ops over a year (`tests::cold_start_report`): a first load
-//! makes 518 calls and leaves 32 247 slice hashes to write, which [`persist`] hands to one
-//! [`OpStore::store_slice_hashes`] (one IndexedDB transaction); a warm load makes 515, of
-//! which 512 read one sector's slice hashes each. Unpersisted full slices are rebuilt
+//! (no watermark, so no slice hashes read) makes 6 calls and leaves 32 247 slice hashes to
+//! write, which [`persist`] hands to one [`OpStore::store_slice_hashes`] (one IndexedDB
+//! transaction); a warm load makes 515, of which 512 read one sector's slice hashes each. Unpersisted full slices are rebuilt
 //! [`REBUILD_SLICES_PER_QUERY`] at a time with [`OpStore::retrieve_op_times_in_time_range`]
 //! (ids with `created_at` from the `[sector, created_at]` index): asked slice by slice, the
 //! ~660 slices of the bundled dataset were 338 000 IndexedDB range reads, a 24-27 s reload.
