@@ -44,7 +44,7 @@
 use std::time::Duration;
 
 use crate::core::config::{ConfigError, at_least_one, positive};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use prost::Message;
@@ -779,6 +779,9 @@ impl FetchQueue {
     /// Pops up to one request's worth of ids that are still queued and sourced at `peer`.
     fn take_batch(&mut self, peer: &Url) -> Vec<OpId> {
         let mut ids = Vec::new();
+        // A queue may list an id twice (re-queued after a failure); the set keeps the
+        // duplicate check O(1) per id where `ids.contains` was O(batch).
+        let mut taken = HashSet::new();
         let mut bytes = 0usize;
         let Some(q) = self.queues.get_mut(peer) else {
             return ids;
@@ -788,7 +791,7 @@ impl FetchQueue {
                 .pending
                 .get(id)
                 .is_some_and(|p| p.state == State::Queued && p.sources.contains(peer));
-            if !ok || ids.contains(id) {
+            if !ok || taken.contains(id) {
                 q.pop_front();
                 continue;
             }
@@ -800,6 +803,7 @@ impl FetchQueue {
             }
             bytes += cost;
             if let Some(id) = q.pop_front() {
+                taken.insert(id.clone());
                 ids.push(id);
             }
         }

@@ -1,7 +1,8 @@
 //! [`KnownOps`]: per peer, op ids the peer is known to hold, so publish does not announce them
-//! to it again.
+//! to it again. [`HeldIds`]: the op ids our own store holds, while that set is known in full,
+//! so an announcement needs no store lookup.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::core::bounded::BoundedSet;
 use crate::model::id::OpId;
@@ -93,6 +94,61 @@ impl KnownOps {
     }
 }
 
+/// Fingerprints of every op id our store holds, kept while that set is known in full: the
+/// store was empty when the space loaded it and every write since went through the space. An
+/// id whose fingerprint is absent is then surely missing, so announced ids go to the fetch
+/// queue without an [`crate::api::OpStore::filter_out_existing_ops`] read. That read is
+/// ordered behind every write already queued (IndexedDB runs transactions over one object
+/// store in creation order), which held a syncing tab's fetches up by seconds.
+///
+/// A fingerprint hit is only probable (8 bytes of the id), so those ids still take the read.
+/// Another writer of the same database (a second handle) can make a "surely missing" id a
+/// held one; fetching it again costs bytes, not correctness (the store dedups by id).
+/// Bounded: past `max` ids the set is dropped for good ([`Self::knows_all`] is false).
+#[derive(Debug, Clone)]
+pub struct HeldIds {
+    max: usize,
+    ids: Option<HashSet<u64>>,
+}
+
+impl HeldIds {
+    /// The set of an empty store, given up past `max` ids (about 10 bytes each).
+    pub fn empty(max: usize) -> Self {
+        HeldIds {
+            max,
+            ids: Some(HashSet::new()),
+        }
+    }
+
+    /// The store holds ops this space did not see written: the set is given up.
+    pub fn give_up(&mut self) {
+        self.ids = None;
+    }
+
+    /// Whether the set still holds every stored id.
+    pub fn knows_all(&self) -> bool {
+        self.ids.is_some()
+    }
+
+    /// Records ids the store newly holds.
+    pub fn add<'a>(&mut self, ids: impl IntoIterator<Item = &'a OpId>) {
+        if let Some(set) = &mut self.ids {
+            set.extend(ids.into_iter().map(fingerprint));
+            if set.len() > self.max {
+                self.ids = None;
+            }
+        }
+    }
+
+    /// `true` only if the store surely lacks `id`; `false` if it may hold it or the set was
+    /// given up.
+    pub fn surely_missing(&self, id: &OpId) -> bool {
+        self.ids
+            .as_ref()
+            .is_some_and(|s| !s.contains(&fingerprint(id)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +170,22 @@ mod tests {
         k.add(&url(3), [&oid(1)]);
         assert!(!k.holds(&url(1), &oid(3)), "least recent peer dropped");
         assert!(k.holds(&url(3), &oid(1)));
+    }
+
+    #[test]
+    fn held_ids_prove_absence_until_given_up_or_full() {
+        let mut h = HeldIds::empty(3);
+        assert!(h.surely_missing(&oid(1)));
+        h.add([&oid(1), &oid(2)]);
+        assert!(!h.surely_missing(&oid(1)));
+        assert!(h.surely_missing(&oid(3)));
+        h.add([&oid(3), &oid(4)]);
+        assert!(!h.knows_all(), "past its bound the set is dropped");
+        assert!(!h.surely_missing(&oid(5)));
+        let mut g = HeldIds::empty(10);
+        g.give_up();
+        assert!(!g.surely_missing(&oid(1)));
+        g.add([&oid(1)]);
+        assert!(!g.knows_all(), "a given-up set stays given up");
     }
 }

@@ -1290,23 +1290,26 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
             return Some(("error", o.into()));
         }
     };
+    // The bulk event first: it needs no Object of its own.
+    if let SpaceEvent::OpReceived {
+        op_id,
+        op,
+        from,
+        agent,
+    } = e
+    {
+        let event = op_event(
+            &op_id.to_b64(),
+            validate::to_ms(op.created_at),
+            &Uint8Array::from(&op.payload[..]),
+            &agent_or_null(agent.as_ref()),
+            from.as_ref(),
+        );
+        return Some(("op", event));
+    }
     let o = Object::new();
     let name = match e {
-        SpaceEvent::OpReceived {
-            op_id,
-            op,
-            from,
-            agent,
-        } => {
-            let event = op_event(
-                &op_id.to_b64(),
-                validate::to_ms(op.created_at),
-                &Uint8Array::from(&op.payload[..]),
-                &agent_or_null(agent.as_ref()),
-                from.as_ref(),
-            );
-            return Some(("op", event));
-        }
+        SpaceEvent::OpReceived { .. } => return None,
         SpaceEvent::Notified { agent, from, data } => {
             set(&o, "from", &agent_or_null(agent.as_ref()));
             set(&o, "fromUrl", &from.to_string().into());

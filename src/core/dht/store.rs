@@ -43,7 +43,8 @@ pub enum DhtLoadError {
 
 /// Builds the model from the op store at `now`, with few store queries:
 ///
-/// 1. the watermark `W` (1 call) and, if `W > 0`, each sector's persisted full-slice hashes
+/// 1. the watermark `W` and the op count (2 calls; with no op, nothing more is read) and,
+///    if `W > 0`, each sector's persisted full-slice hashes
 ///    (one `retrieve_slice_hashes` per sector; hashes of slices `>= W` are ignored: they may
 ///    be incomplete);
 /// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
@@ -52,7 +53,6 @@ pub enum DhtLoadError {
 ///    [`REBUILD_SLICES_PER_QUERY`] slices, sorted into slices by time and sectors by location;
 /// 3. the ops after the disc boundary, with their `created_at`: one
 ///    `retrieve_op_times_in_time_range`;
-/// 4. the op count (1 call).
 ///
 /// The slices computed in step 2 are queued as writes: call [`persist`] with
 /// [`Dht::take_writes`] next.
@@ -69,9 +69,21 @@ pub async fn load(
     target.update(now);
     let watermark = store.slice_hash_count(WATERMARK_ARC).await?;
     let full_count = target.full_slice_count().max(watermark);
+    let op_count = store.query_totals().await?.op_count;
+    // No op: every hash, slice and recent op is empty (ops are never deleted), so nothing
+    // more is read. A new space's every join, when 8 tabs' reads queue in one IndexedDB
+    // backend and hold up the first publish.
+    if op_count == 0 {
+        let mut dht = Dht::resume(factor, locator, full_count)?;
+        if full_count > watermark {
+            dht.pending_watermark = Some(full_count);
+        }
+        dht.update(now);
+        return Ok(dht);
+    }
 
     let mut full: Vec<BTreeMap<u64, Vec<u8>>> = vec![BTreeMap::new(); SECTORS as usize];
-    // No watermark, no usable hash: skip 512 reads (a new space's every join).
+    // No watermark, no usable hash: skip 512 reads.
     let sectors = if watermark > 0 { 0..SECTORS } else { 0..0 };
     for sector in sectors {
         let arc = DhtArc::of_sectors(sector, sector);
@@ -104,7 +116,7 @@ pub async fn load(
     let recent = recent_ops(store, dht.layout.full_end()).await?;
     dht.inform_ops_stored(&recent);
     dht.update(now);
-    dht.op_count = store.query_totals().await?.op_count;
+    dht.op_count = op_count;
     Ok(dht)
 }
 

@@ -221,6 +221,35 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
 }
 
 #[test]
+fn an_empty_store_loads_as_a_new_model_from_two_reads() {
+    let mem = MemOpStore::new(|| NOW);
+    let store = Counting::new(&mem);
+    let mut loaded = block_on(load(&store, TIME_FACTOR, Locator::default(), NOW)).unwrap();
+    let reference = incremental(&[], NOW);
+    assert_eq!(all_snapshots(&loaded), all_snapshots(&reference));
+    assert_eq!(loaded.op_count(), 0);
+    let calls = store.take();
+    assert_eq!(calls.values().sum::<u64>(), 2, "{calls:?}");
+    assert_eq!(calls["slice_hash_count"], 1);
+    assert_eq!(calls["query_totals"], 1);
+    // Still marks every sealed slice persisted-to-be: the next load skips them.
+    let writes = loaded.take_writes();
+    assert_eq!(writes.watermark, Some(loaded.layout().full_slice_count()));
+    block_on(persist(&store, writes)).unwrap();
+    store.take();
+
+    // A reload of the empty space: the watermark is there, still no sector read.
+    let later = NOW.add_micros(20 * DAY);
+    let mut again = block_on(load(&store, TIME_FACTOR, Locator::default(), later)).unwrap();
+    assert_eq!(store.take().values().sum::<u64>(), 2);
+    assert_eq!(
+        all_snapshots(&again),
+        all_snapshots(&incremental(&[], later))
+    );
+    assert!(again.take_writes().watermark > Some(loaded.layout().full_slice_count()));
+}
+
+#[test]
 fn a_partly_persisted_slice_above_the_watermark_is_recomputed() {
     let (mem, stored) = filled_store(500, 30);
     let mut dht = block_on(load(&mem, TIME_FACTOR, Locator::default(), NOW)).unwrap();

@@ -196,6 +196,9 @@ impl Space {
         now: Timestamp,
     ) -> Result<(), DhtLoadError> {
         self.dht = dht_store::load(store, TIME_FACTOR, self.cfg.locator, now).await?;
+        if self.dht.op_count() > 0 {
+            self.held.give_up();
+        }
         self.glue.dirty = true;
         Ok(())
     }
@@ -316,6 +319,7 @@ impl Space {
             return;
         }
         self.dht.inform_ops_stored(stored);
+        self.held.add(stored.iter().map(|s| &s.op_id));
         self.glue.dirty = true;
         let (start, count) = &mut self.glue.intake_window;
         if now >= start.plus(INTAKE_WINDOW) {

@@ -99,7 +99,7 @@ use crate::core::fetch::{
     FailReason, FetchConfig, FetchOutput, FetchQueue, FetchStats, VerifiedOp,
 };
 use crate::core::gossip::{Gossip, GossipConfig};
-use crate::core::known::KnownOps;
+use crate::core::known::{HeldIds, KnownOps};
 use crate::core::membership::{
     Liveness, MemberEvent, Membership, MembershipConfig, MembershipError, MembershipOutput,
     MembershipStats,
@@ -220,6 +220,10 @@ impl SpaceConfig {
 /// Most recent local op ids kept for [`SpaceConfig::introduce_recent_ops`] (32 bytes each,
 /// so at most 128 KiB of announcements to one joining peer).
 pub const MAX_INTRODUCED_OPS: usize = 4096;
+
+/// Op ids [`HeldIds`] keeps (about 10 bytes each, ~2.5 MB): past it, every announced id takes
+/// a store read again.
+pub const MAX_HELD_IDS: usize = 250_000;
 
 /// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
 pub const MIN_RESPONSE_FRAME_BYTES: usize = 1024;
@@ -568,6 +572,8 @@ pub struct SpaceStats {
     pub ops_served: u64,
     /// Of those, ops found in [`OpCache`] (no store read).
     pub ops_served_from_memory: u64,
+    /// Announced ids queued for fetch without a store read: [`HeldIds`] proved them missing.
+    pub announced_fetched_unread: u64,
     /// Frames asked to be sent.
     pub frames_sent: u64,
     /// Bytes of those frames.
@@ -660,6 +666,9 @@ pub struct Space {
     sends: HashMap<SendTicket, (Url, SendKind)>,
     serving: HashMap<Url, usize>,
     recent: BoundedSet<OpId>,
+    /// Every op id the store holds, while known in full: announced ids it surely lacks are
+    /// fetched without a store read.
+    held: HeldIds,
     op_cache: OpCache,
     /// Local ops published lately, oldest first ([`SpaceConfig::introduce_recent_ops`]).
     published_lately: VecDeque<(Timestamp, OpId)>,
@@ -731,6 +740,8 @@ impl Space {
             tally: PeerTally::default(),
             next_prune: now.plus(cfg.prune_interval),
             recent: BoundedSet::new(cfg.recently_stored),
+            // A new space's store is empty until `load_model` says otherwise.
+            held: HeldIds::empty(MAX_HELD_IDS),
             op_cache: OpCache::new(cfg.serve_cache_bytes),
             published_lately: VecDeque::new(),
             cfg,
@@ -1555,6 +1566,12 @@ impl Space {
         // Already being fetched: one more source, no store lookup needed.
         if !pending.is_empty() {
             self.fetch.add(now, pending, from);
+        }
+        let (missing, ids): (Vec<OpId>, Vec<OpId>) =
+            ids.into_iter().partition(|id| self.held.surely_missing(id));
+        if !missing.is_empty() {
+            self.stats.announced_fetched_unread += missing.len() as u64;
+            self.fetch.add(now, missing, from);
         }
         if ids.is_empty() {
             return;

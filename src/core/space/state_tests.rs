@@ -104,12 +104,11 @@ fn each_publish_settles_by_its_own_batch_and_other_store_failures_settle_none() 
     let ask = encode_fetch_request(&space_id(), std::slice::from_ref(&missing));
     s.handle_frame(T0, peer_url(1), ask);
     let (serve, _) = next_store(&mut s);
-    // The peer announces an op we lack; we fetch it; writing it will fail.
+    // The peer announces an op we lack; we fetch it (no lookup: the store was empty and
+    // holds only what this space wrote); writing it will fail.
     let op = Op::new(T0, &b"fetched"[..]).unwrap();
     s.handle_frame(T0, peer_url(1), encode_publish_ops(&space_id(), &[op.id()]));
-    let (lookup, request) = next_store(&mut s);
     let store = MemOpStore::new(|| T0);
-    s.handle_store_response(T0, lookup, block_on(perform(&store, request)));
     s.handle_timeout(T0.add_micros(SEC));
     while let Some(o) = s.poll_output() {
         if let Output::Send { ticket, .. } = o {
@@ -161,6 +160,63 @@ fn each_publish_settles_by_its_own_batch_and_other_store_failures_settle_none() 
         .collect();
     assert_eq!(failed, vec![a1.token, a2.token]);
     assert_eq!(stored, vec![b1.token, b2.token]);
+}
+
+/// Drains outputs, answering sends; returns the store requests seen.
+fn store_requests(s: &mut Space) -> Vec<(StoreTicket, StoreRequest)> {
+    let mut out = Vec::new();
+    while let Some(o) = s.poll_output() {
+        match o {
+            Output::Store { ticket, request } => out.push((ticket, request)),
+            Output::Send { ticket, .. } => s.handle_send_result(T0, ticket, Ok(())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Announced ids skip the `filter_out_existing_ops` read only when the space knows every id
+/// its store holds (`HeldIds`): a fresh store's ids do; one that may be held (a fingerprint
+/// hit), or any id once the loaded store held ops, is looked up.
+#[test]
+fn announced_ids_skip_the_store_lookup_only_while_every_held_id_is_known() {
+    let mut cfg = SpaceConfig::new(space_id());
+    // Only the last stored op is "recent", so an older one must be found some other way.
+    cfg.recently_stored = 1;
+    let peer = key(1);
+    let store = MemOpStore::new(|| T0);
+    let mut s = local(cfg.clone());
+    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    store_requests(&mut s);
+    let held = s.publish(T0, &b"held"[..]).unwrap().op_id;
+    s.publish(T0, &b"newest"[..]).unwrap();
+    let (ticket, write) = next_store(&mut s);
+    s.handle_store_response(T0, ticket, block_on(perform(&store, write)));
+    store_requests(&mut s);
+
+    let fresh = Op::new(T0, &b"fresh"[..]).unwrap().id();
+    let announce = encode_publish_ops(&space_id(), &[held.clone(), fresh.clone()]);
+    s.handle_frame(T0, peer_url(1), announce.clone());
+    let reqs = store_requests(&mut s);
+    assert!(
+        matches!(&reqs[..], [(_, StoreRequest::FilterMissing(ids))] if *ids == vec![held.clone()]),
+        "only the held id is looked up: {reqs:?}"
+    );
+    assert_eq!(s.stats().announced_fetched_unread, 1);
+    assert!(s.fetch.is_pending(&fresh));
+
+    // A space whose store already held ops when it loaded looks every id up.
+    let mut t = local(cfg);
+    block_on(t.load_model(&store, T0)).unwrap();
+    t.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    store_requests(&mut t);
+    t.handle_frame(T0, peer_url(1), announce);
+    let reqs = store_requests(&mut t);
+    assert!(
+        matches!(&reqs[..], [(_, StoreRequest::FilterMissing(ids))] if ids.len() == 2),
+        "{reqs:?}"
+    );
+    assert_eq!(t.stats().announced_fetched_unread, 0);
 }
 
 /// splitmix64, for a deterministic churn.
