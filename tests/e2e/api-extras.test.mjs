@@ -6,7 +6,9 @@
 //   progress that ends with remaining 0 and fetched + failed = missing;
 // - `signal`: an aborted signal rejects with its reason (AbortError by default), at once and
 //   storing nothing when aborted before the call, or while the call waits;
-// - bad arguments of the new calls are TypeError/RangeError naming them; nothing is stored.
+// - bad arguments of the new calls are TypeError/RangeError naming them; nothing is stored;
+// - a join puts its agent info to bootstrap once (at join; the space's own LocalAgentInfo
+//   event for the same info, after the model loaded, is skipped).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
@@ -62,6 +64,17 @@ function refused(o, want, re, label) {
     assert.equal(o.code, want, `${label}: ${o.message}`);
   }
   if (re) assert.match(o.message, re, label);
+}
+
+/** Records every PUT the page sends with fetch (bootstrap puts), before any page script. */
+function recordPuts() {
+  window.puts = [];
+  const real = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    const method = (init?.method ?? input?.method ?? 'GET').toUpperCase();
+    if (method === 'PUT') window.puts.push(String(input?.url ?? input));
+    return real(input, init);
+  };
 }
 
 const uniqueSpace = (tag) => `api-extras-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
@@ -187,4 +200,24 @@ test('bad arguments of send, publishMany and signal are TypeError/RangeError nam
   refused(r.onSync, 'TypeError', /callback must be a function/, 'on sync');
   refused(r.onMessages, 'TypeError', /did you mean "message"/, 'on messages');
   assert.equal(r.ops, 0, 'no refused call stored anything');
+});
+
+test('a join puts its agent info to bootstrap once', async () => {
+  const context = await browser.newContext();
+  await context.addInitScript(recordPuts);
+  await context.addInitScript(pageHelpers);
+  const page = await openFennecPage(context, net.staticUrl);
+  try {
+    const me = await page.evaluate((o) => window.t.join(o), { ...servers(), space: uniqueSpace('put') });
+    // stats() answers once the space's driver has loaded the model (its LocalAgentInfo event
+    // follows at once); a second put would be sent within this second.
+    await page.evaluate(() => window.t.space.stats());
+    await page.waitForTimeout(1000);
+    const puts = await page.evaluate(() => window.puts);
+    const ours = puts.filter((u) => u.startsWith(net.bootstrapUrl));
+    assert.equal(ours.length, 1, `bootstrap puts: ${JSON.stringify(puts)}`);
+    assert.ok(me.agent, 'joined');
+  } finally {
+    await context.close();
+  }
 });
