@@ -112,7 +112,7 @@ pub struct HeldIds {
 }
 
 impl HeldIds {
-    /// The set of an empty store, given up past `max` ids (about 10 bytes each).
+    /// The set of an empty store, given up past `max` ids (9-18 bytes each).
     pub fn empty(max: usize) -> Self {
         HeldIds {
             max,

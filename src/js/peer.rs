@@ -1309,6 +1309,7 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
     }
     let o = Object::new();
     let name = match e {
+        // Built above.
         SpaceEvent::OpReceived { .. } => return None,
         SpaceEvent::Notified { agent, from, data } => {
             set(&o, "from", &agent_or_null(agent.as_ref()));

@@ -186,7 +186,10 @@ impl AgentInfos for PeerInfos<'_> {
 impl Space {
     /// Builds the DHT model from `store` ([`crate::core::dht::store::load`]). Call it once,
     /// before carrying out any output, on a store that already holds ops (a reload); a space
-    /// starts with an empty model, right for an empty store.
+    /// starts with an empty model, right for an empty store. Until it is called the space
+    /// also takes its store for empty when deciding which announced ids need no store
+    /// lookup ([`crate::core::known::HeldIds`]); on a store that does hold ops, skipping it
+    /// costs redundant fetches (the store dedups them).
     ///
     /// # Errors
     /// [`DhtLoadError`]; the space keeps the model it had.

@@ -221,8 +221,8 @@ impl SpaceConfig {
 /// so at most 128 KiB of announcements to one joining peer).
 pub const MAX_INTRODUCED_OPS: usize = 4096;
 
-/// Op ids [`HeldIds`] keeps (about 10 bytes each, ~2.5 MB): past it, every announced id takes
-/// a store read again.
+/// Op ids [`HeldIds`] keeps (8-byte fingerprints in a hash set, 9-18 bytes each with the
+/// table's slack, at most ~4.5 MB): past it, every announced id takes a store read again.
 pub const MAX_HELD_IDS: usize = 250_000;
 
 /// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
