@@ -70,14 +70,14 @@ pub async fn load(
     let watermark = store.slice_hash_count(WATERMARK_ARC).await?;
     let full_count = target.full_slice_count().max(watermark);
     let op_count = store.query_totals().await?.op_count;
+    let mut dht = Dht::resume(factor, locator, full_count)?;
+    if full_count > watermark {
+        dht.pending_watermark = Some(full_count);
+    }
     // No op: every hash, slice and recent op is empty (ops are never deleted), so nothing
     // more is read. A new space's every join, when 8 tabs' reads queue in one IndexedDB
     // backend and hold up the first publish.
     if op_count == 0 {
-        let mut dht = Dht::resume(factor, locator, full_count)?;
-        if full_count > watermark {
-            dht.pending_watermark = Some(full_count);
-        }
         dht.update(now);
         return Ok(dht);
     }
@@ -103,14 +103,10 @@ pub async fn load(
             None => full_count,
         }
     };
-    let mut dht = Dht::resume(factor, locator, full_count)?;
     let sealed = first_missing..full_count.min(target.full_slice_count());
     rebuild_full_slices(store, &target, locator, sealed, &mut full, &mut dht).await?;
     for (hashes, slices) in dht.sectors.iter_mut().zip(full) {
         hashes.set_full(slices);
-    }
-    if full_count > watermark {
-        dht.pending_watermark = Some(full_count);
     }
 
     let recent = recent_ops(store, dht.layout.full_end()).await?;
