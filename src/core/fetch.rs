@@ -204,7 +204,11 @@ pub struct Received {
     pub valid: Vec<VerifiedOp>,
     /// Ops we asked the sender for whose data was wrong: a protocol violation by the sender.
     pub invalid: Vec<(OpId, OpError)>,
-    /// Ops dropped because we had not asked the sender for them (or already had them).
+    /// Ops that are not pending here at all, with their unverified data: the caller decides
+    /// (a pushed publish, [`crate::core::space::SpaceConfig::push_max_bytes`]).
+    pub unrequested: Vec<(OpId, Bytes)>,
+    /// Pending ops dropped because we had not asked the sender for them (or they are being
+    /// stored already).
     pub unsolicited: usize,
 }
 
@@ -225,7 +229,8 @@ pub struct FetchStats {
     pub received: u64,
     /// Ops received with wrong data.
     pub invalid: u64,
-    /// Ops received that nobody asked for.
+    /// Ops received for pending ids that nobody asked the sender for (ops not pending at all
+    /// are handed back in [`Received::unrequested`] instead).
     pub unsolicited: u64,
     /// Ids refused by [`FetchQueue::add`] because the queue was full.
     pub refused: u64,
@@ -379,7 +384,7 @@ impl FetchQueue {
         let mut r = Received::default();
         for (id, data) in ops {
             let Some(p) = self.pending.get(&id) else {
-                r.unsolicited += 1;
+                r.unrequested.push((id, data));
                 continue;
             };
             if p.state == State::Storing || !p.asked.contains(from) {
@@ -958,7 +963,12 @@ mod tests {
         assert_eq!(rec.valid[0].op_id, a.0);
         assert_eq!(rec.invalid.len(), 1);
         assert!(matches!(rec.invalid[0].1, OpError::IdMismatch { .. }));
-        assert_eq!(rec.unsolicited, 1);
+        assert_eq!(
+            rec.unrequested,
+            vec![(op(7).0, op(7).1)],
+            "not pending: handed back"
+        );
+        assert_eq!(rec.unsolicited, 0);
         q.stored(T, std::slice::from_ref(&a.0));
         // The wrong op goes to peer 2, the other source; c is still in flight with peer 1.
         let r = requests(&drain(&mut q));

@@ -1,4 +1,6 @@
-//! Publishing: telling the peers responsible for an op that we hold it, so they fetch it.
+//! Publishing: telling the peers responsible for an op that we hold it, so they fetch it
+//! (or, for a small batch of fresh ops, handing them the data itself: the space turns a
+//! [`PublishOutput::SendOps`] into a push, `SpaceConfig::push_max_bytes`).
 //!
 //! Kitsune2's `CorePublish` (`crates/core/src/factories/core_publish.rs`, report §5.2) sends a
 //! `PublishOps` message of op ids to targets the host picked, skipping unresponsive ones, with

@@ -17,10 +17,16 @@ fn agent(n: u8) -> AgentId {
 
 /// Nodes 1..=`n`, introduced to each other and settled.
 fn net(n: u8) -> SimNet {
+    net_with(n, |_| {})
+}
+
+/// [`net`] with each node's config changed by `edit`.
+fn net_with(n: u8, edit: impl Fn(&mut SpaceConfig)) -> SimNet {
     let mut net = SimNet::new(SimConfig::instant(T0));
     for i in 1..=n {
         let key = AgentKey::from_secret_bytes(&[i; 32]);
-        let cfg = SpaceConfig::new(SpaceId::from_bytes(vec![5u8; 32]));
+        let mut cfg = SpaceConfig::new(SpaceId::from_bytes(vec![5u8; 32]));
+        edit(&mut cfg);
         let space = Space::new(cfg, Box::new(key), agent(i), Some(url(i)), T0, i as u64).unwrap();
         let store = net.mem_store();
         net.add(space, store);
@@ -75,7 +81,8 @@ fn a_notify_that_cannot_go_is_refused_and_sends_nothing() {
 
 #[test]
 fn fetched_ops_report_sync_progress_to_the_end_and_name_the_sending_agent() {
-    let mut net = net(2);
+    // Announced, not pushed: a sync round is about ops fetched.
+    let mut net = net_with(2, |c| c.push_max_bytes = 0);
     let now = net.now();
     for i in 0..40u32 {
         net.nodes[0]
@@ -116,4 +123,19 @@ fn fetched_ops_report_sync_progress_to_the_end_and_name_the_sending_agent() {
     }
     // The publisher fetched nothing: no round, no report.
     assert!(!net.nodes[0].has(|e| matches!(e, SpaceEvent::Sync(_))));
+
+    // Pushed ops (the default for a small batch) are no part of a sync round.
+    let mut net = net_with(2, |_| {});
+    let now = net.now();
+    for i in 0..40u32 {
+        net.nodes[0]
+            .space
+            .publish(now, i.to_le_bytes().to_vec())
+            .unwrap();
+    }
+    net.settle();
+    net.advance_to(now.add_micros(2_000_000));
+    assert_eq!(net.nodes[1].received(), 40);
+    assert_eq!(net.nodes[1].space.stats().pushed_taken, 40);
+    assert!(!net.nodes[1].has(|e| matches!(e, SpaceEvent::Sync(_))));
 }

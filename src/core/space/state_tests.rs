@@ -219,6 +219,76 @@ fn announced_ids_skip_the_store_lookup_only_while_every_held_id_is_known() {
     assert_eq!(t.stats().announced_fetched_unread, 0);
 }
 
+/// Pushed ops (a `FetchResponse` nobody asked for, [`SpaceConfig::push_max_bytes`]) are
+/// verified and written; past [`MAX_PUSH_WRITING_PER_PEER`] bytes being written for the peer
+/// they are fetched instead (the announcement way); wrong data is misbehaviour and nothing of
+/// the frame is kept; ops outside the arc are dropped.
+#[test]
+fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
+    let peer = key(1);
+    let mut s = local(SpaceConfig::new(space_id()));
+    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    store_requests(&mut s);
+    let op = |tag: u8, len: usize| Op::new(T0, vec![tag; len]).unwrap();
+    let push = |ops: &[&Op]| {
+        let pairs: Vec<_> = ops.iter().map(|o| (o.id(), o.encode())).collect();
+        encode_fetch_response(&space_id(), &pairs)
+    };
+    let (a, b, c) = (op(1, 600_000), op(2, 600_000), op(3, 100));
+    s.handle_frame(T0, peer_url(1), push(&[&a, &b]));
+    let reqs = store_requests(&mut s);
+    let written: Vec<Vec<OpId>> = reqs
+        .iter()
+        .filter_map(|(_, r)| match r {
+            StoreRequest::Write(m) => Some(m.iter().map(|m| m.op_id.clone()).collect()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, vec![vec![a.id()]], "b is over the bound: {reqs:?}");
+    assert!(s.fetch.is_pending(&b.id()), "b is fetched instead");
+    let st = s.stats();
+    assert_eq!((st.pushed_taken, st.pushed_deferred), (1, 1));
+    assert_eq!(s.state_sizes().push_writing, 1);
+
+    // Once a's write is done, the peer may push again.
+    let ticket = reqs[0].0;
+    let store = MemOpStore::new(|| T0);
+    let write = reqs.into_iter().next().unwrap().1;
+    s.handle_store_response(T0, ticket, block_on(perform(&store, write)));
+    assert_eq!(s.state_sizes().push_writing, 0);
+    let e = events(&mut s);
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, SpaceEvent::OpReceived { op_id, .. } if *op_id == a.id())),
+        "{e:?}"
+    );
+    s.handle_frame(T0, peer_url(1), push(&[&c]));
+    assert!(
+        matches!(&store_requests(&mut s)[..], [(_, StoreRequest::Write(m))] if m[0].op_id == c.id())
+    );
+
+    // Wrong data: misbehaviour, nothing written, not even the good op before it.
+    let d = op(4, 100);
+    let wrong = encode_fetch_response(
+        &space_id(),
+        &[(d.id(), d.encode()), (op(5, 100).id(), op(6, 100).encode())],
+    );
+    s.handle_frame(T0, peer_url(1), wrong);
+    assert!(store_requests(&mut s).is_empty());
+    assert_eq!(s.stats().misbehaved, 1);
+
+    // Outside the arc: dropped.
+    let mut t = local(SpaceConfig {
+        storage_arc: DhtArc::Empty,
+        ..SpaceConfig::new(space_id())
+    });
+    t.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    store_requests(&mut t);
+    t.handle_frame(T0, peer_url(1), push(&[&c]));
+    assert!(store_requests(&mut t).is_empty());
+    assert_eq!(t.stats().pushed_dropped, 1);
+}
+
 /// splitmix64, for a deterministic churn.
 struct Rng(u64);
 

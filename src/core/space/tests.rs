@@ -1119,8 +1119,10 @@ fn only_recent_ops_in_the_joiners_arc_are_introduced() {
 #[test]
 fn fresh_ops_are_served_from_memory() {
     for cache in [8 * 1024 * 1024, 0] {
+        // Announced, so that node 2 fetches it from node 1.
         let c = SpaceConfig {
             serve_cache_bytes: cache,
+            push_max_bytes: 0,
             ..cfg()
         };
         let mut net = net(vec![c.clone(), c.clone()]);
@@ -1225,5 +1227,57 @@ fn slice_hashes_wait_for_the_sync_to_end() {
             Case::BulkIntake => gossip::INTAKE_QUIET + gossip::PERSIST_AFTER_INTAKE,
         };
         assert_eq!(first_write, Some(want), "{case:?}");
+    }
+}
+
+/// A small batch of fresh ops travels with its data (no announcement, no fetch request); a
+/// batch over `push_max_bytes`, or any batch with pushes off (plain Kitsune2), is announced
+/// and fetched.
+#[test]
+fn small_fresh_batches_are_pushed_and_the_rest_announced() {
+    for (push, size, pushed) in [
+        (64 * 1024, 100, true),
+        (64 * 1024, 30_000, false),
+        (0, 100, false),
+    ] {
+        let c = SpaceConfig {
+            push_max_bytes: push,
+            ..cfg()
+        };
+        let mut net = net(vec![c.clone(), c]);
+        net.introduce();
+        let now = net.now();
+        let ids: Vec<OpId> = (0..3u8)
+            .map(|i| {
+                net.nodes[0]
+                    .space
+                    .publish(now, vec![i; size])
+                    .unwrap()
+                    .op_id
+            })
+            .collect();
+        net.advance_to(now.add_micros(2_000_000));
+        let case = format!("push {push}, 3 ops of {size} B");
+        let held = block_on(net.nodes[1].store.retrieve_ops(ids)).unwrap();
+        assert_eq!(held.len(), 3, "{case}");
+        assert_eq!(net.nodes[1].received(), 3, "{case}: op events");
+        let (a, b) = (net.nodes[0].space.stats(), net.nodes[1].space.stats());
+        let kinds = &net.nodes[1].in_by_kind;
+        assert_eq!(
+            kinds.contains_key("publish-ops"),
+            !pushed,
+            "{case}: {kinds:?}"
+        );
+        assert_eq!(
+            net.nodes[1].space.fetch_stats().requests == 0,
+            pushed,
+            "{case}"
+        );
+        let n = if pushed { 3 } else { 0 };
+        assert_eq!(
+            (a.ops_pushed, b.pushed_taken, b.ops_received),
+            (n, n, 3),
+            "{case}"
+        );
     }
 }
