@@ -93,7 +93,10 @@ function publicTypes(text) {
  * `fennec-dht`. `exports`: the entry (types first, as TypeScript's resolution wants) and the
  * wasm file, so that bundlers and `init(new URL(...))` callers can resolve it by package path.
  * `sideEffects`: the entry wraps the glue's functions in place (the not-initialised guards), and
- * the snippets are imported by the glue for their definitions.
+ * the snippets are imported by the glue for their definitions. wasm-pack's fennec_bg.wasm.d.ts
+ * (the raw wasm exports, typed `any`) is left out: neither declaration file imports it, and
+ * TypeScript resolving `fennec-dht/fennec_bg.wasm` through `exports` looks for
+ * fennec_bg.d.wasm.ts, not for it.
  */
 function packageJson(wasmPack) {
   // Cargo.toml's `repository` is a placeholder (https://example.invalid/...) until the project
@@ -115,8 +118,8 @@ function packageJson(wasmPack) {
       './fennec_bg.wasm': './fennec_bg.wasm',
       './package.json': './package.json',
     },
-    files: ['index.js', 'index.d.ts', 'fennec.js', 'fennec.d.ts', 'fennec_bg.wasm',
-      'fennec_bg.wasm.d.ts', 'snippets', 'profile', 'README.md'],
+    files: ['index.js', 'index.d.ts', 'fennec.js', 'fennec.d.ts', 'fennec_bg.wasm', 'snippets', 'profile',
+      'README.md'],
     sideEffects: ['./index.js', './snippets/*', './profile/*'],
   };
 }

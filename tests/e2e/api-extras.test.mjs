@@ -5,7 +5,8 @@
 // - publishMany stores a batch and resolves with its ids in order; the receiver reports `sync`
 //   progress that ends with remaining 0 and fetched + failed = missing;
 // - `signal`: an aborted signal rejects with its reason (AbortError by default), at once and
-//   storing nothing when aborted before the call, or while the call waits;
+//   storing nothing when aborted before the call (publish, publishMany, join, send), or while
+//   the call waits;
 // - bad arguments of the new calls are TypeError/RangeError naming them; nothing is stored;
 // - a join puts its agent info to bootstrap once (at join; the space's own LocalAgentInfo
 //   event for the same info, after the model loaded, is skipped).
@@ -137,11 +138,17 @@ test('signal: aborted before the call rejects at once and stores nothing; abort 
   const r = await page.evaluate(async (o) => {
     const bytes = new Uint8Array([1, 2, 3]);
     const aborted = AbortSignal.abort();
+    // An agent id no peer has: without the abort, send would reject with "unreachable".
+    const agent = 'A'.repeat(43);
     const before = {
       publish: await t.outcome(() => t.space.publish(bytes, { signal: aborted })),
       publishMany: await t.outcome(() => t.space.publishMany([bytes], { signal: aborted })),
       join: await t.outcome(() => t.peer.join('never-joined', { signal: aborted })),
+      send: await t.outcome(() => t.space.send(agent, bytes, { signal: aborted })),
     };
+    const reason = new Error('send reason');
+    const sendReason = await t.space.send(agent, bytes, { signal: AbortSignal.abort(reason) })
+      .then(() => 'resolved', (e) => (e === reason ? 'the reason' : t.describe(e)));
     const stored = (await t.space.stats()).ops;
     const id = await t.space.publish(bytes);
     const c1 = new AbortController();
@@ -151,9 +158,10 @@ test('signal: aborted before the call rejects at once and stores nothing; abort 
     const join = t.outcome(() => t.peer.join(o.space, { signal: c2.signal }));
     c2.abort(new Error('my reason'));
     const unaborted = await t.space.get(id, { signal: new AbortController().signal });
-    return { before, stored, get: await get, join: await join, unaborted: Array.from(unaborted) };
+    return { before, sendReason, stored, get: await get, join: await join, unaborted: Array.from(unaborted) };
   }, { space: uniqueSpace('abort-join') });
   for (const [k, o] of Object.entries(r.before)) refused(o, 'AbortError', null, `${k} with an aborted signal`);
+  assert.equal(r.sendReason, 'the reason', 'send with an aborted signal rejects with that signal\'s reason');
   assert.equal(r.stored, 0, 'nothing stored by the aborted calls');
   refused(r.get, 'AbortError', null, 'get aborted while waiting');
   assert.equal(r.join.ok, false);

@@ -3,7 +3,8 @@
 // RTCPeerConnection, no Web Locks; Node 20 has no global WebSocket either, so the `ws` package's
 // class is passed as the `WebSocket` option — joins a space with two browser tabs on the real
 // bootstrap/sbd server (harness). It is a relay-only peer (the tabs see path "relay"), keeps
-// its ops in memory, and ops cross both ways. Then `npm run peer` (scripts/peer.mjs), the
+// its ops in memory, and ops cross both ways. `init()` in Node takes the wasm file as bytes, a
+// path or a `file:` URL (docs/package-README.md). Then `npm run peer` (scripts/peer.mjs), the
 // always-on Node peer, keeps a space's ops while its only tab leaves, and hands them to a tab
 // that joins afterwards, also after a restart from its --store file.
 import assert from 'node:assert/strict';
@@ -46,6 +47,33 @@ for await (const line of createInterface({ input: process.stdin })) {
 await peer.close();
 `;
 
+// One init() form per process (the module is instantiated once per process): the wasm file of
+// the installed package as bytes, as a path, as a file: URL; then a call that needs the module.
+const INIT_APP = `
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import init, { initialised, opId, version } from 'fennec-dht';
+
+const file = fileURLToPath(import.meta.resolve('fennec-dht/fennec_bg.wasm'));
+const forms = {
+  bytes: () => readFileSync(file),
+  wrappedBytes: () => ({ module_or_path: readFileSync(file) }),
+  path: () => ({ module_or_path: file }),
+  fileUrl: () => ({ module_or_path: pathToFileURL(file) }),
+  fileUrlString: () => ({ module_or_path: pathToFileURL(file).href }),
+  missingPath: () => ({ module_or_path: file + '.missing' }),
+};
+const before = initialised();
+let out;
+try {
+  await init(forms[process.argv[2]]());
+  out = { before, initialised: initialised(), version: version(), opId: opId(new Uint8Array([1, 2, 3]), 1_700_000_000_000_000) };
+} catch (e) {
+  out = { before, initialised: initialised(), error: e.code ?? e.name, message: String(e.message) };
+}
+process.stdout.write(JSON.stringify(out) + '\\n');
+`;
+
 let app, net, browser;
 const children = [];
 
@@ -58,6 +86,7 @@ before(async () => {
     dependencies: { 'fennec-dht': `file:${tarball}` },
   }));
   await writeFile(path.join(app, 'peer.mjs'), NODE_APP);
+  await writeFile(path.join(app, 'init.mjs'), INIT_APP);
   await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app });
   net = await startDevnet();
   browser = await launchBrowser();
@@ -164,6 +193,28 @@ test('a relay-only Node peer from the tarball syncs ops both ways with two brows
   }
   node.proc.stdin.end();
   assert.equal(await node.exited, 0);
+});
+
+test('init() in Node takes the wasm file as bytes, a path or a file: URL (as module_or_path)', async () => {
+  const { version } = JSON.parse(await readFile(path.join(ROOT, 'pkg', 'package.json'), 'utf8'));
+  const results = {};
+  const stderr = {};
+  for (const form of ['bytes', 'wrappedBytes', 'path', 'fileUrl', 'fileUrlString', 'missingPath']) {
+    const out = await run(process.execPath, ['init.mjs', form], { cwd: app });
+    results[form] = JSON.parse(out.stdout);
+    stderr[form] = out.stderr;
+  }
+  const ok = { before: false, initialised: true, version, opId: results.bytes.opId };
+  assert.match(ok.opId ?? '', /^[A-Za-z0-9_-]{43}$/, `an op id after init(bytes): ${JSON.stringify(results.bytes)}`);
+  for (const form of ['bytes', 'wrappedBytes', 'path', 'fileUrl', 'fileUrlString']) {
+    assert.deepEqual(results[form], ok, `init with ${form}`);
+  }
+  // The documented { module_or_path } forms draw no warning (the bare form gets wasm-bindgen's
+  // "using deprecated parameters for the initialization function").
+  for (const form of ['wrappedBytes', 'path', 'fileUrl', 'fileUrlString']) assert.equal(stderr[form], '', `stderr of ${form}`);
+  // A path is read from the disk (not fetched): a missing file is ENOENT, and nothing is initialised.
+  assert.equal(results.missingPath.initialised, false);
+  assert.equal(results.missingPath.error, 'ENOENT', JSON.stringify(results.missingPath));
 });
 
 test('npm run peer keeps a space\'s ops while tabs come and go, and across a restart from --store', async () => {
