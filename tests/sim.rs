@@ -468,6 +468,52 @@ fn a_peer_sending_wrong_ops_is_disconnected_while_the_others_converge() {
     assert!(converged(&sim, &honest, &ids));
 }
 
+/// Issue 10, "better than Kitsune2": dead peers do not stall gossip (Kitsune2 #614: one
+/// unreachable peer held its single round for 174 s). A peer joins a converged swarm of six
+/// whose ops are too old to be introduced, so it catches up by its own gossip rounds. The
+/// same run with two of the six dead (crashed silently just before the join: frames lost, no
+/// close, still listed by bootstrap) must catch up no more than one initiate timeout (5 s)
+/// later. (Measured: the dead are never admitted, so no round is even tried with them; the
+/// concurrent rounds beside a peer that dies mid-round are
+/// `core::gossip::sim_tests::a_dead_peer_times_out_beside_rounds_that_repair`.)
+#[test]
+fn dead_peers_do_not_stall_a_joiners_catch_up() {
+    let (alone, _) = catch_up_by_gossip(false);
+    let (beside_dead, timed_out) = catch_up_by_gossip(true);
+    println!(
+        "dead-peers-gossip: a joiner caught up in {alone:.2} s with every peer alive, \
+         {beside_dead:.2} s with 2 of 6 dead ({timed_out} of its rounds timed out)"
+    );
+    assert!(
+        beside_dead <= alone + 5.0,
+        "dead peers stalled the catch-up: {beside_dead:.2} s against {alone:.2} s"
+    );
+}
+
+/// Seconds (virtual) a joiner takes to hold every op of a swarm that converged 200 s
+/// earlier, and its gossip rounds that timed out; with `dead`, nodes 4 and 5 crash first.
+fn catch_up_by_gossip(dead: bool) -> (f64, u64) {
+    let mut rng = Rng::new(21);
+    let ops = generated_ops(&mut rng, 300);
+    let (mut sim, ids, _) = swarm_publishes(21, 6, &ops, wan());
+    let all: Vec<usize> = (0..6).collect();
+    assert!(sim.run_until(120 * SEC, |s| converged(s, &all, &ids)));
+    sim.run_for(200 * SEC);
+    if dead {
+        sim.crash(4);
+        sim.crash(5);
+    }
+    let start = sim.now();
+    let late = join(&mut sim, Behaviour::Honest);
+    assert!(
+        sim.run_until(180 * SEC, |s| s.nodes[late].holds_all(&ids)),
+        "the joiner did not catch up (dead {dead}): {:?}",
+        sim.nodes[late].space.gossip_summary()
+    );
+    let secs = (sim.now().0 - start.0) as f64 / SEC_US as f64;
+    (secs, sim.nodes[late].space.gossip_summary().stats.timed_out)
+}
+
 #[test]
 fn a_dead_peers_fetches_move_to_other_sources() {
     let mut rng = Rng::new(10);

@@ -5,7 +5,7 @@
 
 use futures::executor::block_on;
 
-use super::tests::{HOUR, Rng, Sim, T0, plain};
+use super::tests::{HOUR, Rng, Sim, T0, plain, url};
 use super::*;
 use crate::api::MetaOp;
 use crate::model::op::Op;
@@ -260,6 +260,57 @@ fn partition_then_heal() {
     sim.round(2, 1);
     assert_eq!(sim.op_count(2), 304);
     assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+}
+
+/// Issue 10, "better than Kitsune2": a dead peer does not stall repair (Kitsune2 #614: its one
+/// round at a time waited 174 s on an unreachable peer). Node 0 starts its three rounds at
+/// once, one with a dead peer (every message to it lost); the two live rounds complete and
+/// bring the ops node 0 lacked in their own round trips (100 ms a message), while the dead
+/// one waits out the 5 s initiate timeout beside them.
+#[test]
+fn a_dead_peer_times_out_beside_rounds_that_repair() {
+    let mut sim = Sim::new(4, fennec());
+    sim.latency = 100_000;
+    let mut rng = Rng(23);
+    let shared: Vec<MetaOp> = (0..200).map(|k| rng.op(T0 - k * 6 * HOUR)).collect();
+    for i in 0..4 {
+        sim.store(i, shared.clone());
+    }
+    let (a, b) = (rng.op(T0 - 3 * HOUR), rng.op(T0 - 5 * HOUR));
+    sim.store(1, vec![a.clone()]);
+    sim.store(2, vec![b.clone()]);
+    sim.cut = vec![3];
+    let start = sim.now();
+    for i in [3, 1, 2] {
+        let count = sim.op_count(0);
+        sim.nodes[0].gossip.initiate(start, url(i), count).unwrap();
+    }
+    sim.pump();
+    let repaired = sim.now().micros_since(start);
+    assert_eq!(sim.op_count(0), 202, "both live rounds brought their op");
+    assert_eq!(sim.completed(0).len(), 2);
+    assert!(repaired < 2_000_000, "repaired after {repaired} µs");
+    assert!(
+        sim.events
+            .iter()
+            .all(|(_, e)| !matches!(e, GossipEvent::TimedOut { .. }))
+    );
+    let deadline = sim.nodes[0]
+        .gossip
+        .poll_timeout()
+        .expect("the dead round is open");
+    assert_eq!(deadline, start.plus(fennec().initiate_timeout));
+    sim.nodes[0].gossip.handle_timeout(deadline);
+    sim.collect();
+    assert!(sim.events.iter().any(
+        |(i, e)| *i == 0 && matches!(e, GossipEvent::TimedOut { peer, .. } if *peer == url(3))
+    ));
+    println!(
+        "dead-peer-gossip: 2 live rounds repaired node 0 in {:.2} s; the round with the dead \
+         peer timed out at {:.0} s",
+        repaired as f64 / 1e6,
+        deadline.micros_since(start) as f64 / 1e6
+    );
 }
 
 /// High latency (2 s a message, under the round timeout) changes nothing but time.
