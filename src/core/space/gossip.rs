@@ -479,7 +479,9 @@ impl Space {
                     let (arc, locator) = (self.arc, &self.cfg.locator);
                     let ids: Vec<_> = ids
                         .into_iter()
-                        .filter(|id| arc.contains(locator.op_loc(id)) && !self.recent.contains(id))
+                        .filter(|id| {
+                            arc.contains(locator.op_loc(id)) && !self.stored_or_storing(id)
+                        })
                         .collect();
                     self.known.add(&from, ids.iter());
                     self.fetch.add(now, ids, &from);

@@ -341,6 +341,8 @@ pub struct StateSizes {
     pub serving: usize,
     /// Peers whose pushed ops are being written.
     pub push_writing: usize,
+    /// Pushed ops being written.
+    pub pushed_writing: usize,
     /// Ops being fetched.
     pub fetch_pending: usize,
     /// Peers with ops queued in the fetch queue.
@@ -600,7 +602,7 @@ pub struct SpaceStats {
     /// Ops peers pushed to us that we fetch instead: already pending, or the peer's pushes
     /// being written were over [`MAX_PUSH_WRITING_PER_PEER`].
     pub pushed_deferred: u64,
-    /// Ops peers pushed to us outside our arc or stored lately: dropped.
+    /// Ops peers pushed to us outside our arc, stored lately or being written: dropped.
     pub pushed_dropped: u64,
     /// Frames asked to be sent.
     pub frames_sent: u64,
@@ -697,6 +699,9 @@ pub struct Space {
     serving: HashMap<Url, usize>,
     /// Per peer, bytes of its pushed ops being written ([`MAX_PUSH_WRITING_PER_PEER`]).
     push_writing: HashMap<Url, usize>,
+    /// Ids of pushed ops being written: not fetched again meanwhile when a gossip round or
+    /// an announcement offers them (the fetch queue knows only the ops it asked for).
+    pushed_writing: HashSet<OpId>,
     recent: BoundedSet<OpId>,
     /// Every op id the store holds, while known in full: announced ids it surely lacks are
     /// fetched without a store read.
@@ -790,6 +795,7 @@ impl Space {
             sends: HashMap::new(),
             serving: HashMap::new(),
             push_writing: HashMap::new(),
+            pushed_writing: HashSet::new(),
             next_ticket: 1,
             out: VecDeque::new(),
             local_batch: Vec::new(),
@@ -880,6 +886,7 @@ impl Space {
             tally_peers: self.tally.len(),
             serving: self.serving.len(),
             push_writing: self.push_writing.len(),
+            pushed_writing: self.pushed_writing.len(),
             fetch_pending: self.fetch.len(),
             fetch_queued_peers: self.fetch.queued_peers(),
             fetch_suspended: self.fetch.suspended_count(),
@@ -1279,6 +1286,9 @@ impl Space {
         let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
         if pushed > 0 {
             self.push_writing_done(&from, pushed);
+            for id in &ids {
+                self.pushed_writing.remove(id);
+            }
         }
         let stored = match r {
             Ok(stored) => stored,
@@ -1320,7 +1330,7 @@ impl Space {
             Ok(m) => {
                 let missing: Vec<OpId> = m
                     .into_iter()
-                    .filter(|id| !self.recent.contains(id))
+                    .filter(|id| !self.stored_or_storing(id))
                     .collect();
                 self.fetch.add(now, missing, &from);
             }
@@ -1607,7 +1617,7 @@ impl Space {
         let (pending, ids): (Vec<OpId>, Vec<OpId>) = ids
             .into_iter()
             .filter(|id| {
-                self.arc.contains(self.cfg.locator.op_loc(id)) && !self.recent.contains(id)
+                self.arc.contains(self.cfg.locator.op_loc(id)) && !self.stored_or_storing(id)
             })
             .partition(|id| self.fetch.is_pending(id));
         // Already being fetched: one more source, no store lookup needed.
@@ -1632,8 +1642,9 @@ impl Space {
     /// Ops `from` pushed with their data ([`SpaceConfig::push_max_bytes`]): an announcement
     /// that carries the ops. Those in our arc are verified and written as fetched ones, up to
     /// [`MAX_PUSH_WRITING_PER_PEER`] bytes being written per peer; the rest, and ops already
-    /// being fetched, go the announcement way. Ops outside the arc or stored lately are
-    /// dropped. Wrong data (id not the hash of the op) is misbehaviour and nothing of the
+    /// being fetched, go the announcement way. Ops outside the arc, stored lately or being
+    /// written are dropped; while written, a pushed op offered again (an announcement, a
+    /// gossip round) is not fetched. Wrong data (id not the hash of the op) is misbehaviour and nothing of the
     /// frame is kept.
     fn on_pushed(&mut self, now: Timestamp, from: &Url, ops: Vec<(OpId, Bytes)>) {
         self.known.add(from, ops.iter().map(|(id, _)| id));
@@ -1641,7 +1652,7 @@ impl Space {
         let (mut take, mut defer) = (Vec::new(), Vec::new());
         for (id, data) in ops {
             self.glue.announced.insert(id.clone(), now);
-            if !self.arc.contains(self.cfg.locator.op_loc(&id)) || self.recent.contains(&id) {
+            if !self.arc.contains(self.cfg.locator.op_loc(&id)) || self.stored_or_storing(&id) {
                 self.stats.pushed_dropped += 1;
             } else if self.fetch.is_pending(&id) || writing + data.len() > MAX_PUSH_WRITING_PER_PEER
             {
@@ -1671,6 +1682,8 @@ impl Space {
             return;
         }
         self.stats.pushed_taken += take.len() as u64;
+        self.pushed_writing
+            .extend(take.iter().map(|o| o.op_id.clone()));
         let bytes: usize = take.iter().map(|o| o.data.len()).sum();
         *self.push_writing.entry(from.clone()).or_default() += bytes;
         let metas = take
@@ -1688,6 +1701,11 @@ impl Space {
                 pushed: bytes,
             },
         );
+    }
+
+    /// Whether `id` was stored lately or is a pushed op being written: not to be fetched.
+    fn stored_or_storing(&self, id: &OpId) -> bool {
+        self.recent.contains(id) || self.pushed_writing.contains(id)
     }
 
     fn push_writing_done(&mut self, from: &Url, bytes: usize) {

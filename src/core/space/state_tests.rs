@@ -249,6 +249,16 @@ fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
     let st = s.stats();
     assert_eq!((st.pushed_taken, st.pushed_deferred), (1, 1));
     assert_eq!(s.state_sizes().push_writing, 1);
+    // While a is written, another peer announcing it (or a gossip round offering it) does
+    // not start a fetch or a lookup, and a second push of it is dropped.
+    let other = key(2);
+    s.insert_agent_infos(T0, vec![info(&other, T0, Some(peer_url(2)))]);
+    store_requests(&mut s);
+    s.handle_frame(T0, peer_url(2), encode_publish_ops(&space_id(), &[a.id()]));
+    s.handle_frame(T0, peer_url(2), push(&[&a]));
+    assert!(store_requests(&mut s).is_empty());
+    assert!(!s.fetch.is_pending(&a.id()));
+    assert_eq!(s.stats().pushed_dropped, 1);
 
     // Once a's write is done, the peer may push again.
     let ticket = reqs[0].0;
@@ -256,6 +266,7 @@ fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
     let write = reqs.into_iter().next().unwrap().1;
     s.handle_store_response(T0, ticket, block_on(perform(&store, write)));
     assert_eq!(s.state_sizes().push_writing, 0);
+    assert_eq!(s.state_sizes().pushed_writing, 0);
     let e = events(&mut s);
     assert!(
         e.iter()
