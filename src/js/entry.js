@@ -103,7 +103,8 @@ async function nodeFileArgs(args) {
   const fs = 'node:fs/promises';
   const { readFile } = await import(/* @vite-ignore */ fs);
   const bytes = await readFile(file);
-  return [wrapped ? { ...a, module_or_path: bytes } : bytes, ...args.slice(1)];
+  // Always as `{ module_or_path }`: the glue warns that a bare argument is deprecated.
+  return [{ ...(wrapped ? a : {}), module_or_path: bytes }, ...args.slice(1)];
 }
 
 /** Synchronous `init` from compiled module bytes (the glue's `initSync`). */
