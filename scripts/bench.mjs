@@ -22,6 +22,8 @@ const BENCHES = {
   size: () => import('./bench/size.mjs'),
   peers: () => import('./bench/peers.mjs'),
   gossip: () => import('./bench/gossip.mjs'),
+  // the DHT model's load from IndexedDB at join (issue 10, deliverable 1)
+  coldstart: () => import('./bench/coldstart.mjs'),
 };
 
 async function main() {

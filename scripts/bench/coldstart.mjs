@@ -1,0 +1,114 @@
+// `npm run bench -- coldstart [--ops N] [--runs R]`
+//
+// Issue 10, deliverable 1: the DHT model's cold start on IndexedDB, measured in headless
+// Chromium with the real servers. One page joins a fresh space and imports N ops (default
+// 100 000: 100-byte payloads, created one every 5 minutes back from now, so that ~350 days
+// of full time slices hold them) with `publishMany` in chunks of 5 000, then leaves and
+// closes. A new page of the same browser context (same origin, so the same IndexedDB
+// database and agent key) then joins the space again R times (default 3), and each time we
+// record:
+//   join_ms:  `peer.join()` called → resolved;
+//   model_ms: `peer.join()` called → `stats().gossip.opCount` equals N (the space's driver
+//             has built the DHT model from the store: `Space::load_model`, `core/dht/store.rs`;
+//             polled every 20 ms).
+// Natively (`core::dht::store_tests::cold_start_report`) the same load is 515 store calls;
+// this is what those calls cost on IndexedDB. Medians are printed as one JSON line.
+import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+
+function parseArgs(args) {
+  const o = { ops: 100_000, runs: 3 };
+  for (let i = 0; i < args.length; i += 2) {
+    const [k, v] = [args[i], Number(args[i + 1])];
+    if (k === '--ops') o.ops = v;
+    else if (k === '--runs') o.runs = v;
+    else throw new Error(`unknown option ${k} (options: --ops N --runs R)`);
+  }
+  for (const [k, v] of Object.entries(o)) {
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k} must be a positive integer`);
+  }
+  return o;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Page side: join `space` and import `n` ops; resolves with the import time in ms. */
+async function importOps({ bootstrapUrl, signalUrl, space, n }) {
+  const peer = await window.fennec.Peer.connect({ bootstrapUrl, signalUrl, relayOnly: true });
+  const s = await peer.join(space);
+  const now = Date.now();
+  const t0 = performance.now();
+  for (let k = 0; k < n; k += 5000) {
+    const items = [];
+    for (let j = k; j < Math.min(n, k + 5000); j++) {
+      const payload = new Uint8Array(100);
+      new DataView(payload.buffer).setUint32(0, j);
+      crypto.getRandomValues(payload.subarray(4));
+      items.push({ payload, createdAt: now - j * 300_000 });
+    }
+    await s.publishMany(items);
+  }
+  const ms = performance.now() - t0;
+  const ops = (await s.stats()).ops;
+  await s.leave();
+  await peer.close();
+  return { ms, ops };
+}
+
+/** Page side: join `space` again; the times to `join` resolving and to the model holding `n`. */
+async function rejoin({ bootstrapUrl, signalUrl, space, n }) {
+  const peer = await window.fennec.Peer.connect({ bootstrapUrl, signalUrl, relayOnly: true });
+  const t0 = performance.now();
+  const s = await peer.join(space);
+  const joinMs = performance.now() - t0;
+  let count = 0;
+  while (performance.now() - t0 < 120_000) {
+    count = (await s.stats()).gossip?.opCount ?? 0;
+    if (count >= n) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const modelMs = performance.now() - t0;
+  await s.leave();
+  await peer.close();
+  return { joinMs, modelMs, count };
+}
+
+export async function run(args, log) {
+  const opt = parseArgs(args);
+  const net = await startDevnet();
+  const browser = await launchBrowser();
+  try {
+    const context = await browser.newContext();
+    const servers = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl };
+    const space = `coldstart-${Date.now()}`;
+    const first = await openFennecPage(context, net.staticUrl);
+    const imp = await first.evaluate(importOps, { ...servers, space, n: opt.ops });
+    if (imp.ops !== opt.ops) throw new Error(`imported ${imp.ops} ops, not ${opt.ops}`);
+    log(`${opt.ops} ops imported in ${imp.ms.toFixed(0)} ms`);
+    await first.close();
+    const joins = [];
+    const models = [];
+    for (let r = 0; r < opt.runs; r++) {
+      const page = await openFennecPage(context, net.staticUrl);
+      const m = await page.evaluate(rejoin, { ...servers, space, n: opt.ops });
+      if (m.count !== opt.ops) throw new Error(`the model holds ${m.count} ops after 120 s, not ${opt.ops}`);
+      if (page.fennecErrors.length) throw new Error(`page errors: ${page.fennecErrors.join('; ')}`);
+      log(`run ${r + 1}/${opt.runs}: join ${m.joinMs.toFixed(0)} ms, model loaded ${m.modelMs.toFixed(0)} ms`);
+      joins.push(m.joinMs);
+      models.push(m.modelMs);
+      await page.close();
+    }
+    return {
+      ops: opt.ops,
+      runs: opt.runs,
+      import_ms: Math.round(imp.ms),
+      join_ms: Math.round(median(joins)),
+      model_loaded_ms: Math.round(median(models)),
+    };
+  } finally {
+    await browser.close();
+    await net.stop();
+  }
+}
