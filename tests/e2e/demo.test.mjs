@@ -76,12 +76,15 @@ test('two windows join one space, see each other and exchange a message', { time
     null, { timeout: TIMEOUT });
 
   // Each peer shows its connection path (`peers()[i].path`; two contexts of one browser
-  // connect over WebRTC), and B shows the sync progress of fetching A's op, done.
+  // connect over WebRTC). A loads the bundled dataset (bulk batches are announced, not
+  // pushed like the message above), and B shows the sync progress of fetching it, done.
   for (const [page, other] of [[a.page, agentB], [b.page, agentA]]) {
     await page.locator('#peers li.peer', { hasText: other }).locator('.path', { hasText: /^(WebRTC|relay)$/ })
       .waitFor({ timeout: TIMEOUT });
   }
-  await b.page.locator('#sync-text', { hasText: /^In sync: \d+ ops? fetched/ }).waitFor({ timeout: TIMEOUT });
+  await a.page.getByRole('button', { name: 'Load dataset' }).click();
+  await a.page.locator('#dataset-text', { hasText: /^Done: / }).waitFor({ timeout: TIMEOUT });
+  await b.page.locator('#sync-text', { hasText: /^In sync: \d[\d,]* ops? fetched/ }).waitFor({ timeout: TIMEOUT });
   assert.ok(await b.page.locator('#sync-progress').isVisible(), 'B shows the sync progress bar');
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fennec-demo-'));
