@@ -79,10 +79,8 @@ fn a_notify_that_cannot_go_is_refused_and_sends_nothing() {
     );
 }
 
-#[test]
-fn fetched_ops_report_sync_progress_to_the_end_and_name_the_sending_agent() {
-    // Announced, not pushed: a sync round is about ops fetched.
-    let mut net = net_with(2, |c| c.push_max_bytes = 0);
+/// Node 1 publishes 40 ops of 4 bytes at once; the net runs 2 s.
+fn publish_40_small_ops(net: &mut SimNet) {
     let now = net.now();
     for i in 0..40u32 {
         net.nodes[0]
@@ -92,6 +90,13 @@ fn fetched_ops_report_sync_progress_to_the_end_and_name_the_sending_agent() {
     }
     net.settle();
     net.advance_to(now.add_micros(2_000_000));
+}
+
+#[test]
+fn fetched_ops_report_sync_progress_to_the_end_and_name_the_sending_agent() {
+    // Announced, not pushed: a sync round is about ops fetched.
+    let mut net = net_with(2, |c| c.push_max_bytes = 0);
+    publish_40_small_ops(&mut net);
     let b = &net.nodes[1];
     assert_eq!(b.received(), 40);
     assert!(
@@ -126,15 +131,7 @@ fn fetched_ops_report_sync_progress_to_the_end_and_name_the_sending_agent() {
 
     // Pushed ops (the default for a small batch) are no part of a sync round.
     let mut net = net_with(2, |_| {});
-    let now = net.now();
-    for i in 0..40u32 {
-        net.nodes[0]
-            .space
-            .publish(now, i.to_le_bytes().to_vec())
-            .unwrap();
-    }
-    net.settle();
-    net.advance_to(now.add_micros(2_000_000));
+    publish_40_small_ops(&mut net);
     assert_eq!(net.nodes[1].received(), 40);
     assert_eq!(net.nodes[1].space.stats().pushed_taken, 40);
     assert!(!net.nodes[1].has(|e| matches!(e, SpaceEvent::Sync(_))));

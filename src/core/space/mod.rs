@@ -1686,21 +1686,22 @@ impl Space {
             .extend(take.iter().map(|o| o.op_id.clone()));
         let bytes: usize = take.iter().map(|o| o.data.len()).sum();
         *self.push_writing.entry(from.clone()).or_default() += bytes;
-        let metas = take
+        self.write_received(take, from, bytes);
+    }
+
+    /// Hands verified ops from `from` to the store (`pushed`: bytes of pushed data, 0 for
+    /// fetched ops); [`Space::on_fetched_written`] takes the result.
+    fn write_received(&mut self, ops: Vec<VerifiedOp>, from: &Url, pushed: usize) {
+        let metas = ops
             .iter()
             .map(|o| MetaOp {
                 op_id: o.op_id.clone(),
                 op_data: o.data.clone(),
             })
             .collect();
-        self.store(
-            StoreRequest::Write(metas),
-            Pending::FetchedWrite {
-                ops: take,
-                from: from.clone(),
-                pushed: bytes,
-            },
-        );
+        let from = from.clone();
+        let pending = Pending::FetchedWrite { ops, from, pushed };
+        self.store(StoreRequest::Write(metas), pending);
     }
 
     /// Whether `id` was stored lately or is a pushed op being written: not to be fetched.
@@ -1785,22 +1786,7 @@ impl Space {
             self.on_pushed(now, from, r.unrequested);
         }
         if !r.valid.is_empty() {
-            let metas = r
-                .valid
-                .iter()
-                .map(|o| MetaOp {
-                    op_id: o.op_id.clone(),
-                    op_data: o.data.clone(),
-                })
-                .collect();
-            self.store(
-                StoreRequest::Write(metas),
-                Pending::FetchedWrite {
-                    ops: r.valid,
-                    from: from.clone(),
-                    pushed: 0,
-                },
-            );
+            self.write_received(r.valid, from, 0);
         }
         if let Some((id, e)) = r.invalid.first() {
             let reason = format!("sent wrong data for op {id}: {e}");
