@@ -14,6 +14,7 @@
 // Natively (`core::dht::store_tests::cold_start_report`) the same load is 515 store calls;
 // this is what those calls cost on IndexedDB. Medians are printed as one JSON line.
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { median } from './stats.mjs';
 
 function parseArgs(args) {
   const o = { ops: 100_000, runs: 3 };
@@ -28,11 +29,6 @@ function parseArgs(args) {
   }
   return o;
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Page side: join `space` and import `n` ops; resolves with the import time in ms. */
 async function importOps({ bootstrapUrl, signalUrl, space, n }) {

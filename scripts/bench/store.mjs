@@ -17,6 +17,7 @@
 // round's ratio: the sides of a round ran back to back under the same machine load, and with a
 // multiple of three rounds an advantage of going first, second or third cancels out.
 import { launchBrowser, openFennecPage, startStaticServer } from '../../tests/e2e/harness.mjs';
+import { median } from './stats.mjs';
 
 function parseArgs(args) {
   const o = { ops: 10_000, rounds: 6, durability: 'strict', pauseMs: 1000 };
@@ -37,11 +38,6 @@ function parseArgs(args) {
   }
   return o;
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 export async function run(args, log) {
   const opt = parseArgs(args);

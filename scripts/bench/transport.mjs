@@ -14,6 +14,7 @@
 // - relay: M MiB (default 4) between two relayOnly Transports (every chunk through sbd), K KiB
 //   messages.
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { median } from './stats.mjs';
 
 function parseArgs(args) {
   const o = { mib: 64, msgKib: 1024, rounds: 3, trials: 20, relayMib: 4 };
@@ -28,10 +29,6 @@ function parseArgs(args) {
   return o;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];

@@ -839,6 +839,12 @@ fn sorted_urls<'a>(urls: impl Iterator<Item = &'a Url>) -> Vec<Url> {
 /// 64 bytes.
 pub const RESPONSE_FRAME_OVERHEAD: usize = 128;
 
+/// Bytes of op entries ([`response_entry_len`]) one `FetchResponse` frame of at most
+/// `max_frame_bytes` for `space` holds.
+pub fn response_budget(space: &SpaceId, max_frame_bytes: usize) -> usize {
+    max_frame_bytes.saturating_sub(RESPONSE_FRAME_OVERHEAD + space.as_bytes().len())
+}
+
 /// Encoded size of one op entry inside a `FetchResponse` (field tag, length, `WireOp`).
 pub fn response_entry_len(op_id: &OpId, data: &Bytes) -> usize {
     let op = WireOp {
@@ -856,7 +862,7 @@ pub fn response_entry_len(op_id: &OpId, data: &Bytes) -> usize {
 /// the wire frame limit). No ops, no frames: like Kitsune2, nothing is sent when nothing was
 /// found.
 pub fn split_response(space: &SpaceId, ops: Vec<MetaOp>, max_frame_bytes: usize) -> Vec<Bytes> {
-    let budget = max_frame_bytes.saturating_sub(RESPONSE_FRAME_OVERHEAD + space.as_bytes().len());
+    let budget = response_budget(space, max_frame_bytes);
     let mut frames = Vec::new();
     let mut batch: Vec<(OpId, Bytes)> = Vec::new();
     let mut size = 0usize;

@@ -476,13 +476,7 @@ impl Space {
                     self.send_gossip(&to, &msg);
                 }
                 GossipOutput::Fetch { from, ids } => {
-                    let (arc, locator) = (self.arc, &self.cfg.locator);
-                    let ids: Vec<_> = ids
-                        .into_iter()
-                        .filter(|id| {
-                            arc.contains(locator.op_loc(id)) && !self.stored_or_storing(id)
-                        })
-                        .collect();
+                    let ids: Vec<_> = ids.into_iter().filter(|id| self.wants(id)).collect();
                     self.known.add(&from, ids.iter());
                     self.fetch.add(now, ids, &from);
                 }

@@ -241,6 +241,14 @@ pub const MAX_HELD_IDS: usize = 250_000;
 /// at our pace, so a peer cannot queue unbounded writes. 1 MiB (16 default pushes).
 pub const MAX_PUSH_WRITING_PER_PEER: usize = 1024 * 1024;
 
+/// Writes of received (fetched or pushed) ops given to the store at once; more wait in the
+/// space. IndexedDB runs read-write transactions over one object store one at a time, in the
+/// order they were created (IndexedDB 3.0, "transaction scheduling"), so every received write
+/// handed over early delays a local publish's write, and the reads that serve peers' fetches,
+/// behind it. Two keep the store busy (one commits while the next waits) and bound that delay
+/// to two writes: in the 8-tab job a local write had waited behind 8 to 10 of them (2.4 s).
+pub const MAX_RECEIVED_WRITES_IN_FLIGHT: usize = 2;
+
 /// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
 pub const MIN_RESPONSE_FRAME_BYTES: usize = 1024;
 
@@ -352,7 +360,7 @@ pub struct StateSizes {
     pub fetch_suspended: usize,
     /// Broadcasts running.
     pub broadcasts: usize,
-    /// Store operations not yet answered.
+    /// Store operations not yet answered or waiting to be asked for.
     pub store_pending: usize,
     /// Sends without a result.
     pub sends: usize,
@@ -640,12 +648,7 @@ enum Pending {
     LocalWrite {
         ops: Vec<(PublishToken, MetaOp)>,
     },
-    FetchedWrite {
-        ops: Vec<VerifiedOp>,
-        from: Url,
-        /// Bytes of pushed data (0: fetched ops, asked for by the fetch queue).
-        pushed: usize,
-    },
+    FetchedWrite(ReceivedWrite),
     Announced {
         from: Url,
     },
@@ -654,6 +657,15 @@ enum Pending {
     },
     /// A [`StoreRequest::PersistSliceHashes`].
     Persist,
+}
+
+/// Verified ops received from `from`, to be written.
+#[derive(Debug, Clone)]
+struct ReceivedWrite {
+    ops: Vec<VerifiedOp>,
+    from: Url,
+    /// Bytes of pushed data (0: fetched ops, asked for by the fetch queue).
+    pushed: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -702,6 +714,11 @@ pub struct Space {
     /// Ids of pushed ops being written: not fetched again meanwhile when a gossip round or
     /// an announcement offers them (the fetch queue knows only the ops it asked for).
     pushed_writing: HashSet<OpId>,
+    /// Received writes given to the store and not yet answered
+    /// ([`MAX_RECEIVED_WRITES_IN_FLIGHT`]).
+    received_writing: usize,
+    /// Received writes waiting for the store, oldest first.
+    held_writes: VecDeque<ReceivedWrite>,
     recent: BoundedSet<OpId>,
     /// Every op id the store holds, while known in full: announced ids it surely lacks are
     /// fetched without a store read.
@@ -796,6 +813,8 @@ impl Space {
             serving: HashMap::new(),
             push_writing: HashMap::new(),
             pushed_writing: HashSet::new(),
+            received_writing: 0,
+            held_writes: VecDeque::new(),
             next_ticket: 1,
             out: VecDeque::new(),
             local_batch: Vec::new(),
@@ -891,15 +910,15 @@ impl Space {
             fetch_queued_peers: self.fetch.queued_peers(),
             fetch_suspended: self.fetch.suspended_count(),
             broadcasts: self.pool.len(),
-            store_pending: self.pending.len(),
+            store_pending: self.store_pending(),
             sends: self.sends.len(),
             recent: self.recent.len(),
         }
     }
 
-    /// Store operations asked for and not yet answered.
+    /// Store operations asked for and not yet answered, or waiting to be asked for.
     pub fn store_pending(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.held_writes.len()
     }
 
     /// Whether the local agent left.
@@ -1224,12 +1243,15 @@ impl Space {
         let Some(p) = self.pending.remove(&ticket) else {
             return;
         };
+        if matches!(p, Pending::FetchedWrite(_)) {
+            self.received_written();
+        }
         match (p, response) {
             (Pending::LocalWrite { ops }, StoreResponse::Written(r)) => {
                 self.on_local_written(now, ops, r)
             }
-            (Pending::FetchedWrite { ops, from, pushed }, StoreResponse::Written(r)) => {
-                self.on_fetched_written(now, ops, from, pushed, r)
+            (Pending::FetchedWrite(w), StoreResponse::Written(r)) => {
+                self.on_fetched_written(now, w, r)
             }
             (Pending::Announced { from }, StoreResponse::Missing(r)) => {
                 self.on_missing(now, from, r)
@@ -1278,11 +1300,10 @@ impl Space {
     fn on_fetched_written(
         &mut self,
         now: Timestamp,
-        ops: Vec<VerifiedOp>,
-        from: Url,
-        pushed: usize,
+        w: ReceivedWrite,
         r: Result<Vec<crate::model::op::StoredOp>, StoreError>,
     ) {
+        let ReceivedWrite { ops, from, pushed } = w;
         let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
         if pushed > 0 {
             self.push_writing_done(&from, pushed);
@@ -1616,9 +1637,7 @@ impl Space {
         }
         let (pending, ids): (Vec<OpId>, Vec<OpId>) = ids
             .into_iter()
-            .filter(|id| {
-                self.arc.contains(self.cfg.locator.op_loc(id)) && !self.stored_or_storing(id)
-            })
+            .filter(|id| self.wants(id))
             .partition(|id| self.fetch.is_pending(id));
         // Already being fetched: one more source, no store lookup needed.
         if !pending.is_empty() {
@@ -1652,7 +1671,7 @@ impl Space {
         let (mut take, mut defer) = (Vec::new(), Vec::new());
         for (id, data) in ops {
             self.glue.announced.insert(id.clone(), now);
-            if !self.arc.contains(self.cfg.locator.op_loc(&id)) || self.stored_or_storing(&id) {
+            if !self.wants(&id) {
                 self.stats.pushed_dropped += 1;
             } else if self.fetch.is_pending(&id) || writing + data.len() > MAX_PUSH_WRITING_PER_PEER
             {
@@ -1692,21 +1711,49 @@ impl Space {
     /// Hands verified ops from `from` to the store (`pushed`: bytes of pushed data, 0 for
     /// fetched ops); [`Space::on_fetched_written`] takes the result.
     fn write_received(&mut self, ops: Vec<VerifiedOp>, from: &Url, pushed: usize) {
-        let metas = ops
+        let w = ReceivedWrite {
+            ops,
+            from: from.clone(),
+            pushed,
+        };
+        if self.received_writing < MAX_RECEIVED_WRITES_IN_FLIGHT {
+            self.issue_received_write(w);
+        } else {
+            self.held_writes.push_back(w);
+        }
+    }
+
+    /// A received write was answered: the oldest held one goes to the store.
+    fn received_written(&mut self) {
+        self.received_writing = self.received_writing.saturating_sub(1);
+        if let Some(next) = self.held_writes.pop_front() {
+            self.issue_received_write(next);
+        }
+    }
+
+    fn issue_received_write(&mut self, w: ReceivedWrite) {
+        let metas = w
+            .ops
             .iter()
             .map(|o| MetaOp {
                 op_id: o.op_id.clone(),
                 op_data: o.data.clone(),
             })
             .collect();
-        let from = from.clone();
-        let pending = Pending::FetchedWrite { ops, from, pushed };
-        self.store(StoreRequest::Write(metas), pending);
+        self.received_writing += 1;
+        self.store(StoreRequest::Write(metas), Pending::FetchedWrite(w));
     }
 
     /// Whether `id` was stored lately or is a pushed op being written: not to be fetched.
     fn stored_or_storing(&self, id: &OpId) -> bool {
         self.recent.contains(id) || self.pushed_writing.contains(id)
+    }
+
+    /// Whether an op `id` a peer offers (announced, pushed, or found by gossip) is for us:
+    /// its location is in our arc, and it is not [stored or being
+    /// stored](Self::stored_or_storing).
+    fn wants(&self, id: &OpId) -> bool {
+        self.arc.contains(self.cfg.locator.op_loc(id)) && !self.stored_or_storing(id)
     }
 
     fn push_writing_done(&mut self, from: &Url, bytes: usize) {
@@ -1722,9 +1769,8 @@ impl Space {
     /// in [`OpCache`] and their entries fit [`SpaceConfig::push_max_bytes`] (and one response
     /// frame), else their ids (`PublishOps`, Kitsune2's announcement).
     fn publish_frame(&mut self, op_ids: &[OpId]) -> Bytes {
-        let frame_room = self.cfg.max_response_frame_bytes.saturating_sub(
-            crate::core::fetch::RESPONSE_FRAME_OVERHEAD + self.cfg.space.as_bytes().len(),
-        );
+        let frame_room =
+            crate::core::fetch::response_budget(&self.cfg.space, self.cfg.max_response_frame_bytes);
         let room = self.cfg.push_max_bytes.min(frame_room);
         let mut ops = Vec::with_capacity(op_ids.len());
         let mut size = 0;

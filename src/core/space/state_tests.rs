@@ -300,6 +300,71 @@ fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
     assert_eq!(t.stats().pushed_dropped, 1);
 }
 
+/// At most [`MAX_RECEIVED_WRITES_IN_FLIGHT`] writes of received ops are with the store; the
+/// rest wait in the space, oldest first, so a local publish's write (which never waits) is
+/// not queued behind them in IndexedDB.
+#[test]
+fn received_writes_wait_for_the_store_and_local_writes_do_not() {
+    let peer = key(1);
+    let mut s = local(SpaceConfig::new(space_id()));
+    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    store_requests(&mut s);
+    let ops: Vec<Op> = (0..4u8)
+        .map(|i| Op::new(T0, vec![i; 100]).unwrap())
+        .collect();
+    for o in &ops {
+        let frame = encode_fetch_response(&space_id(), &[(o.id(), o.encode())]);
+        s.handle_frame(T0, peer_url(1), frame);
+    }
+    let written = |reqs: &[(StoreTicket, StoreRequest)]| -> Vec<OpId> {
+        reqs.iter()
+            .flat_map(|(_, r)| match r {
+                StoreRequest::Write(m) => m.iter().map(|m| m.op_id.clone()).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    let first = store_requests(&mut s);
+    assert_eq!(written(&first), vec![ops[0].id(), ops[1].id()]);
+    assert_eq!(s.store_pending(), 4, "2 with the store, 2 held");
+    let local = s.publish(T0, &b"local"[..]).unwrap();
+    assert_eq!(written(&store_requests(&mut s)), vec![local.op_id]);
+
+    let store = MemOpStore::new(|| T0);
+    let mut received = 0;
+    // Answers one request; returns the store requests that follow it.
+    let mut answer = |s: &mut Space, (ticket, request): (StoreTicket, StoreRequest)| {
+        let r = block_on(perform(&store, request));
+        s.handle_store_response(T0, ticket, r);
+        let mut reqs = Vec::new();
+        while let Some(o) = s.poll_output() {
+            match o {
+                Output::Store { ticket, request } => reqs.push((ticket, request)),
+                Output::Event(SpaceEvent::OpReceived { .. }) => received += 1,
+                _ => {}
+            }
+        }
+        reqs
+    };
+    let mut first = first.into_iter();
+    let next = answer(&mut s, first.next().unwrap());
+    assert_eq!(
+        written(&next),
+        vec![ops[2].id()],
+        "the oldest held write goes next"
+    );
+    let last = answer(&mut s, first.next().unwrap());
+    assert_eq!(written(&last), vec![ops[3].id()]);
+    for r in next.into_iter().chain(last) {
+        answer(&mut s, r);
+    }
+    assert_eq!(
+        (received, s.store_pending()),
+        (4, 1),
+        "the local write is unanswered"
+    );
+}
+
 /// splitmix64, for a deterministic churn.
 struct Rng(u64);
 
