@@ -245,9 +245,10 @@ pub const MAX_PUSH_WRITING_PER_PEER: usize = 1024 * 1024;
 /// space. IndexedDB runs read-write transactions over one object store one at a time, in the
 /// order they were created (IndexedDB 3.0, "transaction scheduling"), so every received write
 /// handed over early delays a local publish's write, and the reads that serve peers' fetches,
-/// behind it. Two keep the store busy (one commits while the next waits) and bound that delay
-/// to two writes: in the 8-tab job a local write had waited behind 8 to 10 of them (2.4 s).
-pub const MAX_RECEIVED_WRITES_IN_FLIGHT: usize = 2;
+/// behind it. In the 8-tab job a local write had waited behind 8 to 10 of them (2.4 s); with
+/// one at a time, against two, the publish phase took 4.9-6.1 s against 5.8-8.7 s and
+/// convergence 12.2-13.5 s against 12.6-15.6 s (six interleaved runs each).
+pub const MAX_RECEIVED_WRITES_IN_FLIGHT: usize = 1;
 
 /// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
 pub const MIN_RESPONSE_FRAME_BYTES: usize = 1024;
