@@ -19,6 +19,7 @@ pub mod net;
 pub mod store;
 pub mod wire;
 
+pub mod hash;
 mod sort;
 
 #[cfg(any(test, feature = "testing"))]

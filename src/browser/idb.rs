@@ -56,7 +56,7 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use js_sys::{Array, Float64Array, Object, Promise, Reflect, Uint8Array, Uint32Array};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -69,6 +69,7 @@ use web_sys::{
 };
 
 use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
+use crate::hash::{HashMap, HashSet};
 use crate::model::arc::{DhtArc, sector_of};
 use crate::model::id::{AgentId, Locator, OpId, SpaceId};
 use crate::model::op::{OP_ID_BYTES, StoredOp, op_id_of};
@@ -464,7 +465,8 @@ impl IdbOpStore {
             // Ranges also return ops nobody asked for; every op is re-identified by its hash,
             // which also keeps a damaged record from being served under its id.
             let wanted: HashSet<&OpId> = op_ids.iter().collect();
-            let mut found: HashMap<OpId, Bytes> = HashMap::with_capacity(op_ids.len());
+            let mut found: HashMap<OpId, Bytes> =
+                HashMap::with_capacity_and_hasher(op_ids.len(), Default::default());
             for w in offs.windows(2) {
                 let (a, b) = (w[0] as usize, w[1] as usize);
                 if a > b || b > data.len() {

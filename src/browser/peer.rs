@@ -4,7 +4,6 @@
 //! Platform glue only: every protocol rule lives in the sans-IO modules it wires.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -29,6 +28,7 @@ use crate::core::space::{
     Command, GossipSummary, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig,
     SpaceEvent, run_space,
 };
+use crate::hash::{HashMap, HashSet};
 use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
 use crate::model::arc::DhtArc;
 use crate::model::config::ConfigError;
@@ -766,7 +766,7 @@ async fn poll_bootstrap(
 ) {
     // The agents of the last answer and their infos' `created_at`: replaced by every answer,
     // so agents that left the bootstrap server are forgotten.
-    let mut seen: HashMap<AgentId, Timestamp> = HashMap::new();
+    let mut seen: HashMap<AgentId, Timestamp> = HashMap::default();
     while space.running.get() {
         let now = crate::browser::clock::now();
         let next = match fetch::get(&bootstrap, &space.space, &Ed25519Verifier).await {
@@ -778,7 +778,8 @@ async fn poll_bootstrap(
                     .filter(|i| i.info().agent != space.agent)
                     .collect();
                 let mut found_new = false;
-                let mut now_seen = HashMap::with_capacity(infos.len());
+                let mut now_seen =
+                    HashMap::with_capacity_and_hasher(infos.len(), Default::default());
                 for i in &infos {
                     let (agent, at) = (i.info().agent.clone(), i.info().created_at);
                     found_new |= seen.get(&agent) != Some(&at);

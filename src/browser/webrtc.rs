@@ -52,7 +52,6 @@
 //! ([`NetStats::rtc_cmds_overflow`]) and its connection closed.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
@@ -71,6 +70,7 @@ use web_sys::{
 
 use crate::api::signal::{Signal, SignalError, SignalRx};
 use crate::browser::clock::describe_js;
+use crate::hash::HashMap;
 use crate::model::agent::AgentInfoSigned;
 use crate::model::config::ConfigError;
 use crate::model::time::Timestamp;
@@ -493,7 +493,7 @@ impl WebRtcTransport {
             local: local.clone(),
             state: RefCell::new(State {
                 mgr,
-                conns: HashMap::new(),
+                conns: HashMap::default(),
                 preflight: encode_preflight(&[]),
                 stats: NetStats::default(),
                 wake_at: None,

@@ -3,7 +3,8 @@
 //! sizes", docs/design.md principle 5): recently stored op ids, ops a peer is known to hold,
 //! blocked agents. [`BoundedMap`]: the same for a map (op ids announced to us, with when).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use crate::hash::{HashMap, HashSet};
+use std::collections::VecDeque;
 use std::hash::Hash;
 
 /// A set of at most `capacity` entries; inserting into a full set forgets the oldest entry.
@@ -20,7 +21,7 @@ impl<T: Hash + Eq + Clone> BoundedSet<T> {
     pub fn new(capacity: usize) -> Self {
         BoundedSet {
             capacity,
-            set: HashSet::new(),
+            set: HashSet::default(),
             order: VecDeque::new(),
         }
     }
@@ -85,7 +86,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub fn new(capacity: usize) -> Self {
         BoundedMap {
             capacity,
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
         }
     }

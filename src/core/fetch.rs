@@ -45,7 +45,8 @@
 use std::time::Duration;
 
 use crate::core::config::{ConfigError, at_least_one, positive};
-use std::collections::{HashMap, HashSet, VecDeque};
+use crate::hash::{HashMap, HashSet};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use prost::Message;
@@ -290,11 +291,11 @@ impl FetchQueue {
     pub fn new(cfg: FetchConfig) -> Self {
         FetchQueue {
             cfg,
-            pending: HashMap::new(),
-            requests: HashMap::new(),
-            in_flight: HashMap::new(),
-            queues: HashMap::new(),
-            suspended: HashMap::new(),
+            pending: HashMap::default(),
+            requests: HashMap::default(),
+            in_flight: HashMap::default(),
+            queues: HashMap::default(),
+            suspended: HashMap::default(),
             last_peer: None,
             out: VecDeque::new(),
             next_id: 1,
@@ -794,7 +795,7 @@ impl FetchQueue {
         let mut ids = Vec::new();
         // A queue may list an id twice (re-queued after a failure); the set keeps the
         // duplicate check O(1) per id where `ids.contains` was O(batch).
-        let mut taken = HashSet::new();
+        let mut taken = HashSet::default();
         let mut bytes = 0usize;
         let Some(q) = self.queues.get_mut(peer) else {
             return ids;

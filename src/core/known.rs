@@ -2,9 +2,8 @@
 //! to it again. [`HeldIds`]: the op ids our own store holds, while that set is known in full,
 //! so an announcement needs no store lookup.
 
-use std::collections::{HashMap, HashSet};
-
 use crate::core::bounded::BoundedSet;
+use crate::hash::{HashMap, HashSet};
 use crate::model::id::OpId;
 use crate::model::url::Url;
 
@@ -39,7 +38,7 @@ impl KnownOps {
         KnownOps {
             per_peer,
             max_peers,
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             tick: 0,
         }
     }
@@ -116,7 +115,7 @@ impl HeldIds {
     pub fn empty(max: usize) -> Self {
         HeldIds {
             max,
-            ids: Some(HashSet::new()),
+            ids: Some(HashSet::default()),
         }
     }
 

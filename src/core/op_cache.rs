@@ -11,10 +11,11 @@
 //! The cache holds copies (a fetched op's bytes are a slice of a whole received frame, which
 //! would otherwise stay alive), bounded by total bytes, oldest out first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::hash::HashMap;
 use crate::model::id::OpId;
 
 /// Op data by id, at most `max_bytes` of it; inserting past the bound forgets the oldest
@@ -33,7 +34,7 @@ impl OpCache {
         OpCache {
             max_bytes,
             bytes: 0,
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
         }
     }

@@ -21,11 +21,11 @@
 //!   the URL clears the mark);
 //! - the store holds at most [`PeerStoreConfig::max_agents`] infos (fennec).
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::core::bounded::BoundedSet;
 use crate::core::config::{ConfigError, at_least_one};
+use crate::hash::{HashMap, HashSet};
 use crate::model::agent::AgentInfoSigned;
 use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, SpaceId};
@@ -143,10 +143,10 @@ impl PeerStore {
     pub fn new(space: SpaceId, cfg: PeerStoreConfig) -> Self {
         PeerStore {
             space,
-            agents: HashMap::new(),
-            graves: HashMap::new(),
+            agents: HashMap::default(),
+            graves: HashMap::default(),
             blocked: BoundedSet::new(cfg.max_blocked),
-            unresponsive: HashMap::new(),
+            unresponsive: HashMap::default(),
             cfg,
         }
     }
@@ -410,7 +410,7 @@ impl PeerStore {
     /// Live infos with a URL that is not unresponsive, excluding `local`, one per URL (the
     /// newest info), sorted by URL: the peers we may talk to.
     pub fn reachable(&self, now: Timestamp, local: &AgentId) -> Vec<&AgentInfoSigned> {
-        let mut by_url: HashMap<&Url, &AgentInfoSigned> = HashMap::new();
+        let mut by_url: HashMap<&Url, &AgentInfoSigned> = HashMap::default();
         for a in self.live(now) {
             if &a.agent == local {
                 continue;

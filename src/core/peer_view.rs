@@ -16,9 +16,8 @@
 //!   when the peer was already reported `joined` by the space or the transport (a reloaded
 //!   tab): those are not changes for the app.
 
-use std::collections::HashMap;
-
 use crate::core::space::SpaceEvent;
+use crate::hash::HashMap;
 use crate::model::id::AgentId;
 use crate::model::url::Url;
 

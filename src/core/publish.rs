@@ -28,7 +28,8 @@
 use std::time::Duration;
 
 use crate::core::config::{ConfigError, at_least_one, positive};
-use std::collections::{HashMap, VecDeque};
+use crate::hash::HashMap;
+use std::collections::VecDeque;
 
 use crate::core::peer_store::PeerStore;
 use crate::model::id::{AgentId, OpId};
@@ -166,8 +167,8 @@ impl BroadcastPool {
     pub fn new(cfg: PublishConfig) -> Self {
         BroadcastPool {
             cfg,
-            broadcasts: HashMap::new(),
-            batches: HashMap::new(),
+            broadcasts: HashMap::default(),
+            batches: HashMap::default(),
             flush_at: None,
             out: VecDeque::new(),
             next_batch: 1,
@@ -335,7 +336,7 @@ impl BroadcastPool {
     /// Groups every pending pair into per-peer batches.
     fn flush(&mut self, now: Timestamp) {
         self.flush_at = None;
-        let mut per_peer: HashMap<Url, Vec<OpId>> = HashMap::new();
+        let mut per_peer: HashMap<Url, Vec<OpId>> = HashMap::default();
         for (id, b) in self.broadcasts.iter() {
             for peer in &b.todo {
                 per_peer.entry(peer.clone()).or_default().push(id.clone());

@@ -9,7 +9,6 @@
 //! `"closed"`), except `off` (a no-op) and the `id`/`url`/`agentId` getters.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use crate::browser::peer::{
 use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 use crate::core::space::{MAX_NOTIFY_BYTES, NotifyError, NotifyFailed, SpaceError, SpaceEvent};
+use crate::hash::HashMap;
 use crate::model::agent::AgentKey;
 use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, OpId, SpaceId};

@@ -93,11 +93,12 @@
 //!   browser glue also caps all transports of one page together
 //!   ([`ConnManager::set_page_budget_left`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::hash::HashMap;
 use crate::model::agent::AgentInfoSigned;
 use crate::model::config::{ConfigError, at_least_one, positive};
 use crate::model::time::{Timestamp, micros};
@@ -511,9 +512,9 @@ impl ConnManager {
         Ok(ConnManager {
             local,
             config,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             stats: ConnStats::default(),
-            per_peer: HashMap::new(),
+            per_peer: HashMap::default(),
             page_left: u32::MAX,
             out: VecDeque::new(),
         })

@@ -3,11 +3,12 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use super::{BoundedAcc, StoredAtClock, check_slice_hash, dedup_ids, prepare_batch, slice_key};
 use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
+use crate::hash::HashMap;
 use crate::model::arc::DhtArc;
 use crate::model::id::{Locator, OpId};
 use crate::model::op::StoredOp;
@@ -67,10 +68,10 @@ impl MemOpStore {
                 locator: Locator::default(),
                 now: Rc::new(now),
                 quota_bytes: None,
-                ops: HashMap::new(),
+                ops: HashMap::default(),
                 by_time: BTreeSet::new(),
                 by_stored: BTreeSet::new(),
-                slices: HashMap::new(),
+                slices: HashMap::default(),
                 totals: OpTotals::default(),
                 clock: StoredAtClock::default(),
             })),
@@ -434,7 +435,7 @@ mod tests {
 
     fn factory() -> MemFactory {
         MemFactory {
-            stores: RefCell::new(HashMap::new()),
+            stores: RefCell::new(HashMap::default()),
         }
     }
 

@@ -3,11 +3,11 @@
 //! id lists, slice-hash checks). The trait and its types are in [`crate::api::op_store`].
 
 use std::cell::Cell;
-use std::collections::HashSet;
 
 use bytes::Bytes;
 
 use crate::api::op_store::{BoundedOpIds, MetaOp, StoreError};
+use crate::hash::HashSet;
 use crate::model::arc::DhtArc;
 use crate::model::id::{Locator, OpId};
 use crate::model::op::{OpError, StoredOp, verify_op};
@@ -46,7 +46,7 @@ pub(crate) fn prepare_batch(
     ops: Vec<MetaOp>,
     locator: &Locator,
 ) -> Result<Vec<PreparedOp>, StoreError> {
-    let mut seen = HashSet::with_capacity(ops.len());
+    let mut seen = HashSet::with_capacity_and_hasher(ops.len(), Default::default());
     let mut out = Vec::with_capacity(ops.len());
     for MetaOp { op_id, op_data } in ops {
         if seen.contains(&op_id) {
@@ -75,7 +75,7 @@ pub(crate) fn prepare_batch(
 
 /// Keeps ids in first-seen order without repeats.
 pub(crate) fn dedup_ids(ids: Vec<OpId>) -> Vec<OpId> {
-    let mut seen = HashSet::with_capacity(ids.len());
+    let mut seen = HashSet::with_capacity_and_hasher(ids.len(), Default::default());
     ids.into_iter()
         .filter(|id| seen.insert(id.clone()))
         .collect()

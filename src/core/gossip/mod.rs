@@ -50,7 +50,7 @@ mod sim_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -59,6 +59,7 @@ use crate::api::{OpStore, StoreError};
 use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::{Dht, DhtNextAction, OpRange, store::collect_op_ids};
+use crate::hash::{HashMap, HashSet};
 use crate::model::arc::{DhtArc, SectorSet};
 use crate::model::id::OpId;
 use crate::model::op::OP_ID_BYTES;

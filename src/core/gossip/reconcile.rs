@@ -23,8 +23,7 @@
 //! lengths; [`Decoder::try_decode`]: peel steps are bounded and decoded ids checked against our
 //! set), so a malformed or hostile sketch is an error, never a panic or a loop.
 
-use std::collections::HashSet;
-
+use crate::hash::HashSet;
 use crate::model::op::OP_ID_BYTES;
 
 /// An op id as reconciled: its raw bytes.

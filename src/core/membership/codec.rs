@@ -23,13 +23,13 @@
 //! Decoding never panics; every short or bad input is a [`CodecError`].
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes};
 use foca::{Header, Member, Message, State};
 
 use super::MemberId;
+use crate::hash::{HashMap, HashSet};
 use crate::model::id::AgentId;
 
 /// Longest agent id the codec carries (Kitsune2 ids are 32 bytes).

@@ -55,7 +55,7 @@ mod sim_tests;
 mod tests;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::rc::Rc;
 use std::time::Duration;
@@ -67,6 +67,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use crate::core::config::{ConfigError, at_least_one, positive};
+use crate::hash::{HashMap, HashSet};
 use crate::model::id::AgentId;
 use crate::model::time::Timestamp;
 use crate::sort;
@@ -422,7 +423,7 @@ impl Membership {
             fx: Effects::default(),
             timers: BTreeMap::new(),
             timer_seq: 0,
-            states: HashMap::new(),
+            states: HashMap::default(),
             dozing: false,
             hidden: false,
             last_late: None,
@@ -823,7 +824,7 @@ impl Membership {
         }
         if seen != self.states.len() {
             // foca forgot down members (RemoveDown): forget them too.
-            let current: std::collections::HashSet<&AgentId> = self
+            let current: HashSet<&AgentId> = self
                 .foca
                 .iter_membership_state()
                 .map(|m| &m.id().agent)

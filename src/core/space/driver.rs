@@ -10,8 +10,6 @@ use futures::stream::FusedStream;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
-use std::collections::HashMap;
-
 use super::{
     Lane, NotifyError, Output, PublishToken, SendTicket, Space, SpaceError, SpaceEvent,
     StoreRequest, StoreResponse,
@@ -20,6 +18,7 @@ use crate::api::Clock;
 use crate::api::OpStore;
 use crate::api::StoreError;
 use crate::api::transport::{Transport, TransportEvent};
+use crate::hash::HashMap;
 use crate::model::agent::AgentInfoSigned;
 use crate::model::id::OpId;
 use crate::model::op::OpError;

@@ -4,7 +4,7 @@
 //!
 //! [`Gossip::handle`]: crate::core::gossip::Gossip::handle
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use crate::core::gossip::{
     AgentInfos, Ctx, DiffKind, GossipError, GossipEvent, GossipOutput, GossipStats, Role,
 };
 use crate::core::peer_store::PeerStore;
+use crate::hash::HashMap;
 use crate::model::arc::{DhtArc, SectorSet};
 use crate::model::id::{AgentId, OpId};
 use crate::model::op::StoredOp;
@@ -148,7 +149,7 @@ impl Glue {
     pub(super) fn new(now: Timestamp) -> Glue {
         Glue {
             inbox: VecDeque::new(),
-            tried: HashMap::new(),
+            tried: HashMap::default(),
             next_round: now,
             last_persist: now,
             dirty: false,
@@ -156,7 +157,7 @@ impl Glue {
             last_diff: DiffKind::None,
             last_round_at: None,
             announced: BoundedMap::new(ANNOUNCED_MEMORY),
-            joined: HashMap::new(),
+            joined: HashMap::default(),
             deferred_rounds: 0,
             intake_window: (now, 0),
             bulk: None,

@@ -86,7 +86,7 @@ pub use notify::{MAX_NOTIFY_BYTES, NotifyError};
 use sync::SyncTracker;
 pub use sync::{SYNC_REPORT_INTERVAL_US, SyncProgress};
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -110,6 +110,7 @@ use crate::core::peer_store::{Insert, PeerStore, PeerStoreConfig};
 use crate::core::publish::{
     self, BatchId, BroadcastPool, PeerTally, PublishConfig, PublishOutput, StartError,
 };
+use crate::hash::{HashMap, HashSet};
 use crate::model::agent::{
     AgentError, AgentInfo, AgentInfoSigned, Ed25519Verifier, Signer, Verifier,
 };
@@ -809,11 +810,11 @@ impl Space {
             left: false,
             left_at: None,
             grace_woken: false,
-            pending: HashMap::new(),
-            sends: HashMap::new(),
-            serving: HashMap::new(),
-            push_writing: HashMap::new(),
-            pushed_writing: HashSet::new(),
+            pending: HashMap::default(),
+            sends: HashMap::default(),
+            serving: HashMap::default(),
+            push_writing: HashMap::default(),
+            pushed_writing: HashSet::default(),
             received_writing: 0,
             held_writes: VecDeque::new(),
             next_ticket: 1,
