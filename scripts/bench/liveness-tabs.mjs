@@ -22,10 +22,16 @@ export function pageHelpers() {
     return t.peer.agentId;
   };
   t.peers = () => t.space.peers();
-  t.hide = () => {
+  // Resolves once the space task has taken the hide (its dozing hint is sent in the same
+  // turn): `stats()` asks the task after the hide's command. Without the wait, a caller that
+  // pauses the page's JavaScript at once (`hideAndThrottle`) could freeze the hint inside the
+  // tab, and members then declared it down at its first pause (CI, session 13) — no browser
+  // freezes a tab the instant it is hidden.
+  t.hide = async () => {
     Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
     Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
     document.dispatchEvent(new Event('visibilitychange'));
+    await t.space.stats();
   };
 }
 
