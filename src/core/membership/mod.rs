@@ -609,6 +609,12 @@ impl Membership {
             return;
         }
         self.dozing = dozing;
+        self.spread_doze(now);
+    }
+
+    /// Adds our current dozing hint, with a new sequence, to foca's broadcasts and sends it.
+    fn spread_doze(&mut self, now: Timestamp) {
+        let dozing = self.dozing;
         let seq = (now.0.max(0) as u64).max(self.doze_seq + 1);
         self.doze_seq = seq;
         let item = codec::encode_doze(&self.me.agent, seq, dozing);
@@ -755,11 +761,19 @@ impl Membership {
             self.timer_seq += 1;
             self.timers.insert((now.plus(after), self.timer_seq), timer);
         }
+        let mut renewed = false;
         for note in std::mem::take(&mut self.fx.notes) {
             if let OwnedNotification::Rejoin(id) = note {
                 // Declared down while alive: foca renewed our identity.
                 self.me = id;
+                renewed = true;
             }
+        }
+        // Members drop what a member they hold down sends, our dozing hint too (a hint
+        // frozen in a paused tab goes out only after the down): said again under the new
+        // identity, or a hidden tab is declared down at every pause.
+        if renewed && self.dozing && !self.left {
+            self.spread_doze(now);
         }
         let suspects = self.report_changes();
         self.tell_suspects(suspects);

@@ -261,6 +261,28 @@ fn dozing_members_get_the_long_suspicion_timeout() {
     assert_eq!(c.downs_of(4).len(), 9);
 }
 
+/// A hint that left only after members declared the tab down (its JavaScript was paused the
+/// moment it was hidden) is said again once the tab renewed its identity: after that first
+/// down, no other, though the tab keeps pausing 5 s of every 5.4 s. Before, members dropped
+/// the hint of the down identity and declared the tab down at every pause (36 downs in the
+/// minute, as in the browser soak).
+#[test]
+fn a_dozing_hint_sent_while_declared_down_is_said_again_after_renewal() {
+    let mut c = super::sim_tests::converged(4, 7);
+    c.run_for(Duration::from_secs(5));
+    c.stall(3, Duration::from_secs(5));
+    c.run_for(Duration::from_millis(4990));
+    c.set_dozing(3, true);
+    c.run_for(Duration::from_millis(410));
+    let first = c.downs_of(3).len();
+    assert!(first > 0, "the first pause, without the hint, is a down");
+    for _ in 0..11 {
+        c.stall(3, Duration::from_secs(5));
+        c.run_for(Duration::from_millis(5400));
+    }
+    assert_eq!(c.downs_of(3).len(), first, "{:?}", c.downs_of(3));
+}
+
 /// Delivers everything `m` and `b` send each other until both are quiet.
 fn exchange(now: Timestamp, m: &mut Membership, b: &mut Membership) {
     loop {
