@@ -23,19 +23,19 @@ const open = new Map(); // tag -> OpStore | IDBDatabase
 const SECTORS = 512; // sectors of 2^23 locations (src/model/arc.rs)
 const PK = 44;
 
-function b64urlToBytes(s) {
+export function b64urlToBytes(s) {
   const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
 
-function req(r) {
+export function req(r) {
   return new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
 }
 
-function txDone(tx) {
+export function txDone(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = resolve;
     tx.onabort = () => reject(tx.error);
@@ -85,7 +85,7 @@ export async function oursRead(tag) {
 // ---- raw: the same work as ours on plain IndexedDB
 
 /** The op envelope as fennec encodes it: version 1, created_at i64 BE, payload. */
-function encodeOp(payload, createdAt) {
+export function encodeOp(payload, createdAt) {
   const d = new Uint8Array(9 + payload.length);
   d[0] = 1;
   new DataView(d.buffer).setBigInt64(1, BigInt(createdAt));
@@ -94,14 +94,14 @@ function encodeOp(payload, createdAt) {
 }
 
 /** Kitsune2's location: the 32 id bytes XOR-folded into a u32 (little-endian). */
-function loc(id) {
+export function loc(id) {
   const o = [0, 0, 0, 0];
   for (let i = 0; i < 32; i++) o[i % 4] ^= id[i];
   return (o[0] | (o[1] << 8) | (o[2] << 16) | (o[3] << 24)) >>> 0;
 }
 
 /** The 44-byte primary key: id, encoded length u32 BE, created_at i64 BE with the sign flipped. */
-function primaryKey(id, len, createdAt) {
+export function primaryKey(id, len, createdAt) {
   const k = new Uint8Array(PK);
   k.set(id);
   const v = new DataView(k.buffer);
