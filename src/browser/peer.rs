@@ -26,7 +26,7 @@ pub use crate::core::peer_view::Liveness;
 use crate::core::peer_view::PeerView;
 use crate::core::space::{
     Command, GossipSummary, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig,
-    SpaceEvent, run_space,
+    SpaceEvent, SpaceStats, run_space,
 };
 use crate::hash::{HashMap, HashSet};
 use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
@@ -319,6 +319,9 @@ pub struct BrowserSpaceStats {
     pub unannounced: usize,
     /// The gossip summary (`None` once the space's driver stopped).
     pub gossip: Option<GossipSummary>,
+    /// The space's counters: ops served, pushed, taken (`None` once the space's driver
+    /// stopped).
+    pub counters: Option<SpaceStats>,
 }
 
 impl BrowserSpace {
@@ -460,12 +463,14 @@ impl BrowserSpace {
     pub async fn stats(&self) -> Result<BrowserSpaceStats, StoreError> {
         let totals = self.store.query_totals().await?;
         let (tx, rx) = oneshot::channel();
-        let gossip = match self.command(Command::GossipSummary(tx)) {
+        let summary = match self.command(Command::Summary(tx)) {
             Ok(()) => rx.await.ok(),
             Err(_) => None,
         };
+        let (gossip, counters) = summary.map(|s| (s.gossip, s.counters)).unzip();
         Ok(BrowserSpaceStats {
             gossip,
+            counters,
             ops: totals.op_count,
             op_bytes: totals.op_bytes,
             tx_bytes: self.transport.tx.get(),

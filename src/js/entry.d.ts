@@ -136,8 +136,8 @@ export class Space {
    */
   peers(): PeerInfo[];
   /**
-   * Ops held, bytes moved, peers known, the transport's counters and the gossip summary
-   * (`SpaceStats`, `GossipStats`). Rejects
+   * Ops held, bytes moved, peers known, the transport's counters, the gossip summary and
+   * how ops moved (`SpaceStats`, `GossipStats`, `DeliveryStats`). Rejects
    * with a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).
    */
   stats(): Promise<SpaceStats>;

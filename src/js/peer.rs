@@ -174,7 +174,19 @@ export interface SpaceEvents { op: OpEvent; peer: PeerEvent; error: ErrorEvent; 
 /** The event names of a space. */
 export type SpaceEventName = keyof SpaceEvents;
 /** Figures of a joined space. `unannounced`: local ops waiting for the link to be announced again. */
-export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; rxBytesByKind: RxBytesByKind; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats; gossip: GossipStats | null }
+export interface SpaceStats { ops: number; opBytes: number; txBytes: number; rxBytes: number; rxBytesByKind: RxBytesByKind; peers: number; connections: number; status: StatusEvent; unannounced: number; net: NetStats; gossip: GossipStats | null; delivery: DeliveryStats | null }
+/**
+ * How ops moved, counted since joining (`null` once the space stopped): `published` here;
+ * `received` from peers and new to the store (fetched or pushed); `served` to peers' fetch
+ * requests, `servedFromMemory` of them without a store read; `pushed`: ops sent with their
+ * data instead of announced (publish bursts of at most 64 KiB: the peers they reach need not
+ * fetch them);
+ * `pushedTaken` / `pushedDeferred` / `pushedDropped`: ops peers pushed to us that we stored,
+ * fetched instead (already on their way, or that peer's pushes still being written), or
+ * dropped (outside our arc, or already held); `introduced`: ids announced to peers that
+ * joined after we published them.
+ */
+export interface DeliveryStats { published: number; received: number; served: number; servedFromMemory: number; pushed: number; pushedTaken: number; pushedDeferred: number; pushedDropped: number; introduced: number }
 /**
  * The space's gossip summary (like Kitsune2's `GossipStateSummary`; `null` once the space
  * stopped). Round counters since joining; `idsToFetch`: op ids peers offered in rounds that
@@ -947,6 +959,8 @@ impl Space {
         set(&o, "net", &n.into());
         let g = s.gossip.as_ref().map_or(JsValue::NULL, gossip_object);
         set(&o, "gossip", &g);
+        let d = s.counters.as_ref().map_or(JsValue::NULL, delivery_object);
+        set(&o, "delivery", &d);
         Ok(o.into())
     }
 
@@ -1393,6 +1407,25 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
         _ => return None,
     };
     Some((name, o.into()))
+}
+
+/// `space.stats().delivery` (the `DeliveryStats` type of the TypeScript section above).
+fn delivery_object(c: &crate::core::space::SpaceStats) -> JsValue {
+    let o = Object::new();
+    for (k, v) in [
+        ("published", c.ops_published),
+        ("received", c.ops_received),
+        ("served", c.ops_served),
+        ("servedFromMemory", c.ops_served_from_memory),
+        ("pushed", c.ops_pushed),
+        ("pushedTaken", c.pushed_taken),
+        ("pushedDeferred", c.pushed_deferred),
+        ("pushedDropped", c.pushed_dropped),
+        ("introduced", c.ops_introduced),
+    ] {
+        set(&o, k, &(v as f64).into());
+    }
+    o.into()
 }
 
 /// `space.stats().gossip` (the `GossipStats` type of the TypeScript section above).

@@ -8,6 +8,7 @@
 //   storing nothing when aborted before the call (publish, publishMany, join, send), or while
 //   the call waits;
 // - bad arguments of the new calls are TypeError/RangeError naming them; nothing is stored;
+// - stats().delivery counts ops published, pushed and taken, served and received;
 // - a join puts its agent info to bootstrap once (at join; the space's own LocalAgentInfo
 //   event for the same info, after the model loaded, is skipped).
 import assert from 'node:assert/strict';
@@ -130,6 +131,33 @@ test('send gives a message event; publishMany ops arrive naming their agent; syn
   assert.equal(last.fetched + last.failed, last.missing, JSON.stringify(last));
   assert.ok(atB.syncs.reduce((s, x) => s + x.fetched, 0) > 0, 'some reports count fetched ops');
   assert.ok(atB.syncs.some((x) => x.remaining > 0), `a report while ops were missing: ${JSON.stringify(atB.syncs)}`);
+});
+
+test('stats().delivery counts ops published, pushed and taken, served and received', async () => {
+  const space = uniqueSpace('delivery');
+  const [a, b] = [await newPage(), await newPage()];
+  const ia = await a.evaluate((o) => t.join(o), { ...servers(), space });
+  const ib = await b.evaluate((o) => t.join(o), { ...servers(), space });
+  await pollPage(a, (agent) => t.space.peers().some((p) => p.agent === agent), ib.agent, 'a sees b');
+  await pollPage(b, (agent) => t.space.peers().some((p) => p.agent === agent), ia.agent, 'b sees a');
+  const delivery = (page) => page.evaluate(async () => (await t.space.stats()).delivery);
+
+  // One small op: pushed with its data (under 64 KiB), so b stores it without a fetch.
+  await a.evaluate(() => t.space.publish(new TextEncoder().encode('small')));
+  await pollPage(b, () => t.ops.length >= 1, null, 'b holds the small op');
+  const [a1, b1] = [await delivery(a), await delivery(b)];
+  assert.deepEqual([a1.published, a1.pushed, a1.served], [1, 1, 0], `a: ${JSON.stringify(a1)}`);
+  assert.deepEqual([b1.received, b1.pushedTaken, b1.published], [1, 1, 0], `b: ${JSON.stringify(b1)}`);
+
+  // 100 ops of ~1 KB: over the push limit, announced and fetched from a.
+  const N = 100;
+  await a.evaluate((n) => t.space.publishMany(Array.from({ length: n },
+    (_, i) => new TextEncoder().encode(`big ${i}|${'y'.repeat(1000)}`))), N);
+  await pollPage(b, (n) => t.ops.length >= n, N + 1, 'b holds the announced ops');
+  const [a2, b2] = [await delivery(a), await delivery(b)];
+  assert.deepEqual([a2.published, a2.pushed], [N + 1, 1], `a: ${JSON.stringify(a2)}`);
+  assert.ok(a2.served >= N, `a served b's fetches: ${JSON.stringify(a2)}`);
+  assert.deepEqual([b2.received, b2.pushedTaken], [N + 1, 1], `b: ${JSON.stringify(b2)}`);
 });
 
 test('signal: aborted before the call rejects at once and stores nothing; abort while waiting rejects with the reason', async () => {

@@ -93,8 +93,18 @@ pub enum Command {
     /// The signal connection is back: re-probe members declared down, announce these local ops
     /// again ([`Space::reconnected`]).
     Reconnected(Vec<crate::model::id::OpId>),
-    /// Answer with the gossip summary ([`Space::gossip_summary`]).
-    GossipSummary(oneshot::Sender<super::GossipSummary>),
+    /// Answer with the gossip summary and the space's counters ([`Summary`]).
+    Summary(oneshot::Sender<Summary>),
+}
+
+/// What [`Command::Summary`] answers: [`Space::gossip_summary`] and [`Space::stats`], taken
+/// in one step of the space.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The gossip summary.
+    pub gossip: super::GossipSummary,
+    /// The space's counters (ops served, pushed, taken, ...).
+    pub counters: super::SpaceStats,
 }
 
 /// Runs `space` until it left ([`Space::leave_finished`]: its sends got their results or the
@@ -309,9 +319,13 @@ fn handle_command(
         Command::Resume => space.resume(now),
         Command::Leave => space.leave(now).map_err(SpaceError::Sign)?,
         Command::Reconnected(ops) => space.reconnected(now, ops),
-        Command::GossipSummary(reply) => {
+        Command::Summary(reply) => {
+            let summary = Summary {
+                gossip: space.gossip_summary(),
+                counters: space.stats(),
+            };
             // A caller that stopped waiting needs no answer.
-            let _gave_up = reply.send(space.gossip_summary());
+            let _gave_up = reply.send(summary);
         }
     }
     Ok(())

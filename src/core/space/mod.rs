@@ -80,7 +80,7 @@ mod gossip;
 mod notify;
 mod sync;
 
-pub use driver::{Command, NotifyFailed, NotifyReply, perform, run_space};
+pub use driver::{Command, NotifyFailed, NotifyReply, Summary, perform, run_space};
 pub use gossip::GossipSummary;
 pub use notify::{MAX_NOTIFY_BYTES, NotifyError};
 use sync::SyncTracker;
@@ -629,7 +629,7 @@ pub struct SpaceStats {
     pub membership_unroutable: u64,
     /// Ops published locally.
     pub ops_published: u64,
-    /// Ops fetched and stored.
+    /// Ops received from peers (fetched or pushed) that were new to the store.
     pub ops_received: u64,
     /// Local agent infos that could not be signed ([`SpaceError::Sign`]).
     pub sign_failures: u64,
