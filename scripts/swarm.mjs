@@ -4,10 +4,13 @@
 // Ends with a report; exit status 0 only if every tab holds every op.
 //
 //   node scripts/swarm.mjs [--tabs 8] [--ops N] [--data FILE.jsonl[.gz]] [--json] [--timeout 120]
+//                          [--storage indexeddb|memory]
+// `--storage memory` runs the tabs on the in-memory op store: what the job costs without
+// IndexedDB (its reload step is skipped, since nothing is kept).
 //
 // As a module (scripts/bench/peers.mjs runs the same job with Yjs): `runJob(driver, opts)` with a
 // driver { setup(browser), openPage(context), join(page), publish(page, records), status(page),
-// storedOps(page), stop() }; `fennecDriver(net)` is this project's.
+// storedOps(page), stop(), keepsOps }; `fennecDriver(net, { storage })` is this project's.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -27,15 +30,19 @@ function positiveInt(name, v) {
   return n;
 }
 
-/** The fennec side of the job on devnet `net` ({ bootstrapUrl, signalUrl, staticUrl }); page side in www/swarm.js. */
-export function fennecDriver(net) {
+/**
+ * The fennec side of the job on devnet `net` ({ bootstrapUrl, signalUrl, staticUrl }); page
+ * side in www/swarm.js. `storage`: the tabs' op store, "indexeddb" (the default) or "memory".
+ */
+export function fennecDriver(net, { storage = 'indexeddb' } = {}) {
   const space = `swarm-${Date.now()}`;
   const join = (page) => page.evaluate((o) => window.swarmJoin(o), {
-    bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space,
+    bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space, storage,
   });
   return {
     name: 'fennec',
     space,
+    keepsOps: storage !== 'memory',
     openPage: (context) => openFennecPage(context, net.staticUrl, '/swarm.html'),
     join,
     publish: async (page, records) => {
@@ -113,15 +120,21 @@ export async function runJob(driver, { browser, records, tabs, timeoutS, lateTim
     const lateDone = await waitUntil(driver, [late], distinct, tLate + lateTimeoutS * 1000, 'late joiner', log);
     report.late_join_seconds = lateDone ? (Date.now() - tLate) / 1000 : null;
 
-    const before = (await driver.status(pages[0])).ops;
-    const tReload = Date.now();
-    await pages[0].reload();
-    await driver.join(pages[0]);
-    const after = await driver.storedOps(pages[0]);
-    // Until the reloaded tab answers: its DHT model is built from IndexedDB first.
-    report.reload_seconds = (Date.now() - tReload) / 1000;
-    report.reload_ok = after >= before && before === distinct;
-    log(`swarm: reloaded tab found ${after} of ${before} ops in IndexedDB`);
+    if (driver.keepsOps === false) {
+      report.reload_seconds = null;
+      report.reload_ok = null;
+      log('swarm: reload skipped (the tabs keep their ops in memory only)');
+    } else {
+      const before = (await driver.status(pages[0])).ops;
+      const tReload = Date.now();
+      await pages[0].reload();
+      await driver.join(pages[0]);
+      const after = await driver.storedOps(pages[0]);
+      // Until the reloaded tab answers: its DHT model is built from IndexedDB first.
+      report.reload_seconds = (Date.now() - tReload) / 1000;
+      report.reload_ok = after >= before && before === distinct;
+      log(`swarm: reloaded tab found ${after} of ${before} ops in IndexedDB`);
+    }
     report.converged = report.converged && lateDone !== null;
   } finally {
     await Promise.all(contexts.map((c) => c.close().catch(() => {})));
@@ -137,8 +150,13 @@ async function main() {
       data: { type: 'string', default: DEFAULT_DATASET },
       json: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '180' },
+      storage: { type: 'string', default: 'indexeddb' },
     },
   });
+  if (!['indexeddb', 'memory'].includes(opt.storage)) {
+    console.error(`swarm: --storage must be indexeddb or memory, got ${JSON.stringify(opt.storage)}`);
+    process.exit(2);
+  }
   const tabs = positiveInt('--tabs', opt.tabs);
   const timeoutS = positiveInt('--timeout', opt.timeout);
   const log = opt.json ? (...a) => console.error(...a) : (...a) => console.log(...a);
@@ -157,7 +175,7 @@ async function main() {
         for (const e of l.getEntries()) { lt.n++; lt.total += e.duration; lt.max = Math.max(lt.max, e.duration); }
       }).observe({ type: 'longtask', buffered: true });
     } : undefined;
-    report = await runJob(fennecDriver(net), { browser, records, tabs, timeoutS, log, initScript });
+    report = await runJob(fennecDriver(net, { storage: opt.storage }), { browser, records, tabs, timeoutS, log, initScript });
   } finally {
     await browser.close();
     await net.stop();
@@ -167,9 +185,10 @@ async function main() {
   for (const [k, v] of Object.entries(report)) log(`  ${k}: ${Array.isArray(v) ? v.join(' ') : v}`);
   if (opt.json) {
     const { ops, converged, seconds, ops_per_s, rx_bytes_per_peer_over_dataset, late_join_seconds, reload_ok, reload_seconds } = report;
-    console.log(JSON.stringify({ tabs: report.tabs, ops, converged, seconds, ops_per_s, rx_bytes_per_peer_over_dataset, late_join_seconds, reload_ok, reload_seconds }));
+    console.log(JSON.stringify({ tabs: report.tabs, storage: opt.storage, ops, converged, seconds, ops_per_s, rx_bytes_per_peer_over_dataset, late_join_seconds, reload_ok, reload_seconds }));
   }
-  process.exit(report.converged && report.reload_ok ? 0 : 1);
+  // reload_ok is null when the reload was skipped (--storage memory).
+  process.exit(report.converged && report.reload_ok !== false ? 0 : 1);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
