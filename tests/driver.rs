@@ -13,6 +13,7 @@ use futures::task::LocalSpawnExt;
 
 use fennec::api::Clock;
 use fennec::api::OpStore;
+use fennec::api::Transport;
 use fennec::core::space::{Command, Space, SpaceConfig, SpaceEvent, run_space};
 use fennec::model::agent::AgentKey;
 use fennec::model::id::SpaceId;
@@ -173,4 +174,69 @@ fn publishes_queued_together_are_one_store_write() {
     assert_eq!(settle(&mut publish_all(5, 60)), [false; 5]);
     // One of them alone still fits: separate writes would have stored some.
     assert_eq!(settle(&mut publish_all(1, 60)), [true]);
+}
+
+/// The app's commands go before peers' frames: a command queued behind 500 frames already in
+/// the transport is handled first (during a sync's flood of fetch responses, a `publishMany`
+/// would otherwise wait until the flood is over). The frames are notifies for another space,
+/// so each one handled shows in `wrong_space`.
+#[test]
+fn commands_go_before_queued_peer_frames() {
+    let clock = VirtualClock::new(Timestamp(T0));
+    let net = MemNetwork::new();
+    let key = AgentKey::from_secret_bytes(&[1; 32]);
+    let agent = key.agent_id();
+    let cfg = SpaceConfig::new(SpaceId::from_bytes(vec![9u8; 32]));
+    let space = Space::new(cfg, Box::new(key), agent, Some(url(1)), clock.now(), 1).unwrap();
+    let transport = net.endpoint(url(1));
+    let flood = net.endpoint(url(2));
+    let other = SpaceId::from_bytes(vec![3u8; 32]);
+    for i in 0..500u32 {
+        let frame = fennec::wire::encode_notify(&other, i.to_be_bytes().to_vec());
+        futures::executor::block_on(flood.send(&url(1), frame)).unwrap();
+    }
+    let store = MemOpStore::new(clock.reader());
+    let (ctx, crx) = mpsc::unbounded();
+    let (etx, _erx) = mpsc::unbounded();
+    let summary = |ctx: &mpsc::UnboundedSender<Command>| {
+        let (tx, rx) = oneshot::channel();
+        ctx.unbounded_send(Command::Summary(tx)).unwrap();
+        rx
+    };
+    let mut first = summary(&ctx);
+    let mut pool = LocalPool::new();
+    let c = clock.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            run_space(space, &store, &transport, &c, crx, etx).await;
+        })
+        .unwrap();
+    let mut got = None;
+    run_until(
+        &mut pool,
+        &clock,
+        || {
+            got = got.take().or_else(|| first.try_recv().ok().flatten());
+            got.is_some()
+        },
+        100,
+    );
+    let first = got.expect("the command was never answered");
+    assert_eq!(
+        first.counters.wrong_space, 0,
+        "the command waited behind peer frames"
+    );
+    // The frames are handled after it.
+    let mut second = summary(&ctx);
+    let mut got = None;
+    run_until(
+        &mut pool,
+        &clock,
+        || {
+            got = got.take().or_else(|| second.try_recv().ok().flatten());
+            got.is_some()
+        },
+        100,
+    );
+    assert_eq!(got.expect("no second answer").counters.wrong_space, 500);
 }

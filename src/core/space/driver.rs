@@ -115,7 +115,8 @@ pub struct Summary {
 /// [`Space::gossip_ready`], and
 /// every [`Output`] is carried out — sends on `transport` (results fed back), store
 /// operations on `store` (concurrently, results fed back), closes, events to `events` — and
-/// transport events, commands and timers are fed in. Returns the space for inspection.
+/// commands, transport events and timers are fed in (in that order of priority when several
+/// are ready). Returns the space for inspection.
 pub async fn run_space<T, C>(
     mut space: Space,
     store: &dyn OpStore,
@@ -228,18 +229,9 @@ where
                 let (ticket, res) = r;
                 space.handle_send_result(clock.now(), ticket, res);
             }
-            e = event => match e {
-                Some(TransportEvent::Message { from, msg, .. }) => {
-                    space.handle_message(clock.now(), from, msg);
-                }
-                Some(TransportEvent::Disconnected { peer, .. }) => {
-                    space.peer_disconnected(clock.now(), &peer);
-                }
-                Some(TransportEvent::Connected { agents, .. }) => {
-                    space.insert_agent_infos(clock.now(), agents);
-                }
-                None => return space,
-            },
+            // The app's commands before peers' frames: while peers flood us (a sync's fetch
+            // responses), a publish must not wait until the flood is over. Commands are few
+            // (the app's calls) and every queued one is taken at once.
             c = commands.select_next_some() => {
                 // Take every command already queued, so a burst of publishes becomes one
                 // store write.
@@ -252,6 +244,18 @@ where
                     next = commands.try_recv().ok();
                 }
             }
+            e = event => match e {
+                Some(TransportEvent::Message { from, msg, .. }) => {
+                    space.handle_message(clock.now(), from, msg);
+                }
+                Some(TransportEvent::Disconnected { peer, .. }) => {
+                    space.peer_disconnected(clock.now(), &peer);
+                }
+                Some(TransportEvent::Connected { agents, .. }) => {
+                    space.insert_agent_infos(clock.now(), agents);
+                }
+                None => return space,
+            },
             () = sleep => space.handle_timeout(clock.now()),
         }
     }
