@@ -122,6 +122,44 @@ fn run_space_moves_an_op_between_two_spaces_on_virtual_time() {
     assert_eq!(left, 2);
 }
 
+/// The driver of a space of agent 1 at `url(1)` with no peer yet, on `transport` and `store`,
+/// spawned on the returned pool (it runs when the pool does); its commands' sender.
+fn lone_driver(
+    clock: &VirtualClock,
+    transport: fennec::testing::MemTransport,
+    store: MemOpStore,
+) -> (LocalPool, mpsc::UnboundedSender<Command>) {
+    let key = AgentKey::from_secret_bytes(&[1; 32]);
+    let agent = key.agent_id();
+    let cfg = SpaceConfig::new(SpaceId::from_bytes(vec![9u8; 32]));
+    let space = Space::new(cfg, Box::new(key), agent, Some(url(1)), clock.now(), 1).unwrap();
+    let (ctx, crx) = mpsc::unbounded();
+    let (etx, _erx) = mpsc::unbounded();
+    let pool = LocalPool::new();
+    let c = clock.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            run_space(space, &store, &transport, &c, crx, etx).await;
+        })
+        .unwrap();
+    (pool, ctx)
+}
+
+/// Runs `pool` until `rx` is answered (at most 100 steps of virtual time).
+fn answer<T>(pool: &mut LocalPool, clock: &VirtualClock, mut rx: oneshot::Receiver<T>) -> T {
+    let mut got = None;
+    run_until(
+        pool,
+        clock,
+        || {
+            got = got.take().or_else(|| rx.try_recv().ok().flatten());
+            got.is_some()
+        },
+        100,
+    );
+    got.expect("no answer")
+}
+
 /// `publishMany`'s rule (src/browser/peer.rs): publishes queued before the driver runs are ONE
 /// store write. Shown with a store quota that the batch as a whole exceeds but each op alone
 /// fits: one write fails them all (separate writes would store the first ones).
@@ -129,21 +167,8 @@ fn run_space_moves_an_op_between_two_spaces_on_virtual_time() {
 fn publishes_queued_together_are_one_store_write() {
     let clock = VirtualClock::new(Timestamp(T0));
     let net = MemNetwork::new();
-    let key = AgentKey::from_secret_bytes(&[1; 32]);
-    let agent = key.agent_id();
-    let cfg = SpaceConfig::new(SpaceId::from_bytes(vec![9u8; 32]));
-    let space = Space::new(cfg, Box::new(key), agent, Some(url(1)), clock.now(), 1).unwrap();
-    let transport = net.endpoint(url(1));
     let store = MemOpStore::new(clock.reader()).with_quota(200);
-    let (ctx, crx) = mpsc::unbounded();
-    let (etx, _erx) = mpsc::unbounded();
-    let mut pool = LocalPool::new();
-    let c = clock.clone();
-    pool.spawner()
-        .spawn_local(async move {
-            run_space(space, &store, &transport, &c, crx, etx).await;
-        })
-        .unwrap();
+    let (mut pool, ctx) = lone_driver(&clock, net.endpoint(url(1)), store);
     let publish_all = |n: usize, len: usize| {
         (0..n)
             .map(|i| {
@@ -184,10 +209,6 @@ fn publishes_queued_together_are_one_store_write() {
 fn commands_go_before_queued_peer_frames() {
     let clock = VirtualClock::new(Timestamp(T0));
     let net = MemNetwork::new();
-    let key = AgentKey::from_secret_bytes(&[1; 32]);
-    let agent = key.agent_id();
-    let cfg = SpaceConfig::new(SpaceId::from_bytes(vec![9u8; 32]));
-    let space = Space::new(cfg, Box::new(key), agent, Some(url(1)), clock.now(), 1).unwrap();
     let transport = net.endpoint(url(1));
     let flood = net.endpoint(url(2));
     let other = SpaceId::from_bytes(vec![3u8; 32]);
@@ -195,48 +216,20 @@ fn commands_go_before_queued_peer_frames() {
         let frame = fennec::wire::encode_notify(&other, i.to_be_bytes().to_vec());
         futures::executor::block_on(flood.send(&url(1), frame)).unwrap();
     }
-    let store = MemOpStore::new(clock.reader());
-    let (ctx, crx) = mpsc::unbounded();
-    let (etx, _erx) = mpsc::unbounded();
+    let (mut pool, ctx) = lone_driver(&clock, transport, MemOpStore::new(clock.reader()));
     let summary = |ctx: &mpsc::UnboundedSender<Command>| {
         let (tx, rx) = oneshot::channel();
         ctx.unbounded_send(Command::Summary(tx)).unwrap();
         rx
     };
-    let mut first = summary(&ctx);
-    let mut pool = LocalPool::new();
-    let c = clock.clone();
-    pool.spawner()
-        .spawn_local(async move {
-            run_space(space, &store, &transport, &c, crx, etx).await;
-        })
-        .unwrap();
-    let mut got = None;
-    run_until(
-        &mut pool,
-        &clock,
-        || {
-            got = got.take().or_else(|| first.try_recv().ok().flatten());
-            got.is_some()
-        },
-        100,
-    );
-    let first = got.expect("the command was never answered");
+    // Queued before the driver first runs, behind the 500 frames.
+    let first = summary(&ctx);
+    let first = answer(&mut pool, &clock, first);
     assert_eq!(
         first.counters.wrong_space, 0,
         "the command waited behind peer frames"
     );
     // The frames are handled after it.
-    let mut second = summary(&ctx);
-    let mut got = None;
-    run_until(
-        &mut pool,
-        &clock,
-        || {
-            got = got.take().or_else(|| second.try_recv().ok().flatten());
-            got.is_some()
-        },
-        100,
-    );
-    assert_eq!(got.expect("no second answer").counters.wrong_space, 500);
+    let second = answer(&mut pool, &clock, summary(&ctx));
+    assert_eq!(second.counters.wrong_space, 500);
 }
