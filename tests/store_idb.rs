@@ -6,11 +6,13 @@
 #![cfg(target_arch = "wasm32")]
 
 use bytes::Bytes;
-use fennec::api::{OpStore, StoreError};
+use fennec::api::{MetaOp, OpStore, StoreError};
 use fennec::browser::idb::{Durability, IdbOpStore, IdbOptions};
 use fennec::browser::idb::{SCHEMA_VERSION, database_name, dom_error};
-use fennec::model::id::{AgentId, SpaceId};
-use fennec::testing::store_conformance::{StoreFactory, op};
+use fennec::model::arc::DhtArc;
+use fennec::model::id::{AgentId, OpId, SpaceId};
+use fennec::model::time::Timestamp;
+use fennec::testing::store_conformance::{StoreFactory, loc, op, sector};
 use futures::future::LocalBoxFuture;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -271,4 +273,107 @@ async fn a_pre_release_layout_is_refused_with_a_clear_error() {
         .await
         .unwrap();
     assert_eq!(s.query_totals().await.unwrap().op_count, 0);
+}
+
+/// A schema-1 database (one record per op) as the released code wrote it, with 40 ops whose
+/// stored-at order is the reverse of their creation order.
+async fn schema_1_database(space: &SpaceId, agent: &AgentId, ops: &[MetaOp]) {
+    let req = idb()
+        .open_with_u32(&database_name(space, agent), 1)
+        .unwrap();
+    let (r, ops) = (req.clone(), ops.to_vec());
+    let upgrade = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let db: web_sys::IdbDatabase = r.result().unwrap().unchecked_into();
+        let tx = r.transaction().unwrap();
+        fennec::browser::idb::upgrade(&db, &tx, 0, 1).unwrap();
+        let store = tx.object_store("ops").unwrap();
+        let mut bytes = 0;
+        for (i, m) in ops.iter().enumerate() {
+            let created_at = 2000 - i as i64;
+            let mut key = m.op_id.as_bytes().to_vec();
+            key.extend_from_slice(&(m.op_data.len() as u32).to_be_bytes());
+            key.extend_from_slice(&((created_at as u64) ^ (1 << 63)).to_be_bytes());
+            let value = js_sys::Object::new();
+            let set = |k: &str, v: &wasm_bindgen::JsValue| {
+                js_sys::Reflect::set(&value, &k.into(), v).unwrap();
+            };
+            set("d", &js_sys::Uint8Array::from(&m.op_data[..]).into());
+            set("t", &(created_at as f64).into());
+            set("s", &f64::from(sector(loc(m))).into());
+            set("a", &(1_000_000.0 - i as f64).into());
+            store
+                .add_with_key(&value, &js_sys::Uint8Array::from(&key[..]))
+                .unwrap();
+            bytes += m.op_data.len();
+        }
+        let totals = js_sys::Object::new();
+        js_sys::Reflect::set(&totals, &"c".into(), &(ops.len() as f64).into()).unwrap();
+        js_sys::Reflect::set(&totals, &"b".into(), &(bytes as f64).into()).unwrap();
+        tx.object_store("info")
+            .unwrap()
+            .put_with_key(&totals, &"totals".into())
+            .unwrap();
+    });
+    req.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+    assert_eq!(settle(&req, None).await, "success");
+    let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_schema_1_database_is_packed_on_open() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "schema_1");
+    let ops: Vec<MetaOp> = (0..40i64)
+        .map(|i| op(2000 - i, format!("schema-1-{i}")))
+        .collect();
+    schema_1_database(&space, &agent, &ops).await;
+
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    let all: Vec<OpId> = ops.iter().map(|m| m.op_id.clone()).collect();
+    let t = s.query_totals().await.unwrap();
+    assert_eq!(t.op_count, 40);
+    assert_eq!(s.retrieve_ops(all.clone()).await.unwrap(), ops);
+    let slice = s
+        .retrieve_op_hashes_in_time_slice(DhtArc::FULL, Timestamp(0), Timestamp(3000))
+        .await
+        .unwrap();
+    let oldest_first: Vec<OpId> = all.iter().rev().cloned().collect();
+    assert_eq!(slice.op_ids, oldest_first);
+    // Stored order survives: the schema-1 stamps ran backwards through `ops`.
+    let b = s
+        .retrieve_op_ids_bounded(DhtArc::FULL, Timestamp(i64::MIN), u32::MAX)
+        .await
+        .unwrap();
+    assert_eq!(b.op_ids, oldest_first);
+    let since = s
+        .retrieve_op_ids_bounded(DhtArc::FULL, Timestamp(1_000_000 - 9), u32::MAX)
+        .await
+        .unwrap();
+    assert_eq!(since.op_ids, oldest_first[30..].to_vec());
+    assert!(
+        s.process_incoming_ops(ops.clone())
+            .await
+            .unwrap()
+            .is_empty(),
+        "the copied ops are held"
+    );
+    assert_eq!(
+        s.earliest_timestamp_in_arc(DhtArc::FULL).await.unwrap(),
+        Some(Timestamp(1961))
+    );
+    s.close();
+
+    let req = idb().open(&database_name(&space, &agent)).unwrap();
+    assert_eq!(settle(&req, None).await, "success");
+    let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    assert_eq!(db.version() as u32, SCHEMA_VERSION);
+    assert!(
+        !db.object_store_names().contains("ops"),
+        "schema 1's store is gone"
+    );
+    db.close();
+    IdbOpStore::delete(&space, &agent).await.unwrap();
 }

@@ -10,34 +10,38 @@
 //! (a request stream, a transaction-done future, below), uses only `web-sys`/`js-sys` which
 //! the crate already depends on, and cannot drift from the pinned `wasm-bindgen =0.2.130`.
 //!
-//! # Database layout (schema version 1)
+//! # Database layout (schema version 2)
 //! One database per agent and space, named `fennec-ops:<space b64url>:<agent b64url>`.
 //!
 //! | object store | key | value | indexes |
 //! |---|---|---|---|
-//! | `ops`    | op id (32) ‖ encoded length u32 (4) ‖ `created_at` i64 (8), binary | `{d: the encoded op, t: created_at, s: sector, a: stored_at}` | `sector_time` on `[s, t]`, `stored` on `a` |
+//! | `packs`  | `[highest stored_at, first op key]` | `{d: the ops back to back, a: Float64Array of stored_at, k: [op key], st: [[sector, created_at, op key]]}` | `id` on `k` (multiEntry, unique), `sector_time` on `st` (multiEntry) |
 //! | `slices` | `[arc start, arc end, index hi, index lo]` | the slice hash (`Uint8Array`) | – |
 //! | `info`   | `"totals"` | `{c: op count, b: op bytes}` | – |
 //!
-//! Integers in the binary key are big-endian, and `created_at` has its sign bit flipped, so the
-//! key holds the exact i64 in byte order. Op ids are 32 bytes, so primary keys sort by op id.
-//! The index fields are plain numbers (µs as f64, cheap to store and to read back): exact up to
-//! 2^53 µs (the year 2255), and beyond that still monotonic, so range queries widen their
-//! bounds to the f64 neighbours and filter on the exact `created_at` from the key. Stored-at
-//! stamps are wall-clock µs and therefore exact.
+//! An *op key* is binary: op id (32) ‖ encoded length u32 (4) ‖ `created_at` i64 (8).
+//! Integers in it are big-endian, and `created_at` has its sign bit flipped, so the key holds
+//! the exact i64 in byte order. Op ids are 32 bytes, so op keys sort by op id. The other
+//! numbers are plain f64s (µs, cheap to store and to read back): exact up to 2^53 µs (the year
+//! 2255), and beyond that still monotonic, so range queries widen their bounds to the f64
+//! neighbours and filter on the exact `created_at` from the op key. Stored-at stamps are
+//! wall-clock µs and therefore exact.
 //!
-//! Why one object store with everything in the key: an op costs one record and two index
-//! entries to write, and the id-only queries (time slices, "new ops since", earliest) read
-//! *keys* only (`getAllKeys`, key cursors), which carry the id, location (computed from the id
-//! by the [`Locator`]), size and `created_at`, without loading op bodies. An op already held
-//! is detected by the `add` failing with `ConstraintError` (same id, same bytes, same key), not
-//! by a read per op. Time slices read `sector_time` one range per sector the arc touches (512
-//! sectors of 2^23 locations, as in Kitsune2), all ranges in one round trip; the DHT model asks
-//! per sector, and a separate time index for wide arcs would cost every write another index
-//! entry. `stored` serves "new ops since". [`OpStore::retrieve_ops`] reads runs of
-//! ids that lie close together in key order with one `getAll` over their id range (op ids are
-//! uniform hashes, so the op count predicts how many unrequested ops a range holds) and
-//! re-checks every op it returns against its id.
+//! Why packs: IndexedDB's cost is per record, not per index entry (`npm run bench -- records`:
+//! 16 ops per record wrote 4.3x the ops per second of one per record, with 8 tabs writing at
+//! once; dropping an index changed nothing). So a write of N ops adds ⌈N / [`OPS_PER_PACK`]⌉
+//! records, each with one `id` and one `sector_time` entry per op. The op key in both index
+//! entries carries id, location (computed from the id by the [`Locator`]), size and
+//! `created_at`, so time slices and "earliest" read index keys alone (key cursors), never op
+//! bodies. An op already held is detected by the pack's `add` failing on the unique `id`
+//! index (`ConstraintError`); only then are that pack's ops looked up one by one. The primary
+//! key orders packs by stored-at, which serves "new ops since" as a key range. One read of an
+//! op by id is an `id` index lookup and a `get` of its pack (each pack once per call), and
+//! every op returned is re-checked against its id. Time slices read `sector_time` one range
+//! per sector the arc touches (512 sectors of 2^23 locations, as in Kitsune2), all at once.
+//!
+//! Schema 1 (one record per op, key the op key, value `{d, t, s, a}`, indexes `sector_time`
+//! on `[s, t]` and `stored` on `a`) is rewritten into packs by the upgrade ([`upgrade`]).
 //!
 //! The per-op loops of writes and bulk reads run in `idb_glue.js` (one JS↔wasm crossing per
 //! call, with packed buffers, instead of several per op); the rules stay here.
@@ -49,8 +53,10 @@
 //! taken in the same synchronous step that creates their transaction, and IndexedDB runs
 //! overlapping transactions in creation order, so a bookmark never passes an op it did not see.
 //!
-//! One handle per database per page is assumed (several tabs may each hold one; the stored-at
-//! clock of each is wall-clock based, so their stamps interleave sensibly).
+//! One handle per database per page is assumed. Several tabs may each hold one (the stored-at
+//! clock of each is wall-clock based, so their stamps interleave sensibly), but "new ops
+//! since" is exact only for one writing handle: with two, one's pack may straddle the other's
+//! stamps.
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
@@ -64,8 +70,9 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    DomException, IdbCursor, IdbCursorDirection, IdbDatabase, IdbFactory, IdbKeyRange,
-    IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbVersionChangeEvent,
+    DomException, IdbCursor, IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbFactory,
+    IdbIndexParameters, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction,
+    IdbVersionChangeEvent,
 };
 
 use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
@@ -80,23 +87,23 @@ use crate::store::{
 };
 
 /// Schema version this code writes; [`upgrade`] brings any older database up to it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-const OPS: &str = "ops";
+/// Ops per pack record at most. `npm run bench -- records` (8 tabs writing at once): 4 per
+/// record gave 2.0x the ops/s of one, 16 gave 4.3x, 64 gave 4.4x; a read by id loads its whole
+/// pack, so the smallest size near the plateau.
+pub const OPS_PER_PACK: u32 = 16;
+
+const PACKS: &str = "packs";
 const SLICES: &str = "slices";
 const INFO: &str = "info";
+const IDX_ID: &str = "id";
 const IDX_SECTOR_TIME: &str = "sector_time";
-const IDX_STORED: &str = "stored";
 const TOTALS_KEY: &str = "totals";
-/// Primary key: op id (32) ‖ encoded length (4) ‖ created_at (8).
+/// Op key: op id (32) ‖ encoded length (4) ‖ created_at (8).
 const PK_BYTES: usize = 44;
-/// Numbers per op handed to `writeOps`: sector, created_at, stored_at.
+/// Numbers per op handed to `writePacks`: sector, created_at, stored_at.
 const META_NUMS: usize = 3;
-/// `retrieve`/`filter_out` read ids in one range when fewer than this many unrequested ops are
-/// expected between neighbours (a range read costs about a tenth of a point read per op).
-const RANGE_GAP_OPS: f64 = 8.0;
-/// Up to this many ids are read point by point without looking at the totals first.
-const POINT_READS_MAX: usize = 4;
 
 /// How hard the browser works to make a committed write survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -309,11 +316,10 @@ impl IdbOpStore {
     }
 
     async fn last_stored_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let tx = self.tx(&[OPS], false)?;
+        let tx = self.tx(&[PACKS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
-            let idx = store(&tx, OPS)?.index(IDX_STORED).map_err(js_error)?;
-            let req = idx
+            let req = store(&tx, PACKS)?
                 .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
                 .map_err(js_error)?;
             let v = Req::new(req).next().await?;
@@ -321,7 +327,9 @@ impl IdbOpStore {
                 return Ok(None);
             }
             let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-            read_stamp(&cursor.key().map_err(js_error)?).map(Some)
+            let key = cursor.key().map_err(js_error)?;
+            let top = key.dyn_ref::<Array>().map(|a| a.get(0));
+            read_stamp(&top.ok_or_else(|| corrupt("pack key"))?).map(Some)
         };
         self.end_read(&tx, done, body.await).await
     }
@@ -348,7 +356,7 @@ impl IdbOpStore {
         if prepared.is_empty() {
             return Ok(Vec::new());
         }
-        // Pack the batch for writeOps: data back to back, one key and one meta entry per op.
+        // The batch for writePacks: data back to back, one key and one meta entry per op.
         let n = prepared.len();
         let mut data = Vec::with_capacity(prepared.iter().map(|p| p.data.len()).sum());
         let mut offs = Vec::with_capacity(n + 1);
@@ -367,14 +375,15 @@ impl IdbOpStore {
             meta.push(p.created_at.as_micros() as f64);
             meta.push(self.clock.stamp(now).as_micros() as f64);
         }
-        let tx = self.tx(&[OPS, INFO], true)?;
+        let tx = self.tx(&[PACKS, INFO], true)?;
         let done = TxDone::new(&tx);
-        let written = write_ops(
+        let written = write_packs(
             &tx,
             &Uint8Array::from(&data[..]),
             &Uint32Array::from(&offs[..]),
             &Uint8Array::from(&keys[..]),
             &Float64Array::from(&meta[..]),
+            OPS_PER_PACK,
         );
         drop((data, keys, meta));
         let fresh = JsFuture::from(written).await;
@@ -401,55 +410,18 @@ impl IdbOpStore {
             .collect())
     }
 
-    /// The ranges of `retrieve`/`filter_out` over the distinct 32-byte ids in `ids`: runs of
-    /// ids (in key order) that are expected to have fewer than [`RANGE_GAP_OPS`] other ops
-    /// between neighbours share one range. Needs the op count for that, read in `tx`, unless
-    /// there are only a few ids. Packed as `readIdRanges` wants: lower id ‖ upper id.
-    async fn id_ranges(&self, tx: &IdbTransaction, ids: &[OpId]) -> Result<Vec<u8>, StoreError> {
-        let mut sorted: Vec<&[u8]> = ids
-            .iter()
-            .map(|id| id.as_bytes())
-            .filter(|b| b.len() == OP_ID_BYTES)
-            .collect();
-        sort::sort(&mut sorted);
-        sorted.dedup();
-        let held = if sorted.len() <= POINT_READS_MAX {
-            0
-        } else {
-            let info = store(tx, INFO)?;
-            let v = Req::new(info.get(&JsValue::from_str(TOTALS_KEY)).map_err(js_error)?)
-                .next()
-                .await?;
-            read_totals(&v)?.op_count
-        };
-        // Expected ops strictly between two ids: held × (distance in the id space).
-        let prefix = |b: &[u8]| u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
-        let scale = held as f64 / 2f64.powi(64);
-        let mut out = Vec::with_capacity(sorted.len() * 64);
-        let mut i = 0;
-        while i < sorted.len() {
-            let mut j = i;
-            while j + 1 < sorted.len()
-                && ((prefix(sorted[j + 1]) - prefix(sorted[j])) as f64) * scale < RANGE_GAP_OPS
-            {
-                j += 1;
-            }
-            out.extend_from_slice(sorted[i]);
-            out.extend_from_slice(sorted[j]);
-            i = j + 1;
-        }
-        Ok(out)
-    }
-
     async fn retrieve(&self, op_ids: Vec<OpId>) -> Result<Vec<MetaOp>, StoreError> {
         let op_ids = dedup_ids(op_ids);
-        let tx = self.tx(&[OPS, INFO], false)?;
+        let tx = self.tx(&[PACKS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
-            let ranges = self.id_ranges(&tx, &op_ids).await?;
-            let got = JsFuture::from(read_id_ranges(&tx, &Uint8Array::from(&ranges[..]), false))
-                .await
-                .map_err(js_error)?;
+            let got = JsFuture::from(read_ids(
+                &tx,
+                &Uint8Array::from(&id_bytes(&op_ids)[..]),
+                true,
+            ))
+            .await
+            .map_err(js_error)?;
             let got: Array = got.dyn_into().map_err(|_| corrupt("values"))?;
             let data = Bytes::from(
                 got.get(0)
@@ -462,19 +434,26 @@ impl IdbOpStore {
                 .dyn_into::<Uint32Array>()
                 .map_err(|_| corrupt("values"))?
                 .to_vec();
-            // Ranges also return ops nobody asked for; every op is re-identified by its hash,
-            // which also keeps a damaged record from being served under its id.
-            let wanted: HashSet<&OpId> = op_ids.iter().collect();
+            let keys = packed_keys(&got.get(2))?;
+            if keys.len() / PK_BYTES + 1 != offs.len() {
+                return Err(corrupt("values"));
+            }
+            // Packs also hold ops nobody asked for (skipped by their key); every op returned
+            // is re-identified by its hash, so a damaged record is never served under its id.
+            let wanted: HashSet<&[u8]> = op_ids.iter().map(OpId::as_bytes).collect();
             let mut found: HashMap<OpId, Bytes> =
                 HashMap::with_capacity_and_hasher(op_ids.len(), Default::default());
-            for w in offs.windows(2) {
+            for (w, key) in offs.windows(2).zip(keys.chunks_exact(PK_BYTES)) {
                 let (a, b) = (w[0] as usize, w[1] as usize);
                 if a > b || b > data.len() {
                     return Err(corrupt("values"));
                 }
+                if !wanted.contains(&key[..OP_ID_BYTES]) {
+                    continue;
+                }
                 let op_data = data.slice(a..b);
                 let id = op_id_of(&op_data);
-                if wanted.contains(&id) {
+                if wanted.contains(id.as_bytes()) {
                     found.insert(id, op_data);
                 }
             }
@@ -491,15 +470,26 @@ impl IdbOpStore {
 
     async fn filter_out(&self, op_ids: Vec<OpId>) -> Result<Vec<OpId>, StoreError> {
         let op_ids = dedup_ids(op_ids);
-        let tx = self.tx(&[OPS, INFO], false)?;
+        let tx = self.tx(&[PACKS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
-            let ranges = self.id_ranges(&tx, &op_ids).await?;
-            let keys = JsFuture::from(read_id_ranges(&tx, &Uint8Array::from(&ranges[..]), true))
+            let ids = id_bytes(&op_ids);
+            let flags = JsFuture::from(read_ids(&tx, &Uint8Array::from(&ids[..]), false))
                 .await
                 .map_err(js_error)?;
-            let keys = packed_keys(&keys)?;
-            let held: HashSet<&[u8]> = keys.chunks_exact(PK_BYTES).map(|k| &k[..32]).collect();
+            let flags = flags
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| corrupt("flags"))?
+                .to_vec();
+            if flags.len() != ids.len() / OP_ID_BYTES {
+                return Err(corrupt("flags"));
+            }
+            let held: HashSet<&[u8]> = ids
+                .chunks_exact(OP_ID_BYTES)
+                .zip(flags)
+                .filter(|(_, f)| *f == 1)
+                .map(|(id, _)| id)
+                .collect();
             Ok(op_ids
                 .into_iter()
                 .filter(|id| !held.contains(id.as_bytes()))
@@ -536,6 +526,8 @@ impl IdbOpStore {
 
     /// `(created_at, id, encoded length)` of the ops in `arc` created in `[start, end)`,
     /// sorted, from the keys of `sector_time` alone: one range per sector the arc touches.
+    /// Index keys are `[sector, created_at, op key]`; an empty array sorts after any op key,
+    /// so `[sector, end, []]` bounds every key up to `end`.
     async fn in_time_range(
         &self,
         arc: DhtArc,
@@ -546,15 +538,22 @@ impl IdbOpStore {
         if arc.is_empty() || start >= end {
             return Ok(Vec::new());
         }
-        let tx = self.tx(&[OPS], false)?;
+        let tx = self.tx(&[PACKS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
             let sectors = arc.sectors();
             // Inclusive f64 bounds hold every exact value in [start, end); filtered below.
             let (lo, hi) = (start.as_micros() as f64, end.as_micros() as f64);
             let lowers: Array = sectors.iter().map(|s| arr(&[f64::from(*s), lo])).collect();
-            let uppers: Array = sectors.iter().map(|s| arr(&[f64::from(*s), hi])).collect();
-            let keys = JsFuture::from(index_keys(&tx, IDX_SECTOR_TIME, &lowers, &uppers))
+            let uppers: Array = sectors
+                .iter()
+                .map(|s| {
+                    let u = arr(&[f64::from(*s), hi]);
+                    u.push(&Array::new());
+                    u
+                })
+                .collect();
+            let keys = JsFuture::from(time_keys(&tx, &lowers, &uppers))
                 .await
                 .map_err(js_error)?;
             let keys = packed_keys(&keys)?;
@@ -587,26 +586,34 @@ impl IdbOpStore {
         if arc.is_empty() {
             return Ok(acc.finish(bookmark));
         }
-        let tx = self.tx(&[OPS], false)?;
+        let tx = self.tx(&[PACKS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
-            let idx = store(&tx, OPS)?.index(IDX_STORED).map_err(js_error)?;
-            // Stamps are exact f64s (module docs), so is this bound for any bookmark we issue.
-            let range = IdbKeyRange::lower_bound(&JsValue::from_f64(start.as_micros() as f64))
-                .map_err(js_error)?;
-            let req = Req::new(idx.open_key_cursor_with_range(&range).map_err(js_error)?);
-            loop {
+            // Packs are keyed by their highest stamp, so those from `start` on hold every op
+            // stamped from `start` on (and maybe earlier ones, skipped).
+            let start_f = start.as_micros() as f64;
+            let range = IdbKeyRange::lower_bound(&arr(&[start_f])).map_err(js_error)?;
+            let req = Req::new(
+                store(&tx, PACKS)?
+                    .open_cursor_with_range(&range)
+                    .map_err(js_error)?,
+            );
+            'packs: loop {
                 let v = req.next().await?;
                 if v.is_null() || v.is_undefined() {
                     break;
                 }
-                let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-                let stored_at = read_stamp(&cursor.key().map_err(js_error)?)?;
-                let (id, len, created_at) =
-                    parse_pk(&key_bytes(&cursor.primary_key().map_err(js_error)?)?)?;
-                let loc = self.options.locator.op_loc(&id);
-                if !acc.offer((&id, created_at), loc, len, stored_at) {
-                    break;
+                let cursor: IdbCursorWithValue = v.dyn_into().map_err(|_| corrupt("cursor"))?;
+                let (stamps, keys) = pack_index(&cursor.value().map_err(js_error)?)?;
+                for (stamp, key) in stamps.into_iter().zip(keys.chunks_exact(PK_BYTES)) {
+                    if stamp < start {
+                        continue;
+                    }
+                    let (id, len, created_at) = parse_pk(key)?;
+                    let loc = self.options.locator.op_loc(&id);
+                    if !acc.offer((&id, created_at), loc, len, stamp) {
+                        break 'packs;
+                    }
                 }
                 cursor.continue_().map_err(js_error)?;
             }
@@ -621,12 +628,13 @@ impl IdbOpStore {
         if arc.is_empty() {
             return Ok(None);
         }
-        let tx = self.tx(&[OPS], false)?;
+        let tx = self.tx(&[PACKS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
-            let ops = store(&tx, OPS)?;
             let sectors = arc.sectors();
-            let idx = ops.index(IDX_SECTOR_TIME).map_err(js_error)?;
+            let idx = store(&tx, PACKS)?
+                .index(IDX_SECTOR_TIME)
+                .map_err(js_error)?;
             let mut cursors = Vec::new();
             for s in sectors {
                 let range = key_range(&arr(&[f64::from(s)]), &arr(&[f64::from(s) + 1.0]))?;
@@ -645,14 +653,14 @@ impl IdbOpStore {
                         break;
                     }
                     let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-                    // `sector_time` keys are [s, t].
+                    // `sector_time` keys are [s, t, op key].
                     let key = cursor.key().map_err(js_error)?;
-                    let t = key.dyn_ref::<Array>().and_then(|a| a.get(1).as_f64());
+                    let key: &Array = key.dyn_ref().ok_or_else(|| corrupt("sector_time key"))?;
+                    let t = key.get(1).as_f64();
                     if first_t.is_some() && first_t != t {
                         break;
                     }
-                    let (id, _, created_at) =
-                        parse_pk(&key_bytes(&cursor.primary_key().map_err(js_error)?)?)?;
+                    let (id, _, created_at) = parse_pk(&key_bytes(&key.get(2))?)?;
                     if arc.contains(self.options.locator.op_loc(&id)) {
                         best = Some(best.map_or(created_at, |b| b.min(created_at)));
                         first_t = first_t.or(t);
@@ -890,10 +898,10 @@ impl OpStore for IdbOpStore {
 /// The DOMException of a failed step, or a message for an unknown version; the caller then
 /// aborts the transaction and the open fails.
 pub fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32, new: u32) -> Result<(), JsValue> {
-    let _ = tx; // used by later steps
     for version in old.saturating_add(1)..=new {
         match version {
             1 => schema_v1(db)?,
+            2 => schema_v2(db, tx)?,
             v => {
                 return Err(JsValue::from_str(&format!(
                     "no upgrade step to op store schema version {v}"
@@ -904,13 +912,31 @@ pub fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32, new: u32) -> Res
     Ok(())
 }
 
+/// One record per op (see the module docs for what schema 2 made of it).
 fn schema_v1(db: &IdbDatabase) -> Result<(), JsValue> {
-    let ops = db.create_object_store(OPS)?;
+    let ops = db.create_object_store("ops")?;
     let st: Array = ["s", "t"].into_iter().map(JsValue::from_str).collect();
     ops.create_index_with_str_sequence(IDX_SECTOR_TIME, &st)?;
-    ops.create_index_with_str(IDX_STORED, "a")?;
+    ops.create_index_with_str("stored", "a")?;
     db.create_object_store(SLICES)?;
     db.create_object_store(INFO)?;
+    Ok(())
+}
+
+/// Packs of ops (module docs): creates `packs` and its indexes, then copies schema 1's `ops`
+/// into it and deletes `ops` (in the glue, as the copy takes requests). Totals and slice
+/// hashes stay as they are: the ops are the same.
+fn schema_v2(db: &IdbDatabase, tx: &IdbTransaction) -> Result<(), JsValue> {
+    let packs = db.create_object_store(PACKS)?;
+    let multi = IdbIndexParameters::new();
+    multi.set_multi_entry(true);
+    packs.create_index_with_str_and_optional_parameters(IDX_SECTOR_TIME, "st", &multi)?;
+    multi.set_unique(true);
+    packs.create_index_with_str_and_optional_parameters(IDX_ID, "k", &multi)?;
+    // A pre-release layout (with `meta`) is not copied: `open` refuses it with advice.
+    if !db.object_store_names().contains("meta") {
+        pack_schema_1(tx, db, OPS_PER_PACK);
+    }
     Ok(())
 }
 
@@ -1026,7 +1052,43 @@ fn key_bytes(v: &JsValue) -> Result<Vec<u8>, StoreError> {
         .ok_or_else(|| corrupt("binary key"))
 }
 
-/// A stored-at stamp from the `stored` index key (a number, see the module docs).
+/// The 32-byte ids of `ids` back to back (other lengths are never stored, so left out).
+fn id_bytes(ids: &[OpId]) -> Vec<u8> {
+    ids.iter()
+        .map(OpId::as_bytes)
+        .filter(|b| b.len() == OP_ID_BYTES)
+        .flatten()
+        .copied()
+        .collect()
+}
+
+/// The stored-at stamps and packed op keys of a pack record, checked to match.
+fn pack_index(v: &JsValue) -> Result<(Vec<Timestamp>, Vec<u8>), StoreError> {
+    let field = |k: &str| Reflect::get(v, &JsValue::from_str(k)).map_err(js_error);
+    let stamps = field("a")?
+        .dyn_into::<Float64Array>()
+        .map_err(|_| corrupt("pack record"))?
+        .to_vec();
+    let stamps = stamps
+        .into_iter()
+        .map(|f| read_stamp(&JsValue::from_f64(f)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys: Array = field("k")?.dyn_into().map_err(|_| corrupt("pack record"))?;
+    let mut packed = Vec::with_capacity(keys.length() as usize * PK_BYTES);
+    for k in keys.iter() {
+        let k = key_bytes(&k)?;
+        if k.len() != PK_BYTES {
+            return Err(corrupt("op key"));
+        }
+        packed.extend_from_slice(&k);
+    }
+    if packed.len() != stamps.len() * PK_BYTES {
+        return Err(corrupt("pack record"));
+    }
+    Ok((stamps, packed))
+}
+
+/// A stored-at stamp (a number, see the module docs).
 fn read_stamp(v: &JsValue) -> Result<Timestamp, StoreError> {
     v.as_f64()
         .filter(|f| f.fract() == 0.0)
@@ -1203,23 +1265,29 @@ fn abort_on_error<T>(tx: &IdbTransaction, r: Result<T, StoreError>) -> Result<T,
 
 #[wasm_bindgen(module = "/src/browser/idb_glue.js")]
 extern "C" {
-    /// Adds a packed batch in `tx` and updates the totals; resolves to per-op "new" flags.
-    #[wasm_bindgen(js_name = writeOps)]
-    fn write_ops(
+    /// Adds a packed batch in `tx` as packs and updates the totals; resolves to per-op "new"
+    /// flags.
+    #[wasm_bindgen(js_name = writePacks)]
+    fn write_packs(
         tx: &IdbTransaction,
         data: &Uint8Array,
         offs: &Uint32Array,
         keys: &Uint8Array,
         meta: &Float64Array,
+        per_pack: u32,
     ) -> Promise;
 
-    /// Reads op data (or keys) over packed id ranges.
-    #[wasm_bindgen(js_name = readIdRanges)]
-    fn read_id_ranges(tx: &IdbTransaction, ranges: &Uint8Array, keys_only: bool) -> Promise;
+    /// Looks up 32-byte ids: "held" flags, or `[data, offs, keys]` of their packs' ops.
+    #[wasm_bindgen(js_name = readIds)]
+    fn read_ids(tx: &IdbTransaction, ids: &Uint8Array, with_data: bool) -> Promise;
 
-    /// Packed primary keys of an index over `[lowers[i], uppers[i]]` ranges.
-    #[wasm_bindgen(js_name = indexKeys)]
-    fn index_keys(tx: &IdbTransaction, index: &str, lowers: &Array, uppers: &Array) -> Promise;
+    /// Packed op keys of `sector_time` over `[lowers[i], uppers[i]]` ranges.
+    #[wasm_bindgen(js_name = timeKeys)]
+    fn time_keys(tx: &IdbTransaction, lowers: &Array, uppers: &Array) -> Promise;
+
+    /// Schema step 2's copy of `ops` into packs (aborts `tx` on error).
+    #[wasm_bindgen(js_name = packSchema1)]
+    fn pack_schema_1(tx: &IdbTransaction, db: &IdbDatabase, per_pack: u32);
 }
 
 #[wasm_bindgen]

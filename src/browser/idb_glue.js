@@ -1,16 +1,20 @@
-// Bulk IndexedDB loops for IdbOpStore (src/store/idb.rs), imported through wasm-bindgen.
+// Bulk IndexedDB loops for IdbOpStore (src/browser/idb.rs), imported through wasm-bindgen.
 //
-// Why JavaScript: a batch of N ops is N IndexedDB requests. Driving them from wasm costs
-// several JS<->wasm crossings per op (a key, a value object, its fields, two event closures
-// per request); here each call crosses once with packed buffers. Only the loops live here:
-// every rule (verification, stamps, which ops are new, errors) stays in Rust.
+// Why JavaScript: a batch of N ops is many IndexedDB requests. Driving them from wasm costs
+// several JS<->wasm crossings per request (a key, a value object, its fields, two event
+// closures); here each call crosses once with packed buffers. Only the loops live here: every
+// rule (verification, stamps, which ops are new, errors) stays in Rust.
 //
-// Packed formats (all big-endian, see idb.rs "Database layout"):
-//   primary key  44 bytes: op id (32) | encoded length u32 (4) | created_at i64 with the sign
-//                bit flipped (8)
-//   meta         3 numbers per op (Float64Array): sector, created_at µs, stored_at µs
+// Packed formats (see idb.rs "Database layout"):
+//   op key   44 bytes: op id (32) | encoded length u32 BE (4) | created_at i64 BE with the
+//            sign bit flipped (8)
+//   meta     3 numbers per op (Float64Array): sector, created_at µs, stored_at µs
+//   pack     a record of up to `perPack` ops, key [highest stored_at, first op key], value
+//            {d: the ops back to back, a: Float64Array of stored_at, k: [op key ArrayBuffer],
+//             st: [[sector, created_at, op key ArrayBuffer]]}
 
 const PK = 44;
+const ID = 32;
 
 // Calls onDone on the request's success, or on an error a listener on the request itself
 // already handled (preventDefault); onFail with the request's error otherwise.
@@ -19,57 +23,72 @@ function settle(req, onDone, onFail) {
   req.addEventListener('error', (ev) => (ev.defaultPrevented ? onDone() : onFail(req.error)));
 }
 
+// Resolves once every request of `reqs` succeeded (in order: the last one settles last);
+// rejects with the first failure.
+function allSettled(reqs, onDone, onFail) {
+  if (reqs.length === 0) {
+    onDone();
+    return;
+  }
+  settle(reqs[reqs.length - 1], onDone, onFail);
+}
+
+function upperOf(lo) {
+  const hi = new Uint8Array(PK).fill(0xff);
+  hi.set(lo);
+  return hi;
+}
+
+// The pack record of ops `idx` (indexes into the packed batch).
+function packOf(idx, data, offs, keys, meta) {
+  let bytes = 0;
+  for (const i of idx) bytes += offs[i + 1] - offs[i];
+  const d = new Uint8Array(bytes);
+  const a = new Float64Array(idx.length);
+  const k = new Array(idx.length);
+  const st = new Array(idx.length);
+  let o = 0;
+  let top = -Infinity;
+  idx.forEach((i, j) => {
+    d.set(data.subarray(offs[i], offs[i + 1]), o);
+    o += offs[i + 1] - offs[i];
+    a[j] = meta[3 * i + 2];
+    top = Math.max(top, a[j]);
+    k[j] = keys.slice(i * PK, (i + 1) * PK).buffer;
+    st[j] = [meta[3 * i], meta[3 * i + 1], k[j]];
+  });
+  return { key: [top, k[0]], value: { d, a, k, st } };
+}
+
 /**
- * Adds ops to the `ops` store of `tx` (readwrite over `ops` and `info`) and updates the totals
- * record. `data` holds the encoded ops back to back, op i at `offs[i]..offs[i+1]`; `keys` and
- * `meta` hold one packed primary key / meta entry per op. An op whose key exists is not
- * written (its ConstraintError is handled here and does not abort the transaction).
+ * Writes a batch as pack records in the `packs` store of `tx` (readwrite over `packs` and
+ * `info`) and updates the totals record. `data` holds the encoded ops back to back, op i at
+ * `offs[i]..offs[i+1]`; `keys` and `meta` one packed op key / meta entry per op, in stamp
+ * order; ops are distinct. A pack holding an op already stored fails its `add` on the unique
+ * `id` index (ConstraintError, handled here): its ops are then looked up one by one and the
+ * new ones written as a pack of their own.
  *
  * Resolves, once the last request settled, with a Uint8Array: 1 for each op newly written,
  * 0 for each already held. The caller must still wait for the transaction's `complete`.
  * Rejects with the transaction's DOMException if it aborted, or an Error for a corrupt totals
  * record (after aborting the transaction).
  */
-export function writeOps(tx, data, offs, keys, meta) {
+export function writePacks(tx, data, offs, keys, meta, perPack) {
   return new Promise((resolve, reject) => {
     const n = offs.length - 1;
     const fresh = new Uint8Array(n).fill(1);
-    const reqs = new Array(n);
     const fail = (e) => {
       try { tx.abort(); } catch { /* already finished */ }
       reject(e);
     };
-    let finish;
-    // An op already held fails its `add` with ConstraintError: not an error here. Requests
-    // settle in order, so the failed one is found by searching forward from the last. This
-    // listener (on the transaction, where the event bubbles) is also where the last request's
-    // failure is known to have been handled.
-    let seen = 0;
-    tx.addEventListener('error', (ev) => {
-      const r = ev.target;
-      if (!(r && r.error && r.error.name === 'ConstraintError')) return;
-      for (let i = seen; i < n; i++) {
-        if (reqs[i] === r) {
-          ev.preventDefault();
-          fresh[i] = 0;
-          seen = i + 1;
-          if (i === n - 1) finish();
-          return;
-        }
-      }
-    });
     tx.addEventListener('abort', () => reject(tx.error || new DOMException('transaction aborted', 'AbortError')));
     try {
-      const ops = tx.objectStore('ops');
+      const packs = tx.objectStore('packs');
+      const ids = packs.index('id');
       const info = tx.objectStore('info');
       const totals = info.get('totals');
-      for (let i = 0; i < n; i++) {
-        // The value must own its bytes (a view would clone the whole buffer); the key is
-        // copied by IndexedDB from the view alone.
-        const value = { d: data.slice(offs[i], offs[i + 1]), t: meta[3 * i + 1], s: meta[3 * i], a: meta[3 * i + 2] };
-        reqs[i] = ops.add(value, keys.subarray(i * PK, (i + 1) * PK));
-      }
-      finish = () => {
+      let pending = 0;
+      const finish = () => {
         try {
           let count = 0;
           let bytes = 0;
@@ -92,42 +111,92 @@ export function writeOps(tx, data, offs, keys, meta) {
           fail(e);
         }
       };
-      reqs[n - 1].addEventListener('success', finish);
+      const done = () => {
+        pending -= 1;
+        if (pending === 0) finish();
+      };
+      // Some op of pack `idx` is held: find which, write the others.
+      const split = (idx) => {
+        const held = idx.map((i) => ids.getKey(keys.subarray(i * PK, (i + 1) * PK)));
+        pending += 1;
+        allSettled(held, () => {
+          try {
+            const rest = idx.filter((i, j) => {
+              if (held[j].result !== undefined) fresh[i] = 0;
+              return held[j].result === undefined;
+            });
+            if (rest.length > 0) {
+              const p = packOf(rest, data, offs, keys, meta);
+              pending += 1;
+              settle(packs.add(p.value, p.key), done, fail);
+            }
+            done();
+          } catch (e) {
+            fail(e);
+          }
+        }, fail);
+      };
+      for (let s = 0; s < n; s += perPack) {
+        const idx = [];
+        for (let i = s; i < Math.min(n, s + perPack); i++) idx.push(i);
+        const p = packOf(idx, data, offs, keys, meta);
+        const req = packs.add(p.value, p.key);
+        pending += 1;
+        req.addEventListener('error', (ev) => {
+          if (req.error && req.error.name === 'ConstraintError') {
+            ev.preventDefault();
+            ev.stopPropagation();
+            split(idx);
+          }
+        });
+        settle(req, done, fail);
+      }
+      if (n === 0) finish();
     } catch (e) {
       fail(e);
     }
   });
 }
 
-function upperOf(lo) {
-  const hi = new Uint8Array(PK).fill(0xff);
-  hi.set(lo);
-  return hi;
-}
-
 /**
- * Reads the `ops` store of `tx` over id ranges: range i covers the keys whose op id is in
- * `[ids[64i..64i+32], ids[64i+32..64i+64]]`. With `keysOnly` resolves to the packed primary
- * keys found (44 bytes each); otherwise to `[data, offs]`: the encoded ops found, back to back,
- * op j at `offs[j]..offs[j+1]`. Ranges are read in order, each in key order.
+ * Looks up 32-byte op ids (`ids`, back to back) in the `id` index of `tx`'s `packs` store.
+ * With `withData` resolves to `[data, offs, keys]`: every op of the packs holding any of the
+ * ids (each pack once), back to back, op j at `offs[j]..offs[j+1]` with its op key at
+ * `keys[44j..44j+44]`; otherwise to a Uint8Array with 1 for each id held, 0 for the others.
  */
-export function readIdRanges(tx, ids, keysOnly) {
+export function readIds(tx, ids, withData) {
   return new Promise((resolve, reject) => {
     try {
-      const ops = tx.objectStore('ops');
-      const m = ids.length / 64;
-      const reqs = [];
+      const packs = tx.objectStore('packs');
+      const index = packs.index('id');
+      const m = ids.length / ID;
+      const found = [];
       for (let i = 0; i < m; i++) {
-        const range = IDBKeyRange.bound(ids.slice(64 * i, 64 * i + 32), upperOf(ids.slice(64 * i + 32, 64 * i + 64)));
-        reqs.push(keysOnly ? ops.getAllKeys(range) : ops.getAll(range));
+        const id = ids.subarray(ID * i, ID * (i + 1));
+        found.push(index.getKey(IDBKeyRange.bound(id, upperOf(id))));
       }
-      if (m === 0) {
-        resolve(keysOnly ? new Uint8Array(0) : [new Uint8Array(0), new Uint32Array(1)]);
-        return;
-      }
-      settle(reqs[m - 1], () => {
+      allSettled(found, () => {
         try {
-          resolve(keysOnly ? packKeys(reqs) : packValues(reqs));
+          if (!withData) {
+            resolve(Uint8Array.from(found, (r) => (r.result === undefined ? 0 : 1)));
+            return;
+          }
+          const seen = new Set();
+          const gets = [];
+          for (const r of found) {
+            if (r.result === undefined) continue;
+            const name = packName(r.result);
+            if (seen.has(name)) continue;
+            seen.add(name);
+            gets.push(packs.get(r.result));
+          }
+          allSettled(gets, () => {
+            try {
+              resolve(packOps(gets));
+            } catch (e) {
+              reject(e);
+            }
+          }, reject);
         } catch (e) {
           reject(e);
         }
@@ -138,73 +207,166 @@ export function readIdRanges(tx, ids, keysOnly) {
   });
 }
 
-/**
- * Primary keys (packed, 44 bytes each) of the entries of index `indexName` of `tx`'s `ops`
- * store in the ranges `[lowers[i], uppers[i]]` (inclusive; keys of that index), range by
- * range, each in index order.
- */
-export function indexKeys(tx, indexName, lowers, uppers) {
-  return new Promise((resolve, reject) => {
-    try {
-      const index = tx.objectStore('ops').index(indexName);
-      const reqs = lowers.map((lo, i) => index.getAllKeys(IDBKeyRange.bound(lo, uppers[i])));
-      if (reqs.length === 0) {
-        resolve(new Uint8Array(0));
-        return;
-      }
-      settle(reqs[reqs.length - 1], () => {
-        try {
-          resolve(packKeys(reqs));
-        } catch (e) {
-          reject(e);
-        }
-      }, reject);
-    } catch (e) {
-      reject(e);
-    }
-  });
-}
-
-// `request.result` is read once per request: each read of it may deserialize the values anew.
-function packKeys(reqs) {
-  const results = reqs.map((r) => r.result);
-  let n = 0;
-  for (const res of results) n += res.length;
-  const out = new Uint8Array(n * PK);
-  let o = 0;
-  for (const res of results) {
-    for (const k of res) {
-      if (!(k instanceof ArrayBuffer) || k.byteLength !== PK) {
-        throw new Error('corrupt key in the op store database');
-      }
-      out.set(new Uint8Array(k), o);
-      o += PK;
-    }
+// A pack key ([stamp, op key ArrayBuffer]) as a string, to read each pack once.
+function packName(key) {
+  if (!(Array.isArray(key) && key.length === 2 && key[1] instanceof ArrayBuffer)) {
+    throw new Error('corrupt pack key in the op store database');
   }
-  return out;
+  return `${key[0]}:${new Uint8Array(key[1]).join(',')}`;
 }
 
-function packValues(reqs) {
-  const results = reqs.map((r) => r.result);
+function checkPack(v) {
+  if (!(v && v.d instanceof Uint8Array && v.a instanceof Float64Array && Array.isArray(v.k) && v.k.length === v.a.length)) {
+    throw new Error('corrupt pack record in the op store database');
+  }
+  for (const k of v.k) {
+    if (!(k instanceof ArrayBuffer) || k.byteLength !== PK) throw new Error('corrupt op key in the op store database');
+  }
+}
+
+// Length of the op keyed `k` (bytes 32..36, big-endian).
+function lenOf(k) {
+  return new DataView(k).getUint32(ID);
+}
+
+function packOps(gets) {
+  const values = gets.map((r) => r.result);
   let n = 0;
   let bytes = 0;
-  for (const res of results) {
-    for (const v of res) {
-      if (!(v && v.d instanceof Uint8Array)) throw new Error('corrupt op record in the op store database');
-      n += 1;
-      bytes += v.d.length;
-    }
+  for (const v of values) {
+    checkPack(v);
+    n += v.k.length;
+    bytes += v.d.length;
   }
   const data = new Uint8Array(bytes);
   const offs = new Uint32Array(n + 1);
+  const keys = new Uint8Array(n * PK);
   let i = 0;
   let o = 0;
-  for (const res of results) {
-    for (const v of res) {
-      data.set(v.d, o);
-      o += v.d.length;
-      offs[++i] = o;
+  for (const v of values) {
+    let inner = 0;
+    for (const k of v.k) {
+      inner += lenOf(k);
+      keys.set(new Uint8Array(k), i * PK);
+      offs[++i] = o + inner;
     }
+    if (inner !== v.d.length) throw new Error('corrupt pack record in the op store database');
+    data.set(v.d, o);
+    o += v.d.length;
   }
-  return [data, offs];
+  return [data, offs, keys];
+}
+
+/**
+ * Op keys (packed, 44 bytes each) of the entries of the `sector_time` index of `tx`'s `packs`
+ * store in the ranges `[lowers[i], uppers[i]]` (inclusive; keys `[sector, created_at, op
+ * key]`), range by range, each in index order. One key cursor per range, all at once.
+ */
+export function timeKeys(tx, lowers, uppers) {
+  return new Promise((resolve, reject) => {
+    try {
+      const index = tx.objectStore('packs').index('sector_time');
+      const got = lowers.map(() => []);
+      let open = lowers.length;
+      if (open === 0) {
+        resolve(new Uint8Array(0));
+        return;
+      }
+      const finish = () => {
+        try {
+          let n = 0;
+          for (const g of got) n += g.length;
+          const out = new Uint8Array(n * PK);
+          let o = 0;
+          for (const g of got) {
+            for (const k of g) {
+              out.set(new Uint8Array(k), o);
+              o += PK;
+            }
+          }
+          resolve(out);
+        } catch (e) {
+          reject(e);
+        }
+      };
+      lowers.forEach((lo, i) => {
+        const req = index.openKeyCursor(IDBKeyRange.bound(lo, uppers[i]));
+        req.addEventListener('error', () => reject(req.error));
+        req.addEventListener('success', () => {
+          const c = req.result;
+          if (!c) {
+            open -= 1;
+            if (open === 0) finish();
+            return;
+          }
+          const k = Array.isArray(c.key) ? c.key[2] : undefined;
+          if (!(k instanceof ArrayBuffer) || k.byteLength !== PK) {
+            reject(new Error('corrupt sector_time key in the op store database'));
+            return;
+          }
+          got[i].push(k);
+          c.continue();
+        });
+      });
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
+
+/**
+ * Schema step 2 (in the `versionchange` transaction `tx`, after the `packs` store and its
+ * indexes exist): copies every op of the schema-1 `ops` store into packs of up to `perPack`
+ * ops in stored-at order, then deletes `ops`. Aborts `tx` on any error (the open then fails).
+ */
+export function packSchema1(tx, db, perPack) {
+  const fail = () => {
+    try { tx.abort(); } catch { /* already finished */ }
+  };
+  try {
+    const packs = tx.objectStore('packs');
+    const req = tx.objectStore('ops').index('stored').openCursor();
+    let batch = [];
+    const flush = () => {
+      if (batch.length === 0) return;
+      const bytes = batch.reduce((s, r) => s + r.v.d.length, 0);
+      const d = new Uint8Array(bytes);
+      let o = 0;
+      const a = new Float64Array(batch.length);
+      const k = [];
+      const st = [];
+      batch.forEach((r, j) => {
+        d.set(r.v.d, o);
+        o += r.v.d.length;
+        a[j] = r.v.a;
+        k.push(r.k);
+        st.push([r.v.s, r.v.t, r.k]);
+      });
+      packs.add({ d, a, k, st }, [a[a.length - 1], k[0]]).addEventListener('error', fail);
+      batch = [];
+    };
+    req.addEventListener('error', fail);
+    req.addEventListener('success', () => {
+      try {
+        const c = req.result;
+        if (!c) {
+          flush();
+          db.deleteObjectStore('ops');
+          return;
+        }
+        const v = c.value;
+        const k = c.primaryKey;
+        if (!(v && v.d instanceof Uint8Array && k instanceof ArrayBuffer && k.byteLength === PK)) {
+          throw new Error('corrupt op record');
+        }
+        batch.push({ v, k });
+        if (batch.length === perPack) flush();
+        c.continue();
+      } catch {
+        fail();
+      }
+    });
+  } catch {
+    fail();
+  }
 }

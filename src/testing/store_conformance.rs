@@ -60,6 +60,7 @@ macro_rules! op_store_conformance_tests {
             closed_store_refuses_every_call,
             reopen_keeps_everything,
             large_batch_in_one_call,
+            large_batch_with_held_ops_stores_only_the_new,
             bulk_reads_of_dense_and_sparse_ids
         );
     };
@@ -1157,5 +1158,49 @@ pub async fn large_batch_in_one_call<F: StoreFactory>(f: &F) {
         .filter(|m| narrow.contains(loc(m)))
         .collect();
     assert_eq!(slice(&s, narrow, i64::MIN, i64::MAX).await, by_time(&want));
+    s.close();
+}
+
+/// A batch of 40 whose held ops are spread over it (stores may write ops in groups: some
+/// groups then hold a few held ops, one is all held) stores exactly the new ones, once each;
+/// "new ops since" cut inside such a group resumes without a gap.
+pub async fn large_batch_with_held_ops_stores_only_the_new<F: StoreFactory>(f: &F) {
+    let s = open(f, "held_in_batch").await;
+    let ops: Vec<MetaOp> = (0..40i64)
+        .map(|i| op(2000 - i, format!("held-{i}")))
+        .collect();
+    let held = |i: usize| i == 0 || i == 5 || (16..32).contains(&i) || i == 39;
+    let first: Vec<&MetaOp> = (0..40).filter(|i| held(*i)).map(|i| &ops[i]).collect();
+    assert_eq!(put(&s, &first).await.len(), first.len());
+    let all: Vec<&MetaOp> = ops.iter().collect();
+    let fresh: Vec<&MetaOp> = (0..40).filter(|i| !held(*i)).map(|i| &ops[i]).collect();
+    let r = put(&s, &all).await;
+    assert_eq!(
+        r.iter().map(|s| s.op_id.clone()).collect::<Vec<_>>(),
+        ids(&fresh)
+    );
+    let t = s.query_totals().await.unwrap();
+    assert_eq!(t.op_count, 40);
+    assert_eq!(t.op_bytes, all.iter().map(|m| len(m)).sum::<u64>());
+    assert_eq!(
+        slice(&s, DhtArc::FULL, i64::MIN, i64::MAX).await,
+        by_time(&all)
+    );
+    let got = s.retrieve_ops(ids(&all)).await.unwrap();
+    assert_eq!(got, ops);
+
+    // Stored order: the held ops, then the new ones as given.
+    let stored: Vec<&MetaOp> = first.iter().chain(fresh.iter()).copied().collect();
+    let half = stored[..20].iter().map(|m| len(m)).sum::<u64>() as u32;
+    let b = s
+        .retrieve_op_ids_bounded(DhtArc::FULL, MIN, half)
+        .await
+        .unwrap();
+    assert_eq!(b.op_ids, ids(&stored[..20]));
+    let rest = s
+        .retrieve_op_ids_bounded(DhtArc::FULL, b.next_bookmark, u32::MAX)
+        .await
+        .unwrap();
+    assert_eq!(rest.op_ids, ids(&stored[20..]));
     s.close();
 }
