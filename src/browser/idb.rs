@@ -32,8 +32,9 @@
 //! once; dropping an index changed nothing). So a write of N ops adds ⌈N / [`OPS_PER_PACK`]⌉
 //! records, each with one `id` and one `sector_time` entry per op. The op key in both index
 //! entries carries id, location (computed from the id by the [`Locator`]), size and
-//! `created_at`, so time slices and "earliest" read index keys alone (key cursors), never op
-//! bodies. An op already held is detected by the pack's `add` failing on the unique `id`
+//! `created_at`, so narrow time slices and "earliest" read index keys alone (key cursors); a
+//! query over a good part of all ops (the model's rebuild at join) scans the packs instead,
+//! as a cursor step costs about as much as reading 8 ops. An op already held is detected by the pack's `add` failing on the unique `id`
 //! index (`ConstraintError`); only then are that pack's ops looked up one by one. The primary
 //! key orders packs by stored-at, which serves "new ops since" as a key range. One read of an
 //! op by id is an `id` index lookup and a `get` of its pack (each pack once per call), and
@@ -525,9 +526,10 @@ impl IdbOpStore {
     }
 
     /// `(created_at, id, encoded length)` of the ops in `arc` created in `[start, end)`,
-    /// sorted, from the keys of `sector_time` alone: one range per sector the arc touches.
-    /// Index keys are `[sector, created_at, op key]`; an empty array sorts after any op key,
-    /// so `[sector, end, []]` bounds every key up to `end`.
+    /// sorted: one `sector_time` range per sector the arc touches, read by key cursors or, when
+    /// the ranges hold a good part of all ops, by one scan of the packs (`timeKeys` in the
+    /// glue). Index keys are `[sector, created_at, op key]`; an empty array sorts after any op
+    /// key, so `[sector, end, []]` bounds every key up to `end`.
     async fn in_time_range(
         &self,
         arc: DhtArc,
@@ -538,7 +540,7 @@ impl IdbOpStore {
         if arc.is_empty() || start >= end {
             return Ok(Vec::new());
         }
-        let tx = self.tx(&[PACKS], false)?;
+        let tx = self.tx(&[PACKS, INFO], false)?;
         let done = TxDone::new(&tx);
         let body = async {
             let sectors = arc.sectors();
@@ -1281,7 +1283,7 @@ extern "C" {
     #[wasm_bindgen(js_name = readIds)]
     fn read_ids(tx: &IdbTransaction, ids: &Uint8Array, with_data: bool) -> Promise;
 
-    /// Packed op keys of `sector_time` over `[lowers[i], uppers[i]]` ranges.
+    /// Packed op keys of `sector_time` over `[lowers[i], uppers[i]]` ranges, in any order.
     #[wasm_bindgen(js_name = timeKeys)]
     fn time_keys(tx: &IdbTransaction, lowers: &Array, uppers: &Array) -> Promise;
 
