@@ -4,7 +4,8 @@
 // (default 8, the main job's tab count) each write the same N dataset ops (default all 11 643)
 // at once, in B-op transactions (default 500, the swarm's publishMany size, durability
 // "strict"), two ways (www/bench/records.js has the layouts):
-//  - per_op: one record per op, the op store's schema-1 layout (two indexes, `add`);
+//  - per_op: one record per op, the op store's schema-1 layout (two indexes, `add`); schema 2
+//    (src/browser/idb.rs, since 2026-12-02) is close to `packed`;
 //  - packed: P ops per record (default 16) with multiEntry indexes on the op ids and on
 //    [sector, created_at], so every op is still found by id and by time slice.
 // Same ops, bytes, transactions and durability; only the record count differs. R rounds

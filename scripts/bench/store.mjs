@@ -3,11 +3,13 @@
 // In one headless Chromium page, N ops of the real dataset (default 10 000) are written and read
 // back three ways (www/bench/store.js has the details):
 //  - ours:  fennec's OpStore (IdbOpStore): one putOps call = one transaction; timeSlice + getOps;
-//  - raw:   plain IndexedDB doing the same work (like with like): every op hashed to its id and
-//           encoded, the same key, record and two indexes, `add`, the totals record; read back
-//           over the sector index with every op re-hashed;
+//  - raw:   plain IndexedDB doing schema 1's work (one record per op; ours packs 16 per record
+//           since 2026-12-02, so ours/raw now holds that gain too): every op hashed to its id
+//           and encoded, the same key, record and two indexes, `add`, the totals record; read
+//           back over the sector index with every op re-hashed;
 //  - plain: the minimum: precomputed ids `put` with one index, one `getAll` to read.
-// ours/raw (`write_ratio`, `read_ratio`) is fennec's own overhead for the same work;
+// ours/raw (`write_ratio`, `read_ratio`) was fennec's own overhead for the same work while both
+// had one record per op;
 // plain/raw (`write_extras_cost`, `read_extras_cost`) is what the extras (integrity, the DHT's
 // indexes, totals) cost on plain IndexedDB: how many times faster the same records go without
 // them. All sides use the same durability (default "strict", OpStore's default). R rounds

@@ -1,7 +1,7 @@
 // Page side of `npm run bench -- records` (scripts/bench/records.mjs runs it in several
 // contexts at once). What one IndexedDB record per op costs against several ops per record,
 // for the same ops, bytes, transactions and durability:
-//  - per-op: the op store's layout (src/browser/idb.rs, schema 1): one record per op under its
+//  - per-op: the op store's layout until 2026-12-02 (src/browser/idb.rs, schema 1): one record per op under its
 //    44-byte key, `{d, t, s, a}`, indexes `sector_time` [s, t] and `stored` a, `add`;
 //  - packed: P ops per record under the batch's stored-at stamp (so "new ops since" needs no
 //    index), `{d: the ops back to back, o: end offsets, k: [op ids], st: [[sector, created_at]]}`

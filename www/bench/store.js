@@ -1,7 +1,9 @@
 // Page side of `npm run bench -- store` (scripts/bench/store.mjs drives it step by step).
 // Three sides write the same N dataset ops and read them back:
 //  - ours:  fennec's OpStore (IdbOpStore): `putOps` (one transaction), `timeSlice` + `getOps`.
-//  - raw:   plain IndexedDB doing the same work as ours (like with like): each op hashed to its
+//  - raw:   plain IndexedDB doing the work of ours before its schema 2 (one record per op;
+//           since 2026-12-02 ours packs 16 ops per record, so ours/raw now also holds that
+//           layout's gain, not only fennec's overhead): each op hashed to its
 //           id (BLAKE3, through fennec's `opId`) and encoded as ours is, a 44-byte binary key,
 //           the same record `{d, t, s, a}`, the same two indexes (`[sector, created_at]` and
 //           stored-at), `add` (an op already held is not rewritten), the totals record
@@ -10,7 +12,8 @@
 //  - plain: the minimum: records with precomputed ids `put` into a store with one index
 //           (created_at), read back with one `getAll` over that index.
 // raw vs plain is the cost of the extras (integrity, the DHT's indexes, totals) on plain
-// IndexedDB; ours vs raw is fennec's own overhead for the same work.
+// IndexedDB; ours vs raw was fennec's own overhead for the same work while both had one
+// record per op (schema 1).
 import { OpStore, opId } from '/pkg/index.js';
 import { loadDatasetOps } from '/lib/dataset.js';
 
