@@ -25,8 +25,8 @@ use crate::core::bootstrap::{BootstrapClient, PollSchedule};
 pub use crate::core::peer_view::Liveness;
 use crate::core::peer_view::PeerView;
 use crate::core::space::{
-    Command, GossipSummary, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig,
-    SpaceEvent, SpaceStats, run_space,
+    Command, JoinError as SpaceJoinError, NotifyFailed, Space, SpaceConfig, SpaceEvent, Summary,
+    run_space,
 };
 use crate::hash::{HashMap, HashSet};
 use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey, Ed25519Verifier};
@@ -317,11 +317,9 @@ pub struct BrowserSpaceStats {
     pub status: LinkStatus,
     /// Local ops waiting to be announced again when the link is back.
     pub unannounced: usize,
-    /// The gossip summary (`None` once the space's driver stopped).
-    pub gossip: Option<GossipSummary>,
-    /// The space's counters: ops served, pushed, taken (`None` once the space's driver
-    /// stopped).
-    pub counters: Option<SpaceStats>,
+    /// The gossip summary and the space's counters (ops served, pushed, taken), taken in one
+    /// step of the space; `None` once the space's driver stopped.
+    pub summary: Option<Summary>,
 }
 
 impl BrowserSpace {
@@ -467,10 +465,8 @@ impl BrowserSpace {
             Ok(()) => rx.await.ok(),
             Err(_) => None,
         };
-        let (gossip, counters) = summary.map(|s| (s.gossip, s.counters)).unzip();
         Ok(BrowserSpaceStats {
-            gossip,
-            counters,
+            summary,
             ops: totals.op_count,
             op_bytes: totals.op_bytes,
             tx_bytes: self.transport.tx.get(),

@@ -918,48 +918,55 @@ impl Space {
             .await
             .map_err(|e| self.state.failure(F, Code::Store, e))?;
         let o = Object::new();
-        set(&o, "ops", &(s.ops as f64).into());
-        set(&o, "opBytes", &(s.op_bytes as f64).into());
-        set(&o, "txBytes", &(s.tx_bytes as f64).into());
-        set(&o, "rxBytes", &(s.rx_bytes as f64).into());
+        set_numbers(
+            &o,
+            [
+                ("ops", s.ops),
+                ("opBytes", s.op_bytes),
+                ("txBytes", s.tx_bytes),
+                ("rxBytes", s.rx_bytes),
+                ("peers", s.peers as u64),
+                ("connections", s.connections as u64),
+                ("unannounced", s.unannounced as u64),
+            ],
+        );
         let by = Object::new();
-        for (k, v) in crate::browser::peer::RX_KINDS
-            .iter()
-            .zip(s.rx_bytes_by_kind)
-        {
-            set(&by, k, &(v as f64).into());
-        }
+        set_numbers(
+            &by,
+            crate::browser::peer::RX_KINDS
+                .into_iter()
+                .zip(s.rx_bytes_by_kind),
+        );
         set(&o, "rxBytesByKind", &by.into());
-        set(&o, "peers", &(s.peers as f64).into());
-        set(&o, "connections", &(s.connections as f64).into());
         set(&o, "status", &status_object(&s.status));
-        set(&o, "unannounced", &(s.unannounced as f64).into());
         let n = Object::new();
-        for (k, v) in [
-            ("malformedSignals", s.net.malformed_signals),
-            ("protocolCloses", s.net.conn.protocol_closes),
-            ("staleFrames", s.net.conn.stale_frames),
-            ("fallbacks", s.net.conn.fallbacks),
-            ("glareRestarts", s.net.conn.glare_restarted),
-            ("messagesReceived", s.net.conn.messages_received),
-            ("rtcCmdsOverflow", s.net.rtc_cmds_overflow),
-            (
-                "preflightAgentsRejected",
-                s.net.conn.preflight_agents_rejected,
-            ),
-            ("datagramsSent", s.net.datagrams_sent),
-            ("datagramsReceived", s.net.conn.datagrams_received),
-            (
-                "datagramsDropped",
-                s.net.datagrams_dropped + s.net.conn.datagrams_early,
-            ),
-        ] {
-            set(&n, k, &(v as f64).into());
-        }
+        set_numbers(
+            &n,
+            [
+                ("malformedSignals", s.net.malformed_signals),
+                ("protocolCloses", s.net.conn.protocol_closes),
+                ("staleFrames", s.net.conn.stale_frames),
+                ("fallbacks", s.net.conn.fallbacks),
+                ("glareRestarts", s.net.conn.glare_restarted),
+                ("messagesReceived", s.net.conn.messages_received),
+                ("rtcCmdsOverflow", s.net.rtc_cmds_overflow),
+                (
+                    "preflightAgentsRejected",
+                    s.net.conn.preflight_agents_rejected,
+                ),
+                ("datagramsSent", s.net.datagrams_sent),
+                ("datagramsReceived", s.net.conn.datagrams_received),
+                (
+                    "datagramsDropped",
+                    s.net.datagrams_dropped + s.net.conn.datagrams_early,
+                ),
+            ],
+        );
         set(&o, "net", &n.into());
-        let g = s.gossip.as_ref().map_or(JsValue::NULL, gossip_object);
+        let summary = s.summary.as_ref();
+        let g = summary.map_or(JsValue::NULL, |s| gossip_object(&s.gossip));
         set(&o, "gossip", &g);
-        let d = s.counters.as_ref().map_or(JsValue::NULL, delivery_object);
+        let d = summary.map_or(JsValue::NULL, |s| delivery_object(&s.counters));
         set(&o, "delivery", &d);
         Ok(o.into())
     }
@@ -1412,20 +1419,28 @@ fn event_object(e: &Event) -> Option<(&'static str, JsValue)> {
 /// `space.stats().delivery` (the `DeliveryStats` type of the TypeScript section above).
 fn delivery_object(c: &crate::core::space::SpaceStats) -> JsValue {
     let o = Object::new();
-    for (k, v) in [
-        ("published", c.ops_published),
-        ("received", c.ops_received),
-        ("served", c.ops_served),
-        ("servedFromMemory", c.ops_served_from_memory),
-        ("pushed", c.ops_pushed),
-        ("pushedTaken", c.pushed_taken),
-        ("pushedDeferred", c.pushed_deferred),
-        ("pushedDropped", c.pushed_dropped),
-        ("introduced", c.ops_introduced),
-    ] {
-        set(&o, k, &(v as f64).into());
-    }
+    set_numbers(
+        &o,
+        [
+            ("published", c.ops_published),
+            ("received", c.ops_received),
+            ("served", c.ops_served),
+            ("servedFromMemory", c.ops_served_from_memory),
+            ("pushed", c.ops_pushed),
+            ("pushedTaken", c.pushed_taken),
+            ("pushedDeferred", c.pushed_deferred),
+            ("pushedDropped", c.pushed_dropped),
+            ("introduced", c.ops_introduced),
+        ],
+    );
     o.into()
+}
+
+/// Sets each `(name, count)` on `o` as a JS number (exact up to 2^53).
+fn set_numbers<'a>(o: &Object, pairs: impl IntoIterator<Item = (&'a str, u64)>) {
+    for (k, v) in pairs {
+        set(o, k, &(v as f64).into());
+    }
 }
 
 /// `space.stats().gossip` (the `GossipStats` type of the TypeScript section above).
@@ -1434,20 +1449,21 @@ fn gossip_object(g: &crate::core::space::GossipSummary) -> JsValue {
     use crate::model::id::Id;
     let o = Object::new();
     let st = g.stats;
-    for (k, v) in [
-        ("initiated", st.initiated),
-        ("accepted", st.accepted),
-        ("completed", st.completed),
-        ("busyReceived", st.busy_received),
-        ("busySent", st.busy_sent),
-        ("timedOut", st.timed_out),
-        ("refused", st.refused),
-        ("idsToFetch", st.ids_to_fetch),
-        ("deferred", g.deferred),
-        ("opCount", g.op_count),
-    ] {
-        set(&o, k, &(v as f64).into());
-    }
+    set_numbers(
+        &o,
+        [
+            ("initiated", st.initiated),
+            ("accepted", st.accepted),
+            ("completed", st.completed),
+            ("busyReceived", st.busy_received),
+            ("busySent", st.busy_sent),
+            ("timedOut", st.timed_out),
+            ("refused", st.refused),
+            ("idsToFetch", st.ids_to_fetch),
+            ("deferred", g.deferred),
+            ("opCount", g.op_count),
+        ],
+    );
     let diff = match g.last_diff {
         DiffKind::None => "none",
         DiffKind::CannotCompare => "cannotCompare",
