@@ -34,12 +34,13 @@
 //! entries carries id, location (computed from the id by the [`Locator`]), size and
 //! `created_at`, so narrow time slices and "earliest" read index keys alone (key cursors); a
 //! query over a good part of all ops (the model's rebuild at join) scans the packs instead,
-//! as a cursor step costs about as much as reading 8 ops. An op already held is detected by the pack's `add` failing on the unique `id`
-//! index (`ConstraintError`); only then are that pack's ops looked up one by one. The primary
-//! key orders packs by stored-at, which serves "new ops since" as a key range. One read of an
-//! op by id is an `id` index lookup and a `get` of its pack (each pack once per call), and
-//! every op returned is re-checked against its id. Time slices read `sector_time` one range
-//! per sector the arc touches (512 sectors of 2^23 locations, as in Kitsune2), all at once.
+//! as a cursor step costs about as much as reading 8 ops. An op already held is detected by
+//! the pack's `add` failing on the unique `id` index (`ConstraintError`); only then are that
+//! pack's ops looked up one by one. The primary key orders packs by stored-at, which serves
+//! "new ops since" as a key range. One read of an op by id is an `id` index lookup and a `get`
+//! of its pack (each pack once per call), and every op returned is re-checked against its id.
+//! Time slices read `sector_time` one range per sector the arc touches (512 sectors of 2^23
+//! locations, as in Kitsune2), all at once.
 //!
 //! Schema 1 (one record per op, key the op key, value `{d, t, s, a}`, indexes `sector_time`
 //! on `[s, t]` and `stored` on `a`) is rewritten into packs by the upgrade ([`upgrade`]).
@@ -413,7 +414,7 @@ impl IdbOpStore {
 
     async fn retrieve(&self, op_ids: Vec<OpId>) -> Result<Vec<MetaOp>, StoreError> {
         let op_ids = dedup_ids(op_ids);
-        let tx = self.tx(&[PACKS], false)?;
+        let tx = self.tx(&[PACKS, INFO], false)?;
         let done = TxDone::new(&tx);
         let body = async {
             let got = JsFuture::from(read_ids(
@@ -439,8 +440,9 @@ impl IdbOpStore {
             if keys.len() / PK_BYTES + 1 != offs.len() {
                 return Err(corrupt("values"));
             }
-            // Packs also hold ops nobody asked for (skipped by their key); every op returned
-            // is re-identified by its hash, so a damaged record is never served under its id.
+            // Packs (or a scan) also hold ops nobody asked for, skipped by their key; every op
+            // returned is re-identified by its hash, so a damaged record is never served under
+            // its id.
             let wanted: HashSet<&[u8]> = op_ids.iter().map(OpId::as_bytes).collect();
             let mut found: HashMap<OpId, Bytes> =
                 HashMap::with_capacity_and_hasher(op_ids.len(), Default::default());
@@ -471,7 +473,7 @@ impl IdbOpStore {
 
     async fn filter_out(&self, op_ids: Vec<OpId>) -> Result<Vec<OpId>, StoreError> {
         let op_ids = dedup_ids(op_ids);
-        let tx = self.tx(&[PACKS], false)?;
+        let tx = self.tx(&[PACKS, INFO], false)?;
         let done = TxDone::new(&tx);
         let body = async {
             let ids = id_bytes(&op_ids);
@@ -1279,7 +1281,8 @@ extern "C" {
         per_pack: u32,
     ) -> Promise;
 
-    /// Looks up 32-byte ids: "held" flags, or `[data, offs, keys]` of their packs' ops.
+    /// Looks up 32-byte ids (one by one, or by a scan when they are many): "held" flags, or
+    /// `[data, offs, keys]` of the ops of packs holding them (and maybe others).
     #[wasm_bindgen(js_name = readIds)]
     fn read_ids(tx: &IdbTransaction, ids: &Uint8Array, with_data: bool) -> Promise;
 

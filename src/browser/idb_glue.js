@@ -16,6 +16,13 @@
 const PK = 44;
 const ID = 32;
 
+// A key cursor step or an id lookup costs about as much as this many ops read by a scan:
+// `npm run bench -- coldstart` (100 000 ops) rebuilt the model in 6.7 s by cursors, 2.2 s by
+// one scan (the scan's own JavaScript, mostly reading the packs, was 0.5 s).
+const SCAN_PER_CURSOR_ENTRY = 8;
+// Packs per getAll of a scan.
+const SCAN_CHUNK = 1024;
+
 // Calls onDone on the request's success, or on an error a listener on the request itself
 // already handled (preventDefault); onFail with the request's error otherwise.
 function settle(req, onDone, onFail) {
@@ -159,44 +166,26 @@ export function writePacks(tx, data, offs, keys, meta, perPack) {
 }
 
 /**
- * Looks up 32-byte op ids (`ids`, back to back) in the `id` index of `tx`'s `packs` store.
- * With `withData` resolves to `[data, offs, keys]`: every op of the packs holding any of the
- * ids (each pack once), back to back, op j at `offs[j]..offs[j+1]` with its op key at
- * `keys[44j..44j+44]`; otherwise to a Uint8Array with 1 for each id held, 0 for the others.
+ * Looks up 32-byte op ids (`ids`, back to back) in `tx`'s `packs` store (`tx` reads `packs`
+ * and `info`). With `withData` resolves to `[data, offs, keys]`: every op of the packs read
+ * (at least those holding any of the ids, each pack once), back to back, op j at
+ * `offs[j]..offs[j+1]` with its op key at `keys[44j..44j+44]`; otherwise to a Uint8Array with
+ * 1 for each id held, 0 for the others.
+ *
+ * Few ids (against the totals record) are looked up one by one in the `id` index, then their
+ * packs read; many are found by one scan of every pack (see SCAN_PER_CURSOR_ENTRY).
  */
 export function readIds(tx, ids, withData) {
   return new Promise((resolve, reject) => {
     try {
       const packs = tx.objectStore('packs');
-      const index = packs.index('id');
       const m = ids.length / ID;
-      const found = [];
-      for (let i = 0; i < m; i++) {
-        const id = ids.subarray(ID * i, ID * (i + 1));
-        found.push(index.getKey(IDBKeyRange.bound(id, upperOf(id))));
-      }
-      allSettled(found, () => {
+      const totals = tx.objectStore('info').get('totals');
+      settle(totals, () => {
         try {
-          if (!withData) {
-            resolve(Uint8Array.from(found, (r) => (r.result === undefined ? 0 : 1)));
-            return;
-          }
-          const seen = new Set();
-          const gets = [];
-          for (const r of found) {
-            if (r.result === undefined) continue;
-            const name = packName(r.result);
-            if (seen.has(name)) continue;
-            seen.add(name);
-            gets.push(packs.get(r.result));
-          }
-          allSettled(gets, () => {
-            try {
-              resolve(packOps(gets));
-            } catch (e) {
-              reject(e);
-            }
-          }, reject);
+          const all = totals.result === undefined ? 0 : totals.result.c;
+          const read = m * SCAN_PER_CURSOR_ENTRY > all ? scanIds : lookUpIds;
+          read(packs, ids, withData, resolve, reject);
         } catch (e) {
           reject(e);
         }
@@ -205,6 +194,88 @@ export function readIds(tx, ids, withData) {
       reject(e);
     }
   });
+}
+
+function lookUpIds(packs, ids, withData, done, fail) {
+  const index = packs.index('id');
+  const found = [];
+  for (let i = 0; i < ids.length / ID; i++) {
+    const id = ids.subarray(ID * i, ID * (i + 1));
+    found.push(index.getKey(IDBKeyRange.bound(id, upperOf(id))));
+  }
+  allSettled(found, () => {
+    try {
+      if (!withData) {
+        done(Uint8Array.from(found, (r) => (r.result === undefined ? 0 : 1)));
+        return;
+      }
+      const seen = new Set();
+      const gets = [];
+      for (const r of found) {
+        if (r.result === undefined) continue;
+        const name = packName(r.result);
+        if (seen.has(name)) continue;
+        seen.add(name);
+        gets.push(packs.get(r.result));
+      }
+      allSettled(gets, () => {
+        try {
+          done(packOps(gets.map((r) => r.result)));
+        } catch (e) {
+          fail(e);
+        }
+      }, fail);
+    } catch (e) {
+      fail(e);
+    }
+  }, fail);
+}
+
+// The first 32 bytes (an op id) of `bytes` as a string, for lookups.
+function idName(bytes) {
+  return String.fromCharCode.apply(null, bytes.subarray(0, ID));
+}
+
+function scanIds(packs, ids, withData, done, fail) {
+  const values = [];
+  const wanted = new Map();
+  const flags = new Uint8Array(ids.length / ID);
+  if (!withData) {
+    for (let i = 0; i < flags.length; i++) wanted.set(idName(ids.subarray(ID * i)), i);
+  }
+  const each = (v) => {
+    checkPack(v);
+    if (withData) {
+      values.push(v);
+      return;
+    }
+    for (const k of v.k) {
+      const i = wanted.get(idName(new Uint8Array(k)));
+      if (i !== undefined) flags[i] = 1;
+    }
+  };
+  scanPacks(packs, each, () => done(withData ? packOps(values) : flags), fail);
+}
+
+// Reads every pack of `packs` in key order, SCAN_CHUNK at a time (bounding what one request
+// holds in memory), calling `each(value)`, then `done()`.
+function scanPacks(packs, each, done, fail) {
+  const next = (after) => {
+    const range = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
+    const keys = packs.getAllKeys(range, SCAN_CHUNK);
+    const values = packs.getAll(range, SCAN_CHUNK);
+    allSettled([keys, values], () => {
+      try {
+        for (const v of values.result) each(v);
+        const k = keys.result;
+        if (k.length < SCAN_CHUNK) done();
+        else next(k[k.length - 1]);
+      } catch (e) {
+        fail(e);
+      }
+    }, fail);
+  };
+  next(undefined);
 }
 
 // A pack key ([stamp, op key ArrayBuffer]) as a string, to read each pack once.
@@ -229,8 +300,7 @@ function lenOf(k) {
   return new DataView(k).getUint32(ID);
 }
 
-function packOps(gets) {
-  const values = gets.map((r) => r.result);
+function packOps(values) {
   let n = 0;
   let bytes = 0;
   for (const v of values) {
@@ -296,12 +366,6 @@ export function timeKeys(tx, lowers, uppers) {
   });
 }
 
-// A key cursor step costs about as much as this many ops read by a scan: `npm run bench --
-// coldstart` (100 000 ops) rebuilt the model in 6.7 s by cursors, 2.2 s by one scan (the
-// scan's own JavaScript, mostly reading the packs, was 0.5 s).
-const SCAN_PER_CURSOR_ENTRY = 8;
-// Packs per getAll of a scan: bounds what one request holds in memory.
-const SCAN_CHUNK = 1024;
 
 function packGot(got) {
   const out = new Uint8Array(got.length * PK);
@@ -348,28 +412,14 @@ function scanKeys(packs, index, ranges, done, fail) {
     bySector.get(s).push([r.lower[1], r.upper[1]]);
   }
   const got = [];
-  const next = (after) => {
-    const range = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
-    const keys = packs.getAllKeys(range, SCAN_CHUNK);
-    const values = packs.getAll(range, SCAN_CHUNK);
-    allSettled([keys, values], () => {
-      try {
-        for (const v of values.result) {
-          if (!(v && Array.isArray(v.st))) throw new Error('corrupt pack record in the op store database');
-          for (const e of v.st) {
-            const rs = Array.isArray(e) ? bySector.get(e[0]) : undefined;
-            if (rs !== undefined && rs.some(([lo, hi]) => lo <= e[1] && e[1] <= hi)) got.push(checkKey(e[2]));
-          }
-        }
-        const k = keys.result;
-        if (k.length < SCAN_CHUNK) done(got);
-        else next(k[k.length - 1]);
-      } catch (e) {
-        fail(e);
-      }
-    }, fail);
+  const each = (v) => {
+    if (!(v && Array.isArray(v.st))) throw new Error('corrupt pack record in the op store database');
+    for (const e of v.st) {
+      const rs = Array.isArray(e) ? bySector.get(e[0]) : undefined;
+      if (rs !== undefined && rs.some(([lo, hi]) => lo <= e[1] && e[1] <= hi)) got.push(checkKey(e[2]));
+    }
   };
-  next(undefined);
+  scanPacks(packs, each, () => done(got), fail);
 }
 
 /**
