@@ -38,7 +38,8 @@
 //! the pack's `add` failing on the unique `id` index (`ConstraintError`); only then are that
 //! pack's ops looked up one by one. The primary key orders packs by stored-at, which serves
 //! "new ops since" as a key range. One read of an op by id is an `id` index lookup and a `get`
-//! of its pack (each pack once per call), and every op returned is re-checked against its id.
+//! of its pack (each pack once per call), or, for many ids, the scan; every op returned is
+//! re-checked against its id.
 //! Time slices read `sector_time` one range per sector the arc touches (512 sectors of 2^23
 //! locations, as in Kitsune2), all at once.
 //!
