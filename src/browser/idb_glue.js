@@ -46,25 +46,39 @@ function upperOf(lo) {
   return hi;
 }
 
-// The pack record of ops `idx` (indexes into the packed batch).
-function packOf(idx, data, offs, keys, meta) {
+// The pack record (and its key) of `ops`, each `{d: encoded op, a: stored_at, k: op key
+// ArrayBuffer, s: sector, t: created_at}`, in stamp order.
+function packRecord(ops) {
   let bytes = 0;
-  for (const i of idx) bytes += offs[i + 1] - offs[i];
+  for (const op of ops) bytes += op.d.length;
   const d = new Uint8Array(bytes);
-  const a = new Float64Array(idx.length);
-  const k = new Array(idx.length);
-  const st = new Array(idx.length);
+  const a = Float64Array.from(ops, (op) => op.a);
   let o = 0;
-  let top = -Infinity;
-  idx.forEach((i, j) => {
-    d.set(data.subarray(offs[i], offs[i + 1]), o);
-    o += offs[i + 1] - offs[i];
-    a[j] = meta[3 * i + 2];
-    top = Math.max(top, a[j]);
-    k[j] = keys.slice(i * PK, (i + 1) * PK).buffer;
-    st[j] = [meta[3 * i], meta[3 * i + 1], k[j]];
-  });
-  return { key: [top, k[0]], value: { d, a, k, st } };
+  for (const op of ops) {
+    d.set(op.d, o);
+    o += op.d.length;
+  }
+  const k = ops.map((op) => op.k);
+  const st = ops.map((op) => [op.s, op.t, op.k]);
+  return { key: [Math.max(...a), k[0]], value: { d, a, k, st } };
+}
+
+// The pack record of ops `idx` (indexes into the packed batch of `writePacks`).
+function packOf(idx, data, offs, keys, meta) {
+  return packRecord(idx.map((i) => ({
+    d: data.subarray(offs[i], offs[i + 1]),
+    a: meta[3 * i + 2],
+    k: keys.slice(i * PK, (i + 1) * PK).buffer,
+    s: meta[3 * i],
+    t: meta[3 * i + 1],
+  })));
+}
+
+// Whether reading `n` index entries (or looking up `n` ids) one by one costs more than one
+// scan of the packs, from the settled request `totals` of the totals record.
+function scanIsCheaper(n, totals) {
+  const all = totals.result === undefined ? 0 : totals.result.c;
+  return n * SCAN_PER_CURSOR_ENTRY > all;
 }
 
 /**
@@ -183,8 +197,7 @@ export function readIds(tx, ids, withData) {
       const totals = tx.objectStore('info').get('totals');
       settle(totals, () => {
         try {
-          const all = totals.result === undefined ? 0 : totals.result.c;
-          const read = m * SCAN_PER_CURSOR_ENTRY > all ? scanIds : lookUpIds;
+          const read = scanIsCheaper(m, totals) ? scanIds : lookUpIds;
           read(packs, ids, withData, resolve, reject);
         } catch (e) {
           reject(e);
@@ -236,23 +249,23 @@ function idName(bytes) {
   return String.fromCharCode.apply(null, bytes.subarray(0, ID));
 }
 
+// Keeps only the packs holding a wanted id (with data), or flags the ids found (without).
 function scanIds(packs, ids, withData, done, fail) {
   const values = [];
   const wanted = new Map();
   const flags = new Uint8Array(ids.length / ID);
-  if (!withData) {
-    for (let i = 0; i < flags.length; i++) wanted.set(idName(ids.subarray(ID * i)), i);
-  }
+  for (let i = 0; i < flags.length; i++) wanted.set(idName(ids.subarray(ID * i)), i);
   const each = (v) => {
     checkPack(v);
-    if (withData) {
-      values.push(v);
-      return;
-    }
+    let hit = false;
     for (const k of v.k) {
       const i = wanted.get(idName(new Uint8Array(k)));
-      if (i !== undefined) flags[i] = 1;
+      if (i !== undefined) {
+        flags[i] = 1;
+        hit = true;
+      }
     }
+    if (withData && hit) values.push(v);
   };
   scanPacks(packs, each, () => done(withData ? packOps(values) : flags), fail);
 }
@@ -329,8 +342,8 @@ function packOps(values) {
 
 /**
  * Op keys (packed, 44 bytes each) of the entries of the `sector_time` index of `tx`'s `packs`
- * store (`tx` reads `packs` and `info`) in the ranges `[lowers[i], uppers[i]]` (inclusive; keys `[sector, created_at, op
- * key]`; each range within one sector), in no particular order.
+ * store (`tx` reads `packs` and `info`) in the ranges `[lowers[i], uppers[i]]` (inclusive;
+ * keys `[sector, created_at, op key]`; each range within one sector), in no particular order.
  *
  * Two ways, chosen by the share of all ops the ranges hold (one `count` per range, and the
  * totals record, first; a count of the whole index would step through it): a key
@@ -353,8 +366,7 @@ export function timeKeys(tx, lowers, uppers) {
         try {
           let n = 0;
           for (const c of counts) n += c.result;
-          const all = totals.result === undefined ? 0 : totals.result.c;
-          const read = n * SCAN_PER_CURSOR_ENTRY > all ? scanKeys : cursorKeys;
+          const read = scanIsCheaper(n, totals) ? scanKeys : cursorKeys;
           read(packs, index, ranges, (got) => resolve(packGot(got)), reject);
         } catch (e) {
           reject(e);
@@ -365,7 +377,6 @@ export function timeKeys(tx, lowers, uppers) {
     }
   });
 }
-
 
 function packGot(got) {
   const out = new Uint8Array(got.length * PK);
@@ -437,20 +448,8 @@ export function packSchema1(tx, db, perPack) {
     let batch = [];
     const flush = () => {
       if (batch.length === 0) return;
-      const bytes = batch.reduce((s, r) => s + r.v.d.length, 0);
-      const d = new Uint8Array(bytes);
-      let o = 0;
-      const a = new Float64Array(batch.length);
-      const k = [];
-      const st = [];
-      batch.forEach((r, j) => {
-        d.set(r.v.d, o);
-        o += r.v.d.length;
-        a[j] = r.v.a;
-        k.push(r.k);
-        st.push([r.v.s, r.v.t, r.k]);
-      });
-      packs.add({ d, a, k, st }, [a[a.length - 1], k[0]]).addEventListener('error', fail);
+      const p = packRecord(batch);
+      packs.add(p.value, p.key).addEventListener('error', fail);
       batch = [];
     };
     req.addEventListener('error', fail);
@@ -467,7 +466,7 @@ export function packSchema1(tx, db, perPack) {
         if (!(v && v.d instanceof Uint8Array && k instanceof ArrayBuffer && k.byteLength === PK)) {
           throw new Error('corrupt op record');
         }
-        batch.push({ v, k });
+        batch.push({ d: v.d, a: v.a, k, s: v.s, t: v.t });
         if (batch.length === perPack) flush();
         c.continue();
       } catch {
