@@ -11,7 +11,8 @@ pub mod transport;
 
 pub use clock::Clock;
 pub use op_store::{
-    BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds, op_times_by_reading,
+    BoundedOpIds, MetaOp, OpStore, OpTotals, SectorSliceHash, StoreError, TimeSliceOpIds,
+    op_times_by_reading,
 };
 pub use signal::{Signal, SignalError, SignalRx};
 pub use transport::{Transport, TransportError, TransportEvent};

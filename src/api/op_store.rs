@@ -31,10 +31,14 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::model::arc::DhtArc;
+use crate::model::arc::{DhtArc, SECTORS};
 use crate::model::id::OpId;
 use crate::model::op::{Op, OpError, StoredOp};
 use crate::model::time::Timestamp;
+
+/// `(sector, slice_index, hash)`: the combined hash of full time slice `slice_index` of the
+/// sector arc `DhtArc::of_sectors(sector, sector)` ([`OpStore::retrieve_sector_slice_hashes`]).
+pub type SectorSliceHash = (u32, u64, Bytes);
 
 /// An op id with its encoded data: what arrives from a peer (`FetchResponse`) and what
 /// [`OpStore::retrieve_ops`] returns. Kitsune2's `MetaOp` / `IncomingOp` without metadata.
@@ -297,6 +301,30 @@ pub trait OpStore {
         &self,
         arc: DhtArc,
     ) -> LocalBoxFuture<'_, Result<Vec<(u64, Bytes)>, StoreError>>;
+
+    /// Every [`SectorSliceHash`] stored for the sector arcs
+    /// (`DhtArc::of_sectors(s, s)` for `s` in `0..SECTORS`), by sector then slice index: what
+    /// the DHT model reads at start (`core::dht::store::load`). Hashes stored for other arcs
+    /// are left out. Not in Kitsune2's `OpStore`, which has only the per-arc call: the default
+    /// makes that call once per sector (512 calls), IndexedDB reads the store in one
+    /// transaction (512 transactions were most of a warm reload).
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn retrieve_sector_slice_hashes(
+        &self,
+    ) -> LocalBoxFuture<'_, Result<Vec<SectorSliceHash>, StoreError>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            for sector in 0..SECTORS {
+                let hashes = self
+                    .retrieve_slice_hashes(DhtArc::of_sectors(sector, sector))
+                    .await?;
+                all.extend(hashes.into_iter().map(|(i, h)| (sector, i, h)));
+            }
+            Ok(all)
+        })
+    }
 
     /// Count and total bytes of the ops held (Kitsune2's `query_total_op_count`, plus bytes).
     ///

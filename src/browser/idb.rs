@@ -78,7 +78,9 @@ use web_sys::{
     IdbVersionChangeEvent,
 };
 
-use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
+use crate::api::{
+    BoundedOpIds, MetaOp, OpStore, OpTotals, SectorSliceHash, StoreError, TimeSliceOpIds,
+};
 use crate::hash::{HashMap, HashSet};
 use crate::model::arc::{DhtArc, sector_of};
 use crate::model::id::{AgentId, Locator, OpId, SpaceId};
@@ -728,6 +730,31 @@ impl IdbOpStore {
         self.end_read(&tx, done, body.await).await
     }
 
+    /// The whole `slices` store in one transaction (`allSlices` in the glue: one `getAllKeys`,
+    /// one `getAll`, packed), keeping the sector arcs' hashes; keys sort by arc then slice
+    /// index, so the result is in order.
+    async fn sector_slices(&self) -> Result<Vec<SectorSliceHash>, StoreError> {
+        self.check_open()?;
+        let tx = self.tx(&[SLICES], false)?;
+        let done = TxDone::new(&tx);
+        let body = async {
+            let got = JsFuture::from(all_slices(&tx)).await.map_err(js_error)?;
+            let got: Array = got.dyn_into().map_err(|_| corrupt("slice hashes"))?;
+            let meta = got
+                .get(0)
+                .dyn_into::<Uint32Array>()
+                .map_err(|_| corrupt("slice hashes"))?
+                .to_vec();
+            let data = got
+                .get(1)
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| corrupt("slice hashes"))?
+                .to_vec();
+            sector_hashes(&meta, &data)
+        };
+        self.end_read(&tx, done, body.await).await
+    }
+
     async fn slice_count(&self, arc: DhtArc) -> Result<u64, StoreError> {
         self.check_open()?;
         let Ok((s, e)) = slice_key(arc) else {
@@ -875,6 +902,12 @@ impl OpStore for IdbOpStore {
         arc: DhtArc,
     ) -> LocalBoxFuture<'_, Result<Vec<(u64, Bytes)>, StoreError>> {
         Box::pin(self.slices(arc))
+    }
+
+    fn retrieve_sector_slice_hashes(
+        &self,
+    ) -> LocalBoxFuture<'_, Result<Vec<SectorSliceHash>, StoreError>> {
+        Box::pin(self.sector_slices())
     }
 
     fn query_totals(&self) -> LocalBoxFuture<'_, Result<OpTotals, StoreError>> {
@@ -1076,7 +1109,7 @@ fn pack_index(v: &JsValue) -> Result<(Vec<Timestamp>, Vec<u8>), StoreError> {
         .to_vec();
     let stamps = stamps
         .into_iter()
-        .map(|f| read_stamp(&JsValue::from_f64(f)))
+        .map(stamp_of)
         .collect::<Result<Vec<_>, _>>()?;
     let keys: Array = field("k")?.dyn_into().map_err(|_| corrupt("pack record"))?;
     let mut packed = Vec::with_capacity(keys.length() as usize * PK_BYTES);
@@ -1096,9 +1129,17 @@ fn pack_index(v: &JsValue) -> Result<(Vec<Timestamp>, Vec<u8>), StoreError> {
 /// A stored-at stamp (a number, see the module docs).
 fn read_stamp(v: &JsValue) -> Result<Timestamp, StoreError> {
     v.as_f64()
-        .filter(|f| f.fract() == 0.0)
-        .map(|f| Timestamp::from_micros(f as i64))
         .ok_or_else(|| corrupt("stored-at stamp"))
+        .and_then(stamp_of)
+}
+
+/// A stored-at stamp from its number: whole microseconds.
+fn stamp_of(f: f64) -> Result<Timestamp, StoreError> {
+    if f.fract() == 0.0 {
+        Ok(Timestamp::from_micros(f as i64))
+    } else {
+        Err(corrupt("stored-at stamp"))
+    }
 }
 
 /// Packed primary keys from the glue, checked to be whole keys.
@@ -1132,6 +1173,32 @@ fn slice_range(s: u32, e: u32) -> Result<IdbKeyRange, StoreError> {
         &arr(&[f64::from(s), f64::from(e)]),
         &arr(&[f64::from(s), f64::from(e), f64::INFINITY]),
     )
+}
+
+/// The sector arcs' `(sector, slice index, hash)` of `allSlices`'s packed records (5 numbers
+/// each: arc start, arc end, index high, index low, end of the hash in `data`); other arcs'
+/// (the watermark's, or one a caller stored) are left out.
+fn sector_hashes(meta: &[u32], data: &[u8]) -> Result<Vec<SectorSliceHash>, StoreError> {
+    if !meta.len().is_multiple_of(5) {
+        return Err(corrupt("slice hashes"));
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    for rec in meta.chunks_exact(5) {
+        let &[s, e, high, low, end] = rec else {
+            return Err(corrupt("slice hashes"));
+        };
+        let hash = data
+            .get(start..end as usize)
+            .ok_or_else(|| corrupt("slice hashes"))?;
+        start = end as usize;
+        let sector = sector_of(s);
+        if DhtArc::Arc(s, e) == DhtArc::of_sectors(sector, sector) {
+            let index = (u64::from(high) << 32) | u64::from(low);
+            out.push((sector, index, Bytes::copy_from_slice(hash)));
+        }
+    }
+    Ok(out)
 }
 
 fn slice_index_of(key: &JsValue) -> Result<u64, StoreError> {
@@ -1290,6 +1357,10 @@ extern "C" {
     /// Packed op keys of `sector_time` over `[lowers[i], uppers[i]]` ranges, in any order.
     #[wasm_bindgen(js_name = timeKeys)]
     fn time_keys(tx: &IdbTransaction, lowers: &Array, uppers: &Array) -> Promise;
+
+    /// Every slice hash record, packed: `[meta, data]` (5 numbers per record in `meta`).
+    #[wasm_bindgen(js_name = allSlices)]
+    fn all_slices(tx: &IdbTransaction) -> Promise;
 
     /// Schema step 2's copy of `ops` into packs (aborts `tx` on error).
     #[wasm_bindgen(js_name = packSchema1)]

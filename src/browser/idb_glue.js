@@ -477,3 +477,51 @@ export function packSchema1(tx, db, perPack) {
     fail();
   }
 }
+
+/**
+ * Every record of `tx`'s `slices` store (keys `[arc start, arc end, index high, index low]`,
+ * values Uint8Array), packed in key order: resolves with `[meta, data]`, `meta` a Uint32Array
+ * of 5 numbers per record (arc start, arc end, index high, index low, end of its hash in
+ * `data`), `data` the hashes back to back. Which arcs matter is decided in Rust; a key or
+ * value of another shape rejects (a corrupt database).
+ */
+export function allSlices(tx) {
+  return new Promise((resolve, reject) => {
+    try {
+      const st = tx.objectStore('slices');
+      const keys = st.getAllKeys();
+      const values = st.getAll();
+      allSettled([keys, values], () => {
+        try {
+          resolve(packSlices(keys.result, values.result));
+        } catch (e) {
+          reject(e);
+        }
+      }, reject);
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
+
+function packSlices(keys, values) {
+  const corrupt = () => new Error('corrupt slice hash record in the op store database');
+  const meta = new Uint32Array(keys.length * 5);
+  let bytes = 0;
+  for (const v of values) {
+    if (!(v instanceof Uint8Array)) throw corrupt();
+    bytes += v.length;
+  }
+  const data = new Uint8Array(bytes);
+  let o = 0;
+  keys.forEach((k, i) => {
+    if (!(Array.isArray(k) && k.length === 4 && k.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff))) {
+      throw corrupt();
+    }
+    meta.set(k, i * 5);
+    data.set(values[i], o);
+    o += values[i].length;
+    meta[i * 5 + 4] = o;
+  });
+  return [meta, data];
+}

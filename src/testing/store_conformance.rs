@@ -56,6 +56,7 @@ macro_rules! op_store_conformance_tests {
             bounded_skips_other_arcs_and_misses_nothing_later,
             slice_hashes,
             slice_hash_batches_are_all_or_nothing,
+            sector_slice_hashes_leave_out_other_arcs,
             totals_count_distinct_ops_and_bytes,
             closed_store_refuses_every_call,
             reopen_keeps_everything,
@@ -258,6 +259,7 @@ pub async fn empty_store<F: StoreFactory>(f: &F) {
             .unwrap()
             .is_empty()
     );
+    assert!(s.retrieve_sector_slice_hashes().await.unwrap().is_empty());
     assert!(
         s.process_incoming_ops(Vec::new()).await.unwrap().is_empty(),
         "an empty batch is fine"
@@ -887,6 +889,40 @@ pub async fn slice_hash_batches_are_all_or_nothing<F: StoreFactory>(f: &F) {
     s.close();
 }
 
+/// `retrieve_sector_slice_hashes`: every sector arc's hashes, by sector then index (over the
+/// whole u64 index range), and none of the other arcs': the watermark's `Arc(0, 0)`, the full
+/// ring, an arc of two sectors, a wrapping arc, an arc inside one sector.
+pub async fn sector_slice_hashes_leave_out_other_arcs<F: StoreFactory>(f: &F) {
+    let s = open(f, "sector_slice_hashes").await;
+    let h = |x: &str| Bytes::from(x.as_bytes().to_vec());
+    let high = (1u64 << 32) + 1;
+    s.store_slice_hashes(vec![
+        (sectors(511, 511), 0, h("s511")),
+        (sectors(4, 4), high, h("s4-high")),
+        (DhtArc::Arc(0, 0), 5, h("watermark")),
+        (sectors(4, 4), 2, h("s4-2")),
+        (DhtArc::FULL, 3, h("full")),
+        (sectors(5, 6), 0, h("two")),
+        (DhtArc::Arc(u32::MAX - 5, 5), 9, h("wrap")),
+        (DhtArc::Arc(1 << 23, (1 << 23) + 9), 1, h("inside")),
+        (sectors(0, 0), 1, h("s0")),
+        (sectors(3, 3), 7, h("s3")),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.retrieve_sector_slice_hashes().await.unwrap(),
+        vec![
+            (0, 1, h("s0")),
+            (3, 7, h("s3")),
+            (4, 2, h("s4-2")),
+            (4, high, h("s4-high")),
+            (511, 0, h("s511")),
+        ]
+    );
+    s.close();
+}
+
 /// Slice hashes: per arc, sparse, last write wins, listed by index, count = highest + 1,
 /// exact over the whole u64 range; empty hashes refused.
 pub async fn slice_hashes<F: StoreFactory>(f: &F) {
@@ -1051,6 +1087,10 @@ pub async fn closed_store_refuses_every_call<F: StoreFactory>(f: &F) {
     closed(
         s.retrieve_slice_hashes(DhtArc::FULL).await.map(drop),
         "list slices",
+    );
+    closed(
+        s.retrieve_sector_slice_hashes().await.map(drop),
+        "list sector slices",
     );
     closed(s.query_totals().await.map(drop), "totals");
 }

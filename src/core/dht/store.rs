@@ -6,12 +6,11 @@
 //! Store calls, measured on 100 000 ops over a year (`tests::cold_start_report`): a first load
 //! (no watermark, so no slice hashes read) makes 6 calls and leaves 32 247 slice hashes to
 //! write, which [`persist`] hands to one [`OpStore::store_slice_hashes`] (one IndexedDB
-//! transaction); a warm load makes 515, of which 512 read one sector's slice hashes each. Unpersisted full slices are rebuilt
+//! transaction); a warm load makes 4, one of them [`OpStore::retrieve_sector_slice_hashes`]
+//! (every sector's slice hashes; it was 512 calls, one per sector). Unpersisted full slices are rebuilt
 //! [`REBUILD_SLICES_PER_QUERY`] at a time with [`OpStore::retrieve_op_times_in_time_range`]
 //! (ids with `created_at` from the `[sector, created_at]` index): asked slice by slice, the
 //! ~660 slices of the bundled dataset were 338 000 IndexedDB range reads, a 24-27 s reload.
-//! Still proposed, not built: `retrieve_all_slice_hashes() -> Vec<(DhtArc, u64, Bytes)>`
-//! (one `getAll`: 512 calls to 1).
 
 use std::collections::BTreeMap;
 
@@ -44,9 +43,9 @@ pub enum DhtLoadError {
 /// Builds the model from the op store at `now`, with few store queries:
 ///
 /// 1. the watermark `W` and the op count (2 calls; with no op, nothing more is read) and,
-///    if `W > 0`, each sector's persisted full-slice hashes
-///    (one `retrieve_slice_hashes` per sector; hashes of slices `>= W` are ignored: they may
-///    be incomplete);
+///    if `W > 0`, every sector's persisted full-slice hashes (one
+///    `retrieve_sector_slice_hashes`; hashes of slices `>= W` are ignored: they may be
+///    incomplete);
 /// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
 ///    earliest op, 1 call, when nothing was persisted): one
 ///    `retrieve_op_times_in_time_range` over the whole ring per
@@ -83,13 +82,12 @@ pub async fn load(
     }
 
     let mut full: Vec<BTreeMap<u64, Vec<u8>>> = vec![BTreeMap::new(); SECTORS as usize];
-    // No watermark, no usable hash: skip 512 reads.
-    let sectors = if watermark > 0 { 0..SECTORS } else { 0..0 };
-    for sector in sectors {
-        let arc = DhtArc::of_sectors(sector, sector);
-        let slot = &mut full[sector as usize];
-        for (index, hash) in store.retrieve_slice_hashes(arc).await? {
-            if index < watermark {
+    // No watermark, no usable hash: skip the read.
+    if watermark > 0 {
+        for (sector, index, hash) in store.retrieve_sector_slice_hashes().await? {
+            if index < watermark
+                && let Some(slot) = full.get_mut(sector as usize)
+            {
                 slot.insert(index, hash.to_vec());
             }
         }

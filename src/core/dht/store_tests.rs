@@ -7,7 +7,7 @@ use futures::executor::block_on;
 use futures::future::LocalBoxFuture;
 
 use super::*;
-use crate::api::{BoundedOpIds, MetaOp, OpTotals, TimeSliceOpIds};
+use crate::api::{BoundedOpIds, MetaOp, OpTotals, SectorSliceHash, TimeSliceOpIds};
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::time::TIME_FACTOR;
 use crate::model::arc::SectorSet;
@@ -106,6 +106,13 @@ impl OpStore for Counting<'_> {
         self.count("store_slice_hash");
         self.inner.store_slice_hash(arc, slice_index, slice_hash)
     }
+    fn store_slice_hashes(
+        &self,
+        hashes: Vec<(DhtArc, u64, Bytes)>,
+    ) -> LocalBoxFuture<'_, Result<(), StoreError>> {
+        self.count("store_slice_hashes");
+        self.inner.store_slice_hashes(hashes)
+    }
     fn slice_hash_count(&self, arc: DhtArc) -> LocalBoxFuture<'_, Result<u64, StoreError>> {
         self.count("slice_hash_count");
         self.inner.slice_hash_count(arc)
@@ -124,6 +131,12 @@ impl OpStore for Counting<'_> {
     ) -> LocalBoxFuture<'_, Result<Vec<(u64, Bytes)>, StoreError>> {
         self.count("retrieve_slice_hashes");
         self.inner.retrieve_slice_hashes(arc)
+    }
+    fn retrieve_sector_slice_hashes(
+        &self,
+    ) -> LocalBoxFuture<'_, Result<Vec<SectorSliceHash>, StoreError>> {
+        self.count("retrieve_sector_slice_hashes");
+        self.inner.retrieve_sector_slice_hashes()
     }
     fn query_totals(&self) -> LocalBoxFuture<'_, Result<OpTotals, StoreError>> {
         self.count("query_totals");
@@ -188,7 +201,7 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     assert_eq!(loaded.op_count(), 3000);
     let first = store.take();
     // Nothing persisted yet (no watermark): no sector's hashes are read.
-    assert!(!first.contains_key("retrieve_slice_hashes"));
+    assert!(!first.contains_key("retrieve_sector_slice_hashes"));
     // The 60 days of sealed slices in one query (not one per slice), the recent ops in one,
     // and no op read for its time.
     assert!(loaded.layout().full_slice_count() > 1);
@@ -203,14 +216,22 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     assert!(!writes.hashes.is_empty());
     block_on(persist(&store, writes)).unwrap();
     assert_eq!(block_on(mem.slice_hash_count(WATERMARK_ARC)), Ok(count));
-    store.take();
+    let persisted = store.take();
+    assert_eq!(persisted.values().sum::<u64>(), 1, "{persisted:?}");
+    assert_eq!(
+        persisted["store_slice_hashes"], 1,
+        "hashes and watermark in one call"
+    );
     let mut again = block_on(load(&store, TIME_FACTOR, Locator::default(), NOW)).unwrap();
     assert_eq!(all_snapshots(&again), all_snapshots(&reference));
     assert_eq!(again.take_writes(), SliceWrites::default());
     let second = store.take();
     // Only the recent ops are listed: no full slice is recomputed.
     assert_eq!(second["retrieve_op_times_in_time_range"], 1);
-    assert_eq!(second["retrieve_slice_hashes"], u64::from(SECTORS));
+    // Every sector's hashes in one call: a warm load is 4 store calls.
+    assert_eq!(second["retrieve_sector_slice_hashes"], 1);
+    assert!(!second.contains_key("retrieve_slice_hashes"));
+    assert_eq!(second.values().sum::<u64>(), 4, "{second:?}");
     assert!(!second.contains_key("earliest_timestamp_in_arc"));
 
     // Twenty days on: a load from the old watermark equals the model that lived through them.
