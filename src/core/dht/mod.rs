@@ -19,8 +19,9 @@
 //!   time needs no store query (Kitsune2 queries the store per new partial slice per sector);
 //! - the full-slice hashes are also kept in memory (one per non-empty sector x slice), so a
 //!   snapshot reads no store (Kitsune2 reads every sector's slice hashes per snapshot);
-//! - the model persists a watermark (how many full slices are sealed and written) so a
-//!   restart knows which hashes are complete ([`store::WATERMARK_ARC`]);
+//! - the model persists a watermark (how many full slices are sealed and written, and how
+//!   many ops the written hashes reflect) so a restart knows which hashes are complete
+//!   ([`store::WATERMARK_ARC`]); Kitsune2 writes a slice's hash as ops arrive instead;
 //! - diffs are deterministic (sorted) and a diff never names a sector outside the compared set
 //!   or a slice that does not exist; hashes of odd lengths are zero-padded, never a panic;
 //! - ops created before the Unix epoch are in no slice (counted in
@@ -91,14 +92,17 @@ pub enum DhtNextAction {
     Ranges(Vec<OpRange>),
 }
 
-/// Full-slice hashes to persist, from [`Dht::take_writes`]. Write `hashes` first, then the
-/// watermark (if any), so the watermark never names a slice whose hash was not written.
+/// Full-slice hashes to persist, from [`Dht::take_writes`]. Write `hashes` and the watermark
+/// (if any) in one transaction, so the watermark never names a slice whose hash was not
+/// written, nor an op count the hashes do not reflect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SliceWrites {
     /// `(sector, slice index, hash)`; the hash is never empty. The latest value per slice.
     pub hashes: Vec<(u32, u64, Bytes)>,
-    /// The new number of sealed full slices, when it grew.
-    pub watermark: Option<u64>,
+    /// The watermark record to write, when the sealed full slices grew or ops were informed
+    /// since the last one: `(sealed full slices, ops the model holds)`. A load trusts the
+    /// stored hashes only while the store holds exactly that many ops ([`store::load`]).
+    pub watermark: Option<(u64, u64)>,
 }
 
 /// The DHT model of one agent in one space. See the module docs.
@@ -109,7 +113,11 @@ pub struct Dht {
     sectors: Vec<SectorHashes>,
     /// `(sector, full slice)` whose hash changed since the last `take_writes`.
     pending: BTreeSet<(u32, u64)>,
-    pending_watermark: Option<u64>,
+    /// Full slices were sealed since the last `take_writes`.
+    sealed_since_write: bool,
+    /// The op count of the last watermark handed out by `take_writes` (or read at load);
+    /// `None`: unknown, so the next `take_writes` hands one out.
+    written_op_count: Option<u64>,
     op_count: u64,
     before_epoch: u64,
 }
@@ -136,7 +144,8 @@ impl Dht {
             locator,
             sectors: vec![SectorHashes::default(); SECTORS as usize],
             pending: BTreeSet::new(),
-            pending_watermark: None,
+            sealed_since_write: false,
+            written_op_count: None,
             op_count: 0,
             before_epoch: 0,
         })
@@ -217,7 +226,7 @@ impl Dht {
             }
         }
         if !sealed.is_empty() {
-            self.pending_watermark = Some(self.layout.full_slice_count());
+            self.sealed_since_write = true;
         }
         if old.partials() != self.layout.partials() {
             for hashes in &mut self.sectors {
@@ -226,7 +235,8 @@ impl Dht {
         }
     }
 
-    /// Takes the full-slice hashes changed since the last call (see [`SliceWrites`]).
+    /// Takes the full-slice hashes changed since the last call (see [`SliceWrites`]), and the
+    /// watermark when the sealed slices grew or the op count changed since the last one.
     pub fn take_writes(&mut self) -> SliceWrites {
         let hashes = std::mem::take(&mut self.pending)
             .into_iter()
@@ -235,10 +245,25 @@ impl Dht {
                 Some((sector, index, Bytes::copy_from_slice(hash)))
             })
             .collect();
-        SliceWrites {
-            hashes,
-            watermark: self.pending_watermark.take(),
+        let sealed = std::mem::take(&mut self.sealed_since_write);
+        let watermark = (sealed || self.written_op_count != Some(self.op_count))
+            .then(|| (self.layout.full_slice_count(), self.op_count));
+        if watermark.is_some() {
+            self.written_op_count = Some(self.op_count);
         }
+        SliceWrites { hashes, watermark }
+    }
+
+    /// `writes` (from [`Dht::take_writes`]) did not reach the store: its slices and its
+    /// watermark are handed out again by the next `take_writes`, with the hashes then current.
+    pub fn writes_failed(&mut self, writes: &SliceWrites) {
+        self.pending.extend(
+            writes
+                .hashes
+                .iter()
+                .map(|(sector, index, _)| (*sector, *index)),
+        );
+        self.written_op_count = None;
     }
 
     /// The first snapshot of a round over `sectors` (Kitsune2 `snapshot_minimal`).

@@ -6,7 +6,7 @@
 //! Store calls, measured on 100 000 ops over a year (`tests::cold_start_report`): a first load
 //! (no watermark, so no slice hashes read) makes 6 calls and leaves 32 247 slice hashes to
 //! write, which [`persist`] hands to one [`OpStore::store_slice_hashes`] (one IndexedDB
-//! transaction); a warm load makes 4, one of them [`OpStore::retrieve_sector_slice_hashes`]
+//! transaction); a warm load makes 5, one of them [`OpStore::retrieve_sector_slice_hashes`]
 //! (every sector's slice hashes; it was 512 calls, one per sector). Unpersisted full slices are rebuilt
 //! [`REBUILD_SLICES_PER_QUERY`] at a time with [`OpStore::retrieve_op_times_in_time_range`]
 //! (ids with `created_at` from the `[sector, created_at]` index): asked slice by slice, the
@@ -25,8 +25,9 @@ use crate::model::op::StoredOp;
 use crate::model::time::Timestamp;
 
 /// The slice-hash key of the model's watermark: `slice_hash_count(WATERMARK_ARC)` is the
-/// number of full slices whose hashes (in every sector) are all written. No sector has this
-/// arc (sector arcs are `2^23` locations wide), so it never mixes with a sector's hashes.
+/// number of full slices whose hashes (in every sector) are all written, and that record's
+/// value the op count those hashes reflect ([`persist`]). No sector has this arc (sector arcs
+/// are `2^23` locations wide), so it never mixes with a sector's hashes.
 pub const WATERMARK_ARC: DhtArc = DhtArc::Arc(0, 0);
 
 /// Errors of [`load`].
@@ -42,12 +43,15 @@ pub enum DhtLoadError {
 
 /// Builds the model from the op store at `now`, with few store queries:
 ///
-/// 1. the watermark `W` and the op count (2 calls; with no op, nothing more is read) and,
-///    if `W > 0`, every sector's persisted full-slice hashes (one
+/// 1. the watermark `W` and the op count (2 calls; with no op, nothing more is read) and, if
+///    `W > 0`, the op count the persisted hashes reflect (1 call: the watermark record) and,
+///    when that is the store's op count, every sector's persisted full-slice hashes (one
 ///    `retrieve_sector_slice_hashes`; hashes of slices `>= W` are ignored: they may be
-///    incomplete);
+///    incomplete). When the counts differ, ops arrived after the last [`persist`] (a tab
+///    closed or reloaded before its model's hashes were written), in slices nobody knows, so
+///    `W` is taken as 0;
 /// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
-///    earliest op, 1 call, when nothing was persisted): one
+///    earliest op, 1 call, when nothing usable was persisted): one
 ///    `retrieve_op_times_in_time_range` over the whole ring per
 ///    [`REBUILD_SLICES_PER_QUERY`] slices, sorted into slices by time and sectors by location;
 /// 3. the ops after the disc boundary, with their `created_at`: one
@@ -66,13 +70,11 @@ pub async fn load(
 ) -> Result<Dht, DhtLoadError> {
     let mut target = TimeLayout::new(factor)?;
     target.update(now);
-    let watermark = store.slice_hash_count(WATERMARK_ARC).await?;
-    let full_count = target.full_slice_count().max(watermark);
+    let stored_watermark = store.slice_hash_count(WATERMARK_ARC).await?;
+    let full_count = target.full_slice_count().max(stored_watermark);
     let op_count = store.query_totals().await?.op_count;
     let mut dht = Dht::resume(factor, locator, full_count)?;
-    if full_count > watermark {
-        dht.pending_watermark = Some(full_count);
-    }
+    dht.sealed_since_write = full_count > stored_watermark;
     // No op: every hash, slice and recent op is empty (ops are never deleted), so nothing
     // more is read. A new space's every join, when 8 tabs' reads queue in one IndexedDB
     // backend and hold up the first publish.
@@ -80,6 +82,14 @@ pub async fn load(
         dht.update(now);
         return Ok(dht);
     }
+    let watermark = if stored_watermark > 0
+        && reflected_op_count(store, stored_watermark).await? == Some(op_count)
+    {
+        dht.written_op_count = Some(op_count);
+        stored_watermark
+    } else {
+        0
+    };
 
     let mut full: Vec<BTreeMap<u64, Vec<u8>>> = vec![BTreeMap::new(); SECTORS as usize];
     // No watermark, no usable hash: skip the read.
@@ -112,6 +122,19 @@ pub async fn load(
     dht.update(now);
     dht.op_count = op_count;
     Ok(dht)
+}
+
+/// The op count the hashes persisted with watermark `watermark` reflect: the watermark
+/// record's value, 8 bytes big-endian (`None` for a record of another shape, as written before
+/// the count was kept).
+async fn reflected_op_count(
+    store: &dyn OpStore,
+    watermark: u64,
+) -> Result<Option<u64>, StoreError> {
+    let record = store
+        .retrieve_slice_hash(WATERMARK_ARC, watermark - 1)
+        .await?;
+    Ok(record.and_then(|v| <[u8; 8]>::try_from(&v[..]).ok().map(u64::from_be_bytes)))
 }
 
 /// Full slices rebuilt per store query by [`load`]: 64 slices of 128 h (~341 days) in one
@@ -164,9 +187,10 @@ async fn recent_ops(store: &dyn OpStore, from: Timestamp) -> Result<Vec<StoredOp
 }
 
 /// Writes `writes` to the store with one [`OpStore::store_slice_hashes`]: every hash, then
-/// the watermark (one transaction on IndexedDB, so the watermark never lands without its
-/// hashes). On an error the rest is not written; the model still holds the hashes, and the
-/// next [`load`] recomputes every slice from the last persisted watermark on.
+/// the watermark record (under [`WATERMARK_ARC`], slice `sealed - 1`, value the op count
+/// the hashes reflect, 8 bytes big-endian), in one transaction on IndexedDB, so the record
+/// never lands without its hashes. On an error nothing is written; hand `writes` to
+/// [`Dht::writes_failed`] so the next write carries them again.
 ///
 /// # Errors
 /// The store's.
@@ -176,8 +200,9 @@ pub async fn persist(store: &dyn OpStore, writes: SliceWrites) -> Result<(), Sto
         .into_iter()
         .map(|(sector, index, hash)| (DhtArc::of_sectors(sector, sector), index, hash))
         .collect();
-    if let Some(count) = writes.watermark.filter(|c| *c > 0) {
-        batch.push((WATERMARK_ARC, count - 1, Bytes::from_static(&[1])));
+    if let Some((sealed, op_count)) = writes.watermark.filter(|(sealed, _)| *sealed > 0) {
+        let reflects = Bytes::copy_from_slice(&op_count.to_be_bytes());
+        batch.push((WATERMARK_ARC, sealed - 1, reflects));
     }
     if batch.is_empty() {
         return Ok(());

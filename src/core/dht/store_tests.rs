@@ -212,7 +212,7 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     // Persist what the first load computed; a second load reads it back without recomputing.
     let writes = loaded.take_writes();
     let count = loaded.layout().full_slice_count();
-    assert_eq!(writes.watermark, Some(count));
+    assert_eq!(writes.watermark, Some((count, 3000)));
     assert!(!writes.hashes.is_empty());
     block_on(persist(&store, writes)).unwrap();
     assert_eq!(block_on(mem.slice_hash_count(WATERMARK_ARC)), Ok(count));
@@ -228,10 +228,12 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     let second = store.take();
     // Only the recent ops are listed: no full slice is recomputed.
     assert_eq!(second["retrieve_op_times_in_time_range"], 1);
-    // Every sector's hashes in one call: a warm load is 4 store calls.
+    // The watermark record (its op count), then every sector's hashes in one call: a warm
+    // load is 5 store calls.
+    assert_eq!(second["retrieve_slice_hash"], 1);
     assert_eq!(second["retrieve_sector_slice_hashes"], 1);
     assert!(!second.contains_key("retrieve_slice_hashes"));
-    assert_eq!(second.values().sum::<u64>(), 4, "{second:?}");
+    assert_eq!(second.values().sum::<u64>(), 5, "{second:?}");
     assert!(!second.contains_key("earliest_timestamp_in_arc"));
 
     // Twenty days on: a load from the old watermark equals the model that lived through them.
@@ -239,6 +241,82 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     reference.update(later);
     let moved = block_on(load(&store, TIME_FACTOR, Locator::default(), later)).unwrap();
     assert_eq!(all_snapshots(&moved), all_snapshots(&reference));
+}
+
+/// Stores `ops(n, days)` in `mem` and tells `dht`, as the space does, without persisting.
+fn store_and_inform(mem: &MemOpStore, dht: &mut Dht, n: u64, days: i64) -> Vec<StoredOp> {
+    let stored = block_on(mem.process_incoming_ops(ops(n, days))).unwrap();
+    dht.inform_ops_stored(&stored);
+    stored
+}
+
+/// A tab that closes (or reloads) after ops arrived into sealed slices but before its model's
+/// hashes were written: the watermark written earlier (here by the empty space's first
+/// persist) names fewer ops than the store holds, so the load rebuilds instead of trusting
+/// hashes that leave those ops out (it trusted them, and the model stayed without them).
+#[test]
+fn ops_stored_after_the_last_persist_make_the_next_load_rebuild() {
+    let mem = MemOpStore::new(|| NOW);
+    let store = Counting::new(&mem);
+    let mut live = block_on(load(&store, TIME_FACTOR, Locator::default(), NOW)).unwrap();
+    block_on(persist(&store, live.take_writes())).unwrap();
+    assert!(block_on(mem.slice_hash_count(WATERMARK_ARC)).unwrap() > 0);
+    let stored = store_and_inform(&mem, &mut live, 3000, 60);
+    store.take();
+
+    let reloaded = block_on(load(&store, TIME_FACTOR, Locator::default(), NOW)).unwrap();
+    assert_eq!(
+        all_snapshots(&reloaded),
+        all_snapshots(&incremental(&stored, NOW))
+    );
+    let calls = store.take();
+    assert!(
+        !calls.contains_key("retrieve_sector_slice_hashes"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls["earliest_timestamp_in_arc"], 1,
+        "rebuilt from the earliest op"
+    );
+}
+
+/// A write of the model's hashes that fails is carried by the next one: its slices and a
+/// watermark with the op count, so the load after it is warm and right.
+#[test]
+fn a_failed_persist_is_written_again() {
+    let mem = MemOpStore::new(|| NOW);
+    let mut live = Dht::new(TIME_FACTOR, Locator::default(), NOW).unwrap();
+    let mut stored = store_and_inform(&mem, &mut live, 1000, 30);
+    block_on(persist(&mem, live.take_writes())).unwrap();
+    stored.extend(store_and_inform(&mem, &mut live, 2000, 60));
+    let lost = live.take_writes();
+    assert!(!lost.hashes.is_empty());
+    live.writes_failed(&lost);
+    let retry = live.take_writes();
+    let slices = |w: &SliceWrites| {
+        w.hashes
+            .iter()
+            .map(|(s, i, _)| (*s, *i))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(slices(&retry), slices(&lost));
+    assert_eq!(
+        retry.watermark.map(|(_, ops)| ops),
+        Some(stored.len() as u64)
+    );
+    block_on(persist(&mem, retry)).unwrap();
+
+    let store = Counting::new(&mem);
+    let reloaded = block_on(load(&store, TIME_FACTOR, Locator::default(), NOW)).unwrap();
+    assert_eq!(
+        all_snapshots(&reloaded),
+        all_snapshots(&incremental(&stored, NOW))
+    );
+    assert_eq!(
+        store.take()["retrieve_sector_slice_hashes"],
+        1,
+        "a warm load"
+    );
 }
 
 #[test]
@@ -255,7 +333,10 @@ fn an_empty_store_loads_as_a_new_model_from_two_reads() {
     assert_eq!(calls["query_totals"], 1);
     // Still marks every sealed slice persisted-to-be: the next load skips them.
     let writes = loaded.take_writes();
-    assert_eq!(writes.watermark, Some(loaded.layout().full_slice_count()));
+    assert_eq!(
+        writes.watermark,
+        Some((loaded.layout().full_slice_count(), 0))
+    );
     block_on(persist(&store, writes)).unwrap();
     store.take();
 
@@ -267,7 +348,9 @@ fn an_empty_store_loads_as_a_new_model_from_two_reads() {
         all_snapshots(&again),
         all_snapshots(&incremental(&[], later))
     );
-    assert!(again.take_writes().watermark > Some(loaded.layout().full_slice_count()));
+    let (sealed, ops) = again.take_writes().watermark.unwrap();
+    assert!(sealed > loaded.layout().full_slice_count());
+    assert_eq!(ops, 0);
 }
 
 #[test]

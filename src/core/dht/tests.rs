@@ -268,7 +268,7 @@ fn update_allocates_new_full_slices() {
     assert_eq!(full_hash(&dht, 0, 0), Some(vec![7 ^ 23; 32]));
     assert_eq!(full_hash(&dht, 0, 1), Some(vec![13; 32]));
     let writes = dht.take_writes();
-    assert_eq!(writes.watermark, Some(2));
+    assert_eq!(writes.watermark, Some((2, 3)));
     assert_eq!(writes.hashes.len(), 2);
 
     // Two full slices sealed by one update (Kitsune2 update_allocate_multiple_new_complete).
@@ -305,7 +305,7 @@ fn full_slices_fill_time_up_to_the_minimum_recent_time() {
     assert_eq!(dht.layout().full_slice_count(), count + 1);
     let writes = dht.take_writes();
     assert_eq!(writes.hashes, vec![(0, count, Bytes::from(vec![7; 32]))]);
-    assert_eq!(writes.watermark, Some(count + 1));
+    assert_eq!(writes.watermark, Some((count + 1, 1)));
 }
 
 #[test]

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::{Pending, Space, StoreRequest};
 use crate::api::{OpStore, StoreError};
 use crate::core::bounded::BoundedMap;
+use crate::core::dht::SliceWrites;
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::store::{self as dht_store, DhtLoadError};
 use crate::core::dht::time::TIME_FACTOR;
@@ -124,9 +125,9 @@ pub(super) struct Glue {
     last_persist: Timestamp,
     /// The model has changes not yet handed to the store.
     dirty: bool,
-    /// A [`StoreRequest::PersistSliceHashes`] is in flight (one at a time, so an older write
-    /// never lands after a newer one).
-    persisting: bool,
+    /// The writes of the [`StoreRequest::PersistSliceHashes`] in flight (one at a time, so an
+    /// older write never lands after a newer one), kept to hand back to the model if it fails.
+    persisting: Option<SliceWrites>,
     last_diff: DiffKind,
     last_round_at: Option<Timestamp>,
     /// Op ids that reached us by a publish announcement, with when: our "new ops since"
@@ -153,7 +154,7 @@ impl Glue {
             next_round: now,
             last_persist: now,
             dirty: false,
-            persisting: false,
+            persisting: None,
             last_diff: DiffKind::None,
             last_round_at: None,
             announced: BoundedMap::new(ANNOUNCED_MEMORY),
@@ -286,7 +287,8 @@ impl Space {
     /// The earliest gossip deadline: a round timeout, the next round, the model's next
     /// update, the next write of its hashes.
     pub(super) fn gossip_timeout(&self) -> Option<Timestamp> {
-        let persist = (self.glue.dirty && !self.glue.persisting).then(|| self.persist_due());
+        let persist =
+            (self.glue.dirty && self.glue.persisting.is_none()).then(|| self.persist_due());
         [
             self.gossip.poll_timeout(),
             Some(self.glue.next_round),
@@ -307,7 +309,7 @@ impl Space {
             self.dht.update(now);
             self.glue.dirty = true;
         }
-        if self.glue.dirty && !self.glue.persisting && self.persist_due() <= now {
+        if self.glue.dirty && self.glue.persisting.is_none() && self.persist_due() <= now {
             self.persist_model(now);
         }
         if self.glue.next_round <= now {
@@ -354,11 +356,16 @@ impl Space {
         Some(end.min(began.plus(MAX_INTAKE_QUIET)))
     }
 
-    /// The write of slice hashes is over.
+    /// The write of slice hashes is over. A failed one is handed back to the model, so the
+    /// next write carries its slices and a watermark again (the stored watermark record
+    /// still names the op count of the last write that landed).
     pub(super) fn on_persisted(&mut self, r: Result<(), StoreError>) {
-        self.glue.persisting = false;
+        let writes = self.glue.persisting.take();
         if let Err(e) = r {
-            // The model keeps the hashes; the next load recomputes from the watermark.
+            if let Some(writes) = writes {
+                self.dht.writes_failed(&writes);
+                self.glue.dirty = true;
+            }
             self.store_failed(e);
         }
     }
@@ -384,7 +391,7 @@ impl Space {
         self.glue.last_persist = now;
         let writes = self.dht.take_writes();
         if !writes.hashes.is_empty() || writes.watermark.is_some() {
-            self.glue.persisting = true;
+            self.glue.persisting = Some(writes.clone());
             self.store(StoreRequest::PersistSliceHashes(writes), Pending::Persist);
         }
     }
