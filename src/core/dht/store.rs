@@ -68,6 +68,18 @@ pub async fn load(
     locator: Locator,
     now: Timestamp,
 ) -> Result<Dht, DhtLoadError> {
+    load_with(store, factor, locator, now, REBUILD_IN_ONE_QUERY_OPS).await
+}
+
+/// [`load`], rebuilding in one query up to `in_one_query_ops` ops (tests lower it to cover
+/// the rebuild in [`REBUILD_SLICES_PER_QUERY`] chunks without a quarter million ops).
+pub(super) async fn load_with(
+    store: &dyn OpStore,
+    factor: u8,
+    locator: Locator,
+    now: Timestamp,
+    in_one_query_ops: u64,
+) -> Result<Dht, DhtLoadError> {
     let mut target = TimeLayout::new(factor)?;
     target.update(now);
     let stored_watermark = store.slice_hash_count(WATERMARK_ARC).await?;
@@ -112,7 +124,15 @@ pub async fn load(
         }
     };
     let sealed = first_missing..full_count.min(target.full_slice_count());
-    rebuild_full_slices(store, &target, locator, sealed, &mut full, &mut dht).await?;
+    let per_query = if op_count <= in_one_query_ops {
+        u64::MAX
+    } else {
+        REBUILD_SLICES_PER_QUERY
+    };
+    rebuild_full_slices(
+        store, &target, locator, sealed, per_query, &mut full, &mut dht,
+    )
+    .await?;
     for (hashes, slices) in dht.sectors.iter_mut().zip(full) {
         hashes.set_full(slices);
     }
@@ -137,24 +157,32 @@ async fn reflected_op_count(
     Ok(record.and_then(|v| <[u8; 8]>::try_from(&v[..]).ok().map(u64::from_be_bytes)))
 }
 
-/// Full slices rebuilt per store query by [`load`]: 64 slices of 128 h (~341 days) in one
+/// Full slices rebuilt per store query by [`load`] when the store holds more than
+/// [`REBUILD_IN_ONE_QUERY_OPS`]: 64 slices of 128 h (~341 days) in one
 /// [`OpStore::retrieve_op_times_in_time_range`] (512 range reads on IndexedDB, like one slice
 /// alone), which bounds what one query holds in memory.
 pub const REBUILD_SLICES_PER_QUERY: u64 = 64;
 
-/// Combines the ops of full slices `slices` into `full` (per sector: slice index -> hash) and
-/// marks them pending for [`persist`].
+/// Up to this many ops in the store, [`load`] rebuilds every sealed slice with one query
+/// (its answer is ~48 B per op: at most ~12 MB). The bundled dataset spans ~660 slices
+/// since 2017: 11 queries of 64 slices, each 512 counts and 512 key cursors on IndexedDB,
+/// made a reload of the 8-tab job's tab 3.9–4.2 s.
+pub const REBUILD_IN_ONE_QUERY_OPS: u64 = 1 << 18;
+
+/// Combines the ops of full slices `slices` into `full` (per sector: slice index -> hash),
+/// `per_query` slices per store query, and marks them pending for [`persist`].
 async fn rebuild_full_slices(
     store: &dyn OpStore,
     layout: &TimeLayout,
     locator: Locator,
     slices: std::ops::Range<u64>,
+    per_query: u64,
     full: &mut [BTreeMap<u64, Vec<u8>>],
     dht: &mut Dht,
 ) -> Result<(), DhtLoadError> {
     let mut first = slices.start;
     while first < slices.end {
-        let last = (first + REBUILD_SLICES_PER_QUERY).min(slices.end) - 1;
+        let last = first.saturating_add(per_query).min(slices.end) - 1;
         let (Some((start, _)), Some((_, end))) = (
             layout.full_slice_bounds(first),
             layout.full_slice_bounds(last),

@@ -243,6 +243,24 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     assert_eq!(all_snapshots(&moved), all_snapshots(&reference));
 }
 
+/// Over [`REBUILD_IN_ONE_QUERY_OPS`] ops the sealed slices are rebuilt 64 at a time (here
+/// forced: 400 days of 128 h slices are 2 chunks); the model is the same.
+#[test]
+fn a_large_store_is_rebuilt_in_chunks_of_slices() {
+    let (mem, stored) = filled_store(3000, 400);
+    let store = Counting::new(&mem);
+    let loaded = block_on(load_with(&store, TIME_FACTOR, Locator::default(), NOW, 0)).unwrap();
+    assert_eq!(
+        all_snapshots(&loaded),
+        all_snapshots(&incremental(&stored, NOW))
+    );
+    // 2 chunks of sealed slices and the recent ops.
+    assert_eq!(store.take()["retrieve_op_times_in_time_range"], 3);
+    let whole = block_on(load(&store, TIME_FACTOR, Locator::default(), NOW)).unwrap();
+    assert_eq!(all_snapshots(&whole), all_snapshots(&loaded));
+    assert_eq!(store.take()["retrieve_op_times_in_time_range"], 2);
+}
+
 /// Stores `ops(n, days)` in `mem` and tells `dht`, as the space does, without persisting.
 fn store_and_inform(mem: &MemOpStore, dht: &mut Dht, n: u64, days: i64) -> Vec<StoredOp> {
     let stored = block_on(mem.process_incoming_ops(ops(n, days))).unwrap();
