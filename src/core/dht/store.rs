@@ -4,13 +4,14 @@
 //! ([`super::Dht`]) stays pure.
 //!
 //! Store calls, measured on 100 000 ops over a year (`tests::cold_start_report`): a first load
-//! (no watermark, so no slice hashes read) makes 6 calls and leaves 32 247 slice hashes to
+//! (no watermark, so no slice hashes read) makes 5 calls and leaves 32 247 slice hashes to
 //! write, which [`persist`] hands to one [`OpStore::store_slice_hashes`] (one IndexedDB
 //! transaction); a warm load makes 5, one of them [`OpStore::retrieve_sector_slice_hashes`]
-//! (every sector's slice hashes; it was 512 calls, one per sector). Unpersisted full slices are rebuilt
-//! [`REBUILD_SLICES_PER_QUERY`] at a time with [`OpStore::retrieve_op_times_in_time_range`]
-//! (ids with `created_at` from the `[sector, created_at]` index): asked slice by slice, the
-//! ~660 slices of the bundled dataset were 338 000 IndexedDB range reads, a 24-27 s reload.
+//! (every sector's slice hashes; it was 512 calls, one per sector). Unpersisted full slices
+//! are rebuilt with [`OpStore::retrieve_op_times_in_time_range`] (ids with `created_at` from
+//! the `[sector, created_at]` index), all in one query up to [`REBUILD_IN_ONE_QUERY_OPS`] ops,
+//! else [`REBUILD_SLICES_PER_QUERY`] at a time: asked slice by slice, the ~660 slices of the
+//! bundled dataset were 338 000 IndexedDB range reads, a 24-27 s reload.
 
 use std::collections::BTreeMap;
 
@@ -52,8 +53,9 @@ pub enum DhtLoadError {
 ///    `W` is taken as 0;
 /// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
 ///    earliest op, 1 call, when nothing usable was persisted): one
-///    `retrieve_op_times_in_time_range` over the whole ring per
-///    [`REBUILD_SLICES_PER_QUERY`] slices, sorted into slices by time and sectors by location;
+///    `retrieve_op_times_in_time_range` over the whole ring (per
+///    [`REBUILD_SLICES_PER_QUERY`] slices over [`REBUILD_IN_ONE_QUERY_OPS`] ops), sorted into
+///    slices by time and sectors by location;
 /// 3. the ops after the disc boundary, with their `created_at`: one
 ///    `retrieve_op_times_in_time_range`;
 ///
