@@ -1158,6 +1158,12 @@ fn to_u32(f: f64) -> Option<u32> {
     (f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f)).then_some(f as u32)
 }
 
+/// A slice index is stored as two u32 key parts, high then low, since IndexedDB keys are
+/// f64 numbers (exact only up to 2^53).
+fn slice_index(high: u32, low: u32) -> u64 {
+    (u64::from(high) << 32) | u64::from(low)
+}
+
 fn slice_id(s: u32, e: u32, index: u64) -> JsValue {
     arr(&[
         f64::from(s),
@@ -1194,8 +1200,7 @@ fn sector_hashes(meta: &[u32], data: &[u8]) -> Result<Vec<SectorSliceHash>, Stor
         start = end as usize;
         let sector = sector_of(s);
         if DhtArc::Arc(s, e) == DhtArc::of_sectors(sector, sector) {
-            let index = (u64::from(high) << 32) | u64::from(low);
-            out.push((sector, index, Bytes::copy_from_slice(hash)));
+            out.push((sector, slice_index(high, low), Bytes::copy_from_slice(hash)));
         }
     }
     Ok(out)
@@ -1209,7 +1214,7 @@ fn slice_index_of(key: &JsValue) -> Result<u64, StoreError> {
             .and_then(to_u32)
             .ok_or_else(|| corrupt("slice key"))
     };
-    Ok((u64::from(part(2)?) << 32) | u64::from(part(3)?))
+    Ok(slice_index(part(2)?, part(3)?))
 }
 
 fn read_totals(v: &JsValue) -> Result<OpTotals, StoreError> {

@@ -105,6 +105,14 @@ pub struct SliceWrites {
     pub watermark: Option<(u64, u64)>,
 }
 
+impl SliceWrites {
+    /// The `(sector, slice index)` of every hash: what [`Dht::writes_failed`] needs back if
+    /// the write fails, without holding the hashes while it is in flight.
+    pub fn slices(&self) -> Vec<(u32, u64)> {
+        self.hashes.iter().map(|(s, i, _)| (*s, *i)).collect()
+    }
+}
+
 /// The DHT model of one agent in one space. See the module docs.
 #[derive(Debug, Clone)]
 pub struct Dht {
@@ -254,15 +262,11 @@ impl Dht {
         SliceWrites { hashes, watermark }
     }
 
-    /// `writes` (from [`Dht::take_writes`]) did not reach the store: its slices and its
-    /// watermark are handed out again by the next `take_writes`, with the hashes then current.
-    pub fn writes_failed(&mut self, writes: &SliceWrites) {
-        self.pending.extend(
-            writes
-                .hashes
-                .iter()
-                .map(|(sector, index, _)| (*sector, *index)),
-        );
+    /// A write from [`Dht::take_writes`] did not reach the store: its `slices`
+    /// ([`SliceWrites::slices`]) and its watermark are handed out again by the next
+    /// `take_writes`, with the hashes then current.
+    pub fn writes_failed(&mut self, slices: &[(u32, u64)]) {
+        self.pending.extend(slices.iter().copied());
         self.written_op_count = None;
     }
 

@@ -309,7 +309,7 @@ fn a_failed_persist_is_written_again() {
     stored.extend(store_and_inform(&mem, &mut live, 2000, 60));
     let lost = live.take_writes();
     assert!(!lost.hashes.is_empty());
-    live.writes_failed(&lost);
+    live.writes_failed(&lost.slices());
     let retry = live.take_writes();
     let slices = |w: &SliceWrites| {
         w.hashes

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use super::{Pending, Space, StoreRequest};
 use crate::api::{OpStore, StoreError};
 use crate::core::bounded::BoundedMap;
-use crate::core::dht::SliceWrites;
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::store::{self as dht_store, DhtLoadError};
 use crate::core::dht::time::TIME_FACTOR;
@@ -125,9 +124,9 @@ pub(super) struct Glue {
     last_persist: Timestamp,
     /// The model has changes not yet handed to the store.
     dirty: bool,
-    /// The writes of the [`StoreRequest::PersistSliceHashes`] in flight (one at a time, so an
+    /// The slices of the [`StoreRequest::PersistSliceHashes`] in flight (one at a time, so an
     /// older write never lands after a newer one), kept to hand back to the model if it fails.
-    persisting: Option<SliceWrites>,
+    persisting: Option<Vec<(u32, u64)>>,
     last_diff: DiffKind,
     last_round_at: Option<Timestamp>,
     /// Op ids that reached us by a publish announcement, with when: our "new ops since"
@@ -362,8 +361,8 @@ impl Space {
     pub(super) fn on_persisted(&mut self, r: Result<(), StoreError>) {
         let writes = self.glue.persisting.take();
         if let Err(e) = r {
-            if let Some(writes) = writes {
-                self.dht.writes_failed(&writes);
+            if let Some(slices) = writes {
+                self.dht.writes_failed(&slices);
                 self.glue.dirty = true;
             }
             self.store_failed(e);
@@ -391,7 +390,7 @@ impl Space {
         self.glue.last_persist = now;
         let writes = self.dht.take_writes();
         if !writes.hashes.is_empty() || writes.watermark.is_some() {
-            self.glue.persisting = Some(writes.clone());
+            self.glue.persisting = Some(writes.slices());
             self.store(StoreRequest::PersistSliceHashes(writes), Pending::Persist);
         }
     }
