@@ -383,6 +383,7 @@ impl FetchQueue {
     /// re-queued without `from` as a source.
     pub fn receive(&mut self, now: Timestamp, from: &Url, ops: Vec<(OpId, Bytes)>) -> Received {
         let mut r = Received::default();
+        let mut answered = Vec::new();
         for (id, data) in ops {
             let Some(p) = self.pending.get(&id) else {
                 r.unrequested.push((id, data));
@@ -394,7 +395,7 @@ impl FetchQueue {
             }
             let state = p.state;
             if let State::InFlight(rid) = state {
-                self.take_from_request(rid, &id, Some(now));
+                answered.push((rid, id.clone()));
             }
             match verify_op(&id, &data) {
                 Ok(op) => {
@@ -422,6 +423,7 @@ impl FetchQueue {
                 }
             }
         }
+        self.take_answered(now, answered);
         self.stats.received += r.valid.len() as u64;
         self.stats.invalid += r.invalid.len() as u64;
         self.stats.unsolicited += r.unsolicited as u64;
@@ -641,16 +643,23 @@ impl FetchQueue {
         self.out.pop_front()
     }
 
-    fn take_from_request(&mut self, rid: RequestId, id: &OpId, progress: Option<Timestamp>) {
-        let Some(r) = self.requests.get_mut(&rid) else {
-            return;
-        };
-        r.ids.retain(|x| x != id);
-        if let Some(now) = progress {
+    /// Takes the `(request, op id)` pairs a response answered out of their requests, which
+    /// made progress (their timeout starts again); a request with no id left is finished.
+    /// One pass over a request's ids (up to 256) per response, not one per answered id:
+    /// that was quadratic, 0.15 s of a tab's CPU in the 8-tab job.
+    fn take_answered(&mut self, now: Timestamp, mut answered: Vec<(RequestId, OpId)>) {
+        while let Some(&(rid, _)) = answered.first() {
+            let (mine, rest): (Vec<_>, Vec<_>) = answered.into_iter().partition(|(r, _)| *r == rid);
+            answered = rest;
+            let Some(r) = self.requests.get_mut(&rid) else {
+                continue;
+            };
+            let ids: HashSet<OpId> = mine.into_iter().map(|(_, id)| id).collect();
+            r.ids.retain(|x| !ids.contains(x));
             r.deadline = now.plus(self.cfg.request_timeout);
-        }
-        if r.ids.is_empty() {
-            self.finish_request(rid);
+            if r.ids.is_empty() {
+                self.finish_request(rid);
+            }
         }
     }
 
@@ -1076,6 +1085,34 @@ mod tests {
         assert_eq!(q.poll_timeout(), Some(T.add_micros(190)));
         q.handle_timeout(T.add_micros(150));
         assert!(drain(&mut q).is_empty());
+    }
+
+    /// A peer may answer two of our requests in one response: a request it completed is
+    /// finished (its slot asks for the next ids), one it answered in part keeps only its
+    /// unanswered ids, and both made progress (their timeouts start again).
+    #[test]
+    fn one_response_may_answer_two_requests() {
+        let mut q = FetchQueue::new(FetchConfig {
+            max_ids_per_request: 3,
+            max_requests_per_peer: 2,
+            request_timeout: Duration::from_micros(100),
+            ..Default::default()
+        });
+        q.add(T, ids(0..12), &url(1));
+        assert_eq!(requests(&drain(&mut q)).len(), 2);
+        let answer = vec![op(0), op(1), op(2), op(3), op(4)];
+        assert_eq!(q.receive(T.add_micros(50), &url(1), answer).valid.len(), 5);
+        let next = requests(&drain(&mut q));
+        assert_eq!(next.len(), 1, "the finished request's slot is used again");
+        assert_eq!(next[0].2, ids(6..9));
+        assert_eq!(q.poll_timeout(), Some(T.add_micros(150)));
+        // Op 5 finishes the second request, ops 6 to 8 the third: both slots are free.
+        let answer = vec![op(5), op(6), op(7), op(8)];
+        assert_eq!(q.receive(T.add_micros(60), &url(1), answer).valid.len(), 4);
+        let last = requests(&drain(&mut q));
+        assert_eq!(last.len(), 1, "{last:?}");
+        assert_eq!(last[0].2, ids(9..12));
+        assert_eq!(q.requests_in_flight(), 1);
     }
 
     #[test]
