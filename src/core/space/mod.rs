@@ -251,6 +251,11 @@ pub const MAX_PUSH_WRITING_PER_PEER: usize = 1024 * 1024;
 /// convergence 12.2-13.5 s against 12.6-15.6 s (six interleaved runs each).
 pub const MAX_RECEIVED_WRITES_IN_FLIGHT: usize = 1;
 
+/// Most ops in one write of held received writes ([`MAX_RECEIVED_WRITES_IN_FLIGHT`]): the
+/// writes held while one was with the store go as one, up to this many ops (a held write
+/// larger than this goes alone).
+pub const MAX_MERGED_WRITE_OPS: usize = 2048;
+
 /// The smallest [`SpaceConfig::max_response_frame_bytes`]: room for one op id and framing.
 pub const MIN_RESPONSE_FRAME_BYTES: usize = 1024;
 
@@ -650,7 +655,8 @@ enum Pending {
     LocalWrite {
         ops: Vec<(PublishToken, MetaOp)>,
     },
-    FetchedWrite(ReceivedWrite),
+    /// Received writes that went to the store together, oldest first.
+    FetchedWrite(Vec<ReceivedWrite>),
     Announced {
         from: Url,
     },
@@ -1252,8 +1258,8 @@ impl Space {
             (Pending::LocalWrite { ops }, StoreResponse::Written(r)) => {
                 self.on_local_written(now, ops, r)
             }
-            (Pending::FetchedWrite(w), StoreResponse::Written(r)) => {
-                self.on_fetched_written(now, w, r)
+            (Pending::FetchedWrite(ws), StoreResponse::Written(r)) => {
+                self.on_fetched_written(now, ws, r)
             }
             (Pending::Announced { from }, StoreResponse::Missing(r)) => {
                 self.on_missing(now, from, r)
@@ -1302,48 +1308,64 @@ impl Space {
     fn on_fetched_written(
         &mut self,
         now: Timestamp,
-        w: ReceivedWrite,
+        ws: Vec<ReceivedWrite>,
         r: Result<Vec<crate::model::op::StoredOp>, StoreError>,
     ) {
-        let ReceivedWrite { ops, from, pushed } = w;
-        let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
-        if pushed > 0 {
-            self.push_writing_done(&from, pushed);
-            for id in &ids {
-                self.pushed_writing.remove(id);
-            }
-        }
         let stored = match r {
             Ok(stored) => stored,
-            Err(e) if pushed > 0 => {
-                self.fetch.add(now, ids, &from);
-                return self.store_failed(e);
-            }
             Err(e) => {
-                self.fetch.store_failed(now, &ids);
+                for w in ws {
+                    self.received_write_failed(now, w);
+                }
                 return self.store_failed(e);
             }
         };
         self.inform_stored(now, &stored);
-        if pushed == 0 {
-            self.fetch.stored(now, &ids);
-            self.sync.stored(ids.len());
-        }
-        let agent = self.agent_at(now, &from);
-        self.known.add(&from, ids.iter());
-        let new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
-        for o in ops {
-            self.recent.insert(o.op_id.clone());
-            self.op_cache.insert(&o.op_id, &o.data);
-            if new.contains(&o.op_id) {
-                self.stats.ops_received += 1;
-                self.emit(SpaceEvent::OpReceived {
-                    op_id: o.op_id,
-                    op: o.op,
-                    from: from.clone(),
-                    agent: agent.clone(),
-                });
+        // Each new op is reported once, by the first write that held it.
+        let mut new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
+        for ReceivedWrite { ops, from, pushed } in ws {
+            let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
+            if pushed > 0 {
+                self.pushed_written(&from, pushed, &ids);
+            } else {
+                self.fetch.stored(now, &ids);
+                self.sync.stored(ids.len());
             }
+            let agent = self.agent_at(now, &from);
+            self.known.add(&from, ids.iter());
+            for o in ops {
+                self.recent.insert(o.op_id.clone());
+                self.op_cache.insert(&o.op_id, &o.data);
+                if new.remove(&o.op_id) {
+                    self.stats.ops_received += 1;
+                    self.emit(SpaceEvent::OpReceived {
+                        op_id: o.op_id,
+                        op: o.op,
+                        from: from.clone(),
+                        agent: agent.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A received write failed: fetched ops go back to the fetch queue, pushed ones are
+    /// fetched from the peer that pushed them.
+    fn received_write_failed(&mut self, now: Timestamp, w: ReceivedWrite) {
+        let ids: Vec<OpId> = w.ops.iter().map(|o| o.op_id.clone()).collect();
+        if w.pushed > 0 {
+            self.pushed_written(&w.from, w.pushed, &ids);
+            self.fetch.add(now, ids, &w.from);
+        } else {
+            self.fetch.store_failed(now, &ids);
+        }
+    }
+
+    /// Pushed ops from `from` (`bytes` of them) are no longer being written.
+    fn pushed_written(&mut self, from: &Url, bytes: usize, ids: &[OpId]) {
+        self.push_writing_done(from, bytes);
+        for id in ids {
+            self.pushed_writing.remove(id);
         }
     }
 
@@ -1719,31 +1741,46 @@ impl Space {
             pushed,
         };
         if self.received_writing < MAX_RECEIVED_WRITES_IN_FLIGHT {
-            self.issue_received_write(w);
+            self.issue_received_writes(vec![w]);
         } else {
             self.held_writes.push_back(w);
         }
     }
 
-    /// A received write was answered: the oldest held one goes to the store.
+    /// A received write was answered: the held ones go to the store, oldest first, as one
+    /// write of up to [`MAX_MERGED_WRITE_OPS`] ops (one IndexedDB transaction instead of
+    /// one per fetch response).
     fn received_written(&mut self) {
         self.received_writing = self.received_writing.saturating_sub(1);
-        if let Some(next) = self.held_writes.pop_front() {
-            self.issue_received_write(next);
+        let mut next = Vec::new();
+        let mut ops = 0;
+        while let Some(w) = self.held_writes.front() {
+            if !next.is_empty() && ops + w.ops.len() > MAX_MERGED_WRITE_OPS {
+                break;
+            }
+            ops += w.ops.len();
+            next.extend(self.held_writes.pop_front());
+        }
+        if !next.is_empty() {
+            self.issue_received_writes(next);
         }
     }
 
-    fn issue_received_write(&mut self, w: ReceivedWrite) {
-        let metas = w
-            .ops
+    /// One store write of `ws`'s ops; an op in two of them (e.g. pushed by one peer and
+    /// fetched from another) is written once, as a store write's ops must be distinct.
+    fn issue_received_writes(&mut self, ws: Vec<ReceivedWrite>) {
+        let mut seen = HashSet::default();
+        let metas = ws
             .iter()
+            .flat_map(|w| &w.ops)
+            .filter(|o| seen.insert(o.op_id.clone()))
             .map(|o| MetaOp {
                 op_id: o.op_id.clone(),
                 op_data: o.data.clone(),
             })
             .collect();
         self.received_writing += 1;
-        self.store(StoreRequest::Write(metas), Pending::FetchedWrite(w));
+        self.store(StoreRequest::Write(metas), Pending::FetchedWrite(ws));
     }
 
     /// Whether `id` was stored lately or is a pushed op being written: not to be fetched.

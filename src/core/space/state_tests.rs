@@ -302,7 +302,7 @@ fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
 
 /// At most [`MAX_RECEIVED_WRITES_IN_FLIGHT`] writes of received ops are with the store; the
 /// rest wait in the space, oldest first, so a local publish's write (which never waits) is
-/// not queued behind them in IndexedDB.
+/// not queued behind them in IndexedDB. The held ones then go to the store as one write.
 #[test]
 fn received_writes_wait_for_the_store_and_local_writes_do_not() {
     let peer = key(1);
@@ -333,7 +333,9 @@ fn received_writes_wait_for_the_store_and_local_writes_do_not() {
     let store = MemOpStore::new(|| T0);
     let mut received = 0;
     let mut order = written(&with_store);
+    let mut writes = 0;
     while let Some((ticket, request)) = with_store.pop() {
+        writes += 1;
         let r = block_on(perform(&store, request));
         s.handle_store_response(T0, ticket, r);
         while let Some(o) = s.poll_output() {
@@ -348,6 +350,7 @@ fn received_writes_wait_for_the_store_and_local_writes_do_not() {
     }
     let all: Vec<OpId> = ops.iter().map(Op::id).collect();
     assert_eq!(order, all, "held writes go to the store oldest first");
+    assert_eq!(writes, 2, "the three held writes went as one");
     assert_eq!(
         (received, s.store_pending()),
         (4, 1),
