@@ -17,7 +17,7 @@
 //   load_ms:  `peer.join()` called → `stats().gossip.opCount` equals N (the space's driver
 //             has built the DHT model from the store: `Space::load_model`; polled every 20 ms).
 // Printed as one JSON line: the first load, and the medians of the warm ones.
-import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { installSliceRecordCount, launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
 import { median } from './stats.mjs';
 
 function parseArgs(args) {
@@ -60,29 +60,9 @@ async function importOps({ bootstrapUrl, signalUrl, space, n }) {
 /**
  * Page side: join `space` again; the times to `join` resolving and to the model holding `n`.
  * With `hold`, stays joined until the space's database has slice hashes (or 60 s passed),
- * and reports how many it has.
+ * and reports how many it has (`window.sliceRecordCount`, see `installSliceRecordCount`).
  */
 async function rejoin({ bootstrapUrl, signalUrl, space, n, hold }) {
-  // Records in the `slices` store of this origin's fennec op store database (page.evaluate
-  // sends this function alone, so the helper lives inside it).
-  async function countSliceHashes() {
-    const [info] = (await indexedDB.databases()).filter((d) => d.name.startsWith('fennec-ops:'));
-    if (!info) return 0;
-    const db = await new Promise((resolve, reject) => {
-      const req = indexedDB.open(info.name);
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
-    });
-    try {
-      return await new Promise((resolve, reject) => {
-        const req = db.transaction('slices').objectStore('slices').count();
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-    } finally {
-      db.close();
-    }
-  }
   const peer = await window.fennec.Peer.connect({ bootstrapUrl, signalUrl, relayOnly: true });
   const t0 = performance.now();
   const s = await peer.join(space);
@@ -100,7 +80,7 @@ async function rejoin({ bootstrapUrl, signalUrl, space, n, hold }) {
     sliceHashes = 0;
     while (sliceHashes === 0 && performance.now() - held < 60_000) {
       await new Promise((r) => setTimeout(r, 100));
-      sliceHashes = await countSliceHashes();
+      sliceHashes = await window.sliceRecordCount();
     }
   }
   await s.leave();
@@ -114,6 +94,7 @@ export async function run(args, log) {
   const browser = await launchBrowser();
   try {
     const context = await browser.newContext();
+    await installSliceRecordCount(context);
     const servers = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl };
     const space = `coldstart-${Date.now()}`;
     const first = await openFennecPage(context, net.staticUrl);

@@ -48,3 +48,36 @@ export async function pollPage(page, check, arg, what, limitMs = 60_000) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Page side: the records in the `slices` store of this origin's fennec op store database
+ * (the DHT model's persisted slice hashes and its watermark), read with plain IndexedDB; 0
+ * when the origin has no such database. Installed as `window.sliceRecordCount` by
+ * `installSliceRecordCount`.
+ */
+async function sliceRecordCount() {
+  const [info] = (await indexedDB.databases()).filter((d) => d.name.startsWith('fennec-ops:'));
+  if (!info) return 0;
+  const db = await new Promise((resolve, reject) => {
+    const req = indexedDB.open(info.name);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = db.transaction('slices').objectStore('slices').count();
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Gives every page of `context` `window.sliceRecordCount()` (as an init script: page.evaluate
+ * sends a function alone, without the helpers it calls).
+ */
+export function installSliceRecordCount(context) {
+  return context.addInitScript({ content: `window.sliceRecordCount = ${sliceRecordCount.toString()};` });
+}

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadDataset } from '../../scripts/dataset.mjs';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { installSliceRecordCount, launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
 
 const RECORDS = 1000;
 const TABS = 3;
@@ -35,26 +35,6 @@ function pageHelpers() {
   t.publish = (records) => Promise.all(records.map(
     (r) => t.space.publish(enc.encode(r.line), { createdAt: r.createdAt / 1000 }))); // dataset µs -> API ms
   t.stats = () => t.space.stats();
-  /** Records in the `slices` store of this origin's op store database (the DHT model's
-   * persisted slice hashes and its watermark), read with plain IndexedDB. */
-  t.sliceRecords = async () => {
-    const [info] = (await indexedDB.databases()).filter((d) => d.name.startsWith('fennec-ops:'));
-    if (!info) return 0;
-    const db = await new Promise((resolve, reject) => {
-      const req = indexedDB.open(info.name);
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
-    });
-    try {
-      return await new Promise((resolve, reject) => {
-        const req = db.transaction('slices').objectStore('slices').count();
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-      });
-    } finally {
-      db.close();
-    }
-  };
   /** For each record: does space.get(opId(record)) return exactly its bytes? */
   t.check = async (records) => {
     const { opId } = await t.fennec();
@@ -73,6 +53,7 @@ const pageErrors = (p) => p.fennecErrors.map((e) => String(e));
 async function newTab() {
   const context = await browser.newContext();
   await context.addInitScript(pageHelpers);
+  await installSliceRecordCount(context);
   const page = await openFennecPage(context, net.staticUrl, '/blank.html');
   return page;
 }
@@ -121,7 +102,7 @@ test(`${TABS} tabs publish ${RECORDS} records split among them and converge`, as
   await Promise.all(tabs.map(join));
   // Tab 0's model writes its first watermark (of the empty model) 2 s after joining; the
   // reload test below then finds that watermark older than the ops (see there).
-  await until(() => tabs[0].evaluate(() => window.t.sliceRecords()), (n) => n >= 1, 'the empty model\'s watermark');
+  await until(() => tabs[0].evaluate(() => window.sliceRecordCount()), (n) => n >= 1, 'the empty model\'s watermark');
   await Promise.all(tabs.map((p, i) => p.evaluate((rs) => window.t.publish(rs),
     records.filter((_, k) => k % TABS === i))));
   const held = await converge(tabs, distinct, 'converging');
@@ -159,7 +140,7 @@ test('a reloaded tab finds its ops in IndexedDB right after re-joining, and its 
   const live = await modelWith(page, distinct, 'before the reload');
   assert.equal(live.discTopHash, (await modelWith(tabs[1], distinct, 'another tab')).discTopHash,
     'two tabs with the same ops and full arcs have the same disc top hash');
-  const slices = await page.evaluate(() => window.t.sliceRecords());
+  const slices = await page.evaluate(() => window.sliceRecordCount());
   await page.reload();
   await join(page);
   assert.equal(await opsOf(page), beforeOps);
