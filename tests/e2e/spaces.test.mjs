@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadDataset } from '../../scripts/dataset.mjs';
-import { installSliceRecordCount, launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { installSliceRecordCount, launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
 
 const RECORDS = 1000;
 const TABS = 3;
@@ -62,17 +62,6 @@ const join = (page) => page.evaluate((o) => window.t.join(o),
   { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space });
 const opsOf = async (page) => (await page.evaluate(() => window.t.stats())).ops;
 
-/** Polls `read` until `ok` of its value holds; fails with the last value at the deadline. */
-async function until(read, ok, label, ms = DEADLINE_MS) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${label}: still ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** Polls until every page holds at least `want` ops; fails with the counts at the deadline. */
 async function converge(pages, want, label, ms = DEADLINE_MS) {
   const deadline = Date.now() + ms;
@@ -102,7 +91,8 @@ test(`${TABS} tabs publish ${RECORDS} records split among them and converge`, as
   await Promise.all(tabs.map(join));
   // Tab 0's model writes its first watermark (of the empty model) 2 s after joining; the
   // reload test below then finds that watermark older than the ops (see there).
-  await until(() => tabs[0].evaluate(() => window.sliceRecordCount()), (n) => n >= 1, 'the empty model\'s watermark');
+  await pollPage(tabs[0], async () => (await window.sliceRecordCount()) >= 1, undefined,
+    'the empty model\'s watermark', DEADLINE_MS);
   await Promise.all(tabs.map((p, i) => p.evaluate((rs) => window.t.publish(rs),
     records.filter((_, k) => k % TABS === i))));
   const held = await converge(tabs, distinct, 'converging');
@@ -123,9 +113,11 @@ test('a late joiner catches up to every op', async () => {
   tabs.push(late);
 });
 
-const gossipOf = async (page) => (await page.evaluate(() => window.t.stats())).gossip;
 /** `page`'s gossip summary once its DHT model holds `want` ops. */
-const modelWith = (page, want, label) => until(() => gossipOf(page), (g) => g.opCount === want, label);
+const modelWith = (page, want, label) => pollPage(page, async (n) => {
+  const { gossip } = await window.t.stats();
+  return gossip.opCount === n && gossip;
+}, want, `${label}: a model of ${want} ops`, DEADLINE_MS);
 
 // The reload usually comes within 30 s of the tab's last intake, so before its model's slice
 // hashes are written (`PERSIST_AFTER_INTAKE`), while the watermark of its empty model (waited

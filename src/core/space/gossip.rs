@@ -359,9 +359,9 @@ impl Space {
     /// next write carries its slices and a watermark again (the stored watermark record
     /// still names the op count of the last write that landed).
     pub(super) fn on_persisted(&mut self, r: Result<(), StoreError>) {
-        let writes = self.glue.persisting.take();
+        let slices = self.glue.persisting.take();
         if let Err(e) = r {
-            if let Some(slices) = writes {
+            if let Some(slices) = slices {
                 self.dht.writes_failed(&slices);
                 self.glue.dirty = true;
             }

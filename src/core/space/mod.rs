@@ -1766,14 +1766,14 @@ impl Space {
         }
     }
 
-    /// One store write of `ws`'s ops; an op in two of them (e.g. pushed by one peer and
-    /// fetched from another) is written once, as a store write's ops must be distinct.
+    /// One store write of `ws`'s ops. An op in two of them (e.g. pushed by one peer and
+    /// fetched from another) is not deduplicated here: stores keep repeats once
+    /// (`store_conformance::duplicates_are_stored_once_and_returned_once`), and
+    /// [`Space::on_fetched_written`] reports each new op once.
     fn issue_received_writes(&mut self, ws: Vec<ReceivedWrite>) {
-        let mut seen = HashSet::default();
         let metas = ws
             .iter()
             .flat_map(|w| &w.ops)
-            .filter(|o| seen.insert(o.op_id.clone()))
             .map(|o| MetaOp {
                 op_id: o.op_id.clone(),
                 op_data: o.data.clone(),

@@ -358,6 +358,51 @@ fn received_writes_wait_for_the_store_and_local_writes_do_not() {
     );
 }
 
+/// An op received again while its first copy waits to be written (the same unrequested
+/// fetch response twice: a push) is dropped, so the merged write of the held ones holds it
+/// once, and it is reported once. Were it written twice, the store would keep it once
+/// (`duplicates_are_stored_once_and_returned_once`) and [`Space::on_fetched_written`]
+/// would still report it once.
+#[test]
+fn an_op_received_again_while_held_is_written_and_reported_once() {
+    let peer = key(1);
+    let mut s = local(SpaceConfig::new(space_id()));
+    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    store_requests(&mut s);
+    let (a, b) = (
+        Op::new(T0, vec![1; 100]).unwrap(),
+        Op::new(T0, vec![2; 100]).unwrap(),
+    );
+    for o in [&a, &b, &b] {
+        let frame = encode_fetch_response(&space_id(), &[(o.id(), o.encode())]);
+        s.handle_frame(T0, peer_url(1), frame);
+    }
+    let store = MemOpStore::new(|| T0);
+    let mut with_store = store_requests(&mut s);
+    let mut received = Vec::new();
+    let mut written = Vec::new();
+    while let Some((ticket, request)) = with_store.pop() {
+        if let StoreRequest::Write(m) = &request {
+            written.extend(m.iter().map(|m| m.op_id.clone()));
+        }
+        let r = block_on(perform(&store, request));
+        s.handle_store_response(T0, ticket, r);
+        while let Some(o) = s.poll_output() {
+            match o {
+                Output::Store { ticket, request } => with_store.push((ticket, request)),
+                Output::Event(SpaceEvent::OpReceived { op_id, .. }) => received.push(op_id),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(written, vec![a.id(), b.id()]);
+    assert_eq!(s.stats().pushed_dropped, 1, "the second copy of b");
+    assert_eq!(received, vec![a.id(), b.id()]);
+    assert_eq!(s.stats().ops_received, 2);
+    let totals = block_on(crate::api::op_store::OpStore::query_totals(&store));
+    assert_eq!(totals.unwrap().op_count, 2);
+}
+
 /// splitmix64, for a deterministic churn.
 struct Rng(u64);
 
