@@ -84,10 +84,7 @@ fn failure() -> StoreError {
 /// no publish.
 #[test]
 fn each_publish_settles_by_its_own_batch_and_other_store_failures_settle_none() {
-    let mut s = local(SpaceConfig::new(space_id()));
-    let peer = key(1);
-    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
-    while s.poll_output().is_some() {}
+    let mut s = knowing_peer_1(SpaceConfig::new(space_id()));
     // Batch A: two publishes, one write.
     let a1 = s.publish(T0, &b"a1"[..]).unwrap();
     let a2 = s.publish(T0, &b"a2"[..]).unwrap();
@@ -162,6 +159,15 @@ fn each_publish_settles_by_its_own_batch_and_other_store_failures_settle_none() 
     assert_eq!(stored, vec![b1.token, b2.token]);
 }
 
+/// A [`local`] space with `cfg` that knows peer 1 (agent `key(1)` at `peer_url(1)`), its
+/// outputs so far taken.
+fn knowing_peer_1(cfg: SpaceConfig) -> Space {
+    let mut s = local(cfg);
+    s.insert_agent_infos(T0, vec![info(&key(1), T0, Some(peer_url(1)))]);
+    while s.poll_output().is_some() {}
+    s
+}
+
 /// Drains outputs, answering sends; returns the store requests seen.
 fn store_requests(s: &mut Space) -> Vec<(StoreTicket, StoreRequest)> {
     let mut out = Vec::new();
@@ -183,11 +189,8 @@ fn announced_ids_skip_the_store_lookup_only_while_every_held_id_is_known() {
     let mut cfg = SpaceConfig::new(space_id());
     // Only the last stored op is "recent", so an older one must be found some other way.
     cfg.recently_stored = 1;
-    let peer = key(1);
     let store = MemOpStore::new(|| T0);
-    let mut s = local(cfg.clone());
-    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
-    store_requests(&mut s);
+    let mut s = knowing_peer_1(cfg.clone());
     let held = s.publish(T0, &b"held"[..]).unwrap().op_id;
     s.publish(T0, &b"newest"[..]).unwrap();
     let (ticket, write) = next_store(&mut s);
@@ -208,7 +211,7 @@ fn announced_ids_skip_the_store_lookup_only_while_every_held_id_is_known() {
     // A space whose store already held ops when it loaded looks every id up.
     let mut t = local(cfg);
     block_on(t.load_model(&store, T0)).unwrap();
-    t.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
+    t.insert_agent_infos(T0, vec![info(&key(1), T0, Some(peer_url(1)))]);
     store_requests(&mut t);
     t.handle_frame(T0, peer_url(1), announce);
     let reqs = store_requests(&mut t);
@@ -225,10 +228,7 @@ fn announced_ids_skip_the_store_lookup_only_while_every_held_id_is_known() {
 /// the frame is kept; ops outside the arc are dropped.
 #[test]
 fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
-    let peer = key(1);
-    let mut s = local(SpaceConfig::new(space_id()));
-    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
-    store_requests(&mut s);
+    let mut s = knowing_peer_1(SpaceConfig::new(space_id()));
     let op = |tag: u8, len: usize| Op::new(T0, vec![tag; len]).unwrap();
     let push = |ops: &[&Op]| {
         let pairs: Vec<_> = ops.iter().map(|o| (o.id(), o.encode())).collect();
@@ -289,12 +289,10 @@ fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
     assert_eq!(s.stats().misbehaved, 1);
 
     // Outside the arc: dropped.
-    let mut t = local(SpaceConfig {
+    let mut t = knowing_peer_1(SpaceConfig {
         storage_arc: DhtArc::Empty,
         ..SpaceConfig::new(space_id())
     });
-    t.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
-    store_requests(&mut t);
     t.handle_frame(T0, peer_url(1), push(&[&c]));
     assert!(store_requests(&mut t).is_empty());
     assert_eq!(t.stats().pushed_dropped, 1);
@@ -305,10 +303,7 @@ fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
 /// not queued behind them in IndexedDB. The held ones then go to the store as one write.
 #[test]
 fn received_writes_wait_for_the_store_and_local_writes_do_not() {
-    let peer = key(1);
-    let mut s = local(SpaceConfig::new(space_id()));
-    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
-    store_requests(&mut s);
+    let mut s = knowing_peer_1(SpaceConfig::new(space_id()));
     let ops: Vec<Op> = (0..4u8)
         .map(|i| Op::new(T0, vec![i; 100]).unwrap())
         .collect();
@@ -365,10 +360,7 @@ fn received_writes_wait_for_the_store_and_local_writes_do_not() {
 /// would still report it once.
 #[test]
 fn an_op_received_again_while_held_is_written_and_reported_once() {
-    let peer = key(1);
-    let mut s = local(SpaceConfig::new(space_id()));
-    s.insert_agent_infos(T0, vec![info(&peer, T0, Some(peer_url(1)))]);
-    store_requests(&mut s);
+    let mut s = knowing_peer_1(SpaceConfig::new(space_id()));
     let (a, b) = (
         Op::new(T0, vec![1; 100]).unwrap(),
         Op::new(T0, vec![2; 100]).unwrap(),
