@@ -1766,8 +1766,9 @@ impl Space {
         }
     }
 
-    /// One store write of `ws`'s ops. An op in two of them (e.g. pushed by one peer and
-    /// fetched from another) is not deduplicated here: stores keep repeats once
+    /// One store write of `ws`'s ops, not deduplicated: a repeat rarely gets here (a pushed
+    /// op is dropped while it is written and goes the announcement way while it is being
+    /// fetched), stores keep repeats once
     /// (`store_conformance::duplicates_are_stored_once_and_returned_once`), and
     /// [`Space::on_fetched_written`] reports each new op once.
     fn issue_received_writes(&mut self, ws: Vec<ReceivedWrite>) {
