@@ -617,13 +617,13 @@ impl SpaceState {
         let h = handlers.clone();
         let senders = SenderStrings::default();
         let listener: Listener = Rc::new(move |e: &Event| {
-            // A bulk sync emits one op event per op: none is built when nobody listens.
-            if matches!(e, Event::Space(SpaceEvent::OpReceived { .. }))
-                && h.borrow().get("op").is_none_or(Vec::is_empty)
-            {
+            let Some(name) = dispatched_as(e) else { return };
+            // No event is built for a name nobody listens to: a bulk sync emits one op
+            // event per op.
+            if h.borrow().get(name).is_none_or(Vec::is_empty) {
                 return;
             }
-            if let Some((name, obj)) = event_object(e, &senders) {
+            if let Some(obj) = event_object(e, &senders) {
                 dispatch(&h, name, &obj);
             }
         });
@@ -1336,10 +1336,38 @@ impl SenderStrings {
     }
 }
 
-fn event_object(e: &Event, senders: &SenderStrings) -> Option<(&'static str, JsValue)> {
+/// The `space.on` name an event is dispatched under (one of [`EVENTS`]), or `None` for
+/// the events JavaScript does not see.
+fn dispatched_as(e: &Event) -> Option<&'static str> {
     let e = match e {
         Event::Space(e) => e,
-        Event::Status(s) => return Some(("status", status_object(s))),
+        Event::Status(_) => return Some("status"),
+        Event::Failure(_) => return Some("error"),
+    };
+    Some(match e {
+        SpaceEvent::OpReceived { .. } => "op",
+        SpaceEvent::Notified { .. } => "message",
+        SpaceEvent::Sync(_) => "sync",
+        SpaceEvent::PeerJoined { .. }
+        | SpaceEvent::PeerLeft { .. }
+        | SpaceEvent::MemberSuspect { .. }
+        | SpaceEvent::MemberDown { .. }
+        | SpaceEvent::MemberAlive { .. }
+        | SpaceEvent::MemberLeft { .. }
+        | SpaceEvent::PeerMisbehaved { .. } => "peer",
+        SpaceEvent::FetchFailed { .. } | SpaceEvent::StoreFailed { .. } | SpaceEvent::Error(_) => {
+            "error"
+        }
+        _ => return None,
+    })
+}
+
+/// The JavaScript object of an event [`dispatched_as`] names (`OpEvent`, `PeerEvent`, ...
+/// of the TypeScript section above); `None` for the others.
+fn event_object(e: &Event, senders: &SenderStrings) -> Option<JsValue> {
+    let e = match e {
+        Event::Space(e) => e,
+        Event::Status(s) => return Some(status_object(s)),
         Event::Failure(f) => {
             let o = Object::new();
             let (kind, message) = match f {
@@ -1348,7 +1376,7 @@ fn event_object(e: &Event, senders: &SenderStrings) -> Option<(&'static str, JsV
             };
             set(&o, "kind", &kind.into());
             set(&o, "message", &message.as_str().into());
-            return Some(("error", o.into()));
+            return Some(o.into());
         }
     };
     // The bulk event first: it needs no Object of its own.
@@ -1360,31 +1388,26 @@ fn event_object(e: &Event, senders: &SenderStrings) -> Option<(&'static str, JsV
     } = e
     {
         let (from_url, from_agent) = senders.get(from, agent.as_ref());
-        let event = op_event(
+        return Some(op_event(
             &op_id.to_b64(),
             validate::to_ms(op.created_at),
             &Uint8Array::from(&op.payload[..]),
             &from_agent,
             &from_url,
-        );
-        return Some(("op", event));
+        ));
     }
     let o = Object::new();
-    let name = match e {
-        // Built above.
-        SpaceEvent::OpReceived { .. } => return None,
+    match e {
         SpaceEvent::Notified { agent, from, data } => {
             set(&o, "from", &agent_or_null(agent.as_ref()));
             set(&o, "fromUrl", &from.to_string().into());
             set(&o, "data", &Uint8Array::from(&data[..]).into());
-            "message"
         }
         SpaceEvent::Sync(p) => {
             set(&o, "missing", &(p.missing as f64).into());
             set(&o, "fetched", &(p.fetched as f64).into());
             set(&o, "failed", &(p.failed as f64).into());
             set(&o, "remaining", &(p.remaining as f64).into());
-            "sync"
         }
         SpaceEvent::PeerJoined { agent, url } => {
             set(&o, "kind", &"joined".into());
@@ -1392,12 +1415,10 @@ fn event_object(e: &Event, senders: &SenderStrings) -> Option<(&'static str, JsV
             if let Some(u) = url {
                 set(&o, "url", &u.to_string().into());
             }
-            "peer"
         }
         SpaceEvent::PeerLeft { agent } => {
             set(&o, "kind", &"left".into());
             set(&o, "agent", &agent.to_b64().into());
-            "peer"
         }
         SpaceEvent::MemberSuspect { agent, url }
         | SpaceEvent::MemberDown { agent, url }
@@ -1414,13 +1435,11 @@ fn event_object(e: &Event, senders: &SenderStrings) -> Option<(&'static str, JsV
             if let Some(u) = url {
                 set(&o, "url", &u.to_string().into());
             }
-            "peer"
         }
         SpaceEvent::PeerMisbehaved { peer, reason } => {
             set(&o, "kind", &"misbehaved".into());
             set(&o, "url", &peer.to_string().into());
             set(&o, "reason", &reason.as_str().into());
-            "peer"
         }
         SpaceEvent::FetchFailed {
             op_id,
@@ -1434,12 +1453,10 @@ fn event_object(e: &Event, senders: &SenderStrings) -> Option<(&'static str, JsV
                 "message",
                 &format!("gave up after {attempts} attempts: {reason:?}").into(),
             );
-            "error"
         }
         SpaceEvent::StoreFailed { error } => {
             set(&o, "kind", &"store".into());
             set(&o, "message", &error.to_string().into());
-            "error"
         }
         SpaceEvent::Error(error) => {
             let kind = match error {
@@ -1450,11 +1467,10 @@ fn event_object(e: &Event, senders: &SenderStrings) -> Option<(&'static str, JsV
             };
             set(&o, "kind", &kind.into());
             set(&o, "message", &error.to_string().into());
-            "error"
         }
         _ => return None,
-    };
-    Some((name, o.into()))
+    }
+    Some(o.into())
 }
 
 /// `space.stats().delivery` (the `DeliveryStats` type of the TypeScript section above).

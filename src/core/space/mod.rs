@@ -1361,9 +1361,14 @@ impl Space {
         }
     }
 
-    /// Pushed ops from `from` (`bytes` of them) are no longer being written.
+    /// Pushed ops `ids` from `from` (`bytes` of them) are no longer being written.
     fn pushed_written(&mut self, from: &Url, bytes: usize, ids: &[OpId]) {
-        self.push_writing_done(from, bytes);
+        if let Some(n) = self.push_writing.get_mut(from) {
+            *n = n.saturating_sub(bytes);
+            if *n == 0 {
+                self.push_writing.remove(from);
+            }
+        }
         for id in ids {
             self.pushed_writing.remove(id);
         }
@@ -1794,15 +1799,6 @@ impl Space {
     /// stored](Self::stored_or_storing).
     fn wants(&self, id: &OpId) -> bool {
         self.arc.contains(self.cfg.locator.op_loc(id)) && !self.stored_or_storing(id)
-    }
-
-    fn push_writing_done(&mut self, from: &Url, bytes: usize) {
-        if let Some(n) = self.push_writing.get_mut(from) {
-            *n = n.saturating_sub(bytes);
-            if *n == 0 {
-                self.push_writing.remove(from);
-            }
-        }
     }
 
     /// The frame telling `peer`'s batch of fresh local ops: the ops themselves when each is

@@ -319,38 +319,55 @@ fn received_writes_wait_for_the_store_and_local_writes_do_not() {
             })
             .collect()
     };
-    let mut with_store = store_requests(&mut s);
+    let with_store = store_requests(&mut s);
     assert_eq!(written(&with_store), vec![ops[0].id()]);
     assert_eq!(s.store_pending(), 4, "one with the store, three held");
     let local = s.publish(T0, &b"local"[..]).unwrap();
     assert_eq!(written(&store_requests(&mut s)), vec![local.op_id]);
 
     let store = MemOpStore::new(|| T0);
-    let mut received = 0;
-    let mut order = written(&with_store);
-    let mut writes = 0;
-    while let Some((ticket, request)) = with_store.pop() {
-        writes += 1;
-        let r = block_on(perform(&store, request));
+    let (writes, received) = answer_store(&mut s, &store, with_store);
+    let all: Vec<OpId> = ops.iter().map(Op::id).collect();
+    assert_eq!(
+        writes.concat(),
+        all,
+        "held writes go to the store oldest first"
+    );
+    assert_eq!(writes.len(), 2, "the three held writes went as one");
+    assert_eq!(
+        (received, s.store_pending()),
+        (all, 1),
+        "the local write is unanswered"
+    );
+}
+
+/// Answers the store requests `pending` (and those they lead to) from `store`, one at a
+/// time, checking that at most [`MAX_RECEIVED_WRITES_IN_FLIGHT`] are with the store at
+/// once. Returns the ids of each write, in the order they went to the store, and the
+/// `OpReceived` events' ids.
+fn answer_store(
+    s: &mut Space,
+    store: &MemOpStore,
+    mut pending: Vec<(StoreTicket, StoreRequest)>,
+) -> (Vec<Vec<OpId>>, Vec<OpId>) {
+    let (mut writes, mut received) = (Vec::new(), Vec::new());
+    while !pending.is_empty() {
+        assert!(pending.len() <= MAX_RECEIVED_WRITES_IN_FLIGHT);
+        let (ticket, request) = pending.remove(0);
+        if let StoreRequest::Write(m) = &request {
+            writes.push(m.iter().map(|m| m.op_id.clone()).collect());
+        }
+        let r = block_on(perform(store, request));
         s.handle_store_response(T0, ticket, r);
         while let Some(o) = s.poll_output() {
             match o {
-                Output::Store { ticket, request } => with_store.push((ticket, request)),
-                Output::Event(SpaceEvent::OpReceived { .. }) => received += 1,
+                Output::Store { ticket, request } => pending.push((ticket, request)),
+                Output::Event(SpaceEvent::OpReceived { op_id, .. }) => received.push(op_id),
                 _ => {}
             }
         }
-        assert!(with_store.len() <= MAX_RECEIVED_WRITES_IN_FLIGHT);
-        order.extend(written(&with_store));
     }
-    let all: Vec<OpId> = ops.iter().map(Op::id).collect();
-    assert_eq!(order, all, "held writes go to the store oldest first");
-    assert_eq!(writes, 2, "the three held writes went as one");
-    assert_eq!(
-        (received, s.store_pending()),
-        (4, 1),
-        "the local write is unanswered"
-    );
+    (writes, received)
 }
 
 /// An op received again while its first copy waits to be written (the same unrequested
@@ -370,24 +387,9 @@ fn an_op_received_again_while_held_is_written_and_reported_once() {
         s.handle_frame(T0, peer_url(1), frame);
     }
     let store = MemOpStore::new(|| T0);
-    let mut with_store = store_requests(&mut s);
-    let mut received = Vec::new();
-    let mut written = Vec::new();
-    while let Some((ticket, request)) = with_store.pop() {
-        if let StoreRequest::Write(m) = &request {
-            written.extend(m.iter().map(|m| m.op_id.clone()));
-        }
-        let r = block_on(perform(&store, request));
-        s.handle_store_response(T0, ticket, r);
-        while let Some(o) = s.poll_output() {
-            match o {
-                Output::Store { ticket, request } => with_store.push((ticket, request)),
-                Output::Event(SpaceEvent::OpReceived { op_id, .. }) => received.push(op_id),
-                _ => {}
-            }
-        }
-    }
-    assert_eq!(written, vec![a.id(), b.id()]);
+    let pending = store_requests(&mut s);
+    let (writes, received) = answer_store(&mut s, &store, pending);
+    assert_eq!(writes.concat(), vec![a.id(), b.id()]);
     assert_eq!(s.stats().pushed_dropped, 1, "the second copy of b");
     assert_eq!(received, vec![a.id(), b.id()]);
     assert_eq!(s.stats().ops_received, 2);
