@@ -223,11 +223,17 @@ impl Dht {
     pub fn update(&mut self, now: Timestamp) {
         let old = self.layout.clone();
         let sealed = self.layout.update(now);
-        for index in sealed.clone() {
-            let Some((start, end)) = self.layout.full_slice_bounds(index) else {
+        let bounds: Vec<(u64, Timestamp, Timestamp)> = sealed
+            .clone()
+            .filter_map(|i| self.layout.full_slice_bounds(i).map(|(s, e)| (i, s, e)))
+            .collect();
+        for (sector, hashes) in self.sectors.iter_mut().enumerate() {
+            // A sector without unit hashes has nothing to seal: a new model's first update
+            // seals ~3 800 slices since the epoch (factor 9) in each of 512 sectors.
+            if hashes.unit_count() == 0 {
                 continue;
-            };
-            for (sector, hashes) in self.sectors.iter_mut().enumerate() {
+            }
+            for &(index, start, end) in &bounds {
                 if hashes.seal(index, start, end) {
                     self.pending.insert((sector as u32, index));
                 }
