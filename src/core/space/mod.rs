@@ -230,8 +230,12 @@ impl SpaceConfig {
 }
 
 /// Most recent local op ids kept for [`SpaceConfig::introduce_recent_ops`] (32 bytes each,
-/// so at most 128 KiB of announcements to one joining peer).
-pub const MAX_INTRODUCED_OPS: usize = 4096;
+/// so at most 512 KiB of announcements to one joining peer). A joiner gets the rest of a
+/// larger import only from its first gossip round, which waits for the introduced ops'
+/// bulk intake to go quiet (`INTAKE_QUIET`): with 4 096, a tab joining 3 s after one peer
+/// imported the 11 643-op dataset held 4 096 ops at ~1 s, then nothing new until ~3.4 s
+/// (all by 4.3–5.7 s); with 16 384, all by 1.9–3.9 s (session 20, 5 runs).
+pub const MAX_INTRODUCED_OPS: usize = 16_384;
 
 /// Op ids [`HeldIds`] keeps (8-byte fingerprints in a hash set, 9-18 bytes each with the
 /// table's slack, at most ~4.5 MB): past it, every announced id takes a store read again.

@@ -1113,6 +1113,27 @@ fn only_recent_ops_in_the_joiners_arc_are_introduced() {
     assert_eq!(net.nodes[0].space.stats().ops_introduced, want.len() as u64);
 }
 
+/// A joiner is introduced at most [`MAX_INTRODUCED_OPS`] recent ops.
+#[test]
+fn at_most_max_introduced_ops_are_introduced() {
+    let mut net = net(vec![cfg()]);
+    let now = net.now();
+    for i in 0..=MAX_INTRODUCED_OPS as u32 {
+        net.nodes[0]
+            .space
+            .publish(now, i.to_be_bytes().to_vec())
+            .unwrap();
+    }
+    net.settle();
+    add(&mut net, 2, cfg());
+    net.introduce();
+    net.settle();
+    assert_eq!(
+        net.nodes[0].space.stats().ops_introduced,
+        MAX_INTRODUCED_OPS as u64
+    );
+}
+
 /// Fetch requests for ops stored moments before (our own publish, or an op we fetched
 /// ourselves) are answered from memory (`OpCache`), without a store read; with the cache
 /// off every served op is read from the store, and the peers get the same ops either way.
