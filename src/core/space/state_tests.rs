@@ -237,13 +237,7 @@ fn pushed_ops_are_verified_and_bounded_per_peer_the_rest_fetched() {
     let (a, b, c) = (op(1, 600_000), op(2, 600_000), op(3, 100));
     s.handle_frame(T0, peer_url(1), push(&[&a, &b]));
     let reqs = store_requests(&mut s);
-    let written: Vec<Vec<OpId>> = reqs
-        .iter()
-        .filter_map(|(_, r)| match r {
-            StoreRequest::Write(m) => Some(m.iter().map(|m| m.op_id.clone()).collect()),
-            _ => None,
-        })
-        .collect();
+    let written: Vec<Vec<OpId>> = reqs.iter().filter_map(|(_, r)| write_ids(r)).collect();
     assert_eq!(written, vec![vec![a.id()]], "b is over the bound: {reqs:?}");
     assert!(s.fetch.is_pending(&b.id()), "b is fetched instead");
     let st = s.stats();
@@ -313,10 +307,8 @@ fn received_writes_wait_for_the_store_and_local_writes_do_not() {
     }
     let written = |reqs: &[(StoreTicket, StoreRequest)]| -> Vec<OpId> {
         reqs.iter()
-            .flat_map(|(_, r)| match r {
-                StoreRequest::Write(m) => m.iter().map(|m| m.op_id.clone()).collect(),
-                _ => Vec::new(),
-            })
+            .filter_map(|(_, r)| write_ids(r))
+            .flatten()
             .collect()
     };
     let with_store = store_requests(&mut s);
@@ -354,9 +346,7 @@ fn answer_store(
     while !pending.is_empty() {
         assert!(pending.len() <= MAX_RECEIVED_WRITES_IN_FLIGHT);
         let (ticket, request) = pending.remove(0);
-        if let StoreRequest::Write(m) = &request {
-            writes.push(m.iter().map(|m| m.op_id.clone()).collect());
-        }
+        writes.extend(write_ids(&request));
         let r = block_on(perform(store, request));
         s.handle_store_response(T0, ticket, r);
         while let Some(o) = s.poll_output() {
@@ -368,6 +358,14 @@ fn answer_store(
         }
     }
     (writes, received)
+}
+
+/// The op ids a [`StoreRequest::Write`] writes, in its order; `None` for any other request.
+fn write_ids(request: &StoreRequest) -> Option<Vec<OpId>> {
+    match request {
+        StoreRequest::Write(m) => Some(m.iter().map(|m| m.op_id.clone()).collect()),
+        _ => None,
+    }
 }
 
 /// An op received again while its first copy waits to be written (the same unrequested
