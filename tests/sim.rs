@@ -68,12 +68,16 @@ fn wan() -> SimConfig {
 
 /// A new peer joins now (it gets the bootstrap list at once: its first poll).
 fn join(sim: &mut SimNet, behaviour: Behaviour) -> usize {
+    join_with(sim, behaviour, SpaceConfig::new(space_id()))
+}
+
+/// [`join`] with the space configured by `cfg`.
+fn join_with(sim: &mut SimNet, behaviour: Behaviour, mut cfg: SpaceConfig) -> usize {
     let i = sim.nodes.len();
     let key = AgentKey::from_secret_bytes(&[(i as u8).wrapping_add(1); 32]);
     let agent = key.agent_id();
     let now = sim.now();
     let seed = sim.rng().next();
-    let mut cfg = SpaceConfig::new(space_id());
     if behaviour == Behaviour::AnnounceOnly {
         cfg.push_max_bytes = 0;
     }
@@ -362,7 +366,41 @@ fn a_late_joiner_catches_up_via_gossip() {
     r.assert_bound("at convergence");
 }
 
-/// Issue 9: two tabs that exchange an op and then sit idle marked each other unresponsive
+/// A joiner into a space holding more ops than one gossip message may list (`max_ids`, here
+/// 300 instead of 16 384; no introduction: the ops are older than `introduce_recent_ops`)
+/// catches up over several rounds, and no peer calls another's message malformed. Before
+/// the acceptor's reconciliation answer was cut at `max_ids`, the joiner refused it (a
+/// joiner's whole id list is empty, the answer was every op) and stayed empty.
+#[test]
+fn a_joiner_catches_up_on_more_ops_than_one_gossip_message_lists() {
+    let cfg = || {
+        let mut c = SpaceConfig::new(space_id());
+        c.gossip.max_ids = 300;
+        c
+    };
+    let mut rng = Rng::new(15);
+    let ops = generated_ops(&mut rng, 1_000);
+    let mut sim = sim(16, wan());
+    let a = join_with(&mut sim, Behaviour::Honest, cfg());
+    sim.run_for(5 * SEC);
+    let ids: Vec<OpId> = ops
+        .iter()
+        .map(|o| publish(&mut sim, a, o.clone()))
+        .collect();
+    sim.run_for(150 * SEC);
+    let b = join_with(&mut sim, Behaviour::Honest, cfg());
+    assert!(
+        sim.run_until(120 * SEC, |s| s.nodes[b].holds_all(&ids)),
+        "the joiner holds {} of 1 000 ops",
+        sim.nodes[b].received()
+    );
+    for n in &sim.nodes {
+        assert!(!n.has(|e| matches!(e, SpaceEvent::PeerMisbehaved { .. })));
+    }
+    assert!(sim.nodes[b].space.gossip_summary().stats.completed >= 4);
+}
+
+/// Issue 9: two tabs that exchange an op and then sit idle/// Issue 9: two tabs that exchange an op and then sit idle marked each other unresponsive
 /// after ~31.7 s (catch-up stayed in 1 s rounds with a lone peer, past its burst limit). Two
 /// idle peers for 15 minutes: no unresponsive mark, no refused or timed-out round, and an op
 /// published at the end still arrives.

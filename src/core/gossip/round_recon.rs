@@ -203,11 +203,21 @@ impl Gossip {
             };
             diff
         };
-        let theirs = diff.theirs.iter().map(|i| Bytes::copy_from_slice(i));
-        self.offered(ctx, from, s, theirs.collect()).await?;
+        // At most `max_ids` ids each way, as in any one message: a decoded difference may be
+        // longer than a whole list, and the peer refuses a longer `Hashes` as malformed. The
+        // next round finds the rest again.
+        let theirs = diff.theirs.iter().take(self.cfg.max_ids);
+        self.offered(
+            ctx,
+            from,
+            s,
+            theirs.map(|i| Bytes::copy_from_slice(i)).collect(),
+        )
+        .await?;
         let missing_ids: Vec<Bytes> = diff
             .ours
             .iter()
+            .take(self.cfg.max_ids)
             .map(|i| Bytes::copy_from_slice(i))
             .collect();
         s.summary.ids_sent += missing_ids.len();

@@ -215,6 +215,36 @@ fn a_large_difference_goes_as_a_whole_list() {
     assert!(f.bytes_after_detection <= 5_000 * 40, "{f:?}");
 }
 
+/// A reconciling round moves at most `max_ids` ids each way, as one message may carry, and
+/// the rest crosses in later rounds. Both ways: the acceptor holds far more than the
+/// initiator's whole id list (its answer, the ids only it holds, is cut), and the initiator
+/// holds far more (its sketch decodes to more ids than `max_ids`; fetched at most that many).
+/// Before the cut, the receiver called the round's message malformed: a joiner introduced
+/// 16 384 of a 40 000-op import stayed at 16 384 ops.
+#[test]
+fn a_round_moves_at_most_max_ids_each_way_and_the_rest_follows() {
+    let cfg = GossipConfig {
+        max_ids: 100,
+        ..fennec()
+    };
+    for (acceptor_holds_more, name) in [(true, "acceptor"), (false, "initiator")] {
+        let mut sim = Sim::new(2, cfg.clone());
+        let mut rng = Rng(17);
+        let ops: Vec<MetaOp> = (0..450).map(|k| rng.op(T0 - k * HOUR)).collect();
+        let (more, fewer) = if acceptor_holds_more { (0, 1) } else { (1, 0) };
+        sim.store(more, ops.clone());
+        sim.store(fewer, ops[..60].to_vec());
+        sim.advance(24 * HOUR);
+        sim.round(1, 0);
+        assert!(sim.errors.is_empty(), "{name}: {:?}", sim.errors);
+        assert_eq!(sim.op_count(fewer), 160, "{name}: one round, max_ids ids");
+        let f = converge(&mut sim, 8);
+        assert_eq!(sim.op_count(fewer), 450, "{name}");
+        assert!(f.rounds >= 3, "{name}: {f:?}");
+        assert!(sim.errors.is_empty(), "{name}: {:?}", sim.errors);
+    }
+}
+
 /// A fennec peer and a plain one speak plain Kitsune2 (the Accept does not echo the flag).
 #[test]
 fn fennec_and_plain_peers_interoperate() {
