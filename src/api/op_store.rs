@@ -198,6 +198,30 @@ pub trait OpStore {
         end: Timestamp,
     ) -> LocalBoxFuture<'_, Result<TimeSliceOpIds, StoreError>>;
 
+    /// [`OpStore::retrieve_op_hashes_in_time_slice`] for each `(arc, start, end)` of `ranges`,
+    /// answered in their order, in one read where the backend has it: a plain-Kitsune2 diff
+    /// lists ids range by range, and a peer missing most of a 35 000-op space differs in
+    /// thousands of (sector, slice) ranges; on IndexedDB one transaction each held the
+    /// gossip step ~15 s, past the peer's round timeout. The default asks range by range.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`], for the first range that fails.
+    fn retrieve_op_hashes_in_time_slices(
+        &self,
+        ranges: Vec<(DhtArc, Timestamp, Timestamp)>,
+    ) -> LocalBoxFuture<'_, Result<Vec<TimeSliceOpIds>, StoreError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(ranges.len());
+            for (arc, start, end) in ranges {
+                out.push(
+                    self.retrieve_op_hashes_in_time_slice(arc, start, end)
+                        .await?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
     /// The ops whose location is in `arc` and whose `created_at` is in `[start, end)` µs, as
     /// [`StoredOp`]s (id and `created_at`) ordered by `(created_at, op_id)`: the time-slice
     /// query with each op's time, so that one call can rebuild many slices (the DHT model's

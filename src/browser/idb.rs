@@ -504,17 +504,19 @@ impl IdbOpStore {
         self.end_read(&tx, done, body.await).await
     }
 
-    async fn time_slice(
+    /// [`Self::in_time_ranges`] for each of `ranges`, as time-slice answers.
+    async fn time_slices(
         &self,
-        arc: DhtArc,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<TimeSliceOpIds, StoreError> {
-        let recs = self.in_time_range(arc, start, end).await?;
-        Ok(TimeSliceOpIds {
-            total_bytes: recs.iter().map(|r| u64::from(r.2)).sum(),
-            op_ids: recs.into_iter().map(|r| r.1).collect(),
-        })
+        ranges: &[(DhtArc, Timestamp, Timestamp)],
+    ) -> Result<Vec<TimeSliceOpIds>, StoreError> {
+        let found = self.in_time_ranges(ranges).await?;
+        Ok(found
+            .into_iter()
+            .map(|recs| TimeSliceOpIds {
+                total_bytes: recs.iter().map(|r| u64::from(r.2)).sum(),
+                op_ids: recs.into_iter().map(|r| r.1).collect(),
+            })
+            .collect())
     }
 
     async fn op_times(
@@ -523,59 +525,65 @@ impl IdbOpStore {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<StoredOp>, StoreError> {
-        let recs = self.in_time_range(arc, start, end).await?;
+        let recs = self.in_time_ranges(&[(arc, start, end)]).await?;
         Ok(recs
             .into_iter()
+            .flatten()
             .map(|(created_at, op_id, _)| StoredOp { op_id, created_at })
             .collect())
     }
 
-    /// `(created_at, id, encoded length)` of the ops in `arc` created in `[start, end)`,
-    /// sorted: one `sector_time` range per sector the arc touches, read by key cursors or, when
-    /// the ranges hold a good part of all ops, by one scan of the packs (`timeKeys` in the
-    /// glue). Index keys are `[sector, created_at, op key]`; an empty array sorts after any op
-    /// key, so `[sector, end, []]` bounds every key up to `end`.
-    async fn in_time_range(
+    /// For each `(arc, start, end)` of `ranges`, `(created_at, id, encoded length)` of the ops
+    /// in `arc` created in `[start, end)`, sorted; all in one transaction: one `sector_time`
+    /// range per sector each range's arc touches, read by key cursors or, when they hold a
+    /// good part of all ops, by one scan of the packs (`timeKeys` in the glue). Index keys are
+    /// `[sector, created_at, op key]`; an empty array sorts after any op key, so
+    /// `[sector, end, []]` bounds every key up to `end`. Each key found is given to every
+    /// range that holds it.
+    async fn in_time_ranges(
         &self,
-        arc: DhtArc,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<Vec<(Timestamp, OpId, u32)>, StoreError> {
+        ranges: &[(DhtArc, Timestamp, Timestamp)],
+    ) -> Result<Vec<Vec<(Timestamp, OpId, u32)>>, StoreError> {
         self.check_open()?;
-        if arc.is_empty() || start >= end {
-            return Ok(Vec::new());
+        let wanted =
+            |(arc, start, end): &(DhtArc, Timestamp, Timestamp)| !arc.is_empty() && start < end;
+        let mut found = vec![Vec::new(); ranges.len()];
+        if !ranges.iter().any(wanted) {
+            return Ok(found);
         }
         let tx = self.tx(&[PACKS, INFO], false)?;
         let done = TxDone::new(&tx);
         let body = async {
-            let sectors = arc.sectors();
-            // Inclusive f64 bounds hold every exact value in [start, end); filtered below.
-            let (lo, hi) = (start.as_micros() as f64, end.as_micros() as f64);
-            let lowers: Array = sectors.iter().map(|s| arr(&[f64::from(*s), lo])).collect();
-            let uppers: Array = sectors
-                .iter()
-                .map(|s| {
-                    let u = arr(&[f64::from(*s), hi]);
+            let (lowers, uppers) = (Array::new(), Array::new());
+            for (arc, start, end) in ranges.iter().filter(|r| wanted(r)) {
+                // Inclusive f64 bounds hold every exact value in [start, end); filtered below.
+                let (lo, hi) = (start.as_micros() as f64, end.as_micros() as f64);
+                for s in arc.sectors() {
+                    lowers.push(&arr(&[f64::from(s), lo]));
+                    let u = arr(&[f64::from(s), hi]);
                     u.push(&Array::new());
-                    u
-                })
-                .collect();
+                    uppers.push(&u);
+                }
+            }
             let keys = JsFuture::from(time_keys(&tx, &lowers, &uppers))
                 .await
                 .map_err(js_error)?;
             let keys = packed_keys(&keys)?;
-            let mut recs: Vec<(Timestamp, OpId, u32)> = Vec::new();
             for k in keys.chunks_exact(PK_BYTES) {
                 let (id, len, created_at) = parse_pk(k)?;
-                if arc.contains(self.options.locator.op_loc(&id))
-                    && created_at >= start
-                    && created_at < end
-                {
-                    recs.push((created_at, id, len));
+                let loc = self.options.locator.op_loc(&id);
+                for (recs, (arc, start, end)) in found.iter_mut().zip(ranges) {
+                    if arc.contains(loc) && created_at >= *start && created_at < *end {
+                        recs.push((created_at, id.clone(), len));
+                    }
                 }
             }
-            sort::sort_by(&mut recs, |a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-            Ok(recs)
+            for recs in &mut found {
+                sort::sort_by(recs, |a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                // Ranges of one read may share sectors: a key read twice is one op.
+                recs.dedup_by(|a, b| a.1 == b.1);
+            }
+            Ok(found)
         };
         self.end_read(&tx, done, body.await).await
     }
@@ -841,7 +849,17 @@ impl OpStore for IdbOpStore {
         start: Timestamp,
         end: Timestamp,
     ) -> LocalBoxFuture<'_, Result<TimeSliceOpIds, StoreError>> {
-        Box::pin(self.time_slice(arc, start, end))
+        Box::pin(async move {
+            let mut one = self.time_slices(&[(arc, start, end)]).await?;
+            Ok(one.pop().unwrap_or_default())
+        })
+    }
+
+    fn retrieve_op_hashes_in_time_slices(
+        &self,
+        ranges: Vec<(DhtArc, Timestamp, Timestamp)>,
+    ) -> LocalBoxFuture<'_, Result<Vec<TimeSliceOpIds>, StoreError>> {
+        Box::pin(async move { self.time_slices(&ranges).await })
     }
 
     fn retrieve_op_times_in_time_range(

@@ -48,6 +48,7 @@ macro_rules! op_store_conformance_tests {
             time_slice_bounds_and_order,
             time_slice_extreme_timestamps,
             time_slice_arcs_narrow_and_wide,
+            time_slices_answer_each_range_as_alone,
             op_times_match_the_ops,
             wrapping_arcs_return_both_sides,
             empty_arc_gives_nothing,
@@ -608,6 +609,66 @@ pub async fn time_slice_arcs_narrow_and_wide<F: StoreFactory>(f: &F) {
         .unwrap();
     assert_eq!(r.op_ids, ids(&[&b, &c]));
     assert_eq!(r.total_bytes, len(&b) + len(&c));
+    s.close();
+}
+
+/// Many ranges in one read ([`OpStore::retrieve_op_hashes_in_time_slices`]) answer each
+/// range as it would be answered alone, in the order asked: ranges sharing a sector or
+/// overlapping in time, one part of a sector, a wrapping arc, an empty arc, an empty time
+/// window, and the same range twice; ranges holding few of the store's ops (a store may
+/// read those by index) and ranges holding all of them (a store may scan).
+pub async fn time_slices_answer_each_range_as_alone<F: StoreFactory>(f: &F) {
+    let s = open(f, "time_slices").await;
+    let a = op_where(10, "many-a", |l| sector(l) == 100);
+    let b = op_where(20, "many-b", |l| sector(l) == 100 && l != loc(&a));
+    let c = op_where(30, "many-c", |l| sector(l) == 101);
+    let d = op_where(40, "many-d", |l| sector(l) == 511);
+    let e = op_where(50, "many-e", |l| sector(l) == 0);
+    put(&s, &[&e, &d, &c, &b, &a]).await;
+    let filler: Vec<MetaOp> = (0..200)
+        .map(|k| op_where(1_000 + k, &format!("filler-{k}"), |l| sector(l) >= 200))
+        .collect();
+    put(&s, &filler.iter().collect::<Vec<_>>()).await;
+    let t = Timestamp;
+    let few = vec![
+        (sectors(100, 100), t(0), t(15)),
+        (sectors(100, 100), t(15), t(100)),
+        (sectors(100, 101), t(0), t(100)),
+        (DhtArc::Arc(loc(&a), loc(&a)), t(0), t(100)),
+        (sectors(511, 0), t(0), t(100)),
+        (DhtArc::Empty, t(0), t(100)),
+        (sectors(100, 101), t(30), t(30)),
+        (DhtArc::FULL, t(20), t(41)),
+        (sectors(100, 100), t(0), t(15)),
+    ];
+    let mut all = few.clone();
+    all.push((DhtArc::FULL, t(i64::MIN), t(i64::MAX)));
+    for ranges in [few, all] {
+        let many = s
+            .retrieve_op_hashes_in_time_slices(ranges.clone())
+            .await
+            .expect("retrieve_op_hashes_in_time_slices");
+        assert_eq!(many.len(), ranges.len());
+        for ((arc, start, end), got) in ranges.into_iter().zip(many) {
+            let alone = s
+                .retrieve_op_hashes_in_time_slice(arc, start, end)
+                .await
+                .unwrap();
+            assert_eq!(got, alone, "{arc:?} {start:?}..{end:?}");
+        }
+    }
+    let sizes = s
+        .retrieve_op_hashes_in_time_slices(vec![(sectors(100, 101), t(0), t(100))])
+        .await
+        .unwrap();
+    assert_eq!(sizes[0].op_ids, ids(&[&a, &b, &c]));
+    assert_eq!(sizes[0].total_bytes, len(&a) + len(&b) + len(&c));
+    assert!(
+        s.retrieve_op_hashes_in_time_slices(Vec::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     s.close();
 }
 

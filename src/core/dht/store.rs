@@ -240,10 +240,15 @@ pub async fn persist(store: &dyn OpStore, writes: SliceWrites) -> Result<(), Sto
     store.store_slice_hashes(batch).await
 }
 
+/// Ranges [`collect_op_ids`] asks the store for in one read
+/// ([`OpStore::retrieve_op_hashes_in_time_slices`]): 256, so a diff of a few ranges reads
+/// no more than it lists and one of thousands takes tens of reads, not thousands.
+pub const RANGES_PER_READ: usize = 256;
+
 /// The op ids of `ranges`, in order, as many whole ranges as fit in `max_bytes` of op data
 /// (Kitsune2's `max_op_data_bytes` rule: a range that does not fit is skipped, later smaller
 /// ones may still fit; listing stops once the limit is reached). Returns the ids and the bytes
-/// of data they stand for. One store query per range.
+/// of data they stand for. One store read per [`RANGES_PER_READ`] ranges.
 ///
 /// # Errors
 /// The store's.
@@ -254,16 +259,16 @@ pub async fn collect_op_ids(
 ) -> Result<(Vec<OpId>, u64), StoreError> {
     let mut out = Vec::new();
     let mut used = 0u64;
-    for r in ranges {
+    for chunk in ranges.chunks(RANGES_PER_READ) {
         if used >= max_bytes {
             break;
         }
-        let slice = store
-            .retrieve_op_hashes_in_time_slice(r.arc, r.start, r.end)
-            .await?;
-        if used + slice.total_bytes <= max_bytes {
-            used += slice.total_bytes;
-            out.extend(slice.op_ids);
+        let wanted = chunk.iter().map(|r| (r.arc, r.start, r.end)).collect();
+        for slice in store.retrieve_op_hashes_in_time_slices(wanted).await? {
+            if used + slice.total_bytes <= max_bytes {
+                used += slice.total_bytes;
+                out.extend(slice.op_ids);
+            }
         }
     }
     Ok((out, used))
