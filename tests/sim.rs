@@ -400,7 +400,7 @@ fn a_joiner_catches_up_on_more_ops_than_one_gossip_message_lists() {
     assert!(sim.nodes[b].space.gossip_summary().stats.completed >= 4);
 }
 
-/// Issue 9: two tabs that exchange an op and then sit idle/// Issue 9: two tabs that exchange an op and then sit idle marked each other unresponsive
+/// Issue 9: two tabs that exchange an op and then sit idle marked each other unresponsive
 /// after ~31.7 s (catch-up stayed in 1 s rounds with a lone peer, past its burst limit). Two
 /// idle peers for 15 minutes: no unresponsive mark, no refused or timed-out round, and an op
 /// published at the end still arrives.
