@@ -366,21 +366,19 @@ fn a_late_joiner_catches_up_via_gossip() {
     r.assert_bound("at convergence");
 }
 
-/// A joiner into a space holding more ops than one gossip message may list (`max_ids`, here
-/// 300 instead of 16 384; no introduction: the ops are older than `introduce_recent_ops`)
-/// catches up over several rounds, and no peer calls another's message malformed. Before
-/// the acceptor's reconciliation answer was cut at `max_ids`, the joiner refused it (a
-/// joiner's whole id list is empty, the answer was every op) and stayed empty.
-#[test]
-fn a_joiner_catches_up_on_more_ops_than_one_gossip_message_lists() {
+/// One peer publishes 1 000 ops, a second joins 150 s later (no introduction: the ops are
+/// older than `introduce_recent_ops`) into a space holding more ops than one gossip message
+/// may list (`max_ids` 300 instead of 16 384) and catches up. Returns the network and the
+/// joiner's index.
+fn join_after_more_ops_than_one_message_lists(seed: u64) -> (SimNet, usize) {
     let cfg = || {
         let mut c = SpaceConfig::new(space_id());
         c.gossip.max_ids = 300;
         c
     };
-    let mut rng = Rng::new(15);
+    let mut rng = Rng::new(seed);
     let ops = generated_ops(&mut rng, 1_000);
-    let mut sim = sim(16, wan());
+    let mut sim = sim(seed + 1, wan());
     let a = join_with(&mut sim, Behaviour::Honest, cfg());
     sim.run_for(5 * SEC);
     let ids: Vec<OpId> = ops
@@ -394,10 +392,32 @@ fn a_joiner_catches_up_on_more_ops_than_one_gossip_message_lists() {
         "the joiner holds {} of 1 000 ops",
         sim.nodes[b].received()
     );
+    (sim, b)
+}
+
+/// A joiner into a space holding more ops than one gossip message may list catches up over
+/// several rounds, and no peer calls another's message malformed. Before the acceptor's
+/// reconciliation answer was cut at `max_ids`, the joiner refused it (a joiner's whole id
+/// list is empty, the answer was every op) and stayed empty.
+#[test]
+fn a_joiner_catches_up_on_more_ops_than_one_gossip_message_lists() {
+    let (sim, b) = join_after_more_ops_than_one_message_lists(15);
     for n in &sim.nodes {
         assert!(!n.has(|e| matches!(e, SpaceEvent::PeerMisbehaved { .. })));
     }
     assert!(sim.nodes[b].space.gossip_summary().stats.completed >= 4);
+}
+
+/// The ops a joiner's round found and fetched make no bulk intake: they came by no publish,
+/// so its next round, which finds the rest of the difference, starts when due. Before,
+/// every round's fetch made an intake and the next round waited `INTAKE_QUIET` (2 s) after
+/// it (6 rounds deferred here).
+#[test]
+fn a_joiners_catch_up_rounds_wait_for_no_intake_quiet() {
+    let (sim, b) = join_after_more_ops_than_one_message_lists(16);
+    let g = sim.nodes[b].space.gossip_summary();
+    assert!(g.stats.completed >= 4, "{g:?}");
+    assert_eq!(g.deferred, 0, "the joiner deferred rounds: {g:?}");
 }
 
 /// Issue 9: two tabs that exchange an op and then sit idle marked each other unresponsive

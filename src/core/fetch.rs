@@ -257,6 +257,8 @@ struct Pending {
     asked: Vec<Url>,
     attempts: u32,
     state: State,
+    /// Queued for catch-up ([`FetchQueue::add_catch_up`]), named by no announcement since.
+    catch_up: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -343,9 +345,28 @@ impl FetchQueue {
     /// suspended too). Returns how many ids were refused because
     /// [`FetchConfig::max_pending_ops`] ops are pending; those were not queued.
     pub fn add(&mut self, now: Timestamp, op_ids: Vec<OpId>, source: &Url) -> usize {
+        self.insert(now, op_ids, source, false)
+    }
+
+    /// As [`add`](Self::add), for catch-up: ids of `source` that a gossip round found we
+    /// lack (no part of a publish flow). Such an op [`is_catch_up`](Self::is_catch_up)
+    /// until an announcement names it too.
+    pub fn add_catch_up(&mut self, now: Timestamp, op_ids: Vec<OpId>, source: &Url) -> usize {
+        self.insert(now, op_ids, source, true)
+    }
+
+    /// Whether pending op `id` was queued for catch-up only
+    /// ([`add_catch_up`](Self::add_catch_up)); `false` once it is stored or given up. A space
+    /// counts such ops outside its bulk intake: they are not on the way by publish.
+    pub fn is_catch_up(&self, id: &OpId) -> bool {
+        self.pending.get(id).is_some_and(|p| p.catch_up)
+    }
+
+    fn insert(&mut self, now: Timestamp, op_ids: Vec<OpId>, source: &Url, catch_up: bool) -> usize {
         let mut refused = 0;
         for id in op_ids {
             if let Some(p) = self.pending.get_mut(&id) {
+                p.catch_up &= catch_up;
                 if p.state == State::Storing || p.sources.contains(source) {
                     continue;
                 }
@@ -368,6 +389,7 @@ impl FetchQueue {
                     asked: Vec::new(),
                     attempts: 0,
                     state: State::Queued,
+                    catch_up,
                 },
             );
             self.queues.entry(source.clone()).or_default().push_back(id);
@@ -942,6 +964,31 @@ mod tests {
         let r = requests(&drain(&mut q));
         assert!(r.iter().all(|(_, _, v)| v.len() <= 2));
         assert_eq!(r[0].2.len(), 2);
+    }
+
+    /// An op queued for catch-up alone stays so while in flight and storing, and not once an
+    /// announcement names it or it is stored; an announced op never is.
+    #[test]
+    fn catch_up_ops_are_told_from_announced_ones() {
+        let mut q = FetchQueue::new(FetchConfig::default());
+        q.add_catch_up(T, ids(0..3), &url(1));
+        q.add(T, ids(3..4), &url(1));
+        q.add_catch_up(T, ids(3..4), &url(2));
+        q.add(T, ids(2..3), &url(2));
+        fn catch_up(q: &FetchQueue) -> Vec<bool> {
+            (0..4).map(|n| q.is_catch_up(&op(n).0)).collect()
+        }
+        assert_eq!(catch_up(&q), [true, true, false, false]);
+        drain(&mut q);
+        let rec = q.receive(T, &url(1), vec![op(0), op(1)]);
+        assert_eq!(rec.valid.len(), 2);
+        assert_eq!(catch_up(&q), [true, true, false, false], "storing");
+        q.stored(T, &ids(0..1));
+        assert_eq!(
+            catch_up(&q),
+            [false, true, false, false],
+            "stored: not pending"
+        );
     }
 
     #[test]

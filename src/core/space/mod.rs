@@ -1287,7 +1287,7 @@ impl Space {
     ) {
         match r {
             Ok(stored) => {
-                self.inform_stored(now, &stored);
+                self.inform_stored(now, &stored, stored.len());
                 for (token, m) in ops {
                     self.op_cache.insert(&m.op_id, &m.op_data);
                     self.local_stored(now, token, m.op_id);
@@ -1324,7 +1324,11 @@ impl Space {
                 return self.store_failed(e);
             }
         };
-        self.inform_stored(now, &stored);
+        let catch_up = stored
+            .iter()
+            .filter(|s| self.fetch.is_catch_up(&s.op_id))
+            .count();
+        self.inform_stored(now, &stored, stored.len() - catch_up);
         // Each new op is reported once, by the first write that held it.
         let mut new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
         for ReceivedWrite { ops, from, pushed } in ws {
