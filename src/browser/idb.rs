@@ -82,7 +82,7 @@ use crate::api::{
     BoundedOpIds, MetaOp, OpStore, OpTotals, SectorSliceHash, StoreError, TimeSliceOpIds,
 };
 use crate::hash::{HashMap, HashSet};
-use crate::model::arc::{DhtArc, sector_of};
+use crate::model::arc::{DhtArc, SECTORS, sector_of};
 use crate::model::id::{AgentId, Locator, OpId, SpaceId};
 use crate::model::op::{OP_ID_BYTES, StoredOp, op_id_of};
 use crate::model::time::Timestamp;
@@ -569,12 +569,21 @@ impl IdbOpStore {
                 .await
                 .map_err(js_error)?;
             let keys = packed_keys(&keys)?;
+            // Each key is checked against the ranges of its own sector only: a diff's batch
+            // holds hundreds of ranges, each of one sector.
+            let mut by_sector = vec![Vec::new(); SECTORS as usize];
+            for (i, (arc, _, _)) in ranges.iter().enumerate().filter(|(_, r)| wanted(r)) {
+                for s in arc.sectors() {
+                    by_sector[s as usize].push(i);
+                }
+            }
             for k in keys.chunks_exact(PK_BYTES) {
                 let (id, len, created_at) = parse_pk(k)?;
                 let loc = self.options.locator.op_loc(&id);
-                for (recs, (arc, start, end)) in found.iter_mut().zip(ranges) {
+                for &i in &by_sector[sector_of(loc) as usize] {
+                    let (arc, start, end) = &ranges[i];
                     if arc.contains(loc) && created_at >= *start && created_at < *end {
-                        recs.push((created_at, id.clone(), len));
+                        found[i].push((created_at, id.clone(), len));
                     }
                 }
             }

@@ -22,6 +22,8 @@ const DAY: i64 = 24 * 3600 * 1_000_000;
 pub(super) struct Counting<'a> {
     inner: &'a MemOpStore,
     calls: RefCell<BTreeMap<&'static str, u64>>,
+    /// The number of ranges of each `retrieve_op_hashes_in_time_slices` call, in order.
+    batches: RefCell<Vec<usize>>,
 }
 
 impl<'a> Counting<'a> {
@@ -29,6 +31,7 @@ impl<'a> Counting<'a> {
         Counting {
             inner,
             calls: RefCell::new(BTreeMap::new()),
+            batches: RefCell::new(Vec::new()),
         }
     }
 
@@ -71,6 +74,14 @@ impl OpStore for Counting<'_> {
     ) -> LocalBoxFuture<'_, Result<TimeSliceOpIds, StoreError>> {
         self.count("retrieve_op_hashes_in_time_slice");
         self.inner.retrieve_op_hashes_in_time_slice(arc, start, end)
+    }
+    fn retrieve_op_hashes_in_time_slices(
+        &self,
+        ranges: Vec<(DhtArc, Timestamp, Timestamp)>,
+    ) -> LocalBoxFuture<'_, Result<Vec<TimeSliceOpIds>, StoreError>> {
+        self.count("retrieve_op_hashes_in_time_slices");
+        self.batches.borrow_mut().push(ranges.len());
+        self.inner.retrieve_op_hashes_in_time_slices(ranges)
     }
     fn retrieve_op_times_in_time_range(
         &self,
@@ -409,6 +420,42 @@ fn collect_op_ids_keeps_to_the_byte_limit() {
         "{} {used}",
         some.len()
     );
+}
+
+/// A diff of thousands of ranges is read in a few store reads, 256 ranges first and 4x
+/// more each time; the ids are those of reading each range alone.
+#[test]
+fn collect_op_ids_reads_ever_larger_batches() {
+    let (mem, _) = filled_store(200, 2);
+    let dht = block_on(load(&mem, TIME_FACTOR, Locator::default(), NOW)).unwrap();
+    let (start, end) = dht.layout().partial_bounds(0).unwrap();
+    let mid = Timestamp::from_micros((start.as_micros() + end.max(NOW).as_micros()) / 2);
+    // Each sector in three time ranges: 1 536 ranges.
+    let ranges: Vec<OpRange> = [
+        (start, mid),
+        (mid, end.max(NOW)),
+        (end.max(NOW), NOW.add_micros(DAY)),
+    ]
+    .into_iter()
+    .flat_map(|(start, end)| {
+        (0..SECTORS).map(move |s| OpRange {
+            sector: s,
+            arc: DhtArc::of_sectors(s, s),
+            start,
+            end,
+        })
+    })
+    .collect();
+    let store = Counting::new(&mem);
+    let (ids, bytes) = block_on(collect_op_ids(&store, &ranges, u64::MAX)).unwrap();
+    assert_eq!(*store.batches.borrow(), [256, 1024, 256]);
+    let mut alone = Vec::new();
+    for r in &ranges {
+        let got = block_on(mem.retrieve_op_hashes_in_time_slice(r.arc, r.start, r.end)).unwrap();
+        alone.extend(got.op_ids);
+    }
+    assert_eq!(ids, alone);
+    assert_eq!((ids.len(), bytes), (200, 200 * 109));
 }
 
 /// Cold start on 100 000 ops over one year: run with
