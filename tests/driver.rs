@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
@@ -20,7 +21,7 @@ use fennec::model::id::SpaceId;
 use fennec::model::time::Timestamp;
 use fennec::model::url::Url;
 use fennec::store::MemOpStore;
-use fennec::testing::{MemNetwork, VirtualClock, run_until};
+use fennec::testing::{MemNetwork, SlowReads, VirtualClock, run_until};
 
 const T0: i64 = 1_700_000_000_000_000;
 
@@ -232,4 +233,95 @@ fn commands_go_before_queued_peer_frames() {
     // The frames are handled after it.
     let second = answer(&mut pool, &clock, summary(&ctx));
     assert_eq!(second.counters.wrong_space, 500);
+}
+
+/// Spawns the driver of agent `n` at `url(n)` in `space_id` on `store`; its commands' sender,
+/// its events and its signed agent info.
+fn spawn_driver(
+    pool: &LocalPool,
+    clock: &VirtualClock,
+    net: &MemNetwork,
+    space_id: &SpaceId,
+    n: u8,
+    store: Rc<dyn OpStore>,
+) -> (
+    mpsc::UnboundedSender<Command>,
+    mpsc::UnboundedReceiver<SpaceEvent>,
+    fennec::model::agent::AgentInfoSigned,
+) {
+    let key = AgentKey::from_secret_bytes(&[n; 32]);
+    let agent = key.agent_id();
+    let cfg = SpaceConfig::new(space_id.clone());
+    let space = Space::new(
+        cfg,
+        Box::new(key),
+        agent,
+        Some(url(n)),
+        clock.now(),
+        n as u64,
+    )
+    .unwrap();
+    let info = space.local_agent_info().clone();
+    let transport = net.endpoint(url(n));
+    let (ctx, crx) = mpsc::unbounded();
+    let (etx, erx) = mpsc::unbounded();
+    let c = clock.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            run_space(space, &*store, &transport, &c, crx, etx).await;
+        })
+        .unwrap();
+    (ctx, erx, info)
+}
+
+/// Membership probes are answered while a gossip step waits on the store: B's gossip reads
+/// take 5 s each (a large IndexedDB store), A probes every 800 ms and declares a member down
+/// 1.6 s after suspecting it. A driver that awaited the step before taking the next frame
+/// left A's probes unanswered for seconds: A declared B down, which also ended their round
+/// and closed the connection.
+#[test]
+fn probes_are_answered_while_gossip_waits_on_the_store() {
+    let clock = VirtualClock::new(Timestamp(T0));
+    let net = MemNetwork::new();
+    let space_id = SpaceId::from_bytes(vec![7u8; 32]);
+    let pool = LocalPool::new();
+    let slow = Rc::new(SlowReads::new(
+        MemOpStore::new(clock.reader()),
+        clock.clone(),
+    ));
+    let fast = Rc::new(MemOpStore::new(clock.reader()));
+    let (a_cmd, mut a_events, a_info) = spawn_driver(&pool, &clock, &net, &space_id, 1, fast);
+    let (b_cmd, _b_events, b_info) = spawn_driver(&pool, &clock, &net, &space_id, 2, slow.clone());
+    for c in [&a_cmd, &b_cmd] {
+        c.unbounded_send(Command::AgentInfos(vec![a_info.clone(), b_info.clone()]))
+            .unwrap();
+    }
+    // A recent op, held by both, is what rounds list from the store.
+    let (tx, _published) = oneshot::channel();
+    a_cmd
+        .unbounded_send(Command::Publish(Bytes::from_static(b"recent"), tx))
+        .unwrap();
+    let mut pool = pool;
+    let mut downs = 0;
+    let mut run_to = |secs: i64, downs: &mut usize| {
+        let end = T0 + secs * 1_000_000;
+        run_until(&mut pool, &clock, || clock.now().0 >= end, 100_000);
+        while let Ok(e) = a_events.try_recv() {
+            if matches!(e, SpaceEvent::MemberDown { .. }) {
+                *downs += 1;
+            }
+        }
+    };
+    run_to(10, &mut downs);
+    assert_eq!(downs, 0, "B went down with a fast store");
+    slow.set_delay(Duration::from_secs(5));
+    run_to(60, &mut downs);
+    assert!(
+        slow.delayed_reads() >= 3,
+        "B's gossip never read the slow store"
+    );
+    assert_eq!(
+        downs, 0,
+        "A declared B down while B's gossip waited on its store"
+    );
 }

@@ -481,6 +481,32 @@ impl Membership {
         self.out.pop_front()
     }
 
+    /// The next packet to send ([`MembershipOutput::Send`]: member, payload), leaving
+    /// liveness events queued in their order: a space answers probes while the parts that
+    /// act on liveness are busy (`Space::gossip_step`).
+    pub fn poll_packet(&mut self) -> Option<(MemberId, Bytes)> {
+        let at = self
+            .out
+            .iter()
+            .position(|o| matches!(o, MembershipOutput::Send { .. }))?;
+        match self.out.remove(at)? {
+            MembershipOutput::Send { to, data } => Some((to, data)),
+            MembershipOutput::Event(_) => None,
+        }
+    }
+
+    /// The next liveness event, leaving packets queued.
+    pub fn poll_event(&mut self) -> Option<MemberEvent> {
+        let at = self
+            .out
+            .iter()
+            .position(|o| matches!(o, MembershipOutput::Event(_)))?;
+        match self.out.remove(at)? {
+            MembershipOutput::Event(e) => Some(e),
+            MembershipOutput::Send { .. } => None,
+        }
+    }
+
     /// The earliest timer deadline.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.timers.keys().next().map(|(t, _)| *t)

@@ -6,13 +6,14 @@ use std::pin::pin;
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
+use futures::future::{Fuse, LocalBoxFuture};
 use futures::stream::FusedStream;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use super::{
-    Lane, NotifyError, Output, PublishToken, SendTicket, Space, SpaceError, SpaceEvent,
-    StoreRequest, StoreResponse,
+    GossipStep, Lane, NotifyError, Output, PublishToken, SendTicket, Space, SpaceError, SpaceEvent,
+    StoreRequest, StoreResponse, StoreTicket,
 };
 use crate::api::Clock;
 use crate::api::OpStore;
@@ -111,8 +112,8 @@ pub struct Summary {
 /// grace passed; store operations always finish), the
 /// transport shut down, or the command channel closed with nothing in flight. It first
 /// builds the DHT model from `store` ([`Space::load_model`]; a failure is reported as
-/// [`SpaceError::ModelLoad`]), runs waiting gossip ([`Space::run_gossip`]) whenever
-/// [`Space::gossip_ready`], and
+/// [`SpaceError::ModelLoad`]), runs waiting gossip ([`Space::gossip_step`], answering
+/// membership frames meanwhile) whenever [`Space::gossip_ready`], and
 /// every [`Output`] is carried out — sends on `transport` (results fed back), store
 /// operations on `store` (concurrently, results fed back), closes, events to `events` — and
 /// commands, transport events and timers are fed in (in that order of priority when several
@@ -129,8 +130,8 @@ where
     T: Transport + ?Sized,
     C: Clock + ?Sized,
 {
-    let mut sends = FuturesUnordered::new();
-    let mut stores = FuturesUnordered::new();
+    let mut sends: Sends<'_> = FuturesUnordered::new();
+    let mut stores: Stores<'_> = FuturesUnordered::new();
     let mut publishes = Publishes::default();
     // The model first: no op is written before it holds what the store held.
     if let Err(e) = space.load_model(store, clock.now()).await {
@@ -145,13 +146,7 @@ where
                     to,
                     frame,
                     lane,
-                } => {
-                    let sent = match lane {
-                        Lane::Reliable => transport.send(&to, frame),
-                        Lane::Datagram => transport.send_datagram(&to, frame),
-                    };
-                    sends.push(sent.map(move |r| (ticket, r.map_err(|e| e.0))));
-                }
+                } => sends.push(send(transport, ticket, to, frame, lane)),
                 Output::Store { ticket, request } => {
                     stores.push(
                         perform(store, request)
@@ -175,23 +170,12 @@ where
             }
         }
         if gossip_turn && space.gossip_ready() {
-            // Gossip reads the store itself; its outputs are carried out on the next pass.
-            // Store operations in flight keep being polled meanwhile: an IndexedDB
-            // transaction whose next request is not issued right after the last one
-            // completed commits, and the stalled operation then fails ("transaction has
-            // finished"). Their results are handed in afterwards.
-            let mut done = Vec::new();
-            {
-                let mut gossip = pin!(space.run_gossip(store, clock.now()).fuse());
-                loop {
-                    futures::select_biased! {
-                        () = gossip => break,
-                        r = stores.select_next_some() => done.push(r),
-                    }
+            let held =
+                run_gossip_step(&mut space, store, transport, clock, &mut stores, &mut sends);
+            for e in held.await {
+                if !handle_event(&mut space, clock.now(), e) {
+                    return space;
                 }
-            }
-            for (ticket, resp) in done {
-                space.handle_store_response(clock.now(), ticket, resp);
             }
             // Its outputs are carried out next; then one transport event, command or due
             // timer (whichever is ready) goes before the next gossip message.
@@ -244,21 +228,115 @@ where
                     next = commands.try_recv().ok();
                 }
             }
-            e = event => match e {
-                Some(TransportEvent::Message { from, msg, .. }) => {
-                    space.handle_message(clock.now(), from, msg);
-                }
-                Some(TransportEvent::Disconnected { peer, .. }) => {
-                    space.peer_disconnected(clock.now(), &peer);
-                }
-                Some(TransportEvent::Connected { agents, .. }) => {
-                    space.insert_agent_infos(clock.now(), agents);
-                }
-                None => return space,
+            e = event => if !handle_event(&mut space, clock.now(), e) {
+                return space;
             },
             () = sleep => space.handle_timeout(clock.now()),
         }
     }
+}
+
+/// Store operations in flight, with their tickets.
+type Stores<'a> = FuturesUnordered<LocalBoxFuture<'a, (StoreTicket, StoreResponse)>>;
+
+/// Sends in flight, with their tickets and outcomes.
+type Sends<'a> = FuturesUnordered<LocalBoxFuture<'a, (SendTicket, Result<(), String>)>>;
+
+/// One gossip step ([`Space::gossip_step`]): gossip reads the store while membership frames
+/// are answered at once (a step on a large store takes seconds; probes come every 800 ms)
+/// and SWIM's packets sent. Store operations and sends in flight keep being polled
+/// meanwhile: an IndexedDB transaction whose next request is not issued right after the
+/// last one completed commits, and the stalled operation then fails ("transaction has
+/// finished"). Their results are handed in afterwards; the other transport events are
+/// returned, in order, for [`handle_event`] (`None`: the transport shut down).
+async fn run_gossip_step<'s, 't, T, C>(
+    space: &mut Space,
+    store: &'s dyn OpStore,
+    transport: &'t T,
+    clock: &C,
+    stores: &mut Stores<'s>,
+    sends: &mut Sends<'t>,
+) -> Vec<Option<TransportEvent>>
+where
+    T: Transport + ?Sized,
+    C: Clock + ?Sized,
+{
+    let mut stored = Vec::new();
+    let mut sent = Vec::new();
+    let mut held = Vec::new();
+    let mut shut_down = false;
+    let outcome = {
+        let GossipStep {
+            handling,
+            mut membership,
+        } = space.gossip_step(store, clock.now());
+        let mut handling = handling.fuse();
+        loop {
+            // After a shut-down the transport is not polled again (it would answer at once).
+            let mut event = if shut_down {
+                Fuse::terminated()
+            } else {
+                transport.next_event().fuse()
+            };
+            futures::select_biased! {
+                outcome = handling => break outcome,
+                r = stores.select_next_some() => stored.push(r),
+                r = sends.select_next_some() => sent.push(r),
+                e = event => match e {
+                    Some(TransportEvent::Message { from, msg, len }) => {
+                        if let Some((from, msg)) = membership.membership(clock.now(), from, msg) {
+                            held.push(Some(TransportEvent::Message { from, msg, len }));
+                        }
+                        while let Some(o) = membership.poll_send() {
+                            if let Output::Send { ticket, to, frame, lane } = o {
+                                sends.push(send(transport, ticket, to, frame, lane));
+                            }
+                        }
+                    }
+                    other => {
+                        shut_down = other.is_none();
+                        held.push(other);
+                    }
+                },
+            }
+        }
+    };
+    let now = clock.now();
+    space.end_gossip_step(now, outcome);
+    for (ticket, resp) in stored {
+        space.handle_store_response(now, ticket, resp);
+    }
+    for (ticket, res) in sent {
+        space.handle_send_result(now, ticket, res);
+    }
+    held
+}
+
+/// Sends `frame` to `to` on `lane`; resolves with the ticket and the outcome.
+fn send<'t, T: Transport + ?Sized>(
+    transport: &'t T,
+    ticket: SendTicket,
+    to: Url,
+    frame: Bytes,
+    lane: Lane,
+) -> LocalBoxFuture<'t, (SendTicket, Result<(), String>)> {
+    let sent = match lane {
+        Lane::Reliable => transport.send(&to, frame),
+        Lane::Datagram => transport.send_datagram(&to, frame),
+    };
+    sent.map(move |r| (ticket, r.map_err(|e| e.0)))
+        .boxed_local()
+}
+
+/// Feeds one transport event to the space; `false` once the transport shut down.
+fn handle_event(space: &mut Space, now: Timestamp, e: Option<TransportEvent>) -> bool {
+    match e {
+        Some(TransportEvent::Message { from, msg, .. }) => space.handle_message(now, from, msg),
+        Some(TransportEvent::Disconnected { peer, .. }) => space.peer_disconnected(now, &peer),
+        Some(TransportEvent::Connected { agents, .. }) => space.insert_agent_infos(now, agents),
+        None => return false,
+    }
+    true
 }
 
 /// Publishes waiting for their outcome, by token; notifies, by send ticket.

@@ -17,7 +17,7 @@ use crate::core::dht::store::{self as dht_store, DhtLoadError};
 use crate::core::dht::time::TIME_FACTOR;
 use crate::core::gossip::schedule::{Candidate, pick_peers};
 use crate::core::gossip::{
-    AgentInfos, Ctx, DiffKind, GossipError, GossipEvent, GossipOutput, GossipStats, Role,
+    AgentInfos, DiffKind, GossipError, GossipEvent, GossipOutput, GossipStats, Role,
 };
 use crate::core::peer_store::PeerStore;
 use crate::hash::HashMap;
@@ -116,7 +116,7 @@ pub const ANNOUNCE_MARGIN: Duration = Duration::from_secs(5);
 /// Gossip state kept by the space (not by [`Gossip`](crate::core::gossip::Gossip)).
 #[derive(Debug)]
 pub(super) struct Glue {
-    /// Inbound gossip messages waiting for [`Space::run_gossip`] (bounded).
+    /// Inbound gossip messages waiting for [`Space::gossip_step`] (bounded).
     pub(super) inbox: VecDeque<(Url, GossipMsg)>,
     /// Peer → when we last initiated a round with it (so an unanswered peer is not picked
     /// first again); pruned with the peer store.
@@ -167,9 +167,9 @@ impl Glue {
 }
 
 /// The peer store as gossip's [`AgentInfos`] at one moment.
-struct PeerInfos<'a> {
-    peers: &'a PeerStore,
-    now: Timestamp,
+pub(super) struct PeerInfos<'a> {
+    pub(super) peers: &'a PeerStore,
+    pub(super) now: Timestamp,
 }
 
 impl AgentInfos for PeerInfos<'_> {
@@ -208,41 +208,9 @@ impl Space {
         Ok(())
     }
 
-    /// Whether inbound gossip waits for [`Space::run_gossip`]. Check after draining outputs.
+    /// Whether inbound gossip waits for [`Space::gossip_step`]. Check after draining outputs.
     pub fn gossip_ready(&self) -> bool {
         !self.glue.inbox.is_empty()
-    }
-
-    /// Hands the oldest waiting inbound gossip message to
-    /// [`Gossip::handle`](crate::core::gossip::Gossip::handle), which reads the model
-    /// and `store` (the space's op store); drain [`Space::poll_output`] afterwards and call
-    /// again while [`Space::gossip_ready`]. One message per call, so a driver handles
-    /// transport events and timers between them: a burst of rounds each reading thousands of
-    /// ids must not hold membership probes (answered by the same driver) for seconds, or
-    /// healthy peers are declared down. A sender blocked or gone since its message was
-    /// queued is skipped.
-    pub async fn run_gossip(&mut self, store: &dyn OpStore, now: Timestamp) {
-        self.dht.update(now);
-        self.gossip.set_saturated(self.gossip_waits(now));
-        if let Some((from, msg)) = self.glue.inbox.pop_front()
-            && !self.left
-            && self.peers.admits(now, &from)
-        {
-            let agents = PeerInfos {
-                peers: &self.peers,
-                now,
-            };
-            let ctx = Ctx {
-                dht: &self.dht,
-                store,
-                agents: &agents,
-            };
-            // Refusals are reported as events too (handled in `pump_gossip`).
-            if let Err(GossipError::Store(e)) = self.gossip.handle(ctx, now, &from, msg).await {
-                self.store_failed(e);
-            }
-        }
-        self.pump(now);
     }
 
     /// The gossip summary: counters, last diff, our top hashes.
@@ -274,7 +242,7 @@ impl Space {
         self.glue.next_round = now;
     }
 
-    /// A gossip message from an admitted peer: queued for [`Space::run_gossip`], or dropped
+    /// A gossip message from an admitted peer: queued for [`Space::gossip_step`], or dropped
     /// and counted when the inbox is full.
     pub(super) fn queue_gossip(&mut self, from: Url, msg: GossipMsg) {
         if self.glue.inbox.len() >= self.cfg.max_gossip_inbox {
@@ -347,7 +315,7 @@ impl Space {
     /// Whether gossip starts no round now, ours or a peer's: [`GOSSIP_FETCH_BACKLOG`] ops
     /// wait in the fetch queue, or a bulk intake ([`BULK_INTAKE_OPS`]) is under way and
     /// began less than [`MAX_INTAKE_QUIET`] ago.
-    fn gossip_waits(&self, now: Timestamp) -> bool {
+    pub(super) fn gossip_waits(&self, now: Timestamp) -> bool {
         let intake = self.intake_quiet_end().is_some_and(|end| now < end);
         intake || self.fetch.fetchable() >= GOSSIP_FETCH_BACKLOG
     }

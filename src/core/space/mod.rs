@@ -12,7 +12,7 @@
 //! - time: every call takes `now` (µs); [`Space::poll_timeout`] says when to call
 //!   [`Space::handle_timeout`];
 //! - gossip steps that read the store: [`Space::load_model`] once before anything else, and
-//!   [`Space::run_gossip`] whenever [`Space::gossip_ready`] (see [`gossip`](self#gossip));
+//!   [`Space::gossip_step`] whenever [`Space::gossip_ready`] (see [`gossip`](self#gossip));
 //!
 //! and drains [`Space::poll_output`]: frames to send ([`Output::Send`]), store operations to
 //! perform ([`Output::Store`]), connections to close ([`Output::Close`]) and events for the app
@@ -36,8 +36,10 @@
 //! several at once, with peers picked by [`crate::core::gossip::schedule::pick_peers`] (arc
 //! overlap, longest since last tried, never a peer membership declared down). Gossip reads
 //! the store itself (`Gossip::handle` is async), so inbound gossip messages wait in a bounded
-//! inbox ([`SpaceConfig::max_gossip_inbox`]) until the driver calls [`Space::run_gossip`];
-//! ids a round finds missing go to the fetch queue.
+//! inbox ([`SpaceConfig::max_gossip_inbox`]) until the driver calls [`Space::gossip_step`];
+//! ids a round finds missing go to the fetch queue. A step can wait on the store for seconds,
+//! so it holds only gossip, the model and the peer store: membership frames are answered
+//! meanwhile ([`GossipStep::membership`]), or peers would declare us down.
 //!
 //! # Admission (Kitsune2 §3.3)
 //! Module messages (fetch, publish, gossip) from a peer URL for which the peer store holds no
@@ -78,11 +80,13 @@
 mod driver;
 mod gossip;
 mod notify;
+mod step;
 mod sync;
 
 pub use driver::{Command, NotifyFailed, NotifyReply, Summary, perform, run_space};
 pub use gossip::GossipSummary;
 pub use notify::{MAX_NOTIFY_BYTES, NotifyError};
+pub use step::{GossipStep, GossipStepOutcome, MembershipPart};
 use sync::SyncTracker;
 pub use sync::{SYNC_REPORT_INTERVAL_US, SyncProgress};
 
@@ -101,8 +105,7 @@ use crate::core::fetch::{
 use crate::core::gossip::{Gossip, GossipConfig};
 use crate::core::known::{HeldIds, KnownOps};
 use crate::core::membership::{
-    Liveness, MemberEvent, Membership, MembershipConfig, MembershipError, MembershipOutput,
-    MembershipStats,
+    Liveness, MemberEvent, Membership, MembershipConfig, MembershipStats,
 };
 use crate::core::op_cache::OpCache;
 use crate::core::peer_store::PeerStoreSizes;
@@ -121,8 +124,7 @@ use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 use crate::wire::{
     FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireMessage, encode_disconnect,
-    encode_fetch_request, encode_gossip, encode_membership, encode_publish_agent,
-    encode_publish_ops,
+    encode_fetch_request, encode_gossip, encode_publish_agent, encode_publish_ops,
 };
 
 /// Settings of a [`Space`]. Sizes in bytes.
@@ -142,7 +144,7 @@ pub struct SpaceConfig {
     pub publish: PublishConfig,
     /// Gossip settings (intervals, concurrent rounds, timeouts, limits).
     pub gossip: GossipConfig,
-    /// Inbound gossip messages waiting for [`Space::run_gossip`]; more are dropped and
+    /// Inbound gossip messages waiting for [`Space::gossip_step`]; more are dropped and
     /// counted ([`SpaceStats::gossip_dropped`]; their rounds time out). Default 64.
     pub max_gossip_inbox: usize,
     /// Membership (SWIM) settings: the only source of peer liveness.
@@ -741,6 +743,9 @@ pub struct Space {
     next_ticket: u64,
     next_prune: Timestamp,
     out: VecDeque<Output>,
+    /// Senders of malformed membership packets, for [`Self::misbehaved`] at the next pump
+    /// (a [`GossipStep`] may hold the parts it touches).
+    misbehaving: Vec<(Url, String)>,
     /// Local ops waiting to be written as one batch at the next [`Space::poll_output`].
     local_batch: Vec<(PublishToken, MetaOp)>,
     next_publish: u64,
@@ -829,6 +834,7 @@ impl Space {
             held_writes: VecDeque::new(),
             next_ticket: 1,
             out: VecDeque::new(),
+            misbehaving: Vec::new(),
             local_batch: Vec::new(),
             next_publish: 1,
             stats: SpaceStats::default(),
@@ -1171,7 +1177,11 @@ impl Space {
                 return;
             }
             // A connection belongs to one space (`WIRE_TYPE_MEMBERSHIP`): ours.
-            WireMessage::Membership { .. } => &self.cfg.space,
+            WireMessage::Membership { .. } => {
+                let _taken = self.membership_part().membership(now, from, msg);
+                self.pump(now);
+                return;
+            }
             WireMessage::Preflight(_) | WireMessage::Unspecified { .. } => return,
         };
         if space != &self.cfg.space {
@@ -1196,7 +1206,6 @@ impl Space {
             }
         }
         match msg {
-            WireMessage::Membership { data, .. } => self.on_membership(now, &from, &agents, &data),
             WireMessage::Publish { msg, .. } => match msg {
                 PublishMsg::Ops(ids) => self.on_announced(now, &from, ids),
                 PublishMsg::Agent(json) => self.on_agent_json(now, json.as_bytes()),
@@ -1465,20 +1474,7 @@ impl Space {
     }
 
     fn send(&mut self, to: Url, frame: Bytes, kind: SendKind) {
-        let ticket = self.ticket();
-        self.stats.frames_sent += 1;
-        self.stats.bytes_sent += frame.len() as u64;
-        let lane = match kind {
-            SendKind::Membership => Lane::Datagram,
-            _ => Lane::Reliable,
-        };
-        self.sends.insert(ticket, (to.clone(), kind));
-        self.out.push_back(Output::Send {
-            ticket,
-            to,
-            frame,
-            lane,
-        });
+        self.outbox().send(to, frame, kind);
     }
 
     fn send_gossip(&mut self, to: &Url, msg: &GossipMsg) {
@@ -1886,42 +1882,17 @@ impl Space {
         }
     }
 
-    /// A membership payload from `from` (admitted, hosting `agents`).
-    fn on_membership(&mut self, now: Timestamp, from: &Url, agents: &[AgentId], data: &[u8]) {
-        let peers = &self.peers;
-        match self
-            .members
-            .handle_data(now, agents, data, |a| peers.get(now, a).is_some())
-        {
-            Ok(()) => {}
-            Err(MembershipError::Malformed(e)) => {
-                self.stats.bad_membership += 1;
-                self.misbehaved(now, from, format!("bad membership packet: {e}"));
-            }
-            Err(MembershipError::Spoofed(_) | MembershipError::Ambiguous(_)) => {
-                self.stats.bad_membership += 1;
-            }
-        }
-    }
-
     /// Moves membership outputs: packets to send (to the member's URL from the peer
-    /// store), liveness changes applied and reported.
+    /// store), malformed packets' senders and liveness changes applied and reported.
     fn pump_members(&mut self, now: Timestamp) -> bool {
-        let mut progressed = false;
-        while let Some(o) = self.members.poll_output() {
+        let mut progressed = self.membership_part().send_packets(now);
+        for (peer, reason) in std::mem::take(&mut self.misbehaving) {
             progressed = true;
-            match o {
-                MembershipOutput::Send { to, data } => {
-                    let url = self.peers.get(now, &to.agent).and_then(|i| i.url.clone());
-                    let Some(url) = url else {
-                        self.stats.membership_unroutable += 1;
-                        continue;
-                    };
-                    let f = encode_membership(data);
-                    self.send(url, f, SendKind::Membership);
-                }
-                MembershipOutput::Event(e) => self.on_member_event(now, e),
-            }
+            self.misbehaved(now, &peer, reason);
+        }
+        while let Some(e) = self.members.poll_event() {
+            progressed = true;
+            self.on_member_event(now, e);
         }
         progressed
     }
