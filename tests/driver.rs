@@ -41,34 +41,24 @@ fn run_space_moves_an_op_between_two_spaces_on_virtual_time() {
     let mut stores = Vec::new();
     let finished = Rc::new(Cell::new(0));
     for n in 1..=2u8 {
-        let key = AgentKey::from_secret_bytes(&[n; 32]);
-        let agent = key.agent_id();
-        let space = Space::new(
-            SpaceConfig::new(space_id.clone()),
-            Box::new(key),
-            agent,
-            Some(url(n)),
-            clock.now(),
-            n as u64,
-        )
-        .unwrap();
-        infos.push(space.local_agent_info().clone());
-        let transport = net.endpoint(url(n));
         let store = MemOpStore::new(clock.reader());
         stores.push(store.reopen());
-        let (ctx, crx) = mpsc::unbounded();
-        let (etx, erx) = mpsc::unbounded();
-        cmd.push(ctx);
-        evs.push(erx);
-        let c = clock.clone();
         let done = finished.clone();
-        pool.spawner()
-            .spawn_local(async move {
-                let s = run_space(space, &store, &transport, &c, crx, etx).await;
+        let (ctx, erx, info) = spawn_driver(
+            &pool,
+            &clock,
+            &net,
+            &space_id,
+            n,
+            Rc::new(store),
+            move |s| {
                 assert!(s.has_left());
                 done.set(done.get() + 1);
-            })
-            .unwrap();
+            },
+        );
+        infos.push(info);
+        cmd.push(ctx);
+        evs.push(erx);
     }
     for c in &cmd {
         c.unbounded_send(Command::AgentInfos(infos.clone()))
@@ -235,8 +225,8 @@ fn commands_go_before_queued_peer_frames() {
     assert_eq!(second.counters.wrong_space, 500);
 }
 
-/// Spawns the driver of agent `n` at `url(n)` in `space_id` on `store`; its commands' sender,
-/// its events and its signed agent info.
+/// Spawns the driver of agent `n` at `url(n)` in `space_id` on `store`, which hands the space
+/// to `returned` when it returns; its commands' sender, its events and its signed agent info.
 fn spawn_driver(
     pool: &LocalPool,
     clock: &VirtualClock,
@@ -244,6 +234,7 @@ fn spawn_driver(
     space_id: &SpaceId,
     n: u8,
     store: Rc<dyn OpStore>,
+    returned: impl FnOnce(Space) + 'static,
 ) -> (
     mpsc::UnboundedSender<Command>,
     mpsc::UnboundedReceiver<SpaceEvent>,
@@ -268,7 +259,7 @@ fn spawn_driver(
     let c = clock.clone();
     pool.spawner()
         .spawn_local(async move {
-            run_space(space, &*store, &transport, &c, crx, etx).await;
+            returned(run_space(space, &*store, &transport, &c, crx, etx).await);
         })
         .unwrap();
     (ctx, erx, info)
@@ -290,8 +281,9 @@ fn probes_are_answered_while_gossip_waits_on_the_store() {
         clock.clone(),
     ));
     let fast = Rc::new(MemOpStore::new(clock.reader()));
-    let (a_cmd, mut a_events, a_info) = spawn_driver(&pool, &clock, &net, &space_id, 1, fast);
-    let (b_cmd, _b_events, b_info) = spawn_driver(&pool, &clock, &net, &space_id, 2, slow.clone());
+    let (a_cmd, mut a_events, a_info) = spawn_driver(&pool, &clock, &net, &space_id, 1, fast, drop);
+    let (b_cmd, _b_events, b_info) =
+        spawn_driver(&pool, &clock, &net, &space_id, 2, slow.clone(), drop);
     for c in [&a_cmd, &b_cmd] {
         c.unbounded_send(Command::AgentInfos(vec![a_info.clone(), b_info.clone()]))
             .unwrap();

@@ -361,6 +361,14 @@ impl PeerStore {
             .collect()
     }
 
+    /// The agents of [`Self::by_url`]: whom a message from `url` speaks for.
+    pub fn agents_at(&self, now: Timestamp, url: &Url) -> Vec<AgentId> {
+        self.by_url(now, url)
+            .into_iter()
+            .map(|a| a.agent.clone())
+            .collect()
+    }
+
     /// THE admission rule of fennec, the only one (Kitsune2 `crates/api/src/transport.rs`,
     /// reference §3.3, where no access decision means blocked): whether module traffic from
     /// `url` is accepted at `now`, i.e. we hold a verified agent info for this space that

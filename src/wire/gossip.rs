@@ -387,7 +387,9 @@ pub struct FennecReconcileMessage {
     #[prost(bytes = "bytes", tag = "4")]
     pub ids: Bytes,
     /// In a batch: `ids` is the sender's whole list (no symbols). In a request: send the
-    /// whole list instead of more symbols.
+    /// whole list instead of more symbols; a request with `ids` gives the requester's own
+    /// whole list instead (the initiator's is too long), and the initiator ends the round
+    /// with `Hashes`.
     #[prost(bool, tag = "5")]
     pub whole_list: bool,
 }

@@ -391,7 +391,8 @@ enum Stage {
     AwaitHashes,
     /// I (fennec mode): sent sketch symbols, awaiting Hashes or a request for more.
     AwaitRecon,
-    /// A (fennec mode): asked for more symbols, awaiting them.
+    /// A (fennec mode): asked for more symbols or the whole list, awaiting them; or gave our
+    /// own whole list, awaiting Hashes (an older peer may send its list instead).
     AwaitReconMore,
 }
 
@@ -435,7 +436,10 @@ impl Stage {
                     Stage::AwaitRecon,
                     M::Hashes(_) | M::DiscSectorDetailsDiff(_)
                 )
-                | (Stage::AwaitReconMore, M::DiscSectorDetailsDiffResponse(_))
+                | (
+                    Stage::AwaitReconMore,
+                    M::DiscSectorDetailsDiffResponse(_) | M::Hashes(_)
+                )
         )
     }
 }

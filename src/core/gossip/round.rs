@@ -596,7 +596,7 @@ impl Gossip {
                 self.on_details(ctx, from, s, &theirs).await?
             }
             GossipMsg::DiscSectorDetailsDiff(m) if s.stage == Stage::AwaitRecon => {
-                self.recon_more(from, s, m.fennec_reconcile)?
+                self.recon_more(ctx, from, s, m.fennec_reconcile).await?
             }
             GossipMsg::DiscSectorDetailsDiffResponse(m) if s.stage == Stage::AwaitReconMore => {
                 self.recon_receive(ctx, from, s, m.fennec_reconcile).await?

@@ -8,6 +8,9 @@
 //! A: decodes -> fetches I's extra ids, Hashes{A's extra ids}                       done
 //!    too few symbols -> DiscSectorDetailsDiff{request up to 4m}
 //!    -> I: DiscSectorDetailsDiffResponse{symbols m..4m} -> A decodes again …
+//!    I's list cheaper -> DiscSectorDetailsDiff{whole_list} -> I: its whole list -> A compares
+//!    I's list too long, A's own fits -> DiscSectorDetailsDiff{whole_list, A's ids}
+//!    -> I: compares, fetches A's extra ids, Hashes{I's extra ids}                 done
 //! ```
 //!
 //! Both sides sketch every op id of the common arc (all time), so disc and ring differences are
@@ -203,9 +206,20 @@ impl Gossip {
             };
             diff
         };
-        // At most `max_ids` ids each way, as in any one message: a decoded difference may be
-        // longer than a whole list, and the peer refuses a longer `Hashes` as malformed. The
-        // next round finds the rest again.
+        self.settle(ctx, from, s, diff).await
+    }
+
+    /// Ends the round on a known difference: fetches the ids only the peer holds and sends
+    /// the ids only we hold (`Hashes`), at most `max_ids` each way, as in any one message: a
+    /// difference may be longer than a whole list, and the peer refuses a longer `Hashes` as
+    /// malformed. The next round finds the rest again.
+    async fn settle(
+        &mut self,
+        ctx: Ctx<'_>,
+        from: &Url,
+        s: &mut Session,
+        diff: reconcile::Difference,
+    ) -> Result<Next, GossipError> {
         let theirs = diff.theirs.iter().take(self.cfg.max_ids);
         self.offered(
             ctx,
@@ -230,8 +244,11 @@ impl Gossip {
     }
 
     /// Acceptor: too few symbols: asks for 4× as many, or for the initiator's whole id list
-    /// when that costs less (its op count says how long it is at most), or ends the round at
-    /// the cap (the initiator then goes plain with us next time).
+    /// when that costs less (its op count says how long it is at most), or sends our own
+    /// whole list when theirs is too long and ours fits `max_ids` and costs less than more
+    /// symbols (or the cap is reached: a joiner holding one introduction's ids, a peer of
+    /// 35 000 initiating), or ends the round at the cap (the initiator then goes plain with
+    /// us next time).
     fn recon_ask_more(&mut self, from: &Url, s: &mut Session, decoder: Decoder) -> Next {
         let have = decoder.len();
         let cap = self.cfg.max_reconcile_symbols;
@@ -244,6 +261,19 @@ impl Gossip {
                 ..Default::default()
             };
             return self.recon_request(from, s, decoder, have, ask);
+        }
+        let ours = decoder.ours().len();
+        let fits = ours > 0 && ours <= self.cfg.max_ids;
+        if fits && (have >= cap || list_cheaper(ours, want - have)) {
+            // Their list is too long, ours is not: the initiator settles the difference
+            // from it (`Hashes`) instead of the round ending and the next going plain.
+            let give = FennecReconcileMessage {
+                from: have as u32,
+                whole_list: true,
+                ids: decoder.ours().concat().into(),
+                ..Default::default()
+            };
+            return self.recon_request(from, s, decoder, have, give);
         }
         if have >= cap || have == 0 {
             return self.terminate(from, s, "reconcile: too many differences");
@@ -276,9 +306,11 @@ impl Gossip {
         Next::Open(Stage::AwaitReconMore)
     }
 
-    /// Initiator: the acceptor asks for more symbols.
-    pub(super) fn recon_more(
+    /// Initiator: the acceptor asks for more symbols or our whole list, or gives its own
+    /// whole list (ids in a `whole_list` request), which settles the round here.
+    pub(super) async fn recon_more(
         &mut self,
+        ctx: Ctx<'_>,
         from: &Url,
         s: &mut Session,
         ask: Option<FennecReconcileMessage>,
@@ -287,6 +319,11 @@ impl Gossip {
         let Recon::Sending { ids, sent } = &mut s.recon else {
             return Err(GossipError::Malformed("reconcile: not negotiated"));
         };
+        if ask.whole_list && !ask.ids.is_empty() {
+            let theirs = reconcile::decode_ids(&ask.ids, self.cfg.max_ids)?;
+            let diff = reconcile::list_difference(ids, &theirs);
+            return self.settle(ctx, from, s, diff).await;
+        }
         let batch = if ask.whole_list {
             if ids.len() > self.cfg.max_ids {
                 let reason = "reconcile: id list over max_ids";

@@ -171,16 +171,18 @@ fn symmetric_differences_converge_by_asking_for_more() {
     assert!(sim.errors.is_empty(), "{:?}", sim.errors);
 }
 
-/// More differences than `max_reconcile_symbols` can decode: the acceptor ends the round and
-/// the next round with that peer is plain Kitsune2, which converges.
+/// More differences than `max_reconcile_symbols` can decode, and neither whole id list fits
+/// `max_ids`: the acceptor ends the round and the next round with that peer is plain
+/// Kitsune2, which converges.
 #[test]
 fn too_many_differences_fall_back_to_plain() {
     let cfg = GossipConfig {
         max_reconcile_symbols: 16,
+        max_ids: 100,
         ..fennec()
     };
     let mut sim = differences(&cfg, 500, 200, 11);
-    let f = converge(&mut sim, 4);
+    let f = converge(&mut sim, 8);
     assert_eq!(sim.op_count(0), 700);
     assert!(f.rounds >= 2, "{f:?}");
     let ended = sim.events.iter().any(
@@ -189,6 +191,42 @@ fn too_many_differences_fall_back_to_plain() {
     assert!(ended);
     let kinds: Vec<DiffKind> = sim.completed(1).iter().map(|s| s.diff).collect();
     assert!(kinds.contains(&DiffKind::Disc), "{kinds:?}");
+}
+
+/// More differences than `max_reconcile_symbols` can decode, the initiator's list over
+/// `max_ids` but the acceptor's within it (a joiner holding one introduction, a large peer
+/// initiating): the acceptor gives its whole list and the initiator settles the round with
+/// `Hashes`, at most `max_ids` ids each way. Before, the round ended ("too many
+/// differences") and the next, plain, one moved the ids of every differing range.
+#[test]
+fn an_acceptor_whose_list_fits_settles_a_difference_over_the_cap() {
+    let cfg = GossipConfig {
+        max_reconcile_symbols: 16,
+        max_ids: 100,
+        ..fennec()
+    };
+    let mut sim = Sim::new(2, cfg);
+    let mut rng = Rng(23);
+    let ops: Vec<MetaOp> = (0..460).map(|k| rng.op(T0 - k * HOUR)).collect();
+    sim.store(1, ops[..450].to_vec());
+    sim.store(0, ops[..60].to_vec());
+    sim.store(0, ops[450..].to_vec());
+    sim.advance(24 * HOUR);
+    sim.round(1, 0);
+    assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+    let ended = sim
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, GossipEvent::Terminated { .. }));
+    assert!(!ended, "{:?}", sim.events);
+    assert_eq!(
+        sim.op_count(0),
+        70 + 100,
+        "the initiator's Hashes: max_ids ids"
+    );
+    assert_eq!(sim.op_count(1), 460, "the acceptor's 10 extra ids fetched");
+    let kinds: Vec<DiffKind> = sim.completed(1).iter().map(|s| s.diff).collect();
+    assert_eq!(kinds, [DiffKind::Reconciled]);
 }
 
 /// A difference that is a large part of both sets (each peer imported its own 1 500 ops; the

@@ -1192,12 +1192,7 @@ impl Space {
             self.stats.unadmitted += 1;
             return;
         }
-        let agents: Vec<AgentId> = self
-            .peers
-            .by_url(now, &from)
-            .into_iter()
-            .map(|a| a.agent.clone())
-            .collect();
+        let agents = self.peers.agents_at(now, &from);
         // Fetching or gossiping with us: in the active set (an agent-info introduction,
         // which every new peer sends to everyone, is not).
         if matches!(msg, WireMessage::Fetch { .. } | WireMessage::Gossip { .. }) {
@@ -1963,12 +1958,7 @@ impl Space {
 
     fn misbehaved(&mut self, now: Timestamp, peer: &Url, reason: String) {
         self.stats.misbehaved += 1;
-        let agents: Vec<AgentId> = self
-            .peers
-            .by_url(now, peer)
-            .into_iter()
-            .map(|a| a.agent.clone())
-            .collect();
+        let agents = self.peers.agents_at(now, peer);
         for a in agents {
             self.peers.block(a);
         }

@@ -17,7 +17,8 @@ use futures::future::LocalBoxFuture;
 
 use super::{Output, SendKind, SendTicket, Space, SpaceStats, gossip::PeerInfos};
 use crate::api::OpStore;
-use crate::core::gossip::{Ctx, GossipError};
+use crate::core::dht::Dht;
+use crate::core::gossip::{Ctx, Gossip, GossipError};
 use crate::core::membership::{Membership, MembershipError};
 use crate::core::peer_store::PeerStore;
 use crate::hash::HashMap;
@@ -104,12 +105,7 @@ impl MembershipPart<'_> {
             self.outbox.stats.unadmitted += 1;
             return None;
         }
-        let agents: Vec<AgentId> = self
-            .peers
-            .by_url(now, &from)
-            .into_iter()
-            .map(|a| a.agent.clone())
-            .collect();
+        let agents = self.peers.agents_at(now, &from);
         let peers = self.peers;
         let admits = |a: &AgentId| peers.get(now, a).is_some();
         match self.members.handle_data(now, &agents, data, admits) {
@@ -168,9 +164,16 @@ impl Space {
 
     /// Membership's side of the space.
     pub(super) fn membership_part(&mut self) -> MembershipPart<'_> {
+        self.split().0
+    }
+
+    /// The space split for a gossip step: membership's side, the gossip state and the model.
+    fn split(&mut self) -> (MembershipPart<'_>, &mut Gossip, &Dht) {
         let Space {
-            members,
+            gossip,
+            dht,
             peers,
+            members,
             out,
             sends,
             next_ticket,
@@ -179,7 +182,7 @@ impl Space {
             left,
             ..
         } = self;
-        MembershipPart {
+        let membership = MembershipPart {
             members,
             peers,
             left: *left,
@@ -190,7 +193,8 @@ impl Space {
                 stats,
             },
             misbehaving,
-        }
+        };
+        (membership, gossip, dht)
     }
 
     /// Starts handling the oldest waiting inbound gossip message (call while
@@ -205,20 +209,8 @@ impl Space {
         self.gossip.set_saturated(saturated);
         let next = self.glue.inbox.pop_front();
         let next = next.filter(|(from, _)| !self.left && self.peers.admits(now, from));
-        let Space {
-            gossip,
-            dht,
-            peers,
-            members,
-            out,
-            sends,
-            next_ticket,
-            stats,
-            misbehaving,
-            left,
-            ..
-        } = self;
-        let peers: &PeerStore = peers;
+        let (membership, gossip, dht) = self.split();
+        let peers = membership.peers;
         let handling = async move {
             let Some((from, msg)) = next else {
                 return GossipStepOutcome(Ok(()));
@@ -232,18 +224,6 @@ impl Space {
             GossipStepOutcome(gossip.handle(ctx, now, &from, msg).await)
         }
         .boxed_local();
-        let membership = MembershipPart {
-            members,
-            peers,
-            left: *left,
-            outbox: Outbox {
-                out,
-                sends,
-                next_ticket,
-                stats,
-            },
-            misbehaving,
-        };
         GossipStep {
             handling,
             membership,
