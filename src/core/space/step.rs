@@ -30,8 +30,8 @@ use crate::wire::{WireMessage, encode_membership};
 
 /// One inbound gossip message being handled, and the part of its space that answers
 /// membership meanwhile. Poll [`Self::handling`] to its end while feeding membership frames
-/// to [`MembershipPart::membership`] and carrying out [`MembershipPart::poll_send`]; then drop the
-/// step and hand the outcome to [`Space::end_gossip_step`].
+/// to [`MembershipPart::membership`] and carrying out [`MembershipPart::poll_send`]; then
+/// drop the step and hand the outcome to [`Space::end_gossip_step`].
 pub struct GossipStep<'a> {
     /// Handles the message ([`crate::core::gossip::Gossip::handle`]) over the model and the
     /// store.
