@@ -74,7 +74,7 @@ async function waitUntil(driver, pages, want, deadline, label, log) {
       log(`    long tasks (count/total ms/max ms): ${lt.map((x) => x && `${x.n}/${Math.round(x.total)}/${Math.round(x.max)}`).join(' ')}`);
       for (const s of st) {
         const g = s.gossip;
-        if (g) log(`    gossip: init ${g.initiated} acc ${g.accepted} done ${g.completed} busy ${g.busyReceived}/${g.busySent} timedOut ${g.timedOut} refused ${g.refused} last ${g.lastDiff} every ${g.intervalMs} ms model ${g.opCount} errors ${s.errors} ${s.lastError ?? ""} peer events ${JSON.stringify(s.peerEvents)} closes ${s.net?.protocolCloses} fallbacks ${s.net?.fallbacks} rx by kind ${JSON.stringify(s.rxBytesByKind)}`);
+        if (g) log(`    gossip: init ${g.initiated} acc ${g.accepted} done ${g.completed} busy ${g.busyReceived}/${g.busySent} timedOut ${g.timedOut} refused ${g.refused} recon sketch/list/gave up ${g.reconciledBySketch}/${g.reconciledByList}/${g.reconcileGaveUp} last ${g.lastDiff} every ${g.intervalMs} ms model ${g.opCount} errors ${s.errors} ${s.lastError ?? ""} peer events ${JSON.stringify(s.peerEvents)} closes ${s.net?.protocolCloses} fallbacks ${s.net?.fallbacks} rx by kind ${JSON.stringify(s.rxBytesByKind)}`);
       }
     }
     if (held.every((h) => h >= want)) return st;

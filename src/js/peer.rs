@@ -191,7 +191,11 @@ export interface DeliveryStats { published: number; received: number; served: nu
 /**
  * The space's gossip summary (like Kitsune2's `GossipStateSummary`; `null` once the space
  * stopped). Round counters since joining; `idsToFetch`: op ids peers offered in rounds that
- * we lacked (handed to fetch); `deferred`: due rounds not started because over 1 024 ops still
+ * we lacked (handed to fetch); `reconciledBySketch` / `reconciledByList`: rounds between two
+ * fennec peers this side settled from set-reconciliation symbols / from a whole id list;
+ * `reconcileGaveUp`: such rounds this side ended on more differences than a sketch decodes
+ * and no list short enough (the next round with that peer is plain Kitsune2; a round counts
+ * on one side only); `deferred`: due rounds not started because over 1 024 ops still
  * waited to be fetched, or while ops flowed in (64 or more stored within a second, then 2 s
  * of quiet, 20 s at most): a new round would find them again; `lastDiff`: what the last completed round found
  * (`"none"`: identical); `lastRoundAt`: ms since the epoch (`null`: no round yet);
@@ -199,7 +203,7 @@ export interface DeliveryStats { published: number; received: number; served: nu
  * differences, backing off to steady); `discTopHash` / `ringTopHashes`: our DHT model's top
  * hashes over our arc (base64url; equal on two peers = same ops).
  */
-export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; idsToFetch: number; deferred: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
+export interface GossipStats { initiated: number; accepted: number; completed: number; busyReceived: number; busySent: number; timedOut: number; refused: number; idsToFetch: number; reconciledBySketch: number; reconciledByList: number; reconcileGaveUp: number; deferred: number; lastDiff: "none" | "cannotCompare" | "disc" | "ring" | "reconciled"; lastRoundAt: number | null; intervalMs: number; opCount: number; discTopHash: string; ringTopHashes: string[] }
 /** `rxBytes` split by message kind: publish announcements, fetch requests and responses (the op data), gossip rounds, membership (SWIM) packets, notify messages. */
 export interface RxBytesByKind { publish: number; fetch: number; gossip: number; membership: number; notify: number }
 /** How this peer's transport dealt with what others sent it (counters since joining). */
@@ -1517,6 +1521,9 @@ fn gossip_object(g: &crate::core::space::GossipSummary) -> JsValue {
             ("timedOut", st.timed_out),
             ("refused", st.refused),
             ("idsToFetch", st.ids_to_fetch),
+            ("reconciledBySketch", st.reconciled_by_sketch),
+            ("reconciledByList", st.reconciled_by_list),
+            ("reconcileGaveUp", st.reconcile_gave_up),
             ("deferred", g.deferred),
             ("opCount", g.op_count),
         ],

@@ -93,8 +93,9 @@ test('a joiner of a space far larger than its introduction comes to hold every o
   const seconds = (Date.now() - joined) / 1000;
 
   const [sa, sb] = await Promise.all([a, b].map((p) => p.evaluate(() => window.t.stats())));
+  const rounds = (g) => ({ completed: g.completed, timedOut: g.timedOut, bySketch: g.reconciledBySketch, byList: g.reconciledByList, gaveUp: g.reconcileGaveUp });
   console.log(`large joiner: ${total} ops held ${seconds.toFixed(1)} s after the join; ` +
-    `A introduced ${sa.delivery.introduced}, B gossip ${JSON.stringify({ initiated: sb.gossip.initiated, accepted: sb.gossip.accepted, completed: sb.gossip.completed, timedOut: sb.gossip.timedOut })}`);
+    `A introduced ${sa.delivery.introduced}; rounds A ${JSON.stringify(rounds(sa.gossip))} B ${JSON.stringify(rounds(sb.gossip))}`);
   assert.equal(sb.ops, total, 'tab B holds exactly the space\'s ops, none more');
   assert.ok(sa.delivery.introduced <= MAX_INTRODUCED_OPS,
     `the introduction carried ${sa.delivery.introduced} ids; the rest came in gossip rounds`);

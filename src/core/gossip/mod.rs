@@ -371,6 +371,18 @@ pub struct GossipStats {
     /// Op ids peers offered that we lacked, handed out to fetch (an id offered by two peers
     /// at once may count twice).
     pub ids_to_fetch: u64,
+    /// Reconciling rounds we settled from decoded sketch symbols. Each of the three
+    /// reconciliation counters is counted by the side that settles or ends the round
+    /// (`round_recon.rs`), so a round counts once over both peers.
+    pub reconciled_by_sketch: u64,
+    /// Reconciling rounds we settled from a whole id list (the initiator's, or the acceptor's
+    /// own when the initiator's is over `max_ids`).
+    pub reconciled_by_list: u64,
+    /// Reconciling rounds we ended with no difference found: more than
+    /// `max_reconcile_symbols` differences and no list within `max_ids`. The initiator's
+    /// next round with that peer is plain Kitsune2, which moves the ids of every differing
+    /// range.
+    pub reconcile_gave_up: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -193,6 +193,7 @@ impl Gossip {
         s.summary.diff = DiffKind::Reconciled;
         let diff = if batch.whole_list {
             let theirs = reconcile::decode_ids(&batch.ids, self.cfg.max_ids)?;
+            self.stats.reconciled_by_list += 1;
             reconcile::list_difference(decoder.ours(), &theirs)
         } else {
             if batch.from as usize != decoder.len() {
@@ -204,6 +205,7 @@ impl Gossip {
             let Some(diff) = decoder.try_decode()? else {
                 return Ok(self.recon_ask_more(from, s, decoder));
             };
+            self.stats.reconciled_by_sketch += 1;
             diff
         };
         self.settle(ctx, from, s, diff).await
@@ -276,6 +278,7 @@ impl Gossip {
             return self.recon_request(from, s, decoder, have, give);
         }
         if have >= cap || have == 0 {
+            self.stats.reconcile_gave_up += 1;
             return self.terminate(from, s, "reconcile: too many differences");
         }
         let ask = FennecReconcileMessage {
@@ -322,11 +325,13 @@ impl Gossip {
         if ask.whole_list && !ask.ids.is_empty() {
             let theirs = reconcile::decode_ids(&ask.ids, self.cfg.max_ids)?;
             let diff = reconcile::list_difference(ids, &theirs);
+            self.stats.reconciled_by_list += 1;
             return self.settle(ctx, from, s, diff).await;
         }
         let batch = if ask.whole_list {
             if ids.len() > self.cfg.max_ids {
                 let reason = "reconcile: id list over max_ids";
+                self.stats.reconcile_gave_up += 1;
                 return Ok(self.terminate(from, s, reason));
             }
             whole_list(ids)

@@ -92,6 +92,19 @@ fn fennec() -> GossipConfig {
     GossipConfig::default()
 }
 
+/// How the reconciling rounds of both nodes ended, summed: (settled from sketch symbols,
+/// settled from a whole id list, given up on too many differences).
+fn recon_counts(sim: &Sim) -> (u64, u64, u64) {
+    sim.nodes.iter().fold((0, 0, 0), |(k, l, g), n| {
+        let st = n.gossip.stats();
+        (
+            k + st.reconciled_by_sketch,
+            l + st.reconciled_by_list,
+            g + st.reconcile_gave_up,
+        )
+    })
+}
+
 #[test]
 fn initial_sync_in_one_round() {
     let mut sim = Sim::new(2, fennec());
@@ -169,6 +182,7 @@ fn symmetric_differences_converge_by_asking_for_more() {
         .count();
     assert!(asked >= 1);
     assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+    assert_eq!(recon_counts(&sim), (1, 0, 0), "decoded from symbols");
 }
 
 /// More differences than `max_reconcile_symbols` can decode, and neither whole id list fits
@@ -189,6 +203,9 @@ fn too_many_differences_fall_back_to_plain() {
         |(_, e)| matches!(e, GossipEvent::Terminated { reason, .. } if reason.contains("too many")),
     );
     assert!(ended);
+    let (_, by_list, gave_up) = recon_counts(&sim);
+    assert_eq!(by_list, 0);
+    assert!(gave_up >= 1, "{:?}", recon_counts(&sim));
     let kinds: Vec<DiffKind> = sim.completed(1).iter().map(|s| s.diff).collect();
     assert!(kinds.contains(&DiffKind::Disc), "{kinds:?}");
 }
@@ -227,6 +244,12 @@ fn an_acceptor_whose_list_fits_settles_a_difference_over_the_cap() {
     assert_eq!(sim.op_count(1), 460, "the acceptor's 10 extra ids fetched");
     let kinds: Vec<DiffKind> = sim.completed(1).iter().map(|s| s.diff).collect();
     assert_eq!(kinds, [DiffKind::Reconciled]);
+    assert_eq!(recon_counts(&sim), (0, 1, 0));
+    assert_eq!(
+        sim.nodes[1].gossip.stats().reconciled_by_list,
+        1,
+        "the initiator settled"
+    );
 }
 
 /// A difference that is a large part of both sets (each peer imported its own 1 500 ops; the
@@ -243,6 +266,11 @@ fn a_large_difference_goes_as_a_whole_list() {
     // send ~12 000 symbols (~520 KB).
     assert!(f.bytes_after_detection <= 200_000, "{f:?}");
     assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+    assert_eq!(
+        recon_counts(&sim),
+        (0, 1, 0),
+        "the acceptor compared the list"
+    );
     let mut sim = Sim::new(2, fennec());
     let mut rng = Rng(3);
     sim.store(0, (0..5_000).map(|k| rng.op(T0 - k * HOUR)).collect());
