@@ -80,6 +80,7 @@
 mod driver;
 mod gossip;
 mod notify;
+mod serve;
 mod step;
 mod sync;
 
@@ -153,8 +154,16 @@ pub struct SpaceConfig {
     pub max_response_frame_bytes: usize,
     /// Op ids of one incoming `FetchRequest` we look up; the rest are ignored. Default 4 096.
     pub max_request_ids: usize,
-    /// Incoming fetch requests looked up at once per peer; more are dropped. Default 4.
+    /// Store reads at once serving one peer's fetch requests (the part of a request needing
+    /// one more is dropped), and that peer's requests held while its responses are over
+    /// [`Self::max_unsent_response_bytes_per_peer`] (more are dropped). Default 4.
     pub max_serving_per_peer: usize,
+    /// Bytes of fetch-response frames to one peer handed to the transport and not yet sent
+    /// above which its further requests wait (`space/serve.rs`): a peer that asks faster
+    /// than its data channel drains holds that much of our memory, not more. Default 4 MiB
+    /// (16 frames of 256 KiB; an honest peer has 2 requests of 256 ids in flight,
+    /// `FetchConfig`).
+    pub max_unsent_response_bytes_per_peer: usize,
     /// Op ids remembered as held, per peer ([`KnownOps`]). Default 16 384.
     pub known_ops_per_peer: usize,
     /// Peers tracked in [`KnownOps`] (worst case about 32 bytes × this × the above: 16 MiB
@@ -219,6 +228,7 @@ impl SpaceConfig {
             max_response_frame_bytes: 256 * 1024,
             max_request_ids: 4096,
             max_serving_per_peer: 4,
+            max_unsent_response_bytes_per_peer: 4 << 20,
             known_ops_per_peer: 16_384,
             known_ops_peers: 32,
             recently_stored: 10_000,
@@ -291,6 +301,10 @@ impl SpaceConfig {
         at_least_one("max_request_ids", self.max_request_ids as u64)?;
         at_least_one("max_gossip_inbox", self.max_gossip_inbox as u64)?;
         at_least_one("max_serving_per_peer", self.max_serving_per_peer as u64)?;
+        at_least_one(
+            "max_unsent_response_bytes_per_peer",
+            self.max_unsent_response_bytes_per_peer as u64,
+        )?;
         positive("prune_interval", self.prune_interval)
     }
 }
@@ -607,8 +621,11 @@ pub struct SpaceStats {
     pub bad_agent_infos: u64,
     /// Peers reported for misbehaviour.
     pub misbehaved: u64,
-    /// Incoming fetch requests dropped (too many at once).
+    /// Incoming fetch requests (or their parts needing a store read) dropped: too many at
+    /// once from one peer (`space/serve.rs`).
     pub requests_dropped: u64,
+    /// Incoming fetch requests held until the peer's earlier responses were sent.
+    pub requests_held: u64,
     /// Ops sent in fetch responses.
     pub ops_served: u64,
     /// Of those, ops found in [`OpCache`] (no store read).
@@ -690,6 +707,8 @@ enum SendKind {
     Membership,
     /// A NOTIFY: its outcome is reported ([`SpaceEvent::NotifySent`]).
     Notify,
+    /// A fetch-response frame of this many bytes (`space/serve.rs` counts them until sent).
+    Response(usize),
     Other,
 }
 
@@ -722,7 +741,8 @@ pub struct Space {
     tally: PeerTally,
     pending: HashMap<StoreTicket, Pending>,
     sends: HashMap<SendTicket, (Url, SendKind)>,
-    serving: HashMap<Url, usize>,
+    /// Per peer, its fetch requests being served (`space/serve.rs`).
+    serving: HashMap<Url, serve::Serving>,
     /// Per peer, bytes of its pushed ops being written ([`MAX_PUSH_WRITING_PER_PEER`]).
     push_writing: HashMap<Url, usize>,
     /// Ids of pushed ops being written: not fetched again meanwhile when a gossip round or
@@ -1227,10 +1247,10 @@ impl Space {
         let Some((to, kind)) = self.sends.remove(&ticket) else {
             return;
         };
-        let _ = to;
         let ok = result.is_ok();
         match kind {
             SendKind::Publish(b) => self.pool.send_result(now, b, ok),
+            SendKind::Response(len) => self.response_sent(&to, len),
             SendKind::FetchRequest(r) if !ok => self.fetch.request_failed(now, r),
             SendKind::Notify => self.emit(SpaceEvent::NotifySent { ticket, result }),
             _ => {}
@@ -1245,6 +1265,7 @@ impl Space {
     /// close is the down's own doing, and the messages received from it before it are in.
     pub fn peer_disconnected(&mut self, now: Timestamp, peer: &Url) {
         self.fetch.connection_lost(now, peer);
+        self.serving_disconnected(peer);
         self.pump(now);
     }
 
@@ -1397,33 +1418,6 @@ impl Space {
                 self.fetch.add(now, missing, &from);
             }
             Err(e) => self.store_failed(e),
-        }
-    }
-
-    /// Ops found for a peer's fetch request: sent in frames of at most
-    /// [`SpaceConfig::max_response_frame_bytes`].
-    fn on_retrieved(&mut self, to: Url, r: Result<Vec<MetaOp>, StoreError>) {
-        if let Some(n) = self.serving.get_mut(&to) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.serving.remove(&to);
-            }
-        }
-        let ops = match r {
-            Ok(ops) => ops,
-            Err(e) => return self.store_failed(e),
-        };
-        self.respond(&to, ops);
-    }
-
-    /// Sends `ops` to `to` as fetch responses of at most
-    /// [`SpaceConfig::max_response_frame_bytes`]. Not recorded as held by `to`: it holds them
-    /// only once it stored them.
-    fn respond(&mut self, to: &Url, ops: Vec<MetaOp>) {
-        self.stats.ops_served += ops.len() as u64;
-        let max = self.cfg.max_response_frame_bytes;
-        for f in crate::core::fetch::split_response(&self.cfg.space, ops, max) {
-            self.send(to.clone(), f, SendKind::Other);
         }
     }
 
@@ -1824,41 +1818,6 @@ impl Space {
         }
         self.stats.ops_pushed += ops.len() as u64;
         crate::wire::encode_fetch_response(&self.cfg.space, &ops)
-    }
-
-    /// A peer's fetch request: the ops in [`OpCache`] are answered at once, the rest after a
-    /// store read (at most [`SpaceConfig::max_serving_per_peer`] reads per peer at a time).
-    fn on_fetch_request(&mut self, from: &Url, mut ids: Vec<OpId>) {
-        ids.truncate(self.cfg.max_request_ids);
-        let mut hits = Vec::new();
-        ids.retain(|id| match self.op_cache.get(id) {
-            Some(d) => {
-                let op_data = d.clone();
-                hits.push(MetaOp {
-                    op_id: id.clone(),
-                    op_data,
-                });
-                false
-            }
-            None => true,
-        });
-        if !hits.is_empty() {
-            self.stats.ops_served_from_memory += hits.len() as u64;
-            self.respond(from, hits);
-        }
-        if ids.is_empty() {
-            return;
-        }
-        let n = self.serving.entry(from.clone()).or_default();
-        if *n >= self.cfg.max_serving_per_peer {
-            self.stats.requests_dropped += 1;
-            return;
-        }
-        *n += 1;
-        self.store(
-            StoreRequest::Retrieve(ids),
-            Pending::Serve { to: from.clone() },
-        );
     }
 
     /// A `FetchResponse`: ops we asked `from` for are stored (wrong data is misbehaviour);

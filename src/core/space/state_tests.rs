@@ -931,3 +931,67 @@ fn after_a_reconnect_unannounced_ops_are_announced_again() {
         "announced again after the reconnect"
     );
 }
+
+/// A peer asking faster than our responses to it are sent finds at most one response over
+/// `max_unsent_response_bytes_per_peer` queued for it: later requests wait (up to
+/// `max_serving_per_peer`) and are served as sends complete; more are dropped. The ops come
+/// from memory (`OpCache`), which no store-read bound covered before.
+#[test]
+fn a_peer_asking_faster_than_its_responses_go_out_waits_for_them() {
+    let mut cfg = SpaceConfig::new(space_id());
+    cfg.max_unsent_response_bytes_per_peer = 1_000;
+    cfg.max_serving_per_peer = 2;
+    let store = MemOpStore::new(|| T0);
+    let mut s = knowing_peer_1(cfg);
+    let ids: Vec<OpId> = (0..3u8)
+        .map(|k| s.publish(T0, Bytes::from(vec![k; 600])).unwrap().op_id)
+        .collect();
+    while let Some(o) = s.poll_output() {
+        match o {
+            Output::Store { ticket, request } => {
+                let r = block_on(perform(&store, request));
+                s.handle_store_response(T0, ticket, r);
+            }
+            Output::Send { ticket, .. } => s.handle_send_result(T0, ticket, Ok(())),
+            _ => {}
+        }
+    }
+    // Ten requests for the three ops (~1.9 KB a response), no send result yet.
+    let ask = encode_fetch_request(&space_id(), &ids);
+    for _ in 0..10 {
+        s.handle_frame(T0, peer_url(1), ask.clone());
+    }
+    let responses = |s: &mut Space| -> Vec<SendTicket> {
+        std::iter::from_fn(|| s.poll_output())
+            .filter_map(|o| match o {
+                Output::Send { ticket, frame, .. } => {
+                    let msg = WireMessage::decode(frame).unwrap();
+                    if matches!(msg, WireMessage::Membership { .. }) {
+                        return None; // SWIM greets the peer that fetched
+                    }
+                    let served = matches!(&msg, WireMessage::Fetch { msg: FetchMsg::Response(ops), .. } if ops.len() == 3);
+                    assert!(served, "only responses go out: {msg:?}");
+                    Some(ticket)
+                }
+                Output::Store { .. } => panic!("every op is in memory"),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = responses(&mut s);
+    assert_eq!(first.len(), 1, "the first response is over the budget");
+    let st = s.stats();
+    assert_eq!((st.requests_held, st.requests_dropped), (2, 7));
+    assert_eq!(st.ops_served_from_memory, 3);
+    let mut sent = first;
+    let mut total = 1;
+    while let Some(t) = sent.pop() {
+        s.handle_send_result(T0, t, Ok(()));
+        sent = responses(&mut s);
+        assert!(sent.len() <= 1, "one held request per completed send");
+        total += sent.len();
+    }
+    assert_eq!(total, 3, "the two held requests were served");
+    assert_eq!(s.stats().ops_served_from_memory, 9);
+    assert_eq!(s.state_sizes().serving, 0, "nothing left for that peer");
+}
