@@ -45,17 +45,16 @@ impl Space {
     /// the transport for that peer are over the byte budget (dropped when too many wait).
     pub(super) fn on_fetch_request(&mut self, from: &Url, mut ids: Vec<OpId>) {
         ids.truncate(self.cfg.max_request_ids);
-        let budget = self.cfg.max_unsent_response_bytes_per_peer;
         let held_max = self.cfg.max_serving_per_peer;
-        let s = self.serving.entry(from.clone()).or_default();
-        if s.unsent < budget {
-            return self.serve_request(from, ids);
-        }
-        if s.held.len() < held_max {
-            s.held.push_back(ids);
-            self.stats.requests_held += 1;
-        } else {
-            self.stats.requests_dropped += 1;
+        let over = |s: &Serving| s.unsent >= self.cfg.max_unsent_response_bytes_per_peer;
+        match self.serving.get_mut(from) {
+            Some(s) if over(s) && s.held.len() < held_max => {
+                s.held.push_back(ids);
+                self.stats.requests_held += 1;
+            }
+            Some(s) if over(s) => self.stats.requests_dropped += 1,
+            // Under the budget; an empty request makes no entry (it would stay until pruned).
+            _ => self.serve_request(from, ids),
         }
     }
 

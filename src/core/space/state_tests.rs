@@ -994,4 +994,11 @@ fn a_peer_asking_faster_than_its_responses_go_out_waits_for_them() {
     assert_eq!(total, 3, "the two held requests were served");
     assert_eq!(s.stats().ops_served_from_memory, 9);
     assert_eq!(s.state_sizes().serving, 0, "nothing left for that peer");
+    s.handle_frame(T0, peer_url(1), encode_fetch_request(&space_id(), &[]));
+    assert!(responses(&mut s).is_empty());
+    assert_eq!(
+        s.state_sizes().serving,
+        0,
+        "an empty request leaves nothing"
+    );
 }
