@@ -43,6 +43,7 @@ use crate::model::arc::{DhtArc, SECTORS, SectorSet, sector_of};
 use crate::model::id::Locator;
 use crate::model::op::StoredOp;
 use crate::model::time::Timestamp;
+use crate::sort;
 use hash::{SectorHashes, combine_all};
 use snapshot::{DhtSnapshot, SnapshotDiff};
 use time::TimeLayout;
@@ -305,10 +306,9 @@ impl Dht {
             .chosen(sectors)?
             .into_iter()
             .filter(|(_, h)| !h.full_top().is_empty())
-            .map(|(s, h)| (s, Bytes::copy_from_slice(h.full_top())))
-            .collect();
+            .map(|(s, h)| (s, Bytes::copy_from_slice(h.full_top())));
         Ok(DhtSnapshot::DiscSectors {
-            disc_sector_top_hashes,
+            disc_sector_top_hashes: sort::btree_map(disc_sector_top_hashes),
             disc_boundary: self.layout.full_end(),
         })
     }
@@ -319,24 +319,19 @@ impl Dht {
     /// [`DhtError::NoSectors`].
     pub fn snapshot_disc_sector_details(
         &self,
-        wanted: impl IntoIterator<Item = u32>,
+        wanted: &[u32],
         sectors: &SectorSet,
     ) -> Result<DhtSnapshot, DhtError> {
         self.chosen(sectors)?;
-        let disc_sector_hashes = wanted
-            .into_iter()
-            .filter(|s| sectors.contains(*s))
-            .map(|s| {
-                let slices = self.sectors[s as usize]
-                    .full()
-                    .iter()
-                    .map(|(i, h)| (*i, Bytes::copy_from_slice(h)))
-                    .collect();
-                (s, slices)
-            })
-            .collect();
+        let disc_sector_hashes = wanted.iter().filter(|s| sectors.contains(**s)).map(|&s| {
+            let slices = self.sectors[s as usize].full();
+            (
+                s,
+                sort::btree_map(slices.iter().map(|(i, h)| (*i, Bytes::copy_from_slice(h)))),
+            )
+        });
         Ok(DhtSnapshot::DiscSectorDetails {
-            disc_sector_hashes,
+            disc_sector_hashes: sort::btree_map(disc_sector_hashes),
             disc_boundary: self.layout.full_end(),
         })
     }
@@ -347,23 +342,20 @@ impl Dht {
     /// [`DhtError::NoSectors`]; [`DhtError::RingIndex`] for a ring we do not have.
     pub fn snapshot_ring_sector_details(
         &self,
-        rings: impl IntoIterator<Item = u32>,
+        rings: &[u32],
         sectors: &SectorSet,
     ) -> Result<DhtSnapshot, DhtError> {
         let chosen = self.chosen(sectors)?;
         let mut ring_sector_hashes = BTreeMap::new();
-        for ring in rings {
+        for &ring in rings {
             if ring as usize >= self.layout.partials().len() {
                 return Err(DhtError::RingIndex(ring));
             }
-            let hashes: BTreeMap<u32, Bytes> = chosen
-                .iter()
-                .filter_map(|(s, h)| {
-                    let p = &h.partials()[ring as usize];
-                    (!p.is_empty()).then(|| (*s, Bytes::copy_from_slice(p)))
-                })
-                .collect();
-            ring_sector_hashes.insert(ring, hashes);
+            let hashes = chosen.iter().filter_map(|(s, h)| {
+                let p = &h.partials()[ring as usize];
+                (!p.is_empty()).then(|| (*s, Bytes::copy_from_slice(p)))
+            });
+            ring_sector_hashes.insert(ring, sort::btree_map(hashes));
         }
         Ok(DhtSnapshot::RingSectorDetails {
             ring_sector_hashes,
@@ -409,13 +401,19 @@ impl Dht {
                 DhtSnapshot::DiscSectorDetails {
                     disc_sector_hashes, ..
                 },
-            ) => self.snapshot_disc_sector_details(disc_sector_hashes.keys().copied(), sectors)?,
+            ) => {
+                let wanted: Vec<u32> = disc_sector_hashes.keys().copied().collect();
+                self.snapshot_disc_sector_details(&wanted, sectors)?
+            }
             (
                 None,
                 DhtSnapshot::RingSectorDetails {
                     ring_sector_hashes, ..
                 },
-            ) => self.snapshot_ring_sector_details(ring_sector_hashes.keys().copied(), sectors)?,
+            ) => {
+                let rings: Vec<u32> = ring_sector_hashes.keys().copied().collect();
+                self.snapshot_ring_sector_details(&rings, sectors)?
+            }
         };
         let with_ranges = |ours: DhtSnapshot, ranges: Vec<OpRange>| {
             if is_final {
@@ -431,10 +429,10 @@ impl Dht {
                 DhtNextAction::NewSnapshot(self.snapshot_disc_sectors(sectors)?)
             }
             SnapshotDiff::DiscSectorMismatches(wanted) => {
-                DhtNextAction::NewSnapshot(self.snapshot_disc_sector_details(wanted, sectors)?)
+                DhtNextAction::NewSnapshot(self.snapshot_disc_sector_details(&wanted, sectors)?)
             }
             SnapshotDiff::RingMismatches(rings) => {
-                DhtNextAction::NewSnapshot(self.snapshot_ring_sector_details(rings, sectors)?)
+                DhtNextAction::NewSnapshot(self.snapshot_ring_sector_details(&rings, sectors)?)
             }
             SnapshotDiff::DiscSectorSliceMismatches(cells) => {
                 with_ranges(ours, self.disc_ranges(&cells, sectors))

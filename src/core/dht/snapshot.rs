@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use crate::model::time::Timestamp;
+use crate::sort;
 
 /// A snapshot of the model over a set of sectors. Every kind carries the disc boundary (the end
 /// of the last full slice): snapshots taken with different boundaries cannot be compared.
@@ -164,9 +165,8 @@ impl DhtSnapshot {
                 }
                 let out = a
                     .iter()
-                    .map(|(ring, x)| (*ring, map_mismatches(x, &b[ring])))
-                    .collect();
-                SnapshotDiff::RingSectorMismatches(out)
+                    .map(|(ring, x)| (*ring, map_mismatches(x, &b[ring])));
+                SnapshotDiff::RingSectorMismatches(sort::btree_map(out))
             }
             _ => SnapshotDiff::CannotCompare,
         }
@@ -182,5 +182,5 @@ fn map_mismatches<K: Ord + Copy, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<
 }
 
 fn keys_union<K: Ord + Copy, V>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> BTreeSet<K> {
-    a.keys().chain(b.keys()).copied().collect()
+    sort::btree_set(a.keys().chain(b.keys()).copied())
 }

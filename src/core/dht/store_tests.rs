@@ -187,12 +187,13 @@ fn filled_store(n: u64, days: i64) -> (MemOpStore, Vec<StoredOp>) {
 /// Every snapshot kind over the whole ring: two models that agree here agree everywhere.
 fn all_snapshots(dht: &Dht) -> Vec<DhtSnapshot> {
     let set = SectorSet::FULL;
-    let rings = 0..dht.layout().partials().len() as u32;
+    let rings: Vec<u32> = (0..dht.layout().partials().len() as u32).collect();
+    let sectors: Vec<u32> = (0..SECTORS).collect();
     vec![
         dht.snapshot_minimal(&set).unwrap(),
         dht.snapshot_disc_sectors(&set).unwrap(),
-        dht.snapshot_disc_sector_details(0..SECTORS, &set).unwrap(),
-        dht.snapshot_ring_sector_details(rings, &set).unwrap(),
+        dht.snapshot_disc_sector_details(&sectors, &set).unwrap(),
+        dht.snapshot_ring_sector_details(&rings, &set).unwrap(),
     ]
 }
 

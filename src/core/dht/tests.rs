@@ -914,7 +914,7 @@ fn hostile_diffs_name_only_shared_existing_cells() {
         boundary,
         &[(0, &[(0, &[1]), (u64::MAX, &[1])]), (9, &[(0, &[1])])],
     );
-    let mine = a.dht.snapshot_disc_sector_details([0, 9], &set).unwrap();
+    let mine = a.dht.snapshot_disc_sector_details(&[0, 9], &set).unwrap();
     let DhtNextAction::Ranges(ranges) = a.dht.handle_snapshot(&theirs, Some(&mine), &set).unwrap()
     else {
         panic!("expected ranges")

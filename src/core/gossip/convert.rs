@@ -8,6 +8,7 @@ use super::GossipError;
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::model::arc::SECTORS;
 use crate::model::time::Timestamp;
+use crate::sort;
 use crate::wire::{
     DiscSliceHashes, RingSectorHashes, SnapshotDiscSectorDetailsMessage,
     SnapshotDiscSectorsMessage, SnapshotMinimalMessage, SnapshotRingSectorDetailsMessage,
@@ -113,13 +114,8 @@ pub(crate) fn disc_details_in(
         if slices.slice_indices.len() != slices.hashes.len() {
             return Err(malformed("slice indices and hashes differ in length"));
         }
-        let inner = slices
-            .slice_indices
-            .iter()
-            .copied()
-            .zip(slices.hashes.iter().cloned())
-            .collect();
-        map.insert(sector(*s)?, inner);
+        let inner = (slices.slice_indices.iter().copied()).zip(slices.hashes.iter().cloned());
+        map.insert(sector(*s)?, sort::btree_map(inner));
     }
     Ok(DhtSnapshot::DiscSectorDetails {
         disc_sector_hashes: map,
