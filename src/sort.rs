@@ -6,12 +6,12 @@
 //! indistinguishable or their order does not matter. O(n log n) comparisons, as the standard
 //! sort; each comparison is one indirect call more.
 //!
-//! [`btree_map`] and [`btree_set`] exist for the same reason: `collect()` into a B-tree sorts
-//! the items first with the standard *stable* sort, compiled once per item type and iterator
-//! type (~2 KB of wasm each; eleven of them in the DHT snapshot code until session 25).
+//! [`btree_map`] exists for the same reason: `collect()` into a B-tree sorts the items first
+//! with the standard *stable* sort, compiled once per item type and iterator type (~2 KB of
+//! wasm each; eleven of them in the DHT snapshot code until session 25).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Sorts `v` by `cmp`, unstably (see the module docs for why not `sort_unstable_by`).
 pub(crate) fn sort_by<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> Ordering) {
@@ -30,13 +30,6 @@ pub(crate) fn btree_map<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> B
     let mut map = BTreeMap::new();
     map.extend(items);
     map
-}
-
-/// A `BTreeSet` of `items` built by inserting them in turn (see [`btree_map`]).
-pub(crate) fn btree_set<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeSet<T> {
-    let mut set = BTreeSet::new();
-    set.extend(items);
-    set
 }
 
 /// `0..n` sorted by `cmp` over indices: the one monomorphic copy of the sort code.
@@ -105,7 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn b_trees_are_built_as_collect_builds_them() {
+    fn a_b_tree_map_is_built_as_collect_builds_it() {
         let pairs: Vec<(u64, u64)> = numbers(7, 500, 64).into_iter().zip(0..).collect();
         let want: BTreeMap<u64, u64> = pairs.iter().copied().collect();
         assert_eq!(
@@ -113,9 +106,6 @@ mod tests {
             want,
             "last duplicate wins"
         );
-        let keys = numbers(8, 500, 64);
-        let want: BTreeSet<u64> = keys.iter().copied().collect();
-        assert_eq!(btree_set(keys), want);
     }
 
     #[test]

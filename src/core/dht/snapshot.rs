@@ -7,7 +7,7 @@
 //! hash of the mismatched rings). Maps are `BTreeMap`s and index lists are sorted, so a diff is
 //! deterministic (Kitsune2 returns them in `HashSet` order).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
@@ -181,6 +181,11 @@ fn map_mismatches<K: Ord + Copy, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<
         .collect()
 }
 
-fn keys_union<K: Ord + Copy, V>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> BTreeSet<K> {
-    sort::btree_set(a.keys().chain(b.keys()).copied())
+/// The keys of `a` and `b`, ascending, each once. A sorted `Vec`, not a `BTreeSet`: no B-tree
+/// set type is compiled for it (docs/design.md, "Size").
+fn keys_union<K: Ord + Copy, V>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> Vec<K> {
+    let mut keys: Vec<K> = a.keys().chain(b.keys()).copied().collect();
+    sort::sort(&mut keys);
+    keys.dedup();
+    keys
 }
