@@ -449,7 +449,7 @@ impl Dht {
         let mut out = Vec::new();
         for (sector, slices) in cells.iter().filter(|(s, _)| sectors.contains(**s)) {
             let mut slices = slices.clone();
-            slices.sort_unstable();
+            sort::sort(&mut slices);
             slices.dedup();
             for index in slices {
                 if let Some((start, end)) = self.layout.full_slice_bounds(index) {
@@ -468,7 +468,7 @@ impl Dht {
                 continue;
             };
             let mut list = list.clone();
-            list.sort_unstable();
+            sort::sort(&mut list);
             list.dedup();
             for sector in list.into_iter().filter(|s| sectors.contains(*s)) {
                 out.push(range(sector, start, end));

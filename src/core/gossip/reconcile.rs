@@ -25,6 +25,7 @@
 
 use crate::hash::HashSet;
 use crate::model::op::OP_ID_BYTES;
+use crate::sort;
 
 /// An op id as reconciled: its raw bytes.
 pub type Id = [u8; OP_ID_BYTES];
@@ -204,8 +205,8 @@ pub fn list_difference(ours: &[Id], theirs: &[Id]) -> Difference {
             .collect(),
     };
     // Hash-set order varies per run: sorted, so what is fetched and offered is deterministic.
-    d.theirs.sort_unstable();
-    d.ours.sort_unstable();
+    sort::sort(&mut d.theirs);
+    sort::sort(&mut d.ours);
     d
 }
 
