@@ -114,8 +114,9 @@ pub(crate) fn disc_details_in(
         if slices.slice_indices.len() != slices.hashes.len() {
             return Err(malformed("slice indices and hashes differ in length"));
         }
-        let inner = (slices.slice_indices.iter().copied()).zip(slices.hashes.iter().cloned());
-        map.insert(sector(*s)?, sort::btree_map(inner));
+        let indices = slices.slice_indices.iter().copied();
+        let inner = sort::btree_map(indices.zip(slices.hashes.iter().cloned()));
+        map.insert(sector(*s)?, inner);
     }
     Ok(DhtSnapshot::DiscSectorDetails {
         disc_sector_hashes: map,
