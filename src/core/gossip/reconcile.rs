@@ -190,24 +190,25 @@ pub fn decode_ids(data: &[u8], max: usize) -> Result<Vec<Id>, ReconcileError> {
 /// The exact difference between our ids and a peer's whole list (no sketch needed). Ids
 /// listed twice count once.
 pub fn list_difference(ours: &[Id], theirs: &[Id]) -> Difference {
-    let mine: HashSet<&Id> = ours.iter().collect();
-    let peer: HashSet<&Id> = theirs.iter().collect();
-    let mut d = Difference {
-        theirs: peer
-            .iter()
-            .filter(|i| !mine.contains(*i))
-            .map(|i| **i)
-            .collect(),
-        ours: mine
-            .iter()
-            .filter(|i| !peer.contains(*i))
-            .map(|i| **i)
-            .collect(),
-    };
-    // Hash-set order varies per run: sorted, so what is fetched and offered is deterministic.
-    sort::sort(&mut d.theirs);
-    sort::sort(&mut d.ours);
-    d
+    Difference {
+        theirs: missing_from(theirs, ours),
+        ours: missing_from(ours, theirs),
+    }
+}
+
+/// The distinct ids of `ids` not in `other`, sorted (what is fetched and offered is then
+/// deterministic). Byte-slice sets: the one id-set type the module also uses for op ids and
+/// agent ids (one hash-set type less in the wasm).
+fn missing_from(ids: &[Id], other: &[Id]) -> Vec<Id> {
+    let other: HashSet<&[u8]> = other.iter().map(|i| &i[..]).collect();
+    let mut out: Vec<Id> = ids
+        .iter()
+        .filter(|i| !other.contains(&i[..]))
+        .copied()
+        .collect();
+    sort::sort(&mut out);
+    out.dedup();
+    out
 }
 
 /// Decodes [`encode_symbols`]'s bytes, at most `max` symbols.
@@ -339,9 +340,9 @@ impl Decoder {
         if !d.iter().all(Symbol::is_zero) {
             return Ok(None);
         }
-        let held: HashSet<&Id> = self.ours.iter().collect();
-        let honest = out.ours.iter().all(|i| held.contains(i))
-            && out.theirs.iter().all(|i| !held.contains(i));
+        let held: HashSet<&[u8]> = self.ours.iter().map(|i| &i[..]).collect();
+        let honest = out.ours.iter().all(|i| held.contains(&i[..]))
+            && out.theirs.iter().all(|i| !held.contains(&i[..]));
         match honest {
             true => Ok(Some(out)),
             false => Err(ReconcileError::Forged),
@@ -393,6 +394,21 @@ mod tests {
         assert_eq!(d.ours, want_b);
         // 50 differences: about 1.35–2 symbols each.
         assert!(m <= 120, "{m} symbols for 50 differences");
+    }
+
+    /// Ids listed twice count once; each side is sorted; shared ids are in neither.
+    #[test]
+    fn a_list_difference_is_distinct_and_sorted() {
+        let ours = [id(3), id(1), id(2), id(1), id(9)];
+        let theirs = [id(5), id(2), id(5), id(4), id(9)];
+        let d = list_difference(&ours, &theirs);
+        let sorted = |mut v: Vec<Id>| {
+            v.sort();
+            v
+        };
+        assert_eq!(d.ours, sorted(vec![id(1), id(3)]));
+        assert_eq!(d.theirs, sorted(vec![id(4), id(5)]));
+        assert_eq!(list_difference(&ours, &ours), Difference::default());
     }
 
     #[test]

@@ -864,17 +864,18 @@ impl Membership {
         }
         if seen != self.states.len() {
             // foca forgot down members (RemoveDown): forget them too.
-            let current: HashSet<&AgentId> = self
+            // Agent ids as byte slices: the module's one id-set type.
+            let current: HashSet<&[u8]> = self
                 .foca
                 .iter_membership_state()
-                .map(|m| &m.id().agent)
+                .map(|m| m.id().agent.as_bytes())
                 .collect();
-            self.states.retain(|a, _| current.contains(a));
+            self.states.retain(|a, _| current.contains(a.as_bytes()));
             drop(left);
             let mut s = self.shared.borrow_mut();
             s.left
-                .retain(|id| current.contains(&id.agent) || *id == self.me);
-            s.dozing.retain(|a, _| current.contains(a));
+                .retain(|id| current.contains(id.agent.as_bytes()) || *id == self.me);
+            s.dozing.retain(|a, _| current.contains(a.as_bytes()));
         }
         suspects
     }
