@@ -143,7 +143,8 @@ export class Space {
   stats(): Promise<SpaceStats>;
   /**
    * Leaves the space for this tab: the node leaves it (a tombstone goes to peers and the
-   * bootstrap server) when no tab of the profile is left in it. Idempotent. Afterwards calls
+   * bootstrap server, and its DHT model's unwritten hashes are stored, so the next join
+   * loads without a rebuild) when no tab of the profile is left in it. Idempotent. Afterwards calls
    * reject with `FennecError` code `"left"`, and `peer.join` of this space joins afresh.
    */
   leave(): Promise<void>;

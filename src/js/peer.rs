@@ -983,8 +983,9 @@ impl Space {
         Ok(o.into())
     }
 
-    /// Leaves the space: a tombstone goes to peers and the bootstrap server, connections and
-    /// the store close, callbacks stop. Idempotent: later calls resolve when the first one is
+    /// Leaves the space: a tombstone goes to peers and the bootstrap server, the DHT model's
+    /// unwritten hashes are written (the next join loads the model without a rebuild), then
+    /// connections and the store close, callbacks stop. Idempotent: later calls resolve when the first one is
     /// done. Afterwards calls reject with `FennecError` code `"left"`, and `peer.join` of this
     /// space joins afresh (a new `Space`).
     pub async fn leave(&self) {

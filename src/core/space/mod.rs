@@ -1071,8 +1071,9 @@ impl Space {
     }
 
     /// Leaves the space: signs a tombstone, sends it to every reachable peer, emits it as
-    /// [`SpaceEvent::LocalAgentInfo`] (put it to bootstrap) and [`SpaceEvent::Left`]. Module
-    /// messages are dropped from now on.
+    /// [`SpaceEvent::LocalAgentInfo`] (put it to bootstrap) and [`SpaceEvent::Left`], and
+    /// writes the model's changed hashes (`Space::persist_now`; `run_space` ends once that
+    /// write is done, as every store operation). Module messages are dropped from now on.
     ///
     /// # Errors
     /// The signer's error.
@@ -1087,6 +1088,7 @@ impl Space {
         self.left = true;
         self.left_at = Some(now);
         self.pool.stop_all();
+        self.persist_now(now);
         self.emit(SpaceEvent::Left);
         self.pump(now);
         Ok(())
@@ -1094,9 +1096,13 @@ impl Space {
 
     /// The tab is hidden (`true`) or visible again: members are told to wait
     /// [`MembershipConfig::dozing_suspect_to_down_after`] before declaring us down while it
-    /// is hidden (its timers are throttled).
+    /// is hidden (its timers are throttled). Hiding also writes the model's changed hashes
+    /// at once (`Space::persist_now`): a hidden tab is often about to be closed.
     pub fn set_dozing(&mut self, now: Timestamp, dozing: bool) {
         self.members.set_dozing(now, dozing);
+        if dozing && !self.left {
+            self.persist_now(now);
+        }
         self.pump(now);
     }
 

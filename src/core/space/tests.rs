@@ -1251,6 +1251,53 @@ fn slice_hashes_wait_for_the_sync_to_end() {
     }
 }
 
+/// Hiding the tab or leaving writes the changed slice hashes at once, even within a bulk
+/// intake's wait (`PERSIST_AFTER_INTAKE`); showing it again does not, nor does hiding with
+/// nothing changed.
+#[test]
+fn hiding_or_leaving_writes_the_slice_hashes_at_once() {
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Trigger {
+        Hide,
+        Show,
+        Leave,
+    }
+    for trigger in [Trigger::Hide, Trigger::Show, Trigger::Leave] {
+        let store = MemOpStore::new(|| T0);
+        let mut s = space(1, cfg());
+        s.handle_timeout(T0);
+        run_outputs(&mut s, &store, T0);
+        for n in 0..gossip::BULK_INTAKE_OPS as u32 {
+            s.publish(T0, n.to_be_bytes().to_vec()).unwrap();
+        }
+        run_outputs(&mut s, &store, T0);
+        let t = T0.add_micros(1_000_000);
+        s.handle_timeout(t);
+        assert_eq!(
+            run_outputs(&mut s, &store, t),
+            0,
+            "{trigger:?}: within the wait"
+        );
+        match trigger {
+            Trigger::Hide => s.set_dozing(t, true),
+            Trigger::Show => s.set_dozing(t, false),
+            Trigger::Leave => s.leave(t).unwrap(),
+        }
+        let want = usize::from(trigger != Trigger::Show);
+        assert_eq!(run_outputs(&mut s, &store, t), want, "{trigger:?}");
+        if trigger == Trigger::Hide {
+            // Written: the model is clean, so hiding again writes nothing.
+            s.set_dozing(t, false);
+            s.set_dozing(t, true);
+            assert_eq!(
+                run_outputs(&mut s, &store, t),
+                0,
+                "hidden again, nothing new"
+            );
+        }
+    }
+}
+
 /// A small batch of fresh ops travels with its data (no announcement, no fetch request); a
 /// batch over `push_max_bytes`, or any batch with pushes off (plain Kitsune2), is announced
 /// and fetched.
