@@ -12,9 +12,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use futures::future::{FutureExt, LocalBoxFuture, Shared, join_all};
+use futures::channel::oneshot;
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::{Array, ArrayBuffer, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
 
 use super::error::{Code, console_error, fennec_error, range_error, type_error};
 use super::validate::{self, Options, describe, suggest};
@@ -261,6 +263,9 @@ const MAX_CONNECTIONS: f64 = 400.0;
 /// A joined (or joining) space of a peer: the same `Space` for every `join` of it.
 type JoinResult = Result<(JsValue, Rc<SpaceState>), JsValue>;
 
+/// A leave or a close: done once, every caller awaits the same one.
+type SharedWait = Shared<LocalBoxFuture<'static, ()>>;
+
 struct Entry {
     /// Distinguishes this join from a later one of the same space (after a leave).
     serial: u64,
@@ -272,7 +277,7 @@ struct PeerState {
     inner: Rc<BrowserPeer>,
     spaces: RefCell<HashMap<SpaceId, Entry>>,
     serial: Cell<u64>,
-    closing: RefCell<Option<Shared<LocalBoxFuture<'static, ()>>>>,
+    closing: RefCell<Option<SharedWait>>,
 }
 
 impl PeerState {
@@ -462,13 +467,38 @@ impl Peer {
                     .drain()
                     .map(|(_, e)| e)
                     .collect();
+                // Each leave runs as its own task, so they overlap; the outcomes are awaited
+                // in order. Not `join_all`: that would bring `FuturesOrdered` into the
+                // module for this one call.
+                let left: Vec<oneshot::Receiver<()>> = entries
+                    .into_iter()
+                    .map(|e| {
+                        let (done, left) = oneshot::channel();
+                        // A joined space ends now, as at `space.leave()`; one still joining
+                        // is left once joined (a failed join has nothing to leave).
+                        let leaving = match e.joined.peek() {
+                            Some(Ok((_, s))) => Some(s.leave(Code::Closed)),
+                            _ => None,
+                        };
+                        spawn_local(async move {
+                            match leaving {
+                                Some(l) => l.await,
+                                None => {
+                                    if let Ok((_, s)) = e.joined.await {
+                                        s.leave(Code::Closed).await;
+                                    }
+                                }
+                            }
+                            let _ = done.send(());
+                        });
+                        left
+                    })
+                    .collect();
                 let c = async move {
-                    join_all(entries.into_iter().map(|e| async move {
-                        if let Ok((_, s)) = e.joined.await {
-                            s.leave(Code::Closed).await;
-                        }
-                    }))
-                    .await;
+                    for l in left {
+                        // Canceled only if the task was dropped: nothing left to wait for.
+                        let _ = l.await;
+                    }
                 }
                 .boxed_local()
                 .shared();
@@ -612,7 +642,7 @@ struct SpaceState {
     serial: u64,
     /// `Some(Left)` / `Some(Closed)` once `leave` / `close` started.
     ended: Cell<Option<Code>>,
-    leaving: RefCell<Option<Shared<LocalBoxFuture<'static, ()>>>>,
+    leaving: RefCell<Option<SharedWait>>,
 }
 
 impl SpaceState {
@@ -660,24 +690,22 @@ impl SpaceState {
         }
     }
 
-    /// Leaves once (`why`: `Left` or `Closed`); every call waits for the same leave.
-    async fn leave(self: &Rc<Self>, why: Code) {
-        let leaving = self.leaving.borrow().clone();
-        let leaving = match leaving {
-            Some(l) => l,
-            None => {
-                self.ended.set(Some(why));
-                self.inner.unsubscribe(&self.listener);
-                if let Some(peer) = self.peer.upgrade() {
-                    forget(&peer, &self.id, self.serial);
-                }
-                let inner = self.inner.clone();
-                let l = async move { inner.leave().await }.boxed_local().shared();
-                *self.leaving.borrow_mut() = Some(l.clone());
-                l
-            }
-        };
-        leaving.await;
+    /// Leaves once (`why`: `Left` or `Closed`). The space ends at this call: calls made
+    /// after it are refused. Every call returns the same future, which resolves when the
+    /// leave is done.
+    fn leave(self: &Rc<Self>, why: Code) -> SharedWait {
+        if let Some(l) = self.leaving.borrow().clone() {
+            return l;
+        }
+        self.ended.set(Some(why));
+        self.inner.unsubscribe(&self.listener);
+        if let Some(peer) = self.peer.upgrade() {
+            forget(&peer, &self.id, self.serial);
+        }
+        let inner = self.inner.clone();
+        let l = async move { inner.leave().await }.boxed_local().shared();
+        *self.leaving.borrow_mut() = Some(l.clone());
+        l
     }
 }
 

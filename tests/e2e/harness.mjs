@@ -50,34 +50,45 @@ export async function pollPage(page, check, arg, what, limitMs = 60_000) {
 }
 
 /**
- * Page side: the records in the `slices` store of this origin's fennec op store database
- * (the DHT model's persisted slice hashes and its watermark), read with plain IndexedDB; 0
- * when the origin has no such database. Installed as `window.sliceRecordCount` by
- * `installSliceRecordCount`.
+ * Page side: the records in the `slices` store of each of this origin's fennec op store
+ * databases (the DHT model's persisted slice hashes and its watermark), read with plain
+ * IndexedDB, as `{ [databaseName]: count }` (`{}` when the origin has none). Installed as
+ * `window.sliceRecordCounts` by `installSliceRecordCount`.
  */
-async function sliceRecordCount() {
-  const [info] = (await indexedDB.databases()).filter((d) => d.name.startsWith('fennec-ops:'));
-  if (!info) return 0;
-  const db = await new Promise((resolve, reject) => {
-    const req = indexedDB.open(info.name);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-  try {
-    return await new Promise((resolve, reject) => {
-      const req = db.transaction('slices').objectStore('slices').count();
+async function sliceRecordCounts() {
+  const names = (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('fennec-ops:'));
+  const counts = {};
+  for (const name of names) {
+    const db = await new Promise((resolve, reject) => {
+      const req = indexedDB.open(name);
       req.onsuccess = () => resolve(req.result);
       req.onerror = () => reject(req.error);
     });
-  } finally {
-    db.close();
+    try {
+      counts[name] = await new Promise((resolve, reject) => {
+        const req = db.transaction('slices').objectStore('slices').count();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+    } finally {
+      db.close();
+    }
   }
+  return counts;
 }
 
 /**
- * Gives every page of `context` `window.sliceRecordCount()` (as an init script: page.evaluate
- * sends a function alone, without the helpers it calls).
+ * Gives every page of `context` `window.sliceRecordCounts()` (above) and
+ * `window.sliceRecordCount()`: the count of the origin's one op store database, 0 without one
+ * (as an init script: page.evaluate sends a function alone, without the helpers it calls).
  */
 export function installSliceRecordCount(context) {
-  return context.addInitScript({ content: `window.sliceRecordCount = ${sliceRecordCount.toString()};` });
+  return context.addInitScript({
+    content: `window.sliceRecordCounts = ${sliceRecordCounts.toString()};
+window.sliceRecordCount = async () => {
+  const counts = Object.values(await window.sliceRecordCounts());
+  if (counts.length > 1) throw new Error('sliceRecordCount: ' + counts.length + ' op store databases');
+  return counts[0] ?? 0;
+};`,
+  });
 }

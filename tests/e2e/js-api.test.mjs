@@ -396,9 +396,19 @@ test('lifecycle: join twice gives the same Space; leave and close are idempotent
     const id2 = await s2.publish(new TextEncoder().encode('after rejoin'));
     const rejoinedHolds = (await s2.get(id1)) !== undefined && (await s2.get(id2)) !== undefined;
 
-    const closes = await Promise.all([t.outcome(() => peer.close()), t.outcome(() => peer.close())]);
+    // Calls made right after close(), before its promise settled: refused, and the publish
+    // stores nothing (heldAfter below). close() ends its joined spaces when it begins, as
+    // leave() does; calls already under way when the leave stops the space fail with the
+    // same "closed".
+    const closing = [t.outcome(() => peer.close()), t.outcome(() => peer.close())];
+    const [publishWhileClosing, getWhileClosing] = await Promise.all([
+      t.outcome(() => s2.publish(new Uint8Array([2]))), t.outcome(() => s2.get(id2)),
+    ]);
+    const closes = await Promise.all(closing);
     const closeAgain = await t.outcome(() => peer.close());
     const afterClose = {
+      publishWhileClosing,
+      getWhileClosing,
       join: await t.outcome(() => peer.join(name)),
       joinOther: await t.outcome(() => peer.join(name + '-other')),
       publish: await t.outcome(() => s2.publish(new Uint8Array([1]))),
@@ -432,6 +442,8 @@ test('lifecycle: join twice gives the same Space; leave and close are idempotent
   assert.ok(r.rejoinedHolds, 'the rejoined space reads its store');
   for (const o of [...r.closes, r.closeAgain]) assert.equal(o.ok, true, `close is idempotent: ${JSON.stringify(o)}`);
   const C = r.afterClose;
+  refused(C.publishWhileClosing, 'closed', /space\.publish: the peer was closed/, 'publish called while close() is pending');
+  refused(C.getWhileClosing, 'closed', /space\.get: the peer was closed/, 'get called while close() is pending');
   refused(C.join, 'closed', /peer\.join: the peer was closed/, 'join after close');
   refused(C.joinOther, 'closed', null, 'join of another space after close');
   refused(C.publish, 'closed', /space\.publish: the peer was closed/, 'publish on a space of a closed peer');
