@@ -144,8 +144,9 @@ export class Space {
   /**
    * Leaves the space for this tab: the node leaves it (a tombstone goes to peers and the
    * bootstrap server, and its DHT model's unwritten hashes are stored, so the next join
-   * loads without a rebuild) when no tab of the profile is left in it. Idempotent. Afterwards calls
-   * reject with `FennecError` code `"left"`, and `peer.join` of this space joins afresh.
+   * loads without a rebuild) when no tab of the profile is left in it. Idempotent.
+   * Afterwards calls reject with `FennecError` code `"left"`, and `peer.join` of this space
+   * joins afresh.
    */
   leave(): Promise<void>;
   /** The space id (base64url). Readable after `leave()`. */

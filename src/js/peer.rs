@@ -474,20 +474,15 @@ impl Peer {
                     .into_iter()
                     .map(|e| {
                         let (done, left) = oneshot::channel();
-                        // A joined space ends now, as at `space.leave()`; one still joining
-                        // is left once joined (a failed join has nothing to leave).
-                        let leaving = match e.joined.peek() {
-                            Some(Ok((_, s))) => Some(s.leave(Code::Closed)),
-                            _ => None,
-                        };
+                        // A joined space ends now, as at `space.leave()`; the task then
+                        // awaits that same leave. One still joining is left once joined (a
+                        // failed join has nothing to leave).
+                        if let Some(Ok((_, s))) = e.joined.peek() {
+                            drop(s.leave(Code::Closed));
+                        }
                         spawn_local(async move {
-                            match leaving {
-                                Some(l) => l.await,
-                                None => {
-                                    if let Ok((_, s)) = e.joined.await {
-                                        s.leave(Code::Closed).await;
-                                    }
-                                }
+                            if let Ok((_, s)) = e.joined.await {
+                                s.leave(Code::Closed).await;
                             }
                             let _ = done.send(());
                         });
@@ -1013,9 +1008,9 @@ impl Space {
 
     /// Leaves the space: a tombstone goes to peers and the bootstrap server, the DHT model's
     /// unwritten hashes are written (the next join loads the model without a rebuild), then
-    /// connections and the store close, callbacks stop. Idempotent: later calls resolve when the first one is
-    /// done. Afterwards calls reject with `FennecError` code `"left"`, and `peer.join` of this
-    /// space joins afresh (a new `Space`).
+    /// connections and the store close, callbacks stop. Idempotent: later calls resolve when
+    /// the first one is done. Afterwards calls reject with `FennecError` code `"left"`, and
+    /// `peer.join` of this space joins afresh (a new `Space`).
     pub async fn leave(&self) {
         self.state.leave(Code::Left).await;
     }
