@@ -6,6 +6,9 @@
 // is after that write has committed: right after it the `slices` store must hold the
 // hashes of the imported ops' slices, not just the watermark. `peer.close()` leaves every
 // joined space at once and resolves once each of them has: the same holds for each space.
+// A tab closed for real (playwright's `page.close()`: `pagehide`, hidden, unload) cannot be
+// waited for: the write made in those events must commit although the page is gone, which
+// the next page of the same origin reads.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
@@ -31,8 +34,9 @@ const N = 200;
 /**
  * Joins `names` in a fresh page, waits for each empty model's watermark (written 2 s after
  * the join: one record each), imports `N` ops into each space with `publishMany`, then ends
- * the spaces with `end` ('leave': each `space.leave()`; 'close': one `peer.close()`). Returns
- * each space's op count before the end and its `slices` records right after it.
+ * the spaces with `end` ('leave': each `space.leave()`; 'close': one `peer.close()`; 'tab
+ * close': the page closed, then a new page of the origin opened). Returns each space's op
+ * count before the end and its `slices` records right after it.
  */
 async function importThenEnd(names, end) {
   const context = await browser.newContext();
@@ -62,11 +66,16 @@ async function importThenEnd(names, end) {
       held.push((await space.stats()).ops);
     }
     if (o.end === 'close') await window.peer.close();
-    else for (const space of window.spaces) await space.leave();
+    else if (o.end === 'leave') for (const space of window.spaces) await space.leave();
     return held;
   }, { n: N, end });
-  const written = Object.values(await page.evaluate(() => window.sliceRecordCounts()));
   assert.deepEqual(page.fennecErrors.map(String), []);
+  let reader = page;
+  if (end === 'tab close') {
+    await page.close();
+    reader = await openFennecPage(context, web.url, '/blank.html');
+  }
+  const written = Object.values(await reader.evaluate(() => window.sliceRecordCounts()));
   await context.close();
   return { held, written };
 }
@@ -86,4 +95,15 @@ test('closing the peer right after bulk imports into two spaces writes both spac
   assert.deepEqual(held, [N, N]);
   assert.equal(written.length, 2);
   for (const w of written) assert.ok(w > N / 2, `slice records of each space right after close(): ${written}`);
+});
+
+// Chromium aborted the write of a closing page in 4 of 8 closes before its transaction was
+// committed at once (`commit()` in `put_slices`): four closes, each must keep the hashes.
+test('a tab closed right after a bulk import keeps the imported ops\' slice hashes', async () => {
+  for (let k = 0; k < 4; k++) {
+    const { held, written } = await importThenEnd([`persist-on-tab-close-${k}-${Date.now()}`], 'tab close');
+    assert.deepEqual(held, [N]);
+    assert.equal(written.length, 1);
+    assert.ok(written[0] > N / 2, `slice records after tab close ${k + 1} of 4: ${written}`);
+  }
 });
