@@ -317,3 +317,63 @@ fn probes_are_answered_while_gossip_waits_on_the_store() {
         "A declared B down while B's gossip waited on its store"
     );
 }
+
+/// A leave does not wait for a gossip step: a closing tab leaves in its `pagehide`, and the
+/// leave's write of the DHT model must be issued while the page still runs. B imports old
+/// ops in bulk (their slice hashes wait `PERSIST_AFTER_INTAKE`, 30 s), then its gossip reads
+/// start to take an hour (a read the closing page will never see complete); B is told to
+/// leave while a step waits on one. The hashes must be in B's store a virtual second later.
+#[test]
+fn a_leave_during_a_gossip_step_writes_the_model_at_once() {
+    let clock = VirtualClock::new(Timestamp(T0));
+    let net = MemNetwork::new();
+    let space_id = SpaceId::from_bytes(vec![8u8; 32]);
+    let pool = LocalPool::new();
+    let slow = Rc::new(SlowReads::new(
+        MemOpStore::new(clock.reader()),
+        clock.clone(),
+    ));
+    let fast = Rc::new(MemOpStore::new(clock.reader()));
+    let (a_cmd, _a_events, a_info) = spawn_driver(&pool, &clock, &net, &space_id, 1, fast, drop);
+    let (b_cmd, _b_events, b_info) =
+        spawn_driver(&pool, &clock, &net, &space_id, 2, slow.clone(), drop);
+    for c in [&a_cmd, &b_cmd] {
+        c.unbounded_send(Command::AgentInfos(vec![a_info.clone(), b_info.clone()]))
+            .unwrap();
+    }
+    let day = 86_400_000_000i64;
+    for i in 0..100i64 {
+        let op = fennec::model::op::Op::new(Timestamp(T0 - 400 * day + i * day), vec![i as u8; 8])
+            .unwrap();
+        let (tx, _published) = oneshot::channel();
+        b_cmd.unbounded_send(Command::PublishOp(op, tx)).unwrap();
+    }
+    // A recent op: rounds list it from the store, so each step of B's reads it.
+    let (tx, _published) = oneshot::channel();
+    b_cmd
+        .unbounded_send(Command::Publish(Bytes::from_static(b"recent"), tx))
+        .unwrap();
+    let mut pool = pool;
+    let end = T0 + 5_000_000;
+    run_until(&mut pool, &clock, || clock.now().0 >= end, 100_000);
+    let hashes = |slow: &SlowReads| {
+        futures::executor::block_on(slow.retrieve_sector_slice_hashes())
+            .unwrap()
+            .len()
+    };
+    assert!(hashes(&slow) <= 1, "only the watermark before the leave");
+
+    slow.set_delay(Duration::from_secs(3600));
+    let before = slow.delayed_reads();
+    run_until(&mut pool, &clock, || slow.delayed_reads() > before, 100_000);
+    assert!(slow.delayed_reads() > before, "no gossip read of B's began");
+    slow.set_delay(Duration::ZERO);
+    b_cmd.unbounded_send(Command::Leave).unwrap();
+    let end = clock.now().0 + 1_000_000;
+    run_until(&mut pool, &clock, || clock.now().0 >= end, 100_000);
+    let written = hashes(&slow);
+    assert!(
+        written > 50,
+        "slice hash records a second after the leave: {written}"
+    );
+}

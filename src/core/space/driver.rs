@@ -12,8 +12,8 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use super::{
-    GossipStep, Lane, NotifyError, Output, PublishToken, SendTicket, Space, SpaceError, SpaceEvent,
-    StoreRequest, StoreResponse, StoreTicket,
+    GossipStep, GossipStepOutcome, Lane, NotifyError, Output, PublishToken, SendTicket, Space,
+    SpaceError, SpaceEvent, StoreRequest, StoreResponse, StoreTicket,
 };
 use crate::api::Clock;
 use crate::api::OpStore;
@@ -117,7 +117,8 @@ pub struct Summary {
 /// every [`Output`] is carried out — sends on `transport` (results fed back), store
 /// operations on `store` (concurrently, results fed back), closes, events to `events` — and
 /// commands, transport events and timers are fed in (in that order of priority when several
-/// are ready). Returns the space for inspection.
+/// are ready; a [`Command::Leave`] also ends a gossip step under way). Returns the space for
+/// inspection.
 pub async fn run_space<T, C>(
     mut space: Space,
     store: &dyn OpStore,
@@ -170,9 +171,16 @@ where
             }
         }
         if gossip_turn && space.gossip_ready() {
-            let held =
-                run_gossip_step(&mut space, store, transport, clock, &mut stores, &mut sends);
-            for e in held.await {
+            let lanes = Lanes {
+                commands: &mut commands,
+                stores: &mut stores,
+                sends: &mut sends,
+            };
+            let held = run_gossip_step(&mut space, store, transport, clock, lanes).await;
+            for c in held.commands {
+                take_command(&mut space, &mut publishes, &events, clock.now(), c);
+            }
+            for e in held.events {
                 if !handle_event(&mut space, clock.now(), e) {
                     return space;
                 }
@@ -221,10 +229,7 @@ where
                 // store write.
                 let mut next = Some(c);
                 while let Some(c) = next {
-                    if let Err(e) = handle_command(&mut space, &mut publishes, clock.now(), c) {
-                        // No caller waits for SetUrl/Leave: the failure becomes an event.
-                        let _unheard = events.unbounded_send(SpaceEvent::Error(e));
-                    }
+                    take_command(&mut space, &mut publishes, &events, clock.now(), c);
                     next = commands.try_recv().ok();
                 }
             }
@@ -242,28 +247,68 @@ type Stores<'a> = FuturesUnordered<LocalBoxFuture<'a, (StoreTicket, StoreRespons
 /// Sends in flight, with their tickets and outcomes.
 type Sends<'a> = FuturesUnordered<LocalBoxFuture<'a, (SendTicket, Result<(), String>)>>;
 
+/// Hands `c` to the space; a failure no caller waits for (SetUrl, Leave) becomes an event.
+fn take_command(
+    space: &mut Space,
+    publishes: &mut Publishes,
+    events: &mpsc::UnboundedSender<SpaceEvent>,
+    now: Timestamp,
+    c: Command,
+) {
+    if let Err(e) = handle_command(space, publishes, now, c) {
+        let _unheard = events.unbounded_send(SpaceEvent::Error(e));
+    }
+}
+
+/// What a gossip step polls besides its own work: the app's commands, and the store
+/// operations and sends in flight.
+struct Lanes<'a, 's, 't> {
+    commands: &'a mut mpsc::UnboundedReceiver<Command>,
+    stores: &'a mut Stores<'s>,
+    sends: &'a mut Sends<'t>,
+}
+
+/// What a gossip step held back for [`handle_command`] and [`handle_event`], each in the
+/// order it came.
+struct Held {
+    commands: Vec<Command>,
+    /// Transport events; `None`: the transport shut down.
+    events: Vec<Option<TransportEvent>>,
+}
+
 /// One gossip step ([`Space::gossip_step`]): gossip reads the store while membership frames
 /// are answered at once (a step on a large store takes seconds; probes come every 800 ms)
 /// and SWIM's packets sent. Store operations and sends in flight keep being polled
 /// meanwhile: an IndexedDB transaction whose next request is not issued right after the
 /// last one completed commits, and the stalled operation then fails ("transaction has
-/// finished"). Their results are handed in afterwards; the other transport events are
-/// returned, in order, for [`handle_event`] (`None`: the transport shut down).
+/// finished"). Their results are handed in afterwards; the other transport events and the
+/// commands are returned ([`Held`]).
+///
+/// A [`Command::Leave`] ends the step at once ([`GossipStepOutcome::abandoned`]): a closing
+/// tab leaves in its `pagehide`, and the leave's write of the model must be issued before
+/// the page is gone, not after a store read that will never complete.
 async fn run_gossip_step<'s, 't, T, C>(
     space: &mut Space,
     store: &'s dyn OpStore,
     transport: &'t T,
     clock: &C,
-    stores: &mut Stores<'s>,
-    sends: &mut Sends<'t>,
-) -> Vec<Option<TransportEvent>>
+    lanes: Lanes<'_, 's, 't>,
+) -> Held
 where
     T: Transport + ?Sized,
     C: Clock + ?Sized,
 {
+    let Lanes {
+        commands,
+        stores,
+        sends,
+    } = lanes;
     let mut stored = Vec::new();
     let mut sent = Vec::new();
-    let mut held = Vec::new();
+    let mut held = Held {
+        commands: Vec::new(),
+        events: Vec::new(),
+    };
     let mut shut_down = false;
     let outcome = {
         let GossipStep {
@@ -282,10 +327,17 @@ where
                 outcome = handling => break outcome,
                 r = stores.select_next_some() => stored.push(r),
                 r = sends.select_next_some() => sent.push(r),
+                c = commands.select_next_some() => {
+                    let leave = matches!(c, Command::Leave);
+                    held.commands.push(c);
+                    if leave {
+                        break GossipStepOutcome::abandoned();
+                    }
+                }
                 e = event => match e {
                     Some(TransportEvent::Message { from, msg, len }) => {
                         if let Some((from, msg)) = membership.membership(clock.now(), from, msg) {
-                            held.push(Some(TransportEvent::Message { from, msg, len }));
+                            held.events.push(Some(TransportEvent::Message { from, msg, len }));
                         }
                         while let Some(o) = membership.poll_send() {
                             if let Output::Send { ticket, to, frame, lane } = o {
@@ -295,7 +347,7 @@ where
                     }
                     other => {
                         shut_down = other.is_none();
-                        held.push(other);
+                        held.events.push(other);
                     }
                 },
             }

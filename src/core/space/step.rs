@@ -44,6 +44,16 @@ pub struct GossipStep<'a> {
 #[derive(Debug)]
 pub struct GossipStepOutcome(Result<(), GossipError>);
 
+impl GossipStepOutcome {
+    /// The driver dropped [`GossipStep::handling`] before its end, to leave the space at
+    /// once (a closing tab cannot wait for a store read). Gossip only reads the model and
+    /// the store, so both are as they were; the round the message belonged to ends with the
+    /// leave.
+    pub fn abandoned() -> Self {
+        GossipStepOutcome(Ok(()))
+    }
+}
+
 /// The part of a space that sends frames: its output queue, the kinds of sends awaiting a
 /// result, the ticket counter and the send counters.
 pub(super) struct Outbox<'a> {
