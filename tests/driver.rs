@@ -265,6 +265,45 @@ fn spawn_driver(
     (ctx, erx, info)
 }
 
+/// Two drivers in one space that know each other: A (`url(1)`) on an in-memory store, B
+/// (`url(2)`) on a [`SlowReads`] one (no delay until set). Keep every field bound to the end
+/// of the test: a driver whose command sender is dropped returns once it is idle.
+struct FastAndSlow {
+    pool: LocalPool,
+    slow: Rc<SlowReads>,
+    a_cmd: mpsc::UnboundedSender<Command>,
+    a_events: mpsc::UnboundedReceiver<SpaceEvent>,
+    b_cmd: mpsc::UnboundedSender<Command>,
+    _b_events: mpsc::UnboundedReceiver<SpaceEvent>,
+}
+
+/// [`FastAndSlow`] in the space of id `[space; 32]`.
+fn fast_and_slow(clock: &VirtualClock, space: u8) -> FastAndSlow {
+    let net = MemNetwork::new();
+    let space_id = SpaceId::from_bytes(vec![space; 32]);
+    let pool = LocalPool::new();
+    let slow = Rc::new(SlowReads::new(
+        MemOpStore::new(clock.reader()),
+        clock.clone(),
+    ));
+    let fast = Rc::new(MemOpStore::new(clock.reader()));
+    let (a_cmd, a_events, a_info) = spawn_driver(&pool, clock, &net, &space_id, 1, fast, drop);
+    let (b_cmd, b_events, b_info) =
+        spawn_driver(&pool, clock, &net, &space_id, 2, slow.clone(), drop);
+    for c in [&a_cmd, &b_cmd] {
+        c.unbounded_send(Command::AgentInfos(vec![a_info.clone(), b_info.clone()]))
+            .unwrap();
+    }
+    FastAndSlow {
+        pool,
+        slow,
+        a_cmd,
+        a_events,
+        b_cmd,
+        _b_events: b_events,
+    }
+}
+
 /// Membership probes are answered while a gossip step waits on the store: B's gossip reads
 /// take 5 s each (a large IndexedDB store), A probes every 800 ms and declares a member down
 /// 1.6 s after suspecting it. A driver that awaited the step before taking the next frame
@@ -273,21 +312,14 @@ fn spawn_driver(
 #[test]
 fn probes_are_answered_while_gossip_waits_on_the_store() {
     let clock = VirtualClock::new(Timestamp(T0));
-    let net = MemNetwork::new();
-    let space_id = SpaceId::from_bytes(vec![7u8; 32]);
-    let pool = LocalPool::new();
-    let slow = Rc::new(SlowReads::new(
-        MemOpStore::new(clock.reader()),
-        clock.clone(),
-    ));
-    let fast = Rc::new(MemOpStore::new(clock.reader()));
-    let (a_cmd, mut a_events, a_info) = spawn_driver(&pool, &clock, &net, &space_id, 1, fast, drop);
-    let (b_cmd, _b_events, b_info) =
-        spawn_driver(&pool, &clock, &net, &space_id, 2, slow.clone(), drop);
-    for c in [&a_cmd, &b_cmd] {
-        c.unbounded_send(Command::AgentInfos(vec![a_info.clone(), b_info.clone()]))
-            .unwrap();
-    }
+    let FastAndSlow {
+        pool,
+        slow,
+        a_cmd,
+        mut a_events,
+        b_cmd: _b_cmd,
+        _b_events,
+    } = fast_and_slow(&clock, 7);
     // A recent op, held by both, is what rounds list from the store.
     let (tx, _published) = oneshot::channel();
     a_cmd
@@ -326,21 +358,14 @@ fn probes_are_answered_while_gossip_waits_on_the_store() {
 #[test]
 fn a_leave_during_a_gossip_step_writes_the_model_at_once() {
     let clock = VirtualClock::new(Timestamp(T0));
-    let net = MemNetwork::new();
-    let space_id = SpaceId::from_bytes(vec![8u8; 32]);
-    let pool = LocalPool::new();
-    let slow = Rc::new(SlowReads::new(
-        MemOpStore::new(clock.reader()),
-        clock.clone(),
-    ));
-    let fast = Rc::new(MemOpStore::new(clock.reader()));
-    let (a_cmd, _a_events, a_info) = spawn_driver(&pool, &clock, &net, &space_id, 1, fast, drop);
-    let (b_cmd, _b_events, b_info) =
-        spawn_driver(&pool, &clock, &net, &space_id, 2, slow.clone(), drop);
-    for c in [&a_cmd, &b_cmd] {
-        c.unbounded_send(Command::AgentInfos(vec![a_info.clone(), b_info.clone()]))
-            .unwrap();
-    }
+    let FastAndSlow {
+        pool,
+        slow,
+        a_cmd: _a_cmd,
+        a_events: _a_events,
+        b_cmd,
+        _b_events,
+    } = fast_and_slow(&clock, 8);
     let day = 86_400_000_000i64;
     for i in 0..100i64 {
         let op = fennec::model::op::Op::new(Timestamp(T0 - 400 * day + i * day), vec![i as u8; 8])
