@@ -26,6 +26,8 @@ const BENCHES = {
   gossip: () => import('./bench/gossip.mjs'),
   // the DHT model's load from IndexedDB at join (issue 10, deliverable 1)
   coldstart: () => import('./bench/coldstart.mjs'),
+  // a tab closed while it syncs: does the next page load its model or rebuild it?
+  close: () => import('./bench/close.mjs'),
 };
 
 async function main() {

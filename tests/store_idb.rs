@@ -377,3 +377,45 @@ async fn a_schema_1_database_is_packed_on_open() {
     db.close();
     IdbOpStore::delete(&space, &agent).await.unwrap();
 }
+
+/// `abandon_writes` (a closing page, before the leave's model write): an op write under way
+/// is aborted and stores nothing, and the store's later writes run as before. Chromium runs
+/// one read-write transaction of a database at a time, so a model write issued behind a
+/// running op write waited for it, and the page's end dropped both.
+#[wasm_bindgen_test]
+async fn an_abandoned_write_stores_nothing_and_later_writes_run() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "abandon");
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    let ops: Vec<MetaOp> = (0..200i64)
+        .map(|i| op(i + 1, format!("abandoned-{i}")))
+        .collect();
+    let mut write = Box::pin(s.process_incoming_ops(ops.clone()));
+    assert!(
+        futures::poll!(&mut write).is_pending(),
+        "the write is under way"
+    );
+    s.abandon_writes();
+    assert!(write.await.is_err(), "the abandoned write failed");
+    assert_eq!(s.query_totals().await.unwrap().op_count, 0);
+    assert_eq!(
+        s.retrieve_ops(vec![ops[0].op_id.clone()]).await.unwrap(),
+        vec![]
+    );
+
+    s.abandon_writes(); // none under way: nothing to abort
+    assert_eq!(
+        s.process_incoming_ops(ops.clone()).await.unwrap().len(),
+        200
+    );
+    s.store_slice_hash(DhtArc::FULL, 1, Bytes::from_static(b"h"))
+        .await
+        .unwrap();
+    assert_eq!(s.query_totals().await.unwrap().op_count, 200);
+    assert_eq!(
+        s.retrieve_ops(vec![ops[0].op_id.clone()]).await.unwrap(),
+        vec![ops[0].clone()]
+    );
+}

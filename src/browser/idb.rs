@@ -161,6 +161,34 @@ struct Shared {
     name: String,
     /// Why the handle no longer works, once it does not.
     gone: RefCell<Option<StoreError>>,
+    /// Op writes under way, each with a number of its own ([`OpStore::abandon_writes`]; the
+    /// space hands the store one write at a time, so this is short).
+    writes: RefCell<Vec<(u64, IdbTransaction)>>,
+    next_write: Cell<u64>,
+}
+
+/// Keeps an op write's transaction in [`Shared::writes`] while its future lives.
+struct WriteUnderWay<'a> {
+    shared: &'a Shared,
+    number: u64,
+}
+
+impl<'a> WriteUnderWay<'a> {
+    fn new(shared: &'a Shared, tx: &IdbTransaction) -> Self {
+        let number = shared.next_write.get();
+        shared.next_write.set(number + 1);
+        shared.writes.borrow_mut().push((number, tx.clone()));
+        WriteUnderWay { shared, number }
+    }
+}
+
+impl Drop for WriteUnderWay<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .writes
+            .borrow_mut()
+            .retain(|(n, _)| *n != self.number);
+    }
 }
 
 impl std::fmt::Debug for IdbOpStore {
@@ -213,6 +241,8 @@ impl IdbOpStore {
         let shared = Rc::new(Shared {
             name,
             gone: RefCell::new(None),
+            writes: RefCell::default(),
+            next_write: Cell::new(0),
         });
 
         // Another tab wants to upgrade or delete the database: step aside, say why.
@@ -381,6 +411,7 @@ impl IdbOpStore {
             meta.push(self.clock.stamp(now).as_micros() as f64);
         }
         let tx = self.tx(&[PACKS, INFO], true)?;
+        let _under_way = WriteUnderWay::new(&self.shared, &tx);
         let done = TxDone::new(&tx);
         let written = write_packs(
             &tx,
@@ -945,6 +976,13 @@ impl OpStore for IdbOpStore {
 
     fn query_totals(&self) -> LocalBoxFuture<'_, Result<OpTotals, StoreError>> {
         Box::pin(self.totals())
+    }
+
+    fn abandon_writes(&self) {
+        for (_, tx) in self.shared.writes.borrow().iter() {
+            // Throws if it already finished: nothing to undo.
+            let _ = tx.abort();
+        }
     }
 
     fn close(&self) {

@@ -665,6 +665,9 @@ impl BrowserSpace {
                 crate::core::space::SpaceError::Sign(e),
             ))),
         }
+        // The op writes under way would hold the leave's write of the model back until the
+        // page is gone ([`OpStore::abandon_writes`]).
+        self.store.abandon_writes();
         let _ = self.command(Command::Leave);
     }
 

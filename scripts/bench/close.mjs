@@ -1,0 +1,98 @@
+// `npm run bench -- close [--ops 30000] [--after-ms 1000,2000,3000,4000,5000,6000,8000,12000]`
+//
+// A tab closed while it syncs: does the next page of its origin find a DHT model that matches
+// its op store, or must it rebuild the model from every op? Tab A (in-memory store) publishes
+// `--ops` ops of 300 random bytes, an hour apart from 2024 on. For each time in `--after-ms`, a
+// fresh tab B (its own browser context, IndexedDB) joins A's space, is closed that long after
+// its join (playwright `page.close()`: `pagehide`, hidden, unload), and a new page of B's
+// origin reads B's database with plain IndexedDB: the op count the model's watermark record
+// says its hashes reflect (`null`: no watermark), and the op count of the store's totals. Equal
+// counts: the next join loads the hashes; otherwise it rebuilds them from every op
+// (`src/core/dht/store.rs`, `load`). Every close falls within `PERSIST_AFTER_INTAKE` (30 s)
+// of B's intake, so only the writes made at hide and leave (`Space::persist_now`) can keep it,
+// and only if no op write of B's holds the database (`OpStore::abandon_writes`).
+import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+
+function parseArgs(args) {
+  const o = { ops: 30_000, afterMs: [1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000] };
+  for (let i = 0; i < args.length; i += 2) {
+    const [k, v] = [args[i], args[i + 1]];
+    if (k === '--ops') o.ops = Number(v);
+    else if (k === '--after-ms') o.afterMs = String(v).split(',').map(Number);
+    else throw new Error(`unknown option ${k} (options: --ops N --after-ms 1000,2000,...)`);
+  }
+  if (!(Number.isInteger(o.ops) && o.ops >= 500)) throw new Error('--ops must be an integer >= 500');
+  if (!o.afterMs.every((ms) => Number.isFinite(ms) && ms >= 0)) throw new Error('--after-ms must be ms >= 0');
+  return o;
+}
+
+/** Page side: `{ reflected, stored }` of the origin's one fennec op store database. */
+async function readModel() {
+  const names = (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('fennec-ops:'));
+  if (names.length !== 1) throw new Error(`expected one op store database, found ${names.length}`);
+  const req = (r) => new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const db = await req(indexedDB.open(names[0]));
+  try {
+    const tx = db.transaction(['slices', 'info']);
+    // The watermark's records are keyed [0, 0, index high, index low] (WATERMARK_ARC); the
+    // last one's value is the reflected op count, 8 bytes big-endian.
+    const keys = await req(tx.objectStore('slices').getAllKeys(IDBKeyRange.bound([0, 0, 0, 0], [0, 0, Infinity, Infinity])));
+    const value = keys.length > 0 ? await req(tx.objectStore('slices').get(keys[keys.length - 1])) : undefined;
+    const reflected = value ? Number(new DataView(value.buffer, value.byteOffset, 8).getBigUint64(0)) : null;
+    const totals = await req(tx.objectStore('info').get('totals'));
+    return { reflected, stored: totals?.c ?? 0 };
+  } finally {
+    db.close();
+  }
+}
+
+export async function run(args, log) {
+  const o = parseArgs(args);
+  const net = await startDevnet();
+  const browser = await launchBrowser();
+  try {
+    const space = `close-bench-${Date.now()}`;
+    const opts = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space, ops: o.ops };
+    const a = await openFennecPage(await browser.newContext(), net.staticUrl, '/blank.html');
+    await a.evaluate(async (x) => {
+      const { Peer } = window.fennec;
+      window.peer = await Peer.connect({ bootstrapUrl: x.bootstrapUrl, signalUrl: x.signalUrl, storage: 'memory' });
+      window.space = await window.peer.join(x.space);
+      const hour = 3_600_000;
+      for (let first = 0; first < x.ops; first += 500) {
+        const n = Math.min(500, x.ops - first);
+        await window.space.publishMany(Array.from({ length: n }, (_, i) => ({
+          payload: crypto.getRandomValues(new Uint8Array(300)), createdAt: Date.UTC(2024, 0, 1) + (first + i) * hour,
+        })));
+      }
+    }, opts);
+    log(`tab A holds ${o.ops} ops`);
+    const closes = [];
+    for (const afterMs of o.afterMs) {
+      const context = await browser.newContext();
+      const b = await openFennecPage(context, net.staticUrl, '/blank.html');
+      await b.evaluate(async (x) => {
+        const { Peer } = window.fennec;
+        window.peer = await Peer.connect({ bootstrapUrl: x.bootstrapUrl, signalUrl: x.signalUrl, storage: 'indexeddb' });
+        window.space = await window.peer.join(x.space);
+      }, opts);
+      await new Promise((r) => setTimeout(r, afterMs));
+      const held = await b.evaluate(async () => (await window.space.stats()).ops);
+      await b.close();
+      const next = await openFennecPage(context, net.staticUrl, '/blank.html');
+      const model = await next.evaluate(readModel);
+      const kept = model.reflected === model.stored;
+      log(`closed ${afterMs} ms after its join holding ${held} ops: watermark reflects ${model.reflected}, store holds ${model.stored}: ${kept ? 'kept' : 'rebuild'}`);
+      closes.push({ afterMs, held, ...model, kept });
+      await context.close();
+    }
+    const kept = closes.filter((c) => c.kept).length;
+    return { ops: o.ops, closes: closes.length, kept, rebuilt: closes.length - kept, detail: closes };
+  } finally {
+    await browser.close();
+    await net.stop();
+  }
+}
