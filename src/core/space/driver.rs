@@ -171,12 +171,16 @@ where
             }
         }
         if gossip_turn && space.gossip_ready() {
-            let lanes = Lanes {
-                commands: &mut commands,
-                stores: &mut stores,
-                sends: &mut sends,
-            };
-            let held = run_gossip_step(&mut space, store, transport, clock, lanes).await;
+            let held = run_gossip_step(
+                &mut space,
+                store,
+                transport,
+                clock,
+                &mut commands,
+                &mut stores,
+                &mut sends,
+            )
+            .await;
             for c in held.commands {
                 take_command(&mut space, &mut publishes, &events, clock.now(), c);
             }
@@ -260,14 +264,6 @@ fn take_command(
     }
 }
 
-/// What a gossip step polls besides its own work: the app's commands, and the store
-/// operations and sends in flight.
-struct Lanes<'a, 's, 't> {
-    commands: &'a mut mpsc::UnboundedReceiver<Command>,
-    stores: &'a mut Stores<'s>,
-    sends: &'a mut Sends<'t>,
-}
-
 /// What a gossip step held back for [`handle_command`] and [`handle_event`], each in the
 /// order it came.
 struct Held {
@@ -292,17 +288,14 @@ async fn run_gossip_step<'s, 't, T, C>(
     store: &'s dyn OpStore,
     transport: &'t T,
     clock: &C,
-    lanes: Lanes<'_, 's, 't>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    stores: &mut Stores<'s>,
+    sends: &mut Sends<'t>,
 ) -> Held
 where
     T: Transport + ?Sized,
     C: Clock + ?Sized,
 {
-    let Lanes {
-        commands,
-        stores,
-        sends,
-    } = lanes;
     let mut stored = Vec::new();
     let mut sent = Vec::new();
     let mut held = Held {
