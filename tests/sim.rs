@@ -24,8 +24,9 @@ use futures::executor::block_on;
 use fennec::api::OpStore;
 use fennec::core::space::{Space, SpaceConfig, SpaceEvent};
 use fennec::model::agent::AgentKey;
-use fennec::model::id::{OpId, SpaceId};
-use fennec::model::op::Op;
+use fennec::model::arc::{DhtArc, SECTORS};
+use fennec::model::id::{Locator, OpId, SpaceId};
+use fennec::model::op::{Op, op_id_of};
 use fennec::model::time::Timestamp;
 use fennec::model::url::Url;
 use fennec::testing::{SimConfig, SimNet, SimRng as Rng};
@@ -732,4 +733,188 @@ fn steady_state_bytes_real_trickle() {
 #[test]
 fn steady_state_bytes_real_import() {
     steady_state_within_bound("real-import", &real_ops(1000), Pattern::Import);
+}
+
+/// The storage arc of peer `i` of a sharded swarm of `n`: 128 sectors (a quarter of the
+/// ring) starting at sector `i * 512 / n`, wrapping past the ring's end. With 16 peers every
+/// location is in the arcs of exactly 4.
+fn quarter_arc(i: usize, n: usize) -> DhtArc {
+    let first = (i * SECTORS as usize / n) as u32;
+    DhtArc::of_sectors(first, first + SECTORS / 4 - 1)
+}
+
+fn loc(id: &OpId) -> u32 {
+    Locator::default().op_loc(id)
+}
+
+fn holds(sim: &SimNet, i: usize, id: &OpId) -> bool {
+    sim.nodes[i].holds_all(std::slice::from_ref(id))
+}
+
+/// Every peer holds every op its arc holds (`ids` with their authors).
+fn sharded_converged(sim: &SimNet, who: &[usize], ids: &[(OpId, usize)]) -> bool {
+    who.iter().all(|i| {
+        let arc = sim.nodes[*i].space.local_agent_info().storage_arc;
+        ids.iter()
+            .all(|(id, _)| !arc.contains(loc(id)) || holds(sim, *i, id))
+    })
+}
+
+/// Ops a peer holds that it neither authored nor is responsible for (outside its arc).
+fn held_outside_arc(sim: &SimNet, i: usize, ids: &[(OpId, usize)]) -> usize {
+    let arc = sim.nodes[i].space.local_agent_info().storage_arc;
+    ids.iter()
+        .filter(|(id, author)| *author != i && !arc.contains(loc(id)) && holds(sim, i, id))
+        .count()
+}
+
+/// Bytes of the ops of `ops` in `arc`.
+fn bytes_in_arc(ops: &[Op], arc: DhtArc) -> u64 {
+    ops.iter()
+        .filter(|o| arc.contains(loc(&op_id_of(&o.encode()))))
+        .map(|o| o.encoded_len() as u64)
+        .sum()
+}
+
+/// `n` peers with quarter arcs ([`quarter_arc`]) join, then publish `ops` round-robin as
+/// [`Pattern::Trickle`] does: the network, the ops' ids with their authors, and the time the
+/// publishing started.
+fn sharded_swarm(n: usize, ops: &[Op], seed: u64) -> (SimNet, Vec<(OpId, usize)>, i64) {
+    let mut sim = sim(seed, wan());
+    for i in 0..n {
+        let cfg = SpaceConfig {
+            storage_arc: quarter_arc(i, n),
+            ..SpaceConfig::new(space_id())
+        };
+        join_with(&mut sim, Behaviour::Honest, cfg);
+        sim.run_for(10 * MS);
+    }
+    sim.run_for(5 * SEC);
+    let start = sim.now().0;
+    let mut ids = Vec::new();
+    for (k, op) in ops.iter().enumerate() {
+        ids.push((publish(&mut sim, k % n, op.clone()), k % n));
+        if k % 50 == 49 {
+            sim.run_for(100 * MS);
+        }
+    }
+    (sim, ids, start)
+}
+
+/// [`sharded_swarm`], converged.
+fn converged_sharded_swarm(n: usize, ops: &[Op], seed: u64) -> (SimNet, Vec<(OpId, usize)>) {
+    let (mut sim, ids, _) = sharded_swarm(n, ops, seed);
+    let all: Vec<usize> = (0..n).collect();
+    assert!(sim.run_until(120 * SEC, |s| sharded_converged(s, &all, &ids)));
+    (sim, ids)
+}
+
+/// Bytes delivered to peer `i` apart from membership (a flat rate per member over time).
+fn data_in(sim: &SimNet, i: usize) -> u64 {
+    let n = &sim.nodes[i];
+    n.bytes_in - n.in_by_kind.get("membership").copied().unwrap_or(0)
+}
+
+/// A sharded swarm (Kitsune2's model: each agent holds the ops of its storage arc): 16 peers
+/// with quarter arcs publish 800 ops round-robin. Each op reaches the 4 peers whose arc holds
+/// it (publish targets and gossip, which compare only where arcs overlap), no peer stores an
+/// op outside its arc unless it authored it, and each peer receives at most the bytes bound
+/// times the ops of its own arc, not of the whole dataset.
+#[test]
+fn a_sharded_swarm_keeps_each_op_on_the_peers_whose_arc_holds_it() {
+    const N: usize = 16;
+    let mut rng = Rng::new(21);
+    let ops = generated_ops(&mut rng, 800);
+    let (mut sim, ids, start) = sharded_swarm(N, &ops, 22);
+    let all: Vec<usize> = (0..N).collect();
+    let ok = sim.run_until(120 * SEC, |s| sharded_converged(s, &all, &ids));
+    let secs = (sim.now().0 - start) as f64 / SEC_US as f64;
+    let mut worst: f64 = 0.0;
+    for i in 0..N {
+        let share = bytes_in_arc(&ops, quarter_arc(i, N));
+        let ratio = data_in(&sim, i) as f64 / share as f64;
+        worst = worst.max(ratio);
+        println!(
+            "sharded peer {i:2}: {} B in for {share} B in its arc ({ratio:.3}x), {} held \
+             outside its arc",
+            data_in(&sim, i),
+            held_outside_arc(&sim, i, &ids)
+        );
+    }
+    println!(
+        "sim sharded: {N} peers, quarter arcs, {} ops, dataset {} B; converged {ok} after \
+         {secs:.2} s virtual; bytes in per peer at most {worst:.3}x its arc's ops",
+        ops.len(),
+        dataset_bytes(&ops)
+    );
+    assert!(ok, "every peer holds the ops of its arc");
+    for i in 0..N {
+        assert_eq!(held_outside_arc(&sim, i, &ids), 0, "peer {i}");
+    }
+    assert!(
+        worst <= BYTES_BOUND,
+        "a peer received {worst:.3}x the ops of its arc (bound {BYTES_BOUND}x)"
+    );
+}
+
+/// A joiner whose arc spans parts of many peers' arcs (sectors 100..=339), two minutes after
+/// the ops were published (too old to be introduced): gossip with the peers whose arcs
+/// overlap its own brings it every op of its arc, and none outside it.
+#[test]
+fn a_sharded_late_joiner_gathers_its_arc_from_the_peers_that_overlap_it() {
+    let mut rng = Rng::new(23);
+    let ops = generated_ops(&mut rng, 800);
+    let (mut sim, ids) = converged_sharded_swarm(16, &ops, 24);
+    sim.run_for(120 * SEC);
+    let arc = DhtArc::of_sectors(100, 339);
+    let cfg = SpaceConfig {
+        storage_arc: arc,
+        ..SpaceConfig::new(space_id())
+    };
+    let start = sim.now().0;
+    let late = join_with(&mut sim, Behaviour::Honest, cfg);
+    let ok = sim.run_until(120 * SEC, |s| sharded_converged(s, &[late], &ids));
+    let got = data_in(&sim, late);
+    let share = bytes_in_arc(&ops, arc);
+    println!(
+        "sim sharded late joiner: arc of 240 sectors, {share} B of ops in it; caught up {ok} \
+         after {:.2} s virtual; {got} B in ({:.3}x); {} gossip rounds",
+        (sim.now().0 - start) as f64 / SEC_US as f64,
+        got as f64 / share as f64,
+        sim.nodes[late].space.gossip_summary().stats.completed
+    );
+    assert!(ok, "the joiner holds every op of its arc");
+    assert_eq!(held_outside_arc(&sim, late, &ids), 0);
+    assert!(got as f64 <= BYTES_BOUND * share as f64);
+}
+
+/// A peer that widens its storage arc to the whole ring (`Space::set_storage_arc`) gathers
+/// the ops it now holds by gossip; the others learn its new arc and publish to it.
+#[test]
+fn a_peer_that_widens_its_arc_gathers_the_ops_of_the_new_part() {
+    let mut rng = Rng::new(25);
+    let ops = generated_ops(&mut rng, 800);
+    let (mut sim, ids) = converged_sharded_swarm(16, &ops, 26);
+    sim.run_for(120 * SEC);
+    let now = sim.now();
+    sim.nodes[0]
+        .space
+        .set_storage_arc(now, DhtArc::FULL)
+        .unwrap();
+    sim.drain(0);
+    let start = now.0;
+    let all_ids: Vec<OpId> = ids.iter().map(|(id, _)| id.clone()).collect();
+    let ok = sim.run_until(180 * SEC, |s| s.nodes[0].holds_all(&all_ids));
+    println!(
+        "sim sharded widened arc: caught up {ok} after {:.2} s virtual",
+        (sim.now().0 - start) as f64 / SEC_US as f64
+    );
+    assert!(ok, "the widened peer holds every op");
+    // A new op anywhere on the ring now reaches it by publish.
+    let fresh = Op::new(sim.now(), b"after the widening".to_vec()).unwrap();
+    let id = publish(&mut sim, 5, fresh);
+    assert!(
+        sim.run_until(10 * SEC, |s| holds(s, 0, &id)),
+        "published to the widened peer"
+    );
 }
