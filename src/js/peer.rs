@@ -107,7 +107,7 @@ export interface SignalOptions {
 }
 /** Options of `peer.join`. */
 export interface JoinOptions extends SignalOptions {
-  /** Storage arc: "full" (default), "empty" (hold nothing, e.g. a light client), or [start, end], integers on the u32 ring (0 to 4294967295). */
+  /** Storage arc: "full" (default), "empty" (hold nothing, e.g. a light client), or [start, end], integers on the u32 ring (0 to 4294967295), inclusive, wrapping when start > end. It must be whole sectors, as Kitsune2's gossip requires: start a multiple of 8388608 (2^23), end 8388607 more than one, e.g. [0, 2147483647] for half the ring (a `RangeError` names the smallest such arc holding the one given). */
   arc?: "full" | "empty" | [number, number];
 }
 /** Options of `space.publish`. */
@@ -382,9 +382,9 @@ impl Peer {
     /// (leave first). After `space.leave()` a join starts afresh.
     ///
     /// Rejects with a `TypeError` (`space` not a string, a bad or unknown option), a
-    /// `RangeError` (empty name, arc bounds), or a `FennecError`: `"closed"` after
-    /// `peer.close()`, `"signal"` (the signal server is unreachable), `"store"` (the op store
-    /// cannot be opened).
+    /// `RangeError` (empty name, arc bounds, an arc not of whole sectors), or a `FennecError`:
+    /// `"closed"` after `peer.close()`, `"signal"` (the signal server is unreachable),
+    /// `"store"` (the op store cannot be opened).
     #[wasm_bindgen(unchecked_return_type = "Space")]
     pub async fn join(
         &self,
@@ -608,7 +608,27 @@ fn arc_option(o: &Options, v: &JsValue) -> Result<DhtArc, JsValue> {
         }
         Ok(f as u32)
     };
-    Ok(DhtArc::Arc(bound(0)?, bound(1)?))
+    let arc = DhtArc::Arc(bound(0)?, bound(1)?);
+    if arc.is_sector_aligned() {
+        return Ok(arc);
+    }
+    Err(range_error(format!(
+        "{} must be whole sectors (start a multiple of 8388608 = 2^23, end 8388607 more than \
+         a multiple), as Kitsune2's gossip requires; got {}, the smallest such arc holding it \
+         is {}",
+        o.name("arc"),
+        arc_text(arc),
+        arc_text(arc.sector_cover())
+    )))
+}
+
+/// `[start, end]` as JavaScript writes it ("full" and "empty" for those).
+fn arc_text(arc: DhtArc) -> String {
+    match arc {
+        DhtArc::FULL => "\"full\"".into(),
+        DhtArc::Empty => "\"empty\"".into(),
+        DhtArc::Arc(s, e) => format!("[{s}, {e}]"),
+    }
 }
 
 /// The space id for a name or id string (see [`Peer::join`]).

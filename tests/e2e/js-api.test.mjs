@@ -205,6 +205,13 @@ test('bad publish/get/join input is refused and nothing is stored; views store e
       arcBig: await t.outcome(() => peer.join(name, { arc: [0, 2 ** 32] })),
       arcFrac: await t.outcome(() => peer.join(name, { arc: [0.5, 1] })),
       arcShape: await t.outcome(() => peer.join(name, { arc: [1] })),
+      // A third of the ring cuts sector 170: not whole sectors (Kitsune2's gossip rule).
+      arcCut: await t.outcome(() => peer.join(name, { arc: [0, 1431655765] })),
+      arcHalf: await t.outcome(async () => {
+        const half = await peer.join(`${name}-half`, { arc: [0, 2147483647] });
+        await half.leave();
+        return 'joined';
+      }),
       optsString: await t.outcome(() => peer.join(name, 'full')),
     };
     const space = await peer.join(name);
@@ -273,6 +280,8 @@ test('bad publish/get/join input is refused and nothing is stored; views store e
   refused(J.arcBig, 'RangeError', /arc\[1\] must be an integer from 0 to 4294967295/, 'join arc 2^32');
   refused(J.arcFrac, 'RangeError', /arc\[0\]/, 'join arc 0.5');
   refused(J.arcShape, 'TypeError', /arc/, 'join arc [1]');
+  refused(J.arcCut, 'RangeError', /arc must be whole sectors .*got \[0, 1431655765\], the smallest such arc holding it is \[0, 1434451967\]/, 'join arc of a third');
+  assert.deepEqual(J.arcHalf, { ok: true, value: 'joined' }, 'join with half the ring');
   refused(J.optsString, 'TypeError', /options must be an object/, "join(n, 'full')");
 
   const P = r.publish;

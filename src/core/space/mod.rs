@@ -298,6 +298,13 @@ impl SpaceConfig {
                 rule: "must lie in MIN_RESPONSE_FRAME_BYTES..=wire::MAX_FRAME_BYTES",
             });
         }
+        if !self.storage_arc.is_sector_aligned() {
+            return Err(ConfigError {
+                field: "storage_arc",
+                rule: "must be whole sectors (start a multiple of 2^23, end one less than a \
+                       multiple), as Kitsune2's gossip requires",
+            });
+        }
         at_least_one("max_request_ids", self.max_request_ids as u64)?;
         at_least_one("max_gossip_inbox", self.max_gossip_inbox as u64)?;
         at_least_one("max_serving_per_peer", self.max_serving_per_peer as u64)?;
@@ -316,6 +323,26 @@ pub enum JoinError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The first agent info could not be signed.
+    #[error("signing the agent info: {0}")]
+    Sign(#[from] AgentError),
+}
+
+/// Why [`Space::set_storage_arc`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageArcError {
+    /// The arc is not whole sectors ([`DhtArc::is_sector_aligned`], Kitsune2's rule for
+    /// gossip arcs); the storage arc is unchanged.
+    #[error(
+        "storage arc {arc:?} is not whole sectors (start a multiple of 2^23, end one less than \
+         a multiple); the smallest such arc holding it is {cover:?}"
+    )]
+    NotSectorAligned {
+        /// The arc asked for.
+        arc: DhtArc,
+        /// The smallest sector-aligned arc holding it ([`DhtArc::sector_cover`]).
+        cover: DhtArc,
+    },
+    /// The new agent info could not be signed (the arc is already set).
     #[error("signing the agent info: {0}")]
     Sign(#[from] AgentError),
 }
@@ -1152,15 +1179,23 @@ impl Space {
         self.re_sign(now)
     }
 
-    /// The local agent's storage arc changed: signs and spreads a new info.
+    /// The local agent's storage arc changed: signs and spreads a new info; gossip compares
+    /// the new arc's sectors from the next round.
     ///
     /// # Errors
-    /// The signer's error.
-    pub fn set_storage_arc(&mut self, now: Timestamp, arc: DhtArc) -> Result<(), AgentError> {
+    /// [`StorageArcError::NotSectorAligned`] for an arc that is not whole sectors (nothing
+    /// changes), or the signer's error.
+    pub fn set_storage_arc(&mut self, now: Timestamp, arc: DhtArc) -> Result<(), StorageArcError> {
+        if !arc.is_sector_aligned() {
+            return Err(StorageArcError::NotSectorAligned {
+                arc,
+                cover: arc.sector_cover(),
+            });
+        }
         self.arc = arc;
         self.gossip
             .set_sectors(crate::model::arc::SectorSet::from_arcs(&[arc]));
-        self.re_sign(now)
+        Ok(self.re_sign(now)?)
     }
 
     /// Verified agent infos from bootstrap or a peer's preflight.

@@ -866,6 +866,10 @@ fn an_invalid_config_is_refused_naming_the_field() {
         bad(&|c| c.peer_store.max_agents = 0),
         "peer_store.max_agents"
     );
+    assert_eq!(
+        bad(&|c| c.storage_arc = DhtArc::Arc(0, u32::MAX / 3)),
+        "storage_arc"
+    );
     let mut c = SpaceConfig::new(space_id());
     c.prune_interval = Duration::ZERO;
     let k = key(5);
@@ -874,6 +878,35 @@ fn an_invalid_config_is_refused_naming_the_field() {
         e.to_string(),
         "config field `prune_interval` must be at least 1 µs"
     );
+}
+
+/// A storage arc that cuts a sector is refused (Kitsune2's rule for gossip arcs) and the
+/// signed info stays as it was; a whole-sector arc is taken.
+#[test]
+fn set_storage_arc_takes_whole_sectors_only() {
+    let k = key(5);
+    let mut s = Space::new(
+        SpaceConfig::new(space_id()),
+        Box::new(k.clone()),
+        k.agent_id(),
+        None,
+        T0,
+        1,
+    )
+    .unwrap();
+    let before = s.local_agent_info().clone();
+    let third = DhtArc::Arc(0, u32::MAX / 3);
+    assert_eq!(
+        s.set_storage_arc(T0, third),
+        Err(StorageArcError::NotSectorAligned {
+            arc: third,
+            cover: DhtArc::of_sectors(0, 170),
+        })
+    );
+    assert_eq!(s.local_agent_info(), &before);
+    let half = DhtArc::of_sectors(0, 255);
+    s.set_storage_arc(T0, half).unwrap();
+    assert_eq!(s.local_agent_info().storage_arc, half);
 }
 
 /// Issue 9, deliverable 5: while our own connection is down, an announcement fails and marks
