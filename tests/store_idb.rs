@@ -419,3 +419,164 @@ async fn an_abandoned_write_stores_nothing_and_later_writes_run() {
         vec![ops[0].clone()]
     );
 }
+
+/// The records of the `slice_batches` store of `space`/`agent`'s database, counted over a
+/// second connection.
+async fn slice_batch_records(space: &SpaceId, agent: &AgentId) -> u32 {
+    let req = idb().open(&database_name(space, agent)).unwrap();
+    assert_eq!(settle(&req, None).await, "success");
+    let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    let count = db
+        .transaction_with_str("slice_batches")
+        .unwrap()
+        .object_store("slice_batches")
+        .unwrap()
+        .count()
+        .unwrap();
+    assert_eq!(settle(&count, None).await, "success");
+    db.close();
+    count.result().unwrap().as_f64().unwrap() as u32
+}
+
+fn hash(tag: &str) -> Bytes {
+    Bytes::from(tag.as_bytes().to_vec())
+}
+
+/// A model write is one record however many hashes it holds (a closing page's write of
+/// 22 587 records was cut; one record is one `add`); a handle merges the records into one
+/// once 32 accumulated, keeping the latest hash of each `(arc, index)`; a closing page's
+/// writes never merge.
+#[wasm_bindgen_test]
+async fn model_writes_are_one_record_each_and_merge_after_32() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "slice_batches");
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    let sector = |i: u32| DhtArc::of_sectors(i, i);
+    let many: Vec<(DhtArc, u64, Bytes)> = (0..2000u32)
+        .map(|i| {
+            (
+                sector(i % 512),
+                u64::from(i / 512),
+                hash(&format!("first-{i}")),
+            )
+        })
+        .collect();
+    s.store_slice_hashes(many).await.unwrap();
+    assert_eq!(slice_batch_records(&space, &agent).await, 1);
+    // 31 more writes, each replacing slice 0 of sector 7 and adding one of sector 9.
+    for w in 1..32u64 {
+        s.store_slice_hashes(vec![
+            (sector(7), 0, hash(&format!("w{w}"))),
+            (sector(9), 100 + w, hash(&format!("n{w}"))),
+        ])
+        .await
+        .unwrap();
+    }
+    assert_eq!(slice_batch_records(&space, &agent).await, 32);
+    s.store_slice_hash(sector(7), 1, hash("merged"))
+        .await
+        .unwrap();
+    assert_eq!(slice_batch_records(&space, &agent).await, 1, "merged");
+    let seven = s.retrieve_slice_hashes(sector(7)).await.unwrap();
+    assert_eq!(
+        seven,
+        vec![
+            (0, hash("w31")),
+            (1, hash("merged")),
+            (2, hash("first-1031")),
+            (3, hash("first-1543"))
+        ]
+    );
+    let nine = s.retrieve_slice_hashes(sector(9)).await.unwrap();
+    assert_eq!(nine.len(), 4 + 31);
+    assert_eq!(nine[4], (101, hash("n1")));
+    assert_eq!(s.slice_hash_count(sector(9)).await.unwrap(), 132);
+    assert_eq!(
+        s.retrieve_sector_slice_hashes().await.unwrap().len(),
+        2000 + 31
+    );
+
+    s.abandon_writes(); // the page is closing: each write stays one `add`
+    for w in 0..40u64 {
+        s.store_slice_hash(sector(3), w, hash("closing"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(slice_batch_records(&space, &agent).await, 41);
+    assert_eq!(s.slice_hash_count(sector(3)).await.unwrap(), 40);
+    s.close();
+    IdbOpStore::delete(&space, &agent).await.unwrap();
+}
+
+/// A schema-2 database's slice hashes (one record each in `slices`) move into one slice
+/// batch on open, with the same answers to every read.
+#[wasm_bindgen_test]
+async fn a_schema_2_databases_slice_hashes_move_into_one_batch() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "schema_2");
+    let req = idb()
+        .open_with_u32(&database_name(&space, &agent), 2)
+        .unwrap();
+    let r = req.clone();
+    let upgrade = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let db: web_sys::IdbDatabase = r.result().unwrap().unchecked_into();
+        let tx = r.transaction().unwrap();
+        fennec::browser::idb::upgrade(&db, &tx, 0, 2).unwrap();
+        let slices = tx.object_store("slices").unwrap();
+        // Sector 5's slices 0 and 2^40 (an index past 32 bits), the watermark (arc [0, 0]).
+        let s5 = DhtArc::of_sectors(5, 5);
+        let DhtArc::Arc(a, b) = s5 else {
+            unreachable!()
+        };
+        for (key, value) in [
+            ([a, b, 0, 0], "zero"),
+            ([a, b, 256, 0], "big"),
+            ([0, 0, 0, 6], "watermark"),
+        ] {
+            let key: js_sys::Array = key
+                .iter()
+                .map(|k| wasm_bindgen::JsValue::from(*k))
+                .collect();
+            slices
+                .put_with_key(&js_sys::Uint8Array::from(value.as_bytes()), &key)
+                .unwrap();
+        }
+    });
+    req.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+    assert_eq!(settle(&req, None).await, "success");
+    let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    db.close();
+
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    let s5 = DhtArc::of_sectors(5, 5);
+    assert_eq!(
+        s.retrieve_slice_hashes(s5).await.unwrap(),
+        vec![(0, hash("zero")), (1 << 40, hash("big"))]
+    );
+    let watermark = DhtArc::Arc(0, 0);
+    assert_eq!(s.slice_hash_count(watermark).await.unwrap(), 7);
+    assert_eq!(
+        s.retrieve_slice_hash(watermark, 6).await.unwrap(),
+        Some(hash("watermark"))
+    );
+    assert_eq!(
+        s.retrieve_sector_slice_hashes().await.unwrap(),
+        vec![(5, 0, hash("zero")), (5, 1 << 40, hash("big"))]
+    );
+    s.close();
+    assert_eq!(slice_batch_records(&space, &agent).await, 1);
+    let req = idb().open(&database_name(&space, &agent)).unwrap();
+    assert_eq!(settle(&req, None).await, "success");
+    let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    assert_eq!(db.version() as u32, SCHEMA_VERSION);
+    assert!(
+        !db.object_store_names().contains("slices"),
+        "schema 2's store is gone"
+    );
+    db.close();
+    IdbOpStore::delete(&space, &agent).await.unwrap();
+}

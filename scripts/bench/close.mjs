@@ -36,12 +36,21 @@ async function readModel() {
   });
   const db = await req(indexedDB.open(names[0]));
   try {
-    const tx = db.transaction(['slices', 'info']);
-    // The watermark's records are keyed [0, 0, index high, index low] (WATERMARK_ARC); the
-    // last one's value is the reflected op count, 8 bytes big-endian.
-    const keys = await req(tx.objectStore('slices').getAllKeys(IDBKeyRange.bound([0, 0, 0, 0], [0, 0, Infinity, Infinity])));
-    const value = keys.length > 0 ? await req(tx.objectStore('slices').get(keys[keys.length - 1])) : undefined;
-    const reflected = value ? Number(new DataView(value.buffer, value.byteOffset, 8).getBigUint64(0)) : null;
+    const tx = db.transaction(['slice_batches', 'info']);
+    // The watermark's hashes are under arc [0, 0] (WATERMARK_ARC); the value at its highest
+    // slice index, latest written, is the reflected op count, 8 bytes big-endian. Batches
+    // are {m: 5 numbers per hash (arc start, arc end, index high, index low, end in d), d}.
+    let reflected = null;
+    let top = -1;
+    for (const { m, d } of await req(tx.objectStore('slice_batches').getAll())) {
+      for (let i = 0; i < m.length; i += 5) {
+        const index = m[i + 2] * 2 ** 32 + m[i + 3];
+        if (m[i] !== 0 || m[i + 1] !== 0 || index < top) continue;
+        const from = i === 0 ? 0 : m[i - 1];
+        top = index;
+        reflected = Number(new DataView(d.buffer, d.byteOffset + from, 8).getBigUint64(0));
+      }
+    }
     const totals = await req(tx.objectStore('info').get('totals'));
     return { reflected, stored: totals?.c ?? 0 };
   } finally {

@@ -17,7 +17,7 @@
 //   load_ms:  `peer.join()` called → `stats().gossip.opCount` equals N (the space's driver
 //             has built the DHT model from the store: `Space::load_model`; polled every 20 ms).
 // Printed as one JSON line: the first load, and the medians of the warm ones.
-import { installSliceRecordCount, launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { installSliceHashCount, launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
 import { median } from './stats.mjs';
 
 function parseArgs(args) {
@@ -60,7 +60,7 @@ async function importOps({ bootstrapUrl, signalUrl, space, n }) {
 /**
  * Page side: join `space` again; the times to `join` resolving and to the model holding `n`.
  * With `hold`, stays joined until the space's database has slice hashes (or 60 s passed),
- * and reports how many it has (`window.sliceRecordCount`, see `installSliceRecordCount`).
+ * and reports how many it has (`window.sliceHashCount`, see `installSliceHashCount`).
  */
 async function rejoin({ bootstrapUrl, signalUrl, space, n, hold }) {
   const peer = await window.fennec.Peer.connect({ bootstrapUrl, signalUrl, relayOnly: true });
@@ -80,7 +80,7 @@ async function rejoin({ bootstrapUrl, signalUrl, space, n, hold }) {
     sliceHashes = 0;
     while (sliceHashes === 0 && performance.now() - held < 60_000) {
       await new Promise((r) => setTimeout(r, 100));
-      sliceHashes = await window.sliceRecordCount();
+      sliceHashes = await window.sliceHashCount();
     }
   }
   await s.leave();
@@ -94,7 +94,7 @@ export async function run(args, log) {
   const browser = await launchBrowser();
   try {
     const context = await browser.newContext();
-    await installSliceRecordCount(context);
+    await installSliceHashCount(context);
     const servers = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl };
     const space = `coldstart-${Date.now()}`;
     const first = await openFennecPage(context, net.staticUrl);

@@ -12,6 +12,9 @@
 //   pack     a record of up to `perPack` ops, key [highest stored_at, first op key], value
 //            {d: the ops back to back, a: Float64Array of stored_at, k: [op key ArrayBuffer],
 //             st: [[sector, created_at, op key ArrayBuffer]]}
+//   slice batch  a record of slice hashes, key generated, value {m: Uint32Array of 5 numbers
+//            per hash (arc start, arc end, index high, index low, end of the hash in d),
+//            d: the hashes back to back}
 
 const PK = 44;
 const ID = 32;
@@ -479,21 +482,23 @@ export function packSchema1(tx, db, perPack) {
 }
 
 /**
- * Every record of `tx`'s `slices` store (keys `[arc start, arc end, index high, index low]`,
- * values Uint8Array), packed in key order: resolves with `[meta, data]`, `meta` a Uint32Array
- * of 5 numbers per record (arc start, arc end, index high, index low, end of its hash in
- * `data`), `data` the hashes back to back. Which arcs matter is decided in Rust; a key or
- * value of another shape rejects (a corrupt database).
+ * Every record of `tx`'s `slice_batches` store in key order, joined: resolves with
+ * `[meta, data, records, lastKey]`: `meta` a Uint32Array of 5 numbers per entry (arc start,
+ * arc end, index high, index low, end of its hash in `data`), `data` the hashes back to back,
+ * `records` the number of records and `lastKey` the highest key (undefined when empty). Later
+ * entries of a key replace earlier ones; that rule is Rust's. A record of another shape
+ * rejects (a corrupt database).
  */
-export function allSlices(tx) {
+export function allSliceBatches(tx) {
   return new Promise((resolve, reject) => {
     try {
-      const st = tx.objectStore('slices');
+      const st = tx.objectStore('slice_batches');
       const keys = st.getAllKeys();
       const values = st.getAll();
       allSettled([keys, values], () => {
         try {
-          resolve(packSlices(keys.result, values.result));
+          const vs = values.result;
+          resolve([...joinBatches(vs), vs.length, keys.result[keys.result.length - 1]]);
         } catch (e) {
           reject(e);
         }
@@ -502,6 +507,57 @@ export function allSlices(tx) {
       reject(e);
     }
   });
+}
+
+function joinBatches(batches) {
+  let entries = 0;
+  let bytes = 0;
+  for (const b of batches) {
+    const ok = b && b.m instanceof Uint32Array && b.d instanceof Uint8Array && b.m.length % 5 === 0
+      && (b.m.length === 0 || b.m[b.m.length - 1] === b.d.length);
+    if (!ok) throw new Error('corrupt slice hash batch in the op store database');
+    entries += b.m.length;
+    bytes += b.d.length;
+  }
+  const meta = new Uint32Array(entries);
+  const data = new Uint8Array(bytes);
+  let m = 0;
+  let o = 0;
+  for (const b of batches) {
+    meta.set(b.m, m);
+    for (let i = m + 4; i < m + b.m.length; i += 5) meta[i] += o;
+    data.set(b.d, o);
+    m += b.m.length;
+    o += b.d.length;
+  }
+  return [meta, data];
+}
+
+/**
+ * Schema step 3: the records of schema 2's `slices` store (keys `[arc start, arc end, index
+ * high, index low]`, values Uint8Array) become one `slice_batches` record `{m, d}`, and
+ * `slices` is deleted. Aborts `tx` on error (the open then fails and nothing changed).
+ */
+export function batchSchema2Slices(tx, db) {
+  const fail = () => {
+    try { tx.abort(); } catch { /* already finished */ }
+  };
+  try {
+    const st = tx.objectStore('slices');
+    const keys = st.getAllKeys();
+    const values = st.getAll();
+    allSettled([keys, values], () => {
+      try {
+        const [m, d] = packSlices(keys.result, values.result);
+        if (m.length > 0) tx.objectStore('slice_batches').add({ m, d }).addEventListener('error', fail);
+        db.deleteObjectStore('slices');
+      } catch {
+        fail();
+      }
+    }, fail);
+  } catch {
+    fail();
+  }
 }
 
 function packSlices(keys, values) {

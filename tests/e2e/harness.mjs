@@ -50,12 +50,13 @@ export async function pollPage(page, check, arg, what, limitMs = 60_000) {
 }
 
 /**
- * Page side: the records in the `slices` store of each of this origin's fennec op store
- * databases (the DHT model's persisted slice hashes and its watermark), read with plain
+ * Page side: the slice hashes held in each of this origin's fennec op store databases (the
+ * DHT model's persisted full-slice hashes and its watermark: distinct `(arc, slice index)`
+ * keys over the `slice_batches` records, `{m: 5 numbers per hash, d}`), read with plain
  * IndexedDB, as `{ [databaseName]: count }` (`{}` when the origin has none). Installed as
- * `window.sliceRecordCounts` by `installSliceRecordCount`.
+ * `window.sliceHashCounts` by `installSliceHashCount`.
  */
-async function sliceRecordCounts() {
+async function sliceHashCounts() {
   const names = (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('fennec-ops:'));
   const counts = {};
   for (const name of names) {
@@ -65,11 +66,16 @@ async function sliceRecordCounts() {
       req.onerror = () => reject(req.error);
     });
     try {
-      counts[name] = await new Promise((resolve, reject) => {
-        const req = db.transaction('slices').objectStore('slices').count();
+      const batches = await new Promise((resolve, reject) => {
+        const req = db.transaction('slice_batches').objectStore('slice_batches').getAll();
         req.onsuccess = () => resolve(req.result);
         req.onerror = () => reject(req.error);
       });
+      const keys = new Set();
+      for (const { m } of batches) {
+        for (let i = 0; i < m.length; i += 5) keys.add(`${m[i]} ${m[i + 1]} ${m[i + 2]} ${m[i + 3]}`);
+      }
+      counts[name] = keys.size;
     } finally {
       db.close();
     }
@@ -78,16 +84,16 @@ async function sliceRecordCounts() {
 }
 
 /**
- * Gives every page of `context` `window.sliceRecordCounts()` (above) and
- * `window.sliceRecordCount()`: the count of the origin's one op store database, 0 without one
+ * Gives every page of `context` `window.sliceHashCounts()` (above) and
+ * `window.sliceHashCount()`: the count of the origin's one op store database, 0 without one
  * (as an init script: page.evaluate sends a function alone, without the helpers it calls).
  */
-export function installSliceRecordCount(context) {
+export function installSliceHashCount(context) {
   return context.addInitScript({
-    content: `window.sliceRecordCounts = ${sliceRecordCounts.toString()};
-window.sliceRecordCount = async () => {
-  const counts = Object.values(await window.sliceRecordCounts());
-  if (counts.length > 1) throw new Error('sliceRecordCount: ' + counts.length + ' op store databases');
+    content: `window.sliceHashCounts = ${sliceHashCounts.toString()};
+window.sliceHashCount = async () => {
+  const counts = Object.values(await window.sliceHashCounts());
+  if (counts.length > 1) throw new Error('sliceHashCount: ' + counts.length + ' op store databases');
   return counts[0] ?? 0;
 };`,
   });

@@ -3,7 +3,7 @@
 // write back for 30 s after its quiet (`PERSIST_AFTER_INTAKE`), so a tab that left right
 // after it used to leave only the watermark behind, and the next load of its store rebuilt
 // the model from every op. `space.leave()` resolves once the space's task has ended, which
-// is after that write has committed: right after it the `slices` store must hold the
+// is after that write has committed: right after it the op store must hold the
 // hashes of the imported ops' slices, not just the watermark. `peer.close()` leaves every
 // joined space at once and resolves once each of them has: the same holds for each space.
 // A tab closed for real (playwright's `page.close()`: `pagehide`, hidden, unload) cannot be
@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  installSliceRecordCount, launchBrowser, openFennecPage, pollPage, startBootstrapServer, startStaticServer,
+  installSliceHashCount, launchBrowser, openFennecPage, pollPage, startBootstrapServer, startStaticServer,
 } from './harness.mjs';
 
 let boot, web, browser;
@@ -33,14 +33,14 @@ const N = 200;
 
 /**
  * Joins `names` in a fresh page, waits for each empty model's watermark (written 2 s after
- * the join: one record each), imports `N` ops into each space with `publishMany`, then ends
+ * the join: one hash each), imports `N` ops into each space with `publishMany`, then ends
  * the spaces with `end` ('leave': each `space.leave()`; 'close': one `peer.close()`; 'tab
  * close': the page closed, then a new page of the origin opened). Returns each space's op
- * count before the end and its `slices` records right after it.
+ * count before the end and its slice hashes right after it.
  */
 async function importThenEnd(names, end) {
   const context = await browser.newContext();
-  await installSliceRecordCount(context);
+  await installSliceHashCount(context);
   const page = await openFennecPage(context, web.url, '/blank.html');
   await page.evaluate(async (o) => {
     const { Peer } = window.fennec;
@@ -48,7 +48,7 @@ async function importThenEnd(names, end) {
     window.spaces = await Promise.all(o.names.map((n) => window.peer.join(n)));
   }, { bootstrapUrl: boot.url, signalUrl: boot.signalUrl, names });
   const watermarks = await pollPage(page, async (n) => {
-    const counts = Object.values(await window.sliceRecordCounts());
+    const counts = Object.values(await window.sliceHashCounts());
     return counts.length === n && counts.every((c) => c >= 1) && counts;
   }, names.length, 'each empty model\'s watermark');
   assert.deepEqual(watermarks, names.map(() => 1), 'only the watermarks before the imports');
@@ -75,7 +75,7 @@ async function importThenEnd(names, end) {
     await page.close();
     reader = await openFennecPage(context, web.url, '/blank.html');
   }
-  const written = Object.values(await reader.evaluate(() => window.sliceRecordCounts()));
+  const written = Object.values(await reader.evaluate(() => window.sliceHashCounts()));
   await context.close();
   return { held, written };
 }
@@ -86,7 +86,7 @@ test('leaving right after a bulk import writes the imported ops\' slice hashes',
   // Each op changes one full slice of one sector; some may share one. Far more than the
   // watermark alone either way.
   assert.equal(written.length, 1);
-  assert.ok(written[0] > N / 2, `slice records right after leave(): ${written}`);
+  assert.ok(written[0] > N / 2, `slice hashes right after leave(): ${written}`);
 });
 
 test('closing the peer right after bulk imports into two spaces writes both spaces\' slice hashes', async () => {
@@ -94,7 +94,7 @@ test('closing the peer right after bulk imports into two spaces writes both spac
   const { held, written } = await importThenEnd([`persist-on-close-a-${t}`, `persist-on-close-b-${t}`], 'close');
   assert.deepEqual(held, [N, N]);
   assert.equal(written.length, 2);
-  for (const w of written) assert.ok(w > N / 2, `slice records of each space right after close(): ${written}`);
+  for (const w of written) assert.ok(w > N / 2, `slice hashes of each space right after close(): ${written}`);
 });
 
 // Chromium aborted the write of a closing page in 4 of 8 closes before its transaction was
@@ -104,6 +104,6 @@ test('a tab closed right after a bulk import keeps the imported ops\' slice hash
     const { held, written } = await importThenEnd([`persist-on-tab-close-${k}-${Date.now()}`], 'tab close');
     assert.deepEqual(held, [N]);
     assert.equal(written.length, 1);
-    assert.ok(written[0] > N / 2, `slice records after tab close ${k + 1} of 4: ${written}`);
+    assert.ok(written[0] > N / 2, `slice hashes after tab close ${k + 1} of 4: ${written}`);
   }
 });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadDataset } from '../../scripts/dataset.mjs';
-import { installSliceRecordCount, launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+import { installSliceHashCount, launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
 
 const RECORDS = 1000;
 const TABS = 3;
@@ -53,7 +53,7 @@ const pageErrors = (p) => p.fennecErrors.map((e) => String(e));
 async function newTab() {
   const context = await browser.newContext();
   await context.addInitScript(pageHelpers);
-  await installSliceRecordCount(context);
+  await installSliceHashCount(context);
   const page = await openFennecPage(context, net.staticUrl, '/blank.html');
   return page;
 }
@@ -91,7 +91,7 @@ test(`${TABS} tabs publish ${RECORDS} records split among them and converge`, as
   await Promise.all(tabs.map(join));
   // Tab 0's model writes its first watermark (of the empty model) 2 s after joining; the
   // reload test below then finds that watermark older than the ops (see there).
-  await pollPage(tabs[0], async () => (await window.sliceRecordCount()) >= 1, undefined,
+  await pollPage(tabs[0], async () => (await window.sliceHashCount()) >= 1, undefined,
     'the empty model\'s watermark', DEADLINE_MS);
   await Promise.all(tabs.map((p, i) => p.evaluate((rs) => window.t.publish(rs),
     records.filter((_, k) => k % TABS === i))));
@@ -132,7 +132,7 @@ test('a reloaded tab finds its ops in IndexedDB right after re-joining, and its 
   const live = await modelWith(page, distinct, 'before the reload');
   assert.equal(live.discTopHash, (await modelWith(tabs[1], distinct, 'another tab')).discTopHash,
     'two tabs with the same ops and full arcs have the same disc top hash');
-  const slices = await page.evaluate(() => window.sliceRecordCount());
+  const slices = await page.evaluate(() => window.sliceHashCount());
   await page.reload();
   await join(page);
   assert.equal(await opsOf(page), beforeOps);
