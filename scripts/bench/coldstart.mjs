@@ -8,7 +8,7 @@
 // database and agent key) then join the space again:
 //   1. a FIRST load: no slice hash is stored yet (the importing page left within its intake's
 //      quiet, `PERSIST_AFTER_INTAKE`), so the model is rebuilt from every op key. This page
-//      stays until the slice hashes it computed are in the database's `slices` store (read
+//      stays until the slice hashes it computed are in the database (`slice_batches`, read
 //      with plain IndexedDB, polled every 100 ms, at most 60 s; `PERSIST_INTERVAL` is 2 s);
 //   2. R WARM loads (default 3): the persisted hashes are read back and only the recent ops
 //      are listed (`core/dht/store.rs` `load`).
