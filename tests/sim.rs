@@ -918,3 +918,58 @@ fn a_peer_that_widens_its_arc_gathers_the_ops_of_the_new_part() {
         "published to the widened peer"
     );
 }
+
+/// A light client (`DhtArc::Empty`: it holds nothing for others) in a sharded swarm: each op
+/// it publishes reaches the peers whose arc holds it, and it is sent no one else's op: its
+/// bytes in stay those of membership and gossip's few exchanges, none of them op data.
+#[test]
+fn a_light_clients_ops_reach_their_arcs_and_it_receives_none() {
+    const N: usize = 8;
+    let mut rng = Rng::new(27);
+    let ops = generated_ops(&mut rng, 400);
+    let mut sim = sim(28, wan());
+    for i in 0..N {
+        let cfg = SpaceConfig {
+            storage_arc: quarter_arc(i, N),
+            ..SpaceConfig::new(space_id())
+        };
+        join_with(&mut sim, Behaviour::Honest, cfg);
+        sim.run_for(10 * MS);
+    }
+    let light_cfg = SpaceConfig {
+        storage_arc: DhtArc::Empty,
+        ..SpaceConfig::new(space_id())
+    };
+    let light = join_with(&mut sim, Behaviour::Honest, light_cfg);
+    sim.run_for(5 * SEC);
+    let mut ids = Vec::new();
+    for (k, op) in ops.iter().enumerate() {
+        // Every third op is the light client's.
+        let author = if k % 3 == 0 { light } else { k % N };
+        ids.push((publish(&mut sim, author, op.clone()), author));
+        if k % 50 == 49 {
+            sim.run_for(100 * MS);
+        }
+    }
+    let all: Vec<usize> = (0..N).collect();
+    let ok = sim.run_until(120 * SEC, |s| sharded_converged(s, &all, &ids));
+    sim.run_for(60 * SEC);
+    let n = &sim.nodes[light];
+    println!(
+        "sim light client: converged {ok}; light client in by kind {:?}; {} held outside its arc",
+        n.in_by_kind,
+        held_outside_arc(&sim, light, &ids)
+    );
+    assert!(
+        ok,
+        "every peer holds the ops of its arc, the light client's too"
+    );
+    assert_eq!(held_outside_arc(&sim, light, &ids), 0);
+    assert_eq!(sim.nodes[light].received(), 0, "no op was sent to it");
+    let sent_ops_or_rounds: Vec<_> = n
+        .in_by_kind
+        .keys()
+        .filter(|k| k.starts_with("fetch") || k.starts_with("gossip") || **k == "publish-ops")
+        .collect();
+    assert!(sent_ops_or_rounds.is_empty(), "{:?}", n.in_by_kind);
+}
