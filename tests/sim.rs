@@ -743,6 +743,23 @@ fn quarter_arc(i: usize, n: usize) -> DhtArc {
     DhtArc::of_sectors(first, first + SECTORS / 4 - 1)
 }
 
+/// A new honest peer with storage arc `arc` joins now.
+fn join_with_arc(sim: &mut SimNet, arc: DhtArc) -> usize {
+    let cfg = SpaceConfig {
+        storage_arc: arc,
+        ..SpaceConfig::new(space_id())
+    };
+    join_with(sim, Behaviour::Honest, cfg)
+}
+
+/// `n` peers with [`quarter_arc`]s join, 10 ms apart.
+fn join_quarter_arcs(sim: &mut SimNet, n: usize) {
+    for i in 0..n {
+        join_with_arc(sim, quarter_arc(i, n));
+        sim.run_for(10 * MS);
+    }
+}
+
 fn loc(id: &OpId) -> u32 {
     Locator::default().op_loc(id)
 }
@@ -781,14 +798,7 @@ fn bytes_in_arc(ops: &[Op], arc: DhtArc) -> u64 {
 /// publishing started.
 fn sharded_swarm(n: usize, ops: &[Op], seed: u64) -> (SimNet, Vec<(OpId, usize)>, i64) {
     let mut sim = sim(seed, wan());
-    for i in 0..n {
-        let cfg = SpaceConfig {
-            storage_arc: quarter_arc(i, n),
-            ..SpaceConfig::new(space_id())
-        };
-        join_with(&mut sim, Behaviour::Honest, cfg);
-        sim.run_for(10 * MS);
-    }
+    join_quarter_arcs(&mut sim, n);
     sim.run_for(5 * SEC);
     let start = sim.now().0;
     let mut ids = Vec::new();
@@ -867,12 +877,8 @@ fn a_sharded_late_joiner_gathers_its_arc_from_the_peers_that_overlap_it() {
     let (mut sim, ids) = converged_sharded_swarm(16, &ops, 24);
     sim.run_for(120 * SEC);
     let arc = DhtArc::of_sectors(100, 339);
-    let cfg = SpaceConfig {
-        storage_arc: arc,
-        ..SpaceConfig::new(space_id())
-    };
     let start = sim.now().0;
-    let late = join_with(&mut sim, Behaviour::Honest, cfg);
+    let late = join_with_arc(&mut sim, arc);
     let ok = sim.run_until(120 * SEC, |s| sharded_converged(s, &[late], &ids));
     let got = data_in(&sim, late);
     let share = bytes_in_arc(&ops, arc);
@@ -928,19 +934,8 @@ fn a_light_clients_ops_reach_their_arcs_and_it_receives_none() {
     let mut rng = Rng::new(27);
     let ops = generated_ops(&mut rng, 400);
     let mut sim = sim(28, wan());
-    for i in 0..N {
-        let cfg = SpaceConfig {
-            storage_arc: quarter_arc(i, N),
-            ..SpaceConfig::new(space_id())
-        };
-        join_with(&mut sim, Behaviour::Honest, cfg);
-        sim.run_for(10 * MS);
-    }
-    let light_cfg = SpaceConfig {
-        storage_arc: DhtArc::Empty,
-        ..SpaceConfig::new(space_id())
-    };
-    let light = join_with(&mut sim, Behaviour::Honest, light_cfg);
+    join_quarter_arcs(&mut sim, N);
+    let light = join_with_arc(&mut sim, DhtArc::Empty);
     sim.run_for(5 * SEC);
     let mut ids = Vec::new();
     for (k, op) in ops.iter().enumerate() {
