@@ -580,3 +580,38 @@ async fn a_schema_2_databases_slice_hashes_move_into_one_batch() {
     db.close();
     IdbOpStore::delete(&space, &agent).await.unwrap();
 }
+
+/// A `slice_batches` record of another shape (a corrupt database) fails every read of the
+/// slice hashes with an error that says so; nothing is made up.
+#[wasm_bindgen_test]
+async fn a_corrupt_slice_batch_is_a_clear_error() {
+    let f = factory();
+    let (space, agent) = ids(&f.nonce, "corrupt_batch");
+    let s = IdbOpStore::open(&space, &agent, IdbOptions::default())
+        .await
+        .unwrap();
+    let a = DhtArc::of_sectors(1, 1);
+    s.store_slice_hash(a, 0, hash("good")).await.unwrap();
+    let req = idb().open(&database_name(&space, &agent)).unwrap();
+    assert_eq!(settle(&req, None).await, "success");
+    let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+    let tx = db
+        .transaction_with_str_and_mode("slice_batches", web_sys::IdbTransactionMode::Readwrite)
+        .unwrap();
+    // Says one 4-byte hash, holds 3 bytes.
+    let bad = js_sys::Object::new();
+    let m = js_sys::Uint32Array::from(&[0u32, 0, 0, 1, 4][..]);
+    js_sys::Reflect::set(&bad, &"m".into(), &m).unwrap();
+    js_sys::Reflect::set(&bad, &"d".into(), &js_sys::Uint8Array::from(&b"abc"[..])).unwrap();
+    let put = tx.object_store("slice_batches").unwrap().add(&bad).unwrap();
+    assert_eq!(settle(&put, None).await, "success");
+    db.close();
+    let err = s.retrieve_slice_hashes(a).await.unwrap_err();
+    assert!(
+        err.to_string().contains("corrupt slice hash batch"),
+        "{err}"
+    );
+    assert!(s.retrieve_sector_slice_hashes().await.is_err());
+    s.close();
+    IdbOpStore::delete(&space, &agent).await.unwrap();
+}

@@ -785,7 +785,8 @@ impl IdbOpStore {
             .await
             .map_err(|e| self.check_open().err().unwrap_or(e))?;
         let known = &self.shared.slice_batches;
-        known.set(u32::from(added) + if merge { 0 } else { known.get() });
+        let kept = if merge { 0 } else { known.get() };
+        known.set(kept + u32::from(added));
         Ok(())
     }
 
@@ -1281,7 +1282,11 @@ async fn read_slice_batches(
         .dyn_into::<Uint8Array>()
         .map_err(|_| corrupt("slice hashes"))?
         .to_vec();
-    let records = got.get(2).as_f64().and_then(to_u32).unwrap_or(0);
+    let records = got
+        .get(2)
+        .as_f64()
+        .and_then(to_u32)
+        .ok_or_else(|| corrupt("slice hashes"))?;
     let last = got.get(3);
     let last = (!last.is_undefined()).then_some(last);
     Ok((decode_slices(&meta, Bytes::from(data))?, records, last))

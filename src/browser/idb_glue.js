@@ -514,7 +514,7 @@ function joinBatches(batches) {
   let bytes = 0;
   for (const b of batches) {
     const ok = b && b.m instanceof Uint32Array && b.d instanceof Uint8Array && b.m.length % 5 === 0
-      && (b.m.length === 0 || b.m[b.m.length - 1] === b.d.length);
+      && (b.m.length === 0 ? 0 : b.m[b.m.length - 1]) === b.d.length;
     if (!ok) throw new Error('corrupt slice hash batch in the op store database');
     entries += b.m.length;
     bytes += b.d.length;
