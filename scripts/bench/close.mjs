@@ -1,4 +1,5 @@
-// `npm run bench -- close [--ops 30000] [--after-ms 1000,2000,3000,4000,5000,6000,8000,12000]`
+// `npm run bench -- close [--ops 30000] [--after-ms 1000,2000,3000,4000,5000,6000,8000,12000]
+//                         [--end close|hide-kill|kill] [--kill-after-ms 200]`
 //
 // A tab closed while it syncs: does the next page of its origin find a DHT model that matches
 // its op store, or must it rebuild the model from every op? Tab A (in-memory store) publishes
@@ -11,16 +12,27 @@
 // (`src/core/dht/store.rs`, `load`). Every close falls within `PERSIST_AFTER_INTAKE` (30 s)
 // of B's intake, so only the writes made at hide and leave (`Space::persist_now`) can keep it,
 // and only if no op write of B's holds the database (`OpStore::abandon_writes`).
+//
+// `--end hide-kill`: instead of a close, B is hidden (`document.hidden` true and a
+// `visibilitychange`, as a switch to another app does) and its renderer killed
+// `--kill-after-ms` later (DevTools `Page.crash`: no `pagehide`, as a mobile browser's kill of
+// a background tab). Only the write made at hide can keep the model, and nothing aborts the op
+// writes it may queue behind. `--end kill`, the control: the renderer is killed with no hide
+// first (a crash).
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
 
 function parseArgs(args) {
-  const o = { ops: 30_000, afterMs: [1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000] };
+  const o = { ops: 30_000, afterMs: [1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000], end: 'close', killAfterMs: 200 };
   for (let i = 0; i < args.length; i += 2) {
     const [k, v] = [args[i], args[i + 1]];
     if (k === '--ops') o.ops = Number(v);
     else if (k === '--after-ms') o.afterMs = String(v).split(',').map(Number);
-    else throw new Error(`unknown option ${k} (options: --ops N --after-ms 1000,2000,...)`);
+    else if (k === '--end') o.end = v;
+    else if (k === '--kill-after-ms') o.killAfterMs = Number(v);
+    else throw new Error(`unknown option ${k} (options: --ops N --after-ms 1000,2000,... --end close|hide-kill|kill --kill-after-ms MS)`);
   }
+  if (!['close', 'hide-kill', 'kill'].includes(o.end)) throw new Error('--end must be close, hide-kill or kill');
+  if (!(Number.isFinite(o.killAfterMs) && o.killAfterMs >= 0)) throw new Error('--kill-after-ms must be ms >= 0');
   if (!(Number.isInteger(o.ops) && o.ops >= 500)) throw new Error('--ops must be an integer >= 500');
   if (!o.afterMs.every((ms) => Number.isFinite(ms) && ms >= 0)) throw new Error('--after-ms must be ms >= 0');
   return o;
@@ -58,6 +70,29 @@ async function readModel() {
   }
 }
 
+/**
+ * Kills `page`'s renderer without `pagehide` (DevTools `Page.crash`); with `hideMs` a number,
+ * first hides it as an app switch does (`document.hidden`, `visibilityState` and a
+ * `visibilitychange`, which fennec answers with its model write) and kills it that long after.
+ */
+async function kill(context, page, hideMs) {
+  if (hideMs !== null) await hide(page, hideMs);
+  const cdp = await context.newCDPSession(page);
+  const crashed = new Promise((r) => page.once('crash', r));
+  // The call never answers: the renderer is gone.
+  cdp.send('Page.crash').catch(() => {});
+  await crashed;
+}
+
+async function hide(page, forMs) {
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await new Promise((r) => setTimeout(r, forMs));
+}
+
 export async function run(args, log) {
   const o = parseArgs(args);
   const net = await startDevnet();
@@ -90,16 +125,18 @@ export async function run(args, log) {
       }, opts);
       await new Promise((r) => setTimeout(r, afterMs));
       const held = await b.evaluate(async () => (await window.space.stats()).ops);
-      await b.close();
+      if (o.end === 'close') await b.close();
+      else await kill(context, b, o.end === 'hide-kill' ? o.killAfterMs : null);
       const next = await openFennecPage(context, net.staticUrl, '/blank.html');
       const model = await next.evaluate(readModel);
       const kept = model.reflected === model.stored;
-      log(`closed ${afterMs} ms after its join holding ${held} ops: watermark reflects ${model.reflected}, store holds ${model.stored}: ${kept ? 'kept' : 'rebuild'}`);
+      log(`${{ close: 'closed', 'hide-kill': 'hidden and killed', kill: 'killed' }[o.end]} ${afterMs} ms after its join holding ${held} ops: watermark reflects ${model.reflected}, store holds ${model.stored}: ${kept ? 'kept' : 'rebuild'}`);
       closes.push({ afterMs, held, ...model, kept });
       await context.close();
     }
     const kept = closes.filter((c) => c.kept).length;
-    return { ops: o.ops, closes: closes.length, kept, rebuilt: closes.length - kept, detail: closes };
+    const end = o.end === 'hide-kill' ? { end: o.end, kill_after_ms: o.killAfterMs } : { end: o.end };
+    return { ops: o.ops, ...end, closes: closes.length, kept, rebuilt: closes.length - kept, detail: closes };
   } finally {
     await browser.close();
     await net.stop();
