@@ -802,13 +802,19 @@ impl IdbOpStore {
         add_slice_batch(tx, &latest_slices(entries), last_key.as_ref())
     }
 
-    /// Every stored slice hash, the latest of each `(arc, index)`, sorted by arc then index.
-    async fn all_slices(&self) -> Result<Vec<SliceEntry>, StoreError> {
+    /// The latest stored hash of each `(arc, index)` whose arc `keep` accepts, sorted by arc
+    /// then index. Filtered before the sort: the load asks for the watermark's few hashes
+    /// out of ~30 000.
+    async fn latest_slices_of(
+        &self,
+        keep: impl Fn(u32, u32) -> bool,
+    ) -> Result<Vec<SliceEntry>, StoreError> {
         let tx = self.tx(&[SLICE_BATCHES], false)?;
         let done = TxDone::new(&tx);
         let r = read_slice_batches(&tx).await;
-        let (entries, records, _) = self.end_read(&tx, done, r).await?;
+        let (mut entries, records, _) = self.end_read(&tx, done, r).await?;
         self.shared.slice_batches.set(records);
+        entries.retain(|e| keep(e.start, e.end));
         Ok(latest_slices(entries))
     }
 
@@ -818,26 +824,19 @@ impl IdbOpStore {
         let Ok(key) = slice_key(arc) else {
             return Ok(Vec::new());
         };
-        let all = self.all_slices().await?;
-        Ok(all
-            .into_iter()
-            .filter(|e| (e.start, e.end) == key)
-            .map(|e| (e.index, e.hash))
-            .collect())
+        let of_arc = self.latest_slices_of(|s, e| (s, e) == key).await?;
+        Ok(of_arc.into_iter().map(|e| (e.index, e.hash)).collect())
     }
 
     /// The sector arcs' hashes, by sector then slice index; other arcs' (the watermark's, or
     /// one a caller stored) are left out.
     async fn sector_slices(&self) -> Result<Vec<SectorSliceHash>, StoreError> {
         self.check_open()?;
-        let all = self.all_slices().await?;
-        Ok(all
+        let is_sector = |s, e| DhtArc::Arc(s, e) == DhtArc::of_sectors(sector_of(s), sector_of(s));
+        let of_sectors = self.latest_slices_of(is_sector).await?;
+        Ok(of_sectors
             .into_iter()
-            .filter_map(|e| {
-                let sector = sector_of(e.start);
-                (DhtArc::Arc(e.start, e.end) == DhtArc::of_sectors(sector, sector))
-                    .then_some((sector, e.index, e.hash))
-            })
+            .map(|e| (sector_of(e.start), e.index, e.hash))
             .collect())
     }
 

@@ -47,8 +47,8 @@ export class Peer {
    * Rejects with a `TypeError` (`space` not a string, a bad or unknown option), a
    * `RangeError` (empty name, arc bounds, an arc not of whole sectors), or a `FennecError`:
    * `"closed"` after `peer.close()`, `"signal"` (the signal server is unreachable), `"store"`
-   * (the op store cannot be opened), `"failover"` (lost to two leader tabs going away in turn). With
-   * `options.signal`: its reason once it aborts (see `SignalOptions`).
+   * (the op store cannot be opened), `"failover"` (lost to two leader tabs going away in
+   * turn). With `options.signal`: its reason once it aborts (see `SignalOptions`).
    */
   join(space: string, options?: JoinOptions): Promise<Space>;
   /**
