@@ -28,6 +28,8 @@ const BENCHES = {
   coldstart: () => import('./bench/coldstart.mjs'),
   // a tab closed while it syncs: does the next page load its model or rebuild it?
   close: () => import('./bench/close.mjs'),
+  // a tab joining a space larger than one introduction: seconds and bytes until it holds all
+  joiner: () => import('./bench/joiner.mjs'),
 };
 
 async function main() {

@@ -77,7 +77,9 @@ fn frame_kind(msg: &WireMessage) -> Option<(&'static str, Vec<&OpId>)> {
             FetchMsg::Response(ops) => ("fetchResponse", ops.iter().map(|(i, _)| i).collect()),
         },
         WireMessage::Publish { msg, .. } => match msg {
-            PublishMsg::Ops(ids) => ("publishOps", ids.iter().collect()),
+            PublishMsg::Ops(ids) | PublishMsg::Introduction(ids) => {
+                ("publishOps", ids.iter().collect())
+            }
             PublishMsg::Agent(_) => ("publishAgent", Vec::new()),
         },
         WireMessage::Gossip { .. } => ("gossip", Vec::new()),

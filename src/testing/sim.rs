@@ -669,6 +669,10 @@ pub fn frame_kind(frame: &Bytes) -> &'static str {
             ..
         }) => "publish-ops",
         Ok(WireMessage::Publish {
+            msg: PublishMsg::Introduction(_),
+            ..
+        }) => "introduction",
+        Ok(WireMessage::Publish {
             msg: PublishMsg::Agent(_),
             ..
         }) => "publish-agent",

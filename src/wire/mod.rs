@@ -182,6 +182,10 @@ pub enum PublishMsg {
     /// "I hold these ops; fetch them from me." Kitsune2 0.5's per-entry host metadata is
     /// accepted and discarded (fennec has none).
     Ops(Vec<OpId>),
+    /// As `Ops`, flagged by a fennec sender as an introduction: ops it published before it
+    /// met us (`PublishOps.fennec_introduction`), history rather than a publish under way.
+    /// A Kitsune2 peer reads the same frame as `Ops`.
+    Introduction(Vec<OpId>),
     /// An `AgentInfoSigned` JSON string, not yet verified.
     Agent(String),
 }
@@ -207,6 +211,7 @@ impl WireMessage {
             },
             WireMessage::Publish { space, msg } => match msg {
                 PublishMsg::Ops(ids) => encode_publish_ops(space, ids),
+                PublishMsg::Introduction(ids) => encode_introduction(space, ids),
                 PublishMsg::Agent(info) => encode_publish_agent(space, info),
             },
             WireMessage::Gossip { space, msg } => encode_gossip(space, msg),
@@ -307,9 +312,11 @@ fn decode_publish(data: Bytes) -> Result<PublishMsg, WireError> {
     match PublishMessageType::try_from(m.publish_message_type) {
         Ok(PublishMessageType::Ops) => {
             let r = PublishOps::decode(m.data).map_err(WireError::decode("PublishOps"))?;
-            Ok(PublishMsg::Ops(
-                r.entries.into_iter().map(|e| OpId::from(e.op_id)).collect(),
-            ))
+            let ids = r.entries.into_iter().map(|e| OpId::from(e.op_id)).collect();
+            Ok(match r.fennec_introduction {
+                true => PublishMsg::Introduction(ids),
+                false => PublishMsg::Ops(ids),
+            })
         }
         Ok(PublishMessageType::Agent) => {
             let r = PublishAgent::decode(m.data).map_err(WireError::decode("PublishAgent"))?;
@@ -410,6 +417,15 @@ pub fn encode_fetch_response(space: &SpaceId, ops: &[(OpId, Bytes)]) -> Bytes {
 
 /// A "Publish" OPS frame announcing `ids` (no metadata).
 pub fn encode_publish_ops(space: &SpaceId, ids: &[OpId]) -> Bytes {
+    publish_ids(space, ids, false)
+}
+
+/// A "Publish" OPS frame announcing `ids` as an introduction ([`PublishMsg::Introduction`]).
+pub fn encode_introduction(space: &SpaceId, ids: &[OpId]) -> Bytes {
+    publish_ids(space, ids, true)
+}
+
+fn publish_ids(space: &SpaceId, ids: &[OpId], fennec_introduction: bool) -> Bytes {
     let ops = PublishOps {
         entries: ids
             .iter()
@@ -418,6 +434,7 @@ pub fn encode_publish_ops(space: &SpaceId, ids: &[OpId]) -> Bytes {
                 metadata: None,
             })
             .collect(),
+        fennec_introduction,
     };
     encode_module(
         space,

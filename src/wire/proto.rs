@@ -109,6 +109,11 @@ pub struct PublishOps {
     /// The published entries.
     #[prost(message, repeated, tag = "1")]
     pub entries: Vec<PublishOpEntry>,
+    /// fennec extension, not in Kitsune2 (which skips the unknown field): these are ops the
+    /// sender published before it met us (`SpaceConfig::introduce_recent_ops`), not a
+    /// publish under way.
+    #[prost(bool, tag = "1000")]
+    pub fennec_introduction: bool,
 }
 
 /// A signed agent info pushed to a peer (`kitsune2.publish.PublishAgent`, `publish.proto`).

@@ -187,6 +187,10 @@ fn all_messages() -> Vec<WireMessage> {
         },
         WireMessage::Publish {
             space: space(),
+            msg: PublishMsg::Introduction(vec![id(5)]),
+        },
+        WireMessage::Publish {
+            space: space(),
             msg: PublishMsg::Agent("{\"agentInfo\":\"…\",\"signature\":\"s\"}".into()),
         },
         WireMessage::Disconnect("going away".into()),
@@ -205,7 +209,7 @@ fn all_messages() -> Vec<WireMessage> {
 #[test]
 fn every_message_round_trips() {
     let all = all_messages();
-    assert_eq!(all.len(), 14 + 12);
+    assert_eq!(all.len(), 15 + 12);
     for m in all {
         let frame = m.encode();
         assert_eq!(WireMessage::decode(frame.clone()), Ok(m.clone()), "{m:?}");
@@ -244,6 +248,7 @@ fn prost_structs_round_trip() {
     });
     rt(PublishOps {
         entries: vec![PublishOpEntry::default()],
+        fennec_introduction: true,
     });
     rt(K2GossipMessage {
         msg_type: 2,
@@ -343,16 +348,22 @@ fn fetch_response_and_publish_bytes_match_hand_encoding() {
     };
     assert_eq!(m.encode_to_vec(), [0x08, 0x02, 0x12, 0x01, b'z']);
 
-    let p = PublishOps {
+    let mut p = PublishOps {
         entries: vec![PublishOpEntry {
             op_id: b(b"\x09"),
             metadata: Some(b(b"m")),
         }],
+        // Off: the bytes are Kitsune2's exactly (false is not encoded).
+        fennec_introduction: false,
     };
     // 1 entries: message { 1 op_id, 2 metadata }
+    let kitsune2 = [0x0a, 0x06, 0x0a, 0x01, 0x09, 0x12, 0x01, b'm'];
+    assert_eq!(p.encode_to_vec(), kitsune2);
+    // On: Kitsune2's bytes, then field 1000 as a varint (key 8000 = 0xc0 0x3e), true.
+    p.fennec_introduction = true;
     assert_eq!(
         p.encode_to_vec(),
-        [0x0a, 0x06, 0x0a, 0x01, 0x09, 0x12, 0x01, b'm']
+        [&kitsune2[..], &[0xc0, 0x3e, 0x01]].concat()
     );
     let a = PublishAgent {
         agent_info: "{}".into(),
@@ -583,6 +594,7 @@ fn publish_metadata_is_accepted_and_dropped() {
             op_id: id(1).0.0,
             metadata: Some(b(b"holochain stuff")),
         }],
+        fennec_introduction: false,
     };
     let inner = K2PublishMessage {
         publish_message_type: 1,

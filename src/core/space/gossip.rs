@@ -139,6 +139,9 @@ pub(super) struct Glue {
     /// Due rounds not initiated for the fetch backlog or a bulk intake
     /// ([`GossipSummary::deferred`]).
     deferred_rounds: u64,
+    /// The last due round was deferred: rounds start as soon as the fetch backlog is below
+    /// [`GOSSIP_FETCH_BACKLOG`] ([`Space::resume_rounds`]), not up to an interval later.
+    round_waits: bool,
     /// The bulk intake ([`BULK_INTAKE_OPS`]): the current window's start and count.
     intake_window: (Timestamp, usize),
     /// When the last bulk intake began and when its quiet ends (`None`: there was none).
@@ -160,6 +163,7 @@ impl Glue {
             announced: BoundedMap::new(ANNOUNCED_MEMORY),
             joined: HashMap::default(),
             deferred_rounds: 0,
+            round_waits: false,
             intake_window: (now, 0),
             bulk: None,
         }
@@ -286,6 +290,16 @@ impl Space {
         }
     }
 
+    /// Fetched ops were stored: if the last due round was deferred and nothing holds rounds
+    /// off any more, rounds start now. A joiner's next round, which finds the rest of a
+    /// difference larger than one message lists, starts once fewer than
+    /// [`GOSSIP_FETCH_BACKLOG`] of the last one's ops wait, not up to an interval later.
+    pub(super) fn resume_rounds(&mut self, now: Timestamp) {
+        if self.glue.round_waits && !self.gossip_waits(now) {
+            self.glue.next_round = self.glue.next_round.min(now);
+        }
+    }
+
     /// Ops the store newly stored: into the model (exactly once each); `intake` of them
     /// count for the bulk intake ([`BULK_INTAKE_OPS`]): all but those a round of ours found
     /// ([`crate::core::fetch::FetchQueue::is_catch_up`]), which are on the way by no
@@ -385,7 +399,8 @@ impl Space {
     /// [`SpaceConfig::gossip_grace`](super::SpaceConfig::gossip_grace) ago, sharing a sector
     /// with us, the longest since we last tried. None while [`Space::gossip_waits`].
     fn start_rounds(&mut self, now: Timestamp) {
-        if self.gossip_waits(now) {
+        self.glue.round_waits = self.gossip_waits(now);
+        if self.glue.round_waits {
             self.glue.deferred_rounds += 1;
             return;
         }

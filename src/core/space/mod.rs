@@ -125,7 +125,8 @@ use crate::model::time::{Timestamp, micros};
 use crate::model::url::Url;
 use crate::wire::{
     FetchMsg, GossipMsg, MAX_FRAME_BYTES, PublishMsg, WireMessage, encode_disconnect,
-    encode_fetch_request, encode_gossip, encode_publish_agent, encode_publish_ops,
+    encode_fetch_request, encode_gossip, encode_introduction, encode_publish_agent,
+    encode_publish_ops,
 };
 
 /// Settings of a [`Space`]. Sizes in bytes.
@@ -243,10 +244,12 @@ impl SpaceConfig {
 
 /// Most recent local op ids kept for [`SpaceConfig::introduce_recent_ops`] (32 bytes each,
 /// so at most 512 KiB of announcements to one joining peer). A joiner gets the rest of a
-/// larger import only from its first gossip round, which waits for the introduced ops'
-/// bulk intake to go quiet (`INTAKE_QUIET`): with 4 096, a tab joining 3 s after one peer
-/// imported the 11 643-op dataset held 4 096 ops at ~1 s, then nothing new until ~3.4 s
-/// (all by 4.3–5.7 s); with 16 384, all by 1.9–3.9 s (session 20, 5 runs).
+/// larger import from its first gossip round, which starts once fewer than
+/// `GOSSIP_FETCH_BACKLOG` introduced ops wait to be fetched (they are catch-up, no bulk
+/// intake). With 4 096, a tab joining 3 s after one peer imported the 11 643-op dataset
+/// held 4 096 ops at ~1 s, then nothing new until ~3.4 s (all by 4.3–5.7 s); with 16 384,
+/// all by 1.9–3.9 s (session 20, 5 runs, when the round also waited for the introduced
+/// ops' intake to go quiet).
 pub const MAX_INTRODUCED_OPS: usize = 16_384;
 
 /// Op ids [`HeldIds`] keeps (8-byte fingerprints in a hash set, 9-18 bytes each with the
@@ -709,6 +712,8 @@ enum Pending {
     FetchedWrite(Vec<ReceivedWrite>),
     Announced {
         from: Url,
+        /// An introduction ([`PublishMsg::Introduction`]): fetched as catch-up.
+        introduced: bool,
     },
     Serve {
         to: Url,
@@ -1263,7 +1268,8 @@ impl Space {
         }
         match msg {
             WireMessage::Publish { msg, .. } => match msg {
-                PublishMsg::Ops(ids) => self.on_announced(now, &from, ids),
+                PublishMsg::Ops(ids) => self.on_announced(now, &from, ids, false),
+                PublishMsg::Introduction(ids) => self.on_announced(now, &from, ids, true),
                 PublishMsg::Agent(json) => self.on_agent_json(now, json.as_bytes()),
             },
             WireMessage::Fetch { msg, .. } => match msg {
@@ -1331,8 +1337,8 @@ impl Space {
             (Pending::FetchedWrite(ws), StoreResponse::Written(r)) => {
                 self.on_fetched_written(now, ws, r)
             }
-            (Pending::Announced { from }, StoreResponse::Missing(r)) => {
-                self.on_missing(now, from, r)
+            (Pending::Announced { from, introduced }, StoreResponse::Missing(r)) => {
+                self.on_missing(now, from, introduced, r)
             }
             (Pending::Serve { to }, StoreResponse::Retrieved(r)) => self.on_retrieved(to, r),
             (Pending::Persist, StoreResponse::SliceHashesPersisted(r)) => self.on_persisted(r),
@@ -1404,6 +1410,7 @@ impl Space {
             } else {
                 self.fetch.stored(now, &ids);
                 self.sync.stored(ids.len());
+                self.resume_rounds(now);
             }
             let agent = self.agent_at(now, &from);
             self.known.add(&from, ids.iter());
@@ -1449,14 +1456,20 @@ impl Space {
     }
 
     /// Announced ids we lack go to the fetch queue.
-    fn on_missing(&mut self, now: Timestamp, from: Url, r: Result<Vec<OpId>, StoreError>) {
+    fn on_missing(
+        &mut self,
+        now: Timestamp,
+        from: Url,
+        introduced: bool,
+        r: Result<Vec<OpId>, StoreError>,
+    ) {
         match r {
             Ok(m) => {
                 let missing: Vec<OpId> = m
                     .into_iter()
                     .filter(|id| !self.stored_or_storing(id))
                     .collect();
-                self.fetch.add(now, missing, &from);
+                self.fetch_announced(now, missing, &from, introduced);
             }
             Err(e) => self.store_failed(e),
         }
@@ -1571,7 +1584,7 @@ impl Space {
             .collect();
         self.stats.ops_introduced += ids.len() as u64;
         for chunk in ids.chunks(self.cfg.publish.max_ids_per_message.max(1)) {
-            let f = encode_publish_ops(&self.cfg.space, chunk);
+            let f = encode_introduction(&self.cfg.space, chunk);
             self.send(to.clone(), f, SendKind::Other);
         }
     }
@@ -1692,8 +1705,21 @@ impl Space {
         }
     }
 
-    /// Ids announced by `from` (publish).
-    fn on_announced(&mut self, now: Timestamp, from: &Url, ids: Vec<OpId>) {
+    /// Announced ids to fetch from `from`. Those of an introduction (`introduced`) are
+    /// catch-up ([`FetchQueue::add_catch_up`](crate::core::fetch::FetchQueue::add_catch_up)):
+    /// ops published before `from` met us, on the way by no publish, so their intake holds
+    /// no gossip round off (`INTAKE_QUIET`). A joiner's first round, which finds the rest of
+    /// a space larger than one introduction, starts once they are fetched.
+    fn fetch_announced(&mut self, now: Timestamp, ids: Vec<OpId>, from: &Url, introduced: bool) {
+        if introduced {
+            self.fetch.add_catch_up(now, ids, from);
+        } else {
+            self.fetch.add(now, ids, from);
+        }
+    }
+
+    /// Ids announced by `from`: a publish, or an introduction (`introduced`).
+    fn on_announced(&mut self, now: Timestamp, from: &Url, ids: Vec<OpId>, introduced: bool) {
         self.known.add(from, ids.iter());
         for id in &ids {
             self.glue.announced.insert(id.clone(), now);
@@ -1704,20 +1730,21 @@ impl Space {
             .partition(|id| self.fetch.is_pending(id));
         // Already being fetched: one more source, no store lookup needed.
         if !pending.is_empty() {
-            self.fetch.add(now, pending, from);
+            self.fetch_announced(now, pending, from, introduced);
         }
         let (missing, ids): (Vec<OpId>, Vec<OpId>) =
             ids.into_iter().partition(|id| self.held.surely_missing(id));
         if !missing.is_empty() {
             self.stats.announced_fetched_unread += missing.len() as u64;
-            self.fetch.add(now, missing, from);
+            self.fetch_announced(now, missing, from, introduced);
         }
         if ids.is_empty() {
             return;
         }
+        let from = from.clone();
         self.store(
             StoreRequest::FilterMissing(ids),
-            Pending::Announced { from: from.clone() },
+            Pending::Announced { from, introduced },
         );
     }
 
@@ -1758,7 +1785,7 @@ impl Space {
         }
         if !defer.is_empty() {
             self.stats.pushed_deferred += defer.len() as u64;
-            self.on_announced(now, from, defer);
+            self.on_announced(now, from, defer, false);
         }
         if take.is_empty() {
             return;

@@ -1053,8 +1053,14 @@ fn a_peer_that_joins_after_a_publish_is_told_of_the_recent_ops() {
         let info = net.nodes[1].space.local_agent_info().clone();
         net.nodes[0].space.insert_agent_infos(t, vec![info]);
         net.advance_to(t.add_micros(100_000));
-        let announced = net.nodes[1].in_by_kind.contains_key("publish-ops");
-        assert_eq!(announced, told, "window {window:?}");
+        // Flagged as an introduction (`PublishMsg::Introduction`), not a publish under way.
+        let kinds = &net.nodes[1].in_by_kind;
+        assert_eq!(
+            kinds.contains_key("introduction"),
+            told,
+            "window {window:?}"
+        );
+        assert!(!kinds.contains_key("publish-ops"), "{kinds:?}");
         assert_eq!(
             net.nodes[0].space.stats().ops_introduced,
             if told { 3 } else { 0 }
