@@ -22,7 +22,9 @@ use bytes::Bytes;
 use futures::executor::block_on;
 
 use fennec::api::OpStore;
-use fennec::core::space::{MAX_INTRODUCED_OPS, Space, SpaceConfig, SpaceEvent};
+use fennec::core::space::{
+    GET_PEERS, GET_TIMEOUT, GetToken, MAX_INTRODUCED_OPS, Space, SpaceConfig, SpaceEvent,
+};
 use fennec::model::agent::AgentKey;
 use fennec::model::arc::{DhtArc, SECTORS};
 use fennec::model::id::{Locator, OpId, SpaceId};
@@ -1025,4 +1027,86 @@ fn a_light_clients_ops_reach_their_arcs_and_it_receives_none() {
         })
         .collect();
     assert!(sent_ops_or_rounds.is_empty(), "{:?}", n.in_by_kind);
+}
+
+/// The outcome of remote get `t` of peer `i`, once it came ([`SpaceEvent::Got`]).
+fn got(sim: &SimNet, i: usize, t: GetToken) -> Option<Option<Op>> {
+    sim.nodes[i].events.iter().find_map(|e| match e {
+        SpaceEvent::Got { token, op } if *token == t => Some(op.clone()),
+        _ => None,
+    })
+}
+
+/// Peer `i` asks the network for `id`; returns the outcome and the virtual seconds it took.
+fn get_remote(sim: &mut SimNet, i: usize, id: &OpId) -> (Option<Op>, f64) {
+    let now = sim.now();
+    let start = now.0;
+    let t = sim.nodes[i].space.get_remote(now, id.clone());
+    sim.drain(i);
+    assert!(sim.run_until(2 * GET_TIMEOUT, |s| got(s, i, t).is_some()));
+    let secs = (sim.now().0 - start) as f64 / SEC_US as f64;
+    (got(sim, i, t).unwrap(), secs)
+}
+
+/// `Space::get_remote` in a sharded swarm (16 quarter arcs): an op outside the asker's arc
+/// comes from the peers whose arcs hold it, in one round trip, and is not stored; an op
+/// inside its arc is its own to hold (`None` at once, no frame sent); an id nobody holds
+/// ends `None` after `GET_TIMEOUT`; and answers with wrong data are refused (the sender
+/// reported misbehaving), so the get ends `None`.
+#[test]
+fn a_peer_gets_an_op_outside_its_arc_from_the_peers_whose_arcs_hold_it() {
+    let mut rng = Rng::new(41);
+    let ops = generated_ops(&mut rng, 200);
+    let (mut sim, ids) = converged_sharded_swarm(16, &ops, 42);
+    let arc = sim.nodes[0].space.local_agent_info().storage_arc;
+    let outside: Vec<&OpId> = (ids.iter())
+        .filter(|(id, author)| *author != 0 && !arc.contains(loc(id)))
+        .map(|(id, _)| id)
+        .collect();
+    let requests = |sim: &SimNet| -> Vec<u64> {
+        (sim.nodes.iter())
+            .map(|n| n.in_by_kind.get("fetch-request").copied().unwrap_or(0))
+            .collect()
+    };
+    let before = requests(&sim);
+    let (op, secs) = get_remote(&mut sim, 0, outside[0]);
+    println!("sim remote get: found in {secs:.3} s virtual");
+    let asked: Vec<usize> = (0..16)
+        .filter(|i| requests(&sim)[*i] > before[*i])
+        .collect();
+    assert_eq!(asked.len(), GET_PEERS, "asked {asked:?}");
+    for i in asked {
+        let arc = sim.nodes[i].space.local_agent_info().storage_arc;
+        assert!(
+            arc.contains(loc(outside[0])),
+            "asked peer {i}, whose arc lacks the op"
+        );
+    }
+    assert_eq!(op.map(|o| op_id_of(&o.encode())).as_ref(), Some(outside[0]));
+    assert!(secs < 0.5, "{secs} s");
+    sim.run_for(10 * SEC);
+    assert_eq!(held_outside_arc(&sim, 0, &ids), 0, "a got op is not stored");
+
+    let inside = ids.iter().find(|(id, _)| arc.contains(loc(id))).unwrap();
+    let sent = sim.nodes[0].bytes_out;
+    assert_eq!(get_remote(&mut sim, 0, &inside.0), (None, 0.0));
+    assert_eq!(
+        sim.nodes[0].bytes_out, sent,
+        "nothing asked for an op of our arc"
+    );
+
+    let nobodys = (0u8..=255)
+        .map(|b| OpId::from_bytes([vec![7; 31], vec![b]].concat()))
+        .find(|id| !arc.contains(loc(id)))
+        .unwrap();
+    let (op, secs) = get_remote(&mut sim, 0, &nobodys);
+    assert_eq!(op, None);
+    assert!((GET_TIMEOUT.as_secs_f64()..GET_TIMEOUT.as_secs_f64() + 0.1).contains(&secs));
+
+    for i in 1..16 {
+        sim.set_tamper(i, Box::new(corrupt));
+    }
+    let (op, _) = get_remote(&mut sim, 0, outside[1]);
+    assert_eq!(op, None, "a corrupt answer is no op");
+    assert!(sim.nodes[0].has(|e| matches!(e, SpaceEvent::PeerMisbehaved { .. })));
 }

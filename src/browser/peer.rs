@@ -406,21 +406,26 @@ impl BrowserSpace {
         }
     }
 
-    /// The op with `id`, if the store holds it.
+    /// The op with `id`: from the store, or if the store lacks it, from the network
+    /// ([`Space::get_remote`](crate::core::space::Space::get_remote): only for an op outside
+    /// our storage arc, asked of up to `GET_PEERS` peers whose arcs hold it, `None` after
+    /// `GET_TIMEOUT` without an answer; not stored).
     ///
     /// # Errors
-    /// The store's error.
-    pub async fn get(&self, id: OpId) -> Result<Option<Op>, StoreError> {
-        let found = self.store.retrieve_ops(vec![id]).await?;
+    /// The store's error; `Err(None)` when the space was left or stopped.
+    pub async fn get(&self, id: OpId) -> Result<Option<Op>, Option<StoreError>> {
+        let found = self.store.retrieve_ops(vec![id.clone()]).await?;
         let Some(m) = found.into_iter().next() else {
-            return Ok(None);
+            let (reply, outcome) = oneshot::channel();
+            self.command(Command::Get(id, reply)).map_err(|_| None)?;
+            return outcome.await.map_err(|oneshot::Canceled| None);
         };
-        Op::decode(&m.op_data)
-            .map(Some)
-            .map_err(|source| StoreError::Decode {
+        Op::decode(&m.op_data).map(Some).map_err(|source| {
+            Some(StoreError::Decode {
                 op_id: m.op_id,
                 source,
             })
+        })
     }
 
     /// Known live peer agents (joined, not reported down or left), their URLs, liveness and

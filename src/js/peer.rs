@@ -804,9 +804,11 @@ impl Space {
         Ok(id.to_b64().into())
     }
 
-    /// The payload of op `id` (a base64url op id), or `undefined` if this peer does not hold
-    /// it. Rejects with a `TypeError` for anything but an op id, or a `FennecError`
-    /// (`"left"`, `"closed"`, `"store"`).
+    /// The payload of op `id` (a base64url op id), from this peer's store or, for an op
+    /// outside its storage arc, from the peers whose arcs hold it (up to 3 asked at once);
+    /// `undefined` if neither has it (for the network: no answer within 5 s). Rejects with a
+    /// `TypeError` for anything but an op id, or a `FennecError` (`"left"`, `"closed"`,
+    /// `"store"`).
     #[wasm_bindgen(unchecked_return_type = "Uint8Array | undefined")]
     pub async fn get(
         &self,
@@ -817,12 +819,11 @@ impl Space {
         let id = op_id_arg(&id)?;
         get_options(&options)?;
         self.state.check(F)?;
-        let op = self
-            .state
-            .inner
-            .get(id)
-            .await
-            .map_err(|e| self.state.failure(F, Code::Store, e))?;
+        let op = match self.state.inner.get(id).await {
+            Ok(op) => op,
+            Err(Some(e)) => return Err(self.state.failure(F, Code::Store, e)),
+            Err(None) => return Err(self.state.failure(F, Code::Left, "the space was left")),
+        };
         Ok(op
             .map(|op| Uint8Array::from(&op.payload[..]).into())
             .unwrap_or(JsValue::UNDEFINED))

@@ -260,3 +260,37 @@ test('a join puts its agent info to bootstrap once', async () => {
     await context.close();
   }
 });
+
+/** The location of an op id (base64url): the XOR fold of its bytes into 4, little-endian (`xor_fold_loc`). */
+function opLoc(id) {
+  const bytes = Buffer.from(id, 'base64url');
+  const out = [0, 0, 0, 0];
+  bytes.forEach((b, i) => { out[i % 4] ^= b; });
+  return Buffer.from(out).readUInt32LE(0);
+}
+
+test('get finds an op outside this peer\'s arc on a peer whose arc holds it, and does not store it', async () => {
+  const space = uniqueSpace('get');
+  const [a, b] = [await newPage(), await newPage()];
+  const ia = await a.evaluate((o) => t.join(o), { ...servers(), space });
+  const id = await a.evaluate(() => t.space.publish(new TextEncoder().encode('held by a only')));
+  // b holds the half of the ring without the op: nothing is published or gossiped to it.
+  const half = opLoc(id) < 2 ** 31 ? [2 ** 31, 2 ** 32 - 1] : [0, 2 ** 31 - 1];
+  // An op id in b's own half: zero bytes (location 0), or a last byte 0x80 (0x80000000).
+  const inside = Buffer.from([...Array(31).fill(0), half[0] === 0 ? 0 : 0x80]).toString('base64url');
+  assert.ok(opLoc(inside) >= half[0] && opLoc(inside) <= half[1]);
+  await b.evaluate(async (o) => {
+    t.peer = await window.fennec.Peer.connect({ bootstrapUrl: o.bootstrapUrl, signalUrl: o.signalUrl });
+    t.space = await t.peer.join(o.space, { arc: o.half });
+  }, { ...servers(), space, half });
+  await pollPage(b, (agent) => t.space.peers().some((p) => p.agent === agent), ia.agent, 'b sees a');
+  const r = await b.evaluate(async (o) => {
+    const got = await t.space.get(o.id);
+    const mine = await t.outcome(() => t.space.get(o.inside));
+    return { got: got && new TextDecoder().decode(got), mine, ops: (await t.space.stats()).ops };
+  }, { id, inside });
+  assert.equal(r.got, 'held by a only', 'the op came from a');
+  assert.equal(r.mine.ok, true, JSON.stringify(r.mine));
+  assert.equal(r.mine.value, undefined, 'an op of b\'s own arc that b lacks: undefined');
+  assert.equal(r.ops, 0, 'the op got is not stored');
+});

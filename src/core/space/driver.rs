@@ -12,8 +12,8 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use super::{
-    GossipStep, GossipStepOutcome, Lane, NotifyError, Output, PublishToken, SendTicket, Space,
-    SpaceError, SpaceEvent, StoreRequest, StoreResponse, StoreTicket,
+    GetToken, GossipStep, GossipStepOutcome, Lane, NotifyError, Output, PublishToken, SendTicket,
+    Space, SpaceError, SpaceEvent, StoreRequest, StoreResponse, StoreTicket,
 };
 use crate::api::Clock;
 use crate::api::OpStore;
@@ -70,6 +70,10 @@ pub enum NotifyFailed {
 /// (best effort: not that the peer read it). Dropped unanswered if the driver stops first.
 pub type NotifyReply = oneshot::Sender<Result<(), NotifyFailed>>;
 
+/// Where the outcome of one [`Command::Get`] goes: the verified op, or `None` (not found,
+/// see [`Space::get_remote`]). Dropped unanswered if the driver stops first.
+pub type GetReply = oneshot::Sender<Option<crate::model::op::Op>>;
+
 /// A command from the app to a running space.
 #[derive(Debug)]
 pub enum Command {
@@ -81,6 +85,8 @@ pub enum Command {
     PublishOp(crate::model::op::Op, PublishReply),
     /// Send host bytes to one peer agent ([`Space::send_notify`]).
     Notify(crate::model::id::AgentId, Bytes, NotifyReply),
+    /// Look for an op outside our arc on the network ([`Space::get_remote`]).
+    Get(OpId, GetReply),
     /// Verified agent infos from bootstrap or preflight.
     AgentInfos(Vec<AgentInfoSigned>),
     /// The local URL changed.
@@ -157,8 +163,13 @@ where
                 }
                 Output::Close { peer, reason } => transport.close(&peer, &reason),
                 Output::Event(SpaceEvent::NotifySent { ticket, result }) => {
-                    if let Some(reply) = publishes.1.remove(&ticket) {
+                    if let Some(reply) = publishes.notifies.remove(&ticket) {
                         let _gave_up = reply.send(result.map_err(NotifyFailed::Transport));
+                    }
+                }
+                Output::Event(SpaceEvent::Got { token, op }) => {
+                    if let Some(reply) = publishes.gets.remove(&token) {
+                        let _gave_up = reply.send(op);
                     }
                 }
                 Output::Event(e) => {
@@ -384,12 +395,14 @@ fn handle_event(space: &mut Space, now: Timestamp, e: Option<TransportEvent>) ->
     true
 }
 
-/// Publishes waiting for their outcome, by token; notifies, by send ticket.
+/// Commands waiting for their outcome: publishes by token, notifies by send ticket
+/// ([`SpaceEvent::NotifySent`]), remote gets by token ([`SpaceEvent::Got`]).
 #[derive(Default)]
-struct Publishes(HashMap<PublishToken, PublishReply>, Notifies);
-
-/// Notifies waiting for the transport's outcome ([`SpaceEvent::NotifySent`]).
-type Notifies = HashMap<SendTicket, NotifyReply>;
+struct Publishes {
+    publishes: HashMap<PublishToken, PublishReply>,
+    notifies: HashMap<SendTicket, NotifyReply>,
+    gets: HashMap<GetToken, GetReply>,
+}
 
 impl Publishes {
     /// Answers the publish an event settles, if any. A caller that stopped waiting (dropped
@@ -402,7 +415,7 @@ impl Publishes {
             }
             _ => return,
         };
-        if let Some(reply) = self.0.remove(token) {
+        if let Some(reply) = self.publishes.remove(token) {
             let _gave_up = reply.send(outcome);
         }
     }
@@ -422,7 +435,7 @@ fn handle_command(
     match c {
         Command::Publish(payload, reply) => match space.publish(now, payload) {
             Ok(p) => {
-                publishes.0.insert(p.token, reply);
+                publishes.publishes.insert(p.token, reply);
             }
             Err(e) => {
                 let _gave_up = reply.send(Err(e.into()));
@@ -430,16 +443,20 @@ fn handle_command(
         },
         Command::PublishOp(op, reply) => {
             let p = space.publish_op(op);
-            publishes.0.insert(p.token, reply);
+            publishes.publishes.insert(p.token, reply);
         }
         Command::Notify(to, data, reply) => match space.send_notify(now, &to, data) {
             Ok(ticket) => {
-                publishes.1.insert(ticket, reply);
+                publishes.notifies.insert(ticket, reply);
             }
             Err(e) => {
                 let _gave_up = reply.send(Err(e.into()));
             }
         },
+        Command::Get(id, reply) => {
+            let token = space.get_remote(now, id);
+            publishes.gets.insert(token, reply);
+        }
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
         Command::SetDozing(d) => space.set_dozing(now, d),
@@ -469,8 +486,8 @@ mod tests {
         let mut p = Publishes::default();
         let (tx1, mut rx1) = oneshot::channel();
         let (tx2, mut rx2) = oneshot::channel();
-        p.0.insert(PublishToken(1), tx1);
-        p.0.insert(PublishToken(2), tx2);
+        p.publishes.insert(PublishToken(1), tx1);
+        p.publishes.insert(PublishToken(2), tx2);
         let id = OpId::from_bytes(vec![1u8; 32]);
         let error = StoreError::QuotaExceeded("full".into());
         p.settle(&SpaceEvent::StoreFailed {
@@ -490,6 +507,6 @@ mod tests {
             op_id: id.clone(),
         });
         assert_eq!(rx1.try_recv(), Ok(Some(Ok(id))));
-        assert!(p.0.is_empty());
+        assert!(p.publishes.is_empty());
     }
 }

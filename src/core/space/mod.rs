@@ -78,13 +78,15 @@
 //! acknowledgement, no retry, no ordering across connections.
 
 mod driver;
+mod get;
 mod gossip;
 mod notify;
 mod serve;
 mod step;
 mod sync;
 
-pub use driver::{Command, NotifyFailed, NotifyReply, Summary, perform, run_space};
+pub use driver::{Command, GetReply, NotifyFailed, NotifyReply, Summary, perform, run_space};
+pub use get::{GET_PEERS, GET_TIMEOUT, GetToken};
 pub use gossip::GossipSummary;
 pub use notify::{MAX_NOTIFY_BYTES, NotifyError};
 pub use step::{GossipStep, GossipStepOutcome, MembershipPart};
@@ -551,6 +553,13 @@ pub enum SpaceEvent {
         /// Its bytes.
         data: Bytes,
     },
+    /// The outcome of [`Space::get_remote`]: the verified op, or `None` (not found).
+    Got {
+        /// As returned by [`Space::get_remote`].
+        token: GetToken,
+        /// The op.
+        op: Option<Op>,
+    },
     /// The transport's outcome for the NOTIFY of `ticket` ([`Space::send_notify`]): `Ok`
     /// when the frame was handed to the connection, not that the peer read it.
     NotifySent {
@@ -795,6 +804,8 @@ pub struct Space {
     next_ticket: u64,
     next_prune: Timestamp,
     out: VecDeque<Output>,
+    /// Remote gets waiting for an answer ([`Space::get_remote`]).
+    gets: Vec<get::RemoteGet>,
     /// Senders of malformed membership packets, for [`Self::misbehaved`] at the next pump
     /// (a [`GossipStep`] may hold the parts it touches).
     misbehaving: Vec<(Url, String)>,
@@ -886,6 +897,7 @@ impl Space {
             held_writes: VecDeque::new(),
             next_ticket: 1,
             out: VecDeque::new(),
+            gets: Vec::new(),
             misbehaving: Vec::new(),
             local_batch: Vec::new(),
             next_publish: 1,
@@ -1033,6 +1045,7 @@ impl Space {
             return [
                 self.fetch.poll_timeout(),
                 self.pool.poll_timeout(),
+                self.gets_timeout(),
                 grace_over,
             ]
             .into_iter()
@@ -1048,6 +1061,7 @@ impl Space {
             self.pool.poll_timeout(),
             self.gossip_timeout(),
             self.members.poll_timeout(),
+            self.gets_timeout(),
             Some(self.next_prune),
             Some(resign),
             self.sync.due(),
@@ -1482,6 +1496,7 @@ impl Space {
         self.fetch.handle_timeout(now);
         self.pool.handle_timeout(now);
         self.members.handle_timeout(now);
+        self.expire_gets(now);
         if !self.left {
             if self.next_prune <= now {
                 self.next_prune = now.plus(self.cfg.prune_interval);
@@ -1892,6 +1907,7 @@ impl Space {
     /// ops we did not ask anyone for are a push ([`Space::on_pushed`]), unless the frame
     /// already carried wrong data.
     fn on_fetch_response(&mut self, now: Timestamp, from: &Url, ops: Vec<(OpId, Bytes)>) {
+        let ops = self.answer_gets(now, from, ops);
         let r = self.fetch.receive(now, from, ops);
         if !r.valid.is_empty() {
             self.write_received(r.valid, from, 0);
