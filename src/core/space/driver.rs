@@ -139,7 +139,7 @@ where
 {
     let mut sends: Sends<'_> = FuturesUnordered::new();
     let mut stores: Stores<'_> = FuturesUnordered::new();
-    let mut publishes = Publishes::default();
+    let mut replies = Replies::default();
     // The model first: no op is written before it holds what the store held.
     if let Err(e) = space.load_model(store, clock.now()).await {
         let _unheard = events.unbounded_send(SpaceEvent::Error(SpaceError::ModelLoad(e)));
@@ -163,17 +163,17 @@ where
                 }
                 Output::Close { peer, reason } => transport.close(&peer, &reason),
                 Output::Event(SpaceEvent::NotifySent { ticket, result }) => {
-                    if let Some(reply) = publishes.notifies.remove(&ticket) {
+                    if let Some(reply) = replies.notifies.remove(&ticket) {
                         let _gave_up = reply.send(result.map_err(NotifyFailed::Transport));
                     }
                 }
                 Output::Event(SpaceEvent::Got { token, op }) => {
-                    if let Some(reply) = publishes.gets.remove(&token) {
+                    if let Some(reply) = replies.gets.remove(&token) {
                         let _gave_up = reply.send(op);
                     }
                 }
                 Output::Event(e) => {
-                    publishes.settle(&e);
+                    replies.settle(&e);
                     // Events are for whoever listens; an unbounded channel refuses only when
                     // no listener is left, and then they are dropped (publish outcomes do
                     // not depend on them).
@@ -193,7 +193,7 @@ where
             )
             .await;
             for c in held.commands {
-                take_command(&mut space, &mut publishes, &events, clock.now(), c);
+                take_command(&mut space, &mut replies, &events, clock.now(), c);
             }
             for e in held.events {
                 if !handle_event(&mut space, clock.now(), e) {
@@ -244,7 +244,7 @@ where
                 // store write.
                 let mut next = Some(c);
                 while let Some(c) = next {
-                    take_command(&mut space, &mut publishes, &events, clock.now(), c);
+                    take_command(&mut space, &mut replies, &events, clock.now(), c);
                     next = commands.try_recv().ok();
                 }
             }
@@ -265,12 +265,12 @@ type Sends<'a> = FuturesUnordered<LocalBoxFuture<'a, (SendTicket, Result<(), Str
 /// Hands `c` to the space; a failure no caller waits for (SetUrl, Leave) becomes an event.
 fn take_command(
     space: &mut Space,
-    publishes: &mut Publishes,
+    replies: &mut Replies,
     events: &mpsc::UnboundedSender<SpaceEvent>,
     now: Timestamp,
     c: Command,
 ) {
-    if let Err(e) = handle_command(space, publishes, now, c) {
+    if let Err(e) = handle_command(space, replies, now, c) {
         let _unheard = events.unbounded_send(SpaceEvent::Error(e));
     }
 }
@@ -398,13 +398,13 @@ fn handle_event(space: &mut Space, now: Timestamp, e: Option<TransportEvent>) ->
 /// Commands waiting for their outcome: publishes by token, notifies by send ticket
 /// ([`SpaceEvent::NotifySent`]), remote gets by token ([`SpaceEvent::Got`]).
 #[derive(Default)]
-struct Publishes {
+struct Replies {
     publishes: HashMap<PublishToken, PublishReply>,
     notifies: HashMap<SendTicket, NotifyReply>,
     gets: HashMap<GetToken, GetReply>,
 }
 
-impl Publishes {
+impl Replies {
     /// Answers the publish an event settles, if any. A caller that stopped waiting (dropped
     /// its receiver) needs no answer.
     fn settle(&mut self, e: &SpaceEvent) {
@@ -422,20 +422,20 @@ impl Publishes {
 }
 
 /// Carries out one command. Publish outcomes go to their replies (now for an invalid op,
-/// later through [`Publishes::settle`]).
+/// later through [`Replies::settle`]).
 ///
 /// # Errors
 /// Signing failed for [`Command::SetUrl`] or [`Command::Leave`].
 fn handle_command(
     space: &mut Space,
-    publishes: &mut Publishes,
+    replies: &mut Replies,
     now: Timestamp,
     c: Command,
 ) -> Result<(), SpaceError> {
     match c {
         Command::Publish(payload, reply) => match space.publish(now, payload) {
             Ok(p) => {
-                publishes.publishes.insert(p.token, reply);
+                replies.publishes.insert(p.token, reply);
             }
             Err(e) => {
                 let _gave_up = reply.send(Err(e.into()));
@@ -443,11 +443,11 @@ fn handle_command(
         },
         Command::PublishOp(op, reply) => {
             let p = space.publish_op(op);
-            publishes.publishes.insert(p.token, reply);
+            replies.publishes.insert(p.token, reply);
         }
         Command::Notify(to, data, reply) => match space.send_notify(now, &to, data) {
             Ok(ticket) => {
-                publishes.notifies.insert(ticket, reply);
+                replies.notifies.insert(ticket, reply);
             }
             Err(e) => {
                 let _gave_up = reply.send(Err(e.into()));
@@ -455,7 +455,7 @@ fn handle_command(
         },
         Command::Get(id, reply) => {
             let token = space.get_remote(now, id);
-            publishes.gets.insert(token, reply);
+            replies.gets.insert(token, reply);
         }
         Command::AgentInfos(infos) => space.insert_agent_infos(now, infos),
         Command::SetUrl(url) => space.set_url(now, url).map_err(SpaceError::Sign)?,
@@ -483,7 +483,7 @@ mod tests {
     /// not a publish's (serving a fetch, writing fetched ops) answers none.
     #[test]
     fn publishes_settle_by_token_only() {
-        let mut p = Publishes::default();
+        let mut p = Replies::default();
         let (tx1, mut rx1) = oneshot::channel();
         let (tx2, mut rx2) = oneshot::channel();
         p.publishes.insert(PublishToken(1), tx1);
