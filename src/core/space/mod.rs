@@ -3,7 +3,7 @@
 //!
 //! [`Space`] owns no socket, clock, store or task. Its driver feeds it
 //! - app commands: [`Space::publish`], [`Space::leave`], [`Space::set_url`],
-//!   [`Space::set_storage_arc`];
+//!   [`Space::set_storage_arc`], [`Space::send_notify`], [`Space::get_remote`];
 //! - agent infos from bootstrap or preflight: [`Space::insert_agent_infos`];
 //! - inbound messages: [`Space::handle_frame`] / [`Space::handle_message`] (from a peer URL);
 //! - transport outcomes: [`Space::handle_send_result`], [`Space::peer_disconnected`];
@@ -76,6 +76,11 @@
 //! [`Space::send_notify`] sends host bytes to one peer agent in a NOTIFY frame; a NOTIFY from
 //! an admitted peer is reported as [`SpaceEvent::Notified`]. Best effort, as in Kitsune2: no
 //! acknowledgement, no retry, no ordering across connections.
+//!
+//! # Remote get
+//! [`Space::get_remote`] asks up to [`GET_PEERS`] peers whose arcs hold an op outside ours
+//! for it (a `FetchRequest`); the first valid answer, or `None` after [`GET_TIMEOUT`], comes
+//! as [`SpaceEvent::Got`]. The op is not stored.
 
 mod driver;
 mod get;
