@@ -279,11 +279,13 @@ test('get finds an op outside this peer\'s arc on a peer whose arc holds it, and
   // An op id in b's own half: zero bytes (location 0), or a last byte 0x80 (0x80000000).
   const inside = Buffer.from([...Array(31).fill(0), half[0] === 0 ? 0 : 0x80]).toString('base64url');
   assert.ok(opLoc(inside) >= half[0] && opLoc(inside) <= half[1]);
-  await b.evaluate(async (o) => {
+  const ib = await b.evaluate(async (o) => {
     t.peer = await window.fennec.Peer.connect({ bootstrapUrl: o.bootstrapUrl, signalUrl: o.signalUrl });
     t.space = await t.peer.join(o.space, { arc: o.half });
+    return { agent: t.peer.agentId };
   }, { ...servers(), space, half });
   await pollPage(b, (agent) => t.space.peers().some((p) => p.agent === agent), ia.agent, 'b sees a');
+  await pollPage(a, (agent) => t.space.peers().some((p) => p.agent === agent), ib.agent, 'a sees b');
   const r = await b.evaluate(async (o) => {
     const got = await t.space.get(o.id);
     const mine = await t.outcome(() => t.space.get(o.inside));
