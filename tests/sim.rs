@@ -1049,7 +1049,8 @@ fn get_remote(sim: &mut SimNet, i: usize, id: &OpId) -> (Option<Op>, f64) {
 }
 
 /// `Space::get_remote` in a sharded swarm (16 quarter arcs): an op outside the asker's arc
-/// comes from the peers whose arcs hold it, in one round trip, and is not stored; an op
+/// comes from the peers whose arcs hold it, in one round trip, and is not stored; the
+/// askers of one op spread over all its holders; an op
 /// inside its arc is its own to hold (`None` at once, no frame sent); an id nobody holds
 /// ends `None` after `GET_TIMEOUT`; and answers with wrong data are refused (the sender
 /// reported misbehaving), so the get ends `None`.
@@ -1086,6 +1087,26 @@ fn a_peer_gets_an_op_outside_its_arc_from_the_peers_whose_arcs_hold_it() {
     assert!(secs < 0.5, "{secs} s");
     sim.run_for(10 * SEC);
     assert_eq!(held_outside_arc(&sim, 0, &ids), 0, "a got op is not stored");
+
+    // Every peer lacking the op asks for it: each asks its own 3 of the 4 holders, so all
+    // 4 are asked (in URL order, every asker would ask the same 3).
+    let arc_of = |sim: &SimNet, i: usize| sim.nodes[i].space.local_agent_info().storage_arc;
+    let target = outside[2];
+    let before = requests(&sim);
+    let holders: Vec<usize> = (0..16)
+        .filter(|i| arc_of(&sim, *i).contains(loc(target)))
+        .collect();
+    for i in (0..16).filter(|i| !holders.contains(i)) {
+        let (op, _) = get_remote(&mut sim, i, target);
+        assert!(op.is_some(), "peer {i} got it");
+    }
+    let after = requests(&sim);
+    let asked: Vec<usize> = holders
+        .iter()
+        .copied()
+        .filter(|i| after[*i] > before[*i])
+        .collect();
+    assert_eq!(asked, holders, "holders asked");
 
     let inside = ids.iter().find(|(id, _)| arc.contains(loc(id))).unwrap();
     let sent = sim.nodes[0].bytes_out;

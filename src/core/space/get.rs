@@ -45,16 +45,9 @@ impl Space {
     pub fn get_remote(&mut self, now: Timestamp, op_id: OpId) -> GetToken {
         let token = GetToken(self.ticket());
         let loc = self.cfg.locator.op_loc(&op_id);
-        let asked: Vec<Url> = match self.left || self.arc.contains(loc) {
+        let asked = match self.left || self.arc.contains(loc) {
             true => Vec::new(),
-            false => self
-                .peers
-                .reachable(now, &self.agent)
-                .into_iter()
-                .filter(|a| a.storage_arc.contains(loc))
-                .filter_map(|a| a.url.clone())
-                .take(GET_PEERS)
-                .collect(),
+            false => self.holders_to_ask(now, loc),
         };
         if asked.is_empty() {
             self.emit(SpaceEvent::Got { token, op: None });
@@ -72,6 +65,31 @@ impl Space {
         });
         self.pump(now);
         token
+    }
+
+    /// Up to [`GET_PEERS`] reachable peers whose arcs hold location `loc`, in rendezvous
+    /// order for us (the highest BLAKE3 of our agent id and their URL first): each asker
+    /// prefers its own few holders, so the gets of many light clients spread over every
+    /// peer holding an op rather than all going to the lowest URLs, and one asker keeps
+    /// asking the same peers (their connections stay open).
+    fn holders_to_ask(&self, now: Timestamp, loc: u32) -> Vec<Url> {
+        let mut holders: Vec<([u8; 32], Url)> = (self.peers.reachable(now, &self.agent))
+            .into_iter()
+            .filter(|a| a.storage_arc.contains(loc))
+            .filter_map(|a| a.url.clone())
+            .map(|url| {
+                let mut h = blake3::Hasher::new();
+                h.update(self.agent.as_bytes());
+                h.update(url.as_str().as_bytes());
+                (*h.finalize().as_bytes(), url)
+            })
+            .collect();
+        crate::sort::sort_by(&mut holders, |a, b| b.0.cmp(&a.0));
+        holders
+            .into_iter()
+            .take(GET_PEERS)
+            .map(|(_, url)| url)
+            .collect()
     }
 
     /// Takes the answers to our remote gets out of a fetch response from `from`: each valid
