@@ -20,6 +20,7 @@
 // writes it may queue behind. `--end kill`, the control: the renderer is killed with no hide
 // first (a crash).
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { openBulkTab } from './bulk-tab.mjs';
 
 function parseArgs(args) {
   const o = { ops: 30_000, afterMs: [1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000], end: 'close', killAfterMs: 200 };
@@ -100,19 +101,7 @@ export async function run(args, log) {
   try {
     const space = `close-bench-${Date.now()}`;
     const opts = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space, ops: o.ops };
-    const a = await openFennecPage(await browser.newContext(), net.staticUrl, '/blank.html');
-    await a.evaluate(async (x) => {
-      const { Peer } = window.fennec;
-      window.peer = await Peer.connect({ bootstrapUrl: x.bootstrapUrl, signalUrl: x.signalUrl, storage: 'memory' });
-      window.space = await window.peer.join(x.space);
-      const hour = 3_600_000;
-      for (let first = 0; first < x.ops; first += 500) {
-        const n = Math.min(500, x.ops - first);
-        await window.space.publishMany(Array.from({ length: n }, (_, i) => ({
-          payload: crypto.getRandomValues(new Uint8Array(300)), createdAt: Date.UTC(2024, 0, 1) + (first + i) * hour,
-        })));
-      }
-    }, opts);
+    await openBulkTab(browser, net, opts);
     log(`tab A holds ${o.ops} ops`);
     const closes = [];
     for (const afterMs of o.afterMs) {

@@ -9,6 +9,7 @@
 // (polled every 50 ms), the op count it held 1, 2, 3 and 5 s after its join, and the bytes it
 // received per kind (`stats().rxBytesByKind`) against the ops' bytes (`opBytes` of A).
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { openBulkTab } from './bulk-tab.mjs';
 
 const POLL_MS = 50;
 const HELD_AT_S = [1, 2, 3, 5];
@@ -67,20 +68,7 @@ export async function run(args, log) {
   try {
     const space = `joiner-bench-${Date.now()}`;
     const opts = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space, ops: o.ops };
-    const a = await openFennecPage(await browser.newContext(), net.staticUrl, '/blank.html');
-    const opBytes = await a.evaluate(async (x) => {
-      const { Peer } = window.fennec;
-      window.peer = await Peer.connect({ bootstrapUrl: x.bootstrapUrl, signalUrl: x.signalUrl, storage: 'memory' });
-      window.space = await window.peer.join(x.space);
-      const hour = 3_600_000;
-      for (let first = 0; first < x.ops; first += 500) {
-        const n = Math.min(500, x.ops - first);
-        await window.space.publishMany(Array.from({ length: n }, (_, i) => ({
-          payload: crypto.getRandomValues(new Uint8Array(300)), createdAt: Date.UTC(2024, 0, 1) + (first + i) * hour,
-        })));
-      }
-      return (await window.space.stats()).opBytes;
-    }, opts);
+    const { opBytes } = await openBulkTab(browser, net, opts);
     log(`tab A holds ${o.ops} ops (${opBytes} B)`);
     const runs = [];
     for (let i = 0; i < o.runs; i++) {
