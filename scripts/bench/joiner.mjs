@@ -4,8 +4,8 @@
 // apart from 2024 on, in batches of 500 (`publishMany`). For each of `--runs` runs, a fresh
 // tab B (its own browser context, IndexedDB) joins A's space `--after-ms` after A's import
 // ended (the first run) or after the previous B closed. A introduces its latest ops to B
-// (`SpaceConfig::introduce_recent_ops`, at most `MAX_INTRODUCED_OPS`, 16 384); gossip rounds
-// bring the rest. Figures per run: seconds from B's `join` resolving until it holds every op
+// (`SpaceConfig::introduce_recent_ops`, at most `MAX_INTRODUCED_OPS`, 16 384, and only ops
+// published in the last 120 s: with `--after-ms 125000` none); gossip rounds bring the rest. Figures per run: seconds from B's `join` resolving until it holds every op
 // (polled every 50 ms), the op count it held 1, 2, 3 and 5 s after its join, and the bytes it
 // received per kind (`stats().rxBytesByKind`) against the ops' bytes (`opBytes` of A).
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
