@@ -53,9 +53,9 @@ impl Space {
             self.emit(SpaceEvent::Got { token, op: None });
             return token;
         }
+        let frame = encode_fetch_request(&self.cfg.space, std::slice::from_ref(&op_id));
         for to in &asked {
-            let frame = encode_fetch_request(&self.cfg.space, std::slice::from_ref(&op_id));
-            self.send(to.clone(), frame, SendKind::Other);
+            self.send(to.clone(), frame.clone(), SendKind::Other);
         }
         self.gets.push(RemoteGet {
             token,

@@ -1422,6 +1422,7 @@ impl Space {
         self.inform_stored(now, &stored, stored.len() - catch_up);
         // Each new op is reported once, by the first write that held it.
         let mut new: HashSet<OpId> = stored.into_iter().map(|s| s.op_id).collect();
+        let fetched = ws.iter().any(|w| w.pushed == 0);
         for ReceivedWrite { ops, from, pushed } in ws {
             let ids: Vec<OpId> = ops.iter().map(|o| o.op_id.clone()).collect();
             if pushed > 0 {
@@ -1429,7 +1430,6 @@ impl Space {
             } else {
                 self.fetch.stored(now, &ids);
                 self.sync.stored(ids.len());
-                self.resume_rounds(now);
             }
             let agent = self.agent_at(now, &from);
             self.known.add(&from, ids.iter());
@@ -1446,6 +1446,9 @@ impl Space {
                     });
                 }
             }
+        }
+        if fetched {
+            self.resume_rounds(now);
         }
     }
 
