@@ -477,6 +477,54 @@ fn a_joiner_past_one_introduction_starts_its_round_before_the_introduced_ops_are
     r.assert_bound("at convergence");
 }
 
+/// A tab that just joined is asked for an op of its own (full) arc that it has not fetched
+/// yet (an app opened from a link naming the op): `get_remote` asks the peers that hold it
+/// while the joiner is catching up, and the op comes in one round trip, long before the
+/// joiner's catch-up would bring it. Once caught up, an op of its arc that it lacks is
+/// `None` at once, with nothing sent. Before, an op of our own arc was `None` at once
+/// whatever the state.
+#[test]
+fn a_joiner_gets_an_op_of_its_arc_that_it_has_not_fetched_yet() {
+    let mut rng = Rng::new(43);
+    let ops = generated_ops(&mut rng, 1_000);
+    let mut sim = sim(44, wan());
+    let a = join(&mut sim, Behaviour::Honest);
+    sim.run_for(5 * SEC);
+    let ids: Vec<OpId> = ops
+        .iter()
+        .map(|o| publish(&mut sim, a, o.clone()))
+        .collect();
+    sim.run_for(150 * SEC);
+    let b = join(&mut sim, Behaviour::Honest);
+    assert!(sim.run_until(10 * SEC, |s| {
+        s.nodes[b].has(|e| matches!(e, SpaceEvent::PeerJoined { .. }))
+    }));
+    let wanted = ids.iter().rev().find(|id| !holds(&sim, b, id)).unwrap();
+    assert!(sim.nodes[b].space.catching_up());
+    let (op, secs) = get_remote(&mut sim, b, wanted);
+    println!("sim joiner's get of an op of its arc: found in {secs:.3} s virtual");
+    assert_eq!(op.map(|o| op_id_of(&o.encode())).as_ref(), Some(wanted));
+    assert!(
+        !holds(&sim, b, wanted),
+        "got before its catch-up fetched it"
+    );
+    // Its first round done, the ops that round found are still being fetched.
+    let completed = |s: &SimNet| s.nodes[b].space.gossip_summary().stats.completed;
+    assert!(sim.run_until(10 * SEC, |s| completed(s) > 0));
+    let queued = ids.iter().rev().find(|id| !holds(&sim, b, id)).unwrap();
+    assert!(sim.nodes[b].space.catching_up());
+    let (op, _) = get_remote(&mut sim, b, queued);
+    assert_eq!(op.map(|o| op_id_of(&o.encode())).as_ref(), Some(queued));
+
+    assert!(sim.run_until(120 * SEC, |s| s.nodes[b].holds_all(&ids)));
+    sim.run_for(30 * SEC);
+    assert!(!sim.nodes[b].space.catching_up());
+    let nobodys = OpId::from_bytes(vec![7; 32]);
+    let sent = sim.nodes[b].bytes_out;
+    assert_eq!(get_remote(&mut sim, b, &nobodys), (None, 0.0));
+    assert_eq!(sim.nodes[b].bytes_out, sent, "nothing asked once caught up");
+}
+
 /// Issue 9: two tabs that exchange an op and then sit idle marked each other unresponsive
 /// after ~31.7 s (catch-up stayed in 1 s rounds with a lone peer, past its burst limit). Two
 /// idle peers for 15 minutes: no unresponsive mark, no refused or timed-out round, and an op
@@ -1051,7 +1099,8 @@ fn get_remote(sim: &mut SimNet, i: usize, id: &OpId) -> (Option<Op>, f64) {
 /// `Space::get_remote` in a sharded swarm (16 quarter arcs): an op outside the asker's arc
 /// comes from the peers whose arcs hold it, in one round trip, and is not stored; the
 /// askers of one op spread over all its holders; an op
-/// inside its arc is its own to hold (`None` at once, no frame sent); an id nobody holds
+/// inside its arc, once caught up, is its own to hold (`None` at once, no frame sent); an id
+/// nobody holds
 /// ends `None` after `GET_TIMEOUT`; and answers with wrong data are refused (the sender
 /// reported misbehaving), so the get ends `None`.
 #[test]

@@ -407,9 +407,9 @@ impl BrowserSpace {
     }
 
     /// The op with `id`: from the store, or if the store lacks it, from the network
-    /// ([`Space::get_remote`](crate::core::space::Space::get_remote): only for an op outside
-    /// our storage arc, asked of up to `GET_PEERS` peers whose arcs hold it, `None` after
-    /// `GET_TIMEOUT` without an answer; not stored).
+    /// ([`Space::get_remote`](crate::core::space::Space::get_remote): for an op outside our
+    /// storage arc, or any while we are catching up, asked of up to `GET_PEERS` peers whose
+    /// arcs hold it, `None` after `GET_TIMEOUT` without an answer; not stored).
     ///
     /// # Errors
     /// The store's error; `Err(None)` when the space was left or stopped.

@@ -106,9 +106,10 @@ export class Space {
   send(agent: string, data: Bytes, options?: SignalOptions): Promise<void>;
   /**
    * The payload of op `id` (a base64url op id), from this peer's store or, for an op outside
-   * its storage arc (`JoinOptions.arc`), from up to 3 peers whose arcs hold it (the first
-   * valid answer wins; the op is not stored); `undefined` if not found (an op of our own arc
-   * that we lack, or no answer within 5 s). Rejects with a `TypeError` for anything but an
+   * its storage arc (`JoinOptions.arc`) or one it may not have fetched yet (it is still
+   * catching up after joining), from up to 3 peers whose arcs hold it (the first valid answer
+   * wins; the op is not stored); `undefined` if not found (an op of our own arc that we lack
+   * once caught up: at once; otherwise no answer within 5 s). Rejects with a `TypeError` for anything but an
    * op id, or a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).
    */
   get(id: string, options?: SignalOptions): Promise<Uint8Array | undefined>;

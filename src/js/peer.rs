@@ -805,8 +805,9 @@ impl Space {
     }
 
     /// The payload of op `id` (a base64url op id), from this peer's store or, for an op
-    /// outside its storage arc, from the peers whose arcs hold it (up to 3 asked at once);
-    /// `undefined` if neither has it (for the network: no answer within 5 s). Rejects with a
+    /// outside its storage arc or while it is catching up after joining, from the peers whose
+    /// arcs hold it (up to 3 asked at once); `undefined` if neither has it (for the network:
+    /// no answer within 5 s). Rejects with a
     /// `TypeError` for anything but an op id, or a `FennecError` (`"left"`, `"closed"`,
     /// `"store"`).
     #[wasm_bindgen(unchecked_return_type = "Uint8Array | undefined")]

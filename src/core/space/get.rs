@@ -2,7 +2,9 @@
 //! it. The request is Kitsune2's `FetchRequest` (`crates/core/src/factories/core_fetch.rs`:
 //! ops are fetched from the peers that hold them by location); the op is returned to the
 //! caller, not stored (our arc does not hold it, so gossip would neither keep it current
-//! nor serve it). Inside our arc we are one of those peers: what we lack, gossip brings.
+//! nor serve it). Inside our arc we are one of those peers: what we lack, gossip brings; so
+//! an op of our arc is asked for only while we are catching up ([`Space::catching_up`]), as
+//! a tab that just joined is asked for an op it has not fetched yet.
 
 use std::time::Duration;
 
@@ -37,15 +39,17 @@ pub(super) struct RemoteGet {
 }
 
 impl Space {
-    /// Looks for op `op_id` on the network; the outcome comes as [`SpaceEvent::Got`] with the
-    /// returned token: the verified op, or `None` if its location is inside our storage arc
-    /// (we are responsible for it: the caller read our store), no reachable peer's arc holds
-    /// it, or none of the [`GET_PEERS`] asked answered it within [`GET_TIMEOUT`]. The op is
-    /// not stored.
+    /// Looks for op `op_id` (which the caller did not find in our store) on the network; the
+    /// outcome comes as [`SpaceEvent::Got`] with the returned token: the verified op, or
+    /// `None` if its location is inside our storage arc while we are not
+    /// [catching up](Self::catching_up) (we hold what our arc's holders hold), no reachable
+    /// peer's arc holds it, or none of the [`GET_PEERS`] asked answered it within
+    /// [`GET_TIMEOUT`]. The op is not stored.
     pub fn get_remote(&mut self, now: Timestamp, op_id: OpId) -> GetToken {
         let token = GetToken(self.ticket());
         let loc = self.cfg.locator.op_loc(&op_id);
-        let asked = match self.left || self.arc.contains(loc) {
+        let ours = self.arc.contains(loc) && !self.catching_up();
+        let asked = match self.left || ours {
             true => Vec::new(),
             false => self.holders_to_ask(now, loc),
         };
@@ -65,6 +69,13 @@ impl Space {
         });
         self.pump(now);
         token
+    }
+
+    /// Whether our store may still lack ops of our arc that its other holders have: no
+    /// gossip round has completed since the space started (a tab that just joined), or the
+    /// fetch queue holds ops a peer announced or a round found.
+    pub fn catching_up(&self) -> bool {
+        self.gossip.stats().completed == 0 || !self.fetch.is_empty()
     }
 
     /// Up to [`GET_PEERS`] reachable peers whose arcs hold location `loc`, in rendezvous
