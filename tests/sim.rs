@@ -1020,6 +1020,9 @@ fn a_peer_that_widens_its_arc_gathers_the_ops_of_the_new_part() {
         (sim.now().0 - start) as f64 / SEC_US as f64
     );
     assert!(ok, "the widened peer holds every op");
+    // Its peers saw the new arc in its newer agent info.
+    let widened = sim.nodes[0].space.local_agent_info().agent.clone();
+    assert!(sim.nodes[3].has(|e| matches!(e, SpaceEvent::PeerArc { agent, arc } if *agent == widened && *arc == DhtArc::FULL)));
     // A new op anywhere on the ring now reaches it by publish.
     let fresh = Op::new(sim.now(), b"after the widening".to_vec()).unwrap();
     let id = publish(&mut sim, 5, fresh);

@@ -428,14 +428,15 @@ impl BrowserSpace {
         })
     }
 
-    /// Known live peer agents (joined, not reported down or left), their URLs, liveness and
-    /// connection path (`None` when no connection to them is open); by agent id.
+    /// Known live peer agents (joined, not reported down or left), their URLs, liveness,
+    /// connection path (`None` when no connection to them is open) and storage arcs; by
+    /// agent id.
     pub fn peers(&self) -> Vec<PeerEntry> {
-        let mut v: Vec<PeerEntry> = self
-            .peers
-            .borrow()
+        let view = self.peers.borrow();
+        let mut v: Vec<PeerEntry> = view
             .iter()
             .map(|(a, url, state)| PeerEntry {
+                arc: view.arc(a),
                 agent: a.clone(),
                 url: url.clone(),
                 state,
@@ -588,6 +589,8 @@ pub struct PeerEntry {
     pub state: Liveness,
     /// The path of the open connection to it, if any.
     pub path: Option<Path>,
+    /// Its storage arc from its latest agent info; `None` while only membership knows it.
+    pub arc: Option<DhtArc>,
 }
 
 /// What the transport tells the glue about peers' pages.

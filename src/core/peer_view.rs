@@ -18,6 +18,7 @@
 
 use crate::core::space::SpaceEvent;
 use crate::hash::HashMap;
+use crate::model::arc::DhtArc;
 use crate::model::id::AgentId;
 use crate::model::url::Url;
 
@@ -37,12 +38,16 @@ pub struct PeerView {
     live: HashMap<AgentId, (Option<Url>, Liveness)>,
     /// Departed agents, and whether they left (`true`) or membership declared them down.
     departed: HashMap<AgentId, bool>,
+    /// Each agent's storage arc from its latest agent info ([`SpaceEvent::PeerArc`]); kept
+    /// for departed agents too, which may come back with no newer info (a reload).
+    arcs: HashMap<AgentId, DhtArc>,
 }
 
 impl PeerView {
     /// Applies `e`; `false` when `e` changes nothing the app was told and must not be passed
     /// on (a second `left`/`down` for a departed agent, a `suspect` for one not listed, an
-    /// `alive` for one listed as alive). Events that are not about peers give `true`.
+    /// `alive` for one listed as alive; every [`SpaceEvent::PeerArc`], which only updates
+    /// the arcs [`Self::arc`] gives). Events that are not about peers give `true`.
     pub fn track(&mut self, e: &SpaceEvent) -> bool {
         match e {
             // Not again for an agent already live at that URL (reported back by
@@ -55,6 +60,10 @@ impl PeerView {
                 before.is_none_or(|(u, _)| &u != url)
             }
             SpaceEvent::MemberAlive { agent, url } => self.alive(agent, url),
+            SpaceEvent::PeerArc { agent, arc } => {
+                self.arcs.insert(agent.clone(), *arc);
+                false
+            }
             SpaceEvent::MemberSuspect { agent, .. } => match self.live.get_mut(agent) {
                 Some(entry) => {
                     entry.1 = Liveness::Suspect;
@@ -141,6 +150,11 @@ impl PeerView {
         self.live.is_empty()
     }
 
+    /// `agent`'s storage arc, if an agent info of it was seen.
+    pub fn arc(&self, agent: &AgentId) -> Option<DhtArc> {
+        self.arcs.get(agent).copied()
+    }
+
     /// `agent`'s liveness if it is listed.
     pub fn liveness(&self, agent: &AgentId) -> Option<Liveness> {
         self.live.get(agent).map(|e| e.1)
@@ -222,6 +236,26 @@ mod tests {
         assert!(p.track(&suspect(3)));
         assert!(p.track(&alive(3)));
         assert_eq!(p.liveness(&agent(3)), Some(Liveness::Alive));
+    }
+
+    /// `PeerArc` is never told; the arc is the latest info's, `None` before one came, and it
+    /// outlives a departure (a reloaded tab is listed again before its newer info comes).
+    #[test]
+    fn a_peers_arc_is_its_latest_infos_and_outlives_a_reload() {
+        let mut p = PeerView::default();
+        let arc = |a| SpaceEvent::PeerArc {
+            agent: agent(6),
+            arc: a,
+        };
+        assert!(p.track(&alive(6)));
+        assert_eq!(p.arc(&agent(6)), None, "known by membership only");
+        assert!(!p.track(&arc(DhtArc::FULL)));
+        assert!(!p.track(&arc(DhtArc::Arc(0, 99))));
+        assert_eq!(p.arc(&agent(6)), Some(DhtArc::Arc(0, 99)));
+        p.track(&joined(6));
+        assert_eq!(p.depart_at(&url(6)), [agent(6)]);
+        assert!(p.reconnected(&agent(6), &url(7)));
+        assert_eq!(p.arc(&agent(6)), Some(DhtArc::Arc(0, 99)));
     }
 
     /// Passes `e` through `p` like the glue does; the kinds the app was told.

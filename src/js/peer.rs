@@ -170,8 +170,8 @@ export interface ErrorEvent { kind: "bootstrap" | "signal" | "fetch" | "store" |
  * connection; ops published meanwhile are stored and announced when it is back.
  */
 export interface StatusEvent { state: "connected" | "reconnecting" | "offline"; attempt: number; nextRetryMs?: number; reason?: string }
-/** One entry of `space.peers()`: liveness `state` (SWIM) and the `path` of the open connection (`null`: none open). */
-export interface PeerInfo { agent: string; url: string | null; state: "alive" | "suspect"; path: "webrtc" | "relay" | null }
+/** One entry of `space.peers()`: liveness `state` (SWIM), the `path` of the open connection (`null`: none open), and the storage `arc` its latest agent info claims, as `JoinOptions.arc` writes arcs (`null` while only membership knows the peer). */
+export interface PeerInfo { agent: string; url: string | null; state: "alive" | "suspect"; path: "webrtc" | "relay" | null; arc: "full" | "empty" | [number, number] | null }
 /** The events of a space and what their callbacks get (`space.on(name, (event) => ...)`). */
 export interface SpaceEvents { op: OpEvent; peer: PeerEvent; error: ErrorEvent; status: StatusEvent; message: MessageEvent; sync: SyncEvent }
 /** The event names of a space. */
@@ -622,6 +622,15 @@ fn arc_option(o: &Options, v: &JsValue) -> Result<DhtArc, JsValue> {
     )))
 }
 
+/// `arc` as `JoinOptions.arc` writes it: `"full"`, `"empty"` or `[start, end]`.
+pub fn arc_value(arc: DhtArc) -> JsValue {
+    match arc {
+        DhtArc::Empty => "empty".into(),
+        DhtArc::FULL => "full".into(),
+        DhtArc::Arc(s, e) => Array::of2(&f64::from(s).into(), &f64::from(e).into()).into(),
+    }
+}
+
 /// `[start, end]` as JavaScript writes it ("full" and "empty" for those).
 fn arc_text(arc: DhtArc) -> String {
     match arc {
@@ -923,9 +932,10 @@ impl Space {
         Ok(())
     }
 
-    /// Known live peers: `[{ agent, url, state, path }]` (`PeerInfo`): `state` is `"alive"`
-    /// or `"suspect"` (SWIM); `path` is `"webrtc"`, `"relay"` or `null` when no connection
-    /// is open. A peer reported `down` or `left` is not listed until it is `alive` again.
+    /// Known live peers: `[{ agent, url, state, path, arc }]` (`PeerInfo`): `state` is
+    /// `"alive"` or `"suspect"` (SWIM); `path` is `"webrtc"`, `"relay"` or `null` when no
+    /// connection is open; `arc` is the storage arc of its latest agent info (`"full"`,
+    /// `"empty"` or `[start, end]`, as `JoinOptions.arc`), `null` before one was seen. A peer reported `down` or `left` is not listed until it is `alive` again.
     /// Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
     #[wasm_bindgen(unchecked_return_type = "PeerInfo[]")]
     pub fn peers(&self) -> Result<Array, JsValue> {
@@ -956,6 +966,7 @@ impl Space {
                     None => JsValue::NULL,
                 };
                 set(&o, "path", &path);
+                set(&o, "arc", &p.arc.map_or(JsValue::NULL, arc_value));
                 JsValue::from(o)
             })
             .collect())

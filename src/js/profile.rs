@@ -8,11 +8,10 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::peer::{
-    event_name, event_names, function, get_options, join_args, op_id_arg, publish_args,
+    arc_value, event_name, event_names, function, get_options, join_args, op_id_arg, publish_args,
     publish_many_args, send_args,
 };
 use super::validate;
-use crate::model::arc::DhtArc;
 
 fn set(o: &Object, k: &str, v: &JsValue) {
     // Setting a plain property on a fresh Object cannot fail.
@@ -26,13 +25,7 @@ pub fn profile_join_args(space: JsValue, options: JsValue) -> Result<JsValue, Js
     let (name, arc) = join_args(&space, &options)?;
     let o = Object::new();
     set(&o, "name", &name.into());
-    let arc = match arc {
-        None => JsValue::UNDEFINED,
-        Some(DhtArc::Empty) => "empty".into(),
-        Some(a) if a == DhtArc::FULL => "full".into(),
-        Some(DhtArc::Arc(s, e)) => Array::of2(&f64::from(s).into(), &f64::from(e).into()).into(),
-    };
-    set(&o, "arc", &arc);
+    set(&o, "arc", &arc.map_or(JsValue::UNDEFINED, arc_value));
     Ok(o.into())
 }
 

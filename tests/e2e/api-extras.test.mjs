@@ -286,6 +286,10 @@ test('get finds an op outside this peer\'s arc on a peer whose arc holds it, and
   }, { ...servers(), space, half });
   await pollPage(b, (agent) => t.space.peers().some((p) => p.agent === agent), ia.agent, 'b sees a');
   await pollPage(a, (agent) => t.space.peers().some((p) => p.agent === agent), ib.agent, 'a sees b');
+  // Each lists the other with the arc its agent info claims.
+  const arcOf = (page, agent) => page.evaluate((ag) => t.space.peers().find((p) => p.agent === ag).arc, agent);
+  assert.deepEqual(await arcOf(a, ib.agent), half);
+  assert.equal(await arcOf(b, ia.agent), 'full');
   const r = await b.evaluate(async (o) => {
     const got = await t.space.get(o.id);
     const mine = await t.outcome(() => t.space.get(o.inside));

@@ -589,6 +589,15 @@ pub enum SpaceEvent {
         /// Its URL.
         url: Option<Url>,
     },
+    /// A peer's storage arc, from each new or newer agent info of it (Kitsune2's
+    /// `AgentInfo::storage_arc`): where it holds ops. Not an app event; `space.peers()`
+    /// shows it.
+    PeerArc {
+        /// The agent.
+        agent: AgentId,
+        /// Its claimed arc.
+        arc: DhtArc,
+    },
     /// A peer agent left (tombstone) or its info expired.
     PeerLeft {
         /// The agent.
@@ -1690,7 +1699,14 @@ impl Space {
         let agent = info.agent.clone();
         let url = info.url.clone();
         let arc = info.storage_arc;
-        match self.peers.insert(now, info) {
+        let inserted = self.peers.insert(now, info);
+        if matches!(inserted, Insert::Joined | Insert::Updated) {
+            self.emit(SpaceEvent::PeerArc {
+                agent: agent.clone(),
+                arc,
+            });
+        }
+        match inserted {
             Insert::Joined => {
                 if let Some(u) = &url {
                     self.glue.joined.entry(u.clone()).or_insert(now);
