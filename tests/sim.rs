@@ -93,6 +93,25 @@ fn join_with(sim: &mut SimNet, behaviour: Behaviour, mut cfg: SpaceConfig) -> us
     i
 }
 
+/// Peer `a` (configured by `cfg`) joins, publishes `ops` after `settle`, and peer `b` joins
+/// `gap` after that: the network, the ops' ids and `b`.
+fn a_joiner_after(
+    mut sim: SimNet,
+    cfg: impl Fn() -> SpaceConfig,
+    ops: &[Op],
+    (settle, gap): (Duration, Duration),
+) -> (SimNet, Vec<OpId>, usize) {
+    let a = join_with(&mut sim, Behaviour::Honest, cfg());
+    sim.run_for(settle);
+    let ids = ops
+        .iter()
+        .map(|o| publish(&mut sim, a, o.clone()))
+        .collect();
+    sim.run_for(gap);
+    let b = join_with(&mut sim, Behaviour::Honest, cfg());
+    (sim, ids, b)
+}
+
 fn converged(sim: &SimNet, who: &[usize], ids: &[OpId]) -> bool {
     who.iter().all(|i| sim.nodes[*i].holds_all(ids))
 }
@@ -381,15 +400,7 @@ fn join_after_more_ops_than_one_message_lists(seed: u64) -> (SimNet, usize) {
     };
     let mut rng = Rng::new(seed);
     let ops = generated_ops(&mut rng, 1_000);
-    let mut sim = sim(seed + 1, wan());
-    let a = join_with(&mut sim, Behaviour::Honest, cfg());
-    sim.run_for(5 * SEC);
-    let ids: Vec<OpId> = ops
-        .iter()
-        .map(|o| publish(&mut sim, a, o.clone()))
-        .collect();
-    sim.run_for(150 * SEC);
-    let b = join_with(&mut sim, Behaviour::Honest, cfg());
+    let (mut sim, ids, b) = a_joiner_after(sim(seed + 1, wan()), cfg, &ops, (5 * SEC, 150 * SEC));
     assert!(
         sim.run_until(120 * SEC, |s| s.nodes[b].holds_all(&ids)),
         "the joiner holds {} of 1 000 ops",
@@ -443,16 +454,9 @@ fn a_joiner_past_one_introduction_starts_its_round_before_the_introduced_ops_are
             Op::new(Timestamp(T0 - 86_400 * SEC_US + k as i64 * SEC_US), payload).unwrap()
         })
         .collect();
-    let mut sim = sim(32, wan());
-    let a = join(&mut sim, Behaviour::Honest);
-    sim.run_for(2 * SEC);
-    let ids: Vec<OpId> = ops
-        .iter()
-        .map(|o| publish(&mut sim, a, o.clone()))
-        .collect();
-    sim.run_for(3 * SEC);
+    let cfg = || SpaceConfig::new(space_id());
+    let (mut sim, ids, b) = a_joiner_after(sim(32, wan()), cfg, &ops, (2 * SEC, 3 * SEC));
     let start = sim.now().0;
-    let b = join(&mut sim, Behaviour::Honest);
     let introduced = &ids[n - MAX_INTRODUCED_OPS..];
     let (mut round_at, mut introduced_at) = (None, None);
     let since = |sim: &SimNet| (sim.now().0 - start) as f64 / SEC_US as f64;
@@ -487,15 +491,8 @@ fn a_joiner_past_one_introduction_starts_its_round_before_the_introduced_ops_are
 fn a_joiner_gets_an_op_of_its_arc_that_it_has_not_fetched_yet() {
     let mut rng = Rng::new(43);
     let ops = generated_ops(&mut rng, 1_000);
-    let mut sim = sim(44, wan());
-    let a = join(&mut sim, Behaviour::Honest);
-    sim.run_for(5 * SEC);
-    let ids: Vec<OpId> = ops
-        .iter()
-        .map(|o| publish(&mut sim, a, o.clone()))
-        .collect();
-    sim.run_for(150 * SEC);
-    let b = join(&mut sim, Behaviour::Honest);
+    let cfg = || SpaceConfig::new(space_id());
+    let (mut sim, ids, b) = a_joiner_after(sim(44, wan()), cfg, &ops, (5 * SEC, 150 * SEC));
     assert!(sim.run_until(10 * SEC, |s| {
         s.nodes[b].has(|e| matches!(e, SpaceEvent::PeerJoined { .. }))
     }));
