@@ -109,8 +109,8 @@ export class Space {
    * its storage arc (`JoinOptions.arc`) or one it may not have fetched yet (it is still
    * catching up after joining), from up to 3 peers whose arcs hold it (the first valid answer
    * wins; the op is not stored); `undefined` if not found (an op of our own arc that we lack
-   * once caught up: at once; otherwise no answer within 5 s). Rejects with a `TypeError` for anything but an
-   * op id, or a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).
+   * once caught up: at once; otherwise no answer within 5 s). Rejects with a `TypeError` for
+   * anything but an op id, or a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).
    */
   get(id: string, options?: SignalOptions): Promise<Uint8Array | undefined>;
   /**
@@ -134,8 +134,8 @@ export class Space {
   /**
    * Known live peers: `[{ agent, url, state, path, arc }]` (`PeerInfo`; `state` "alive" |
    * "suspect", `path` "webrtc" | "relay" | null, `arc` the storage arc the peer's agent info
-   * claims, as `JoinOptions.arc`, or null before its info came). A peer reported `down` or `left` is not
-   * listed until it is `alive` again. In a follower tab, the leader's list as of at most 1 s
+   * claims, as `JoinOptions.arc`, or null before its info came). A peer reported `down` or
+   * `left` is not listed until it is `alive` again. In a follower tab, the leader's list as of at most 1 s
    * ago. Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
    */
   peers(): PeerInfo[];
