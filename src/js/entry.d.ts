@@ -135,8 +135,8 @@ export class Space {
    * Known live peers: `[{ agent, url, state, path, arc }]` (`PeerInfo`; `state` "alive" |
    * "suspect", `path` "webrtc" | "relay" | null, `arc` the storage arc the peer's agent info
    * claims, as `JoinOptions.arc`, or null before its info came). A peer reported `down` or
-   * `left` is not listed until it is `alive` again. In a follower tab, the leader's list as of at most 1 s
-   * ago. Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
+   * `left` is not listed until it is `alive` again. In a follower tab, the leader's list as
+   * of at most 1 s ago. Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
    */
   peers(): PeerInfo[];
   /**
