@@ -387,11 +387,17 @@ pub struct FennecReconcileMessage {
     #[prost(bytes = "bytes", tag = "4")]
     pub ids: Bytes,
     /// In a batch: `ids` is the sender's whole list (no symbols). In a request: send the
-    /// whole list instead of more symbols; a request with `ids` gives the requester's own
-    /// whole list instead (the initiator's is too long), and the initiator ends the round
-    /// with `Hashes`.
+    /// whole list instead of more symbols; a request with `ids` (or `gives_list`) gives the
+    /// requester's own whole list instead (the initiator's is too long), and the initiator
+    /// ends the round with `Hashes`.
     #[prost(bool, tag = "5")]
     pub whole_list: bool,
+    /// In a request with `whole_list`: `ids` is the requester's whole list even when empty
+    /// (an acceptor holding nothing of the common arc), not a request for the initiator's.
+    /// A peer without this field reads an empty given list as that request, whose answer
+    /// (a list over `max_ids`) ends the round, as before the field.
+    #[prost(bool, tag = "6")]
+    pub gives_list: bool,
 }
 
 /// A decoded k2gossip message: one variant per [`GossipMessageType`] except `Unspecified`.

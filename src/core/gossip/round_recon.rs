@@ -248,8 +248,8 @@ impl Gossip {
     /// Acceptor: too few symbols: asks for 4× as many, or for the initiator's whole id list
     /// when that costs less (its op count says how long it is at most), or sends our own
     /// whole list when theirs is too long and ours fits `max_ids` and costs less than more
-    /// symbols (or the cap is reached: a joiner holding one introduction's ids, a peer of
-    /// 35 000 initiating), or ends the round at the cap (the initiator then goes plain with
+    /// symbols (or the cap is reached: a joiner holding one introduction's ids or none, a
+    /// peer of 35 000 initiating), or ends the round at the cap (the initiator then goes plain with
     /// us next time).
     fn recon_ask_more(&mut self, from: &Url, s: &mut Session, decoder: Decoder) -> Next {
         let have = decoder.len();
@@ -265,13 +265,14 @@ impl Gossip {
             return self.recon_request(from, s, decoder, have, ask);
         }
         let ours = decoder.ours().len();
-        let fits = ours > 0 && ours <= self.cfg.max_ids;
+        let fits = ours <= self.cfg.max_ids;
         if fits && (have >= cap || list_cheaper(ours, want - have)) {
             // Their list is too long, ours is not: the initiator settles the difference
             // from it (`Hashes`) instead of the round ending and the next going plain.
             let give = FennecReconcileMessage {
                 from: have as u32,
                 whole_list: true,
+                gives_list: true,
                 ids: decoder.ours().concat().into(),
                 ..Default::default()
             };
@@ -322,7 +323,7 @@ impl Gossip {
         let Recon::Sending { ids, sent } = &mut s.recon else {
             return Err(GossipError::Malformed("reconcile: not negotiated"));
         };
-        if ask.whole_list && !ask.ids.is_empty() {
+        if ask.whole_list && (ask.gives_list || !ask.ids.is_empty()) {
             let theirs = reconcile::decode_ids(&ask.ids, self.cfg.max_ids)?;
             let diff = reconcile::list_difference(ids, &theirs);
             self.stats.reconciled_by_list += 1;
