@@ -1025,6 +1025,35 @@ fn no_round_is_initiated_with_a_newly_admitted_peer_during_the_grace() {
     );
 }
 
+/// A peer admitted just after a round tick: the round with it starts when its grace ends,
+/// not at the first tick after that (up to one interval later).
+#[test]
+fn the_first_round_with_a_peer_starts_when_its_grace_ends() {
+    let store = MemOpStore::new(|| T0);
+    let mut a = space(1, cfg());
+    let b = space(2, cfg());
+    a.handle_timeout(T0);
+    assert_eq!(
+        drain_counting_initiates(&mut a, &store, T0),
+        0,
+        "no peer yet"
+    );
+    let admitted = T0.plus(Duration::from_millis(10));
+    a.insert_agent_infos(admitted, vec![b.local_agent_info().clone()]);
+    drain_counting_initiates(&mut a, &store, admitted);
+    let grace_end = admitted.plus(cfg().gossip_grace);
+    let mut now = admitted;
+    let mut initiated_at = None;
+    while initiated_at.is_none() && now < T0.plus(Duration::from_secs(3)) {
+        now = a.poll_timeout().expect("a deadline");
+        a.handle_timeout(now);
+        if drain_counting_initiates(&mut a, &store, now) > 0 {
+            initiated_at = Some(now);
+        }
+    }
+    assert_eq!(initiated_at, Some(grace_end));
+}
+
 /// A peer that joins after ops were published is told of them at once by their author
 /// (`SpaceConfig::introduce_recent_ops`) and fetches them from it; with the window off
 /// (plain Kitsune2) nothing is announced to it and only gossip could bring them.
