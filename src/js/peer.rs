@@ -816,9 +816,8 @@ impl Space {
     /// The payload of op `id` (a base64url op id), from this peer's store or, for an op
     /// outside its storage arc or while it is catching up after joining, from the peers whose
     /// arcs hold it (up to 3 asked at once); `undefined` if neither has it (for the network:
-    /// no answer within 5 s). Rejects with a
-    /// `TypeError` for anything but an op id, or a `FennecError` (`"left"`, `"closed"`,
-    /// `"store"`).
+    /// no answer within 5 s). Rejects with a `TypeError` for anything but an op id, or a
+    /// `FennecError` (`"left"`, `"closed"`, `"store"`).
     #[wasm_bindgen(unchecked_return_type = "Uint8Array | undefined")]
     pub async fn get(
         &self,
@@ -935,7 +934,8 @@ impl Space {
     /// Known live peers: `[{ agent, url, state, path, arc }]` (`PeerInfo`): `state` is
     /// `"alive"` or `"suspect"` (SWIM); `path` is `"webrtc"`, `"relay"` or `null` when no
     /// connection is open; `arc` is the storage arc of its latest agent info (`"full"`,
-    /// `"empty"` or `[start, end]`, as `JoinOptions.arc`), `null` before one was seen. A peer reported `down` or `left` is not listed until it is `alive` again.
+    /// `"empty"` or `[start, end]`, as `JoinOptions.arc`), `null` before one was seen. A peer
+    /// reported `down` or `left` is not listed until it is `alive` again.
     /// Throws a `FennecError` (`"left"`, `"closed"`) after the space ended.
     #[wasm_bindgen(unchecked_return_type = "PeerInfo[]")]
     pub fn peers(&self) -> Result<Array, JsValue> {

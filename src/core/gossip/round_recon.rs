@@ -249,8 +249,8 @@ impl Gossip {
     /// when that costs less (its op count says how long it is at most), or sends our own
     /// whole list when theirs is too long and ours fits `max_ids` and costs less than more
     /// symbols (or the cap is reached: a joiner holding one introduction's ids or none, a
-    /// peer of 35 000 initiating), or ends the round at the cap (the initiator then goes plain with
-    /// us next time).
+    /// peer of 35 000 initiating), or ends the round at the cap (the initiator then goes
+    /// plain with us next time).
     fn recon_ask_more(&mut self, from: &Url, s: &mut Session, decoder: Decoder) -> Next {
         let have = decoder.len();
         let cap = self.cfg.max_reconcile_symbols;

@@ -85,7 +85,8 @@ pub enum Command {
     PublishOp(crate::model::op::Op, PublishReply),
     /// Send host bytes to one peer agent ([`Space::send_notify`]).
     Notify(crate::model::id::AgentId, Bytes, NotifyReply),
-    /// Look for an op outside our arc on the network ([`Space::get_remote`]).
+    /// Look for an op on the network ([`Space::get_remote`]: one outside our arc, or any
+    /// while we are catching up).
     Get(OpId, GetReply),
     /// Verified agent infos from bootstrap or preflight.
     AgentInfos(Vec<AgentInfoSigned>),

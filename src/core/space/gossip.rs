@@ -295,11 +295,8 @@ impl Space {
     /// due then too, or a joiner admitted just after a tick waits a whole interval more
     /// for its first round (seen in `bench joiner`: at ~2.1 s instead of ~1.05 s).
     fn grace_ends(&self, now: Timestamp) -> Option<Timestamp> {
-        let grace = self.cfg.gossip_grace;
-        (!self.cfg.introduce_recent_ops.is_zero())
-            .then(|| self.glue.joined.values().map(|t| t.plus(grace)))
-            .into_iter()
-            .flatten()
+        (self.glue.joined.values())
+            .filter_map(|t| self.grace_end(*t))
             .filter(|end| *end > now)
             .min()
     }
@@ -456,13 +453,13 @@ impl Space {
     /// [`SpaceConfig::gossip_grace`](super::SpaceConfig::gossip_grace) ago, with
     /// introductions on.
     fn in_grace(&self, now: Timestamp, url: &Url) -> bool {
-        let grace = self.cfg.gossip_grace;
-        !self.cfg.introduce_recent_ops.is_zero()
-            && self
-                .glue
-                .joined
-                .get(url)
-                .is_some_and(|t| t.plus(grace) > now)
+        (self.glue.joined.get(url)).is_some_and(|t| self.grace_end(*t).is_some_and(|e| e > now))
+    }
+
+    /// When the gossip grace of a peer admitted at `joined` ends; `None` with introductions
+    /// off (no grace: rounds are how a joiner learns anything).
+    fn grace_end(&self, joined: Timestamp) -> Option<Timestamp> {
+        (!self.cfg.introduce_recent_ops.is_zero()).then(|| joined.plus(self.cfg.gossip_grace))
     }
 
     /// A peer membership had declared down is alive again (a healed partition, a woken

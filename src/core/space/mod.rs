@@ -79,7 +79,8 @@
 //!
 //! # Remote get
 //! [`Space::get_remote`] asks up to [`GET_PEERS`] peers whose arcs hold an op outside ours
-//! for it (a `FetchRequest`); the first valid answer, or `None` after [`GET_TIMEOUT`], comes
+//! (or any op while we are [catching up](Space::catching_up)) for it (a `FetchRequest`);
+//! the first valid answer, or `None` after [`GET_TIMEOUT`], comes
 //! as [`SpaceEvent::Got`]. The op is not stored.
 
 mod driver;
