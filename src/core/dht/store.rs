@@ -44,11 +44,11 @@ pub enum DhtLoadError {
 
 /// Builds the model from the op store at `now`, with few store queries:
 ///
-/// 1. the watermark `W` and the op count (2 calls; with no op, nothing more is read) and, if
-///    `W > 0`, the op count the persisted hashes reflect (1 call: the watermark record) and,
-///    when that is the store's op count, every sector's persisted full-slice hashes (one
-///    `retrieve_sector_slice_hashes`; hashes of slices `>= W` are ignored: they may be
-///    incomplete). When the counts differ, ops arrived after the last [`persist`] (a tab
+/// 1. the watermark `W` with the op count the persisted hashes reflect (1 call: the
+///    watermark's records) and the store's op count (1 call; with no op, nothing more is
+///    read) and, when the two counts agree and `W > 0`, every sector's persisted full-slice
+///    hashes (one `retrieve_sector_slice_hashes`; hashes of slices `>= W` are ignored: they
+///    may be incomplete). When the counts differ, ops arrived after the last [`persist`] (a tab
 ///    closed or reloaded before its model's hashes were written), in slices nobody knows, so
 ///    `W` is taken as 0;
 /// 2. each full slice not yet persisted that `now` seals, from `W` (or the slice of the
@@ -84,7 +84,7 @@ pub(super) async fn load_with(
 ) -> Result<Dht, DhtLoadError> {
     let mut target = TimeLayout::new(factor)?;
     target.update(now);
-    let stored_watermark = store.slice_hash_count(WATERMARK_ARC).await?;
+    let (stored_watermark, reflected) = watermark_record(store).await?;
     let full_count = target.full_slice_count().max(stored_watermark);
     let op_count = store.query_totals().await?.op_count;
     let mut dht = Dht::resume(factor, locator, full_count)?;
@@ -96,9 +96,7 @@ pub(super) async fn load_with(
         dht.update(now);
         return Ok(dht);
     }
-    let watermark = if stored_watermark > 0
-        && reflected_op_count(store, stored_watermark).await? == Some(op_count)
-    {
+    let watermark = if stored_watermark > 0 && reflected == Some(op_count) {
         dht.written_op_count = Some(op_count);
         stored_watermark
     } else {
@@ -146,17 +144,18 @@ pub(super) async fn load_with(
     Ok(dht)
 }
 
-/// The op count the hashes persisted with watermark `watermark` reflect: the watermark
-/// record's value, 8 bytes big-endian (`None` for a record of another shape, as written before
-/// the count was kept).
-async fn reflected_op_count(
-    store: &dyn OpStore,
-    watermark: u64,
-) -> Result<Option<u64>, StoreError> {
-    let record = store
-        .retrieve_slice_hash(WATERMARK_ARC, watermark - 1)
-        .await?;
-    Ok(record.and_then(|v| <[u8; 8]>::try_from(&v[..]).ok().map(u64::from_be_bytes)))
+/// The watermark `W` ([`WATERMARK_ARC`]'s highest slice index plus one, 0 if none) and the
+/// op count its record says the persisted hashes reflect (8 bytes big-endian; `None` for a
+/// record of another shape, as written before the count was kept). One read: IndexedDB joins
+/// every `slice_batches` record for each slice-hash query, and `slice_hash_count` then
+/// `retrieve_slice_hash` were two such reads for the same few records.
+async fn watermark_record(store: &dyn OpStore) -> Result<(u64, Option<u64>), StoreError> {
+    let records = store.retrieve_slice_hashes(WATERMARK_ARC).await?;
+    let Some((index, value)) = records.last() else {
+        return Ok((0, None));
+    };
+    let reflected = <[u8; 8]>::try_from(&value[..]).ok().map(u64::from_be_bytes);
+    Ok((index.saturating_add(1), reflected))
 }
 
 /// Full slices rebuilt per store query by [`load`] when the store holds more than

@@ -240,12 +240,13 @@ fn load_equals_the_model_built_op_by_op_and_persists_once() {
     let second = store.take();
     // Only the recent ops are listed: no full slice is recomputed.
     assert_eq!(second["retrieve_op_times_in_time_range"], 1);
-    // The watermark record (its op count), then every sector's hashes in one call: a warm
-    // load is 5 store calls.
-    assert_eq!(second["retrieve_slice_hash"], 1);
+    // The watermark with its op count in one call (no per-sector `retrieve_slice_hashes`),
+    // then every sector's hashes in one call: a warm load is 4 store calls.
+    assert_eq!(second["retrieve_slice_hashes"], 1);
     assert_eq!(second["retrieve_sector_slice_hashes"], 1);
-    assert!(!second.contains_key("retrieve_slice_hashes"));
-    assert_eq!(second.values().sum::<u64>(), 5, "{second:?}");
+    assert!(!second.contains_key("retrieve_slice_hash"));
+    assert!(!second.contains_key("slice_hash_count"));
+    assert_eq!(second.values().sum::<u64>(), 4, "{second:?}");
     assert!(!second.contains_key("earliest_timestamp_in_arc"));
 
     // Twenty days on: a load from the old watermark equals the model that lived through them.
@@ -359,7 +360,7 @@ fn an_empty_store_loads_as_a_new_model_from_two_reads() {
     assert_eq!(loaded.op_count(), 0);
     let calls = store.take();
     assert_eq!(calls.values().sum::<u64>(), 2, "{calls:?}");
-    assert_eq!(calls["slice_hash_count"], 1);
+    assert_eq!(calls["retrieve_slice_hashes"], 1);
     assert_eq!(calls["query_totals"], 1);
     // Still marks every sealed slice persisted-to-be: the next load skips them.
     let writes = loaded.take_writes();
