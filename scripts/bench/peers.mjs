@@ -185,10 +185,13 @@ export async function run(args, log) {
   }
   const f = result.fennec;
   const y = result.yjs;
+  // A side that did not converge has the deadline as its seconds and its bytes at the deadline:
+  // a ratio against those would read as a result, so there is none.
+  const both = f.converged && y.converged;
   result.fennec_over_yjs = {
-    seconds: ratio(f.seconds, y.seconds),
+    seconds: both ? ratio(f.seconds, y.seconds) : null,
     publish_seconds: ratio(f.publish_seconds, y.publish_seconds),
-    rx_over_dataset_max: ratio(f.rx_over_dataset_max, y.rx_over_dataset_max),
+    rx_over_dataset_max: both ? ratio(f.rx_over_dataset_max, y.rx_over_dataset_max) : null,
     late_join_seconds: ratio(f.late_join_seconds, y.late_join_seconds),
   };
   return result;
