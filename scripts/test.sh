@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: every test of the project, in pyramid order (docs/testing in README.md).
 #   1. native unit + simulation tests      cargo test
-#   2. lints                               cargo clippy (native and wasm32) -D warnings
+#   2. lints                               cargo clippy, cargo doc (native and wasm32) -D warnings
 #   3. sbd client conformance              scripts/sbd-conformance.sh (when present)
 #   4. browser tests in headless Chromium  wasm-pack test, against the real bootstrap/sbd server
 #   5. JavaScript unit tests               node --test tests/js/
@@ -26,8 +26,9 @@ fi
 
 (
   source scripts/wasm-env.sh
-  step "lints: cargo clippy -D warnings (wasm32)"
+  step "lints: cargo clippy -D warnings, cargo doc -D warnings (wasm32: the browser glue and JS API)"
   cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
+  RUSTDOCFLAGS="-D warnings" cargo doc --target wasm32-unknown-unknown --no-deps --lib --quiet
   step "browser tests: wasm-pack test --headless --chrome (real bootstrap/sbd server)"
   node scripts/devnet.mjs -- wasm-pack test --headless --chrome "${WASM_PACK_TEST_MODE[@]}"
 )

@@ -49,7 +49,7 @@
 //! closing page's write of 22 587 records was cut in 3 of 8 closes (`npm run bench -- close`;
 //! plain IndexedDB, 100 small puts always landed). Each write is now one record; a read
 //! joins every record, a later hash of an `(arc, index)` replacing an earlier one, and after
-//! [`SLICE_BATCHES_BEFORE_MERGE`] records a handle's next write merges them into one.
+//! `SLICE_BATCHES_BEFORE_MERGE` (32) records a handle's next write merges them into one.
 //!
 //! Schema 1 (one record per op, key the op key, value `{d, t, s, a}`, indexes `sector_time`
 //! on `[s, t]` and `stored` on `a`) is rewritten into packs by the upgrade ([`upgrade`]);

@@ -1358,7 +1358,7 @@ impl Drop for Shared {
 /// space learns a peer's current URL at once), `Message` decoded (once, by the manager),
 /// `Disconnected`. `close` tells the peer the reason through the signal path.
 ///
-/// In the `testing` build only, [`crate::testing::partition`] can make it drop every frame
+/// In the `testing` build only, `crate::testing::partition` can make it drop every frame
 /// sent (reporting success) and every message received.
 pub struct SpaceTransport {
     net: WebRtcTransport,

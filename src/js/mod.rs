@@ -5,6 +5,10 @@
 //! (`entry.js`, assembled by `scripts/package-entry.mjs`) re-exports the wasm-bindgen glue and
 //! refuses calls made before `await init()`.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 pub mod error;
@@ -21,6 +25,14 @@ pub use peer::{Peer, Space, space_id_of};
 pub use store::{JsOpStore, op_id};
 #[cfg(feature = "testing")]
 pub use transport::JsTransport;
+
+/// The JS `Promise` of one async call of the API: resolved with `work`'s `Ok`, rejected with
+/// its `Err`. Every such call goes through this one boxed `future_to_promise`: as `async fn`s
+/// wasm-bindgen compiled that wrapper (its task, closures, drop glue) once per call, with the
+/// call's whole state machine inside it (docs/design.md, "Size").
+pub(crate) fn promise(work: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    wasm_bindgen_futures::future_to_promise(work)
+}
 
 /// The library version, e.g. `"0.1.0"` (the crate version).
 #[wasm_bindgen]

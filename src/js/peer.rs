@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
-use js_sys::{Array, ArrayBuffer, Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
 use super::error::{Code, console_error, fennec_error, range_error, type_error};
+use super::promise;
 use super::validate::{self, Options, describe, suggest};
 use crate::browser::peer::{
     BrowserPeer, BrowserSpace, Event, Failure, JoinError, Listener, Liveness, PeerOptions, Storage,
@@ -288,6 +289,7 @@ impl PeerState {
 
 /// One identity (agent) on the network; joins spaces.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Peer {
     state: Rc<PeerState>,
 }
@@ -297,10 +299,59 @@ impl Peer {
     /// Creates a peer (`PeerOptions`: `bootstrapUrl` and `signalUrl` required). Rejects with a
     /// `TypeError`/`RangeError` naming a bad, unknown or misspelt option, or a `FennecError`
     /// code `"store"` when this origin's agent key cannot be loaded from IndexedDB.
-    #[wasm_bindgen(unchecked_return_type = "Peer")]
-    pub async fn connect(
+    #[wasm_bindgen(unchecked_return_type = "Promise<Peer>")]
+    pub fn connect(
         #[wasm_bindgen(unchecked_param_type = "PeerOptions")] options: JsValue,
-    ) -> Result<Peer, JsValue> {
+    ) -> Promise {
+        promise(Box::pin(async move {
+            Self::connect_with(options).await.map(JsValue::from)
+        }))
+    }
+
+    /// This peer's agent id (base64url of its ed25519 public key). Readable after `close()`.
+    #[wasm_bindgen(getter, js_name = agentId)]
+    pub fn agent_id(&self) -> String {
+        self.state.inner.agent().to_b64()
+    }
+
+    /// Joins a space by name or id (`JoinOptions`) and resolves with its `Space`. A
+    /// 43-character base64url string of 32 bytes is taken as the space id; any other non-empty
+    /// string is a name, and the id is the BLAKE3 hash of `"fennec-space:" + name`.
+    ///
+    /// Joining a space this peer has joined, or is joining, resolves with the same `Space`
+    /// object (`===`); with a different `arc` it rejects with `FennecError` code `"joined"`
+    /// (leave first). After `space.leave()` a join starts afresh.
+    ///
+    /// Rejects with a `TypeError` (`space` not a string, a bad or unknown option), a
+    /// `RangeError` (empty name, arc bounds, an arc not of whole sectors), or a `FennecError`:
+    /// `"closed"` after `peer.close()`, `"signal"` (the signal server is unreachable),
+    /// `"store"` (the op store cannot be opened).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Space>")]
+    pub fn join(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] space: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "JoinOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(async move { me.join_with(space, options).await }))
+    }
+
+    /// Leaves every joined space (as `space.leave()`), then refuses further `join`s and calls
+    /// on those spaces (`FennecError` code `"closed"`). Idempotent: later calls resolve when
+    /// the first one is done.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(async move {
+            me.close_all().await;
+            Ok(JsValue::UNDEFINED)
+        }))
+    }
+}
+
+impl Peer {
+    /// The work of [`Self::connect`], a future of its own: that call boxes it for [`promise`].
+    async fn connect_with(options: JsValue) -> Result<Peer, JsValue> {
         const F: &str = "Peer.connect";
         if options.is_undefined() || options.is_null() {
             return Err(type_error(format!(
@@ -367,30 +418,8 @@ impl Peer {
         })
     }
 
-    /// This peer's agent id (base64url of its ed25519 public key). Readable after `close()`.
-    #[wasm_bindgen(getter, js_name = agentId)]
-    pub fn agent_id(&self) -> String {
-        self.state.inner.agent().to_b64()
-    }
-
-    /// Joins a space by name or id (`JoinOptions`) and resolves with its `Space`. A
-    /// 43-character base64url string of 32 bytes is taken as the space id; any other non-empty
-    /// string is a name, and the id is the BLAKE3 hash of `"fennec-space:" + name`.
-    ///
-    /// Joining a space this peer has joined, or is joining, resolves with the same `Space`
-    /// object (`===`); with a different `arc` it rejects with `FennecError` code `"joined"`
-    /// (leave first). After `space.leave()` a join starts afresh.
-    ///
-    /// Rejects with a `TypeError` (`space` not a string, a bad or unknown option), a
-    /// `RangeError` (empty name, arc bounds, an arc not of whole sectors), or a `FennecError`:
-    /// `"closed"` after `peer.close()`, `"signal"` (the signal server is unreachable),
-    /// `"store"` (the op store cannot be opened).
-    #[wasm_bindgen(unchecked_return_type = "Space")]
-    pub async fn join(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] space: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "JoinOptions | undefined")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
+    /// The work of [`Self::join`], a future of its own: that call boxes it for [`promise`].
+    async fn join_with(&self, space: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
         const F: &str = "peer.join";
         let (name, asked) = join_args(&space, &options)?;
         let state = &self.state;
@@ -452,10 +481,8 @@ impl Peer {
         result.map(|(space, _)| space)
     }
 
-    /// Leaves every joined space (as `space.leave()`), then refuses further `join`s and calls
-    /// on those spaces (`FennecError` code `"closed"`). Idempotent: later calls resolve when
-    /// the first one is done.
-    pub async fn close(&self) {
+    /// The work of [`Self::close`], a future of its own: that call boxes it for [`promise`].
+    async fn close_all(&self) {
         let closing = self.state.closing.borrow().clone();
         let closing = match closing {
             Some(c) => c,
@@ -770,6 +797,7 @@ fn dispatch(handlers: &Handlers, name: &'static str, event: &JsValue) {
 
 /// A joined space: publish ops, read them, watch events.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Space {
     state: Rc<SpaceState>,
 }
@@ -795,22 +823,16 @@ impl Space {
     /// Rejects with a `TypeError` (payload not bytes, a bad or unknown option), a `RangeError`
     /// (too large, a time out of range), or a `FennecError` (`"left"`, `"closed"`, `"store"`).
     /// A rejected call stores nothing.
-    #[wasm_bindgen(unchecked_return_type = "string")]
-    pub async fn publish(
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn publish(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Bytes")] payload: JsValue,
         #[wasm_bindgen(unchecked_param_type = "PublishOptions | undefined")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        const F: &str = "space.publish";
-        let op = publish_args(&payload, &options)?;
-        self.state.check(F)?;
-        let id = self
-            .state
-            .inner
-            .publish(op)
-            .await
-            .map_err(|e| self.state.failure(F, Code::Store, e))?;
-        Ok(id.to_b64().into())
+    ) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(
+            async move { me.publish_with(payload, options).await },
+        ))
     }
 
     /// The payload of op `id` (a base64url op id), from this peer's store or, for an op
@@ -818,24 +840,14 @@ impl Space {
     /// arcs hold it (up to 3 asked at once); `undefined` if neither has it (for the network:
     /// no answer within 5 s). Rejects with a `TypeError` for anything but an op id, or a
     /// `FennecError` (`"left"`, `"closed"`, `"store"`).
-    #[wasm_bindgen(unchecked_return_type = "Uint8Array | undefined")]
-    pub async fn get(
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array | undefined>")]
+    pub fn get(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        const F: &str = "space.get";
-        let id = op_id_arg(&id)?;
-        get_options(&options)?;
-        self.state.check(F)?;
-        let op = match self.state.inner.get(id).await {
-            Ok(op) => op,
-            Err(Some(e)) => return Err(self.state.failure(F, Code::Store, e)),
-            Err(None) => return Err(self.state.failure(F, Code::Left, "the space was left")),
-        };
-        Ok(op
-            .map(|op| Uint8Array::from(&op.payload[..]).into())
-            .unwrap_or(JsValue::UNDEFINED))
+    ) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(async move { me.get_with(id, options).await }))
     }
 
     /// Publishes every item of `items` (an Array of `Bytes` or `{ payload, createdAt? }`,
@@ -843,26 +855,16 @@ impl Space {
     /// resolves with their op ids in order once it committed. All or nothing: an invalid item
     /// (a `TypeError`/`RangeError` naming `items[i]`) stores none, and a failed write fails
     /// them all (`FennecError` `"store"`).
-    #[wasm_bindgen(js_name = publishMany, unchecked_return_type = "string[]")]
-    pub async fn publish_many(
+    #[wasm_bindgen(js_name = publishMany, unchecked_return_type = "Promise<string[]>")]
+    pub fn publish_many(
         &self,
         #[wasm_bindgen(unchecked_param_type = "PublishItem[]")] items: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        const F: &str = "space.publishMany";
-        let ops = publish_many_args(&items, &options)?;
-        self.state.check(F)?;
-        let ids = self
-            .state
-            .inner
-            .publish_many(ops)
-            .await
-            .map_err(|e| self.state.failure(F, Code::Store, e))?;
-        Ok(ids
-            .iter()
-            .map(|id| JsValue::from(id.to_b64()))
-            .collect::<Array>()
-            .into())
+    ) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(async move {
+            me.publish_many_with(items, options).await
+        }))
     }
 
     /// Sends `data` (`Bytes`, at most 1 MiB) to the peer agent `agent` of this space
@@ -873,22 +875,19 @@ impl Space {
     /// Rejects with a `TypeError` (agent not an agent id, data not bytes), a `RangeError`
     /// (data too large), or a `FennecError`: `"unreachable"` (no live peer with that agent
     /// id is known, it is down, it is this peer, or sending failed), `"left"`, `"closed"`.
-    pub async fn send(
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn send(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] agent: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Bytes")] data: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
-    ) -> Result<(), JsValue> {
-        const F: &str = "space.send";
-        let (agent, data) = send_args(&agent, &data, &options)?;
-        self.state.check(F)?;
-        match self.state.inner.send(agent, data.into()).await {
-            Ok(()) => Ok(()),
-            Err(Some(NotifyFailed::Refused(NotifyError::Left))) | Err(None) => {
-                Err(self.state.failure(F, Code::Left, "the space was left"))
-            }
-            Err(Some(e)) => Err(self.state.failure(F, Code::Unreachable, e)),
-        }
+    ) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(async move {
+            me.send_with(agent, data, options)
+                .await
+                .map(|()| JsValue::UNDEFINED)
+        }))
     }
 
     /// Calls `callback(event)` for each `"op"` (`OpEvent`), `"peer"` (`PeerEvent`) or
@@ -975,8 +974,101 @@ impl Space {
     /// Ops held, bytes moved, peers known, and the transport's counters (`SpaceStats`;
     /// `net` says how malformed or hostile traffic from other peers was dealt with). Rejects
     /// with a `FennecError` (`"left"`, `"closed"`, `"store"`).
-    #[wasm_bindgen(unchecked_return_type = "SpaceStats")]
-    pub async fn stats(&self) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "Promise<SpaceStats>")]
+    pub fn stats(&self) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(async move { me.stats_with().await }))
+    }
+
+    /// Leaves the space: a tombstone goes to peers and the bootstrap server, the DHT model's
+    /// unwritten hashes are written (the next join loads the model without a rebuild), then
+    /// connections and the store close, callbacks stop. Idempotent: later calls resolve when
+    /// the first one is done. Afterwards calls reject with `FennecError` code `"left"`, and
+    /// `peer.join` of this space joins afresh (a new `Space`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn leave(&self) -> Promise {
+        let me = self.clone();
+        promise(Box::pin(async move {
+            me.leave_all().await;
+            Ok(JsValue::UNDEFINED)
+        }))
+    }
+}
+
+impl Space {
+    /// The work of [`Self::publish`], a future of its own: that call boxes it for [`promise`].
+    async fn publish_with(&self, payload: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+        const F: &str = "space.publish";
+        let op = publish_args(&payload, &options)?;
+        self.state.check(F)?;
+        let id = self
+            .state
+            .inner
+            .publish(op)
+            .await
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
+        Ok(id.to_b64().into())
+    }
+
+    /// The work of [`Self::get`], a future of its own: that call boxes it for [`promise`].
+    async fn get_with(&self, id: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+        const F: &str = "space.get";
+        let id = op_id_arg(&id)?;
+        get_options(&options)?;
+        self.state.check(F)?;
+        let op = match self.state.inner.get(id).await {
+            Ok(op) => op,
+            Err(Some(e)) => return Err(self.state.failure(F, Code::Store, e)),
+            Err(None) => return Err(self.state.failure(F, Code::Left, "the space was left")),
+        };
+        Ok(op
+            .map(|op| Uint8Array::from(&op.payload[..]).into())
+            .unwrap_or(JsValue::UNDEFINED))
+    }
+
+    /// The work of [`Self::publish_many`], a future of its own: that call boxes it for [`promise`].
+    async fn publish_many_with(
+        &self,
+        items: JsValue,
+        options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        const F: &str = "space.publishMany";
+        let ops = publish_many_args(&items, &options)?;
+        self.state.check(F)?;
+        let ids = self
+            .state
+            .inner
+            .publish_many(ops)
+            .await
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
+        Ok(ids
+            .iter()
+            .map(|id| JsValue::from(id.to_b64()))
+            .collect::<Array>()
+            .into())
+    }
+
+    /// The work of [`Self::send`], a future of its own: that call boxes it for [`promise`].
+    async fn send_with(
+        &self,
+        agent: JsValue,
+        data: JsValue,
+        options: JsValue,
+    ) -> Result<(), JsValue> {
+        const F: &str = "space.send";
+        let (agent, data) = send_args(&agent, &data, &options)?;
+        self.state.check(F)?;
+        match self.state.inner.send(agent, data.into()).await {
+            Ok(()) => Ok(()),
+            Err(Some(NotifyFailed::Refused(NotifyError::Left))) | Err(None) => {
+                Err(self.state.failure(F, Code::Left, "the space was left"))
+            }
+            Err(Some(e)) => Err(self.state.failure(F, Code::Unreachable, e)),
+        }
+    }
+
+    /// The work of [`Self::stats`], a future of its own: that call boxes it for [`promise`].
+    async fn stats_with(&self) -> Result<JsValue, JsValue> {
         const F: &str = "space.stats";
         self.state.check(F)?;
         let s = self
@@ -1039,12 +1131,8 @@ impl Space {
         Ok(o.into())
     }
 
-    /// Leaves the space: a tombstone goes to peers and the bootstrap server, the DHT model's
-    /// unwritten hashes are written (the next join loads the model without a rebuild), then
-    /// connections and the store close, callbacks stop. Idempotent: later calls resolve when
-    /// the first one is done. Afterwards calls reject with `FennecError` code `"left"`, and
-    /// `peer.join` of this space joins afresh (a new `Space`).
-    pub async fn leave(&self) {
+    /// The work of [`Self::leave`], a future of its own: that call boxes it for [`promise`].
+    async fn leave_all(&self) {
         self.state.leave(Code::Left).await;
     }
 }
