@@ -84,7 +84,9 @@ impl Space {
     /// peer holding an op rather than all going to the lowest URLs, and one asker keeps
     /// asking the same peers (their connections stay open).
     fn holders_to_ask(&self, now: Timestamp, loc: u32) -> Vec<Url> {
-        let mut holders: Vec<([u8; 32], Url)> = (self.peers.reachable(now, &self.agent))
+        let mut holders: Vec<([u8; 32], Url)> = self
+            .peers
+            .reachable(now, &self.agent)
             .into_iter()
             .filter(|a| a.storage_arc.contains(loc))
             .filter_map(|a| a.url.clone())

@@ -295,7 +295,9 @@ impl Space {
     /// due then too, or a joiner admitted just after a tick waits a whole interval more
     /// for its first round (seen in `bench joiner`: at ~2.1 s instead of ~1.05 s).
     fn grace_ends(&self, now: Timestamp) -> Option<Timestamp> {
-        (self.glue.joined.values())
+        self.glue
+            .joined
+            .values()
             .filter_map(|t| self.grace_end(*t))
             .filter(|end| *end > now)
             .min()
@@ -453,7 +455,10 @@ impl Space {
     /// [`SpaceConfig::gossip_grace`](super::SpaceConfig::gossip_grace) ago, with
     /// introductions on.
     fn in_grace(&self, now: Timestamp, url: &Url) -> bool {
-        (self.glue.joined.get(url)).is_some_and(|t| self.grace_end(*t).is_some_and(|e| e > now))
+        self.glue
+            .joined
+            .get(url)
+            .is_some_and(|t| self.grace_end(*t).is_some_and(|e| e > now))
     }
 
     /// When the gossip grace of a peer admitted at `joined` ends; `None` with introductions
