@@ -95,13 +95,33 @@ async function waitUntil(driver, pages, want, deadline, label, log, pollMs = 100
 }
 
 /**
+ * Polls the tabs' statuses every 250 ms until each reports `connections` to all the others and,
+ * where the status has `synced` (Yjs: peers that answered its sync step 1), as many synced;
+ * true, or false (logged) once `deadline` passes.
+ */
+async function waitForMesh(driver, pages, deadline, log) {
+  const want = pages.length - 1;
+  for (;;) {
+    const st = await Promise.all(pages.map(driver.status));
+    if (st.every((s) => s.connections >= want && (s.synced === undefined || s.synced >= want))) return true;
+    if (Date.now() > deadline) {
+      log(`swarm: no full mesh by the deadline: connections [${st.map((s) => s.connections).join(' ')}], synced [${st.map((s) => s.synced ?? '-').join(' ')}]`);
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
  * Runs the job with `driver` in `browser`: `tabs` contexts publish `records` (tab i takes every
  * record k with k % tabs === i), wait up to `timeoutS` s for all to hold every op, then a late
  * joiner (up to `lateTimeoutS` s) and a reload of tab 0. `initScript` (optional) is added to every
  * context before its page loads; `onConverged(statuses, converged)` (optional) sees the tabs'
- * statuses at convergence (converged = true) or at the deadline (false). Resolves to the report (seconds are wall clock, s).
+ * statuses at convergence (converged = true) or at the deadline (false). With `meshFirst`, the
+ * publish phase starts only once every tab is connected to every other (`waitForMesh`; its
+ * time is `mesh_seconds`, not part of `seconds`). Resolves to the report (seconds are wall clock, s).
  */
-export async function runJob(driver, { browser, records, tabs, timeoutS, lateTimeoutS = timeoutS, initScript, onConverged, log }) {
+export async function runJob(driver, { browser, records, tabs, timeoutS, lateTimeoutS = timeoutS, initScript, onConverged, log, meshFirst = false }) {
   const { distinct, bytes: datasetBytes } = datasetFacts(records);
   const report = { tabs, ops: distinct, records: records.length, converged: false };
   const contexts = await Promise.all(Array.from({ length: tabs + 1 }, () => browser.newContext()));
@@ -110,6 +130,11 @@ export async function runJob(driver, { browser, records, tabs, timeoutS, lateTim
     const pages = await Promise.all(contexts.slice(0, tabs).map((c) => driver.openPage(c)));
     await Promise.all(pages.map((p) => driver.join(p)));
     log(`swarm: ${tabs} tabs joined ${driver.space}`);
+    if (meshFirst) {
+      const tMesh = Date.now();
+      const meshed = await waitForMesh(driver, pages, tMesh + timeoutS * 1000, log);
+      report.mesh_seconds = meshed ? (Date.now() - tMesh) / 1000 : null;
+    }
 
     const t0 = Date.now();
     await Promise.all(pages.map((p, i) => driver.publish(p, records.filter((_, k) => k % tabs === i))));

@@ -1,4 +1,4 @@
-// `npm run bench -- peers [--tabs 8] [--ops N] [--timeout 180] [--late-timeout 60]`: the main job
+// `npm run bench -- peers [--tabs 8] [--ops N] [--timeout 180] [--late-timeout 60] [--mesh-first]`: the main job
 // (scripts/swarm.mjs) with fennec and with Yjs 13 + y-webrtc + y-indexeddb in one run, same
 // Chromium flags, same dataset split (tab i publishes records k with k % tabs === i), 8
 // contexts + a late joiner each. Prints both and fennec/yjs ratios.
@@ -9,6 +9,10 @@
 // dataset's identical records are one op there and one key here, so both count the same
 // `distinct` total; a Y.Array would hold duplicates and needs no keys (a few % fewer bytes).
 // Peers meet through y-webrtc's own signaling server (node_modules/y-webrtc/bin/server.js).
+//
+// `--mesh-first`: each side's tabs publish only once every tab is connected to (and, for Yjs,
+// synced with) every other, so no peer connects while the others publish; without it, they
+// publish as soon as they joined, as the main job does. The wait is `mesh_seconds`.
 //
 // Bytes: the same browser-level meter on both sides (scripts/bench/yjs/meter.js): WebRTC transport
 // bytes received + WebSocket message bytes, per tab, at convergence; fennec's own
@@ -118,8 +122,13 @@ function summary(report, [atConvergence, tabsConverged], datasetBytes) {
     rx_over_dataset_mean: round(rx.reduce((a, b) => a + b, 0) / rx.length / datasetBytes),
     ws_share_of_rx: round(atConvergence.reduce((a, s) => a + s.wsRx, 0) / Math.max(1, rx.reduce((a, b) => a + b, 0))),
     late_join_seconds: report.late_join_seconds === null ? 'never' : round(report.late_join_seconds),
+    ...(report.mesh_seconds !== undefined && { mesh_seconds: round(report.mesh_seconds) }),
     reload_ok: report.reload_ok,
+    // Per tab at convergence (or the deadline): fennec's open or opening connections
+    // (WebRTC or relay, `stats().connections`); Yjs's open WebRTC connections (y-webrtc).
+    connections_per_tab: atConvergence.map((s) => s.connections),
   };
+  if (atConvergence[0].synced !== undefined) out.synced_per_tab = atConvergence.map((s) => s.synced);
   if (atConvergence[0].ownRxBytes !== undefined) {
     out.own_rx_over_dataset_max = round(Math.max(...atConvergence.map((s) => s.ownRxBytes)) / datasetBytes);
   }
@@ -138,8 +147,10 @@ export async function run(args, log) {
       data: { type: 'string', default: DEFAULT_DATASET },
       timeout: { type: 'string', default: '180' },
       'late-timeout': { type: 'string', default: '60' },
+      'mesh-first': { type: 'boolean', default: false },
     },
   });
+  const meshFirst = opt['mesh-first'];
   const int = (name, v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -154,14 +165,14 @@ export async function run(args, log) {
   await buildYjsPage();
   const initScript = await readFile(path.join(HERE, 'yjs', 'meter.js'), 'utf8');
   const browser = await launchBrowser();
-  const result = { tabs, ops: distinct, dataset_bytes: bytes, yjs_records_per_transaction: CHUNK, yjs_shape: 'Y.Map by content id' };
+  const result = { tabs, ops: distinct, dataset_bytes: bytes, yjs_records_per_transaction: CHUNK, yjs_shape: 'Y.Map by content id', mesh_first: meshFirst };
   try {
     const devnet = await startDevnet();
     try {
       let st;
       log('fennec:');
       const rep = await runJob(metered(fennecDriver(devnet)), {
-        browser, records, tabs, timeoutS, lateTimeoutS, initScript, log, onConverged: (...a) => { st = a; },
+        browser, records, tabs, timeoutS, lateTimeoutS, initScript, log, meshFirst, onConverged: (...a) => { st = a; },
       });
       result.fennec = summary(rep, st, bytes);
     } finally {
@@ -174,7 +185,7 @@ export async function run(args, log) {
       const yrecords = records.map((r) => ({ id: contentId(r), line: r.line }));
       const rep = await runJob(metered(yjsDriver(web.url, sig.url)), {
         browser, records: yrecords.map((r, k) => ({ ...r, createdAt: records[k].createdAt })),
-        tabs, timeoutS, lateTimeoutS, initScript, log, onConverged: (...a) => { st = a; },
+        tabs, timeoutS, lateTimeoutS, initScript, log, meshFirst, onConverged: (...a) => { st = a; },
       });
       result.yjs = summary(rep, st, bytes);
     } finally {

@@ -26,8 +26,20 @@ window.swarmPublish = async (records) => {
   return state.published;
 };
 
-/** { ops, published }: ops = records this tab's document holds. */
-window.swarmStatus = async () => ({ ops: state.map.size, published: state.published });
+/**
+ * { ops, published, connections, synced }: ops = records this tab's document holds;
+ * connections = y-webrtc peers whose WebRTC connection is open; synced = those that answered
+ * its sync step 1 (y-webrtc's WebrtcConn.connected / .synced).
+ */
+window.swarmStatus = async () => {
+  const conns = [...(state.provider?.room?.webrtcConns.values() ?? [])];
+  return {
+    ops: state.map.size,
+    published: state.published,
+    connections: conns.filter((c) => c.connected).length,
+    synced: conns.filter((c) => c.synced).length,
+  };
+};
 
 /** Records in this tab's document right after swarmJoin (after a reload: what y-indexeddb kept). */
 window.swarmStoredOps = async () => state.map.size;
