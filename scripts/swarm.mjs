@@ -4,9 +4,10 @@
 // Ends with a report; exit status 0 only if every tab holds every op.
 //
 //   node scripts/swarm.mjs [--tabs 8] [--ops N] [--data FILE.jsonl[.gz]] [--json] [--timeout 120]
-//                          [--storage indexeddb|memory]
+//                          [--storage indexeddb|memory] [--mesh-first]
 // `--storage memory` runs the tabs on the in-memory op store: what the job costs without
-// IndexedDB (its reload step is skipped, since nothing is kept).
+// IndexedDB (its reload step is skipped, since nothing is kept). `--mesh-first` starts the
+// publish phase only once every tab is connected to every other (`mesh_seconds`).
 //
 // As a module (scripts/bench/peers.mjs runs the same job with Yjs): `runJob(driver, opts)` with a
 // driver { setup(browser), openPage(context), join(page), publish(page, records), status(page),
@@ -188,6 +189,7 @@ async function main() {
       json: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '180' },
       storage: { type: 'string', default: 'indexeddb' },
+      'mesh-first': { type: 'boolean', default: false },
     },
   });
   if (!['indexeddb', 'memory'].includes(opt.storage)) {
@@ -212,7 +214,7 @@ async function main() {
         for (const e of l.getEntries()) { lt.n++; lt.total += e.duration; lt.max = Math.max(lt.max, e.duration); }
       }).observe({ type: 'longtask', buffered: true });
     } : undefined;
-    report = await runJob(fennecDriver(net, { storage: opt.storage }), { browser, records, tabs, timeoutS, log, initScript });
+    report = await runJob(fennecDriver(net, { storage: opt.storage }), { browser, records, tabs, timeoutS, log, initScript, meshFirst: opt['mesh-first'] });
   } finally {
     await browser.close();
     await net.stop();
