@@ -364,6 +364,9 @@ impl FetchQueue {
 
     fn insert(&mut self, now: Timestamp, op_ids: Vec<OpId>, source: &Url, catch_up: bool) -> usize {
         let mut refused = 0;
+        // Queued for `source`, in order; its queue is looked up once (a bulk announcement
+        // names hundreds of ids of one source).
+        let mut queued = Vec::new();
         for id in op_ids {
             if let Some(p) = self.pending.get_mut(&id) {
                 p.catch_up &= catch_up;
@@ -373,7 +376,7 @@ impl FetchQueue {
                 if p.sources.len() < self.cfg.max_sources_per_op {
                     p.sources.push(source.clone());
                     if p.state == State::Queued {
-                        self.queues.entry(source.clone()).or_default().push_back(id);
+                        queued.push(id);
                     }
                 }
                 continue;
@@ -392,7 +395,13 @@ impl FetchQueue {
                     catch_up,
                 },
             );
-            self.queues.entry(source.clone()).or_default().push_back(id);
+            queued.push(id);
+        }
+        if !queued.is_empty() {
+            let queue = self.queues.entry(source.clone()).or_default();
+            for id in queued {
+                queue.push_back(id);
+            }
         }
         self.stats.refused += refused as u64;
         self.fill(now);

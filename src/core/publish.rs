@@ -32,6 +32,7 @@ use crate::hash::HashMap;
 use std::collections::VecDeque;
 
 use crate::core::peer_store::PeerStore;
+use crate::model::arc::DhtArc;
 use crate::model::id::{AgentId, OpId};
 use crate::model::time::Timestamp;
 use crate::model::url::Url;
@@ -441,29 +442,35 @@ fn weight(op_id: &OpId, url: &Url) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Publish targets for an op at ring location `loc`: reachable peers (live info with a URL,
-/// not unresponsive, not `local`; [`PeerStore::reachable`]) whose storage arc holds `loc`,
-/// highest rendezvous weight of `(op_id, url)` first. Peers for which `skip` is true (e.g.
-/// known to hold the op already) are left out.
+/// The reachable peers ([`PeerStore::reachable`]: live info with a URL, not unresponsive, not
+/// `local`) as `(URL, storage arc)`: what [`candidates`] picks from. Taken once for a batch of
+/// ops: building it walks and sorts the whole peer store.
+pub fn reachable_arcs(store: &PeerStore, now: Timestamp, local: &AgentId) -> Vec<(Url, DhtArc)> {
+    store
+        .reachable(now, local)
+        .into_iter()
+        .filter_map(|a| Some((a.url.clone()?, a.storage_arc)))
+        .collect()
+}
+
+/// Publish targets for an op at ring location `loc`: the peers of `peers`
+/// ([`reachable_arcs`]) whose storage arc holds `loc`, highest rendezvous weight of
+/// `(op_id, url)` first. Peers for which `skip` is true (e.g. known to hold the op already)
+/// are left out.
 pub fn candidates(
-    store: &PeerStore,
-    now: Timestamp,
-    local: &AgentId,
+    peers: &[(Url, DhtArc)],
     op_id: &OpId,
     loc: u32,
     skip: impl Fn(&Url) -> bool,
 ) -> Vec<Url> {
-    let mut v: Vec<(u64, Url)> = store
-        .reachable(now, local)
-        .into_iter()
-        .filter(|a| a.storage_arc.contains(loc))
-        .filter_map(|a| a.url.clone())
-        .filter(|u| !skip(u))
-        .map(|u| (weight(op_id, &u), u))
+    let mut v: Vec<(u64, &Url)> = peers
+        .iter()
+        .filter(|(u, arc)| arc.contains(loc) && !skip(u))
+        .map(|(u, _)| (weight(op_id, u), u))
         .collect();
     // Unstable: equal (weight, URL) pairs are indistinguishable.
-    sort::sort_by(&mut v, |a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    v.into_iter().map(|(_, u)| u).collect()
+    sort::sort_by(&mut v, |a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    v.into_iter().map(|(_, u)| u.clone()).collect()
 }
 
 /// Where a newly signed local agent info goes (`PublishAgent`): every reachable peer's URL
@@ -518,7 +525,6 @@ mod tests {
     use super::*;
     use crate::core::peer_store::PeerStoreConfig;
     use crate::model::agent::{AgentInfo, AgentInfoSigned, AgentKey};
-    use crate::model::arc::DhtArc;
     use crate::model::id::SpaceId;
 
     fn url(n: u8) -> Url {
@@ -678,15 +684,17 @@ mod tests {
             s.insert(T, AgentInfoSigned::sign(k, info).unwrap());
         }
         let local = keys[0].agent_id();
-        let c = candidates(&s, T, &local, &oid(1), 1000, |_| false);
+        let peers = reachable_arcs(&s, T, &local);
+        assert_eq!(peers.len(), 5, "every peer but the local agent");
+        let c = candidates(&peers, &oid(1), 1000, |_| false);
         assert_eq!(c.len(), 4, "not local, not the peer whose arc misses 1000");
         assert!(!c.contains(&url(0)) && !c.contains(&url(5)));
-        let c2 = candidates(&s, T, &local, &oid(1), 5, |u| u == &url(1));
+        let c2 = candidates(&peers, &oid(1), 5, |u| u == &url(1));
         assert_eq!(c2.len(), 4);
         assert!(c2.contains(&url(5)) && !c2.contains(&url(1)));
         // Different ops get different first targets among equal arcs.
         let firsts: std::collections::HashSet<Url> = (0..40)
-            .map(|n| candidates(&s, T, &local, &oid(n), 1000, |_| false)[0].clone())
+            .map(|n| candidates(&peers, &oid(n), 1000, |_| false)[0].clone())
             .collect();
         assert!(firsts.len() >= 3, "{firsts:?}");
         assert_eq!(agent_targets(&s, T, &local).len(), 5);

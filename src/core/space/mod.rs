@@ -1197,8 +1197,9 @@ impl Space {
         self.members.reconnected(now);
         self.hurry_gossip(now);
         if !self.left {
+            let peers = publish::reachable_arcs(&self.peers, now, &self.agent);
             for op_id in ops {
-                self.announce(now, op_id);
+                self.announce(now, op_id, &peers);
             }
         }
         self.pump(now);
@@ -1389,9 +1390,10 @@ impl Space {
         match r {
             Ok(stored) => {
                 self.inform_stored(now, &stored, stored.len());
+                let peers = publish::reachable_arcs(&self.peers, now, &self.agent);
                 for (token, m) in ops {
                     self.op_cache.insert(&m.op_id, &m.op_data);
-                    self.local_stored(now, token, m.op_id);
+                    self.local_stored(now, token, m.op_id, &peers);
                 }
             }
             Err(error) => {
@@ -1558,9 +1560,16 @@ impl Space {
         self.send(to.clone(), f, SendKind::Other);
     }
 
-    /// A locally published op is committed: report it and announce it to the peers whose
-    /// arc holds its location.
-    fn local_stored(&mut self, now: Timestamp, token: PublishToken, op_id: OpId) {
+    /// A locally published op is committed: report it and announce it to the peers of
+    /// `peers` ([`publish::reachable_arcs`], one list for the whole write) whose arc holds its
+    /// location.
+    fn local_stored(
+        &mut self,
+        now: Timestamp,
+        token: PublishToken,
+        op_id: OpId,
+        peers: &[(Url, DhtArc)],
+    ) {
         self.recent.insert(op_id.clone());
         if !self.cfg.introduce_recent_ops.is_zero() {
             if self.published_lately.len() == MAX_INTRODUCED_OPS {
@@ -1573,17 +1582,16 @@ impl Space {
             op_id: op_id.clone(),
         });
         if !self.left {
-            self.announce(now, op_id);
+            self.announce(now, op_id, peers);
         }
     }
 
-    /// Announces local op `op_id` to the peers whose arc holds its location.
-    fn announce(&mut self, now: Timestamp, op_id: OpId) {
+    /// Announces local op `op_id` to the peers of `peers` ([`publish::reachable_arcs`]) whose
+    /// arc holds its location.
+    fn announce(&mut self, now: Timestamp, op_id: OpId, peers: &[(Url, DhtArc)]) {
         let loc = self.cfg.locator.op_loc(&op_id);
         let known = &self.known;
-        let targets = publish::candidates(&self.peers, now, &self.agent, &op_id, loc, |u| {
-            known.holds(u, &op_id)
-        });
+        let targets = publish::candidates(peers, &op_id, loc, |u| known.holds(u, &op_id));
         match self.pool.start(now, op_id.clone(), targets) {
             // Published twice: the running broadcast announces it.
             Ok(()) | Err(StartError::AlreadyRunning) => {}
