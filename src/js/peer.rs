@@ -987,9 +987,9 @@ impl Space {
     /// `peer.join` of this space joins afresh (a new `Space`).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn leave(&self) -> Promise {
-        let me = self.clone();
+        let leaving = self.state.leave(Code::Left);
         promise(Box::pin(async move {
-            me.leave_all().await;
+            leaving.await;
             Ok(JsValue::UNDEFINED)
         }))
     }
@@ -1129,11 +1129,6 @@ impl Space {
         let d = summary.map_or(JsValue::NULL, |s| delivery_object(&s.counters));
         set(&o, "delivery", &d);
         Ok(o.into())
-    }
-
-    /// The work of [`Self::leave`], a future of its own: that call boxes it for [`promise`].
-    async fn leave_all(&self) {
-        self.state.leave(Code::Left).await;
     }
 }
 
