@@ -157,6 +157,9 @@ export async function runJob(driver, { browser, records, tabs, timeoutS, lateTim
     // One tab, read every 200 ms: at 1 s the figure fell on 1.5 s or 2.7 s.
     const lateDone = await waitUntil(driver, [late], distinct, tLate + lateTimeoutS * 1000, 'late joiner', log, 200);
     report.late_join_seconds = lateDone ? (Date.now() - tLate) / 1000 : null;
+    const lateSt = lateDone?.[0] ?? await driver.status(late);
+    report.late_connections = lateSt.connections;
+    if (lateSt.synced !== undefined) report.late_synced = lateSt.synced;
 
     if (driver.keepsOps === false) {
       report.reload_seconds = null;

@@ -127,8 +127,12 @@ function summary(report, [atConvergence, tabsConverged], datasetBytes) {
     // Per tab at convergence (or the deadline): fennec's open or opening connections
     // (WebRTC or relay, `stats().connections`); Yjs's open WebRTC connections (y-webrtc).
     connections_per_tab: atConvergence.map((s) => s.connections),
+    late_connections: report.late_connections, // the late joiner's, when it caught up or gave up
   };
-  if (atConvergence[0].synced !== undefined) out.synced_per_tab = atConvergence.map((s) => s.synced);
+  if (atConvergence[0].synced !== undefined) {
+    out.synced_per_tab = atConvergence.map((s) => s.synced);
+    out.late_synced = report.late_synced;
+  }
   if (atConvergence[0].ownRxBytes !== undefined) {
     out.own_rx_over_dataset_max = round(Math.max(...atConvergence.map((s) => s.ownRxBytes)) / datasetBytes);
   }
