@@ -27,10 +27,11 @@ pub use store::{JsOpStore, op_id};
 pub use transport::JsTransport;
 
 /// The JS `Promise` of one async call of the API: resolved with `work`'s `Ok`, rejected with
-/// its `Err`. Every such call goes through this one boxed `future_to_promise`: as `async fn`s
-/// wasm-bindgen compiled that wrapper (its task, closures, drop glue) once per call, with the
-/// call's whole state machine inside it (docs/design.md, "Size").
-pub(crate) fn promise(work: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+/// its `Err`. `work` is boxed so that every such call goes through one `future_to_promise`:
+/// as `async fn`s wasm-bindgen compiled that wrapper (its task, closures, drop glue) once per
+/// call, with the call's whole state machine inside it (docs/design.md, "Size").
+pub(crate) fn promise(work: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let work: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(work);
     wasm_bindgen_futures::future_to_promise(work)
 }
 

@@ -303,9 +303,7 @@ impl Peer {
     pub fn connect(
         #[wasm_bindgen(unchecked_param_type = "PeerOptions")] options: JsValue,
     ) -> Promise {
-        promise(Box::pin(async move {
-            Self::connect_with(options).await.map(JsValue::from)
-        }))
+        promise(async move { Self::connect_with(options).await.map(JsValue::from) })
     }
 
     /// This peer's agent id (base64url of its ed25519 public key). Readable after `close()`.
@@ -333,7 +331,7 @@ impl Peer {
         #[wasm_bindgen(unchecked_param_type = "JoinOptions | undefined")] options: JsValue,
     ) -> Promise {
         let me = self.clone();
-        promise(Box::pin(async move { me.join_with(space, options).await }))
+        promise(async move { me.join_with(space, options).await })
     }
 
     /// Leaves every joined space (as `space.leave()`), then refuses further `join`s and calls
@@ -342,15 +340,15 @@ impl Peer {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let me = self.clone();
-        promise(Box::pin(async move {
+        promise(async move {
             me.close_all().await;
             Ok(JsValue::UNDEFINED)
-        }))
+        })
     }
 }
 
 impl Peer {
-    /// The work of [`Self::connect`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::connect`], a future of its own: that call hands it to [`promise`].
     async fn connect_with(options: JsValue) -> Result<Peer, JsValue> {
         const F: &str = "Peer.connect";
         if options.is_undefined() || options.is_null() {
@@ -418,7 +416,7 @@ impl Peer {
         })
     }
 
-    /// The work of [`Self::join`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::join`], a future of its own: that call hands it to [`promise`].
     async fn join_with(&self, space: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
         const F: &str = "peer.join";
         let (name, asked) = join_args(&space, &options)?;
@@ -481,7 +479,7 @@ impl Peer {
         result.map(|(space, _)| space)
     }
 
-    /// The work of [`Self::close`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::close`], a future of its own: that call hands it to [`promise`].
     async fn close_all(&self) {
         let closing = self.state.closing.borrow().clone();
         let closing = match closing {
@@ -830,9 +828,7 @@ impl Space {
         #[wasm_bindgen(unchecked_param_type = "PublishOptions | undefined")] options: JsValue,
     ) -> Promise {
         let me = self.clone();
-        promise(Box::pin(
-            async move { me.publish_with(payload, options).await },
-        ))
+        promise(async move { me.publish_with(payload, options).await })
     }
 
     /// The payload of op `id` (a base64url op id), from this peer's store or, for an op
@@ -847,7 +843,7 @@ impl Space {
         #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
     ) -> Promise {
         let me = self.clone();
-        promise(Box::pin(async move { me.get_with(id, options).await }))
+        promise(async move { me.get_with(id, options).await })
     }
 
     /// Publishes every item of `items` (an Array of `Bytes` or `{ payload, createdAt? }`,
@@ -862,9 +858,7 @@ impl Space {
         #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
     ) -> Promise {
         let me = self.clone();
-        promise(Box::pin(async move {
-            me.publish_many_with(items, options).await
-        }))
+        promise(async move { me.publish_many_with(items, options).await })
     }
 
     /// Sends `data` (`Bytes`, at most 1 MiB) to the peer agent `agent` of this space
@@ -883,11 +877,11 @@ impl Space {
         #[wasm_bindgen(unchecked_param_type = "SignalOptions | undefined")] options: JsValue,
     ) -> Promise {
         let me = self.clone();
-        promise(Box::pin(async move {
+        promise(async move {
             me.send_with(agent, data, options)
                 .await
                 .map(|()| JsValue::UNDEFINED)
-        }))
+        })
     }
 
     /// Calls `callback(event)` for each `"op"` (`OpEvent`), `"peer"` (`PeerEvent`) or
@@ -977,7 +971,7 @@ impl Space {
     #[wasm_bindgen(unchecked_return_type = "Promise<SpaceStats>")]
     pub fn stats(&self) -> Promise {
         let me = self.clone();
-        promise(Box::pin(async move { me.stats_with().await }))
+        promise(async move { me.stats_with().await })
     }
 
     /// Leaves the space: a tombstone goes to peers and the bootstrap server, the DHT model's
@@ -988,15 +982,15 @@ impl Space {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn leave(&self) -> Promise {
         let leaving = self.state.leave(Code::Left);
-        promise(Box::pin(async move {
+        promise(async move {
             leaving.await;
             Ok(JsValue::UNDEFINED)
-        }))
+        })
     }
 }
 
 impl Space {
-    /// The work of [`Self::publish`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::publish`], a future of its own: that call hands it to [`promise`].
     async fn publish_with(&self, payload: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
         const F: &str = "space.publish";
         let op = publish_args(&payload, &options)?;
@@ -1010,7 +1004,7 @@ impl Space {
         Ok(id.to_b64().into())
     }
 
-    /// The work of [`Self::get`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::get`], a future of its own: that call hands it to [`promise`].
     async fn get_with(&self, id: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
         const F: &str = "space.get";
         let id = op_id_arg(&id)?;
@@ -1026,7 +1020,7 @@ impl Space {
             .unwrap_or(JsValue::UNDEFINED))
     }
 
-    /// The work of [`Self::publish_many`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::publish_many`], a future of its own: that call hands it to [`promise`].
     async fn publish_many_with(
         &self,
         items: JsValue,
@@ -1048,7 +1042,7 @@ impl Space {
             .into())
     }
 
-    /// The work of [`Self::send`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::send`], a future of its own: that call hands it to [`promise`].
     async fn send_with(
         &self,
         agent: JsValue,
@@ -1067,7 +1061,7 @@ impl Space {
         }
     }
 
-    /// The work of [`Self::stats`], a future of its own: that call boxes it for [`promise`].
+    /// The work of [`Self::stats`], a future of its own: that call hands it to [`promise`].
     async fn stats_with(&self) -> Result<JsValue, JsValue> {
         const F: &str = "space.stats";
         self.state.check(F)?;

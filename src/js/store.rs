@@ -98,7 +98,7 @@ impl JsOpStore {
             let durability = durability_arg(&options)?;
             Ok::<_, JsValue>((space, agent, durability))
         })();
-        promise(Box::pin(async move {
+        promise(async move {
             let (space, agent, durability) = args?;
             let opts = IdbOptions {
                 durability,
@@ -111,7 +111,7 @@ impl JsOpStore {
                 inner: Rc::new(store),
             }
             .into())
-        }))
+        })
     }
 
     /// Deletes the database of `agent` in `space` (every op and slice hash). Arguments as
@@ -127,13 +127,13 @@ impl JsOpStore {
             let agent = AgentId::from(id_arg("OpStore.delete", "agent", &agent)?);
             Ok::<_, JsValue>((space, agent))
         })();
-        promise(Box::pin(async move {
+        promise(async move {
             let (space, agent) = args?;
             IdbOpStore::delete(&space, &agent)
                 .await
                 .map_err(store_error)?;
             Ok(JsValue::UNDEFINED)
-        }))
+        })
     }
 
     /// The IndexedDB database name, `fennec-ops:<space b64url>:<agent b64url>`.
@@ -157,14 +157,14 @@ impl JsOpStore {
     ) -> Promise {
         let store = self.inner.clone();
         let parsed = parse_ops(&ops);
-        promise(Box::pin(async move {
+        promise(async move {
             let (metas, ids) = parsed?;
             store
                 .process_incoming_ops(metas)
                 .await
                 .map_err(store_error)?;
             Ok(ids.into())
-        }))
+        })
     }
 
     /// The ops held among `ids` (base64url op ids), in the order asked, each at most once;
@@ -177,7 +177,7 @@ impl JsOpStore {
     ) -> Promise {
         let store = self.inner.clone();
         let parsed = parse_ids("OpStore.getOps", "ids", &ids);
-        promise(Box::pin(async move {
+        promise(async move {
             let ids = parsed?;
             let ops = store.retrieve_ops(ids).await.map_err(store_error)?;
             let mut id_list = String::with_capacity(ops.len() * 44);
@@ -209,7 +209,7 @@ impl JsOpStore {
                 &BigInt64Array::from(&created[..]),
             );
             Ok(out.into())
-        }))
+        })
     }
 
     /// Ids of the ops whose `createdAt` is in `[start, end)` µs (any location), ordered by
@@ -228,7 +228,7 @@ impl JsOpStore {
                 time_arg("OpStore.timeSlice", "end", &end)?,
             ))
         })();
-        promise(Box::pin(async move {
+        promise(async move {
             let (start, end) = parsed?;
             let r = store
                 .retrieve_op_hashes_in_time_slice(DhtArc::FULL, start, end)
@@ -244,20 +244,20 @@ impl JsOpStore {
                 .collect::<Vec<_>>()
                 .join(",");
             Ok(JsString::from(joined).split(",").into())
-        }))
+        })
     }
 
     /// Count and total encoded bytes of the ops held: `{ count, bytes }` (`OpStoreTotals`).
     #[wasm_bindgen(unchecked_return_type = "Promise<OpStoreTotals>")]
     pub fn totals(&self) -> Promise {
         let store = self.inner.clone();
-        promise(Box::pin(async move {
+        promise(async move {
             let t = store.query_totals().await.map_err(store_error)?;
             let o = Object::new();
             Reflect::set(&o, &"count".into(), &JsValue::from(t.op_count as f64))?;
             Reflect::set(&o, &"bytes".into(), &JsValue::from(t.op_bytes as f64))?;
             Ok(o.into())
-        }))
+        })
     }
 
     /// Closes the store. Writes already started still commit and resolve; every later call
