@@ -21,7 +21,7 @@ use crate::browser::lifecycle::Lifecycle;
 use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, ReconnectingSignal};
 use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
-use crate::core::bootstrap::{BootstrapClient, PollSchedule};
+use crate::core::bootstrap::{BootstrapClient, PollSchedule, PutOutcome, put_again};
 pub use crate::core::peer_view::Liveness;
 use crate::core::peer_view::PeerView;
 use crate::core::space::{
@@ -172,6 +172,8 @@ impl BrowserPeer {
             bootstrap_ok: Cell::new(true),
             unannounced: RefCell::default(),
             local_info: RefCell::default(),
+            puts_started: Cell::new(0),
+            last_put: Cell::new(PutOutcome::Pending),
             commands,
             store: store.clone(),
             transport: transport.clone(),
@@ -250,6 +252,10 @@ type EventClosure = wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>;
 /// A callback for space events.
 pub type Listener = Rc<dyn Fn(&Event)>;
 
+/// Tries of one PUT of our agent info to an unreachable bootstrap server (about 4 min of
+/// back-off in all); a later poll that finds the server lacking it puts it again.
+const PUT_TRIES: u32 = 8;
+
 /// Most local ops remembered for announcing again after an outage; beyond that, catch-up
 /// spreads them.
 const MAX_UNANNOUNCED: usize = 10_000;
@@ -278,8 +284,13 @@ pub struct BrowserSpace {
     bootstrap_ok: Cell<bool>,
     /// Local ops whose announcement failed or was not tried because the link was down.
     unannounced: RefCell<HashSet<OpId>>,
-    /// Our newest signed agent info (put to bootstrap again after a reconnect).
+    /// Our newest signed agent info (put to bootstrap again after a reconnect, or when a
+    /// poll shows the server lost it: [`put_again`]).
     local_info: RefCell<Option<AgentInfoSigned>>,
+    /// PUTs of our info started so far; only the latest records its outcome.
+    puts_started: Cell<u64>,
+    /// The outcome of the latest PUT of our info ([`put_with_retry`]).
+    last_put: Cell<PutOutcome>,
     commands: mpsc::UnboundedSender<Command>,
     store: Rc<dyn OpStore>,
     transport: Rc<CountingTransport<SpaceTransport>>,
@@ -749,22 +760,42 @@ async fn reannounce(space: Rc<BrowserSpace>) {
     }
 }
 
+/// PUTs `info` to bootstrap ([`put_until_settled`]) and records the outcome in
+/// [`BrowserSpace::last_put`], unless a later PUT started meanwhile (its outcome is the one
+/// a poll must judge by).
 async fn put_with_retry(
     space: Rc<BrowserSpace>,
     bootstrap: BootstrapClient,
     info: AgentInfoSigned,
 ) {
+    let serial = space.puts_started.get() + 1;
+    space.puts_started.set(serial);
+    space.last_put.set(PutOutcome::Pending);
+    let outcome = put_until_settled(&space, &bootstrap, &info).await;
+    if space.puts_started.get() == serial {
+        space.last_put.set(outcome);
+    }
+}
+
+/// PUTs `info`, retrying an unreachable server up to [`PUT_TRIES`] times on
+/// [`PollSchedule`]'s back-off; a refusal (an error status) is final. Each failure is
+/// reported ([`BrowserSpace::bootstrap_failed`]).
+async fn put_until_settled(
+    space: &BrowserSpace,
+    bootstrap: &BootstrapClient,
+    info: &AgentInfoSigned,
+) -> PutOutcome {
     let mut schedule = PollSchedule::default();
-    for _ in 0..8 {
-        match fetch::put(&bootstrap, &info).await {
+    for _ in 0..PUT_TRIES {
+        match fetch::put(bootstrap, info).await {
             Ok(()) => {
                 space.bootstrap_ok.set(true);
-                return;
+                return PutOutcome::Stored(crate::browser::clock::now());
             }
             Err(e) => {
                 space.bootstrap_failed(format!("put of our agent info failed: {e}"));
                 if let crate::core::bootstrap::BootstrapError::Rejected { .. } = e {
-                    return;
+                    return PutOutcome::Refused;
                 }
                 let now = crate::browser::clock::now();
                 let at = schedule.on_error(now);
@@ -772,6 +803,7 @@ async fn put_with_retry(
             }
         }
     }
+    PutOutcome::GaveUp(crate::browser::clock::now())
 }
 
 async fn poll_bootstrap(
@@ -787,6 +819,12 @@ async fn poll_bootstrap(
         let next = match fetch::get(&bootstrap, &space.space, &Ed25519Verifier).await {
             Ok(entries) => {
                 space.bootstrap_ok.set(true);
+                let ours = space.local_info.borrow().clone();
+                if let Some(ours) = ours
+                    && put_again(&entries, ours.info(), space.last_put.get(), now)
+                {
+                    spawn_local(put_with_retry(space.clone(), bootstrap.clone(), ours));
+                }
                 let infos: Vec<AgentInfoSigned> = entries
                     .into_iter()
                     .filter_map(Result::ok)

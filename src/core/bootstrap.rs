@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::core::config::ConfigError;
-use crate::model::agent::{AgentError, AgentInfoSigned, Verifier};
+use crate::model::agent::{AgentError, AgentInfo, AgentInfoSigned, Verifier};
 use crate::model::id::SpaceId;
 use crate::model::time::{Timestamp, micros};
 
@@ -259,6 +259,57 @@ impl PollSchedule {
     }
 }
 
+/// Most agent infos `kitsune2-bootstrap-srv` keeps per space (`max_entries_per_space`, 32 by
+/// default in `crates/bootstrap_srv/src/config.rs`). A full space evicts the entry at index 16
+/// for each new agent, so our info missing from a full answer may be an eviction, and putting
+/// it again would only evict another agent's.
+pub const SERVER_MAX_ENTRIES_PER_SPACE: usize = 32;
+
+/// What became of the latest PUT of our agent info, as [`put_again`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// No PUT yet, or one still being sent or retried.
+    Pending,
+    /// The server stored it (2xx) at this time.
+    Stored(Timestamp),
+    /// The server refused it (an error status): the same info would be refused again.
+    Refused,
+    /// Retries were exhausted (server unreachable) at this time.
+    GaveUp(Timestamp),
+}
+
+/// Whether a poll sent at `asked` shows that the server lost our newest info `ours` (it
+/// restarted, or its retries gave up while it was down), so it must be put again: the answer
+/// neither lists our agent at `ours.created_at` or later, nor is full
+/// ([`SERVER_MAX_ENTRIES_PER_SPACE`] entries, counting those that failed to verify), and our
+/// latest PUT ended before the poll was sent (a PUT still on its way, or one that landed
+/// after the server answered, proves nothing). A refused info and a tombstone are never put
+/// again here. Without this a restarted bootstrap server (behind a signal server that stayed
+/// up) lists a tab only at its next re-sign, up to 15 min later
+/// ([`crate::model::agent::RE_SIGN_MARGIN_US`]), and tabs joining meanwhile find none of them.
+pub fn put_again(
+    answer: &[Result<AgentInfoSigned, AgentError>],
+    ours: &AgentInfo,
+    last_put: PutOutcome,
+    asked: Timestamp,
+) -> bool {
+    let ended_before = match last_put {
+        PutOutcome::Stored(at) | PutOutcome::GaveUp(at) => at < asked,
+        PutOutcome::Pending | PutOutcome::Refused => false,
+    };
+    if !ended_before || ours.is_tombstone {
+        return false;
+    }
+    let listed = answer
+        .iter()
+        .flatten()
+        .find(|i| i.info().agent == ours.agent);
+    match listed {
+        Some(i) => i.info().created_at < ours.created_at,
+        None => answer.len() < SERVER_MAX_ENTRIES_PER_SPACE,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,5 +499,48 @@ mod tests {
             err,
             Err(BootstrapError::Rejected { status: 502, .. })
         ));
+    }
+
+    /// `put_again`: only when the server lacks our newest info, its answer is not full, and
+    /// our latest PUT ended (stored or given up) before the poll was sent.
+    #[test]
+    fn put_again_only_when_the_server_lost_our_newest_info() {
+        let t = Timestamp::from_system_time(std::time::SystemTime::now());
+        let key = AgentKey::generate().unwrap();
+        let ours = signed(&key, t);
+        let other = || Ok(signed(&AgentKey::generate().unwrap(), t));
+        let stored = PutOutcome::Stored(t);
+        let asked = t.add_micros(1);
+        let again = |answer: &[Result<AgentInfoSigned, AgentError>], put, asked| {
+            put_again(answer, ours.info(), put, asked)
+        };
+        // Lost: an empty answer (a restarted server) or one without us.
+        assert!(again(&[], stored, asked));
+        assert!(again(&[other()], stored, asked));
+        assert!(again(&[other()], PutOutcome::GaveUp(t), asked));
+        // Listed at our newest info: nothing to do; at an older one: put the newest.
+        assert!(!again(&[other(), Ok(ours.clone())], stored, asked));
+        let older = signed(&key, t.add_micros(-1_000_000));
+        assert!(again(&[Ok(older)], stored, asked));
+        // Our PUT not ended before the poll was sent: it may have landed after the answer.
+        assert!(!again(&[], PutOutcome::Pending, asked));
+        assert!(!again(&[], PutOutcome::Stored(asked), asked));
+        assert!(!again(&[], PutOutcome::GaveUp(asked), asked));
+        // Refused: the same info would be refused again.
+        assert!(!again(&[], PutOutcome::Refused, asked));
+        // A full answer may have evicted us; entries that failed to verify count.
+        let mut full: Vec<_> = (0..SERVER_MAX_ENTRIES_PER_SPACE - 1)
+            .map(|_| other())
+            .collect();
+        full.push(Err(AgentError::Expired {
+            expires_at: t,
+            now: t,
+        }));
+        assert!(!again(&full, stored, asked));
+        full.pop();
+        assert!(again(&full, stored, asked));
+        // A tombstone is never put again by a poll.
+        let tomb = AgentInfo::tombstone(key.agent_id(), ours.info().space.clone(), t);
+        assert!(!put_again(&[], &tomb, stored, asked));
     }
 }

@@ -4,8 +4,10 @@
 // are in a space. The tabs must report `status` reconnecting/offline and an `error` of kind
 // "signal", store an op published meanwhile, come back `connected` on their own, and deliver
 // that op once the server is back. A tab whose bootstrap server is unreachable gets an
-// `error` of kind "bootstrap" and its join still resolves. The reconnection time is printed
-// (not asserted: timings belong in benchmarks).
+// `error` of kind "bootstrap" and its join still resolves. A bootstrap server of its own,
+// restarted while the signal server stays up, lists the tabs again after their next poll
+// (each finds its info missing and puts it again). The reconnection and relisting times are
+// printed (not asserted: timings belong in benchmarks).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startBootstrapServer, startStaticServer } from './harness.mjs';
@@ -100,4 +102,57 @@ test('bootstrap server unreachable at join: join resolves and an error of kind "
   assert.match(err.message, /poll|put/);
   assert.equal(await page.evaluate(() => window.t.state()), 'connected');
   await context.close();
+});
+
+/** The agents a bootstrap server lists in a space (`GET /bootstrap/<space>`), sorted. */
+async function listedAgents(bootstrapUrl, spaceId) {
+  const res = await fetch(`${bootstrapUrl}/bootstrap/${spaceId}`);
+  assert.equal(res.status, 200);
+  return (await res.json()).map((e) => JSON.parse(e.agentInfo).agent).sort();
+}
+
+/** Polls `check` (async, in Node) every 200 ms until it returns truthy, or throws after `limitMs`. */
+async function until(check, what, limitMs) {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${limitMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// A bootstrap server of its own (the signal server stays up, so no reconnect puts the infos
+// again): after it restarts empty, each tab's next poll finds its info missing and puts it
+// again, so a tab joining later finds them at once instead of at their next re-sign (15 min).
+test('bootstrap server restarted alone: each tab puts its agent info again after its next poll', async () => {
+  let directory = await startBootstrapServer();
+  const listen = new URL(directory.url).host;
+  const contexts = [];
+  try {
+    const pages = [];
+    for (let i = 0; i < 2; i++) {
+      const context = await browser.newContext();
+      contexts.push(context);
+      await context.addInitScript(pageHelpers);
+      pages.push(await openFennecPage(context, web.url, '/blank.html'));
+    }
+    const servers = { bootstrapUrl: directory.url, signalUrl: boot.signalUrl, space: `${space}-directory-restart` };
+    await Promise.all(pages.map((p) => p.evaluate((o) => window.t.join(o), servers)));
+    const agents = (await Promise.all(pages.map((p) => p.evaluate(() => window.t.peer.agentId)))).sort();
+    const spaceId = await pages[0].evaluate(() => window.t.space.id);
+    const bothListed = async () => JSON.stringify(await listedAgents(directory.url, spaceId)) === JSON.stringify(agents);
+    await until(bothListed, 'both agents listed after join', 30_000);
+
+    await directory.stop();
+    directory = await startBootstrapServer({ listen });
+    const restarted = Date.now();
+    await until(bothListed, 'both agents listed again after the restart', 90_000);
+    console.log(JSON.stringify({ relisted_ms_after_restart: Date.now() - restarted }));
+    for (const p of pages) {
+      assert.equal(await p.evaluate(() => window.t.state()), 'connected', 'the signal link was not touched');
+      assert.deepEqual(p.fennecErrors, []);
+    }
+  } finally {
+    for (const c of contexts) await c.close();
+    await directory.stop();
+  }
 });
