@@ -2,7 +2,8 @@
 //! (`globalThis.fetch`: a window, a worker, or Node 18+, whose fetch is undici's).
 
 use crate::core::bootstrap::{
-    BootstrapClient, BootstrapError, HttpRequest, parse_get_response, parse_put_response,
+    BootstrapClient, BootstrapError, HttpRequest, REQUEST_TIMEOUT, parse_get_response,
+    parse_put_response,
 };
 use crate::model::agent::{AgentError, AgentInfoSigned, Verifier};
 use crate::model::id::SpaceId;
@@ -40,11 +41,16 @@ pub fn put_keepalive(
     start(&client.put_request(info)?, true).map(|_| ())
 }
 
-/// Starts `req` with `fetch`; `keepalive` as the Fetch standard's request flag.
+/// Starts `req` with `fetch`; `keepalive` as the Fetch standard's request flag. A request
+/// that is not `keepalive` is aborted after [`REQUEST_TIMEOUT`] (`AbortSignal.timeout`, DOM
+/// Standard; the abort also ends reading the body), and rejects as a network error.
 fn start(req: &HttpRequest, keepalive: bool) -> Result<js_sys::Promise, BootstrapError> {
     let init = web_sys::RequestInit::new();
     if keepalive {
         js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE).map_err(js_err)?;
+    } else {
+        let ms = REQUEST_TIMEOUT.as_millis() as u32;
+        init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(ms)));
     }
     init.set_method(req.method);
     init.set_mode(web_sys::RequestMode::Cors);

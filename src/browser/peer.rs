@@ -777,8 +777,9 @@ async fn put_with_retry(
     }
 }
 
-/// PUTs `info`, retrying an unreachable server up to [`PUT_TRIES`] times on
-/// [`PollSchedule`]'s back-off; a refusal (an error status) is final. Each failure is
+/// PUTs `info`, retrying a transient failure ([`is_transient`]: unreachable,
+/// overloaded, behind a proxy while down) up to [`PUT_TRIES`] times on [`PollSchedule`]'s
+/// back-off; a refusal is final. Each failure is
 /// reported ([`BrowserSpace::bootstrap_failed`]).
 async fn put_until_settled(
     space: &BrowserSpace,
@@ -794,7 +795,7 @@ async fn put_until_settled(
             }
             Err(e) => {
                 space.bootstrap_failed(format!("put of our agent info failed: {e}"));
-                if let crate::core::bootstrap::BootstrapError::Rejected { .. } = e {
+                if !e.is_transient() {
                     return PutOutcome::Refused;
                 }
                 let now = crate::browser::clock::now();

@@ -53,6 +53,33 @@ pub enum BootstrapError {
     Network(String),
 }
 
+impl BootstrapError {
+    /// Whether the same request may succeed later, so a PUT is retried on the back-off:
+    /// network errors (timeouts included), the server's own overload answers (HTTP 500
+    /// `internal timeout` or `request dropped`: `kitsune2-bootstrap-srv`'s `handle_dispatch`
+    /// in `crates/bootstrap_srv/src/http.rs`, a request that found no worker within 10 s),
+    /// and a proxy in front of a server that is down or restarting (HTTP 502, 503, 504) or
+    /// rate limiting (429). Every other error status is the server refusing this request
+    /// (the server answers every validation failure with 500 and a reason).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Network(_) => true,
+            Self::Rejected { status, message } => match status {
+                429 | 502..=504 => true,
+                500 => matches!(message.as_str(), "internal timeout" | "request dropped"),
+                _ => false,
+            },
+            Self::BadServerUrl(_) | Self::TooLarge(_) | Self::BadResponse(_) => false,
+        }
+    }
+}
+
+/// How long one bootstrap request may take before it is abandoned, as a network error
+/// ([`BootstrapError::is_transient`]): 15 s. `kitsune2-bootstrap-srv` answers every request
+/// within 10 s (`handle_dispatch`, `crates/bootstrap_srv/src/http.rs`), so a request open
+/// longer is stuck (a wedged proxy or server), and a poll stuck for good would end polling.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The bootstrap API of one server, e.g. `http://127.0.0.1:40123`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootstrapClient {
@@ -272,7 +299,8 @@ pub enum PutOutcome {
     Pending,
     /// The server stored it (2xx) at this time.
     Stored(Timestamp),
-    /// The server refused it (an error status): the same info would be refused again.
+    /// The server refused it (an error that is not [`BootstrapError::is_transient`]): the
+    /// same info would be refused again.
     Refused,
     /// Retries were exhausted (server unreachable) at this time.
     GaveUp(Timestamp),
@@ -542,5 +570,26 @@ mod tests {
         // A tombstone is never put again by a poll.
         let tomb = AgentInfo::tombstone(key.agent_id(), ours.info().space.clone(), t);
         assert!(!put_again(&[], &tomb, stored, asked));
+    }
+
+    #[test]
+    fn transient_errors_are_network_overload_and_proxy_answers() {
+        let rejected = |status, message: &str| BootstrapError::Rejected {
+            status,
+            message: message.into(),
+        };
+        assert!(BootstrapError::Network("offline".into()).is_transient());
+        for status in [429, 502, 503, 504] {
+            assert!(rejected(status, "").is_transient(), "{status}");
+        }
+        assert!(rejected(500, "internal timeout").is_transient());
+        assert!(rejected(500, "request dropped").is_transient());
+        // The server's validation failures are 500s with a reason: final.
+        assert!(!rejected(500, "Custom { kind: Other, error: InvalidCreatedAt }").is_transient());
+        for status in [400, 401, 404, 413] {
+            assert!(!rejected(status, "").is_transient(), "{status}");
+        }
+        assert!(!BootstrapError::TooLarge(2000).is_transient());
+        assert!(!BootstrapError::BadResponse("not an array".into()).is_transient());
     }
 }

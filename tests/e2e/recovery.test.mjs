@@ -6,9 +6,12 @@
 // that op once the server is back. A tab whose bootstrap server is unreachable gets an
 // `error` of kind "bootstrap" and its join still resolves. A bootstrap server of its own,
 // restarted while the signal server stays up, lists the tabs again after their next poll
-// (each finds its info missing and puts it again). The reconnection and relisting times are
+// (each finds its info missing and puts it again). Behind a proxy that answers the first put
+// with 503 and never answers the first poll, the put is retried and polling goes on after the
+// poll's timeout. The reconnection and relisting times are
 // printed (not asserted: timings belong in benchmarks).
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startBootstrapServer, startStaticServer } from './harness.mjs';
 
@@ -154,5 +157,68 @@ test('bootstrap server restarted alone: each tab puts its agent info again after
   } finally {
     for (const c of contexts) await c.close();
     await directory.stop();
+  }
+});
+
+/**
+ * An HTTP proxy in front of `target` (a bootstrap server) that answers the first PUT with 503
+ * (as a proxy does while the server behind it restarts) and never answers the first GET (a
+ * wedged server); it forwards every other request. `counts` counts PUTs and GETs.
+ */
+async function flakyProxy(target) {
+  const counts = { PUT: 0, GET: 0 };
+  const hung = [];
+  const server = http.createServer((req, res) => {
+    if (req.method in counts) counts[req.method] += 1;
+    if (req.method === 'PUT' && counts.PUT === 1) {
+      req.resume();
+      res.writeHead(503, { 'access-control-allow-origin': '*', 'content-type': 'text/plain' });
+      res.end('service unavailable');
+      return;
+    }
+    if (req.method === 'GET' && counts.GET === 1) {
+      hung.push(res);
+      return;
+    }
+    const { hostname, port } = new URL(target);
+    const fwd = http.request({ hostname, port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    });
+    fwd.on('error', () => res.destroy());
+    req.pipe(fwd);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    counts,
+    stop: () => {
+      for (const res of hung) res.destroy();
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test('a bootstrap poll that hangs is abandoned and polling goes on; a put answered 503 is retried', async () => {
+  const proxy = await flakyProxy(boot.url);
+  const context = await browser.newContext();
+  try {
+    await context.addInitScript(pageHelpers);
+    const page = await openFennecPage(context, web.url, '/blank.html');
+    await page.evaluate((o) => window.t.join(o), { bootstrapUrl: proxy.url, signalUrl: boot.signalUrl, space: `${space}-flaky-bootstrap` });
+    const [agent, spaceId] = await page.evaluate(() => [window.t.peer.agentId, window.t.space.id]);
+    // The 503 is not final: the put is retried (on its back-off) and the server lists us.
+    await until(async () => (await listedAgents(boot.url, spaceId)).includes(agent), 'our agent listed after a 503', 30_000);
+    assert.ok(proxy.counts.PUT >= 2, `puts: ${proxy.counts.PUT}`);
+    // The hung poll times out (an error event says so) and the next poll goes out.
+    const err = await pollPage(page, () => window.t.errors.find((e) => e.kind === 'bootstrap' && /poll/.test(e.message)), null, 'poll error event', 40_000);
+    assert.match(err.message, /time/i);
+    console.log(JSON.stringify({ poll_error: err.message }));
+    await until(() => proxy.counts.GET >= 2, 'a poll after the hung one', 30_000);
+    assert.deepEqual(page.fennecErrors, []);
+  } finally {
+    await context.close();
+    await proxy.stop();
   }
 });
