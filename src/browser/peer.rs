@@ -777,10 +777,9 @@ async fn put_with_retry(
     }
 }
 
-/// PUTs `info`, retrying a transient failure ([`is_transient`]: unreachable,
-/// overloaded, behind a proxy while down) up to [`PUT_TRIES`] times on [`PollSchedule`]'s
-/// back-off; a refusal is final. Each failure is
-/// reported ([`BrowserSpace::bootstrap_failed`]).
+/// PUTs `info`, retrying a transient failure ([`is_transient`]: unreachable, overloaded,
+/// behind a proxy while down) up to [`PUT_TRIES`] times on [`PollSchedule`]'s back-off; a
+/// refusal is final. Each failure is reported ([`BrowserSpace::bootstrap_failed`]).
 async fn put_until_settled(
     space: &BrowserSpace,
     bootstrap: &BootstrapClient,
