@@ -443,8 +443,8 @@ fn weight(op_id: &OpId, url: &Url) -> u64 {
 }
 
 /// The reachable peers ([`PeerStore::reachable`]: live info with a URL, not unresponsive, not
-/// `local`) as `(URL, storage arc)`: what [`candidates`] picks from. Taken once for a batch of
-/// ops: building it walks and sorts the whole peer store.
+/// `local`) as `(URL, storage arc)`: what [`candidates`] and a remote get's holders are picked
+/// from. Taken once for a batch of ops: building it walks and sorts the whole peer store.
 pub fn reachable_arcs(store: &PeerStore, now: Timestamp, local: &AgentId) -> Vec<(Url, DhtArc)> {
     store
         .reachable(now, local)

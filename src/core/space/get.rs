@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{SendKind, Space, SpaceEvent};
+use crate::core::publish::reachable_arcs;
 use crate::model::id::OpId;
 use crate::model::op::{Op, verify_op};
 use crate::model::time::Timestamp;
@@ -84,13 +85,10 @@ impl Space {
     /// peer holding an op rather than all going to the lowest URLs, and one asker keeps
     /// asking the same peers (their connections stay open).
     fn holders_to_ask(&self, now: Timestamp, loc: u32) -> Vec<Url> {
-        let mut holders: Vec<([u8; 32], Url)> = self
-            .peers
-            .reachable(now, &self.agent)
+        let mut holders: Vec<([u8; 32], Url)> = reachable_arcs(&self.peers, now, &self.agent)
             .into_iter()
-            .filter(|a| a.storage_arc.contains(loc))
-            .filter_map(|a| a.url.clone())
-            .map(|url| {
+            .filter(|(_, arc)| arc.contains(loc))
+            .map(|(url, _)| {
                 let mut h = blake3::Hasher::new();
                 h.update(self.agent.as_bytes());
                 h.update(url.as_str().as_bytes());
