@@ -2,8 +2,8 @@
 //! (`globalThis.fetch`: a window, a worker, or Node 18+, whose fetch is undici's).
 
 use crate::core::bootstrap::{
-    BootstrapClient, BootstrapError, HttpRequest, REQUEST_TIMEOUT, parse_get_response,
-    parse_put_response,
+    BootstrapClient, BootstrapError, HttpRequest, REQUEST_TIMEOUT, ResponseBody,
+    parse_get_response, parse_put_response,
 };
 use crate::model::agent::{AgentError, AgentInfoSigned, Verifier};
 use crate::model::id::SpaceId;
@@ -13,7 +13,9 @@ use wasm_bindgen_futures::JsFuture;
 /// Sends `req`; resolves to (HTTP status, body text).
 ///
 /// # Errors
-/// [`BootstrapError::Network`] when `fetch` rejects (offline, CORS, bad URL).
+/// [`BootstrapError::Network`] when `fetch` rejects (offline, CORS, bad URL) or the body
+/// fails mid-way; [`BootstrapError::ResponseTooLarge`] for a body over the cap (the stream
+/// is then cancelled); [`BootstrapError::BadResponse`] for one that is not UTF-8.
 pub async fn send(req: &HttpRequest) -> Result<(u16, String), BootstrapError> {
     let promise = start(req, false)?;
     let resp: web_sys::Response = JsFuture::from(promise)
@@ -21,10 +23,38 @@ pub async fn send(req: &HttpRequest) -> Result<(u16, String), BootstrapError> {
         .map_err(js_err)?
         .dyn_into()
         .map_err(js_err)?;
-    let text = JsFuture::from(resp.text().map_err(js_err)?)
-        .await
-        .map_err(js_err)?;
-    Ok((resp.status(), text.as_string().unwrap_or_default()))
+    Ok((resp.status(), read_body(&resp).await?))
+}
+
+/// Reads `resp`'s body chunk by chunk (Streams standard, `ReadableStreamDefaultReader`)
+/// into a [`ResponseBody`], and cancels the stream, which drops the connection, as soon as
+/// it passes the limit: `Response.text()` would hold any size a server sends.
+///
+/// # Errors
+/// [`BootstrapError::ResponseTooLarge`], [`BootstrapError::BadResponse`] for a body that
+/// is not UTF-8, [`BootstrapError::Network`] if the stream errors.
+async fn read_body(resp: &web_sys::Response) -> Result<String, BootstrapError> {
+    let mut body = ResponseBody::default();
+    // A null body (Fetch standard: e.g. a 204) is an empty one.
+    let Some(stream) = resp.body() else {
+        return body.finish();
+    };
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    loop {
+        let step: web_sys::ReadableStreamReadResult = JsFuture::from(reader.read())
+            .await
+            .map_err(js_err)?
+            .unchecked_into();
+        if step.get_done().unwrap_or(true) {
+            return body.finish();
+        }
+        let chunk: js_sys::Uint8Array = step.get_value().dyn_into().map_err(js_err)?;
+        if let Err(e) = body.push_with(chunk.length() as usize, |dst| chunk.copy_to(dst)) {
+            // The rejection, if any, only repeats that the stream is gone.
+            let _ = reader.cancel();
+            return Err(e);
+        }
+    }
 }
 
 /// PUTs a signed agent info with `fetch(..., { keepalive: true })` and does not wait: the

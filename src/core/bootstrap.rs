@@ -51,6 +51,9 @@ pub enum BootstrapError {
     /// The request did not complete (network error, CORS, aborted).
     #[error("bootstrap request failed: {0}")]
     Network(String),
+    /// The response body grew past [`MAX_RESPONSE_BODY_BYTES`]; reading stopped there.
+    #[error("bootstrap server sent more than {MAX_RESPONSE_BODY_BYTES} bytes; answer dropped")]
+    ResponseTooLarge,
 }
 
 impl BootstrapError {
@@ -69,7 +72,10 @@ impl BootstrapError {
                 500 => matches!(message.as_str(), "internal timeout" | "request dropped"),
                 _ => false,
             },
-            Self::BadServerUrl(_) | Self::TooLarge(_) | Self::BadResponse(_) => false,
+            Self::BadServerUrl(_)
+            | Self::TooLarge(_)
+            | Self::BadResponse(_)
+            | Self::ResponseTooLarge => false,
         }
     }
 }
@@ -79,6 +85,49 @@ impl BootstrapError {
 /// within 10 s (`handle_dispatch`, `crates/bootstrap_srv/src/http.rs`), so a request open
 /// longer is stuck (a wedged proxy or server), and a poll stuck for good would end polling.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Most bytes a bootstrap response body may have: 1 MiB. A full answer of
+/// `kitsune2-bootstrap-srv` is [`SERVER_MAX_ENTRIES_PER_SPACE`] infos of at most
+/// [`MAX_PUT_BODY_BYTES`] each (about 33 KB); 1 MiB leaves room for a server set to 32 times
+/// as many entries, and stops a broken or hostile server from filling the tab's memory.
+pub const MAX_RESPONSE_BODY_BYTES: usize = 1 << 20;
+
+/// A response body collected chunk by chunk as it streams in (Fetch standard, `body`), so
+/// that one over [`MAX_RESPONSE_BODY_BYTES`] is refused before it is all read.
+#[derive(Debug, Default)]
+pub struct ResponseBody {
+    bytes: Vec<u8>,
+}
+
+impl ResponseBody {
+    /// Appends a chunk of `len` bytes that `fill` copies into the slice it is given.
+    ///
+    /// # Errors
+    /// [`BootstrapError::ResponseTooLarge`] if the body would pass the limit; `fill` is then
+    /// not called, and the caller should cancel the stream.
+    pub fn push_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), BootstrapError> {
+        let start = self.bytes.len();
+        if len > MAX_RESPONSE_BODY_BYTES - start {
+            return Err(BootstrapError::ResponseTooLarge);
+        }
+        self.bytes.resize(start + len, 0);
+        fill(&mut self.bytes[start..]);
+        Ok(())
+    }
+
+    /// The whole body as text.
+    ///
+    /// # Errors
+    /// [`BootstrapError::BadResponse`] if it is not UTF-8 (JSON is UTF-8, RFC 8259 §8.1).
+    pub fn finish(self) -> Result<String, BootstrapError> {
+        String::from_utf8(self.bytes)
+            .map_err(|e| BootstrapError::BadResponse(format!("body is not UTF-8: {e}")))
+    }
+}
 
 /// The bootstrap API of one server, e.g. `http://127.0.0.1:40123`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -591,5 +640,40 @@ mod tests {
         }
         assert!(!BootstrapError::TooLarge(2000).is_transient());
         assert!(!BootstrapError::BadResponse("not an array".into()).is_transient());
+        assert!(!BootstrapError::ResponseTooLarge.is_transient());
+    }
+
+    #[test]
+    fn a_response_body_is_collected_up_to_the_limit_and_no_further() {
+        let mut body = ResponseBody::default();
+        for chunk in [&b"[{\"a\":"[..], b"1}]"] {
+            body.push_with(chunk.len(), |dst| dst.copy_from_slice(chunk))
+                .unwrap();
+        }
+        assert_eq!(body.finish().unwrap(), "[{\"a\":1}]");
+
+        // Exactly the limit is kept; one byte more is refused without copying it.
+        let mut body = ResponseBody::default();
+        let half = MAX_RESPONSE_BODY_BYTES / 2;
+        for _ in 0..2 {
+            body.push_with(half, |dst| dst.fill(b' ')).unwrap();
+        }
+        let mut copied = false;
+        let over = body.push_with(1, |_| copied = true);
+        assert_eq!(over, Err(BootstrapError::ResponseTooLarge));
+        assert!(!copied);
+        assert_eq!(body.finish().unwrap().len(), MAX_RESPONSE_BODY_BYTES);
+
+        // One huge chunk is refused whole, before anything is allocated for it.
+        let mut body = ResponseBody::default();
+        let huge = body.push_with(usize::MAX, |_| unreachable!());
+        assert_eq!(huge, Err(BootstrapError::ResponseTooLarge));
+
+        let mut body = ResponseBody::default();
+        body.push_with(2, |dst| dst.copy_from_slice(&[0xc3, 0x28]))
+            .unwrap();
+        assert!(
+            matches!(body.finish(), Err(BootstrapError::BadResponse(m)) if m.contains("UTF-8"))
+        );
     }
 }

@@ -7,7 +7,8 @@
 // of kind "bootstrap" and its join still resolves. A bootstrap server of its own, restarted
 // while the signal server stays up, lists the tabs again after their next poll (each finds its
 // info missing and puts it again). Behind a proxy that answers the first put with 503 and never
-// answers the first poll, the put is retried and polling goes on after the poll's timeout. The
+// answers the first poll, the put is retried and polling goes on after the poll's timeout;
+// behind one whose first answer never ends, the poll stops reading at the size cap. The
 // reconnection and relisting times are printed (not asserted: timings belong in benchmarks).
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -162,21 +163,30 @@ test('bootstrap server restarted alone: each tab puts its agent info again after
 /**
  * An HTTP proxy in front of `target` (a bootstrap server) that answers the first PUT with 503
  * (as a proxy does while the server behind it restarts) and never answers the first GET (a
- * wedged server); it forwards every other request. `counts` counts PUTs and GETs.
+ * wedged server), each unless turned off; after `endlessNext()`, it answers the next GET with
+ * a body that never ends. It forwards every other request. `counts` counts PUTs and GETs.
  */
-async function flakyProxy(target) {
+async function flakyProxy(target, { failFirstPut = true, hangFirstGet = true } = {}) {
   const counts = { PUT: 0, GET: 0 };
   const hung = [];
+  const endless = { armed: false, at: 0, sent: 0, closed: false };
   const server = http.createServer((req, res) => {
     if (req.method in counts) counts[req.method] += 1;
-    if (req.method === 'PUT' && counts.PUT === 1) {
+    if (req.method === 'PUT' && counts.PUT === 1 && failFirstPut) {
       req.resume();
       res.writeHead(503, { 'access-control-allow-origin': '*', 'content-type': 'text/plain' });
       res.end('service unavailable');
       return;
     }
-    if (req.method === 'GET' && counts.GET === 1) {
+    if (req.method === 'GET' && counts.GET === 1 && hangFirstGet) {
       hung.push(res);
+      return;
+    }
+    if (req.method === 'GET' && endless.armed) {
+      endless.armed = false;
+      endless.at = counts.GET;
+      hung.push(res);
+      streamForever(res, endless);
       return;
     }
     const { hostname, port } = new URL(target);
@@ -191,6 +201,9 @@ async function flakyProxy(target) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     counts,
+    endless,
+    /** The next GET is answered by `streamForever`. */
+    endlessNext: () => { endless.armed = true; },
     stop: () => {
       for (const res of hung) res.destroy();
       server.closeAllConnections();
@@ -198,6 +211,51 @@ async function flakyProxy(target) {
     },
   };
 }
+
+/** Answers 200 with a JSON array that never ends (chunked, no length), written as fast as
+ * the client reads it, until the client closes the connection. */
+function streamForever(res, endless) {
+  const chunk = Buffer.alloc(64 * 1024, ' ');
+  res.writeHead(200, { 'access-control-allow-origin': '*', 'content-type': 'application/json' });
+  res.on('close', () => { endless.closed = true; });
+  res.write('[');
+  const pump = () => {
+    while (!endless.closed) {
+      endless.sent += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+  };
+  pump();
+}
+
+test('a bootstrap answer that never ends is cut at the size cap and polling goes on', async () => {
+  const proxy = await flakyProxy(boot.url, { failFirstPut: false, hangFirstGet: false });
+  const context = await browser.newContext();
+  try {
+    await context.addInitScript(pageHelpers);
+    const page = await openFennecPage(context, web.url, '/blank.html');
+    await page.evaluate((o) => window.t.join(o), { bootstrapUrl: proxy.url, signalUrl: boot.signalUrl, space: `${space}-endless-bootstrap` });
+    // Armed once a poll has succeeded: an `error` event comes once per streak of failures,
+    // and one emitted during `join`, before the page's listener was added, is not seen.
+    await until(() => proxy.counts.GET >= 1, 'a first poll', 30_000);
+    proxy.endlessNext();
+    // The poll stops reading at 1 MiB and says so (not a timeout 15 s later), and it
+    // closes the connection instead of draining the stream.
+    const err = await pollPage(page, () => window.t.errors.find((e) => e.kind === 'bootstrap' && /poll/.test(e.message)), null, 'poll error event', 40_000);
+    assert.match(err.message, /more than 1048576 bytes/);
+    await until(() => proxy.endless.closed, 'the endless answer closed by the tab', 30_000);
+    console.log(JSON.stringify({ poll_error: err.message, endless_bytes_sent: proxy.endless.sent }));
+    // Polling goes on, and the later answers (the real server's, forwarded) are read without
+    // error: once a third poll has gone out, the second one has ended.
+    await until(() => proxy.endless.at > 0 && proxy.counts.GET >= proxy.endless.at + 2, 'two polls after the endless one', 30_000);
+    const pollErrors = await page.evaluate(() => window.t.errors.filter((e) => e.kind === 'bootstrap' && /poll/.test(e.message)).length);
+    assert.equal(pollErrors, 1);
+    assert.deepEqual(page.fennecErrors, []);
+  } finally {
+    await context.close();
+    await proxy.stop();
+  }
+});
 
 test('a bootstrap poll that hangs is abandoned and polling goes on; a put answered 503 is retried', async () => {
   const proxy = await flakyProxy(boot.url);
