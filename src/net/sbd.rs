@@ -15,6 +15,13 @@
 //! - `lbrt` (i32 BE, nanoseconds of rate budget one byte costs) paces what we send (§3.2.5),
 //!   `lidl` (i32 BE, ms the server keeps a silent connection) makes us send `keep` in time
 //!   (§3.2.4). Unknown commands are ignored (§3.2.6).
+//! - The server never speaks unasked, so a connection whose network path is gone while the
+//!   socket still looks open (half-open: a laptop that slept, a NAT that forgot us) would go
+//!   unnoticed until TCP gives up, many minutes later. After [`SbdConfig::probe_after`] with
+//!   nothing received we send a forward with no payload to our own key, which the server
+//!   returns like any forward (it does not refuse self-addressed ones: `cslot.rs` in
+//!   `sbd-server`); with nothing received within [`SbdConfig::probe_timeout`] of it, the
+//!   connection closes with [`CloseReason::Unresponsive`]. The probe replaces that `keep`.
 //!
 //! The core owns no socket, clock, timer or random source. The driver (the browser glue in
 //! `sbd_ws`, the native conformance runner in `examples/`) feeds it inbound WebSocket messages
@@ -170,6 +177,14 @@ pub struct SbdConfig {
     /// included; later the connection closes with [`CloseReason::HandshakeTimeout`]. Default
     /// 20 s. At least 1 µs.
     pub handshake_timeout: Duration,
+    /// Time with nothing received from the server after which we probe it with a forward to
+    /// ourselves (see the [module docs](self)). Default 30 s: one 32-byte message each way
+    /// per 30 s on an idle connection, and a dead one found within 45 s. At least 1 µs.
+    pub probe_after: Duration,
+    /// Time after a probe within which something must arrive, or the connection closes with
+    /// [`CloseReason::Unresponsive`]. Default 15 s, far above a slow link's round trip; the
+    /// echo may also queue behind relayed data the server is sending us. At least 1 µs.
+    pub probe_timeout: Duration,
 }
 
 impl Default for SbdConfig {
@@ -177,6 +192,8 @@ impl Default for SbdConfig {
         SbdConfig {
             send_queue_bytes: 8 * MAX_MESSAGE_BYTES,
             handshake_timeout: Duration::from_secs(20),
+            probe_after: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -185,9 +202,12 @@ impl SbdConfig {
     /// Checks every field the client cannot run with.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the bad field: `sbd.handshake_timeout` under 1 µs.
+    /// [`ConfigError`] naming the bad field: `sbd.handshake_timeout`, `sbd.probe_after` or
+    /// `sbd.probe_timeout` under 1 µs.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("sbd.handshake_timeout", self.handshake_timeout)
+        positive("sbd.handshake_timeout", self.handshake_timeout)?;
+        positive("sbd.probe_after", self.probe_after)?;
+        positive("sbd.probe_timeout", self.probe_timeout)
     }
 }
 
@@ -238,6 +258,13 @@ pub enum CloseReason {
     /// `srdy` did not arrive within [`SbdConfig::handshake_timeout`].
     #[error("no srdy within the handshake timeout")]
     HandshakeTimeout,
+    /// Nothing arrived within [`SbdConfig::probe_timeout`] (`waited_ms`) of a probe: the
+    /// connection is half-open or the server is stuck.
+    #[error("no answer from the server {waited_ms} ms after a liveness probe")]
+    Unresponsive {
+        /// The probe timeout, ms.
+        waited_ms: u64,
+    },
     /// The server broke the protocol.
     #[error("protocol violation: {0}")]
     Protocol(#[from] ProtocolError),
@@ -341,6 +368,13 @@ pub struct SbdClient {
     next_send_at: Timestamp,
     /// When we last handed a message to the driver (anything counts for `lidl`).
     last_sent: Timestamp,
+    /// When a message from the server was last seen by a timed call (see `heard`).
+    last_received: Timestamp,
+    /// A message arrived since the last timed call; `handle_message` has no clock, so the
+    /// next [`SbdClient::handle_timeout`] or [`SbdClient::poll_transmit`] dates it.
+    heard: bool,
+    /// When the outstanding probe went out; cleared by anything received.
+    probe_sent: Option<Timestamp>,
     /// The `ares` answer, sent ahead of the queue.
     pending_ares: Option<Vec<u8>>,
     /// Whole forward messages (header + payload) waiting for `srdy` or for pacing.
@@ -412,6 +446,9 @@ impl SbdClient {
             limit_idle_millis: DEFAULT_LIMIT_IDLE_MILLIS,
             next_send_at: now,
             last_sent: now,
+            last_received: now,
+            heard: false,
+            probe_sent: None,
             pending_ares: None,
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -486,6 +523,7 @@ impl SbdClient {
         }
         let msg: Bytes = msg.into();
         let len = msg.len();
+        self.heard = true;
         if len < HEADER_BYTES {
             return self.fail(ProtocolError::Short { len });
         }
@@ -499,6 +537,10 @@ impl SbdClient {
             }
             let mut from = [0u8; PUB_KEY_BYTES];
             from.copy_from_slice(header);
+            if from == self.pub_key.0 {
+                // Our probe, back: it has done its work by arriving.
+                return;
+            }
             let payload = msg.slice(HEADER_BYTES..);
             self.events.push_back(SbdEvent::Message {
                 from: PubKey(from),
@@ -603,12 +645,21 @@ impl SbdClient {
     }
 
     /// Check the timers at `now`: closes with [`CloseReason::HandshakeTimeout`] if `srdy` is
-    /// overdue. Keepalives and paced sends come out of [`SbdClient::poll_transmit`].
+    /// overdue, with [`CloseReason::Unresponsive`] if a probe went unanswered for
+    /// [`SbdConfig::probe_timeout`]. Keepalives, probes and paced sends come out of
+    /// [`SbdClient::poll_transmit`].
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.date_heard(now);
         if matches!(self.state, State::AwaitAuth | State::AwaitReady)
             && now >= self.handshake_deadline
         {
             self.close(CloseReason::HandshakeTimeout);
+        }
+        if let Some(deadline) = self.probe_deadline()
+            && now >= deadline
+        {
+            let waited_ms = self.config.probe_timeout.as_millis() as u64;
+            self.close(CloseReason::Unresponsive { waited_ms });
         }
     }
 
@@ -616,18 +667,27 @@ impl SbdClient {
     /// every input. In order of priority: the `ares` answer; after `srdy`, the next queued
     /// forward once pacing allows (`now` ≥ the previous message's time + its
     /// [`pacing_cost_us`](Self::pacing_cost_us)); a 32-byte `keep` when nothing was sent for
-    /// [`keepalive_interval_ms`](Self::keepalive_interval_ms). Every message returned counts
-    /// against pacing and resets the idle clock; the driver must send it.
+    /// [`keepalive_interval_ms`](Self::keepalive_interval_ms). A 32-byte probe (a forward to
+    /// our own key) goes ahead of queued forwards once nothing was received for
+    /// [`SbdConfig::probe_after`]. Every message returned counts against pacing and resets
+    /// the idle clock; the driver must send it.
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Vec<u8>> {
         if self.state == State::Closed {
             return None;
         }
+        self.date_heard(now);
         if let Some(ares) = self.pending_ares.take() {
             self.account(now, ares.len());
             return Some(ares);
         }
         if self.state != State::Ready {
             return None;
+        }
+        if self.probe_sent.is_none() && now >= self.probe_due() {
+            self.probe_sent = Some(now);
+            let probe = self.pub_key.0.to_vec();
+            self.account(now, probe.len());
+            return Some(probe);
         }
         if now >= self.next_send_at
             && let Some(msg) = self.queue.pop_front()
@@ -657,21 +717,45 @@ impl SbdClient {
     }
 
     /// When to call [`SbdClient::handle_timeout`] and [`SbdClient::poll_transmit`] again
-    /// without other input: the handshake deadline before `srdy`; after it the earlier of the
-    /// next paced send (if anything is queued) and the next keepalive. `None` once closed.
+    /// without other input: the handshake deadline before `srdy`; after it the earliest of the
+    /// next paced send (if anything is queued), the next keepalive, and the next probe or the
+    /// outstanding probe's deadline. `None` once closed.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
             State::Closed => None,
             State::AwaitAuth | State::AwaitReady => Some(self.handshake_deadline),
             State::Ready => {
-                let keep = self.keepalive_due();
+                let probe = self.probe_deadline().unwrap_or_else(|| self.probe_due());
+                let next = self.keepalive_due().min(probe);
                 Some(if self.queue.is_empty() {
-                    keep
+                    next
                 } else {
-                    keep.min(self.next_send_at)
+                    next.min(self.next_send_at)
                 })
             }
         }
+    }
+
+    /// Dates a message [`SbdClient::handle_message`] took: it answers any outstanding probe.
+    fn date_heard(&mut self, now: Timestamp) {
+        if self.heard {
+            self.heard = false;
+            self.last_received = now;
+            self.probe_sent = None;
+        }
+    }
+
+    /// When the next probe is due (nothing received for [`SbdConfig::probe_after`]).
+    fn probe_due(&self) -> Timestamp {
+        self.last_received
+            .add_micros(micros(self.config.probe_after))
+    }
+
+    /// When the outstanding probe, if any, must have been answered.
+    fn probe_deadline(&self) -> Option<Timestamp> {
+        (self.state == State::Ready)
+            .then_some(self.probe_sent?)
+            .map(|sent| sent.add_micros(micros(self.config.probe_timeout)))
     }
 
     fn keepalive_due(&self) -> Timestamp {

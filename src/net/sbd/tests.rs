@@ -218,6 +218,60 @@ fn keepalive_goes_out_while_forwards_are_paced() {
 }
 
 #[test]
+fn silence_is_probed_and_an_unanswered_probe_closes() {
+    // An idle limit of 24 days: no keep gets in the way.
+    let mut c = ready_client(0, i32::MAX);
+    // srdy arrived at T0 (dated by the first timed call); the probe is due 30 s later.
+    c.handle_timeout(T0);
+    let due = T0.add_micros(30_000_000);
+    assert_eq!(c.poll_timeout(), Some(due));
+    assert!(c.poll_transmit(due.add_micros(-1)).is_none());
+    // It goes ahead of queued forwards, addressed to ourselves.
+    c.send(&peer(2), b"queued").unwrap();
+    assert_eq!(
+        drain_tx(&mut c, due),
+        vec![forward(&peer(1), &[]), forward(&peer(2), b"queued")]
+    );
+    // Its echo answers it and is not an app message; the next probe is 30 s after it.
+    let echo_at = due.add_micros(40_000);
+    c.handle_message(forward(&peer(1), &[]));
+    c.handle_timeout(echo_at);
+    assert!(drain_ev(&mut c).is_empty());
+    assert_eq!(c.poll_timeout(), Some(echo_at.add_micros(30_000_000)));
+
+    // Any message answers it, not only the echo.
+    let second = echo_at.add_micros(30_000_000);
+    assert_eq!(drain_tx(&mut c, second), vec![forward(&peer(1), &[])]);
+    c.handle_message(forward(&peer(3), b"hi"));
+    c.handle_timeout(second.add_micros(20_000_000));
+    assert!(c.is_ready());
+    assert_eq!(drain_ev(&mut c).len(), 1);
+
+    // Unanswered for 15 s: closed, and not a moment before.
+    let third = second.add_micros(50_000_000);
+    assert_eq!(drain_tx(&mut c, third), vec![forward(&peer(1), &[])]);
+    let deadline = third.add_micros(15_000_000);
+    assert_eq!(c.poll_timeout(), Some(deadline));
+    c.handle_timeout(deadline.add_micros(-1));
+    assert!(c.is_ready());
+    c.handle_timeout(deadline);
+    assert_eq!(
+        closed_reason(&mut c),
+        CloseReason::Unresponsive { waited_ms: 15_000 }
+    );
+}
+
+#[test]
+fn a_probe_is_never_sent_before_ready() {
+    let mut c = SbdClient::new(SbdConfig::default(), key(1), T0).unwrap();
+    let late = T0.add_micros(19_000_000);
+    assert!(drain_tx(&mut c, late).is_empty());
+    assert_eq!(c.poll_timeout(), Some(T0.add_micros(20_000_000)));
+    c.handle_timeout(late);
+    assert!(!c.is_closed());
+}
+
+#[test]
 fn unknown_commands_are_ignored() {
     let mut c = ready_client(0, 10_000);
     c.handle_message(cmd(b"zzzz", b"some future extension data"));
@@ -476,7 +530,11 @@ fn clock_going_backwards_is_harmless() {
     let back = T0.add_micros(-10_000_000);
     assert!(c.poll_transmit(back).is_none());
     assert!(c.poll_transmit(Timestamp(i64::MIN)).is_none());
-    assert_eq!(drain_tx(&mut c, Timestamp(i64::MAX)).len(), 1);
+    // At the end of time a probe is due as well; each goes out once, never a loop.
+    assert_eq!(
+        drain_tx(&mut c, Timestamp(i64::MAX)),
+        vec![forward(&peer(1), &[]), forward(&peer(2), b"a")]
+    );
 }
 
 #[test]
