@@ -21,7 +21,8 @@
 //!   nothing received we send a forward with no payload to our own key, which the server
 //!   returns like any forward (it does not refuse self-addressed ones: `cslot.rs` in
 //!   `sbd-server`); with nothing received within [`SbdConfig::probe_timeout`] of it, the
-//!   connection closes with [`CloseReason::Unresponsive`]. The probe replaces that `keep`.
+//!   connection closes with [`CloseReason::Unresponsive`]. Like any message we send, the
+//!   probe also keeps the connection from idling out.
 //!
 //! The core owns no socket, clock, timer or random source. The driver (the browser glue in
 //! `sbd_ws`, the native conformance runner in `examples/`) feeds it inbound WebSocket messages
