@@ -8,10 +8,12 @@
 // while the signal server stays up, lists the tabs again after their next poll (each finds its
 // info missing and puts it again). Behind a proxy that answers the first put with 503 and never
 // answers the first poll, the put is retried and polling goes on after the poll's timeout;
-// behind one whose first answer never ends, the poll stops reading at the size cap. The
+// behind one whose first answer never ends, the poll stops reading at the size cap. A signal
+// connection cut half-open by a TCP proxy is found by the liveness probe and replaced. The
 // reconnection and relisting times are printed (not asserted: timings belong in benchmarks).
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startBootstrapServer, startStaticServer } from './harness.mjs';
 
@@ -276,6 +278,112 @@ test('a bootstrap poll that hangs is abandoned and polling goes on; a put answer
     assert.deepEqual(page.fennecErrors, []);
   } finally {
     await context.close();
+    await proxy.stop();
+  }
+});
+
+/**
+ * A TCP proxy to `target` (`host:port`). `cut(n)` stops carrying bytes on its n-th connection
+ * (from 1), in both directions, and keeps the client's socket open whatever the server does;
+ * the other connections, and those made later, are carried as usual.
+ */
+async function cuttableProxy(target) {
+  const [host, port] = target.split(':');
+  const open = new Set();
+  let connections = 0;
+  const server = net.createServer((client) => {
+    connections += 1;
+    const upstream = net.connect(Number(port), host);
+    const link = { n: connections, client, upstream, cut: false };
+    open.add(link);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      open.delete(link);
+      if (!link.cut) { client.destroy(); upstream.destroy(); }
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const cut = [];
+  return {
+    url: `ws://127.0.0.1:${server.address().port}`,
+    connections: () => connections,
+    cut: (n) => {
+      for (const link of open) {
+        if (link.n !== n) continue;
+        link.cut = true;
+        link.client.unpipe(link.upstream);
+        link.upstream.unpipe(link.client);
+        // Whatever the tab sends is read and dropped; the server's side is closed, and the
+        // tab never hears of it.
+        link.client.on('data', () => {});
+        link.upstream.destroy();
+        cut.push(link.client);
+        open.delete(link);
+      }
+    },
+    stop: () => {
+      for (const s of cut) s.destroy();
+      for (const link of open) { link.client.destroy(); link.upstream.destroy(); }
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+// Tabs A and B reach the sbd server through a TCP proxy (one server for both: a peer URL names
+// it), which, on cue, stops carrying bytes either way on tab A's connection and never closes
+// the tab's socket (a network path gone while the socket still looks open: a laptop that
+// slept, a NAT that forgot the mapping). The browser sees no close, so only our liveness probe
+// can notice: with nothing received for 30 s the tab sends itself a forward through the
+// server, and when nothing comes back within 15 s it drops the connection, reports it and
+// reconnects. The proxy carries new connections, so the tab comes back, and an op it
+// publishes then reaches tab B.
+test('a half-open signal connection is found by the liveness probe, dropped and replaced', async () => {
+  const proxy = await cuttableProxy(new URL(boot.signalUrl).host);
+  const contexts = [];
+  const pages = [];
+  try {
+    // One at a time, so that tab A's sbd connection is the proxy's first.
+    for (let i = 0; i < 2; i++) {
+      const context = await browser.newContext();
+      contexts.push(context);
+      await context.addInitScript(pageHelpers);
+      const page = await openFennecPage(context, web.url, '/blank.html');
+      await page.evaluate((o) => window.t.join(o), { bootstrapUrl: boot.url, signalUrl: proxy.url, space: `${space}-half-open` });
+      pages.push(page);
+    }
+    const [a, b] = pages;
+    const first = await a.evaluate(() => window.t.publish('before the cut'));
+    await pollPage(b, (id) => window.t.has(id), first, 'first op at tab B', 60_000);
+    assert.equal(proxy.connections(), 2);
+
+    proxy.cut(1);
+    const cutAt = Date.now();
+    const err = await pollPage(a, () => window.t.errors.find((e) => e.kind === 'signal'), null, 'signal error event after the cut', 90_000);
+    assert.match(err.message, /liveness probe/);
+    const lost = await a.evaluate(() => window.t.status.find((s) => s.state !== 'connected'));
+    assert.ok(lost, 'a status event left "connected"');
+    await pollPage(a, () => window.t.status.at(-1)?.state === 'connected', null, 'connected again', 60_000);
+    assert.ok(proxy.connections() >= 3, `connections through the proxy: ${proxy.connections()}`);
+    // Tab B heard nothing either while tab A was gone, so it probed too, and the real server
+    // returned its probe: its connection stayed up.
+    assert.equal(await b.evaluate(() => window.t.errors.filter((e) => e.kind === 'signal').length), 0, 'tab B kept its connection');
+    const backAt = await a.evaluate(() => window.t.status.at(-1).at);
+
+    const second = await a.evaluate(() => window.t.publish('after the reconnect'));
+    await pollPage(b, (id) => window.t.has(id), second, 'op published after the reconnect at tab B', 90_000);
+    console.log(JSON.stringify({
+      half_open_detected_ms: err.at - cutAt,
+      reconnected_ms_after_cut: backAt - cutAt,
+      signal_error: err.message,
+    }));
+    for (const p of pages) assert.deepEqual(p.fennecErrors, []);
+  } finally {
+    for (const c of contexts) await c.close();
     await proxy.stop();
   }
 });
