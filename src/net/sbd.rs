@@ -754,8 +754,7 @@ impl SbdClient {
 
     /// When the outstanding probe, if any, must have been answered.
     fn probe_deadline(&self) -> Option<Timestamp> {
-        (self.state == State::Ready)
-            .then_some(self.probe_sent?)
+        self.probe_sent
             .map(|sent| sent.add_micros(micros(self.config.probe_timeout)))
     }
 
