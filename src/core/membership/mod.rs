@@ -55,7 +55,8 @@ mod sim_tests;
 mod tests;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::rc::Rc;
 use std::time::Duration;
@@ -357,7 +358,11 @@ pub struct Membership {
     shared: Rc<RefCell<codec::Shared>>,
     me: MemberId,
     fx: Effects,
-    timers: BTreeMap<(Timestamp, u64), Timer>,
+    /// foca's timers by `(deadline, seq)`; `seq` (one per timer queued) makes every key unique,
+    /// so timers of one deadline come out in the order they were set. A heap, not a B-tree
+    /// map: the queue is only pushed and popped at its earliest, and the B-tree of this type
+    /// was ~10 KB of code (docs/design.md, "Size").
+    timers: BinaryHeap<Reverse<(Timestamp, u64, Timer)>>,
     timer_seq: u64,
     states: HashMap<AgentId, Liveness>,
     /// The dozing hint members last heard from us (hidden or busy).
@@ -421,7 +426,7 @@ impl Membership {
             shared,
             me,
             fx: Effects::default(),
-            timers: BTreeMap::new(),
+            timers: BinaryHeap::new(),
             timer_seq: 0,
             states: HashMap::default(),
             dozing: false,
@@ -509,7 +514,7 @@ impl Membership {
 
     /// The earliest timer deadline.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.timers.keys().next().map(|(t, _)| *t)
+        self.timers.peek().map(|Reverse((at, ..))| *at)
     }
 
     /// `agent` (admitted, connected to or talked with) joins the active set: we announce
@@ -589,12 +594,14 @@ impl Membership {
     /// they are.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let mut due = Vec::new();
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
+        while self
+            .timers
+            .peek()
+            .is_some_and(|Reverse((at, ..))| *at <= now)
+        {
+            if let Some(Reverse((at, _, timer))) = self.timers.pop() {
+                due.push((at, timer));
             }
-            let ((at, _), timer) = entry.remove_entry();
-            due.push((at, timer));
         }
         // The earliest due timer is the one the driver woke up for: its delay is how late
         // our timers run.
@@ -656,8 +663,9 @@ impl Membership {
     pub(crate) fn next_probe(&self) -> Option<Timestamp> {
         self.timers
             .iter()
-            .find(|(_, t)| matches!(t, Timer::ProbeRandomMember(_)))
-            .map(|((at, _), _)| *at)
+            .filter(|Reverse((.., t))| matches!(t, Timer::ProbeRandomMember(_)))
+            .map(|Reverse((at, ..))| *at)
+            .min()
     }
 
     /// Whether we told members we are dozing.
@@ -785,7 +793,8 @@ impl Membership {
         for (timer, after) in std::mem::take(&mut self.fx.timers) {
             let after = self.stretch(&timer, after);
             self.timer_seq += 1;
-            self.timers.insert((now.plus(after), self.timer_seq), timer);
+            self.timers
+                .push(Reverse((now.plus(after), self.timer_seq, timer)));
         }
         let mut renewed = false;
         for note in std::mem::take(&mut self.fx.notes) {

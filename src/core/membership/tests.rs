@@ -302,6 +302,29 @@ fn exchange(now: Timestamp, m: &mut Membership, b: &mut Membership) {
     }
 }
 
+/// The timer queue: `poll_timeout` is the earliest deadline, a wake-up a microsecond before
+/// it runs nothing, and one at it runs every timer due then.
+#[test]
+fn timers_run_at_their_deadline_and_not_before() {
+    let mut m = member(0);
+    let mut b = member(1);
+    m.add_peer(T0, &agent(1));
+    exchange(T0, &mut m, &mut b);
+    for _ in 0..20 {
+        let due = m.poll_timeout().unwrap();
+        m.handle_timeout(Timestamp(due.0 - 1));
+        assert!(sends(&mut m).is_empty(), "a timer ran before {due:?}");
+        assert_eq!(m.poll_timeout(), Some(due));
+        m.handle_timeout(due);
+        assert!(
+            m.poll_timeout().unwrap() > due,
+            "a timer due at {due:?} did not run"
+        );
+        exchange(due, &mut m, &mut b);
+    }
+    assert_eq!(m.liveness(&agent(1)), Some(Liveness::Alive));
+}
+
 #[test]
 fn late_timers_raise_local_health_and_stretch_the_probe_period() {
     let mut m = member(0);
