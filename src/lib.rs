@@ -20,7 +20,7 @@ pub mod store;
 pub mod wire;
 
 pub mod hash;
-mod sort;
+pub mod sort;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -1,17 +1,17 @@
 //! One sort for the whole crate. `slice::sort_unstable_by` is compiled once per element type
 //! and comparator, about 2.5 KB of wasm each (quicksort, heapsort fallback, small-sort
-//! networks); [`sort_by`] sorts a list of indices through a `&dyn Fn` comparator instead, so
+//! networks); `sort_by` sorts a list of indices through a `&dyn Fn` comparator instead, so
 //! the sort code is in the module once and each caller adds only a few hundred bytes
 //! (docs/design.md, "Size"). Not stable: callers use it where equal elements are
 //! indistinguishable or their order does not matter. O(n log n) comparisons, as the standard
 //! sort; each comparison is one indirect call more.
 //!
-//! [`btree_map`] exists for the same reason: `collect()` into a B-tree sorts the items first
-//! with the standard *stable* sort, compiled once per item type and iterator type (~2 KB of
-//! wasm each; eleven of them in the DHT snapshot code until session 25).
+//! [`SortedMap`] exists for the same reason: a map built once and then only read needs no
+//! B-tree, whose code is compiled per key/value type (and `collect()` into one sorts the items
+//! first with the standard *stable* sort, compiled per item and iterator type: eleven copies
+//! in the DHT snapshot code until session 25).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// Sorts `v` by `cmp`, unstably (see the module docs for why not `sort_unstable_by`).
 pub(crate) fn sort_by<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> Ordering) {
@@ -24,12 +24,74 @@ pub(crate) fn sort<T: Ord>(v: &mut [T]) {
     sort_by(v, T::cmp);
 }
 
-/// A `BTreeMap` of `items` built by inserting them in turn; a later duplicate key replaces an
-/// earlier one, as with `collect()`. O(n log n), without `collect()`'s sort (module docs).
-pub(crate) fn btree_map<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
-    let mut map = BTreeMap::new();
-    map.extend(items);
-    map
+/// A map as a `Vec` of `(key, value)` sorted by key, each key once: for maps built once and
+/// then only read, such as the DHT snapshots (`core::dht::snapshot`). Built from any list in
+/// O(n log n) with the crate's one sort, a later duplicate key replacing an earlier one as with
+/// `collect()` into a `BTreeMap`; looked up by binary search. A B-tree map type costs several
+/// KB of wasm per key/value type (insert, split, merge, clone, compare and drop code), this a
+/// few hundred bytes (docs/design.md, "Size").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedMap<K, V>(Vec<(K, V)>);
+
+impl<K: Ord, V> SortedMap<K, V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        let at = self.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The keys, ascending.
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// The values, by ascending key.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    /// The entries, by ascending key.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(items: I) -> Self {
+        let mut v: Vec<(K, V)> = items.into_iter().collect();
+        // Equal keys stay in input order, so the last of each run is the last given.
+        let order = sorted_indices(v.len(), &|a, b| v[a].0.cmp(&v[b].0).then(a.cmp(&b)));
+        permute(&mut v, &order);
+        v.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                std::mem::swap(next, kept);
+            }
+            same
+        });
+        SortedMap(v)
+    }
+}
+
+impl<K: Ord, V, const N: usize> From<[(K, V); N]> for SortedMap<K, V> {
+    fn from(items: [(K, V); N]) -> Self {
+        items.into_iter().collect()
+    }
 }
 
 /// `0..n` sorted by `cmp` over indices: the one monomorphic copy of the sort code.
@@ -59,6 +121,8 @@ fn permute<T>(v: &mut [T], order: &[usize]) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     /// A small deterministic generator (xorshift), so the test needs no rand seed plumbing.
@@ -98,14 +162,21 @@ mod tests {
     }
 
     #[test]
-    fn a_b_tree_map_is_built_as_collect_builds_it() {
-        let pairs: Vec<(u64, u64)> = numbers(7, 500, 64).into_iter().zip(0..).collect();
-        let want: BTreeMap<u64, u64> = pairs.iter().copied().collect();
-        assert_eq!(
-            btree_map(pairs.iter().copied()),
-            want,
-            "last duplicate wins"
-        );
+    fn a_sorted_map_holds_what_a_b_tree_map_built_from_the_same_list_holds() {
+        for (seed, n, modulo) in [(8, 0, 5), (9, 1, 5), (10, 500, 64), (11, 300, 1 << 40)] {
+            let pairs: Vec<(u64, u64)> = numbers(seed, n, modulo).into_iter().zip(0..).collect();
+            let want: BTreeMap<u64, u64> = pairs.iter().copied().collect();
+            let got: SortedMap<u64, u64> = pairs.iter().copied().collect();
+            assert_eq!(got.len(), want.len(), "seed {seed}");
+            assert!(
+                got.iter().eq(want.iter()),
+                "last duplicate wins, keys ascending"
+            );
+            for k in 0..modulo.min(70) {
+                assert_eq!(got.get(&k), want.get(&k), "seed {seed}, key {k}");
+                assert_eq!(got.contains_key(&k), want.contains_key(&k));
+            }
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub mod time;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
@@ -43,7 +43,7 @@ use crate::model::arc::{DhtArc, SECTORS, SectorSet, sector_of};
 use crate::model::id::Locator;
 use crate::model::op::StoredOp;
 use crate::model::time::Timestamp;
-use crate::sort;
+use crate::sort::{self, SortedMap};
 use hash::{SectorHashes, combine_all};
 use snapshot::{DhtSnapshot, SnapshotDiff};
 use time::TimeLayout;
@@ -308,7 +308,7 @@ impl Dht {
             .filter(|(_, h)| !h.full_top().is_empty())
             .map(|(s, h)| (s, Bytes::copy_from_slice(h.full_top())));
         Ok(DhtSnapshot::DiscSectors {
-            disc_sector_top_hashes: sort::btree_map(disc_sector_top_hashes),
+            disc_sector_top_hashes: disc_sector_top_hashes.collect(),
             disc_boundary: self.layout.full_end(),
         })
     }
@@ -327,11 +327,14 @@ impl Dht {
             let slices = self.sectors[s as usize].full();
             (
                 s,
-                sort::btree_map(slices.iter().map(|(i, h)| (*i, Bytes::copy_from_slice(h)))),
+                slices
+                    .iter()
+                    .map(|(i, h)| (*i, Bytes::copy_from_slice(h)))
+                    .collect(),
             )
         });
         Ok(DhtSnapshot::DiscSectorDetails {
-            disc_sector_hashes: sort::btree_map(disc_sector_hashes),
+            disc_sector_hashes: disc_sector_hashes.collect(),
             disc_boundary: self.layout.full_end(),
         })
     }
@@ -346,7 +349,7 @@ impl Dht {
         sectors: &SectorSet,
     ) -> Result<DhtSnapshot, DhtError> {
         let chosen = self.chosen(sectors)?;
-        let mut ring_sector_hashes = BTreeMap::new();
+        let mut ring_sector_hashes = Vec::new();
         for &ring in rings {
             if ring as usize >= self.layout.partials().len() {
                 return Err(DhtError::RingIndex(ring));
@@ -355,10 +358,10 @@ impl Dht {
                 let p = &h.partials()[ring as usize];
                 (!p.is_empty()).then(|| (*s, Bytes::copy_from_slice(p)))
             });
-            ring_sector_hashes.insert(ring, sort::btree_map(hashes));
+            ring_sector_hashes.push((ring, hashes.collect()));
         }
         Ok(DhtSnapshot::RingSectorDetails {
-            ring_sector_hashes,
+            ring_sector_hashes: ring_sector_hashes.into_iter().collect(),
             disc_boundary: self.layout.full_end(),
         })
     }
@@ -445,7 +448,7 @@ impl Dht {
 
     /// Cells of mismatched full slices: sectors ascending, slices ascending; sectors outside
     /// `sectors` and slices not sealed are skipped.
-    fn disc_ranges(&self, cells: &BTreeMap<u32, Vec<u64>>, sectors: &SectorSet) -> Vec<OpRange> {
+    fn disc_ranges(&self, cells: &SortedMap<u32, Vec<u64>>, sectors: &SectorSet) -> Vec<OpRange> {
         let mut out = Vec::new();
         for (sector, slices) in cells.iter().filter(|(s, _)| sectors.contains(**s)) {
             let mut slices = slices.clone();
@@ -461,9 +464,9 @@ impl Dht {
     }
 
     /// Cells of mismatched partial slices: rings ascending, sectors ascending.
-    fn ring_ranges(&self, cells: &BTreeMap<u32, Vec<u32>>, sectors: &SectorSet) -> Vec<OpRange> {
+    fn ring_ranges(&self, cells: &SortedMap<u32, Vec<u32>>, sectors: &SectorSet) -> Vec<OpRange> {
         let mut out = Vec::new();
-        for (ring, list) in cells {
+        for (ring, list) in cells.iter() {
             let Some((start, end)) = self.layout.partial_bounds(*ring) else {
                 continue;
             };

@@ -4,15 +4,13 @@
 //! hash + one top hash per ring), then for a disc mismatch [`DhtSnapshot::DiscSectors`] (one top
 //! hash per sector) and [`DhtSnapshot::DiscSectorDetails`] (every full slice hash of the
 //! mismatched sectors), or for ring mismatches [`DhtSnapshot::RingSectorDetails`] (every sector
-//! hash of the mismatched rings). Maps are `BTreeMap`s and index lists are sorted, so a diff is
-//! deterministic (Kitsune2 returns them in `HashSet` order).
-
-use std::collections::BTreeMap;
+//! hash of the mismatched rings). Maps are [`SortedMap`]s and index lists are sorted, so a
+//! diff is deterministic (Kitsune2 returns them in `HashSet` order).
 
 use bytes::Bytes;
 
 use crate::model::time::Timestamp;
-use crate::sort;
+use crate::sort::{self, SortedMap};
 
 /// A snapshot of the model over a set of sectors. Every kind carries the disc boundary (the end
 /// of the last full slice): snapshots taken with different boundaries cannot be compared.
@@ -30,21 +28,21 @@ pub enum DhtSnapshot {
     /// Disc top hash per sector; sectors with no full-slice op are absent.
     DiscSectors {
         /// Sector index → XOR of its full slice hashes.
-        disc_sector_top_hashes: BTreeMap<u32, Bytes>,
+        disc_sector_top_hashes: SortedMap<u32, Bytes>,
         /// End of the last full slice.
         disc_boundary: Timestamp,
     },
     /// Full slice hashes of some sectors; sectors asked for are present even when empty.
     DiscSectorDetails {
         /// Sector index → full slice index → combined hash (non-empty slices only).
-        disc_sector_hashes: BTreeMap<u32, BTreeMap<u64, Bytes>>,
+        disc_sector_hashes: SortedMap<u32, SortedMap<u64, Bytes>>,
         /// End of the last full slice.
         disc_boundary: Timestamp,
     },
     /// Sector hashes of some partial slices; rings asked for are present even when empty.
     RingSectorDetails {
         /// Ring (partial slice) index → sector index → combined hash (non-empty only).
-        ring_sector_hashes: BTreeMap<u32, BTreeMap<u32, Bytes>>,
+        ring_sector_hashes: SortedMap<u32, SortedMap<u32, Bytes>>,
         /// End of the last full slice.
         disc_boundary: Timestamp,
     },
@@ -62,11 +60,11 @@ pub enum SnapshotDiff {
     /// These sectors' disc top hashes differ (or one side has none), ascending.
     DiscSectorMismatches(Vec<u32>),
     /// Sector → the full slice indices that differ, ascending.
-    DiscSectorSliceMismatches(BTreeMap<u32, Vec<u64>>),
+    DiscSectorSliceMismatches(SortedMap<u32, Vec<u64>>),
     /// These rings' top hashes differ, ascending.
     RingMismatches(Vec<u32>),
     /// Ring → the sectors whose hash in that ring differs, ascending.
-    RingSectorMismatches(BTreeMap<u32, Vec<u32>>),
+    RingSectorMismatches(SortedMap<u32, Vec<u32>>),
 }
 
 impl DhtSnapshot {
@@ -135,7 +133,7 @@ impl DhtSnapshot {
                     ..
                 },
             ) => {
-                let mut out = BTreeMap::new();
+                let mut out = Vec::new();
                 for sector in keys_union(a, b) {
                     let slices = match (a.get(&sector), b.get(&sector)) {
                         (Some(x), Some(y)) => map_mismatches(x, y),
@@ -145,10 +143,10 @@ impl DhtSnapshot {
                     };
                     let one_sided = a.contains_key(&sector) != b.contains_key(&sector);
                     if one_sided || !slices.is_empty() {
-                        out.insert(sector, slices);
+                        out.push((sector, slices));
                     }
                 }
-                SnapshotDiff::DiscSectorSliceMismatches(out)
+                SnapshotDiff::DiscSectorSliceMismatches(out.into_iter().collect())
             }
             (
                 S::RingSectorDetails {
@@ -163,10 +161,9 @@ impl DhtSnapshot {
                 if !a.keys().eq(b.keys()) {
                     return SnapshotDiff::CannotCompare;
                 }
-                let out = a
-                    .iter()
-                    .map(|(ring, x)| (*ring, map_mismatches(x, &b[ring])));
-                SnapshotDiff::RingSectorMismatches(sort::btree_map(out))
+                let out = a.iter().zip(b.values());
+                let out = out.map(|((ring, x), y)| (*ring, map_mismatches(x, y)));
+                SnapshotDiff::RingSectorMismatches(out.collect())
             }
             _ => SnapshotDiff::CannotCompare,
         }
@@ -174,7 +171,7 @@ impl DhtSnapshot {
 }
 
 /// Keys whose values differ or that only one map has, ascending.
-fn map_mismatches<K: Ord + Copy, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> Vec<K> {
+fn map_mismatches<K: Ord + Copy, V: PartialEq>(a: &SortedMap<K, V>, b: &SortedMap<K, V>) -> Vec<K> {
     keys_union(a, b)
         .into_iter()
         .filter(|k| a.get(k) != b.get(k))
@@ -182,8 +179,8 @@ fn map_mismatches<K: Ord + Copy, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<
 }
 
 /// The keys of `a` and `b`, ascending, each once. A sorted `Vec`, not a `BTreeSet`: no B-tree
-/// set type is compiled for it (docs/design.md, "Size").
-fn keys_union<K: Ord + Copy, V>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> Vec<K> {
+/// type is compiled for it (docs/design.md, "Size").
+fn keys_union<K: Ord + Copy, V>(a: &SortedMap<K, V>, b: &SortedMap<K, V>) -> Vec<K> {
     let mut keys: Vec<K> = a.keys().chain(b.keys()).copied().collect();
     sort::sort(&mut keys);
     keys.dedup();

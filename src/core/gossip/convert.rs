@@ -2,13 +2,10 @@
 //! (`crates/gossip/src/protocol.rs`): parallel arrays of equal length and sector indices below
 //! [`SECTORS`]. A bad message is a [`GossipError::Malformed`], never a panic.
 
-use std::collections::BTreeMap;
-
 use super::GossipError;
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::model::arc::SECTORS;
 use crate::model::time::Timestamp;
-use crate::sort;
 use crate::wire::{
     DiscSliceHashes, RingSectorHashes, SnapshotDiscSectorDetailsMessage,
     SnapshotDiscSectorsMessage, SnapshotMinimalMessage, SnapshotRingSectorDetailsMessage,
@@ -70,12 +67,12 @@ pub(crate) fn disc_sectors_in(m: &SnapshotDiscSectorsMessage) -> Result<DhtSnaps
     if m.disc_sectors.len() != m.disc_sector_hashes.len() {
         return Err(malformed("disc sectors and hashes differ in length"));
     }
-    let mut map = BTreeMap::new();
+    let mut map = Vec::with_capacity(m.disc_sectors.len());
     for (s, h) in m.disc_sectors.iter().zip(&m.disc_sector_hashes) {
-        map.insert(sector(*s)?, h.clone());
+        map.push((sector(*s)?, h.clone()));
     }
     Ok(DhtSnapshot::DiscSectors {
-        disc_sector_top_hashes: map,
+        disc_sector_top_hashes: map.into_iter().collect(),
         disc_boundary: Timestamp::from_micros(m.disc_boundary),
     })
 }
@@ -109,17 +106,19 @@ pub(crate) fn disc_details_in(
     if m.sector_indices.len() != m.disc_slice_hashes.len() {
         return Err(malformed("disc detail sectors and slices differ in length"));
     }
-    let mut map = BTreeMap::new();
+    let mut map = Vec::with_capacity(m.sector_indices.len());
     for (s, slices) in m.sector_indices.iter().zip(&m.disc_slice_hashes) {
         if slices.slice_indices.len() != slices.hashes.len() {
             return Err(malformed("slice indices and hashes differ in length"));
         }
         let indices = slices.slice_indices.iter().copied();
-        let inner = sort::btree_map(indices.zip(slices.hashes.iter().cloned()));
-        map.insert(sector(*s)?, inner);
+        map.push((
+            sector(*s)?,
+            indices.zip(slices.hashes.iter().cloned()).collect(),
+        ));
     }
     Ok(DhtSnapshot::DiscSectorDetails {
-        disc_sector_hashes: map,
+        disc_sector_hashes: map.into_iter().collect(),
         disc_boundary: Timestamp::from_micros(m.disc_boundary),
     })
 }
@@ -153,19 +152,19 @@ pub(crate) fn ring_details_in(
     if m.ring_indices.len() != m.ring_sector_hashes.len() {
         return Err(malformed("ring indices and sector hashes differ in length"));
     }
-    let mut map = BTreeMap::new();
+    let mut map = Vec::with_capacity(m.ring_indices.len());
     for (ring, sectors) in m.ring_indices.iter().zip(&m.ring_sector_hashes) {
         if sectors.sector_indices.len() != sectors.hashes.len() {
             return Err(malformed("ring sector indices and hashes differ in length"));
         }
-        let mut inner = BTreeMap::new();
+        let mut inner = Vec::with_capacity(sectors.sector_indices.len());
         for (s, h) in sectors.sector_indices.iter().zip(&sectors.hashes) {
-            inner.insert(sector(*s)?, h.clone());
+            inner.push((sector(*s)?, h.clone()));
         }
-        map.insert(*ring, inner);
+        map.push((*ring, inner.into_iter().collect()));
     }
     Ok(DhtSnapshot::RingSectorDetails {
-        ring_sector_hashes: map,
+        ring_sector_hashes: map.into_iter().collect(),
         disc_boundary: Timestamp::from_micros(m.disc_boundary),
     })
 }
