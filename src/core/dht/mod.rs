@@ -35,10 +35,9 @@ pub mod time;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
-
 use bytes::Bytes;
 
+use crate::hash::HashSet;
 use crate::model::arc::{DhtArc, SECTORS, SectorSet, sector_of};
 use crate::model::id::Locator;
 use crate::model::op::StoredOp;
@@ -98,7 +97,8 @@ pub enum DhtNextAction {
 /// written, nor an op count the hashes do not reflect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SliceWrites {
-    /// `(sector, slice index, hash)`; the hash is never empty. The latest value per slice.
+    /// `(sector, slice index, hash)` by ascending `(sector, slice index)`, each slice once with
+    /// its latest hash; the hash is never empty.
     pub hashes: Vec<(u32, u64, Bytes)>,
     /// The watermark record to write, when the sealed full slices grew or ops were informed
     /// since the last one: `(sealed full slices, ops the model holds)`. A load trusts the
@@ -120,8 +120,9 @@ pub struct Dht {
     layout: TimeLayout,
     locator: Locator,
     sectors: Vec<SectorHashes>,
-    /// `(sector, full slice)` whose hash changed since the last `take_writes`.
-    pending: BTreeSet<(u32, u64)>,
+    /// `(sector, full slice)` whose hash changed since the last `take_writes` (a hash set:
+    /// only inserted and drained, and sorted when drained).
+    pending: HashSet<(u32, u64)>,
     /// Full slices were sealed since the last `take_writes`.
     sealed_since_write: bool,
     /// The op count of the last watermark handed out by `take_writes` (or read at load);
@@ -152,7 +153,7 @@ impl Dht {
             layout,
             locator,
             sectors: vec![SectorHashes::default(); SECTORS as usize],
-            pending: BTreeSet::new(),
+            pending: HashSet::default(),
             sealed_since_write: false,
             written_op_count: None,
             op_count: 0,
@@ -253,7 +254,9 @@ impl Dht {
     /// Takes the full-slice hashes changed since the last call (see [`SliceWrites`]), and the
     /// watermark when the sealed slices grew or the op count changed since the last one.
     pub fn take_writes(&mut self) -> SliceWrites {
-        let hashes = std::mem::take(&mut self.pending)
+        let mut cells: Vec<(u32, u64)> = self.pending.drain().collect();
+        sort::sort(&mut cells);
+        let hashes = cells
             .into_iter()
             .filter_map(|(sector, index)| {
                 let hash = self.sectors[sector as usize].full().get(&index)?;

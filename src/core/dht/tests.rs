@@ -324,6 +324,33 @@ fn inform_ops_stored_into_full_slices() {
     );
 }
 
+/// `take_writes` hands out each changed full slice once, by ascending `(sector, slice)`,
+/// whatever order the ops came in (the model's pending set is a hash set).
+#[test]
+fn slice_writes_are_each_cell_once_in_ascending_order() {
+    let mut dht = model(14, NOW);
+    let full = dht.layout().full_slice_micros();
+    let ops: Vec<_> = (0..40u32)
+        .map(|k| {
+            let (sector, slice) = ((k * 7) % 9, (k * 5) % 4);
+            op(
+                &(sector * SS + k).to_le_bytes(),
+                EPOCH.add_micros(full * i64::from(slice)),
+            )
+        })
+        .collect();
+    dht.inform_ops_stored(&ops);
+    let cells: Vec<(u32, u64)> = dht
+        .take_writes()
+        .hashes
+        .iter()
+        .map(|(s, i, _)| (*s, *i))
+        .collect();
+    let mut want: Vec<(u32, u64)> = (0..9).flat_map(|s| (0..4).map(move |i| (s, i))).collect();
+    want.sort();
+    assert_eq!(cells, want);
+}
+
 #[test]
 fn inform_ops_stored_into_partial_slices() {
     let f = 14;
