@@ -432,10 +432,10 @@ impl BroadcastPool {
     }
 }
 
-/// Rendezvous weight of `(op, peer)`: the first 8 bytes of BLAKE3 over both.
-fn weight(op_id: &OpId, url: &Url) -> u64 {
+/// Rendezvous weight of `(key, peer)`: the first 8 bytes of BLAKE3 over both.
+fn weight(key: &[u8], url: &Url) -> u64 {
     let mut h = blake3::Hasher::new();
-    h.update(op_id.as_bytes());
+    h.update(key);
     h.update(url.as_str().as_bytes());
     let mut w = [0u8; 8];
     w.copy_from_slice(&h.finalize().as_bytes()[..8]);
@@ -453,20 +453,21 @@ pub fn reachable_arcs(store: &PeerStore, now: Timestamp, local: &AgentId) -> Vec
         .collect()
 }
 
-/// Publish targets for an op at ring location `loc`: the peers of `peers`
-/// ([`reachable_arcs`]) whose storage arc holds `loc`, highest rendezvous weight of
-/// `(op_id, url)` first. Peers for which `skip` is true (e.g. known to hold the op already)
-/// are left out.
+/// The peers of `peers` ([`reachable_arcs`]) whose storage arc holds ring location `loc`,
+/// highest rendezvous weight of `(key, url)` first (rendezvous hashing: each key prefers its
+/// own few peers, and keys spread over all of them). Peers for which `skip` is true are left
+/// out. Publish targets use the op id as the key and skip peers known to hold the op; a
+/// remote get's holders use the asker's agent id, so one asker keeps asking the same peers.
 pub fn candidates(
     peers: &[(Url, DhtArc)],
-    op_id: &OpId,
+    key: &[u8],
     loc: u32,
     skip: impl Fn(&Url) -> bool,
 ) -> Vec<Url> {
     let mut v: Vec<(u64, &Url)> = peers
         .iter()
         .filter(|(u, arc)| arc.contains(loc) && !skip(u))
-        .map(|(u, _)| (weight(op_id, u), u))
+        .map(|(u, _)| (weight(key, u), u))
         .collect();
     // Unstable: equal (weight, URL) pairs are indistinguishable.
     sort::sort_by(&mut v, |a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -686,15 +687,15 @@ mod tests {
         let local = keys[0].agent_id();
         let peers = reachable_arcs(&s, T, &local);
         assert_eq!(peers.len(), 5, "every peer but the local agent");
-        let c = candidates(&peers, &oid(1), 1000, |_| false);
+        let c = candidates(&peers, oid(1).as_bytes(), 1000, |_| false);
         assert_eq!(c.len(), 4, "not local, not the peer whose arc misses 1000");
         assert!(!c.contains(&url(0)) && !c.contains(&url(5)));
-        let c2 = candidates(&peers, &oid(1), 5, |u| u == &url(1));
+        let c2 = candidates(&peers, oid(1).as_bytes(), 5, |u| u == &url(1));
         assert_eq!(c2.len(), 4);
         assert!(c2.contains(&url(5)) && !c2.contains(&url(1)));
         // Different ops get different first targets among equal arcs.
         let firsts: std::collections::HashSet<Url> = (0..40)
-            .map(|n| candidates(&peers, &oid(n), 1000, |_| false)[0].clone())
+            .map(|n| candidates(&peers, oid(n).as_bytes(), 1000, |_| false)[0].clone())
             .collect();
         assert!(firsts.len() >= 3, "{firsts:?}");
         assert_eq!(agent_targets(&s, T, &local).len(), 5);

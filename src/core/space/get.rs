@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{SendKind, Space, SpaceEvent};
-use crate::core::publish::reachable_arcs;
+use crate::core::publish::{candidates, reachable_arcs};
 use crate::model::id::OpId;
 use crate::model::op::{Op, verify_op};
 use crate::model::time::Timestamp;
@@ -80,27 +80,15 @@ impl Space {
     }
 
     /// Up to [`GET_PEERS`] reachable peers whose arcs hold location `loc`, in rendezvous
-    /// order for us (the highest BLAKE3 of our agent id and their URL first): each asker
-    /// prefers its own few holders, so the gets of many light clients spread over every
-    /// peer holding an op rather than all going to the lowest URLs, and one asker keeps
-    /// asking the same peers (their connections stay open).
+    /// order for us ([`candidates`] keyed by our agent id): each asker prefers its own few
+    /// holders, so the gets of many light clients spread over every peer holding an op
+    /// rather than all going to the lowest URLs, and one asker keeps asking the same peers
+    /// (their connections stay open).
     fn holders_to_ask(&self, now: Timestamp, loc: u32) -> Vec<Url> {
-        let mut holders: Vec<([u8; 32], Url)> = reachable_arcs(&self.peers, now, &self.agent)
-            .into_iter()
-            .filter(|(_, arc)| arc.contains(loc))
-            .map(|(url, _)| {
-                let mut h = blake3::Hasher::new();
-                h.update(self.agent.as_bytes());
-                h.update(url.as_str().as_bytes());
-                (*h.finalize().as_bytes(), url)
-            })
-            .collect();
-        crate::sort::sort_by(&mut holders, |a, b| b.0.cmp(&a.0));
+        let peers = reachable_arcs(&self.peers, now, &self.agent);
+        let mut holders = candidates(&peers, self.agent.as_bytes(), loc, |_| false);
+        holders.truncate(GET_PEERS);
         holders
-            .into_iter()
-            .take(GET_PEERS)
-            .map(|(_, url)| url)
-            .collect()
     }
 
     /// Takes the answers to our remote gets out of a fetch response from `from`: each valid

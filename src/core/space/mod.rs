@@ -1591,7 +1591,7 @@ impl Space {
     fn announce(&mut self, now: Timestamp, op_id: OpId, peers: &[(Url, DhtArc)]) {
         let loc = self.cfg.locator.op_loc(&op_id);
         let known = &self.known;
-        let targets = publish::candidates(peers, &op_id, loc, |u| known.holds(u, &op_id));
+        let targets = publish::candidates(peers, op_id.as_bytes(), loc, |u| known.holds(u, &op_id));
         match self.pool.start(now, op_id.clone(), targets) {
             // Published twice: the running broadcast announces it.
             Ok(()) | Err(StartError::AlreadyRunning) => {}
