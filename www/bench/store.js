@@ -115,18 +115,23 @@ export function primaryKey(id, len, createdAt) {
 
 let storedAt = 0;
 
-export async function rawWrite(tag, durability) {
-  const name = `raw-bench-${tag}`;
+/** Opens database `name` at version 1 with schema 1's stores and indexes (`slices` too when
+ * `slices`: fennec's own schema 1 had it; the raw side needs none). */
+async function openSchema1(name, slices) {
   const openReq = indexedDB.open(name, 1);
   openReq.onupgradeneeded = () => {
     const db = openReq.result;
     const s = db.createObjectStore('ops');
     s.createIndex('sector_time', ['s', 't']);
     s.createIndex('stored', 'a');
+    if (slices) db.createObjectStore('slices');
     db.createObjectStore('info');
   };
-  const db = await req(openReq);
-  open.set(`raw-${tag}`, db);
+  return req(openReq);
+}
+
+/** Writes every prepared op into `db` as schema 1 did, in one transaction; milliseconds. */
+async function writeSchema1(db, durability) {
   const t0 = performance.now();
   const tx = db.transaction(['ops', 'info'], 'readwrite', { durability });
   const done = txDone(tx);
@@ -148,6 +153,41 @@ export async function rawWrite(tag, durability) {
   info.put({ c: t.c + ops.length, b: t.b + bytes }, 'totals');
   await done;
   return performance.now() - t0;
+}
+
+export async function rawWrite(tag, durability) {
+  const db = await openSchema1(`raw-bench-${tag}`, false);
+  open.set(`raw-${tag}`, db);
+  return writeSchema1(db, durability);
+}
+
+/**
+ * `npm run bench -- migrate`: writes the prepared ops as fennec's schema 1 did (one record per
+ * op, untimed) into the database `OpStore.open` uses, then times that open, which upgrades it
+ * to the current schema (packs of ops: `src/browser/idb.rs`, `schema_v2`/`schema_v3`), and a
+ * second open of the upgraded store (the same ops, nothing to upgrade). Checks that every op
+ * is there after the upgrade. Resolves to `{ upgradeMs, reopenMs }`.
+ */
+export async function migrateOpen(tag) {
+  const sp = space(tag);
+  const db = await openSchema1(`fennec-ops:${sp}:${AGENT}`, true);
+  await writeSchema1(db, 'strict');
+  db.close();
+  let t0 = performance.now();
+  let store = await OpStore.open(sp, AGENT);
+  const upgradeMs = performance.now() - t0;
+  const { count } = await store.totals();
+  const ids = await store.timeSlice(minTs, maxTs + 1);
+  store.close();
+  if (count !== ops.length || ids.length !== ops.length) {
+    throw new Error(`after the upgrade: totals ${count}, time slice ${ids.length}, of ${ops.length} ops`);
+  }
+  t0 = performance.now();
+  store = await OpStore.open(sp, AGENT);
+  const reopenMs = performance.now() - t0;
+  store.close();
+  await OpStore.delete(sp, AGENT);
+  return { upgradeMs, reopenMs };
 }
 
 export async function rawRead(tag) {

@@ -1,0 +1,61 @@
+// `npm run bench -- migrate [--ops N] [--rounds R]`
+//
+// What an app's users wait for once, the first time a new fennec opens the op store an old one
+// wrote: the upgrade of a schema-1 database (one IndexedDB record per op, as fennec wrote it
+// before 2026-12-02) to the current schema (ops in packs of 16: `src/browser/idb.rs`,
+// `schema_v2` copies every op, `schema_v3` moves the slice hashes). In one headless Chromium
+// page, each round writes N ops of the real dataset (default 10 000) as schema 1 did (plain
+// IndexedDB, untimed: www/bench/store.js `migrateOpen`), then times `OpStore.open` on it (the
+// upgrade runs inside that open) and, as the like-for-like baseline, a second open of the same
+// upgraded store (the same ops, nothing to upgrade). Every op must be in the store after the
+// upgrade (totals and a time slice), or the bench fails. Printed as one JSON line: medians
+// over the rounds (default 3).
+import { launchBrowser, openFennecPage, startStaticServer } from '../../tests/e2e/harness.mjs';
+import { median } from './stats.mjs';
+
+function parseArgs(args) {
+  const o = { ops: 10_000, rounds: 3 };
+  for (let i = 0; i < args.length; i += 2) {
+    const [k, v] = [args[i], Number(args[i + 1])];
+    if (k === '--ops') o.ops = v;
+    else if (k === '--rounds') o.rounds = v;
+    else throw new Error(`unknown option ${k} (options: --ops N --rounds R)`);
+  }
+  for (const [k, v] of Object.entries(o)) {
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k} must be a positive integer`);
+  }
+  return o;
+}
+
+export async function run(args, log) {
+  const opt = parseArgs(args);
+  const web = await startStaticServer();
+  const browser = await launchBrowser();
+  try {
+    const page = await openFennecPage(await browser.newContext(), web.url);
+    await page.evaluate(async () => { window.bench = await import('/bench/store.js'); });
+    const data = await page.evaluate((n) => window.bench.prepare(n), opt.ops);
+    log(`${data.ops} dataset ops (${data.bytes} payload bytes), ${opt.rounds} rounds`);
+    const upgrade = [];
+    const reopen = [];
+    for (let r = 0; r < opt.rounds; r++) {
+      const t = await page.evaluate((tag) => window.bench.migrateOpen(tag), `migrate-${Date.now()}-${r}`);
+      upgrade.push(t.upgradeMs);
+      reopen.push(t.reopenMs);
+      log(`round ${r + 1}/${opt.rounds}: open with the schema-1 upgrade ${t.upgradeMs.toFixed(0)} ms, open again ${t.reopenMs.toFixed(0)} ms`);
+    }
+    if (page.fennecErrors.length) throw new Error(`page errors: ${page.fennecErrors.join('; ')}`);
+    const up = median(upgrade);
+    return {
+      ops: data.ops,
+      rounds: opt.rounds,
+      from_schema: 1,
+      upgrade_open_ms: Math.round(up),
+      upgrade_ops_s: Math.round((data.ops / up) * 1000),
+      reopen_ms: Math.round(median(reopen)),
+    };
+  } finally {
+    await browser.close();
+    await web.stop();
+  }
+}
