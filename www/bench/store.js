@@ -45,9 +45,21 @@ export function txDone(tx) {
   });
 }
 
-/** Loads `n` distinct dataset ops; precomputes what the plain side needs (untimed). */
-export async function prepare(n) {
-  ops = (await loadDatasetOps(n)).map(({ payload, createdAt }) => ({ payload, createdAt }));
+/**
+ * Loads `n` distinct dataset ops; precomputes what the plain side needs (untimed). With
+ * `extend`, `n` may pass the dataset's size: the dataset's lines are then used again, each
+ * with ` #k` appended (k counting on), at their own time (the same sizes and times, new ids).
+ */
+export async function prepare(n, extend = false) {
+  const lines = await loadDatasetOps(n);
+  ops = lines.map(({ payload, createdAt }) => ({ payload, createdAt }));
+  if (extend && lines.length > 0) {
+    const enc = new TextEncoder();
+    for (let k = ops.length; k < n; k++) {
+      const { line, createdAt } = lines[k % lines.length];
+      ops.push({ payload: enc.encode(`${line} #${k}`), createdAt });
+    }
+  }
   if (ops.length < n) throw new Error(`the dataset has only ${ops.length} distinct ops`);
   plainRecords = ops.map(({ payload, createdAt }) => ({
     id: b64urlToBytes(opId(payload, createdAt)),
