@@ -168,3 +168,83 @@ pub(crate) fn ring_details_in(
         disc_boundary: Timestamp::from_micros(m.disc_boundary),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn h(x: u8) -> Bytes {
+        Bytes::from(vec![x; 32])
+    }
+
+    fn at(us: i64) -> Timestamp {
+        Timestamp::from_micros(us)
+    }
+
+    /// Each detailed kind survives its message form unchanged.
+    #[test]
+    fn snapshots_round_trip_through_their_messages() {
+        let sectors = DhtSnapshot::DiscSectors {
+            disc_sector_top_hashes: [(2, h(1)), (511, h(2))].into(),
+            disc_boundary: at(7),
+        };
+        let out = disc_sectors_out(&sectors).unwrap();
+        assert_eq!(disc_sectors_in(&out).unwrap(), sectors);
+        let details = DhtSnapshot::DiscSectorDetails {
+            disc_sector_hashes: [(0, [(4, h(3)), (90, h(4))].into()), (3, [].into())].into(),
+            disc_boundary: at(8),
+        };
+        let out = disc_details_out(&details).unwrap();
+        assert_eq!(disc_details_in(&out).unwrap(), details);
+        let rings = DhtSnapshot::RingSectorDetails {
+            ring_sector_hashes: [(0, [(1, h(5))].into()), (6, [].into())].into(),
+            disc_boundary: at(9),
+        };
+        let out = ring_details_out(&rings).unwrap();
+        assert_eq!(ring_details_in(&out).unwrap(), rings);
+    }
+
+    /// A peer may list keys in any order and, being hostile or buggy, twice: the decoded map
+    /// holds each key once, ascending, with the last value listed (what a Kitsune2 peer's
+    /// `HashMap` keeps), so it compares with ours as the same snapshot.
+    #[test]
+    fn keys_out_of_order_or_repeated_decode_to_one_canonical_map() {
+        let m = SnapshotDiscSectorsMessage {
+            disc_boundary: 5,
+            disc_sectors: vec![9, 2, 9, 4],
+            disc_sector_hashes: vec![h(1), h(2), h(3), h(4)],
+        };
+        let want = DhtSnapshot::DiscSectors {
+            disc_sector_top_hashes: [(2, h(2)), (4, h(4)), (9, h(3))].into(),
+            disc_boundary: at(5),
+        };
+        assert_eq!(disc_sectors_in(&m).unwrap(), want);
+
+        let m = SnapshotRingSectorDetailsMessage {
+            disc_boundary: 5,
+            ring_indices: vec![3, 1, 3],
+            ring_sector_hashes: vec![
+                RingSectorHashes {
+                    sector_indices: vec![8],
+                    hashes: vec![h(1)],
+                },
+                RingSectorHashes {
+                    sector_indices: vec![7, 6, 7],
+                    hashes: vec![h(2), h(3), h(4)],
+                },
+                RingSectorHashes {
+                    sector_indices: vec![5],
+                    hashes: vec![h(5)],
+                },
+            ],
+        };
+        let want = DhtSnapshot::RingSectorDetails {
+            ring_sector_hashes: [(1, [(6, h(3)), (7, h(4))].into()), (3, [(5, h(5))].into())]
+                .into(),
+            disc_boundary: at(5),
+        };
+        assert_eq!(ring_details_in(&m).unwrap(), want);
+    }
+}
