@@ -11,7 +11,7 @@
 // upgraded store (the same ops, nothing to upgrade). Every op must be in the store after the
 // upgrade (totals and a time slice), or the bench fails. Printed as one JSON line: medians
 // over the rounds (default 3).
-import { launchBrowser, openFennecPage, startStaticServer } from '../../tests/e2e/harness.mjs';
+import { withBenchPage } from './page.mjs';
 import { median } from './stats.mjs';
 
 function parseArgs(args) {
@@ -30,11 +30,7 @@ function parseArgs(args) {
 
 export async function run(args, log) {
   const opt = parseArgs(args);
-  const web = await startStaticServer();
-  const browser = await launchBrowser();
-  try {
-    const page = await openFennecPage(await browser.newContext(), web.url);
-    await page.evaluate(async () => { window.bench = await import('/bench/store.js'); });
+  return withBenchPage('store', async (page) => {
     const data = await page.evaluate((n) => window.bench.prepare(n, true), opt.ops);
     log(`${data.ops} dataset ops (${data.bytes} payload bytes), ${opt.rounds} rounds`);
     const upgrade = [];
@@ -45,7 +41,6 @@ export async function run(args, log) {
       reopen.push(t.reopenMs);
       log(`round ${r + 1}/${opt.rounds}: open with the schema-1 upgrade ${t.upgradeMs.toFixed(0)} ms, open again ${t.reopenMs.toFixed(0)} ms`);
     }
-    if (page.fennecErrors.length) throw new Error(`page errors: ${page.fennecErrors.join('; ')}`);
     const up = median(upgrade);
     return {
       ops: data.ops,
@@ -55,8 +50,5 @@ export async function run(args, log) {
       upgrade_ops_s: Math.round((data.ops / up) * 1000),
       reopen_ms: Math.round(median(reopen)),
     };
-  } finally {
-    await browser.close();
-    await web.stop();
-  }
+  });
 }

@@ -18,7 +18,7 @@
 // the others. The ops/s figures are medians over rounds. A ratio is the geometric mean of each
 // round's ratio: the sides of a round ran back to back under the same machine load, and with a
 // multiple of three rounds an advantage of going first, second or third cancels out.
-import { launchBrowser, openFennecPage, startStaticServer } from '../../tests/e2e/harness.mjs';
+import { withBenchPage } from './page.mjs';
 import { median } from './stats.mjs';
 
 function parseArgs(args) {
@@ -43,12 +43,7 @@ function parseArgs(args) {
 
 export async function run(args, log) {
   const opt = parseArgs(args);
-  const web = await startStaticServer();
-  const browser = await launchBrowser();
-  try {
-    const context = await browser.newContext();
-    const page = await openFennecPage(context, web.url);
-    await page.evaluate(async () => { window.bench = await import('/bench/store.js'); });
+  return withBenchPage('store', async (page) => {
     const data = await page.evaluate((n) => window.bench.prepare(n), opt.ops);
     log(`${data.ops} dataset ops (${data.bytes} payload bytes), ${opt.rounds} rounds, durability ${opt.durability}`);
     const rates = {
@@ -72,7 +67,6 @@ export async function run(args, log) {
       const ratio = (a, b) => (rates[a][r] / rates[b][r]).toFixed(2);
       log(`round ${r + 1}/${opt.rounds}: ${parts.join(', ')}; ours/raw write ${ratio('ours_write', 'raw_write')} read ${ratio('ours_read', 'raw_read')}; plain/raw write ${ratio('plain_write', 'raw_write')} read ${ratio('plain_read', 'raw_read')}`);
     }
-    if (page.fennecErrors.length) throw new Error(`page errors: ${page.fennecErrors.join('; ')}`);
     const m = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, median(v)]));
     const paired = (a, b) => {
       const logs = rates[a].map((x, i) => Math.log(x / rates[b][i]));
@@ -93,8 +87,5 @@ export async function run(args, log) {
       read_ratio: round(paired('ours_read', 'raw_read'), 3),
       read_extras_cost: round(paired('plain_read', 'raw_read'), 3),
     };
-  } finally {
-    await browser.close();
-    await web.stop();
-  }
+  });
 }
