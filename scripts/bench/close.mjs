@@ -21,23 +21,14 @@
 // first (a crash).
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
 import { openBulkTab } from './bulk-tab.mjs';
+import { integer, number, numbers, oneOf, parseOptions } from './options.mjs';
 
-function parseArgs(args) {
-  const o = { ops: 30_000, afterMs: [1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000], end: 'close', killAfterMs: 200 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [k, v] = [args[i], args[i + 1]];
-    if (k === '--ops') o.ops = Number(v);
-    else if (k === '--after-ms') o.afterMs = String(v).split(',').map(Number);
-    else if (k === '--end') o.end = v;
-    else if (k === '--kill-after-ms') o.killAfterMs = Number(v);
-    else throw new Error(`unknown option ${k} (options: --ops N --after-ms 1000,2000,... --end close|hide-kill|kill --kill-after-ms MS)`);
-  }
-  if (!['close', 'hide-kill', 'kill'].includes(o.end)) throw new Error('--end must be close, hide-kill or kill');
-  if (!(Number.isFinite(o.killAfterMs) && o.killAfterMs >= 0)) throw new Error('--kill-after-ms must be ms >= 0');
-  if (!(Number.isInteger(o.ops) && o.ops >= 500)) throw new Error('--ops must be an integer >= 500');
-  if (!o.afterMs.every((ms) => Number.isFinite(ms) && ms >= 0)) throw new Error('--after-ms must be ms >= 0');
-  return o;
-}
+const OPTIONS = {
+  ops: [integer(500), 30_000],
+  afterMs: [numbers(0), [1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000]],
+  end: [oneOf('close', 'hide-kill', 'kill'), 'close'],
+  killAfterMs: [number(0), 200],
+};
 
 /** Page side: `{ reflected, stored }` of the origin's one fennec op store database. */
 async function readModel() {
@@ -95,7 +86,7 @@ async function hide(page, forMs) {
 }
 
 export async function run(args, log) {
-  const o = parseArgs(args);
+  const o = parseOptions(args, OPTIONS);
   const net = await startDevnet();
   const browser = await launchBrowser();
   try {

@@ -19,20 +19,9 @@
 // Printed as one JSON line: the first load, and the medians of the warm ones.
 import { installSliceHashCount, launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
 import { median } from './stats.mjs';
+import { integer, parseOptions } from './options.mjs';
 
-function parseArgs(args) {
-  const o = { ops: 100_000, runs: 3 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [k, v] = [args[i], Number(args[i + 1])];
-    if (k === '--ops') o.ops = v;
-    else if (k === '--runs') o.runs = v;
-    else throw new Error(`unknown option ${k} (options: --ops N --runs R)`);
-  }
-  for (const [k, v] of Object.entries(o)) {
-    if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k} must be a positive integer`);
-  }
-  return o;
-}
+const OPTIONS = { ops: [integer(1), 100_000], runs: [integer(1), 3] };
 
 /** Page side: join `space` and import `n` ops; resolves with the import time in ms. */
 async function importOps({ bootstrapUrl, signalUrl, space, n }) {
@@ -89,7 +78,7 @@ async function rejoin({ bootstrapUrl, signalUrl, space, n, hold }) {
 }
 
 export async function run(args, log) {
-  const opt = parseArgs(args);
+  const opt = parseOptions(args, OPTIONS);
   const net = await startDevnet();
   const browser = await launchBrowser();
   try {

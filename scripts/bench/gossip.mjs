@@ -9,13 +9,12 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { integer, parseOptions } from './options.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export async function run(args, log) {
-  const i = args.indexOf('--ops');
-  const ops = i >= 0 ? Number(args[i + 1]) : 100000;
-  if (!Number.isInteger(ops) || ops < 1) throw new RangeError(`--ops must be a positive integer, got ${args[i + 1]}`);
+  const { ops } = parseOptions(args, { ops: [integer(1), 100_000] });
   log(`cargo test --release gossip_reconcile_report, ${ops} ops (first build takes minutes)`);
   const r = spawnSync(
     'cargo',

@@ -13,19 +13,9 @@
 // this measures the protocol's idle behaviour (connection idle close, catch-up pacing), not
 // hidden-tab timer throttling.
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { integer, numbers, parseOptions } from './options.mjs';
 
-function parseArgs(args) {
-  const o = { tabs: 3, minutes: [1, 5, 10] };
-  for (let i = 0; i < args.length; i += 2) {
-    const [k, v] = [args[i], args[i + 1]];
-    if (k === '--tabs') o.tabs = Number(v);
-    else if (k === '--minutes') o.minutes = String(v).split(',').map(Number);
-    else throw new Error(`unknown option ${k} (options: --tabs N --minutes 1,5,10)`);
-  }
-  if (!(Number.isInteger(o.tabs) && o.tabs >= 2)) throw new Error('--tabs must be an integer >= 2');
-  if (!o.minutes.every((m) => m > 0)) throw new Error('--minutes must be positive numbers');
-  return o;
-}
+const OPTIONS = { tabs: [integer(2), 3], minutes: [numbers(0, { above: true }), [1, 5, 10]] };
 
 function pageHelpers() {
   const t = { gone: [], errors: [] };
@@ -59,7 +49,7 @@ async function arrivalAll(pages, id, limitMs) {
 }
 
 export async function run(args, log) {
-  const o = parseArgs(args);
+  const o = parseOptions(args, OPTIONS);
   const net = await startDevnet();
   const browser = await launchBrowser();
   try {

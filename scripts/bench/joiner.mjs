@@ -10,25 +10,13 @@
 // received per kind (`stats().rxBytesByKind`) against the ops' bytes (`opBytes` of A).
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
 import { openBulkTab } from './bulk-tab.mjs';
+import { integer, number, parseOptions } from './options.mjs';
 
 const POLL_MS = 50;
 const HELD_AT_S = [1, 2, 3, 5];
 const GIVE_UP_MS = 120_000;
 
-function parseArgs(args) {
-  const o = { ops: 35_000, afterMs: 3000, runs: 3 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [k, v] = [args[i], Number(args[i + 1])];
-    if (k === '--ops') o.ops = v;
-    else if (k === '--after-ms') o.afterMs = v;
-    else if (k === '--runs') o.runs = v;
-    else throw new Error(`unknown option ${k} (options: --ops N --after-ms MS --runs N)`);
-  }
-  if (!(Number.isInteger(o.ops) && o.ops >= 1)) throw new Error('--ops must be an integer >= 1');
-  if (!(Number.isFinite(o.afterMs) && o.afterMs >= 0)) throw new Error('--after-ms must be ms >= 0');
-  if (!(Number.isInteger(o.runs) && o.runs >= 1)) throw new Error('--runs must be an integer >= 1');
-  return o;
-}
+const OPTIONS = { ops: [integer(1), 35_000], afterMs: [number(0), 3000], runs: [integer(1), 3] };
 
 /** Joins B and polls until it holds `ops` ops; returns the run's figures. */
 async function joinAndCatchUp(browser, net, opts) {
@@ -62,7 +50,7 @@ async function joinAndCatchUp(browser, net, opts) {
 }
 
 export async function run(args, log) {
-  const o = parseArgs(args);
+  const o = parseOptions(args, OPTIONS);
   const net = await startDevnet();
   const browser = await launchBrowser();
   try {

@@ -15,21 +15,14 @@
 // The native-simulation figures (50 members, virtual time) are `npm run bench -- membership`.
 import { launchBrowser, startDevnet } from '../../tests/e2e/harness.mjs';
 import { closeAll, departures, downTimes, freeze, openTabs, percentile, sleep } from './liveness-tabs.mjs';
+import { integer, parseOptions } from './options.mjs';
 
-function parseArgs(args) {
-  const o = { runs: 5, tabs: 4, trafficTabs: 16, trafficSecs: 60 };
-  const keys = { '--runs': 'runs', '--tabs': 'tabs', '--traffic-tabs': 'trafficTabs', '--traffic-secs': 'trafficSecs' };
-  for (let i = 0; i < args.length; i += 2) {
-    const k = keys[args[i]];
-    if (!k) throw new Error(`unknown option ${args[i]} (options: ${Object.keys(keys).join(' ')})`);
-    o[k] = Number(args[i + 1]);
-    if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`${args[i]} must be a non-negative integer`);
-  }
-  if (o.runs < 1) throw new Error('--runs must be at least 1');
-  if (o.tabs < 3) throw new Error('--tabs must be at least 3 (a crash, a freeze, a watcher)');
-  if (o.trafficTabs === 1) throw new Error('--traffic-tabs must be 0 or at least 2');
-  return o;
-}
+const OPTIONS = {
+  runs: [integer(1), 5],
+  tabs: [integer(3), 4], // a crash, a freeze, a watcher
+  trafficTabs: [integer(0), 16], // 0 skips the traffic part; 1 is refused below
+  trafficSecs: [integer(0), 60],
+};
 
 async function detectionRun(browser, net, o, run, log) {
   const { tabs, agents } = await openTabs(browser, net, o.tabs, `liveness-bench-${Date.now()}-${run}`);
@@ -79,7 +72,8 @@ async function traffic(browser, net, o, log) {
 }
 
 export async function run(args, log) {
-  const o = parseArgs(args);
+  const o = parseOptions(args, OPTIONS);
+  if (o.trafficTabs === 1) throw new RangeError('--traffic-tabs must be 0 or at least 2, got 1');
   const net = await startDevnet();
   const browser = await launchBrowser();
   try {

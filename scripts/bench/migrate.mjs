@@ -13,23 +13,12 @@
 // over the rounds (default 3).
 import { withBenchPage } from './page.mjs';
 import { median } from './stats.mjs';
+import { integer, parseOptions } from './options.mjs';
 
-function parseArgs(args) {
-  const o = { ops: 10_000, rounds: 3 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [k, v] = [args[i], Number(args[i + 1])];
-    if (k === '--ops') o.ops = v;
-    else if (k === '--rounds') o.rounds = v;
-    else throw new Error(`unknown option ${k} (options: --ops N --rounds R)`);
-  }
-  for (const [k, v] of Object.entries(o)) {
-    if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k} must be a positive integer`);
-  }
-  return o;
-}
+const OPTIONS = { ops: [integer(1), 10_000], rounds: [integer(1), 3] };
 
 export async function run(args, log) {
-  const opt = parseArgs(args);
+  const opt = parseOptions(args, OPTIONS);
   return withBenchPage('store', async (page) => {
     const data = await page.evaluate((n) => window.bench.prepare(n, true), opt.ops);
     log(`${data.ops} dataset ops (${data.bytes} payload bytes), ${opt.rounds} rounds`);

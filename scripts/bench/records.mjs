@@ -14,23 +14,18 @@
 // Chromium's IndexedDB runs in the browser process: C contexts share it, as the swarm's tabs do.
 import { launchBrowser, openFennecPage, startStaticServer } from '../../tests/e2e/harness.mjs';
 import { median } from './stats.mjs';
+import { integer, parseOptions } from './options.mjs';
 
-const OPTIONS = { '--ops': 'ops', '--contexts': 'contexts', '--per': 'per', '--batch': 'batch', '--rounds': 'rounds' };
-
-function parseArgs(args) {
-  const o = { ops: 11_643, contexts: 8, per: 16, batch: 500, rounds: 4 };
-  for (let i = 0; i < args.length; i += 2) {
-    const key = OPTIONS[args[i]];
-    if (!key) throw new Error(`unknown option ${args[i]} (options: ${Object.keys(OPTIONS).join(' ')})`);
-    const v = Number(args[i + 1]);
-    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${args[i]} must be a positive integer`);
-    o[key] = v;
-  }
-  return o;
-}
+const OPTIONS = {
+  ops: [integer(1), 11_643],
+  contexts: [integer(1), 8],
+  per: [integer(1), 16],
+  batch: [integer(1), 500],
+  rounds: [integer(1), 4],
+};
 
 export async function run(args, log) {
-  const opt = parseArgs(args);
+  const opt = parseOptions(args, OPTIONS);
   const web = await startStaticServer();
   const browser = await launchBrowser();
   try {

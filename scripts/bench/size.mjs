@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { byCrate, profile } from '../wasm-profile.mjs';
+import { integer, parseOptions, text } from './options.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -56,17 +57,7 @@ export async function packageSizes(dir) {
   return { wasm, js, total, jsFiles: files.map((f) => path.relative(dir, f)) };
 }
 
-function parseArgs(args) {
-  const o = { dir: path.join(ROOT, 'pkg'), top: 0 };
-  for (let i = 0; i < args.length; i += 2) {
-    const [k, v] = [args[i], args[i + 1]];
-    if (k === '--dir') o.dir = path.resolve(v);
-    else if (k === '--top') o.top = Number(v);
-    else throw new Error(`unknown option ${k} (options: --dir DIR --top N)`);
-  }
-  if (!(Number.isInteger(o.top) && o.top >= 0)) throw new Error('--top must be an integer >= 0');
-  return o;
-}
+const OPTIONS = { dir: [text(), path.join(ROOT, 'pkg')], top: [integer(0), 0] };
 
 /** The build's module optimised with its names kept (wasm-opt -g), as bytes. */
 async function namedOptimisedModule(log) {
@@ -103,7 +94,8 @@ async function logTop(n, log) {
 }
 
 export async function run(args, log) {
-  const o = parseArgs(args);
+  const o = parseOptions(args, OPTIONS);
+  o.dir = path.resolve(o.dir);
   const s = await packageSizes(o.dir);
   log(`${path.relative(ROOT, o.dir) || '.'}: wasm ${s.wasm.raw} B (gzip ${s.wasm.gzip}), ` +
     `glue ${s.jsFiles.join(' + ')} ${s.js.raw} B (gzip ${s.js.gzip})`);

@@ -20,29 +20,17 @@
 // multiple of three rounds an advantage of going first, second or third cancels out.
 import { withBenchPage } from './page.mjs';
 import { median } from './stats.mjs';
+import { integer, number, oneOf, parseOptions } from './options.mjs';
 
-function parseArgs(args) {
-  const o = { ops: 10_000, rounds: 6, durability: 'strict', pauseMs: 1000 };
-  for (let i = 0; i < args.length; i++) {
-    const [k, v] = [args[i], args[i + 1]];
-    if (k === '--ops') o.ops = Number(v);
-    else if (k === '--rounds') o.rounds = Number(v);
-    else if (k === '--durability') o.durability = v;
-    else if (k === '--pause-ms') o.pauseMs = Number(v);
-    else throw new Error(`unknown option ${k} (options: --ops N --rounds R --durability D --pause-ms P)`);
-    i++;
-  }
-  if (!(Number.isInteger(o.ops) && o.ops > 0)) throw new Error('--ops must be a positive integer');
-  if (!(Number.isInteger(o.rounds) && o.rounds > 0)) throw new Error('--rounds must be a positive integer');
-  if (!(Number.isFinite(o.pauseMs) && o.pauseMs >= 0)) throw new Error('--pause-ms must be >= 0');
-  if (!['strict', 'relaxed', 'default'].includes(o.durability)) {
-    throw new Error('--durability must be strict, relaxed or default');
-  }
-  return o;
-}
+const OPTIONS = {
+  ops: [integer(1), 10_000],
+  rounds: [integer(1), 6],
+  durability: [oneOf('strict', 'relaxed', 'default'), 'strict'],
+  pauseMs: [number(0), 1000],
+};
 
 export async function run(args, log) {
-  const opt = parseArgs(args);
+  const opt = parseOptions(args, OPTIONS);
   return withBenchPage('store', async (page) => {
     const data = await page.evaluate((n) => window.bench.prepare(n), opt.ops);
     log(`${data.ops} dataset ops (${data.bytes} payload bytes), ${opt.rounds} rounds, durability ${opt.durability}`);

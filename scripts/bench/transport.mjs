@@ -15,19 +15,15 @@
 //   messages.
 import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
 import { median } from './stats.mjs';
+import { integer, parseOptions } from './options.mjs';
 
-function parseArgs(args) {
-  const o = { mib: 64, msgKib: 1024, rounds: 3, trials: 20, relayMib: 4 };
-  const keys = { '--mib': 'mib', '--msg-kib': 'msgKib', '--rounds': 'rounds', '--trials': 'trials', '--relay-mib': 'relayMib' };
-  for (let i = 0; i < args.length; i += 2) {
-    const k = keys[args[i]];
-    if (!k) throw new Error(`unknown option ${args[i]} (options: ${Object.keys(keys).join(' ')})`);
-    o[k] = Number(args[i + 1]);
-    if (!(Number.isInteger(o[k]) && o[k] > 0)) throw new Error(`${args[i]} must be a positive integer`);
-  }
-  if (o.msgKib > 4000) throw new Error('--msg-kib must be at most 4000 (4 MiB message limit)');
-  return o;
-}
+const OPTIONS = {
+  mib: [integer(1), 64],
+  msgKib: [integer(1, 4000), 1024], // at most fennec's 4 MiB message limit
+  rounds: [integer(1), 3],
+  trials: [integer(1), 20],
+  relayMib: [integer(1), 4],
+};
 
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -36,7 +32,7 @@ const quantile = (xs, q) => {
 const round = (x, d = 0) => Number(x.toFixed(d));
 
 export async function run(args, log) {
-  const opt = parseArgs(args);
+  const opt = parseOptions(args, OPTIONS);
   const net = await startDevnet();
   const browser = await launchBrowser();
   try {
