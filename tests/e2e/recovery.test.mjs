@@ -3,7 +3,8 @@
 // (separate browser contexts, relay only, so that every byte between them goes through sbd) are
 // in a space. The tabs must report `status` reconnecting/offline and an `error` of kind
 // "signal", store an op published meanwhile, come back `connected` on their own, and deliver
-// that op once the server is back. A tab whose bootstrap server is unreachable gets an `error`
+// that op once the server is back. After an outage long enough that each tab declared the
+// other down, both see the other `alive` again and an op crosses. A tab whose bootstrap server is unreachable gets an `error`
 // of kind "bootstrap" and its join still resolves. A bootstrap server of its own, restarted
 // while the signal server stays up, lists the tabs again after their next poll (each finds its
 // info missing and puts it again). Behind a proxy that answers the first put with 503 and never
@@ -18,7 +19,7 @@ import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startBootstrapServer, startStaticServer } from './harness.mjs';
 
 function pageHelpers() {
-  const t = { status: [], errors: [] };
+  const t = { status: [], errors: [], peerEvents: [] };
   window.t = t;
   t.join = async ({ bootstrapUrl, signalUrl, space }) => {
     const { Peer } = window.fennec;
@@ -26,9 +27,12 @@ function pageHelpers() {
     t.space = await t.peer.join(space);
     t.space.on('status', (e) => t.status.push({ ...e, at: Date.now() }));
     t.space.on('error', (e) => t.errors.push({ kind: e.kind, message: e.message, at: Date.now() }));
+    t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent }));
     return t.space.url;
   };
   t.publish = async (text) => t.space.publish(new TextEncoder().encode(text));
+  // Whether a `peer` event of `kind` about `agent` came after the first `from` events.
+  t.heard = ({ from, kind, agent }) => t.peerEvents.slice(from).some((e) => e.kind === kind && e.agent === agent);
   t.has = async (id) => (await t.space.get(id)) !== undefined;
   t.state = async () => (await t.space.stats()).status.state;
 }
@@ -92,6 +96,28 @@ test('signal server stopped and restarted: status and error events, reconnection
     reconnect_ms: back.map((t) => t - restarted),
     offline_op_delivered_ms_after_restart: delivered - restarted,
   }));
+  for (const p of tabs) assert.deepEqual(p.fennecErrors, []);
+});
+
+test('an outage long enough that each tab declares the other down: after the restart they meet again', async () => {
+  // Both links come back at about the same time, so both tabs learn at once that they were
+  // declared down and renew; before the fix each one's news went to the other's old identity
+  // and they never spoke again (src/core/membership `announce_to_down` after a renewal).
+  const agents = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.peer.agentId)));
+  const from = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.peerEvents.length)));
+  const listen = new URL(boot.url).host;
+  await boot.stop();
+  const heard = (i, kind) => pollPage(tabs[i], (q) => window.t.heard(q), { from: from[i], kind, agent: agents[1 - i] },
+    `tab ${'AB'[i]}: peer ${kind} about the other tab`, 60_000);
+  await Promise.all([heard(0, 'down'), heard(1, 'down')]);
+  boot = await startBootstrapServer({ listen });
+  const restarted = Date.now();
+  await Promise.all([heard(0, 'alive'), heard(1, 'alive')]);
+  const alive = Date.now();
+  const [a, b] = tabs;
+  const id = await a.evaluate(() => window.t.publish('after an outage that ended in downs'));
+  await pollPage(b, (want) => window.t.has(want), id, 'the op at tab B', 60_000);
+  console.log(JSON.stringify({ alive_again_ms_after_restart: alive - restarted }));
   for (const p of tabs) assert.deepEqual(p.fennecErrors, []);
 });
 

@@ -724,6 +724,13 @@ impl Membership {
             .cloned()
             .collect();
         self.tell_suspects(suspects);
+        self.announce_to_down(now);
+    }
+
+    /// Sends an announce to every member we hold down, addressed by agent (any identity of
+    /// it accepts it: foca's `accept_payload`). One that is alive answers: it learns it was
+    /// declared down and renews, or, if it holds us down, tells us so and we renew.
+    fn announce_to_down(&mut self, now: Timestamp) {
         let down: Vec<AgentId> = self
             .states
             .iter()
@@ -812,6 +819,14 @@ impl Membership {
         }
         let suspects = self.report_changes();
         self.tell_suspects(suspects);
+        // foca's renewal gossips only to active members and stops every timer until one
+        // answers. Two members that hold each other down (both cut off, e.g. by a restart of
+        // the signal server) and learn it at once both renew, and each one's news, addressed
+        // to the other's old identity, is dropped (`accept_payload`): neither would ever
+        // talk again. Our new identity's announce to them is accepted (it names no bump).
+        if renewed && !self.left {
+            self.announce_to_down(now);
+        }
     }
 
     /// Lifeguard: our own probe and suspicion timeouts grow with the local health score; a

@@ -231,6 +231,13 @@ impl Cluster {
         self.drain(i);
     }
 
+    /// Member `i`'s own link is back ([`Membership::reconnected`]).
+    pub fn reconnected(&mut self, i: usize) {
+        let now = self.now;
+        self.nodes[i].m.reconnected(now);
+        self.drain(i);
+    }
+
     pub fn set_timer_lag(&mut self, i: usize, lag: Duration) {
         self.nodes[i].timer_lag = Some(lag);
     }
@@ -458,6 +465,31 @@ fn a_partition_heals() {
         "not healed {} s after",
         c.now.micros_since(healed) / 1_000_000
     );
+}
+
+/// Two members cut off from each other long enough to hold each other down, whose links come
+/// back at the same moment (a restart of the signal server they share): their announces
+/// cross, each learns it was declared down and renews, and the news each then sends is
+/// addressed to the other's old identity and dropped by foca. The announce our renewed
+/// identity sends to the members we hold down is what brings them back together; without
+/// it foca, with no active member left, never sends again (its timers stop at a renewal).
+#[test]
+fn two_members_holding_each_other_down_both_reconnected_at_once_meet_again() {
+    for seed in 0..8 {
+        let mut c = converged(2, seed);
+        c.set_group(0, 1);
+        c.run_for(Duration::from_secs(30));
+        assert_eq!(c.downs_of(0).len(), 1, "seed {seed}: 1 holds 0 down");
+        assert_eq!(c.downs_of(1).len(), 1, "seed {seed}: 0 holds 1 down");
+        c.set_group(0, 0);
+        c.reconnected(0);
+        c.reconnected(1);
+        c.run_for(Duration::from_secs(60));
+        assert!(
+            c.converged(),
+            "seed {seed}: still apart 60 s after both links came back"
+        );
+    }
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {

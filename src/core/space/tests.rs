@@ -1384,3 +1384,48 @@ fn small_fresh_batches_are_pushed_and_the_rest_announced() {
         );
     }
 }
+
+/// A restart of the signal server two peers share, long enough that each declared the other
+/// down: both links come back at once, their announces cross and both renew. Seen in real
+/// tabs and `npm run peer` (2026-12-05): they never spoke again, and an op published after
+/// the restart stayed with its author. Now both are alive, unmarked, and an op crosses.
+#[test]
+fn peers_holding_each_other_down_after_a_shared_outage_meet_again() {
+    let mut net = net(vec![cfg(), cfg()]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let agents = [0, 1].map(|i| net.nodes[i].space.agent().clone());
+    net.partition(&[0], &[1]);
+    net.run_for(Duration::from_secs(20));
+    for i in 0..2 {
+        let other = &agents[1 - i];
+        assert_eq!(net.nodes[i].space.liveness(other), Some(Liveness::Down));
+    }
+    net.heal();
+    let now = net.now();
+    for i in 0..2 {
+        net.nodes[i].space.reconnected(now, vec![]);
+    }
+    for i in 0..2 {
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(5));
+    let now = net.now();
+    for i in 0..2 {
+        let n = &net.nodes[i];
+        assert_eq!(
+            n.space.liveness(&agents[1 - i]),
+            Some(Liveness::Alive),
+            "node {i}"
+        );
+        assert!(!n.space.peer_store().is_unresponsive(now, &url(2 - i as u8)));
+    }
+    let id = net.nodes[0]
+        .space
+        .publish(now, &b"after the restart"[..])
+        .unwrap()
+        .op_id;
+    net.run_for(Duration::from_secs(2));
+    let held = block_on(net.nodes[1].store.retrieve_ops(vec![id])).unwrap();
+    assert_eq!(held.len(), 1, "the op crossed");
+}
