@@ -1253,6 +1253,7 @@ impl Shared {
             }
             Ev::Timer => self.state.borrow_mut().mgr.handle_timeout(now),
             Ev::Rearm | Ev::Shutdown => {}
+            Ev::PageHide(PAGE_CLOSED) => self.state.borrow_mut().mgr.depart(PAGE_CLOSED),
             Ev::PageHide(why) => self.state.borrow_mut().mgr.close_all(why),
             Ev::DcOpen(peer, id) => self.state.borrow_mut().mgr.path_open(&peer, id, now),
             Ev::DcMessage(peer, id, data) => {

@@ -98,7 +98,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::hash::HashMap;
+use crate::hash::{HashMap, HashSet};
 use crate::model::agent::AgentInfoSigned;
 use crate::model::config::{ConfigError, at_least_one, positive};
 use crate::model::time::{Timestamp, micros};
@@ -439,6 +439,9 @@ pub enum ConnError {
     /// The URL names a server, not a peer (no peer id path segment).
     #[error("{0} is not a peer URL (no peer id)")]
     NotAPeer(Url),
+    /// Our page is being discarded and this peer was told so ([`ConnManager::depart`]).
+    #[error("the page is closing and the peer was told: no new connection")]
+    Departed,
 }
 
 /// Counters of what the manager did; they only grow.
@@ -500,6 +503,9 @@ pub struct ConnManager {
     page_left: u32,
     /// Actions not yet polled ([`ConnManager::poll_output`]), oldest first.
     out: VecDeque<Action>,
+    /// Set by [`ConnManager::depart`]: the peers told our page closed (`Some`, maybe
+    /// empty); the peer's new connections are refused, ours to these peers too.
+    departed: Option<HashSet<Url>>,
 }
 
 impl ConnManager {
@@ -517,6 +523,7 @@ impl ConnManager {
             per_peer: HashMap::default(),
             page_left: u32::MAX,
             out: VecDeque::new(),
+            departed: None,
         })
     }
 
@@ -587,7 +594,7 @@ impl ConnManager {
     /// eviction, then the start) are queued ([`poll_output`](Self::poll_output)).
     ///
     /// # Errors
-    /// [`ConnError::SelfConnect`], [`ConnError::NotAPeer`].
+    /// [`ConnError::SelfConnect`], [`ConnError::NotAPeer`], [`ConnError::Departed`].
     pub fn connect(
         &mut self,
         peer: &Url,
@@ -599,6 +606,13 @@ impl ConnManager {
         }
         if !peer.is_peer() {
             return Err(ConnError::NotAPeer(peer.clone()));
+        }
+        if self
+            .departed
+            .as_ref()
+            .is_some_and(|told| told.contains(peer))
+        {
+            return Err(ConnError::Departed);
         }
         if let Some(c) = self.conns.get_mut(peer) {
             c.last_active = now;
@@ -676,6 +690,10 @@ impl ConnManager {
         current: Option<ConnInfo>,
         now: Timestamp,
     ) {
+        if self.departed.is_some() {
+            self.stats.stale_frames += 1;
+            return;
+        }
         let id = frame.conn();
         match current {
             Some(c) if c.role == Role::Initiator && c.phase != Phase::Open => {
@@ -1142,6 +1160,18 @@ impl ConnManager {
     /// The app closes its connection to `peer` (the peer is told why).
     pub fn close(&mut self, peer: &Url, reason: &str) {
         self.end(peer, reason.to_owned(), true);
+    }
+
+    /// Our page is being discarded (`pagehide` without `persisted`): closes every
+    /// connection, telling each peer `reason` ([`close_all`](Self::close_all)). From now on
+    /// peers' new connections are refused (counted as stale frames), and so are ours to the
+    /// peers just told ([`ConnError::Departed`]): the space's leave, sent after the close,
+    /// opened one over the relay within milliseconds, and that peer reported the closed
+    /// page `joined` again, then suspect and down. Members we had no connection with can
+    /// still be reached, so the leave's `left` gets to them.
+    pub fn depart(&mut self, reason: &str) {
+        self.departed = Some(self.conns.keys().cloned().collect());
+        self.close_all(reason);
     }
 
     /// Closes every connection (page hidden, transport shut down), telling each peer; in
@@ -2085,6 +2115,35 @@ mod tests {
         );
         assert!(m.is_empty());
         assert_eq!(m.poll_timeout(), None);
+    }
+
+    /// A page being discarded closes its connections and opens no new one to the peers it
+    /// told (the space's leave, sent after the close, fails there), nor a peer's (ignored,
+    /// counted); a member it had no connection with can still be told it left.
+    #[test]
+    fn a_departed_page_closes_all_and_reopens_none() {
+        let mut m = mgr("a");
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        assert_eq!(
+            out!(m.depart("page closed")),
+            vec![Action::Close {
+                peer: url("b"),
+                conn: 1,
+                reason: "page closed".into(),
+                notify: true
+            }]
+        );
+        assert_eq!(m.connect(&url("b"), 2, t(1)), Err(ConnError::Departed));
+        assert_eq!(out!(m.handle_signal(&url("c"), data(3), t(1))), vec![]);
+        assert_eq!(out!(m.handle_signal(&url("d"), offer(4), t(1))), vec![]);
+        assert!(m.is_empty());
+        assert_eq!(m.stats().stale_frames, 2);
+        assert_eq!(m.connect(&url("e"), 5, t(1)), Ok(5));
+        // A page only hidden (back/forward cache) may come back: it connects again.
+        let mut m = mgr("a");
+        out!(m.connect(&url("b"), 1, t(0)).unwrap());
+        out!(m.close_all("page hidden"));
+        assert_eq!(m.connect(&url("b"), 6, t(1)), Ok(6));
     }
 
     // ------------------------------------------------------------- the handshake

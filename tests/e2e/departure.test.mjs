@@ -4,7 +4,10 @@
 // fires with `persisted` false). Tab B must get a `peer` event `left` for A's agent, and A
 // must leave B's `peers()`. The time from `page.close()` to the event is printed (not
 // asserted: timings belong in benchmarks). Crashed tabs (no `pagehide`) are the membership
-// protocol's job (`down` events), not tested here.
+// protocol's job (`down` events), not tested here. Between relay-only tabs, where a new
+// connection opens within milliseconds, the closed tab is reported left and nothing after it
+// (it once opened a connection for its leave's membership packets after its "page closed":
+// `joined`, `suspect` and `down` followed).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
@@ -12,9 +15,9 @@ import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.
 function pageHelpers() {
   const t = { peerEvents: [] };
   window.t = t;
-  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
+  t.join = async ({ bootstrapUrl, signalUrl, space, relayOnly = false }) => {
     const { Peer } = window.fennec;
-    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
+    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory', relayOnly });
     t.space = await t.peer.join(space);
     t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent, at: Date.now() }));
     return t.peer.agentId;
@@ -80,4 +83,28 @@ test('the same agent opened again (a reload: same origin key, new URL) is report
   await pollPage(b, (ag) => window.t.space.peers().some((p) => p.agent === ag), agent, 'reopened A in B.peers()', 60_000);
   const kinds = await b.evaluate((ag) => window.t.peerEvents.filter((e) => e.agent === ag).map((e) => e.kind), agent);
   assert.deepEqual(kinds.slice(-2), ['left', 'joined']);
+});
+
+test('relay-only tabs: a closed tab is reported left and nothing after it', async () => {
+  const relaySpace = `departure-relay-e2e-${Date.now()}`;
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const context = await browser.newContext();
+    await context.addInitScript(pageHelpers);
+    pages.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
+  }
+  const [a, b] = pages;
+  const [agentA] = await Promise.all(pages.map((p) => p.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space: relaySpace, relayOnly: true })));
+  const id = await a.evaluate(() => window.t.publish('hello over the relay'));
+  await pollPage(b, (x) => window.t.has(x), id, 'op from A at B', 60_000);
+  await a.context().close();
+  await pollPage(b, (ag) => window.t.peerEvents.some((e) => e.kind === 'left' && e.agent === ag), agentA, 'left event for A at B', 30_000);
+  // Long enough for a connection the closed page opened to be reported joined, then for
+  // membership to suspect it and declare it down (1–3 s when it happened).
+  await new Promise((r) => setTimeout(r, 6_000));
+  const kinds = await b.evaluate((ag) => window.t.peerEvents.filter((e) => e.agent === ag).map((e) => e.kind), agentA);
+  assert.deepEqual(kinds, ['joined', 'left']);
+  assert.deepEqual(b.fennecErrors, []);
+  await b.context().close();
 });
