@@ -504,7 +504,7 @@ pub struct ConnManager {
     /// Actions not yet polled ([`ConnManager::poll_output`]), oldest first.
     out: VecDeque<Action>,
     /// Set by [`ConnManager::depart`]: the peers told our page closed (`Some`, maybe
-    /// empty); the peer's new connections are refused, ours to these peers too.
+    /// empty); peers' new connections are refused, ours to these peers too.
     departed: Option<HashSet<Url>>,
 }
 
