@@ -30,17 +30,26 @@ let net, browser, space, contextA;
 const tabs = [];
 const agents = [];
 
+/** Two tabs (separate browser contexts) joined to `space`: `{ pages, agents }`. */
+async function twoTabs(space, relayOnly) {
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const context = await browser.newContext();
+    await context.addInitScript(pageHelpers);
+    pages.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
+  }
+  const agents = await Promise.all(pages.map((p) => p.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space, relayOnly })));
+  return { pages, agents };
+}
+
 before(async () => {
   net = await startDevnet();
   browser = await launchBrowser();
   space = `departure-e2e-${Date.now()}`;
-  for (let i = 0; i < 2; i++) {
-    const context = await browser.newContext();
-    await context.addInitScript(pageHelpers);
-    tabs.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
-  }
-  agents.push(...await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
-    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space }))));
+  const joined = await twoTabs(space, false);
+  tabs.push(...joined.pages);
+  agents.push(...joined.agents);
 });
 after(async () => {
   await browser?.close();
@@ -86,16 +95,7 @@ test('the same agent opened again (a reload: same origin key, new URL) is report
 });
 
 test('relay-only tabs: a closed tab is reported left and nothing after it', async () => {
-  const relaySpace = `departure-relay-e2e-${Date.now()}`;
-  const pages = [];
-  for (let i = 0; i < 2; i++) {
-    const context = await browser.newContext();
-    await context.addInitScript(pageHelpers);
-    pages.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
-  }
-  const [a, b] = pages;
-  const [agentA] = await Promise.all(pages.map((p) => p.evaluate((o) => window.t.join(o),
-    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space: relaySpace, relayOnly: true })));
+  const { pages: [a, b], agents: [agentA] } = await twoTabs(`departure-relay-e2e-${Date.now()}`, true);
   const id = await a.evaluate(() => window.t.publish('hello over the relay'));
   await pollPage(b, (x) => window.t.has(x), id, 'op from A at B', 60_000);
   await a.context().close();

@@ -1,16 +1,16 @@
 // Visible failures and recovery (issue 9, deliverable 5), in real Chromium through the real
 // bootstrap/sbd server: the server is stopped and restarted on the same port while two tabs
-// (separate browser contexts, relay only, so that every byte between them goes through sbd) are
-// in a space. The tabs must report `status` reconnecting/offline and an `error` of kind
-// "signal", store an op published meanwhile, come back `connected` on their own, and deliver
-// that op once the server is back. After an outage long enough that each tab declared the
-// other down, both see the other `alive` again and an op crosses. A tab whose bootstrap server is unreachable gets an `error`
-// of kind "bootstrap" and its join still resolves. A bootstrap server of its own, restarted
-// while the signal server stays up, lists the tabs again after their next poll (each finds its
-// info missing and puts it again). Behind a proxy that answers the first put with 503 and never
-// answers the first poll, the put is retried and polling goes on after the poll's timeout;
-// behind one whose first answer never ends, the poll stops reading at the size cap. A signal
-// connection cut half-open by a TCP proxy is found by the liveness probe and replaced. The
+// (separate browser contexts, relay only, so that every byte between them goes through sbd) are in
+// a space. The tabs must report `status` reconnecting/offline and an `error` of kind "signal",
+// store an op published meanwhile, come back `connected` on their own, and deliver that op once
+// the server is back. After an outage long enough that each tab declared the other down, both see
+// the other `alive` again and an op crosses. A tab whose bootstrap server is unreachable gets an
+// `error` of kind "bootstrap" and its join still resolves. A bootstrap server of its own,
+// restarted while the signal server stays up, lists the tabs again after their next poll (each
+// finds its info missing and puts it again). Behind a proxy that answers the first put with 503
+// and never answers the first poll, the put is retried and polling goes on after the poll's
+// timeout; behind one whose first answer never ends, the poll stops reading at the size cap. A
+// signal connection cut half-open by a TCP proxy is found by the liveness probe and replaced. The
 // reconnection and relisting times are printed (not asserted: timings belong in benchmarks).
 import assert from 'node:assert/strict';
 import http from 'node:http';

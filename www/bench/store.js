@@ -48,7 +48,8 @@ export function txDone(tx) {
 /**
  * Loads `n` distinct dataset ops; precomputes what the plain side needs (untimed). With
  * `extend`, `n` may pass the dataset's size: the dataset's lines are then used again, each
- * with ` #k` appended (k counting on), at their own time (the same sizes and times, new ids).
+ * with ` #k` appended (k counting on), at their own time (the same times, a few bytes longer,
+ * new ids).
  */
 export async function prepare(n, extend = false) {
   const lines = await loadDatasetOps(n);
