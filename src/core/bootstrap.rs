@@ -37,8 +37,9 @@ pub enum BootstrapError {
     /// The signed info is larger than the server accepts.
     #[error("agent info is {0} bytes; the bootstrap server accepts at most {MAX_PUT_BODY_BYTES}")]
     TooLarge(usize),
-    /// The server answered with an error status; `message` is its `error` field.
-    #[error("bootstrap server rejected the request: HTTP {status}: {message}")]
+    /// The server answered with an error status; `message` is its `error` field. The text
+    /// adds what to do about a refusal caused by this device's clock ([`clock_hint`]).
+    #[error("bootstrap server rejected the request: HTTP {status}: {message}{}", clock_hint(.message))]
     Rejected {
         /// HTTP status code.
         status: u16,
@@ -222,6 +223,20 @@ pub fn parse_get_response(
         .into_iter()
         .map(|r| r.and_then(|info| info.info().check_not_expired(now).map(|()| info)))
         .collect())
+}
+
+/// For a refusal naming `InvalidCreatedAt` (the server's `handle_put`; its text is
+/// `Custom { kind: Other, error: "InvalidCreatedAt" }`): the agent info was signed with this
+/// device's clock, more than 3 min from the server's (`CREATED_AT_CLOCK_SKEW_ALLOWED_MICROS`
+/// in `crates/bootstrap_srv/src/server.rs`). Retrying cannot help, and a raw
+/// `InvalidCreatedAt` does not say that the clock is the cause.
+fn clock_hint(message: &str) -> &'static str {
+    if message.contains("InvalidCreatedAt") {
+        " (our agent info's created_at is more than 3 minutes from the server's clock: check \
+         this device's clock; peers can still find us through the peers we find)"
+    } else {
+        ""
+    }
 }
 
 fn rejected(status: u16, body: &str) -> BootstrapError {
@@ -525,7 +540,7 @@ mod tests {
                 message: "InvalidSignature".into()
             }
         );
-        assert!(err.to_string().contains("HTTP 500: InvalidSignature"));
+        assert!(err.to_string().ends_with("HTTP 500: InvalidSignature"));
         let err = parse_put_response(413, "too big").unwrap_err();
         assert_eq!(
             err,
@@ -535,6 +550,19 @@ mod tests {
             }
         );
         assert_eq!(parse_put_response(200, "{}"), Ok(()));
+    }
+
+    #[test]
+    fn a_created_at_refusal_names_the_device_clock() {
+        // The body the real server sends for an info signed 5 min ahead of its clock.
+        let body = r#"{"error":"Custom { kind: Other, error: \"InvalidCreatedAt\" }"}"#;
+        let err = parse_put_response(500, body).unwrap_err();
+        assert!(!err.is_transient());
+        let text = err.to_string();
+        assert!(text.contains("InvalidCreatedAt"), "{text}");
+        assert!(text.contains("3 minutes from the server's clock"), "{text}");
+        let other = parse_put_response(500, r#"{"error":"InvalidExpiresAt"}"#).unwrap_err();
+        assert!(!other.to_string().contains("clock"), "{other}");
     }
 
     #[test]
