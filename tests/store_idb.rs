@@ -207,7 +207,16 @@ async fn relaxed_durability_still_stores() {
 #[wasm_bindgen_test]
 fn dom_exceptions_become_clear_errors() {
     let q = web_sys::DomException::new_with_message_and_name("full", "QuotaExceededError").unwrap();
-    assert!(matches!(dom_error(&q), StoreError::QuotaExceeded(m) if m == "full"));
+    assert_eq!(
+        dom_error(&q),
+        StoreError::QuotaExceeded("QuotaExceededError: full".into())
+    );
+    // Chromium's own has no message: the text is the name, not "QuotaExceededError: ".
+    let q = web_sys::DomException::new_with_message_and_name("", "QuotaExceededError").unwrap();
+    assert_eq!(
+        dom_error(&q).to_string(),
+        "storage quota exceeded, nothing of this batch was stored: QuotaExceededError"
+    );
     let v = web_sys::DomException::new_with_message_and_name("v", "VersionError").unwrap();
     assert!(dom_error(&v).to_string().contains("newer than this code"));
     let o = web_sys::DomException::new_with_message_and_name("boom", "UnknownError").unwrap();

@@ -1453,14 +1453,19 @@ fn corrupt(what: &str) -> StoreError {
 
 /// A DOMException (from a request, a transaction or a throw) as a [`StoreError`].
 pub fn dom_error(e: &DomException) -> StoreError {
-    let (name, message) = (e.name(), e.message());
+    let name = e.name();
+    // Chromium's QuotaExceededError has an empty message: the name alone then, not "…: ".
+    let text = match e.message() {
+        m if m.is_empty() => name.clone(),
+        m => format!("{name}: {m}"),
+    };
     match name.as_str() {
-        "QuotaExceededError" => StoreError::QuotaExceeded(message),
+        "QuotaExceededError" => StoreError::QuotaExceeded(text),
         "VersionError" => StoreError::Backend(format!(
             "the op store database is newer than this code (schema {SCHEMA_VERSION}): \
-             reload to get the newer code ({message})"
+             reload to get the newer code ({text})"
         )),
-        _ => StoreError::Backend(format!("{name}: {message}")),
+        _ => StoreError::Backend(text),
     }
 }
 
