@@ -38,7 +38,7 @@ pub enum BootstrapError {
     #[error("agent info is {0} bytes; the bootstrap server accepts at most {MAX_PUT_BODY_BYTES}")]
     TooLarge(usize),
     /// The server answered with an error status; `message` is its `error` field. The text
-    /// adds what to do about a refusal caused by this device's clock ([`clock_hint`]).
+    /// adds what to do when the refusal is `InvalidCreatedAt` (this device's clock is off).
     #[error("bootstrap server rejected the request: HTTP {status}: {message}{}", clock_hint(.message))]
     Rejected {
         /// HTTP status code.

@@ -245,6 +245,8 @@ pub struct SimNet {
     preflighted: HashSet<(usize, usize)>,
     /// Directed links whose frames are lost.
     cut: HashSet<(usize, usize)>,
+    /// Directed links whose frames of one [`frame_kind`] are lost.
+    cut_kinds: HashSet<(usize, usize, &'static str)>,
     bootstrap: BTreeMap<Vec<u8>, AgentInfoSigned>,
     next_poll: i64,
     lost: u64,
@@ -276,6 +278,7 @@ impl SimNet {
             link_last: HashMap::new(),
             preflighted: HashSet::new(),
             cut: HashSet::new(),
+            cut_kinds: HashSet::new(),
             bootstrap: BTreeMap::new(),
             lost: 0,
         }
@@ -384,6 +387,13 @@ impl SimNet {
         self.cut.insert((from, to));
     }
 
+    /// Frames of [`frame_kind`] `kind` from `from` to `to` are lost from now on, the rest
+    /// arrive: a congested connection that loses the unreliable channel's membership
+    /// packets while its reliable channel delivers.
+    pub fn cut_kind(&mut self, from: usize, to: usize, kind: &'static str) {
+        self.cut_kinds.insert((from, to, kind));
+    }
+
     /// Frames between a node of `a` and a node of `b`, either way, are lost from now on.
     pub fn partition(&mut self, a: &[usize], b: &[usize]) {
         for &x in a {
@@ -394,9 +404,10 @@ impl SimNet {
         }
     }
 
-    /// Every cut link carries frames again.
+    /// Every cut link carries frames again, of every kind.
     pub fn heal(&mut self) {
         self.cut.clear();
+        self.cut_kinds.clear();
     }
 
     /// Frames sent and not yet arrived: `(from, to, frame)`.
@@ -522,6 +533,8 @@ impl SimNet {
                 if self.nodes[to].crashed
                     || self.nodes[from].crashed
                     || self.cut.contains(&(from, to))
+                    || (!self.cut_kinds.is_empty()
+                        && self.cut_kinds.contains(&(from, to, frame_kind(&frame))))
                 {
                     self.lost += 1;
                     return;

@@ -41,6 +41,10 @@
 //! - **Buddy** (Lifeguard §IV-C): a member we start to suspect is told so at once by a
 //!   direct Ping carrying the suspicion, so an alive one refutes within a round trip; this
 //!   is what lets the suspicion timeout be short (two probe periods).
+//! - **Heard from**: a suspected member we keep receiving anything from
+//!   ([`Membership::heard_from`]) is declared down only once it has been silent for the
+//!   suspicion timeout, and is told of the suspicion again meanwhile (a congested
+//!   connection loses the datagrams SWIM counts on while its data arrives).
 //! - **Leaving**: [`Membership::leave`] is foca's `leave_cluster`; the Down it spreads is
 //!   marked "left" ([`codec`]), so peers report [`MemberEvent::Left`], not a crash.
 //!
@@ -365,6 +369,9 @@ pub struct Membership {
     timers: BinaryHeap<Reverse<(Timestamp, u64, Timer)>>,
     timer_seq: u64,
     states: HashMap<AgentId, Liveness>,
+    /// When each member last sent us anything: a membership packet, or any message the space
+    /// took from its connection ([`Membership::heard_from`]).
+    heard: HashMap<AgentId, Timestamp>,
     /// The dozing hint members last heard from us (hidden or busy).
     dozing: bool,
     /// The app said the tab is hidden ([`Membership::set_dozing`]).
@@ -428,6 +435,7 @@ impl Membership {
             fx: Effects::default(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
+            heard: HashMap::default(),
             states: HashMap::default(),
             dozing: false,
             hidden: false,
@@ -539,6 +547,22 @@ impl Membership {
         self.settle(now, r);
     }
 
+    /// `agents` sent us something at `now` (the space calls this for every message it takes
+    /// from a connection; membership packets count by themselves). A suspected member we
+    /// keep hearing from is not declared down until it has been silent for the suspicion
+    /// timeout: its data is first-hand proof that it runs. SWIM only counts acks, which
+    /// travel on the unreliable datagram channel; a bulk transfer that congests the
+    /// connection loses them while its data keeps arriving, and a two-tab space then
+    /// declared both tabs down (an 8 MB sync into a slow store, see docs/design.md). Only
+    /// members are recorded, so the map stays within the active set.
+    pub fn heard_from(&mut self, now: Timestamp, agents: &[AgentId]) {
+        for a in agents {
+            if self.states.contains_key(a) {
+                self.heard.insert(a.clone(), now);
+            }
+        }
+    }
+
     /// A membership payload from a peer whose URL is admitted and hosts `sender_agents`.
     /// Updates about agents `admits` refuses, and about new agents beyond
     /// [`MembershipConfig::max_members`], are dropped before foca sees them.
@@ -582,6 +606,7 @@ impl Membership {
             return Err(MembershipError::Spoofed(filtered.src.agent));
         }
         self.stats.updates_dropped += filtered.dropped as u64;
+        self.heard_from(now, std::slice::from_ref(&filtered.src.agent));
         let r = self.foca.handle_data(&filtered.packet, &mut self.fx);
         if let Err(foca::Error::CustomBroadcast(e)) = &r {
             return Err(MembershipError::Malformed(e.to_string()));
@@ -613,9 +638,46 @@ impl Membership {
         // indistinguishable, so an unstable sort (smaller code) is enough.
         sort::sort_by(&mut due, |a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         for (_, timer) in due {
+            if let Some(later) = self.still_heard(now, &timer) {
+                self.tell_again(&timer);
+                self.queue_timer(later, timer);
+                continue;
+            }
             let r = self.foca.handle_timer(timer, &mut self.fx);
             self.settle(now, r);
         }
+    }
+
+    /// For foca's suspect-to-down timer of a member we heard from ([`Self::heard_from`])
+    /// less than its suspicion timeout ago: when that timeout after the last hearing ends.
+    fn still_heard(&self, now: Timestamp, timer: &Timer) -> Option<Timestamp> {
+        let Timer::ChangeSuspectToDown { member_id, .. } = timer else {
+            return None;
+        };
+        let last = self.heard.get(&member_id.agent)?;
+        let until = last.plus(self.stretch(timer, self.cfg.suspect_to_down_after));
+        (until > now).then_some(until)
+    }
+
+    /// A suspicion whose down we put off: the suspect is told again (as when it started,
+    /// [`Self::tell_suspects`]), since the first telling or the refutation may have been lost
+    /// in the congestion that made us suspect it; without it the suspicion could outlast
+    /// the congestion for good.
+    fn tell_again(&mut self, timer: &Timer) {
+        if let Timer::ChangeSuspectToDown {
+            member_id,
+            incarnation,
+            ..
+        } = timer
+        {
+            let m = Member::new(member_id.clone(), *incarnation, State::Suspect);
+            self.tell_suspects(vec![m]);
+        }
+    }
+
+    fn queue_timer(&mut self, at: Timestamp, timer: Timer) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, timer)));
     }
 
     /// Tells members that this tab is (or no longer is) hidden: they wait
@@ -799,9 +861,7 @@ impl Membership {
         }
         for (timer, after) in std::mem::take(&mut self.fx.timers) {
             let after = self.stretch(&timer, after);
-            self.timer_seq += 1;
-            self.timers
-                .push(Reverse((now.plus(after), self.timer_seq, timer)));
+            self.queue_timer(now.plus(after), timer);
         }
         let mut renewed = false;
         for note in std::mem::take(&mut self.fx.notes) {
@@ -895,6 +955,7 @@ impl Membership {
                 .map(|m| m.id().agent.as_bytes())
                 .collect();
             self.states.retain(|a, _| current.contains(a.as_bytes()));
+            self.heard.retain(|a, _| current.contains(a.as_bytes()));
             drop(left);
             let mut s = self.shared.borrow_mut();
             s.left

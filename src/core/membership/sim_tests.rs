@@ -42,6 +42,8 @@ pub(crate) struct Cluster {
     rng: SmallRng,
     /// Probability that a datagram is lost.
     pub loss: f64,
+    /// `(from, to)`: every datagram from `from` to `to` is lost (a congested direction).
+    pub cut: HashSet<(usize, usize)>,
     /// (time, observer, event).
     pub events: Vec<(Timestamp, usize, MemberEvent)>,
     /// Payload bytes sent per node.
@@ -85,6 +87,7 @@ impl Cluster {
             now,
             rng: SmallRng::seed_from_u64(seed),
             loss: 0.0,
+            cut: HashSet::new(),
             events: Vec::new(),
             bytes: vec![0; n],
         };
@@ -120,7 +123,7 @@ impl Cluster {
                 MembershipOutput::Send { to, data } => {
                     self.bytes[i] += data.len() as u64;
                     let to = index_of(&to.agent);
-                    if self.rng.random::<f64>() < self.loss {
+                    if self.rng.random::<f64>() < self.loss || self.cut.contains(&(i, to)) {
                         continue;
                     }
                     let latency = self.rng.random_range(10_000..60_000);
@@ -228,6 +231,14 @@ impl Cluster {
 
     pub fn set_dozing(&mut self, i: usize, dozing: bool) {
         self.nodes[i].m.set_dozing(self.now, dozing);
+        self.drain(i);
+    }
+
+    /// Member `i` took a message of member `from` off their connection (not a datagram:
+    /// data on the reliable channel, which `cut` and `loss` do not touch).
+    pub fn heard(&mut self, i: usize, from: usize) {
+        let now = self.now;
+        self.nodes[i].m.heard_from(now, &[agent(from)]);
         self.drain(i);
     }
 
@@ -488,6 +499,52 @@ fn two_members_holding_each_other_down_both_reconnected_at_once_meet_again() {
         assert!(
             c.converged(),
             "seed {seed}: still apart 60 s after both links came back"
+        );
+    }
+}
+
+/// A bulk transfer congests the connection from member 0 to member 1 (an 8 MB sync between
+/// two tabs lost a quarter of the sender's datagrams): for 10 s every membership packet 0
+/// sends to 1 is lost, while 0's data keeps reaching 1 every 50 ms. SWIM alone declares
+/// each down: 1 gets no acks from 0, and 0's probes never reach 1. What each hears from
+/// the other keeps both up, and once the path clears the suspicions are refuted. A member
+/// that crashes mid-transfer is still declared down: the suspicion timeout then runs from
+/// the last data.
+#[test]
+fn a_member_whose_packets_are_lost_while_its_data_arrives_is_not_declared_down() {
+    let step = Duration::from_millis(50);
+    for seed in 0..8 {
+        let mut c = converged(2, seed);
+        c.cut.insert((0, 1));
+        for _ in 0..200 {
+            c.heard(1, 0);
+            c.run_for(step);
+        }
+        c.cut.clear();
+        c.run_for(Duration::from_secs(5));
+        assert_eq!(
+            c.all_downs(),
+            vec![],
+            "seed {seed}: declared down while sending"
+        );
+        assert!(c.converged(), "seed {seed}: suspicions not refuted");
+
+        c.cut.insert((0, 1));
+        for _ in 0..20 {
+            c.heard(1, 0);
+            c.run_for(step);
+        }
+        let crashed = c.now;
+        c.crash(0);
+        c.run_for(Duration::from_secs(20));
+        let downs = c.downs_of(0);
+        assert_eq!(downs.len(), 1, "seed {seed}: the crash is seen");
+        let after = Duration::from_micros(downs[0].0.micros_since(crashed) as u64);
+        // The suspicion timeout (1.6 s) from the last data, plus up to a probe period
+        // and its timeout before the suspicion starts.
+        assert!(
+            after <= Duration::from_secs(4),
+            "seed {seed}: seen {after:?} after the crash"
         );
     }
 }

@@ -1289,6 +1289,9 @@ impl Space {
             return;
         }
         let agents = self.peers.agents_at(now, &from);
+        // Any message proves its sender runs: a suspected member that keeps sending is
+        // not declared down while its acks are lost in a congested connection.
+        self.members.heard_from(now, &agents);
         // Fetching or gossiping with us: in the active set (an agent-info introduction,
         // which every new peer sends to everyone, is not).
         if matches!(msg, WireMessage::Fetch { .. } | WireMessage::Gossip { .. }) {

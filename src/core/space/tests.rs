@@ -1385,6 +1385,46 @@ fn small_fresh_batches_are_pushed_and_the_rest_announced() {
     }
 }
 
+/// A congested connection: for 10 s node 0's membership packets to node 1 are lost while its
+/// ops keep arriving (one published every 100 ms), as in an 8 MB sync between two tabs
+/// (2026-12-05, a quarter of the sender's datagrams lost). SWIM alone had each declare the
+/// other down; what each takes from the other now keeps both up, and once the packets
+/// pass again both are alive.
+#[test]
+fn a_peer_whose_membership_packets_are_lost_while_its_ops_arrive_is_not_declared_down() {
+    let mut net = net(vec![cfg(), cfg()]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let agents = [0, 1].map(|i| net.nodes[i].space.agent().clone());
+    net.cut_kind(0, 1, "membership");
+    for i in 0..100u32 {
+        let now = net.now();
+        net.nodes[0]
+            .space
+            .publish(now, i.to_be_bytes().to_vec())
+            .unwrap();
+        net.drain(0);
+        net.run_for(Duration::from_millis(100));
+    }
+    assert_eq!(net.nodes[1].received(), 100, "every op crossed");
+    net.heal();
+    net.run_for(Duration::from_secs(5));
+    for i in 0..2 {
+        let other = &agents[1 - i];
+        let downs = net.nodes[i]
+            .events
+            .iter()
+            .filter(|e| matches!(e, SpaceEvent::MemberDown { agent, .. } if agent == other))
+            .count();
+        assert_eq!(downs, 0, "node {i} declared the other down");
+        assert_eq!(
+            net.nodes[i].space.liveness(other),
+            Some(Liveness::Alive),
+            "node {i}"
+        );
+    }
+}
+
 /// A restart of the signal server two peers share, long enough that each declared the other
 /// down: both links come back at once, their announces cross and both renew. Seen in real
 /// tabs and `npm run peer` (2026-12-05): they never spoke again, and an op published after
