@@ -557,7 +557,10 @@ impl Membership {
     /// members are recorded, so the map stays within the active set.
     pub fn heard_from(&mut self, now: Timestamp, agents: &[AgentId]) {
         for a in agents {
-            if self.states.contains_key(a) {
+            // Called for every message: update in place, clone the id only the first time.
+            if let Some(at) = self.heard.get_mut(a) {
+                *at = now;
+            } else if self.states.contains_key(a) {
                 self.heard.insert(a.clone(), now);
             }
         }
