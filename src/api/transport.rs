@@ -47,6 +47,15 @@ pub enum TransportEvent {
         /// The size of the frame as received, bytes (for accounting).
         len: usize,
     },
+    /// Part of a message from `from` arrived (a chunk that completes none): the peer is
+    /// sending. Membership counts it as hearing from the peer, so a long message on a slow
+    /// or congested connection is not silence. A transport that delivers whole messages
+    /// only need not send it; one that chunks sends it at most every few hundred ms per
+    /// connection.
+    Receiving {
+        /// The sender's peer URL.
+        from: Url,
+    },
     /// The connection with `peer` closed or failed.
     Disconnected {
         /// The peer URL.

@@ -92,6 +92,10 @@ use crate::wire::WireMessage;
 /// ([`NetStats::rtc_cmds_overflow`]) and the connection closed.
 pub const RTC_CMDS_CAPACITY: usize = 64;
 
+/// Least time between two [`NetEvent::Receiving`] of one connection, µs (250 ms: several
+/// per suspicion timeout of 1.6 s, few next to the chunks of a fast transfer).
+pub const RECEIVING_EVERY_US: i64 = 250_000;
+
 /// Most bytes of data-channel messages queued for this transport's task (16 MiB, four
 /// largest frames). An `RTCDataChannel` cannot be paused from the receiving side; a peer that
 /// gets this far ahead has its connection closed instead of growing the queue.
@@ -170,6 +174,14 @@ pub enum NetEvent {
         msg: WireMessage,
         /// The size of the frame as received, bytes.
         len: usize,
+    },
+    /// A chunk from `peer` that completes no message: it is sending (a long message on a
+    /// slow or congested connection). At most one per connection per
+    /// [`RECEIVING_EVERY_US`], and only on a connection that reported
+    /// [`NetEvent::Connected`].
+    Receiving {
+        /// The sender.
+        peer: Url,
     },
     /// A connection that had reported [`NetEvent::Connected`] is gone.
     Disconnected {
@@ -351,6 +363,8 @@ struct Conn {
     low_waker: Rc<RefCell<Option<Waker>>>,
     send_lock: futures::lock::Mutex<()>,
     reassembler: RefCell<Reassembler>,
+    /// When a chunk may next be reported as [`NetEvent::Receiving`].
+    next_receiving: Cell<Timestamp>,
     outbox: mpsc::UnboundedSender<Outgoing>,
     /// Bounded ([`RTC_CMDS_CAPACITY`]): fed by remote signal frames.
     rtc_cmds: RefCell<mpsc::Sender<RtcCmd>>,
@@ -922,6 +936,7 @@ impl Shared {
             low_waker: Rc::new(RefCell::new(None)),
             send_lock: futures::lock::Mutex::new(()),
             reassembler: RefCell::new(Reassembler::new(self.config.max_message_bytes)),
+            next_receiving: Cell::new(Timestamp(0)),
             outbox,
             rtc_cmds: RefCell::new(rtc_cmds),
         });
@@ -1142,9 +1157,25 @@ impl Shared {
         let r = conn.reassembler.borrow_mut().push(chunk);
         match r {
             Ok(Some(msg)) => self.receive_message(conn, msg),
-            Ok(None) => {}
+            Ok(None) => self.receiving(conn),
             Err(e) => self.violation(conn, &e.to_string()),
         }
+    }
+
+    /// Part of a message arrived on `conn`: [`NetEvent::Receiving`], rate-limited, on the
+    /// membership lane when there is one, so that whole messages waiting for the space do
+    /// not hold it back (it tells membership that the peer is alive).
+    fn receiving(&self, conn: &Conn) {
+        let now = crate::browser::clock::now();
+        if now < conn.next_receiving.get() || *conn.status.borrow() != Status::Ready {
+            return;
+        }
+        conn.next_receiving.set(now.add_micros(RECEIVING_EVERY_US));
+        let ev = NetEvent::Receiving {
+            peer: conn.peer.clone(),
+        };
+        let urgent = self.membership.borrow();
+        let _ = urgent.as_ref().unwrap_or(&self.events).unbounded_send(ev);
     }
 
     /// One whole message from the peer: the manager decodes it once and judges it.
@@ -1457,6 +1488,7 @@ impl crate::api::transport::Transport for SpaceTransport {
                     msg,
                     len,
                 },
+                NetEvent::Receiving { peer } => TransportEvent::Receiving { from: peer },
                 NetEvent::Disconnected { peer, reason } => {
                     TransportEvent::Disconnected { peer, reason }
                 }
@@ -1469,7 +1501,8 @@ impl crate::api::transport::Transport for SpaceTransport {
 /// `ev`, a received message, as lost on the way. Always false in other builds.
 fn partition_drops(ev: &NetEvent) -> bool {
     #[cfg(feature = "testing")]
-    return crate::testing::partition::partitioned() && matches!(ev, NetEvent::Message { .. });
+    return crate::testing::partition::partitioned()
+        && matches!(ev, NetEvent::Message { .. } | NetEvent::Receiving { .. });
     #[cfg(not(feature = "testing"))]
     {
         let _ = ev;

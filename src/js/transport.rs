@@ -176,6 +176,8 @@ impl JsTransport {
                         continue;
                     }
                     NetEvent::Message { peer, msg, .. } => (peer, msg),
+                    // The hostile-peer harness has no membership to tell.
+                    NetEvent::Receiving { .. } => continue,
                     NetEvent::Disconnected { peer, reason } => {
                         let f = dcb.borrow().clone();
                         if let Some(f) = f {

@@ -350,6 +350,9 @@ where
                             }
                         }
                     }
+                    Some(TransportEvent::Receiving { from }) => {
+                        membership.heard(clock.now(), &from);
+                    }
                     other => {
                         shut_down = other.is_none();
                         held.events.push(other);
@@ -389,6 +392,7 @@ fn send<'t, T: Transport + ?Sized>(
 fn handle_event(space: &mut Space, now: Timestamp, e: Option<TransportEvent>) -> bool {
     match e {
         Some(TransportEvent::Message { from, msg, .. }) => space.handle_message(now, from, msg),
+        Some(TransportEvent::Receiving { from }) => space.receiving(now, &from),
         Some(TransportEvent::Disconnected { peer, .. }) => space.peer_disconnected(now, &peer),
         Some(TransportEvent::Connected { agents, .. }) => space.insert_agent_infos(now, agents),
         None => return false,

@@ -1316,6 +1316,13 @@ impl Space {
         self.pump(now);
     }
 
+    /// Part of a message from `from` arrived (the transport's
+    /// [`crate::api::transport::TransportEvent::Receiving`]): membership hears from its
+    /// agents, as from a whole message ([`Membership::heard_from`]).
+    pub fn receiving(&mut self, now: Timestamp, from: &Url) {
+        self.membership_part().heard(now, from);
+    }
+
     /// The outcome of sending the frame of `ticket`. An error fails that send only (fetch
     /// requests move to other sources); liveness is membership's to decide.
     pub fn handle_send_result(

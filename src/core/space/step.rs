@@ -133,6 +133,17 @@ impl MembershipPart<'_> {
         None
     }
 
+    /// Part of a message from `from` arrived
+    /// ([`crate::api::transport::TransportEvent::Receiving`]): its agents, if admitted,
+    /// count as heard from ([`Membership::heard_from`]).
+    pub fn heard(&mut self, now: Timestamp, from: &Url) {
+        if self.left || !self.peers.admits(now, from) {
+            return;
+        }
+        let agents = self.peers.agents_at(now, from);
+        self.members.heard_from(now, &agents);
+    }
+
     /// Sends SWIM's queued packets, each to its member's URL from the peer store.
     pub(super) fn send_packets(&mut self, now: Timestamp) -> bool {
         let mut sent = false;

@@ -1425,6 +1425,42 @@ fn a_peer_whose_membership_packets_are_lost_while_its_ops_arrive_is_not_declared
     }
 }
 
+/// The same with one long message: for 10 s nothing whole arrives from node 0 at node 1, only
+/// chunks of a message in progress (the transport's `Receiving`, every 200 ms), as with 1 MB
+/// ops on a slow path; its membership packets are lost. Node 1 must not declare node 0
+/// down meanwhile, and both are alive once the path clears.
+#[test]
+fn a_peer_sending_a_long_message_is_not_declared_down() {
+    let mut net = net(vec![cfg(), cfg()]);
+    net.introduce();
+    net.run_for(Duration::from_secs(5));
+    let agents = [0, 1].map(|i| net.nodes[i].space.agent().clone());
+    let from = net.nodes[0].url.clone();
+    net.cut(0, 1);
+    for _ in 0..50 {
+        let now = net.now();
+        net.nodes[1].space.receiving(now, &from);
+        net.drain(1);
+        net.run_for(Duration::from_millis(200));
+    }
+    net.heal();
+    net.run_for(Duration::from_secs(5));
+    for i in 0..2 {
+        let other = &agents[1 - i];
+        let downs = net.nodes[i]
+            .events
+            .iter()
+            .filter(|e| matches!(e, SpaceEvent::MemberDown { agent, .. } if agent == other))
+            .count();
+        assert_eq!(downs, 0, "node {i} declared the other down");
+        assert_eq!(
+            net.nodes[i].space.liveness(other),
+            Some(Liveness::Alive),
+            "node {i}"
+        );
+    }
+}
+
 /// A restart of the signal server two peers share, long enough that each declared the other
 /// down: both links come back at once, their announces cross and both renew. Seen in real
 /// tabs and `npm run peer` (2026-12-05): they never spoke again, and an op published after
