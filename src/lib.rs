@@ -6,7 +6,9 @@
 //! - [`core`]: the sans-IO protocol of a space; [`net`]: sans-IO networking (sbd, connection
 //!   policy and handshake, framing, admission); [`store`]: the in-memory op store;
 //! - `browser`: every wasm32-only part (timers, WebSocket, WebRTC, IndexedDB, the browser
-//!   peer); `js`: the wasm-bindgen API; `testing` (feature): test tooling.
+//!   peer); `js`: the wasm-bindgen API; `testing` (feature): test tooling;
+//! - below every layer: [`bounded`] (the FIFO-bounded set and map every network-fed
+//!   collection uses, in `core/` and `net/`), [`hash`], [`sort`].
 //!
 //! The two `cfg(target_arch = "wasm32")` gates below are the only ones in the crate.
 
@@ -19,6 +21,7 @@ pub mod net;
 pub mod store;
 pub mod wire;
 
+pub mod bounded;
 pub mod hash;
 pub mod sort;
 

@@ -292,10 +292,7 @@ struct State {
     closed: bool,
 }
 
-/// The DISCONNECT reason of connections closed because the page is being discarded
-/// (`pagehide` with `persisted` false: closed tab, navigation away without the back-forward
-/// cache).
-pub const PAGE_CLOSED: &str = "page closed";
+pub use crate::net::conn::PAGE_CLOSED;
 
 /// The DISCONNECT reason of connections closed because the page went into the back-forward
 /// cache (`pagehide` with `persisted` true): it may come back.

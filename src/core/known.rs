@@ -2,7 +2,7 @@
 //! to it again. [`HeldIds`]: the op ids our own store holds, while that set is known in full,
 //! so an announcement needs no store lookup.
 
-use crate::core::bounded::BoundedSet;
+use crate::bounded::BoundedSet;
 use crate::hash::{HashMap, HashSet};
 use crate::model::id::OpId;
 use crate::model::url::Url;

@@ -13,11 +13,9 @@
 //! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
 //! - [`gossip`]: k2gossip rounds over the DHT model, the one repair path (`space` drives it).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
-//! - [`bounded`]: the bounded FIFO set and map every network-fed collection uses.
 //! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
 
 pub mod bootstrap;
-pub mod bounded;
 pub mod config;
 pub mod dht;
 pub mod fetch;

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use crate::core::bounded::BoundedSet;
+use crate::bounded::BoundedSet;
 use crate::core::config::{ConfigError, at_least_one};
 use crate::hash::{HashMap, HashSet};
 use crate::model::agent::AgentInfoSigned;

@@ -98,6 +98,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::bounded::BoundedSet;
 use crate::hash::{HashMap, HashSet};
 use crate::model::agent::AgentInfoSigned;
 use crate::model::config::{ConfigError, at_least_one, positive};
@@ -442,7 +443,20 @@ pub enum ConnError {
     /// Our page is being discarded and this peer was told so ([`ConnManager::depart`]).
     #[error("the page is closing and the peer was told: no new connection")]
     Departed,
+    /// The peer's page closed (its DISCONNECT said [`PAGE_CLOSED`]): its URL went with it.
+    #[error("{0} closed its page: its URL is gone")]
+    PageClosed(Url),
 }
+
+/// The DISCONNECT reason of connections closed because the page is being discarded
+/// (`pagehide` with `persisted` false: closed tab, navigation away without the back-forward
+/// cache). A page's peer URL is its own sbd key, so it never comes back; a reloaded page has
+/// a new one.
+pub const PAGE_CLOSED: &str = "page closed";
+
+/// How many peers whose page closed a [`ConnManager`] remembers, to open no connection to
+/// them ([`ConnError::PageClosed`]); the oldest is forgotten first.
+pub const CLOSED_PAGES_REMEMBERED: usize = 256;
 
 /// Counters of what the manager did; they only grow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -506,6 +520,10 @@ pub struct ConnManager {
     /// Set by [`ConnManager::depart`]: the peers told our page closed (`Some`, maybe
     /// empty); peers' new connections are refused, ours to these peers too.
     departed: Option<HashSet<Url>>,
+    /// Peers whose page closed ([`PAGE_CLOSED`]). A fetch answer or gossip message that was
+    /// under way when one left would otherwise open a new connection to a URL nobody holds,
+    /// which then waits out its connect timeout (seen after a tab reloaded mid-sync).
+    closed_pages: BoundedSet<Url>,
 }
 
 impl ConnManager {
@@ -524,6 +542,7 @@ impl ConnManager {
             page_left: u32::MAX,
             out: VecDeque::new(),
             departed: None,
+            closed_pages: BoundedSet::new(CLOSED_PAGES_REMEMBERED),
         })
     }
 
@@ -594,7 +613,8 @@ impl ConnManager {
     /// eviction, then the start) are queued ([`poll_output`](Self::poll_output)).
     ///
     /// # Errors
-    /// [`ConnError::SelfConnect`], [`ConnError::NotAPeer`], [`ConnError::Departed`].
+    /// [`ConnError::SelfConnect`], [`ConnError::NotAPeer`], [`ConnError::Departed`],
+    /// [`ConnError::PageClosed`].
     pub fn connect(
         &mut self,
         peer: &Url,
@@ -613,6 +633,9 @@ impl ConnManager {
             .is_some_and(|told| told.contains(peer))
         {
             return Err(ConnError::Departed);
+        }
+        if self.closed_pages.contains(peer) {
+            return Err(ConnError::PageClosed(peer.clone()));
         }
         if let Some(c) = self.conns.get_mut(peer) {
             c.last_active = now;
@@ -1039,6 +1062,9 @@ impl ConnManager {
                 self.violation(peer, conn, &AdmissionError::RepeatedPreflight.to_string());
             }
             WireMessage::Disconnect(reason) => {
+                if reason == PAGE_CLOSED {
+                    self.closed_pages.insert(peer.clone());
+                }
                 self.end(peer, format!("closed by peer: {reason}"), false);
             }
             WireMessage::Unspecified { .. } => self.stats.dropped_unspecified += 1,
@@ -2144,6 +2170,30 @@ mod tests {
         out!(m.connect(&url("b"), 1, t(0)).unwrap());
         out!(m.close_all("page hidden"));
         assert_eq!(m.connect(&url("b"), 6, t(1)), Ok(6));
+    }
+
+    /// A peer whose page closed is never connected to again: its URL is gone (a late answer
+    /// to it fails instead of opening a connection that waits out its timeout). A peer that
+    /// said goodbye otherwise (its page only hidden, or a close of that connection) may be.
+    #[test]
+    fn a_peer_whose_page_closed_is_not_connected_to_again() {
+        for (reason, again) in [(PAGE_CLOSED, false), ("page hidden", true), ("bye", true)] {
+            let mut m = mgr("b");
+            out!(m.handle_signal(&url("a"), offer(7), t(0)));
+            finish_handshake(&mut m, "a", 7, t(1));
+            let bye = crate::wire::encode_disconnect(reason);
+            out!(m.handle_message(&url("a"), 7, bye, t(2)));
+            let r = m.connect(&url("a"), 8, t(3));
+            match again {
+                true => assert_eq!(r, Ok(8), "{reason}"),
+                false => assert_eq!(r, Err(ConnError::PageClosed(url("a"))), "{reason}"),
+            }
+            assert_eq!(
+                m.connect(&url("c"), 9, t(3)),
+                Ok(9),
+                "{reason}: another peer"
+            );
+        }
     }
 
     // ------------------------------------------------------------- the handshake

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::{Pending, Space, StoreRequest};
 use crate::api::{OpStore, StoreError};
-use crate::core::bounded::BoundedMap;
+use crate::bounded::BoundedMap;
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::store::{self as dht_store, DhtLoadError};
 use crate::core::dht::time::TIME_FACTOR;

@@ -105,7 +105,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::api::{MetaOp, StoreError};
-use crate::core::bounded::BoundedSet;
+use crate::bounded::BoundedSet;
 use crate::core::config::{ConfigError, at_least_one, positive};
 use crate::core::dht::{Dht, SliceWrites};
 use crate::core::fetch::{
