@@ -1,7 +1,8 @@
 //! [`BoundedSet`]: a set that remembers at most a fixed number of entries, forgetting the
 //! oldest insert first (FIFO). fennec's rule for every set fed from the network ("bounded
 //! sizes", docs/design.md principle 5): recently stored op ids, ops a peer is known to hold,
-//! blocked agents, peers whose page closed. [`BoundedMap`]: the same for a map (op ids announced to us, with when).
+//! blocked agents, peers whose page closed. [`BoundedMap`]: the same for a map (op ids
+//! announced to us, with when).
 
 use crate::hash::{HashMap, HashSet};
 use std::collections::VecDeque;
