@@ -1385,6 +1385,24 @@ fn small_fresh_batches_are_pushed_and_the_rest_announced() {
     }
 }
 
+/// Each of the two nodes holds the other alive and never declared it down.
+fn both_alive_and_never_down(net: &SimNet, agents: &[AgentId; 2]) {
+    for i in 0..2 {
+        let other = &agents[1 - i];
+        let downs = net.nodes[i]
+            .events
+            .iter()
+            .filter(|e| matches!(e, SpaceEvent::MemberDown { agent, .. } if agent == other))
+            .count();
+        assert_eq!(downs, 0, "node {i} declared the other down");
+        assert_eq!(
+            net.nodes[i].space.liveness(other),
+            Some(Liveness::Alive),
+            "node {i}"
+        );
+    }
+}
+
 /// A congested connection: for 10 s node 0's membership packets to node 1 are lost while its
 /// ops keep arriving (one published every 100 ms), as in an 8 MB sync between two tabs
 /// (2026-12-05, a quarter of the sender's datagrams lost). SWIM alone had each declare the
@@ -1409,20 +1427,7 @@ fn a_peer_whose_membership_packets_are_lost_while_its_ops_arrive_is_not_declared
     assert_eq!(net.nodes[1].received(), 100, "every op crossed");
     net.heal();
     net.run_for(Duration::from_secs(5));
-    for i in 0..2 {
-        let other = &agents[1 - i];
-        let downs = net.nodes[i]
-            .events
-            .iter()
-            .filter(|e| matches!(e, SpaceEvent::MemberDown { agent, .. } if agent == other))
-            .count();
-        assert_eq!(downs, 0, "node {i} declared the other down");
-        assert_eq!(
-            net.nodes[i].space.liveness(other),
-            Some(Liveness::Alive),
-            "node {i}"
-        );
-    }
+    both_alive_and_never_down(&net, &agents);
 }
 
 /// The same with one long message: for 10 s nothing whole arrives from node 0 at node 1, only
@@ -1445,20 +1450,7 @@ fn a_peer_sending_a_long_message_is_not_declared_down() {
     }
     net.heal();
     net.run_for(Duration::from_secs(5));
-    for i in 0..2 {
-        let other = &agents[1 - i];
-        let downs = net.nodes[i]
-            .events
-            .iter()
-            .filter(|e| matches!(e, SpaceEvent::MemberDown { agent, .. } if agent == other))
-            .count();
-        assert_eq!(downs, 0, "node {i} declared the other down");
-        assert_eq!(
-            net.nodes[i].space.liveness(other),
-            Some(Liveness::Alive),
-            "node {i}"
-        );
-    }
+    both_alive_and_never_down(&net, &agents);
 }
 
 /// A restart of the signal server two peers share, long enough that each declared the other
