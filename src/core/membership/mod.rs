@@ -44,7 +44,10 @@
 //! - **Heard from**: a suspected member we keep receiving anything from
 //!   ([`Membership::heard_from`]) is declared down only once it has been silent for the
 //!   suspicion timeout, and is told of the suspicion again meanwhile (a congested
-//!   connection loses the datagrams SWIM counts on while its data arrives).
+//!   connection loses the datagrams SWIM counts on while its data arrives). Its
+//!   [`MemberEvent::Suspect`] is held back while we heard from it within a probe period
+//!   (it is reported if it falls silent while still suspected), so apps do not see a peer
+//!   that is sending to them flicker suspect-then-alive.
 //! - **Leaving**: [`Membership::leave`] is foca's `leave_cluster`; the Down it spreads is
 //!   marked "left" ([`codec`]), so peers report [`MemberEvent::Left`], not a crash.
 //!
@@ -372,6 +375,10 @@ pub struct Membership {
     /// When each member last sent us anything: a membership packet, or any message the space
     /// took from its connection ([`Membership::heard_from`]).
     heard: HashMap<AgentId, Timestamp>,
+    /// Suspects whose [`MemberEvent::Suspect`] is held back: heard from within a probe period
+    /// when foca suspected them ([`Self::report_changes`]); they look alive to the app until
+    /// they refute (no event) or fall silent ([`Self::report_silent_suspects`]).
+    unreported_suspects: HashSet<AgentId>,
     /// The dozing hint members last heard from us (hidden or busy).
     dozing: bool,
     /// The app said the tab is hidden ([`Membership::set_dozing`]).
@@ -436,6 +443,7 @@ impl Membership {
             timers: BinaryHeap::new(),
             timer_seq: 0,
             heard: HashMap::default(),
+            unreported_suspects: HashSet::default(),
             states: HashMap::default(),
             dozing: false,
             hidden: false,
@@ -468,14 +476,30 @@ impl Membership {
         self.health
     }
 
-    /// How `agent` looks to us, if it is or was a member.
+    /// How `agent` looks to us, if it is or was a member: as the events said (a suspect
+    /// whose event is held back is alive).
     pub fn liveness(&self, agent: &AgentId) -> Option<Liveness> {
+        self.states.get(agent).map(|l| self.reported(agent, *l))
+    }
+
+    /// Every member's liveness (down and left ones until forgotten), as [`Self::liveness`].
+    pub fn members(&self) -> impl Iterator<Item = (&AgentId, Liveness)> {
+        self.states.iter().map(|(a, l)| (a, self.reported(a, *l)))
+    }
+
+    /// foca's own view of `agent`, with no suspicion held back: for tests that check
+    /// suspicions are refuted, not only unreported.
+    #[cfg(test)]
+    pub(crate) fn swim_liveness(&self, agent: &AgentId) -> Option<Liveness> {
         self.states.get(agent).copied()
     }
 
-    /// Every member's liveness (down and left ones until forgotten).
-    pub fn members(&self) -> impl Iterator<Item = (&AgentId, Liveness)> {
-        self.states.iter().map(|(a, l)| (a, *l))
+    fn reported(&self, agent: &AgentId, l: Liveness) -> Liveness {
+        if self.unreported_suspects.contains(agent) {
+            Liveness::Alive
+        } else {
+            l
+        }
     }
 
     /// Active members (alive or suspect).
@@ -648,6 +672,30 @@ impl Membership {
             }
             let r = self.foca.handle_timer(timer, &mut self.fx);
             self.settle(now, r);
+        }
+        self.report_silent_suspects(now);
+    }
+
+    /// Whether `agent` sent us anything within the last probe period.
+    fn heard_lately(&self, now: Timestamp, agent: &AgentId) -> bool {
+        self.heard
+            .get(agent)
+            .is_some_and(|at| at.plus(self.cfg.probe_period) > now)
+    }
+
+    /// Reports the held-back suspicions of members that fell silent (nothing for a probe
+    /// period): run after every batch of timers, so within a probe period of the silence.
+    fn report_silent_suspects(&mut self, now: Timestamp) {
+        let silent: Vec<AgentId> = self
+            .unreported_suspects
+            .iter()
+            .filter(|a| !self.heard_lately(now, a))
+            .cloned()
+            .collect();
+        for a in silent {
+            self.unreported_suspects.remove(&a);
+            self.out
+                .push_back(MembershipOutput::Event(MemberEvent::Suspect(a)));
         }
     }
 
@@ -825,6 +873,7 @@ impl Membership {
         // Recorded as left already, so the change below reports nothing.
         self.shared.borrow_mut().left.insert(m.clone());
         self.states.insert(agent.clone(), Liveness::Left);
+        self.unreported_suspects.remove(agent);
         let r = self
             .foca
             .apply_many(std::iter::once(Member::down(m)), false, &mut self.fx);
@@ -880,7 +929,7 @@ impl Membership {
         if renewed && self.dozing && !self.left {
             self.spread_doze(now);
         }
-        let suspects = self.report_changes();
+        let suspects = self.report_changes(now);
         self.tell_suspects(suspects);
         // foca's renewal gossips only to active members and stops every timer until one
         // answers. Two members that hold each other down (both cut off, e.g. by a restart of
@@ -918,7 +967,9 @@ impl Membership {
 
     /// Reports every member whose state changed since the last call; returns the members
     /// that just became suspect (with the suspected incarnation) for [`Self::tell_suspects`].
-    fn report_changes(&mut self) -> Vec<Member<MemberId>> {
+    /// A suspect heard from lately is not reported yet ([`Self::unreported_suspects`]), nor
+    /// is its refutation.
+    fn report_changes(&mut self, now_at: Timestamp) -> Vec<Member<MemberId>> {
         let left = self.shared.borrow();
         let mut seen = 0;
         let mut suspects = Vec::new();
@@ -941,8 +992,13 @@ impl Membership {
                 Liveness::Down => MemberEvent::Down(agent.clone()),
                 Liveness::Left => MemberEvent::Left(agent.clone()),
             };
-            // A member first seen down was never reported alive: nothing to report.
-            if before.is_some() || matches!(now, Liveness::Alive | Liveness::Suspect) {
+            let held_back = self.unreported_suspects.remove(agent);
+            if now == Liveness::Suspect && self.heard_lately(now_at, agent) {
+                self.unreported_suspects.insert(agent.clone());
+            } else if held_back && now == Liveness::Alive {
+                // Refuted before it was reported: the app saw it alive all along.
+            } else if before.is_some() || matches!(now, Liveness::Alive | Liveness::Suspect) {
+                // A member first seen down was never reported alive: nothing to report.
                 self.out.push_back(MembershipOutput::Event(e));
             }
             if now == Liveness::Suspect {
@@ -959,6 +1015,8 @@ impl Membership {
                 .collect();
             self.states.retain(|a, _| current.contains(a.as_bytes()));
             self.heard.retain(|a, _| current.contains(a.as_bytes()));
+            self.unreported_suspects
+                .retain(|a| current.contains(a.as_bytes()));
             drop(left);
             let mut s = self.shared.borrow_mut();
             s.left

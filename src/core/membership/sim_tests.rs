@@ -271,8 +271,9 @@ impl Cluster {
             .filter(|i| !self.nodes[*i].crashed)
             .collect();
         live.iter().all(|&i| {
-            live.iter()
-                .all(|&j| i == j || self.nodes[i].m.liveness(&agent(j)) == Some(Liveness::Alive))
+            live.iter().all(|&j| {
+                i == j || self.nodes[i].m.swim_liveness(&agent(j)) == Some(Liveness::Alive)
+            })
         })
     }
 
@@ -283,6 +284,15 @@ impl Cluster {
             .iter()
             .filter(|(_, _, e)| *e == MemberEvent::Down(a.clone()))
             .map(|(t, o, _)| (*t, *o))
+            .collect()
+    }
+
+    /// When `observer` reported `event`, from `events[from..]` on.
+    pub fn reported(&self, from: usize, observer: usize, event: &MemberEvent) -> Vec<Timestamp> {
+        self.events[from..]
+            .iter()
+            .filter(|(_, o, e)| *o == observer && e == event)
+            .map(|(t, _, _)| *t)
             .collect()
     }
 
@@ -507,21 +517,34 @@ fn two_members_holding_each_other_down_both_reconnected_at_once_meet_again() {
 /// two tabs lost a quarter of the sender's datagrams): for 10 s every membership packet 0
 /// sends to 1 is lost, while 0's data keeps reaching 1 every 50 ms. SWIM alone declares
 /// each down: 1 gets no acks from 0, and 0's probes never reach 1. What each hears from
-/// the other keeps both up, and once the path clears the suspicions are refuted. A member
-/// that crashes mid-transfer is still declared down: the suspicion timeout then runs from
-/// the last data.
+/// the other keeps both up, and once the path clears the suspicions are refuted. 1 never
+/// reports 0 suspect (nor its refutation): 0's data kept arriving. A member that crashes
+/// mid-transfer is still reported suspect, then declared down: the suspicion timeout then
+/// runs from the last data.
 #[test]
 fn a_member_whose_packets_are_lost_while_its_data_arrives_is_not_declared_down() {
     let step = Duration::from_millis(50);
     for seed in 0..8 {
         let mut c = converged(2, seed);
         c.cut.insert((0, 1));
+        let from = c.events.len();
         for _ in 0..200 {
             c.heard(1, 0);
             c.run_for(step);
         }
+        let suspect = MemberEvent::Suspect(agent(0));
+        assert_eq!(
+            c.reported(from, 1, &suspect),
+            vec![],
+            "seed {seed}: reported suspect while its data arrives"
+        );
         c.cut.clear();
         c.run_for(Duration::from_secs(5));
+        assert_eq!(
+            c.reported(from, 1, &MemberEvent::Alive(agent(0))),
+            vec![],
+            "seed {seed}: an unreported suspicion's refutation reported"
+        );
         assert_eq!(
             c.all_downs(),
             vec![],
@@ -535,10 +558,16 @@ fn a_member_whose_packets_are_lost_while_its_data_arrives_is_not_declared_down()
             c.run_for(step);
         }
         let crashed = c.now;
+        let from = c.events.len();
         c.crash(0);
         c.run_for(Duration::from_secs(20));
         let downs = c.downs_of(0);
         assert_eq!(downs.len(), 1, "seed {seed}: the crash is seen");
+        let suspected = c.reported(from, 1, &suspect);
+        assert!(
+            suspected.len() == 1 && suspected[0] < downs[0].0,
+            "seed {seed}: the silent suspect is reported before its down: {suspected:?}"
+        );
         let after = Duration::from_micros(downs[0].0.micros_since(crashed) as u64);
         // The suspicion timeout (1.6 s) from the last data, plus up to a probe period
         // and its timeout before the suspicion starts.
