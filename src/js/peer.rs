@@ -142,8 +142,8 @@ export interface MessageEvent { from: string | null; fromUrl: string; data: Uint
 export interface SyncEvent { missing: number; fetched: number; failed: number; remaining: number }
 /**
  * A peer change (`space.on("peer", ...)`): "joined" (a new agent info), "suspect" (a SWIM probe
- * failed), "down" (declared down: crashed, frozen or unreachable), "alive" (refuted a suspicion or
- * came back), "left" (it left: tombstone or membership leave), "misbehaved" (`url`, `reason`).
+ * failed and nothing came from it for 0.8 s), "down" (declared down: crashed, frozen or
+ * unreachable), "alive" (refuted a reported suspicion or came back), "left" (it left: tombstone or membership leave), "misbehaved" (`url`, `reason`).
  * One departure gives one "left" or "down" per agent, never "down" after "left"; "alive" brings
  * the peer back into `peers()`.
  */

@@ -131,7 +131,8 @@ pub enum MemberEvent {
     /// The agent became a member or refuted a suspicion, or a newer identity of a down agent
     /// appeared.
     Alive(AgentId),
-    /// The agent is suspected.
+    /// The agent is suspected and we heard nothing from it for a probe period (a suspicion
+    /// of a member we keep hearing from is held back, and so is its refutation's `Alive`).
     Suspect(AgentId),
     /// The agent was declared down.
     Down(AgentId),
