@@ -48,6 +48,8 @@ pub(crate) struct Cluster {
     pub events: Vec<(Timestamp, usize, MemberEvent)>,
     /// Payload bytes sent per node.
     pub bytes: Vec<u64>,
+    /// When set, every packet sent (lost or not): `(from, to, data)`.
+    pub recorded: Option<Vec<(usize, usize, Bytes)>>,
 }
 
 pub(crate) fn agent(i: usize) -> AgentId {
@@ -90,6 +92,7 @@ impl Cluster {
             cut: HashSet::new(),
             events: Vec::new(),
             bytes: vec![0; n],
+            recorded: None,
         };
         for i in 1..n {
             c.nodes[i].m.add_peer(now, &agent(0));
@@ -123,6 +126,9 @@ impl Cluster {
                 MembershipOutput::Send { to, data } => {
                     self.bytes[i] += data.len() as u64;
                     let to = index_of(&to.agent);
+                    if let Some(r) = &mut self.recorded {
+                        r.push((i, to, data.clone()));
+                    }
                     if self.rng.random::<f64>() < self.loss || self.cut.contains(&(i, to)) {
                         continue;
                     }

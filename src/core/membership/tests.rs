@@ -148,6 +148,65 @@ fn malformed_and_spoofed_packets_are_refused() {
     assert_eq!(a.liveness(&agent(1)), Some(Liveness::Alive));
 }
 
+/// Network input never panics: every truncation and every single-byte change (xor 0xff, +1)
+/// of real packets (announces, feeds, probes, acks, indirect probes, gossip with updates,
+/// dozing hints and a leave) given to a member is an error or an accepted packet. The
+/// outcomes are counted so the mutations are known to reach the decoder and foca, and the
+/// member still takes the unchanged packets afterwards.
+#[test]
+fn every_cut_and_byte_change_of_real_packets_is_handled() {
+    let mut c = Cluster::new(4, sim_config(), 11);
+    c.recorded = Some(Vec::new());
+    c.loss = 0.3; // lost probes bring indirect probes and suspicions
+    c.run_for(Duration::from_secs(6));
+    c.set_dozing(1, true);
+    c.run_for(Duration::from_secs(2));
+    c.leave(3);
+    c.run_for(Duration::from_secs(2));
+    let packets = c.recorded.take().unwrap();
+    assert!(packets.len() > 50, "{} packets", packets.len());
+    // Outcomes: taken by foca, refused by foca (counted, not an error), refused by our
+    // decoder (`Malformed`), or refused as spoofed or ambiguous.
+    let (mut taken, mut foca_refused, mut malformed, mut other) = (0u64, 0u64, 0u64, 0u64);
+    for (from, to, data) in &packets {
+        // A member of an agent outside the cluster (9), for which every packet is
+        // misaddressed, then the packet's own destination.
+        for me in [9, *to] {
+            let mut m = member(me);
+            for d in cuts_and_byte_changes(data) {
+                let refused_before = m.stats().foca_errors;
+                match m.handle_data(T0, &[agent(*from)], &d, |_| true) {
+                    Ok(()) if m.stats().foca_errors > refused_before => foca_refused += 1,
+                    Ok(()) => taken += 1,
+                    Err(MembershipError::Malformed(_)) => malformed += 1,
+                    Err(_) => other += 1,
+                }
+                m.handle_timeout(T0.plus(Duration::from_millis(100)));
+                while m.poll_output().is_some() {}
+            }
+            assert!(m.handle_data(T0, &[agent(*from)], data, |_| true).is_ok());
+        }
+    }
+    assert!(
+        taken > 1_000 && foca_refused > 1_000 && malformed > 1_000,
+        "taken {taken}, refused by foca {foca_refused}, malformed {malformed}, other {other}"
+    );
+}
+
+/// Every prefix of `data` shorter than it, and `data` with each byte xored with 0xff or
+/// incremented.
+fn cuts_and_byte_changes(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = (0..data.len()).map(|n| data[..n].to_vec()).collect();
+    for i in 0..data.len() {
+        for change in [data[i] ^ 0xff, data[i].wrapping_add(1)] {
+            let mut d = data.to_vec();
+            d[i] = change;
+            v.push(d);
+        }
+    }
+    v
+}
+
 #[test]
 fn the_wire_form_leaves_our_agent_out_and_restores_it() {
     let mut c = codec();
