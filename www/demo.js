@@ -77,8 +77,10 @@ function flushOps() {
   const fresh = state.pendingOps.splice(0).slice(-OP_CAP);
   for (const op of fresh) {
     // `from` is the sending peer's agent id (null if it left meanwhile), `fromUrl` its URL.
+    // A held op (space.ops, read at join) has no sender: it comes from this tab's store.
     const from = op.mine ? el('span', { className: 'you', textContent: 'you' })
-      : el('span', { className: 'mono', textContent: op.from ? short(op.from) : op.fromUrl, title: op.fromUrl });
+      : op.held ? el('span', { textContent: 'the store' })
+        : el('span', { className: 'mono', textContent: op.from ? short(op.from) : op.fromUrl, title: op.fromUrl });
     const li = el('li', { className: 'op' },
       el('div', { className: 'op-text', textContent: describe(op.payload) }),
       el('div', { className: 'meta' }, 'from ', from, ` · ${fmtTime(op.createdAt)} · `,
@@ -187,6 +189,8 @@ async function join(ev) {
     setStatus(`Joining "${name}"…`);
     state.space = await state.peer.join(name);
     $('space-id').textContent = state.space.id;
+    // What this tab already holds (after a reload: its IndexedDB store), the newest OP_CAP.
+    for (const op of (await state.space.ops()).slice(-OP_CAP)) addOp({ ...op, held: true });
     state.space.on('op', (op) => { state.received += 1; addOp(op); });
     state.space.on('peer', onPeerEvent);
     state.space.on('error', (e) => showError(`${e.kind}: ${e.message}`));

@@ -439,6 +439,36 @@ impl BrowserSpace {
         })
     }
 
+    /// The ops this peer's store holds with `created_at` in `[start, end)` µs, as `(id, op)`
+    /// ordered by `(created_at, id)`: the store's time-slice query over the whole ring, then
+    /// one read of those ops. Only what is stored (an app's history after a reload); the
+    /// network is not asked.
+    ///
+    /// # Errors
+    /// The store's error ([`StoreError::Decode`] for a held op that does not decode).
+    pub async fn held_ops(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<(OpId, Op)>, StoreError> {
+        let ids = self
+            .store
+            .retrieve_op_hashes_in_time_slice(DhtArc::FULL, start, end)
+            .await?
+            .op_ids;
+        let found = self.store.retrieve_ops(ids).await?;
+        found
+            .into_iter()
+            .map(|m| match Op::decode(&m.op_data) {
+                Ok(op) => Ok((m.op_id, op)),
+                Err(source) => Err(StoreError::Decode {
+                    op_id: m.op_id,
+                    source,
+                }),
+            })
+            .collect()
+    }
+
     /// Known live peer agents (joined, not reported down or left), their URLs, liveness,
     /// connection path (`None` when no connection to them is open) and storage arcs; by
     /// agent id.

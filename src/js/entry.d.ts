@@ -1,7 +1,7 @@
 // Types of fennec's package entry (pkg/index.d.ts; src/js/entry.js is the code).
 import type {
-  Bytes, FennecErrorCode, JoinOptions, PeerInfo, PeerOptions, PublishItem, PublishOptions, SignalOptions,
-  SpaceEvents, SpaceStats,
+  Bytes, FennecErrorCode, HeldOp, JoinOptions, OpsOptions, PeerInfo, PeerOptions, PublishItem,
+  PublishOptions, SignalOptions, SpaceEvents, SpaceStats,
 } from './fennec.js';
 
 export * from './fennec.js';
@@ -113,6 +113,17 @@ export class Space {
    * anything but an op id, or a `FennecError` (`"left"`, `"closed"`, `"store"`, `"failover"`).
    */
   get(id: string, options?: SignalOptions): Promise<Uint8Array | undefined>;
+  /**
+   * The ops this peer holds (its store: what it published and what it received, kept across
+   * reloads in IndexedDB; the network is not asked), ordered by `createdAt` then id:
+   * `HeldOp[]` (`{ id, createdAt, payload }`, `createdAt` in ms). `options.from` and
+   * `options.to` (a `Date` or ms since the Unix epoch) keep the ops created in `[from, to)`;
+   * `from >= to` gives `[]`. For an app's history after a reload (then `op` events bring what
+   * arrives); a large space is best read a time range at a time. Rejects with a `TypeError`
+   * (a bad or unknown option), a `RangeError` (a time out of range), or a `FennecError`
+   * (`"left"`, `"closed"`, `"store"`, `"failover"`).
+   */
+  ops(options?: OpsOptions): Promise<HeldOp[]>;
   /**
    * Calls `callback(event)` for each event `event` of the space; `SpaceEvents` gives each
    * event's type: `"op"` (`OpEvent`; also for ops published by the other tabs of the

@@ -116,6 +116,13 @@ export interface PublishOptions extends SignalOptions {
   /** The op's creation time: a `Date` or ms since the Unix epoch (`Date.now()`; fractions are kept to the µs). Default now. */
   createdAt?: Date | number;
 }
+/** Options of `space.ops`: the range of creation times, `from` included, `to` excluded, each a `Date` or ms since the Unix epoch (as `PublishOptions.createdAt`). Default: every op held. */
+export interface OpsOptions extends SignalOptions {
+  from?: Date | number;
+  to?: Date | number;
+}
+/** An op this peer holds (`space.ops`): its id (base64url), `createdAt` in ms since the Unix epoch (may have a µs fraction), and payload. */
+export interface HeldOp { id: string; createdAt: number; payload: Uint8Array }
 /** One item of `space.publishMany`: the payload alone, or with its creation time (as `PublishOptions.createdAt`). */
 export type PublishItem = Bytes | { payload: Bytes; createdAt?: Date | number };
 /**
@@ -251,6 +258,7 @@ const CONNECT_OPTIONS: &[&str] = &[
 const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
 const JOIN_OPTIONS: &[&str] = &["arc", "signal"];
 const PUBLISH_OPTIONS: &[&str] = &["createdAt", "signal"];
+const OPS_OPTIONS: &[&str] = &["from", "to", "signal"];
 /// Options of the calls that only take a `signal` (`get`, `send`, `publishMany`).
 const SIGNAL_OPTIONS: &[&str] = &["signal"];
 /// The options of one `publishMany` item given as an object.
@@ -846,6 +854,22 @@ impl Space {
         promise(async move { me.get_with(id, options).await })
     }
 
+    /// The ops this peer holds (its store; the network is not asked), ordered by `createdAt`
+    /// then id: `[{ id, createdAt, payload }]` (`HeldOp`, `createdAt` in ms).
+    /// `options.from`/`options.to` (a `Date` or ms since the Unix epoch) keep those created in
+    /// `[from, to)`; `from >= to` gives `[]`. For an app's history after a reload; large
+    /// spaces are read a time range at a time. Rejects with a `TypeError` (a bad or unknown
+    /// option), a `RangeError` (a time out of range), or a `FennecError` (`"left"`,
+    /// `"closed"`, `"store"`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<HeldOp[]>")]
+    pub fn ops(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "OpsOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let me = self.clone();
+        promise(async move { me.ops_with(options).await })
+    }
+
     /// Publishes every item of `items` (an Array of `Bytes` or `{ payload, createdAt? }`,
     /// each as [`Self::publish`] checks it) in one store write, one IndexedDB transaction;
     /// resolves with their op ids in order once it committed. All or nothing: an invalid item
@@ -1018,6 +1042,33 @@ impl Space {
         Ok(op
             .map(|op| Uint8Array::from(&op.payload[..]).into())
             .unwrap_or(JsValue::UNDEFINED))
+    }
+
+    /// The work of [`Self::ops`], a future of its own: that call hands it to [`promise`].
+    async fn ops_with(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        const F: &str = "space.ops";
+        let (from, to) = ops_args(&options)?;
+        self.state.check(F)?;
+        // Not given: the widest range of µs.
+        let from = from.unwrap_or(Timestamp::from_micros(i64::MIN));
+        let to = to.unwrap_or(Timestamp::from_micros(i64::MAX));
+        let ops = self
+            .state
+            .inner
+            .held_ops(from, to)
+            .await
+            .map_err(|e| self.state.failure(F, Code::Store, e))?;
+        Ok(ops
+            .iter()
+            .map(|(id, op)| {
+                let o = Object::new();
+                set(&o, "id", &id.to_b64().into());
+                set(&o, "createdAt", &validate::to_ms(op.created_at).into());
+                set(&o, "payload", &Uint8Array::from(&op.payload[..]).into());
+                JsValue::from(o)
+            })
+            .collect::<Array>()
+            .into())
     }
 
     /// The work of [`Self::publish_many`], a future of its own: that call hands it to [`promise`].
@@ -1242,6 +1293,16 @@ pub(super) fn send_args(
     }
     Options::new(F, "", options, SIGNAL_OPTIONS)?.signal("signal")?;
     Ok((agent, data))
+}
+
+/// `space.ops`'s options: `from` and `to` in µs, `None` when not given. Throws its
+/// `TypeError`/`RangeError`.
+pub(super) fn ops_args(
+    options: &JsValue,
+) -> Result<(Option<Timestamp>, Option<Timestamp>), JsValue> {
+    let o = Options::new("space.ops", "", options, OPS_OPTIONS)?;
+    o.signal("signal")?;
+    Ok((o.time("from")?, o.time("to")?))
 }
 
 /// `space.get`'s options: only `signal` (checked).

@@ -8,8 +8,8 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::peer::{
-    arc_value, event_name, event_names, function, get_options, join_args, op_id_arg, publish_args,
-    publish_many_args, send_args,
+    arc_value, event_name, event_names, function, get_options, join_args, op_id_arg, ops_args,
+    publish_args, publish_many_args, send_args,
 };
 use super::validate;
 
@@ -47,6 +47,18 @@ pub fn profile_op_id(id: JsValue, options: JsValue) -> Result<String, JsValue> {
     let id = op_id_arg(&id)?.to_b64();
     get_options(&options)?;
     Ok(id)
+}
+
+/// `space.ops(options)` checked: `{ from, to }` in ms since the Unix epoch, `undefined` when
+/// not given. Throws `space.ops`'s `TypeError`/`RangeError`.
+#[wasm_bindgen(js_name = profileOpsArgs, skip_typescript)]
+pub fn profile_ops_args(options: JsValue) -> Result<JsValue, JsValue> {
+    let (from, to) = ops_args(&options)?;
+    let ms = |t: Option<_>| t.map_or(JsValue::UNDEFINED, |t| validate::to_ms(t).into());
+    let o = Object::new();
+    set(&o, "from", &ms(from));
+    set(&o, "to", &ms(to));
+    Ok(o.into())
 }
 
 /// `space.publishMany(items, options)` checked: an Array of `{ payload: Uint8Array,

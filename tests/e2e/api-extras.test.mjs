@@ -10,7 +10,10 @@
 // - bad arguments of the new calls are TypeError/RangeError naming them; nothing is stored;
 // - stats().delivery counts ops published, pushed and taken, served and received;
 // - a join puts its agent info to bootstrap once (at join; the space's own LocalAgentInfo
-//   event for the same info, after the model loaded, is skipped).
+//   event for the same info, after the model loaded, is skipped);
+// - space.ops() lists what the peer holds (published and received), oldest first, within
+//   [from, to), in a follower tab too, and after the profile's node moved to another tab
+//   (read back from IndexedDB); bad options are refused naming them.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
@@ -45,7 +48,14 @@ function pageHelpers() {
     t.space.on('message', (e) => t.messages.push({ from: e.from, fromUrl: e.fromUrl, text: dec.decode(e.data) }));
     t.space.on('op', (e) => t.ops.push({ id: e.id, from: e.from, fromUrl: e.fromUrl }));
     t.space.on('sync', (e) => t.syncs.push({ ...e }));
-    return { agent: t.peer.agentId, url: t.space.url };
+    return { agent: t.peer.agentId, url: t.space.url, role: t.peer.role };
+  };
+  /** `space.ops(options)` as `[createdAt, text]` pairs (ids in `t.heldIds`), or its refusal. */
+  t.held = async (options) => {
+    const o = await t.outcome(() => t.space.ops(options));
+    if (!o.ok) return o;
+    t.heldIds = o.value.map((x) => x.id);
+    return o.value.map((x) => [x.createdAt, new TextDecoder().decode(x.payload)]);
   };
 }
 
@@ -299,4 +309,70 @@ test('get finds an op outside this peer\'s arc on a peer whose arc holds it, and
   assert.equal(r.mine.ok, true, JSON.stringify(r.mine));
   assert.equal(r.mine.value, undefined, 'an op of b\'s own arc that b lacks: undefined');
   assert.equal(r.ops, 0, 'the op got is not stored');
+});
+
+test('ops() lists what the peer holds, oldest first, in [from, to); a follower and the next leader read the same', async () => {
+  const space = uniqueSpace('ops');
+  const [a1, b] = [await newPage(), await newPage()];
+  await a1.evaluate((o) => t.join(o), { ...servers(), space });
+  await b.evaluate((o) => t.join(o), { ...servers(), space });
+  const T = 1_700_000_000_000;
+  // Published out of order, by a (one publishMany, one publish) and by b (received by a).
+  const published = await a1.evaluate(async (T) => {
+    const enc = new TextEncoder();
+    const ids = await t.space.publishMany([
+      { payload: enc.encode('a at 2000'), createdAt: T + 2000 },
+      { payload: enc.encode('a at 0'), createdAt: new Date(T) },
+    ]);
+    ids.push(await t.space.publish(enc.encode('a at 1000.5'), { createdAt: T + 1000.5 }));
+    return ids;
+  }, T);
+  await b.evaluate((T) => t.space.publish(new TextEncoder().encode('b at 500'), { createdAt: T + 500 }), T);
+  const all = [[T, 'a at 0'], [T + 500, 'b at 500'], [T + 1000.5, 'a at 1000.5'], [T + 2000, 'a at 2000']];
+  const held = await pollPage(a1, async (n) => { const h = await t.held(); return h.length === n && h; }, 4,
+    'a holds its ops and b\'s');
+  assert.deepEqual(held, all, 'ordered by createdAt, µs fractions kept');
+  const ids = await a1.evaluate(() => t.heldIds);
+  assert.deepEqual([ids[0], ids[2], ids[3]], [published[1], published[2], published[0]], 'the ids publish gave');
+
+  const ranges = await a1.evaluate((T) => Promise.all([
+    t.held({ from: T + 500, to: T + 2000 }),
+    t.held({ from: new Date(T + 1000) }),
+    t.held({ to: T + 500 }),
+    t.held({ from: T + 2000, to: T + 2000 }),
+    t.held({ from: T + 3000, to: T }),
+    t.held({ from: undefined, signal: undefined }),
+  ]), T);
+  assert.deepEqual(ranges, [all.slice(1, 3), all.slice(2), all.slice(0, 1), [], [], all]);
+
+  const bad = await a1.evaluate(() => Promise.all([
+    t.held({ from: 'yesterday' }),
+    t.held({ form: 1 }),
+    t.held({ to: NaN }),
+    t.held({ from: 1e16 }),
+    t.held(5),
+    t.held({ signal: 'soon' }),
+  ]));
+  refused(bad[0], 'TypeError', /space\.ops: option from must be a Date/, 'from a string');
+  refused(bad[1], 'TypeError', /unknown option `form`; known options: from, to, signal/, 'a misspelt option');
+  refused(bad[2], 'RangeError', /option to must be a finite number/, 'to NaN');
+  refused(bad[3], 'RangeError', /8\.64e15/, 'from beyond the Date range');
+  refused(bad[4], 'TypeError', /space\.ops/, 'options not an object');
+  refused(bad[5], 'TypeError', /signal/, 'signal not an AbortSignal');
+
+  // A second tab of a's profile uses a1's node (a follower): the same list, through the leader.
+  const a2 = await openFennecPage(a1.context(), net.staticUrl);
+  const j2 = await a2.evaluate((o) => t.join(o), { ...servers(), space });
+  assert.equal(j2.role, 'follower');
+  assert.deepEqual(await a2.evaluate(() => t.held()), all, 'a follower reads the leader\'s store');
+  // a1 closes: a2 runs the profile's node now, on the same IndexedDB store.
+  await a1.close();
+  const after = await pollPage(a2, async () => {
+    const h = await t.held();
+    return t.peer.role === 'leader' && Array.isArray(h) && h.length === 4 && h;
+  }, null, 'a2 leads and reads the ops back from IndexedDB');
+  assert.deepEqual(after, all);
+
+  await a2.evaluate(() => t.space.leave());
+  refused(await a2.evaluate(() => t.held()), 'left', /space\.ops/, 'after leave');
 });

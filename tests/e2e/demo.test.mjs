@@ -1,7 +1,7 @@
 // The demo page (www/index.html) in two browser contexts on the devnet: both join one space,
 // see each other as peers, a message posted in one arrives in the other, and screenshots of
 // both show the key parts of the page; each peer shows its connection path (WebRTC or relay)
-// and the receiver its sync progress.
+// and the receiver its sync progress; reloaded, the receiver lists what its store holds.
 import assert from 'node:assert/strict';
 import { mkdtemp, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -100,6 +100,15 @@ test('two windows join one space, see each other and exchange a message', { time
     assert.deepEqual(page.pageErrors, []);
     assert.equal(await page.textContent('#error'), '', `${name}: no error shown`);
   }
+  // B reloads (same tab: same agent key, same IndexedDB store) and joins again: the list
+  // shows what its store holds (`space.ops()` at join), A's message included.
+  await b.page.reload();
+  await b.page.getByRole('button', { name: 'Join' }).click();
+  await b.page.locator('#leave').waitFor({ state: 'visible', timeout: TIMEOUT });
+  const held = b.page.locator('#ops li.op', { hasText: text });
+  await held.waitFor({ timeout: TIMEOUT });
+  assert.match(await held.textContent(), /from the store/);
+  assert.deepEqual(b.page.pageErrors, []);
   await a.context.close();
   await b.context.close();
 });

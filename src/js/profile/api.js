@@ -108,6 +108,12 @@ export function makeApi(env) {
       return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.get', 'get', [opId]));
     }
 
+    async ops(options) {
+      const a = glue.profileOpsArgs(options);
+      const signal = signalOf(options);
+      return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.ops', 'ops', [a.from, a.to]));
+    }
+
     async send(agent, data, options) {
       const a = glue.profileSendArgs(agent, data, options);
       const signal = signalOf(options);

@@ -76,6 +76,11 @@ export class NodeServer {
     return this.member(tab, id, 'space.get').get(opId);
   }
 
+  /** The ops held with createdAt in [from, to) ms (as `profileOpsArgs` gives them). */
+  async ops(tab, id, from, to) {
+    return this.member(tab, id, 'space.ops').ops({ from, to });
+  }
+
   async stats(tab, id) {
     return this.member(tab, id, 'space.stats').stats();
   }
