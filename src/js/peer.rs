@@ -150,9 +150,10 @@ export interface SyncEvent { missing: number; fetched: number; failed: number; r
 /**
  * A peer change (`space.on("peer", ...)`): "joined" (a new agent info), "suspect" (a SWIM probe
  * failed and nothing came from it for 0.8 s), "down" (declared down: crashed, frozen or
- * unreachable), "alive" (refuted a reported suspicion or came back), "left" (it left: tombstone or membership leave), "misbehaved" (`url`, `reason`).
- * One departure gives one "left" or "down" per agent, never "down" after "left"; "alive" brings
- * the peer back into `peers()`.
+ * unreachable), "alive" (refuted a reported suspicion or came back), "left" (it left:
+ * tombstone or membership leave), "misbehaved" (`url`, `reason`). One departure gives one
+ * "left" or "down" per agent, never "down" after "left"; "alive" brings the peer back into
+ * `peers()`.
  */
 export interface PeerEvent { kind: "joined" | "left" | "suspect" | "down" | "alive" | "misbehaved"; agent?: string; url?: string; reason?: string }
 /**
