@@ -352,6 +352,7 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
     t.held({ from: 1e16 }),
     t.held(5),
     t.held({ signal: 'soon' }),
+    t.held({ signal: AbortSignal.abort() }),
   ]));
   refused(bad[0], 'TypeError', /space\.ops: option from must be a Date/, 'from a string');
   refused(bad[1], 'TypeError', /unknown option `form`; known options: from, to, signal/, 'a misspelt option');
@@ -359,6 +360,7 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
   refused(bad[3], 'RangeError', /8\.64e15/, 'from beyond the Date range');
   refused(bad[4], 'TypeError', /space\.ops/, 'options not an object');
   refused(bad[5], 'TypeError', /signal/, 'signal not an AbortSignal');
+  refused(bad[6], 'AbortError', null, 'a signal aborted before the call');
 
   // A second tab of a's profile uses a1's node (a follower): the same list, through the leader.
   const a2 = await openFennecPage(a1.context(), net.staticUrl);
