@@ -657,6 +657,13 @@ impl ConnManager {
             return;
         }
         self.heard(peer, id);
+        if let SignalFrame::Close { reason, .. } = &frame
+            && reason == PAGE_CLOSED
+        {
+            // Whichever connection it names: the page and its URL are gone, so a connection
+            // we opened to it since (a late answer's) is dead too.
+            return self.page_closed(peer);
+        }
         let current = self.conns.get(peer).cloned();
         let same = current.as_ref().filter(|c| c.conn == id);
         match (&frame, same) {
@@ -1015,6 +1022,14 @@ impl ConnManager {
         }
     }
 
+    /// `peer` said its page closed ([`PAGE_CLOSED`], in its DISCONNECT or in the relayed
+    /// close notice that goes with it; whichever arrives first): its connection ends and its
+    /// URL, which died with the page, is never connected to again.
+    fn page_closed(&mut self, peer: &Url) {
+        self.closed_pages.insert(peer.clone());
+        self.end(peer, format!("closed by peer: {PAGE_CLOSED}"), false);
+    }
+
     /// One whole message (a reassembled `K2Proto`) from `peer` on `conn`, decoded once and
     /// judged by the handshake rules (see the [module docs](self)).
     pub fn handle_message(&mut self, peer: &Url, conn: ConnId, msg: Bytes, now: Timestamp) {
@@ -1061,10 +1076,8 @@ impl ConnManager {
             WireMessage::Preflight(_) => {
                 self.violation(peer, conn, &AdmissionError::RepeatedPreflight.to_string());
             }
+            WireMessage::Disconnect(reason) if reason == PAGE_CLOSED => self.page_closed(peer),
             WireMessage::Disconnect(reason) => {
-                if reason == PAGE_CLOSED {
-                    self.closed_pages.insert(peer.clone());
-                }
                 self.end(peer, format!("closed by peer: {reason}"), false);
             }
             WireMessage::Unspecified { .. } => self.stats.dropped_unspecified += 1,
@@ -2192,6 +2205,34 @@ mod tests {
                 m.connect(&url("c"), 9, t(3)),
                 Ok(9),
                 "{reason}: another peer"
+            );
+        }
+    }
+
+    /// The relayed close notice that goes with a closing page's DISCONNECT says it too, and
+    /// may come first (the data channel dies with the page): then the page is just as gone,
+    /// whichever connection the notice names. Seen in `reload-mid-sync.test.mjs` (2 runs of
+    /// 8): the notice ended the connection without remembering the page, and a late answer
+    /// opened a new one to the dead URL, which stayed.
+    #[test]
+    fn a_relayed_page_closed_notice_ends_every_connection_to_that_page() {
+        for notice_conn in [7, 3] {
+            let mut m = mgr("b");
+            out!(m.handle_signal(&url("a"), offer(7), t(0)));
+            finish_handshake(&mut m, "a", 7, t(1));
+            let close = SignalFrame::Close {
+                conn: notice_conn,
+                reason: PAGE_CLOSED.into(),
+            };
+            let acts = out!(m.handle_signal(&url("a"), close, t(2)));
+            assert!(
+                matches!(&acts[0], Action::Close { peer, conn: 7, .. } if peer == &url("a")),
+                "notice for conn {notice_conn}: {acts:?}"
+            );
+            assert!(m.get(&url("a")).is_none());
+            assert_eq!(
+                m.connect(&url("a"), 8, t(3)),
+                Err(ConnError::PageClosed(url("a")))
             );
         }
     }
