@@ -190,7 +190,8 @@ async function join(ev) {
     state.space = await state.peer.join(name);
     $('space-id').textContent = state.space.id;
     // What this tab already holds (after a reload: its IndexedDB store), the newest OP_CAP.
-    for (const op of (await state.space.ops()).slice(-OP_CAP)) addOp({ ...op, held: true });
+    const held = await state.space.ops({ newestFirst: true, limit: OP_CAP });
+    for (const op of held.reverse()) addOp({ ...op, held: true });
     state.space.on('op', (op) => { state.received += 1; addOp(op); });
     state.space.on('peer', onPeerEvent);
     state.space.on('error', (e) => showError(`${e.kind}: ${e.message}`));

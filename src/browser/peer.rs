@@ -13,7 +13,7 @@ use futures::{FutureExt, StreamExt};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::api::transport::{Transport, TransportError, TransportEvent};
-use crate::api::{OpStore, StoreError};
+use crate::api::{MetaOp, OpStore, StoreError};
 use crate::browser::bootstrap as fetch;
 use crate::browser::clock::{BrowserClock, sleep_ms};
 use crate::browser::idb::{IdbOpStore, IdbOptions};
@@ -22,6 +22,7 @@ use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, Reconnect
 use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule, PutOutcome, put_again};
+use crate::core::held::{HeldOpsQuery, held_op_ids};
 pub use crate::core::peer_view::Liveness;
 use crate::core::peer_view::PeerView;
 use crate::core::space::{
@@ -431,42 +432,19 @@ impl BrowserSpace {
             self.command(Command::Get(id, reply)).map_err(|_| None)?;
             return outcome.await.map_err(|oneshot::Canceled| None);
         };
-        Op::decode(&m.op_data).map(Some).map_err(|source| {
-            Some(StoreError::Decode {
-                op_id: m.op_id,
-                source,
-            })
-        })
+        decode_stored(m).map(|(_, op)| Some(op)).map_err(Some)
     }
 
-    /// The ops this peer's store holds with `created_at` in `[start, end)` µs, as `(id, op)`
-    /// ordered by `(created_at, id)`: the store's time-slice query over the whole ring, then
-    /// one read of those ops. Only what is stored (an app's history after a reload); the
-    /// network is not asked.
+    /// The ops this peer's store holds that `q` asks for, as `(id, op)` in its order
+    /// ([`held_op_ids`], then one read of those ops). Only what is stored (an app's history
+    /// after a reload); the network is not asked.
     ///
     /// # Errors
     /// The store's error ([`StoreError::Decode`] for a held op that does not decode).
-    pub async fn held_ops(
-        &self,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<Vec<(OpId, Op)>, StoreError> {
-        let ids = self
-            .store
-            .retrieve_op_hashes_in_time_slice(DhtArc::FULL, start, end)
-            .await?
-            .op_ids;
+    pub async fn held_ops(&self, q: &HeldOpsQuery) -> Result<Vec<(OpId, Op)>, StoreError> {
+        let ids = held_op_ids(&*self.store, q).await?;
         let found = self.store.retrieve_ops(ids).await?;
-        found
-            .into_iter()
-            .map(|m| match Op::decode(&m.op_data) {
-                Ok(op) => Ok((m.op_id, op)),
-                Err(source) => Err(StoreError::Decode {
-                    op_id: m.op_id,
-                    source,
-                }),
-            })
-            .collect()
+        found.into_iter().map(decode_stored).collect()
     }
 
     /// Known live peer agents (joined, not reported down or left), their URLs, liveness,
@@ -880,6 +858,18 @@ async fn poll_bootstrap(
             }
         };
         sleep_ms(next.micros_since(crate::browser::clock::now()) / 1000).await;
+    }
+}
+
+/// A stored op decoded, with its id. The store verified it on the way in, so a failure
+/// means the stored bytes changed: [`StoreError::Decode`] names the op.
+fn decode_stored(m: MetaOp) -> Result<(OpId, Op), StoreError> {
+    match Op::decode(&m.op_data) {
+        Ok(op) => Ok((m.op_id, op)),
+        Err(source) => Err(StoreError::Decode {
+            op_id: m.op_id,
+            source,
+        }),
     }
 }
 

@@ -117,10 +117,11 @@ export class Space {
    * The ops this peer holds (its store: what it published and what it received, kept across
    * reloads in IndexedDB; the network is not asked), ordered by `createdAt` then id:
    * `HeldOp[]` (`{ id, createdAt, payload }`, `createdAt` in ms). `options.from` and
-   * `options.to` (a `Date` or ms since the Unix epoch) keep the ops created in `[from, to)`;
-   * `from >= to` gives `[]`. For an app's history after a reload (then `op` events bring what
-   * arrives); a large space is best read a time range at a time. Rejects with a `TypeError`
-   * (a bad or unknown option), a `RangeError` (a time out of range), or a `FennecError`
+   * `options.to` (a `Date` or ms since the Unix epoch) keep the ops created in `[from, to)`
+   * (`from >= to` gives `[]`); `newestFirst` reverses the order; `limit` and `after` (the
+   * last `HeldOp` of the page before) read a large space page by page. For an app's history
+   * after a reload (then `op` events bring what arrives). Rejects with a `TypeError` (a bad
+   * or unknown option), a `RangeError` (a time or limit out of range), or a `FennecError`
    * (`"left"`, `"closed"`, `"store"`, `"failover"`).
    */
   ops(options?: OpsOptions): Promise<HeldOp[]>;

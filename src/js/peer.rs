@@ -26,6 +26,7 @@ use crate::browser::peer::{
 };
 use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
+use crate::core::held::HeldOpsQuery;
 use crate::core::space::{MAX_NOTIFY_BYTES, NotifyError, NotifyFailed, SpaceError, SpaceEvent};
 use crate::hash::HashMap;
 use crate::model::agent::AgentKey;
@@ -116,10 +117,18 @@ export interface PublishOptions extends SignalOptions {
   /** The op's creation time: a `Date` or ms since the Unix epoch (`Date.now()`; fractions are kept to the µs). Default now. */
   createdAt?: Date | number;
 }
-/** Options of `space.ops`: the range of creation times, `from` included, `to` excluded, each a `Date` or ms since the Unix epoch (as `PublishOptions.createdAt`). Default: every op held. */
+/** Options of `space.ops`. Default: every op held, oldest first. */
 export interface OpsOptions extends SignalOptions {
+  /** Keep the ops created at or after this: a `Date` or ms since the Unix epoch (as `PublishOptions.createdAt`). */
   from?: Date | number;
+  /** Keep the ops created before this (excluded), as `from`. */
   to?: Date | number;
+  /** Newest first (`createdAt` then id, descending) instead of oldest first. Default false. */
+  newestFirst?: boolean;
+  /** Only the ops after this one in the chosen order: the last `HeldOp` of the page before (only its `id` and `createdAt` are read; it need not be held). Pages never split or repeat ops that share a `createdAt`. */
+  after?: { id: string; createdAt: Date | number; payload?: Uint8Array };
+  /** At most this many ops: an integer from 0 to 2³² − 1. Default all. */
+  limit?: number;
 }
 /** An op this peer holds (`space.ops`): its id (base64url), `createdAt` in ms since the Unix epoch (may have a µs fraction), and payload. */
 export interface HeldOp { id: string; createdAt: number; payload: Uint8Array }
@@ -259,7 +268,9 @@ const CONNECT_OPTIONS: &[&str] = &[
 const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
 const JOIN_OPTIONS: &[&str] = &["arc", "signal"];
 const PUBLISH_OPTIONS: &[&str] = &["createdAt", "signal"];
-const OPS_OPTIONS: &[&str] = &["from", "to", "signal"];
+const OPS_OPTIONS: &[&str] = &["from", "to", "newestFirst", "after", "limit", "signal"];
+/// The members of `space.ops`'s `after` read (a `HeldOp` may be given as it is).
+const AFTER_OPTIONS: &[&str] = &["id", "createdAt", "payload"];
 /// Options of the calls that only take a `signal` (`get`, `send`, `publishMany`).
 const SIGNAL_OPTIONS: &[&str] = &["signal"];
 /// The options of one `publishMany` item given as an object.
@@ -858,10 +869,11 @@ impl Space {
     /// The ops this peer holds (its store; the network is not asked), ordered by `createdAt`
     /// then id: `[{ id, createdAt, payload }]` (`HeldOp`, `createdAt` in ms).
     /// `options.from`/`options.to` (a `Date` or ms since the Unix epoch) keep those created in
-    /// `[from, to)`; `from >= to` gives `[]`. For an app's history after a reload; large
-    /// spaces are read a time range at a time. Rejects with a `TypeError` (a bad or unknown
-    /// option), a `RangeError` (a time out of range), or a `FennecError` (`"left"`,
-    /// `"closed"`, `"store"`).
+    /// `[from, to)` (`from >= to` gives `[]`); `newestFirst` reverses the order; `after` (the
+    /// last `HeldOp` of the page before) and `limit` read pages (`OpsOptions`). For an app's
+    /// history after a reload. Rejects with a `TypeError` (a bad or unknown option), a
+    /// `RangeError` (a time or limit out of range), or a `FennecError` (`"left"`, `"closed"`,
+    /// `"store"`).
     #[wasm_bindgen(unchecked_return_type = "Promise<HeldOp[]>")]
     pub fn ops(
         &self,
@@ -1048,15 +1060,12 @@ impl Space {
     /// The work of [`Self::ops`], a future of its own: that call hands it to [`promise`].
     async fn ops_with(&self, options: JsValue) -> Result<JsValue, JsValue> {
         const F: &str = "space.ops";
-        let (from, to) = ops_args(&options)?;
+        let q = ops_args(&options)?;
         self.state.check(F)?;
-        // Not given: the widest range of µs.
-        let from = from.unwrap_or(Timestamp::from_micros(i64::MIN));
-        let to = to.unwrap_or(Timestamp::from_micros(i64::MAX));
         let ops = self
             .state
             .inner
-            .held_ops(from, to)
+            .held_ops(&q)
             .await
             .map_err(|e| self.state.failure(F, Code::Store, e))?;
         Ok(ops
@@ -1296,14 +1305,32 @@ pub(super) fn send_args(
     Ok((agent, data))
 }
 
-/// `space.ops`'s options: `from` and `to` in µs, `None` when not given. Throws its
+/// `space.ops`'s options as the query they ask for: `from`/`to` in µs (the widest range
+/// when not given), `newestFirst`, `after` (`{ id, createdAt }`, e.g. the last `HeldOp` of
+/// the page before) and `limit` (an integer from 0 to 2³² − 1). Throws its
 /// `TypeError`/`RangeError`.
-pub(super) fn ops_args(
-    options: &JsValue,
-) -> Result<(Option<Timestamp>, Option<Timestamp>), JsValue> {
-    let o = Options::new("space.ops", "", options, OPS_OPTIONS)?;
+pub(super) fn ops_args(options: &JsValue) -> Result<HeldOpsQuery, JsValue> {
+    const F: &str = "space.ops";
+    let o = Options::new(F, "", options, OPS_OPTIONS)?;
     o.signal("signal")?;
-    Ok((o.time("from")?, o.time("to")?))
+    let after = match o.get("after")? {
+        None => None,
+        Some(v) => {
+            let a = Options::new(F, "after.", &v, AFTER_OPTIONS)?;
+            let id = op_id(F, "option after.id", &a.required("id")?)?;
+            let at = validate::time_ms(F, "option after.createdAt", &a.required("createdAt")?)?;
+            Some((at, id))
+        }
+    };
+    Ok(HeldOpsQuery {
+        start: o.time("from")?.unwrap_or(HeldOpsQuery::ALL.start),
+        end: o.time("to")?.unwrap_or(HeldOpsQuery::ALL.end),
+        newest_first: o.boolean("newestFirst")?.unwrap_or(false),
+        after,
+        limit: o
+            .integer("limit", 0.0, f64::from(u32::MAX))?
+            .map(|n| n as usize),
+    })
 }
 
 /// `space.get`'s options: only `signal` (checked).
@@ -1314,14 +1341,19 @@ pub(super) fn get_options(options: &JsValue) -> Result<(), JsValue> {
 
 /// `space.get`'s argument: an op id (base64url of [`OP_ID_BYTES`] bytes), else a `TypeError`.
 pub(super) fn op_id_arg(id: &JsValue) -> Result<OpId, JsValue> {
-    const F: &str = "space.get";
-    let s = validate::string(F, "id", id)?;
+    op_id("space.get", "id", id)
+}
+
+/// An op id argument `name` of `func` (base64url of [`OP_ID_BYTES`] bytes), else a
+/// `TypeError`.
+fn op_id(func: &str, name: &str, v: &JsValue) -> Result<OpId, JsValue> {
+    let s = validate::string(func, name, v)?;
     OpId::from_b64(&s)
         .ok()
         .filter(|id| id.as_bytes().len() == OP_ID_BYTES)
         .ok_or_else(|| {
             type_error(format!(
-                "{F}: id must be an op id (base64url of {OP_ID_BYTES} bytes), got {s:?}"
+                "{func}: {name} must be an op id (base64url of {OP_ID_BYTES} bytes), got {s:?}"
             ))
         })
 }

@@ -12,6 +12,8 @@ use super::peer::{
     publish_args, publish_many_args, send_args,
 };
 use super::validate;
+use crate::core::held::HeldOpsQuery;
+use crate::model::time::Timestamp;
 
 fn set(o: &Object, k: &str, v: &JsValue) {
     // Setting a plain property on a fresh Object cannot fail.
@@ -49,15 +51,32 @@ pub fn profile_op_id(id: JsValue, options: JsValue) -> Result<String, JsValue> {
     Ok(id)
 }
 
-/// `space.ops(options)` checked: `{ from, to }` in ms since the Unix epoch, `undefined` when
-/// not given. Throws `space.ops`'s `TypeError`/`RangeError`.
+/// `space.ops(options)` checked, as options the leader's space takes again: `{ from, to,
+/// newestFirst, after: { id, createdAt }, limit }` (times in ms; `from`, `to`, `after` and
+/// `limit` `undefined` when not given). Throws `space.ops`'s `TypeError`/`RangeError`.
 #[wasm_bindgen(js_name = profileOpsArgs, skip_typescript)]
 pub fn profile_ops_args(options: JsValue) -> Result<JsValue, JsValue> {
-    let (from, to) = ops_args(&options)?;
-    let ms = |t: Option<_>| t.map_or(JsValue::UNDEFINED, |t| validate::to_ms(t).into());
+    let q = ops_args(&options)?;
+    let ms = |t: Timestamp, unset: Timestamp| {
+        if t == unset {
+            JsValue::UNDEFINED
+        } else {
+            validate::to_ms(t).into()
+        }
+    };
     let o = Object::new();
-    set(&o, "from", &ms(from));
-    set(&o, "to", &ms(to));
+    set(&o, "from", &ms(q.start, HeldOpsQuery::ALL.start));
+    set(&o, "to", &ms(q.end, HeldOpsQuery::ALL.end));
+    set(&o, "newestFirst", &q.newest_first.into());
+    if let Some((at, id)) = &q.after {
+        let a = Object::new();
+        set(&a, "id", &id.to_b64().into());
+        set(&a, "createdAt", &validate::to_ms(*at).into());
+        set(&o, "after", &a.into());
+    }
+    if let Some(n) = q.limit {
+        set(&o, "limit", &(n as f64).into());
+    }
     Ok(o.into())
 }
 

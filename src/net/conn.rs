@@ -2213,7 +2213,7 @@ mod tests {
     /// may come first (the data channel dies with the page): then the page is just as gone,
     /// whichever connection the notice names. Seen in `reload-mid-sync.test.mjs` (2 runs of
     /// 8): the notice ended the connection without remembering the page, and a late answer
-    /// opened a new one to the dead URL, which stayed.
+    /// opened a new one to the dead URL, kept until the preflight timeout (~25 s).
     #[test]
     fn a_relayed_page_closed_notice_ends_every_connection_to_that_page() {
         for notice_conn in [7, 3] {

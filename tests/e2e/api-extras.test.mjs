@@ -12,8 +12,9 @@
 // - a join puts its agent info to bootstrap once (at join; the space's own LocalAgentInfo
 //   event for the same info, after the model loaded, is skipped);
 // - space.ops() lists what the peer holds (published and received), oldest first, within
-//   [from, to), in a follower tab too, and after the profile's node moved to another tab
-//   (read back from IndexedDB); bad options are refused naming them.
+//   [from, to), newest first and in pages (limit, after), in a follower tab too, and after
+//   the profile's node moved to another tab (read back from IndexedDB); pages split ops of
+//   one createdAt without repeating any; bad options are refused naming them.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
@@ -353,20 +354,53 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
     t.held(5),
     t.held({ signal: 'soon' }),
     t.held({ signal: AbortSignal.abort() }),
+    t.held({ limit: -1 }),
+    t.held({ limit: 1.5 }),
+    t.held({ newestFirst: 'yes' }),
+    t.held({ after: 5 }),
+    t.held({ after: { createdAt: 0 } }),
+    t.held({ after: { id: 'not-an-id', createdAt: 0 } }),
+    t.held({ after: { id: t.heldIds[0], createdAt: 'now' } }),
+    t.held({ after: { id: t.heldIds[0], createdAt: 0, extra: 1 } }),
   ]));
   refused(bad[0], 'TypeError', /space\.ops: option from must be a Date/, 'from a string');
-  refused(bad[1], 'TypeError', /unknown option `form`; known options: from, to, signal/, 'a misspelt option');
+  refused(bad[1], 'TypeError', /unknown option `form`; known options: from, to, newestFirst, after, limit, signal/,
+    'a misspelt option');
   refused(bad[2], 'RangeError', /option to must be a finite number/, 'to NaN');
   refused(bad[3], 'RangeError', /8\.64e15/, 'from beyond the Date range');
   refused(bad[4], 'TypeError', /space\.ops/, 'options not an object');
   refused(bad[5], 'TypeError', /signal/, 'signal not an AbortSignal');
   refused(bad[6], 'AbortError', null, 'a signal aborted before the call');
+  refused(bad[7], 'RangeError', /option limit must be an integer from 0 to 4294967295, got -1/, 'a negative limit');
+  refused(bad[8], 'RangeError', /option limit must be an integer/, 'a fractional limit');
+  refused(bad[9], 'TypeError', /option newestFirst must be a boolean/, 'newestFirst a string');
+  refused(bad[10], 'TypeError', /space\.ops: after must be an object/, 'after not an object');
+  refused(bad[11], 'TypeError', /option after\.id is required/, 'after without an id');
+  refused(bad[12], 'TypeError', /option after\.id must be an op id/, 'after with a bad id');
+  refused(bad[13], 'TypeError', /option after\.createdAt must be a Date/, 'after with a bad createdAt');
+  refused(bad[14], 'TypeError', /unknown option `after\.extra`/, 'after with an unknown member');
+
+  // Newest first, and pages: each continues after the last op of the one before.
+  const pages = await a1.evaluate(async () => {
+    const text = (p) => p.map((x) => new TextDecoder().decode(x.payload));
+    const p1 = await t.space.ops({ newestFirst: true, limit: 3 });
+    const p2 = await t.space.ops({ newestFirst: true, limit: 3, after: p1[2] });
+    const up = await t.space.ops({ limit: 1, after: p1[1] });
+    const none = await t.space.ops({ limit: 0 });
+    return [p1, p2, up, none].map(text);
+  });
+  assert.deepEqual(pages, [['a at 2000', 'a at 1000.5', 'b at 500'], ['a at 0'], ['a at 2000'], []]);
 
   // A second tab of a's profile uses a1's node (a follower): the same list, through the leader.
   const a2 = await openFennecPage(a1.context(), net.staticUrl);
   const j2 = await a2.evaluate((o) => t.join(o), { ...servers(), space });
   assert.equal(j2.role, 'follower');
   assert.deepEqual(await a2.evaluate(() => t.held()), all, 'a follower reads the leader\'s store');
+  const followerPage = await a2.evaluate(async () => {
+    const [last] = await t.space.ops({ newestFirst: true, limit: 1 });
+    return t.held({ newestFirst: true, limit: 2, after: last });
+  });
+  assert.deepEqual(followerPage, [all[2], all[1]], 'a follower\'s page options reach the leader');
   // a1 closes: a2 runs the profile's node now, on the same IndexedDB store.
   await a1.close();
   const after = await pollPage(a2, async () => {
@@ -374,6 +408,24 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
     return t.peer.role === 'leader' && Array.isArray(h) && h.length === 4 && h;
   }, null, 'a2 leads and reads the ops back from IndexedDB');
   assert.deepEqual(after, all);
+
+  // Five ops of one publishMany share their createdAt: pages of 2 split them, none repeated.
+  const tied = await a2.evaluate(async (T) => {
+    const items = [0, 1, 2, 3, 4].map((i) => ({ payload: new TextEncoder().encode(`tied ${i}`), createdAt: T + 5000 }));
+    await t.space.publishMany(items);
+    const whole = (await t.space.ops({ from: T + 5000 })).map((x) => x.id);
+    const paged = [];
+    let last;
+    for (let i = 0; i < 5; i++) {
+      const page = await t.space.ops({ from: T + 5000, limit: 2, after: last });
+      if (page.length === 0) break;
+      paged.push(...page.map((x) => x.id));
+      last = page[page.length - 1];
+    }
+    return { whole, paged };
+  }, T);
+  assert.equal(new Set(tied.whole).size, 5);
+  assert.deepEqual(tied.paged, tied.whole, 'the pages give each tied op once, in the order of one read');
 
   await a2.evaluate(() => t.space.leave());
   refused(await a2.evaluate(() => t.held()), 'left', /space\.ops/, 'after leave');

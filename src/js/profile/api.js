@@ -111,7 +111,7 @@ export function makeApi(env) {
     async ops(options) {
       const a = glue.profileOpsArgs(options);
       const signal = signalOf(options);
-      return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.ops', 'ops', [a.from, a.to]));
+      return abortable(signal, this[INTERNAL].peer[INTERNAL].call(this, 'space.ops', 'ops', [a]));
     }
 
     async send(agent, data, options) {

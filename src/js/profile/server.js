@@ -76,9 +76,9 @@ export class NodeServer {
     return this.member(tab, id, 'space.get').get(opId);
   }
 
-  /** The ops held with createdAt in [from, to) ms (as `profileOpsArgs` gives them). */
-  async ops(tab, id, from, to) {
-    return this.member(tab, id, 'space.ops').ops({ from, to });
+  /** The held ops `options` asks for (checked and normalised by `profileOpsArgs`). */
+  async ops(tab, id, options) {
+    return this.member(tab, id, 'space.ops').ops(options);
   }
 
   async stats(tab, id) {
