@@ -125,8 +125,8 @@ export interface OpsOptions extends SignalOptions {
   to?: Date | number;
   /** Newest first (`createdAt` then id, descending) instead of oldest first. Default false. */
   newestFirst?: boolean;
-  /** Only the ops after this one in the chosen order: the last `HeldOp` of the page before (only its `id` and `createdAt` are read; it need not be held). Pages never split or repeat ops that share a `createdAt`. */
-  after?: { id: string; createdAt: Date | number; payload?: Uint8Array };
+  /** Only the ops after this one in the chosen order: the last `HeldOp` of the page before, or an `OpEvent` (only `id` and `createdAt` are read; it need not be held). Pages never split or repeat ops that share a `createdAt`. */
+  after?: { id: string; createdAt: Date | number };
   /** At most this many ops: an integer from 0 to 2³² − 1. Default all. */
   limit?: number;
 }
@@ -269,8 +269,6 @@ const ICE_SERVER_OPTIONS: &[&str] = &["urls", "username", "credential"];
 const JOIN_OPTIONS: &[&str] = &["arc", "signal"];
 const PUBLISH_OPTIONS: &[&str] = &["createdAt", "signal"];
 const OPS_OPTIONS: &[&str] = &["from", "to", "newestFirst", "after", "limit", "signal"];
-/// The members of `space.ops`'s `after` read (a `HeldOp` may be given as it is).
-const AFTER_OPTIONS: &[&str] = &["id", "createdAt", "payload"];
 /// Options of the calls that only take a `signal` (`get`, `send`, `publishMany`).
 const SIGNAL_OPTIONS: &[&str] = &["signal"];
 /// The options of one `publishMany` item given as an object.
@@ -1306,9 +1304,9 @@ pub(super) fn send_args(
 }
 
 /// `space.ops`'s options as the query they ask for: `from`/`to` in µs (the widest range
-/// when not given), `newestFirst`, `after` (`{ id, createdAt }`, e.g. the last `HeldOp` of
-/// the page before) and `limit` (an integer from 0 to 2³² − 1). Throws its
-/// `TypeError`/`RangeError`.
+/// when not given), `newestFirst`, `after` (`{ id, createdAt }`: the last `HeldOp` of the
+/// page before or an `op` event, whose other members are not read) and `limit` (an integer
+/// from 0 to 2³² − 1). Throws its `TypeError`/`RangeError`.
 pub(super) fn ops_args(options: &JsValue) -> Result<HeldOpsQuery, JsValue> {
     const F: &str = "space.ops";
     let o = Options::new(F, "", options, OPS_OPTIONS)?;
@@ -1316,7 +1314,8 @@ pub(super) fn ops_args(options: &JsValue) -> Result<HeldOpsQuery, JsValue> {
     let after = match o.get("after")? {
         None => None,
         Some(v) => {
-            let a = Options::new(F, "after.", &v, AFTER_OPTIONS)?;
+            // An op as it is (`HeldOp`, an `op` event): only these two members are read.
+            let a = Options::record(F, "after.", &v)?;
             let id = op_id(F, "option after.id", &a.required("id")?)?;
             let at = validate::time_ms(F, "option after.createdAt", &a.required("createdAt")?)?;
             Some((at, id))

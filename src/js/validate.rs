@@ -121,6 +121,28 @@ impl Options {
     /// Checks `v` against the `known` option names of `func`. `prefix` names a nested object in
     /// messages (`"iceServers[0]."`), empty at the top.
     pub fn new(func: &str, prefix: &str, v: &JsValue, known: &[&str]) -> Result<Self, JsValue> {
+        let o = Self::record(func, prefix, v)?;
+        let Some(obj) = &o.obj else {
+            return Ok(o);
+        };
+        for key in Object::keys(obj).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !known.contains(&key.as_str()) {
+                let hint = match suggest(&key, known) {
+                    Some(near) => format!("did you mean `{prefix}{near}`?"),
+                    None => format!("known options: {}", known.join(", ")),
+                };
+                return Err(type_error(format!(
+                    "{func}: unknown option `{prefix}{key}`; {hint}"
+                )));
+            }
+        }
+        Ok(o)
+    }
+
+    /// Like [`Self::new`], but other keys are allowed and not read: for a record the caller
+    /// already has (an op given as a cursor), not an options bag.
+    pub fn record(func: &str, prefix: &str, v: &JsValue) -> Result<Self, JsValue> {
         let mut o = Options {
             func: func.to_string(),
             prefix: prefix.to_string(),
@@ -140,20 +162,7 @@ impl Options {
                 describe(v)
             )));
         }
-        let obj: Object = v.clone().unchecked_into();
-        for key in Object::keys(&obj).iter() {
-            let key = key.as_string().unwrap_or_default();
-            if !known.contains(&key.as_str()) {
-                let hint = match suggest(&key, known) {
-                    Some(near) => format!("did you mean `{prefix}{near}`?"),
-                    None => format!("known options: {}", known.join(", ")),
-                };
-                return Err(type_error(format!(
-                    "{func}: unknown option `{prefix}{key}`; {hint}"
-                )));
-            }
-        }
-        o.obj = Some(obj);
+        o.obj = Some(v.clone().unchecked_into());
         Ok(o)
     }
 

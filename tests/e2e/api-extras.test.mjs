@@ -361,7 +361,6 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
     t.held({ after: { createdAt: 0 } }),
     t.held({ after: { id: 'not-an-id', createdAt: 0 } }),
     t.held({ after: { id: t.heldIds[0], createdAt: 'now' } }),
-    t.held({ after: { id: t.heldIds[0], createdAt: 0, extra: 1 } }),
   ]));
   refused(bad[0], 'TypeError', /space\.ops: option from must be a Date/, 'from a string');
   refused(bad[1], 'TypeError', /unknown option `form`; known options: from, to, newestFirst, after, limit, signal/,
@@ -378,13 +377,13 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
   refused(bad[11], 'TypeError', /option after\.id is required/, 'after without an id');
   refused(bad[12], 'TypeError', /option after\.id must be an op id/, 'after with a bad id');
   refused(bad[13], 'TypeError', /option after\.createdAt must be a Date/, 'after with a bad createdAt');
-  refused(bad[14], 'TypeError', /unknown option `after\.extra`/, 'after with an unknown member');
 
   // Newest first, and pages: each continues after the last op of the one before.
   const pages = await a1.evaluate(async () => {
     const text = (p) => p.map((x) => new TextDecoder().decode(x.payload));
     const p1 = await t.space.ops({ newestFirst: true, limit: 3 });
-    const p2 = await t.space.ops({ newestFirst: true, limit: 3, after: p1[2] });
+    // As an `op` event would be given: members besides id and createdAt are not read.
+    const p2 = await t.space.ops({ newestFirst: true, limit: 3, after: { ...p1[2], from: 'x', fromUrl: 'y' } });
     const up = await t.space.ops({ limit: 1, after: p1[1] });
     const none = await t.space.ops({ limit: 0 });
     return [p1, p2, up, none].map(text);
