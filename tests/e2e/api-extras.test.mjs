@@ -17,9 +17,9 @@
 //   one createdAt without repeating any; bad options are refused naming them.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+import { openFennecPage, pollPage, startDevnetAndBrowser } from './harness.mjs';
 
-let net, browser;
+let net, browser, stop;
 
 function pageHelpers() {
   const t = { messages: [], ops: [], syncs: [] };
@@ -93,14 +93,8 @@ function recordPuts() {
 const uniqueSpace = (tag) => `api-extras-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 const servers = () => ({ bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl });
 
-before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
+after(() => stop?.());
 
 test('send gives a message event; publishMany ops arrive naming their agent; sync progress ends complete', async () => {
   const space = uniqueSpace('send');

@@ -6,7 +6,7 @@
 // the bootstrap server and connects to it, which is how the other tab learns of it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+import { openFennecPage, pollPage, startDevnetAndBrowser } from './harness.mjs';
 
 const SKEW_MS = 5 * 60_000;
 
@@ -33,12 +33,11 @@ function pageHelpers() {
   t.has = async (id) => (await t.space.get(id)) !== undefined;
 }
 
-let net, browser;
+let net, browser, stop;
 const tabs = [];
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   for (const offset of [0, SKEW_MS]) {
     const context = await browser.newContext();
     await context.addInitScript(skewClock, offset);
@@ -46,10 +45,7 @@ before(async () => {
     tabs.push(await openFennecPage(context, net.staticUrl));
   }
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 test('a tab 5 minutes ahead is told its clock is off, and still syncs both ways', async () => {
   const [right, ahead] = tabs;

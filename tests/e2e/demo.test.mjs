@@ -8,18 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { demoUrl } from '../../scripts/devnet.mjs';
-import { launchBrowser, startDevnet } from './harness.mjs';
+import { startDevnetAndBrowser } from './harness.mjs';
 
 const TIMEOUT = 60_000;
-let net, browser;
-before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+let net, browser, stop;
+before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
+after(() => stop?.());
 
 async function openDemo(space) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });

@@ -10,7 +10,7 @@
 // `joined`, `suspect` and `down` followed).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+import { openFennecPage, pollPage, startDevnetAndBrowser } from './harness.mjs';
 
 function pageHelpers() {
   const t = { peerEvents: [] };
@@ -26,7 +26,7 @@ function pageHelpers() {
   t.has = async (id) => (await t.space.get(id)) !== undefined;
 }
 
-let net, browser, space, contextA;
+let net, browser, stop, space, contextA;
 const tabs = [];
 const agents = [];
 
@@ -44,17 +44,13 @@ async function twoTabs(space, relayOnly) {
 }
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   space = `departure-e2e-${Date.now()}`;
   const joined = await twoTabs(space, false);
   tabs.push(...joined.pages);
   agents.push(...joined.agents);
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 test('a closed tab is reported left at the other tab and leaves peers()', async () => {
   const [a, b] = tabs;

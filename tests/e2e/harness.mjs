@@ -1,6 +1,7 @@
 // Shared pieces of the end-to-end tests: the devnet and Debian's Chromium driven by
 // playwright-core (never a downloaded browser; ../shared/toolchain.md).
 import { chromium } from 'playwright-core';
+import { startDevnet } from '../../scripts/devnet.mjs';
 export { startDevnet, startStaticServer, startBootstrapServer, serveDirectory } from '../../scripts/devnet.mjs';
 
 export const CHROMIUM = process.env.FENNEC_CHROMIUM || '/usr/bin/chromium';
@@ -13,6 +14,23 @@ export function launchBrowser(extraArgs = []) {
       '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
       ...extraArgs],
   });
+}
+
+/**
+ * What most test files start in `before`: the devnet and Chromium, as `{ net, browser, stop }`;
+ * `stop()` (for `after`) closes the browser, then stops the devnet. If Chromium does not
+ * start, the devnet is stopped before the error is passed on.
+ */
+export async function startDevnetAndBrowser() {
+  const net = await startDevnet();
+  let browser;
+  try {
+    browser = await launchBrowser();
+  } catch (e) {
+    await net.stop();
+    throw e;
+  }
+  return { net, browser, stop: async () => { await browser.close(); await net.stop(); } };
 }
 
 /**

@@ -18,7 +18,7 @@
 // fresh ops from the honest tabs still converge, with no page error.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
 
 const TABS = 3;
 const OPS_PER_TAB = 4;
@@ -139,13 +139,12 @@ function hostileHelpers() {
   h.disconnects = (i) => h.trs[i].disconnects;
 }
 
-let net, browser, space;
+let net, browser, stop, space;
 const tabs = [];
 let urls = [];
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   space = `hostile-gossip-e2e-${Date.now()}`;
   for (let i = 0; i < TABS; i++) {
     const context = await browser.newContext();
@@ -155,10 +154,7 @@ before(async () => {
   urls = await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
     { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space })));
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const stats = (p) => p.evaluate(() => window.t.stats());

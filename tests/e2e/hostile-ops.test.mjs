@@ -8,7 +8,7 @@
 // connection that carried the oversized frame (`stats().net.protocolCloses`).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
 
 const TABS = 3;
 const OPS_PER_TAB = 5;
@@ -39,7 +39,7 @@ function pageHelpers() {
   t.getAll = (ids) => Promise.all(ids.map(async (id) => (await t.space.get(id)) === undefined));
 }
 
-let net, browser, space;
+let net, browser, stop, space;
 const tabs = [];
 
 // Honest tabs load pkg/ (what users get); the hostile loads the `testing` build, the only one
@@ -64,8 +64,7 @@ async function until(label, ms, f) {
 const lines = (tag, n, t0) => Array.from({ length: n }, (_, k) => ({ line: `${tag}-${k}-${t0}`, createdAt: t0 + k }));
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   space = `hostile-ops-e2e-${Date.now()}`;
   for (let i = 0; i < TABS; i++) tabs.push(await newPage());
   await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
@@ -77,10 +76,7 @@ before(async () => {
     return { ok: held.every((h) => h === TABS * OPS_PER_TAB), held };
   });
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 // Page side of the hostile peer. Resolves with what it sent and saw.
 async function hostile({ signalUrl, space, targets, fakeOps }) {

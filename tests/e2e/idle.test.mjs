@@ -6,7 +6,7 @@
 // asserted: timings belong in benchmarks, not tests.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
 
 const IDLE_MS = 130_000;
 
@@ -25,12 +25,11 @@ function pageHelpers() {
   t.has = async (id) => (await t.space.get(id)) !== undefined;
 }
 
-let net, browser, space;
+let net, browser, stop, space;
 const tabs = [];
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   space = `idle-e2e-${Date.now()}`;
   for (let i = 0; i < 2; i++) {
     const context = await browser.newContext();
@@ -40,10 +39,7 @@ before(async () => {
   await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
     { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space })));
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 /** Polls `page` every 50 ms until it holds `id`; resolves with the ms it took, or fails. */
 async function arrival(page, id, limitMs) {

@@ -11,10 +11,10 @@
 //   FennecError "left"/"closed".
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
 
 const DEADLINE_MS = 60_000;
-let net, browser;
+let net, browser, stop;
 
 // Page side: window.t.outcome(f) runs f and describes what it returned or threw/rejected with,
 // so Node can assert on error classes (errors do not cross page.evaluate).
@@ -76,14 +76,8 @@ function refused(o, want, re, label) {
 
 const uniqueSpace = (tag) => `js-api-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 
-before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
+after(() => stop?.());
 
 test('calls before init() fail with FennecError "not-initialised"; after it they work', async () => {
   const context = await browser.newContext();

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadDataset } from '../../scripts/dataset.mjs';
-import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+import { openFennecPage, pollPage, startDevnetAndBrowser } from './harness.mjs';
 
 const COPIES = 3;
 const BATCH = 500;
@@ -49,22 +49,18 @@ function pageHelpers() {
   };
 }
 
-let net, browser;
+let net, browser, stop;
 const tabs = [];
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   for (let i = 0; i < 2; i++) {
     const context = await browser.newContext();
     await context.addInitScript(pageHelpers);
     tabs.push(await openFennecPage(context, net.staticUrl));
   }
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 test('a joiner of a space far larger than its introduction comes to hold every op', async () => {
   const [a, b] = tabs;

@@ -26,7 +26,7 @@
 // both wait.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
 
 const DEADLINE_MS = 60_000;
 const HIDDEN_MS = 60_000;
@@ -57,17 +57,11 @@ function pageHelpers() {
   };
 }
 
-let net, browser;
+let net, browser, stop;
 let caseNo = 0;
 
-before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
+after(() => stop?.());
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -12,7 +12,7 @@
 // heal -> converged times are printed as one JSON line, never asserted.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
 
 const TABS = 4;
 const P = TABS - 1; // the partitioned tab
@@ -38,13 +38,12 @@ function pageHelpers() {
   t.has = (ids) => Promise.all(ids.map(async (id) => (await t.space.get(id)) !== undefined));
 }
 
-let net, browser;
+let net, browser, stop;
 const tabs = [];
 const who = []; // {agent, url} per tab
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   const space = `partition-e2e-${Date.now()}`;
   for (let i = 0; i < TABS; i++) {
     const context = await browser.newContext();
@@ -55,10 +54,7 @@ before(async () => {
     who.push(await p.evaluate((o) => window.t.join(o), { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space }));
   }
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const stats = (p) => p.evaluate(() => window.t.stats());

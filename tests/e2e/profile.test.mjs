@@ -16,7 +16,7 @@
 // The tests share one devnet, browser and space and run in order.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, startDevnet } from './harness.mjs';
+import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
 
 const DEADLINE_MS = 30_000;
 
@@ -86,7 +86,7 @@ function pageHelpers() {
   };
 }
 
-let net, browser, profile, other, space;
+let net, browser, stop, profile, other, space;
 const acked = new Map(); // op id -> text, every publish that resolved
 
 async function openPage(context) {
@@ -123,18 +123,14 @@ async function holdsAcked(p, label) {
 }
 
 before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   for (const c of [profile, other] = [await browser.newContext(), await browser.newContext()]) {
     await c.addInitScript(pageHelpers);
   }
   space = `profile-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 });
 
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 const pages = {};
 

@@ -7,18 +7,12 @@
 // exactly one connection, to B's new page.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, startDevnet } from './harness.mjs';
+import { startDevnetAndBrowser } from './harness.mjs';
 import { loadDataset } from '../../scripts/dataset.mjs';
 
-let net, browser;
-before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+let net, browser, stop;
+before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
+after(() => stop?.());
 
 async function open() {
   const page = await (await browser.newContext()).newPage();

@@ -6,7 +6,7 @@
 // same space on the real bootstrap/sbd server, and an op crosses each way.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+import { openFennecPage, pollPage, startDevnetAndBrowser } from './harness.mjs';
 
 
 // The worker: commands from the page by postMessage, one reply object per event.
@@ -32,15 +32,9 @@ self.onmessage = async ({ data }) => {
 };
 `;
 
-let net, browser;
-before(async () => {
-  net = await startDevnet();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+let net, browser, stop;
+before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
+after(() => stop?.());
 
 
 /** The first message of the page's worker passing `pred` (given as source text), or a failure it reported. */
