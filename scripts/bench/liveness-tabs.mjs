@@ -9,7 +9,11 @@ import { openFennecPage } from '../../tests/e2e/harness.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs in each page: `window.t` with join/peers/hide helpers and the recorded events. */
+/**
+ * Runs in each page: `window.t` with join/publish/has/peers/hide/show helpers, the recorded
+ * `peer` events (`{ kind, agent, url, at }`, `at` the page clock) and `error` events. Shared by
+ * the liveness bench and soak and the idle and liveness e2e.
+ */
 export function pageHelpers() {
   const t = { peerEvents: [], errors: [] };
   window.t = t;
@@ -17,10 +21,12 @@ export function pageHelpers() {
     const { Peer } = window.fennec;
     t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
     t.space = await t.peer.join(space);
-    t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent, at: Date.now() }));
+    t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent, url: e.url, at: Date.now() }));
     t.space.on('error', (e) => t.errors.push(`${e.kind}: ${e.message}`));
     return t.peer.agentId;
   };
+  t.publish = async (text) => t.space.publish(new TextEncoder().encode(text));
+  t.has = async (id) => (await t.space.get(id)) !== undefined;
   t.peers = () => t.space.peers();
   // Resolves once the space task has taken the hide (its dozing hint is sent in the same
   // turn): `stats()` asks the task after the hide's command. Without the wait, a caller that
@@ -32,6 +38,11 @@ export function pageHelpers() {
     Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
     document.dispatchEvent(new Event('visibilitychange'));
     await t.space.stats();
+  };
+  t.show = () => {
+    delete document.hidden;
+    delete document.visibilityState;
+    document.dispatchEvent(new Event('visibilitychange'));
   };
 }
 

@@ -33,11 +33,11 @@ export const integer = (min, max = Number.MAX_SAFE_INTEGER) => kind(
 const inRange = (min, above) => (n) => Number.isFinite(n) && (above ? n > min : n >= min);
 const rangeText = (min, above) => (above ? `> ${min}` : `>= ${min}`);
 
-/** A finite number >= min (> min with `{ above: true }`): durations in ms, minutes. */
-export const number = (min, { above = false } = {}) =>
-  kind('X', inRange(min, above), Number, `a number ${rangeText(min, above)}`);
+/** A finite number >= min: durations in ms. */
+export const number = (min) => kind('X', inRange(min, false), Number, `a number ${rangeText(min, false)}`);
 
-/** A comma-separated list of one or more numbers, each as `number(min, opts)`: `1000,2000`. */
+/** A comma-separated list of one or more numbers, each finite and >= min (> min with
+ * `{ above: true }`): `1000,2000` ms, `1,5` minutes. */
 export const numbers = (min, { above = false } = {}) => kind(
   'X,Y,...',
   (xs) => xs.every(inRange(min, above)),

@@ -6,38 +6,17 @@
 // asserted: timings belong in benchmarks, not tests.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
+import { openTabs } from '../../scripts/bench/liveness-tabs.mjs';
+import { startDevnetAndBrowser } from './harness.mjs';
 
 const IDLE_MS = 130_000;
 
-function pageHelpers() {
-  const t = { peerEvents: [], errors: [] };
-  window.t = t;
-  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
-    const { Peer } = window.fennec;
-    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
-    t.space = await t.peer.join(space);
-    t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, url: e.url, at: Date.now() }));
-    t.space.on('error', (e) => t.errors.push(`${e.kind}: ${e.message}`));
-    return t.space.url;
-  };
-  t.publish = async (text) => t.space.publish(new TextEncoder().encode(text));
-  t.has = async (id) => (await t.space.get(id)) !== undefined;
-}
-
-let net, browser, stop, space;
-const tabs = [];
+let stop, tabs;
 
 before(async () => {
+  let net, browser;
   ({ net, browser, stop } = await startDevnetAndBrowser());
-  space = `idle-e2e-${Date.now()}`;
-  for (let i = 0; i < 2; i++) {
-    const context = await browser.newContext();
-    await context.addInitScript(pageHelpers);
-    tabs.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
-  }
-  await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
-    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space })));
+  ({ tabs } = await openTabs(browser, net, 2, `idle-e2e-${Date.now()}`));
 });
 after(() => stop?.());
 

@@ -26,36 +26,11 @@
 // both wait.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openFennecPage, startDevnetAndBrowser } from './harness.mjs';
+import { closeAll, freeze, hideAndThrottle, openTabs, sleep, until } from '../../scripts/bench/liveness-tabs.mjs';
+import { startDevnetAndBrowser } from './harness.mjs';
 
 const DEADLINE_MS = 60_000;
 const HIDDEN_MS = 60_000;
-
-function pageHelpers() {
-  const t = { peerEvents: [], errors: [] };
-  window.t = t;
-  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
-    const { Peer } = window.fennec;
-    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
-    t.space = await t.peer.join(space);
-    t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent, at: Date.now() }));
-    t.space.on('error', (e) => t.errors.push(`${e.kind}: ${e.message}`));
-    return t.peer.agentId;
-  };
-  t.publish = async (text) => t.space.publish(new TextEncoder().encode(text));
-  t.has = async (id) => (await t.space.get(id)) !== undefined;
-  t.peers = () => t.space.peers();
-  t.hide = () => {
-    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
-    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
-    document.dispatchEvent(new Event('visibilitychange'));
-  };
-  t.show = () => {
-    delete document.hidden;
-    delete document.visibilityState;
-    document.dispatchEvent(new Event('visibilitychange'));
-  };
-}
 
 let net, browser, stop;
 let caseNo = 0;
@@ -63,37 +38,10 @@ let caseNo = 0;
 before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
 after(() => stop?.());
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` (async, truthy when done) every 100 ms until `limitMs`; fails with `what`. */
-async function until(check, limitMs, what) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() - t0 > limitMs) assert.fail(`${what}: not within ${limitMs} ms`);
-    await sleep(100);
-  }
-}
-
 /** Three tabs (own contexts) in a fresh space, listing each other alive and synced. */
 async function threeTabs() {
   const space = `liveness-e2e-${Date.now()}-${caseNo++}`;
-  const tabs = [];
-  for (let i = 0; i < 3; i++) {
-    const context = await browser.newContext();
-    await context.addInitScript(pageHelpers);
-    tabs.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
-  }
-  const agents = await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
-    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space })));
-  for (const [i, p] of tabs.entries()) {
-    const others = agents.filter((_, j) => j !== i).sort();
-    await until(async () => {
-      const ps = await p.evaluate(() => window.t.peers());
-      return ps.filter((e) => e.state === 'alive').map((e) => e.agent).sort().join() === others.join();
-    }, DEADLINE_MS, `tab ${i} lists the other two alive`);
-  }
+  const { tabs, agents } = await openTabs(browser, net, 3, space, DEADLINE_MS);
   const id = await tabs[0].evaluate(() => window.t.publish('hello from tab 0'));
   for (const p of tabs.slice(1)) {
     await until(() => p.evaluate((x) => window.t.has(x), id), DEADLINE_MS, 'op synced');
@@ -130,10 +78,6 @@ async function departure(watchers, agent, kinds, t0, what) {
   return last;
 }
 
-async function closeAll(tabs) {
-  await Promise.all(tabs.map((p) => p.context().close().catch(() => {})));
-}
-
 function report(kase, ms, kinds) {
   console.log(JSON.stringify({ bench: 'liveness-e2e', case: kase, reported: kinds, watchers: 2, ms_to_last: ms }));
 }
@@ -150,11 +94,8 @@ test('(a) a crashed tab is reported down by every other tab and leaves peers()',
 
 test('(b) a frozen tab is reported down by every other tab and leaves peers()', async () => {
   const { tabs, agents } = await threeTabs();
-  const cdp = await tabs[2].context().newCDPSession(tabs[2]);
   const t0 = Date.now();
-  await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
-  await cdp.send('Debugger.enable');
-  await cdp.send('Debugger.pause');
+  await freeze(tabs[2]);
   const ms = await departure(tabs.slice(0, 2), agents[2], ['down'], t0, 'freeze');
   report('freeze', ms, 'down');
   await closeAll(tabs);
@@ -163,17 +104,9 @@ test('(b) a frozen tab is reported down by every other tab and leaves peers()', 
 test('(c) a hidden, throttled tab is never reported down and still syncs', async () => {
   const { tabs, agents } = await threeTabs();
   const hidden = tabs[2];
-  const cdp = await hidden.context().newCDPSession(hidden);
-  await hidden.evaluate(() => window.t.hide());
-  await cdp.send('Debugger.enable');
-  const end = Date.now() + HIDDEN_MS;
-  while (Date.now() < end) {
-    await cdp.send('Debugger.pause');
-    await sleep(600);
-    await cdp.send('Debugger.resume');
-    await sleep(400);
-  }
-  await cdp.send('Debugger.disable');
+  const throttled = await hideAndThrottle(hidden);
+  await sleep(HIDDEN_MS);
+  await throttled.stop();
   await hidden.evaluate(() => window.t.show());
   for (const [i, p] of tabs.slice(0, 2).entries()) {
     const evs = await p.evaluate(() => window.t.peerEvents);

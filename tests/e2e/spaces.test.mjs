@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadDataset } from '../../scripts/dataset.mjs';
-import { installSliceHashCount, launchBrowser, openFennecPage, pollPage, startDevnet } from './harness.mjs';
+import { installSliceHashCount, openFennecPage, pollPage, startDevnetAndBrowser } from './harness.mjs';
 
 const RECORDS = 1000;
 const TABS = 3;
@@ -46,7 +46,7 @@ function pageHelpers() {
   };
 }
 
-let net, browser, records, distinct, space;
+let net, browser, stop, records, distinct, space;
 const tabs = []; // honest pages
 const pageErrors = (p) => p.fennecErrors.map((e) => String(e));
 
@@ -77,14 +77,10 @@ before(async () => {
   records = await loadDataset(undefined, RECORDS);
   // Ops are content-addressed: identical records are one op.
   distinct = new Set(records.map((r) => `${r.createdAt}\n${r.line}`)).size;
-  net = await startDevnet();
-  browser = await launchBrowser();
+  ({ net, browser, stop } = await startDevnetAndBrowser());
   space = `spaces-e2e-${Date.now()}`;
 });
-after(async () => {
-  await browser?.close();
-  await net?.stop();
-});
+after(() => stop?.());
 
 test(`${TABS} tabs publish ${RECORDS} records split among them and converge`, async () => {
   for (let i = 0; i < TABS; i++) tabs.push(await newTab());
