@@ -581,12 +581,6 @@ fn ice_servers(func: &str, v: &JsValue) -> Result<Vec<IceServer>, JsValue> {
     let mut out = Vec::new();
     for (i, s) in arr.iter().enumerate() {
         let prefix = format!("iceServers[{i}].");
-        if s.is_undefined() || s.is_null() {
-            return Err(type_error(format!(
-                "{func}: option iceServers[{i}] must be an object, got {}",
-                describe(&s)
-            )));
-        }
         let o = Options::new(func, &prefix, &s, ICE_SERVER_OPTIONS)?;
         let urls_v = o.required("urls")?;
         let urls = if let Some(u) = urls_v.as_string() {

@@ -141,21 +141,23 @@ impl Options {
     }
 
     /// Like [`Self::new`], but other keys are allowed and not read: for a record the caller
-    /// already has (an op given as a cursor), not an options bag.
+    /// already has (an op given as a cursor), not an options bag. Only the top-level bag may
+    /// be `undefined`/`null`; a nested one (`prefix` not empty, as `"after."`) given as
+    /// `null` is an error naming it, not an empty object whose members are then "required".
     pub fn record(func: &str, prefix: &str, v: &JsValue) -> Result<Self, JsValue> {
         let mut o = Options {
             func: func.to_string(),
             prefix: prefix.to_string(),
             obj: None,
         };
-        if v.is_undefined() || v.is_null() {
+        if prefix.is_empty() && (v.is_undefined() || v.is_null()) {
             return Ok(o);
         }
         if !v.is_object() || Array::is_array(v) || v.is_function() {
             let what = if prefix.is_empty() {
                 "options".to_string()
             } else {
-                prefix.trim_end_matches('.').to_string()
+                format!("option {}", prefix.trim_end_matches('.'))
             };
             return Err(type_error(format!(
                 "{func}: {what} must be an object, got {}",

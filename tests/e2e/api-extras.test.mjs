@@ -352,6 +352,7 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
     t.held({ limit: 1.5 }),
     t.held({ newestFirst: 'yes' }),
     t.held({ after: 5 }),
+    t.held({ after: null }),
     t.held({ after: { createdAt: 0 } }),
     t.held({ after: { id: 'not-an-id', createdAt: 0 } }),
     t.held({ after: { id: t.heldIds[0], createdAt: 'now' } }),
@@ -367,10 +368,11 @@ test('ops() lists what the peer holds, oldest first, in [from, to); a follower a
   refused(bad[7], 'RangeError', /option limit must be an integer from 0 to 4294967295, got -1/, 'a negative limit');
   refused(bad[8], 'RangeError', /option limit must be an integer/, 'a fractional limit');
   refused(bad[9], 'TypeError', /option newestFirst must be a boolean/, 'newestFirst a string');
-  refused(bad[10], 'TypeError', /space\.ops: after must be an object/, 'after not an object');
-  refused(bad[11], 'TypeError', /option after\.id is required/, 'after without an id');
-  refused(bad[12], 'TypeError', /option after\.id must be an op id/, 'after with a bad id');
-  refused(bad[13], 'TypeError', /option after\.createdAt must be a Date/, 'after with a bad createdAt');
+  refused(bad[10], 'TypeError', /space\.ops: option after must be an object, got a number/, 'after not an object');
+  refused(bad[11], 'TypeError', /space\.ops: option after must be an object, got null/, 'after null');
+  refused(bad[12], 'TypeError', /option after\.id is required/, 'after without an id');
+  refused(bad[13], 'TypeError', /option after\.id must be an op id/, 'after with a bad id');
+  refused(bad[14], 'TypeError', /option after\.createdAt must be a Date/, 'after with a bad createdAt');
 
   // Newest first, and pages: each continues after the last op of the one before.
   const pages = await a1.evaluate(async () => {

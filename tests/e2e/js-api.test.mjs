@@ -156,6 +156,7 @@ test('Peer.connect refuses bad and unknown options with TypeError/RangeError nam
     [{ ...base, iceServers: 'stun:x' }, 'TypeError', /iceServers must be an Array/],
     [{ ...base, iceServers: [{ url: 'stun:x' }] }, 'TypeError', /unknown option `iceServers\[0\]\.url`; did you mean `iceServers\[0\]\.urls`\?/],
     [{ ...base, iceServers: [{ urls: 7 }] }, 'TypeError', /iceServers\[0\]\.urls must be a string or an Array/],
+    [{ ...base, iceServers: [null] }, 'TypeError', /Peer\.connect: option iceServers\[0\] must be an object, got null/],
   ];
   const outcomes = await page.evaluate(async (cs) => {
     const { Peer } = window.fennec;
