@@ -1,5 +1,6 @@
 // Shared pieces of the liveness benchmark (`npm run bench -- liveness`), the liveness soak
-// (`npm run soak -- liveness`) and its 1-minute e2e (tests/e2e/soak-liveness.test.mjs): tabs
+// (`npm run soak -- liveness`) and its 1-minute e2e (tests/e2e/soak-liveness.test.mjs), and the
+// idle and liveness e2e (tests/e2e/idle.test.mjs, liveness.test.mjs): tabs
 // (separate browser contexts, `storage: "memory"`: one agent per tab) joined to one space of
 // the devnet, their `peer` events recorded with the page clock, and the two CDP tricks the
 // liveness e2e explains (tests/e2e/liveness.test.mjs): a frozen tab is one whose JavaScript the

@@ -107,8 +107,8 @@ pub fn to_ms(t: Timestamp) -> f64 {
     t.as_micros() as f64 / 1000.0
 }
 
-/// The options object of a call: a plain object (or `undefined`/`null`, meaning none, as
-/// WebIDL dictionaries do) whose own enumerable keys must all be known. Members set to
+/// The options object of a call: a plain object (or, at the top level, `undefined`/`null`,
+/// meaning none, as WebIDL dictionaries do) whose own enumerable keys must all be known. Members set to
 /// `undefined` count as absent (WebIDL). An unknown key is a `TypeError` naming it and the
 /// near known one: "unknown option `relayonly`; did you mean `relayOnly`?".
 pub struct Options {
