@@ -7,31 +7,16 @@
 // 1,5,10: 16 minutes in all, run one after the other), nothing is sent by the app; at the end
 // of the stretch one tab (a different one each time) publishes an op, and we measure the ms
 // until every other tab holds it (polled every 20 ms). Also counted: `peer` events reporting a
-// live peer gone (`unresponsive`, `down`, `left`) and `error` events — both should be 0.
+// live peer gone (`down`, `left`, `misbehaved`) and `error` events — both should be 0.
 //
 // Headless Chromium does not throttle the timers of these pages (they count as visible), so
 // this measures the protocol's idle behaviour (connection idle close, catch-up pacing), not
 // hidden-tab timer throttling.
-import { launchBrowser, openFennecPage, startDevnet } from '../../tests/e2e/harness.mjs';
+import { startDevnetAndBrowser } from '../../tests/e2e/harness.mjs';
+import { openTabs } from './liveness-tabs.mjs';
 import { integer, numbers, parseOptions } from './options.mjs';
 
 const OPTIONS = { tabs: [integer(2), 3], minutes: [numbers(0, { above: true }), [1, 5, 10]] };
-
-function pageHelpers() {
-  const t = { gone: [], errors: [] };
-  window.t = t;
-  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
-    const { Peer } = window.fennec;
-    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
-    t.space = await t.peer.join(space);
-    t.space.on('peer', (e) => {
-      if (['unresponsive', 'down', 'left'].includes(e.kind)) t.gone.push(`${e.kind} ${e.url}`);
-    });
-    t.space.on('error', (e) => t.errors.push(`${e.kind}: ${e.message}`));
-  };
-  t.publish = async (text) => t.space.publish(new TextEncoder().encode(text));
-  t.has = async (id) => (await t.space.get(id)) !== undefined;
-}
 
 /** ms until every page in `pages` holds `id` (polled every 20 ms), or null after `limitMs`. */
 async function arrivalAll(pages, id, limitMs) {
@@ -50,18 +35,9 @@ async function arrivalAll(pages, id, limitMs) {
 
 export async function run(args, log) {
   const o = parseOptions(args, OPTIONS);
-  const net = await startDevnet();
-  const browser = await launchBrowser();
+  const { net, browser, stop } = await startDevnetAndBrowser();
   try {
-    const space = `idle-bench-${Date.now()}`;
-    const tabs = [];
-    for (let i = 0; i < o.tabs; i++) {
-      const context = await browser.newContext();
-      await context.addInitScript(pageHelpers);
-      tabs.push(await openFennecPage(context, net.staticUrl, '/blank.html'));
-    }
-    const opts = { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space };
-    await Promise.all(tabs.map((p) => p.evaluate((x) => window.t.join(x), opts)));
+    const { tabs } = await openTabs(browser, net, o.tabs, `idle-bench-${Date.now()}`);
     for (const [i, p] of tabs.entries()) {
       const id = await p.evaluate((n) => window.t.publish(`warm-up from ${n}`), i);
       const ms = await arrivalAll(tabs.filter((q) => q !== p), id, 60_000);
@@ -78,7 +54,8 @@ export async function run(args, log) {
       log(`after ${minutes} min idle: op reached every other tab in ${ms ?? '>120000'} ms`);
       deliveries.push({ idleMinutes: minutes, deliveryMs: ms });
     }
-    const gone = (await Promise.all(tabs.map((p) => p.evaluate(() => window.t.gone)))).flat();
+    const gone = (await Promise.all(tabs.map((p) => p.evaluate(() => window.t.peerEvents
+      .filter((e) => ['down', 'left', 'misbehaved'].includes(e.kind)).map((e) => `${e.kind} ${e.url}`))))).flat();
     const errors = (await Promise.all(tabs.map((p) => p.evaluate(() => window.t.errors)))).flat();
     return {
       tabs: o.tabs,
@@ -91,7 +68,6 @@ export async function run(args, log) {
       errors: errors.slice(0, 10),
     };
   } finally {
-    await browser.close();
-    await net.stop();
+    await stop();
   }
 }
