@@ -224,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn a_limit_of_zero_reads_nothing() {
+    fn a_limit_of_zero_gives_nothing() {
         let (s, _) = store();
         let q = HeldOpsQuery {
             limit: Some(0),

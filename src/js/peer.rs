@@ -580,8 +580,7 @@ fn ice_servers(func: &str, v: &JsValue) -> Result<Vec<IceServer>, JsValue> {
     let arr: &Array = v.unchecked_ref();
     let mut out = Vec::new();
     for (i, s) in arr.iter().enumerate() {
-        let prefix = format!("iceServers[{i}].");
-        let o = Options::new(func, &prefix, &s, ICE_SERVER_OPTIONS)?;
+        let o = Options::new(func, &format!("iceServers[{i}]."), &s, ICE_SERVER_OPTIONS)?;
         let urls_v = o.required("urls")?;
         let urls = if let Some(u) = urls_v.as_string() {
             vec![u]
@@ -589,7 +588,7 @@ fn ice_servers(func: &str, v: &JsValue) -> Result<Vec<IceServer>, JsValue> {
             let list: &Array = urls_v.unchecked_ref();
             list.iter()
                 .enumerate()
-                .map(|(j, u)| validate::string(func, &format!("option {prefix}urls[{j}]"), &u))
+                .map(|(j, u)| validate::string(func, &format!("{}[{j}]", o.label("urls")), &u))
                 .collect::<Result<_, _>>()?
         } else {
             return Err(type_error(format!(
@@ -1310,8 +1309,8 @@ pub(super) fn ops_args(options: &JsValue) -> Result<HeldOpsQuery, JsValue> {
         Some(v) => {
             // An op as it is (`HeldOp`, an `op` event): only these two members are read.
             let a = Options::record(F, "after.", &v)?;
-            let id = op_id(F, "option after.id", &a.required("id")?)?;
-            let at = validate::time_ms(F, "option after.createdAt", &a.required("createdAt")?)?;
+            let id = op_id(F, &a.label("id"), &a.required("id")?)?;
+            let at = validate::time_ms(F, &a.label("createdAt"), &a.required("createdAt")?)?;
             Some((at, id))
         }
     };

@@ -108,9 +108,9 @@ pub fn to_ms(t: Timestamp) -> f64 {
 }
 
 /// The options object of a call: a plain object (or, at the top level, `undefined`/`null`,
-/// meaning none, as WebIDL dictionaries do) whose own enumerable keys must all be known. Members set to
-/// `undefined` count as absent (WebIDL). An unknown key is a `TypeError` naming it and the
-/// near known one: "unknown option `relayonly`; did you mean `relayOnly`?".
+/// meaning none, as WebIDL dictionaries do) whose own enumerable keys must all be known.
+/// Members set to `undefined` count as absent (WebIDL). An unknown key is a `TypeError` naming
+/// it and the near known one: "unknown option `relayonly`; did you mean `relayOnly`?".
 pub struct Options {
     func: String,
     prefix: String,
@@ -170,7 +170,13 @@ impl Options {
 
     /// `"Peer.connect: option maxConnections"`, for messages.
     pub fn name(&self, key: &str) -> String {
-        format!("{}: option {}{key}", self.func, self.prefix)
+        format!("{}: {}", self.func, self.label(key))
+    }
+
+    /// `"option after.id"`: the name of option `key` without the call, for the checks that
+    /// take the call separately ([`time_ms`], [`bytes()`]).
+    pub fn label(&self, key: &str) -> String {
+        format!("option {}{key}", self.prefix)
     }
 
     /// The value of option `key`, `None` when absent or `undefined`. A throwing getter's
@@ -264,8 +270,7 @@ impl Options {
         let Some(v) = self.get(key)? else {
             return Ok(None);
         };
-        let name = format!("option {}{key}", self.prefix);
-        time_ms(&self.func, &name, &v).map(Some)
+        time_ms(&self.func, &self.label(key), &v).map(Some)
     }
 
     /// A bytes option (see [`bytes()`]).
@@ -273,8 +278,7 @@ impl Options {
         let Some(v) = self.get(key)? else {
             return Ok(None);
         };
-        let name = format!("option {}{key}", self.prefix);
-        bytes(&self.func, &name, &v).map(Some)
+        bytes(&self.func, &self.label(key), &v).map(Some)
     }
 }
 
