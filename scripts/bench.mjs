@@ -17,6 +17,8 @@ const BENCHES = {
   liveness: () => import('./bench/liveness.mjs'),
   membership: () => import('./bench/membership.mjs'),
   store: () => import('./bench/store.mjs'),
+  // the cost of a page of space.ops (an app scrolling its history) as the store grows
+  history: () => import('./bench/history.mjs'),
   // the op store's upgrade from schema 1 (one record per op), timed inside OpStore.open
   migrate: () => import('./bench/migrate.mjs'),
   // IndexedDB's cost per record: one op per record (the store's layout) against several

@@ -5,11 +5,13 @@
 //! `testing/` (virtual clock, simulated network).
 
 pub mod clock;
+pub mod held;
 pub mod op_store;
 pub mod signal;
 pub mod transport;
 
 pub use clock::Clock;
+pub use held::{HeldOpsQuery, held_op_ids_by_time_slices};
 pub use op_store::{
     BoundedOpIds, MetaOp, OpStore, OpTotals, SectorSliceHash, StoreError, TimeSliceOpIds,
     op_times_by_reading,

@@ -31,6 +31,7 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
+use super::held::HeldOpsQuery;
 use crate::model::arc::{DhtArc, SECTORS};
 use crate::model::id::OpId;
 use crate::model::op::{Op, OpError, StoredOp};
@@ -240,6 +241,21 @@ pub trait OpStore {
     ) -> LocalBoxFuture<'_, Result<Vec<StoredOp>, StoreError>> {
         Box::pin(op_times_by_reading(self, arc, start, end))
     }
+
+    /// Ids of the held ops of the whole ring a page of the app's history asks for (`q`:
+    /// `created_at` range, direction, cursor, limit), in its `(created_at, op_id)` order or
+    /// the reverse. Not in Kitsune2 (fennec's `space.ops`). Any store can answer with
+    /// [`held_op_ids_by_time_slices`](super::held_op_ids_by_time_slices), which lists every id
+    /// of the rest of the range and cuts it to the limit (a page costs as much as all ops after
+    /// the cursor); a store with a time-ordered index stops at the limit. No default, so a
+    /// wrapper store passes it on rather than losing its inner store's answer.
+    ///
+    /// # Errors
+    /// As [`OpStore::retrieve_ops`].
+    fn retrieve_held_op_ids(
+        &self,
+        q: HeldOpsQuery,
+    ) -> LocalBoxFuture<'_, Result<Vec<OpId>, StoreError>>;
 
     /// Ids of the ops in `arc` stored by this store at or after `start` (a bookmark, µs of the
     /// store's stored-at clock), in stored order, as many as fit in `limit_bytes` of op data.

@@ -12,6 +12,7 @@ use futures::future::{LocalBoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use wasm_bindgen_futures::spawn_local;
 
+use crate::api::HeldOpsQuery;
 use crate::api::transport::{Transport, TransportError, TransportEvent};
 use crate::api::{MetaOp, OpStore, StoreError};
 use crate::browser::bootstrap as fetch;
@@ -22,7 +23,6 @@ use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, Reconnect
 use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule, PutOutcome, put_again};
-use crate::core::held::{HeldOpsQuery, held_op_ids};
 pub use crate::core::peer_view::Liveness;
 use crate::core::peer_view::PeerView;
 use crate::core::space::{
@@ -436,13 +436,13 @@ impl BrowserSpace {
     }
 
     /// The ops this peer's store holds that `q` asks for, as `(id, op)` in its order
-    /// ([`held_op_ids`], then one read of those ops). Only what is stored (an app's history
+    /// ([`OpStore::retrieve_held_op_ids`], then one read of those ops). Only what is stored (an app's history
     /// after a reload); the network is not asked.
     ///
     /// # Errors
     /// The store's error ([`StoreError::Decode`] for a held op that does not decode).
     pub async fn held_ops(&self, q: &HeldOpsQuery) -> Result<Vec<(OpId, Op)>, StoreError> {
-        let ids = held_op_ids(&*self.store, q).await?;
+        let ids = self.store.retrieve_held_op_ids(q.clone()).await?;
         let found = self.store.retrieve_ops(ids).await?;
         found.into_iter().map(decode_stored).collect()
     }

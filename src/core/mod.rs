@@ -12,7 +12,6 @@
 //! - [`peer_view`]: the live peers the app sees and one `peer` event per change.
 //! - [`dht`]: the DHT model gossip compares (sectors x time slices, snapshots, diffs).
 //! - [`gossip`]: k2gossip rounds over the DHT model, the one repair path (`space` drives it).
-//! - [`held`]: pages of the ops this peer holds, for the app (`space.ops`).
 //! - [`config`]: [`config::ConfigError`], what every config's `validate()` returns.
 //! - [`bootstrap`]: Kitsune2 bootstrap HTTP requests and responses, and the polling policy.
 
@@ -21,7 +20,6 @@ pub mod config;
 pub mod dht;
 pub mod fetch;
 pub mod gossip;
-pub mod held;
 pub mod known;
 pub mod membership;
 pub mod op_cache;

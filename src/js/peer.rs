@@ -21,12 +21,12 @@ use wasm_bindgen_futures::spawn_local;
 use super::error::{Code, console_error, fennec_error, range_error, type_error};
 use super::promise;
 use super::validate::{self, Options, describe, suggest};
+use crate::api::HeldOpsQuery;
 use crate::browser::peer::{
     BrowserPeer, BrowserSpace, Event, Failure, JoinError, Listener, Liveness, PeerOptions, Storage,
 };
 use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
-use crate::core::held::HeldOpsQuery;
 use crate::core::space::{MAX_NOTIFY_BYTES, NotifyError, NotifyFailed, SpaceError, SpaceEvent};
 use crate::hash::HashMap;
 use crate::model::agent::AgentKey;

@@ -12,7 +12,7 @@ use super::peer::{
     publish_args, publish_many_args, send_args,
 };
 use super::validate;
-use crate::core::held::HeldOpsQuery;
+use crate::api::HeldOpsQuery;
 use crate::model::time::Timestamp;
 
 fn set(o: &Object, k: &str, v: &JsValue) {

@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use super::{BoundedAcc, StoredAtClock, check_slice_hash, dedup_ids, prepare_batch, slice_key};
-use crate::api::{BoundedOpIds, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds};
+use crate::api::{
+    BoundedOpIds, HeldOpsQuery, MetaOp, OpStore, OpTotals, StoreError, TimeSliceOpIds,
+    held_op_ids_by_time_slices,
+};
 use crate::hash::HashMap;
 use crate::model::arc::DhtArc;
 use crate::model::id::{Locator, OpId};
@@ -290,6 +293,13 @@ impl OpStore for MemOpStore {
         end: Timestamp,
     ) -> LocalBoxFuture<'_, Result<Vec<StoredOp>, StoreError>> {
         Box::pin(async move { self.op_times(arc, start, end) })
+    }
+
+    fn retrieve_held_op_ids(
+        &self,
+        q: HeldOpsQuery,
+    ) -> LocalBoxFuture<'_, Result<Vec<OpId>, StoreError>> {
+        Box::pin(async move { held_op_ids_by_time_slices(self, &q).await })
     }
 
     fn retrieve_op_ids_bounded(

@@ -10,7 +10,8 @@ use futures::future::LocalBoxFuture;
 
 use super::VirtualClock;
 use crate::api::{
-    BoundedOpIds, Clock, MetaOp, OpStore, OpTotals, SectorSliceHash, StoreError, TimeSliceOpIds,
+    BoundedOpIds, Clock, HeldOpsQuery, MetaOp, OpStore, OpTotals, SectorSliceHash, StoreError,
+    TimeSliceOpIds,
 };
 use crate::model::arc::DhtArc;
 use crate::model::id::OpId;
@@ -95,6 +96,12 @@ impl OpStore for SlowReads {
         ranges: Vec<(DhtArc, Timestamp, Timestamp)>,
     ) -> LocalBoxFuture<'_, Result<Vec<TimeSliceOpIds>, StoreError>> {
         self.slow(self.inner.retrieve_op_hashes_in_time_slices(ranges))
+    }
+    fn retrieve_held_op_ids(
+        &self,
+        q: HeldOpsQuery,
+    ) -> LocalBoxFuture<'_, Result<Vec<OpId>, StoreError>> {
+        self.slow(self.inner.retrieve_held_op_ids(q))
     }
     fn retrieve_op_times_in_time_range(
         &self,

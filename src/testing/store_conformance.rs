@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::api::{MetaOp, OpStore, OpTotals, StoreError, op_times_by_reading};
+use crate::api::{HeldOpsQuery, MetaOp, OpStore, OpTotals, StoreError, op_times_by_reading};
 use crate::model::arc::DhtArc;
 use crate::model::id::{Locator, OpId};
 use crate::model::op::{MAX_OP_BYTES, Op, OpError, StoredOp};
@@ -49,6 +49,7 @@ macro_rules! op_store_conformance_tests {
             time_slice_extreme_timestamps,
             time_slice_arcs_narrow_and_wide,
             time_slices_answer_each_range_as_alone,
+            held_pages_list_every_op_once_in_order,
             op_times_match_the_ops,
             wrapping_arcs_return_both_sides,
             empty_arc_gives_nothing,
@@ -669,6 +670,111 @@ pub async fn time_slices_answer_each_range_as_alone<F: StoreFactory>(f: &F) {
             .unwrap()
             .is_empty()
     );
+    s.close();
+}
+
+/// Pages of held ops ([`OpStore::retrieve_held_op_ids`], `space.ops`), each after the last
+/// op of the one before, list every op once in `(created_at, op_id)` order or its reverse:
+/// through 40 ops of one µs spread over the ring, times either side of 0, and two ops whose
+/// times differ but round to one f64 (past 2^53 µs) in one sector, the later with the
+/// smaller id. A range and a cursor that is not held bound a page as they bound the whole.
+pub async fn held_pages_list_every_op_once_in_order<F: StoreFactory>(f: &F) {
+    let s = open(f, "held_pages").await;
+    let mut ops: Vec<MetaOp> = (0..40).map(|k| op(1_000, format!("tie-{k}"))).collect();
+    ops.extend((0..12).map(|k| op(-3 + k * 500, format!("spread-{k}"))));
+    let far = op_where(1 << 53, "far", |l| sector(l) == 7);
+    let later = (0..)
+        .map(|n| op((1 << 53) + 1, format!("far-later/{n}")))
+        .find(|m| sector(loc(m)) == 7 && m.op_id < far.op_id)
+        .expect("an op in sector 7 with a smaller id");
+    ops.extend([far, later, op(i64::MIN, "min"), op(i64::MAX - 1, "max")]);
+    put(&s, &ops.iter().collect::<Vec<_>>()).await;
+    let mut order: Vec<(Timestamp, OpId)> = ops
+        .iter()
+        .map(|m| {
+            (
+                Op::decode_bytes(&m.op_data).unwrap().created_at,
+                m.op_id.clone(),
+            )
+        })
+        .collect();
+    order.sort();
+    let want = |q: &HeldOpsQuery| {
+        let mut w: Vec<OpId> = order
+            .iter()
+            .filter(|(t, _)| q.start <= *t && *t < q.end)
+            .filter(|k| match &q.after {
+                None => true,
+                Some(a) if q.newest_first => *k < a,
+                Some(a) => *k > a,
+            })
+            .map(|(_, id)| id.clone())
+            .collect();
+        if q.newest_first {
+            w.reverse();
+        }
+        w
+    };
+    let read = |q: HeldOpsQuery| async {
+        s.retrieve_held_op_ids(q)
+            .await
+            .expect("retrieve_held_op_ids")
+    };
+    let tie_id = order
+        .iter()
+        .find(|(t, _)| *t == Timestamp(1_000))
+        .unwrap()
+        .1
+        .clone();
+    let mut absent = tie_id.as_bytes().to_vec();
+    absent[31] ^= 1;
+    let ranges = [
+        (HeldOpsQuery::ALL.start, HeldOpsQuery::ALL.end, None),
+        (Timestamp(0), Timestamp(2_000), None),
+        (
+            Timestamp(500),
+            Timestamp(1 << 53),
+            Some((Timestamp(1_000), OpId::from_bytes(absent))),
+        ),
+    ];
+    for (start, end, first_after) in ranges {
+        for newest_first in [false, true] {
+            for limit in [3, 50] {
+                let whole = HeldOpsQuery {
+                    start,
+                    end,
+                    newest_first,
+                    after: first_after.clone(),
+                    limit: None,
+                };
+                assert_eq!(read(whole.clone()).await, want(&whole), "{whole:?}");
+                let mut q = HeldOpsQuery {
+                    limit: Some(limit),
+                    ..whole.clone()
+                };
+                let mut listed = Vec::new();
+                loop {
+                    let page = read(q.clone()).await;
+                    assert!(page.len() <= limit);
+                    assert_eq!(
+                        page,
+                        want(&q).into_iter().take(limit).collect::<Vec<_>>(),
+                        "{q:?}"
+                    );
+                    let Some(last) = page.last() else { break };
+                    let at = order.iter().find(|(_, id)| id == last).unwrap().0;
+                    q.after = Some((at, last.clone()));
+                    listed.extend(page);
+                }
+                assert_eq!(listed, want(&whole), "pages of {limit}: {whole:?}");
+            }
+        }
+    }
+    let none = HeldOpsQuery {
+        limit: Some(0),
+        ..HeldOpsQuery::ALL
+    };
+    assert!(read(none).await.is_empty());
     s.close();
 }
 

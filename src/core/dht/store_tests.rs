@@ -7,7 +7,7 @@ use futures::executor::block_on;
 use futures::future::LocalBoxFuture;
 
 use super::*;
-use crate::api::{BoundedOpIds, MetaOp, OpTotals, SectorSliceHash, TimeSliceOpIds};
+use crate::api::{BoundedOpIds, HeldOpsQuery, MetaOp, OpTotals, SectorSliceHash, TimeSliceOpIds};
 use crate::core::dht::snapshot::DhtSnapshot;
 use crate::core::dht::time::TIME_FACTOR;
 use crate::model::arc::SectorSet;
@@ -82,6 +82,13 @@ impl OpStore for Counting<'_> {
         self.count("retrieve_op_hashes_in_time_slices");
         self.batches.borrow_mut().push(ranges.len());
         self.inner.retrieve_op_hashes_in_time_slices(ranges)
+    }
+    fn retrieve_held_op_ids(
+        &self,
+        q: HeldOpsQuery,
+    ) -> LocalBoxFuture<'_, Result<Vec<OpId>, StoreError>> {
+        self.count("retrieve_held_op_ids");
+        self.inner.retrieve_held_op_ids(q)
     }
     fn retrieve_op_times_in_time_range(
         &self,

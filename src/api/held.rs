@@ -1,9 +1,10 @@
 //! Pages of the ops a peer holds, for the app (`space.ops`): its history after a reload,
-//! read from the store alone. The order is the store's, `(created_at, op_id)`, or its
-//! reverse; a page continues after the last op of the one before (a cursor), since ops of
-//! one `publishMany` share their `created_at` and a time bound alone cannot split them.
+//! read from the store alone ([`OpStore::retrieve_held_op_ids`]). The order is the store's,
+//! `(created_at, op_id)`, or its reverse; a page continues after the last op of the one
+//! before (a cursor), since ops of one `publishMany` share their `created_at` and a time
+//! bound alone cannot split them.
 
-use crate::api::{OpStore, StoreError};
+use super::{OpStore, StoreError};
 use crate::model::arc::DhtArc;
 use crate::model::id::OpId;
 use crate::model::time::Timestamp;
@@ -34,32 +35,40 @@ impl HeldOpsQuery {
         after: None,
         limit: None,
     };
+
+    /// Whether an op created at `created_at` with id `id` belongs to this page: in
+    /// `[start, end)` and past the cursor in the chosen order (the limit aside).
+    pub fn holds(&self, created_at: Timestamp, id: &OpId) -> bool {
+        let past_cursor = match &self.after {
+            None => true,
+            Some((at, after)) if self.newest_first => (created_at, id) < (*at, after),
+            Some((at, after)) => (created_at, id) > (*at, after),
+        };
+        self.start <= created_at && created_at < self.end && past_cursor
+    }
 }
 
-/// The ids of the held ops `q` asks for, in its order: the store's time-slice query over
-/// the whole ring, in one read of at most two ranges (the cursor's own µs, whose ops are
-/// cut by id, and the rest of the range).
+/// [`OpStore::retrieve_held_op_ids`] for any store: the store's time-slice query over the
+/// whole ring, in one read of at most two ranges (the cursor's own µs, whose ops are cut by
+/// id, and the rest of the range), cut to the limit.
 ///
 /// # Errors
 /// As [`OpStore::retrieve_op_hashes_in_time_slices`].
-pub async fn held_op_ids(store: &dyn OpStore, q: &HeldOpsQuery) -> Result<Vec<OpId>, StoreError> {
+pub async fn held_op_ids_by_time_slices(
+    store: &dyn OpStore,
+    q: &HeldOpsQuery,
+) -> Result<Vec<OpId>, StoreError> {
     let (tie, rest) = ranges(q);
     let mut asked = Vec::with_capacity(2);
     asked.extend(tie.map(|t| (DhtArc::FULL, t, next_micro(t))));
     asked.push((DhtArc::FULL, rest.0, rest.1));
     let mut found = store.retrieve_op_hashes_in_time_slices(asked).await?;
     let mut rest_ids = found.pop().map(|r| r.op_ids).unwrap_or_default();
-    let mut ids = match (&q.after, found.pop()) {
-        (Some((_, after)), Some(tied)) => tied
+    let mut ids = match (tie, found.pop()) {
+        (Some(t), Some(tied)) => tied
             .op_ids
             .into_iter()
-            .filter(|id| {
-                if q.newest_first {
-                    id < after
-                } else {
-                    id > after
-                }
-            })
+            .filter(|id| q.holds(t, id))
             .collect(),
         _ => Vec::new(),
     };
@@ -129,7 +138,7 @@ mod tests {
     }
 
     fn ids(s: &MemOpStore, q: HeldOpsQuery) -> Vec<OpId> {
-        block_on(held_op_ids(s, &q)).unwrap()
+        block_on(held_op_ids_by_time_slices(s, &q)).unwrap()
     }
 
     fn of(order: &[(Timestamp, OpId)], idx: &[usize]) -> Vec<OpId> {
