@@ -436,8 +436,8 @@ impl BrowserSpace {
     }
 
     /// The ops this peer's store holds that `q` asks for, as `(id, op)` in its order
-    /// ([`OpStore::retrieve_held_op_ids`], then one read of those ops). Only what is stored (an app's history
-    /// after a reload); the network is not asked.
+    /// ([`OpStore::retrieve_held_op_ids`], then one read of those ops). Only what is stored
+    /// (an app's history after a reload); the network is not asked.
     ///
     /// # Errors
     /// The store's error ([`StoreError::Decode`] for a held op that does not decode).

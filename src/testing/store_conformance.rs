@@ -678,6 +678,8 @@ pub async fn time_slices_answer_each_range_as_alone<F: StoreFactory>(f: &F) {
 /// through 40 ops of one µs spread over the ring, times either side of 0, and two ops whose
 /// times differ but round to one f64 (past 2^53 µs) in one sector, the later with the
 /// smaller id. A range and a cursor that is not held bound a page as they bound the whole.
+/// Pages of 3 and of 50: a store may answer small pages another way (IndexedDB merges one
+/// cursor per sector for the first and lists the range for the second).
 pub async fn held_pages_list_every_op_once_in_order<F: StoreFactory>(f: &F) {
     let s = open(f, "held_pages").await;
     let mut ops: Vec<MetaOp> = (0..40).map(|k| op(1_000, format!("tie-{k}"))).collect();
