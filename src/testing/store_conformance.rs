@@ -677,7 +677,8 @@ pub async fn time_slices_answer_each_range_as_alone<F: StoreFactory>(f: &F) {
 /// op of the one before, list every op once in `(created_at, op_id)` order or its reverse:
 /// through 40 ops of one µs spread over the ring, times either side of 0, and two ops whose
 /// times differ but round to one f64 (past 2^53 µs) in one sector, the later with the
-/// smaller id. A range and a cursor that is not held bound a page as they bound the whole.
+/// smaller id. A range and a cursor that is not held, or lies outside the range, bound a page
+/// as they bound the whole.
 /// Pages of 3 and of 50: a store may answer small pages another way (IndexedDB merges one
 /// cursor per sector for the first and lists the range for the second).
 pub async fn held_pages_list_every_op_once_in_order<F: StoreFactory>(f: &F) {
@@ -737,6 +738,17 @@ pub async fn held_pages_list_every_op_once_in_order<F: StoreFactory>(f: &F) {
             Timestamp(500),
             Timestamp(1 << 53),
             Some((Timestamp(1_000), OpId::from_bytes(absent))),
+        ),
+        // A cursor before the range, then past it: all or nothing, by direction.
+        (
+            Timestamp(500),
+            Timestamp(2_000),
+            Some((Timestamp(-10), tie_id.clone())),
+        ),
+        (
+            Timestamp(500),
+            Timestamp(2_000),
+            Some((Timestamp(5_000), tie_id.clone())),
         ),
     ];
     for (start, end, first_after) in ranges {
