@@ -36,6 +36,18 @@ impl HeldOpsQuery {
         limit: None,
     };
 
+    /// Whether no op can belong to this page: `[start, end)` is empty, or the cursor is
+    /// past its end in the chosen order (before `start` newest first, at or after `end`
+    /// oldest first).
+    pub fn leaves_none(&self) -> bool {
+        let cursor_past = match self.after {
+            None => false,
+            Some((at, _)) if self.newest_first => at < self.start,
+            Some((at, _)) => at >= self.end,
+        };
+        self.start >= self.end || cursor_past
+    }
+
     /// Whether an op created at `created_at` with id `id` belongs to this page: in
     /// `[start, end)` and past the cursor in the chosen order (the limit aside).
     pub fn holds(&self, created_at: Timestamp, id: &OpId) -> bool {
@@ -230,6 +242,50 @@ mod tests {
             ..HeldOpsQuery::ALL
         };
         assert_eq!(ids(&s, past_range), of(&order, &[3, 2, 1, 0]));
+    }
+
+    /// `leaves_none` is exactly "no `(created_at, id)` is held by the page" over a grid of
+    /// times at and either side of every bound, with ids below and above the cursor's.
+    #[test]
+    fn leaves_none_when_no_op_could_belong() {
+        let times = [
+            i64::MIN,
+            -1,
+            0,
+            9,
+            10,
+            11,
+            19,
+            20,
+            21,
+            29,
+            30,
+            31,
+            i64::MAX - 1,
+        ];
+        let id = |b: u8| OpId::from_bytes(vec![b; 32]);
+        let (low, mid, high) = (id(0x00), id(0x80), id(0xFF));
+        let mut afters = vec![None];
+        afters.extend(times.iter().map(|&t| Some((Timestamp(t), mid.clone()))));
+        for start in [i64::MIN, 10, 20] {
+            for end in [20, 30, i64::MAX] {
+                for newest_first in [false, true] {
+                    for after in &afters {
+                        let q = HeldOpsQuery {
+                            start: Timestamp(start),
+                            end: Timestamp(end),
+                            newest_first,
+                            after: after.clone(),
+                            limit: None,
+                        };
+                        let some = times
+                            .iter()
+                            .any(|&t| q.holds(Timestamp(t), &low) || q.holds(Timestamp(t), &high));
+                        assert_eq!(q.leaves_none(), !some, "{q:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -657,7 +657,7 @@ impl IdbOpStore {
     /// ~50 ms; `npm run bench -- history`).
     async fn held_page(&self, q: &HeldOpsQuery, limit: usize) -> Result<Vec<OpId>, StoreError> {
         self.check_open()?;
-        if limit == 0 || q.start >= q.end {
+        if limit == 0 || q.leaves_none() {
             return Ok(Vec::new());
         }
         let tx = self.tx(&[PACKS], false)?;
@@ -673,9 +673,7 @@ impl IdbOpStore {
             };
             let mut sectors = Vec::with_capacity(SECTORS as usize);
             for s in 0..SECTORS {
-                let Some(range) = held_range(s, q)? else {
-                    continue;
-                };
+                let range = held_range(s, q)?;
                 let req = idx
                     .open_key_cursor_with_range_and_direction(&range, dir)
                     .map_err(js_error)?;
@@ -777,25 +775,16 @@ impl IdbOpStore {
                 // The first op in the arc, and any after it under the same (rounded) f64 key,
                 // which can differ in the exact created_at beyond 2^53 µs.
                 let mut first_t: Option<f64> = None;
-                loop {
-                    let v = req.next().await?;
-                    if v.is_null() || v.is_undefined() {
+                while let Some(step) = SectorTimeStep::next(&req).await? {
+                    if first_t.is_some_and(|f| f != step.t) {
                         break;
                     }
-                    let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-                    // `sector_time` keys are [s, t, op key].
-                    let key = cursor.key().map_err(js_error)?;
-                    let key: &Array = key.dyn_ref().ok_or_else(|| corrupt("sector_time key"))?;
-                    let t = key.get(1).as_f64();
-                    if first_t.is_some() && first_t != t {
-                        break;
+                    if arc.contains(self.options.locator.op_loc(&step.id)) {
+                        let t = step.created_at;
+                        best = Some(best.map_or(t, |b| b.min(t)));
+                        first_t = first_t.or(Some(step.t));
                     }
-                    let (id, _, created_at) = parse_pk(&key_bytes(&key.get(2))?)?;
-                    if arc.contains(self.options.locator.op_loc(&id)) {
-                        best = Some(best.map_or(created_at, |b| b.min(created_at)));
-                        first_t = first_t.or(t);
-                    }
-                    cursor.continue_().map_err(js_error)?;
+                    step.cursor.continue_().map_err(js_error)?;
                 }
             }
             Ok(best)
@@ -1202,13 +1191,14 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
 /// Largest magnitude (µs) an f64 holds exactly: 2^53. Index times at or past it are rounded.
 const EXACT_F64_MICROS: f64 = 9_007_199_254_740_992.0;
 
-/// The `sector_time` range of sector `s` a page `q` reads, `None` when the cursor leaves none.
+/// The `sector_time` range of sector `s` a page `q` reads (`q` leaves some:
+/// [`HeldOpsQuery::leaves_none`] is checked first).
 /// Index keys are `[s, f64 created_at, op key]`; bounds on the f64 alone are widened (an
 /// empty array sorts after any op key) and the exact range is checked per key
 /// ([`HeldOpsQuery::holds`]). A cursor exact in f64 bounds by its op id too, so that ops of
 /// its µs already listed are not read again: op keys start with the 32-byte id, so
 /// `id ‖ 0xFF…` sorts after every key of that id and `id ‖ 0x00…` before.
-fn held_range(s: u32, q: &HeldOpsQuery) -> Result<Option<IdbKeyRange>, StoreError> {
+fn held_range(s: u32, q: &HeldOpsQuery) -> Result<IdbKeyRange, StoreError> {
     let s = f64::from(s);
     let (lo, hi) = (q.start.as_micros() as f64, q.end.as_micros() as f64);
     let mut lower = (arr(&[s, lo]), false);
@@ -1230,16 +1220,15 @@ fn held_range(s: u32, q: &HeldOpsQuery) -> Result<Option<IdbKeyRange>, StoreErro
             }
             k
         };
+        // A cursor outside the range bounds nothing (past its end, `leaves_none` held).
+        let inside = q.start <= *at && *at < q.end;
         match q.newest_first {
-            true if *at < q.start => return Ok(None),
-            true if *at < q.end => upper = (bound(0x00), exact),
-            false if *at >= q.end => return Ok(None),
-            false if *at >= q.start => lower = (bound(0xFF), exact),
+            true if inside => upper = (bound(0x00), exact),
+            false if inside => lower = (bound(0xFF), exact),
             _ => {}
         }
     }
     IdbKeyRange::bound_with_lower_open_and_upper_open(&lower.0, &upper.0, lower.1, upper.1)
-        .map(Some)
         .map_err(js_error)
 }
 
@@ -1311,24 +1300,50 @@ impl SectorKeys {
             if let Some(c) = self.cursor.take() {
                 c.continue_().map_err(js_error)?;
             }
-            let v = self.req.next().await?;
-            if v.is_null() || v.is_undefined() {
+            let Some(step) = SectorTimeStep::next(&self.req).await? else {
                 self.ended = true;
                 return Ok(None);
-            }
-            let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
-            let key = cursor.key().map_err(js_error)?;
-            let key: &Array = key.dyn_ref().ok_or_else(|| corrupt("sector_time key"))?;
-            let t = key
-                .get(1)
-                .as_f64()
-                .ok_or_else(|| corrupt("sector_time key"))?;
-            let (id, _, created_at) = parse_pk(&key_bytes(&key.get(2))?)?;
-            self.cursor = Some(cursor);
-            if q.holds(created_at, &id) {
-                return Ok(Some((t, created_at, id)));
+            };
+            self.cursor = Some(step.cursor);
+            if q.holds(step.created_at, &step.id) {
+                return Ok(Some((step.t, step.created_at, step.id)));
             }
         }
+    }
+}
+
+/// One step of a `sector_time` key cursor, its key `[sector, f64 created_at, op key]`
+/// decoded. The f64 time is kept beside the exact `created_at` (from the op key) because
+/// keys sharing one f64 past 2^53 µs are one run in index order.
+struct SectorTimeStep {
+    cursor: IdbCursor,
+    t: f64,
+    created_at: Timestamp,
+    id: OpId,
+}
+
+impl SectorTimeStep {
+    /// The cursor's next key, `None` once it has ended; a key of another shape is
+    /// a [`StoreError::Backend`] naming it.
+    async fn next(req: &Req) -> Result<Option<SectorTimeStep>, StoreError> {
+        let v = req.next().await?;
+        if v.is_null() || v.is_undefined() {
+            return Ok(None);
+        }
+        let cursor: IdbCursor = v.dyn_into().map_err(|_| corrupt("cursor"))?;
+        let key = cursor.key().map_err(js_error)?;
+        let key: &Array = key.dyn_ref().ok_or_else(|| corrupt("sector_time key"))?;
+        let t = key
+            .get(1)
+            .as_f64()
+            .ok_or_else(|| corrupt("sector_time key"))?;
+        let (id, _, created_at) = parse_pk(&key_bytes(&key.get(2))?)?;
+        Ok(Some(SectorTimeStep {
+            cursor,
+            t,
+            created_at,
+            id,
+        }))
     }
 }
 
