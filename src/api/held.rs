@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(ids(&s, past_range), of(&order, &[3, 2, 1, 0]));
     }
 
-    /// `leaves_none` is exactly "no `(created_at, id)` is held by the page" over a grid of
+    /// `leaves_none` is exactly "no `(created_at, id)` belongs to the page" over a grid of
     /// times at and either side of every bound, with ids below and above the cursor's.
     #[test]
     fn leaves_none_when_no_op_could_belong() {

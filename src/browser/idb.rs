@@ -1220,7 +1220,8 @@ fn held_range(s: u32, q: &HeldOpsQuery) -> Result<IdbKeyRange, StoreError> {
             }
             k
         };
-        // A cursor outside the range bounds nothing (past its end, `leaves_none` held).
+        // A cursor before the range in the page's order bounds nothing; one past it never
+        // gets here (`leaves_none`).
         let inside = q.start <= *at && *at < q.end;
         match q.newest_first {
             true if inside => upper = (bound(0x00), exact),
