@@ -18,9 +18,9 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export function pageHelpers() {
   const t = { peerEvents: [], errors: [] };
   window.t = t;
-  t.join = async ({ bootstrapUrl, signalUrl, space }) => {
+  t.join = async ({ bootstrapUrl, signalUrl, space, connect }) => {
     const { Peer } = window.fennec;
-    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory' });
+    t.peer = await Peer.connect({ bootstrapUrl, signalUrl, storage: 'memory', ...connect });
     t.space = await t.peer.join(space);
     t.space.on('peer', (e) => t.peerEvents.push({ kind: e.kind, agent: e.agent, url: e.url, at: Date.now() }));
     t.space.on('error', (e) => t.errors.push(`${e.kind}: ${e.message}`));
@@ -60,16 +60,17 @@ export async function until(check, limitMs, what) {
 
 /**
  * `n` tabs in the fresh space `space`, each listing all others alive (within `limitMs`).
+ * `connect[i]`: more `Peer.connect` options for tab `i` (e.g. SWIM timing).
  * Returns `{ tabs, agents }` (same order).
  */
-export async function openTabs(browser, net, n, space, limitMs = 60_000) {
+export async function openTabs(browser, net, n, space, limitMs = 60_000, connect = []) {
   const tabs = await Promise.all(Array.from({ length: n }, async () => {
     const context = await browser.newContext();
     await context.addInitScript(pageHelpers);
     return openFennecPage(context, net.staticUrl, '/blank.html');
   }));
-  const agents = await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
-    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space })));
+  const agents = await Promise.all(tabs.map((p, i) => p.evaluate((o) => window.t.join(o),
+    { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space, connect: connect[i] })));
   for (const [i, p] of tabs.entries()) {
     const others = agents.filter((_, j) => j !== i).sort().join();
     await until(async () => {

@@ -23,6 +23,7 @@ use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, Reconnect
 use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
 use crate::core::bootstrap::{BootstrapClient, PollSchedule, PutOutcome, put_again};
+use crate::core::membership::MembershipConfig;
 pub use crate::core::peer_view::Liveness;
 use crate::core::peer_view::PeerView;
 use crate::core::space::{
@@ -69,6 +70,8 @@ pub struct PeerOptions {
     pub poll: PollSchedule,
     /// sbd reconnect back-off and the offline rule.
     pub reconnect: ReconnectConfig,
+    /// SWIM timing of every space this peer joins (probe period, suspicion timeouts).
+    pub membership: MembershipConfig,
 }
 
 /// Why [`BrowserPeer::join`] failed.
@@ -143,6 +146,7 @@ impl BrowserPeer {
         };
         let mut cfg = SpaceConfig::new(space.clone());
         cfg.storage_arc = arc;
+        cfg.membership = self.options.membership.clone();
         let core = Space::new(
             cfg,
             Box::new(self.key.clone()),

@@ -27,6 +27,7 @@ use crate::browser::peer::{
 };
 use crate::browser::sbd_reconnect::LinkStatus;
 use crate::core::bootstrap::{BootstrapClient, PollSchedule};
+use crate::core::membership::MembershipConfig;
 use crate::core::space::{MAX_NOTIFY_BYTES, NotifyError, NotifyFailed, SpaceError, SpaceEvent};
 use crate::hash::HashMap;
 use crate::model::agent::AgentKey;
@@ -81,6 +82,16 @@ export interface PeerOptions {
   webrtcConnectTimeoutMs?: number;
   /** Most simultaneous connections per space, an integer from 1 to 400. Default 32. */
   maxConnections?: number;
+  /**
+   * SWIM protocol period: one peer probed per period, direct ack awaited for half of it.
+   * An integer of ms from 100 to 60000. Default 800. Shorter finds a crashed peer sooner at
+   * the cost of more membership packets (README, "Liveness").
+   */
+  probePeriodMs?: number;
+  /** How long a peer stays `suspect` before it is reported `down`, unless it refutes. An integer of ms from 100 to 2³¹−1. Default 1600. */
+  suspicionTimeoutMs?: number;
+  /** The same for a peer that said its tab is hidden or busy (browsers throttle hidden tabs' timers); the longer of this and `suspicionTimeoutMs` applies. An integer of ms from 100 to 2³¹−1. Default 30000. */
+  hiddenSuspicionTimeoutMs?: number;
   /**
    * "profile": the tabs of this browser profile that connect with the same agent and servers
    * share one network node, run by a leader tab (README, "One node per browser profile");
@@ -262,6 +273,9 @@ const CONNECT_OPTIONS: &[&str] = &[
     "relayOnly",
     "webrtcConnectTimeoutMs",
     "maxConnections",
+    "probePeriodMs",
+    "suspicionTimeoutMs",
+    "hiddenSuspicionTimeoutMs",
     "sharing",
     "WebSocket",
 ];
@@ -411,6 +425,7 @@ impl Peer {
         if let Some(n) = o.integer("maxConnections", 1.0, MAX_CONNECTIONS)? {
             net.max_connections = n as usize;
         }
+        let membership = membership_options(&o)?;
         let key = agent_key(&o).await?;
         // Only now that every option was accepted: a refused call changes nothing.
         if let Some(ctor) = websocket {
@@ -423,6 +438,7 @@ impl Peer {
             net,
             poll: PollSchedule::default(),
             reconnect: ReconnectConfig::default(),
+            membership,
         };
         Ok(Peer {
             state: Rc::new(PeerState {
@@ -546,6 +562,29 @@ impl Peer {
         };
         closing.await;
     }
+}
+
+/// The SWIM timing options of `Peer.connect` over [`MembershipConfig::default`]:
+/// `probePeriodMs` (the probe timeout is half of it, as in the default and memberlist's LAN
+/// config), `suspicionTimeoutMs` and `hiddenSuspicionTimeoutMs` (integers, [`RangeError`]
+/// outside their bounds).
+fn membership_options(o: &Options) -> Result<MembershipConfig, JsValue> {
+    let mut cfg = MembershipConfig::default();
+    if let Some(ms) = o.integer("probePeriodMs", 100.0, 60_000.0)? {
+        cfg.probe_period = Duration::from_millis(ms as u64);
+        cfg.probe_rtt = cfg.probe_period / 2;
+    }
+    if let Some(ms) = o.integer("suspicionTimeoutMs", 100.0, validate::MAX_TIMEOUT_MS)? {
+        cfg.suspect_to_down_after = Duration::from_millis(ms as u64);
+    }
+    if let Some(ms) = o.integer("hiddenSuspicionTimeoutMs", 100.0, validate::MAX_TIMEOUT_MS)? {
+        cfg.dozing_suspect_to_down_after = Duration::from_millis(ms as u64);
+    }
+    // The bounds above keep every field valid; checked still, so a later default that breaks
+    // a rule is an error here rather than at the first join.
+    cfg.validate()
+        .map_err(|e| range_error(format!("Peer.connect: {e}")))?;
+    Ok(cfg)
 }
 
 /// Removes the entry of `id` if it is still the join numbered `serial`.

@@ -8,7 +8,10 @@
 //   (c) one tab is hidden for 60 s: never reported down, still syncs afterwards;
 //   (d) one tab is closed (page.close): reported `left` or `down` and dropped from peers();
 //   (e) one tab calls leave(): exactly one `left` per other tab (the tombstone and membership's
-//       leave are one departure), no `down` after it.
+//       leave are one departure), no `down` after it;
+//   (f) the watchers connect with `suspicionTimeoutMs: 60000` (and a 300 ms probe period) and
+//       one tab crashes: both report it `suspect` and, 8 s later (the default timing reports
+//       a crash `down` within ~4–8 s), still list it `suspect`, never `down`.
 // Detection times are printed as one JSON line per case (goal: p95 < 5 s for down, < 1 s for
 // left), never asserted: timings belong in benchmarks.
 //
@@ -38,10 +41,13 @@ let caseNo = 0;
 before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
 after(() => stop?.());
 
-/** Three tabs (own contexts) in a fresh space, listing each other alive and synced. */
-async function threeTabs() {
+/**
+ * Three tabs (own contexts) in a fresh space, listing each other alive and synced; `connect[i]`
+ * adds `Peer.connect` options for tab `i`.
+ */
+async function threeTabs(connect = []) {
   const space = `liveness-e2e-${Date.now()}-${caseNo++}`;
-  const { tabs, agents } = await openTabs(browser, net, 3, space, DEADLINE_MS);
+  const { tabs, agents } = await openTabs(browser, net, 3, space, DEADLINE_MS, connect);
   const id = await tabs[0].evaluate(() => window.t.publish('hello from tab 0'));
   for (const p of tabs.slice(1)) {
     await until(() => p.evaluate((x) => window.t.has(x), id), DEADLINE_MS, 'op synced');
@@ -152,6 +158,27 @@ test('(e) a tab that leaves gives exactly one left per other tab, and no down af
     const evs = await p.evaluate(
       (a) => window.t.peerEvents.filter((e) => e.agent === a && e.kind !== 'joined' && e.kind !== 'alive').map((e) => e.kind), agents[2]);
     assert.deepEqual(evs, ['left'], `tab ${i}: one departure, one event`);
+  }
+  await closeAll(tabs);
+});
+
+test('(f) Peer.connect\'s SWIM timing applies: with a 60 s suspicion a crashed tab stays suspect', async () => {
+  const slow = { probePeriodMs: 300, suspicionTimeoutMs: 60_000 };
+  const { tabs, agents } = await threeTabs([slow, slow]);
+  const cdp = await tabs[2].context().newCDPSession(tabs[2]);
+  cdp.send('Page.crash').catch(() => {}); // never resolves: the renderer is gone
+  for (const [i, p] of tabs.slice(0, 2).entries()) {
+    await until(() => p.evaluate((a) => window.t.peerEvents.some((e) => e.agent === a && e.kind === 'suspect'), agents[2]),
+      DEADLINE_MS, `watcher ${i} reports the crashed tab suspect`);
+  }
+  await sleep(8_000);
+  for (const [i, p] of tabs.slice(0, 2).entries()) {
+    const { evs, peers } = await p.evaluate((a) => ({
+      evs: window.t.peerEvents.filter((e) => e.agent === a && e.kind !== 'joined').map((e) => e.kind),
+      peers: window.t.peers().filter((e) => e.agent === a).map((e) => e.state),
+    }), agents[2]);
+    assert.ok(!evs.includes('down'), `watcher ${i} reported down within the 60 s suspicion: ${evs}`);
+    assert.deepEqual(peers, ['suspect'], `watcher ${i} lists the crashed tab suspect`);
   }
   await closeAll(tabs);
 });
