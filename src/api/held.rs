@@ -48,6 +48,13 @@ impl HeldOpsQuery {
         self.start >= self.end || cursor_past
     }
 
+    /// The cursor when its time is inside `[start, end)`: only then do the ops of its µs
+    /// need cutting by id (outside, the range alone bounds the page).
+    pub fn cursor_in_range(&self) -> Option<(Timestamp, &OpId)> {
+        let (at, id) = self.after.as_ref()?;
+        (self.start <= *at && *at < self.end).then_some((*at, id))
+    }
+
     /// Whether an op created at `created_at` with id `id` belongs to this page: in
     /// `[start, end)` and past the cursor in the chosen order (the limit aside).
     pub fn holds(&self, created_at: Timestamp, id: &OpId) -> bool {
@@ -101,7 +108,7 @@ fn ranges(q: &HeldOpsQuery) -> (Option<Timestamp>, (Timestamp, Timestamp)) {
     let Some((at, _)) = q.after else {
         return (None, (q.start, q.end));
     };
-    let tie = (q.start <= at && at < q.end).then_some(at);
+    let tie = q.cursor_in_range().map(|(t, _)| t);
     let rest = if q.newest_first {
         (q.start, q.end.min(at))
     } else {

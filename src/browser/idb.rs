@@ -1205,7 +1205,9 @@ fn held_range(s: u32, q: &HeldOpsQuery) -> Result<IdbKeyRange, StoreError> {
     let upper_end = arr(&[s, hi]);
     upper_end.push(&Array::new());
     let mut upper = (upper_end, false);
-    if let Some((at, id)) = &q.after {
+    // A cursor outside the range bounds nothing: before it in the page's order the range
+    // alone bounds the page, and one past it never gets here (`leaves_none`).
+    if let Some((at, id)) = q.cursor_in_range() {
         let t = at.as_micros() as f64;
         let exact = t.abs() < EXACT_F64_MICROS;
         let bound = |fill: u8| {
@@ -1220,13 +1222,10 @@ fn held_range(s: u32, q: &HeldOpsQuery) -> Result<IdbKeyRange, StoreError> {
             }
             k
         };
-        // A cursor before the range in the page's order bounds nothing; one past it never
-        // gets here (`leaves_none`).
-        let inside = q.start <= *at && *at < q.end;
-        match q.newest_first {
-            true if inside => upper = (bound(0x00), exact),
-            false if inside => lower = (bound(0xFF), exact),
-            _ => {}
+        if q.newest_first {
+            upper = (bound(0x00), exact);
+        } else {
+            lower = (bound(0xFF), exact);
         }
     }
     IdbKeyRange::bound_with_lower_open_and_upper_open(&lower.0, &upper.0, lower.1, upper.1)
