@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run peer -- --space NAME [--bootstrap URL --signal URL] [--store FILE] [--key FILE]
-//  [--every SECONDS]`: an always-on Node peer of one space, for browser swarms whose tabs come
+//  [--every SECONDS] [--probe-period-ms MS] [--suspicion-timeout-ms MS]
+//  [--hidden-suspicion-timeout-ms MS]`: an always-on Node peer of one space, for browser swarms whose tabs come
 // and go. It runs the built package (pkg/, `npm run build`) relay-only (Node has no WebRTC),
 // holds every op of the space (full arc) and serves them to tabs that join later. It prints
 // one status line per change (signal state, peers joining/leaving, errors) and a summary line
@@ -14,11 +15,36 @@
 //                         the same ops back, not copies. Without it the ops live in memory only.
 //   --key FILE            the agent's 32-byte secret key, created on first use (mode 0600), so
 //                         the peer keeps its agent id across restarts; default a new agent.
+//   --probe-period-ms, --suspicion-timeout-ms, --hidden-suspicion-timeout-ms
+//                         the SWIM timing of `Peer.connect`'s probePeriodMs, suspicionTimeoutMs
+//                         and hiddenSuspicionTimeoutMs (README, "Liveness"), passed as given:
+//                         their ranges are checked there, and a bad value stops the peer with
+//                         Peer.connect's error; default fennec's (800, 1 600, 30 000 ms).
 import { randomBytes } from 'node:crypto';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
-const USAGE = 'usage: npm run peer -- --space NAME [--bootstrap URL --signal URL] [--store FILE] [--key FILE] [--every SECONDS]';
+const USAGE = 'usage: npm run peer -- --space NAME [--bootstrap URL --signal URL] [--store FILE] [--key FILE] [--every SECONDS]'
+  + ' [--probe-period-ms MS] [--suspicion-timeout-ms MS] [--hidden-suspicion-timeout-ms MS]';
+
+/** The SWIM timing flags and the `Peer.connect` option each one sets. */
+const TIMING_FLAGS = {
+  'probe-period-ms': 'probePeriodMs',
+  'suspicion-timeout-ms': 'suspicionTimeoutMs',
+  'hidden-suspicion-timeout-ms': 'hiddenSuspicionTimeoutMs',
+};
+
+/** The `Peer.connect` options of the timing flags given; a value that is not digits is a usage error. */
+function timingOptions(values) {
+  const out = {};
+  for (const [flag, option] of Object.entries(TIMING_FLAGS)) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    if (!/^[0-9]+$/.test(text)) throw new Error(`${USAGE}\n(--${flag} is a whole number of ms, got ${JSON.stringify(text)})`);
+    out[option] = Number(text);
+  }
+  return out;
+}
 
 function options() {
   const { values } = parseArgs({
@@ -29,13 +55,14 @@ function options() {
       store: { type: 'string' },
       key: { type: 'string' },
       every: { type: 'string', default: '30' },
+      ...Object.fromEntries(Object.keys(TIMING_FLAGS).map((flag) => [flag, { type: 'string' }])),
     },
   });
   const every = Number(values.every);
   if (!values.space || !values.bootstrap || !values.signal || !(every > 0)) {
     throw new Error(`${USAGE}\n(--space, --bootstrap and --signal are required; --every is a positive number)`);
   }
-  return { ...values, every };
+  return { ...values, every, timing: timingOptions(values) };
 }
 
 /** The secret key in `file`, created (32 random bytes, mode 0600) if it does not exist. */
@@ -87,6 +114,7 @@ async function main() {
     bootstrapUrl: o.bootstrap,
     signalUrl: o.signal,
     WebSocket,
+    ...o.timing,
     ...(o.key ? { agentKey: await agentKey(o.key) } : {}),
   });
   const space = await peer.join(o.space);

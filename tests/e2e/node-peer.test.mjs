@@ -114,7 +114,7 @@ function child(args, { cwd, json }) {
   });
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
   return {
-    proc, lines, exited,
+    proc, lines, exited, stderr: () => stderr,
     send: (o) => proc.stdin.write(JSON.stringify(o) + '\n'),
     next: (pred, what) => {
       const seen = lines.find(pred);
@@ -221,7 +221,8 @@ test('npm run peer keeps a space\'s ops while tabs come and go, and across a res
   const space = `always-on-${process.pid}-${Date.now()}`;
   const store = path.join(app, 'ops.jsonl');
   const startPeer = () => child([path.join(ROOT, 'scripts/peer.mjs'), '--space', space, '--bootstrap', net.bootstrapUrl,
-    '--signal', net.signalUrl, '--store', store, '--every', '1'], { cwd: ROOT, json: false });
+    '--signal', net.signalUrl, '--store', store, '--every', '1', '--hidden-suspicion-timeout-ms', '120000'],
+  { cwd: ROOT, json: false });
   const opsLine = (n) => (l) => new RegExp(`^peer \\S+ ops ${n} `).test(l);
   let peer = startPeer();
   await peer.next((l) => / joined space /.test(l), 'npm run peer joined');
@@ -257,4 +258,23 @@ test('npm run peer keeps a space\'s ops while tabs come and go, and across a res
   assert.deepEqual(peer.lines.filter((l) => / error /.test(l)), []);
   peer.proc.kill('SIGINT');
   assert.equal(await peer.exited, 0);
+});
+
+test('npm run peer passes its SWIM timing flags to Peer.connect, and refuses a bad one naming it', async () => {
+  const start = (...flags) => child([path.join(ROOT, 'scripts/peer.mjs'), '--space', `timing-${process.pid}`,
+    '--bootstrap', net.bootstrapUrl, '--signal', net.signalUrl, ...flags], { cwd: ROOT, json: false });
+  const refusal = async (peer, what) => {
+    const code = await Promise.race([peer.exited, new Promise((r) => setTimeout(() => r('still running'), DEADLINE_MS))]);
+    if (code === 'still running') peer.proc.kill('SIGKILL');
+    assert.equal(code, 1, `${what}: exit code (stdout: ${peer.lines.join(' | ')})`);
+    return peer.stderr();
+  };
+  // Digits out of range reach Peer.connect, whose RangeError names the option.
+  assert.match(await refusal(start('--probe-period-ms', '50'), '--probe-period-ms 50'),
+    /probePeriodMs must be an integer from 100 to 60000, got 50/);
+  assert.match(await refusal(start('--suspicion-timeout-ms', '99'), '--suspicion-timeout-ms 99'),
+    /suspicionTimeoutMs must be an integer from 100 to 2147483647, got 99/);
+  // Not a whole number: the script's usage error names the flag.
+  assert.match(await refusal(start('--hidden-suspicion-timeout-ms', '2m'), '--hidden-suspicion-timeout-ms 2m'),
+    /--hidden-suspicion-timeout-ms is a whole number of ms, got "2m"/);
 });
