@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `npm run peer -- --space NAME [--bootstrap URL --signal URL] [--store FILE] [--key FILE]
 //  [--every SECONDS] [--probe-period-ms MS] [--suspicion-timeout-ms MS]
-//  [--hidden-suspicion-timeout-ms MS]`: an always-on Node peer of one space, for browser swarms whose tabs come
-// and go. It runs the built package (pkg/, `npm run build`) relay-only (Node has no WebRTC),
-// holds every op of the space (full arc) and serves them to tabs that join later. It prints
-// one status line per change (signal state, peers joining/leaving, errors) and a summary line
-// every --every seconds (default 30), until Ctrl-C (SIGINT/SIGTERM: leaves the space cleanly).
+//  [--hidden-suspicion-timeout-ms MS]`: an always-on Node peer of one space, for browser swarms
+// whose tabs come and go. It runs the built package (pkg/, `npm run build`) relay-only (Node
+// has no WebRTC), holds every op of the space (full arc) and serves them to tabs that join
+// later. It prints one status line per change (signal state, peers joining/leaving, errors) and
+// a summary line every --every seconds (default 30), until Ctrl-C (SIGINT/SIGTERM: leaves the
+// space cleanly).
 //   --bootstrap/--signal  default $FENNEC_BOOTSTRAP_URL / $FENNEC_SIGNAL_URL (set by
 //                         `npm run devnet -- CMD`); one of the two is required.
 //   --store FILE          keeps the ops in FILE too (JSON lines: id, createdAt in ms, payload

@@ -1,7 +1,7 @@
 // Departures are seen (issue 9 deliverable 3, issue 11 tests), in real Chromium through the real
 // devnet with the real default timeouts (SWIM: 0.8 s probe period, 1.6 s suspicion, 30 s for a
-// tab that said it is hidden; `MembershipConfig::default`). Each case starts
-// three tabs (separate browser contexts, memory storage: one agent per tab) in a fresh space,
+// tab that said it is hidden; `MembershipConfig::default`). Each case starts three tabs
+// (separate browser contexts, memory storage: one agent per tab) in a fresh space,
 // checks they list each other alive in `peers()`, sync an op and exchange membership packets on
 // the datagram channel, then:
 //   (a) one tab crashes (CDP Page.crash): every other tab reports it `down`, drops it from peers();
