@@ -656,10 +656,6 @@ impl IdbOpStore {
     /// every id of the rest of the range: 207 ms a page of 50 with 40 000 ops held, against
     /// ~50 ms; `npm run bench -- history`).
     async fn held_page(&self, q: &HeldOpsQuery, limit: usize) -> Result<Vec<OpId>, StoreError> {
-        self.check_open()?;
-        if limit == 0 || q.leaves_none() {
-            return Ok(Vec::new());
-        }
         let tx = self.tx(&[PACKS], false)?;
         let done = TxDone::new(&tx);
         let body = async {
@@ -963,6 +959,11 @@ impl OpStore for IdbOpStore {
         q: HeldOpsQuery,
     ) -> LocalBoxFuture<'_, Result<Vec<OpId>, StoreError>> {
         Box::pin(async move {
+            self.check_open()?;
+            // Checked before the totals read: an empty page costs no transaction.
+            if q.limit == Some(0) || q.leaves_none() {
+                return Ok(Vec::new());
+            }
             match q.limit {
                 Some(limit) if merge_pays(limit, self.totals().await?.op_count) => {
                     self.held_page(&q, limit).await
