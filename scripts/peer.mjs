@@ -26,13 +26,25 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
 const USAGE = 'usage: npm run peer -- --space NAME [--bootstrap URL --signal URL] [--store FILE] [--key FILE] [--every SECONDS]'
-  + ' [--probe-period-ms MS] [--suspicion-timeout-ms MS] [--hidden-suspicion-timeout-ms MS]';
+  + ' [--probe-period-ms MS] [--suspicion-timeout-ms MS] [--hidden-suspicion-timeout-ms MS] [--help]';
 
 /** The SWIM timing flags and the `Peer.connect` option each one sets. */
 const TIMING_FLAGS = {
   'probe-period-ms': 'probePeriodMs',
   'suspicion-timeout-ms': 'suspicionTimeoutMs',
   'hidden-suspicion-timeout-ms': 'hiddenSuspicionTimeoutMs',
+};
+
+/** The flags `parseArgs` accepts. */
+const FLAGS = {
+  space: { type: 'string' },
+  bootstrap: { type: 'string', default: process.env.FENNEC_BOOTSTRAP_URL },
+  signal: { type: 'string', default: process.env.FENNEC_SIGNAL_URL },
+  store: { type: 'string' },
+  key: { type: 'string' },
+  every: { type: 'string', default: '30' },
+  help: { type: 'boolean', short: 'h' },
+  ...Object.fromEntries(Object.keys(TIMING_FLAGS).map((flag) => [flag, { type: 'string' }])),
 };
 
 /** The `Peer.connect` options of the timing flags given; a value that is not digits is a usage error. */
@@ -47,18 +59,18 @@ function timingOptions(values) {
   return out;
 }
 
+/** The parsed flags; `--help` prints the usage and exits 0; an unknown flag is a usage error. */
 function options() {
-  const { values } = parseArgs({
-    options: {
-      space: { type: 'string' },
-      bootstrap: { type: 'string', default: process.env.FENNEC_BOOTSTRAP_URL },
-      signal: { type: 'string', default: process.env.FENNEC_SIGNAL_URL },
-      store: { type: 'string' },
-      key: { type: 'string' },
-      every: { type: 'string', default: '30' },
-      ...Object.fromEntries(Object.keys(TIMING_FLAGS).map((flag) => [flag, { type: 'string' }])),
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({ options: FLAGS }));
+  } catch (e) {
+    throw new Error(`${e.message}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(`${USAGE}\n(flags: README.md, "An always-on Node peer", and the top of scripts/peer.mjs)`);
+    process.exit(0);
+  }
   const every = Number(values.every);
   if (!values.space || !values.bootstrap || !values.signal || !(every > 0)) {
     throw new Error(`${USAGE}\n(--space, --bootstrap and --signal are required; --every is a positive number)`);

@@ -6,7 +6,8 @@
 // its ops in memory, and ops cross both ways. `init()` in Node takes the wasm file as bytes, a
 // path or a `file:` URL (docs/package-README.md). Then `npm run peer` (scripts/peer.mjs), the
 // always-on Node peer, keeps a space's ops while its only tab leaves, and hands them to a tab
-// that joins afterwards, also after a restart from its --store file.
+// that joins afterwards, also after a restart from its --store file; its SWIM timing flags
+// reach Peer.connect, and --help and a misspelt flag print its usage.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -277,4 +278,13 @@ test('npm run peer passes its SWIM timing flags to Peer.connect, and refuses a b
   // Not a whole number: the script's usage error names the flag.
   assert.match(await refusal(start('--hidden-suspicion-timeout-ms', '2m'), '--hidden-suspicion-timeout-ms 2m'),
     /--hidden-suspicion-timeout-ms is a whole number of ms, got "2m"/);
+});
+
+test('npm run peer --help prints its usage; a misspelt flag is refused with it', async () => {
+  const script = path.join(ROOT, 'scripts/peer.mjs');
+  const help = await run(process.execPath, [script, '--help'], { cwd: ROOT });
+  assert.match(help.stdout, /^usage: npm run peer -- --space NAME .*--probe-period-ms MS/);
+  const wrong = await run(process.execPath, [script, '--spce', 'x'], { cwd: ROOT }).then(() => null, (e) => e);
+  assert.equal(wrong?.code, 1, 'a misspelt flag exits 1');
+  assert.match(wrong.stderr, /^peer: Unknown option '--spce'\nusage: npm run peer -- --space NAME/);
 });
