@@ -265,7 +265,9 @@ test('npm run peer passes its SWIM timing flags to Peer.connect, and refuses a b
   const start = (...flags) => child([path.join(ROOT, 'scripts/peer.mjs'), '--space', `timing-${process.pid}`,
     '--bootstrap', net.bootstrapUrl, '--signal', net.signalUrl, ...flags], { cwd: ROOT, json: false });
   const refusal = async (peer, what) => {
-    const code = await Promise.race([peer.exited, new Promise((r) => setTimeout(() => r('still running'), DEADLINE_MS))]);
+    let timer;
+    const code = await Promise.race([peer.exited, new Promise((r) => { timer = setTimeout(() => r('still running'), DEADLINE_MS); })]);
+    clearTimeout(timer);
     if (code === 'still running') peer.proc.kill('SIGKILL');
     assert.equal(code, 1, `${what}: exit code (stdout: ${peer.lines.join(' | ')})`);
     return peer.stderr();
