@@ -1,8 +1,8 @@
 // Departures are seen (issue 9 deliverable 3, issue 11 tests), in real Chromium through the real
 // devnet with the real default timeouts (SWIM: 0.8 s probe period, 1.6 s suspicion, 30 s for a
-// tab that said it is hidden; `MembershipConfig::default`). Each case starts three tabs
+// tab that said it is hidden; `MembershipConfig::default`). Cases (a)–(f) start three tabs
 // (separate browser contexts, memory storage: one agent per tab) in a fresh space,
-// checks they list each other alive in `peers()`, sync an op and exchange membership packets on
+// check they list each other alive in `peers()`, sync an op and exchange membership packets on
 // the datagram channel, then:
 //   (a) one tab crashes (CDP Page.crash): every other tab reports it `down`, drops it from peers();
 //   (b) one tab is frozen (its JavaScript stopped, see below): the same;
@@ -12,7 +12,9 @@
 //       leave are one departure), no `down` after it;
 //   (f) the watchers connect with `suspicionTimeoutMs: 60000` (and a 300 ms probe period) and
 //       one tab crashes: both report it `suspect` and, 8 s later (the default timing reports
-//       a crash `down` within ~4–8 s), still list it `suspect`, never `down`.
+//       a crash `down` within ~4–8 s), still list it `suspect`, never `down`;
+//   (g) two 2-tab spaces side by side, one with `probePeriodMs: 200`, one with 4000: over the
+//       same 8 s the first sends at least 5x the membership datagrams of the second.
 // Detection times are printed as one JSON line per case (goal: p95 < 5 s for down, < 1 s for
 // left), never asserted: timings belong in benchmarks.
 //
@@ -58,14 +60,18 @@ async function threeTabs(connect = []) {
     const ps = await tabs[0].evaluate(() => window.t.peers());
     return ps.length === 2 && ps.every((e) => e.path === 'webrtc' && typeof e.url === 'string');
   }, DEADLINE_MS, 'tab 0 lists both peers with path "webrtc"');
-  // Over WebRTC, SWIM packets take the unordered, unreliable datagram channel both ways.
+  await datagramsFlow(tabs);
+  return { tabs, agents };
+}
+
+/** Waits until every tab sends and receives SWIM packets on the unreliable datagram channel (WebRTC). */
+async function datagramsFlow(tabs) {
   for (const [i, p] of tabs.entries()) {
     await until(async () => {
       const { net } = await p.evaluate(() => window.t.space.stats());
       return net.datagramsSent > 0 && net.datagramsReceived > 0;
     }, DEADLINE_MS, `tab ${i} sends and receives membership datagrams`);
   }
-  return { tabs, agents };
 }
 
 /**
@@ -181,5 +187,28 @@ test('(f) Peer.connect\'s SWIM timing applies: with a 60 s suspicion a crashed t
     assert.ok(!evs.includes('down'), `watcher ${i} reported down within the 60 s suspicion: ${evs}`);
     assert.deepEqual(peers, ['suspect'], `watcher ${i} lists the crashed tab suspect`);
   }
+  await closeAll(tabs);
+});
+
+test('(g) Peer.connect\'s probePeriodMs sets the probe rate: 200 ms sends many times the datagrams of 4 000 ms', async () => {
+  // Two 2-tab spaces side by side over one window, so both see the same machine load. A tab
+  // sends a ping per period and an ack per ping it gets: ~2 datagrams a period (~80 in 8 s at
+  // 200 ms, ~4 at 4 000 ms); the default (800 ms) on both would make them equal.
+  const pair = (probePeriodMs) => openTabs(browser, net, 2, `liveness-e2e-${Date.now()}-${caseNo++}`,
+    DEADLINE_MS, [{ probePeriodMs }, { probePeriodMs }]);
+  const WINDOW_MS = 8_000;
+  const [fast, slow] = await Promise.all([pair(200), pair(4_000)]);
+  const tabs = [...fast.tabs, ...slow.tabs];
+  await datagramsFlow(tabs);
+  // The joins' membership updates are gossiped every 100 ms until sent 10 times: let them go.
+  await sleep(3_000);
+  const sent = () => Promise.all(tabs.map((p) => p.evaluate(async () => (await window.t.space.stats()).net.datagramsSent)));
+  const before = await sent();
+  await sleep(WINDOW_MS);
+  const delta = (await sent()).map((n, i) => n - before[i]);
+  console.log(JSON.stringify({ bench: 'liveness-e2e', case: 'probe-period', window_ms: WINDOW_MS, datagrams_sent_200ms: delta.slice(0, 2), datagrams_sent_4000ms: delta.slice(2) }));
+  const [fastSum, slowSum] = [delta[0] + delta[1], delta[2] + delta[3]];
+  assert.ok(fastSum >= 5 * Math.max(slowSum, 1),
+    `a 200 ms probe period sent ${fastSum} datagrams in ${WINDOW_MS} ms, a 4 000 ms one ${slowSum}: expected at least 5x`);
   await closeAll(tabs);
 });
