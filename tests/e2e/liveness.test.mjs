@@ -47,13 +47,17 @@ let caseNo = 0;
 before(async () => ({ net, browser, stop } = await startDevnetAndBrowser()));
 after(() => stop?.());
 
+const freshSpace = () => `liveness-e2e-${Date.now()}-${caseNo++}`;
+
+/** Two tabs (own contexts) in a fresh space, listing each other alive; `connect` as in `threeTabs`. */
+const twoTabs = (connect) => openTabs(browser, net, 2, freshSpace(), DEADLINE_MS, connect);
+
 /**
  * Three tabs (own contexts) in a fresh space, listing each other alive and synced; `connect[i]`
  * adds `Peer.connect` options for tab `i`.
  */
 async function threeTabs(connect = []) {
-  const space = `liveness-e2e-${Date.now()}-${caseNo++}`;
-  const { tabs, agents } = await openTabs(browser, net, 3, space, DEADLINE_MS, connect);
+  const { tabs, agents } = await openTabs(browser, net, 3, freshSpace(), DEADLINE_MS, connect);
   const id = await tabs[0].evaluate(() => window.t.publish('hello from tab 0'));
   for (const p of tabs.slice(1)) {
     await until(() => p.evaluate((x) => window.t.has(x), id), DEADLINE_MS, 'op synced');
@@ -197,10 +201,9 @@ test('(g) Peer.connect\'s probePeriodMs sets the probe rate: 200 ms sends many t
   // Two 2-tab spaces side by side over one window, so both see the same machine load. A tab
   // sends a ping per period and an ack per ping it gets: ~2 datagrams a period (~80 in 8 s at
   // 200 ms, ~4 at 4 000 ms); the default (800 ms) on both would make them equal.
-  const pair = (probePeriodMs) => openTabs(browser, net, 2, `liveness-e2e-${Date.now()}-${caseNo++}`,
-    DEADLINE_MS, [{ probePeriodMs }, { probePeriodMs }]);
   const WINDOW_MS = 8_000;
-  const [fast, slow] = await Promise.all([pair(200), pair(4_000)]);
+  const period = (probePeriodMs) => [{ probePeriodMs }, { probePeriodMs }];
+  const [fast, slow] = await Promise.all([twoTabs(period(200)), twoTabs(period(4_000))]);
   const tabs = [...fast.tabs, ...slow.tabs];
   await datagramsFlow(tabs);
   // The joins' membership updates are gossiped every 100 ms until sent 10 times: let them go.
@@ -221,8 +224,7 @@ test('(h) Peer.connect\'s hiddenSuspicionTimeoutMs applies: a crashed hidden tab
   // watcher) times the suspicion of a hidden member with its own option: 2 000 ms in one
   // space (above the 1 600 ms suspicion; the longer of the two applies), the default 30 s in
   // the other. Down spreads between members (SWIM's confirm), hence one watcher a space.
-  const pair = (watcher) => openTabs(browser, net, 2, `liveness-e2e-${Date.now()}-${caseNo++}`, DEADLINE_MS, [watcher, {}]);
-  const [short, long] = await Promise.all([pair({ hiddenSuspicionTimeoutMs: 2_000 }), pair({})]);
+  const [short, long] = await Promise.all([twoTabs([{ hiddenSuspicionTimeoutMs: 2_000 }]), twoTabs([])]);
   await datagramsFlow([...short.tabs, ...long.tabs]);
   await Promise.all([short.tabs[1], long.tabs[1]].map((p) => p.evaluate(() => window.t.hide())));
   await sleep(3_000); // the dozing hint is piggybacked on the next packets: let it arrive
