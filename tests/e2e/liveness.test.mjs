@@ -98,6 +98,12 @@ async function departure(watchers, agent, kinds, t0, what) {
   return last;
 }
 
+/** The kinds of the `peer` events `page` reported about `agent`, other than `joined` and `alive`. */
+function changesOf(page, agent) {
+  return page.evaluate((a) => window.t.peerEvents
+    .filter((e) => e.agent === a && e.kind !== 'joined' && e.kind !== 'alive').map((e) => e.kind), agent);
+}
+
 function report(kase, ms, kinds) {
   console.log(JSON.stringify({ bench: 'liveness-e2e', case: kase, reported: kinds, watchers: 2, ms_to_last: ms }));
 }
@@ -169,8 +175,7 @@ test('(e) a tab that leaves gives exactly one left per other tab, and no down af
   // Membership's own leave and down reports arrive within a few probe periods: wait them out.
   await sleep(10_000);
   for (const [i, p] of tabs.slice(0, 2).entries()) {
-    const evs = await p.evaluate(
-      (a) => window.t.peerEvents.filter((e) => e.agent === a && e.kind !== 'joined' && e.kind !== 'alive').map((e) => e.kind), agents[2]);
+    const evs = await changesOf(p, agents[2]);
     assert.deepEqual(evs, ['left'], `tab ${i}: one departure, one event`);
   }
   await closeAll(tabs);
@@ -233,8 +238,7 @@ test('(h) Peer.connect\'s hiddenSuspicionTimeoutMs applies: a crashed hidden tab
     const cdp = await tabs[1].context().newCDPSession(tabs[1]);
     cdp.send('Page.crash').catch(() => {}); // never resolves: the renderer is gone
   }
-  const kinds = ({ tabs, agents }) => tabs[0].evaluate(
-    (a) => window.t.peerEvents.filter((e) => e.agent === a && e.kind !== 'joined' && e.kind !== 'alive').map((e) => e.kind), agents[1]);
+  const kinds = ({ tabs, agents }) => changesOf(tabs[0], agents[1]);
   const downMs = await departure([short.tabs[0]], short.agents[1], ['down'], t0, 'the 2 s watcher: crashed hidden tab');
   await sleep(5_000);
   const longKinds = await kinds(long);
