@@ -176,15 +176,18 @@ export async function rawWrite(tag, durability) {
 
 /**
  * `npm run bench -- migrate`: writes the prepared ops as fennec's schema 1 did (one record per
- * op, untimed) into the database `OpStore.open` uses, then times that open, which upgrades it
- * to the current schema (packs of ops: `src/browser/idb.rs`, `schema_v2`/`schema_v3`), and a
- * second open of the upgraded store (the same ops, nothing to upgrade). Checks that every op
- * is there after the upgrade. Resolves to `{ upgradeMs, reopenMs }`.
+ * op) and `slices` slice hashes as schemas 1 and 2 did (one record each in `slices`, key
+ * `[arc start, arc end, index hi, index lo]`, a 32-byte hash), then times `OpStore.open` (the
+ * upgrade to the current schema runs inside it: packs, then one slice batch) and a second open
+ * with nothing to upgrade. Fails unless every op and every slice hash is there afterwards.
+ * Resolves to `{ upgradeMs, reopenMs }`.
  */
-export async function migrateOpen(tag) {
+export async function migrateOpen(tag, slices) {
   const sp = space(tag);
-  const db = await openSchema1(`fennec-ops:${sp}:${AGENT}`, true);
+  const name = `fennec-ops:${sp}:${AGENT}`;
+  const db = await openSchema1(name, true);
   await writeSchema1(db, 'strict');
+  await writeSchema1Slices(db, slices);
   db.close();
   let t0 = performance.now();
   let store = await OpStore.open(sp, AGENT);
@@ -195,12 +198,42 @@ export async function migrateOpen(tag) {
   if (count !== ops.length || ids.length !== ops.length) {
     throw new Error(`after the upgrade: totals ${count}, time slice ${ids.length}, of ${ops.length} ops`);
   }
+  const moved = await batchedSliceHashes(name);
+  if (moved !== slices) throw new Error(`after the upgrade: ${moved} slice hashes in batches, of ${slices}`);
   t0 = performance.now();
   store = await OpStore.open(sp, AGENT);
   const reopenMs = performance.now() - t0;
   store.close();
   await OpStore.delete(sp, AGENT);
   return { upgradeMs, reopenMs };
+}
+
+/** `n` full-slice hashes as schemas 1 and 2 stored them, spread over the 512 sectors (slice
+ * indexes 0, 1, … in each), in one transaction. */
+async function writeSchema1Slices(db, n) {
+  const tx = db.transaction('slices', 'readwrite');
+  const done = txDone(tx);
+  const st = tx.objectStore('slices');
+  const span = 2 ** 32 / SECTORS;
+  for (let i = 0; i < n; i++) {
+    const start = (i % SECTORS) * span;
+    const hash = crypto.getRandomValues(new Uint8Array(32));
+    st.put(hash, [start, start + span - 1, 0, Math.floor(i / SECTORS)]);
+  }
+  await done;
+}
+
+/** How many slice hashes the `slice_batches` records of database `name` hold (each batch's
+ * `m` has five numbers a hash: src/browser/idb_glue.js `packSlices`). */
+async function batchedSliceHashes(name) {
+  const db = await req(indexedDB.open(name));
+  try {
+    if (db.objectStoreNames.contains('slices')) throw new Error("after the upgrade: schema 2's slices store is still there");
+    const batches = await req(db.transaction('slice_batches').objectStore('slice_batches').getAll());
+    return batches.reduce((n, b) => n + b.m.length / 5, 0);
+  } finally {
+    db.close();
+  }
 }
 
 export async function rawRead(tag) {
