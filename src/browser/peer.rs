@@ -22,7 +22,7 @@ use crate::browser::lifecycle::Lifecycle;
 use crate::browser::sbd_reconnect::{LinkEvent, LinkEvents, LinkStatus, ReconnectingSignal};
 use crate::browser::sbd_signal::SbdSignalError;
 use crate::browser::webrtc::{NetStats, SpaceTransport, WebRtcTransport, closed_by_departed_peer};
-use crate::core::bootstrap::{BootstrapClient, PollSchedule, PutOutcome, put_again};
+use crate::core::bootstrap::{BootstrapClient, PollSchedule, PutAgain, PutOutcome};
 use crate::core::membership::MembershipConfig;
 pub use crate::core::peer_view::Liveness;
 use crate::core::peer_view::PeerView;
@@ -290,7 +290,7 @@ pub struct BrowserSpace {
     /// Local ops whose announcement failed or was not tried because the link was down.
     unannounced: RefCell<HashSet<OpId>>,
     /// Our newest signed agent info (put to bootstrap again after a reconnect, or when a
-    /// poll shows the server lost it: [`put_again`]).
+    /// poll shows the server lost it: [`PutAgain`]).
     local_info: RefCell<Option<AgentInfoSigned>>,
     /// PUTs of our info started so far; only the latest records its outcome.
     puts_started: Cell<u64>,
@@ -826,6 +826,7 @@ async fn poll_bootstrap(
     // The agents of the last answer and their infos' `created_at`: replaced by every answer,
     // so agents that left the bootstrap server are forgotten.
     let mut seen: HashMap<AgentId, Timestamp> = HashMap::default();
+    let mut put_again = PutAgain::default();
     while space.running.get() {
         let now = crate::browser::clock::now();
         let next = match fetch::get(&bootstrap, &space.space, &Ed25519Verifier).await {
@@ -833,7 +834,7 @@ async fn poll_bootstrap(
                 space.bootstrap_ok.set(true);
                 let ours = space.local_info.borrow().clone();
                 if let Some(ours) = ours
-                    && put_again(&entries, ours.info(), space.last_put.get(), now)
+                    && put_again.after_poll(&entries, ours.info(), space.last_put.get(), now)
                 {
                     spawn_local(put_with_retry(space.clone(), bootstrap.clone(), ours));
                 }

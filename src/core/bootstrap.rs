@@ -350,13 +350,15 @@ impl PollSchedule {
     }
 }
 
-/// Most agent infos `kitsune2-bootstrap-srv` keeps per space (`max_entries_per_space`, 32 by
-/// default in `crates/bootstrap_srv/src/config.rs`). A full space evicts the entry at index 16
-/// for each new agent, so our info missing from a full answer may be an eviction, and putting
-/// it again would only evict another agent's.
+/// Most agent infos `kitsune2-bootstrap-srv` keeps per space by default
+/// (`max_entries_per_space` in `crates/bootstrap_srv/src/config.rs`; `--max-entries-per-space`
+/// sets another). A full space evicts the entry at index cap / 2 for each new agent
+/// (`crates/bootstrap_srv/src/space.rs`), so our info
+/// missing from a full answer may be an eviction, and putting it again would only evict
+/// another agent's. [`PutAgain`] assumes this cap until an answer has listed us.
 pub const SERVER_MAX_ENTRIES_PER_SPACE: usize = 32;
 
-/// What became of the latest PUT of our agent info, as [`put_again`] needs it.
+/// What became of the latest PUT of our agent info, as [`PutAgain`] needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
     /// No PUT yet, or one still being sent or retried.
@@ -370,35 +372,54 @@ pub enum PutOutcome {
     GaveUp(Timestamp),
 }
 
-/// Whether a poll sent at `asked` shows that the server lost our newest info `ours` (it
-/// restarted, or its retries gave up while it was down), so it must be put again: the answer
-/// neither lists our agent at `ours.created_at` or later, nor is full
-/// ([`SERVER_MAX_ENTRIES_PER_SPACE`] entries, counting those that failed to verify), and our
-/// latest PUT ended before the poll was sent (a PUT still on its way, or one that landed
-/// after the server answered, proves nothing). A refused info and a tombstone are never put
-/// again here. Without this a restarted bootstrap server (behind a signal server that stayed
-/// up) lists a tab only at its next re-sign, up to 15 min later
+/// Decides after each bootstrap poll whether the server lost our newest info, so it must be
+/// put again ([`Self::after_poll`]). Without this a restarted bootstrap server (behind a
+/// signal server that stayed up) lists a tab only at its next re-sign, up to 15 min later
 /// ([`crate::model::agent::RE_SIGN_MARGIN_US`]), and tabs joining meanwhile find none of them.
-pub fn put_again(
-    answer: &[Result<AgentInfoSigned, AgentError>],
-    ours: &AgentInfo,
-    last_put: PutOutcome,
-    asked: Timestamp,
-) -> bool {
-    let ended_before = match last_put {
-        PutOutcome::Stored(at) | PutOutcome::GaveUp(at) => at < asked,
-        PutOutcome::Pending | PutOutcome::Refused => false,
-    };
-    if !ended_before || ours.is_tombstone {
-        return false;
-    }
-    let listed = answer
-        .iter()
-        .flatten()
-        .find(|i| i.info().agent == ours.agent);
-    match listed {
-        Some(i) => i.info().created_at < ours.created_at,
-        None => answer.len() < SERVER_MAX_ENTRIES_PER_SPACE,
+///
+/// A server never answers more infos than its cap for a space, whatever the cap is, so the
+/// longest answer that listed our agent is at most the cap: an answer without us that is as
+/// long may come from a full space that evicted us, and is left alone (a re-put would evict
+/// another agent, and that one's re-put another, every poll). Before any answer has listed
+/// us, the default cap [`SERVER_MAX_ENTRIES_PER_SPACE`] stands in.
+#[derive(Debug, Default)]
+pub struct PutAgain {
+    /// Entries (verified or not) of the longest answer that listed our agent.
+    longest_listing: Option<usize>,
+}
+
+impl PutAgain {
+    /// Whether the `answer` of a poll sent at `asked` shows that the server lost our newest
+    /// info `ours` (it restarted, or our PUT's retries gave up while it was down): the answer
+    /// neither lists our agent at `ours.created_at` or later, nor may be full (see the type's
+    /// docs; entries that failed to verify count), and our latest PUT ended before the poll
+    /// was sent (a PUT still on its way, or one that landed after the server answered, proves
+    /// nothing). A refused info and a tombstone are never put again here.
+    pub fn after_poll(
+        &mut self,
+        answer: &[Result<AgentInfoSigned, AgentError>],
+        ours: &AgentInfo,
+        last_put: PutOutcome,
+        asked: Timestamp,
+    ) -> bool {
+        let listed = answer
+            .iter()
+            .flatten()
+            .find(|i| i.info().agent == ours.agent);
+        if listed.is_some() {
+            self.longest_listing = self.longest_listing.max(Some(answer.len()));
+        }
+        let ended_before = match last_put {
+            PutOutcome::Stored(at) | PutOutcome::GaveUp(at) => at < asked,
+            PutOutcome::Pending | PutOutcome::Refused => false,
+        };
+        if !ended_before || ours.is_tombstone {
+            return false;
+        }
+        match listed {
+            Some(i) => i.info().created_at < ours.created_at,
+            None => answer.len() < self.longest_listing.unwrap_or(SERVER_MAX_ENTRIES_PER_SPACE),
+        }
     }
 }
 
@@ -606,8 +627,9 @@ mod tests {
         ));
     }
 
-    /// `put_again`: only when the server lacks our newest info, its answer is not full, and
-    /// our latest PUT ended (stored or given up) before the poll was sent.
+    /// `PutAgain` (nothing listed us yet): only when the server lacks our newest info, its
+    /// answer is below the default cap, and our latest PUT ended (stored or given up) before
+    /// the poll was sent.
     #[test]
     fn put_again_only_when_the_server_lost_our_newest_info() {
         let t = Timestamp::from_system_time(std::time::SystemTime::now());
@@ -617,7 +639,7 @@ mod tests {
         let stored = PutOutcome::Stored(t);
         let asked = t.add_micros(1);
         let again = |answer: &[Result<AgentInfoSigned, AgentError>], put, asked| {
-            put_again(answer, ours.info(), put, asked)
+            PutAgain::default().after_poll(answer, ours.info(), put, asked)
         };
         // Lost: an empty answer (a restarted server) or one without us.
         assert!(again(&[], stored, asked));
@@ -633,7 +655,7 @@ mod tests {
         assert!(!again(&[], PutOutcome::GaveUp(asked), asked));
         // Refused: the same info would be refused again.
         assert!(!again(&[], PutOutcome::Refused, asked));
-        // A full answer may have evicted us; entries that failed to verify count.
+        // An answer at the default cap may have evicted us; entries that failed to verify count.
         let mut full: Vec<_> = (0..SERVER_MAX_ENTRIES_PER_SPACE - 1)
             .map(|_| other())
             .collect();
@@ -646,7 +668,41 @@ mod tests {
         assert!(again(&full, stored, asked));
         // A tombstone is never put again by a poll.
         let tomb = AgentInfo::tombstone(key.agent_id(), ours.info().space.clone(), t);
-        assert!(!put_again(&[], &tomb, stored, asked));
+        assert!(!PutAgain::default().after_poll(&[], &tomb, stored, asked));
+    }
+
+    /// A server with a smaller cap (`--max-entries-per-space 4`): once an answer of 4 listed
+    /// us, an answer of 4 without us may be the full space's eviction and is left alone, while
+    /// a shorter one (the server restarted and lost us) is put again. Longer listings raise
+    /// the bar; answers that do not list us never do.
+    #[test]
+    fn put_again_learns_a_smaller_cap_from_answers_that_listed_us() {
+        let t = Timestamp::from_system_time(std::time::SystemTime::now());
+        let ours = signed(&AgentKey::generate().unwrap(), t);
+        let other = || Ok(signed(&AgentKey::generate().unwrap(), t));
+        let (stored, asked) = (PutOutcome::Stored(t), t.add_micros(1));
+        let others = |n: usize| (0..n).map(|_| other()).collect::<Vec<_>>();
+        let mut check = PutAgain::default();
+        let mut poll = |answer: &[_]| check.after_poll(answer, ours.info(), stored, asked);
+        // Not listed yet: below the default cap, so put again.
+        assert!(poll(&others(4)));
+        let listing = |n: usize| {
+            let mut answer = others(n - 1);
+            answer.push(Ok(ours.clone()));
+            answer
+        };
+        // Listed in an answer of 2: one of 2 without us may be full, one of 1 is a loss.
+        assert!(!poll(&listing(2)));
+        assert!(!poll(&others(2)));
+        assert!(poll(&others(1)));
+        // Listed in an answer of 4 (the space filled up): the bar is 4.
+        assert!(!poll(&listing(4)));
+        assert!(poll(&others(3)));
+        assert!(!poll(&others(4)));
+        // An answer that does not list us leaves the bar at 4.
+        assert!(!poll(&others(10)));
+        assert!(!poll(&others(6)));
+        assert!(poll(&others(3)));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 // the other `alive` again and an op crosses. A tab whose bootstrap server is unreachable gets an
 // `error` of kind "bootstrap" and its join still resolves. A bootstrap server of its own,
 // restarted while the signal server stays up, lists the tabs again after their next poll (each
-// finds its info missing and puts it again). Behind a proxy that answers the first put with 503
-// and never answers the first poll, the put is retried and polling goes on after the poll's
-// timeout; behind one whose first answer never ends, the poll stops reading at the size cap. A
-// signal connection cut half-open by a TCP proxy is found by the liveness probe and replaced. The
-// reconnection and relisting times are printed (not asserted: timings belong in benchmarks).
+// finds its info missing and puts it again); one with a cap of 2 infos a space has a tab evicted
+// by a third, and that tab does not put its info again. Behind a proxy that answers the first
+// put with 503 and never answers the first poll, the put is retried and polling goes on after
+// the poll's timeout; behind one whose first answer never ends, the poll stops reading at the
+// size cap. A signal connection cut half-open by a TCP proxy is found by the liveness probe and
+// replaced. The reconnection and relisting times are printed (not asserted: timings belong in
+// benchmarks).
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
@@ -184,6 +186,51 @@ test('bootstrap server restarted alone: each tab puts its agent info again after
     }
   } finally {
     for (const c of contexts) await c.close();
+    await directory.stop();
+  }
+});
+
+// A bootstrap server whose cap for a space is 2 infos (`--max-entries-per-space 2`; a full
+// space evicts an entry for each new agent): three tabs, each behind its own counting proxy,
+// join one after another, each listed in one of its polls before the next joins. The third
+// evicts one of the first two. The evicted tab must take its missing info for an eviction (an
+// answer as long as one that listed it), not for a lost info: over three more polls of every
+// tab, no tab puts its info again, so none evicts another on each poll.
+test('a bootstrap server with a smaller cap: a tab evicted from the full space does not put its info again', async () => {
+  const directory = await startBootstrapServer({ extraArgs: ['--max-entries-per-space', '2'] });
+  const proxies = [];
+  const contexts = [];
+  try {
+    const agents = [];
+    let spaceId;
+    for (let i = 0; i < 3; i++) {
+      const proxy = await flakyProxy(directory.url, { failFirstPut: false, hangFirstGet: false });
+      proxies.push(proxy);
+      const context = await browser.newContext();
+      contexts.push(context);
+      await context.addInitScript(pageHelpers);
+      const page = await openFennecPage(context, web.url, '/blank.html');
+      await page.evaluate((o) => window.t.join(o), { bootstrapUrl: proxy.url, signalUrl: boot.signalUrl, space: `${space}-small-cap` });
+      [agents[i], spaceId] = await page.evaluate(() => [window.t.peer.agentId, window.t.space.id]);
+      await until(async () => (await listedAgents(directory.url, spaceId)).includes(agents[i]), `tab ${i + 1} listed`, 30_000);
+      const polls = proxy.counts.GET;
+      await until(() => proxy.counts.GET > polls, `a poll of tab ${i + 1} after it was listed`, 30_000);
+    }
+    const listed = await listedAgents(directory.url, spaceId);
+    assert.equal(listed.length, 2, 'the server keeps 2');
+    assert.ok(listed.includes(agents[2]), 'the newest is kept');
+    // Three more polls of every tab: each would have put its info again if it took the
+    // eviction for a loss (one put per poll at most).
+    const puts = proxies.map((p) => p.counts.PUT);
+    const polls = proxies.map((p) => p.counts.GET);
+    const started = Date.now();
+    await until(() => proxies.every((p, i) => p.counts.GET >= polls[i] + 3), 'three more polls of every tab', 60_000);
+    console.log(JSON.stringify({ small_cap_puts: proxies.map((p) => p.counts.PUT), three_polls_ms: Date.now() - started }));
+    assert.deepEqual(proxies.map((p) => p.counts.PUT), puts, 'no tab put its info again');
+    assert.deepEqual(await listedAgents(directory.url, spaceId), listed);
+  } finally {
+    for (const c of contexts) await c.close();
+    for (const p of proxies) await p.stop();
     await directory.stop();
   }
 });
