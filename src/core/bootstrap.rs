@@ -353,9 +353,9 @@ impl PollSchedule {
 /// Most agent infos `kitsune2-bootstrap-srv` keeps per space by default
 /// (`max_entries_per_space` in `crates/bootstrap_srv/src/config.rs`; `--max-entries-per-space`
 /// sets another). A full space evicts the entry at index cap / 2 for each new agent
-/// (`crates/bootstrap_srv/src/space.rs`), so our info
-/// missing from a full answer may be an eviction, and putting it again would only evict
-/// another agent's. [`PutAgain`] assumes this cap until an answer has listed us.
+/// (`crates/bootstrap_srv/src/space.rs`), so our info missing from a full answer may be an
+/// eviction, and putting it again would only evict another agent's. [`PutAgain`] assumes
+/// this cap until an answer has listed us.
 pub const SERVER_MAX_ENTRIES_PER_SPACE: usize = 32;
 
 /// What became of the latest PUT of our agent info, as [`PutAgain`] needs it.
