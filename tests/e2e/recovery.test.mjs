@@ -42,16 +42,21 @@ function pageHelpers() {
 let boot, web, browser, space;
 const tabs = [];
 
+/** A blank fennec page with `pageHelpers` in a browser context of its own; the context is
+ * added to `contexts` (for the caller to close) before the page opens. */
+async function openTab(contexts) {
+  const context = await browser.newContext();
+  contexts.push(context);
+  await context.addInitScript(pageHelpers);
+  return openFennecPage(context, web.url, '/blank.html');
+}
+
 before(async () => {
   boot = await startBootstrapServer();
   web = await startStaticServer();
   browser = await launchBrowser();
   space = `recovery-e2e-${Date.now()}`;
-  for (let i = 0; i < 2; i++) {
-    const context = await browser.newContext();
-    await context.addInitScript(pageHelpers);
-    tabs.push(await openFennecPage(context, web.url, '/blank.html'));
-  }
+  for (let i = 0; i < 2; i++) tabs.push(await openTab([])); // closed with the browser
   await Promise.all(tabs.map((p) => p.evaluate((o) => window.t.join(o),
     { bootstrapUrl: boot.url, signalUrl: boot.signalUrl, space })));
 });
@@ -124,9 +129,8 @@ test('an outage long enough that each tab declares the other down: after the res
 });
 
 test('bootstrap server unreachable at join: join resolves and an error of kind "bootstrap" is emitted', async () => {
-  const context = await browser.newContext();
-  await context.addInitScript(pageHelpers);
-  const page = await openFennecPage(context, web.url, '/blank.html');
+  const contexts = [];
+  const page = await openTab(contexts);
   // Port 9 (discard) on loopback: nothing listens, so every bootstrap fetch fails.
   const url = await page.evaluate((o) => window.t.join(o),
     { bootstrapUrl: 'http://127.0.0.1:9', signalUrl: boot.signalUrl, space: `${space}-nobootstrap` });
@@ -134,7 +138,7 @@ test('bootstrap server unreachable at join: join resolves and an error of kind "
   const err = await pollPage(page, () => window.t.errors.find((e) => e.kind === 'bootstrap'), null, 'bootstrap error event', 30_000);
   assert.match(err.message, /poll|put/);
   assert.equal(await page.evaluate(() => window.t.state()), 'connected');
-  await context.close();
+  for (const c of contexts) await c.close();
 });
 
 /** The agents a bootstrap server lists in a space (`GET /bootstrap/<space>`), sorted. */
@@ -162,12 +166,7 @@ test('bootstrap server restarted alone: each tab puts its agent info again after
   const contexts = [];
   try {
     const pages = [];
-    for (let i = 0; i < 2; i++) {
-      const context = await browser.newContext();
-      contexts.push(context);
-      await context.addInitScript(pageHelpers);
-      pages.push(await openFennecPage(context, web.url, '/blank.html'));
-    }
+    for (let i = 0; i < 2; i++) pages.push(await openTab(contexts));
     const servers = { bootstrapUrl: directory.url, signalUrl: boot.signalUrl, space: `${space}-directory-restart` };
     await Promise.all(pages.map((p) => p.evaluate((o) => window.t.join(o), servers)));
     const agents = (await Promise.all(pages.map((p) => p.evaluate(() => window.t.peer.agentId)))).sort();
@@ -206,10 +205,7 @@ test('a bootstrap server with a smaller cap: a tab evicted from the full space d
     for (let i = 0; i < 3; i++) {
       const proxy = await flakyProxy(directory.url, { failFirstPut: false, hangFirstGet: false });
       proxies.push(proxy);
-      const context = await browser.newContext();
-      contexts.push(context);
-      await context.addInitScript(pageHelpers);
-      const page = await openFennecPage(context, web.url, '/blank.html');
+      const page = await openTab(contexts);
       await page.evaluate((o) => window.t.join(o), { bootstrapUrl: proxy.url, signalUrl: boot.signalUrl, space: `${space}-small-cap` });
       [agents[i], spaceId] = await page.evaluate(() => [window.t.peer.agentId, window.t.space.id]);
       await until(async () => (await listedAgents(directory.url, spaceId)).includes(agents[i]), `tab ${i + 1} listed`, 30_000);
@@ -305,10 +301,9 @@ function streamForever(res, endless) {
 
 test('a bootstrap answer that never ends is cut at the size cap and polling goes on', async () => {
   const proxy = await flakyProxy(boot.url, { failFirstPut: false, hangFirstGet: false });
-  const context = await browser.newContext();
+  const contexts = [];
   try {
-    await context.addInitScript(pageHelpers);
-    const page = await openFennecPage(context, web.url, '/blank.html');
+    const page = await openTab(contexts);
     await page.evaluate((o) => window.t.join(o), { bootstrapUrl: proxy.url, signalUrl: boot.signalUrl, space: `${space}-endless-bootstrap` });
     // Armed once a poll has succeeded: an `error` event comes once per streak of failures,
     // and one emitted during `join`, before the page's listener was added, is not seen.
@@ -327,17 +322,16 @@ test('a bootstrap answer that never ends is cut at the size cap and polling goes
     assert.equal(pollErrors, 1);
     assert.deepEqual(page.fennecErrors, []);
   } finally {
-    await context.close();
+    for (const c of contexts) await c.close();
     await proxy.stop();
   }
 });
 
 test('a bootstrap poll that hangs is abandoned and polling goes on; a put answered 503 is retried', async () => {
   const proxy = await flakyProxy(boot.url);
-  const context = await browser.newContext();
+  const contexts = [];
   try {
-    await context.addInitScript(pageHelpers);
-    const page = await openFennecPage(context, web.url, '/blank.html');
+    const page = await openTab(contexts);
     await page.evaluate((o) => window.t.join(o), { bootstrapUrl: proxy.url, signalUrl: boot.signalUrl, space: `${space}-flaky-bootstrap` });
     const [agent, spaceId] = await page.evaluate(() => [window.t.peer.agentId, window.t.space.id]);
     // The 503 is not final: the put is retried (on its back-off) and the server lists us.
@@ -350,7 +344,7 @@ test('a bootstrap poll that hangs is abandoned and polling goes on; a put answer
     await until(() => proxy.counts.GET >= 2, 'a poll after the hung one', 30_000);
     assert.deepEqual(page.fennecErrors, []);
   } finally {
-    await context.close();
+    for (const c of contexts) await c.close();
     await proxy.stop();
   }
 });
@@ -422,10 +416,7 @@ test('a half-open signal connection is found by the liveness probe, dropped and 
   try {
     // One at a time, so that tab A's sbd connection is the proxy's first.
     for (let i = 0; i < 2; i++) {
-      const context = await browser.newContext();
-      contexts.push(context);
-      await context.addInitScript(pageHelpers);
-      const page = await openFennecPage(context, web.url, '/blank.html');
+      const page = await openTab(contexts);
       await page.evaluate((o) => window.t.join(o), { bootstrapUrl: boot.url, signalUrl: proxy.url, space: `${space}-half-open` });
       pages.push(page);
     }
