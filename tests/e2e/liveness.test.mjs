@@ -1,7 +1,7 @@
 // Departures are seen (issue 9 deliverable 3, issue 11 tests), in real Chromium through the real
 // devnet with the real default timeouts (SWIM: 0.8 s probe period, 1.6 s suspicion, 30 s for a
-// tab that said it is hidden; `MembershipConfig::default`). Cases (a)–(f) start three tabs
-// (separate browser contexts, memory storage: one agent per tab) in a fresh space,
+// tab that said it is hidden; `MembershipConfig::default`). Cases (a)–(f), (i) and (j) start
+// three tabs (separate browser contexts, memory storage: one agent per tab) in a fresh space,
 // check they list each other alive in `peers()`, sync an op and exchange membership packets on
 // the datagram channel, then:
 //   (a) one tab crashes (CDP Page.crash): every other tab reports it `down`, drops it from peers();
@@ -17,7 +17,12 @@
 //       same 8 s the first sends at least 5x the membership datagrams of the second;
 //   (h) two 2-tab spaces side by side, one watcher with `hiddenSuspicionTimeoutMs: 2000`, one
 //       with the default: a tab hidden then crashed in each is reported `down` by the first
-//       while the second, 5 s later, still has it `suspect`.
+//       while the second, 5 s later, still has it `suspect`;
+//   (i) one tab is frozen until both others report it `down`, then runs again and gets the
+//       `resume` event (Page Lifecycle): reported `alive` again, it gets the op published
+//       while it was frozen, and its own op reaches both;
+//   (j) the same without the `resume` event (a machine waking from sleep): membership learns
+//       from the others' packets that it was declared down and renews by itself.
 // Detection times are printed as one JSON line per case (goal: p95 < 5 s for down, < 1 s for
 // left), never asserted: timings belong in benchmarks.
 //
@@ -246,4 +251,62 @@ test('(h) Peer.connect\'s hiddenSuspicionTimeoutMs applies: a crashed hidden tab
   assert.ok(longKinds.includes('suspect') && !longKinds.includes('down'),
     `5 s after the 2 s watcher reported down, the default (30 s) watcher reported ${longKinds}: expected suspect, not down`);
   await closeAll([...short.tabs, ...long.tabs]);
+});
+
+/**
+ * Freezes `tabs[2]` until both others report it `down`, publishes an op from tab 0 meanwhile,
+ * then lets it run again (`thaw(page, cdp)`), and checks the way back: both others list it
+ * `alive` again, it gets the op published while it was frozen, an op it publishes reaches
+ * both, and no tab reported an error. Prints the ms from the thaw to the last `alive`.
+ */
+async function frozenAndBack(kase, thaw) {
+  const { tabs, agents } = await threeTabs();
+  const [frozen] = tabs.slice(2);
+  const cdp = await freeze(frozen);
+  await departure(tabs.slice(0, 2), agents[2], ['down'], Date.now(), `${kase}: frozen`);
+  const whileFrozen = await tabs[0].evaluate(() => window.t.publish('published while tab 2 was frozen'));
+  const t0 = Date.now();
+  await thaw(frozen, cdp);
+  let back = 0;
+  for (const [i, p] of tabs.slice(0, 2).entries()) {
+    const at = await until(async () => {
+      const { evs, peers } = await p.evaluate(() => ({ evs: window.t.peerEvents, peers: window.t.peers() }));
+      const listed = peers.some((e) => e.agent === agents[2] && e.state === 'alive');
+      const again = evs.find((e) => e.agent === agents[2] && e.kind === 'alive' && e.at >= t0);
+      return listed && again?.at;
+    }, DEADLINE_MS, `${kase}: watcher ${i} reports the thawed tab alive again and lists it`);
+    back = Math.max(back, at - t0);
+  }
+  await until(() => frozen.evaluate((x) => window.t.has(x), whileFrozen), DEADLINE_MS,
+    `${kase}: the op published while it was frozen reaches the thawed tab`);
+  const fromThawed = await frozen.evaluate(() => window.t.publish('from the thawed tab'));
+  for (const [i, p] of tabs.slice(0, 2).entries()) {
+    await until(() => p.evaluate((x) => window.t.has(x), fromThawed), DEADLINE_MS,
+      `${kase}: the thawed tab's op reaches watcher ${i}`);
+  }
+  console.log(JSON.stringify({ bench: 'liveness-e2e', case: kase, ms_to_alive_again: back }));
+  for (const [i, p] of tabs.entries()) {
+    assert.deepEqual(await p.evaluate(() => window.t.errors), [], `tab ${i} error events`);
+    assert.deepEqual(p.fennecErrors.map(String), [], `tab ${i} page errors`);
+  }
+  await closeAll(tabs);
+}
+
+test('(i) a frozen tab declared down comes back when it resumes: alive again, and it syncs both ways', async () => {
+  // What Chrome does when a frozen background tab is shown again: its JavaScript runs, then
+  // the page gets `resume` (Page Lifecycle API), on which fennec renews its identity.
+  await frozenAndBack('freeze-resume', async (page, cdp) => {
+    await cdp.send('Debugger.resume');
+    await cdp.send('Debugger.disable');
+    await page.evaluate(() => document.dispatchEvent(new Event('resume')));
+  });
+});
+
+test('(j) a tab stopped without a lifecycle event (a machine that slept) comes back on its own', async () => {
+  // A laptop waking from sleep: the page's JavaScript runs again, late timers fire at once,
+  // and no `resume` event comes. Membership has to find out it was declared down by itself.
+  await frozenAndBack('sleep-wake', async (_page, cdp) => {
+    await cdp.send('Debugger.resume');
+    await cdp.send('Debugger.disable');
+  });
 });
