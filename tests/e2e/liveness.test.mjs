@@ -261,7 +261,7 @@ test('(h) Peer.connect\'s hiddenSuspicionTimeoutMs applies: a crashed hidden tab
  */
 async function frozenAndBack(kase, thaw) {
   const { tabs, agents } = await threeTabs();
-  const [frozen] = tabs.slice(2);
+  const frozen = tabs[2];
   const cdp = await freeze(frozen);
   await departure(tabs.slice(0, 2), agents[2], ['down'], Date.now(), `${kase}: frozen`);
   const whileFrozen = await tabs[0].evaluate(() => window.t.publish('published while tab 2 was frozen'));
