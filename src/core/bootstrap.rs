@@ -267,13 +267,18 @@ pub struct PollSchedule {
 }
 
 impl Default for PollSchedule {
-    /// First poll after 500 ms, doubling up to 60 s; retries from 1 s up to 5 min.
+    /// First poll after 500 ms, doubling up to 60 s; retries from 1 s, doubling up to the
+    /// same 60 s. A failing server is never polled less often than a working one (Kitsune2's
+    /// `CoreBootstrap` caps both at one bound too, 5 min): a server restarted empty after a
+    /// long outage lists us again at our next poll ([`PutAgain`]), within 60 s of its return
+    /// as after a restart with no failed request, not up to 5 min later.
     fn default() -> Self {
+        let slow = Duration::from_secs(60);
         Self::unchecked(
             Duration::from_millis(500),
-            Duration::from_secs(60),
+            slow,
             Duration::from_secs(1),
-            Duration::from_secs(300),
+            slow,
         )
     }
 }
@@ -483,6 +488,20 @@ mod tests {
         );
         p.on_success(t, false);
         assert_eq!(p.on_error(t).0 - 10, 1_000_000);
+    }
+
+    #[test]
+    fn by_default_a_failing_server_is_polled_as_often_as_an_idle_working_one() {
+        let mut p = PollSchedule::default();
+        let t = Timestamp(0);
+        let idle = (0..20).map(|_| p.on_success(t, false).0).max().unwrap();
+        assert_eq!(idle, 60_000_000, "an idle space polls every 60 s");
+        let retries: Vec<i64> = (0..20).map(|_| p.on_error(t).0).collect();
+        assert_eq!(
+            retries[..7],
+            [1, 2, 4, 8, 16, 32, 60].map(|s| s * 1_000_000)
+        );
+        assert!(retries.iter().all(|&r| r <= idle), "{retries:?}");
     }
 
     #[test]
