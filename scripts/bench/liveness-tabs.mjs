@@ -81,6 +81,23 @@ export async function openTabs(browser, net, n, space, limitMs = 60_000, connect
   return { tabs, agents };
 }
 
+/**
+ * Waits until every tab lists every other on the WebRTC path and has sent and received
+ * membership datagrams, so the SWIM packets (the dozing hint among them) go as datagrams,
+ * in the turn they are made; on a relayed or still-opening connection they take the reliable
+ * path, which may wait for the channel.
+ */
+export async function webrtcMesh(tabs, agents, limitMs = 60_000) {
+  for (const [i, p] of tabs.entries()) {
+    const others = agents.filter((_, j) => j !== i).sort().join();
+    await until(async () => {
+      const { peers, net } = await p.evaluate(async () => ({ peers: window.t.peers(), net: (await window.t.space.stats()).net }));
+      const direct = peers.filter((e) => e.path === 'webrtc').map((e) => e.agent).sort().join();
+      return direct === others && net.datagramsSent > 0 && net.datagramsReceived > 0;
+    }, limitMs, `tab ${i} lists the other ${tabs.length - 1} on the WebRTC path and exchanges datagrams`);
+  }
+}
+
 /** `down`/`left` events each tab in `tabs` recorded about agents in `agents`. */
 export async function departures(tabs, agents) {
   const all = await Promise.all(tabs.map((p) => p.evaluate(() => window.t.peerEvents).catch(() => [])));
@@ -116,9 +133,21 @@ export async function freeze(page) {
  * Hides the tab (unless `hide` is false) and throttles it until `stop()` is called: its
  * JavaScript paused `pauseMs` (default 600) of every `pauseMs + 400` ms. Returns `{ stop }`
  * (resolves once the tab runs freely again).
+ *
+ * A hidden tab first runs freely for `graceMs` (default 2 000): the dozing hint goes out as
+ * one datagram to each member and then rides on the tab's next SWIM packets (foca resends a
+ * broadcast up to `max_transmissions` times), while the members that got it pass it on only
+ * for about a second (their transmissions are spent by then). A hint lost on its way to one
+ * member is repaired by those next packets, unless the tab stops at once; no browser stops a
+ * tab's JavaScript the moment it is hidden (Chrome aligns its timers to 1 s). Without the
+ * grace the 1-minute soak had three false downs at the first 5 s pause in one CI run of
+ * eight (session 47).
  */
-export async function hideAndThrottle(page, { hide = true, pauseMs = 600 } = {}) {
-  if (hide) await page.evaluate(() => window.t.hide());
+export async function hideAndThrottle(page, { hide = true, pauseMs = 600, graceMs = 2_000 } = {}) {
+  if (hide) {
+    await page.evaluate(() => window.t.hide());
+    await sleep(graceMs);
+  }
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Debugger.enable');
   let running = true;

@@ -10,7 +10,7 @@
 // pauses the tabs without hiding them (no dozing hint): a check that the count can go up,
 // e.g. `--pause-ms 2600 --no-hide` gives false downs with the 2 s suspicion.
 import { launchBrowser, startDevnet } from '../../tests/e2e/harness.mjs';
-import { closeAll, departures, hideAndThrottle, openTabs, sleep } from '../bench/liveness-tabs.mjs';
+import { closeAll, departures, hideAndThrottle, openTabs, sleep, webrtcMesh } from '../bench/liveness-tabs.mjs';
 
 function parseArgs(args) {
   const o = { minutes: 10, tabs: 4, hidden: 2, pauseMs: 600, hide: true };
@@ -39,6 +39,7 @@ export async function run(args, log) {
   const browser = await launchBrowser();
   try {
     const { tabs, agents } = await openTabs(browser, net, o.tabs, `liveness-soak-${Date.now()}`);
+    await webrtcMesh(tabs, agents);
     const throttles = await Promise.all(tabs.slice(0, o.hidden)
       .map((p) => hideAndThrottle(p, { hide: o.hide, pauseMs: o.pauseMs })));
     const end = Date.now() + o.minutes * 60_000;

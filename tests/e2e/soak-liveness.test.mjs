@@ -1,12 +1,14 @@
 // The 1-minute version of `npm run soak -- liveness` (scripts/soak/liveness.mjs; issue 11:
 // "0 false down in a 10-minute soak with tabs hidden and throttled, a 1-minute version in
-// npm test"): four tabs, two of them hidden and throttled for a minute (JavaScript paused 5 s
-// of every 5.4 s, far harsher than Chrome's 1 s timer alignment), the other two visible and
-// idle. Every tab stays alive, so any `down`/`left` report is a false down; every tab must
-// still list every other at the end. The same run without hiding the tabs (no dozing hint:
+// npm test"): four tabs (a WebRTC mesh), two of them hidden and, after 2 s of running freely
+// (`hideAndThrottle`'s grace: the dozing hint rides on their next packets), throttled for a
+// minute (JavaScript paused 5 s of every 5.4 s, far harsher than Chrome's 1 s timer
+// alignment), the other two visible and idle. Every tab stays alive, so any `down`/`left`
+// report is a false down; every tab must still list every other at the end. The same run without hiding the tabs (no dozing hint:
 // `npm run soak -- liveness --minutes 1 --pause-ms 5000 --no-hide`) gave 48 false downs, so
-// this test fails if the dozing hint stops working; with the 600 ms pauses of the liveness
-// e2e not even a suspicion occurs.
+// this test fails if the dozing hint stops working (so does a build whose members ignore the
+// hint: 60 false downs, session 47); with the 600 ms pauses of the liveness e2e not even a
+// suspicion occurs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { run } from '../../scripts/soak/liveness.mjs';
