@@ -134,14 +134,13 @@ export async function freeze(page) {
  * JavaScript paused `pauseMs` (default 600) of every `pauseMs + 400` ms. Returns `{ stop }`
  * (resolves once the tab runs freely again).
  *
- * A hidden tab first runs freely for `graceMs` (default 2 000): the dozing hint goes out as
- * one datagram to each member and then rides on the tab's next SWIM packets (foca resends a
- * broadcast up to `max_transmissions` times), while the members that got it pass it on only
- * for about a second (their transmissions are spent by then). A hint lost on its way to one
- * member is repaired by those next packets, unless the tab stops at once; no browser stops a
- * tab's JavaScript the moment it is hidden (Chrome aligns its timers to 1 s). Without the
- * grace the 1-minute soak had three false downs at the first 5 s pause in one CI run of
- * eight (session 47).
+ * A hidden tab first runs freely for `graceMs` (default 2 000), as every browser lets a tab
+ * run after it is hidden (Chrome aligns its timers to 1 s; it does not stop them): a dozing
+ * hint still on its way out (a SWIM packet to a peer whose connection is relayed or still
+ * opening takes the reliable path, which can wait) leaves, and rides on the tab's next SWIM
+ * packets. Paused at once, the tab could keep the hint inside and be declared down at its
+ * first 5 s pause: the 1-minute soak had three false downs so in one CI run of eight
+ * (session 47).
  */
 export async function hideAndThrottle(page, { hide = true, pauseMs = 600, graceMs = 2_000 } = {}) {
   if (hide) {

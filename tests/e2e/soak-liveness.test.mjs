@@ -4,7 +4,8 @@
 // (`hideAndThrottle`'s grace: the dozing hint rides on their next packets), throttled for a
 // minute (JavaScript paused 5 s of every 5.4 s, far harsher than Chrome's 1 s timer
 // alignment), the other two visible and idle. Every tab stays alive, so any `down`/`left`
-// report is a false down; every tab must still list every other at the end. The same run without hiding the tabs (no dozing hint:
+// report is a false down; every tab must still list every other at the end. The same run
+// without hiding the tabs (no dozing hint:
 // `npm run soak -- liveness --minutes 1 --pause-ms 5000 --no-hide`) gave 48 false downs, so
 // this test fails if the dozing hint stops working (so does a build whose members ignore the
 // hint: 60 false downs, session 47); with the 600 ms pauses of the liveness e2e not even a
