@@ -91,10 +91,20 @@ export async function webrtcMesh(tabs, agents, limitMs = 60_000) {
   for (const [i, p] of tabs.entries()) {
     const others = agents.filter((_, j) => j !== i).sort().join();
     await until(async () => {
-      const { peers, net } = await p.evaluate(async () => ({ peers: window.t.peers(), net: (await window.t.space.stats()).net }));
-      const direct = peers.filter((e) => e.path === 'webrtc').map((e) => e.agent).sort().join();
-      return direct === others && net.datagramsSent > 0 && net.datagramsReceived > 0;
-    }, limitMs, `tab ${i} lists the other ${tabs.length - 1} on the WebRTC path and exchanges datagrams`);
+      const peers = await p.evaluate(() => window.t.peers());
+      return peers.filter((e) => e.path === 'webrtc').map((e) => e.agent).sort().join() === others;
+    }, limitMs, `tab ${i} lists the other ${tabs.length - 1} on the WebRTC path`);
+  }
+  await datagramsFlow(tabs, limitMs);
+}
+
+/** Waits until every tab sends and receives SWIM packets on the unreliable datagram channel (WebRTC). */
+export async function datagramsFlow(tabs, limitMs = 60_000) {
+  for (const [i, p] of tabs.entries()) {
+    await until(async () => {
+      const { net } = await p.evaluate(() => window.t.space.stats());
+      return net.datagramsSent > 0 && net.datagramsReceived > 0;
+    }, limitMs, `tab ${i} sends and receives membership datagrams`);
   }
 }
 

@@ -40,7 +40,7 @@
 // both wait.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { closeAll, freeze, hideAndThrottle, openTabs, sleep, until } from '../../scripts/bench/liveness-tabs.mjs';
+import { closeAll, datagramsFlow, freeze, hideAndThrottle, openTabs, sleep, until } from '../../scripts/bench/liveness-tabs.mjs';
 import { startDevnetAndBrowser } from './harness.mjs';
 
 const DEADLINE_MS = 60_000;
@@ -74,16 +74,6 @@ async function threeTabs(connect = []) {
   }, DEADLINE_MS, 'tab 0 lists both peers with path "webrtc"');
   await datagramsFlow(tabs);
   return { tabs, agents };
-}
-
-/** Waits until every tab sends and receives SWIM packets on the unreliable datagram channel (WebRTC). */
-async function datagramsFlow(tabs) {
-  for (const [i, p] of tabs.entries()) {
-    await until(async () => {
-      const { net } = await p.evaluate(() => window.t.space.stats());
-      return net.datagramsSent > 0 && net.datagramsReceived > 0;
-    }, DEADLINE_MS, `tab ${i} sends and receives membership datagrams`);
-  }
 }
 
 /**
