@@ -5,7 +5,9 @@
 // the devnet, their `peer` events recorded with the page clock, and the two CDP tricks the
 // liveness e2e explains (tests/e2e/liveness.test.mjs): a frozen tab is one whose JavaScript the
 // debugger stopped; a hidden, throttled tab has `document.hidden` overridden and its JavaScript
-// paused 600 ms of every second (harder than Chrome's 1 s timer alignment).
+// paused 600 ms of every second (harder than Chrome's 1 s timer alignment). `rendererOf`
+// finds a tab's renderer process, for the test that stops all of it (a machine asleep).
+import { readdirSync, readFileSync } from 'node:fs';
 import { openFennecPage } from '../../tests/e2e/harness.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -64,11 +66,21 @@ export async function until(check, limitMs, what) {
  * Returns `{ tabs, agents }` (same order).
  */
 export async function openTabs(browser, net, n, space, limitMs = 60_000, connect = []) {
-  const tabs = await Promise.all(Array.from({ length: n }, async () => {
+  return joinTabs(await openPages(browser, net, n), net, space, limitMs, connect);
+}
+
+/** `n` pages (separate browser contexts) with the package loaded and `window.t`, not joined. */
+export function openPages(browser, net, n) {
+  return Promise.all(Array.from({ length: n }, async () => {
     const context = await browser.newContext();
     await context.addInitScript(pageHelpers);
     return openFennecPage(context, net.staticUrl, '/blank.html');
   }));
+}
+
+/** The second half of `openTabs`: the pages join `space`; returns `{ tabs, agents }`. */
+export async function joinTabs(tabs, net, space, limitMs = 60_000, connect = []) {
+  const n = tabs.length;
   const agents = await Promise.all(tabs.map((p, i) => p.evaluate((o) => window.t.join(o),
     { bootstrapUrl: net.bootstrapUrl, signalUrl: net.signalUrl, space, connect: connect[i] })));
   for (const [i, p] of tabs.entries()) {
@@ -128,6 +140,54 @@ export async function downTimes(watchers, agent, t0, limitMs = 60_000) {
     out.push(ev.at - t0);
   }
   return out;
+}
+
+/**
+ * The pid of `page`'s renderer process (Linux: read from `/proc`). Each renderer process this
+ * Node process started (a descendant with `--type=renderer` on its command line) is stopped
+ * (SIGSTOP) in turn until `page` stops answering for 500 ms; each is let go again at once.
+ * Call it before the page joins a space: a tab stopped for half a second finds its own timers
+ * late and tells its peers it is busy.
+ */
+export async function rendererOf(page) {
+  for (const pid of descendants(process.pid).filter(isRenderer)) {
+    process.kill(pid, 'SIGSTOP');
+    const answers = await Promise.race([page.evaluate(() => true), sleep(500).then(() => false)]);
+    process.kill(pid, 'SIGCONT');
+    if (!answers) return pid;
+  }
+  throw new Error('no renderer process of this page found');
+}
+
+/** Every process below `root` (from each process's parent in `/proc/<pid>/stat`). */
+function descendants(root) {
+  const children = new Map();
+  for (const name of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const out = [];
+  for (let todo = [root]; todo.length;) {
+    const kids = children.get(todo.pop()) ?? [];
+    out.push(...kids);
+    todo.push(...kids);
+  }
+  return out;
+}
+
+function isRenderer(pid) {
+  try {
+    // Chromium rewrites its process title: the arguments may be one space-separated string.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/).includes('--type=renderer');
+  } catch {
+    return false;
+  }
 }
 
 /** Stops the tab's JavaScript for good (CDP debugger): a frozen tab, from the network's side. */

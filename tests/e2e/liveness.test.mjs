@@ -1,6 +1,6 @@
 // Departures are seen (issue 9 deliverable 3, issue 11 tests), in real Chromium through the real
 // devnet with the real default timeouts (SWIM: 0.8 s probe period, 1.6 s suspicion, 30 s for a
-// tab that said it is hidden; `MembershipConfig::default`). Cases (a)–(f), (i) and (j) start
+// tab that said it is hidden; `MembershipConfig::default`). Cases (a)–(f) and (i)–(k) start
 // three tabs (separate browser contexts, memory storage: one agent per tab) in a fresh space,
 // check they list each other alive in `peers()`, sync an op and exchange membership packets on
 // the datagram channel, then:
@@ -22,7 +22,11 @@
 //       `resume` event (Page Lifecycle): reported `alive` again, it gets the op published
 //       while it was frozen, and its own op reaches both;
 //   (j) the same without the `resume` event (a machine waking from sleep): membership learns
-//       from the others' packets that it was declared down and renews by itself.
+//       from the others' packets that it was declared down and renews by itself;
+//   (k) as (j), but the tab's whole renderer process is stopped (SIGSTOP), not only its
+//       JavaScript, for 35 s: no ICE, SCTP or WebSocket work either, as in a machine asleep
+//       (the others close their connections to it on the down; the signal server may drop its
+//       socket). Linux only (the pid from /proc).
 // Detection times are printed as one JSON line per case (goal: p95 < 5 s for down, < 1 s for
 // left), never asserted: timings belong in benchmarks.
 //
@@ -40,7 +44,7 @@
 // both wait.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { closeAll, datagramsFlow, freeze, hideAndThrottle, openTabs, sleep, until } from '../../scripts/bench/liveness-tabs.mjs';
+import { closeAll, datagramsFlow, freeze, hideAndThrottle, joinTabs, openPages, openTabs, rendererOf, sleep, until } from '../../scripts/bench/liveness-tabs.mjs';
 import { startDevnetAndBrowser } from './harness.mjs';
 
 const DEADLINE_MS = 60_000;
@@ -59,10 +63,11 @@ const twoTabs = (connect) => openTabs(browser, net, 2, freshSpace(), DEADLINE_MS
 
 /**
  * Three tabs (own contexts) in a fresh space, listing each other alive and synced; `connect[i]`
- * adds `Peer.connect` options for tab `i`.
+ * adds `Peer.connect` options for tab `i`; `pages`: three pages of `openPages` to use.
  */
-async function threeTabs(connect = []) {
-  const { tabs, agents } = await openTabs(browser, net, 3, freshSpace(), DEADLINE_MS, connect);
+async function threeTabs(connect = [], pages = undefined) {
+  pages ??= await openPages(browser, net, 3);
+  const { tabs, agents } = await joinTabs(pages, net, freshSpace(), DEADLINE_MS, connect);
   const id = await tabs[0].evaluate(() => window.t.publish('hello from tab 0'));
   for (const p of tabs.slice(1)) {
     await until(() => p.evaluate((x) => window.t.has(x), id), DEADLINE_MS, 'op synced');
@@ -244,19 +249,23 @@ test('(h) Peer.connect\'s hiddenSuspicionTimeoutMs applies: a crashed hidden tab
 });
 
 /**
- * Freezes `tabs[2]` until both others report it `down`, publishes an op from tab 0 meanwhile,
- * then lets it run again (`thaw(page, cdp)`), and checks the way back: both others list it
- * `alive` again, it gets the op published while it was frozen, an op it publishes reaches
- * both, and no tab reported an error. Prints the ms from the thaw to the last `alive`.
+ * Freezes `tabs[2]` (`stop(page)`, default `freeze`, whose result goes to `thaw`) until both
+ * others report it `down` and `holdMs` have passed, publishes an op from tab 0 meanwhile,
+ * then lets it run again (`thaw(page, stopped)`), and checks the way back: both others list
+ * it `alive` again, it gets the op published while it was frozen, an op it publishes reaches
+ * both, and no tab reported an error (but those `allowErrors` matches in the frozen tab).
+ * Prints the ms from the thaw to the last `alive` and to the op. `pages`: as `threeTabs`.
  */
-async function frozenAndBack(kase, thaw) {
-  const { tabs, agents } = await threeTabs();
+async function frozenAndBack(kase, thaw, { stop = freeze, holdMs = 0, pages, allowErrors } = {}) {
+  const { tabs, agents } = await threeTabs([], pages);
   const frozen = tabs[2];
-  const cdp = await freeze(frozen);
+  const stoppedAt = Date.now();
+  const stopped = await stop(frozen);
   await departure(tabs.slice(0, 2), agents[2], ['down'], Date.now(), `${kase}: frozen`);
   const whileFrozen = await tabs[0].evaluate(() => window.t.publish('published while tab 2 was frozen'));
+  await sleep(stoppedAt + holdMs - Date.now());
   const t0 = Date.now();
-  await thaw(frozen, cdp);
+  await thaw(frozen, stopped);
   let back = 0;
   for (const [i, p] of tabs.slice(0, 2).entries()) {
     const at = await until(async () => {
@@ -269,14 +278,17 @@ async function frozenAndBack(kase, thaw) {
   }
   await until(() => frozen.evaluate((x) => window.t.has(x), whileFrozen), DEADLINE_MS,
     `${kase}: the op published while it was frozen reaches the thawed tab`);
+  const opMs = Date.now() - t0;
   const fromThawed = await frozen.evaluate(() => window.t.publish('from the thawed tab'));
   for (const [i, p] of tabs.slice(0, 2).entries()) {
     await until(() => p.evaluate((x) => window.t.has(x), fromThawed), DEADLINE_MS,
       `${kase}: the thawed tab's op reaches watcher ${i}`);
   }
-  console.log(JSON.stringify({ bench: 'liveness-e2e', case: kase, ms_to_alive_again: back }));
+  console.log(JSON.stringify({ bench: 'liveness-e2e', case: kase, ms_to_alive_again: back, ms_to_op: opMs }));
   for (const [i, p] of tabs.entries()) {
-    assert.deepEqual(await p.evaluate(() => window.t.errors), [], `tab ${i} error events`);
+    const errors = await p.evaluate(() => window.t.errors);
+    const unexpected = errors.filter((e) => !(p === frozen && allowErrors?.test(e)));
+    assert.deepEqual(unexpected, [], `tab ${i} error events`);
     assert.deepEqual(p.fennecErrors.map(String), [], `tab ${i} page errors`);
   }
   await closeAll(tabs);
@@ -299,4 +311,23 @@ test('(j) a tab stopped without a lifecycle event (a machine that slept) comes b
     await cdp.send('Debugger.resume');
     await cdp.send('Debugger.disable');
   });
+});
+
+test('(k) a tab whose renderer process stopped for 35 s (a machine asleep) comes back and syncs both ways', async () => {
+  // Below the JavaScript (j) stops: ICE consent, SCTP and the WebSocket stand still too. The
+  // others close their WebRTC connections to it on the down; the signal server may drop its
+  // socket (an `error` event of kind "signal" at the woken tab, then a reconnect).
+  const pages = await openPages(browser, net, 3);
+  const pid = await rendererOf(pages[2]);
+  try {
+    await frozenAndBack('renderer-stopped', () => process.kill(pid, 'SIGCONT'), {
+      pages,
+      stop: () => process.kill(pid, 'SIGSTOP'),
+      holdMs: 35_000,
+      allowErrors: /^signal: sbd connection to \S+ lost: /,
+    });
+  } catch (e) {
+    process.kill(pid, 'SIGCONT'); // a failed case must not leave it stopped
+    throw e;
+  }
 });

@@ -194,8 +194,8 @@ pub enum GossipError {
         /// The stage the round is at.
         stage: &'static str,
     },
-    /// The peer initiated while a round with it is open (not a simultaneous initiate).
-    #[error("initiate while a round with this peer is open")]
+    /// A round with this peer is open: [`Gossip::initiate`] starts no second one.
+    #[error("a round with this peer is open")]
     SessionOpen,
     /// [`GossipConfig::max_concurrent_initiated`] rounds are open already.
     #[error("{0} initiated rounds are open already")]
@@ -368,6 +368,8 @@ pub struct GossipStats {
     pub refused: u64,
     /// Simultaneous initiates resolved.
     pub tie_breaks: u64,
+    /// Open rounds ended because their peer initiated a new one (it had dropped ours).
+    pub superseded: u64,
     /// Op ids peers offered that we lacked, handed out to fetch (an id offered by two peers
     /// at once may count twice).
     pub ids_to_fetch: u64,

@@ -336,11 +336,14 @@ impl Gossip {
                 if we_win(ours, m.tie_breaker, &m.session_id) {
                     return Ok(()); // they drop theirs and accept ours
                 }
-                self.sessions.remove(from);
             } else {
-                self.busy(from, &m.session_id);
-                return Err(GossipError::SessionOpen);
+                // Past the first exchange: a peer initiates only when it holds no round with
+                // us, so it dropped this one (it declared us down, or its timers ran while ours
+                // stood still). Kitsune2 refuses the Initiate instead (`respond/initiate.rs`),
+                // which leaves both sides idle until our round times out (15 s).
+                self.stats.superseded += 1;
             }
+            self.sessions.remove(from);
         }
         let theirs = sector_set(&m.arc_set)?;
         check_agents(&m.participating_agents, self.cfg.max_ids)?;

@@ -585,6 +585,33 @@ fn a_lost_message_times_out_and_the_next_round_repairs() {
     assert!(rounds <= 2);
 }
 
+/// A peer initiates only when it holds no round with us, so its `Initiate` while our round
+/// with it is open means it dropped that round (it declared us down, or its timers ran while
+/// ours stood still: a tab waking from sleep). Seen in a browser: the woken tab answered the
+/// others' `Initiate`s `Busy` until its stale round timed out, 15 s, and got what was
+/// published while it slept only then.
+#[test]
+fn an_initiate_from_a_peer_that_dropped_our_round_replaces_it() {
+    let mut sim = Sim::new(2, GossipConfig::default());
+    let mut rng = Rng(9);
+    sim.store(1, (0..20).map(|k| rng.op(T0 - k * 24 * HOUR)).collect());
+    sim.advance(24 * HOUR);
+    // Node 0's DiscSectorsDiff is lost: node 1 (acceptor) waits for it, up to the round timeout.
+    sim.lose = vec![2];
+    sim.round(0, 1);
+    assert!(sim.completed(1).is_empty());
+    // Node 0 drops its round (as on a down) and initiates again 1 s later.
+    sim.advance(1_000_000);
+    assert!(sim.nodes[0].gossip.end_round_with(&url(1)));
+    sim.round(0, 1);
+    assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+    let busy = |s: &Sim| s.nodes[1].gossip.stats().busy_sent;
+    assert_eq!(busy(&sim), 0);
+    assert_eq!(sim.nodes[1].gossip.stats().superseded, 1);
+    assert_eq!(sim.completed(0).len(), 1);
+    assert_eq!(sim.op_count(0), 20);
+}
+
 #[test]
 fn agent_infos_are_exchanged_on_the_ring_and_disc_paths() {
     let info = |i: usize| Bytes::from(format!("{{\"agent\":{i}}}"));
