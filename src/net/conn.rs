@@ -78,7 +78,9 @@
 //! heard nothing on its attempt [`NetConfig::glare_repair_after`] after the peer's arrived
 //! restarts it under a new id ([`ConnStats::glare_restarted`]): the peer, still waiting on
 //! its own, yields to that as usual. In a true glare the peer answers ours within a round
-//! trip, well before then, and nothing restarts.
+//! trip, well before then, and nothing restarts. An attempt already that old when the
+//! peer's arrives restarts at once: the two attempts of a true glare begin within a round
+//! trip of each other.
 //!
 //! # Limits
 //!
@@ -287,6 +289,8 @@ pub struct ConnInfo {
     pub path: Path,
     /// Its phase now.
     pub phase: Phase,
+    /// When this attempt began (a restart is a new attempt).
+    pub started: Timestamp,
     /// Last time a message was sent or received, or the connection changed phase.
     pub last_active: Timestamp,
     /// When its current phase times out (`None` when open: then the idle rule applies).
@@ -772,13 +776,23 @@ impl ConnManager {
     }
 
     /// We won a glare: unless the peer was heard on our attempt, restart it if that stays
-    /// so for [`NetConfig::glare_repair_after`].
+    /// so for [`NetConfig::glare_repair_after`], or at once if the attempt is already that
+    /// old: in a true glare the peer starts its own within a round trip of ours, so an
+    /// attempt unanswered for that long went out while the peer was away (a tab asleep that
+    /// just reconnected to the signal server; seen waiting the whole repair time, 4.3 and
+    /// 4.7 s to meet again instead of ~0.9 s).
     fn watch_glare(&mut self, peer: &Url, now: Timestamp) {
         let at = self.after(now, self.config.glare_repair_after);
-        if let Some(c) = self.conns.get_mut(peer)
-            && !c.handshake.heard
-            && c.glare_repair_at.is_none()
-        {
+        let wait = micros(self.config.glare_repair_after);
+        let Some(c) = self.conns.get_mut(peer) else {
+            return;
+        };
+        if c.handshake.heard || c.glare_repair_at.is_some() {
+            return;
+        }
+        if now.micros_since(c.started) >= wait {
+            self.restart_attempt(peer, now);
+        } else {
             c.glare_repair_at = at;
         }
     }
@@ -840,6 +854,7 @@ impl ConnManager {
                 role,
                 path,
                 phase,
+                started: now,
                 last_active: now,
                 deadline,
                 glare_repair_at: None,
@@ -2037,6 +2052,34 @@ mod tests {
         relay_pair(&mut a, &mut b, t(3_520));
         relay_pair(&mut b, &mut a, t(3_530));
         relay_pair(&mut a, &mut b, t(3_540));
+        assert_eq!(b.stats().glare_yielded, 1);
+        for (m, peer) in [(&a, "b"), (&b, "a")] {
+            let c = m.get(&url(peer)).unwrap();
+            assert_eq!((c.conn, c.phase), (fresh, Phase::Open), "{peer}");
+        }
+    }
+
+    #[test]
+    fn a_glare_winner_whose_attempt_is_older_than_the_repair_wait_restarts_at_once() {
+        // As above, but b starts 2 only 5 s after a's lost opening (b was away: a tab asleep,
+        // back on the signal server): no true glare is that far apart.
+        let (mut a, mut b) = relay_only_pair();
+        a.connect(&url("b"), 1, t(0)).unwrap();
+        for act in drain(&mut a) {
+            if let Action::SendPreflight { peer, conn } = act {
+                a.preflight_sent(&peer, conn, t(0));
+            }
+        }
+        b.connect(&url("a"), 2, t(5_000)).unwrap();
+        drain(&mut b);
+        a.handle_signal(&url("b"), data(2), t(5_010));
+        assert_eq!(a.stats().glare_won, 1);
+        assert_eq!(a.stats().glare_restarted, 1);
+        let fresh = a.get(&url("b")).unwrap().conn;
+        assert!(fresh != 1 && fresh != 2, "{fresh}");
+        relay_pair(&mut a, &mut b, t(5_020));
+        relay_pair(&mut b, &mut a, t(5_030));
+        relay_pair(&mut a, &mut b, t(5_040));
         assert_eq!(b.stats().glare_yielded, 1);
         for (m, peer) in [(&a, "b"), (&b, "a")] {
             let c = m.get(&url(peer)).unwrap();
