@@ -557,6 +557,59 @@ fn two_idle_peers_never_mark_each_other_unresponsive() {
     );
 }
 
+/// A peer asleep for 30 min (a laptop closed: no timers, nothing received) outlives its own
+/// agent info (20 min) and every info it holds of the others; the others drop it too. Woken,
+/// its late timers re-sign and prune at once: it must get what was published meanwhile, and
+/// its next op must reach the others.
+#[test]
+fn a_peer_asleep_past_every_agent_infos_expiry_comes_back_and_syncs_both_ways() {
+    let mut sim = sim(23, wan());
+    let (a, b, c) = (
+        join(&mut sim, Behaviour::Honest),
+        join(&mut sim, Behaviour::Honest),
+        join(&mut sim, Behaviour::Honest),
+    );
+    let first = publish(&mut sim, a, Op::new(Timestamp(T0), &b"first"[..]).unwrap());
+    assert!(sim.run_until(10 * SEC, |s| converged(
+        s,
+        &[b, c],
+        std::slice::from_ref(&first)
+    )));
+    sim.crash(c);
+    sim.run_for(60 * SEC);
+    let asleep = Op::new(sim.now(), &b"published while c slept"[..]).unwrap();
+    let asleep = publish(&mut sim, a, asleep);
+    sim.run_for(30 * 60 * SEC);
+    assert!(sim.nodes[a].has(|e| matches!(e, SpaceEvent::PeerLeft { .. })));
+    sim.wake(c);
+    let woke = sim.now();
+    assert!(
+        sim.run_until(60 * SEC, |s| converged(
+            s,
+            &[c],
+            std::slice::from_ref(&asleep)
+        )),
+        "the op published while it slept did not reach the woken peer within 60 s"
+    );
+    let caught_up = sim.now().0 - woke.0;
+    let after = Op::new(sim.now(), &b"after waking"[..]).unwrap();
+    let after = publish(&mut sim, c, after);
+    let start = sim.now();
+    assert!(
+        sim.run_until(60 * SEC, |s| converged(
+            s,
+            &[a, b],
+            std::slice::from_ref(&after)
+        )),
+        "the woken peer's op did not reach the others within 60 s"
+    );
+    println!(
+        "{{\"sim\":\"asleep-30min\",\"caught_up_ms\":{},\"its_op_out_ms\":{}}}",
+        caught_up / 1000,
+        (sim.now().0 - start.0) / 1000
+    );
+}
+
 #[test]
 fn a_peer_sending_wrong_ops_is_disconnected_while_the_others_converge() {
     let mut rng = Rng::new(9);

@@ -382,6 +382,12 @@ impl SimNet {
         self.nodes[i].crashed = true;
     }
 
+    /// Node `i`, [`crash`](Self::crash)ed, runs again (a machine waking from sleep): its
+    /// timers are due at once, late; what was sent to it meanwhile stays lost.
+    pub fn wake(&mut self, i: usize) {
+        self.nodes[i].crashed = false;
+    }
+
     /// Frames from `from` to `to` are lost on arrival from now on (sends still succeed).
     pub fn cut(&mut self, from: usize, to: usize) {
         self.cut.insert((from, to));
