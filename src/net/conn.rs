@@ -2022,10 +2022,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_glare_winner_whose_opening_was_lost_restarts_its_attempt() {
-        // Relay-only a < b. a's attempt 1 goes out while b is not on the signal server: its
-        // preflight is lost. b then starts 2; a wins the glare and ignores 2, b waits on 2.
+    /// Relay-only a < b: a's attempt 1 goes out at 0 while b is not on the signal server (its
+    /// preflight is lost); b starts 2 at `b_at` and its preflight reaches a 10 ms later,
+    /// where a wins the glare and ignores it (b waits on 2).
+    fn glare_after_a_lost_opening(b_at: i64) -> (ConnManager, ConnManager) {
         let (mut a, mut b) = relay_only_pair();
         a.connect(&url("b"), 1, t(0)).unwrap();
         for act in drain(&mut a) {
@@ -2033,58 +2033,46 @@ mod tests {
                 a.preflight_sent(&peer, conn, t(0)); // sent, and lost on the way
             }
         }
-        b.connect(&url("a"), 2, t(500)).unwrap();
-        // b's preflight (relayed data on 2) reaches a, which wins the glare and ignores it.
+        b.connect(&url("a"), 2, t(b_at)).unwrap();
         drain(&mut b);
-        a.handle_signal(&url("b"), data(2), t(510));
-        assert_eq!(drain(&mut a), vec![]);
+        a.handle_signal(&url("b"), data(2), t(b_at + 10));
         assert_eq!(a.stats().glare_won, 1);
-        // Nothing is heard on 1, so at `glare_repair_after` a restarts it under a new id
-        // (and tells b to drop 1, in case b had it after all).
-        assert_eq!(a.poll_timeout(), Some(t(3_510)));
-        a.handle_timeout(t(3_510));
-        let fresh = a.get(&url("b")).unwrap().conn;
-        assert_ne!(fresh, 1);
-        assert_ne!(fresh, 2);
+        (a, b)
+    }
+
+    /// a restarted its attempt: b, still waiting on 2, yields to the new one and both are
+    /// open on it from `at` + 30 ms, long before the 10 s preflight timeout.
+    fn both_open_on_the_restarted_attempt(a: &mut ConnManager, b: &mut ConnManager, at: i64) {
         assert_eq!(a.stats().glare_restarted, 1);
-        // b, still waiting on 2, yields to the new attempt and both open at once, long before
-        // the 10 s preflight timeout.
-        relay_pair(&mut a, &mut b, t(3_520));
-        relay_pair(&mut b, &mut a, t(3_530));
-        relay_pair(&mut a, &mut b, t(3_540));
+        let fresh = a.get(&url("b")).unwrap().conn;
+        assert!(fresh != 1 && fresh != 2, "{fresh}");
+        relay_pair(a, b, t(at + 10));
+        relay_pair(b, a, t(at + 20));
+        relay_pair(a, b, t(at + 30));
         assert_eq!(b.stats().glare_yielded, 1);
-        for (m, peer) in [(&a, "b"), (&b, "a")] {
+        for (m, peer) in [(&*a, "b"), (&*b, "a")] {
             let c = m.get(&url(peer)).unwrap();
             assert_eq!((c.conn, c.phase), (fresh, Phase::Open), "{peer}");
         }
     }
 
     #[test]
+    fn a_glare_winner_whose_opening_was_lost_restarts_its_attempt() {
+        let (mut a, mut b) = glare_after_a_lost_opening(500);
+        assert_eq!(drain(&mut a), vec![]);
+        // Nothing is heard on 1, so at `glare_repair_after` a restarts it under a new id
+        // (and tells b to drop 1, in case b had it after all).
+        assert_eq!(a.poll_timeout(), Some(t(3_510)));
+        a.handle_timeout(t(3_510));
+        both_open_on_the_restarted_attempt(&mut a, &mut b, 3_510);
+    }
+
+    #[test]
     fn a_glare_winner_whose_attempt_is_older_than_the_repair_wait_restarts_at_once() {
-        // As above, but b starts 2 only 5 s after a's lost opening (b was away: a tab asleep,
-        // back on the signal server): no true glare is that far apart.
-        let (mut a, mut b) = relay_only_pair();
-        a.connect(&url("b"), 1, t(0)).unwrap();
-        for act in drain(&mut a) {
-            if let Action::SendPreflight { peer, conn } = act {
-                a.preflight_sent(&peer, conn, t(0));
-            }
-        }
-        b.connect(&url("a"), 2, t(5_000)).unwrap();
-        drain(&mut b);
-        a.handle_signal(&url("b"), data(2), t(5_010));
-        assert_eq!(a.stats().glare_won, 1);
-        assert_eq!(a.stats().glare_restarted, 1);
-        let fresh = a.get(&url("b")).unwrap().conn;
-        assert!(fresh != 1 && fresh != 2, "{fresh}");
-        relay_pair(&mut a, &mut b, t(5_020));
-        relay_pair(&mut b, &mut a, t(5_030));
-        relay_pair(&mut a, &mut b, t(5_040));
-        assert_eq!(b.stats().glare_yielded, 1);
-        for (m, peer) in [(&a, "b"), (&b, "a")] {
-            let c = m.get(&url(peer)).unwrap();
-            assert_eq!((c.conn, c.phase), (fresh, Phase::Open), "{peer}");
-        }
+        // b starts 2 only 5 s after a's lost opening (b was away: a tab asleep, back on the
+        // signal server): no true glare is that far apart.
+        let (mut a, mut b) = glare_after_a_lost_opening(5_000);
+        both_open_on_the_restarted_attempt(&mut a, &mut b, 5_010);
     }
 
     #[test]
