@@ -152,7 +152,9 @@ export async function downTimes(watchers, agent, t0, limitMs = 60_000) {
 export async function rendererOf(page) {
   for (const pid of descendants(process.pid).filter(isRenderer)) {
     process.kill(pid, 'SIGSTOP');
-    const answers = await Promise.race([page.evaluate(() => true), sleep(500).then(() => false)]);
+    // A rejection (the page went away) counts as an answer: that renderer is not the one.
+    const answer = page.evaluate(() => true).catch(() => true);
+    const answers = await Promise.race([answer, sleep(500).then(() => false)]);
     process.kill(pid, 'SIGCONT');
     if (!answers) return pid;
   }

@@ -779,8 +779,8 @@ impl ConnManager {
     /// so for [`NetConfig::glare_repair_after`], or at once if the attempt is already that
     /// old: in a true glare the peer starts its own within a round trip of ours, so an
     /// attempt unanswered for that long went out while the peer was away (a tab asleep that
-    /// just reconnected to the signal server; seen waiting the whole repair time, 4.3 and
-    /// 4.7 s to meet again instead of ~0.9 s).
+    /// just reconnected to the signal server; seen waiting the whole repair time: 4.0–4.7 s
+    /// to meet again instead of ~0.9 s).
     fn watch_glare(&mut self, peer: &Url, now: Timestamp) {
         let at = self.after(now, self.config.glare_repair_after);
         let wait = micros(self.config.glare_repair_after);

@@ -65,7 +65,7 @@ const twoTabs = (connect) => openTabs(browser, net, 2, freshSpace(), DEADLINE_MS
  * Three tabs (own contexts) in a fresh space, listing each other alive and synced; `connect[i]`
  * adds `Peer.connect` options for tab `i`; `pages`: three pages of `openPages` to use.
  */
-async function threeTabs(connect = [], pages = undefined) {
+async function threeTabs(connect = [], pages) {
   pages ??= await openPages(browser, net, 3);
   const { tabs, agents } = await joinTabs(pages, net, freshSpace(), DEADLINE_MS, connect);
   const id = await tabs[0].evaluate(() => window.t.publish('hello from tab 0'));

@@ -605,9 +605,8 @@ fn an_initiate_from_a_peer_that_dropped_our_round_replaces_it() {
     assert!(sim.nodes[0].gossip.end_round_with(&url(1)));
     sim.round(0, 1);
     assert!(sim.errors.is_empty(), "{:?}", sim.errors);
-    let busy = |s: &Sim| s.nodes[1].gossip.stats().busy_sent;
-    assert_eq!(busy(&sim), 0);
-    assert_eq!(sim.nodes[1].gossip.stats().superseded, 1);
+    let stats = sim.nodes[1].gossip.stats();
+    assert_eq!((stats.busy_sent, stats.superseded), (0, 1));
     assert_eq!(sim.completed(0).len(), 1);
     assert_eq!(sim.op_count(0), 20);
 }
