@@ -363,6 +363,13 @@ impl PollSchedule {
 /// this cap until an answer has listed us.
 pub const SERVER_MAX_ENTRIES_PER_SPACE: usize = 32;
 
+/// The smallest cap [`PutAgain`] believes a server has, whatever the answers that listed us
+/// were. A cap of 1 would keep only the latest agent of a space (each put evicts the one
+/// before), useless for discovery; without this floor a tab listed only alone (its poll came
+/// before its peer's put) took a restarted server's answer listing just that peer, put again
+/// first, for an eviction and stayed unlisted until its next re-sign.
+pub const SMALLEST_SERVER_CAP: usize = 2;
+
 /// What became of the latest PUT of our agent info, as [`PutAgain`] needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -386,7 +393,8 @@ pub enum PutOutcome {
 /// longest answer that listed our agent is at most the cap: an answer without us that is as
 /// long may come from a full space that evicted us, and is left alone (a re-put would evict
 /// another agent, and that one's re-put another, every poll). Before any answer has listed
-/// us, the default cap [`SERVER_MAX_ENTRIES_PER_SPACE`] stands in.
+/// us, the default cap [`SERVER_MAX_ENTRIES_PER_SPACE`] stands in; the bar is never below
+/// [`SMALLEST_SERVER_CAP`].
 #[derive(Debug, Default)]
 pub struct PutAgain {
     /// Entries (verified or not) of the longest answer that listed our agent.
@@ -423,8 +431,14 @@ impl PutAgain {
         }
         match listed {
             Some(i) => i.info().created_at < ours.created_at,
-            None => answer.len() < self.longest_listing.unwrap_or(SERVER_MAX_ENTRIES_PER_SPACE),
+            None => answer.len() < self.cap_at_least(),
         }
+    }
+
+    /// The least number of infos the server keeps for the space, as the answers so far show.
+    fn cap_at_least(&self) -> usize {
+        self.longest_listing
+            .map_or(SERVER_MAX_ENTRIES_PER_SPACE, |n| n.max(SMALLEST_SERVER_CAP))
     }
 }
 
@@ -722,6 +736,21 @@ mod tests {
         assert!(!poll(&others(10)));
         assert!(!poll(&others(6)));
         assert!(poll(&others(3)));
+    }
+
+    /// Two tabs join at once; B's poll lists B alone (A's PUT lands just after it). The
+    /// server restarts empty and A's next poll puts A first: B's next answer lists A alone.
+    /// That is a loss, not a cap-1 eviction, so B puts again ([`SMALLEST_SERVER_CAP`]); the
+    /// recovery e2e failed one CI run in about forty on it (B unlisted past 90 s).
+    #[test]
+    fn put_again_when_listed_alone_and_a_restarted_server_lists_only_the_other() {
+        let t = Timestamp::from_system_time(std::time::SystemTime::now());
+        let ours = signed(&AgentKey::generate().unwrap(), t);
+        let peer = Ok(signed(&AgentKey::generate().unwrap(), t));
+        let (stored, asked) = (PutOutcome::Stored(t), t.add_micros(1));
+        let mut check = PutAgain::default();
+        assert!(!check.after_poll(&[Ok(ours.clone())], ours.info(), stored, asked));
+        assert!(check.after_poll(&[peer], ours.info(), stored, asked));
     }
 
     #[test]

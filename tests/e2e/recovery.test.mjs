@@ -160,24 +160,38 @@ async function until(check, what, limitMs) {
 // A bootstrap server of its own (the signal server stays up, so no reconnect puts the infos
 // again): after it restarts empty, each tab's next poll finds its info missing and puts it
 // again, so a tab joining later finds them at once instead of at their next re-sign (15 min).
+// In the order that once kept a tab unlisted: tab 1 (behind a proxy) is listed alone in a
+// poll before tab 0 joins, and its polls are held from then until tab 0 has put its info
+// again after the restart, so tab 1's next answer lists only tab 0. That answer is as long as
+// the longest that listed tab 1, yet a loss, not an eviction (a cap of 1): it must put again.
 test('bootstrap server restarted alone: each tab puts its agent info again after its next poll', async () => {
   let directory = await startBootstrapServer();
   const listen = new URL(directory.url).host;
+  const proxy = await flakyProxy(directory.url, { failFirstPut: false, hangFirstGet: false });
   const contexts = [];
   try {
-    const pages = [];
-    for (let i = 0; i < 2; i++) pages.push(await openTab(contexts));
-    const servers = { bootstrapUrl: directory.url, signalUrl: boot.signalUrl, space: `${space}-directory-restart` };
-    await Promise.all(pages.map((p) => p.evaluate((o) => window.t.join(o), servers)));
-    const agents = (await Promise.all(pages.map((p) => p.evaluate(() => window.t.peer.agentId)))).sort();
-    const spaceId = await pages[0].evaluate(() => window.t.space.id);
-    const bothListed = async () => JSON.stringify(await listedAgents(directory.url, spaceId)) === JSON.stringify(agents);
-    await until(bothListed, 'both agents listed after join', 30_000);
+    const pages = [await openTab(contexts), await openTab(contexts)];
+    const join = (page, bootstrapUrl) => page.evaluate((o) => window.t.join(o),
+      { bootstrapUrl, signalUrl: boot.signalUrl, space: `${space}-directory-restart` });
+    const agentOf = (page) => page.evaluate(() => window.t.peer.agentId);
+    await join(pages[1], proxy.url);
+    const [alone, spaceId] = await pages[1].evaluate(() => [window.t.peer.agentId, window.t.space.id]);
+    const listed = async () => JSON.stringify(await listedAgents(directory.url, spaceId));
+    await until(async () => (await listed()) === JSON.stringify([alone]), 'tab 1 listed', 30_000);
+    const polls = proxy.counts.GET;
+    await until(() => proxy.answered.GET > polls, 'a poll of tab 1 answered after it was listed', 30_000);
+    proxy.holdGets();
+    await join(pages[0], directory.url);
+    const first = await agentOf(pages[0]);
+    const both = JSON.stringify([first, alone].sort());
+    await until(async () => (await listed()) === both, 'both agents listed after join', 30_000);
 
     await directory.stop();
     directory = await startBootstrapServer({ listen });
     const restarted = Date.now();
-    await until(bothListed, 'both agents listed again after the restart', 90_000);
+    await until(async () => (await listed()) === JSON.stringify([first]), 'tab 0 listed again', 90_000);
+    proxy.releaseGets();
+    await until(async () => (await listed()) === both, 'both agents listed again after the restart', 90_000);
     console.log(JSON.stringify({ relisted_ms_after_restart: Date.now() - restarted }));
     for (const p of pages) {
       assert.equal(await p.evaluate(() => window.t.state()), 'connected', 'the signal link was not touched');
@@ -185,6 +199,7 @@ test('bootstrap server restarted alone: each tab puts its agent info again after
     }
   } finally {
     for (const c of contexts) await c.close();
+    await proxy.stop();
     await directory.stop();
   }
 });
@@ -235,11 +250,15 @@ test('a bootstrap server with a smaller cap: a tab evicted from the full space d
  * An HTTP proxy in front of `target` (a bootstrap server) that answers the first PUT with 503
  * (as a proxy does while the server behind it restarts) and never answers the first GET (a
  * wedged server), each unless turned off; after `endlessNext()`, it answers the next GET with
- * a body that never ends. It forwards every other request. `counts` counts PUTs and GETs.
+ * a body that never ends; between `holdGets()` and `releaseGets()` it queues GETs and forwards
+ * them at the release. It forwards every other request. `counts` counts PUTs and GETs
+ * received, `answered` those whose forwarded answer has ended.
  */
 async function flakyProxy(target, { failFirstPut = true, hangFirstGet = true } = {}) {
   const counts = { PUT: 0, GET: 0 };
+  const answered = { PUT: 0, GET: 0 };
   const hung = [];
+  let held = null; // while GETs are held: the forwards to run at the release
   const endless = { armed: false, at: 0, sent: 0, closed: false };
   const server = http.createServer((req, res) => {
     if (req.method in counts) counts[req.method] += 1;
@@ -261,20 +280,28 @@ async function flakyProxy(target, { failFirstPut = true, hangFirstGet = true } =
       return;
     }
     const { hostname, port } = new URL(target);
-    const fwd = http.request({ hostname, port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode, up.headers);
-      up.pipe(res);
-    });
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
+    const forward = () => {
+      const fwd = http.request({ hostname, port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode, up.headers);
+        up.on('end', () => { if (req.method in answered) answered[req.method] += 1; });
+        up.pipe(res);
+      });
+      fwd.on('error', () => res.destroy());
+      req.pipe(fwd);
+    };
+    if (req.method === 'GET' && held) held.push(forward);
+    else forward();
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     counts,
+    answered,
     endless,
     /** The next GET is answered by `streamForever`. */
     endlessNext: () => { endless.armed = true; },
+    holdGets: () => { held ??= []; },
+    releaseGets: () => { const queued = held ?? []; held = null; for (const f of queued) f(); },
     stop: () => {
       for (const res of hung) res.destroy();
       server.closeAllConnections();
