@@ -44,7 +44,7 @@
 // both wait.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { closeAll, datagramsFlow, freeze, hideAndThrottle, joinTabs, openPages, openTabs, rendererOf, sleep, until } from '../../scripts/bench/liveness-tabs.mjs';
+import { closeAll, datagramsFlow, freeze, hideAndThrottle, joinTabs, openPages, openTabs, rendererOf, sleep, until, webrtcMesh } from '../../scripts/bench/liveness-tabs.mjs';
 import { startDevnetAndBrowser } from './harness.mjs';
 
 const DEADLINE_MS = 60_000;
@@ -62,7 +62,8 @@ const freshSpace = () => `liveness-e2e-${Date.now()}-${caseNo++}`;
 const twoTabs = (connect) => openTabs(browser, net, 2, freshSpace(), DEADLINE_MS, connect);
 
 /**
- * Three tabs (own contexts) in a fresh space, listing each other alive and synced; `connect[i]`
+ * Three tabs (own contexts) in a fresh space, listing each other alive, synced and each
+ * reaching the others over WebRTC with membership datagrams flowing (`webrtcMesh`); `connect[i]`
  * adds `Peer.connect` options for tab `i`; `pages`: three pages of `openPages` to use.
  */
 async function threeTabs(connect = [], pages) {
@@ -72,12 +73,9 @@ async function threeTabs(connect = [], pages) {
   for (const p of tabs.slice(1)) {
     await until(() => p.evaluate((x) => window.t.has(x), id), DEADLINE_MS, 'op synced');
   }
-  // The publisher's connections to both are open; each entry names its path.
-  await until(async () => {
-    const ps = await tabs[0].evaluate(() => window.t.peers());
-    return ps.length === 2 && ps.every((e) => e.path === 'webrtc' && typeof e.url === 'string');
-  }, DEADLINE_MS, 'tab 0 lists both peers with path "webrtc"');
-  await datagramsFlow(tabs);
+  await webrtcMesh(tabs, agents, DEADLINE_MS);
+  const urls = (await tabs[0].evaluate(() => window.t.peers())).map((e) => typeof e.url);
+  assert.deepEqual(urls, ['string', 'string'], 'each peers() entry names the peer URL');
   return { tabs, agents };
 }
 
