@@ -100,7 +100,9 @@ test('relay-only tabs: a closed tab is reported left and nothing after it', asyn
   // membership to suspect it and declare it down (1–3 s when it happened).
   await new Promise((r) => setTimeout(r, 6_000));
   const kinds = await b.evaluate((ag) => window.t.peerEvents.filter((e) => e.agent === ag).map((e) => e.kind), agentA);
-  assert.deepEqual(kinds, ['joined', 'left']);
+  // A suspicion refuted while both ran (a stalled renderer) is not about the close.
+  assert.deepEqual(kinds.filter((k) => k !== 'suspect' && k !== 'alive'), ['joined', 'left']);
+  assert.deepEqual(kinds.slice(kinds.indexOf('left')), ['left'], 'nothing after the left');
   assert.deepEqual(b.fennecErrors, []);
   await b.context().close();
 });

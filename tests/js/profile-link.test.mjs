@@ -16,6 +16,17 @@ class FennecError extends Error {
 
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `check` every 5 ms until it returns truthy, or throws naming `what` after 5 s. A
+ * BroadcastChannel message takes event-loop turns to arrive, and a stalled process can let a
+ * fixed `tick()` run out first; a wait for something to be absent still uses `tick()`. */
+async function until(check, what) {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within 5000 ms: ${what}`);
+    await tick(5);
+  }
+}
+
 /** A profile: `tab()` opens a tab (a started ProfileLink with its own events and spaces). */
 function profile() {
   const locks = new FakeLocks();
@@ -70,12 +81,12 @@ test('the first tab leads, others follow; calls and sibling op events go through
   assert.equal(p.log.filter((l) => l[0] === 'join').length, 2, 'both joins reach the one node');
   const id = await b.publish(jb.id, [1, 2], 5);
   assert.deepEqual([...p.ops.get(id)], [1, 2], 'stored before the publish resolved');
-  await tick();
+  await until(() => a.events.length >= 1, 'an op event at the leader tab');
   assert.deepEqual(a.events.map(([n, e]) => [n, e.id, e.from, e.fromUrl]), [['op', id, 'agent', ja.url]],
     'the leader tab gets the op event, naming the node\'s agent and URL');
   assert.equal(b.events.length, 0, 'the publishing tab does not');
   const id2 = await a.publish(ja.id, [3], 6);
-  await tick();
+  await until(() => b.events.length >= 1, 'an op event at the follower tab');
   assert.deepEqual(b.events.map(([n, e]) => [n, e.id, [...e.payload]]), [['op', id2, [3]]]);
   assert.deepEqual(await b.link.call('get', [jb.id, id2]), Uint8Array.from([3]));
   // publishMany and send of a follower run at the leader: one call, an op event per op.
@@ -83,7 +94,7 @@ test('the first tab leads, others follow; calls and sibling op events go through
   const many = await b.link.call('publishMany', [jb.id, items]);
   assert.deepEqual(many, ['op-8-7', 'op-10-9']);
   assert.deepEqual(p.log.filter((l) => l[0] === 'publishMany').length, 1, 'one call into the node');
-  await tick();
+  await until(() => a.events.length >= 3, 'two more op events at the leader tab');
   assert.deepEqual(a.events.slice(1).map(([n, e]) => [n, e.id, e.from]), [['op', 'op-8-7', 'agent'], ['op', 'op-10-9', 'agent']]);
   await b.link.call('send', [jb.id, 'other', Uint8Array.from([1])]);
   assert.deepEqual(p.log.filter((l) => l[0] === 'send'), [['send', ja.url, 'other', [1]]]);
@@ -141,7 +152,7 @@ test('space events are posted to the other tabs only while another tab joined th
     assert.deepEqual(a.events.map(([n, e]) => [n, e.id]), [['op', 'alone']], 'the leader tab still gets its events');
     const jb = await b.join('s');
     fire('shared');
-    await tick();
+    await until(() => posted.length >= 1 && b.events.length >= 1, 'the shared event posted and delivered');
     assert.deepEqual(posted, [['op', 'shared']]);
     assert.deepEqual(b.events.map(([n, e]) => [n, e.id]), [['op', 'shared']]);
     await b.link.call('leave', [jb.id]);
@@ -185,7 +196,7 @@ test('the node leaves a space when its last tab leaves or goes away', async () =
   await tick();
   assert.equal(p.log.filter((l) => l[0] === 'leave').length, 0, 'b is still in the space');
   await b.link.close();
-  await tick();
+  await until(() => p.log.some((l) => l[0] === 'leave'), 'the node leaves');
   assert.deepEqual(p.log.filter((l) => l[0] === 'leave').map((l) => l[2]), ['id-s']);
   p.close();
 });
