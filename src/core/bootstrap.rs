@@ -740,8 +740,8 @@ mod tests {
 
     /// Two tabs join at once; B's poll lists B alone (A's PUT lands just after it). The
     /// server restarts empty and A's next poll puts A first: B's next answer lists A alone.
-    /// That is a loss, not a cap-1 eviction, so B puts again ([`SMALLEST_SERVER_CAP`]); the
-    /// recovery e2e failed one CI run in about forty on it (B unlisted past 90 s).
+    /// That is a loss, not a cap-1 eviction, so B puts again ([`SMALLEST_SERVER_CAP`]); a CI
+    /// run of the recovery e2e failed on it (B unlisted past 90 s).
     #[test]
     fn put_again_when_listed_alone_and_a_restarted_server_lists_only_the_other() {
         let t = Timestamp::from_system_time(std::time::SystemTime::now());

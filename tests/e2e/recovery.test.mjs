@@ -173,7 +173,6 @@ test('bootstrap server restarted alone: each tab puts its agent info again after
     const pages = [await openTab(contexts), await openTab(contexts)];
     const join = (page, bootstrapUrl) => page.evaluate((o) => window.t.join(o),
       { bootstrapUrl, signalUrl: boot.signalUrl, space: `${space}-directory-restart` });
-    const agentOf = (page) => page.evaluate(() => window.t.peer.agentId);
     await join(pages[1], proxy.url);
     const [alone, spaceId] = await pages[1].evaluate(() => [window.t.peer.agentId, window.t.space.id]);
     const listed = async () => JSON.stringify(await listedAgents(directory.url, spaceId));
@@ -182,7 +181,7 @@ test('bootstrap server restarted alone: each tab puts its agent info again after
     await until(() => proxy.answered.GET > polls, 'a poll of tab 1 answered after it was listed', 30_000);
     proxy.holdGets();
     await join(pages[0], directory.url);
-    const first = await agentOf(pages[0]);
+    const first = await pages[0].evaluate(() => window.t.peer.agentId);
     const both = JSON.stringify([first, alone].sort());
     await until(async () => (await listed()) === both, 'both agents listed after join', 30_000);
 
